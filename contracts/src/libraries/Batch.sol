@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.30;
+
+/// @title Batch
+/// @notice The settlement batch: its struct, its EIP-712 type hash, its hashing, and the packing of
+/// its per-row words. Encoding sits beside the type (as CoW's GPv2Order does), and the Python side
+/// (offchain/core/eip712.py) mirrors it exactly; a property test ties the two together.
+///
+/// Rows are packed into one 32-byte word each, because a batch carries hundreds of transfers and
+/// calldata plus one cold storage write per row is the whole cost of settlement:
+///  - transfer:    account uint32 [255..224] | asset uint16 [223..208] | zero [207..128] | amount int128 [127..0]
+///  - requirement: account uint32 [255..224] | initial margin uint112 [223..112] | maintenance uint112 [111..0]
+///  - mark:        asset uint16 [255..240] | haircut bps uint16 [239..224] | zero [223..128] | price uint128 [127..0]
+///    where price is the value, in settlement-asset base units, of one whole token (10**decimals base units).
+library Batch {
+    struct Data {
+        uint64 sequence; // last applied sequence + 1
+        bytes32 prevHash; // EIP-712 digest of the last applied batch (zero before the first)
+        uint64 asOf; // engine time the batch was computed at; non-decreasing, never in the future
+        bytes32 fillsRoot; // OpenZeppelin StandardMerkleTree root of the fills this batch settles
+        bytes32[] transfers; // packed transfer words; sum to zero per asset
+        bytes32[] requirements; // packed requirement words for members whose IM/MM changed
+        bytes32[] marks; // packed mark words for assets whose price/haircut changed
+        uint256[] approvedWithdrawals; // pending withdrawal ids the engine co-signs for instant release
+    }
+
+    bytes32 internal constant TYPEHASH = keccak256(
+        "Batch(uint64 sequence,bytes32 prevHash,uint64 asOf,bytes32 fillsRoot,bytes32[] transfers,bytes32[] requirements,bytes32[] marks,uint256[] approvedWithdrawals)"
+    );
+
+    /// @notice EIP-712 struct hash of a batch. Arrays of atomic types hash as keccak256 of their
+    /// concatenated 32-byte elements, which is exactly their calldata payload.
+    function structHash(Data calldata b) internal pure returns (bytes32) {
+        return keccak256(
+            abi.encode(
+                TYPEHASH,
+                b.sequence,
+                b.prevHash,
+                b.asOf,
+                b.fillsRoot,
+                _hashWords(b.transfers),
+                _hashWords(b.requirements),
+                _hashWords(b.marks),
+                _hashUints(b.approvedWithdrawals)
+            )
+        );
+    }
+
+    function _hashWords(bytes32[] calldata words) private pure returns (bytes32 h) {
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            let len := mul(words.length, 0x20)
+            calldatacopy(ptr, words.offset, len)
+            h := keccak256(ptr, len)
+        }
+    }
+
+    function _hashUints(uint256[] calldata words) private pure returns (bytes32 h) {
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            let len := mul(words.length, 0x20)
+            calldatacopy(ptr, words.offset, len)
+            h := keccak256(ptr, len)
+        }
+    }
+
+    // ------------------------------------------------------------------ row packing
+
+    function unpackTransfer(bytes32 w) internal pure returns (uint32 account, uint16 asset, int128 amount) {
+        account = uint32(uint256(w) >> 224);
+        asset = uint16(uint256(w) >> 208);
+        amount = int128(uint128(uint256(w)));
+    }
+
+    function packTransfer(uint32 account, uint16 asset, int128 amount) internal pure returns (bytes32) {
+        return bytes32((uint256(account) << 224) | (uint256(asset) << 208) | uint256(uint128(amount)));
+    }
+
+    function unpackRequirement(bytes32 w) internal pure returns (uint32 account, uint112 im, uint112 mm) {
+        account = uint32(uint256(w) >> 224);
+        im = uint112(uint256(w) >> 112);
+        mm = uint112(uint256(w));
+    }
+
+    function packRequirement(uint32 account, uint112 im, uint112 mm) internal pure returns (bytes32) {
+        return bytes32((uint256(account) << 224) | (uint256(im) << 112) | uint256(mm));
+    }
+
+    function unpackMark(bytes32 w) internal pure returns (uint16 asset, uint16 haircutBps, uint128 price) {
+        asset = uint16(uint256(w) >> 240);
+        haircutBps = uint16(uint256(w) >> 224);
+        price = uint128(uint256(w));
+    }
+
+    function packMark(uint16 asset, uint16 haircutBps, uint128 price) internal pure returns (bytes32) {
+        return bytes32((uint256(asset) << 240) | (uint256(haircutBps) << 224) | uint256(price));
+    }
+}
