@@ -1,0 +1,93 @@
+"""Deploying the vault and devnet tokens from the exported artefacts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from eth_utils import to_checksum_address
+from web3 import Web3
+
+from offchain.chain.artifacts import load_artifact
+from offchain.chain.transactions import TxSender
+from offchain.chain.vault import VaultClient
+
+
+def deploy_contract(sender: TxSender, name: str, *args: object) -> str:
+    artifact = load_artifact(name)
+    factory = sender.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+    sent = sender.send(factory.constructor(*args))
+    address = sent.receipt["contractAddress"]
+    if address is None:
+        raise RuntimeError(f"deploying {name} returned no contract address")
+    return str(address)
+
+
+@dataclass(frozen=True)
+class TokenSpec:
+    symbol: str
+    name: str
+    decimals: int
+
+
+# The demo's collateral: a USD stablecoin (the settlement asset) first, then listed collateral.
+DEVNET_TOKENS = (
+    TokenSpec("USDC", "USD Coin (devnet)", 6),
+    TokenSpec("WETH", "Wrapped Ether (devnet)", 18),
+    TokenSpec("WBTC", "Wrapped Bitcoin (devnet)", 8),
+    TokenSpec("TBILL", "Tokenized T-bill fund share (devnet)", 6),
+)
+
+
+@dataclass(frozen=True)
+class VaultParams:
+    signers: Sequence[str]
+    threshold: int
+    withdrawal_delay: int = 3600
+    escape_period: int = 7 * 24 * 3600
+
+
+@dataclass
+class Deployment:
+    vault: VaultClient
+    tokens: dict[str, str]  # symbol -> token address
+    assets: dict[str, int]  # symbol -> vault asset number
+    token_specs: dict[str, TokenSpec] = field(default_factory=dict)
+
+
+def deploy_devnet(
+    w3: Web3,
+    deployer: TxSender,
+    params: VaultParams,
+    tokens: Sequence[TokenSpec] = DEVNET_TOKENS,
+    guardian: str | None = None,
+    operator: str | None = None,
+) -> Deployment:
+    """Deploy devnet tokens and the vault; list every token. The deployer is governor (a devnet
+    shortcut: on a real chain the governor is a TimelockController, see docs/operators.md)."""
+    addresses = {
+        t.symbol: deploy_contract(deployer, "DevToken", t.name, t.symbol, t.decimals) for t in tokens
+    }
+    settlement = tokens[0].symbol
+    vault_address = deploy_contract(
+        deployer,
+        "Vault",
+        addresses[settlement],
+        deployer.address,
+        to_checksum_address(guardian or deployer.address),
+        to_checksum_address(operator or deployer.address),
+        [to_checksum_address(s) for s in params.signers],
+        params.threshold,
+        params.withdrawal_delay,
+        params.escape_period,
+    )
+    vault = VaultClient(w3, vault_address)
+    assets = {settlement: 0}
+    for t in tokens[1:]:
+        assets[t.symbol] = vault.list_asset(deployer, addresses[t.symbol])
+    return Deployment(vault, addresses, assets, {t.symbol: t for t in tokens})
+
+
+def mint(sender: TxSender, token: str, to: str, amount: int) -> None:
+    contract = sender.w3.eth.contract(address=to_checksum_address(token), abi=load_artifact("DevToken").abi)
+    sender.send(contract.functions.mint(to_checksum_address(to), amount))

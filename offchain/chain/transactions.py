@@ -1,0 +1,69 @@
+"""Sending transactions: signed locally with the sender's key, never with an unlocked node account."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.contract.contract import ContractConstructor, ContractFunction
+from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError
+from web3.types import TxReceipt
+
+from offchain.chain.errors import ChainError, ErrorDecoder, RevertedError, revert_data
+
+
+@dataclass(frozen=True)
+class Sent:
+    tx_hash: bytes
+    receipt: TxReceipt
+
+    @property
+    def gas_used(self) -> int:
+        return int(self.receipt["gasUsed"])
+
+
+class TxSender:
+    """Builds, signs and sends one account's transactions and waits for their receipts.
+
+    Every call is simulated first (eth_call through gas estimation), so a transaction that would
+    revert raises a RevertedError naming the custom error and is never broadcast.
+    """
+
+    def __init__(
+        self, w3: Web3, account: LocalAccount | str, decoder: ErrorDecoder, timeout: float = 120
+    ) -> None:
+        self.w3 = w3
+        self.account: LocalAccount = Account.from_key(account) if isinstance(account, str) else account
+        self.decoder = decoder
+        self.timeout = timeout
+
+    @property
+    def address(self) -> str:
+        return str(self.account.address)
+
+    def _estimate(self, fn: ContractFunction | ContractConstructor, tx: dict[str, Any]) -> int:
+        try:
+            return int(fn.estimate_gas(tx))  # type: ignore[arg-type]
+        except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
+            data = revert_data(exc)
+            if data is None:
+                raise RevertedError("Reverted", (str(exc),), b"") from exc
+            raise self.decoder.decode(data) from exc
+
+    def send(self, fn: ContractFunction | ContractConstructor, gas: int | None = None) -> Sent:
+        tx: dict[str, Any] = {"from": self.address, "chainId": self.w3.eth.chain_id}
+        estimate = self._estimate(fn, tx)
+        tx["gas"] = gas or estimate + estimate // 5 + 10_000
+        tx["nonce"] = self.w3.eth.get_transaction_count(self.account.address, "pending")
+        built = fn.build_transaction(tx)  # type: ignore[arg-type]
+        signed = self.account.sign_transaction(built)  # type: ignore[arg-type]
+        tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self.timeout)
+        if receipt["status"] != 1:
+            raise ChainError(
+                f"transaction {tx_hash.hex()} reverted on inclusion (gas used {receipt['gasUsed']})"
+            )
+        return Sent(bytes(tx_hash), receipt)

@@ -1,0 +1,241 @@
+"""The settlement batch: rows, packing into 32-byte words, and the EIP-712 hash.
+
+Mirrors contracts/src/libraries/Batch.sol word for word:
+ - transfer:    account uint32 [255..224] | asset uint16 [223..208] | zero [207..128] | amount int128 [127..0]
+ - requirement: account uint32 [255..224] | initial margin uint112 [223..112] | maintenance uint112 [111..0]
+ - mark:        asset uint16 [255..240] | haircut bps uint16 [239..224] | zero [223..128] | price uint128 [127..0]
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+from eth_abi import encode
+from eth_utils import keccak
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from offchain.core.eip712 import Domain, typed_digest
+
+UINT16_MAX = 2**16 - 1
+UINT32_MAX = 2**32 - 1
+UINT64_MAX = 2**64 - 1
+UINT112_MAX = 2**112 - 1
+UINT128_MAX = 2**128 - 1
+INT128_MIN = -(2**127)
+INT128_MAX = 2**127 - 1
+BPS = 10_000
+
+BATCH_TYPE = (
+    "Batch(uint64 sequence,bytes32 prevHash,uint64 asOf,bytes32 fillsRoot,bytes32[] transfers,"
+    "bytes32[] requirements,bytes32[] marks,uint256[] approvedWithdrawals)"
+)
+BATCH_TYPEHASH = keccak(text=BATCH_TYPE)
+
+# Account numbers of the vault's system accounts; members start at FIRST_MEMBER_ACCOUNT.
+FEE_ACCOUNT = 1
+DEFAULT_FUND_ACCOUNT = 2
+OPERATOR_CAPITAL_ACCOUNT = 3
+FIRST_MEMBER_ACCOUNT = 4
+SETTLEMENT_ASSET = 0
+
+
+class _Row(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Transfer(_Row):
+    """A signed change of one account's balance of one asset, in token base units."""
+
+    account: int = Field(ge=1, le=UINT32_MAX)
+    asset: int = Field(ge=0, le=UINT16_MAX)
+    amount: int = Field(ge=INT128_MIN, le=INT128_MAX)
+
+    def pack(self) -> bytes:
+        word = (self.account << 224) | (self.asset << 208) | (self.amount & UINT128_MAX)
+        return word.to_bytes(32, "big")
+
+    @classmethod
+    def unpack(cls, word: bytes) -> Transfer:
+        w = int.from_bytes(word, "big")
+        if (w >> 128) & ((1 << 80) - 1):
+            raise ValueError(f"transfer word has non-zero reserved bits: {word.hex()}")
+        raw = w & UINT128_MAX
+        amount = raw - (1 << 128) if raw >> 127 else raw
+        return cls(account=w >> 224, asset=(w >> 208) & UINT16_MAX, amount=amount)
+
+
+class Requirement(_Row):
+    """A member's posted initial and maintenance margin, in settlement-asset base units."""
+
+    account: int = Field(ge=1, le=UINT32_MAX)
+    im: int = Field(ge=0, le=UINT112_MAX)
+    mm: int = Field(ge=0, le=UINT112_MAX)
+
+    def pack(self) -> bytes:
+        return ((self.account << 224) | (self.im << 112) | self.mm).to_bytes(32, "big")
+
+    @classmethod
+    def unpack(cls, word: bytes) -> Requirement:
+        w = int.from_bytes(word, "big")
+        return cls(account=w >> 224, im=(w >> 112) & UINT112_MAX, mm=w & UINT112_MAX)
+
+
+class Mark(_Row):
+    """An asset's collateral mark: value of one whole token in settlement base units, and its haircut."""
+
+    asset: int = Field(ge=0, le=UINT16_MAX)
+    haircut_bps: int = Field(ge=0, le=BPS)
+    price: int = Field(ge=0, le=UINT128_MAX)
+
+    def pack(self) -> bytes:
+        return ((self.asset << 240) | (self.haircut_bps << 224) | self.price).to_bytes(32, "big")
+
+    @classmethod
+    def unpack(cls, word: bytes) -> Mark:
+        w = int.from_bytes(word, "big")
+        if (w >> 128) & ((1 << 96) - 1):
+            raise ValueError(f"mark word has non-zero reserved bits: {word.hex()}")
+        return cls(asset=w >> 240, haircut_bps=(w >> 224) & UINT16_MAX, price=w & UINT128_MAX)
+
+
+def zero_sum_violations(transfers: Iterable[Transfer]) -> dict[int, int]:
+    """Per-asset sums that are not zero (empty when the transfers balance)."""
+    sums: dict[int, int] = defaultdict(int)
+    for t in transfers:
+        sums[t.asset] += t.amount
+    return {asset: s for asset, s in sums.items() if s != 0}
+
+
+class Batch(BaseModel):
+    """A settlement batch as `Vault.settle` takes it. Transfers must sum to zero per asset."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sequence: int = Field(ge=1, le=UINT64_MAX)
+    prev_hash: bytes = Field(min_length=32, max_length=32)
+    as_of: int = Field(ge=0, le=UINT64_MAX)
+    fills_root: bytes = Field(default=b"\x00" * 32, min_length=32, max_length=32)
+    transfers: tuple[Transfer, ...] = ()
+    requirements: tuple[Requirement, ...] = ()
+    marks: tuple[Mark, ...] = ()
+    approved_withdrawals: tuple[int, ...] = ()
+
+    @model_validator(mode="after")
+    def _zero_sum(self) -> Batch:
+        bad = zero_sum_violations(self.transfers)
+        if bad:
+            raise ValueError(f"transfers do not sum to zero per asset: {bad}")
+        return self
+
+    def words(self) -> tuple[list[bytes], list[bytes], list[bytes]]:
+        return (
+            [t.pack() for t in self.transfers],
+            [r.pack() for r in self.requirements],
+            [m.pack() for m in self.marks],
+        )
+
+    def struct_hash(self) -> bytes:
+        transfers, requirements, marks = self.words()
+        return keccak(
+            encode(
+                [
+                    "bytes32",
+                    "uint64",
+                    "bytes32",
+                    "uint64",
+                    "bytes32",
+                    "bytes32",
+                    "bytes32",
+                    "bytes32",
+                    "bytes32",
+                ],
+                [
+                    BATCH_TYPEHASH,
+                    self.sequence,
+                    self.prev_hash,
+                    self.as_of,
+                    self.fills_root,
+                    keccak(b"".join(transfers)),
+                    keccak(b"".join(requirements)),
+                    keccak(b"".join(marks)),
+                    keccak(b"".join(w.to_bytes(32, "big") for w in self.approved_withdrawals)),
+                ],
+            )
+        )
+
+    def digest(self, domain: Domain) -> bytes:
+        return typed_digest(domain.separator, self.struct_hash())
+
+    def as_call_args(self) -> tuple[object, ...]:
+        """The tuple web3.py encodes for `Batch.Data calldata`."""
+        transfers, requirements, marks = self.words()
+        return (
+            self.sequence,
+            self.prev_hash,
+            self.as_of,
+            self.fills_root,
+            transfers,
+            requirements,
+            marks,
+            list(self.approved_withdrawals),
+        )
+
+    def typed_data(self, domain: Domain) -> dict[str, object]:
+        """The standard EIP-712 JSON form (wallets, eth-account's generic encoder)."""
+        transfers, requirements, marks = self.words()
+        return {
+            "types": {
+                "EIP712Domain": [
+                    {"name": "name", "type": "string"},
+                    {"name": "version", "type": "string"},
+                    {"name": "chainId", "type": "uint256"},
+                    {"name": "verifyingContract", "type": "address"},
+                ],
+                "Batch": [
+                    {"name": "sequence", "type": "uint64"},
+                    {"name": "prevHash", "type": "bytes32"},
+                    {"name": "asOf", "type": "uint64"},
+                    {"name": "fillsRoot", "type": "bytes32"},
+                    {"name": "transfers", "type": "bytes32[]"},
+                    {"name": "requirements", "type": "bytes32[]"},
+                    {"name": "marks", "type": "bytes32[]"},
+                    {"name": "approvedWithdrawals", "type": "uint256[]"},
+                ],
+            },
+            "primaryType": "Batch",
+            "domain": domain.as_json(),
+            "message": {
+                "sequence": self.sequence,
+                "prevHash": self.prev_hash,
+                "asOf": self.as_of,
+                "fillsRoot": self.fills_root,
+                "transfers": transfers,
+                "requirements": requirements,
+                "marks": marks,
+                "approvedWithdrawals": list(self.approved_withdrawals),
+            },
+        }
+
+
+def decode_batch_words(
+    sequence: int,
+    prev_hash: bytes,
+    as_of: int,
+    fills_root: bytes,
+    transfers: Sequence[bytes],
+    requirements: Sequence[bytes],
+    marks: Sequence[bytes],
+    approved_withdrawals: Sequence[int],
+) -> Batch:
+    """Rebuild a Batch from the words of `settle` calldata (what an auditor reads off the chain)."""
+    return Batch(
+        sequence=sequence,
+        prev_hash=bytes(prev_hash),
+        as_of=as_of,
+        fills_root=bytes(fills_root),
+        transfers=tuple(Transfer.unpack(bytes(w)) for w in transfers),
+        requirements=tuple(Requirement.unpack(bytes(w)) for w in requirements),
+        marks=tuple(Mark.unpack(bytes(w)) for w in marks),
+        approved_withdrawals=tuple(approved_withdrawals),
+    )

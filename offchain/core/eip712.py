@@ -1,0 +1,61 @@
+"""EIP-712 primitives: type hashes and domain separators, computed directly with keccak.
+
+eth-account's generic `encode_typed_data` costs hundreds of microseconds per message; the batch and
+fill encoders hash with precomputed type hashes instead. A property test ties both paths together
+(tests/core/test_batch_encoding.py) and the contract's own `batchDigest` view ties them to Solidity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eth_abi import encode
+from eth_utils import keccak, to_checksum_address
+
+EIP712_DOMAIN_TYPEHASH = keccak(
+    text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
+)
+
+
+@dataclass(frozen=True)
+class Domain:
+    """An EIP-712 domain that binds a chain id and a verifying contract."""
+
+    name: str
+    version: str
+    chain_id: int
+    verifying_contract: str
+
+    @property
+    def separator(self) -> bytes:
+        return keccak(
+            encode(
+                ["bytes32", "bytes32", "bytes32", "uint256", "address"],
+                [
+                    EIP712_DOMAIN_TYPEHASH,
+                    keccak(text=self.name),
+                    keccak(text=self.version),
+                    self.chain_id,
+                    to_checksum_address(self.verifying_contract),
+                ],
+            )
+        )
+
+    def as_json(self) -> dict[str, object]:
+        """The domain in eth-account's `full_message` form."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "chainId": self.chain_id,
+            "verifyingContract": to_checksum_address(self.verifying_contract),
+        }
+
+
+def typed_digest(domain_separator: bytes, struct_hash: bytes) -> bytes:
+    """keccak256("\\x19\\x01" ‖ domainSeparator ‖ structHash), the value that is signed."""
+    return keccak(b"\x19\x01" + domain_separator + struct_hash)
+
+
+def vault_domain(chain_id: int, vault: str) -> Domain:
+    """The vault's domain, as `EIP712("crossclear Vault", "1")` in Vault.sol builds it."""
+    return Domain("crossclear Vault", "1", chain_id, vault)

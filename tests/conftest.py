@@ -1,0 +1,46 @@
+"""Shared fixtures: a real Anvil chain (one per test session) and freshly deployed vaults on it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from web3 import Web3
+
+from offchain.chain.anvil import ANVIL_KEYS, Anvil
+from offchain.chain.deploy import Deployment, VaultParams, deploy_devnet
+from offchain.chain.signers import RiskSigner
+from offchain.chain.transactions import TxSender
+from offchain.chain.vault import vault_sender
+
+DEPLOYER_KEY = ANVIL_KEYS[0]
+SIGNER_KEYS = ANVIL_KEYS[1:4]  # a 2-of-3 risk-signer set
+MEMBER_KEYS = ANVIL_KEYS[4:9]
+
+
+@pytest.fixture(scope="session")
+def anvil() -> Iterator[Anvil]:
+    with Anvil() as chain:
+        yield chain
+
+
+@pytest.fixture(scope="session")
+def w3(anvil: Anvil) -> Web3:
+    return anvil.web3()
+
+
+@pytest.fixture(scope="session")
+def risk_signers(w3: Web3) -> list[RiskSigner]:
+    return [RiskSigner.from_devnet_key(k, w3.eth.chain_id) for k in SIGNER_KEYS]
+
+
+@pytest.fixture
+def deployment(w3: Web3, risk_signers: list[RiskSigner]) -> Deployment:
+    """A fresh vault (2-of-3 signers, 1 h withdrawal delay, 7 d escape period) with devnet tokens."""
+    deployer = deployer_sender(w3)
+    params = VaultParams(signers=[s.address for s in risk_signers], threshold=2)
+    return deploy_devnet(w3, deployer, params)
+
+
+def deployer_sender(w3: Web3) -> TxSender:
+    return vault_sender(w3, DEPLOYER_KEY)
