@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from eth_abi import decode
@@ -13,13 +12,14 @@ class ChainError(Exception):
     """Base of everything the chain layer raises."""
 
 
-@dataclass
 class RevertedError(ChainError):
     """A call or transaction reverted; `error` is the custom error's name when the ABI knows it."""
 
-    error: str
-    args: tuple[Any, ...]
-    raw: bytes
+    def __init__(self, error: str, args: tuple[Any, ...], raw: bytes) -> None:
+        super().__init__(error, *args)
+        self.error = error
+        self.args = args
+        self.raw = raw
 
     def __str__(self) -> str:
         shown = ", ".join(_show(a) for a in self.args)
