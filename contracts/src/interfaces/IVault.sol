@@ -101,6 +101,10 @@ interface IVault {
     error DefaultFundExhausted(uint256 available, uint256 needed);
     // governance, escape hatch
     error InvalidThreshold(uint256 threshold, uint256 signers);
+    /// @notice A signer appears twice in a signer set (added; not in the first interface draft).
+    error DuplicateSigner(address signer);
+    /// @notice The token's decimals() exceed 36, which the valuation arithmetic does not support (added).
+    error UnsupportedDecimals(uint8 decimals);
     error InvalidDelay(uint64 delay);
     error EscapeHatchNotOpen(uint64 opensAt);
     error WoundDown();
