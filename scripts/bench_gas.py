@@ -119,8 +119,8 @@ def run(fills: int, members_for_fills: int) -> dict[str, object]:
         settler = Settler(w3, d, operator, signers)
         funder = d.vault.admit_member(operator, operator.address)
         total = max(SIZES)
-        mint(operator, d.tokens["USDC"], operator.address, 10**15)
-        d.vault.deposit(operator, operator.address, 0, 10**15)
+        mint(operator, d.tokens["USDC"], operator.address, 10**18)
+        d.vault.deposit(operator, operator.address, 0, 10**18)
         accounts = admit_many(w3, d, operator, total)
         seed_balances(settler, funder, accounts, 1_000_000 * USDC)
 

@@ -5,6 +5,7 @@ Later issues grow this into the full real-history story (venues, margin, a defau
 
 from __future__ import annotations
 
+import sys
 import time
 
 from web3 import Web3
@@ -21,7 +22,10 @@ WETH = 10**18
 
 
 def _say(step: str, detail: str = "") -> None:
-    print(f"  \033[1;32m✓\033[0m {step}" + (f"  \033[2m{detail}\033[0m" if detail else ""), flush=True)
+    if sys.stdout.isatty():
+        print(f"  \033[1;32m✓\033[0m {step}" + (f"  \033[2m{detail}\033[0m" if detail else ""), flush=True)
+    else:
+        print(f"  ✓ {step}" + (f"  ({detail})" if detail else ""), flush=True)
 
 
 def _now(w3: Web3) -> int:
@@ -34,7 +38,7 @@ def _usd(base_units: int) -> str:
 
 def run_demo(port: int | None = None) -> int:
     started = time.monotonic()
-    print("\033[1mcrossclear demo\033[0m: cross-venue clearing on a real local chain\n")
+    print("crossclear demo: cross-venue clearing on a real local chain\n")
     with Anvil(port=port) as chain:
         w3 = chain.web3()
         _say("Anvil running", f"{chain.url}, chain id {w3.eth.chain_id}")
