@@ -1,0 +1,231 @@
+"""Scenario set: filtered historical simulation (FHS) plus stressed periods.
+
+FHS (Barone-Adesi et al.): each factor's daily return is standardised by the EWMA volatility forecast of
+its day, ``z[t] = r[t] / sigma[t]``, and rescaled by today's forecast, ``scenario = z[t] * sigma_now``.
+Standardising per factor keeps the joint (cross-factor) shape of each historical day, so offsets between
+instruments come from the scenarios alone. A factor without history on a look-back day takes its proxy's
+standardised return (``z`` of BTC for an alt listed later, ``z`` of spot for a perp before perps existed).
+
+Stressed scenarios are the raw (unfiltered) daily returns of the stressed periods that *ended before* the
+as-of date (no look-ahead in back-tests), optionally mirrored (sign-flipped) so short books are stressed
+too. A factor not listed during a period takes its proxy's return scaled by the ratio of their long-run
+volatilities.
+
+Anti-procyclicality (EMIR Art. 28(1)) is applied in :mod:`offchain.risk.margin` from the two blocks:
+``STRESSED_WEIGHT`` (default, 28(1)(b)) or ``BUFFER`` (28(1)(a)); see :class:`ApcMode`.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from offchain.risk.errors import ConfigError, MarketDataError
+from offchain.risk.marketdata import PriceHistory, ewma_sigma, simple_returns
+
+FloatArray = NDArray[np.float64]
+
+#: The stressed periods in the shipped data: COVID crash, May 2021 sell-off, LUNA/UST, FTX.
+STRESS_PERIODS: tuple[tuple[str, str, str], ...] = (
+    ("2020-03", "2020-03-01", "2020-03-31"),
+    ("2021-05", "2021-05-01", "2021-05-31"),
+    ("2022-05", "2022-05-01", "2022-05-31"),
+    ("2022-11", "2022-11-01", "2022-11-30"),
+)
+
+
+class ApcMode(enum.Enum):
+    """Anti-procyclicality tool (EMIR RTS 153/2013 Art. 28(1)).
+
+    ``STRESSED_WEIGHT``: core = (1 - w) · ES(FHS) + w · ES(stressed), w ≥ 0.25 — the stressed observations
+    carry weight w whatever today's volatility; a convex mix of two coherent measures stays coherent.
+    ``BUFFER``: core = (1 + b) · ES(FHS), b ≥ 0.25 — a buffer that may be released in stress.
+    """
+
+    STRESSED_WEIGHT = "stressed_weight"
+    BUFFER = "buffer"
+
+
+@dataclass(frozen=True)
+class ScenarioConfig:
+    """Parameters of the scenario set (defaults are the documented production values)."""
+
+    lookback_days: int = 1000
+    ewma_lambda: float = 0.94
+    ewma_seed: int = 20
+    stress_periods: tuple[tuple[str, str, str], ...] = STRESS_PERIODS
+    mirror_stress: bool = True
+    depth_window: int = 30
+    #: Scale factors are bounded below by this (a vol floor: today's sigma never scales a day below
+    #: this fraction of its own volatility).
+    min_scale: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.lookback_days < 30:
+            raise ConfigError("lookback_days must be >= 30")
+        if self.depth_window < 1:
+            raise ConfigError("depth_window must be >= 1")
+
+
+@dataclass(frozen=True)
+class ScenarioSet:
+    """Scenario returns of F factors as of one date.
+
+    Attributes:
+        asof: the close the scenarios are conditioned on.
+        factors: F factor names (columns of the price history).
+        fhs: (F, S1) one-day simple returns, filtered and rescaled to today's volatility.
+        stress: (F, S2) one-day simple returns of the stressed periods (S2 may be 0).
+        stress_label: (S2,) index into ``stress_names`` of each stressed scenario.
+        stress_names: the stressed periods used (mirrored ones suffixed ``"-mirror"``).
+        sigma_now: (F,) one-day EWMA volatility forecast for the next day.
+        depth: (F,) market depth: mean daily traded base quantity over ``depth_window`` days.
+        price: (F,) close at ``asof``.
+    """
+
+    asof: np.datetime64
+    factors: tuple[str, ...]
+    fhs: FloatArray
+    stress: FloatArray
+    stress_label: NDArray[np.int64]
+    stress_names: tuple[str, ...]
+    sigma_now: FloatArray
+    depth: FloatArray
+    price: FloatArray = field(repr=False)
+
+    def rows(self, factors: Sequence[str]) -> NDArray[np.int64]:
+        """Row of each factor name."""
+        try:
+            return np.array([self.factors.index(f) for f in factors], dtype=np.int64)
+        except ValueError as exc:
+            raise MarketDataError(f"scenario set lacks factor: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Filtered:
+    """Pre-computed filtering of a whole history, reused by every as-of date (back-tests)."""
+
+    history: PriceHistory
+    returns: FloatArray  # (T, F)
+    sigma: FloatArray  # (T, F) forecast for day t from days < t
+    z: FloatArray  # (T, F) standardised returns, proxy-filled
+    proxy_col: NDArray[np.int64]  # (F,) column of each factor's proxy, -1 for none
+
+
+def filter_history(
+    history: PriceHistory, proxies: Mapping[str, str | None], config: ScenarioConfig
+) -> Filtered:
+    """Returns, EWMA forecasts and standardised returns of every factor, with proxy filling.
+
+    Proxies may chain (SOL-PERP → SOL → BTC); filling runs until nothing changes.
+    """
+    r = simple_returns(history.close)
+    sigma = ewma_sigma(r, config.ewma_lambda, config.ewma_seed)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = r / sigma
+    cols = {s: j for j, s in enumerate(history.symbols)}
+    proxy_col = np.full(len(history.symbols), -1, dtype=np.int64)
+    for s, p in proxies.items():
+        if p is not None and s in cols and p in cols and p != s:
+            proxy_col[cols[s]] = cols[p]
+    for _ in range(len(cols)):
+        missing = ~np.isfinite(z) & (proxy_col >= 0)[None, :]
+        fill = z[:, np.maximum(proxy_col, 0)]
+        newly = missing & np.isfinite(fill)
+        if not newly.any():
+            break
+        z = np.where(newly, fill, z)
+    return Filtered(history, r, sigma, z, proxy_col)
+
+
+def build_scenarios(
+    filtered: Filtered, asof_row: int, factors: Sequence[str], config: ScenarioConfig
+) -> ScenarioSet:
+    """The scenario set of ``factors`` at the close of row ``asof_row`` of the history.
+
+    FHS uses the ``lookback_days`` returns ending at ``asof_row`` (inclusive). Raises
+    :class:`MarketDataError` if a factor has no volatility forecast or a look-back day has no return
+    even through its proxies.
+    """
+    h = filtered.history
+    cols = np.array([h.index(f) for f in factors], dtype=np.int64)
+    if not 0 <= asof_row < len(h.dates):
+        raise MarketDataError("asof_row out of range")
+    lo = asof_row - config.lookback_days + 1
+    if lo < 1:
+        raise MarketDataError(f"need {config.lookback_days} days of look-back before {h.dates[asof_row]}")
+    r_now = filtered.returns[asof_row, cols]
+    s_prev = filtered.sigma[asof_row, cols]
+    sigma_now = np.sqrt(config.ewma_lambda * s_prev**2 + (1 - config.ewma_lambda) * r_now**2)
+    if not np.all(np.isfinite(sigma_now)):
+        bad = [factors[int(k)] for k in np.flatnonzero(~np.isfinite(sigma_now))]
+        raise MarketDataError(f"no volatility forecast at {h.dates[asof_row]} for {bad}")
+    z = filtered.z[lo : asof_row + 1, cols]
+    if not np.all(np.isfinite(z)):
+        bad = [factors[int(k)] for k in np.flatnonzero(~np.isfinite(z).all(axis=0))]
+        raise MarketDataError(f"look-back before {h.dates[asof_row]} has gaps for {bad} (no proxy history)")
+    # Day t scales to max(sigma_now, min_scale * sigma[t]); proxy-filled days (no own sigma) to sigma_now.
+    sig_hist = filtered.sigma[lo : asof_row + 1, cols]
+    eff_sigma = np.where(np.isfinite(sig_hist), np.maximum(sigma_now, config.min_scale * sig_hist), sigma_now)
+    fhs = (z * eff_sigma).T
+    stress, labels, names = _stress_block(filtered, asof_row, cols, config)
+    depth_rows = h.volume[max(0, asof_row - config.depth_window + 1) : asof_row + 1, cols]
+    with np.errstate(invalid="ignore"):
+        depth = np.nan_to_num(np.nanmean(np.where(depth_rows > 0, depth_rows, np.nan), axis=0), nan=0.0)
+    return ScenarioSet(
+        asof=h.dates[asof_row],
+        factors=tuple(factors),
+        fhs=np.ascontiguousarray(fhs),
+        stress=stress,
+        stress_label=labels,
+        stress_names=names,
+        sigma_now=sigma_now,
+        depth=depth,
+        price=h.close[asof_row, cols],
+    )
+
+
+def _stress_block(
+    filtered: Filtered, asof_row: int, cols: NDArray[np.int64], config: ScenarioConfig
+) -> tuple[FloatArray, NDArray[np.int64], tuple[str, ...]]:
+    h = filtered.history
+    asof = h.dates[asof_row]
+    blocks: list[FloatArray] = []
+    labels: list[NDArray[np.int64]] = []
+    names: list[str] = []
+    # Long-run volatility up to asof, for scaling proxy returns.
+    with np.errstate(invalid="ignore"):
+        lr_vol = np.sqrt(np.nanmean(filtered.returns[: asof_row + 1] ** 2, axis=0))
+    for name, start, end in config.stress_periods:
+        d0, d1 = np.datetime64(start, "D"), np.datetime64(end, "D")
+        if d1 >= asof:
+            continue
+        rows = np.flatnonzero((h.dates >= d0) & (h.dates <= d1))
+        if rows.size == 0:
+            continue
+        r = filtered.returns[rows].copy()  # (D, all F)
+        for _ in range(len(h.symbols)):
+            miss = ~np.isfinite(r) & (filtered.proxy_col >= 0)[None, :]
+            pc = np.maximum(filtered.proxy_col, 0)
+            fill = r[:, pc] * (lr_vol / lr_vol[pc])[None, :]
+            newly = miss & np.isfinite(fill)
+            if not newly.any():
+                break
+            r = np.where(newly, fill, r)
+        block = r[:, cols]
+        if not np.all(np.isfinite(block)):
+            continue  # a factor with no history at all in this period, even through proxies
+        variants = [(name, block)]
+        if config.mirror_stress:
+            variants.append((name + "-mirror", -block))
+        for nm, b in variants:
+            labels.append(np.full(b.shape[0], len(names), dtype=np.int64))
+            names.append(nm)
+            blocks.append(b.T)
+    if not blocks:
+        return np.zeros((len(cols), 0)), np.zeros(0, dtype=np.int64), ()
+    return np.ascontiguousarray(np.concatenate(blocks, axis=1)), np.concatenate(labels), tuple(names)
