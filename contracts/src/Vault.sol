@@ -39,9 +39,10 @@ contract Vault is IVault, EIP712("crossclear Vault", "1"), AccessControl, Pausab
     uint8 internal constant EXECUTED = 2;
     uint8 internal constant CANCELLED = 3;
 
-    /// @dev Bits [207..128] of a transfer row and [223..128] of a mark row must be zero.
-    uint256 internal constant TRANSFER_RESERVED = ((1 << 80) - 1) << 128;
-    uint256 internal constant MARK_RESERVED = ((1 << 96) - 1) << 128;
+    /// @dev Bits [207..128] of a transfer row and [223..128] of a mark row must be zero (literals, for assembly).
+    uint256 internal constant TRANSFER_RESERVED = 0x0000000000000000ffffffffffffffffffff00000000000000000000000000000000;
+    uint256 internal constant MASK128 = 0xffffffffffffffffffffffffffffffff; // == Ledger.MASK128
+    uint256 internal constant MARK_RESERVED = 0x00000000ffffffffffffffffffffffff00000000000000000000000000000000;
 
     // ------------------------------------------------------------------ storage
 
@@ -481,76 +482,25 @@ contract Vault is IVault, EIP712("crossclear Vault", "1"), AccessControl, Pausab
         }
     }
 
-    /// @dev The hot loop: one cold SLOAD and one SSTORE per row is the floor, so everything else is kept to a
-    /// few dozen gas. Row: account [255..224] | asset [223..208] | zero [207..128] | amount int128 [127..0].
-    /// Rows apply in order; a credit or a debit that keeps the balance non-negative and touches no debt is
-    /// done inline, anything else (repaying or drawing an advance, InsufficientBalance) goes to Ledger.
-    /// Per-asset sums accumulate in 32 memory words and must all be zero at the end.
+    /// @dev Transfer row: account [255..224] | asset [223..208] | zero [207..128] | amount int128 [127..0].
+    /// Rows apply in order. The common row (a valid credit to a word without debt, or a debit the balance
+    /// covers) is applied by the assembly loop in `_applySimpleTransfers`; it stops at the first other row,
+    /// which `_applyTransfer` handles (or rejects) in plain Solidity, and the loop resumes after it.
+    /// Per-asset sums accumulate in MAX_ASSETS memory words and must all be zero at the end.
     function _applyTransfers(bytes32[] calldata rows) private {
         uint256 accounts = _accountCount;
         uint256 assets = _assetCount;
-        uint256 ledgerSlot;
         uint256 sums; // memory: int256[MAX_ASSETS]
         assembly ("memory-safe") {
-            ledgerSlot := _ledger.slot
             sums := mload(0x40)
             // Zero the accumulators (memory past the free pointer may hold scratch from hashing).
             calldatacopy(sums, calldatasize(), mul(MAX_ASSETS, 0x20))
             mstore(0x40, add(sums, mul(MAX_ASSETS, 0x20)))
         }
         uint256 n = rows.length;
-        for (uint256 i; i < n;) {
-            uint256 row;
-            uint256 slot;
-            uint256 word;
-            assembly ("memory-safe") {
-                row := calldataload(add(rows.offset, shl(5, i)))
-                // The ledger key (account << 16 | asset) is the row's top 48 bits: hash it with the
-                // mapping's slot, as Solidity would, without the bounds and cleanup code.
-                mstore(0x00, shr(208, row))
-                mstore(0x20, ledgerSlot)
-                slot := keccak256(0x00, 0x40)
-                word := sload(slot)
-            }
-            uint256 account = row >> 224;
-            uint256 asset = (row >> 208) & 0xffff;
-            unchecked {
-                // account - 1 wraps for account 0, so one comparison checks 1 <= account <= accounts.
-                if (account - 1 >= accounts || asset >= assets || row & TRANSFER_RESERVED != 0) {
-                    revert MalformedRow(bytes32(row));
-                }
-                ++i;
-            }
-            // forge-lint: disable-next-line(unsafe-typecast)
-            int256 amount = int128(uint128(row)); // the row's low 128 bits, sign-extended
-            assembly ("memory-safe") {
-                // sums[asset] += amount; cannot overflow: each term is below 2**127 in magnitude.
-                let p := add(sums, shl(5, asset))
-                mstore(p, add(mload(p), amount))
-            }
-            if (amount >= 0) {
-                // forge-lint: disable-next-line(unsafe-typecast)
-                uint256 credit = uint256(amount);
-                if (word >> 128 == 0) {
-                    uint256 next = word + credit;
-                    if (next > Ledger.MASK128) revert AmountTooLarge(next);
-                    assembly ("memory-safe") {
-                        sstore(slot, next)
-                    }
-                } else {
-                    _ledger.credit(account, asset, credit); // repays the advance first
-                }
-            } else {
-                // forge-lint: disable-next-line(unsafe-typecast)
-                uint256 debit = uint256(-amount); // amount >= -2**127, so -amount fits
-                if (debit <= word & Ledger.MASK128) {
-                    assembly ("memory-safe") {
-                        sstore(slot, sub(word, debit)) // the debt half is untouched
-                    }
-                } else {
-                    _ledger.debit(account, asset, debit, true); // advance, or InsufficientBalance
-                }
-            }
+        for (uint256 i = _applySimpleTransfers(rows, 0, accounts, assets, sums); i < n;) {
+            _applyTransfer(rows[i], accounts, assets, sums);
+            i = _applySimpleTransfers(rows, i + 1, accounts, assets, sums);
         }
         for (uint256 a; a < assets; ++a) {
             int256 sum;
@@ -559,6 +509,80 @@ contract Vault is IVault, EIP712("crossclear Vault", "1"), AccessControl, Pausab
             }
             // forge-lint: disable-next-line(unsafe-typecast)
             if (sum != 0) revert NonZeroSum(uint16(a), sum); // a < MAX_ASSETS
+        }
+    }
+
+    /// @dev The hot loop. One cold SLOAD plus one SSTORE (5,000 gas) per row is the floor, so the rest is
+    /// kept to a few dozen gas: no bounds or cleanup code, the key is the row's top 48 bits, the amount is
+    /// sign-extended in place. Applies rows from `i` while they are simple and returns the index of the first
+    /// row that is not (or rows.length). A row is simple when it is well-formed and either
+    ///  - a credit to a word with no debt half whose balance stays below 2**128, or
+    ///  - a debit of at most the balance.
+    /// Anything else (a malformed row, a credit that repays an advance or overflows, a debit that needs an
+    /// advance or must fail) is left to `_applyTransfer`, so every rejection is raised in Solidity.
+    function _applySimpleTransfers(bytes32[] calldata rows, uint256 i, uint256 accounts, uint256 assets, uint256 sums)
+        private
+        returns (uint256)
+    {
+        assembly ("memory-safe") {
+            let end := add(rows.offset, shl(5, rows.length))
+            let ptr := add(rows.offset, shl(5, i))
+            for {} lt(ptr, end) { ptr := add(ptr, 0x20) } {
+                let row := calldataload(ptr)
+                let key := shr(208, row) // account << 16 | asset: the ledger key
+                let asset := and(key, 0xffff)
+                // Well-formed: 1 <= account <= accounts (account - 1 wraps for 0), asset < assets, reserved zero.
+                if or(
+                    iszero(lt(sub(shr(16, key), 1), accounts)),
+                    or(iszero(lt(asset, assets)), and(row, TRANSFER_RESERVED))
+                ) { break }
+                // slot = keccak256(key . _ledger.slot), as Solidity lays out mapping(uint256 => uint256).
+                mstore(0x00, key)
+                mstore(0x20, _ledger.slot)
+                let slot := keccak256(0x00, 0x40)
+                let word := sload(slot)
+                let amount := signextend(15, row) // int128 in the low 16 bytes
+                let next
+                switch slt(amount, 0)
+                case 0 {
+                    // Credit: a word with a debt half is >= 2**128, and so is an overflowing balance.
+                    if gt(word, MASK128) { break }
+                    next := add(word, amount)
+                    if gt(next, MASK128) { break }
+                }
+                default {
+                    // Debit: at most the balance (low half); the debt half is untouched.
+                    let debit := sub(0, amount)
+                    if gt(debit, and(word, MASK128)) { break }
+                    next := sub(word, debit)
+                }
+                sstore(slot, next)
+                // sums[asset] += amount: each term is below 2**127 in magnitude, so no overflow.
+                let p := add(sums, shl(5, asset))
+                mstore(p, add(mload(p), amount))
+            }
+            i := shr(5, sub(ptr, rows.offset))
+        }
+        return i;
+    }
+
+    /// @dev One row the fast loop left: validate it, then credit (repaying an advance first) or debit
+    /// (drawing an advance for a member's settlement cash, else InsufficientBalance).
+    function _applyTransfer(bytes32 row, uint256 accounts, uint256 assets, uint256 sums) private {
+        (uint32 account, uint16 asset, int128 amount) = Batch.unpackTransfer(row);
+        if (account == 0 || account > accounts || asset >= assets || uint256(row) & TRANSFER_RESERVED != 0) {
+            revert MalformedRow(row);
+        }
+        assembly ("memory-safe") {
+            let p := add(sums, shl(5, asset))
+            mstore(p, add(mload(p), amount))
+        }
+        if (amount >= 0) {
+            // forge-lint: disable-next-line(unsafe-typecast)
+            _ledger.credit(account, asset, uint256(int256(amount))); // non-negative
+        } else {
+            // forge-lint: disable-next-line(unsafe-typecast)
+            _ledger.debit(account, asset, uint256(-int256(amount)), true); // -amount <= 2**127
         }
     }
 
