@@ -25,9 +25,7 @@ from offchain.core.eip712 import vault_domain
 accounts = st.integers(min_value=1, max_value=UINT32_MAX)
 assets = st.integers(min_value=0, max_value=2**16 - 1)
 transfers = st.builds(Transfer, account=accounts, asset=assets, amount=st.integers(INT128_MIN, INT128_MAX))
-requirements = st.builds(
-    Requirement, account=accounts, im=st.integers(0, UINT112_MAX), mm=st.integers(0, UINT112_MAX)
-)
+requirements = st.builds(Requirement, account=accounts, im=st.integers(0, UINT112_MAX), mm=st.integers(0, UINT112_MAX))
 marks = st.builds(Mark, asset=assets, haircut_bps=st.integers(0, 10_000), price=st.integers(0, UINT128_MAX))
 hashes = st.binary(min_size=32, max_size=32)
 
@@ -35,11 +33,7 @@ hashes = st.binary(min_size=32, max_size=32)
 @st.composite
 def zero_sum_transfers(draw: st.DrawFn) -> tuple[Transfer, ...]:
     """Random transfers, each balanced by a counter-transfer, shuffled."""
-    legs = draw(
-        st.lists(
-            st.tuples(accounts, accounts, st.integers(0, 6), st.integers(-(2**100), 2**100)), max_size=12
-        )
-    )
+    legs = draw(st.lists(st.tuples(accounts, accounts, st.integers(0, 6), st.integers(-(2**100), 2**100)), max_size=12))
     rows: list[Transfer] = []
     for a, b, asset, amount in legs:
         rows.append(Transfer(account=a, asset=asset, amount=amount))
