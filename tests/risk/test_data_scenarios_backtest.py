@@ -1,0 +1,119 @@
+"""Market data loading, scenario construction and the back-test statistics, on the shipped real data."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from offchain.risk.backtest import Portfolio, christoffersen_ind, kupiec_pof, run_backtest
+from offchain.risk.errors import MarketDataError
+from offchain.risk.marketdata import ewma_sigma, load_candles, merge
+from offchain.risk.scenarios import ScenarioConfig, build_scenarios, filter_history
+
+DATA = Path(__file__).resolve().parents[2] / "data" / "market"
+SPOT = DATA / "binance-spot-daily.csv.gz"
+PERP = DATA / "binance-usdm-perp-hourly.csv.gz"
+
+
+@pytest.fixture(scope="module")
+def history():  # type: ignore[no-untyped-def]
+    spot = load_candles(SPOT, symbols=["BTC", "ETH", "SOL", "PAXG"])
+    perp = load_candles(PERP, suffix="-PERP")
+    return merge(spot, perp)
+
+
+PROXIES = {"ETH": "BTC", "SOL": "BTC", "PAXG": "BTC", "BTC-PERP": "BTC", "ETH-PERP": "ETH"}
+
+
+def test_load_real_daily(history) -> None:  # type: ignore[no-untyped-def]
+    btc = history.index("BTC")
+    i = int(np.searchsorted(history.dates, np.datetime64("2020-03-12")))
+    assert history.close[i, btc] == 4800.00  # README check value
+    assert history.dates[-1] == np.datetime64("2024-06-30")
+    assert np.isnan(history.close[0, history.index("SOL")])  # not listed in 2017
+
+
+def test_hourly_perp_reduced_to_daily_close(history) -> None:  # type: ignore[no-untyped-def]
+    # Daily perp close is the 23:00 candle's close: tracks spot within the basis.
+    b, p = history.index("BTC"), history.index("BTC-PERP")
+    ok = np.isfinite(history.close[:, b]) & np.isfinite(history.close[:, p])
+    basis = history.close[ok, p] / history.close[ok, b] - 1
+    assert ok.sum() > 1_600 and np.quantile(np.abs(basis), 0.99) < 0.01
+
+
+def test_bad_files_give_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(MarketDataError, match="not found"):
+        load_candles(tmp_path / "nope.csv")
+    bad = tmp_path / "bad.csv.gz"
+    bad.write_bytes(gzip.compress(b"timestamp,symbol,close\n2020-01-01T00:00:00Z,BTC,1\n"))
+    with pytest.raises(MarketDataError, match="missing column"):
+        load_candles(bad)
+    neg = tmp_path / "neg.csv"
+    neg.write_text("timestamp,symbol,open,high,low,close,volume\n2020-01-01T00:00:00Z,BTC,1,1,1,-1,0\n")
+    with pytest.raises(MarketDataError, match="> 0"):
+        load_candles(neg)
+
+
+def test_hourly_aggregation_known_answer(tmp_path: Path) -> None:
+    rows = ["timestamp,symbol,open,high,low,close,volume"]
+    rows += [f"2020-01-01T{h:02d}:00:00Z,X,1,1,1,{h + 1},1" for h in range(24)]
+    rows += [f"2020-01-02T{h:02d}:00:00Z,X,1,1,1,{h + 100},2" for h in range(12)]  # incomplete day
+    f = tmp_path / "h.csv"
+    f.write_text("\n".join(rows) + "\n")
+    h = load_candles(f)
+    np.testing.assert_array_equal(h.dates, [np.datetime64("2020-01-01")])
+    assert h.close[0, 0] == 24.0 and h.volume[0, 0] == 24.0
+
+
+def test_ewma_known_answer() -> None:
+    r = np.array([[np.nan], [0.1], [0.1], [-0.2], [0.0]])
+    s = ewma_sigma(r, 0.5, seed=2)
+    # seeded at row 3 with mean(0.01, 0.01); row 4 = 0.5 * 0.01 + 0.5 * 0.04
+    assert np.isnan(s[2, 0]) and s[3, 0] == pytest.approx(0.1) and s[4, 0] == pytest.approx(np.sqrt(0.025))
+
+
+def test_scenarios_rescale_and_no_lookahead(history) -> None:  # type: ignore[no-untyped-def]
+    cfg = ScenarioConfig(lookback_days=500)
+    f = filter_history(history, PROXIES, cfg)
+    t = int(np.searchsorted(history.dates, np.datetime64("2022-06-15")))
+    ss = build_scenarios(f, t, ["BTC", "SOL", "BTC-PERP"], cfg)
+    assert ss.fhs.shape == (3, 500)
+    # Filtered scenarios have roughly today's volatility (standardised residuals have unit variance).
+    ratio = ss.fhs.std(axis=1) / ss.sigma_now
+    assert np.all((ratio > 0.8) & (ratio < 1.3))
+    # Only periods that ended before 2022-06-15 (mirrored too).
+    assert ss.stress_names == ("2020-03", "2020-03-mirror", "2021-05", "2021-05-mirror", "2022-05", "2022-05-mirror")
+    # SOL was not listed in March 2020: its stressed returns come from BTC scaled by relative volatility.
+    march = ss.stress_label == 0
+    c = np.corrcoef(ss.stress[0, march], ss.stress[1, march])[0, 1]
+    assert c == pytest.approx(1.0)
+    with pytest.raises(MarketDataError):
+        build_scenarios(f, 100, ["BTC"], cfg)  # not enough look-back
+
+
+def test_kupiec_and_christoffersen_known_values() -> None:
+    assert kupiec_pof(10, 1000, 0.01) == pytest.approx(1.0)
+    # LR for 20/1000 at p = 1 %: 2 * (20 ln 2 + 980 ln(0.98 / 0.99)) = 7.83, chi2(1) p = 0.00515
+    assert kupiec_pof(20, 1000, 0.01) == pytest.approx(0.005146, abs=1e-5)
+    spread = np.zeros(1000, dtype=bool)
+    spread[::100] = True
+    clustered = np.zeros(1000, dtype=bool)
+    clustered[500:510] = True
+    assert christoffersen_ind(spread) > 0.5
+    assert christoffersen_ind(clustered) < 1e-6
+
+
+def test_short_backtest_window_on_real_history(history) -> None:  # type: ignore[no-untyped-def]
+    ports = [Portfolio("BTC long", {"BTC": 1.0}), Portfolio("basis", {"BTC": 1.0, "BTC-PERP": -1.0})]
+    cfg = ScenarioConfig(lookback_days=500)
+    rows, hits = run_backtest(history, ports, PROXIES, start=np.datetime64("2022-01-01"),
+                              end=np.datetime64("2023-01-01"), scenario_config=cfg)
+    assert [r.name for r in rows] == ["BTC long", "basis"]
+    for r in rows:
+        assert r.observations == 365 and r.exceedances == int(hits[r.name].sum())
+        assert r.exceedances <= 2 * r.expected + 3
+        assert r.mean_im > 0
+    assert rows[1].mean_im < 0.1 * rows[0].mean_im  # the hedge is margined as a hedge
