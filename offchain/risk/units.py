@@ -51,11 +51,11 @@ def to_units_up(amount: NDArray[np.float64], decimals: int) -> NDArray[np.int64]
     """Smallest integer number of base units ≥ ``amount`` (requirements: IM, MM, calls, contributions)."""
     p, e = _scaled(amount, decimals)
     up = np.ceil(p)
-    return (up + ((up == p) & (e > 0))).astype(np.int64)
+    return np.asarray(up + ((up == p) & (e > 0)), dtype=np.float64).astype(np.int64)
 
 
 def to_units_down(amount: NDArray[np.float64], decimals: int) -> NDArray[np.int64]:
     """Largest integer number of base units ≤ ``amount`` (values: haircut collateral)."""
     p, e = _scaled(amount, decimals)
     down = np.floor(p)
-    return (down - ((down == p) & (e < 0))).astype(np.int64)
+    return np.asarray(down - ((down == p) & (e < 0)), dtype=np.float64).astype(np.int64)
