@@ -54,8 +54,8 @@ class ApcMode(enum.Enum):
 class ScenarioConfig:
     """Parameters of the scenario set (defaults are the documented production values)."""
 
-    lookback_days: int = 1000
-    ewma_lambda: float = 0.94
+    lookback_days: int = 750
+    ewma_lambda: float = 0.90
     ewma_seed: int = 20
     stress_periods: tuple[tuple[str, str, str], ...] = STRESS_PERIODS
     mirror_stress: bool = True
