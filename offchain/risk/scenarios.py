@@ -198,8 +198,10 @@ def _stress_block(
     labels: list[NDArray[np.int64]] = []
     names: list[str] = []
     # Long-run volatility up to asof, for scaling proxy returns.
-    with np.errstate(invalid="ignore"):
-        lr_vol = np.sqrt(np.nanmean(filtered.returns[: asof_row + 1] ** 2, axis=0))
+    past = filtered.returns[: asof_row + 1]
+    n_obs = np.isfinite(past).sum(axis=0)
+    lr_vol = np.sqrt(np.nansum(past**2, axis=0) / np.maximum(n_obs, 1))
+    lr_vol = np.where(n_obs > 0, lr_vol, np.nan)
     for name, start, end in config.stress_periods:
         d0, d1 = np.datetime64(start, "D"), np.datetime64(end, "D")
         if d1 >= asof:
