@@ -44,3 +44,44 @@ def deployment(w3: Web3, risk_signers: list[RiskSigner]) -> Deployment:
 
 def deployer_sender(w3: Web3) -> TxSender:
     return vault_sender(w3, DEPLOYER_KEY)
+
+
+# ---------------------------------------------------------------- ledger backends
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real PostgreSQL 16 server for this test session (the pgserver wheel), or CROSSCLEAR_TEST_PG_URL."""
+    import os
+
+    given = os.environ.get("CROSSCLEAR_TEST_PG_URL")
+    if given:
+        yield given
+        return
+    import pgserver
+
+    server = pgserver.get_server(str(tmp_path_factory.mktemp("pg")), cleanup_mode="stop")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Each ledger test runs on SQLite (a fresh file) and on PostgreSQL (a fresh database)."""
+    import uuid
+
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path_factory.mktemp('ledger') / 'ledger.db'}"
+    from sqlalchemy import create_engine, make_url, text
+
+    from offchain.ledger.db import normalise_url
+
+    base = normalise_url(request.getfixturevalue("postgres_url"))
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(base).set(database=name).render_as_string(hide_password=False)

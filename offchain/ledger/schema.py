@@ -1,0 +1,189 @@
+"""The ledger schema. Alembic migrations (offchain/ledger/migrations) create exactly this; a test
+compares the migrated database with this metadata so the two never drift."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+)
+from sqlalchemy import BigInteger as SqlBigInteger
+
+from offchain.ledger.types import BigInt
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# Milliseconds since the epoch fit a signed 64-bit integer until the year 292 million.
+Millis = SqlBigInteger
+
+venues = Table(
+    "venues",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("signer", String(42), nullable=False),
+    Column("kind", String(16), nullable=False),  # dex, cex, otc
+    Column("approved", Boolean, nullable=False),
+    Column("created_ms", Millis, nullable=False),
+)
+
+members = Table(
+    "members",
+    metadata,
+    Column("account", Integer, primary_key=True),  # the vault's account number
+    Column("address", String(42), nullable=False, unique=True),
+    Column("name", String(128), nullable=False),
+    Column("kind", String(32), nullable=False),  # dao, market_maker, hedge_fund, foundation, ...
+    Column("tier", String(16), nullable=False),
+    Column("group_name", String(32), nullable=False),  # for the platform's directional view
+    Column("active", Boolean, nullable=False),
+    Column("created_ms", Millis, nullable=False),
+)
+
+instruments = Table(
+    "instruments",
+    metadata,
+    Column("name", String(64), primary_key=True),  # cleared instrument, e.g. BTC-USD-PERP
+    Column("kind", String(16), nullable=False),  # perp, future, spot
+    Column("underlying", String(16), nullable=False),
+    Column("qty_decimals", Integer, nullable=False),
+    Column("price_band_bps", Integer, nullable=False),  # fills outside mark ± band are refused
+    Column("max_mark_jump_bps", Integer, nullable=False),  # a mark jumping more halts the instrument
+    Column("mark_stale_ms", Millis, nullable=False),  # a mark older than this halts the instrument
+    Column("clearing_fee_bps", Integer, nullable=False),
+    Column("active", Boolean, nullable=False),
+)
+
+venue_symbols = Table(
+    "venue_symbols",
+    metadata,
+    Column("venue", String(64), ForeignKey("venues.name"), primary_key=True),
+    Column("symbol", String(64), primary_key=True),
+    Column("instrument", String(64), ForeignKey("instruments.name"), nullable=False),
+)
+
+fills = Table(
+    "fills",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),  # ingest order
+    Column("venue", String(64), ForeignKey("venues.name"), nullable=False),
+    Column("venue_fill_id", String(128), nullable=False),
+    Column("symbol", String(64), nullable=False),
+    Column("instrument", String(64), ForeignKey("instruments.name"), nullable=False),
+    Column("buyer", Integer, ForeignKey("members.account"), nullable=False),
+    Column("seller", Integer, ForeignKey("members.account"), nullable=False),
+    Column("buyer_address", String(42), nullable=False),
+    Column("seller_address", String(42), nullable=False),
+    Column("qty", BigInt, nullable=False),
+    Column("price", BigInt, nullable=False),
+    Column("ts_ms", Millis, nullable=False),
+    Column("signature", LargeBinary(65), nullable=False),
+    Column("leaf", LargeBinary(32), nullable=False),
+    Column("received_ms", Millis, nullable=False),
+    Column("batch_sequence", Integer, ForeignKey("batches.sequence"), nullable=True),
+    UniqueConstraint("venue", "venue_fill_id", name="uq_fills_venue_fill"),
+    Index("ix_fills_pending", "batch_sequence", "id"),
+)
+
+rejections = Table(
+    "rejections",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("venue", String(64), nullable=False),
+    Column("venue_fill_id", String(128), nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("detail", String(512), nullable=False),
+    Column("received_ms", Millis, nullable=False),
+)
+
+marks = Table(
+    "marks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("instrument", String(64), ForeignKey("instruments.name"), nullable=False),
+    Column("price", BigInt, nullable=False),  # settlement base units per whole unit
+    Column("ts_ms", Millis, nullable=False),
+    Column("source", String(32), nullable=False),
+    Index("ix_marks_latest", "instrument", "ts_ms"),
+)
+
+funding_rates = Table(
+    "funding_rates",
+    metadata,
+    Column("instrument", String(64), ForeignKey("instruments.name"), primary_key=True),
+    Column("ts_ms", Millis, primary_key=True),
+    Column("rate_e8", Integer, nullable=False),  # per funding interval, 1e-8 units; > 0: longs pay
+    Column("batch_sequence", Integer, ForeignKey("batches.sequence"), nullable=True),
+)
+
+batches = Table(
+    "batches",
+    metadata,
+    Column("sequence", Integer, primary_key=True, autoincrement=False),
+    Column("status", String(16), nullable=False),  # built, sent, confirmed
+    Column("prev_hash", LargeBinary(32), nullable=False),
+    Column("digest", LargeBinary(32), nullable=False),
+    Column("as_of_ms", Millis, nullable=False),
+    Column("payload", JSON, nullable=False),  # rows, marks, requirements, context: everything it settles
+    Column("tx_hash", LargeBinary(32), nullable=True),
+    Column("block_number", Integer, nullable=True),
+    Column("gas_used", Integer, nullable=True),
+    Column("built_ms", Millis, nullable=False),
+    Column("confirmed_ms", Millis, nullable=True),
+)
+
+# Settled state: what the last confirmed batch left behind.
+positions = Table(
+    "positions",
+    metadata,
+    Column("member", Integer, ForeignKey("members.account"), primary_key=True),
+    Column("instrument", String(64), ForeignKey("instruments.name"), primary_key=True),
+    Column("venue", String(64), ForeignKey("venues.name"), primary_key=True),
+    Column("qty", BigInt, nullable=False),  # signed; long > 0
+)
+
+settled_marks = Table(
+    "settled_marks",
+    metadata,
+    Column("instrument", String(64), ForeignKey("instruments.name"), primary_key=True),
+    Column("price", BigInt, nullable=False),
+    Column("ts_ms", Millis, nullable=False),
+    Column("batch_sequence", Integer, nullable=False),
+)
+
+cash_flows = Table(
+    "cash_flows",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("batch_sequence", Integer, ForeignKey("batches.sequence"), nullable=False),
+    Column("account", Integer, nullable=False),
+    Column("instrument", String(64), nullable=True),
+    Column("kind", String(16), nullable=False),  # vm, funding, fee, rounding
+    Column("amount", BigInt, nullable=False),  # settlement base units; > 0 credits the account
+    Index("ix_cash_flows_account", "account", "batch_sequence"),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ts_ms", Millis, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("subject", String(64), nullable=False),
+    Column("detail", String(512), nullable=False),
+)
