@@ -51,7 +51,7 @@ members = Table(
     Column("kind", String(32), nullable=False),  # dao, market_maker, hedge_fund, foundation, ...
     Column("tier", String(16), nullable=False),
     Column("group_name", String(32), nullable=False),  # for the platform's directional view
-    Column("active", Boolean, nullable=False),
+    Column("status", String(16), nullable=False),  # active, close_only (margin call), defaulted
     Column("created_ms", Millis, nullable=False),
 )
 
@@ -67,6 +67,14 @@ instruments = Table(
     Column("mark_stale_ms", Millis, nullable=False),  # a mark older than this halts the instrument
     Column("clearing_fee_bps", Integer, nullable=False),
     Column("active", Boolean, nullable=False),
+)
+
+# Which cleared instruments a member may trade (granted at admission by the operator).
+permissions = Table(
+    "permissions",
+    metadata,
+    Column("member", Integer, ForeignKey("members.account"), primary_key=True),
+    Column("instrument", String(64), ForeignKey("instruments.name"), primary_key=True),
 )
 
 venue_symbols = Table(

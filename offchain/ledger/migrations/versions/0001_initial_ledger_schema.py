@@ -64,7 +64,7 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=32), nullable=False),
         sa.Column("tier", sa.String(length=16), nullable=False),
         sa.Column("group_name", sa.String(length=32), nullable=False),
-        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("created_ms", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("account", name=op.f("pk_members")),
         sa.UniqueConstraint("address", name=op.f("uq_members_address")),
@@ -161,6 +161,16 @@ def upgrade() -> None:
         batch_op.create_index("ix_marks_latest", ["instrument", "ts_ms"], unique=False)
 
     op.create_table(
+        "permissions",
+        sa.Column("member", sa.Integer(), nullable=False),
+        sa.Column("instrument", sa.String(length=64), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["instrument"], ["instruments.name"], name=op.f("fk_permissions_instrument_instruments")
+        ),
+        sa.ForeignKeyConstraint(["member"], ["members.account"], name=op.f("fk_permissions_member_members")),
+        sa.PrimaryKeyConstraint("member", "instrument", name=op.f("pk_permissions")),
+    )
+    op.create_table(
         "positions",
         sa.Column("member", sa.Integer(), nullable=False),
         sa.Column("instrument", sa.String(length=64), nullable=False),
@@ -201,6 +211,7 @@ def downgrade() -> None:
     op.drop_table("venue_symbols")
     op.drop_table("settled_marks")
     op.drop_table("positions")
+    op.drop_table("permissions")
     with op.batch_alter_table("marks", schema=None) as batch_op:
         batch_op.drop_index("ix_marks_latest")
 
