@@ -147,7 +147,7 @@ def portfolio_im(
     """Core risk and add-ons before tier scaling: (core, fhs, stress, concentration, liquidity), each (M,)."""
     _check(positions, prices, model)
     exposure = positions * prices
-    losses = -(exposure @ model.returns)
+    losses = (-exposure) @ model.returns  # negate the (M, I) side: cheaper than (M, S)
     core, fhs, stress = core_risk(losses, model.n_fhs, config)
     conc, liq = _addons(positions, exposure, model, config)
     return core, fhs, stress, conc, liq
