@@ -4,15 +4,13 @@ pragma solidity ^0.8.30;
 import {Test} from "../utils/Test.sol";
 import {Batch} from "../../src/libraries/Batch.sol";
 import {BatchHarness} from "./BatchHarness.sol";
+import {BatchRandom} from "./BatchRandom.sol";
 
 /// @notice Row packing round-trips and the batch struct hash against an independent reference
 /// (the EIP-712 rules written out by hand, with the type string spelled out rather than imported).
-contract BatchCodecFuzzTest is Test {
+contract BatchCodecFuzzTest is Test, BatchRandom {
     BatchHarness internal h;
 
-    bytes32 internal constant TYPEHASH_REFERENCE = keccak256(
-        "Batch(uint64 sequence,bytes32 prevHash,uint64 asOf,bytes32 fillsRoot,bytes32[] transfers,bytes32[] requirements,bytes32[] marks,uint256[] approvedWithdrawals)"
-    );
     uint256 internal constant TRANSFER_GAP_MASK = ((uint256(1) << 80) - 1) << 128; // bits 207..128
     uint256 internal constant MARK_GAP_MASK = ((uint256(1) << 96) - 1) << 128; // bits 223..128
 
@@ -105,101 +103,5 @@ contract BatchCodecFuzzTest is Test {
         Batch.Data memory c = randomBatch(1, 0, 0, 0, 0);
         c.requirements = new bytes32[](1);
         assertTrue(h.structHash(b) != h.structHash(c), "row in transfers vs row in requirements");
-    }
-
-    // ------------------------------------------------------------------ helpers (shared by the vault digest test)
-
-    function referenceStructHash(Batch.Data memory b) public pure returns (bytes32) {
-        return keccak256(
-            abi.encode(
-                TYPEHASH_REFERENCE,
-                b.sequence,
-                b.prevHash,
-                b.asOf,
-                b.fillsRoot,
-                keccak256(abi.encodePacked(b.transfers)),
-                keccak256(abi.encodePacked(b.requirements)),
-                keccak256(abi.encodePacked(b.marks)),
-                keccak256(abi.encodePacked(b.approvedWithdrawals))
-            )
-        );
-    }
-
-    function randomBatch(uint256 seed, uint256 nT, uint256 nR, uint256 nM, uint256 nW)
-        public
-        pure
-        returns (Batch.Data memory b)
-    {
-        b.sequence = uint64(uint256(keccak256(abi.encode(seed, "seq"))));
-        b.prevHash = keccak256(abi.encode(seed, "prev"));
-        b.asOf = uint64(uint256(keccak256(abi.encode(seed, "asOf"))));
-        b.fillsRoot = keccak256(abi.encode(seed, "root"));
-        b.transfers = _words(seed, "t", nT);
-        b.requirements = _words(seed, "r", nR);
-        b.marks = _words(seed, "m", nM);
-        bytes32[] memory w = _words(seed, "w", nW);
-        b.approvedWithdrawals = new uint256[](nW);
-        for (uint256 i; i < nW; ++i) {
-            b.approvedWithdrawals[i] = uint256(w[i]);
-        }
-    }
-
-    function mutate(Batch.Data memory b, uint256 field, uint256 salt) public pure returns (Batch.Data memory c) {
-        c = _copy(b);
-        uint256 d = salt == 0 ? 1 : salt; // a non-zero xor delta
-        if (field == 0) c.sequence ^= uint64(d) | 1;
-        else if (field == 1) c.prevHash ^= bytes32(d);
-        else if (field == 2) c.asOf ^= uint64(d) | 1;
-        else if (field == 3) c.fillsRoot ^= bytes32(d);
-        else if (field == 4) c.transfers[d % c.transfers.length] ^= bytes32(d);
-        else if (field == 5) c.requirements[d % c.requirements.length] ^= bytes32(d);
-        else if (field == 6) c.marks[d % c.marks.length] ^= bytes32(d);
-        else if (field == 7) c.approvedWithdrawals[d % c.approvedWithdrawals.length] ^= d;
-        else if (field == 8) c.transfers = _push(c.transfers, bytes32(d));
-        else if (field == 9) c.marks = _pop(c.marks);
-        else if (field == 10) {
-            // swap two transfer rows (order is signed too)
-            (c.transfers[0], c.transfers[1]) = (c.transfers[1], c.transfers[0]);
-            if (c.transfers[0] == c.transfers[1]) c.transfers[0] ^= bytes32(uint256(1));
-        } else {
-            c.approvedWithdrawals = new uint256[](0);
-        }
-    }
-
-    function _words(uint256 seed, string memory tag, uint256 n) private pure returns (bytes32[] memory w) {
-        w = new bytes32[](n);
-        for (uint256 i; i < n; ++i) {
-            w[i] = keccak256(abi.encode(seed, tag, i));
-        }
-    }
-
-    function _copy(Batch.Data memory b) private pure returns (Batch.Data memory c) {
-        c.sequence = b.sequence;
-        c.prevHash = b.prevHash;
-        c.asOf = b.asOf;
-        c.fillsRoot = b.fillsRoot;
-        c.transfers = _push(b.transfers, bytes32(0));
-        c.transfers = _pop(c.transfers);
-        c.requirements = _pop(_push(b.requirements, bytes32(0)));
-        c.marks = _pop(_push(b.marks, bytes32(0)));
-        c.approvedWithdrawals = new uint256[](b.approvedWithdrawals.length);
-        for (uint256 i; i < b.approvedWithdrawals.length; ++i) {
-            c.approvedWithdrawals[i] = b.approvedWithdrawals[i];
-        }
-    }
-
-    function _push(bytes32[] memory a, bytes32 x) private pure returns (bytes32[] memory r) {
-        r = new bytes32[](a.length + 1);
-        for (uint256 i; i < a.length; ++i) {
-            r[i] = a[i];
-        }
-        r[a.length] = x;
-    }
-
-    function _pop(bytes32[] memory a) private pure returns (bytes32[] memory r) {
-        r = new bytes32[](a.length - 1);
-        for (uint256 i; i + 1 < a.length; ++i) {
-            r[i] = a[i];
-        }
     }
 }

@@ -37,4 +37,6 @@ interface Vm {
     function getCode(string calldata artifactPath) external view returns (bytes memory creationBytecode);
     function bound(uint256 current, uint256 min, uint256 max) external pure returns (uint256);
     function toString(uint256 value) external pure returns (string memory);
+    function toString(bytes32 value) external pure returns (string memory);
+    function toString(int256 value) external pure returns (string memory);
 }

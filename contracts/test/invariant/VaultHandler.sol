@@ -1,0 +1,1018 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.30;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IVault} from "../../src/interfaces/IVault.sol";
+import {Batch} from "../../src/libraries/Batch.sol";
+import {Vm} from "../utils/Vm.sol";
+
+interface IMintable {
+    function mint(address to, uint256 amount) external;
+}
+
+interface IPausable {
+    function paused() external view returns (bool);
+}
+
+/// @notice The invariant suite's actor: drives the vault through every external path (deposits,
+/// withdrawals by call and by signature, execution, cancellation, signed valid and invalid batches,
+/// donations, pause, wind-down) and keeps ghost accounting that the invariants compare with the vault.
+/// @dev forge runs the suite with `fail_on_revert = false`, so a failed check inside a handler call is
+/// not reported by a revert: it is written to `violation`, which `invariant_handlerChecks` asserts empty.
+/// Every call catches the vault's reverts, so every call counts as a step of the run.
+contract VaultHandler {
+    Vm private constant vm = Vm(address(uint160(uint256(keccak256("hevm cheat code")))));
+
+    uint32 internal constant FEE = 1;
+    uint32 internal constant FUND = 2;
+    uint32 internal constant OPCAP = 3;
+    uint32 internal constant FIRST_MEMBER = 4;
+
+    bytes32 internal constant LIQUIDITY_ADVANCED = keccak256("LiquidityAdvanced(uint32,uint128)");
+    bytes32 internal constant ADVANCE_REPAID = keccak256("AdvanceRepaid(uint32,uint128)");
+    bytes32 internal constant WIND_DOWN_WITHDRAWAL =
+        keccak256("WindDownWithdrawal(uint32,uint16,address,uint256,uint256)");
+    /// @dev Settlement runs under a realistic gas cap, so a rejection that burns gas shows as a wrong error.
+    uint256 internal constant SETTLE_GAS = 15_000_000;
+    bytes4 internal constant ENFORCED_PAUSE = bytes4(keccak256("EnforcedPause()"));
+
+    struct Config {
+        IVault vault;
+        IERC20[] tokens; // index = asset number
+        address[] members;
+        uint256[] memberKeys;
+        uint256[] signerKeys; // registered risk signers' keys
+        address governor;
+        address guardian;
+        uint256[] maxDeposit; // per asset, base units
+        uint128[] maxPrice; // per asset, settlement base units per whole token
+    }
+
+    struct Pending {
+        uint256 id;
+        uint32 account;
+        uint16 asset;
+        uint128 amount;
+        address owner;
+        address to;
+    }
+
+    struct Snap {
+        uint256[][] bal; // [account][asset], account 0 unused
+        uint256[] debt; // [account]
+        uint256[] owed; // [asset]
+        uint256[] held; // [asset] token.balanceOf(vault)
+        uint64 seq;
+        bytes32 lastHash;
+    }
+
+    IVault public immutable vault;
+    IERC20[] internal tokens;
+    address[] internal members;
+    uint256[] internal memberKeys;
+    uint256[] internal signerKeys; // sorted by address, ascending
+    address internal governor;
+    address internal guardian;
+    uint256[] internal maxDeposit;
+    uint128[] internal maxPrice;
+    uint32 public immutable accountCount; // 3 system accounts + members
+    uint16 public immutable assetCount;
+
+    // ------------------------------------------------------------------ ghosts
+    mapping(uint16 => uint256) public ghostDonated;
+    mapping(uint16 => uint256) public ghostPending;
+    uint64 public ghostSequence;
+    bytes32 public ghostLastHash;
+    uint64 public ghostLastAsOf;
+    uint256 public ghostAdvanced; // Σ LiquidityAdvanced
+    uint256 public ghostRepaid; // Σ AdvanceRepaid
+    uint256 public ghostSeizedCover; // debt covered by wind-down seizures
+    string public violation;
+    Pending[] internal pending;
+    uint256[] internal finished; // executed or cancelled withdrawal ids (a sample, for approval attempts)
+
+    // call statistics, printed by the suite's afterInvariant-free summary test
+    mapping(bytes32 => uint256) public count;
+
+    constructor(Config memory c) {
+        vault = c.vault;
+        for (uint256 i; i < c.tokens.length; ++i) {
+            tokens.push(c.tokens[i]);
+            maxDeposit.push(c.maxDeposit[i]);
+            maxPrice.push(c.maxPrice[i]);
+        }
+        for (uint256 i; i < c.members.length; ++i) {
+            members.push(c.members[i]);
+            memberKeys.push(c.memberKeys[i]);
+        }
+        uint256[] memory sk = _sortKeys(c.signerKeys);
+        for (uint256 i; i < sk.length; ++i) {
+            signerKeys.push(sk[i]);
+        }
+        governor = c.governor;
+        guardian = c.guardian;
+        accountCount = uint32(3 + c.members.length);
+        assetCount = uint16(c.tokens.length);
+        ghostSequence = c.vault.lastSequence();
+        ghostLastHash = c.vault.lastBatchHash();
+        ghostLastAsOf = c.vault.lastAsOf();
+        for (uint16 a; a < assetCount; ++a) {
+            uint256 held = c.tokens[a].balanceOf(address(c.vault));
+            ghostDonated[a] = held - c.vault.totalOwed(a);
+        }
+    }
+
+    // ================================================================== actions
+
+    /// @notice Anyone deposits for a member; settlement-asset deposits repay its advance first.
+    function deposit(uint256 m, uint256 a, uint256 amount) external {
+        (address member, uint32 acct) = _member(m);
+        uint16 asset = uint16(a % assetCount);
+        amount = _bound(amount, 1, maxDeposit[asset]);
+        IMintable(address(tokens[asset])).mint(address(this), amount);
+        tokens[asset].approve(address(vault), amount);
+        Snap memory s0 = _snap();
+        vm.recordLogs();
+        try vault.deposit(member, asset, amount) {
+            count["deposit"]++;
+            (uint256 adv, uint256 rep) = _debtEvents();
+            Snap memory s1 = _snap();
+            _check(!_paused() && !vault.woundDown(), "deposit accepted while paused or wound down");
+            _check(adv == 0, "deposit advanced liquidity");
+            ghostRepaid += rep;
+            _check(s1.held[asset] == s0.held[asset] + amount, "deposit: vault received != amount");
+            _check(s1.owed[asset] == s0.owed[asset] + amount, "deposit: totalOwed != +amount");
+            int256[][] memory expect = _zeroDeltas();
+            expect[acct][asset] = int256(amount);
+            _checkDeltas(s0, s1, expect, "deposit");
+        } catch (bytes memory err) {
+            count["deposit.reverted"]++;
+            _checkUnchanged(s0, "deposit revert");
+            bytes4 sel = bytes4(err);
+            _check(
+                (sel == ENFORCED_PAUSE && _paused()) || (sel == IVault.WoundDown.selector && vault.woundDown()),
+                "deposit: unexpected revert"
+            );
+        }
+    }
+
+    /// @notice A member asks to withdraw (by call, or by an EIP-712 signature that anyone relays).
+    function requestWithdrawal(uint256 m, uint256 a, uint256 amount, bool bySig) external {
+        (address member, uint32 acct) = _member(m);
+        Pending memory p = Pending(0, acct, uint16(a % assetCount), 0, member, _recipient(m));
+        uint256 bal = vault.balanceOf(acct, p.asset);
+        if (bal == 0) {
+            count["request.skipped"]++;
+            return;
+        }
+        p.amount = uint128(_bound(amount, 1, bal + bal / 8)); // sometimes more than the balance
+        Snap memory s0 = _snap();
+        (bool ok, uint256 id, bytes memory err) = bySig
+            ? _requestBySig(memberKeys[m % members.length], p)
+            : _requestByCall(member, p.asset, p.amount, p.to);
+        if (ok) {
+            p.id = id;
+            count[bySig ? bytes32("request.bySig") : bytes32("request")]++;
+            _afterRequest(s0, p, bal);
+        } else {
+            count["request.reverted"]++;
+            _checkUnchanged(s0, "request revert");
+            bytes4 sel = bytes4(err);
+            _check(
+                sel == IVault.InsufficientBalance.selector || sel == IVault.InsufficientMargin.selector
+                    || (sel == IVault.WoundDown.selector && vault.woundDown()),
+                "request: unexpected revert"
+            );
+            if (sel == IVault.InsufficientBalance.selector) _check(p.amount > bal, "InsufficientBalance within balance");
+        }
+    }
+
+    function _afterRequest(Snap memory s0, Pending memory p, uint256 bal) internal {
+        Snap memory s1 = _snap();
+        _check(p.amount <= bal, "request beyond balance accepted");
+        _check(!vault.woundDown(), "request accepted after wind-down");
+        _check(s1.owed[p.asset] == s0.owed[p.asset], "request changed totalOwed");
+        int256[][] memory expect = _zeroDeltas();
+        expect[p.account][p.asset] = -int256(uint256(p.amount));
+        _checkDeltas(s0, s1, expect, "request");
+        _check(vault.freeCollateral(p.account) >= 0, "request left freeCollateral < 0");
+        IVault.Withdrawal memory w = vault.withdrawal(p.id);
+        _check(
+            w.account == p.account && w.asset == p.asset && w.amount == p.amount && w.to == p.to && w.status == 1
+                && w.readyAt == block.timestamp + vault.withdrawalDelay(),
+            "request: stored withdrawal differs"
+        );
+        pending.push(p);
+        ghostPending[p.asset] += p.amount;
+    }
+
+    function _requestByCall(address member, uint16 asset, uint256 amount, address to)
+        internal
+        returns (bool ok, uint256 id, bytes memory err)
+    {
+        vm.prank(member);
+        try vault.requestWithdrawal(asset, uint128(amount), to) returns (uint256 id_) {
+            (ok, id) = (true, id_);
+        } catch (bytes memory e) {
+            err = e;
+        }
+    }
+
+    function _requestBySig(uint256 key, Pending memory p) internal returns (bool ok, uint256 id, bytes memory err) {
+        uint256 nonce0 = vault.withdrawalNonce(p.owner);
+        IVault.WithdrawalRequest memory req = IVault.WithdrawalRequest({
+            member: p.owner,
+            asset: p.asset,
+            amount: p.amount,
+            to: p.to,
+            nonce: nonce0,
+            deadline: uint64(block.timestamp + 1 hours)
+        });
+        try vault.requestWithdrawalBySig(req, _ecdsa(key, vault.withdrawalRequestDigest(req))) returns (uint256 id_) {
+            (ok, id) = (true, id_);
+            _check(vault.withdrawalNonce(p.owner) == nonce0 + 1, "bySig: nonce not consumed");
+        } catch (bytes memory e) {
+            err = e;
+            _check(vault.withdrawalNonce(p.owner) == nonce0, "bySig: nonce consumed by a failed request");
+        }
+    }
+
+    function _ecdsa(uint256 key, bytes32 digest) internal pure returns (bytes memory) {
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(key, digest);
+        return abi.encodePacked(r, s, v);
+    }
+
+    /// @notice Execute a pending withdrawal, usually after warping to its ready time.
+    function executeWithdrawal(uint256 i, uint256 warpSeed) external {
+        if (pending.length == 0) {
+            count["execute.skipped"]++;
+            return;
+        }
+        uint256 idx = i % pending.length;
+        Pending memory p = pending[idx];
+        IVault.Withdrawal memory w = vault.withdrawal(p.id);
+        if (block.timestamp < w.readyAt && warpSeed % 5 != 0) vm.warp(w.readyAt + (warpSeed % 3));
+        Snap memory s0 = _snap();
+        uint256 toBefore = tokens[p.asset].balanceOf(p.to);
+        try vault.executeWithdrawal(p.id) {
+            count["execute"]++;
+            Snap memory s1 = _snap();
+            _check(block.timestamp >= w.readyAt, "executed before readyAt");
+            _check(tokens[p.asset].balanceOf(p.to) == toBefore + p.amount, "execute: recipient got != amount");
+            _check(s1.owed[p.asset] + p.amount == s0.owed[p.asset], "execute: totalOwed != -amount");
+            _check(vault.withdrawal(p.id).status == 2, "execute: status != executed");
+            _checkDeltas(s0, s1, _zeroDeltas(), "execute");
+            // The rule under test: outside wind-down no executed withdrawal leaves free collateral < 0.
+            if (!vault.woundDown()) _check(vault.freeCollateral(p.account) >= 0, "execute left freeCollateral < 0");
+            _removePending(idx);
+        } catch (bytes memory err) {
+            count["execute.reverted"]++;
+            _checkUnchanged(s0, "execute revert");
+            bytes4 sel = bytes4(err);
+            _check(
+                (sel == IVault.WithdrawalNotReady.selector && block.timestamp < w.readyAt)
+                    || (sel == IVault.InsufficientMargin.selector && !vault.woundDown())
+                    || (sel == IVault.WoundDown.selector && vault.woundDown()),
+                "execute: unexpected revert"
+            );
+            if (sel == IVault.WoundDown.selector) count["execute.woundDown"]++;
+        }
+    }
+
+    /// @notice The owner cancels (or a stranger tries to).
+    function cancelWithdrawal(uint256 i, bool stranger) external {
+        if (pending.length == 0) {
+            count["cancel.skipped"]++;
+            return;
+        }
+        uint256 idx = i % pending.length;
+        Pending memory p = pending[idx];
+        Snap memory s0 = _snap();
+        address caller = stranger ? address(0xBAD) : p.owner;
+        vm.recordLogs();
+        vm.prank(caller);
+        try vault.cancelWithdrawal(p.id) {
+            count["cancel"]++;
+            (uint256 adv, uint256 rep) = _debtEvents();
+            ghostRepaid += rep;
+            _check(adv == 0, "cancel advanced liquidity");
+            _check(!stranger, "stranger cancelled a withdrawal");
+            Snap memory s1 = _snap();
+            _check(s1.owed[p.asset] == s0.owed[p.asset], "cancel changed totalOwed");
+            _check(vault.withdrawal(p.id).status == 3, "cancel: status != cancelled");
+            int256[][] memory expect = _zeroDeltas();
+            expect[p.account][p.asset] = int256(uint256(p.amount));
+            _checkDeltas(s0, s1, expect, "cancel");
+            _removePending(idx);
+        } catch (bytes memory err) {
+            count["cancel.reverted"]++;
+            _checkUnchanged(s0, "cancel revert");
+            _check(stranger && bytes4(err) == IVault.NotWithdrawalOwner.selector, "cancel: unexpected revert");
+        }
+    }
+
+    /// @notice Settle a random valid batch: zero-sum transfers (cash debits beyond a member's cash are
+    /// advanced by the default fund), requirement and mark updates, instant withdrawal approvals.
+    function settleValid(uint256 seed) external {
+        (Batch.Data memory b, int256[][] memory t) = _validBatch(seed);
+        IVault.SignerSignature[] memory sigs = _sign(b, signerKeys.length);
+        if (seed % 2 == 0) sigs = _truncate(sigs, vault.threshold()); // exactly threshold, or all signers
+        bytes32 digest = vault.batchDigest(b);
+        Snap memory s0 = _snap();
+        vm.recordLogs();
+        try vault.settle{gas: SETTLE_GAS}(b, sigs) {
+            count["settle.valid"]++;
+            (uint256 adv, uint256 rep) = _debtEvents();
+            ghostAdvanced += adv;
+            ghostRepaid += rep;
+            if (adv > 0) count["settle.advanced"]++;
+            Snap memory s1 = _snap();
+            _check(!_paused() && !vault.woundDown(), "settle accepted while paused or wound down");
+            _check(s1.seq == s0.seq + 1, "sequence did not advance by one");
+            _check(s1.lastHash == digest, "lastBatchHash != digest");
+            _check(vault.lastAsOf() == b.asOf, "lastAsOf not stored");
+            _check(vault.lastSettledAt() == block.timestamp, "lastSettledAt not now");
+            ghostSequence = s1.seq;
+            ghostLastHash = digest;
+            ghostLastAsOf = b.asOf;
+            _checkSettlementDeltas(s0, s1, t, adv, rep);
+            _checkPosted(b);
+            for (uint256 k; k < b.approvedWithdrawals.length; ++k) {
+                _check(vault.withdrawal(b.approvedWithdrawals[k]).readyAt <= block.timestamp, "approval not instant");
+            }
+        } catch (bytes memory err) {
+            count["settle.valid.reverted"]++;
+            _checkUnchanged(s0, "valid settle revert");
+            bytes4 sel = bytes4(err);
+            bool excused = (sel == ENFORCED_PAUSE && _paused()) || (sel == IVault.WoundDown.selector && vault.woundDown());
+            if (!excused) _violation("valid batch rejected", sel);
+        }
+    }
+
+    /// @notice Settle a batch with exactly one defect; it must revert with the matching error and change
+    /// nothing.
+    function settleInvalid(uint256 seed, uint256 kind) external {
+        kind %= 19;
+        (Batch.Data memory b,) = _validBatch(seed);
+        uint256 nSig = vault.threshold();
+        bytes4 want;
+        IVault.SignerSignature[] memory sigs;
+        uint256 r = uint256(keccak256(abi.encode(seed, "defect")));
+        if (kind == 10 && ghostLastAsOf == 0) kind = 0;
+        if (kind == 0) {
+            b.sequence = (r % 2 == 0) ? b.sequence + 1 + uint64(r % 5) : b.sequence - 1; // skipped or stale
+            want = IVault.BadSequence.selector;
+        } else if (kind == 1) {
+            b.prevHash = keccak256(abi.encode(r));
+            want = IVault.BadPrevHash.selector;
+        } else if (kind == 2) {
+            b.transfers = _append(b.transfers, Batch.packTransfer(_memberAccount(r), uint16(r % assetCount), 1));
+            want = IVault.NonZeroSum.selector;
+        } else if (kind == 8) {
+            // a non-zero reserved bit in one row (append a zero-sum pair and corrupt one of them)
+            uint32 acct = _memberAccount(r);
+            b.transfers = _append(b.transfers, Batch.packTransfer(acct, 0, 0));
+            b.transfers[b.transfers.length - 1] |= bytes32(uint256(1) << (128 + (r % 80)));
+            want = IVault.MalformedRow.selector;
+        } else if (kind == 9) {
+            b.asOf = uint64(block.timestamp + 1 + (r % 1 days));
+            want = IVault.FutureAsOf.selector;
+        } else if (kind == 10) {
+            b.asOf = ghostLastAsOf - 1;
+            want = IVault.StaleAsOf.selector;
+        } else if (kind == 11) {
+            // a row for an account that does not exist (the vault reports any bad row as malformed)
+            uint32 ghost = accountCount + 1 + uint32(r % 100);
+            b.transfers = _append(b.transfers, Batch.packTransfer(ghost, 0, 5));
+            b.transfers = _append(b.transfers, Batch.packTransfer(_memberAccount(r), 0, -5));
+            want = IVault.MalformedRow.selector;
+            if (r % 2 == 0) {
+                // or an asset that does not exist
+                b.transfers[b.transfers.length - 2] = Batch.packTransfer(_memberAccount(r), assetCount + uint16(r % 10), 5);
+                b.transfers[b.transfers.length - 1] = Batch.packTransfer(FEE, assetCount + uint16(r % 10), -5);
+            }
+        } else if (kind == 12) {
+            b.marks = _append(b.marks, Batch.packMark(assetCount + uint16(r % 10), 100, 1e6));
+            want = IVault.UnknownAsset.selector;
+        } else if (kind == 13) {
+            // a system account pays more than it holds (no advance for system accounts or collateral)
+            uint16 asset = uint16(r % assetCount);
+            uint256 have = vault.balanceOf(OPCAP, asset) + _creditsIn(b.transfers, OPCAP, asset) + 1;
+            b.transfers = _append(b.transfers, Batch.packTransfer(OPCAP, asset, -int128(int256(have))));
+            b.transfers = _append(b.transfers, Batch.packTransfer(_memberAccount(r), asset, int128(int256(have))));
+            want = IVault.InsufficientBalance.selector;
+        } else if (kind == 14) {
+            // a member's cash debit beyond its cash and the whole default fund
+            uint32 acct = _memberAccount(r);
+            uint256 big = vault.balanceOf(acct, 0) + vault.balanceOf(FUND, 0) + _totalCash() + 1;
+            b.transfers = _append(b.transfers, Batch.packTransfer(acct, 0, -int128(int256(big))));
+            b.transfers = _append(b.transfers, Batch.packTransfer(FEE, 0, int128(int256(big))));
+            want = IVault.DefaultFundExhausted.selector;
+        } else if (kind == 15) {
+            uint16 asset = assetCount > 1 ? uint16(1 + r % (assetCount - 1)) : 0;
+            b.marks = _append(b.marks, Batch.packMark(asset, uint16(10_001 + r % 50_000), 1e6));
+            want = IVault.InvalidHaircut.selector;
+        } else if (kind == 16) {
+            b.approvedWithdrawals = _appendU(b.approvedWithdrawals, type(uint128).max - (r % 1000));
+            want = IVault.WithdrawalNotFound.selector;
+        } else if (kind == 17) {
+            // maintenance above initial margin, or a requirement for a system account
+            bytes32 row = r % 2 == 0
+                ? Batch.packRequirement(_memberAccount(r), 100, 101 + uint112(r % 1000))
+                : Batch.packRequirement(uint32(1 + r % 3), 100, 50);
+            b.requirements = _append(b.requirements, row);
+            want = IVault.InvalidRequirement.selector;
+        } else if (kind == 18) {
+            if (finished.length == 0) {
+                b.sequence += 1;
+                want = IVault.BadSequence.selector;
+            } else {
+                b.approvedWithdrawals = _appendU(b.approvedWithdrawals, finished[r % finished.length]);
+                want = IVault.WithdrawalNotPending.selector;
+            }
+        }
+        if (kind >= 3 && kind <= 7) {
+            (sigs, want) = _badSignatures(b, kind, r, nSig);
+        } else {
+            sigs = _sign(b, nSig);
+        }
+        Snap memory s0 = _snap();
+        try vault.settle{gas: SETTLE_GAS}(b, sigs) {
+            _violation(string.concat("invalid batch accepted, kind ", vm.toString(kind)), bytes4(0));
+            ghostSequence = vault.lastSequence();
+            ghostLastHash = vault.lastBatchHash();
+            ghostLastAsOf = vault.lastAsOf();
+        } catch (bytes memory err) {
+            count["settle.invalid.rejected"]++;
+            _checkUnchanged(s0, "invalid settle revert");
+            bytes4 sel = bytes4(err);
+            bool excused = (sel == ENFORCED_PAUSE && _paused()) || (sel == IVault.WoundDown.selector && vault.woundDown());
+            // a bad signature may surface as itself or, when counted out, as being below threshold
+            bool alt = kind == 4 && sel == IVault.BelowThreshold.selector;
+            if (sel != want && !excused && !alt) {
+                _violation(string.concat("invalid batch, kind ", vm.toString(kind), ": wrong error"), sel);
+            }
+        }
+    }
+
+    /// @notice Tokens sent straight to the vault: never credited to anyone, never owed.
+    function donate(uint256 a, uint256 amount) external {
+        uint16 asset = uint16(a % assetCount);
+        amount = _bound(amount, 1, maxDeposit[asset]);
+        IMintable(address(tokens[asset])).mint(address(vault), amount);
+        ghostDonated[asset] += amount;
+        count["donate"]++;
+    }
+
+    /// @notice Guardian pauses; governor unpauses (rarely, so most of a run is unpaused).
+    function togglePause(uint256 seed) external {
+        if (_paused()) {
+            if (seed % 2 != 0) return;
+            vm.prank(governor);
+            vault.unpause();
+            count["unpause"]++;
+        } else {
+            if (seed % 16 != 0) return;
+            vm.prank(guardian);
+            vault.pause();
+            count["pause"]++;
+        }
+    }
+
+    /// @notice Let time pass; now and then past the escape period, then anyone triggers wind-down.
+    function warpAndWindDown(uint256 seed) external {
+        if (vault.woundDown()) {
+            count["windDown.already"]++;
+            return;
+        }
+        uint64 opensAt = vault.lastSettledAt() + vault.escapePeriod();
+        if (seed % 64 == 0) {
+            if (block.timestamp < opensAt) vm.warp(opensAt + (seed % 3));
+        } else {
+            vm.warp(block.timestamp + (seed % 2 hours));
+        }
+        try vault.triggerWindDown() {
+            count["windDown"]++;
+            _check(block.timestamp >= opensAt, "wind-down before the escape period");
+            _check(vault.woundDown(), "wind-down flag not set");
+        } catch (bytes memory err) {
+            count["windDown.reverted"]++;
+            _check(
+                bytes4(err) == IVault.EscapeHatchNotOpen.selector && block.timestamp < opensAt,
+                "triggerWindDown: unexpected revert"
+            );
+        }
+    }
+
+    /// @notice After wind-down a member takes its whole balance of an asset, less collateral seized for
+    /// its debt (which goes to the default fund); before it, the call must revert.
+    function windDownWithdraw(uint256 m, uint256 a) external {
+        (address member, uint32 acct) = _member(m);
+        uint16 asset = uint16(a % assetCount);
+        address to = _recipient(m);
+        Snap memory s0 = _snap();
+        uint256 toBefore = tokens[asset].balanceOf(to);
+        vm.recordLogs();
+        vm.prank(member);
+        try vault.windDownWithdraw(asset, to) {
+            count["windDownWithdraw"]++;
+            (uint256 adv, uint256 rep) = _debtEvents();
+            _check(adv == 0, "wind-down withdrawal advanced liquidity");
+            ghostRepaid += rep;
+            Snap memory s1 = _snap();
+            uint256 toAfter = tokens[asset].balanceOf(to);
+            _check(toAfter >= toBefore && s1.bal[FUND][asset] >= s0.bal[FUND][asset], "wind-down: negative payout");
+            uint256 paid = toAfter >= toBefore ? toAfter - toBefore : 0;
+            uint256 seized = s1.bal[FUND][asset] >= s0.bal[FUND][asset] ? s1.bal[FUND][asset] - s0.bal[FUND][asset] : 0;
+            _check(s1.bal[acct][asset] == 0, "wind-down withdrawal left a balance");
+            _check(paid + seized == s0.bal[acct][asset], "paid + seized != balance");
+            _check(s1.owed[asset] + paid == s0.owed[asset], "wind-down: totalOwed != -paid");
+            _check(s1.debt[acct] <= s0.debt[acct], "wind-down increased debt");
+            uint256 covered = s0.debt[acct] >= s1.debt[acct] ? s0.debt[acct] - s1.debt[acct] : 0;
+            if (seized == 0) _check(covered == 0, "debt covered without seizure");
+            if (covered > rep) ghostSeizedCover += covered - rep;
+            int256[][] memory expect = _zeroDeltas();
+            expect[acct][asset] = -int256(s0.bal[acct][asset]);
+            expect[FUND][asset] = int256(seized);
+            _checkDeltasRaw(s0, s1, expect, "windDownWithdraw");
+        } catch (bytes memory err) {
+            count["windDownWithdraw.reverted"]++;
+            _checkUnchanged(s0, "windDownWithdraw revert");
+            bytes4 sel = bytes4(err);
+            _check(sel == IVault.NotWoundDown.selector && !vault.woundDown(), "windDownWithdraw: unexpected revert");
+        }
+    }
+
+    /// @notice After wind-down the governor pays out a system account.
+    function windDownWithdrawSystem(uint256 acctSeed, uint256 a) external {
+        if (!vault.woundDown()) {
+            count["windDownSystem.skipped"]++;
+            return;
+        }
+        uint32 acct = uint32(1 + acctSeed % 3);
+        uint16 asset = uint16(a % assetCount);
+        Snap memory s0 = _snap();
+        uint256 toBefore = tokens[asset].balanceOf(governor);
+        vm.prank(governor);
+        try vault.windDownWithdrawSystem(acct, asset, governor) {
+            count["windDownSystem"]++;
+            Snap memory s1 = _snap();
+            uint256 paid = tokens[asset].balanceOf(governor) - toBefore;
+            _check(paid == s0.bal[acct][asset], "system payout != balance");
+            _check(s1.owed[asset] + paid == s0.owed[asset], "system payout: totalOwed != -paid");
+            int256[][] memory expect = _zeroDeltas();
+            expect[acct][asset] = -int256(paid);
+            _checkDeltasRaw(s0, s1, expect, "windDownWithdrawSystem");
+        } catch (bytes memory err) {
+            count["windDownSystem.reverted"]++;
+            _checkUnchanged(s0, "windDownWithdrawSystem revert");
+            bytes4 sel = bytes4(err);
+            _check(
+                s0.bal[acct][asset] == 0
+                    && (sel == IVault.ZeroAmount.selector || sel == IVault.InsufficientBalance.selector),
+                "windDownWithdrawSystem: unexpected revert"
+            );
+        }
+    }
+
+    // ================================================================== views for the invariants
+
+    function pendingCount() external view returns (uint256) {
+        return pending.length;
+    }
+
+    function tokenOf(uint16 asset) external view returns (IERC20) {
+        return tokens[asset];
+    }
+
+    // ================================================================== batch building
+
+    /// @dev A random valid batch and its per-(account, asset) transfer sums. Debits are bounded so that the
+    /// batch is valid in any processing order: collateral and system-account debits never exceed the
+    /// balance, and members' cash shortfalls (counting debits only) never exceed the default fund.
+    function _validBatch(uint256 seed) internal view returns (Batch.Data memory b, int256[][] memory t) {
+        b.sequence = vault.lastSequence() + 1;
+        b.prevHash = vault.lastBatchHash();
+        uint64 last = vault.lastAsOf();
+        b.asOf = uint64(block.timestamp) > last ? uint64(block.timestamp - (seed % 2) * ((block.timestamp - last) / 2)) : last;
+        b.fillsRoot = keccak256(abi.encode(seed, "fills"));
+
+        (b.transfers, t) = _genTransfers(seed);
+
+        uint256 nReq = (seed >> 16) % 3;
+        b.requirements = new bytes32[](nReq);
+        for (uint256 k; k < nReq; ++k) {
+            uint256 r = uint256(keccak256(abi.encode(seed, "req", k)));
+            uint32 acct = _memberAccount(r);
+            // IM up to roughly the member's collateral value, so that some withdrawals fail the check
+            uint256 cap = (r >> 64) % 8 == 0 ? 0 : _collateralValue(acct) + maxDeposit[0] / 4;
+            uint112 im = uint112(_bound(r >> 96, 0, cap));
+            uint112 mm = uint112(_bound(r >> 200, 0, im));
+            b.requirements[k] = Batch.packRequirement(acct, im, mm);
+        }
+
+        uint256 nMarks = assetCount > 1 ? (seed >> 24) % assetCount : 0;
+        b.marks = new bytes32[](nMarks);
+        for (uint256 k; k < nMarks; ++k) {
+            uint256 r = uint256(keccak256(abi.encode(seed, "mark", k)));
+            uint16 asset = uint16(1 + (r % (assetCount - 1)));
+            uint16 haircut = uint16((r >> 16) % 9_001);
+            uint128 price = uint128(_bound(r >> 64, 1, maxPrice[asset]));
+            b.marks[k] = Batch.packMark(asset, haircut, price);
+        }
+
+        uint256 nApprove = pending.length == 0 ? 0 : (seed >> 32) % 3;
+        if (nApprove == 2 && pending.length < 2) nApprove = 1;
+        b.approvedWithdrawals = new uint256[](nApprove);
+        uint256 first = (seed >> 40) % (pending.length == 0 ? 1 : pending.length);
+        for (uint256 k; k < nApprove; ++k) {
+            b.approvedWithdrawals[k] = pending[(first + k) % pending.length].id;
+        }
+    }
+
+    function _genTransfers(uint256 seed) internal view returns (bytes32[] memory rows, int256[][] memory t) {
+        t = _zeroDeltas();
+        uint256 nPairs = seed % 7; // 0..6 transfer pairs
+        rows = new bytes32[](2 * nPairs);
+        uint256 n;
+        uint256[][] memory debits = _zeroU();
+        uint256[1] memory fundFree = [vault.balanceOf(FUND, 0)];
+        for (uint256 k; k < nPairs; ++k) {
+            (uint32 from, uint32 to, uint16 asset, uint256 amount) =
+                _genPair(uint256(keccak256(abi.encode(seed, k))), debits, fundFree);
+            if (amount == 0) continue;
+            rows[n++] = Batch.packTransfer(from, asset, -int128(int256(amount)));
+            rows[n++] = Batch.packTransfer(to, asset, int128(int256(amount)));
+            t[from][asset] -= int256(amount);
+            t[to][asset] += int256(amount);
+        }
+        assembly ("memory-safe") {
+            mstore(rows, n) // shrink to the rows actually written
+        }
+    }
+
+    /// @dev One debit/credit pair; `debits` and `fundFree` carry what earlier pairs already took.
+    function _genPair(uint256 r, uint256[][] memory debits, uint256[1] memory fundFree)
+        internal
+        view
+        returns (uint32 from, uint32 to, uint16 asset, uint256 amount)
+    {
+        asset = (r & 1 == 0) ? 0 : uint16((r >> 1) % assetCount);
+        from = _anyAccount(r >> 8);
+        to = _anyAccount(r >> 40);
+        if (to == from) to = from == accountCount ? FIRST_MEMBER : from + 1;
+        uint256 have = vault.balanceOf(from, asset);
+        uint256 used = debits[from][asset];
+        uint256 room = have > used ? have - used : 0;
+        if (asset == 0 && from >= FIRST_MEMBER) {
+            // may go beyond cash: the excess is advanced by the default fund
+            uint256 extra = (r >> 72) % 4 == 0 ? fundFree[0] : fundFree[0] / 4;
+            amount = _bound(r >> 80, 1, room + extra + 1);
+            if (amount > room + extra) amount = room + extra;
+            uint256 shortfall = amount > room ? amount - room : 0;
+            fundFree[0] -= shortfall;
+        } else if (asset == 0 && from == FUND) {
+            amount = fundFree[0] == 0 ? 0 : _bound(r >> 80, 1, fundFree[0]);
+            fundFree[0] -= amount;
+        } else {
+            amount = room == 0 ? 0 : _bound(r >> 80, 1, room);
+        }
+        debits[from][asset] += amount;
+    }
+
+    /// @dev Signatures of the first `n` registered signers (ascending), over the batch digest.
+    function _sign(Batch.Data memory b, uint256 n) internal view returns (IVault.SignerSignature[] memory sigs) {
+        bytes32 digest = vault.batchDigest(b);
+        sigs = new IVault.SignerSignature[](n);
+        for (uint256 i; i < n; ++i) {
+            (uint8 v, bytes32 r, bytes32 s) = vm.sign(signerKeys[i], digest);
+            sigs[i] = IVault.SignerSignature(vm.addr(signerKeys[i]), abi.encodePacked(r, s, v));
+        }
+    }
+
+    /// @dev kinds: 3 under threshold, 4 one forged signature, 5 a duplicated signer, 6 an unregistered
+    /// signer, 7 a signature reused from another digest (the previous batch's).
+    function _badSignatures(Batch.Data memory b, uint256 kind, uint256 r, uint256 nSig)
+        internal
+        view
+        returns (IVault.SignerSignature[] memory sigs, bytes4 want)
+    {
+        sigs = _sign(b, nSig);
+        if (kind == 3) {
+            sigs = _truncate(sigs, nSig - 1);
+            want = IVault.BelowThreshold.selector;
+        } else if (kind == 4) {
+            uint256 j = r % nSig;
+            (uint8 v, bytes32 rr, bytes32 s) = vm.sign(0xF00D + r % 1000, vault.batchDigest(b));
+            sigs[j].signature = abi.encodePacked(rr, s, v);
+            want = IVault.InvalidSignature.selector;
+        } else if (kind == 5) {
+            IVault.SignerSignature[] memory d = new IVault.SignerSignature[](nSig + 1);
+            for (uint256 i; i < nSig; ++i) {
+                d[i] = sigs[i];
+            }
+            d[nSig] = sigs[nSig - 1];
+            sigs = d;
+            want = IVault.SignersNotAscending.selector;
+        } else if (kind == 6) {
+            // an outsider's valid signature, placed in ascending order among genuine ones
+            uint256 key = 0xBEEF + (r % 1000);
+            address outsider = vm.addr(key);
+            (uint8 v, bytes32 rr, bytes32 s) = vm.sign(key, vault.batchDigest(b));
+            IVault.SignerSignature[] memory d = new IVault.SignerSignature[](nSig + 1);
+            uint256 k;
+            bool placed;
+            for (uint256 i; i < nSig; ++i) {
+                if (!placed && outsider < sigs[i].signer) {
+                    d[k++] = IVault.SignerSignature(outsider, abi.encodePacked(rr, s, v));
+                    placed = true;
+                }
+                d[k++] = sigs[i];
+            }
+            if (!placed) d[k] = IVault.SignerSignature(outsider, abi.encodePacked(rr, s, v));
+            sigs = d;
+            want = IVault.UnknownSigner.selector;
+        } else {
+            // reuse: genuine signatures, but over another digest (this batch with another sequence)
+            Batch.Data memory other = b;
+            uint64 seq = b.sequence;
+            other.sequence = seq + 1;
+            bytes32 otherDigest = vault.batchDigest(other);
+            other.sequence = seq;
+            uint256 j = r % nSig;
+            (uint8 v, bytes32 rr, bytes32 s) = vm.sign(signerKeys[j], otherDigest);
+            sigs[j].signature = abi.encodePacked(rr, s, v);
+            want = IVault.InvalidSignature.selector;
+        }
+    }
+
+    // ================================================================== checks
+
+    function _checkSettlementDeltas(Snap memory s0, Snap memory s1, int256[][] memory t, uint256 adv, uint256 rep)
+        internal
+    {
+        int256 debtDelta;
+        for (uint32 acct = 1; acct <= accountCount; ++acct) {
+            debtDelta += int256(s1.debt[acct]) - int256(s0.debt[acct]);
+        }
+        _check(debtDelta == int256(adv) - int256(rep), "settle: debt delta != advanced - repaid");
+        // zero-sum: every asset's balances sum to the same total before and after
+        for (uint16 a; a < assetCount; ++a) {
+            int256 sumT;
+            int256 sumD;
+            for (uint32 acct = 1; acct <= accountCount; ++acct) {
+                sumT += t[acct][a];
+                sumD += int256(s1.bal[acct][a]) - int256(s0.bal[acct][a]);
+            }
+            _check(sumT == 0, "generator produced a non-zero-sum batch");
+            _check(sumD == 0, "applied batch was not zero-sum");
+            _check(s1.owed[a] == s0.owed[a], "settle changed totalOwed");
+            _check(s1.held[a] == s0.held[a], "settle moved tokens");
+        }
+        // per account: the transfer sums, with cash debt as negative cash and the fund paying the difference
+        int256[][] memory expect = _zeroDeltas();
+        for (uint32 acct = 1; acct <= accountCount; ++acct) {
+            for (uint16 a; a < assetCount; ++a) {
+                expect[acct][a] = t[acct][a];
+            }
+        }
+        _checkDeltas(s0, s1, expect, "settle");
+    }
+
+    /// @dev `expect[acct][asset]` is the change of balance (for a member's cash: balance less debt); the
+    /// default fund's cash must also move by the debt repaid less the debt advanced.
+    function _checkDeltas(Snap memory s0, Snap memory s1, int256[][] memory expect, string memory what) internal {
+        int256 debtDelta;
+        for (uint32 acct = FIRST_MEMBER; acct <= accountCount; ++acct) {
+            debtDelta += int256(s1.debt[acct]) - int256(s0.debt[acct]);
+        }
+        for (uint32 acct = 1; acct <= accountCount; ++acct) {
+            if (acct < FIRST_MEMBER) _check(s1.debt[acct] == 0, string.concat(what, ": system account in debt"));
+            for (uint16 a; a < assetCount; ++a) {
+                int256 d = int256(s1.bal[acct][a]) - int256(s0.bal[acct][a]);
+                if (a == 0 && acct >= FIRST_MEMBER) d -= int256(s1.debt[acct]) - int256(s0.debt[acct]);
+                int256 e = expect[acct][a];
+                if (a == 0 && acct == FUND) e -= debtDelta;
+                if (d != e) {
+                    _violation(
+                        string.concat(what, ": account ", vm.toString(uint256(acct)), " asset ", vm.toString(uint256(a)), " delta"),
+                        bytes4(0)
+                    );
+                }
+            }
+        }
+    }
+
+    /// @dev Exact balance deltas (no debt adjustment); debts may only fall.
+    function _checkDeltasRaw(Snap memory s0, Snap memory s1, int256[][] memory expect, string memory what) internal {
+        for (uint32 acct = 1; acct <= accountCount; ++acct) {
+            _check(s1.debt[acct] <= s0.debt[acct], string.concat(what, ": debt rose"));
+            for (uint16 a; a < assetCount; ++a) {
+                int256 d = int256(s1.bal[acct][a]) - int256(s0.bal[acct][a]);
+                if (d != expect[acct][a]) {
+                    _violation(
+                        string.concat(what, ": account ", vm.toString(uint256(acct)), " asset ", vm.toString(uint256(a)), " delta"),
+                        bytes4(0)
+                    );
+                }
+            }
+        }
+    }
+
+    function _checkPosted(Batch.Data memory b) internal {
+        // the last row for an account/asset wins
+        for (uint256 k; k < b.requirements.length; ++k) {
+            (uint32 acct, uint112 im, uint112 mm) = Batch.unpackRequirement(b.requirements[k]);
+            bool later;
+            for (uint256 j = k + 1; j < b.requirements.length; ++j) {
+                (uint32 a2,,) = Batch.unpackRequirement(b.requirements[j]);
+                if (a2 == acct) later = true;
+            }
+            if (later) continue;
+            (uint112 im1, uint112 mm1) = vault.requirementOf(acct);
+            _check(im1 == im && mm1 == mm, "requirement not stored");
+        }
+        for (uint256 k; k < b.marks.length; ++k) {
+            (uint16 asset, uint16 hc, uint128 price) = Batch.unpackMark(b.marks[k]);
+            bool later;
+            for (uint256 j = k + 1; j < b.marks.length; ++j) {
+                (uint16 a2,,) = Batch.unpackMark(b.marks[j]);
+                if (a2 == asset) later = true;
+            }
+            if (later) continue;
+            (uint128 p1, uint16 hc1) = vault.markOf(asset);
+            _check(p1 == price && hc1 == hc, "mark not stored");
+        }
+    }
+
+    function _checkUnchanged(Snap memory s0, string memory what) internal {
+        Snap memory s1 = _snap();
+        _check(s1.seq == s0.seq && s1.lastHash == s0.lastHash, string.concat(what, ": batch chain moved"));
+        for (uint16 a; a < assetCount; ++a) {
+            _check(s1.owed[a] == s0.owed[a] && s1.held[a] == s0.held[a], string.concat(what, ": totals moved"));
+            for (uint32 acct = 1; acct <= accountCount; ++acct) {
+                _check(s1.bal[acct][a] == s0.bal[acct][a], string.concat(what, ": balance moved"));
+            }
+        }
+        for (uint32 acct = 1; acct <= accountCount; ++acct) {
+            _check(s1.debt[acct] == s0.debt[acct], string.concat(what, ": debt moved"));
+        }
+    }
+
+    function _check(bool ok, string memory what) internal {
+        if (!ok && bytes(violation).length == 0) violation = what;
+    }
+
+    function _violation(string memory what, bytes4 sel) internal {
+        if (bytes(violation).length == 0) {
+            violation = string.concat(what, " (error selector ", vm.toString(bytes32(sel)), ")");
+        }
+    }
+
+    // ================================================================== helpers
+
+    function _snap() internal view returns (Snap memory s) {
+        s.bal = new uint256[][](accountCount + 1);
+        s.debt = new uint256[](accountCount + 1);
+        for (uint32 acct = 1; acct <= accountCount; ++acct) {
+            s.bal[acct] = new uint256[](assetCount);
+            for (uint16 a; a < assetCount; ++a) {
+                s.bal[acct][a] = vault.balanceOf(acct, a);
+            }
+            s.debt[acct] = vault.debtOf(acct);
+        }
+        s.owed = new uint256[](assetCount);
+        s.held = new uint256[](assetCount);
+        for (uint16 a; a < assetCount; ++a) {
+            s.owed[a] = vault.totalOwed(a);
+            s.held[a] = tokens[a].balanceOf(address(vault));
+        }
+        s.seq = vault.lastSequence();
+        s.lastHash = vault.lastBatchHash();
+    }
+
+    function _debtEvents() internal returns (uint256 advanced, uint256 repaid) {
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        for (uint256 i; i < logs.length; ++i) {
+            if (logs[i].emitter != address(vault) || logs[i].topics.length == 0) continue;
+            bytes32 t0 = logs[i].topics[0];
+            if (t0 == LIQUIDITY_ADVANCED) advanced += abi.decode(logs[i].data, (uint128));
+            else if (t0 == ADVANCE_REPAID) repaid += abi.decode(logs[i].data, (uint128));
+        }
+    }
+
+    function _paused() internal view returns (bool) {
+        return IPausable(address(vault)).paused();
+    }
+
+    function _zeroDeltas() internal view returns (int256[][] memory d) {
+        d = new int256[][](accountCount + 1);
+        for (uint256 i; i <= accountCount; ++i) {
+            d[i] = new int256[](assetCount);
+        }
+    }
+
+    function _zeroU() internal view returns (uint256[][] memory d) {
+        d = new uint256[][](accountCount + 1);
+        for (uint256 i; i <= accountCount; ++i) {
+            d[i] = new uint256[](assetCount);
+        }
+    }
+
+    function _member(uint256 m) internal view returns (address member, uint32 acct) {
+        member = members[m % members.length];
+        acct = FIRST_MEMBER + uint32(m % members.length);
+    }
+
+    function _memberAccount(uint256 r) internal view returns (uint32) {
+        return FIRST_MEMBER + uint32(r % members.length);
+    }
+
+    function _anyAccount(uint256 r) internal view returns (uint32) {
+        // members twice as likely as system accounts
+        uint256 x = r % (accountCount + members.length);
+        return x < 3 ? uint32(1 + x) : FIRST_MEMBER + uint32((x - 3) % members.length);
+    }
+
+    function _recipient(uint256 m) internal view returns (address) {
+        return address(uint160(0xD00D0000 + (m % members.length)));
+    }
+
+    function _collateralValue(uint32 acct) internal view returns (uint256 v) {
+        int256 fc = vault.freeCollateral(acct);
+        (uint112 im,) = vault.requirementOf(acct);
+        int256 gross = fc + int256(uint256(im)) + int256(vault.debtOf(acct));
+        v = gross > 0 ? uint256(gross) : 0;
+    }
+
+    function _totalCash() internal view returns (uint256 s) {
+        for (uint32 acct = 1; acct <= accountCount; ++acct) {
+            s += vault.balanceOf(acct, 0);
+        }
+    }
+
+    function _creditsIn(bytes32[] memory rows, uint32 acct, uint16 asset) internal pure returns (uint256 d) {
+        for (uint256 i; i < rows.length; ++i) {
+            (uint32 a, uint16 s, int128 m) = Batch.unpackTransfer(rows[i]);
+            if (a == acct && s == asset && m > 0) d += uint256(int256(m));
+        }
+    }
+
+    function _removePending(uint256 idx) internal {
+        Pending memory p = pending[idx];
+        if (finished.length < 64) finished.push(p.id);
+        else finished[p.id % 64] = p.id;
+        ghostPending[p.asset] -= p.amount;
+        pending[idx] = pending[pending.length - 1];
+        pending.pop();
+    }
+
+    function _truncate(IVault.SignerSignature[] memory s, uint256 n)
+        internal
+        pure
+        returns (IVault.SignerSignature[] memory r)
+    {
+        r = new IVault.SignerSignature[](n);
+        for (uint256 i; i < n; ++i) {
+            r[i] = s[i];
+        }
+    }
+
+    function _append(bytes32[] memory a, bytes32 x) internal pure returns (bytes32[] memory r) {
+        r = new bytes32[](a.length + 1);
+        for (uint256 i; i < a.length; ++i) {
+            r[i] = a[i];
+        }
+        r[a.length] = x;
+    }
+
+    function _appendU(uint256[] memory a, uint256 x) internal pure returns (uint256[] memory r) {
+        r = new uint256[](a.length + 1);
+        for (uint256 i; i < a.length; ++i) {
+            r[i] = a[i];
+        }
+        r[a.length] = x;
+    }
+
+    function _sortKeys(uint256[] memory keys) internal pure returns (uint256[] memory out) {
+        out = new uint256[](keys.length);
+        for (uint256 i; i < keys.length; ++i) {
+            out[i] = keys[i];
+        }
+        for (uint256 i = 1; i < out.length; ++i) {
+            uint256 k = out[i];
+            address a = vm.addr(k);
+            uint256 j = i;
+            while (j > 0 && vm.addr(out[j - 1]) > a) {
+                out[j] = out[j - 1];
+                --j;
+            }
+            out[j] = k;
+        }
+    }
+
+    function _bound(uint256 x, uint256 lo, uint256 hi) internal pure returns (uint256) {
+        if (hi <= lo) return lo;
+        return lo + (x % (hi - lo + 1));
+    }
+}

@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.30;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {VaultFixture} from "../utils/VaultFixture.sol";
+import {MockERC20} from "../utils/MockERC20.sol";
+import {Batch} from "../../src/libraries/Batch.sol";
+import {VaultHandler} from "./VaultHandler.sol";
+
+/// @notice The vault's invariants under random sequences of every external action (see VaultHandler),
+/// checked after every call:
+///  - solvency, per asset: Σ balances (members and system accounts) + pending withdrawals == totalOwed
+///    <= token.balanceOf(vault), the excess being exactly the tokens sent straight to the vault;
+///  - the batch chain: sequence and last hash move by exactly the applied batches;
+///  - debt: Σ members' debt == Σ advanced − Σ repaid − Σ covered by wind-down seizures (<= Σ advanced),
+///    system accounts never owe, and a member that owes holds no cash (repaid first);
+///  - every handler-level check (zero-sum of each applied batch, invalid batches rejected with their own
+///    error and no effect, withdrawals never leaving free collateral negative…) held.
+/// `forge test` (default profile) runs 200 × 500 = 100,000 calls; `FOUNDRY_PROFILE=deep` a million.
+contract VaultInvariantTest is VaultFixture {
+    VaultHandler internal handler;
+    MockERC20 internal wbtc;
+    uint16 internal constant WBTC = 2;
+
+    function setUp() public override {
+        super.setUp();
+        wbtc = new MockERC20("Wrapped Bitcoin", "WBTC", 8);
+        vm.prank(governor);
+        vault.listAsset(IERC20(address(wbtc)));
+
+        // Starting book: every member holds cash and collateral, the default fund and operator capital
+        // are funded, both collateral assets are marked, and members have margin requirements.
+        address[4] memory ms = [alice, bob, carol, dave];
+        for (uint256 i; i < ms.length; ++i) {
+            _deposit(ms[i], USD, 200_000 * USD_UNIT);
+            _deposit(ms[i], WETH, 50 * WETH_UNIT);
+            _deposit(ms[i], WBTC, 2e8);
+        }
+        Batch.Data memory b = _nextBatch();
+        b.transfers = new bytes32[](4);
+        b.transfers[0] = _t(ALICE, USD, -100_000e6);
+        b.transfers[1] = _t(BOB, USD, -100_000e6);
+        b.transfers[2] = _t(FUND, USD, 150_000e6);
+        b.transfers[3] = _t(OPCAP, USD, 50_000e6);
+        b.marks = _two(_mk(WETH, 2000, 2000 * USD_UNIT), _mk(WBTC, 1500, 60_000 * USD_UNIT));
+        b.requirements = _two(_req(ALICE, 50_000e6, 30_000e6), _req(CAROL, 20_000e6, 10_000e6));
+        _settle(b);
+
+        VaultHandler.Config memory c;
+        c.vault = vault;
+        c.tokens = new IERC20[](3);
+        (c.tokens[0], c.tokens[1], c.tokens[2]) = (IERC20(address(usd)), IERC20(address(weth)), IERC20(address(wbtc)));
+        c.members = new address[](4);
+        c.memberKeys = new uint256[](4);
+        (c.members[0], c.members[1], c.members[2], c.members[3]) = (alice, bob, carol, dave);
+        (c.memberKeys[0], c.memberKeys[1], c.memberKeys[2], c.memberKeys[3]) = (ALICE_KEY, BOB_KEY, CAROL_KEY, DAVE_KEY);
+        c.signerKeys = signerKeys;
+        c.governor = governor;
+        c.guardian = guardian;
+        c.maxDeposit = new uint256[](3);
+        (c.maxDeposit[0], c.maxDeposit[1], c.maxDeposit[2]) = (500_000 * USD_UNIT, 200 * WETH_UNIT, 10e8);
+        c.maxPrice = new uint128[](3);
+        (c.maxPrice[0], c.maxPrice[1], c.maxPrice[2]) = (uint128(USD_UNIT), uint128(5000 * USD_UNIT), uint128(150_000 * USD_UNIT));
+        handler = new VaultHandler(c);
+
+        targetContract(address(handler));
+    }
+
+    // ------------------------------------------------------------------ invariants
+
+    function invariant_solvency() public view {
+        uint32 accounts = vault.accountCount();
+        assertEq(uint256(accounts), uint256(handler.accountCount()), "account count");
+        for (uint16 a; a < vault.assetCount(); ++a) {
+            uint256 sum;
+            for (uint32 acct = 1; acct <= accounts; ++acct) {
+                sum += vault.balanceOf(acct, a);
+            }
+            uint256 owed = vault.totalOwed(a);
+            uint256 held = handler.tokenOf(a).balanceOf(address(vault));
+            assertEq(sum + handler.ghostPending(a), owed, "balances + pending == totalOwed");
+            assertLe(owed, held, "totalOwed <= tokens held");
+            assertEq(held - owed, handler.ghostDonated(a), "excess == direct transfers");
+        }
+    }
+
+    function invariant_batchChain() public view {
+        assertEq(uint256(vault.lastSequence()), uint256(handler.ghostSequence()), "sequence == applied batches");
+        assertEq(vault.lastBatchHash(), handler.ghostLastHash(), "last batch hash");
+        assertEq(uint256(vault.lastAsOf()), uint256(handler.ghostLastAsOf()), "last asOf");
+        assertLe(vault.lastAsOf(), block.timestamp, "asOf never in the future");
+    }
+
+    function invariant_debt() public view {
+        uint256 total;
+        for (uint32 acct = 1; acct <= vault.accountCount(); ++acct) {
+            uint256 d = vault.debtOf(acct);
+            total += d;
+            if (acct < FIRST_MEMBER_ACCOUNT) assertEq(d, 0, "a system account owes");
+            if (d != 0) assertEq(vault.balanceOf(acct, USD), 0, "a member that owes holds cash (not repaid first)");
+        }
+        uint256 advanced = handler.ghostAdvanced();
+        assertEq(total + handler.ghostRepaid() + handler.ghostSeizedCover(), advanced, "debt == advanced - repaid");
+        assertLe(total, advanced, "debt <= advanced");
+    }
+
+    function invariant_handlerChecks() public view {
+        string memory v = handler.violation();
+        if (bytes(v).length != 0) fail(v);
+    }
+
+    uint32 internal constant FIRST_MEMBER_ACCOUNT = 4;
+
+    /// @dev A plain test that exercises each handler action once, so a broken action shows up as a unit
+    /// failure rather than as silent reverts inside the campaign.
+    function test_handlerSmoke() public {
+        handler.deposit(0, 0, 1000e6);
+        handler.deposit(1, 1, 1e18);
+        handler.requestWithdrawal(1, 0, 10e6, false);
+        handler.requestWithdrawal(2, 1, 1e18, true);
+        handler.settleValid(12345);
+        handler.settleValid(777);
+        for (uint256 k; k < 19; ++k) {
+            handler.settleInvalid(1000 + k, k);
+        }
+        handler.executeWithdrawal(0, 1);
+        handler.cancelWithdrawal(0, true);
+        handler.cancelWithdrawal(0, false);
+        handler.donate(2, 5e8);
+        handler.togglePause(0);
+        handler.deposit(0, 0, 1000e6);
+        handler.togglePause(0);
+        handler.warpAndWindDown(64);
+        handler.windDownWithdraw(0, 1);
+        handler.windDownWithdrawSystem(1, 0);
+        invariant_solvency();
+        invariant_batchChain();
+        invariant_debt();
+        invariant_handlerChecks();
+    }
+}
