@@ -573,9 +573,11 @@ contract Vault is IVault, EIP712("crossclear Vault", "1"), AccessControl, Pausab
         if (account == 0 || account > accounts || asset >= assets || uint256(row) & TRANSFER_RESERVED != 0) {
             revert MalformedRow(row);
         }
+        // Widen in Solidity first: inline assembly may see dirty high bits in a uint16 or int128.
+        (uint256 index, int256 value) = (asset, amount);
         assembly ("memory-safe") {
-            let p := add(sums, shl(5, asset))
-            mstore(p, add(mload(p), amount))
+            let p := add(sums, shl(5, index))
+            mstore(p, add(mload(p), value))
         }
         if (amount >= 0) {
             // forge-lint: disable-next-line(unsafe-typecast)
