@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_account import Account
+from hexbytes import HexBytes
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract.contract import ContractConstructor, ContractFunction
@@ -23,6 +24,15 @@ class Sent:
     @property
     def gas_used(self) -> int:
         return int(self.receipt["gasUsed"])
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A signed transaction, kept so that it can be stored before it is broadcast."""
+
+    raw: bytes
+    tx_hash: bytes
+    nonce: int
 
 
 class TxSender:
@@ -53,17 +63,24 @@ class TxSender:
                 raise RevertedError("Reverted", (str(exc),), b"") from exc
             raise self.decoder.decode(data) from exc
 
-    def send(self, fn: ContractFunction | ContractConstructor, gas: int | None = None) -> Sent:
+    def prepare(self, fn: ContractFunction | ContractConstructor, gas: int | None = None) -> Prepared:
+        """Simulate, then build and sign the transaction without broadcasting it."""
         tx: dict[str, Any] = {"from": self.address, "chainId": self.w3.eth.chain_id}
         estimate = self._estimate(fn, tx)
         tx["gas"] = gas or estimate + estimate // 5 + 10_000
         tx["nonce"] = self.w3.eth.get_transaction_count(self.account.address, "pending")
         built = fn.build_transaction(tx)  # type: ignore[arg-type]
         signed = self.account.sign_transaction(built)  # type: ignore[arg-type]
-        tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
-        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self.timeout)
+        return Prepared(bytes(signed.raw_transaction), bytes(signed.hash), int(tx["nonce"]))
+
+    def broadcast(self, prepared: Prepared) -> bytes:
+        return bytes(self.w3.eth.send_raw_transaction(prepared.raw))
+
+    def wait(self, tx_hash: bytes) -> Sent:
+        receipt = self.w3.eth.wait_for_transaction_receipt(HexBytes(tx_hash), timeout=self.timeout)
         if receipt["status"] != 1:
-            raise ChainError(
-                f"transaction {tx_hash.hex()} reverted on inclusion (gas used {receipt['gasUsed']})"
-            )
-        return Sent(bytes(tx_hash), receipt)
+            raise ChainError(f"transaction 0x{tx_hash.hex()} reverted on inclusion (gas used {receipt['gasUsed']})")
+        return Sent(tx_hash, receipt)
+
+    def send(self, fn: ContractFunction | ContractConstructor, gas: int | None = None) -> Sent:
+        return self.wait(self.broadcast(self.prepare(fn, gas)))

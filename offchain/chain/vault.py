@@ -9,6 +9,7 @@ from typing import Any
 from eth_utils import to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
+from web3.contract.contract import ContractFunction
 
 from offchain.chain.artifacts import load_artifact
 from offchain.chain.errors import ErrorDecoder
@@ -120,9 +121,11 @@ class VaultClient:
     def cancel_withdrawal(self, member: TxSender, withdrawal_id: int) -> Sent:
         return member.send(self.contract.functions.cancelWithdrawal(withdrawal_id))
 
+    def settle_call(self, batch: Batch, signatures: Sequence[SignerSignature]) -> ContractFunction:
+        return self.contract.functions.settle(batch.as_call_args(), [s.as_call_args() for s in signatures])
+
     def settle(self, submitter: TxSender, batch: Batch, signatures: Sequence[SignerSignature]) -> Sent:
-        fn = self.contract.functions.settle(batch.as_call_args(), [s.as_call_args() for s in signatures])
-        return submitter.send(fn)
+        return submitter.send(self.settle_call(batch, signatures))
 
     def trigger_wind_down(self, caller: TxSender) -> Sent:
         return caller.send(self.contract.functions.triggerWindDown())
@@ -162,6 +165,14 @@ class VaultClient:
         return WithdrawalInfo(
             withdrawal_id, w[0], w[1], w[2], w[3], w[4], WITHDRAWAL_STATUS.get(w[5], "none")
         )
+
+    def settled_digest(self, sequence: int) -> tuple[bytes, bytes, int] | None:
+        """(digest, tx hash, block) of the applied batch with this sequence, from its event."""
+        logs = self.contract.events.BatchSettled().get_logs(from_block=0, argument_filters={"sequence": sequence})
+        if not logs:
+            return None
+        log = logs[-1]
+        return bytes(log["args"]["digest"]), bytes(log["transactionHash"]), int(log["blockNumber"])
 
     def settled_batches(self, from_block: int = 0, to_block: int | str = "latest") -> list[SettledBatch]:
         """Every applied batch, rebuilt from BatchSettled events and the settle() calldata."""

@@ -119,11 +119,12 @@ rejections = Table(
     Column("received_ms", Millis, nullable=False),
 )
 
+# Price observations: marks of cleared instruments and index prices of collateral underlyings ("ETH").
 marks = Table(
     "marks",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("instrument", String(64), ForeignKey("instruments.name"), nullable=False),
+    Column("instrument", String(64), nullable=False),
     Column("price", BigInt, nullable=False),  # settlement base units per whole unit
     Column("ts_ms", Millis, nullable=False),
     Column("source", String(32), nullable=False),
@@ -171,6 +172,25 @@ settled_marks = Table(
     Column("instrument", String(64), ForeignKey("instruments.name"), primary_key=True),
     Column("price", BigInt, nullable=False),
     Column("ts_ms", Millis, nullable=False),
+    Column("batch_sequence", Integer, nullable=False),
+)
+
+# What the vault was last told, so a batch only carries the rows that changed.
+posted_requirements = Table(
+    "posted_requirements",
+    metadata,
+    Column("member", Integer, ForeignKey("members.account"), primary_key=True),
+    Column("im", BigInt, nullable=False),
+    Column("mm", BigInt, nullable=False),
+    Column("batch_sequence", Integer, nullable=False),
+)
+
+posted_collateral_marks = Table(
+    "posted_collateral_marks",
+    metadata,
+    Column("asset", Integer, primary_key=True, autoincrement=False),
+    Column("price", BigInt, nullable=False),
+    Column("haircut_bps", Integer, nullable=False),
     Column("batch_sequence", Integer, nullable=False),
 )
 
