@@ -1,0 +1,258 @@
+"""The ingest service: judge venue-signed fills, store the valid ones durably, acknowledge after commit.
+
+`Ingestor.submit_many` runs one database transaction for a whole bulk and judges each fill on its
+own. Acks are built only after the transaction commits, so a crash before the commit leaves the
+venue without an ack (and it resends); a crash after it leaves the fill stored (and the resend is a
+duplicate). The unique constraint on `(venue, venue_fill_id)` is the arbiter between concurrent
+submitters: inserts use `ON CONFLICT DO NOTHING` on it, and a fill that lost the race is re-read
+and judged a duplicate or a CONFLICT. (A plain INSERT that raised IntegrityError would abort the
+whole PostgreSQL transaction and with it every other fill of the bulk.)
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+
+from offchain.core.eip712 import Domain
+from offchain.core.fills import Fill
+from offchain.ingest.snapshot import RegistrySnapshot
+from offchain.ingest.validation import (
+    Accepted,
+    Duplicate,
+    Reason,
+    Rejection,
+    TimeWindow,
+    against_stored,
+    authenticate,
+    check_terms,
+)
+from offchain.ledger.schema import fills, rejections
+
+Clock = Callable[[], int]
+FillKey = tuple[str, str]  # (venue, venue_fill_id)
+_READ_CHUNK = 400
+_DETAIL_MAX = 512
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class AckStatus(StrEnum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """What a venue gets back. `fill_id` is the ledger's id of the stored fill (for accepted and
+    duplicate), `reason` the code of a rejection."""
+
+    status: AckStatus
+    fill_id: int | None
+    reason: Reason | None
+    detail: str
+
+    @classmethod
+    def rejected(cls, rejection: Rejection) -> Ack:
+        return cls(AckStatus.REJECTED, None, rejection.reason, rejection.detail)
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    id: int
+    leaf: bytes
+
+
+@dataclass(slots=True)
+class _Claim:
+    """The first fill of a bulk that passed every check for its key; later ones with the same key follow it."""
+
+    index: int
+    leaf: bytes
+    row: dict[str, Any]
+    followers: list[tuple[int, bytes]]
+
+
+class Ingestor:
+    """Validates and stores venue fills. Thread-safe; one instance per process is enough.
+
+    The registry snapshot (venues, symbols, instruments, members, latest marks) is cached and
+    reloaded when it is older than `snapshot_max_age_ms`, or at once by `refresh()`: registry
+    changes and new marks take effect within that time.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        domain: Domain,
+        clock: Clock = wall_clock_ms,
+        *,
+        window: TimeWindow = TimeWindow(),  # noqa: B008 - frozen, immutable default
+        snapshot_max_age_ms: int = 1_000,
+    ) -> None:
+        if engine.dialect.name not in ("sqlite", "postgresql"):
+            raise ValueError(f"ingest supports SQLite and PostgreSQL, not {engine.dialect.name}")
+        self._engine = engine
+        self._separator = domain.separator  # computed once: it is part of every digest
+        self._clock = clock
+        self._window = window
+        self._max_age_ms = snapshot_max_age_ms
+        self._lock = threading.Lock()
+        self._snapshot: RegistrySnapshot | None = None
+
+    # ------------------------------------------------------------ registry snapshot
+
+    def refresh(self) -> RegistrySnapshot:
+        """Reload the registry snapshot now."""
+        with self._engine.connect() as conn:
+            snap = RegistrySnapshot.load(conn, self._clock())
+        self._snapshot = snap
+        return snap
+
+    def snapshot(self, now_ms: int | None = None) -> RegistrySnapshot:
+        now_ms = self._clock() if now_ms is None else now_ms
+        snap = self._snapshot
+        if snap is not None and now_ms - snap.loaded_ms < self._max_age_ms:
+            return snap
+        with self._lock:
+            snap = self._snapshot
+            if snap is not None and now_ms - snap.loaded_ms < self._max_age_ms:
+                return snap  # another thread reloaded it meanwhile
+            return self.refresh()
+
+    # ------------------------------------------------------------ submission
+
+    def submit(self, fill: Fill, signature: bytes) -> Ack:
+        return self.submit_many([(fill, signature)])[0]
+
+    def submit_many(self, items: Sequence[tuple[Fill, bytes]]) -> list[Ack]:
+        """Judge and store a bulk of fills in one transaction; one ack per item, in order, returned
+        only after the transaction has committed."""
+        now_ms = self._clock()
+        snap = self.snapshot(now_ms)
+        acks: list[Ack | None] = [None] * len(items)
+        refused: list[tuple[int, Rejection]] = []
+        authentic: list[tuple[int, bytes]] = []  # (index, leaf)
+        for i, (fill, signature) in enumerate(items):
+            rejection = authenticate(fill, signature, self._separator, snap)
+            if rejection is None:
+                authentic.append((i, fill.leaf()))
+            else:
+                refused.append((i, rejection))
+
+        with self._engine.begin() as conn:
+            stored = _read_stored(conn, {(items[i][0].venue, items[i][0].venue_fill_id) for i, _ in authentic})
+            claims: dict[FillKey, _Claim] = {}
+            for i, leaf in authentic:
+                fill, signature = items[i]
+                key = (fill.venue, fill.venue_fill_id)
+                if key in stored:
+                    self._settle_against(acks, refused, i, leaf, stored[key])
+                elif key in claims:
+                    claims[key].followers.append((i, leaf))
+                else:
+                    verdict = check_terms(fill, snap, now_ms, self._window)
+                    if isinstance(verdict, Accepted):
+                        claims[key] = _Claim(i, leaf, _fill_row(fill, signature, leaf, verdict, now_ms), [])
+                    else:
+                        refused.append((i, verdict))
+
+            inserted = self._insert(conn, [c.row for c in claims.values()])
+            lost = {key for key in claims if key not in inserted}
+            winners = _read_stored(conn, lost) if lost else {}
+            for key, claim in claims.items():
+                if key in inserted:
+                    final = _Stored(inserted[key], claim.leaf)
+                    acks[claim.index] = Ack(AckStatus.ACCEPTED, final.id, None, "")
+                else:  # a concurrent submitter stored this key between our read and our insert
+                    final = winners[key]
+                    self._settle_against(acks, refused, claim.index, claim.leaf, final)
+                for j, leaf in claim.followers:
+                    self._settle_against(acks, refused, j, leaf, final)
+
+            for i, rejection in refused:
+                acks[i] = Ack.rejected(rejection)
+            if refused:
+                conn.execute(
+                    insert(rejections),
+                    [
+                        {
+                            "venue": items[i][0].venue,
+                            "venue_fill_id": items[i][0].venue_fill_id,
+                            "reason": rejection.reason.value,
+                            "detail": rejection.detail[:_DETAIL_MAX],
+                            "received_ms": now_ms,
+                        }
+                        for i, rejection in refused
+                    ],
+                )
+        # Committed: only now may the venue learn the outcome.
+        assert all(a is not None for a in acks)
+        return [a for a in acks if a is not None]
+
+    @staticmethod
+    def _settle_against(
+        acks: list[Ack | None], refused: list[tuple[int, Rejection]], i: int, leaf: bytes, stored: _Stored
+    ) -> None:
+        verdict = against_stored(leaf, stored.leaf)
+        if isinstance(verdict, Duplicate):
+            acks[i] = Ack(AckStatus.DUPLICATE, stored.id, None, "identical fill already stored")
+        else:
+            refused.append((i, verdict))
+
+    def _insert(self, conn: Connection, rows: list[dict[str, Any]]) -> dict[FillKey, int]:
+        """Insert the rows, skipping keys stored meanwhile; the ids of the rows this call stored."""
+        if not rows:
+            return {}
+        dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
+        stmt = (
+            dialect.insert(fills)
+            .on_conflict_do_nothing(index_elements=[fills.c.venue, fills.c.venue_fill_id])
+            .returning(fills.c.id, fills.c.venue, fills.c.venue_fill_id)
+        )
+        result = conn.execute(stmt, rows)
+        return {(r.venue, r.venue_fill_id): r.id for r in result}
+
+
+def _fill_row(fill: Fill, signature: bytes, leaf: bytes, accepted: Accepted, now_ms: int) -> dict[str, Any]:
+    return {
+        "venue": fill.venue,
+        "venue_fill_id": fill.venue_fill_id,
+        "symbol": fill.symbol,
+        "instrument": accepted.instrument,
+        "buyer": accepted.buyer,
+        "seller": accepted.seller,
+        "buyer_address": fill.buyer,
+        "seller_address": fill.seller,
+        "qty": fill.qty,
+        "price": fill.price,
+        "ts_ms": fill.ts,
+        "signature": bytes(signature),
+        "leaf": leaf,
+        "received_ms": now_ms,
+    }
+
+
+def _read_stored(conn: Connection, keys: Iterable[FillKey]) -> dict[FillKey, _Stored]:
+    keys = list(keys)
+    found: dict[FillKey, _Stored] = {}
+    for start in range(0, len(keys), _READ_CHUNK):
+        chunk = keys[start : start + _READ_CHUNK]
+        rows = conn.execute(
+            select(fills.c.id, fills.c.venue, fills.c.venue_fill_id, fills.c.leaf).where(
+                tuple_(fills.c.venue, fills.c.venue_fill_id).in_(chunk)
+            )
+        )
+        for r in rows:
+            found[(r.venue, r.venue_fill_id)] = _Stored(r.id, bytes(r.leaf))
+    return found

@@ -1,0 +1,176 @@
+"""Pure validation of a venue-signed fill against a `RegistrySnapshot` and the current time.
+
+Checks run in three stages, and the order is part of the contract:
+
+1. **authenticate** — the signature recovers, the venue is registered and approved, and the
+   recovered key is the venue's current signer. Until this passes the input is anonymous, so it learns
+   nothing beyond whether a venue name exists (venue names are public).
+2. **against what is stored** — a fill with the same `(venue, venue_fill_id)` already stored is a
+   duplicate when its content (its Merkle leaf, which covers every signed field) is identical, and a
+   CONFLICT otherwise. This comes before the business checks, so a resend is acknowledged as a
+   duplicate even if the registry, the mark or the clock have moved on since.
+3. **terms** — symbol, instrument, timestamp window, quantity, members, permissions, price band.
+
+Nothing here touches the database or the clock: the caller passes the snapshot and `now_ms`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from offchain.core.batch import INT128_MAX
+from offchain.core.eip712 import typed_digest
+from offchain.core.fills import Fill, InvalidSignature, recover_signer
+from offchain.ingest.snapshot import RegistrySnapshot
+
+
+class Reason(StrEnum):
+    """Machine-readable rejection codes (stored in `rejections.reason`, returned to the venue)."""
+
+    BAD_SIGNATURE = "BAD_SIGNATURE"
+    UNKNOWN_VENUE = "UNKNOWN_VENUE"
+    VENUE_NOT_APPROVED = "VENUE_NOT_APPROVED"
+    WRONG_SIGNER = "WRONG_SIGNER"
+    CONFLICT = "CONFLICT"
+    UNKNOWN_SYMBOL = "UNKNOWN_SYMBOL"
+    INSTRUMENT_INACTIVE = "INSTRUMENT_INACTIVE"
+    TS_TOO_OLD = "TS_TOO_OLD"
+    TS_IN_FUTURE = "TS_IN_FUTURE"
+    BAD_QTY = "BAD_QTY"
+    SELF_TRADE = "SELF_TRADE"
+    UNKNOWN_MEMBER = "UNKNOWN_MEMBER"
+    MEMBER_NOT_ACTIVE = "MEMBER_NOT_ACTIVE"
+    NOT_PERMITTED = "NOT_PERMITTED"
+    NO_MARK = "NO_MARK"
+    PRICE_OUT_OF_BAND = "PRICE_OUT_OF_BAND"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    reason: Reason
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A valid fill, resolved to the cleared instrument and the members' vault account numbers."""
+
+    instrument: str
+    buyer: int
+    seller: int
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    """The identical fill is stored already."""
+
+
+Verdict = Accepted | Duplicate | Rejection
+
+
+@dataclass(frozen=True, slots=True)
+class TimeWindow:
+    """How far a fill's `ts` may lie behind or ahead of the clearing house's clock."""
+
+    max_age_ms: int = 10 * 60_000
+    max_ahead_ms: int = 5_000
+
+
+# A fill whose notional cannot be expressed as a vault transfer (int128) can never be settled.
+MAX_NOTIONAL = INT128_MAX
+
+
+def authenticate(fill: Fill, signature: bytes, domain_separator: bytes, snapshot: RegistrySnapshot) -> Rejection | None:
+    """None when the fill is signed by its venue's current key and the venue is approved."""
+    try:
+        signer = recover_signer(typed_digest(domain_separator, fill.struct_hash()), signature)
+    except InvalidSignature as exc:
+        return Rejection(Reason.BAD_SIGNATURE, str(exc))
+    venue = snapshot.venues.get(fill.venue)
+    if venue is None:
+        return Rejection(Reason.UNKNOWN_VENUE, f"venue {fill.venue!r} is not registered")
+    if not venue.approved:
+        return Rejection(Reason.VENUE_NOT_APPROVED, f"venue {fill.venue!r} is not approved yet")
+    if signer != venue.signer:
+        return Rejection(Reason.WRONG_SIGNER, f"signed by {signer}, not by the venue's registered key")
+    return None
+
+
+def against_stored(leaf: bytes, stored_leaf: bytes) -> Duplicate | Rejection:
+    """Judge a fill whose `(venue, venue_fill_id)` is stored already."""
+    if leaf == stored_leaf:
+        return Duplicate()
+    return Rejection(Reason.CONFLICT, "this venue_fill_id is stored with different content")
+
+
+def check_terms(fill: Fill, snapshot: RegistrySnapshot, now_ms: int, window: TimeWindow) -> Accepted | Rejection:
+    """The business checks, for an authenticated fill not stored yet."""
+    instrument_name = snapshot.symbols.get((fill.venue, fill.symbol))
+    if instrument_name is None:
+        return Rejection(Reason.UNKNOWN_SYMBOL, f"{fill.venue} symbol {fill.symbol!r} maps to no cleared instrument")
+    instrument = snapshot.instruments[instrument_name]
+    if not instrument.active:
+        return Rejection(Reason.INSTRUMENT_INACTIVE, f"{instrument_name} is not active")
+
+    if fill.ts < now_ms - window.max_age_ms:
+        return Rejection(Reason.TS_TOO_OLD, f"ts {fill.ts} is more than {window.max_age_ms} ms before {now_ms}")
+    if fill.ts > now_ms + window.max_ahead_ms:
+        return Rejection(Reason.TS_IN_FUTURE, f"ts {fill.ts} is more than {window.max_ahead_ms} ms after {now_ms}")
+
+    if fill.qty <= 0:
+        return Rejection(Reason.BAD_QTY, f"qty must be positive, got {fill.qty}")
+    scale = 10**instrument.qty_decimals
+    notional = -(-fill.qty * fill.price // scale)  # rounded up
+    if notional > MAX_NOTIONAL:
+        return Rejection(Reason.BAD_QTY, f"notional {notional} exceeds what a settlement transfer can carry")
+
+    if fill.buyer == fill.seller:
+        return Rejection(Reason.SELF_TRADE, "buyer and seller are the same member")
+    buyer = snapshot.members.get(fill.buyer)
+    seller = snapshot.members.get(fill.seller)
+    for side, address, member in (("buyer", fill.buyer, buyer), ("seller", fill.seller, seller)):
+        if member is None:
+            return Rejection(Reason.UNKNOWN_MEMBER, f"{side} {address} is not a member")
+    assert buyer is not None and seller is not None
+    for side, member in (("buyer", buyer), ("seller", seller)):
+        # A close_only member may in principle still reduce its position; ingest does not know
+        # positions, so for now it refuses every fill of a member that is not active.
+        if member.status != "active":
+            return Rejection(Reason.MEMBER_NOT_ACTIVE, f"{side} account {member.account} is {member.status}")
+    for side, member in (("buyer", buyer), ("seller", seller)):
+        if instrument_name not in member.permitted:
+            return Rejection(Reason.NOT_PERMITTED, f"{side} account {member.account} may not trade {instrument_name}")
+
+    mark = snapshot.marks.get(instrument_name)
+    if mark is None:
+        return Rejection(Reason.NO_MARK, f"{instrument_name} has no mark to check the price against")
+    if now_ms - mark.ts_ms > instrument.mark_stale_ms:
+        return Rejection(Reason.NO_MARK, f"{instrument_name}'s mark from {mark.ts_ms} is stale at {now_ms}")
+    # |price - mark| > band_bps / 10000 * mark, in integers.
+    if abs(fill.price - mark.price) * 10_000 > instrument.price_band_bps * mark.price:
+        return Rejection(
+            Reason.PRICE_OUT_OF_BAND,
+            f"price {fill.price} is more than {instrument.price_band_bps} bps from the mark {mark.price}",
+        )
+    return Accepted(instrument=instrument_name, buyer=buyer.account, seller=seller.account)
+
+
+def validate(
+    fill: Fill,
+    signature: bytes,
+    snapshot: RegistrySnapshot,
+    now_ms: int,
+    *,
+    domain_separator: bytes,
+    window: TimeWindow = TimeWindow(),
+    stored_leaf: bytes | None = None,
+) -> Verdict:
+    """The full judgement of one fill; `stored_leaf` is the leaf of the fill stored under the same
+    `(venue, venue_fill_id)`, if any."""
+    refused = authenticate(fill, signature, domain_separator, snapshot)
+    if refused is not None:
+        return refused
+    if stored_leaf is not None:
+        return against_stored(fill.leaf(), stored_leaf)
+    return check_terms(fill, snapshot, now_ms, window)
