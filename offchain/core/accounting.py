@@ -22,14 +22,11 @@ RATE_SCALE = 10**8
 BPS = 10_000
 
 
-@dataclass(frozen=True)
-class SignedFill:
-    """One side of a fill: `qty` > 0 for the buyer, < 0 for the seller."""
-
-    member: int
-    instrument: str
-    qty: int
-    price: int
+def pow10(n: int) -> int:
+    """10**n as an int (n ≥ 0): the scale of an amount with n decimals."""
+    if n < 0:
+        raise ValueError("decimals must be >= 0")
+    return int(10**n)
 
 
 @dataclass(frozen=True)
@@ -53,22 +50,22 @@ def variation_margin(
         if old_mark is None:
             raise ValueError("a position without a previous mark")
         raw += position * (new_mark - old_mark)
-    return raw // 10**qty_decimals
+    return raw // pow10(qty_decimals)
 
 
 def funding_payment(position: int, mark: int, rate_e8: int, qty_decimals: int) -> int:
     """Funding a member receives (> 0) or pays (< 0) for one interval: longs pay when the rate is > 0."""
-    return (-position * mark * rate_e8) // (10**qty_decimals * RATE_SCALE)
+    return (-position * mark * rate_e8) // (pow10(qty_decimals) * RATE_SCALE)
 
 
 def clearing_fee(qty: int, price: int, fee_bps: int, qty_decimals: int) -> int:
     """The clearing fee one side of a fill pays: fee_bps of notional, rounded up."""
-    return -((-abs(qty) * price * fee_bps) // (10**qty_decimals * BPS))
+    return -((-abs(qty) * price * fee_bps) // (pow10(qty_decimals) * BPS))
 
 
 def notional(qty: int, price: int, qty_decimals: int) -> int:
     """|qty| × price in settlement base units, rounded down (used for reporting and limits)."""
-    return abs(qty) * price // 10**qty_decimals
+    return abs(qty) * price // pow10(qty_decimals)
 
 
 def with_rounding_residual(flows: list[CashFlow]) -> list[CashFlow]:

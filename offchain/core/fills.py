@@ -31,7 +31,7 @@ FILL_LEAF_TYPES = ("string", "string", "string", "address", "address", "uint128"
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
-class InvalidSignature(ValueError):
+class InvalidSignature(ValueError):  # noqa: N818 - named as the vault's InvalidSignature error
     """A signature that is malformed or does not recover to any key."""
 
 

@@ -1,0 +1,170 @@
+"""Bringing a devnet up: deploy, fund the default fund, admit members on-chain and in the ledger,
+register venues, instruments and symbol maps."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from eth_account import Account
+from sqlalchemy import Engine
+from web3 import Web3
+
+from offchain.chain.anvil import ANVIL_KEYS
+from offchain.chain.deploy import DEVNET_TOKENS, VaultParams, deploy_devnet, mint
+from offchain.chain.signers import RiskSigner, sign_batch
+from offchain.chain.vault import VaultClient, vault_sender
+from offchain.core.accounting import CashFlow
+from offchain.core.batch import DEFAULT_FUND_ACCOUNT, OPERATOR_CAPITAL_ACCOUNT, Batch, Transfer
+from offchain.devnet.spec import CollateralDef, DevnetSpec, InstrumentDef, MemberSpec, VenueSpec
+from offchain.ingest import registry
+from offchain.settlement.apply import record_batch
+from offchain.settlement.margin import CollateralSpec, RiskEngineMargin, build_risk_margin
+from offchain.settlement.payload import BatchPayload
+from offchain.settlement.state import InstrumentSpec
+
+DEFAULT_INSTRUMENTS = (
+    InstrumentDef(name="BTC-USD-PERP", kind="perp", underlying="BTC"),
+    InstrumentDef(name="ETH-USD-PERP", kind="perp", underlying="ETH"),
+)
+
+DEFAULT_COLLATERAL = (
+    CollateralDef(asset=0, symbol="USDC", decimals=6, factor=None),
+    CollateralDef(asset=1, symbol="WETH", decimals=18, factor="ETH"),
+    CollateralDef(asset=2, symbol="WBTC", decimals=8, factor="BTC"),
+    CollateralDef(asset=3, symbol="TBILL", decimals=6, factor=None, floor=0.02),
+)
+
+# Venue symbols: each venue names the same cleared instruments its own way.
+DEFAULT_VENUES = (
+    ("dex-perp", "dex", {"BTC-PERP": "BTC-USD-PERP", "ETH-PERP": "ETH-USD-PERP"}),
+    ("cex", "cex", {"BTCUSDT": "BTC-USD-PERP", "ETHUSDT": "ETH-USD-PERP"}),
+    ("otc-desk", "otc", {"XBT/USD": "BTC-USD-PERP", "ETH/USD": "ETH-USD-PERP"}),
+)
+
+
+def new_key() -> tuple[str, str]:
+    acct = Account.create()
+    return "0x" + bytes(acct.key).hex(), str(acct.address)
+
+
+def fund_gas(w3: Web3, payer_key: str, to: str, wei: int = 10**18) -> None:
+    payer = Account.from_key(payer_key)
+    tx = {
+        "to": to,
+        "value": wei,
+        "gas": 21_000,
+        "gasPrice": w3.eth.gas_price,
+        "nonce": w3.eth.get_transaction_count(payer.address, "pending"),
+        "chainId": w3.eth.chain_id,
+    }
+    h = w3.eth.send_raw_transaction(payer.sign_transaction(tx).raw_transaction)
+    w3.eth.wait_for_transaction_receipt(h)
+
+
+def bring_up(
+    w3: Web3,
+    rpc_url: str,
+    db: Engine,
+    members: Sequence[tuple[str, str, str, str]],
+    risk_asof: str,
+    default_fund_usdc: int = 2_000_000,
+    operator_capital_usdc: int = 500_000,
+) -> DevnetSpec:
+    """Deploy and register everything; `members` are (name, kind, tier, group)."""
+    operator_key = ANVIL_KEYS[0]
+    signer_keys = list(ANVIL_KEYS[1:4])
+    operator = vault_sender(w3, operator_key)
+    signers = [RiskSigner.from_devnet_key(k, w3.eth.chain_id) for k in signer_keys]
+    d = deploy_devnet(w3, operator, VaultParams(signers=[s.address for s in signers], threshold=2), DEVNET_TOKENS)
+    vault = d.vault
+
+    member_specs: list[MemberSpec] = []
+    for name, kind, tier, group in members:
+        key, address = new_key()
+        fund_gas(w3, operator_key, address)
+        account = vault.admit_member(operator, address)
+        member_specs.append(
+            MemberSpec(name=name, kind=kind, tier=tier, group=group, key=key, address=address, account=account)
+        )
+    venue_specs = []
+    for name, kind, symbols in DEFAULT_VENUES:
+        key, address = new_key()
+        venue_specs.append(VenueSpec(name=name, kind=kind, key=key, address=address, symbols=symbols))
+
+    with db.begin() as conn:
+        for ins in DEFAULT_INSTRUMENTS:
+            registry.add_instrument(conn, **ins.model_dump())
+        for v in venue_specs:
+            registry.register_venue(conn, v.name, v.address, v.kind)
+            registry.approve_venue(conn, v.name)
+            for symbol, instrument in v.symbols.items():
+                registry.map_symbol(conn, v.name, symbol, instrument)
+        for m in member_specs:
+            registry.admit_member(conn, m.account, m.address, m.name, m.kind, m.tier, m.group)
+            for ins in DEFAULT_INSTRUMENTS:
+                registry.grant(conn, m.account, ins.name)
+
+    spec = DevnetSpec(
+        rpc_url=rpc_url,
+        chain_id=w3.eth.chain_id,
+        vault=vault.address,
+        tokens=d.tokens,
+        assets=d.assets,
+        operator_key=operator_key,
+        signer_keys=signer_keys,
+        threshold=2,
+        members=member_specs,
+        venues=venue_specs,
+        instruments=list(DEFAULT_INSTRUMENTS),
+        collateral=list(DEFAULT_COLLATERAL),
+        risk_asof=risk_asof,
+    )
+    _seed_system_accounts(w3, spec, vault, db, default_fund_usdc, operator_capital_usdc)
+    return spec
+
+
+def _seed_system_accounts(w3: Web3, spec: DevnetSpec, vault: VaultClient, db: Engine, df: int, capital: int) -> None:
+    """Fund the default fund and operator capital through the operator's own member account and one batch:
+    the only way into a system account is a signed batch, so this is recorded like everything else."""
+    operator = vault_sender(w3, spec.operator_key)
+    account = vault.admit_member(operator, operator.address)
+    usdc = 10**6
+    mint(operator, spec.tokens["USDC"], operator.address, (df + capital) * usdc)
+    vault.deposit(operator, operator.address, 0, (df + capital) * usdc)
+    batch = Batch(
+        sequence=vault.last_sequence() + 1,
+        prev_hash=vault.last_batch_hash(),
+        as_of=int(w3.eth.get_block("latest")["timestamp"]),
+        transfers=(
+            Transfer(account=account, asset=0, amount=-(df + capital) * usdc),
+            Transfer(account=DEFAULT_FUND_ACCOUNT, asset=0, amount=df * usdc),
+            Transfer(account=OPERATOR_CAPITAL_ACCOUNT, asset=0, amount=capital * usdc),
+        ),
+    )
+    signers = [RiskSigner.from_devnet_key(k, spec.chain_id) for k in spec.signer_keys]
+    sent = vault.settle(operator, batch, sign_batch(batch, vault.domain, signers[: spec.threshold]))
+    payload = BatchPayload(
+        batch=batch,
+        fill_ids=[],
+        flows=[CashFlow(t.account, None, "capital", t.amount) for t in batch.transfers],
+        marks_used={},
+        mark_ts={},
+        funding=[],
+        position_changes={},
+        requirements={},
+        collateral_marks={},
+    )
+    with db.begin() as conn:
+        record_batch(conn, payload, vault.domain, sent.tx_hash, int(sent.receipt["blockNumber"]), sent.gas_used)
+
+
+def instrument_specs(spec: DevnetSpec) -> dict[str, InstrumentSpec]:
+    return {i.name: InstrumentSpec(active=True, **i.model_dump()) for i in spec.instruments}
+
+
+def collateral_specs(spec: DevnetSpec) -> list[CollateralSpec]:
+    return [CollateralSpec(**c.model_dump()) for c in spec.collateral]
+
+
+def risk_margin(spec: DevnetSpec) -> RiskEngineMargin:
+    return build_risk_margin(instrument_specs(spec), collateral_specs(spec), spec.risk_asof)

@@ -1,0 +1,1 @@
+"""Settlement: from acknowledged fills and marks to a netted, signed batch applied on-chain, restart-safe."""

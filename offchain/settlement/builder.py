@@ -1,0 +1,202 @@
+"""Building one batch: read the ledger, decide marks, compute obligations and margin, store the batch.
+
+Everything happens in one database transaction: the batch row (status `built`) and the claim on its
+fills and funding intervals commit together or not at all, before anything is signed or sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy import Connection, insert, select, update
+
+from offchain.core.accounting import net_transfers
+from offchain.core.batch import Batch, Mark, Requirement
+from offchain.core.eip712 import Domain
+from offchain.core.merkle import root_of
+from offchain.ledger import schema as t
+from offchain.settlement.margin import CollateralSpec, RiskEngineMargin
+from offchain.settlement.marks import Halt, MarkGuard
+from offchain.settlement.obligations import FundingDue, compute_obligations
+from offchain.settlement.payload import BatchPayload
+from offchain.settlement.prices import LedgerPrices
+from offchain.settlement.state import (
+    load_instruments,
+    load_pending_fills,
+    load_positions,
+    load_settled_marks,
+)
+
+
+class ChainView(Protocol):
+    """What a batch needs to read from the chain."""
+
+    def chain_time(self) -> int: ...
+
+    def holdings(self, accounts: Sequence[int], assets: Sequence[int]) -> dict[tuple[int, int], int]: ...
+
+
+@dataclass(frozen=True)
+class BuilderConfig:
+    max_fills: int = 5_000  # per batch; the rest waits for the next one
+    heartbeat_s: int = 60  # settle an empty batch at least this often: marks stay fresh, the hatch shut
+    settlement_decimals: int = 6
+
+
+@dataclass(frozen=True)
+class ChainTip:
+    sequence: int
+    digest: bytes
+    as_of: int
+    settled_at: int  # chain time of the last batch, for the heartbeat
+
+
+class BatchBuilder:
+    def __init__(
+        self,
+        margin: RiskEngineMargin,
+        collateral: Sequence[CollateralSpec],
+        config: BuilderConfig = BuilderConfig(),
+        guard: MarkGuard | None = None,
+    ) -> None:
+        self.margin = margin
+        self.collateral = tuple(collateral)
+        self.config = config
+        self.guard = guard or MarkGuard()
+        self._alerted: dict[str, Halt] = {}
+
+    def _alert_halts(self, conn: Connection, halts: dict[str, tuple[Halt, str]], now_ms: int) -> None:
+        for name, (halt, detail) in halts.items():
+            if self._alerted.get(name) != halt:
+                conn.execute(insert(t.alerts).values(ts_ms=now_ms, kind=halt.value, subject=name, detail=detail[:512]))
+        self._alerted = {name: halt for name, (halt, _) in halts.items()}
+
+    def collateral_prices(self, prices: LedgerPrices, now_ms: int) -> dict[int, int]:
+        par = 10**self.config.settlement_decimals
+        out: dict[int, int] = {}
+        for c in self.collateral:
+            if c.factor is None:
+                out[c.asset] = par
+                continue
+            q = prices.quote(c.factor, now_ms)
+            if q is None:
+                raise LookupError(f"no index price for collateral {c.symbol} ({c.factor})")
+            out[c.asset] = q.price
+        return out
+
+    def build(self, conn: Connection, chain: ChainView, domain: Domain, tip: ChainTip) -> BatchPayload | None:
+        """Build and store the next batch, or return None when there is nothing to settle yet."""
+        as_of = chain.chain_time()
+        now_ms = as_of * 1000
+        instruments = load_instruments(conn)
+        positions = load_positions(conn)
+        settled_marks = load_settled_marks(conn)
+        prices = LedgerPrices(conn)
+        decisions = self.guard.decide_all(instruments, prices, settled_marks, now_ms)
+        new_marks = {name: d.mark for name, d in decisions.items() if d.mark is not None}
+        self._alert_halts(conn, {n: (d.halt, d.detail) for n, d in decisions.items() if d.halt}, now_ms)
+
+        fills = load_pending_fills(conn, self.config.max_fills)
+        fr = t.funding_rates
+        funding = [
+            FundingDue(i, ts, r)
+            for i, ts, r in conn.execute(
+                select(fr.c.instrument, fr.c.ts_ms, fr.c.rate_e8)
+                .where(fr.c.batch_sequence.is_(None), fr.c.ts_ms <= now_ms)
+                .order_by(fr.c.ts_ms)
+            )
+        ]
+        ob = compute_obligations(instruments, positions, settled_marks, new_marks, fills, funding)
+        after = ob.new_positions(positions)
+
+        members = [(a, tier) for a, tier in conn.execute(select(t.members.c.account, t.members.c.tier))]
+        accounts = [a for a, _ in members]
+        holdings = chain.holdings(accounts, [c.asset for c in self.collateral])
+        cprices = self.collateral_prices(prices, now_ms)
+        marks_for_margin = {**{n: m.price for n, m in settled_marks.items()}, **new_marks}
+        margin = self.margin.requirements(members, after, marks_for_margin, holdings, cprices)
+
+        posted = {
+            m: (im, mm)
+            for m, im, mm in conn.execute(
+                select(t.posted_requirements.c.member, t.posted_requirements.c.im, t.posted_requirements.c.mm)
+            )
+        }
+        requirements = tuple(
+            Requirement(account=a, im=mg.im, mm=mg.mm)
+            for a, mg in sorted(margin.items())
+            if posted.get(a, (0, 0)) != (mg.im, mg.mm)
+        )
+        posted_marks = {
+            a: (p, h)
+            for a, p, h in conn.execute(
+                select(
+                    t.posted_collateral_marks.c.asset,
+                    t.posted_collateral_marks.c.price,
+                    t.posted_collateral_marks.c.haircut_bps,
+                )
+            )
+        }
+        cmarks = tuple(collateral_marks_changed(self.margin.collateral_marks(cprices), posted_marks))
+        transfers = net_transfers(ob.flows)
+        quiet = not (ob.settled_fills or transfers or requirements or cmarks or ob.funding_applied)
+        if quiet and as_of - tip.settled_at < self.config.heartbeat_s:
+            return None
+
+        batch = Batch(
+            sequence=tip.sequence + 1,
+            prev_hash=tip.digest,
+            as_of=max(as_of, tip.as_of),
+            fills_root=root_of([f.leaf for f in ob.settled_fills]),
+            transfers=transfers,
+            requirements=requirements,
+            marks=cmarks,
+        )
+        payload = BatchPayload(
+            batch=batch,
+            fill_ids=[f.id for f in ob.settled_fills],
+            flows=ob.flows,
+            marks_used=ob.marks_used,
+            mark_ts={n: q.ts_ms for n in ob.marks_used if (q := prices.quote(n, now_ms)) is not None},
+            funding=ob.funding_applied,
+            position_changes=ob.position_changes,
+            requirements={a: (mg.im, mg.mm) for a, mg in margin.items()},
+            collateral_marks={m.asset: (m.price, m.haircut_bps) for m in self.margin.collateral_marks(cprices)},
+            margin_detail={
+                a: {
+                    "es_core": mg.es_core,
+                    "concentration_addon": mg.concentration_addon,
+                    "liquidity_addon": mg.liquidity_addon,
+                    "collateral_value": float(mg.collateral_value),
+                }
+                for a, mg in margin.items()
+            },
+        )
+        conn.execute(
+            insert(t.batches).values(
+                sequence=batch.sequence,
+                status="built",
+                prev_hash=batch.prev_hash,
+                digest=batch.digest(domain),
+                as_of_ms=batch.as_of * 1000,
+                payload=payload.to_json(),
+                built_ms=now_ms,
+            )
+        )
+        if payload.fill_ids:
+            conn.execute(
+                update(t.fills).where(t.fills.c.id.in_(payload.fill_ids)).values(batch_sequence=batch.sequence)
+            )
+        for due in ob.funding_applied:
+            conn.execute(
+                update(fr)
+                .where(fr.c.instrument == due.instrument, fr.c.ts_ms == due.ts_ms)
+                .values(batch_sequence=batch.sequence)
+            )
+        return payload
+
+
+def collateral_marks_changed(marks: Sequence[Mark], posted: dict[int, tuple[int, int]]) -> list[Mark]:
+    return [m for m in marks if posted.get(m.asset) != (m.price, m.haircut_bps)]

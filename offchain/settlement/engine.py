@@ -1,0 +1,242 @@
+"""The settlement engine: one batch in flight at a time, the on-chain sequence as the truth.
+
+Each step: finish the batch in flight (if any), else build the next one; sign it; store the signed
+transaction's hash; broadcast; wait for inclusion; apply it to the ledger. A crash anywhere leaves
+one of four states, and `recover()` converges from each:
+ - nothing built: the next step builds (the unclaimed fills are still pending);
+ - built or sent, not on-chain: the same stored batch is submitted again (never a different batch with
+   the same sequence);
+ - on-chain, not applied to the ledger: the on-chain digest is checked against the stored one, then the
+   batch is applied;
+ - applied: nothing to do.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal, TypeVar
+
+import requests
+from hexbytes import HexBytes
+from sqlalchemy import Engine, insert, select, update
+from web3.exceptions import TransactionNotFound
+
+from offchain.chain.errors import ChainError, RevertedError
+from offchain.chain.signers import RiskSigner, sign_batch
+from offchain.chain.transactions import TxSender
+from offchain.chain.vault import VaultClient
+from offchain.ledger import schema as t
+from offchain.settlement.apply import apply_confirmed
+from offchain.settlement.builder import BatchBuilder, ChainTip
+from offchain.settlement.payload import BatchPayload
+
+log = logging.getLogger("crossclear.settlement")
+T = TypeVar("T")
+
+# Reverts that mean "the chain moved on": recover() sorts them out.
+SEQUENCE_REVERTS = {"BadSequence", "BadPrevHash"}
+
+
+class DivergenceError(RuntimeError):
+    """The chain and the ledger disagree in a way the engine must not paper over (operator needed)."""
+
+
+@dataclass(frozen=True)
+class StepResult:
+    action: Literal["idle", "settled", "abandoned", "recovered"]
+    sequence: int | None = None
+    gas_used: int | None = None
+    fills: int = 0
+    latency_s: float | None = None
+
+
+class VaultChainView:
+    """ChainView over the vault: chain time and on-chain collateral holdings."""
+
+    def __init__(self, vault: VaultClient) -> None:
+        self.vault = vault
+
+    def chain_time(self) -> int:
+        return int(self.vault.w3.eth.get_block("latest")["timestamp"])
+
+    def holdings(self, accounts: Sequence[int], assets: Sequence[int]) -> dict[tuple[int, int], int]:
+        return {(a, s): self.vault.balance(a, s) for a in accounts for s in assets}
+
+
+def _retrying(fn: Callable[[], T], what: str, attempts: int = 8, first_delay: float = 0.25) -> T:
+    """Retry RPC outages with exponential backoff; anything else propagates at once."""
+    delay = first_delay
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError) as exc:
+            if attempt == attempts - 1:
+                raise
+            log.warning("%s: RPC unavailable (%s), retrying in %.2f s", what, exc, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+    raise AssertionError("unreachable")
+
+
+class SettlementEngine:
+    def __init__(
+        self,
+        db: Engine,
+        vault: VaultClient,
+        submitter: TxSender,
+        signers: Sequence[RiskSigner],
+        builder: BatchBuilder,
+    ) -> None:
+        self.db = db
+        self.vault = vault
+        self.submitter = submitter
+        self.signers = list(signers)
+        self.builder = builder
+        self.chain = VaultChainView(vault)
+
+    # ---------------------------------------------------------------- chain state
+
+    def tip(self) -> ChainTip:
+        f = self.vault.contract.functions
+        return ChainTip(
+            sequence=int(f.lastSequence().call()),
+            digest=bytes(f.lastBatchHash().call()),
+            as_of=int(f.lastAsOf().call()),
+            settled_at=int(f.lastSettledAt().call()),
+        )
+
+    def _in_flight(self) -> tuple[int, str, bytes, bytes | None, BatchPayload] | None:
+        b = t.batches
+        with self.db.connect() as conn:
+            row = conn.execute(
+                select(b.c.sequence, b.c.status, b.c.digest, b.c.tx_hash, b.c.payload)
+                .where(b.c.status != "confirmed")
+                .order_by(b.c.sequence)
+            ).all()
+        if len(row) > 1:
+            raise DivergenceError(f"{len(row)} unconfirmed batches in the ledger; at most one may be in flight")
+        if not row:
+            return None
+        seq, status, digest, tx_hash, payload = row[0]
+        return seq, status, bytes(digest), bytes(tx_hash) if tx_hash else None, BatchPayload.from_json(payload)
+
+    def _last_confirmed(self) -> int:
+        with self.db.connect() as conn:
+            seq = conn.execute(
+                select(t.batches.c.sequence)
+                .where(t.batches.c.status == "confirmed")
+                .order_by(t.batches.c.sequence.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+        return int(seq or 0)
+
+    # ---------------------------------------------------------------- recovery
+
+    def recover(self) -> StepResult | None:
+        """Converge the ledger with the chain; returns what it did, or None if already converged."""
+        tip = _retrying(self.tip, "read chain tip")
+        confirmed = self._last_confirmed()
+        flight = self._in_flight()
+        if flight is None:
+            if confirmed != tip.sequence:
+                raise DivergenceError(f"chain is at batch {tip.sequence} but the ledger at {confirmed}")
+            return None
+        seq, _status, digest, tx_hash, payload = flight
+        if seq <= tip.sequence:
+            found = _retrying(lambda: self.vault.settled_digest(seq), "find settled batch")
+            if found is None or found[0] != digest:
+                raise DivergenceError(f"batch {seq} on-chain does not match the ledger's batch {seq}")
+            receipt = _retrying(lambda: self.vault.w3.eth.get_transaction_receipt(HexBytes(found[1])), "read receipt")
+            self._apply(payload, found[1], found[2], int(receipt["gasUsed"]))
+            return StepResult("recovered", seq, int(receipt["gasUsed"]), len(payload.fill_ids))
+        if seq != tip.sequence + 1 or payload.batch.prev_hash != tip.digest:
+            raise DivergenceError(f"ledger batch {seq} does not follow the chain's batch {tip.sequence}")
+        return self._submit(payload, tx_hash)
+
+    # ---------------------------------------------------------------- one step
+
+    def step(self) -> StepResult:
+        recovered = self.recover()
+        if recovered is not None:
+            return recovered
+        tip = _retrying(self.tip, "read chain tip")
+        with self.db.begin() as conn:
+            payload = self.builder.build(conn, self.chain, self.vault.domain, tip)
+        if payload is None:
+            return StepResult("idle")
+        return self._submit(payload, None)
+
+    def _submit(self, payload: BatchPayload, known_tx: bytes | None) -> StepResult:
+        seq = payload.batch.sequence
+        started = time.monotonic()
+        if known_tx is not None:
+            try:
+                _retrying(lambda: self.vault.w3.eth.get_transaction(HexBytes(known_tx)), "look up sent batch")
+                sent = _retrying(lambda: self.submitter.wait(known_tx), "wait for sent batch")
+                self._apply(payload, sent.tx_hash, int(sent.receipt["blockNumber"]), sent.gas_used)
+                return StepResult("settled", seq, sent.gas_used, len(payload.fill_ids), time.monotonic() - started)
+            except TransactionNotFound:
+                log.info("batch %d: stored tx 0x%s is unknown to the node; sending it again", seq, known_tx.hex())
+        signatures = sign_batch(payload.batch, self.vault.domain, self.signers)
+        call = self.vault.settle_call(payload.batch, signatures)
+        try:
+            prepared = _retrying(lambda: self.submitter.prepare(call), "prepare batch")
+        except RevertedError as exc:
+            if exc.error in SEQUENCE_REVERTS:
+                # The chain moved (our earlier send landed, or someone else settled): recover sorts it out.
+                return self.recover() or StepResult("recovered", seq)
+            return self._abandon(payload, exc)
+        with self.db.begin() as conn:
+            conn.execute(
+                update(t.batches).where(t.batches.c.sequence == seq).values(status="sent", tx_hash=prepared.tx_hash)
+            )
+        _retrying(lambda: self.submitter.broadcast(prepared), "broadcast batch")
+        sent = _retrying(lambda: self.submitter.wait(prepared.tx_hash), "wait for batch")
+        self._apply(payload, sent.tx_hash, int(sent.receipt["blockNumber"]), sent.gas_used)
+        return StepResult("settled", seq, sent.gas_used, len(payload.fill_ids), time.monotonic() - started)
+
+    def _apply(self, payload: BatchPayload, tx_hash: bytes, block: int, gas: int | None) -> None:
+        with self.db.begin() as conn:
+            apply_confirmed(conn, payload, tx_hash, block, gas, self.chain.chain_time() * 1000)
+        log.info(
+            "batch %d settled: %d fills, %d transfers",
+            payload.batch.sequence,
+            len(payload.fill_ids),
+            len(payload.batch.transfers),
+        )
+
+    def _abandon(self, payload: BatchPayload, exc: RevertedError) -> StepResult:
+        """A batch the vault refuses for a reason that retrying cannot fix, and that was never sent:
+        drop it, release its fills and funding for the next batch, and raise an alert."""
+        seq = payload.batch.sequence
+        with self.db.begin() as conn:
+            row = conn.execute(select(t.batches.c.tx_hash).where(t.batches.c.sequence == seq)).scalar_one()
+            if row is not None:
+                raise ChainError(f"batch {seq} was sent and now reverts with {exc}: operator needed") from exc
+            conn.execute(update(t.fills).where(t.fills.c.batch_sequence == seq).values(batch_sequence=None))
+            conn.execute(
+                update(t.funding_rates).where(t.funding_rates.c.batch_sequence == seq).values(batch_sequence=None)
+            )
+            conn.execute(t.batches.delete().where(t.batches.c.sequence == seq))
+            conn.execute(
+                insert(t.alerts).values(
+                    ts_ms=self.chain.chain_time() * 1000, kind="batch_refused", subject=str(seq), detail=str(exc)[:512]
+                )
+            )
+        log.error("batch %d refused by the vault: %s", seq, exc)
+        return StepResult("abandoned", seq)
+
+    def run(
+        self, interval_s: float, stop: Callable[[], bool], on_step: Callable[[StepResult], None] | None = None
+    ) -> None:
+        """Step every `interval_s` seconds until `stop()` is true."""
+        while not stop():
+            started = time.monotonic()
+            result = self.step()
+            if on_step is not None:
+                on_step(result)
+            if result.action == "idle" or result.action == "abandoned":
+                time.sleep(max(0.0, interval_s - (time.monotonic() - started)))

@@ -1,0 +1,35 @@
+"""Prices from the ledger's `marks` table: a price feeder writes observations, the engine reads the
+latest one per symbol. Feeding through the ledger keeps the engine restartable and every mark it
+used on record."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, insert, select
+
+from offchain.ledger import schema as t
+from offchain.settlement.marks import Quote
+
+
+class LedgerPrices:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def quote(self, symbol: str, now_ms: int) -> Quote | None:
+        m = t.marks
+        row = self.conn.execute(
+            select(m.c.price, m.c.ts_ms)
+            .where(m.c.instrument == symbol, m.c.ts_ms <= now_ms)
+            .order_by(m.c.ts_ms.desc(), m.c.id.desc())
+            .limit(1)
+        ).first()
+        return Quote(row[0], row[1]) if row else None
+
+
+def record_price(conn: Connection, symbol: str, price: int, ts_ms: int, source: str) -> None:
+    if price <= 0:
+        raise ValueError(f"price of {symbol} must be > 0, got {price}")
+    conn.execute(insert(t.marks).values(instrument=symbol, price=price, ts_ms=ts_ms, source=source))
+
+
+def record_funding(conn: Connection, instrument: str, ts_ms: int, rate_e8: int) -> None:
+    conn.execute(insert(t.funding_rates).values(instrument=instrument, ts_ms=ts_ms, rate_e8=rate_e8))
