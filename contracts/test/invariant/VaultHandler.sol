@@ -486,7 +486,7 @@ contract VaultHandler {
             return;
         }
         uint64 opensAt = vault.lastSettledAt() + vault.escapePeriod();
-        if (seed % 64 == 0) {
+        if (seed % 128 == 0) {
             if (block.timestamp < opensAt) vm.warp(opensAt + (seed % 3));
         } else {
             vm.warp(block.timestamp + (seed % 2 hours));
