@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from offchain.chain.errors import ChainError
+from offchain.cli import engine_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="run the local demo on a real Anvil chain")
     demo.add_argument("--port", type=int, default=None, help="Anvil port (default: a free one)")
+    engine_command.add_parser(sub)
     return parser
 
 
@@ -26,6 +28,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from offchain.cli.demo import run_demo
 
             return run_demo(port=args.port)
+        if args.command == "engine":
+            return engine_command.run(args)
     except ChainError as exc:
         print(f"crossclear: {exc}", file=sys.stderr)
         return 1

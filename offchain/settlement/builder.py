@@ -33,7 +33,13 @@ from offchain.settlement.state import (
 class ChainView(Protocol):
     """What a batch needs to read from the chain."""
 
-    def chain_time(self) -> int: ...
+    def chain_time(self) -> int:
+        """Timestamp of the latest block: a batch's `asOf` (the vault refuses one in the future)."""
+        ...
+
+    def now_ms(self) -> int:
+        """Current time for reading marks: the wall clock, or the chain's if that runs ahead."""
+        ...
 
     def holdings(self, accounts: Sequence[int], assets: Sequence[int]) -> dict[tuple[int, int], int]: ...
 
@@ -89,7 +95,7 @@ class BatchBuilder:
     def build(self, conn: Connection, chain: ChainView, domain: Domain, tip: ChainTip) -> BatchPayload | None:
         """Build and store the next batch, or return None when there is nothing to settle yet."""
         as_of = chain.chain_time()
-        now_ms = as_of * 1000
+        now_ms = chain.now_ms()
         instruments = load_instruments(conn)
         positions = load_positions(conn)
         settled_marks = load_settled_marks(conn)

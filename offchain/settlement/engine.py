@@ -62,6 +62,9 @@ class VaultChainView:
     def chain_time(self) -> int:
         return int(self.vault.w3.eth.get_block("latest")["timestamp"])
 
+    def now_ms(self) -> int:
+        return max(self.chain_time() * 1000, int(time.time() * 1000))
+
     def holdings(self, accounts: Sequence[int], assets: Sequence[int]) -> dict[tuple[int, int], int]:
         return {(a, s): self.vault.balance(a, s) for a in accounts for s in assets}
 

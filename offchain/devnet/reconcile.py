@@ -1,0 +1,118 @@
+"""Reconcile the ledger against the chain: what the crash test (and an operator) checks after restarts.
+
+Every acknowledged fill is settled exactly once, every batch on-chain is the ledger's batch with the
+same sequence, nothing is in flight, positions equal the sum of the settled fills, and every member's
+on-chain cash equals its deposits plus the transfers of every batch.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from sqlalchemy import Engine, select
+
+from offchain.chain.vault import SettledBatch, VaultClient
+from offchain.core.batch import DEFAULT_FUND_ACCOUNT
+from offchain.core.merkle import root_of
+from offchain.ledger import schema as t
+
+
+def reconcile(vault: VaultClient, db: Engine, acknowledged: Iterable[int] = ()) -> list[str]:
+    """Problems found (empty when the ledger and the chain agree)."""
+    problems: list[str] = []
+    onchain = {b.batch.sequence: b for b in vault.settled_batches()}
+    with db.connect() as conn:
+        rows = conn.execute(select(t.batches.c.sequence, t.batches.c.status, t.batches.c.digest)).all()
+        fills = conn.execute(
+            select(
+                t.fills.c.id,
+                t.fills.c.batch_sequence,
+                t.fills.c.leaf,
+                t.fills.c.buyer,
+                t.fills.c.seller,
+                t.fills.c.instrument,
+                t.fills.c.venue,
+                t.fills.c.qty,
+            )
+        ).all()
+        positions = {
+            (m, i, v): q
+            for m, i, v, q in conn.execute(
+                select(t.positions.c.member, t.positions.c.instrument, t.positions.c.venue, t.positions.c.qty)
+            )
+            if q != 0
+        }
+    ledger = {seq: (status, bytes(digest)) for seq, status, digest in rows}
+    if set(ledger) != set(onchain):
+        problems.append(
+            f"batches on-chain {sorted(set(onchain) - set(ledger))} missing from the ledger; "
+            f"ledger batches not on-chain {sorted(set(ledger) - set(onchain))}"
+        )
+    for seq, (status, digest) in sorted(ledger.items()):
+        if status != "confirmed":
+            problems.append(f"batch {seq} is still {status}")
+        if seq in onchain and onchain[seq].digest != digest:
+            problems.append(f"batch {seq}: on-chain digest differs from the ledger's")
+    if vault.last_sequence() != max(ledger, default=0):
+        problems.append(f"chain at batch {vault.last_sequence()}, ledger at {max(ledger, default=0)}")
+
+    by_batch: dict[int, list[bytes]] = defaultdict(list)
+    stored = set()
+    unsettled = []
+    for fid, seq, leaf, *_ in fills:
+        stored.add(fid)
+        if seq is None:
+            unsettled.append(fid)
+        else:
+            by_batch[seq].append(bytes(leaf))
+    if unsettled:
+        problems.append(f"{len(unsettled)} fills never settled, e.g. {unsettled[:10]}")
+    missing = set(acknowledged) - stored
+    if missing:
+        problems.append(f"acknowledged fills lost: {sorted(missing)[:10]}")
+    for seq, b in onchain.items():
+        if b.batch.fills_root != root_of(by_batch.get(seq, [])):
+            problems.append(f"batch {seq}: fills root on-chain is not the root of the ledger's fills for it")
+
+    expected: dict[tuple[int, str, str], int] = defaultdict(int)
+    for _fid, seq, _leaf, buyer, seller, instrument, venue, qty in fills:
+        if seq is not None:
+            expected[(buyer, instrument, venue)] += qty
+            expected[(seller, instrument, venue)] -= qty
+    if {k: v for k, v in expected.items() if v} != positions:
+        problems.append("ledger positions differ from the sum of settled fills")
+
+    problems.extend(_cash_problems(vault, onchain.values()))
+    return problems
+
+
+def _cash_problems(vault: VaultClient, batches: Iterable[SettledBatch]) -> list[str]:
+    """On-chain cash (balance less debt) of every account == its deposits + transfers − withdrawals;
+    the default fund's also moves by the liquidity advances it made and got back."""
+    flows: dict[int, int] = defaultdict(int)
+    c = vault.contract
+    for e in c.events.Deposited().get_logs(from_block=0):
+        if e["args"]["asset"] == 0:
+            flows[int(e["args"]["account"])] += int(e["args"]["amount"])
+    for e in c.events.WithdrawalRequested().get_logs(from_block=0):
+        if e["args"]["asset"] == 0:
+            flows[int(e["args"]["account"])] -= int(e["args"]["amount"])
+    for e in c.events.WithdrawalCancelled().get_logs(from_block=0):
+        w = vault.withdrawal(int(e["args"]["id"]))
+        if w.asset == 0:
+            flows[w.account] += w.amount
+    for e in c.events.LiquidityAdvanced().get_logs(from_block=0):
+        flows[DEFAULT_FUND_ACCOUNT] -= int(e["args"]["amount"])
+    for e in c.events.AdvanceRepaid().get_logs(from_block=0):
+        flows[DEFAULT_FUND_ACCOUNT] += int(e["args"]["amount"])
+    for b in batches:
+        for tr in b.batch.transfers:
+            if tr.asset == 0:
+                flows[tr.account] += tr.amount
+    problems = []
+    for account, expected in sorted(flows.items()):
+        actual = vault.balance(account, 0) - vault.debt(account)
+        if actual != expected:
+            problems.append(f"account {account}: cash {actual} on-chain, {expected} from deposits and batches")
+    return problems
