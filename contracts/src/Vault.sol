@@ -171,6 +171,7 @@ contract Vault is IVault, EIP712("crossclear Vault", "1"), AccessControl, Pausab
         returns (uint256)
     {
         uint32 account = _requireMember(req.member);
+        // forge-lint: disable-next-line(block-timestamp) // second-level skew is harmless for day-scale delays
         if (block.timestamp > req.deadline) revert SignatureExpired(req.deadline);
         uint256 expected = _nonces[req.member];
         if (req.nonce != expected) revert InvalidNonce(expected, req.nonce);
@@ -188,6 +189,7 @@ contract Vault is IVault, EIP712("crossclear Vault", "1"), AccessControl, Pausab
         Withdrawal storage w = _pendingWithdrawal(id);
         if (!_woundDown) {
             uint64 readyAt = w.readyAt;
+            // forge-lint: disable-next-line(block-timestamp) // second-level skew is harmless for day-scale delays
             if (readyAt > block.timestamp) revert WithdrawalNotReady(id, readyAt);
             _requireMargin(w.account);
         }
@@ -233,6 +235,7 @@ contract Vault is IVault, EIP712("crossclear Vault", "1"), AccessControl, Pausab
     function triggerWindDown() external {
         _requireNotWoundDown();
         uint64 opensAt = _lastSettledAt + _escapePeriod;
+        // forge-lint: disable-next-line(block-timestamp) // second-level skew is harmless for day-scale delays
         if (block.timestamp < opensAt) revert EscapeHatchNotOpen(opensAt);
         _woundDown = true;
         emit WindDownTriggered(_lastSequence, _lastSettledAt);
@@ -453,6 +456,7 @@ contract Vault is IVault, EIP712("crossclear Vault", "1"), AccessControl, Pausab
         if (batch.prevHash != prev) revert BadPrevHash(prev, batch.prevHash);
         uint64 last = _lastAsOf;
         if (batch.asOf < last) revert StaleAsOf(last, batch.asOf);
+        // forge-lint: disable-next-line(block-timestamp) // second-level skew is harmless for day-scale delays
         if (batch.asOf > block.timestamp) revert FutureAsOf(_now(), batch.asOf);
         return _hashTypedDataV4(Batch.structHash(batch));
     }
