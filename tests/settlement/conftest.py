@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
@@ -80,9 +79,8 @@ class Devnet:
         return fill, sig
 
 
-def make_devnet(tmp: Path, default_fund_usdc: int = 2_000_000) -> Iterator[Devnet]:
+def make_devnet(url: str, default_fund_usdc: int = 2_000_000) -> Iterator[Devnet]:
     with Anvil() as anvil:
-        url = f"sqlite:///{tmp / 'ledger.db'}"
         db = open_ledger(url)
         spec = bring_up(anvil.web3(), anvil.url, db, MEMBERS, "2022-11-01", default_fund_usdc=default_fund_usdc)
         yield Devnet(anvil, spec, db, url, connect(spec))
@@ -90,5 +88,6 @@ def make_devnet(tmp: Path, default_fund_usdc: int = 2_000_000) -> Iterator[Devne
 
 
 @pytest.fixture
-def devnet(tmp_path: Path) -> Iterator[Devnet]:
-    yield from make_devnet(tmp_path)
+def devnet(ledger_url: str) -> Iterator[Devnet]:
+    """A devnet whose ledger is SQLite or PostgreSQL (each test runs on both)."""
+    yield from make_devnet(ledger_url)
