@@ -13,7 +13,7 @@ from offchain.ledger import schema as t
 from offchain.settlement.engine import DivergenceError, _retrying
 from offchain.settlement.payload import BatchPayload
 from tests.settlement.conftest import BTC_QTY, Devnet
-from tests.settlement.test_engine import FUND, MM, RETAIL, setup_book
+from tests.settlement.test_engine import FUND, MM, setup_book
 
 pytestmark = pytest.mark.anvil
 
