@@ -17,6 +17,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="run the local demo on a real Anvil chain")
     demo.add_argument("--port", type=int, default=None, help="Anvil port (default: a free one)")
+    bt = sub.add_parser("backtest", help="back-test the initial margin on price history (Kupiec, Christoffersen)")
+    bt.add_argument("--prices", action="append", metavar="PATH", help="candle file (repeatable; default: shipped data)")
+    bt.add_argument("--perp", action="append", metavar="PATH", help="perpetual candle file, symbols get -PERP")
+    bt.add_argument("--from", dest="start", metavar="DATE", help="first test day (history before it is look-back)")
+    bt.add_argument("--to", dest="end", metavar="DATE", help="last test day")
+    bt.add_argument("--json", action="store_true", help="print one JSON object")
+    bt.add_argument("--out", default="docs/backtest.md", help="markdown table to write ('' to skip)")
+    mg = sub.add_parser("margin", help="IM, MM, add-ons and collateral value per member")
+    mg.add_argument("--positions", required=True, metavar="FILE", help="positions JSON (see docs/risk.md)")
+    mg.add_argument("--prices", action="append", required=True, metavar="FILE", help="candle file (repeatable)")
+    mg.add_argument("--perp", action="append", metavar="FILE", help="perpetual candle file, symbols get -PERP")
+    mg.add_argument("--json", action="store_true", help="print one JSON object")
     engine_command.add_parser(sub)
     return parser
 
@@ -28,6 +40,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from offchain.cli.demo import run_demo
 
             return run_demo(port=args.port)
+        if args.command == "backtest":
+            from offchain.cli.risk_commands import run_backtest_command
+
+            return run_backtest_command(args.prices, args.perp, args.start, args.end, args.json, args.out)
+        if args.command == "margin":
+            from offchain.cli.risk_commands import run_margin_command
+
+            return run_margin_command(args.positions, args.prices, args.perp, args.json)
         if args.command == "engine":
             return engine_command.run(args)
     except ChainError as exc:

@@ -49,22 +49,44 @@ def concentration_addon(
         positions: (M, I) net quantities. exposure: (M, I) notionals ``q * price``.
         depth: (I,) closable quantity within the base horizon. es_long/es_short: (I,) ES per unit notional
         of a long / short position over the base horizon.
+
+    Only positions beyond depth contribute, so the arithmetic runs on those entries alone (one
+    comparison pass over (M, I), then O(number of concentrated positions)).
     """
-    extra = np.sqrt(horizon_multiplier(positions, depth)) - 1.0
-    out = (standalone_es(exposure, es_long, es_short) * extra).sum(axis=1)
-    return np.asarray(out, dtype=np.float64)
+    m = positions.shape[0]
+    rows, cols = np.nonzero(np.abs(positions) > depth)
+    if rows.size == 0:
+        return np.zeros(m)
+    q = positions[rows, cols]
+    with np.errstate(divide="ignore"):
+        ratio = np.abs(q) / depth[cols]
+    x = exposure[rows, cols]
+    es = np.maximum(x, 0.0) * es_long[cols] + np.maximum(-x, 0.0) * es_short[cols]
+    extra = np.sqrt(np.sqrt(ratio)) - 1.0
+    with np.errstate(invalid="ignore"):
+        contrib = np.where(es == 0.0, 0.0, es * extra)
+    return np.asarray(np.bincount(rows, weights=contrib, minlength=m), dtype=np.float64)
 
 
 def liquidity_addon(
     positions: FloatArray,
-    exposure: FloatArray,
+    prices: FloatArray,
     half_spread: FloatArray,
     sigma: FloatArray,
     adv: FloatArray,
     impact_coeff: float,
 ) -> FloatArray:
-    """(M,) close-out cost: half spread plus square-root market impact on each net position."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        part = np.where(positions == 0, 0.0, np.abs(positions) / adv)
-    rate = half_spread + impact_coeff * sigma * np.sqrt(part)
-    return np.asarray((np.abs(exposure) * rate).sum(axis=1), dtype=np.float64)
+    """(M,) close-out cost: half spread plus square-root market impact on each net position.
+
+    With ``x = q * p``: ``|x| (hs + Y sigma sqrt(|q| / ADV)) = |q| (p hs) + |q|^1.5 (Y p sigma / sqrt(ADV))``,
+    so the sum over instruments is two matrix-vector products (no (M, I) temporaries beyond ``|q|``).
+    An instrument with no traded volume (ADV 0) makes any non-zero position's add-on infinite.
+    """
+    a = np.abs(positions)
+    traded = adv > 0
+    with np.errstate(divide="ignore"):
+        impact = np.where(traded, impact_coeff * prices * sigma / np.sqrt(np.where(traded, adv, 1.0)), 0.0)
+    out = a @ (prices * half_spread) + (a * np.sqrt(a)) @ impact
+    if not traded.all():
+        out = np.where((a[:, ~traded] > 0).any(axis=1), np.inf, out)
+    return np.asarray(out, dtype=np.float64)

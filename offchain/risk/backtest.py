@@ -151,3 +151,40 @@ def run_backtest(
         )
         hits_out[p.name] = hits
     return rows, hits_out
+
+
+def default_proxies(symbols: Sequence[str]) -> dict[str, str | None]:
+    """Proxy of each series for look-back days before it was listed: ``X-PERP`` → ``X``, others → BTC."""
+    out: dict[str, str | None] = {s: "BTC" for s in symbols if s != "BTC"}
+    spot = set(symbols)
+    out.update({s: s.removesuffix("-PERP") for s in symbols if s.endswith("-PERP") and s.removesuffix("-PERP") in spot})
+    return out
+
+
+def standard_portfolios(symbols: Sequence[str]) -> list[Portfolio]:
+    """Every series long and short, plus the cross-venue portfolios the data allows (USD 1 per leg).
+
+    Basis trades (spot on a CEX against the perp on a DEX), a half-hedged perp, a BTC/ETH pair, and two
+    market-maker books (all spot with mixed signs; perps against alts).
+    """
+    have = set(symbols)
+    spot = [s for s in symbols if not s.endswith("-PERP")]
+    out: list[Portfolio] = []
+    for s in [*spot, *(s for s in symbols if s.endswith("-PERP"))]:
+        out += [Portfolio(f"{s} long", {s: 1.0}), Portfolio(f"{s} short", {s: -1.0})]
+    if {"BTC", "BTC-PERP"} <= have:
+        out += [
+            Portfolio("basis BTC: long spot (CEX) / short perp (DEX)", {"BTC": 1.0, "BTC-PERP": -1.0}),
+            Portfolio("BTC perp long DEX, half hedged short spot OTC", {"BTC-PERP": 1.0, "BTC": -0.5}),
+        ]
+    if {"ETH", "ETH-PERP"} <= have:
+        out.append(Portfolio("basis ETH: short spot / long perp", {"ETH": -1.0, "ETH-PERP": 1.0}))
+    if {"BTC", "ETH"} <= have:
+        out.append(Portfolio("pair: long BTC / short ETH", {"BTC": 1.0, "ETH": -1.0}))
+    if len(spot) > 2:
+        weights = np.tile([0.3, -0.2, 0.15, -0.25, 0.1], len(spot))
+        out.append(Portfolio("market-maker book (all spot, mixed)", dict(zip(spot, weights.tolist(), strict=False))))
+    mm = {"BTC-PERP": -0.5, "ETH-PERP": -0.3, "SOL": 0.2, "BNB": 0.3, "XRP": 0.2, "ADA": 0.1}
+    if set(mm) <= have:
+        out.append(Portfolio("market-maker book (perps vs alts)", mm))
+    return out

@@ -21,7 +21,7 @@ from offchain.risk.config import MarginConfig, Measure
 from offchain.risk.errors import ConfigError
 from offchain.risk.haircuts import HaircutModel, collateral_values
 from offchain.risk.instruments import Universe
-from offchain.risk.measures import core_measure
+from offchain.risk.measures import core_measure, core_measure_pnl
 from offchain.risk.scenarios import ApcMode, ScenarioSet
 from offchain.risk.tiers import im_multipliers
 from offchain.risk.units import to_units_down, to_units_up
@@ -147,19 +147,25 @@ def portfolio_im(
     """Core risk and add-ons before tier scaling: (core, fhs, stress, concentration, liquidity), each (M,)."""
     _check(positions, prices, model)
     exposure = positions * prices
-    losses = (-exposure) @ model.returns  # negate the (M, I) side: cheaper than (M, S)
-    core, fhs, stress = core_risk(losses, model.n_fhs, config)
-    conc, liq = _addons(positions, exposure, model, config)
+    pnl = exposure @ model.returns  # (M, S); the tails are read from its low end, never negated
+    w, b = _apc(config)
+    core, fhs, stress = core_measure_pnl(
+        pnl, model.n_fhs, var=config.measure is Measure.VAR, alpha=config.alpha, stressed_weight=w, buffer=b
+    )
+    conc, liq = _addons(positions, prices, exposure, model.universe.half_spreads(), model, config)
     return core, fhs, stress, conc, liq
 
 
 def _addons(
-    positions: FloatArray, exposure: FloatArray, model: RiskModel, config: MarginConfig
+    positions: FloatArray,
+    prices: FloatArray,
+    exposure: FloatArray,
+    half_spread: FloatArray,
+    model: RiskModel,
+    config: MarginConfig,
 ) -> tuple[FloatArray, FloatArray]:
     conc = addons.concentration_addon(positions, exposure, model.depth, model.es_long, model.es_short)
-    liq = addons.liquidity_addon(
-        positions, exposure, model.universe.half_spreads(), model.sigma, model.adv, config.impact_coeff
-    )
+    liq = addons.liquidity_addon(positions, prices, half_spread, model.sigma, model.adv, config.impact_coeff)
     return conc, liq
 
 
@@ -242,13 +248,14 @@ class MarginBook:
     def member_im(self, member: int) -> float:
         """Core risk + add-ons of one member (before tier scaling)."""
         q = self.positions[member : member + 1]
-        core = core_measure(
-            -self.pnl[member],
+        core = core_measure_pnl(
+            self.pnl[member : member + 1],
             self.model.n_fhs,
             var=self.config.measure is Measure.VAR,
             alpha=self.config.alpha,
             stressed_weight=self._w,
             buffer=self._b,
-        )[0]
-        conc, liq = _addons(q, q * self.prices, self.model, self.config)
+            threads=1,
+        )[0][0]
+        conc, liq = _addons(q, self.prices, q * self.prices, self._half_spread, self.model, self.config)
         return float(core) + float(conc[0]) + float(liq[0])

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -52,23 +52,44 @@ class ApcMode(enum.Enum):
 
 @dataclass(frozen=True)
 class ScenarioConfig:
-    """Parameters of the scenario set (defaults are the documented production values)."""
+    """Parameters of the scenario set (defaults are the documented production values, see docs/risk.md).
 
-    lookback_days: int = 750
-    ewma_lambda: float = 0.90
+    Attributes:
+        lookback_days: FHS look-back (number of one-day scenarios S1).
+        ewma_lambda: decay of the slow EWMA volatility.
+        ewma_lambda_fast: decay of a fast EWMA; the filtering volatility is ``max(slow, fast)`` (reacts
+            to a volatility jump within a day or two, decays at the slow rate). ``None``: slow only.
+        ewma_seed: returns averaged to seed each EWMA.
+        min_scale, max_scale: the FHS rescaling ratio ``sigma_now / sigma[t]`` is clipped to this range.
+        basis_filter: a perpetual series ``X-PERP`` whose spot ``X`` is in the history is filtered as
+            ``X`` plus a basis return ``r[X-PERP] - r[X]`` standardised by its own volatility.
+        basis_rescale: rescale the basis by its volatility ratio (False: raw historical basis moves).
+        basis_min_scale: floor of the basis rescaling ratio (1: a past basis spike is never shrunk).
+    """
+
+    lookback_days: int = 365
+    ewma_lambda: float = 0.94
+    ewma_lambda_fast: float | None = 0.75
     ewma_seed: int = 20
     stress_periods: tuple[tuple[str, str, str], ...] = STRESS_PERIODS
     mirror_stress: bool = True
     depth_window: int = 30
-    #: Scale factors are bounded below by this (a vol floor: today's sigma never scales a day below
-    #: this fraction of its own volatility).
     min_scale: float = 0.0
+    max_scale: float = 3.0
+    basis_filter: bool = True
+    basis_rescale: bool = True
+    basis_min_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.lookback_days < 30:
             raise ConfigError("lookback_days must be >= 30")
         if self.depth_window < 1:
             raise ConfigError("depth_window must be >= 1")
+        for lam in (self.ewma_lambda, self.ewma_lambda_fast):
+            if lam is not None and not 0.0 < lam < 1.0:
+                raise ConfigError("EWMA lambdas must be in (0, 1)")
+        if not 0.0 <= self.min_scale <= 1.0 <= self.max_scale:
+            raise ConfigError("need 0 <= min_scale <= 1 <= max_scale")
 
 
 @dataclass(frozen=True)
@@ -107,24 +128,52 @@ class ScenarioSet:
 
 @dataclass(frozen=True)
 class Filtered:
-    """Pre-computed filtering of a whole history, reused by every as-of date (back-tests)."""
+    """Pre-computed filtering of a whole history, reused by every as-of date (back-tests).
+
+    ``sigma[t]`` is the forecast for day t from returns before t; ``sigma_next[t]`` the forecast for day
+    t + 1 made at the close of t (NaN where the return of t is missing). For a basis-filtered factor
+    (``basis_col >= 0``, the column of its spot) ``basis_z``/``basis_sigma``/``basis_sigma_next`` hold the
+    same for its basis return ``r[factor] - r[spot]`` (NaN elsewhere).
+    """
 
     history: PriceHistory
     returns: FloatArray  # (T, F)
     sigma: FloatArray  # (T, F) forecast for day t from days < t
     z: FloatArray  # (T, F) standardised returns, proxy-filled
     proxy_col: NDArray[np.int64]  # (F,) column of each factor's proxy, -1 for none
+    sigma_next: FloatArray  # (T, F) forecast for day t + 1 at the close of t
+    basis_col: NDArray[np.int64]  # (F,) spot column of a basis-filtered factor, -1 for none
+    basis_z: FloatArray  # (T, F)
+    basis_sigma: FloatArray  # (T, F)
+    basis_sigma_next: FloatArray  # (T, F)
+
+
+def volatility_forecast(returns: FloatArray, config: ScenarioConfig) -> FloatArray:
+    """(T, F) returns → (T + 1, F) filtering volatility; row t uses returns before t (row T: all).
+
+    ``max`` of the slow and (if configured) fast EWMA forecasts; NaN until seeded.
+    """
+    pad = np.vstack([returns, np.full((1, returns.shape[1]), np.nan)])
+    sigma = ewma_sigma(pad, config.ewma_lambda, config.ewma_seed)
+    if config.ewma_lambda_fast is not None:
+        sigma = np.maximum(sigma, ewma_sigma(pad, config.ewma_lambda_fast, config.ewma_seed))
+    return sigma
+
+
+def _split(sigma_ext: FloatArray, returns: FloatArray) -> tuple[FloatArray, FloatArray]:
+    nxt = np.where(np.isfinite(returns), sigma_ext[1:], np.nan)
+    return sigma_ext[:-1], nxt
 
 
 def filter_history(
     history: PriceHistory, proxies: Mapping[str, str | None], config: ScenarioConfig
 ) -> Filtered:
-    """Returns, EWMA forecasts and standardised returns of every factor, with proxy filling.
+    """Returns, volatility forecasts and standardised returns of every factor, with proxy filling.
 
     Proxies may chain (SOL-PERP → SOL → BTC); filling runs until nothing changes.
     """
     r = simple_returns(history.close)
-    sigma = ewma_sigma(r, config.ewma_lambda, config.ewma_seed)
+    sigma, sigma_next = _split(volatility_forecast(r, config), r)
     with np.errstate(invalid="ignore", divide="ignore"):
         z = r / sigma
     cols = {s: j for j, s in enumerate(history.symbols)}
@@ -139,7 +188,32 @@ def filter_history(
         if not newly.any():
             break
         z = np.where(newly, fill, z)
-    return Filtered(history, r, sigma, z, proxy_col)
+    basis_col = np.full(len(history.symbols), -1, dtype=np.int64)
+    if config.basis_filter:
+        for s, j in cols.items():
+            spot = s.removesuffix("-PERP")
+            if s.endswith("-PERP") and spot in cols:
+                basis_col[j] = cols[spot]
+    d = np.full_like(r, np.nan)
+    has = basis_col >= 0
+    d[:, has] = r[:, has] - r[:, basis_col[has]]
+    b_sigma, b_next = _split(volatility_forecast(d, config), d)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        b_z = d / b_sigma
+    return Filtered(history, r, sigma, z, proxy_col, sigma_next, basis_col, b_z, b_sigma, b_next)
+
+
+def _rescale(
+    z: FloatArray, sig_hist: FloatArray, sigma_now: FloatArray, config: ScenarioConfig
+) -> FloatArray:
+    """(L, k) standardised returns → (L, k) scenarios ``z · sigma[t] · clip(sigma_now / sigma[t])``.
+
+    Proxy-filled days (no own ``sigma[t]``) scale to ``sigma_now``.
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.clip(sigma_now / sig_hist, config.min_scale, config.max_scale)
+    eff = np.where(np.isfinite(sig_hist), sig_hist * ratio, sigma_now)
+    return np.asarray(z * eff, dtype=np.float64)
 
 
 def build_scenarios(
@@ -147,9 +221,10 @@ def build_scenarios(
 ) -> ScenarioSet:
     """The scenario set of ``factors`` at the close of row ``asof_row`` of the history.
 
-    FHS uses the ``lookback_days`` returns ending at ``asof_row`` (inclusive). Raises
-    :class:`MarketDataError` if a factor has no volatility forecast or a look-back day has no return
-    even through its proxies.
+    FHS uses the ``lookback_days`` returns ending at ``asof_row`` (inclusive). A basis-filtered factor's
+    scenario is its spot's scenario plus its rescaled standardised basis return of the same day (zero
+    on days before the perpetual was listed). Raises :class:`MarketDataError` if a factor has no
+    volatility forecast or a look-back day has no return even through its proxies.
     """
     h = filtered.history
     cols = np.array([h.index(f) for f in factors], dtype=np.int64)
@@ -158,20 +233,29 @@ def build_scenarios(
     lo = asof_row - config.lookback_days + 1
     if lo < 1:
         raise MarketDataError(f"need {config.lookback_days} days of look-back before {h.dates[asof_row]}")
-    r_now = filtered.returns[asof_row, cols]
-    s_prev = filtered.sigma[asof_row, cols]
-    sigma_now = np.sqrt(config.ewma_lambda * s_prev**2 + (1 - config.ewma_lambda) * r_now**2)
+    sigma_now = filtered.sigma_next[asof_row, cols]
     if not np.all(np.isfinite(sigma_now)):
         bad = [factors[int(k)] for k in np.flatnonzero(~np.isfinite(sigma_now))]
         raise MarketDataError(f"no volatility forecast at {h.dates[asof_row]} for {bad}")
-    z = filtered.z[lo : asof_row + 1, cols]
-    if not np.all(np.isfinite(z)):
-        bad = [factors[int(k)] for k in np.flatnonzero(~np.isfinite(z).all(axis=0))]
+    base = filtered.basis_col[cols]
+    b_now = filtered.basis_sigma_next[asof_row, cols]
+    basis = (base >= 0) & np.isfinite(b_now)
+    # Plain factors are rescaled on their own; basis factors as spot + basis.
+    own = np.where(basis, base, cols)
+    own_now = np.where(basis, filtered.sigma_next[asof_row, own], sigma_now)
+    z = filtered.z[lo : asof_row + 1, own]
+    if not (np.all(np.isfinite(z)) and np.all(np.isfinite(own_now))):
+        bad = [factors[int(k)] for k in np.flatnonzero(~(np.isfinite(z).all(axis=0) & np.isfinite(own_now)))]
         raise MarketDataError(f"look-back before {h.dates[asof_row]} has gaps for {bad} (no proxy history)")
-    # Day t scales to max(sigma_now, min_scale * sigma[t]); proxy-filled days (no own sigma) to sigma_now.
-    sig_hist = filtered.sigma[lo : asof_row + 1, cols]
-    eff_sigma = np.where(np.isfinite(sig_hist), np.maximum(sigma_now, config.min_scale * sig_hist), sigma_now)
-    fhs = (z * eff_sigma).T
+    fhs = _rescale(z, filtered.sigma[lo : asof_row + 1, own], own_now, config)
+    if basis.any():
+        bc = cols[basis]
+        bz = np.nan_to_num(filtered.basis_z[lo : asof_row + 1, bc])
+        if config.basis_rescale:
+            bcfg = replace(config, min_scale=config.basis_min_scale)
+            fhs[:, basis] += _rescale(bz, filtered.basis_sigma[lo : asof_row + 1, bc], b_now[basis], bcfg)
+        else:
+            fhs[:, basis] += np.nan_to_num(bz * filtered.basis_sigma[lo : asof_row + 1, bc])
     stress, labels, names = _stress_block(filtered, asof_row, cols, config)
     depth_rows = h.volume[max(0, asof_row - config.depth_window + 1) : asof_row + 1, cols]
     with np.errstate(invalid="ignore"):
@@ -179,7 +263,7 @@ def build_scenarios(
     return ScenarioSet(
         asof=h.dates[asof_row],
         factors=tuple(factors),
-        fhs=np.ascontiguousarray(fhs),
+        fhs=np.ascontiguousarray(fhs.T),
         stress=stress,
         stress_label=labels,
         stress_names=names,
