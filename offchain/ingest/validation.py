@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from offchain.core.batch import INT128_MAX
-from offchain.core.eip712 import typed_digest
 from offchain.core.fills import Fill, InvalidSignature, recover_signer
+from offchain.ingest.hashing import fill_digest, fill_leaf
 from offchain.ingest.snapshot import RegistrySnapshot
 
 
@@ -84,7 +84,7 @@ MAX_NOTIONAL = INT128_MAX
 def authenticate(fill: Fill, signature: bytes, domain_separator: bytes, snapshot: RegistrySnapshot) -> Rejection | None:
     """None when the fill is signed by its venue's current key and the venue is approved."""
     try:
-        signer = recover_signer(typed_digest(domain_separator, fill.struct_hash()), signature)
+        signer = recover_signer(fill_digest(fill, domain_separator), signature)
     except InvalidSignature as exc:
         return Rejection(Reason.BAD_SIGNATURE, str(exc))
     venue = snapshot.venues.get(fill.venue)
@@ -172,5 +172,5 @@ def validate(
     if refused is not None:
         return refused
     if stored_leaf is not None:
-        return against_stored(fill.leaf(), stored_leaf)
+        return against_stored(fill_leaf(fill), stored_leaf)
     return check_terms(fill, snapshot, now_ms, window)
