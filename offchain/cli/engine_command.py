@@ -20,11 +20,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(args: argparse.Namespace) -> int:
+    from offchain.core.logs import configure_json_logging
     from offchain.devnet.runtime import settlement_engine
     from offchain.devnet.spec import DevnetSpec
     from offchain.ledger.db import open_ledger
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    configure_json_logging(logging.INFO)
     try:
         spec = DevnetSpec.load(args.devnet)
     except ValueError as exc:

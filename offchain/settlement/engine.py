@@ -78,7 +78,7 @@ def _retrying(fn: Callable[[], T], what: str, attempts: int = 8, first_delay: fl
         except (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError) as exc:
             if attempt == attempts - 1:
                 raise
-            log.warning("%s: RPC unavailable (%s), retrying in %.2f s", what, exc, delay)
+            log.warning("RPC unavailable, retrying", extra={"what": what, "error": str(exc), "retry_in_s": delay})
             time.sleep(delay)
             delay = min(delay * 2, 10.0)
     raise AssertionError("unreachable")
@@ -153,7 +153,7 @@ class SettlementEngine:
             if found is None or found[0] != digest:
                 raise DivergenceError(f"batch {seq} on-chain does not match the ledger's batch {seq}")
             receipt = _retrying(lambda: self.vault.w3.eth.get_transaction_receipt(HexBytes(found[1])), "read receipt")
-            self._apply(payload, found[1], found[2], int(receipt["gasUsed"]))
+            self._apply(payload, found[1], found[2], int(receipt["gasUsed"]), 0.0)
             return StepResult("recovered", seq, int(receipt["gasUsed"]), len(payload.fill_ids))
         if seq != tip.sequence + 1 or payload.batch.prev_hash != tip.digest:
             raise DivergenceError(f"ledger batch {seq} does not follow the chain's batch {tip.sequence}")
@@ -179,10 +179,14 @@ class SettlementEngine:
             try:
                 _retrying(lambda: self.vault.w3.eth.get_transaction(HexBytes(known_tx)), "look up sent batch")
                 sent = _retrying(lambda: self.submitter.wait(known_tx), "wait for sent batch")
-                self._apply(payload, sent.tx_hash, int(sent.receipt["blockNumber"]), sent.gas_used)
-                return StepResult("settled", seq, sent.gas_used, len(payload.fill_ids), time.monotonic() - started)
+                latency = time.monotonic() - started
+                self._apply(payload, sent.tx_hash, int(sent.receipt["blockNumber"]), sent.gas_used, latency)
+                return StepResult("settled", seq, sent.gas_used, len(payload.fill_ids), latency)
             except TransactionNotFound:
-                log.info("batch %d: stored tx 0x%s is unknown to the node; sending it again", seq, known_tx.hex())
+                log.info(
+                    "stored batch tx unknown to the node; sending again",
+                    extra={"sequence": seq, "tx": "0x" + known_tx.hex()},
+                )
         signatures = sign_batch(payload.batch, self.vault.domain, self.signers)
         call = self.vault.settle_call(payload.batch, signatures)
         try:
@@ -198,17 +202,26 @@ class SettlementEngine:
             )
         _retrying(lambda: self.submitter.broadcast(prepared), "broadcast batch")
         sent = _retrying(lambda: self.submitter.wait(prepared.tx_hash), "wait for batch")
-        self._apply(payload, sent.tx_hash, int(sent.receipt["blockNumber"]), sent.gas_used)
-        return StepResult("settled", seq, sent.gas_used, len(payload.fill_ids), time.monotonic() - started)
+        latency = time.monotonic() - started
+        self._apply(payload, sent.tx_hash, int(sent.receipt["blockNumber"]), sent.gas_used, latency)
+        return StepResult("settled", seq, sent.gas_used, len(payload.fill_ids), latency)
 
-    def _apply(self, payload: BatchPayload, tx_hash: bytes, block: int, gas: int | None) -> None:
+    def _apply(self, payload: BatchPayload, tx_hash: bytes, block: int, gas: int | None, latency_s: float) -> None:
         with self.db.begin() as conn:
             apply_confirmed(conn, payload, tx_hash, block, gas, self.chain.chain_time() * 1000)
+        # The health line of a batch: one structured record per settlement.
         log.info(
-            "batch %d settled: %d fills, %d transfers",
-            payload.batch.sequence,
-            len(payload.fill_ids),
-            len(payload.batch.transfers),
+            "batch settled",
+            extra={
+                "sequence": payload.batch.sequence,
+                "fills": len(payload.fill_ids),
+                "transfers": len(payload.batch.transfers),
+                "requirements": len(payload.batch.requirements),
+                "gas": gas,
+                "latency_s": round(latency_s, 3),
+                "block": block,
+                "tx": "0x" + tx_hash.hex(),
+            },
         )
 
     def _abandon(self, payload: BatchPayload, exc: RevertedError) -> StepResult:
@@ -229,7 +242,7 @@ class SettlementEngine:
                     ts_ms=self.chain.chain_time() * 1000, kind="batch_refused", subject=str(seq), detail=str(exc)[:512]
                 )
             )
-        log.error("batch %d refused by the vault: %s", seq, exc)
+        log.error("batch refused by the vault", extra={"sequence": seq, "error": str(exc)})
         return StepResult("abandoned", seq)
 
     def run(
