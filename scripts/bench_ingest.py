@@ -27,9 +27,8 @@ from eth_account import Account  # noqa: E402
 from sqlalchemy import Engine, insert  # noqa: E402
 
 from offchain.core.eip712 import typed_digest  # noqa: E402
-from offchain.core.fills import Fill, fills_domain, recover_signer  # noqa: E402
+from offchain.core.fills import Fill, fills_domain, recover_signer_bytes  # noqa: E402
 from offchain.ingest import AckStatus, Ingestor, registry  # noqa: E402
-from offchain.ingest.hashing import fill_digest  # noqa: E402
 from offchain.ledger.db import open_ledger  # noqa: E402
 from offchain.ledger.schema import marks  # noqa: E402
 
@@ -98,7 +97,7 @@ def main() -> None:
         sep = DOMAIN.separator
         t0 = time.perf_counter()
         for fill, sig in bulk_items:
-            recover_signer(fill_digest(fill, sep), sig)
+            recover_signer_bytes(fill.digest_under(sep), sig)
         sig_s = time.perf_counter() - t0
 
         ingestor = Ingestor(engine, DOMAIN, snapshot_max_age_ms=60_000)

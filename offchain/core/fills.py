@@ -12,15 +12,16 @@ a property test ties this path to eth-account's.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 from coincurve import PublicKey
-from eth_abi import encode
+from Crypto.Hash import keccak as _keccak
 from eth_utils import keccak, to_checksum_address
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from offchain.core.batch import UINT64_MAX, UINT128_MAX
-from offchain.core.eip712 import Domain, typed_digest
-from offchain.core.merkle import leaf_hash, root_of
+from offchain.core.eip712 import Domain
+from offchain.core.merkle import root_of
 
 FILL_TYPE = (
     "Fill(string venue,string venueFillId,string symbol,address buyer,address seller,"
@@ -29,6 +30,32 @@ FILL_TYPE = (
 FILL_TYPEHASH = keccak(text=FILL_TYPE)
 FILL_LEAF_TYPES = ("string", "string", "string", "address", "address", "uint128", "uint128", "uint64")
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+
+_ZERO12 = b"\x00" * 12
+_LEAF_HEAD_BYTES = 8 * 32  # eight head words: three string offsets and five static values
+
+
+def keccak256(data: bytes) -> bytes:
+    return _keccak.new(digest_bits=256, data=data).digest()
+
+
+@lru_cache(maxsize=4096)
+def _text_hash(text: str) -> bytes:
+    """keccak of a short string that repeats across fills (venue names, symbols)."""
+    return keccak256(text.encode())
+
+
+def _word(value: int) -> bytes:
+    return value.to_bytes(32, "big")
+
+
+def _address_word(address: str) -> bytes:
+    return _ZERO12 + bytes.fromhex(address[2:])
+
+
+def _padded(data: bytes) -> bytes:
+    return _word(len(data)) + data + b"\x00" * (-len(data) % 32)
 
 
 class InvalidSignature(ValueError):  # noqa: N818 - named as the vault's InvalidSignature error
@@ -57,33 +84,51 @@ class Fill(BaseModel):
     def _address(cls, v: str) -> str:
         return str(to_checksum_address(v))
 
+    # Hashing is hand-encoded: every struct field is one 32-byte word (strings enter as their keccak)
+    # and the leaf's ABI encoding has a fixed shape, so both are a few byte concatenations, several
+    # times faster than eth-abi's generic encoder on the ingest hot path. tests/core/test_fills.py
+    # ties them to eth-account's EIP-712 encoder and to eth-abi's encoding, byte for byte.
+
     def struct_hash(self) -> bytes:
-        return keccak(
+        return keccak256(
             FILL_TYPEHASH
-            + encode(
-                ["bytes32", "bytes32", "bytes32", "address", "address", "uint128", "uint128", "uint64"],
-                [
-                    keccak(text=self.venue),
-                    keccak(text=self.venue_fill_id),
-                    keccak(text=self.symbol),
-                    self.buyer,
-                    self.seller,
-                    self.qty,
-                    self.price,
-                    self.ts,
-                ],
-            )
+            + _text_hash(self.venue)
+            + keccak256(self.venue_fill_id.encode())
+            + _text_hash(self.symbol)
+            + _address_word(self.buyer)
+            + _address_word(self.seller)
+            + _word(self.qty)
+            + _word(self.price)
+            + _word(self.ts)
         )
 
     def digest(self, domain: Domain) -> bytes:
-        return typed_digest(domain.separator, self.struct_hash())
+        return self.digest_under(domain.separator)
+
+    def digest_under(self, domain_separator: bytes) -> bytes:
+        """The digest for a precomputed domain separator (what ingest uses per fill)."""
+        return keccak256(b"\x19\x01" + domain_separator + self.struct_hash())
 
     def leaf_values(self) -> tuple[object, ...]:
         return (self.venue, self.venue_fill_id, self.symbol, self.buyer, self.seller, self.qty, self.price, self.ts)
 
     def leaf(self) -> bytes:
-        """The fill's StandardMerkleTree leaf (what a venue proves inclusion of)."""
-        return leaf_hash(FILL_LEAF_TYPES, self.leaf_values())
+        """The fill's StandardMerkleTree leaf (what a venue proves inclusion of):
+        keccak(keccak(abi.encode(venue, venueFillId, symbol, buyer, seller, qty, price, ts)))."""
+        tails = [_padded(self.venue.encode()), _padded(self.venue_fill_id.encode()), _padded(self.symbol.encode())]
+        offsets = [_LEAF_HEAD_BYTES, _LEAF_HEAD_BYTES + len(tails[0]), _LEAF_HEAD_BYTES + len(tails[0]) + len(tails[1])]
+        encoded = b"".join(
+            [
+                *(_word(o) for o in offsets),
+                _address_word(self.buyer),
+                _address_word(self.seller),
+                _word(self.qty),
+                _word(self.price),
+                _word(self.ts),
+                *tails,
+            ]
+        )
+        return keccak256(keccak256(encoded))
 
     def typed_data(self, domain: Domain) -> dict[str, object]:
         return {
@@ -121,7 +166,12 @@ class Fill(BaseModel):
 
 
 def recover_signer(digest: bytes, signature: bytes) -> str:
-    """The address whose key made this 65-byte (r ‖ s ‖ v) signature over `digest`.
+    """The checksummed address whose key made this 65-byte (r ‖ s ‖ v) signature over `digest`."""
+    return str(to_checksum_address(recover_signer_bytes(digest, signature)))
+
+
+def recover_signer_bytes(digest: bytes, signature: bytes) -> bytes:
+    """The 20-byte address whose key made this 65-byte (r ‖ s ‖ v) signature over `digest`.
 
     Refuses high-s signatures (EIP-2) and v outside {0, 1, 27, 28}, as OpenZeppelin's ECDSA does.
     """
@@ -138,7 +188,7 @@ def recover_signer(digest: bytes, signature: bytes) -> str:
         pub = PublicKey.from_signature_and_message(signature[:64] + bytes([v]), digest, hasher=None)
     except ValueError as exc:
         raise InvalidSignature(f"signature does not recover: {exc}") from exc
-    return str(to_checksum_address(keccak(pub.format(compressed=False)[1:])[12:]))
+    return keccak256(pub.format(compressed=False)[1:])[12:]
 
 
 def fills_root(fills: Sequence[Fill]) -> bytes:

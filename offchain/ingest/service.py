@@ -23,7 +23,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from offchain.core.eip712 import Domain
 from offchain.core.fills import Fill
-from offchain.ingest.hashing import fill_leaf
 from offchain.ingest.snapshot import RegistrySnapshot
 from offchain.ingest.validation import (
     Accepted,
@@ -147,7 +146,7 @@ class Ingestor:
         for i, (fill, signature) in enumerate(items):
             rejection = authenticate(fill, signature, self._separator, snap)
             if rejection is None:
-                authentic.append((i, fill_leaf(fill)))
+                authentic.append((i, fill.leaf()))
             else:
                 refused.append((i, rejection))
 

@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from offchain.core.batch import INT128_MAX
-from offchain.core.fills import Fill, InvalidSignature, recover_signer
-from offchain.ingest.hashing import fill_digest, fill_leaf
+from offchain.core.fills import Fill, InvalidSignature, recover_signer_bytes
 from offchain.ingest.snapshot import RegistrySnapshot
 
 
@@ -84,7 +83,7 @@ MAX_NOTIONAL = INT128_MAX
 def authenticate(fill: Fill, signature: bytes, domain_separator: bytes, snapshot: RegistrySnapshot) -> Rejection | None:
     """None when the fill is signed by its venue's current key and the venue is approved."""
     try:
-        signer = recover_signer(fill_digest(fill, domain_separator), signature)
+        signer = recover_signer_bytes(fill.digest_under(domain_separator), signature)
     except InvalidSignature as exc:
         return Rejection(Reason.BAD_SIGNATURE, str(exc))
     venue = snapshot.venues.get(fill.venue)
@@ -92,8 +91,8 @@ def authenticate(fill: Fill, signature: bytes, domain_separator: bytes, snapshot
         return Rejection(Reason.UNKNOWN_VENUE, f"venue {fill.venue!r} is not registered")
     if not venue.approved:
         return Rejection(Reason.VENUE_NOT_APPROVED, f"venue {fill.venue!r} is not approved yet")
-    if signer != venue.signer:
-        return Rejection(Reason.WRONG_SIGNER, f"signed by {signer}, not by the venue's registered key")
+    if signer != bytes.fromhex(venue.signer[2:]):
+        return Rejection(Reason.WRONG_SIGNER, f"signed by 0x{signer.hex()}, not by the venue's registered key")
     return None
 
 
@@ -172,5 +171,5 @@ def validate(
     if refused is not None:
         return refused
     if stored_leaf is not None:
-        return against_stored(fill_leaf(fill), stored_leaf)
+        return against_stored(fill.leaf(), stored_leaf)
     return check_terms(fill, snapshot, now_ms, window)
