@@ -1,0 +1,197 @@
+#!/usr/bin/env python3
+"""Pipeline benchmark: ingest throughput, fill-to-inclusion latency, and the netting ratio.
+
+ - ingest: venue-signed fills per second through `Ingestor` with signature checks and durable writes
+   (scripts/bench_ingest.py, bulk submission), on SQLite and, with --postgres, on PostgreSQL;
+ - latency: venues send fills continuously to a devnet on Anvil with 1-second blocks while the
+   settlement engine runs; for every fill, the blocks between its acknowledgement and the inclusion of
+   the batch that settles it (p50, p90) and the seconds;
+ - netting ratio: in the same run, fills settled per on-chain transfer (fills from three venues among
+   the members, netted per member and asset).
+`--json` prints one JSON object (keys `ingest_fills_per_s`, `latency_blocks_p50`, `netting_ratio`, ...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from eth_account import Account  # noqa: E402
+from sqlalchemy import select  # noqa: E402
+
+from offchain.chain.anvil import Anvil  # noqa: E402
+from offchain.chain.deploy import mint  # noqa: E402
+from offchain.chain.vault import vault_sender  # noqa: E402
+from offchain.core.fills import Fill, fills_domain  # noqa: E402
+from offchain.devnet.bootstrap import bring_up  # noqa: E402
+from offchain.devnet.runtime import connect, ingestor, settlement_engine  # noqa: E402
+from offchain.ingest.service import AckStatus  # noqa: E402
+from offchain.ledger import schema as t  # noqa: E402
+from offchain.ledger.db import open_ledger  # noqa: E402
+from offchain.settlement.prices import record_price  # noqa: E402
+
+USDC = 10**6
+KINDS = [
+    ("market_maker", "tier1", "professional"),
+    ("hedge_fund", "tier2", "buy_side"),
+    ("retail_pool", "tier2", "retail"),
+    ("dao", "tier2", "treasury"),
+    ("family_office", "tier3", "buy_side"),
+]
+
+
+def ingest_rate(url: str | None) -> float:
+    cmd = [sys.executable, str(ROOT / "scripts" / "bench_ingest.py"), "--json", "--single", "200"]
+    if url:
+        cmd += ["--url", url]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return float(json.loads(out.strip().splitlines()[-1])["bulk_fills_per_s"])
+
+
+def latency_run(seconds: float, members: int, rate_per_s: float, seed: int) -> dict[str, float]:
+    rng = random.Random(seed)
+    with tempfile.TemporaryDirectory() as tmp, Anvil(block_time=1) as anvil:
+        db = open_ledger(f"sqlite:///{tmp}/ledger.db")
+        names = [(f"member-{i}", *KINDS[i % len(KINDS)]) for i in range(members)]
+        spec = bring_up(anvil.web3(), anvil.url, db, names, "2022-11-01")
+        vault = connect(spec)
+        w3 = vault.w3
+        operator = vault_sender(w3, spec.operator_key)
+        for m in spec.members:
+            mint(operator, spec.tokens["USDC"], m.address, 10_000_000 * USDC)
+            vault.deposit(vault_sender(w3, m.key), m.address, 0, 10_000_000 * USDC)
+        prices = {"BTC": 20_000.0, "ETH": 1_500.0}
+
+        def publish() -> None:
+            now = int(time.time() * 1000)
+            with db.begin() as conn:
+                for u, p in prices.items():
+                    for s in (u, f"{u}-USD-PERP"):
+                        record_price(conn, s, round(p * USDC), now, "bench")
+
+        publish()
+        engine = settlement_engine(spec, db)
+        stop = threading.Event()
+        runner = threading.Thread(target=engine.run, args=(0.1, stop.is_set), daemon=True)
+        runner.start()
+        ing = ingestor(spec, db)
+        domain = fills_domain(spec.chain_id, spec.vault)
+        acked: dict[int, tuple[int, float]] = {}  # fill id -> (block at ack, time at ack)
+        n, end = 0, time.monotonic() + seconds
+        while time.monotonic() < end:
+            for u in prices:
+                prices[u] *= 1 + rng.uniform(-0.0005, 0.0005)
+            publish()
+            items = []
+            for _ in range(max(1, int(rng.expovariate(1 / (rate_per_s / 10))))):
+                n += 1
+                venue = rng.choice(spec.venues)
+                symbol, instrument = rng.choice(sorted(venue.symbols.items()))
+                buyer, seller = rng.sample(spec.members, 2)
+                px = prices[instrument.split("-")[0]] * (1 + rng.uniform(-0.001, 0.001))
+                fill = Fill(
+                    venue=venue.name,
+                    venue_fill_id=f"{venue.name}-{n}",
+                    symbol=symbol,
+                    buyer=buyer.address,
+                    seller=seller.address,
+                    qty=rng.randint(1, 100) * 10**6,
+                    price=round(px * USDC),
+                    ts=int(time.time() * 1000),
+                )
+                items.append((fill, bytes(Account.unsafe_sign_hash(fill.digest(domain), venue.key).signature)))
+            acks = ing.submit_many(items)
+            block, now = w3.eth.block_number, time.monotonic()
+            for a in acks:
+                if a.status == AckStatus.ACCEPTED and a.fill_id is not None:
+                    acked[a.fill_id] = (block, now)
+            time.sleep(0.1)
+        # Let the last fills settle, then stop the engine.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with db.connect() as conn:
+                if (
+                    conn.execute(select(t.fills.c.id).where(t.fills.c.batch_sequence.is_(None)).limit(1)).first()
+                    is None
+                ):
+                    break
+            time.sleep(0.2)
+        stop.set()
+        runner.join(timeout=30)
+        with db.connect() as conn:
+            fills = conn.execute(select(t.fills.c.id, t.fills.c.batch_sequence)).all()
+            batches = {
+                seq: (block, confirmed, payload)
+                for seq, block, confirmed, payload in conn.execute(
+                    select(
+                        t.batches.c.sequence, t.batches.c.block_number, t.batches.c.confirmed_ms, t.batches.c.payload
+                    )
+                )
+            }
+        blocks: list[int] = []
+        for fid, seq in fills:
+            if fid in acked and seq is not None:
+                blocks.append(batches[seq][0] - acked[fid][0])
+        with_fills = [p for _b, _c, p in batches.values() if p["fill_ids"]]
+        n_fills = sum(len(p["fill_ids"]) for p in with_fills)
+        n_transfers = sum(len(p["batch"]["transfers"]) for p in with_fills)
+        db.dispose()
+    blocks.sort()
+    return {
+        "fills": float(len(blocks)),
+        "batches_with_fills": float(len(with_fills)),
+        "latency_blocks_p50": float(statistics.median(blocks)),
+        "latency_blocks_p90": float(blocks[int(0.9 * (len(blocks) - 1))]),
+        "netting_ratio": round(n_fills / max(n_transfers, 1), 2),
+        "fills_per_batch": round(n_fills / max(len(with_fills), 1), 1),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--seconds", type=float, default=30.0, help="length of the latency run")
+    parser.add_argument("--members", type=int, default=20)
+    parser.add_argument("--rate", type=float, default=100.0, help="fills per second sent during the latency run")
+    parser.add_argument("--postgres", action="store_true", help="also measure ingest on a PostgreSQL (pgserver)")
+    args = parser.parse_args()
+    figures: dict[str, float] = {"ingest_fills_per_s": round(ingest_rate(None))}
+    if args.postgres:
+        import pgserver
+
+        with tempfile.TemporaryDirectory() as pgdir:
+            server = pgserver.get_server(pgdir, cleanup_mode="stop")
+            try:
+                figures["ingest_fills_per_s_postgresql"] = round(ingest_rate(server.get_uri()))
+            finally:
+                server.cleanup()
+    figures.update(latency_run(args.seconds, args.members, args.rate, seed=3))
+    if args.json:
+        print(json.dumps(figures))
+        return 0
+    print(f"ingest (SQLite, bulk, signature checks + fsynced commits): {figures['ingest_fills_per_s']:,.0f} fills/s")
+    if "ingest_fills_per_s_postgresql" in figures:
+        print(f"ingest (PostgreSQL): {figures['ingest_fills_per_s_postgresql']:,.0f} fills/s")
+    print(
+        f"latency, acknowledgement to inclusion, 1-second blocks: p50 {figures['latency_blocks_p50']:.0f} blocks, "
+        f"p90 {figures['latency_blocks_p90']:.0f} blocks ({figures['fills']:.0f} fills)"
+    )
+    print(
+        f"netting: {figures['fills_per_batch']} fills per batch, {figures['netting_ratio']} fills per on-chain transfer"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
