@@ -134,7 +134,7 @@ def run_backtest(
         sset = build_scenarios(filt, t, [factors[k] for k in np.flatnonzero(listed)], sc)
         w = weights[active][:, listed]
         r_all = np.concatenate([sset.fhs, sset.stress], axis=1)
-        im[d, active] = core_risk(-(w @ r_all), sset.fhs.shape[1], mc)[0]
+        im[d, active] = core_risk(-(w @ r_all), sset.fhs.shape[1], mc, sset.n_basis, sset.basis_count)[0]
     pnl = np.nan_to_num(realised) @ weights.T  # (D, P)
     rows: list[BacktestRow] = []
     hits_out: dict[str, NDArray[np.bool_]] = {}

@@ -76,7 +76,7 @@ def build_haircuts(
         es = float(
             core_measure(
                 -r, scenarios.fhs.shape[1], var=config.measure is Measure.VAR, alpha=config.alpha,
-                stressed_weight=w, buffer=b,
+                stressed_weight=w, buffer=b, n_basis=scenarios.n_basis, basis_count=scenarios.basis_count,
             )[0]
         )
         base[k] = min(cap, max(a.floor, es))

@@ -42,6 +42,8 @@ class RiskModel:
         sigma: (I,) one-day volatility forecast. adv: (I,) average daily traded quantity.
         depth: (I,) quantity closable within the base horizon, ``participation * adv * h``.
         stress_label: (S2,) stressed period of each stressed scenario; stress_names: period names.
+        n_basis: the last ``n_basis`` stressed scenarios are the basis-dislocation block, measured by the
+            mean of its ``basis_count`` worst losses (see :func:`offchain.risk.measures.core_measure`).
     """
 
     universe: Universe
@@ -54,6 +56,8 @@ class RiskModel:
     depth: FloatArray
     stress_label: IntArray
     stress_names: tuple[str, ...]
+    n_basis: int = 0
+    basis_count: int = 1
 
     @property
     def n_scenarios(self) -> int:
@@ -99,11 +103,14 @@ def _apc(config: MarginConfig) -> tuple[float, float]:
     return 0.0, config.apc_weight
 
 
-def core_risk(losses: FloatArray, n_fhs: int, config: MarginConfig) -> tuple[FloatArray, FloatArray, FloatArray]:
+def core_risk(
+    losses: FloatArray, n_fhs: int, config: MarginConfig, n_basis: int = 0, basis_count: int = 1
+) -> tuple[FloatArray, FloatArray, FloatArray]:
     """(core, fhs, stress) of losses (..., S) under ``config`` (see :func:`core_measure`)."""
     w, b = _apc(config)
     return core_measure(
-        losses, n_fhs, var=config.measure is Measure.VAR, alpha=config.alpha, stressed_weight=w, buffer=b
+        losses, n_fhs, var=config.measure is Measure.VAR, alpha=config.alpha, stressed_weight=w, buffer=b,
+        n_basis=n_basis, basis_count=basis_count,
     )
 
 
@@ -114,8 +121,9 @@ def build_model(scenarios: ScenarioSet, universe: Universe, config: MarginConfig
     both = np.concatenate([scenarios.fhs, scenarios.stress], axis=1)[rows]  # (I, S)
     returns = np.ascontiguousarray(both * np.sqrt(h)[:, None])
     n_fhs = scenarios.fhs.shape[1]
-    es_long = core_risk(-returns, n_fhs, config)[0]
-    es_short = core_risk(returns, n_fhs, config)[0]
+    nb, kb = scenarios.n_basis, scenarios.basis_count
+    es_long = core_risk(-returns, n_fhs, config, nb, kb)[0]
+    es_short = core_risk(returns, n_fhs, config, nb, kb)[0]
     adv = scenarios.depth[rows]
     return RiskModel(
         universe=universe,
@@ -128,6 +136,8 @@ def build_model(scenarios: ScenarioSet, universe: Universe, config: MarginConfig
         depth=config.participation * adv * h,
         stress_label=scenarios.stress_label,
         stress_names=scenarios.stress_names,
+        n_basis=nb,
+        basis_count=kb,
     )
 
 
@@ -150,7 +160,8 @@ def portfolio_im(
     pnl = exposure @ model.returns  # (M, S); the tails are read from its low end, never negated
     w, b = _apc(config)
     core, fhs, stress = core_measure_pnl(
-        pnl, model.n_fhs, var=config.measure is Measure.VAR, alpha=config.alpha, stressed_weight=w, buffer=b
+        pnl, model.n_fhs, var=config.measure is Measure.VAR, alpha=config.alpha, stressed_weight=w, buffer=b,
+        n_basis=model.n_basis, basis_count=model.basis_count,
     )
     conc, liq = _addons(positions, prices, exposure, model.universe.half_spreads(), model, config)
     return core, fhs, stress, conc, liq
@@ -255,6 +266,8 @@ class MarginBook:
             alpha=self.config.alpha,
             stressed_weight=self._w,
             buffer=self._b,
+            n_basis=self.model.n_basis,
+            basis_count=self.model.basis_count,
             threads=1,
         )[0][0]
         conc, liq = _addons(q, self.prices, q * self.prices, self._half_spread, self.model, self.config)

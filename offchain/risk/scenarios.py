@@ -11,6 +11,13 @@ as-of date (no look-ahead in back-tests), optionally mirrored (sign-flipped) so 
 too. A factor not listed during a period takes its proxy's return scaled by the ratio of their long-run
 volatilities.
 
+The stressed set also holds a **basis-dislocation block** for the perpetual-vs-spot basis (the calendar
+periods were chosen for price moves, not for the basis): for every basis-filtered factor of the set, the
+``basis_stress_days`` (N) days with the largest ``|r[X-PERP] - r[X]|`` over all history up to the as-of close;
+on each selected day every basis factor takes its raw basis return of that day and every other factor 0
+(a pure basis shock), mirrored too. Its measure is the mean of its N worst losses, and the stressed
+component is the larger of that and the periods' ES (:func:`offchain.risk.measures.core_measure`).
+
 Anti-procyclicality (EMIR Art. 28(1)) is applied in :mod:`offchain.risk.margin` from the two blocks:
 ``STRESSED_WEIGHT`` (default, 28(1)(b)) or ``BUFFER`` (28(1)(a)); see :class:`ApcMode`.
 """
@@ -65,6 +72,8 @@ class ScenarioConfig:
             ``X`` plus a basis return ``r[X-PERP] - r[X]`` standardised by its own volatility.
         basis_rescale: rescale the basis by its volatility ratio (False: raw historical basis moves).
         basis_min_scale: floor of the basis rescaling ratio (1: a past basis spike is never shrunk).
+        basis_stress_days: N, the largest basis dislocations per perpetual in the stressed set (and the
+            tail count of their measure); 0: no basis-dislocation block.
     """
 
     lookback_days: int = 365
@@ -79,6 +88,7 @@ class ScenarioConfig:
     basis_filter: bool = True
     basis_rescale: bool = True
     basis_min_scale: float = 1.0
+    basis_stress_days: int = 5
 
     def __post_init__(self) -> None:
         if self.lookback_days < 30:
@@ -90,6 +100,8 @@ class ScenarioConfig:
                 raise ConfigError("EWMA lambdas must be in (0, 1)")
         if not 0.0 <= self.min_scale <= 1.0 <= self.max_scale:
             raise ConfigError("need 0 <= min_scale <= 1 <= max_scale")
+        if self.basis_stress_days < 0:
+            raise ConfigError("basis_stress_days must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -100,12 +112,16 @@ class ScenarioSet:
         asof: the close the scenarios are conditioned on.
         factors: F factor names (columns of the price history).
         fhs: (F, S1) one-day simple returns, filtered and rescaled to today's volatility.
-        stress: (F, S2) one-day simple returns of the stressed periods (S2 may be 0).
+        stress: (F, S2) one-day simple returns of the stressed periods (S2 may be 0), then (last
+            ``n_basis`` columns) the basis-dislocation block.
         stress_label: (S2,) index into ``stress_names`` of each stressed scenario.
-        stress_names: the stressed periods used (mirrored ones suffixed ``"-mirror"``).
+        stress_names: the stressed periods used (mirrored ones suffixed ``"-mirror"``), then
+            ``"basis-dislocations"`` (and its mirror) if the block is present.
         sigma_now: (F,) one-day EWMA volatility forecast for the next day.
         depth: (F,) market depth: mean daily traded base quantity over ``depth_window`` days.
         price: (F,) close at ``asof``.
+        n_basis: columns of the basis-dislocation block at the end of ``stress`` (0: none).
+        basis_count: tail count of the block's measure (mean of its ``basis_count`` worst losses).
     """
 
     asof: np.datetime64
@@ -117,6 +133,8 @@ class ScenarioSet:
     sigma_now: FloatArray
     depth: FloatArray
     price: FloatArray = field(repr=False)
+    n_basis: int = 0
+    basis_count: int = 1
 
     def rows(self, factors: Sequence[str]) -> NDArray[np.int64]:
         """Row of each factor name."""
@@ -257,6 +275,14 @@ def build_scenarios(
         else:
             fhs[:, basis] += np.nan_to_num(bz * filtered.basis_sigma[lo : asof_row + 1, bc])
     stress, labels, names = _stress_block(filtered, asof_row, cols, config)
+    bblock = _basis_block(filtered, asof_row, cols, config)
+    n_basis = bblock.shape[1]
+    if n_basis:
+        halves = (n_basis // 2, n_basis - n_basis // 2) if config.mirror_stress else (n_basis,)
+        bnames = ("basis-dislocations", "basis-dislocations-mirror")[: len(halves)]
+        labels = np.concatenate([labels, *(np.full(n, len(names) + k, dtype=np.int64) for k, n in enumerate(halves))])
+        names = names + bnames
+        stress = np.ascontiguousarray(np.concatenate([stress, bblock], axis=1))
     depth_rows = h.volume[max(0, asof_row - config.depth_window + 1) : asof_row + 1, cols]
     with np.errstate(invalid="ignore"):
         depth = np.nan_to_num(np.nanmean(np.where(depth_rows > 0, depth_rows, np.nan), axis=0), nan=0.0)
@@ -270,7 +296,36 @@ def build_scenarios(
         sigma_now=sigma_now,
         depth=depth,
         price=h.close[asof_row, cols],
+        n_basis=n_basis,
+        basis_count=max(config.basis_stress_days, 1),
     )
+
+
+def _basis_block(filtered: Filtered, asof_row: int, cols: NDArray[np.int64], config: ScenarioConfig) -> FloatArray:
+    """(F, D or 2D) pure basis shocks on the union D of each basis factor's N largest ``|basis|`` days ≤ asof.
+
+    Empty (F, 0) when N is 0 or no factor of ``cols`` is basis-filtered. Basis factors not observed on a
+    selected day, and all other factors, take 0. Ties are broken by the earlier date.
+    """
+    n = config.basis_stress_days
+    bcols = cols[filtered.basis_col[cols] >= 0]
+    if n == 0 or bcols.size == 0:
+        return np.zeros((len(cols), 0))
+    r = filtered.returns[: asof_row + 1]
+    d = r[:, bcols] - r[:, filtered.basis_col[bcols]]  # (T', P) raw basis returns, NaN before listing
+    mag = np.where(np.isfinite(d), np.abs(d), -1.0)
+    days: set[int] = set()
+    for p in range(bcols.size):
+        order = np.argsort(-mag[:, p], kind="stable")[:n]
+        days.update(int(t) for t in order if mag[t, p] >= 0)
+    if not days:
+        return np.zeros((len(cols), 0))
+    sel = np.array(sorted(days), dtype=np.int64)
+    block = np.zeros((len(cols), sel.size))
+    block[np.flatnonzero(filtered.basis_col[cols] >= 0)] = np.nan_to_num(d[sel].T)
+    if config.mirror_stress:
+        block = np.concatenate([block, -block], axis=1)
+    return block
 
 
 def _stress_block(

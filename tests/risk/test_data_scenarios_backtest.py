@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from offchain.risk.backtest import Portfolio, christoffersen_ind, kupiec_pof, run_backtest
+from offchain.risk.config import MarginConfig
 from offchain.risk.errors import MarketDataError
+from offchain.risk.margin import core_risk
 from offchain.risk.marketdata import ewma_sigma, load_candles, merge
 from offchain.risk.scenarios import ScenarioConfig, build_scenarios, filter_history
 
@@ -84,14 +86,48 @@ def test_scenarios_rescale_and_no_lookahead(history) -> None:  # type: ignore[no
     # Filtered scenarios have roughly today's volatility (standardised residuals have unit variance).
     ratio = ss.fhs.std(axis=1) / ss.sigma_now
     assert np.all((ratio > 0.8) & (ratio < 1.3))
-    # Only periods that ended before 2022-06-15 (mirrored too).
-    assert ss.stress_names == ("2020-03", "2020-03-mirror", "2021-05", "2021-05-mirror", "2022-05", "2022-05-mirror")
+    # Only periods that ended before 2022-06-15 (mirrored too), then the basis-dislocation block (BTC-PERP).
+    assert ss.stress_names == ("2020-03", "2020-03-mirror", "2021-05", "2021-05-mirror", "2022-05", "2022-05-mirror",
+                               "basis-dislocations", "basis-dislocations-mirror")
     # SOL was not listed in March 2020: its stressed returns come from BTC scaled by relative volatility.
     march = ss.stress_label == 0
     c = np.corrcoef(ss.stress[0, march], ss.stress[1, march])[0, 1]
     assert c == pytest.approx(1.0)
     with pytest.raises(MarketDataError):
         build_scenarios(f, 100, ["BTC"], cfg)  # not enough look-back
+
+
+def test_basis_dislocation_block_no_lookahead(history) -> None:  # type: ignore[no-untyped-def]
+    cfg = ScenarioConfig(basis_stress_days=3)
+    f = filter_history(history, PROXIES, cfg)
+    fac = ["BTC", "ETH", "BTC-PERP", "ETH-PERP"]
+    cols = [history.index(x) for x in fac]
+    spots = [history.index("BTC"), history.index("ETH")]
+
+    def basis(t: int) -> np.ndarray:
+        r = f.returns[: t + 1]
+        return np.asarray(r[:, [cols[2], cols[3]]] - r[:, spots])
+
+    for day in ("2021-06-15", "2020-03-12"):  # 2020-03-12: the day of the largest dislocations itself
+        t = int(np.searchsorted(history.dates, np.datetime64(day)))
+        ss = build_scenarios(f, t, fac, cfg)
+        b = ss.stress[:, ss.stress.shape[1] - ss.n_basis :]
+        assert ss.basis_count == 3 and ss.n_basis == b.shape[1] and ss.n_basis > 0
+        assert np.all(b[:2] == 0.0)  # spot and non-basis factors: a pure basis shock
+        np.testing.assert_array_equal(b[:, : ss.n_basis // 2], -b[:, ss.n_basis // 2 :])  # mirrored
+        d = basis(t)
+        for k in (0, 1):  # each perp's 3 largest |basis| up to t (and nothing after t) are in the block
+            top = np.sort(np.abs(d[np.isfinite(d[:, k]), k]))[::-1][:3]
+            np.testing.assert_allclose(np.sort(np.abs(b[2 + k]))[::-1][: 2 * 3 : 2], top)
+        # Core risk of a basis trade: its stressed component is at least the mean of its 3 largest dislocations.
+        r_all = np.concatenate([ss.fhs, ss.stress], axis=1)
+        loss = -(np.array([1.0, 0.0, -1.0, 0.0]) @ r_all)
+        stress = core_risk(loss, ss.fhs.shape[1], MarginConfig(), ss.n_basis, ss.basis_count)[2]
+        top0 = np.sort(np.abs(d[np.isfinite(d[:, 0]), 0]))[::-1][:3]
+        assert stress >= top0.mean() - 1e-15
+    # Off: no block, and a spot-only set never gets one.
+    assert build_scenarios(f, t, fac, ScenarioConfig(basis_stress_days=0)).n_basis == 0
+    assert build_scenarios(f, t, ["BTC", "ETH"], cfg).n_basis == 0
 
 
 def test_kupiec_and_christoffersen_known_values() -> None:
