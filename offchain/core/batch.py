@@ -28,9 +28,11 @@ BPS = 10_000
 
 BATCH_TYPE = (
     "Batch(uint64 sequence,bytes32 prevHash,uint64 asOf,bytes32 fillsRoot,bytes32[] transfers,"
-    "bytes32[] requirements,bytes32[] marks,uint256[] approvedWithdrawals)"
+    "bytes32[] requirements,bytes32[] marks,uint256[] approvedWithdrawals,bytes32 contextHash)"
 )
 BATCH_TYPEHASH = keccak(text=BATCH_TYPE)
+# typehash, sequence, prevHash, asOf, fillsRoot, then the hashes of the four arrays, contextHash
+_BATCH_ENCODING = ["bytes32", "uint64", "bytes32", "uint64", "bytes32"] + ["bytes32"] * 5
 
 # Account numbers of the vault's system accounts; members start at FIRST_MEMBER_ACCOUNT.
 FEE_ACCOUNT = 1
@@ -120,6 +122,9 @@ class Batch(BaseModel):
     requirements: tuple[Requirement, ...] = ()
     marks: tuple[Mark, ...] = ()
     approved_withdrawals: tuple[int, ...] = ()
+    # keccak256 of the published batch context (instrument marks, funding, fees): binds what an auditor
+    # recomputes the variation margin from to the signed batch.
+    context_hash: bytes = Field(default=b"\x00" * 32, min_length=32, max_length=32)
 
     @model_validator(mode="after")
     def _zero_sum(self) -> Batch:
@@ -139,17 +144,7 @@ class Batch(BaseModel):
         transfers, requirements, marks = self.words()
         return keccak(
             encode(
-                [
-                    "bytes32",
-                    "uint64",
-                    "bytes32",
-                    "uint64",
-                    "bytes32",
-                    "bytes32",
-                    "bytes32",
-                    "bytes32",
-                    "bytes32",
-                ],
+                _BATCH_ENCODING,
                 [
                     BATCH_TYPEHASH,
                     self.sequence,
@@ -160,6 +155,7 @@ class Batch(BaseModel):
                     keccak(b"".join(requirements)),
                     keccak(b"".join(marks)),
                     keccak(b"".join(w.to_bytes(32, "big") for w in self.approved_withdrawals)),
+                    self.context_hash,
                 ],
             )
         )
@@ -179,6 +175,7 @@ class Batch(BaseModel):
             requirements,
             marks,
             list(self.approved_withdrawals),
+            self.context_hash,
         )
 
     def typed_data(self, domain: Domain) -> dict[str, object]:
@@ -201,6 +198,7 @@ class Batch(BaseModel):
                     {"name": "requirements", "type": "bytes32[]"},
                     {"name": "marks", "type": "bytes32[]"},
                     {"name": "approvedWithdrawals", "type": "uint256[]"},
+                    {"name": "contextHash", "type": "bytes32"},
                 ],
             },
             "primaryType": "Batch",
@@ -214,6 +212,7 @@ class Batch(BaseModel):
                 "requirements": requirements,
                 "marks": marks,
                 "approvedWithdrawals": list(self.approved_withdrawals),
+                "contextHash": self.context_hash,
             },
         }
 
@@ -227,6 +226,7 @@ def decode_batch_words(
     requirements: Sequence[bytes],
     marks: Sequence[bytes],
     approved_withdrawals: Sequence[int],
+    context_hash: bytes = b"\x00" * 32,
 ) -> Batch:
     """Rebuild a Batch from the words of `settle` calldata (what an auditor reads off the chain)."""
     return Batch(
@@ -238,4 +238,5 @@ def decode_batch_words(
         requirements=tuple(Requirement.unpack(bytes(w)) for w in requirements),
         marks=tuple(Mark.unpack(bytes(w)) for w in marks),
         approved_withdrawals=tuple(approved_withdrawals),
+        context_hash=bytes(context_hash),
     )

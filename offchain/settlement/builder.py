@@ -14,6 +14,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from offchain.core.accounting import net_transfers
 from offchain.core.batch import Batch, Mark, Requirement
+from offchain.core.context import BatchContext, InstrumentTerms
 from offchain.core.eip712 import Domain
 from offchain.core.merkle import root_of
 from offchain.ledger import schema as t
@@ -151,6 +152,18 @@ class BatchBuilder:
         if quiet and as_of - tip.settled_at < self.config.heartbeat_s:
             return None
 
+        touched = (
+            set(ob.marks_used) | {f.instrument for f in ob.settled_fills} | {d.instrument for d in ob.funding_applied}
+        )
+        context = BatchContext(
+            marks=dict(ob.marks_used),
+            previous_marks={n: settled_marks[n].price for n in ob.marks_used if n in settled_marks},
+            funding=tuple((d.instrument, d.ts_ms, d.rate_e8) for d in ob.funding_applied),
+            terms={
+                n: InstrumentTerms(instruments[n].qty_decimals, instruments[n].clearing_fee_bps)
+                for n in sorted(touched)
+            },
+        )
         batch = Batch(
             sequence=tip.sequence + 1,
             prev_hash=tip.digest,
@@ -159,6 +172,7 @@ class BatchBuilder:
             transfers=transfers,
             requirements=requirements,
             marks=cmarks,
+            context_hash=context.hash(),
         )
         payload = BatchPayload(
             batch=batch,
@@ -179,6 +193,7 @@ class BatchBuilder:
                 }
                 for a, mg in margin.items()
             },
+            context=context.canonical().decode(),
         )
         conn.execute(
             insert(t.batches).values(

@@ -23,6 +23,7 @@ class BatchPayload:
     requirements: dict[int, tuple[int, int]]  # every member's IM/MM at this batch
     collateral_marks: dict[int, tuple[int, int]]  # asset -> (price, haircut bps) posted in this batch
     margin_detail: dict[int, dict[str, float]] = field(default_factory=dict)
+    context: str = ""  # the canonical JSON the batch's contextHash commits to (offchain/core/context.py)
 
     def to_json(self) -> dict[str, Any]:
         b = self.batch
@@ -37,6 +38,7 @@ class BatchPayload:
                 "requirements": [w.hex() for w in words[1]],
                 "marks": [w.hex() for w in words[2]],
                 "approved_withdrawals": [str(x) for x in b.approved_withdrawals],
+                "context_hash": b.context_hash.hex(),
             },
             "fill_ids": self.fill_ids,
             "flows": [[f.account, f.instrument, f.kind, str(f.amount)] for f in self.flows],
@@ -47,6 +49,7 @@ class BatchPayload:
             "requirements": {str(a): [str(im), str(mm)] for a, (im, mm) in self.requirements.items()},
             "collateral_marks": {str(a): [str(p), h] for a, (p, h) in self.collateral_marks.items()},
             "margin_detail": {str(a): d for a, d in self.margin_detail.items()},
+            "context": self.context,
         }
 
     @classmethod
@@ -61,6 +64,7 @@ class BatchPayload:
             [bytes.fromhex(w) for w in b["requirements"]],
             [bytes.fromhex(w) for w in b["marks"]],
             [int(x) for x in b["approved_withdrawals"]],
+            bytes.fromhex(b["context_hash"]),
         )
         return cls(
             batch=batch,
@@ -73,4 +77,5 @@ class BatchPayload:
             requirements={int(a): (int(im), int(mm)) for a, (im, mm) in data["requirements"].items()},
             collateral_marks={int(a): (int(p), int(h)) for a, (p, h) in data["collateral_marks"].items()},
             margin_detail={int(a): d for a, d in data["margin_detail"].items()},
+            context=data.get("context", ""),
         )

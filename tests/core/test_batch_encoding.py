@@ -51,6 +51,7 @@ batches = st.builds(
     requirements=st.lists(requirements, max_size=5).map(tuple),
     marks=st.lists(marks, max_size=5).map(tuple),
     approved_withdrawals=st.lists(st.integers(0, 2**256 - 1), max_size=4).map(tuple),
+    context_hash=hashes,
 )
 
 

@@ -22,10 +22,11 @@ library Batch {
         bytes32[] requirements; // packed requirement words for members whose IM/MM changed
         bytes32[] marks; // packed mark words for assets whose price/haircut changed
         uint256[] approvedWithdrawals; // pending withdrawal ids the engine co-signs for instant release
+        bytes32 contextHash; // keccak256 of the published batch context (instrument marks, funding, fees)
     }
 
     bytes32 internal constant TYPEHASH = keccak256(
-        "Batch(uint64 sequence,bytes32 prevHash,uint64 asOf,bytes32 fillsRoot,bytes32[] transfers,bytes32[] requirements,bytes32[] marks,uint256[] approvedWithdrawals)"
+        "Batch(uint64 sequence,bytes32 prevHash,uint64 asOf,bytes32 fillsRoot,bytes32[] transfers,bytes32[] requirements,bytes32[] marks,uint256[] approvedWithdrawals,bytes32 contextHash)"
     );
 
     /// @notice EIP-712 struct hash of a batch. Arrays of atomic types hash as keccak256 of their
@@ -41,7 +42,8 @@ library Batch {
                 _hashWords(b.transfers),
                 _hashWords(b.requirements),
                 _hashWords(b.marks),
-                _hashUints(b.approvedWithdrawals)
+                _hashUints(b.approvedWithdrawals),
+                b.contextHash
             )
         );
     }
