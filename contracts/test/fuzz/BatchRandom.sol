@@ -7,7 +7,7 @@ import {Batch} from "../../src/libraries/Batch.sol";
 /// batch codec and the vault digest fuzz tests.
 abstract contract BatchRandom {
     bytes32 internal constant TYPEHASH_REFERENCE = keccak256(
-        "Batch(uint64 sequence,bytes32 prevHash,uint64 asOf,bytes32 fillsRoot,bytes32[] transfers,bytes32[] requirements,bytes32[] marks,uint256[] approvedWithdrawals)"
+        "Batch(uint64 sequence,bytes32 prevHash,uint64 asOf,bytes32 fillsRoot,bytes32[] transfers,bytes32[] requirements,bytes32[] marks,uint256[] approvedWithdrawals,bytes32 contextHash)"
     );
 
     function referenceStructHash(Batch.Data memory b) public pure returns (bytes32) {
@@ -21,7 +21,8 @@ abstract contract BatchRandom {
                 keccak256(abi.encodePacked(b.transfers)),
                 keccak256(abi.encodePacked(b.requirements)),
                 keccak256(abi.encodePacked(b.marks)),
-                keccak256(abi.encodePacked(b.approvedWithdrawals))
+                keccak256(abi.encodePacked(b.approvedWithdrawals)),
+                b.contextHash
             )
         );
     }
@@ -35,6 +36,7 @@ abstract contract BatchRandom {
         b.prevHash = keccak256(abi.encode(seed, "prev"));
         b.asOf = uint64(uint256(keccak256(abi.encode(seed, "asOf"))));
         b.fillsRoot = keccak256(abi.encode(seed, "root"));
+        b.contextHash = keccak256(abi.encode(seed, "context"));
         b.transfers = _words(seed, "t", nT);
         b.requirements = _words(seed, "r", nR);
         b.marks = _words(seed, "m", nM);
@@ -62,8 +64,10 @@ abstract contract BatchRandom {
             // swap two transfer rows (order is signed too)
             (c.transfers[0], c.transfers[1]) = (c.transfers[1], c.transfers[0]);
             if (c.transfers[0] == c.transfers[1]) c.transfers[0] ^= bytes32(uint256(1));
-        } else {
+        } else if (field == 11) {
             c.approvedWithdrawals = new uint256[](0);
+        } else {
+            c.contextHash ^= bytes32(d);
         }
     }
 
@@ -79,6 +83,7 @@ abstract contract BatchRandom {
         c.prevHash = b.prevHash;
         c.asOf = b.asOf;
         c.fillsRoot = b.fillsRoot;
+        c.contextHash = b.contextHash;
         c.transfers = _push(b.transfers, bytes32(0));
         c.transfers = _pop(c.transfers);
         c.requirements = _pop(_push(b.requirements, bytes32(0)));

@@ -596,6 +596,7 @@ contract VaultHandler {
         uint64 last = vault.lastAsOf();
         b.asOf = uint64(block.timestamp) > last ? uint64(block.timestamp - (seed % 2) * ((block.timestamp - last) / 2)) : last;
         b.fillsRoot = keccak256(abi.encode(seed, "fills"));
+        b.contextHash = keccak256(abi.encode(seed, "context"));
 
         (b.transfers, t) = _genTransfers(seed);
 
