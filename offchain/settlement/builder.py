@@ -17,10 +17,10 @@ from offchain.core.batch import Batch, Mark, Requirement
 from offchain.core.context import BatchContext, InstrumentTerms
 from offchain.core.eip712 import Domain
 from offchain.core.merkle import root_of
+from offchain.core.obligations import FundingDue, compute_obligations
 from offchain.ledger import schema as t
 from offchain.settlement.margin import CollateralSpec, RiskEngineMargin
 from offchain.settlement.marks import Halt, MarkGuard
-from offchain.settlement.obligations import FundingDue, compute_obligations
 from offchain.settlement.payload import BatchPayload
 from offchain.settlement.prices import LedgerPrices
 from offchain.settlement.state import (

@@ -8,7 +8,7 @@ from typing import Any
 
 from offchain.core.accounting import CashFlow
 from offchain.core.batch import Batch, decode_batch_words
-from offchain.settlement.obligations import FundingDue
+from offchain.core.obligations import FundingDue
 
 
 @dataclass

@@ -2,47 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sqlalchemy import Connection, select
 
+from offchain.core.obligations import InstrumentSpec, PendingFill, SettledMark
 from offchain.ledger import schema as t
 
-
-@dataclass(frozen=True)
-class InstrumentSpec:
-    name: str
-    kind: str
-    underlying: str
-    qty_decimals: int
-    price_band_bps: int
-    max_mark_jump_bps: int
-    mark_stale_ms: int
-    clearing_fee_bps: int
-    active: bool
-
-
-@dataclass(frozen=True)
-class PendingFill:
-    id: int
-    venue: str
-    venue_fill_id: str
-    symbol: str
-    instrument: str
-    buyer: int
-    seller: int
-    buyer_address: str
-    seller_address: str
-    qty: int
-    price: int
-    ts_ms: int
-    leaf: bytes
-
-
-@dataclass(frozen=True)
-class SettledMark:
-    price: int
-    ts_ms: int
+__all__ = [
+    "InstrumentSpec",
+    "PendingFill",
+    "SettledMark",
+    "load_instruments",
+    "load_pending_fills",
+    "load_positions",
+    "load_settled_marks",
+]
 
 
 def load_instruments(conn: Connection) -> dict[str, InstrumentSpec]:
