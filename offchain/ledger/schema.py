@@ -215,3 +215,38 @@ alerts = Table(
     Column("subject", String(64), nullable=False),
     Column("detail", String(512), nullable=False),
 )
+
+# ---------------------------------------------------------------- API (offchain/api)
+
+# Every signed API request spends one (signer, nonce) pair, in the same transaction as its effect, so a
+# replay is refused and a refused request leaves no trace. Rows may be pruned once `expiry_ms` is past:
+# a request is refused after its expiry anyway.
+api_nonces = Table(
+    "api_nonces",
+    metadata,
+    Column("signer", String(42), primary_key=True),
+    Column("nonce", String(80), primary_key=True),  # uint256 as decimal text
+    Column("action", String(64), nullable=False),
+    Column("expiry_ms", Millis, nullable=False),
+    Column("used_ms", Millis, nullable=False),
+)
+
+# Direct admission: a prospective member applies (signed), the operator approves (signed) once the
+# address is admitted on-chain. `parent` is set for a sub-account (isolated margin) of an existing member.
+membership_applications = Table(
+    "membership_applications",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("address", String(42), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("tier", String(16), nullable=False),
+    Column("group_name", String(32), nullable=False),
+    Column("parent", Integer, ForeignKey("members.account"), nullable=True),
+    Column("status", String(16), nullable=False),  # pending, approved, rejected
+    Column("account", Integer, nullable=True),  # the vault account once approved
+    Column("note", String(256), nullable=False),
+    Column("created_ms", Millis, nullable=False),
+    Column("decided_ms", Millis, nullable=True),
+    Index("ix_membership_applications_address", "address", "status"),
+)
