@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_account import Account
-from hexbytes import HexBytes
 from eth_account.signers.local import LocalAccount
+from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError
@@ -42,9 +42,7 @@ class TxSender:
     revert raises a RevertedError naming the custom error and is never broadcast.
     """
 
-    def __init__(
-        self, w3: Web3, account: LocalAccount | str, decoder: ErrorDecoder, timeout: float = 120
-    ) -> None:
+    def __init__(self, w3: Web3, account: LocalAccount | str, decoder: ErrorDecoder, timeout: float = 120) -> None:
         self.w3 = w3
         self.account: LocalAccount = Account.from_key(account) if isinstance(account, str) else account
         self.decoder = decoder
@@ -63,9 +61,17 @@ class TxSender:
                 raise RevertedError("Reverted", (str(exc),), b"") from exc
             raise self.decoder.decode(data) from exc
 
-    def prepare(self, fn: ContractFunction | ContractConstructor, gas: int | None = None) -> Prepared:
-        """Simulate, then build and sign the transaction without broadcasting it."""
+    def prepare(
+        self, fn: ContractFunction | ContractConstructor, gas: int | None = None, fee_bump: float = 1.0
+    ) -> Prepared:
+        """Simulate, then build and sign the transaction without broadcasting it. `fee_bump` > 1 raises
+        the EIP-1559 fees, to replace a pending transaction that holds the same nonce."""
         tx: dict[str, Any] = {"from": self.address, "chainId": self.w3.eth.chain_id}
+        if fee_bump != 1.0:
+            base = int(self.w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0)
+            tip = int(self.w3.eth.max_priority_fee * fee_bump) + 1
+            tx["maxPriorityFeePerGas"] = tip
+            tx["maxFeePerGas"] = int((2 * base + tip) * fee_bump) + 1
         estimate = self._estimate(fn, tx)
         tx["gas"] = gas or estimate + estimate // 5 + 10_000
         tx["nonce"] = self.w3.eth.get_transaction_count(self.account.address, "pending")

@@ -22,7 +22,7 @@ from typing import Literal, TypeVar
 import requests
 from hexbytes import HexBytes
 from sqlalchemy import Engine, insert, select, update
-from web3.exceptions import TransactionNotFound
+from web3.exceptions import TransactionNotFound, Web3RPCError
 
 from offchain.chain.errors import ChainError, RevertedError
 from offchain.chain.signers import RiskSigner, sign_batch
@@ -38,6 +38,7 @@ T = TypeVar("T")
 
 # Reverts that mean "the chain moved on": recover() sorts them out.
 SEQUENCE_REVERTS = {"BadSequence", "BadPrevHash"}
+NONCE_ATTEMPTS = 5
 
 
 class DivergenceError(RuntimeError):
@@ -189,18 +190,40 @@ class SettlementEngine:
                 )
         signatures = sign_batch(payload.batch, self.vault.domain, self.signers)
         call = self.vault.settle_call(payload.batch, signatures)
-        try:
-            prepared = _retrying(lambda: self.submitter.prepare(call), "prepare batch")
-        except RevertedError as exc:
-            if exc.error in SEQUENCE_REVERTS:
-                # The chain moved (our earlier send landed, or someone else settled): recover sorts it out.
-                return self.recover() or StepResult("recovered", seq)
-            return self._abandon(payload, exc)
-        with self.db.begin() as conn:
-            conn.execute(
-                update(t.batches).where(t.batches.c.sequence == seq).values(status="sent", tx_hash=prepared.tx_hash)
-            )
-        _retrying(lambda: self.submitter.broadcast(prepared), "broadcast batch")
+        fee_bump = 1.0
+        for _attempt in range(NONCE_ATTEMPTS):
+            try:
+                prepared = _retrying(lambda: self.submitter.prepare(call, fee_bump=fee_bump), "prepare batch")
+            except RevertedError as exc:
+                if exc.error in SEQUENCE_REVERTS:
+                    # The chain moved (our earlier send landed, or someone else settled): recover sorts it out.
+                    return self.recover() or StepResult("recovered", seq)
+                return self._abandon(payload, exc)
+            with self.db.begin() as conn:
+                conn.execute(
+                    update(t.batches).where(t.batches.c.sequence == seq).values(status="sent", tx_hash=prepared.tx_hash)
+                )
+            try:
+                _retrying(lambda: self.submitter.broadcast(prepared), "broadcast batch")
+                break
+            except Web3RPCError as exc:
+                message = str(exc).lower()
+                if "already known" in message:
+                    break  # the node has this very transaction: wait for it
+                if "nonce too low" in message:
+                    # Another transaction from the submitter's key took the nonce: sign again with a fresh one.
+                    log.warning("nonce taken; signing the batch tx again", extra={"sequence": seq})
+                    continue
+                if "underpriced" in message:
+                    # A pending transaction holds the nonce: replace it with a higher fee.
+                    fee_bump *= 1.25
+                    log.warning(
+                        "fee too low to replace a pending tx; bumping", extra={"sequence": seq, "bump": fee_bump}
+                    )
+                    continue
+                raise
+        else:
+            raise ChainError(f"batch {seq}: could not get its transaction accepted after {NONCE_ATTEMPTS} attempts")
         sent = _retrying(lambda: self.submitter.wait(prepared.tx_hash), "wait for batch")
         latency = time.monotonic() - started
         self._apply(payload, sent.tx_hash, int(sent.receipt["blockNumber"]), sent.gas_used, latency)

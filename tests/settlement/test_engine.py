@@ -26,21 +26,24 @@ def test_cross_venue_fills_net_into_one_batch(devnet: Devnet) -> None:
     setup_book(d)
     ing = ingestor(d.spec, d.db)
     # The fund buys 2 BTC on the DEX from the market maker and sells 2 on the CEX to the retail pool:
-    # flat overall, so its margin is zero although it traded on two venues.
+    # flat overall, so its margin is zero although it traded on two venues. The market maker also
+    # buys 1 on the OTC desk from the retail pool and sells it back there: three venues, same members.
     acks = ing.submit_many(
         [
             d.fill("dex-perp", "d-1", "BTC-PERP", FUND, MM, 2 * BTC_QTY, 20_000),
             d.fill("cex", "c-1", "BTCUSDT", RETAIL, FUND, 2 * BTC_QTY, 20_100),
+            d.fill("otc-desk", "o-1", "XBT/USD", MM, RETAIL, BTC_QTY, 20_000),
+            d.fill("otc-desk", "o-2", "XBT/USD", RETAIL, MM, BTC_QTY, 20_000),
         ]
     )
-    assert [a.status for a in acks] == [AckStatus.ACCEPTED, AckStatus.ACCEPTED]
+    assert [a.status for a in acks] == [AckStatus.ACCEPTED] * 4
     engine = settlement_engine(d.spec, d.db)
     accounts = {m.name: m.account for m in d.spec.members}
     before = {n: d.vault.balance(a, 0) for n, a in accounts.items()}
     fee_before = d.vault.balance(FEE_ACCOUNT, 0)
 
     result = engine.step()
-    assert result.action == "settled" and result.fills == 2
+    assert result.action == "settled" and result.fills == 4
 
     with d.db.connect() as conn:
         payload = conn.execute(select(t.batches.c.payload).where(t.batches.c.sequence == result.sequence)).scalar_one()
@@ -54,15 +57,19 @@ def test_cross_venue_fills_net_into_one_batch(devnet: Devnet) -> None:
     # Cash: every fill settles against the 20,000 mark; fees are 1 bp of notional, each side.
     fee_dex = clearing_fee(2 * BTC_QTY, 20_000 * USDC, 1, 8)
     fee_cex = clearing_fee(2 * BTC_QTY, 20_100 * USDC, 1, 8)
+    fee_otc = clearing_fee(BTC_QTY, 20_000 * USDC, 1, 8)
     delta = {n: d.vault.balance(a, 0) - before[n] for n, a in accounts.items()}
     assert delta[FUND] == 2 * 100 * USDC - fee_dex - fee_cex
-    assert delta[MM] == -fee_dex
-    assert delta[RETAIL] == -2 * 100 * USDC - fee_cex
+    assert delta[MM] == -fee_dex - 2 * fee_otc
+    assert delta[RETAIL] == -2 * 100 * USDC - fee_cex - 2 * fee_otc
     assert delta[DAO] == 0
-    assert d.vault.balance(FEE_ACCOUNT, 0) - fee_before == 2 * fee_dex + 2 * fee_cex
+    assert d.vault.balance(FEE_ACCOUNT, 0) - fee_before == 2 * fee_dex + 2 * fee_cex + 4 * fee_otc
     # On-chain commitments: fills root, requirements equal the ledger's, the fund's IM is zero.
     (settled,) = [b for b in d.vault.settled_batches() if b.batch.sequence == result.sequence]
     assert settled.batch.fills_root == root_of(leaves)
+    # Four fills on three venues: one netted transfer per member and asset (plus the fee account).
+    keys = [(tr.account, tr.asset) for tr in settled.batch.transfers]
+    assert len(keys) == len(set(keys)) == 4  # the fund, the market maker, the retail pool, the fee account
     for a in accounts.values():
         im, mm = d.vault.contract.functions.requirementOf(a).call()
         assert [str(im), str(mm)] == payload["requirements"][str(a)]

@@ -121,3 +121,45 @@ def test_rpc_outage_is_retried_with_backoff() -> None:
         _retrying(lambda: (_ for _ in ()).throw(requests.ConnectionError("down")), "test", attempts=2, first_delay=0.01)
     with pytest.raises(ValueError):  # not an outage: no retry
         _retrying(lambda: int("x"), "test")
+
+
+def test_nonce_taken_between_signing_and_sending_is_signed_again(devnet: Devnet) -> None:
+    """Another process uses the submitter's key after the batch tx was signed: the node refuses the
+    batch tx ("nonce too low"); the engine signs it again with a fresh nonce and settles once."""
+    from eth_account import Account
+
+    from offchain.chain.transactions import Prepared, TxSender
+
+    d = devnet
+    setup_book(d)
+    _trade(d, "f-1")
+    engine = settlement_engine(d.spec, d.db)
+    real: TxSender = engine.submitter
+    stolen: list[int] = []
+
+    class KeyShared(TxSender):
+        def broadcast(self, prepared: Prepared) -> bytes:
+            if not stolen:
+                acct = Account.from_key(d.spec.operator_key)
+                w3 = d.vault.w3
+                tx = {
+                    "to": acct.address,
+                    "value": 0,
+                    "gas": 21_000,
+                    "gasPrice": w3.eth.gas_price * 2,
+                    "nonce": prepared.nonce,
+                    "chainId": w3.eth.chain_id,
+                }
+                w3.eth.wait_for_transaction_receipt(
+                    w3.eth.send_raw_transaction(acct.sign_transaction(tx).raw_transaction)
+                )
+                stolen.append(prepared.nonce)
+            return super().broadcast(prepared)
+
+    engine.submitter = KeyShared(real.w3, real.account, real.decoder)
+    result = engine.step()
+    assert stolen and result.action == "settled" and result.fills == 1
+    assert d.vault.last_sequence() == result.sequence
+    with d.db.connect() as conn:
+        (tx_hash,) = conn.execute(select(t.batches.c.tx_hash).where(t.batches.c.sequence == result.sequence)).one()
+    assert d.vault.w3.eth.get_transaction(tx_hash)["nonce"] == stolen[0] + 1
