@@ -15,7 +15,7 @@ from eth_abi import encode
 from eth_utils import keccak
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from offchain.core.eip712 import Domain, typed_digest
+from offchain.core.eip712 import Domain, typed_digest, typed_message
 
 UINT16_MAX = 2**16 - 1
 UINT32_MAX = 2**32 - 1
@@ -181,29 +181,21 @@ class Batch(BaseModel):
     def typed_data(self, domain: Domain) -> dict[str, object]:
         """The standard EIP-712 JSON form (wallets, eth-account's generic encoder)."""
         transfers, requirements, marks = self.words()
-        return {
-            "types": {
-                "EIP712Domain": [
-                    {"name": "name", "type": "string"},
-                    {"name": "version", "type": "string"},
-                    {"name": "chainId", "type": "uint256"},
-                    {"name": "verifyingContract", "type": "address"},
-                ],
-                "Batch": [
-                    {"name": "sequence", "type": "uint64"},
-                    {"name": "prevHash", "type": "bytes32"},
-                    {"name": "asOf", "type": "uint64"},
-                    {"name": "fillsRoot", "type": "bytes32"},
-                    {"name": "transfers", "type": "bytes32[]"},
-                    {"name": "requirements", "type": "bytes32[]"},
-                    {"name": "marks", "type": "bytes32[]"},
-                    {"name": "approvedWithdrawals", "type": "uint256[]"},
-                    {"name": "contextHash", "type": "bytes32"},
-                ],
-            },
-            "primaryType": "Batch",
-            "domain": domain.as_json(),
-            "message": {
+        return typed_message(
+            domain,
+            "Batch",
+            [
+                ("sequence", "uint64"),
+                ("prevHash", "bytes32"),
+                ("asOf", "uint64"),
+                ("fillsRoot", "bytes32"),
+                ("transfers", "bytes32[]"),
+                ("requirements", "bytes32[]"),
+                ("marks", "bytes32[]"),
+                ("approvedWithdrawals", "uint256[]"),
+                ("contextHash", "bytes32"),
+            ],
+            {
                 "sequence": self.sequence,
                 "prevHash": self.prev_hash,
                 "asOf": self.as_of,
@@ -214,7 +206,7 @@ class Batch(BaseModel):
                 "approvedWithdrawals": list(self.approved_withdrawals),
                 "contextHash": self.context_hash,
             },
-        }
+        )
 
 
 def decode_batch_words(

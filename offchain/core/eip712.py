@@ -59,3 +59,27 @@ def typed_digest(domain_separator: bytes, struct_hash: bytes) -> bytes:
 def vault_domain(chain_id: int, vault: str) -> Domain:
     """The vault's domain, as `EIP712("crossclear Vault", "1")` in Vault.sol builds it."""
     return Domain("crossclear Vault", "1", chain_id, vault)
+
+
+EIP712_DOMAIN_FIELDS = [
+    {"name": "name", "type": "string"},
+    {"name": "version", "type": "string"},
+    {"name": "chainId", "type": "uint256"},
+    {"name": "verifyingContract", "type": "address"},
+]
+
+
+def typed_message(
+    domain: Domain, primary_type: str, fields: list[tuple[str, str]], message: dict[str, object]
+) -> dict[str, object]:
+    """The standard EIP-712 JSON form (`types`, `primaryType`, `domain`, `message`) that wallets and
+    eth-account's generic encoder take, for a struct of atomic fields `(name, type)`."""
+    return {
+        "types": {
+            "EIP712Domain": EIP712_DOMAIN_FIELDS,
+            primary_type: [{"name": n, "type": t} for n, t in fields],
+        },
+        "primaryType": primary_type,
+        "domain": domain.as_json(),
+        "message": message,
+    }

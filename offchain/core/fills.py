@@ -20,7 +20,7 @@ from eth_utils import keccak, to_checksum_address
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from offchain.core.batch import UINT64_MAX, UINT128_MAX
-from offchain.core.eip712 import Domain
+from offchain.core.eip712 import Domain, typed_message
 from offchain.core.merkle import root_of
 
 FILL_TYPE = (
@@ -131,28 +131,20 @@ class Fill(BaseModel):
         return keccak256(keccak256(encoded))
 
     def typed_data(self, domain: Domain) -> dict[str, object]:
-        return {
-            "types": {
-                "EIP712Domain": [
-                    {"name": "name", "type": "string"},
-                    {"name": "version", "type": "string"},
-                    {"name": "chainId", "type": "uint256"},
-                    {"name": "verifyingContract", "type": "address"},
-                ],
-                "Fill": [
-                    {"name": "venue", "type": "string"},
-                    {"name": "venueFillId", "type": "string"},
-                    {"name": "symbol", "type": "string"},
-                    {"name": "buyer", "type": "address"},
-                    {"name": "seller", "type": "address"},
-                    {"name": "qty", "type": "uint128"},
-                    {"name": "price", "type": "uint128"},
-                    {"name": "ts", "type": "uint64"},
-                ],
-            },
-            "primaryType": "Fill",
-            "domain": domain.as_json(),
-            "message": {
+        return typed_message(
+            domain,
+            "Fill",
+            [
+                ("venue", "string"),
+                ("venueFillId", "string"),
+                ("symbol", "string"),
+                ("buyer", "address"),
+                ("seller", "address"),
+                ("qty", "uint128"),
+                ("price", "uint128"),
+                ("ts", "uint64"),
+            ],
+            {
                 "venue": self.venue,
                 "venueFillId": self.venue_fill_id,
                 "symbol": self.symbol,
@@ -162,7 +154,7 @@ class Fill(BaseModel):
                 "price": self.price,
                 "ts": self.ts,
             },
-        }
+        )
 
 
 def recover_signer(digest: bytes, signature: bytes) -> str:
