@@ -12,7 +12,7 @@ from eth_utils import keccak, to_checksum_address
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from offchain.core.batch import UINT32_MAX, UINT64_MAX, UINT128_MAX
-from offchain.core.eip712 import Domain, typed_digest
+from offchain.core.eip712 import Domain, typed_digest, typed_message
 from offchain.core.fills import InvalidSignature, recover_signer
 
 BID_TYPE = (
@@ -20,6 +20,16 @@ BID_TYPE = (
     "uint64 expiry)"
 )
 BID_TYPEHASH = keccak(text=BID_TYPE)
+BID_FIELDS = [
+    ("auction", "uint64"),
+    ("tranche", "uint32"),
+    ("instrument", "string"),
+    ("buy", "bool"),
+    ("qty", "uint128"),
+    ("price", "uint128"),
+    ("bidder", "address"),
+    ("expiry", "uint64"),
+]
 
 
 def auctions_domain(chain_id: int, vault: str) -> Domain:
@@ -65,29 +75,7 @@ class Bid(BaseModel):
         return typed_digest(domain.separator, self.struct_hash())
 
     def typed_data(self, domain: Domain) -> dict[str, object]:
-        return {
-            "types": {
-                "EIP712Domain": [
-                    {"name": "name", "type": "string"},
-                    {"name": "version", "type": "string"},
-                    {"name": "chainId", "type": "uint256"},
-                    {"name": "verifyingContract", "type": "address"},
-                ],
-                "Bid": [
-                    {"name": "auction", "type": "uint64"},
-                    {"name": "tranche", "type": "uint32"},
-                    {"name": "instrument", "type": "string"},
-                    {"name": "buy", "type": "bool"},
-                    {"name": "qty", "type": "uint128"},
-                    {"name": "price", "type": "uint128"},
-                    {"name": "bidder", "type": "address"},
-                    {"name": "expiry", "type": "uint64"},
-                ],
-            },
-            "primaryType": "Bid",
-            "domain": domain.as_json(),
-            "message": self.model_dump(),
-        }
+        return typed_message(domain, "Bid", BID_FIELDS, self.model_dump())
 
     def verify(self, signature: bytes, domain: Domain) -> bool:
         """True when `signature` is the bidder's own (an EOA member key) over this bid."""
