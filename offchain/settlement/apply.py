@@ -83,6 +83,12 @@ def record_batch(
 ) -> None:
     """Record a batch that was settled outside the engine loop (the devnet's funding of the system
     accounts) so that the ledger follows the chain from its first batch."""
+    store_built(conn, payload, domain, payload.batch.as_of * 1000)
+    apply_confirmed(conn, payload, tx_hash, block_number, gas_used, payload.batch.as_of * 1000)
+
+
+def store_built(conn: Connection, payload: BatchPayload, domain: Domain, built_ms: int) -> None:
+    """Store a batch as `built`: from here on, a restart resubmits exactly this batch."""
     b = payload.batch
     conn.execute(
         insert(t.batches).values(
@@ -92,7 +98,6 @@ def record_batch(
             digest=b.digest(domain),
             as_of_ms=b.as_of * 1000,
             payload=payload.to_json(),
-            built_ms=b.as_of * 1000,
+            built_ms=built_ms,
         )
     )
-    apply_confirmed(conn, payload, tx_hash, block_number, gas_used, b.as_of * 1000)

@@ -19,6 +19,7 @@ from offchain.core.eip712 import Domain
 from offchain.core.merkle import root_of
 from offchain.core.obligations import FundingDue, compute_obligations
 from offchain.ledger import schema as t
+from offchain.settlement.apply import store_built
 from offchain.settlement.margin import CollateralSpec, RiskEngineMargin
 from offchain.settlement.marks import Halt, MarkGuard
 from offchain.settlement.payload import BatchPayload
@@ -195,17 +196,7 @@ class BatchBuilder:
             },
             context=context.canonical().decode(),
         )
-        conn.execute(
-            insert(t.batches).values(
-                sequence=batch.sequence,
-                status="built",
-                prev_hash=batch.prev_hash,
-                digest=batch.digest(domain),
-                as_of_ms=batch.as_of * 1000,
-                payload=payload.to_json(),
-                built_ms=now_ms,
-            )
-        )
+        store_built(conn, payload, domain, now_ms)
         if payload.fill_ids:
             conn.execute(
                 update(t.fills).where(t.fills.c.id.in_(payload.fill_ids)).values(batch_sequence=batch.sequence)
