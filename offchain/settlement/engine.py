@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal, TypeVar
 
 import requests
@@ -193,7 +194,7 @@ class SettlementEngine:
         fee_bump = 1.0
         for _attempt in range(NONCE_ATTEMPTS):
             try:
-                prepared = _retrying(lambda: self.submitter.prepare(call, fee_bump=fee_bump), "prepare batch")
+                prepared = _retrying(partial(self.submitter.prepare, call, fee_bump=fee_bump), "prepare batch")
             except RevertedError as exc:
                 if exc.error in SEQUENCE_REVERTS:
                     # The chain moved (our earlier send landed, or someone else settled): recover sorts it out.
@@ -204,7 +205,7 @@ class SettlementEngine:
                     update(t.batches).where(t.batches.c.sequence == seq).values(status="sent", tx_hash=prepared.tx_hash)
                 )
             try:
-                _retrying(lambda: self.submitter.broadcast(prepared), "broadcast batch")
+                _retrying(partial(self.submitter.broadcast, prepared), "broadcast batch")
                 break
             except Web3RPCError as exc:
                 message = str(exc).lower()
