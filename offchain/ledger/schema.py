@@ -250,3 +250,108 @@ membership_applications = Table(
     Column("decided_ms", Millis, nullable=True),
     Index("ix_membership_applications_address", "address", "status"),
 )
+
+# ---------------------------------------------------------------- defaults (offchain/defaults)
+
+# Every margin-call decision that changed something, in batch order: the calls, raises, cures and
+# defaults of a member can be replayed from these rows alone (equity, IM, MM and debt as the engine saw them).
+margin_calls = Table(
+    "margin_calls",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("batch_sequence", Integer, nullable=False),
+    Column("account", Integer, ForeignKey("members.account"), nullable=False),
+    Column("verdict", String(16), nullable=False),  # issue, raise, cure, default
+    Column("amount", BigInt, nullable=False),  # the call's amount after this row (0 once cured)
+    Column("deadline", SqlBigInteger, nullable=False),  # chain seconds
+    Column("deep", Boolean, nullable=False),
+    Column("equity", BigInt, nullable=False),  # haircut collateral value − debt (may be < 0)
+    Column("debt", BigInt, nullable=False),
+    Column("im", BigInt, nullable=False),
+    Column("mm", BigInt, nullable=False),
+    Column("as_of", SqlBigInteger, nullable=False),  # the batch's chain time
+    Index("ix_margin_calls_account", "account", "id"),
+)
+
+# One row per default, from DECLARE to CLOSE.
+defaults = Table(
+    "defaults",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account", Integer, ForeignKey("members.account"), nullable=False),
+    Column("status", String(16), nullable=False),  # declared (closing out), closed
+    Column("declared_sequence", Integer, nullable=False),
+    Column("declared_at", SqlBigInteger, nullable=False),  # chain seconds
+    Column("positions", JSON, nullable=False),  # instrument -> signed qty at DECLARE (decimal strings)
+    Column("penalty_bps", Integer, nullable=False),  # price penalty of the unbid remainder
+    Column("pool_value", BigInt, nullable=False),  # default-fund pool at DECLARE (the L5 caps)
+    Column("pool_shares", BigInt, nullable=False),
+    Column("covered", BigInt, nullable=False),  # loss covered by the waterfall (COVER amounts)
+    Column("closed_sequence", Integer, nullable=True),
+)
+
+# One auctioned tranche of a defaulter's position, and the bids it received.
+auction_tranches = Table(
+    "auction_tranches",
+    metadata,
+    Column("default_id", Integer, ForeignKey("defaults.id"), primary_key=True),
+    Column("instrument", String(64), ForeignKey("instruments.name"), primary_key=True),
+    Column("tranche", Integer, primary_key=True, autoincrement=False),
+    Column("defaulter_sells", Boolean, nullable=False),
+    Column("qty", BigInt, nullable=False),
+    Column("mark", BigInt, nullable=False),
+    Column("opened_at", SqlBigInteger, nullable=False),  # chain seconds
+    Column("status", String(16), nullable=False),  # open, cleared
+    Column("bid_qty", BigInt, nullable=True),  # filled by member bids
+    Column("residual_qty", BigInt, nullable=True),  # closed against the house
+    Column("residual_price", BigInt, nullable=True),
+)
+
+auction_bids = Table(
+    "auction_bids",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("default_id", Integer, ForeignKey("defaults.id"), nullable=False),
+    Column("instrument", String(64), nullable=False),
+    Column("tranche", Integer, nullable=False),
+    Column("bidder", String(42), nullable=False),
+    Column("buy", Boolean, nullable=False),
+    Column("qty", BigInt, nullable=False),
+    Column("price", BigInt, nullable=False),
+    Column("expiry", SqlBigInteger, nullable=False),
+    Column("signature", LargeBinary(65), nullable=False),
+    Column("received_ms", Millis, nullable=False),
+    Column("outcome", String(16), nullable=True),  # won, lost, or a refusal code, once cleared
+    Column("filled_qty", BigInt, nullable=True),
+    Index("ix_auction_bids_tranche", "default_id", "instrument", "tranche"),
+)
+
+# Waterfall draws: as planned by offchain/core/waterfall.py (source 'plan') and as the vault's
+# WaterfallDraw events report them (source 'chain'). Layers 6 and 7 are off-chain ('plan' only).
+waterfall_draws = Table(
+    "waterfall_draws",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("default_id", Integer, ForeignKey("defaults.id"), nullable=False),
+    Column("batch_sequence", Integer, nullable=False),
+    Column("source", String(8), nullable=False),  # plan, chain
+    Column("layer", Integer, nullable=False),
+    Column("account", Integer, nullable=False),
+    Column("asset", Integer, nullable=False),
+    Column("amount", BigInt, nullable=False),
+    Column("value", BigInt, nullable=False),
+    Index("ix_waterfall_draws_default", "default_id", "source"),
+)
+
+# Default-fund sizing: each member's Cover-2 target and what the batch moved towards it.
+df_contributions = Table(
+    "df_contributions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("batch_sequence", Integer, nullable=False),
+    Column("account", Integer, ForeignKey("members.account"), nullable=False),
+    Column("target", BigInt, nullable=False),
+    Column("current", BigInt, nullable=False),  # contribution value before the batch
+    Column("amount", BigInt, nullable=False),  # the contribution row (> 0 in, < 0 returned)
+    Index("ix_df_contributions_sequence", "batch_sequence"),
+)
