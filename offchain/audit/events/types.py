@@ -1,0 +1,147 @@
+"""The vault's events as the auditor uses them: one frozen dataclass per event that moves state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from offchain.chain.signers import SignerSignature
+from offchain.core.batch import Mark, Requirement, Transfer
+
+
+@dataclass(frozen=True)
+class Where:
+    block: int
+    log_index: int
+    tx_hash: bytes
+
+
+@dataclass(frozen=True)
+class MemberAdmitted:
+    at: Where
+    member: str
+    account: int
+
+
+@dataclass(frozen=True)
+class AssetListed:
+    at: Where
+    asset: int
+    token: str
+    decimals: int
+
+
+@dataclass(frozen=True)
+class SignersUpdated:
+    at: Where
+    signers: tuple[str, ...]
+    threshold: int
+
+
+@dataclass(frozen=True)
+class Deposited:
+    at: Where
+    account: int
+    asset: int
+    sender: str
+    amount: int
+
+
+@dataclass(frozen=True)
+class WithdrawalRequested:
+    at: Where
+    id: int
+    account: int
+    asset: int
+    amount: int
+    to: str
+    ready_at: int
+
+
+@dataclass(frozen=True)
+class WithdrawalExecuted:
+    at: Where
+    id: int
+
+
+@dataclass(frozen=True)
+class WithdrawalCancelled:
+    at: Where
+    id: int
+
+
+@dataclass(frozen=True)
+class LiquidityAdvanced:
+    at: Where
+    account: int
+    amount: int
+
+
+@dataclass(frozen=True)
+class AdvanceRepaid:
+    at: Where
+    account: int
+    amount: int
+
+
+@dataclass(frozen=True)
+class WindDownTriggered:
+    at: Where
+    last_sequence: int
+
+
+@dataclass(frozen=True)
+class WindDownWithdrawal:
+    at: Where
+    account: int
+    asset: int
+    to: str
+    amount: int
+    seized_for_debt: int
+
+
+@dataclass(frozen=True)
+class SettleCall:
+    """The rows of one `settle` call, as decoded from calldata (not yet validated as a Batch).
+
+    `raw` is the batch tuple in the ABI's field order, what `offchain.core.batch.decode_batch_words`
+    takes, so the digest follows the core encoding when the batch gains fields."""
+
+    sequence: int
+    prev_hash: bytes
+    as_of: int
+    fills_root: bytes
+    transfers: tuple[Transfer, ...]
+    requirements: tuple[Requirement, ...]
+    marks: tuple[Mark, ...]
+    approved_withdrawals: tuple[int, ...]
+    context_hash: bytes
+    signatures: tuple[SignerSignature, ...]
+    raw: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
+class BatchSettled:
+    at: Where
+    sequence: int
+    digest: bytes
+    fills_root: bytes
+    as_of: int
+    transfer_count: int
+    call: SettleCall | None = None  # filled in by the source from the transaction
+
+
+VaultEvent = (
+    MemberAdmitted
+    | AssetListed
+    | SignersUpdated
+    | Deposited
+    | WithdrawalRequested
+    | WithdrawalExecuted
+    | WithdrawalCancelled
+    | LiquidityAdvanced
+    | AdvanceRepaid
+    | WindDownTriggered
+    | WindDownWithdrawal
+    | BatchSettled
+)

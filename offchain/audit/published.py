@@ -1,0 +1,222 @@
+"""The published fills file: what the operator publishes so that anyone can recompute every batch.
+
+JSON lines. The first line is the header; then one line per confirmed batch, in sequence order:
+
+    {"format": "crossclear-fills/1", "venues": {name: {"kind", "signers": [address...],
+        "symbols": {venue symbol: instrument}}}, "instruments": [{"name", "kind", "underlying",
+        "qty_decimals", "clearing_fee_bps"}...]}
+    {"sequence": n, "context": <canonical context JSON string, exactly as hashed> | null,
+     "fills": [{"venue", "venue_fill_id", "symbol", "instrument", "buyer", "seller", "qty", "price",
+                "ts", "signature"}...]}
+
+Fills are in ingest order (the order the engine settled them in). `qty` and `price` are decimal
+strings (uint128), `ts` an integer (milliseconds), `signature` the venue's 65-byte signature in 0x-hex.
+A batch without a context (`null`) commits to none (its `contextHash` is zero): the devnet's funding of
+the system accounts. docs/auditors.md describes the format for people.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eth_utils import to_checksum_address
+
+from offchain.audit.errors import AuditError
+from offchain.core.fills import Fill
+
+FORMAT = "crossclear-fills/1"
+
+
+@dataclass(frozen=True)
+class PublishedInstrument:
+    name: str
+    kind: str
+    underlying: str
+    qty_decimals: int
+    clearing_fee_bps: int
+
+
+@dataclass(frozen=True)
+class PublishedVenue:
+    name: str
+    kind: str
+    signers: tuple[str, ...]  # checksummed; every key the venue signed settled fills with
+    symbols: dict[str, str]  # venue symbol -> cleared instrument
+
+
+@dataclass(frozen=True)
+class Header:
+    venues: dict[str, PublishedVenue]
+    instruments: dict[str, PublishedInstrument]
+
+
+@dataclass(frozen=True)
+class PublishedFill:
+    fill: Fill
+    instrument: str
+    signature: bytes
+
+
+@dataclass(frozen=True)
+class PublishedBatch:
+    sequence: int
+    context: str | None
+    fills: tuple[PublishedFill, ...]
+
+
+# ---------------------------------------------------------------- writing
+
+
+def header_json(header: Header) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "venues": {
+            v.name: {"kind": v.kind, "signers": list(v.signers), "symbols": dict(sorted(v.symbols.items()))}
+            for v in sorted(header.venues.values(), key=lambda v: v.name)
+        },
+        "instruments": [
+            {
+                "name": i.name,
+                "kind": i.kind,
+                "underlying": i.underlying,
+                "qty_decimals": i.qty_decimals,
+                "clearing_fee_bps": i.clearing_fee_bps,
+            }
+            for i in sorted(header.instruments.values(), key=lambda i: i.name)
+        ],
+    }
+
+
+def fill_json(p: PublishedFill) -> dict[str, Any]:
+    f = p.fill
+    return {
+        "venue": f.venue,
+        "venue_fill_id": f.venue_fill_id,
+        "symbol": f.symbol,
+        "instrument": p.instrument,
+        "buyer": f.buyer,
+        "seller": f.seller,
+        "qty": str(f.qty),
+        "price": str(f.price),
+        "ts": f.ts,
+        "signature": "0x" + p.signature.hex(),
+    }
+
+
+def batch_json(b: PublishedBatch) -> dict[str, Any]:
+    return {"sequence": b.sequence, "context": b.context, "fills": [fill_json(f) for f in b.fills]}
+
+
+def dumps(obj: dict[str, Any]) -> str:
+    return json.dumps(obj, separators=(",", ":"))
+
+
+def write(path: Path, header: Header, batches: Iterable[PublishedBatch]) -> int:
+    """Write the file (atomically: a temporary file renamed into place); returns the batch count."""
+    tmp = path.with_name(path.name + ".tmp")
+    n = 0
+    with tmp.open("w") as out:
+        out.write(dumps(header_json(header)) + "\n")
+        for b in batches:
+            out.write(dumps(batch_json(b)) + "\n")
+            n += 1
+    tmp.replace(path)
+    return n
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _int(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError(f"{what} must be an integer or a decimal string")
+    return int(value)
+
+
+def parse_header(obj: dict[str, Any]) -> Header:
+    if obj.get("format") != FORMAT:
+        raise ValueError(f"not a {FORMAT} header: format={obj.get('format')!r}")
+    venues = {
+        name: PublishedVenue(
+            name=name,
+            kind=str(v.get("kind", "")),
+            signers=tuple(str(to_checksum_address(s)) for s in v["signers"]),
+            symbols={str(k): str(i) for k, i in v["symbols"].items()},
+        )
+        for name, v in obj["venues"].items()
+    }
+    instruments = {
+        i["name"]: PublishedInstrument(
+            name=i["name"],
+            kind=str(i.get("kind", "")),
+            underlying=str(i.get("underlying", "")),
+            qty_decimals=_int(i["qty_decimals"], "qty_decimals"),
+            clearing_fee_bps=_int(i["clearing_fee_bps"], "clearing_fee_bps"),
+        )
+        for i in obj["instruments"]
+    }
+    return Header(venues, instruments)
+
+
+def parse_fill(obj: dict[str, Any]) -> PublishedFill:
+    fill = Fill(
+        venue=obj["venue"],
+        venue_fill_id=obj["venue_fill_id"],
+        symbol=obj["symbol"],
+        buyer=obj["buyer"],
+        seller=obj["seller"],
+        qty=_int(obj["qty"], "qty"),
+        price=_int(obj["price"], "price"),
+        ts=_int(obj["ts"], "ts"),
+    )
+    sig = str(obj["signature"])
+    return PublishedFill(fill, str(obj["instrument"]), bytes.fromhex(sig.removeprefix("0x")))
+
+
+def parse_batch(obj: dict[str, Any]) -> PublishedBatch:
+    context = obj["context"]
+    if context is not None and not isinstance(context, str):
+        raise ValueError("context must be the canonical JSON string or null")
+    return PublishedBatch(
+        sequence=_int(obj["sequence"], "sequence"),
+        context=context,
+        fills=tuple(parse_fill(f) for f in obj["fills"]),
+    )
+
+
+@dataclass
+class PublishedFile:
+    """An open fills file: the header, then batches read lazily in file order."""
+
+    path: Path
+    header: Header
+    _lines: Iterator[tuple[int, str]]
+
+    @classmethod
+    def open(cls, path: Path) -> PublishedFile:
+        try:
+            handle = path.open()
+        except OSError as exc:
+            raise AuditError(f"cannot open fills file {path}: {exc}") from exc
+        lines = enumerate(handle, start=1)
+        try:
+            _, first = next(lines)
+            header = parse_header(json.loads(first))
+        except StopIteration:
+            raise AuditError(f"{path} is empty: no header line") from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise AuditError(f"{path}:1: bad header: {exc}") from exc
+        return cls(path, header, lines)
+
+    def batches(self) -> Iterator[PublishedBatch]:
+        for lineno, line in self._lines:
+            if not line.strip():
+                continue
+            try:
+                yield parse_batch(json.loads(line))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise AuditError(f"{self.path}:{lineno}: bad batch line: {exc}") from exc

@@ -1,0 +1,231 @@
+"""The audit: replay the vault's history event by event, checking each batch as it lands, then the end state.
+
+Order of checks for a batch (the first failure is reported): sequence, hash chain, asOf, zero-sum,
+digest, risk signatures (authorisation.py); published line, contextHash, fillsRoot (commitments.py);
+each fill's uniqueness, venue, symbol, members, venue signature (commitments.py); previous marks,
+funding, recomputed transfers (obligations.py); the vault's own bookkeeping of the batch, including the
+liquidity advances and repayments it emitted (events/replay.py); margin requirements (requirements.py).
+After the last event: nothing published is missing from the chain, the chain tip is the last batch
+checked, and balances, debts and solvency at the audited block (solvency.py).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from eth_utils import to_checksum_address
+from web3 import Web3
+
+from offchain.audit.checks.authorisation import ChainState
+from offchain.audit.checks.commitments import FillChecker, check_commitments
+from offchain.audit.checks.obligations import PositionBook, check_default_actions
+from offchain.audit.checks.requirements import check_requirements
+from offchain.audit.checks.solvency import AssetSolvency, check_final_state
+from offchain.audit.errors import AuditError, Discrepancy
+from offchain.audit.events.replay import ReplayError, VaultReplay
+from offchain.audit.events.source import VaultHistory
+from offchain.audit.events.types import (
+    AdvanceRepaid,
+    AssetListed,
+    BatchSettled,
+    Deposited,
+    LiquidityAdvanced,
+    MemberAdmitted,
+    SignersUpdated,
+    VaultEvent,
+    WindDownTriggered,
+    WindDownWithdrawal,
+    WithdrawalCancelled,
+    WithdrawalExecuted,
+    WithdrawalRequested,
+)
+from offchain.audit.published import PublishedBatch, PublishedFile
+from offchain.chain.artifacts import load_artifact
+from offchain.core.eip712 import vault_domain
+from offchain.core.fills import fills_domain
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    vault: str
+    chain_id: int
+    block: int
+    batches: int
+    fills: int
+    accounts: int
+    members: int
+    assets: tuple[AssetSolvency, ...]
+    seconds: float
+    timings: dict[str, float]
+
+
+class Auditor:
+    def __init__(self, w3: Web3, vault: str, fills: Path, from_block: int = 0, to_block: int | None = None) -> None:
+        self.w3 = w3
+        self.vault = str(to_checksum_address(vault))
+        self.fills_path = fills
+        self.from_block = from_block
+        self.to_block = to_block
+
+    def run(self) -> AuditReport:
+        started = time.perf_counter()
+        w3 = self.w3
+        try:
+            chain_id = int(w3.eth.chain_id)
+            block = self.to_block if self.to_block is not None else int(w3.eth.block_number)
+            if not w3.eth.get_code(self.vault, block):  # type: ignore[arg-type]
+                raise AuditError(f"no contract at {self.vault} on chain {chain_id} at block {block}")
+        except OSError as exc:
+            raise AuditError(f"cannot reach the RPC endpoint: {exc}") from exc
+        published = PublishedFile.open(self.fills_path)
+        contract = w3.eth.contract(address=self.vault, abi=load_artifact("Vault").abi)  # type: ignore[call-overload]
+        state = _Replay(
+            lines=published.batches(),
+            chain=ChainState(w3, vault_domain(chain_id, self.vault)),
+            fills=FillChecker(published.header, fills_domain(chain_id, self.vault)),
+        )
+        timings = {"read": 0.0, "check": 0.0}
+        for event in _timed(VaultHistory(w3, self.vault).events_between(self.from_block, block), timings):
+            t0 = time.perf_counter()
+            state.apply(event)
+            timings["check"] += time.perf_counter() - t0
+        state.end_of_transaction()
+
+        t0 = time.perf_counter()
+        for extra in state.lines:
+            raise Discrepancy(extra.sequence, "published", "published in the fills file but not settled on-chain")
+        f = contract.functions
+        tip_seq = int(f.lastSequence().call(block_identifier=block))
+        tip_hash = bytes(f.lastBatchHash().call(block_identifier=block))
+        if (tip_seq, tip_hash) != (state.chain.last_sequence, state.chain.last_digest):
+            raise Discrepancy(
+                tip_seq,
+                "sequence",
+                f"the vault's tip is batch {tip_seq}, the events end at batch {state.chain.last_sequence}",
+            )
+        solvency = check_final_state(w3, contract, state.replay, block)
+        timings["final"] = time.perf_counter() - t0
+        return AuditReport(
+            vault=self.vault,
+            chain_id=chain_id,
+            block=block,
+            batches=state.chain.last_sequence,
+            fills=state.fills.checked,
+            accounts=max([3, *state.replay.accounts]),
+            members=len(state.replay.accounts),
+            assets=tuple(solvency),
+            seconds=time.perf_counter() - started,
+            timings=timings,
+        )
+
+
+@dataclass
+class _Replay:
+    """The auditor's state while it walks the events: the vault's books, the chain tip, the fills seen,
+    the positions, and the advance/repayment events of the current transaction not yet matched."""
+
+    lines: Iterator[PublishedBatch]
+    chain: ChainState
+    fills: FillChecker
+    replay: VaultReplay = field(default_factory=VaultReplay)
+    book: PositionBook = field(default_factory=PositionBook)
+    observed: list[LiquidityAdvanced | AdvanceRepaid] = field(default_factory=list)
+    tx: bytes = b""
+
+    def apply(self, event: VaultEvent) -> None:
+        if event.at.tx_hash != self.tx:
+            self.end_of_transaction()
+            self.tx = event.at.tx_hash
+        try:
+            self._apply(event)
+        except ReplayError as exc:
+            seq = event.sequence if isinstance(event, BatchSettled) else None
+            raise Discrepancy(seq, "replay", f"{type(event).__name__} in block {event.at.block}: {exc}") from exc
+
+    def end_of_transaction(self) -> None:
+        if self.observed:
+            self._advances_match(f"transaction 0x{self.tx.hex()}", None)
+
+    def _advances_match(self, where: str, seq: int | None) -> None:
+        mine, theirs = self.replay.take_emitted(), VaultReplay.observed(self.observed)
+        self.observed.clear()
+        if mine != theirs:
+            raise Discrepancy(
+                seq, "advances", f"{where}: the rules give advances/repayments {mine}, the vault emitted {theirs}"
+            )
+
+    def _apply(self, event: VaultEvent) -> None:
+        replay = self.replay
+        match event:
+            case LiquidityAdvanced() | AdvanceRepaid():
+                self.observed.append(event)
+            case MemberAdmitted():
+                replay.admitted(event)
+            case AssetListed():
+                replay.listed(event)
+            case SignersUpdated():
+                self.chain.signers_updated(event)
+            case Deposited():
+                replay.deposited(event)
+                self._advances_match(f"deposit in block {event.at.block}", None)
+            case WithdrawalRequested():
+                replay.withdrawal_requested(event)
+            case WithdrawalCancelled():
+                replay.withdrawal_cancelled(event)
+                self._advances_match(f"withdrawal {event.id} cancelled", None)
+            case WithdrawalExecuted():
+                replay.withdrawal_executed(event)
+            case WindDownTriggered():
+                replay.wound_down = True
+            case WindDownWithdrawal():
+                payout, seized = replay.wind_down_withdrawal(event)
+                if (payout, seized) != (event.amount, event.seized_for_debt):
+                    raise Discrepancy(
+                        None,
+                        "wind-down",
+                        f"account {event.account} asset {event.asset}: the rules pay {payout} and seize {seized}, "
+                        f"the vault paid {event.amount} and seized {event.seized_for_debt}",
+                    )
+            case BatchSettled():
+                self._batch(event)
+
+    def _batch(self, event: BatchSettled) -> None:
+        seq = event.sequence
+        if event.call is None:
+            raise AuditError(f"batch {seq}: settle calldata was not read")
+        batch = self.chain.check_batch(event, event.call)
+        published = next(self.lines, None)
+        if published is None:
+            raise Discrepancy(seq, "published", "settled on-chain but missing from the fills file")
+        check_commitments(batch, published)
+        members = self.replay.members
+        self.fills.check(seq, published, members)
+        changed = self.book.settle(batch, published, members)
+        check_default_actions(batch, published)
+        self.replay.post_marks(batch.marks)
+        self.replay.post_requirements(batch.requirements)
+        try:
+            self.replay.apply_transfers(batch.transfers)
+        except ReplayError as exc:
+            raise Discrepancy(seq, "replay", f"its transfers cannot apply: {exc}") from exc
+        self._advances_match("its transfers", seq)
+        check_requirements(seq, changed | {r.account for r in batch.requirements}, self.book.holders(), self.replay)
+
+
+def _timed(events: Iterator[VaultEvent], timings: dict[str, float]) -> Iterator[VaultEvent]:
+    """Charge the time spent waiting on the event source (RPC and decoding) to timings["read"]."""
+    while True:
+        t0 = time.perf_counter()
+        event = next(events, None)
+        timings["read"] += time.perf_counter() - t0
+        if event is None:
+            return
+        yield event
+
+
+def run_audit(rpc: str, vault: str, fills: Path, from_block: int = 0, to_block: int | None = None) -> AuditReport:
+    w3 = Web3(Web3.HTTPProvider(rpc, request_kwargs={"timeout": 120}))
+    return Auditor(w3, vault, fills, from_block, to_block).run()

@@ -1,0 +1,34 @@
+"""`crossclear audit`: verify a vault's whole history from an RPC endpoint and the published fills."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXIT_PASSED, EXIT_DISCREPANCY, EXIT_ERROR = 0, 1, 2
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("audit", help="re-derive every settlement from the chain and the published fills")
+    p.add_argument("--rpc", required=True, help="JSON-RPC endpoint URL")
+    p.add_argument("--vault", required=True, help="vault address")
+    p.add_argument("--fills", required=True, type=Path, help="published fills file (crossclear publish)")
+    p.add_argument("--from-block", type=int, default=0, help="first block to read logs from (the deployment's)")
+    p.add_argument("--block", type=int, default=None, help="audit up to this block (default: the latest)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from offchain.audit import AuditError, Discrepancy, run_audit
+    from offchain.audit.report import summary
+
+    try:
+        report = run_audit(args.rpc, args.vault, args.fills, args.from_block, args.block)
+    except Discrepancy as exc:
+        print(f"audit FAILED: {exc}", file=sys.stderr)
+        return EXIT_DISCREPANCY
+    except AuditError as exc:
+        print(f"audit could not run: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    print(summary(report))
+    return EXIT_PASSED

@@ -1,0 +1,123 @@
+"""`crossclear publish`: write the published fills file (docs/auditors.md) from the ledger.
+
+One header line (venues with their signer keys and symbol maps, instruments), then one line per
+confirmed batch in sequence order with its canonical context string (exactly the bytes its contextHash
+commits to) and its fills in ingest order (the order its fillsRoot and its transfers were built from).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator
+from itertools import groupby
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, select
+
+from offchain.audit import published as pub
+from offchain.core.fills import Fill
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("publish", help="write the published fills file that auditors check batches against")
+    p.add_argument("--db", default="sqlite:///var/crossclear.db", help="ledger URL (SQLite file or PostgreSQL)")
+    p.add_argument("--out", required=True, type=Path, help="JSON-lines file to write")
+
+
+def read_header(conn: Connection) -> pub.Header:
+    from offchain.ledger import schema as t
+
+    symbols: dict[str, dict[str, str]] = {}
+    for venue, symbol, instrument in conn.execute(
+        select(t.venue_symbols.c.venue, t.venue_symbols.c.symbol, t.venue_symbols.c.instrument)
+    ):
+        symbols.setdefault(venue, {})[symbol] = instrument
+    # The ledger keeps each venue's current key; after a rotation, fills signed with an earlier key
+    # need it listed here too (see docs/auditors.md, "Limits").
+    venues = {
+        name: pub.PublishedVenue(name, kind, (signer,), symbols.get(name, {}))
+        for name, signer, kind in conn.execute(select(t.venues.c.name, t.venues.c.signer, t.venues.c.kind))
+    }
+    i = t.instruments.c
+    instruments = {
+        name: pub.PublishedInstrument(name, kind, underlying, qd, fee)
+        for name, kind, underlying, qd, fee in conn.execute(
+            select(i.name, i.kind, i.underlying, i.qty_decimals, i.clearing_fee_bps)
+        )
+    }
+    return pub.Header(venues, instruments)
+
+
+def read_batches(conn: Connection) -> Iterator[pub.PublishedBatch]:
+    """Confirmed batches in sequence order, each with its fills in ingest order (streamed)."""
+    from offchain.ledger import schema as t
+
+    b, f = t.batches.c, t.fills.c
+    confirmed = conn.execution_options(stream_results=True, yield_per=1000).execute(
+        select(b.sequence, b.payload).where(b.status == "confirmed").order_by(b.sequence)
+    )
+    fills = conn.execution_options(stream_results=True, yield_per=5000).execute(
+        select(
+            f.batch_sequence,
+            f.venue,
+            f.venue_fill_id,
+            f.symbol,
+            f.instrument,
+            f.buyer_address,
+            f.seller_address,
+            f.qty,
+            f.price,
+            f.ts_ms,
+            f.signature,
+        )
+        .where(f.batch_sequence.is_not(None))
+        .order_by(f.batch_sequence, f.id)
+    )
+    by_batch = groupby(fills, key=lambda r: int(r[0]))
+    nxt = next(by_batch, None)
+    for sequence, payload in confirmed:
+        while nxt is not None and nxt[0] < sequence:
+            nxt = next(by_batch, None)  # fills of a batch that is not confirmed (none in a converged ledger)
+        rows = list(nxt[1]) if nxt is not None and nxt[0] == sequence else []
+        if rows:
+            nxt = next(by_batch, None)
+        yield pub.PublishedBatch(
+            sequence=int(sequence),
+            context=payload.get("context") or None,
+            fills=tuple(
+                pub.PublishedFill(
+                    Fill(
+                        venue=r.venue,
+                        venue_fill_id=r.venue_fill_id,
+                        symbol=r.symbol,
+                        buyer=r.buyer_address,
+                        seller=r.seller_address,
+                        qty=int(r.qty),
+                        price=int(r.price),
+                        ts=int(r.ts_ms),
+                    ),
+                    r.instrument,
+                    bytes(r.signature),
+                )
+                for r in rows
+            ),
+        )
+
+
+def publish(db: Engine, out: Path) -> int:
+    """Write the file; returns the number of batches published."""
+    with db.connect() as conn:
+        return pub.write(out, read_header(conn), read_batches(conn))
+
+
+def run(args: argparse.Namespace) -> int:
+    from offchain.ledger.db import open_ledger
+
+    db = open_ledger(args.db)
+    try:
+        n = publish(db, args.out)
+    finally:
+        db.dispose()
+    print(f"published {n} batches to {args.out}", file=sys.stderr)
+    return 0
