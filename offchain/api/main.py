@@ -1,0 +1,73 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from eth_utils import to_checksum_address
+from fastapi import APIRouter, FastAPI
+from sqlalchemy import Engine
+
+from offchain.api import errors
+from offchain.api.chain import ChainGateway
+from offchain.api.config import ApiSettings
+from offchain.api.deps import Services, wall_ms
+from offchain.api.ratelimit import TokenBuckets
+from offchain.api.routes import auth, members, membership, public, venues
+from offchain.api.sessions import SessionSigner
+from offchain.api.signing import api_domain
+from offchain.core.fills import fills_domain
+from offchain.ingest.service import Ingestor
+from offchain.ledger.db import open_ledger
+
+DESCRIPTION = """Cross-venue clearing API.
+
+* **Signed requests** (everything that changes state): body `{"payload": ..., "auth": {signer, nonce,
+  expiry, signature}}`, an EIP-712 `ApiRequest` under the domain ("crossclear API", "1", chainId, vault);
+  see `GET /v1/signing`. Fills carry the venue's EIP-712 `Fill` signature instead; withdrawals the
+  vault's `WithdrawalRequest` signature. EIP-1271 contract accounts are accepted.
+* **Sessions** (private reads): `POST /v1/auth/login` (signed) returns a bearer token.
+* **Errors**: `{"error": code, "detail": ...}` with a 4xx status.
+* **Limits**: token buckets per key (429 `rate_limited`, Retry-After); lists are paginated by `cursor`.
+"""
+
+
+def create_app(
+    settings: ApiSettings,
+    *,
+    engine: Engine | None = None,
+    chain: ChainGateway | None = None,
+    clock: Callable[[], int] = wall_ms,
+) -> FastAPI:
+    """Build the app. `engine` defaults to `open_ledger(settings.db_url)`; `chain` (withdrawals,
+    EIP-1271, default fund from chain) is optional."""
+    settings = settings.model_copy(update={"operator_address": to_checksum_address(settings.operator_address)})
+    engine = engine or open_ledger(settings.db_url)
+    fdomain = fills_domain(settings.chain_id, settings.vault)
+    svc = Services(
+        settings=settings,
+        engine=engine,
+        ingestor=Ingestor(engine, fdomain, clock=clock),
+        domain=api_domain(settings.chain_id, settings.vault),
+        fills_domain=fdomain,
+        chain=chain,
+        sessions=SessionSigner(settings.session_secret.get_secret_value().encode()),
+        limits=TokenBuckets(settings.rate_per_s, settings.burst),
+        fill_limits=TokenBuckets(settings.fill_rate_per_s, settings.fill_burst),
+        clock=clock,
+    )
+    app = FastAPI(
+        title="crossclear",
+        version="1.0.0",
+        description=DESCRIPTION,
+        openapi_url="/v1/openapi.json",
+        docs_url="/v1/docs",
+        redoc_url=None,
+    )
+    app.state.services = svc
+    errors.install(app)
+    v1 = APIRouter(prefix="/v1")
+    for module in (auth, membership, venues, members, public):
+        v1.include_router(module.router)
+    app.include_router(v1)
+    return app

@@ -1,0 +1,425 @@
+"""Request and response bodies. Money and quantities travel as decimal strings of integer base units
+(JSON numbers lose precision beyond 2**53); hashes and signatures as 0x-prefixed hex."""
+
+from __future__ import annotations
+
+from typing import Annotated, Generic, Literal, TypeVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from offchain.core.batch import UINT64_MAX
+
+Address = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{40}$")]
+Hex = Annotated[str, StringConstraints(pattern=r"^0x([0-9a-fA-F]{2})*$")]
+Signature = Annotated[str, StringConstraints(pattern=r"^0x([0-9a-fA-F]{2}){1,4096}$")]
+UInt = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,78}$")]
+Amount = Annotated[str, StringConstraints(pattern=r"^-?[0-9]{1,80}$")]
+# Identifiers (venue names, symbols, fill ids): printable ASCII, no surrounding spaces.
+Ident = Annotated[str, StringConstraints(pattern=r"^[!-~]([ -~]*[!-~])?$", min_length=1, max_length=64)]
+LongIdent = Annotated[str, StringConstraints(pattern=r"^[!-~]([ -~]*[!-~])?$", min_length=1, max_length=128)]
+Account = Annotated[int, Field(ge=0, le=2**32 - 1)]
+
+
+def _uint256(v: str) -> str:
+    if int(v) >= 2**256:
+        raise ValueError("must be below 2**256")
+    return v
+
+
+def _clean_text(v: str) -> str:
+    if v != v.strip() or any(ord(c) < 0x20 or ord(c) == 0x7F or 0xD800 <= ord(c) <= 0xDFFF for c in v):
+        raise ValueError("no control characters, lone surrogates or surrounding spaces")
+    return v
+
+
+Text = Annotated[str, StringConstraints(min_length=1, max_length=128), AfterValidator(_clean_text)]
+Nonce = Annotated[UInt, AfterValidator(_uint256)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Auth(_Model):
+    """The EIP-712 `ApiRequest` envelope's fields and its signature (see GET /v1/signing)."""
+
+    signer: Address
+    nonce: Nonce = Field(description="uint256 as decimal text, never reused by this signer")
+    expiry: int = Field(ge=0, le=UINT64_MAX, description="unix seconds")
+    signature: Signature = Field(description="65-byte ECDSA, or the contract account's EIP-1271 signature")
+
+
+P = TypeVar("P", bound=BaseModel)
+
+
+class Signed(_Model, Generic[P]):
+    payload: P
+    auth: Auth
+
+
+class Empty(_Model):
+    pass
+
+
+class Paged(BaseModel, Generic[P]):
+    items: list[P]
+    next_cursor: int | None = Field(description="pass as `cursor` for the next page; null on the last page")
+
+
+# ---------------------------------------------------------------- auth
+
+
+class LoginPayload(_Model):
+    purpose: Literal["login"] = "login"
+
+
+class SessionOut(BaseModel):
+    token: str
+    token_type: Literal["bearer"] = "bearer"
+    address: str
+    expires_ms: int
+    roles: list[str]
+
+
+class SigningInfo(BaseModel):
+    domain: dict[str, object]
+    request_type: str
+    fills_domain: dict[str, object]
+    fill_type: str
+    withdrawal_domain: dict[str, object]
+    withdrawal_type: str
+    canonical_payload: str
+
+
+# ---------------------------------------------------------------- membership
+
+
+class TierOut(BaseModel):
+    name: str
+    im_multiplier: float
+    limit_multiplier: float
+    df_multiplier: float
+
+
+class ApplyPayload(_Model):
+    name: Text
+    kind: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,32}$")] = Field(
+        description="market_maker, hedge_fund, dao, foundation, family_office, trust, retail_pool, ..."
+    )
+    tier: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,16}$")]
+    group: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,32}$")] = Field(
+        description="member group for the platform's directional view: retail, professional, buy_side, treasury"
+    )
+
+
+class ApprovePayload(_Model):
+    account: Account = Field(description="the vault account the operator admitted this address under on-chain")
+    instruments: list[Ident] | None = Field(default=None, max_length=256, description="granted (default: all active)")
+    tier: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,16}$")] | None = None
+
+
+class RejectPayload(_Model):
+    reason: Text
+
+
+class ApplicationOut(BaseModel):
+    id: int
+    address: str
+    name: str
+    kind: str
+    tier: str
+    group: str
+    parent: int | None
+    status: Literal["pending", "approved", "rejected"]
+    account: int | None
+    note: str
+    created_ms: int
+    decided_ms: int | None
+
+
+class SubAccountPayload(_Model):
+    address: Address = Field(description="the sub-account's own key or contract (it signs its withdrawals)")
+    label: Text
+
+
+# ---------------------------------------------------------------- venues
+
+
+class VenueRegisterPayload(_Model):
+    name: Ident
+    kind: Literal["dex", "cex", "otc"]
+
+
+class VenueOut(BaseModel):
+    name: str
+    signer: str
+    kind: str
+    approved: bool
+    created_ms: int
+
+
+class FillIn(_Model):
+    """The EIP-712 `Fill` a venue signed under the fills domain (see docs/venues.md)."""
+
+    venue: Ident
+    venue_fill_id: LongIdent
+    symbol: Ident
+    buyer: Address
+    seller: Address
+    qty: UInt
+    price: UInt
+    ts: int = Field(ge=0, le=UINT64_MAX)
+
+
+class SignedFill(_Model):
+    fill: FillIn
+    signature: Signature
+
+
+class BulkFills(_Model):
+    fills: list[SignedFill] = Field(min_length=1, max_length=10_000)
+
+
+class AckOut(BaseModel):
+    venue_fill_id: str
+    status: Literal["accepted", "duplicate", "rejected"]
+    fill_id: int | None
+    reason: str | None = Field(description="machine-readable rejection code (docs/venues.md)")
+    detail: str
+
+
+class FillOut(BaseModel):
+    id: int
+    venue: str
+    venue_fill_id: str
+    symbol: str
+    instrument: str
+    buyer: str
+    seller: str
+    qty: str
+    price: str
+    ts: int
+    signature: str
+    leaf: str
+    received_ms: int
+    status: Literal["pending", "batched", "settled"]
+    batch_sequence: int | None
+
+
+class ProofOut(BaseModel):
+    venue: str
+    venue_fill_id: str
+    leaf: str
+    proof: list[str]
+    root: str
+    batch_sequence: int
+    batch_status: str
+    tx_hash: str | None
+    block_number: int | None
+
+
+class FillStatusOut(BaseModel):
+    fill: FillOut
+    proof: ProofOut | None
+
+
+# ---------------------------------------------------------------- members
+
+
+class MemberOut(BaseModel):
+    account: int
+    address: str
+    name: str
+    kind: str
+    tier: str
+    group: str
+    status: str
+    parent: int | None
+    instruments: list[str]
+
+
+class VenuePosition(BaseModel):
+    instrument: str
+    venue: str
+    qty: str
+
+
+class NettedPosition(BaseModel):
+    instrument: str
+    qty: str
+    mark: str | None
+    notional: str | None = Field(description="qty × mark in settlement base units")
+    adl_rank: int | None = Field(description="1 = deleveraged first on its side; null when flat")
+    adl_queue_size: int
+    loss_socialisation_exposure: str = Field(description="settlement base units; zero unless layers 6-7 run")
+    close_out_reason: str | None = Field(description="set when the position was closed out (defaults issue)")
+
+
+class PositionsOut(BaseModel):
+    account: int
+    batch_sequence: int | None
+    by_venue: list[VenuePosition]
+    netted: list[NettedPosition]
+
+
+class CollateralMarkOut(BaseModel):
+    asset: int
+    price: str
+    haircut_bps: int
+
+
+class MarginOut(BaseModel):
+    account: int
+    batch_sequence: int | None
+    as_of: int | None
+    im: str
+    mm: str
+    es_core: str
+    concentration_addon: str
+    liquidity_addon: str
+    collateral_value: str = Field(description="collateral at haircut, settlement base units")
+    excess: str = Field(description="collateral_value - im (negative: short of initial margin)")
+    posted_im: str | None = Field(description="what the vault was last told")
+    posted_mm: str | None
+    collateral_marks: list[CollateralMarkOut]
+    status: str
+
+
+class MarginCallOut(BaseModel):
+    id: int
+    amount: str
+    issued_ms: int
+    deadline_ms: int
+    status: str
+    reason: str
+
+
+class MarginCallsOut(BaseModel):
+    items: list[MarginCallOut]
+    next_cursor: int | None
+    available: bool = Field(description="false until the defaults component records margin calls")
+
+
+class WithdrawalSubmit(_Model):
+    """The vault's EIP-712 WithdrawalRequest (domain "crossclear Vault"), signed by the member."""
+
+    member: Address
+    asset: int = Field(ge=0, le=2**16 - 1)
+    amount: UInt
+    to: Address
+    nonce: Nonce = Field(description="the vault's withdrawalNonce(member)")
+    deadline: int = Field(ge=0, le=UINT64_MAX)
+    signature: Signature
+
+
+class WithdrawalOut(BaseModel):
+    id: int
+    account: int
+    asset: int
+    amount: str
+    to: str
+    ready_at: int
+    status: str
+    tx_hash: str | None
+
+
+class CashFlowOut(BaseModel):
+    id: int
+    batch_sequence: int
+    instrument: str | None
+    kind: str
+    amount: str
+
+
+# ---------------------------------------------------------------- public
+
+
+class TransferOut(BaseModel):
+    account: int
+    asset: int
+    amount: str
+
+
+class RequirementOut(BaseModel):
+    account: int
+    im: str
+    mm: str
+
+
+class BatchOut(BaseModel):
+    sequence: int
+    status: str
+    digest: str
+    prev_hash: str
+    as_of: int
+    fills_root: str
+    fill_count: int
+    context_hash: str
+    tx_hash: str | None
+    block_number: int | None
+    gas_used: int | None
+    transfers: list[TransferOut]
+    requirements: list[RequirementOut]
+    collateral_marks: list[CollateralMarkOut]
+    approved_withdrawals: list[str]
+    context: str
+
+
+class BalanceOut(BaseModel):
+    asset: int
+    amount: str
+
+
+class DefaultFundOut(BaseModel):
+    account: int
+    source: Literal["chain", "ledger"]
+    balances: list[BalanceOut]
+    contributions: list[BalanceOut]
+    contributions_available: bool = Field(description="false until contributions are recorded per member")
+
+
+class GroupImbalance(BaseModel):
+    group: str
+    net_qty: str
+    gross_qty: str
+    net_notional: str
+    gross_notional: str
+    one_sided: float = Field(description="net / gross in [-1, 1]: +1 = the whole group is long")
+
+
+class InstrumentImbalance(BaseModel):
+    instrument: str
+    mark: str | None
+    groups: list[GroupImbalance]
+    platform_one_sided: float
+
+
+class WaterfallEvent(BaseModel):
+    id: int
+    batch_sequence: int
+    defaulter: int
+    layer: int
+    account: int
+    amount: str
+
+
+class WaterfallOut(BaseModel):
+    items: list[WaterfallEvent]
+    next_cursor: int | None
+    available: bool
+
+
+class InstrumentOut(BaseModel):
+    name: str
+    kind: str
+    underlying: str
+    qty_decimals: int
+    clearing_fee_bps: int
+    active: bool
+    mark: str | None
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    last_batch: int | None
+    chain: bool

@@ -1,0 +1,1 @@
+"""Routers per resource, all mounted under /v1."""

@@ -1,0 +1,56 @@
+"""Sessions (signed login → bearer token) and what clients need to sign requests."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from sqlalchemy import select
+
+from offchain.api.deps import ServicesDep, SignedDep, member_account_of
+from offchain.api.errors import COMMON_RESPONSES, ErrorBody
+from offchain.api.models import LoginPayload, SessionOut, Signed, SigningInfo
+from offchain.api.signing import API_REQUEST_TYPE, spend_nonce
+from offchain.core.eip712 import vault_domain
+from offchain.core.fills import FILL_TYPE
+from offchain.core.withdrawal import WITHDRAWAL_REQUEST_TYPE
+from offchain.ledger.schema import venues
+
+router = APIRouter(tags=["auth"], responses=COMMON_RESPONSES)
+
+
+@router.post(
+    "/auth/login",
+    response_model=SessionOut,
+    responses={401: {"model": ErrorBody}, 409: {"model": ErrorBody}},
+    summary="Exchange a signed login request for a bearer session token",
+)
+def login(body: Signed[LoginPayload], verified: SignedDep, svc: ServicesDep) -> SessionOut:
+    """Sign `ApiRequest` for `POST /v1/auth/login` with payload `{"purpose": "login"}`. The token
+    expires after `session_ttl_s`; reads of private data send it as `Authorization: Bearer <token>`."""
+    now = svc.clock()
+    with svc.engine.begin() as conn:
+        spend_nonce(conn, verified, now)
+        roles = []
+        if verified.signer == svc.operator:
+            roles.append("operator")
+        if member_account_of(conn, verified.signer) is not None:
+            roles.append("member")
+        if conn.execute(select(venues.c.name).where(venues.c.signer == verified.signer)).first() is not None:
+            roles.append("venue")
+    expires = now + svc.settings.session_ttl_s * 1000
+    return SessionOut(
+        token=svc.sessions.issue(verified.signer, expires), address=verified.signer, expires_ms=expires, roles=roles
+    )
+
+
+@router.get("/signing", response_model=SigningInfo, summary="EIP-712 domains and types clients sign")
+def signing(svc: ServicesDep) -> SigningInfo:
+    s = svc.settings
+    return SigningInfo(
+        domain=svc.domain.as_json(),
+        request_type=API_REQUEST_TYPE,
+        fills_domain=svc.fills_domain.as_json(),
+        fill_type=FILL_TYPE,
+        withdrawal_domain=vault_domain(s.chain_id, s.vault).as_json(),
+        withdrawal_type=WITHDRAWAL_REQUEST_TYPE,
+        canonical_payload="keccak256(UTF-8 JSON of `payload`, keys sorted, separators ',' ':', no floats)",
+    )

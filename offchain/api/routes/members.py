@@ -1,0 +1,359 @@
+"""Members: account, positions (per venue and netted, ADL rank, loss-socialisation exposure), margin,
+margin calls, withdrawals, cash flows and sub-accounts. Reads need the member's (or its parent's, or
+the operator's) session; member A cannot read member B."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+from sqlalchemy import Connection, select
+
+from offchain.api.deps import (
+    PageDep,
+    Services,
+    ServicesDep,
+    SessionDep,
+    SignedDep,
+    member_account_of,
+    require_member_reader,
+)
+from offchain.api.errors import COMMON_RESPONSES, ApiError, ErrorBody, chain_unavailable, forbidden, not_found
+from offchain.api.models import (
+    ApplicationOut,
+    CashFlowOut,
+    CollateralMarkOut,
+    MarginCallsOut,
+    MarginOut,
+    MemberOut,
+    NettedPosition,
+    Paged,
+    PositionsOut,
+    Signed,
+    SubAccountPayload,
+    VenuePosition,
+    WithdrawalOut,
+    WithdrawalSubmit,
+)
+from offchain.api.queries import (
+    adl_ranks,
+    collateral_values,
+    instruments,
+    latest_confirmed,
+    margin_of,
+    netted_positions,
+    notional,
+    settled_marks,
+)
+from offchain.api.routes.membership import application_out, create_application
+from offchain.api.signing import verify_signature
+from offchain.core.eip712 import vault_domain
+from offchain.core.withdrawal import WithdrawalRequest
+from offchain.ledger import schema as t
+
+router = APIRouter(prefix="/members", tags=["members"], responses=COMMON_RESPONSES)
+AccountPath = Annotated[int, Path(ge=0, le=2**32 - 1)]
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody},
+    403: {"model": ErrorBody},
+    404: {"model": ErrorBody},
+    409: {"model": ErrorBody},
+    424: {"model": ErrorBody, "description": "`chain_unavailable`: the chain is not configured or not reachable"},
+}
+
+
+def _member_row(conn: Connection, account: int) -> Any:
+    row = conn.execute(select(t.members).where(t.members.c.account == account)).first()
+    if row is None:
+        raise not_found("unknown_member", account)
+    return row
+
+
+def _parent(conn: Connection, account: int) -> int | None:
+    a = t.membership_applications.c
+    p = conn.execute(
+        select(a.parent).where(a.account == account, a.status == "approved", a.parent.is_not(None))
+    ).scalar_one_or_none()
+    return None if p is None else int(p)
+
+
+def _member_out(conn: Connection, row: Any) -> MemberOut:
+    perms = conn.execute(
+        select(t.permissions.c.instrument)
+        .where(t.permissions.c.member == row.account)
+        .order_by(t.permissions.c.instrument)
+    ).scalars()
+    return MemberOut(
+        account=row.account,
+        address=row.address,
+        name=row.name,
+        kind=row.kind,
+        tier=row.tier,
+        group=row.group_name,
+        status=row.status,
+        parent=_parent(conn, row.account),
+        instruments=list(perms),
+    )
+
+
+@router.get("/me", response_model=MemberOut, responses=_ERRORS, summary="The session's own membership")
+def me(s: SessionDep, svc: ServicesDep) -> MemberOut:
+    with svc.engine.connect() as conn:
+        account = member_account_of(conn, s.address)
+        if account is None:
+            raise not_found("not_a_member", s.address)
+        return _member_out(conn, _member_row(conn, account))
+
+
+@router.get("/{account}", response_model=MemberOut, responses=_ERRORS)
+def get_member(account: AccountPath, s: SessionDep, svc: ServicesDep) -> MemberOut:
+    with svc.engine.connect() as conn:
+        require_member_reader(conn, svc, s, account)
+        return _member_out(conn, _member_row(conn, account))
+
+
+@router.get(
+    "/{account}/positions",
+    response_model=PositionsOut,
+    responses=_ERRORS,
+    summary="Settled positions per venue and netted across venues, with ADL rank and loss-socialisation exposure",
+)
+def positions(account: AccountPath, s: SessionDep, svc: ServicesDep) -> PositionsOut:
+    """Settled state after the last confirmed batch. `adl_rank`: this position's place in the
+    auto-deleveraging queue of its side (1 = first), by leverage; `loss_socialisation_exposure`: what
+    layers 6-7 of the waterfall (VM-gains haircutting, ADL) have taken from it: zero in normal times."""
+    with svc.engine.connect() as conn:
+        require_member_reader(conn, svc, s, account)
+        p = t.positions.c
+        by_venue = [
+            VenuePosition(instrument=r.instrument, venue=r.venue, qty=str(r.qty))
+            for r in conn.execute(
+                select(p.instrument, p.venue, p.qty).where(p.member == account).order_by(p.instrument, p.venue)
+            )
+            if int(r.qty) != 0
+        ]
+        latest = latest_confirmed(conn)
+        netted_all = netted_positions(conn)
+        marks = settled_marks(conn)
+        decimals = {name: v[0] for name, v in instruments(conn).items()}
+    ranks = adl_ranks(netted_all, marks, decimals, collateral_values(latest))
+    netted = []
+    for (member, instrument), qty in sorted(netted_all.items()):
+        if member != account:
+            continue
+        mark = marks.get(instrument)
+        rank, size = ranks.get((member, instrument), (None, 0))
+        netted.append(
+            NettedPosition(
+                instrument=instrument,
+                qty=str(qty),
+                mark=None if mark is None else str(mark),
+                notional=None if mark is None else str(notional(qty, mark, decimals.get(instrument, 0))),
+                adl_rank=rank,
+                adl_queue_size=size,
+                loss_socialisation_exposure="0",
+                close_out_reason=None,
+            )
+        )
+    return PositionsOut(
+        account=account, batch_sequence=None if latest is None else latest.sequence, by_venue=by_venue, netted=netted
+    )
+
+
+@router.get(
+    "/{account}/margin",
+    response_model=MarginOut,
+    responses=_ERRORS,
+    summary="IM, MM, each add-on and collateral at haircut, as of the last confirmed batch",
+)
+def margin(account: AccountPath, s: SessionDep, svc: ServicesDep) -> MarginOut:
+    with svc.engine.connect() as conn:
+        require_member_reader(conn, svc, s, account)
+        row = _member_row(conn, account)
+        latest = latest_confirmed(conn)
+        pr = t.posted_requirements.c
+        posted = conn.execute(select(pr.im, pr.mm).where(pr.member == account)).first()
+        cm = t.posted_collateral_marks.c
+        cmarks = [
+            CollateralMarkOut(asset=r.asset, price=str(r.price), haircut_bps=r.haircut_bps)
+            for r in conn.execute(select(cm.asset, cm.price, cm.haircut_bps).order_by(cm.asset))
+        ]
+    (im, mm), detail = margin_of(latest, account)
+    collateral = int(detail.get("collateral_value", 0))
+    return MarginOut(
+        account=account,
+        batch_sequence=None if latest is None else latest.sequence,
+        as_of=None if latest is None else latest.as_of,
+        im=str(im),
+        mm=str(mm),
+        es_core=str(round(detail.get("es_core", 0.0))),
+        concentration_addon=str(round(detail.get("concentration_addon", 0.0))),
+        liquidity_addon=str(round(detail.get("liquidity_addon", 0.0))),
+        collateral_value=str(collateral),
+        excess=str(collateral - im),
+        posted_im=None if posted is None else str(posted.im),
+        posted_mm=None if posted is None else str(posted.mm),
+        collateral_marks=cmarks,
+        status=row.status,
+    )
+
+
+@router.get(
+    "/{account}/margin-calls",
+    response_model=MarginCallsOut,
+    responses=_ERRORS,
+    summary="Margin calls with their cure deadlines (empty until the defaults component records them)",
+)
+def margin_calls(account: AccountPath, s: SessionDep, svc: ServicesDep, page: PageDep) -> MarginCallsOut:
+    with svc.engine.connect() as conn:
+        require_member_reader(conn, svc, s, account)
+    return MarginCallsOut(items=[], next_cursor=None, available=False)
+
+
+@router.get(
+    "/{account}/cash-flows",
+    response_model=Paged[CashFlowOut],
+    responses=_ERRORS,
+    summary="Settled cash flows (variation margin, funding, fees) of the account",
+)
+def cash_flows(account: AccountPath, s: SessionDep, svc: ServicesDep, page: PageDep) -> Paged[CashFlowOut]:
+    c = t.cash_flows.c
+    with svc.engine.connect() as conn:
+        require_member_reader(conn, svc, s, account)
+        rows = conn.execute(
+            select(t.cash_flows).where(c.account == account, c.id > page.cursor).order_by(c.id).limit(page.limit)
+        ).all()
+    items = [
+        CashFlowOut(
+            id=r.id, batch_sequence=r.batch_sequence, instrument=r.instrument, kind=r.kind, amount=str(r.amount)
+        )
+        for r in rows
+    ]
+    return Paged(items=items, next_cursor=items[-1].id if len(items) == page.limit else None)
+
+
+# ---------------------------------------------------------------- withdrawals
+
+
+def _chain(svc: Services) -> Any:
+    if svc.chain is None:
+        raise chain_unavailable()
+    return svc.chain
+
+
+@router.get(
+    "/{account}/withdrawals",
+    response_model=list[WithdrawalOut],
+    responses=_ERRORS,
+    summary="The account's withdrawal requests and their on-chain status",
+)
+def list_withdrawals(account: AccountPath, s: SessionDep, svc: ServicesDep) -> list[WithdrawalOut]:
+    with svc.engine.connect() as conn:
+        require_member_reader(conn, svc, s, account)
+    return [WithdrawalOut(**{**w.__dict__, "amount": str(w.amount)}) for w in _chain(svc).withdrawals(account)]
+
+
+@router.get("/{account}/withdrawals/{withdrawal_id}", response_model=WithdrawalOut, responses=_ERRORS)
+def get_withdrawal(
+    account: AccountPath, withdrawal_id: Annotated[int, Path(ge=0, le=2**63 - 1)], s: SessionDep, svc: ServicesDep
+) -> WithdrawalOut:
+    with svc.engine.connect() as conn:
+        require_member_reader(conn, svc, s, account)
+    w = _chain(svc).withdrawal(withdrawal_id)
+    if w.status == "none" or w.account != account:
+        raise not_found("unknown_withdrawal", withdrawal_id)
+    return WithdrawalOut(
+        id=w.id,
+        account=w.account,
+        asset=w.asset,
+        amount=str(w.amount),
+        to=str(w.to),
+        ready_at=w.ready_at,
+        status=w.status,
+        tx_hash=None,
+    )
+
+
+@router.post(
+    "/{account}/withdrawals",
+    status_code=201,
+    response_model=WithdrawalOut,
+    responses=_ERRORS,
+    summary="Relay the member's signed WithdrawalRequest to the vault (requestWithdrawalBySig)",
+)
+def request_withdrawal(account: AccountPath, body: WithdrawalSubmit, svc: ServicesDep) -> WithdrawalOut:
+    """The member signs the vault's own EIP-712 `WithdrawalRequest` (domain "crossclear Vault"; EIP-1271
+    for contract accounts); its nonce is the vault's `withdrawalNonce(member)` and its deadline is checked
+    on-chain, so a replay or an expired request reverts. The API checks the signature and the account
+    before paying gas, then relays; the vault checks margin at execution, after the withdrawal delay."""
+    chain = _chain(svc)
+    with svc.engine.connect() as conn:
+        row = _member_row(conn, account)
+    if row.address.lower() != body.member.lower():
+        raise forbidden("the request's member is not this account's address")
+    if body.deadline <= svc.clock() // 1000:
+        raise ApiError(401, "request_expired", "the withdrawal request's deadline has passed")
+    req = WithdrawalRequest(
+        member=row.address,
+        asset=body.asset,
+        amount=int(body.amount),
+        to=body.to,
+        nonce=int(body.nonce),
+        deadline=body.deadline,
+    )
+    sig = bytes.fromhex(body.signature[2:])
+    verify_signature(req.digest(vault_domain(svc.settings.chain_id, svc.settings.vault)), row.address, sig, chain)
+    svc.limits.take("k:" + row.address)
+    w = chain.relay_withdrawal(req, sig)
+    return WithdrawalOut(**{**w.__dict__, "amount": str(w.amount)})
+
+
+# ---------------------------------------------------------------- sub-accounts
+
+
+@router.get(
+    "/{account}/sub-accounts",
+    response_model=list[ApplicationOut],
+    responses=_ERRORS,
+    summary="Sub-accounts (isolated margin) of the account, pending and approved",
+)
+def sub_accounts(account: AccountPath, s: SessionDep, svc: ServicesDep) -> list[ApplicationOut]:
+    a = t.membership_applications.c
+    with svc.engine.connect() as conn:
+        require_member_reader(conn, svc, s, account)
+        rows = conn.execute(select(t.membership_applications).where(a.parent == account).order_by(a.id)).all()
+    return [application_out(r) for r in rows]
+
+
+@router.post(
+    "/{account}/sub-accounts",
+    status_code=201,
+    response_model=ApplicationOut,
+    responses=_ERRORS,
+    summary="Open a sub-account for isolated margin (signed by the member; approved like an admission)",
+)
+def open_sub_account(
+    account: AccountPath, body: Signed[SubAccountPayload], verified: SignedDep, svc: ServicesDep
+) -> ApplicationOut:
+    """A sub-account is its own vault account (own address, own balances, own IM/MM: margined in
+    isolation, nothing offsets against the main account) linked to its parent. The operator admits the
+    address on-chain and approves it like a membership application; the parent's session reads it."""
+    from eth_utils import to_checksum_address
+
+    with svc.engine.begin() as conn:
+        parent = _member_row(conn, account)
+        if parent.address != verified.signer:
+            raise forbidden("only the member itself may open its sub-accounts")
+        if _parent(conn, account) is not None:
+            raise ApiError(422, "nested_sub_account", "a sub-account cannot have sub-accounts")
+        return create_application(
+            conn,
+            verified,
+            svc.clock(),
+            str(to_checksum_address(body.payload.address)),
+            body.payload.label,
+            "sub_account",
+            parent.tier,
+            parent.group_name,
+            account,
+        )

@@ -1,0 +1,246 @@
+"""Direct admission with a risk tier: apply (signed by the applicant), approve or reject (signed by the operator)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from sqlalchemy import Connection, insert, select, update
+
+from offchain.api.deps import PageDep, ServicesDep, SessionDep, SignedDep, require_operator
+from offchain.api.errors import COMMON_RESPONSES, ApiError, ErrorBody, conflict, forbidden, not_found
+from offchain.api.models import (
+    ApplicationOut,
+    ApplyPayload,
+    ApprovePayload,
+    Paged,
+    RejectPayload,
+    Signed,
+    TierOut,
+)
+from offchain.api.signing import Verified, spend_nonce
+from offchain.ingest import registry
+from offchain.ingest.errors import RegistryError
+from offchain.ledger.schema import instruments, members, membership_applications
+from offchain.risk.tiers import DEFAULT_TIERS
+
+router = APIRouter(prefix="/membership", tags=["membership"], responses=COMMON_RESPONSES)
+ApplicationId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody},
+    403: {"model": ErrorBody},
+    404: {"model": ErrorBody},
+    409: {"model": ErrorBody},
+}
+TIER_NAMES = frozenset(t.name for t in DEFAULT_TIERS)
+
+
+def application_out(r: Any) -> ApplicationOut:
+    return ApplicationOut(
+        id=r.id,
+        address=r.address,
+        name=r.name,
+        kind=r.kind,
+        tier=r.tier,
+        group=r.group_name,
+        parent=r.parent,
+        status=r.status,
+        account=r.account,
+        note=r.note,
+        created_ms=r.created_ms,
+        decided_ms=r.decided_ms,
+    )
+
+
+def check_tier(tier: str) -> None:
+    if tier not in TIER_NAMES:
+        raise ApiError(422, "unknown_tier", f"tier must be one of {sorted(TIER_NAMES)}")
+
+
+def create_application(
+    conn: Connection,
+    verified: Verified,
+    now: int,
+    address: str,
+    name: str,
+    kind: str,
+    tier: str,
+    group: str,
+    parent: int | None,
+) -> ApplicationOut:
+    if conn.execute(select(members.c.account).where(members.c.address == address)).first() is not None:
+        raise conflict("already_member", f"{address} is a member already")
+    a = membership_applications.c
+    if conn.execute(select(a.id).where(a.address == address, a.status == "pending")).first() is not None:
+        raise conflict("application_pending", f"{address} has a pending application")
+    spend_nonce(conn, verified, now)
+    new_id = conn.execute(
+        insert(membership_applications)
+        .values(
+            address=address,
+            name=name,
+            kind=kind,
+            tier=tier,
+            group_name=group,
+            parent=parent,
+            status="pending",
+            account=None,
+            note="",
+            created_ms=now,
+            decided_ms=None,
+        )
+        .returning(a.id)
+    ).scalar_one()
+    row = conn.execute(select(membership_applications).where(a.id == new_id)).one()
+    return application_out(row)
+
+
+@router.get("/tiers", response_model=list[TierOut], summary="Risk tiers: IM multiplier, position limits, DF share")
+def tiers() -> list[TierOut]:
+    return [TierOut(**t.__dict__) for t in DEFAULT_TIERS]
+
+
+@router.post(
+    "/applications",
+    status_code=201,
+    response_model=ApplicationOut,
+    responses=_ERRORS,
+    summary="Apply for direct membership (signed by the applicant's address; EIP-1271 for contract accounts)",
+)
+def apply(body: Signed[ApplyPayload], verified: SignedDep, svc: ServicesDep) -> ApplicationOut:
+    p = body.payload
+    check_tier(p.tier)
+    with svc.engine.begin() as conn:
+        return create_application(conn, verified, svc.clock(), verified.signer, p.name, p.kind, p.tier, p.group, None)
+
+
+@router.get(
+    "/applications",
+    response_model=Paged[ApplicationOut],
+    responses=_ERRORS,
+    summary="Applications (operator: all; anyone else: their own)",
+)
+def list_applications(
+    s: SessionDep,
+    svc: ServicesDep,
+    page: PageDep,
+    status: Annotated[str | None, Query(pattern="^(pending|approved|rejected)$")] = None,
+) -> Paged[ApplicationOut]:
+    a = membership_applications.c
+    q = select(membership_applications).where(a.id > page.cursor)
+    if s.address != svc.operator:
+        q = q.where(a.address == s.address)
+    if status is not None:
+        q = q.where(a.status == status)
+    with svc.engine.connect() as conn:
+        rows = conn.execute(q.order_by(a.id).limit(page.limit)).all()
+    items = [application_out(r) for r in rows]
+    return Paged(items=items, next_cursor=items[-1].id if len(items) == page.limit else None)
+
+
+@router.get("/applications/{application_id}", response_model=ApplicationOut, responses=_ERRORS)
+def get_application(application_id: ApplicationId, s: SessionDep, svc: ServicesDep) -> ApplicationOut:
+    a = membership_applications.c
+    with svc.engine.connect() as conn:
+        row = conn.execute(select(membership_applications).where(a.id == application_id)).first()
+        allowed = row is not None and (s.address in (svc.operator, row.address) or _is_parent(conn, s.address, row))
+    if row is None or not allowed:
+        raise not_found("unknown_application", application_id)
+    return application_out(row)
+
+
+def _is_parent(conn: Connection, address: str, row: Any) -> bool:
+    if row.parent is None:
+        return False
+    owner = conn.execute(select(members.c.address).where(members.c.account == row.parent)).scalar_one_or_none()
+    return owner == address
+
+
+def _pending(conn: Connection, application_id: int) -> Any:
+    a = membership_applications.c
+    row = conn.execute(select(membership_applications).where(a.id == application_id)).first()
+    if row is None:
+        raise not_found("unknown_application", application_id)
+    if row.status != "pending":
+        raise conflict("application_decided", f"application {application_id} is {row.status}")
+    return row
+
+
+@router.post(
+    "/applications/{application_id}/approve",
+    response_model=ApplicationOut,
+    responses=_ERRORS,
+    summary="Approve an application (operator-signed) once the address is admitted on-chain",
+)
+def approve(
+    application_id: ApplicationId, body: Signed[ApprovePayload], verified: SignedDep, svc: ServicesDep
+) -> ApplicationOut:
+    """The operator first admits the address on-chain (`Vault.admitMember`, which assigns the account
+    number) and then approves here with that number; when the API has a chain connection it checks
+    `accountOf(address) == account`. Approval admits the member to the ledger with its tier and grants
+    the listed instruments (default: every active one) in one transaction."""
+    require_operator(svc, verified.signer)
+    p = body.payload
+    now = svc.clock()
+    with svc.engine.begin() as conn:
+        row = _pending(conn, application_id)
+        tier = p.tier or row.tier
+        check_tier(tier)
+        if svc.chain is not None and svc.chain.account_of(row.address) != p.account:
+            raise conflict("not_admitted_on_chain", f"the vault's accountOf({row.address}) is not {p.account}")
+        spend_nonce(conn, verified, now)
+        if p.instruments is None:
+            granted = list(conn.execute(select(instruments.c.name).where(instruments.c.active)).scalars())
+        else:
+            granted = list(dict.fromkeys(p.instruments))
+        try:
+            registry.admit_member(
+                conn, p.account, row.address, row.name, row.kind, tier, row.group_name, created_ms=now
+            )
+            for name in granted:
+                registry.grant(conn, p.account, name)
+        except RegistryError as exc:
+            raise registry_error(exc) from exc
+        a = membership_applications.c
+        conn.execute(
+            update(membership_applications)
+            .where(a.id == application_id)
+            .values(status="approved", account=p.account, tier=tier, decided_ms=now)
+        )
+        return application_out(conn.execute(select(membership_applications).where(a.id == application_id)).one())
+
+
+@router.post(
+    "/applications/{application_id}/reject",
+    response_model=ApplicationOut,
+    responses=_ERRORS,
+    summary="Reject an application (operator-signed)",
+)
+def reject(
+    application_id: ApplicationId, body: Signed[RejectPayload], verified: SignedDep, svc: ServicesDep
+) -> ApplicationOut:
+    require_operator(svc, verified.signer)
+    now = svc.clock()
+    with svc.engine.begin() as conn:
+        _pending(conn, application_id)
+        spend_nonce(conn, verified, now)
+        a = membership_applications.c
+        conn.execute(
+            update(membership_applications)
+            .where(a.id == application_id)
+            .values(status="rejected", note=body.payload.reason[:256], decided_ms=now)
+        )
+        return application_out(conn.execute(select(membership_applications).where(a.id == application_id)).one())
+
+
+def registry_error(exc: RegistryError) -> ApiError:
+    from offchain.ingest.errors import AlreadyExistsError, NotFoundError
+
+    if isinstance(exc, AlreadyExistsError):
+        return conflict("already_exists", str(exc))
+    if isinstance(exc, NotFoundError):
+        return ApiError(422, "unknown_reference", str(exc))
+    return ApiError(422, "invalid_value", str(exc))
+
+
+__all__ = ["create_application", "forbidden", "router"]

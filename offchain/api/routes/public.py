@@ -1,0 +1,214 @@
+"""Auditors and the public: batches with transfers and tx, published fills, default fund, platform
+directional imbalance, waterfall history, instruments, health. No session needed (rate-limited per IP)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path
+from sqlalchemy import func, select
+
+from offchain.api.deps import PageDep, PublicLimit, ServicesDep
+from offchain.api.errors import COMMON_RESPONSES, ErrorBody, not_found
+from offchain.api.models import (
+    BalanceOut,
+    BatchOut,
+    CollateralMarkOut,
+    DefaultFundOut,
+    FillOut,
+    GroupImbalance,
+    Health,
+    InstrumentImbalance,
+    InstrumentOut,
+    Paged,
+    RequirementOut,
+    TransferOut,
+    WaterfallOut,
+)
+from offchain.api.queries import decode_payload, imbalance, instruments, notional, settled_marks
+from offchain.api.routes.venues import fills_page
+from offchain.core.batch import DEFAULT_FUND_ACCOUNT
+from offchain.ledger import schema as t
+
+router = APIRouter(tags=["public"], dependencies=[PublicLimit], responses=COMMON_RESPONSES)
+Sequence = Annotated[int, Path(ge=0, le=2**62)]
+_ERRORS: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody}, 424: {"model": ErrorBody}}
+
+
+def _hex(b: bytes | None) -> str | None:
+    return None if b is None else "0x" + bytes(b).hex()
+
+
+def batch_out(r: Any, fill_count: int) -> BatchOut:
+    payload = decode_payload(dict(r.payload))
+    b = payload.batch
+    return BatchOut(
+        sequence=r.sequence,
+        status=r.status,
+        digest="0x" + bytes(r.digest).hex(),
+        prev_hash="0x" + b.prev_hash.hex(),
+        as_of=b.as_of,
+        fills_root="0x" + b.fills_root.hex(),
+        fill_count=fill_count,
+        context_hash="0x" + b.context_hash.hex(),
+        tx_hash=_hex(r.tx_hash),
+        block_number=r.block_number,
+        gas_used=r.gas_used,
+        transfers=[TransferOut(account=x.account, asset=x.asset, amount=str(x.amount)) for x in b.transfers],
+        requirements=[RequirementOut(account=q.account, im=str(q.im), mm=str(q.mm)) for q in b.requirements],
+        collateral_marks=[
+            CollateralMarkOut(asset=m.asset, price=str(m.price), haircut_bps=m.haircut_bps) for m in b.marks
+        ],
+        approved_withdrawals=[str(w) for w in b.approved_withdrawals],
+        context=payload.context,
+    )
+
+
+@router.get(
+    "/batches", response_model=Paged[BatchOut], summary="Settlement batches, oldest first, with transfers and tx"
+)
+def list_batches(svc: ServicesDep, page: PageDep) -> Paged[BatchOut]:
+    b = t.batches.c
+    with svc.engine.connect() as conn:
+        rows = conn.execute(
+            select(t.batches).where(b.sequence > page.cursor).order_by(b.sequence).limit(page.limit)
+        ).all()
+        seqs = [r.sequence for r in rows]
+        counts = (
+            {
+                int(s): int(n)
+                for s, n in conn.execute(
+                    select(t.fills.c.batch_sequence, func.count())
+                    .where(t.fills.c.batch_sequence.in_(seqs))
+                    .group_by(t.fills.c.batch_sequence)
+                )
+            }
+            if seqs
+            else {}
+        )
+    items = [batch_out(r, counts.get(r.sequence, 0)) for r in rows]
+    return Paged(items=items, next_cursor=items[-1].sequence if len(items) == page.limit else None)
+
+
+@router.get("/batches/{sequence}", response_model=BatchOut, responses=_ERRORS)
+def get_batch(sequence: Sequence, svc: ServicesDep) -> BatchOut:
+    with svc.engine.connect() as conn:
+        r = conn.execute(select(t.batches).where(t.batches.c.sequence == sequence)).first()
+        if r is None:
+            raise not_found("unknown_batch", sequence)
+        n = conn.execute(select(func.count()).where(t.fills.c.batch_sequence == sequence)).scalar_one()
+    return batch_out(r, int(n))
+
+
+@router.get(
+    "/batches/{sequence}/fills",
+    response_model=Paged[FillOut],
+    responses=_ERRORS,
+    summary="The published fills a batch settles (their leaves make its fillsRoot)",
+)
+def batch_fills(sequence: Sequence, svc: ServicesDep, page: PageDep) -> Paged[FillOut]:
+    with svc.engine.connect() as conn:
+        if conn.execute(select(t.batches.c.sequence).where(t.batches.c.sequence == sequence)).first() is None:
+            raise not_found("unknown_batch", sequence)
+        return fills_page(conn, t.fills.c.batch_sequence == sequence, page.cursor, page.limit)
+
+
+@router.get(
+    "/default-fund",
+    response_model=DefaultFundOut,
+    responses=_ERRORS,
+    summary="Default-fund size (vault account 2) and contributions",
+)
+def default_fund(svc: ServicesDep) -> DefaultFundOut:
+    source: Literal["chain", "ledger"]
+    """From the chain when the API has a connection (the balance of account 2 per asset), otherwise from
+    the ledger's settled cash flows into account 2 (settlement asset only)."""
+    if svc.chain is not None:
+        chain = svc.chain
+        balances = [
+            BalanceOut(asset=a, amount=str(chain.balance(DEFAULT_FUND_ACCOUNT, a))) for a in range(chain.asset_count())
+        ]
+        source = "chain"
+    else:
+        c = t.cash_flows.c
+        with svc.engine.connect() as conn:
+            total = sum(
+                int(a) for a in conn.execute(select(c.amount).where(c.account == DEFAULT_FUND_ACCOUNT)).scalars()
+            )
+        balances = [BalanceOut(asset=0, amount=str(total))]
+        source = "ledger"
+    return DefaultFundOut(
+        account=DEFAULT_FUND_ACCOUNT, source=source, balances=balances, contributions=[], contributions_available=False
+    )
+
+
+@router.get(
+    "/platform/imbalance",
+    response_model=list[InstrumentImbalance],
+    summary="Net directional imbalance per instrument, by member group (settled positions)",
+)
+def platform_imbalance(svc: ServicesDep) -> list[InstrumentImbalance]:
+    with svc.engine.connect() as conn:
+        totals = imbalance(conn)
+        marks = settled_marks(conn)
+        decimals = {name: v[0] for name, v in instruments(conn).items()}
+    out = []
+    for instrument in sorted(totals):
+        mark = marks.get(instrument)
+        dec = decimals.get(instrument, 0)
+        groups = []
+        net_all = gross_all = 0
+        for group in sorted(totals[instrument]):
+            g = totals[instrument][group]
+            net_all += g.net_qty
+            gross_all += g.gross_qty
+            groups.append(
+                GroupImbalance(
+                    group=group,
+                    net_qty=str(g.net_qty),
+                    gross_qty=str(g.gross_qty),
+                    net_notional=str(notional(g.net_qty, mark or 0, dec)),
+                    gross_notional=str(notional(g.gross_qty, mark or 0, dec)),
+                    one_sided=g.net_qty / g.gross_qty if g.gross_qty else 0.0,
+                )
+            )
+        out.append(
+            InstrumentImbalance(
+                instrument=instrument,
+                mark=None if mark is None else str(mark),
+                groups=groups,
+                platform_one_sided=net_all / gross_all if gross_all else 0.0,
+            )
+        )
+    return out
+
+
+@router.get("/waterfall", response_model=WaterfallOut, summary="Default-waterfall draws (empty until a default)")
+def waterfall(svc: ServicesDep, page: PageDep) -> WaterfallOut:
+    return WaterfallOut(items=[], next_cursor=None, available=False)
+
+
+@router.get("/instruments", response_model=list[InstrumentOut], summary="Cleared instruments and their settled marks")
+def list_instruments(svc: ServicesDep) -> list[InstrumentOut]:
+    with svc.engine.connect() as conn:
+        ins = instruments(conn)
+        marks = settled_marks(conn)
+    return [
+        InstrumentOut(
+            name=n,
+            kind=v[2],
+            underlying=v[3],
+            qty_decimals=v[0],
+            clearing_fee_bps=v[4],
+            active=v[1],
+            mark=None if marks.get(n) is None else str(marks[n]),
+        )
+        for n, v in sorted(ins.items())
+    ]
+
+
+@router.get("/health", response_model=Health)
+def health(svc: ServicesDep) -> Health:
+    with svc.engine.connect() as conn:
+        last = conn.execute(select(func.max(t.batches.c.sequence))).scalar_one_or_none()
+    return Health(status="ok", last_batch=last, chain=svc.chain is not None)

@@ -1,0 +1,218 @@
+"""Signed API requests: one EIP-712 envelope for every request that changes something.
+
+    ApiRequest(address signer,string action,bytes32 payloadHash,uint256 nonce,uint64 expiry)
+
+under the domain ("crossclear API", "1", chainId, verifyingContract = the vault). `action` is the HTTP
+method and the concrete path ("POST /v1/venues/dex-a/approve"), so a signature is bound to one endpoint
+and its path parameters; `payloadHash` is keccak256 of the request's `payload` in canonical JSON
+(UTF-8, keys sorted, no whitespace, integers and strings only: no floats). The nonce is any uint256 the
+signer has not used before (spent in the same database transaction as the request's effect), `expiry`
+unix seconds, at most `max_request_ttl_s` ahead. An EOA signs with ECDSA (65 bytes, low s); a contract
+account (a DAO's Safe) is accepted when its EIP-1271 `isValidSignature(digest, signature)` returns the
+magic value on-chain.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from eth_abi import encode
+from eth_account import Account
+from eth_utils import keccak, to_checksum_address
+from sqlalchemy import Connection, insert, select
+
+from offchain.api.errors import ApiError, conflict, unauthorized
+from offchain.core.eip712 import Domain, typed_digest
+from offchain.core.fills import InvalidSignature, recover_signer_bytes
+from offchain.ledger.schema import api_nonces
+
+API_REQUEST_TYPE = "ApiRequest(address signer,string action,bytes32 payloadHash,uint256 nonce,uint64 expiry)"
+API_REQUEST_TYPEHASH = keccak(text=API_REQUEST_TYPE)
+EIP1271_MAGIC = bytes.fromhex("1626ba7e")
+
+
+def api_domain(chain_id: int, vault: str) -> Domain:
+    return Domain("crossclear API", "1", chain_id, vault)
+
+
+def canonical_json(payload: Any) -> bytes:
+    """The bytes `payloadHash` is computed over. Raises ValueError for floats or unencodable text."""
+    _refuse_floats(payload)
+    try:
+        return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError("payload text is not valid UTF-8") from exc
+
+
+def _refuse_floats(value: Any) -> None:
+    if isinstance(value, float):
+        raise ValueError("payload numbers must be integers (send decimals as strings)")
+    if isinstance(value, dict):
+        for v in value.values():
+            _refuse_floats(v)
+    elif isinstance(value, list):
+        for v in value:
+            _refuse_floats(v)
+
+
+def payload_hash(payload: Any) -> bytes:
+    return keccak(canonical_json(payload))
+
+
+@dataclass(frozen=True)
+class Envelope:
+    signer: str
+    action: str
+    payload_hash: bytes
+    nonce: int
+    expiry: int
+
+    def struct_hash(self) -> bytes:
+        return keccak(
+            encode(
+                ["bytes32", "address", "bytes32", "bytes32", "uint256", "uint64"],
+                [
+                    API_REQUEST_TYPEHASH,
+                    to_checksum_address(self.signer),
+                    keccak(text=self.action),
+                    self.payload_hash,
+                    self.nonce,
+                    self.expiry,
+                ],
+            )
+        )
+
+    def digest(self, domain: Domain) -> bytes:
+        return typed_digest(domain.separator, self.struct_hash())
+
+
+def typed_data(domain: Domain, envelope: Envelope) -> dict[str, object]:
+    """The envelope in eth_signTypedData_v4 form (what a wallet shows and signs)."""
+    return {
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"},
+            ],
+            "ApiRequest": [
+                {"name": "signer", "type": "address"},
+                {"name": "action", "type": "string"},
+                {"name": "payloadHash", "type": "bytes32"},
+                {"name": "nonce", "type": "uint256"},
+                {"name": "expiry", "type": "uint64"},
+            ],
+        },
+        "primaryType": "ApiRequest",
+        "domain": domain.as_json(),
+        "message": {
+            "signer": to_checksum_address(envelope.signer),
+            "action": envelope.action,
+            "payloadHash": "0x" + envelope.payload_hash.hex(),
+            "nonce": envelope.nonce,
+            "expiry": envelope.expiry,
+        },
+    }
+
+
+class ContractSignatures(Protocol):
+    """EIP-1271 on-chain: does `address` have code, and does it accept `signature` over `digest`."""
+
+    def has_code(self, address: str) -> bool: ...
+
+    def is_valid_signature(self, address: str, digest: bytes, signature: bytes) -> bool: ...
+
+
+def verify_signature(digest: bytes, signer: str, signature: bytes, contracts: ContractSignatures | None) -> None:
+    """Raise 401 `bad_signature` unless `signer` signed `digest` (ECDSA for an EOA, EIP-1271 for a contract)."""
+    if len(signature) == 65:
+        try:
+            if recover_signer_bytes(digest, signature) == bytes.fromhex(signer[2:]):
+                return
+        except InvalidSignature:
+            pass
+    if contracts is not None and contracts.has_code(signer):
+        if contracts.is_valid_signature(signer, digest, signature):
+            return
+        raise unauthorized("bad_signature", "the contract account's isValidSignature refused the signature")
+    raise unauthorized("bad_signature", "the signature does not recover to the signer")
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A request whose signature checked out; its nonce is spent by `spend_nonce` in the effect's transaction."""
+
+    signer: str  # checksummed
+    action: str
+    nonce: int
+    expiry: int
+
+
+def check_times(expiry: int, now_s: int, max_ttl_s: int) -> None:
+    if expiry <= now_s:
+        raise unauthorized("request_expired", f"expiry {expiry} is not after now ({now_s})")
+    if expiry > now_s + max_ttl_s:
+        raise unauthorized("expiry_too_far", f"expiry may be at most {max_ttl_s} s ahead")
+
+
+def spend_nonce(conn: Connection, verified: Verified, now_ms: int) -> None:
+    """Record the nonce as used, inside the caller's transaction: a replay is refused (409
+    `nonce_reused`), and if the effect fails the nonce stays unspent."""
+    n = api_nonces.c
+    used = conn.execute(select(n.action).where(n.signer == verified.signer, n.nonce == str(verified.nonce))).first()
+    if used is not None:
+        raise conflict("nonce_reused", f"nonce {verified.nonce} was already used by {verified.signer}")
+    conn.execute(
+        insert(api_nonces).values(
+            signer=verified.signer,
+            nonce=str(verified.nonce),
+            action=verified.action[:64],
+            expiry_ms=verified.expiry * 1000,
+            used_ms=now_ms,
+        )
+    )
+
+
+def sign_request(
+    key: str | bytes,
+    domain: Domain,
+    method: str,
+    path: str,
+    payload: Any,
+    nonce: int,
+    expiry: int,
+    signer: str | None = None,
+) -> dict[str, Any]:
+    """A client's side: the JSON body `{"payload", "auth"}` for a signed request.
+
+    `signer` defaults to the key's address; pass a contract account's address to sign for it with an
+    owner key whose ECDSA signature the contract accepts through EIP-1271.
+    """
+    account = Account.from_key(key)
+    who = to_checksum_address(signer or account.address)
+    envelope = Envelope(who, f"{method.upper()} {path}", payload_hash(payload), nonce, expiry)
+    sig = Account.unsafe_sign_hash(envelope.digest(domain), account.key).signature
+    return {
+        "payload": payload,
+        "auth": {"signer": who, "nonce": str(nonce), "expiry": expiry, "signature": "0x" + bytes(sig).hex()},
+    }
+
+
+__all__ = [
+    "API_REQUEST_TYPE",
+    "ApiError",
+    "ContractSignatures",
+    "Envelope",
+    "Verified",
+    "api_domain",
+    "canonical_json",
+    "check_times",
+    "payload_hash",
+    "sign_request",
+    "spend_nonce",
+    "typed_data",
+    "verify_signature",
+]

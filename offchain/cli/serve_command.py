@@ -1,0 +1,77 @@
+"""`crossclear serve`: run the HTTP API (uvicorn) over a ledger, optionally bound to a devnet's chain."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from offchain.api.config import ApiSettings
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("serve", help="run the HTTP API (venues, members, auditors), OpenAPI at /v1/docs")
+    p.add_argument(
+        "--db", default=None, help="ledger URL (default: CROSSCLEAR_API_DB_URL or sqlite:///var/crossclear.db)"
+    )
+    p.add_argument("--devnet", type=Path, default=None, help="devnet file: chain id, vault, RPC, operator, relayer")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument(
+    )
+
+
+def settings_from_args(args: argparse.Namespace) -> ApiSettings:
+    """ApiSettings from the environment, then the devnet file, then --db."""
+    from eth_account import Account
+
+    from offchain.api.config import ApiSettings
+    from offchain.devnet.spec import DevnetSpec
+
+    overrides: dict[str, object] = {"db_url": args.db}
+    if args.devnet is not None:
+        spec = DevnetSpec.load(args.devnet)
+        overrides.update(
+            chain_id=spec.chain_id,
+            vault=spec.vault,
+            rpc_url=spec.rpc_url,
+            relayer_key=spec.operator_key,
+            operator_address=Account.from_key(spec.operator_key).address,
+        )
+    return ApiSettings.from_env(overrides=overrides)
+
+
+def build_app(settings: ApiSettings) -> FastAPI:
+    from web3 import HTTPProvider, Web3
+
+    from offchain.api.chain import Web3Chain
+    from offchain.api.main import create_app
+    from offchain.chain.vault import VaultClient, vault_sender
+
+    chain = None
+    if settings.rpc_url:
+        w3 = Web3(HTTPProvider(settings.rpc_url, request_kwargs={"timeout": 30}))
+        vault = VaultClient(w3, settings.vault)
+        relayer = None
+        if settings.relayer_key is not None:
+            relayer = vault_sender(w3, settings.relayer_key.get_secret_value())
+        chain = Web3Chain(vault, relayer)
+    return create_app(settings, chain=chain)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+    from pydantic import ValidationError
+
+    try:
+        settings = settings_from_args(args)
+    except (ValueError, ValidationError) as exc:
+        print(f"crossclear serve: {exc}", file=sys.stderr)
+        return 2
+    app = build_app(settings)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
