@@ -286,18 +286,25 @@ class MarginOut(BaseModel):
 
 
 class MarginCallOut(BaseModel):
+    """One event of a margin call's life (issue, raise, cure, default), as the batch that decided it."""
+
     id: int
-    amount: str
-    issued_ms: int
-    deadline_ms: int
-    status: str
-    reason: str
+    batch_sequence: int
+    verdict: str = Field(description="issue, raise, cure or default")
+    amount: str = Field(description="the call's amount after this event (0 once cured), settlement base units")
+    deadline: int = Field(description="cure deadline, chain seconds")
+    deep: bool = Field(description="equity below maintenance margin (not only below IM)")
+    equity: str
+    debt: str
+    im: str
+    mm: str
+    as_of: int
 
 
 class MarginCallsOut(BaseModel):
     items: list[MarginCallOut]
     next_cursor: int | None
-    available: bool = Field(description="false until the defaults component records margin calls")
+    available: bool = Field(description="whether this ledger records margin calls (the defaults component)")
 
 
 class WithdrawalSubmit(_Model):
@@ -370,12 +377,19 @@ class BalanceOut(BaseModel):
     amount: str
 
 
+class ContributionOut(BaseModel):
+    account: int
+    target: str = Field(description="the member's Cover-2 share, settlement base units")
+    contributed: str = Field(description="its contribution after the last batch that moved it")
+    batch_sequence: int
+
+
 class DefaultFundOut(BaseModel):
     account: int
     source: Literal["chain", "ledger"]
     balances: list[BalanceOut]
-    contributions: list[BalanceOut]
-    contributions_available: bool = Field(description="false until contributions are recorded per member")
+    contributions: list[ContributionOut]
+    contributions_available: bool = Field(description="whether the ledger records per-member contributions")
 
 
 class GroupImbalance(BaseModel):
@@ -396,11 +410,17 @@ class InstrumentImbalance(BaseModel):
 
 class WaterfallEvent(BaseModel):
     id: int
+    default_id: int
+    defaulter: int | None
     batch_sequence: int
-    defaulter: int
-    layer: int
+    source: str = Field(description="plan (the engine's plan) or chain (as settled)")
+    layer: int = Field(
+        description="1 margin, 2 own DF, 3 operator capital, 4 others' DF, 5 assessments, 6 VM haircut, 7 ADL"
+    )
     account: int
+    asset: int
     amount: str
+    value: str
 
 
 class WaterfallOut(BaseModel):

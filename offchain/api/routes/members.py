@@ -23,6 +23,7 @@ from offchain.api.models import (
     ApplicationOut,
     CashFlowOut,
     CollateralMarkOut,
+    MarginCallOut,
     MarginCallsOut,
     MarginOut,
     MemberOut,
@@ -136,6 +137,16 @@ def positions(account: AccountPath, s: SessionDep, svc: ServicesDep) -> Position
         netted_all = netted_positions(conn)
         marks = settled_marks(conn)
         decimals = {name: v[0] for name, v in instruments(conn).items()}
+        d = t.defaults.c
+        default = conn.execute(
+            select(d.id, d.status, d.declared_sequence).where(d.account == account).order_by(d.id.desc()).limit(1)
+        ).first()
+    close_out = (
+        None
+        if default is None
+        else f"default #{default.id} declared in batch {default.declared_sequence} ({default.status}): "
+        "margin call not cured by its deadline"
+    )
     ranks = adl_ranks(netted_all, marks, decimals, collateral_values(latest))
     netted = []
     for (member, instrument), qty in sorted(netted_all.items()):
@@ -152,7 +163,7 @@ def positions(account: AccountPath, s: SessionDep, svc: ServicesDep) -> Position
                 adl_rank=rank,
                 adl_queue_size=size,
                 loss_socialisation_exposure="0",
-                close_out_reason=None,
+                close_out_reason=close_out,
             )
         )
     return PositionsOut(
@@ -202,12 +213,34 @@ def margin(account: AccountPath, s: SessionDep, svc: ServicesDep) -> MarginOut:
     "/{account}/margin-calls",
     response_model=MarginCallsOut,
     responses=_ERRORS,
-    summary="Margin calls with their cure deadlines (empty until the defaults component records them)",
+    summary="Margin calls with their cure deadlines (every issue/raise/cure/default event)",
 )
 def margin_calls(account: AccountPath, s: SessionDep, svc: ServicesDep, page: PageDep) -> MarginCallsOut:
+    """Every event of the account's margin calls, oldest first: a call is open from its `issue` until a
+    `cure` (member topped up) or a `default` (deadline passed; close-out and waterfall follow)."""
+    c = t.margin_calls.c
     with svc.engine.connect() as conn:
         require_member_reader(conn, svc, s, account)
-    return MarginCallsOut(items=[], next_cursor=None, available=False)
+        rows = conn.execute(
+            select(t.margin_calls).where(c.account == account, c.id > page.cursor).order_by(c.id).limit(page.limit)
+        ).all()
+    items = [
+        MarginCallOut(
+            id=r.id,
+            batch_sequence=r.batch_sequence,
+            verdict=r.verdict,
+            amount=str(r.amount),
+            deadline=r.deadline,
+            deep=r.deep,
+            equity=str(r.equity),
+            debt=str(r.debt),
+            im=str(r.im),
+            mm=str(r.mm),
+            as_of=r.as_of,
+        )
+        for r in rows
+    ]
+    return MarginCallsOut(items=items, next_cursor=items[-1].id if len(items) == page.limit else None, available=True)
 
 
 @router.get(

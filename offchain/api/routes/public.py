@@ -14,6 +14,7 @@ from offchain.api.models import (
     BalanceOut,
     BatchOut,
     CollateralMarkOut,
+    ContributionOut,
     DefaultFundOut,
     FillOut,
     GroupImbalance,
@@ -23,6 +24,7 @@ from offchain.api.models import (
     Paged,
     RequirementOut,
     TransferOut,
+    WaterfallEvent,
     WaterfallOut,
 )
 from offchain.api.queries import decode_payload, imbalance, instruments, notional, settled_marks
@@ -137,8 +139,29 @@ def default_fund(svc: ServicesDep) -> DefaultFundOut:
             )
         balances = [BalanceOut(asset=0, amount=str(total))]
         source = "ledger"
+    c = t.df_contributions.c
+    with svc.engine.connect() as conn:
+        latest = select(c.account, func.max(c.id).label("last")).group_by(c.account).subquery()
+        rows = conn.execute(
+            select(c.account, c.target, c.current, c.amount, c.batch_sequence)
+            .join(latest, c.id == latest.c.last)
+            .order_by(c.account)
+        ).all()
+    contributions = [
+        ContributionOut(
+            account=r.account,
+            target=str(r.target),
+            contributed=str(int(r.current) + int(r.amount)),
+            batch_sequence=r.batch_sequence,
+        )
+        for r in rows
+    ]
     return DefaultFundOut(
-        account=DEFAULT_FUND_ACCOUNT, source=source, balances=balances, contributions=[], contributions_available=False
+        account=DEFAULT_FUND_ACCOUNT,
+        source=source,
+        balances=balances,
+        contributions=contributions,
+        contributions_available=True,
     )
 
 
@@ -183,9 +206,33 @@ def platform_imbalance(svc: ServicesDep) -> list[InstrumentImbalance]:
     return out
 
 
-@router.get("/waterfall", response_model=WaterfallOut, summary="Default-waterfall draws (empty until a default)")
+@router.get("/waterfall", response_model=WaterfallOut, summary="Default-waterfall draws, layer by layer")
 def waterfall(svc: ServicesDep, page: PageDep) -> WaterfallOut:
-    return WaterfallOut(items=[], next_cursor=None, available=False)
+    w, d = t.waterfall_draws.c, t.defaults.c
+    with svc.engine.connect() as conn:
+        rows = conn.execute(
+            select(t.waterfall_draws, d.account.label("defaulter"))
+            .select_from(t.waterfall_draws.outerjoin(t.defaults, w.default_id == d.id))
+            .where(w.id > page.cursor)
+            .order_by(w.id)
+            .limit(page.limit)
+        ).all()
+    items = [
+        WaterfallEvent(
+            id=r.id,
+            default_id=r.default_id,
+            defaulter=r.defaulter,
+            batch_sequence=r.batch_sequence,
+            source=r.source,
+            layer=r.layer,
+            account=r.account,
+            asset=r.asset,
+            amount=str(r.amount),
+            value=str(r.value),
+        )
+        for r in rows
+    ]
+    return WaterfallOut(items=items, next_cursor=items[-1].id if len(items) == page.limit else None, available=True)
 
 
 @router.get("/instruments", response_model=list[InstrumentOut], summary="Cleared instruments and their settled marks")
