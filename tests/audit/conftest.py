@@ -1,0 +1,73 @@
+"""One devnet history per module (a real Anvil, a SQLite ledger), published once; tampers copy the file
+or settle on an Anvil snapshot that is reverted afterwards, so every tamper starts from the same history."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from offchain.audit import AuditReport, Discrepancy, run_audit
+from offchain.cli.publish_command import publish
+from tests.audit.history import HistoryStats, build_history
+from tests.settlement.conftest import Devnet, make_devnet
+
+ROUNDS = 8
+
+
+@dataclass
+class History:
+    devnet: Devnet
+    published: Path
+    stats: HistoryStats
+    tmp: Path
+
+    def audit(self, fills: Path | None = None) -> AuditReport:
+        return run_audit(self.devnet.anvil.url, self.devnet.spec.vault, fills or self.published)
+
+    def expect(self, fills: Path, check: str, sequence: int | None, *words: str) -> Discrepancy:
+        with pytest.raises(Discrepancy) as caught:
+            self.audit(fills)
+        d = caught.value
+        assert (d.check, d.sequence) == (check, sequence), str(d)
+        for w in words:
+            assert w in str(d), str(d)
+        return d
+
+    def lines(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.published.read_text().splitlines()]
+
+    def tampered(self, name: str, edit: Callable[[list[dict[str, Any]]], object]) -> Path:
+        """A copy of the published file with `edit` applied to its parsed lines (header first)."""
+        lines = self.lines()
+        edit(lines)
+        out = self.tmp / f"{name}.jsonl"
+        out.write_text("".join(json.dumps(x, separators=(",", ":")) + "\n" for x in lines))
+        return out
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Chain changes inside the block are reverted at its end."""
+        provider = self.devnet.vault.w3.provider
+        snap = provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+        try:
+            yield
+        finally:
+            assert provider.make_request("evm_revert", [snap])["result"]  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
+    tmp = tmp_path_factory.mktemp("audit")
+    devnets = make_devnet(f"sqlite:///{tmp / 'ledger.db'}")
+    devnet = next(devnets)
+    stats = build_history(devnet, ROUNDS)
+    published = tmp / "fills.jsonl"
+    publish(devnet.db, published)
+    yield History(devnet, published, stats, tmp)
+    next(devnets, None)  # leaves make_devnet's `with Anvil()`: the chain stops

@@ -1,0 +1,98 @@
+"""A devnet history for the auditor: deposits, fills from three venues, mark moves, funding, a liquidity
+advance and its repayment, withdrawals requested, cancelled and executed. Shared by tests/audit and
+scripts/bench_audit.py."""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+
+from offchain.chain.transactions import TxSender
+from offchain.chain.vault import vault_sender
+from offchain.core.fills import Fill
+from offchain.devnet.runtime import ingestor, settlement_engine
+from offchain.ingest.service import AckStatus
+from offchain.settlement.builder import BuilderConfig
+from offchain.settlement.prices import record_funding
+from tests.settlement.conftest import BTC_QTY, USDC, Devnet
+
+MM, FUND, RETAIL, DAO = "Alpha Market Making", "Macro Fund", "DEX retail pool", "Protocol DAO"
+VENUE_SYMBOLS = {
+    "dex-perp": ("BTC-PERP", "ETH-PERP"),
+    "cex": ("BTCUSDT", "ETHUSDT"),
+    "otc-desk": ("XBT/USD", "ETH/USD"),
+}
+ETH_QTY = 10**8  # the devnet's ETH-USD-PERP also counts 1e-8 units
+
+
+@dataclass
+class HistoryStats:
+    batches: int = 0
+    fills: int = 0
+    seconds: float = 0.0
+
+
+def build_history(d: Devnet, rounds: int, fills_per_round: int = 6, seed: int = 7) -> HistoryStats:
+    """`rounds` batches with fills from all three venues and moving marks, plus the side events above."""
+    started = time.perf_counter()
+    rng = random.Random(seed)
+    stats = HistoryStats()
+    for name, usd in ((MM, 2_000_000), (FUND, 500_000), (RETAIL, 300_000), (DAO, 1_000)):
+        d.deposit(name, usd)
+    btc, eth = 20_000.0, 1_500.0
+    d.prices(btc=btc, eth=eth)
+    ing = ingestor(d.spec, d.db)
+    engine = settlement_engine(d.spec, d.db, BuilderConfig(heartbeat_s=0))
+    wid = d.vault.request_withdrawal(_sender(d, FUND), 0, 1_000 * USDC, d.member(FUND).address)
+    d.vault.cancel_withdrawal(_sender(d, FUND), wid)
+    traders = [MM, FUND, RETAIL]
+    n = 0
+    for r in range(rounds):
+        batch: list[tuple[Fill, bytes]] = []
+        if r == 0:
+            # The DAO goes long 1 BTC with 1,000 USDC of cash: the fall below makes it need an advance.
+            batch.append(d.fill("otc-desk", f"f-{n}", "XBT/USD", DAO, MM, BTC_QTY, btc))
+            n += 1
+        for _ in range(fills_per_round):
+            venue = rng.choice(list(VENUE_SYMBOLS))
+            btc_leg = rng.random() < 0.6
+            symbol = VENUE_SYMBOLS[venue][0 if btc_leg else 1]
+            buyer, seller = rng.sample(traders, 2)
+            qty = rng.randint(1, 50) * (BTC_QTY if btc_leg else ETH_QTY) // 10
+            px = (btc if btc_leg else eth) * (1 + rng.uniform(-0.002, 0.002))
+            batch.append(d.fill(venue, f"f-{n}", symbol, buyer, seller, qty, round(px, 2)))
+            n += 1
+        ing.refresh()
+        acks = ing.submit_many(batch)
+        if any(a.status != AckStatus.ACCEPTED for a in acks):
+            raise RuntimeError(f"fills refused: {[a for a in acks if a.status != AckStatus.ACCEPTED]}")
+        stats.fills += len(batch)
+        if r == 1:
+            btc *= 0.88  # the DAO's 1 BTC long loses 2,400: more than its cash
+        else:
+            btc *= 1 + rng.uniform(-0.01, 0.01)
+        eth *= 1 + rng.uniform(-0.015, 0.015)
+        d.prices(btc=btc, eth=eth)
+        if r % 5 == 2:
+            with d.db.begin() as conn:
+                record_funding(conn, "BTC-USD-PERP", d.now_ms() - 1, rng.choice([-1500, 800, 2500]))
+        if r == 3:
+            d.deposit(DAO, 5_000)  # repays the advance first
+        result = engine.step()
+        if result.action != "settled":
+            raise RuntimeError(f"round {r}: engine step {result}")
+        stats.batches += 1
+    # A withdrawal executed after the delay (chain time moves an hour; no batch after this) and one
+    # left pending.
+    w1 = d.vault.request_withdrawal(_sender(d, FUND), 0, 2_000 * USDC, d.member(FUND).address)
+    d.vault.request_withdrawal(_sender(d, RETAIL), 0, 500 * USDC, d.member(RETAIL).address)
+    d.vault.w3.provider.make_request("evm_increaseTime", [3_601])  # type: ignore[arg-type]
+    d.vault.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    d.vault.execute_withdrawal(_sender(d, FUND), w1)
+    stats.seconds = time.perf_counter() - started
+    return stats
+
+
+def _sender(d: Devnet, name: str) -> TxSender:
+    return vault_sender(d.vault.w3, d.member(name).key)
