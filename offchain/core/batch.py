@@ -4,6 +4,9 @@ Mirrors contracts/src/libraries/Batch.sol word for word:
  - transfer:    account uint32 [255..224] | asset uint16 [223..208] | zero [207..128] | amount int128 [127..0]
  - requirement: account uint32 [255..224] | initial margin uint112 [223..112] | maintenance uint112 [111..0]
  - mark:        asset uint16 [255..240] | haircut bps uint16 [239..224] | zero [223..128] | price uint128 [127..0]
+ - contribution:   account uint32 [255..224] | zero [223..128] | amount int128 [127..0]
+ - margin call:    account uint32 [255..224] | deadline uint64 [223..160] | zero [159..128] | amount uint128 [127..0]
+ - default action: account uint32 [255..224] | action uint8 [223..216] | zero [215..128] | amount uint128 [127..0]
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from offchain.core.eip712 import Domain, typed_digest, typed_message
 
+UINT8_MAX = 2**8 - 1
 UINT16_MAX = 2**16 - 1
 UINT32_MAX = 2**32 - 1
 UINT64_MAX = 2**64 - 1
@@ -28,11 +32,13 @@ BPS = 10_000
 
 BATCH_TYPE = (
     "Batch(uint64 sequence,bytes32 prevHash,uint64 asOf,bytes32 fillsRoot,bytes32[] transfers,"
-    "bytes32[] requirements,bytes32[] marks,uint256[] approvedWithdrawals,bytes32 contextHash)"
+    "bytes32[] requirements,bytes32[] marks,uint256[] approvedWithdrawals,bytes32 contextHash,"
+    "bytes32[] contributions,bytes32[] marginCalls,bytes32[] defaultActions)"
 )
 BATCH_TYPEHASH = keccak(text=BATCH_TYPE)
-# typehash, sequence, prevHash, asOf, fillsRoot, then the hashes of the four arrays, contextHash
-_BATCH_ENCODING = ["bytes32", "uint64", "bytes32", "uint64", "bytes32"] + ["bytes32"] * 5
+# typehash, sequence, prevHash, asOf, fillsRoot, the hashes of the four arrays, contextHash, then the
+# hashes of the three default-management arrays
+_BATCH_ENCODING = ["bytes32", "uint64", "bytes32", "uint64", "bytes32"] + ["bytes32"] * 8
 
 # Account numbers of the vault's system accounts; members start at FIRST_MEMBER_ACCOUNT.
 FEE_ACCOUNT = 1
@@ -101,6 +107,70 @@ class Mark(_Row):
         return cls(asset=w >> 240, haircut_bps=(w >> 224) & UINT16_MAX, price=w & UINT128_MAX)
 
 
+class Contribution(_Row):
+    """A member's default-fund contribution change, in settlement-asset base units: > 0 moves cash into its
+    contribution (pool shares), < 0 returns contribution value to its cash."""
+
+    account: int = Field(ge=FIRST_MEMBER_ACCOUNT, le=UINT32_MAX)
+    amount: int = Field(ge=INT128_MIN, le=INT128_MAX)
+
+    def pack(self) -> bytes:
+        return ((self.account << 224) | (self.amount & UINT128_MAX)).to_bytes(32, "big")
+
+    @classmethod
+    def unpack(cls, word: bytes) -> Contribution:
+        w = int.from_bytes(word, "big")
+        if (w >> 128) & ((1 << 96) - 1):
+            raise ValueError(f"contribution word has non-zero reserved bits: {word.hex()}")
+        raw = w & UINT128_MAX
+        amount = raw - (1 << 128) if raw >> 127 else raw
+        return cls(account=w >> 224, amount=amount)
+
+
+class MarginCall(_Row):
+    """A margin call the vault records (`marginCallOf`): amount in settlement-asset base units, deadline in
+    unix seconds. Amount 0 clears the member's call."""
+
+    account: int = Field(ge=FIRST_MEMBER_ACCOUNT, le=UINT32_MAX)
+    deadline: int = Field(ge=0, le=UINT64_MAX)
+    amount: int = Field(ge=0, le=UINT128_MAX)
+
+    def pack(self) -> bytes:
+        return ((self.account << 224) | (self.deadline << 160) | self.amount).to_bytes(32, "big")
+
+    @classmethod
+    def unpack(cls, word: bytes) -> MarginCall:
+        w = int.from_bytes(word, "big")
+        if (w >> 128) & UINT32_MAX:
+            raise ValueError(f"margin call word has non-zero reserved bits: {word.hex()}")
+        return cls(account=w >> 224, deadline=(w >> 160) & UINT64_MAX, amount=w & UINT128_MAX)
+
+
+DECLARE = 1
+COVER = 2
+CLOSE = 3
+ASSESS = 4
+
+
+class DefaultAction(_Row):
+    """A default-management step: DECLARE (amount 0), COVER `amount` of the defaulter's debt (the vault
+    draws layers 1-4 itself), CLOSE (debt must be 0), ASSESS a survivor `amount` for the last COVER."""
+
+    account: int = Field(ge=FIRST_MEMBER_ACCOUNT, le=UINT32_MAX)
+    action: int = Field(ge=DECLARE, le=ASSESS)
+    amount: int = Field(ge=0, le=UINT128_MAX)
+
+    def pack(self) -> bytes:
+        return ((self.account << 224) | (self.action << 216) | self.amount).to_bytes(32, "big")
+
+    @classmethod
+    def unpack(cls, word: bytes) -> DefaultAction:
+        w = int.from_bytes(word, "big")
+        if (w >> 128) & ((1 << 88) - 1):
+            raise ValueError(f"default action word has non-zero reserved bits: {word.hex()}")
+        return cls(account=w >> 224, action=(w >> 216) & UINT8_MAX, amount=w & UINT128_MAX)
+
+
 def zero_sum_violations(transfers: Iterable[Transfer]) -> dict[int, int]:
     """Per-asset sums that are not zero (empty when the transfers balance)."""
     sums: dict[int, int] = defaultdict(int)
@@ -125,6 +195,10 @@ class Batch(BaseModel):
     # keccak256 of the published batch context (instrument marks, funding, fees): binds what an auditor
     # recomputes the variation margin from to the signed batch.
     context_hash: bytes = Field(default=b"\x00" * 32, min_length=32, max_length=32)
+    # Default management (issue 6), applied after the transfers in this order.
+    contributions: tuple[Contribution, ...] = ()
+    margin_calls: tuple[MarginCall, ...] = ()
+    default_actions: tuple[DefaultAction, ...] = ()
 
     @model_validator(mode="after")
     def _zero_sum(self) -> Batch:
@@ -140,8 +214,17 @@ class Batch(BaseModel):
             [m.pack() for m in self.marks],
         )
 
+    def default_words(self) -> tuple[list[bytes], list[bytes], list[bytes]]:
+        """Packed contributions, margin calls and default actions."""
+        return (
+            [c.pack() for c in self.contributions],
+            [m.pack() for m in self.margin_calls],
+            [d.pack() for d in self.default_actions],
+        )
+
     def struct_hash(self) -> bytes:
         transfers, requirements, marks = self.words()
+        contributions, margin_calls, default_actions = self.default_words()
         return keccak(
             encode(
                 _BATCH_ENCODING,
@@ -156,6 +239,9 @@ class Batch(BaseModel):
                     keccak(b"".join(marks)),
                     keccak(b"".join(w.to_bytes(32, "big") for w in self.approved_withdrawals)),
                     self.context_hash,
+                    keccak(b"".join(contributions)),
+                    keccak(b"".join(margin_calls)),
+                    keccak(b"".join(default_actions)),
                 ],
             )
         )
@@ -166,6 +252,7 @@ class Batch(BaseModel):
     def as_call_args(self) -> tuple[object, ...]:
         """The tuple web3.py encodes for `Batch.Data calldata`."""
         transfers, requirements, marks = self.words()
+        contributions, margin_calls, default_actions = self.default_words()
         return (
             self.sequence,
             self.prev_hash,
@@ -176,11 +263,15 @@ class Batch(BaseModel):
             marks,
             list(self.approved_withdrawals),
             self.context_hash,
+            contributions,
+            margin_calls,
+            default_actions,
         )
 
     def typed_data(self, domain: Domain) -> dict[str, object]:
         """The standard EIP-712 JSON form (wallets, eth-account's generic encoder)."""
         transfers, requirements, marks = self.words()
+        contributions, margin_calls, default_actions = self.default_words()
         return typed_message(
             domain,
             "Batch",
@@ -194,6 +285,9 @@ class Batch(BaseModel):
                 ("marks", "bytes32[]"),
                 ("approvedWithdrawals", "uint256[]"),
                 ("contextHash", "bytes32"),
+                ("contributions", "bytes32[]"),
+                ("marginCalls", "bytes32[]"),
+                ("defaultActions", "bytes32[]"),
             ],
             {
                 "sequence": self.sequence,
@@ -205,6 +299,9 @@ class Batch(BaseModel):
                 "marks": marks,
                 "approvedWithdrawals": list(self.approved_withdrawals),
                 "contextHash": self.context_hash,
+                "contributions": contributions,
+                "marginCalls": margin_calls,
+                "defaultActions": default_actions,
             },
         )
 
@@ -219,6 +316,9 @@ def decode_batch_words(
     marks: Sequence[bytes],
     approved_withdrawals: Sequence[int],
     context_hash: bytes = b"\x00" * 32,
+    contributions: Sequence[bytes] = (),
+    margin_calls: Sequence[bytes] = (),
+    default_actions: Sequence[bytes] = (),
 ) -> Batch:
     """Rebuild a Batch from the words of `settle` calldata (what an auditor reads off the chain)."""
     return Batch(
@@ -231,4 +331,7 @@ def decode_batch_words(
         marks=tuple(Mark.unpack(bytes(w)) for w in marks),
         approved_withdrawals=tuple(approved_withdrawals),
         context_hash=bytes(context_hash),
+        contributions=tuple(Contribution.unpack(bytes(w)) for w in contributions),
+        margin_calls=tuple(MarginCall.unpack(bytes(w)) for w in margin_calls),
+        default_actions=tuple(DefaultAction.unpack(bytes(w)) for w in default_actions),
     )

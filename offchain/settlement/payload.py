@@ -28,6 +28,7 @@ class BatchPayload:
     def to_json(self) -> dict[str, Any]:
         b = self.batch
         words = b.words()
+        default_words = b.default_words()
         return {
             "batch": {
                 "sequence": b.sequence,
@@ -39,6 +40,9 @@ class BatchPayload:
                 "marks": [w.hex() for w in words[2]],
                 "approved_withdrawals": [str(x) for x in b.approved_withdrawals],
                 "context_hash": b.context_hash.hex(),
+                "contributions": [w.hex() for w in default_words[0]],
+                "margin_calls": [w.hex() for w in default_words[1]],
+                "default_actions": [w.hex() for w in default_words[2]],
             },
             "fill_ids": self.fill_ids,
             "flows": [[f.account, f.instrument, f.kind, str(f.amount)] for f in self.flows],
@@ -65,6 +69,9 @@ class BatchPayload:
             [bytes.fromhex(w) for w in b["marks"]],
             [int(x) for x in b["approved_withdrawals"]],
             bytes.fromhex(b["context_hash"]),
+            [bytes.fromhex(w) for w in b.get("contributions", [])],
+            [bytes.fromhex(w) for w in b.get("margin_calls", [])],
+            [bytes.fromhex(w) for w in b.get("default_actions", [])],
         )
         return cls(
             batch=batch,

@@ -15,7 +15,11 @@ from offchain.core.batch import (
     UINT32_MAX,
     UINT112_MAX,
     UINT128_MAX,
+    UINT64_MAX,
     Batch,
+    Contribution,
+    DefaultAction,
+    MarginCall,
     Mark,
     Requirement,
     Transfer,
@@ -28,6 +32,10 @@ transfers = st.builds(Transfer, account=accounts, asset=assets, amount=st.intege
 requirements = st.builds(Requirement, account=accounts, im=st.integers(0, UINT112_MAX), mm=st.integers(0, UINT112_MAX))
 marks = st.builds(Mark, asset=assets, haircut_bps=st.integers(0, 10_000), price=st.integers(0, UINT128_MAX))
 hashes = st.binary(min_size=32, max_size=32)
+members = st.integers(min_value=4, max_value=UINT32_MAX)
+contributions = st.builds(Contribution, account=members, amount=st.integers(INT128_MIN, INT128_MAX))
+margin_calls = st.builds(MarginCall, account=members, deadline=st.integers(0, UINT64_MAX), amount=st.integers(0, UINT128_MAX))
+default_actions = st.builds(DefaultAction, account=members, action=st.integers(1, 4), amount=st.integers(0, UINT128_MAX))
 
 
 @st.composite
@@ -52,6 +60,9 @@ batches = st.builds(
     marks=st.lists(marks, max_size=5).map(tuple),
     approved_withdrawals=st.lists(st.integers(0, 2**256 - 1), max_size=4).map(tuple),
     context_hash=hashes,
+    contributions=st.lists(contributions, max_size=4).map(tuple),
+    margin_calls=st.lists(margin_calls, max_size=4).map(tuple),
+    default_actions=st.lists(default_actions, max_size=4).map(tuple),
 )
 
 
@@ -109,3 +120,41 @@ def test_signature_recovers_signer(batch: Batch) -> None:
     signed = Account.sign_typed_data(acct.key, full_message=batch.typed_data(domain))
     fast = Account.unsafe_sign_hash(batch.digest(domain), acct.key)
     assert signed.signature == fast.signature
+
+
+@given(contributions)
+def test_contribution_round_trip(c: Contribution) -> None:
+    word = c.pack()
+    assert len(word) == 32
+    assert int.from_bytes(word, "big") == (c.account << 224) | (c.amount & UINT128_MAX)
+    assert Contribution.unpack(word) == c
+
+
+@given(margin_calls)
+def test_margin_call_round_trip(m: MarginCall) -> None:
+    word = m.pack()
+    assert int.from_bytes(word, "big") == (m.account << 224) | (m.deadline << 160) | m.amount
+    assert MarginCall.unpack(word) == m
+
+
+@given(default_actions)
+def test_default_action_round_trip(d: DefaultAction) -> None:
+    word = d.pack()
+    assert int.from_bytes(word, "big") == (d.account << 224) | (d.action << 216) | d.amount
+    assert DefaultAction.unpack(word) == d
+
+
+def test_default_rows_reserved_bits_rejected() -> None:
+    bad = ((4 << 224) | (1 << 128) | 5).to_bytes(32, "big")
+    for row in (Contribution, MarginCall, DefaultAction):
+        with pytest.raises(ValueError, match="reserved"):
+            row.unpack(bad)
+
+
+def test_default_rows_change_the_hash() -> None:
+    base = Batch(sequence=1, prev_hash=b"\0" * 32, as_of=0)
+    c = base.model_copy(update={"contributions": (Contribution(account=4, amount=1),)})
+    m = base.model_copy(update={"margin_calls": (MarginCall(account=4, deadline=0, amount=1),)})
+    d = base.model_copy(update={"default_actions": (DefaultAction(account=4, action=1, amount=1),)})
+    hashes_ = {b.struct_hash() for b in (base, c, m, d)}
+    assert len(hashes_) == 4

@@ -12,6 +12,11 @@ pragma solidity ^0.8.30;
 ///  - requirement: account uint32 [255..224] | initial margin uint112 [223..112] | maintenance uint112 [111..0]
 ///  - mark:        asset uint16 [255..240] | haircut bps uint16 [239..224] | zero [223..128] | price uint128 [127..0]
 ///    where price is the value, in settlement-asset base units, of one whole token (10**decimals base units).
+///  - contribution:  account uint32 [255..224] | zero [223..128] | amount int128 [127..0]
+///    (> 0 moves cash into the member's default-fund contribution, < 0 returns contribution value to cash)
+///  - margin call:   account uint32 [255..224] | deadline uint64 [223..160] | zero [159..128] | amount uint128 [127..0]
+///  - default action: account uint32 [255..224] | action uint8 [223..216] | zero [215..128] | amount uint128 [127..0]
+///    (action 1 DECLARE, 2 COVER, 3 CLOSE, 4 ASSESS; see IVault and docs/contracts.md)
 library Batch {
     struct Data {
         uint64 sequence; // last applied sequence + 1
@@ -23,27 +28,44 @@ library Batch {
         bytes32[] marks; // packed mark words for assets whose price/haircut changed
         uint256[] approvedWithdrawals; // pending withdrawal ids the engine co-signs for instant release
         bytes32 contextHash; // keccak256 of the published batch context (instrument marks, funding, fees)
+        bytes32[] contributions; // packed default-fund contribution words (applied after transfers)
+        bytes32[] marginCalls; // packed margin-call words (stored, no balance effect)
+        bytes32[] defaultActions; // packed default-action words: DECLARE, COVER, CLOSE, ASSESS, in row order
     }
 
+    uint8 internal constant DECLARE = 1;
+    uint8 internal constant COVER = 2;
+    uint8 internal constant CLOSE = 3;
+    uint8 internal constant ASSESS = 4;
+
     bytes32 internal constant TYPEHASH = keccak256(
-        "Batch(uint64 sequence,bytes32 prevHash,uint64 asOf,bytes32 fillsRoot,bytes32[] transfers,bytes32[] requirements,bytes32[] marks,uint256[] approvedWithdrawals,bytes32 contextHash)"
+        "Batch(uint64 sequence,bytes32 prevHash,uint64 asOf,bytes32 fillsRoot,bytes32[] transfers,bytes32[] requirements,bytes32[] marks,uint256[] approvedWithdrawals,bytes32 contextHash,bytes32[] contributions,bytes32[] marginCalls,bytes32[] defaultActions)"
     );
 
     /// @notice EIP-712 struct hash of a batch. Arrays of atomic types hash as keccak256 of their
     /// concatenated 32-byte elements, which is exactly their calldata payload.
+    /// @dev Every encoded member is one 32-byte word, so the concatenation of two abi.encode halves is the
+    /// abi.encode of all thirteen (split only to stay within the stack).
     function structHash(Data calldata b) internal pure returns (bytes32) {
         return keccak256(
-            abi.encode(
-                TYPEHASH,
-                b.sequence,
-                b.prevHash,
-                b.asOf,
-                b.fillsRoot,
-                _hashWords(b.transfers),
-                _hashWords(b.requirements),
-                _hashWords(b.marks),
-                _hashUints(b.approvedWithdrawals),
-                b.contextHash
+            bytes.concat(
+                abi.encode(
+                    TYPEHASH,
+                    b.sequence,
+                    b.prevHash,
+                    b.asOf,
+                    b.fillsRoot,
+                    _hashWords(b.transfers),
+                    _hashWords(b.requirements)
+                ),
+                abi.encode(
+                    _hashWords(b.marks),
+                    _hashUints(b.approvedWithdrawals),
+                    b.contextHash,
+                    _hashWords(b.contributions),
+                    _hashWords(b.marginCalls),
+                    _hashWords(b.defaultActions)
+                )
             )
         );
     }
@@ -96,5 +118,34 @@ library Batch {
 
     function packMark(uint16 asset, uint16 haircutBps, uint128 price) internal pure returns (bytes32) {
         return bytes32((uint256(asset) << 240) | (uint256(haircutBps) << 224) | uint256(price));
+    }
+
+    function unpackContribution(bytes32 w) internal pure returns (uint32 account, int128 amount) {
+        account = uint32(uint256(w) >> 224);
+        amount = int128(uint128(uint256(w)));
+    }
+
+    function packContribution(uint32 account, int128 amount) internal pure returns (bytes32) {
+        return bytes32((uint256(account) << 224) | uint256(uint128(amount)));
+    }
+
+    function unpackMarginCall(bytes32 w) internal pure returns (uint32 account, uint64 deadline, uint128 amount) {
+        account = uint32(uint256(w) >> 224);
+        deadline = uint64(uint256(w) >> 160);
+        amount = uint128(uint256(w));
+    }
+
+    function packMarginCall(uint32 account, uint64 deadline, uint128 amount) internal pure returns (bytes32) {
+        return bytes32((uint256(account) << 224) | (uint256(deadline) << 160) | uint256(amount));
+    }
+
+    function unpackDefaultAction(bytes32 w) internal pure returns (uint32 account, uint8 action, uint128 amount) {
+        account = uint32(uint256(w) >> 224);
+        action = uint8(uint256(w) >> 216);
+        amount = uint128(uint256(w));
+    }
+
+    function packDefaultAction(uint32 account, uint8 action, uint128 amount) internal pure returns (bytes32) {
+        return bytes32((uint256(account) << 224) | (uint256(action) << 216) | uint256(amount));
     }
 }

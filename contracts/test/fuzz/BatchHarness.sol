@@ -29,6 +29,30 @@ contract BatchHarness {
         return Batch.unpackMark(w);
     }
 
+    function packContribution(uint32 account, int128 amount) external pure returns (bytes32) {
+        return Batch.packContribution(account, amount);
+    }
+
+    function unpackContribution(bytes32 w) external pure returns (uint32, int128) {
+        return Batch.unpackContribution(w);
+    }
+
+    function packMarginCall(uint32 account, uint64 deadline, uint128 amount) external pure returns (bytes32) {
+        return Batch.packMarginCall(account, deadline, amount);
+    }
+
+    function unpackMarginCall(bytes32 w) external pure returns (uint32, uint64, uint128) {
+        return Batch.unpackMarginCall(w);
+    }
+
+    function packDefaultAction(uint32 account, uint8 action, uint128 amount) external pure returns (bytes32) {
+        return Batch.packDefaultAction(account, action, amount);
+    }
+
+    function unpackDefaultAction(bytes32 w) external pure returns (uint32, uint8, uint128) {
+        return Batch.unpackDefaultAction(w);
+    }
+
     function structHash(Batch.Data calldata b) external pure returns (bytes32) {
         return Batch.structHash(b);
     }

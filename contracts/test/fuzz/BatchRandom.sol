@@ -7,24 +7,26 @@ import {Batch} from "../../src/libraries/Batch.sol";
 /// batch codec and the vault digest fuzz tests.
 abstract contract BatchRandom {
     bytes32 internal constant TYPEHASH_REFERENCE = keccak256(
-        "Batch(uint64 sequence,bytes32 prevHash,uint64 asOf,bytes32 fillsRoot,bytes32[] transfers,bytes32[] requirements,bytes32[] marks,uint256[] approvedWithdrawals,bytes32 contextHash)"
+        "Batch(uint64 sequence,bytes32 prevHash,uint64 asOf,bytes32 fillsRoot,bytes32[] transfers,bytes32[] requirements,bytes32[] marks,uint256[] approvedWithdrawals,bytes32 contextHash,bytes32[] contributions,bytes32[] marginCalls,bytes32[] defaultActions)"
     );
 
     function referenceStructHash(Batch.Data memory b) public pure returns (bytes32) {
-        return keccak256(
-            abi.encode(
-                TYPEHASH_REFERENCE,
-                b.sequence,
-                b.prevHash,
-                b.asOf,
-                b.fillsRoot,
-                keccak256(abi.encodePacked(b.transfers)),
-                keccak256(abi.encodePacked(b.requirements)),
-                keccak256(abi.encodePacked(b.marks)),
-                keccak256(abi.encodePacked(b.approvedWithdrawals)),
-                b.contextHash
-            )
-        );
+        bytes32[13] memory enc = [
+            TYPEHASH_REFERENCE,
+            bytes32(uint256(b.sequence)),
+            b.prevHash,
+            bytes32(uint256(b.asOf)),
+            b.fillsRoot,
+            keccak256(abi.encodePacked(b.transfers)),
+            keccak256(abi.encodePacked(b.requirements)),
+            keccak256(abi.encodePacked(b.marks)),
+            keccak256(abi.encodePacked(b.approvedWithdrawals)),
+            b.contextHash,
+            keccak256(abi.encodePacked(b.contributions)),
+            keccak256(abi.encodePacked(b.marginCalls)),
+            keccak256(abi.encodePacked(b.defaultActions))
+        ];
+        return keccak256(abi.encodePacked(enc));
     }
 
     function randomBatch(uint256 seed, uint256 nT, uint256 nR, uint256 nM, uint256 nW)
@@ -45,6 +47,10 @@ abstract contract BatchRandom {
         for (uint256 i; i < nW; ++i) {
             b.approvedWithdrawals[i] = uint256(w[i]);
         }
+        // the default-management arrays: lengths derived from the seed (0..2 rows each)
+        b.contributions = _words(seed, "c", seed % 3);
+        b.marginCalls = _words(seed, "mc", (seed >> 8) % 3);
+        b.defaultActions = _words(seed, "da", (seed >> 16) % 3);
     }
 
     function mutate(Batch.Data memory b, uint256 field, uint256 salt) public pure returns (Batch.Data memory c) {
@@ -66,8 +72,14 @@ abstract contract BatchRandom {
             if (c.transfers[0] == c.transfers[1]) c.transfers[0] ^= bytes32(uint256(1));
         } else if (field == 11) {
             c.approvedWithdrawals = new uint256[](0);
-        } else {
+        } else if (field == 12) {
             c.contextHash ^= bytes32(d);
+        } else if (field == 13) {
+            c.contributions = _push(c.contributions, bytes32(d));
+        } else if (field == 14) {
+            c.marginCalls = _push(c.marginCalls, bytes32(d));
+        } else {
+            c.defaultActions = _push(c.defaultActions, bytes32(d));
         }
     }
 
@@ -88,6 +100,9 @@ abstract contract BatchRandom {
         c.transfers = _pop(c.transfers);
         c.requirements = _pop(_push(b.requirements, bytes32(0)));
         c.marks = _pop(_push(b.marks, bytes32(0)));
+        c.contributions = _pop(_push(b.contributions, bytes32(0)));
+        c.marginCalls = _pop(_push(b.marginCalls, bytes32(0)));
+        c.defaultActions = _pop(_push(b.defaultActions, bytes32(0)));
         c.approvedWithdrawals = new uint256[](b.approvedWithdrawals.length);
         for (uint256 i; i < b.approvedWithdrawals.length; ++i) {
             c.approvedWithdrawals[i] = b.approvedWithdrawals[i];
