@@ -6,6 +6,7 @@ fills and funding intervals commit together or not at all, before anything is si
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -13,14 +14,16 @@ from typing import Protocol
 from sqlalchemy import Connection, insert, select, update
 
 from offchain.core.accounting import net_transfers
-from offchain.core.batch import Batch, Mark, Requirement
+from offchain.core.batch import Batch, Mark, Requirement, Transfer
 from offchain.core.context import BatchContext, InstrumentTerms
 from offchain.core.eip712 import Domain
 from offchain.core.merkle import root_of
 from offchain.core.obligations import FundingDue, compute_obligations
+from offchain.defaults.calls import AssetMark
+from offchain.defaults.manager import BatchState, DefaultManager, DefaultRows, FundView
 from offchain.ledger import schema as t
 from offchain.settlement.apply import store_built
-from offchain.settlement.margin import CollateralSpec, RiskEngineMargin
+from offchain.settlement.margin import CollateralSpec, MemberMargin, RiskEngineMargin
 from offchain.settlement.marks import Halt, MarkGuard
 from offchain.settlement.payload import BatchPayload
 from offchain.settlement.prices import LedgerPrices
@@ -68,8 +71,10 @@ class BatchBuilder:
         collateral: Sequence[CollateralSpec],
         config: BuilderConfig = BuilderConfig(),
         guard: MarkGuard | None = None,
+        defaults: DefaultManager | None = None,
     ) -> None:
         self.margin = margin
+        self.defaults = defaults  # margin calls, defaults, waterfall, contributions (offchain/defaults)
         self.collateral = tuple(collateral)
         self.config = config
         self.guard = guard or MarkGuard()
@@ -149,7 +154,11 @@ class BatchBuilder:
         }
         cmarks = tuple(collateral_marks_changed(self.margin.collateral_marks(cprices), posted_marks))
         transfers = net_transfers(ob.flows)
-        quiet = not (ob.settled_fills or transfers or requirements or cmarks or ob.funding_applied)
+        rows = self._default_rows(
+            conn, chain, tip, as_of, members, holdings, transfers, margin, cprices, after, marks_for_margin
+        )
+        busy = ob.settled_fills or transfers or requirements or cmarks or ob.funding_applied
+        quiet = not (busy or rows.contributions or rows.margin_calls or rows.default_actions)
         if quiet and as_of - tip.settled_at < self.config.heartbeat_s:
             return None
 
@@ -174,6 +183,9 @@ class BatchBuilder:
             requirements=requirements,
             marks=cmarks,
             context_hash=context.hash(),
+            contributions=rows.contributions,
+            margin_calls=rows.margin_calls,
+            default_actions=rows.default_actions,
         )
         payload = BatchPayload(
             batch=batch,
@@ -208,6 +220,48 @@ class BatchBuilder:
                 .values(batch_sequence=batch.sequence)
             )
         return payload
+
+    def _default_rows(
+        self,
+        conn: Connection,
+        chain: ChainView,
+        tip: ChainTip,
+        as_of: int,
+        members: Sequence[tuple[int, str]],
+        holdings: dict[tuple[int, int], int],
+        transfers: Sequence[Transfer],
+        margin: dict[int, MemberMargin],
+        cprices: dict[int, int],
+        positions: dict[tuple[int, str], int],
+        marks: dict[str, int],
+    ) -> DefaultRows:
+        """The hook into default management: the rows (and ledger writes) of this batch, or none."""
+        if self.defaults is None:
+            return DefaultRows()
+        if not isinstance(chain, FundView):
+            raise TypeError("default management needs a chain view with the vault's default-fund reads")
+        sequence = tip.sequence + 1
+        decimals = {c.asset: c.decimals for c in self.collateral}
+        scale = 10**self.config.settlement_decimals
+        state = BatchState(
+            sequence=sequence,
+            as_of=max(as_of, tip.as_of),
+            members=members,
+            holdings=holdings,
+            transfers=transfers,
+            requirements={a: (mg.im, mg.mm) for a, mg in margin.items()},
+            collateral={
+                m.asset: AssetMark(m.price, m.haircut_bps, decimals[m.asset])
+                for m in self.margin.collateral_marks(cprices)
+            },
+            positions=positions,
+            marks=marks,
+            liquidity_addon={a: math.ceil(mg.liquidity_addon * scale) for a, mg in margin.items()},
+            contribution_targets=(
+                self.defaults.contribution_targets(conn, sequence, self.margin, members, positions, marks, margin)
+            ),
+        )
+        return self.defaults.rows(conn, state, chain)
 
 
 def collateral_marks_changed(marks: Sequence[Mark], posted: dict[int, tuple[int, int]]) -> list[Mark]:
