@@ -17,6 +17,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="run the local demo on a real Anvil chain")
     demo.add_argument("--port", type=int, default=None, help="Anvil port (default: a free one)")
+    demo.add_argument("--window", default="may-2021", help="may-2021, nov-2022 or START/END")
+    demo.add_argument("--members", metavar="FILE", default=None, help="population JSON (docs/members.md)")
+    demo.add_argument("--speed", type=float, default=2400.0, help="seconds of history per second (0: no pacing)")
+    demo.add_argument("--out", default="var/demo", help="folder for the report, the ledger and the chain log")
     bt = sub.add_parser("backtest", help="back-test the initial margin on price history (Kupiec, Christoffersen)")
     bt.add_argument("--prices", action="append", metavar="PATH", help="candle file (repeatable; default: shipped data)")
     bt.add_argument("--perp", action="append", metavar="PATH", help="perpetual candle file, symbols get -PERP")
@@ -42,7 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             from offchain.cli.demo import run_demo
 
-            return run_demo(port=args.port)
+            return run_demo(
+                port=args.port, window=args.window, members=args.members, speed=args.speed, out=args.out
+            )
         if args.command == "backtest":
             from offchain.cli.risk_commands import run_backtest_command
 
