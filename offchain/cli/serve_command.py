@@ -21,8 +21,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--devnet", type=Path, default=None, help="devnet file: chain id, vault, RPC, operator, relayer")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument(
-    )
 
 
 def settings_from_args(args: argparse.Namespace) -> ApiSettings:

@@ -1,0 +1,219 @@
+"""Load test of the HTTP API on loopback: uvicorn in a subprocess, httpx clients in threads.
+
+Bounded and self-stopping: each phase runs for `--seconds` (default 8) and the server is terminated at
+the end, whatever happens. Phases: bulk fill submission (`--bulk` fills per request), single fills, and
+authenticated reads (margin), each with `--concurrency` clients. Fills are signed before the clock starts,
+so the figures are the server's (validation, signature recovery, durable commit), not the client's.
+
+    .venv/bin/python scripts/bench_api.py [--db URL] [--seconds 8] [--concurrency 8] [--bulk 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from coincurve import PrivateKey
+from eth_account import Account
+from sqlalchemy import insert
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from offchain.api.signing import api_domain, sign_request  # noqa: E402
+from offchain.core.fills import Fill, fills_domain  # noqa: E402
+from offchain.ingest import registry  # noqa: E402
+from offchain.ledger import schema as t  # noqa: E402
+from offchain.ledger.db import open_ledger  # noqa: E402
+
+CHAIN_ID, VAULT = 31337, "0x" + "ab" * 20
+VENUE = Account.from_key("0x" + "11" * 32)
+MEMBERS = [Account.from_key("0x" + f"{n:02x}" * 32) for n in range(0xA0, 0xA8)]
+MARK = 60_000 * 10**6
+_VENUE_KEY = PrivateKey(bytes(VENUE.key))  # coincurve: signing 100k fills takes seconds, not minutes
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def populate(url: str) -> None:
+    engine = open_ledger(url)
+    now = time.time_ns() // 1_000_000
+    with engine.begin() as conn:
+        registry.register_venue(conn, "bench", VENUE.address, "dex")
+        registry.approve_venue(conn, "bench")
+        registry.add_instrument(conn, "BTC-USD-PERP", "perp", "BTC", 8, 500, 2_000, 10**9, 1)
+        registry.map_symbol(conn, "bench", "BTC-PERP", "BTC-USD-PERP")
+        for i, m in enumerate(MEMBERS):
+            registry.admit_member(conn, 10 + i, m.address, f"m{i}", "market_maker", "tier1", "professional")
+            registry.grant(conn, 10 + i, "BTC-USD-PERP")
+        conn.execute(insert(t.marks).values(instrument="BTC-USD-PERP", price=MARK, ts_ms=now, source="bench"))
+    engine.dispose()
+
+
+def signed_fills(prefix: str, n: int) -> list[dict[str, Any]]:
+    domain = fills_domain(CHAIN_ID, VAULT)
+    now = time.time_ns() // 1_000_000
+    out = []
+    for i in range(n):
+        buyer, seller = MEMBERS[i % 8], MEMBERS[(i + 1) % 8]
+        f = Fill(
+            venue="bench",
+            venue_fill_id=f"{prefix}-{i}",
+            symbol="BTC-PERP",
+            buyer=buyer.address,
+            seller=seller.address,
+            qty=1_000_000 + i,
+            price=MARK,
+            ts=now,
+        )
+        sig = _VENUE_KEY.sign_recoverable(f.digest(domain), hasher=None)  # r ‖ s ‖ v (v in {0, 1})
+        d = f.model_dump()
+        d["qty"], d["price"] = str(d["qty"]), str(d["price"])
+        out.append({"fill": d, "signature": "0x" + bytes(sig).hex()})
+    return out
+
+
+def run_phase(
+    name: str, base: str, seconds: float, concurrency: int, make_request: Any, units_per_request: int
+) -> dict[str, Any]:
+    stop = time.monotonic() + seconds
+    counts = [0] * concurrency
+    errors = [0] * concurrency
+    latencies: list[list[float]] = [[] for _ in range(concurrency)]
+
+    def worker(k: int) -> None:
+        with httpx.Client(base_url=base, timeout=30) as client:
+            i = 0
+            while time.monotonic() < stop:
+                t0 = time.perf_counter()
+                r = make_request(client, k, i)
+                latencies[k].append(time.perf_counter() - t0)
+                if r.status_code == 200:
+                    counts[k] += 1
+                else:
+                    errors[k] += 1
+                i += 1
+
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(concurrency)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    elapsed = time.monotonic() - t0
+    lat = sorted(x for ls in latencies for x in ls)
+    ok = sum(counts)
+    return {
+        "phase": name,
+        "requests_ok": ok,
+        "errors": sum(errors),
+        "seconds": round(elapsed, 2),
+        "requests_per_s": round(ok / elapsed, 1),
+        "units_per_s": round(ok * units_per_request / elapsed, 1),
+        "p50_ms": round(lat[len(lat) // 2] * 1000, 1) if lat else None,
+        "p99_ms": round(lat[int(len(lat) * 0.99)] * 1000, 1) if lat else None,
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--db", default=None, help="ledger URL (default: a fresh SQLite file)")
+    ap.add_argument("--seconds", type=float, default=8.0)
+    ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--bulk", type=int, default=500)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+
+    url = args.db or f"sqlite:///{Path(tempfile.mkdtemp(prefix='cc-bench-')) / 'api.db'}"
+    populate(url)
+    port = free_port()
+    env = {
+        **os.environ,
+        "CROSSCLEAR_API_CHAIN_ID": str(CHAIN_ID),
+        "CROSSCLEAR_API_VAULT": VAULT,
+        "CROSSCLEAR_API_OPERATOR_ADDRESS": MEMBERS[0].address,
+        "CROSSCLEAR_API_RATE_PER_S": "1000000",
+        "CROSSCLEAR_API_BURST": "1000000",
+        "CROSSCLEAR_API_FILL_RATE_PER_S": "10000000",
+        "CROSSCLEAR_API_FILL_BURST": "10000000",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "offchain.cli.main", "serve", "--db", url, "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    results: list[dict[str, Any]] = []
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(base + "/v1/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise RuntimeError("server did not start: " + (server.stderr.read().decode() if server.stderr else ""))
+            time.sleep(0.2)
+
+        # Pre-signed pools, enough for the phase at generous rates (each worker cycles through its own).
+        per_worker_bulks = 12  # fresh fills for ~12 s of bulk load at ~4k fills/s per worker pool
+        bulks = [
+            [signed_fills(f"b{k}-{j}", args.bulk) for j in range(per_worker_bulks)] for k in range(args.concurrency)
+        ]
+        singles = [signed_fills(f"s{k}", 3000) for k in range(args.concurrency)]
+
+        def bulk_req(c: httpx.Client, k: int, i: int) -> httpx.Response:
+            return c.post("/v1/venues/bench/fills/bulk", json={"fills": bulks[k][i % per_worker_bulks]})
+
+        def single_req(c: httpx.Client, k: int, i: int) -> httpx.Response:
+            return c.post("/v1/venues/bench/fills", json=singles[k][i % 3000])
+
+        domain = api_domain(CHAIN_ID, VAULT)
+        exp = int(time.time()) + 600
+        login = sign_request(MEMBERS[1].key, domain, "POST", "/v1/auth/login", {"purpose": "login"}, 1, exp)
+        token = httpx.post(base + "/v1/auth/login", json=login).json()["token"]
+        headers = {"Authorization": f"Bearer {token}"}
+
+        def read_req(c: httpx.Client, k: int, i: int) -> httpx.Response:
+            return c.get("/v1/members/11/margin", headers=headers)
+
+        results.append(run_phase("bulk fills", base, args.seconds, args.concurrency, bulk_req, args.bulk))
+        results.append(run_phase("single fills", base, args.seconds, args.concurrency, single_req, 1))
+        results.append(run_phase("margin reads", base, args.seconds, args.concurrency, read_req, 1))
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    backend = url.split(":", 1)[0]
+    if args.json:
+        print(json.dumps({"backend": backend, "concurrency": args.concurrency, "results": results}))
+    else:
+        for r in results:
+            print(
+                f"{backend} {r['phase']:>13}: {r['units_per_s']:>9} /s  ({r['requests_per_s']} req/s, "
+                f"p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, {r['errors']} errors)"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
