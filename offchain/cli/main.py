@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from offchain.chain.errors import ChainError
-from offchain.cli import audit_command, engine_command, publish_command, serve_command
+from offchain.cli import audit_command, engine_command, publish_command, replay_command, serve_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     mg.add_argument("--perp", action="append", metavar="FILE", help="perpetual candle file, symbols get -PERP")
     mg.add_argument("--json", action="store_true", help="print one JSON object")
     engine_command.add_parser(sub)
+    replay_command.add_parser(sub)
     serve_command.add_parser(sub)
     publish_command.add_parser(sub)
     audit_command.add_parser(sub)
@@ -59,6 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_margin_command(args.positions, args.prices, args.perp, args.json)
         if args.command == "engine":
             return engine_command.run(args)
+        if args.command == "replay":
+            return replay_command.run(args)
         if args.command == "serve":
             return serve_command.run(args)
         if args.command == "publish":

@@ -1,0 +1,99 @@
+"""Replay parameters (immutable). Every value is documented in ``docs/stress-replays.md``; none is tuned
+to a result: the crossclear ones are the issue's policies with round values, the venue-only ones are the
+published shape of a large exchange's rulebook.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from offchain.risk.errors import ConfigError
+
+#: Venue-only maintenance-margin brackets: (upper bound of the position notional in USD, marginal rate).
+#: Shaped like a large CEX's published BTCUSDT perpetual brackets (rate rises with size; the cumulative
+#: "maintenance amount" makes MM continuous): 0.4 % to 50k, 0.5 % to 500k, 1 % to 8M, 2.5 % to 50M, 5 % to
+#: 80M, 10 % to 100M, 12.5 % to 200M, 15 % to 300M, 25 % to 500M, 50 % beyond.
+DEFAULT_MMR_BRACKETS: tuple[tuple[float, float], ...] = (
+    (50e3, 0.004),
+    (500e3, 0.005),
+    (8e6, 0.01),
+    (50e6, 0.025),
+    (80e6, 0.05),
+    (100e6, 0.10),
+    (200e6, 0.125),
+    (300e6, 0.15),
+    (500e6, 0.25),
+    (float("inf"), 0.50),
+)
+
+
+@dataclass(frozen=True)
+class ReplayConfig:
+    """Parameters of both policies.
+
+    crossclear:
+        cure_hours: cure period of a margin call.
+        deep_cure_hours: shortened cure when equity falls below ``deep_fraction × MM``.
+        deep_fraction: the deep-breach threshold as a fraction of MM. Equity ≤ 0 defaults at once.
+        n_tranches, tranche_hours: the defaulter's portfolio is closed in ``n_tranches`` equal tranches, one
+            every ``tranche_hours`` (at most one per step), the first one ``tranche_hours`` after default.
+        bid_excess_share: a bidder commits at most this share of its excess over IM to new risk (a taken
+            tranche that reduces its own opposite position needs no excess).
+        price_band: bids conceding more than this fraction of the mark are rejected.
+        impact_coeff: Y of the square-root law (bids' concession and the unbid penalty; the risk engine's
+            liquidity add-on uses the same Y = 1).
+        operator_share: operator capital (L3) as a share of the default fund (EMIR: ≥ 25 %).
+        assessment_multiple: L5 cap per survivor, a multiple of its contribution (the vault's constant).
+    venue-only:
+        mmr_brackets: maintenance-margin brackets (see :data:`DEFAULT_MMR_BRACKETS`).
+        im_to_mm: venue initial margin = ``im_to_mm × MM`` (the leverage cap at entry).
+        warning_ratio: a member whose venue equity falls below ``warning_ratio × MM`` tops up (after its
+            response time) back to the venue IM, from its reserve, then from its other venues' excess.
+    """
+
+    cure_hours: float = 4.0
+    deep_cure_hours: float = 1.0
+    deep_fraction: float = 0.5
+    n_tranches: int = 4
+    tranche_hours: float = 1.0
+    bid_excess_share: float = 0.25
+    price_band: float = 0.05
+    impact_coeff: float = 1.0
+    operator_share: float = 0.25
+    assessment_multiple: float = 2.0
+    mmr_brackets: tuple[tuple[float, float], ...] = DEFAULT_MMR_BRACKETS
+    im_to_mm: float = 2.0
+    warning_ratio: float = 1.5
+
+    def __post_init__(self) -> None:
+        if self.cure_hours < 0 or self.deep_cure_hours < 0 or self.deep_cure_hours > self.cure_hours:
+            raise ConfigError("need 0 <= deep_cure_hours <= cure_hours")
+        if not 0 < self.deep_fraction < 1:
+            raise ConfigError("deep_fraction must be in (0, 1)")
+        if self.n_tranches < 1 or self.tranche_hours <= 0:
+            raise ConfigError("need n_tranches >= 1 and tranche_hours > 0")
+        if not 0 <= self.bid_excess_share <= 1:
+            raise ConfigError("bid_excess_share must be in [0, 1]")
+        if not 0 < self.price_band < 1 or self.impact_coeff < 0:
+            raise ConfigError("need price_band in (0, 1) and impact_coeff >= 0")
+        if self.operator_share < 0.25 or self.assessment_multiple < 0:
+            raise ConfigError("operator_share must be >= 0.25 (EMIR) and assessment_multiple >= 0")
+        if self.im_to_mm < 1 or self.warning_ratio < 1:
+            raise ConfigError("need im_to_mm >= 1 and warning_ratio >= 1")
+        uppers = [u for u, _ in self.mmr_brackets]
+        if not self.mmr_brackets or uppers != sorted(uppers) or self.mmr_brackets[-1][0] != float("inf"):
+            raise ConfigError("mmr_brackets must be increasing and end with an infinite bound")
+
+
+def bracket_mm(notional: NDArray[np.float64], brackets: tuple[tuple[float, float], ...]) -> NDArray[np.float64]:
+    """Maintenance margin of absolute notionals (any shape): each slice of the notional at its bracket's rate."""
+    a = np.abs(notional)
+    out = np.zeros_like(a)
+    lo = 0.0
+    for upper, rate in brackets:
+        out += rate * np.clip(a - lo, 0.0, upper - lo)
+        lo = upper
+    return out

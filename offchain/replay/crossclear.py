@@ -1,0 +1,291 @@
+"""The crossclear policy over a price path (a simulation of issue 6 items 1-3, not the live engine).
+
+Every step: variation margin at the new marks; default estates marked and, when a tranche is due,
+auctioned; finished estates covered by the waterfall L1-L7; then every surviving member re-margined by the
+risk engine on its positions **netted across venues** (:func:`offchain.risk.margin.compute_margin`, scenario
+set as of the previous daily close), and margin calls issued, answered or turned into defaults:
+
+* call when equity (haircut collateral + VM) < MM, for ``IM - equity``, due after the cure period
+  (``cure_hours``; ``deep_cure_hours`` when equity < ``deep_fraction × MM``; equity ≤ 0: default at once);
+* the member answers after its ``response_hours`` with ``min(reserve, call)`` (USDC);
+* at the deadline: paid in full → cure; equity back ≥ MM → lapsed; else default.
+
+A defaulter's positions go to its estate and are closed in ``n_tranches`` equal tranches by an auction:
+each bidding member offers what its opposite position plus its excess over IM can carry, at a concession
+``half_spread + Y·σ·sqrt(q/ADV)`` (the square-root law on its own bid size); bids outside the price band
+are rejected, the best win and take the position; the unbid rest is closed against the mark with the
+liquidity add-on (the risk engine's formula) as penalty. A winner keeps the part of its fill that offsets
+its own opposite position (earning the concession on it) and lays the rest off in the market at once (the
+concession pays that impact: no P&L, no position); its excess over IM limits what it can carry meanwhile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from offchain.replay.setup import Setup, net
+from offchain.replay.waterfall import LAYERS, allocate, pro_rata
+from offchain.risk.addons import liquidity_addon
+from offchain.risk.margin import compute_margin
+from offchain.risk.tiers import im_multipliers
+
+FloatArray = NDArray[np.float64]
+EPS = 1e-6
+
+
+@dataclass
+class Estate:
+    member: int
+    q: FloatArray  # remaining position
+    tranche: FloatArray  # per-tranche quantity (signed like the position)
+    pnl: float  # defaulter's VM up to default + estate P&L since − close-out costs
+    collateral: float  # haircut value seized at default (L1)
+    contribution: float  # its default-fund contribution (L2)
+    next_time: np.datetime64
+    left: int
+    start: str
+
+
+@dataclass
+class CrossclearResult:
+    margin_calls: int = 0
+    cures: int = 0
+    lapsed: int = 0
+    open_calls_at_end: int = 0
+    defaults: list[str] = field(default_factory=list)
+    tranches: int = 0
+    offered_notional: float = 0.0
+    bid_notional: float = 0.0
+    unbid_notional: float = 0.0
+    bid_concession_cost: float = 0.0
+    unbid_penalty_cost: float = 0.0
+    layers: dict[str, float] = field(default_factory=lambda: dict.fromkeys(LAYERS, 0.0))
+    uncovered: float = 0.0
+    adl_count: int = 0
+    default_fund: float = 0.0
+    operator_capital: float = 0.0
+    peak_im: float = 0.0
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def adl_amount(self) -> float:
+        return self.layers["L7_adl"]
+
+    @property
+    def socialised_losses(self) -> float:
+        """Losses borne by surviving members: L4 + L5 + L6 + L7."""
+        return sum(self.layers[k] for k in LAYERS[3:])
+
+
+def run_crossclear(s: Setup) -> CrossclearResult:
+    cfg, mk = s.config, s.market
+    mc = mk.margin_config
+    m_n = len(s.names)
+    q = net(s.qv)
+    holdings = s.holdings.copy()
+    vm = np.zeros(m_n)
+    reserve = s.reserve.copy()
+    contrib = s.contributions.copy()
+    assess_left = cfg.assessment_multiple * s.contributions
+    operator_left = s.operator_capital
+    live = np.ones(m_n, dtype=bool)
+    call_amount = np.zeros(m_n)
+    call_time: list[np.datetime64 | None] = [None] * m_n
+    deadline: list[np.datetime64 | None] = [None] * m_n
+    paid = np.zeros(m_n)
+    answered = np.zeros(m_n, dtype=bool)
+    estates: list[Estate] = []
+    res = CrossclearResult(default_fund=s.default_fund, operator_capital=s.operator_capital)
+    tier_mult = im_multipliers(mc.tiers, s.tier)
+    eq = np.zeros(m_n)
+    im = np.zeros(m_n)
+    p_prev = mk.prices(0)
+    n = mk.n_steps
+    for k in range(n):
+        t = mk.path.times[k]
+        p = mk.prices(k)
+        cp = mk.collateral_prices(k)
+        dm = mk.model_for(k)
+        model = dm.model
+        dp = p - p_prev
+        p_prev = p
+        vm += q @ dp
+        for e in estates:
+            e.pnl += float(e.q @ dp)
+        # ---- auctions of due tranches (bidders' margin as of the previous step)
+        for e in estates:
+            while e.left > 0 and (t >= e.next_time or k == n - 1):
+                _tranche(s, e, q, vm, live, eq, im, p, model, tier_mult, res)
+                e.left -= 1
+                e.next_time = e.next_time + np.timedelta64(int(cfg.tranche_hours * 60), "m")
+                if k < n - 1:
+                    break
+        # ---- finished estates → waterfall
+        for e in [e for e in estates if e.left == 0]:
+            estates.remove(e)
+            operator_left = _waterfall(s, e, q, p, vm, live, contrib, assess_left, operator_left, res, str(t))
+        # ---- margin
+        r = compute_margin(q, p, holdings, cp, s.tier, model, dm.haircuts, mc)
+        eq = r.collateral_value + vm
+        im, mm = r.im, r.mm
+        res.peak_im = max(res.peak_im, float(im[live].sum()))
+        for m in range(m_n):
+            if not live[m] or call_time[m] is None:
+                continue
+            ct, dl = call_time[m], deadline[m]
+            assert ct is not None and dl is not None
+            if not answered[m] and t >= ct + np.timedelta64(int(s.response_hours[m] * 60), "m"):
+                answered[m] = True
+                pay = min(reserve[m], call_amount[m])
+                reserve[m] -= pay
+                holdings[m, 0] += pay
+                eq[m] += pay
+                paid[m] = pay
+                if pay >= call_amount[m] - EPS:
+                    res.cures += 1
+                    res.events.append({"t": str(t), "member": s.names[m], "event": "cure", "amount": pay})
+                    call_time[m] = None
+                    continue
+            if eq[m] <= 0:
+                dl = t
+            elif eq[m] < cfg.deep_fraction * mm[m]:
+                dl = min(dl, t + np.timedelta64(int(cfg.deep_cure_hours * 60), "m"))
+            deadline[m] = dl
+            if t >= dl:
+                call_time[m] = None
+                if eq[m] >= mm[m]:
+                    res.lapsed += 1
+                    res.events.append({"t": str(t), "member": s.names[m], "event": "lapsed"})
+                else:
+                    estates.append(_default(s, m, q, holdings, vm, contrib, r.collateral_value[m], t, live, res))
+        for m in range(m_n):
+            if live[m] and call_time[m] is None and eq[m] < mm[m] - EPS:
+                res.margin_calls += 1
+                amount = float(im[m] - eq[m])
+                res.events.append({"t": str(t), "member": s.names[m], "event": "margin_call", "amount": amount,
+                                   "equity": float(eq[m]), "mm": float(mm[m])})
+                if eq[m] <= 0:
+                    estates.append(_default(s, m, q, holdings, vm, contrib, r.collateral_value[m], t, live, res))
+                    continue
+                cure = cfg.deep_cure_hours if eq[m] < cfg.deep_fraction * mm[m] else cfg.cure_hours
+                call_time[m], deadline[m] = t, t + np.timedelta64(int(cure * 60), "m")
+                call_amount[m], paid[m], answered[m] = amount, 0.0, False
+    res.open_calls_at_end = sum(1 for m in range(m_n) if live[m] and call_time[m] is not None)
+    return res
+
+
+def _default(
+    s: Setup, m: int, q: FloatArray, holdings: FloatArray, vm: FloatArray, contrib: FloatArray,
+    collateral_value: float, t: np.datetime64, live: NDArray[np.bool_], res: CrossclearResult,
+) -> Estate:
+    cfg = s.config
+    live[m] = False
+    res.defaults.append(s.names[m])
+    res.events.append({"t": str(t), "member": s.names[m], "event": "default", "collateral": collateral_value,
+                       "vm": float(vm[m])})
+    e = Estate(
+        member=m, q=q[m].copy(), tranche=q[m] / cfg.n_tranches, pnl=float(vm[m]),
+        collateral=max(float(collateral_value), 0.0), contribution=float(contrib[m]),
+        next_time=t + np.timedelta64(int(cfg.tranche_hours * 60), "m"), left=cfg.n_tranches, start=str(t),
+    )
+    q[m] = 0.0
+    holdings[m] = 0.0
+    vm[m] = 0.0
+    contrib[m] = 0.0  # written off against its own loss (L2), never a survivor's share
+    return e
+
+
+def _tranche(
+    s: Setup, e: Estate, q: FloatArray, vm: FloatArray, live: NDArray[np.bool_], eq: FloatArray,
+    im: FloatArray, p: FloatArray, model: Any, tier_mult: FloatArray, res: CrossclearResult,
+) -> None:
+    cfg = s.config
+    hs = model.universe.half_spreads()
+    tr = e.tranche if e.left > 1 else e.q.copy()
+    res.tranches += 1
+    spare = cfg.bid_excess_share * np.maximum(eq - im, 0.0)  # committable excess over IM (previous step)
+    for i in np.flatnonzero(np.abs(tr) > 0):
+        want, sign = abs(float(tr[i])), float(np.sign(tr[i]))
+        adv, sig = float(model.adv[i]), float(model.sigma[i])
+        rate = max(float(model.es_long[i]), float(model.es_short[i]))
+        res.offered_notional += want * p[i]
+        bids: list[tuple[float, int, float]] = []
+        for cand in np.flatnonzero(live & s.bidder):
+            free = max(0.0, -sign * float(q[cand, i]))  # taking it reduces the bidder's own position
+            extra = spare[cand] / (rate * tier_mult[cand] * p[i]) if rate > 0 else 0.0
+            qb = min(want, free + extra)
+            if qb <= EPS or adv <= 0:
+                continue
+            conc = hs[i] + cfg.impact_coeff * sig * float(np.sqrt(qb / adv))
+            if conc <= cfg.price_band:
+                bids.append((conc, int(cand), qb))
+        left = want
+        for conc, b, qb in sorted(bids):
+            if left <= EPS:
+                break
+            fill = min(qb, left)
+            cost = fill * p[i] * conc
+            keep = min(fill, max(0.0, -sign * float(q[b, i])))
+            q[b, i] += sign * keep  # the part that offsets its own position stays on its book
+            vm[b] += keep * p[i] * conc  # the rest is laid off at once, the concession paying the impact
+            spare[b] = max(0.0, spare[b] - fill * p[i] * rate * tier_mult[b])
+            e.pnl -= cost
+            res.bid_notional += fill * p[i]
+            res.bid_concession_cost += cost
+            left -= fill
+        if left > EPS:
+            pos = np.zeros((1, len(p)))
+            pos[0, i] = left
+            pen = float(liquidity_addon(pos, p, hs, model.sigma, model.adv, cfg.impact_coeff)[0])
+            e.pnl -= pen
+            res.unbid_notional += left * p[i]
+            res.unbid_penalty_cost += pen
+        e.q[i] -= tr[i]
+
+
+def _waterfall(
+    s: Setup, e: Estate, q: FloatArray, p: FloatArray, vm: FloatArray, live: NDArray[np.bool_],
+    contrib: FloatArray, assess_left: FloatArray, operator_left: float, res: CrossclearResult, t: str,
+) -> float:
+    loss = max(0.0, -e.pnl)
+    surv = live.copy()
+    gains = np.where(surv, np.maximum(vm, 0.0), 0.0)
+    # L7 candidates: survivors holding the opposite side of the defaulter's original position.
+    orig = e.tranche * s.config.n_tranches
+    opposite = surv[:, None] & (q * orig[None, :] < 0)
+    adl_cap = np.where(opposite, np.abs(q * p), 0.0).sum(axis=1)
+    caps = [
+        e.collateral,
+        e.contribution,
+        operator_left,
+        float(contrib[surv].sum()),
+        float(assess_left[surv].sum()),
+        float(gains.sum()),
+        float(adl_cap.sum()),
+    ]
+    a = allocate(loss, caps)
+    amt = a.amounts
+    contrib -= pro_rata(amt[3], np.where(surv, contrib, 0.0))
+    paid = pro_rata(amt[4], np.where(surv, s.contributions, 0.0), np.where(surv, assess_left, 0.0))
+    assess_left -= paid
+    vm -= paid
+    vm -= pro_rata(amt[5], gains, gains)
+    if amt[6] > 0:  # ADL: most profitable opposite holders first, each up to its opposite notional
+        need = amt[6]
+        for m in sorted(np.flatnonzero(adl_cap > 0), key=lambda j: (-vm[j], -adl_cap[j])):
+            take = min(need, float(adl_cap[m]))
+            vm[m] -= take
+            res.adl_count += 1
+            need -= take
+            if need <= EPS:
+                break
+    for name, x in zip(LAYERS, amt, strict=True):
+        res.layers[name] += x
+    res.uncovered += a.uncovered
+    res.events.append({"t": t, "member": s.names[e.member], "event": "waterfall", "loss": loss,
+                       "layers": a.by_layer(), "uncovered": a.uncovered})
+    return operator_left - amt[2]
