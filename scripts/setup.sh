@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything crossclear needs, from the PyPI and npm registries only: a .venv at the repo root
 # with the project installed (so .venv/bin/crossclear works), and contracts/node_modules (Foundry's
-# forge/anvil/cast, solcjs, OpenZeppelin, Safe). Idempotent: a second run with nothing changed takes
+# forge/anvil/cast, solcjs, OpenZeppelin, Safe), and Debian's chromium when missing (as root with apt; for the
+# report's browser test). Idempotent: a second run with nothing changed takes
 # about a second, because each step is skipped while its inputs' checksum is unchanged.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -41,4 +42,18 @@ fi
 for tool in forge anvil cast; do
   "contracts/node_modules/.bin/$tool" --version >/dev/null || { echo "$tool from npm does not run" >&2; exit 1; }
 done
+# ---- Headless Chromium (Debian's package): the report's browser test opens the demo's HTML report in it.
+# Skipped when present (a second run costs nothing) or when CROSSCLEAR_NO_CHROMIUM=1.
+if [ -z "${CROSSCLEAR_NO_CHROMIUM:-}" ] && ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
+    say "installing chromium (Debian package) for the report's headless-browser test"
+    if ! { DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null \
+        && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }; then
+      say "could not install chromium with apt-get: the browser test will be skipped"
+    fi
+  else
+    say "chromium not found: install Debian's 'chromium' package (apt-get install chromium, as root) to run the"
+    say "report's headless-browser test; everything else works without it"
+  fi
+fi
 say "ready: .venv/bin/crossclear, contracts/node_modules/.bin/{forge,anvil,cast}"
