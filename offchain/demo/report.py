@@ -52,7 +52,7 @@ def _time_axis(ax: Axes) -> None:
 def _svg(fig: Figure, title: str) -> str:
     buf = io.StringIO()
     fig.tight_layout()
-    fig.savefig(buf, format="svg")
+    fig.savefig(buf, format="svg", metadata={"Date": None})
     plt.close(fig)
     svg = buf.getvalue()
     svg = svg[svg.index("<svg") :]  # drop the XML prolog: the SVG is inline in HTML
