@@ -1,7 +1,7 @@
 """Who takes part: one profile per member, with its kind, tier, collateral and trading strategy.
 
 The default population has a member of every kind the design names. `--members FILE` replaces it with a
-JSON list of the same objects (see docs/members.md, "The demo's population"), e.g.
+JSON list of the same objects (see docs/demo.md, "The population"), e.g.
 
     [{"name": "Alpha Market Making", "kind": "market_maker", "tier": "tier1", "group": "professional",
       "strategy": "dex_maker", "collateral": {"USDC": 6000000, "WBTC": 20}, "wallet_usdc": 3000000}, ...]
