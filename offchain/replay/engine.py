@@ -69,6 +69,7 @@ def run_replay(
     t0 = time.perf_counter()
     cfg = config or ReplayConfig()
     win = path.window(start, end)
+    win = win.select(_needed(population, win))
     if len(win.times) < 2:
         raise MarketDataError("the replay window needs at least 2 candles")
     universe = make_universe(population.instruments, win, history)
@@ -83,6 +84,20 @@ def run_replay(
     first = str((win.times[0] - np.timedelta64(win.step_hours, "h")).astype("datetime64[D]"))
     last = str((win.times[-1] - np.timedelta64(win.step_hours, "h")).astype("datetime64[D]"))
     return ReplayResult((first, last), len(win.times), win.step_hours, setup, cc, vo, time.perf_counter() - t0)
+
+
+def _needed(population: Population, path: PricePath) -> list[str]:
+    """Path series the population needs: each instrument's perpetual series if the path has it, and its spot
+    series (the fallback factor and the basis leg), plus non-numeraire collateral."""
+    out: list[str] = []
+    for name in population.instruments:
+        base = name.removesuffix("-USD-PERP")
+        if name.endswith("-USD-PERP") and f"{base}-PERP" in path.symbols:
+            out.append(f"{base}-PERP")
+        if base in path.symbols or not name.endswith("-USD-PERP"):
+            out.append(base)
+    out += [m.collateral_asset for m in population.members if m.collateral_asset not in ("USDC", "USDT", "USD")]
+    return out
 
 
 def replay_files(

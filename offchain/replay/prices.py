@@ -7,7 +7,8 @@ header with at least ``timestamp,symbol,close``; ``timestamp`` is the candle's o
 * A step is a candle **close** (open time + candle length). All series of a path must have the same
   candle length (mixing a daily spot file with an hourly perp file would leave one leg stale all day).
 * A candle missing in one series (an exchange outage) carries that series' previous close forward
-  (no price update); steps before every series has its first close are dropped.
+  (no price update); a replay keeps the series its instruments and collateral need
+  (:meth:`PricePath.select`), from the first step where all of them have a close.
 """
 
 from __future__ import annotations
@@ -50,6 +51,19 @@ class PricePath:
             return self.symbols.index(symbol)
         except ValueError:
             raise MarketDataError(f"price path has no series {symbol!r}; have {', '.join(self.symbols)}") from None
+
+    def select(self, symbols: Sequence[str]) -> PricePath:
+        """The path of ``symbols`` only, from the first step where all of them have a close."""
+        cols = [self.column(x) for x in dict.fromkeys(symbols)]
+        close = self.close[:, cols]
+        keep = np.all(np.isfinite(close), axis=1)
+        if not keep.any():
+            raise MarketDataError(f"the series {', '.join(symbols)} never all have a close at the same step")
+        first = int(np.argmax(keep))
+        if not bool(np.all(keep[first:])):
+            gone = self.times[first:][~keep[first:]][0]
+            raise MarketDataError(f"a series of {', '.join(symbols)} has no close from {gone} on (delisted?)")
+        return PricePath(self.times[first:], tuple(dict.fromkeys(symbols)), close[first:], self.step_hours)
 
     def window(self, start: np.datetime64 | None, end: np.datetime64 | None) -> PricePath:
         """Steps whose candle **opens** on a day in ``[start, end]`` (days, either bound optional)."""
@@ -144,10 +158,7 @@ def _align(series: dict[str, tuple[TimeArray, FloatArray]], steps: dict[str, int
         last = np.where(ok, np.arange(len(col)), -1)
         np.maximum.accumulate(last, out=last)
         out[:, j] = np.where(last >= 0, col[np.maximum(last, 0)], np.nan)
-    keep = np.all(np.isfinite(out), axis=1)
-    if not keep.any():
-        raise MarketDataError(f"{where}: the series never overlap in time")
-    return PricePath(grid[keep], tuple(series), out[keep], step)
+    return PricePath(grid, tuple(series), out, step)
 
 
 def merge_paths(paths: Sequence[PricePath]) -> PricePath:
