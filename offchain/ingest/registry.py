@@ -27,7 +27,7 @@ from offchain.ingest.errors import (
 )
 from offchain.ledger.schema import instruments, members, permissions, venue_symbols, venues
 
-VENUE_KINDS: Final = frozenset({"dex", "cex", "otc"})
+VENUE_KINDS: Final = frozenset({"dex", "cex", "otc", "auction"})  # auction: see validation.CLOSE_OUT_KINDS
 INSTRUMENT_KINDS: Final = frozenset({"perp", "future", "spot"})
 MEMBER_STATUSES: Final = frozenset({"active", "close_only", "defaulted"})
 MAX_QTY_DECIMALS: Final = 38

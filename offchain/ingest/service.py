@@ -23,6 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from offchain.core.eip712 import Domain
 from offchain.core.fills import Fill
+from offchain.ingest.positions import live_positions
 from offchain.ingest.snapshot import RegistrySnapshot
 from offchain.ingest.validation import (
     Accepted,
@@ -33,6 +34,7 @@ from offchain.ingest.validation import (
     against_stored,
     authenticate,
     check_terms,
+    reduces,
 )
 from offchain.ledger.schema import fills, rejections
 
@@ -153,6 +155,7 @@ class Ingestor:
         with self._engine.begin() as conn:
             stored = _read_stored(conn, {(items[i][0].venue, items[i][0].venue_fill_id) for i, _ in authentic})
             claims: dict[FillKey, _Claim] = {}
+            live: dict[tuple[int, str], int] | None = None  # defaulters' positions, read once if needed
             for i, leaf in authentic:
                 fill, signature = items[i]
                 key = (fill.venue, fill.venue_fill_id)
@@ -162,6 +165,11 @@ class Ingestor:
                     claims[key].followers.append((i, leaf))
                 else:
                     verdict = check_terms(fill, snap, now_ms, self._window)
+                    if isinstance(verdict, Accepted) and verdict.closes_out is not None:
+                        if live is None:
+                            defaulted = {m.account for m in snap.members.values() if m.status == "defaulted"}
+                            live = live_positions(conn, defaulted)
+                        verdict = _close_out(verdict, fill, live)
                     if isinstance(verdict, Accepted):
                         claims[key] = _Claim(i, leaf, _fill_row(fill, signature, leaf, verdict, now_ms), [])
                     else:
@@ -222,6 +230,19 @@ class Ingestor:
         )
         result = conn.execute(stmt, rows)
         return {(r.venue, r.venue_fill_id): r.id for r in result}
+
+
+def _close_out(accepted: Accepted, fill: Fill, live: dict[tuple[int, str], int]) -> Accepted | Rejection:
+    """A close-out fill only reduces the defaulter's live position; accepted ones move it (a bulk may
+    close a position in several fills, never past zero)."""
+    assert accepted.closes_out is not None
+    key = (accepted.closes_out, accepted.instrument)
+    buys = accepted.buyer == accepted.closes_out
+    refused = reduces(live.get(key, 0), buys, fill.qty)
+    if refused is not None:
+        return refused
+    live[key] = live.get(key, 0) + (fill.qty if buys else -fill.qty)
+    return accepted
 
 
 def _fill_row(fill: Fill, signature: bytes, leaf: bytes, accepted: Accepted, now_ms: int) -> dict[str, Any]:

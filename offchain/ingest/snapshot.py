@@ -15,6 +15,7 @@ from offchain.ledger.schema import instruments, marks, members, permissions, ven
 class VenueInfo:
     signer: str  # checksummed address of the venue's fill-signing key
     approved: bool
+    kind: str = ""  # dex, cex, otc, or auction (the clearing house's own close-out venue)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +55,8 @@ class RegistrySnapshot:
     @classmethod
     def load(cls, conn: Connection, loaded_ms: int) -> RegistrySnapshot:
         venue_map = {
-            r.name: VenueInfo(signer=r.signer, approved=bool(r.approved))
-            for r in conn.execute(select(venues.c.name, venues.c.signer, venues.c.approved))
+            r.name: VenueInfo(signer=r.signer, approved=bool(r.approved), kind=r.kind)
+            for r in conn.execute(select(venues.c.name, venues.c.signer, venues.c.approved, venues.c.kind))
         }
         symbol_map = {
             (r.venue, r.symbol): r.instrument

@@ -11,6 +11,12 @@ Checks run in three stages, and the order is part of the contract:
    duplicate even if the registry, the mark or the clock have moved on since.
 3. **terms** — symbol, instrument, timestamp window, quantity, members, permissions, price band.
 
+A venue of a close-out kind (`auction`: the clearing house's own `crossclear-auction` venue) is the only
+way a defaulted member trades: each of its fills must have exactly one defaulted side and an active
+counterparty (`NOT_CLOSE_OUT` otherwise), and must only reduce the defaulter's position (`NOT_REDUCING`,
+`reduces` below; the service checks it against the live position inside its transaction). Every other venue
+refuses every fill of a member that is not active.
+
 Nothing here touches the database or the clock: the caller passes the snapshot and `now_ms`.
 """
 
@@ -43,6 +49,8 @@ class Reason(StrEnum):
     NOT_PERMITTED = "NOT_PERMITTED"
     NO_MARK = "NO_MARK"
     PRICE_OUT_OF_BAND = "PRICE_OUT_OF_BAND"
+    NOT_CLOSE_OUT = "NOT_CLOSE_OUT"  # a close-out venue's fill without exactly one defaulted side
+    NOT_REDUCING = "NOT_REDUCING"  # a close-out fill that would grow or flip the defaulter's position
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,11 +61,14 @@ class Rejection:
 
 @dataclass(frozen=True, slots=True)
 class Accepted:
-    """A valid fill, resolved to the cleared instrument and the members' vault account numbers."""
+    """A valid fill, resolved to the cleared instrument and the members' vault account numbers.
+    `closes_out`: the defaulted member's account when a close-out venue's fill closes its position (the
+    service still checks that it only reduces it)."""
 
     instrument: str
     buyer: int
     seller: int
+    closes_out: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +89,9 @@ class TimeWindow:
 
 # A fill whose notional cannot be expressed as a vault transfer (int128) can never be settled.
 MAX_NOTIONAL = INT128_MAX
+
+# Venue kinds run by the clearing house itself to close out defaulted members (offchain/defaults/house.py).
+CLOSE_OUT_KINDS = frozenset({"auction"})
 
 
 def authenticate(fill: Fill, signature: bytes, domain_separator: bytes, snapshot: RegistrySnapshot) -> Rejection | None:
@@ -132,10 +146,20 @@ def check_terms(fill: Fill, snapshot: RegistrySnapshot, now_ms: int, window: Tim
         if member is None:
             return Rejection(Reason.UNKNOWN_MEMBER, f"{side} {address} is not a member")
     assert buyer is not None and seller is not None
+    closes_out: int | None = None
+    if snapshot.venues[fill.venue].kind in CLOSE_OUT_KINDS:
+        defaulted = [m for m in (buyer, seller) if m.status == "defaulted"]
+        if len(defaulted) != 1:
+            return Rejection(
+                Reason.NOT_CLOSE_OUT,
+                f"a {fill.venue} fill closes out exactly one defaulted member; {len(defaulted)} side(s) defaulted",
+            )
+        closes_out = defaulted[0].account
     for side, member in (("buyer", buyer), ("seller", seller)):
         # A close_only member may in principle still reduce its position; ingest does not know
-        # positions, so for now it refuses every fill of a member that is not active.
-        if member.status != "active":
+        # positions, so it refuses every fill of a member that is not active, except the defaulted side of a
+        # close-out venue's fill (whose reduction the service checks against the live position).
+        if member.status != "active" and member.account != closes_out:
             return Rejection(Reason.MEMBER_NOT_ACTIVE, f"{side} account {member.account} is {member.status}")
     for side, member in (("buyer", buyer), ("seller", seller)):
         if instrument_name not in member.permitted:
@@ -152,7 +176,18 @@ def check_terms(fill: Fill, snapshot: RegistrySnapshot, now_ms: int, window: Tim
             Reason.PRICE_OUT_OF_BAND,
             f"price {fill.price} is more than {instrument.price_band_bps} bps from the mark {mark.price}",
         )
-    return Accepted(instrument=instrument_name, buyer=buyer.account, seller=seller.account)
+    return Accepted(instrument=instrument_name, buyer=buyer.account, seller=seller.account, closes_out=closes_out)
+
+
+def reduces(position: int, defaulter_buys: bool, qty: int) -> Rejection | None:
+    """None when a close-out fill of `qty` only reduces the defaulter's live `position` (never past zero)."""
+    after = position + qty if defaulter_buys else position - qty
+    if position == 0 or abs(after) > abs(position) or (after != 0 and (after > 0) != (position > 0)):
+        side = "buys" if defaulter_buys else "sells"
+        return Rejection(
+            Reason.NOT_REDUCING, f"the defaulter {side} {qty} against a position of {position}: it would not reduce it"
+        )
+    return None
 
 
 def validate(

@@ -37,7 +37,7 @@ venues = Table(
     metadata,
     Column("name", String(64), primary_key=True),
     Column("signer", String(42), nullable=False),
-    Column("kind", String(16), nullable=False),  # dex, cex, otc
+    Column("kind", String(16), nullable=False),  # dex, cex, otc, auction (the clearing house's close-out venue)
     Column("approved", Boolean, nullable=False),
     Column("created_ms", Millis, nullable=False),
 )
