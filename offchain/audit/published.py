@@ -20,12 +20,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from eth_utils import to_checksum_address
 
 from offchain.audit.errors import AuditError
+from offchain.core.batch import UINT64_MAX, UINT128_MAX
 from offchain.core.fills import Fill
 
 FORMAT = "crossclear-fills/1"
@@ -144,7 +146,7 @@ def parse_header(obj: dict[str, Any]) -> Header:
         name: PublishedVenue(
             name=name,
             kind=str(v.get("kind", "")),
-            signers=tuple(str(to_checksum_address(s)) for s in v["signers"]),
+            signers=tuple(_checksum(s) for s in v["signers"]),
             symbols={str(k): str(i) for k, i in v["symbols"].items()},
         )
         for name, v in obj["venues"].items()
@@ -162,16 +164,37 @@ def parse_header(obj: dict[str, Any]) -> Header:
     return Header(venues, instruments)
 
 
+@lru_cache(maxsize=65_536)
+def _checksum(address: str) -> str:
+    """Checksummed address; cached, as the same members trade again and again (checksumming costs a keccak)."""
+    return str(to_checksum_address(address))
+
+
+def _bounded(value: object, what: str, low: int, high: int) -> int:
+    n = _int(value, what)
+    if not low <= n <= high:
+        raise ValueError(f"{what} {n} is outside [{low}, {high}]")
+    return n
+
+
+def _text(value: object, what: str, max_len: int) -> str:
+    if not isinstance(value, str) or not 1 <= len(value) <= max_len:
+        raise ValueError(f"{what} must be a string of 1 to {max_len} characters")
+    return value
+
+
 def parse_fill(obj: dict[str, Any]) -> PublishedFill:
-    fill = Fill(
-        venue=obj["venue"],
-        venue_fill_id=obj["venue_fill_id"],
-        symbol=obj["symbol"],
-        buyer=obj["buyer"],
-        seller=obj["seller"],
-        qty=_int(obj["qty"], "qty"),
-        price=_int(obj["price"], "price"),
-        ts=_int(obj["ts"], "ts"),
+    """A published fill, validated as `Fill` validates (lengths, ranges, addresses) but with cached
+    address checksums: the auditor reads every fill of the history."""
+    fill = Fill.model_construct(
+        venue=_text(obj["venue"], "venue", 64),
+        venue_fill_id=_text(obj["venue_fill_id"], "venue_fill_id", 128),
+        symbol=_text(obj["symbol"], "symbol", 64),
+        buyer=_checksum(_text(obj["buyer"], "buyer", 42)),
+        seller=_checksum(_text(obj["seller"], "seller", 42)),
+        qty=_bounded(obj["qty"], "qty", 1, UINT128_MAX),
+        price=_bounded(obj["price"], "price", 1, UINT128_MAX),
+        ts=_bounded(obj["ts"], "ts", 0, UINT64_MAX),
     )
     sig = str(obj["signature"])
     return PublishedFill(fill, str(obj["instrument"]), bytes.fromhex(sig.removeprefix("0x")))

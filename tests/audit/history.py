@@ -47,7 +47,7 @@ def build_history(d: Devnet, rounds: int, fills_per_round: int = 6, seed: int = 
     wid = d.vault.request_withdrawal(_sender(d, FUND), 0, 1_000 * USDC, d.member(FUND).address)
     d.vault.cancel_withdrawal(_sender(d, FUND), wid)
     traders = [MM, FUND, RETAIL]
-    n = 0
+    n = funding_ts = 0
     for r in range(rounds):
         batch: list[tuple[Fill, bytes]] = []
         if r == 0:
@@ -76,7 +76,8 @@ def build_history(d: Devnet, rounds: int, fills_per_round: int = 6, seed: int = 
         d.prices(btc=btc, eth=eth)
         if r % 5 == 2:
             with d.db.begin() as conn:
-                record_funding(conn, "BTC-USD-PERP", d.now_ms() - 1, rng.choice([-1500, 800, 2500]))
+                funding_ts = max(d.now_ms() - 1, funding_ts + 1)  # chain time has whole seconds
+                record_funding(conn, "BTC-USD-PERP", funding_ts, rng.choice([-1500, 800, 2500]))
         if r == 3:
             d.deposit(DAO, 5_000)  # repays the advance first
         result = engine.step()

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from eth_utils import keccak
+from eth_utils import keccak, to_checksum_address
 
 from offchain.audit.errors import Discrepancy
 from offchain.audit.published import Header, PublishedBatch
 from offchain.core.batch import Batch
 from offchain.core.eip712 import Domain
-from offchain.core.fills import InvalidSignature, recover_signer
+from offchain.core.fills import InvalidSignature, recover_signer_bytes
 from offchain.core.merkle import root_of
 
 ZERO32 = b"\x00" * 32
@@ -52,6 +52,13 @@ class FillChecker:
     domain: Domain  # the fills domain: chain id and vault
     seen: set[tuple[str, str]] = field(default_factory=set)
     checked: int = 0
+    _venue_keys: dict[str, frozenset[bytes]] = field(default_factory=dict)
+
+    def _keys(self, venue: str) -> frozenset[bytes]:
+        """The venue's signer addresses as 20 raw bytes (recovery returns those: no checksum per fill)."""
+        if venue not in self._venue_keys:
+            self._venue_keys[venue] = frozenset(bytes.fromhex(s[2:]) for s in self.header.venues[venue].signers)
+        return self._venue_keys[venue]
 
     def check(self, seq: int, published: PublishedBatch, members: dict[str, int]) -> None:
         separator = self.domain.separator
@@ -74,13 +81,14 @@ class FillChecker:
                 if address not in members:
                     raise Discrepancy(seq, "fill-member", f"{ref}: {side} {address} is not an admitted member")
             try:
-                signer = recover_signer(f.digest_under(separator), p.signature)
+                signer = recover_signer_bytes(f.digest_under(separator), p.signature)
             except InvalidSignature as exc:
                 raise Discrepancy(seq, "fill-signature", f"{ref}: venue signature is invalid ({exc})") from exc
-            if signer not in venue.signers:
+            if signer not in self._keys(venue.name):
                 raise Discrepancy(
                     seq,
                     "fill-signature",
-                    f"{ref}: signed by {signer}, not by venue {f.venue}'s key ({', '.join(venue.signers)})",
+                    f"{ref}: signed by {to_checksum_address(signer)}, "
+                    f"not by venue {f.venue}'s key ({', '.join(venue.signers)})",
                 )
             self.checked += 1
