@@ -15,6 +15,7 @@ magic value on-chain.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -192,12 +193,36 @@ def sign_request(
     owner key whose ECDSA signature the contract accepts through EIP-1271.
     """
     account = Account.from_key(key)
-    who = to_checksum_address(signer or account.address)
+    return sign_request_with(
+        lambda digest: bytes(Account.unsafe_sign_hash(digest, account.key).signature),
+        signer or account.address,
+        domain,
+        method,
+        path,
+        payload,
+        nonce,
+        expiry,
+    )
+
+
+def sign_request_with(
+    sign: Callable[[bytes], bytes],
+    signer: str,
+    domain: Domain,
+    method: str,
+    path: str,
+    payload: Any,
+    nonce: int,
+    expiry: int,
+) -> dict[str, Any]:
+    """Like `sign_request`, with any signing function over the EIP-712 digest: e.g. a Safe's owners'
+    EIP-1271 signature (`offchain.chain.safe.SafeMultisig.sign_1271`) with `signer` = the Safe."""
+    who = to_checksum_address(signer)
     envelope = Envelope(who, f"{method.upper()} {path}", payload_hash(payload), nonce, expiry)
-    sig = Account.unsafe_sign_hash(envelope.digest(domain), account.key).signature
+    sig = sign(envelope.digest(domain))
     return {
         "payload": payload,
-        "auth": {"signer": who, "nonce": str(nonce), "expiry": expiry, "signature": "0x" + bytes(sig).hex()},
+        "auth": {"signer": who, "nonce": str(nonce), "expiry": expiry, "signature": "0x" + sig.hex()},
     }
 
 
@@ -212,6 +237,7 @@ __all__ = [
     "check_times",
     "payload_hash",
     "sign_request",
+    "sign_request_with",
     "spend_nonce",
     "typed_data",
     "verify_signature",

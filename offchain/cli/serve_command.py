@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,7 +28,7 @@ def settings_from_args(args: argparse.Namespace) -> ApiSettings:
     """ApiSettings from the environment, then the devnet file, then --db."""
     from eth_account import Account
 
-    from offchain.api.config import ApiSettings
+    from offchain.api.config import ENV_PREFIX, ApiSettings
     from offchain.devnet.spec import DevnetSpec
 
     overrides: dict[str, object] = {"db_url": args.db}
@@ -37,9 +38,12 @@ def settings_from_args(args: argparse.Namespace) -> ApiSettings:
             chain_id=spec.chain_id,
             vault=spec.vault,
             rpc_url=spec.rpc_url,
-            relayer_key=spec.operator_key,
             operator_address=Account.from_key(spec.operator_key).address,
         )
+        # The operator's key relays withdrawals unless the environment names a relayer of its own (the
+        # settlement engine sends from the operator's key too: a separate relayer avoids sharing nonces).
+        if ENV_PREFIX + "RELAYER_KEY" not in os.environ:
+            overrides["relayer_key"] = spec.operator_key
     return ApiSettings.from_env(overrides=overrides)
 
 
