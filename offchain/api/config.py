@@ -33,6 +33,10 @@ class ApiSettings(BaseModel):
     burst: int = Field(default=200, ge=1)
     fill_rate_per_s: float = Field(default=20_000.0, gt=0)
     fill_burst: int = Field(default=40_000, ge=1)
+    # Spent nonces are kept until their request's expiry (+ grace for clock skew between processes),
+    # then pruned lazily by the next signed request, at most once per interval.
+    nonce_prune_interval_s: int = Field(default=300, ge=0, le=86_400)
+    nonce_prune_grace_s: int = Field(default=300, ge=0, le=86_400)
     max_page: int = Field(default=500, ge=1, le=10_000)
     max_bulk: int = Field(default=1_000, ge=1, le=10_000)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from offchain.api.models import Auth
 from offchain.api.proofs import ProofCache
 from offchain.api.ratelimit import TokenBuckets
 from offchain.api.sessions import Session, SessionSigner
-from offchain.api.signing import Envelope, Verified, check_times, payload_hash, verify_signature
+from offchain.api.signing import Envelope, Verified, check_times, payload_hash, prune_nonces, verify_signature
 from offchain.core.eip712 import Domain
 from offchain.ingest.service import Ingestor
 from offchain.ledger.schema import members, membership_applications, venues
@@ -43,10 +44,30 @@ class Services:
     fill_limits: TokenBuckets
     proofs: ProofCache = field(default_factory=ProofCache)
     clock: Callable[[], int] = wall_ms  # unix ms
+    last_nonce_prune_ms: int | None = None
+    _prune_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def operator(self) -> str:
         return self.settings.operator_address
+
+    def maybe_prune_nonces(self) -> int | None:
+        """Prune expired nonces if the interval has passed since the last pruning in this process (the
+        first signed request after start prunes). Returns the rows deleted, or None when not due or
+        another thread is at it. Several processes pruning concurrently delete disjoint-or-equal rows:
+        harmless."""
+        now = self.clock()
+        last = self.last_nonce_prune_ms
+        if last is not None and now - last < self.settings.nonce_prune_interval_s * 1000:
+            return None
+        if not self._prune_lock.acquire(blocking=False):
+            return None
+        try:
+            self.last_nonce_prune_ms = now
+            with self.engine.begin() as conn:
+                return prune_nonces(conn, now - self.settings.nonce_prune_grace_s * 1000)
+        finally:
+            self._prune_lock.release()
 
 
 def services(request: Request) -> Services:
@@ -115,6 +136,7 @@ async def signed(request: Request, svc: ServicesDep) -> Verified:
     envelope = Envelope(signer, action, digest_payload, nonce, expiry)
     signature = bytes.fromhex(auth.signature[2:])
     verify_signature(envelope.digest(svc.domain), signer, signature, svc.chain)
+    svc.maybe_prune_nonces()
     return Verified(signer, action, nonce, expiry)
 
 

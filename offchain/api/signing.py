@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from eth_abi import encode
 from eth_account import Account
 from eth_utils import keccak, to_checksum_address
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, delete, insert, select
 
 from offchain.api.errors import ApiError, conflict, unauthorized
 from offchain.core.eip712 import Domain, typed_digest
@@ -177,6 +177,17 @@ def spend_nonce(conn: Connection, verified: Verified, now_ms: int) -> None:
     )
 
 
+def prune_nonces(conn: Connection, before_ms: int) -> int:
+    """Delete spent nonces whose request expired before `before_ms`; return how many.
+
+    Safe because an expired request is refused (401 `request_expired`) before its nonce is looked up:
+    once `expiry` has passed, the row no longer protects anything. Callers pass `now - grace` so
+    that API processes whose clocks differ a little never prune a nonce another still accepts."""
+    n = api_nonces.c
+    result = conn.execute(delete(api_nonces).where(n.expiry_ms < before_ms))
+    return int(result.rowcount or 0)
+
+
 def sign_request(
     key: str | bytes,
     domain: Domain,
@@ -236,6 +247,7 @@ __all__ = [
     "canonical_json",
     "check_times",
     "payload_hash",
+    "prune_nonces",
     "sign_request",
     "sign_request_with",
     "spend_nonce",
