@@ -44,6 +44,9 @@ class RiskModel:
         stress_label: (S2,) stressed period of each stressed scenario; stress_names: period names.
         n_basis: the last ``n_basis`` stressed scenarios are the basis-dislocation block, measured by the
             mean of its ``basis_count`` worst losses (see :func:`offchain.risk.measures.core_measure`).
+        hypothetical: (I, H) instrument returns in the hypothetical scenarios (moves over the liquidation
+            horizon, a fall capped at -100 %), or ``None``; used by the platform stress losses and Cover 2,
+            never by the margin. hypothetical_names: their H names.
     """
 
     universe: Universe
@@ -58,6 +61,8 @@ class RiskModel:
     stress_names: tuple[str, ...]
     n_basis: int = 0
     basis_count: int = 1
+    hypothetical: FloatArray | None = None
+    hypothetical_names: tuple[str, ...] = ()
 
     @property
     def n_scenarios(self) -> int:
@@ -125,6 +130,9 @@ def build_model(scenarios: ScenarioSet, universe: Universe, config: MarginConfig
     es_long = core_risk(-returns, n_fhs, config, nb, kb)[0]
     es_short = core_risk(returns, n_fhs, config, nb, kb)[0]
     adv = scenarios.depth[rows]
+    hyp = None
+    if scenarios.hypothetical is not None:
+        hyp = np.ascontiguousarray(np.maximum(scenarios.hypothetical[rows], -1.0))
     return RiskModel(
         universe=universe,
         returns=returns,
@@ -138,6 +146,8 @@ def build_model(scenarios: ScenarioSet, universe: Universe, config: MarginConfig
         stress_names=scenarios.stress_names,
         n_basis=nb,
         basis_count=kb,
+        hypothetical=hyp,
+        hypothetical_names=scenarios.hypothetical_names if hyp is not None else (),
     )
 
 

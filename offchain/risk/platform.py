@@ -2,8 +2,10 @@
 
 * Imbalance: per member group (market makers, funds, a venue's retail pool, ...) and instrument, the net
   and gross notional, and the one-sidedness ``net / gross`` in [-1, 1] (+1: the whole group is long).
-* Stress losses: loss of each member under each stressed scenario (the stressed block of the model's
-  scenario matrix, at the liquidation horizons), and the worst loss per stressed period.
+* Stress losses: loss of each member under each stressed scenario — the historical stressed block of the
+  model's scenario matrix (at the liquidation horizons) **and** the hypothetical scenarios
+  (:mod:`offchain.risk.hypothetical`; EMIR Art. 30, PFMI 4/6: historical and hypothetical extreme but
+  plausible conditions) — and the worst loss per stressed period (each hypothetical scenario is its own).
 * Cover 2 (PFMI Principle 4, EMIR Art. 43): in each stressed scenario, each member's loss in excess of its
   IM; the fund is the largest, over scenarios, sum of the two largest excesses. Contributions are pro rata
   to each member's own worst excess (pro rata to IM when no member has any), scaled by its tier's
@@ -57,25 +59,36 @@ def directional_imbalance(
 
 @dataclass(frozen=True)
 class StressLosses:
-    """by_scenario: (M, K) loss per stressed scenario; by_period: (M, P) worst loss per stressed period;
-    periods: the P period names."""
+    """by_scenario: (M, K + H) loss per stressed scenario, the K historical ones (the model's stressed block)
+    then the H hypothetical ones; by_period: (M, P + H) worst loss per historical stressed period, then each
+    hypothetical scenario; periods: the P + H names; n_hypothetical: H."""
 
     by_scenario: FloatArray
     by_period: FloatArray
     periods: tuple[str, ...]
+    n_hypothetical: int = 0
 
 
 def stress_losses(positions: FloatArray, prices: FloatArray, model: RiskModel) -> StressLosses:
-    """Loss of every member under every stressed scenario of ``model``."""
-    stress = model.returns[:, model.n_fhs :]
-    losses = -((positions * prices) @ stress)
+    """Loss of every member under every historical stressed and every hypothetical scenario of ``model``."""
+    exposure = positions * prices
+    losses = -(exposure @ model.returns[:, model.n_fhs :])
     p = len(model.stress_names)
     by_period = np.zeros((positions.shape[0], p))
     for k in range(p):  # loop over stressed periods (a handful), not members
         cols = model.stress_label == k
         if cols.any():
             by_period[:, k] = losses[:, cols].max(axis=1)
-    return StressLosses(losses, by_period, model.stress_names)
+    hyp = model.hypothetical
+    if hyp is None or hyp.shape[1] == 0:
+        return StressLosses(losses, by_period, model.stress_names)
+    h_losses = -(exposure @ hyp)
+    return StressLosses(
+        np.concatenate([losses, h_losses], axis=1),
+        np.concatenate([by_period, h_losses], axis=1),
+        model.stress_names + model.hypothetical_names,
+        hyp.shape[1],
+    )
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,10 @@ on each selected day every basis factor takes its raw basis return of that day a
 (a pure basis shock), mirrored too. Its measure is the mean of its N worst losses, and the stressed
 component is the larger of that and the periods' ES (:func:`offchain.risk.measures.core_measure`).
 
+Hypothetical scenarios (:mod:`offchain.risk.hypothetical`: one-asset and market-wide crash/squeeze moves by
+asset class, perpetual basis blow-out) are carried alongside (``ScenarioSet.hypothetical``) for the platform
+stress losses and the Cover-2 default fund only; they never enter the margin measure.
+
 Anti-procyclicality (EMIR Art. 28(1)) is applied in :mod:`offchain.risk.margin` from the two blocks:
 ``STRESSED_WEIGHT`` (default, 28(1)(b)) or ``BUFFER`` (28(1)(a)); see :class:`ApcMode`.
 """
@@ -32,6 +36,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from offchain.risk.errors import ConfigError, MarketDataError
+from offchain.risk.hypothetical import HypotheticalConfig, hypothetical_scenarios
 from offchain.risk.marketdata import PriceHistory, ewma_sigma, simple_returns
 
 FloatArray = NDArray[np.float64]
@@ -74,6 +79,7 @@ class ScenarioConfig:
         basis_min_scale: floor of the basis rescaling ratio (1: a past basis spike is never shrunk).
         basis_stress_days: N, the largest basis dislocations per perpetual in the stressed set (and the
             tail count of their measure); 0: no basis-dislocation block.
+        hypothetical: the hypothetical stress scenarios for the default fund (``None``: none).
     """
 
     lookback_days: int = 365
@@ -89,6 +95,7 @@ class ScenarioConfig:
     basis_rescale: bool = True
     basis_min_scale: float = 1.0
     basis_stress_days: int = 5
+    hypothetical: HypotheticalConfig | None = field(default_factory=HypotheticalConfig)
 
     def __post_init__(self) -> None:
         if self.lookback_days < 30:
@@ -122,6 +129,8 @@ class ScenarioSet:
         price: (F,) close at ``asof``.
         n_basis: columns of the basis-dislocation block at the end of ``stress`` (0: none).
         basis_count: tail count of the block's measure (mean of its ``basis_count`` worst losses).
+        hypothetical: (F, H) moves of the hypothetical scenarios over the liquidation horizon (not in the
+            margin measure; stress losses and Cover 2 only). hypothetical_names: their H names.
     """
 
     asof: np.datetime64
@@ -135,6 +144,8 @@ class ScenarioSet:
     price: FloatArray = field(repr=False)
     n_basis: int = 0
     basis_count: int = 1
+    hypothetical: FloatArray | None = field(default=None, repr=False)
+    hypothetical_names: tuple[str, ...] = ()
 
     def rows(self, factors: Sequence[str]) -> NDArray[np.int64]:
         """Row of each factor name."""
@@ -283,6 +294,7 @@ def build_scenarios(
         labels = np.concatenate([labels, *(np.full(n, len(names) + k, dtype=np.int64) for k, n in enumerate(halves))])
         names = names + bnames
         stress = np.ascontiguousarray(np.concatenate([stress, bblock], axis=1))
+    hyp, hyp_names = (None, ()) if config.hypothetical is None else hypothetical_scenarios(factors, config.hypothetical)
     depth_rows = h.volume[max(0, asof_row - config.depth_window + 1) : asof_row + 1, cols]
     with np.errstate(invalid="ignore"):
         depth = np.nan_to_num(np.nanmean(np.where(depth_rows > 0, depth_rows, np.nan), axis=0), nan=0.0)
@@ -298,6 +310,8 @@ def build_scenarios(
         price=h.close[asof_row, cols],
         n_basis=n_basis,
         basis_count=max(config.basis_stress_days, 1),
+        hypothetical=hyp,
+        hypothetical_names=hyp_names,
     )
 
 
