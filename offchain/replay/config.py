@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from offchain.core.waterfall import ASSESSMENT_CAP_MULTIPLE
 from offchain.risk.errors import ConfigError
 
 #: Venue-only maintenance-margin brackets: (upper bound of the position notional in USD, marginal rate).
@@ -46,7 +47,8 @@ class ReplayConfig:
         impact_coeff: Y of the square-root law (bids' concession and the unbid penalty; the risk engine's
             liquidity add-on uses the same Y = 1).
         operator_share: operator capital (L3) as a share of the default fund (EMIR: ≥ 25 %).
-        assessment_multiple: L5 cap per survivor, a multiple of its contribution (the vault's constant).
+        assessment_multiple: L5 budget per survivor over the window, a multiple of its first contribution (at
+            most the vault's ``ASSESSMENT_CAP_MULTIPLE``, which also caps each default's assessment).
     venue-only:
         mmr_brackets: maintenance-margin brackets (see :data:`DEFAULT_MMR_BRACKETS`).
         im_to_mm: venue initial margin = ``im_to_mm × MM`` (the leverage cap at entry).
@@ -79,8 +81,10 @@ class ReplayConfig:
             raise ConfigError("bid_excess_share must be in [0, 1]")
         if not 0 < self.price_band < 1 or self.impact_coeff < 0:
             raise ConfigError("need price_band in (0, 1) and impact_coeff >= 0")
-        if self.operator_share < 0.25 or self.assessment_multiple < 0:
-            raise ConfigError("operator_share must be >= 0.25 (EMIR) and assessment_multiple >= 0")
+        if self.operator_share < 0.25 or not 0 <= self.assessment_multiple <= ASSESSMENT_CAP_MULTIPLE:
+            raise ConfigError(
+                f"operator_share must be >= 0.25 (EMIR) and assessment_multiple in [0, {ASSESSMENT_CAP_MULTIPLE}]"
+            )
         if self.im_to_mm < 1 or self.warning_ratio < 1:
             raise ConfigError("need im_to_mm >= 1 and warning_ratio >= 1")
         uppers = [u for u, _ in self.mmr_brackets]

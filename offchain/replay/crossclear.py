@@ -28,7 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from offchain.replay.setup import Setup, net
-from offchain.replay.waterfall import LAYERS, allocate, pro_rata
+from offchain.replay.waterfall import LAYERS, Position, WaterfallState, cover
 from offchain.risk.addons import liquidity_addon
 from offchain.risk.margin import compute_margin
 from offchain.risk.tiers import im_multipliers
@@ -45,6 +45,7 @@ class Estate:
     pnl: float  # defaulter's VM up to default + estate P&L since − close-out costs
     collateral: float  # haircut value seized at default (L1)
     contribution: float  # its default-fund contribution (L2)
+    declared: FloatArray  # every member's contribution at the DECLARE (L4 shares, L5 weights and caps)
     next_time: np.datetime64
     left: int
     start: str
@@ -88,6 +89,7 @@ def run_crossclear(s: Setup) -> CrossclearResult:
     q = net(s.qv)
     holdings = s.holdings.copy()
     vm = np.zeros(m_n)
+    upnl = np.zeros_like(q)  # per-position P&L since the window's start (the ADL profit of L7)
     reserve = s.reserve.copy()
     contrib = s.contributions.copy()
     assess_left = cfg.assessment_multiple * s.contributions
@@ -114,6 +116,7 @@ def run_crossclear(s: Setup) -> CrossclearResult:
         dp = p - p_prev
         p_prev = p
         vm += q @ dp
+        upnl += q * dp
         for e in estates:
             e.pnl += float(e.q @ dp)
         # ---- auctions of due tranches (bidders' margin as of the previous step)
@@ -127,7 +130,7 @@ def run_crossclear(s: Setup) -> CrossclearResult:
         # ---- finished estates → waterfall
         for e in [e for e in estates if e.left == 0]:
             estates.remove(e)
-            operator_left = _waterfall(s, e, q, p, vm, live, contrib, assess_left, operator_left, res, str(t))
+            operator_left = _waterfall(s, e, q, p, vm, upnl, live, contrib, assess_left, operator_left, res, str(t))
         # ---- margin
         r = compute_margin(q, p, holdings, cp, s.tier, model, dm.haircuts, mc)
         eq = r.collateral_value + vm
@@ -161,7 +164,7 @@ def run_crossclear(s: Setup) -> CrossclearResult:
                     res.lapsed += 1
                     res.events.append({"t": str(t), "member": s.names[m], "event": "lapsed"})
                 else:
-                    estates.append(_default(s, m, q, holdings, vm, contrib, r.collateral_value[m], t, live, res))
+                    estates.append(_default(s, m, q, upnl, holdings, vm, contrib, r.collateral_value[m], t, live, res))
         for m in range(m_n):
             if live[m] and call_time[m] is None and eq[m] < mm[m] - EPS:
                 res.margin_calls += 1
@@ -169,7 +172,7 @@ def run_crossclear(s: Setup) -> CrossclearResult:
                 res.events.append({"t": str(t), "member": s.names[m], "event": "margin_call", "amount": amount,
                                    "equity": float(eq[m]), "mm": float(mm[m])})
                 if eq[m] <= 0:
-                    estates.append(_default(s, m, q, holdings, vm, contrib, r.collateral_value[m], t, live, res))
+                    estates.append(_default(s, m, q, upnl, holdings, vm, contrib, r.collateral_value[m], t, live, res))
                     continue
                 cure = cfg.deep_cure_hours if eq[m] < cfg.deep_fraction * mm[m] else cfg.cure_hours
                 call_time[m], deadline[m] = t, t + np.timedelta64(int(cure * 60), "m")
@@ -179,7 +182,7 @@ def run_crossclear(s: Setup) -> CrossclearResult:
 
 
 def _default(
-    s: Setup, m: int, q: FloatArray, holdings: FloatArray, vm: FloatArray, contrib: FloatArray,
+    s: Setup, m: int, q: FloatArray, upnl: FloatArray, holdings: FloatArray, vm: FloatArray, contrib: FloatArray,
     collateral_value: float, t: np.datetime64, live: NDArray[np.bool_], res: CrossclearResult,
 ) -> Estate:
     cfg = s.config
@@ -189,10 +192,11 @@ def _default(
                        "vm": float(vm[m])})
     e = Estate(
         member=m, q=q[m].copy(), tranche=q[m] / cfg.n_tranches, pnl=float(vm[m]),
-        collateral=max(float(collateral_value), 0.0), contribution=float(contrib[m]),
+        collateral=max(float(collateral_value), 0.0), contribution=float(contrib[m]), declared=contrib.copy(),
         next_time=t + np.timedelta64(int(cfg.tranche_hours * 60), "m"), left=cfg.n_tranches, start=str(t),
     )
     q[m] = 0.0
+    upnl[m] = 0.0
     holdings[m] = 0.0
     vm[m] = 0.0
     contrib[m] = 0.0  # written off against its own loss (L2), never a survivor's share
@@ -248,44 +252,41 @@ def _tranche(
 
 
 def _waterfall(
-    s: Setup, e: Estate, q: FloatArray, p: FloatArray, vm: FloatArray, live: NDArray[np.bool_],
+    s: Setup, e: Estate, q: FloatArray, p: FloatArray, vm: FloatArray, upnl: FloatArray, live: NDArray[np.bool_],
     contrib: FloatArray, assess_left: FloatArray, operator_left: float, res: CrossclearResult, t: str,
 ) -> float:
-    loss = max(0.0, -e.pnl)
+    """Cover a closed estate with the core waterfall (:func:`offchain.replay.waterfall.cover`); apply the
+    draws to the survivors' contributions, assessment budgets and VM; return the operator capital left."""
     surv = live.copy()
-    gains = np.where(surv, np.maximum(vm, 0.0), 0.0)
-    # L7 candidates: survivors holding the opposite side of the defaulter's original position.
-    orig = e.tranche * s.config.n_tranches
-    opposite = surv[:, None] & (q * orig[None, :] < 0)
-    adl_cap = np.where(opposite, np.abs(q * p), 0.0).sum(axis=1)
-    caps = [
-        e.collateral,
-        e.contribution,
-        operator_left,
-        float(contrib[surv].sum()),
-        float(assess_left[surv].sum()),
-        float(gains.sum()),
-        float(adl_cap.sum()),
+    orig = e.tranche * s.config.n_tranches  # the defaulter's position at default
+    names = [x.name for x in s.market.universe.instruments]
+    adl = [
+        Position(int(m), names[i], float(q[m, i] * p[i]), float(upnl[m, i]))
+        for m in np.flatnonzero(surv)
+        for i in np.flatnonzero(q[m] * orig < 0)  # survivors holding the opposite side
     ]
-    a = allocate(loss, caps)
-    amt = a.amounts
-    contrib -= pro_rata(amt[3], np.where(surv, contrib, 0.0))
-    paid = pro_rata(amt[4], np.where(surv, s.contributions, 0.0), np.where(surv, assess_left, 0.0))
-    assess_left -= paid
-    vm -= paid
-    vm -= pro_rata(amt[5], gains, gains)
-    if amt[6] > 0:  # ADL: most profitable opposite holders first, each up to its opposite notional
-        need = amt[6]
-        for m in sorted(np.flatnonzero(adl_cap > 0), key=lambda j: (-vm[j], -adl_cap[j])):
-            take = min(need, float(adl_cap[m]))
-            vm[m] -= take
-            res.adl_count += 1
-            need -= take
-            if need <= EPS:
-                break
-    for name, x in zip(LAYERS, amt, strict=True):
+    c = cover(
+        WaterfallState(
+            defaulter=e.member,
+            loss=max(0.0, -e.pnl),
+            collateral=e.collateral,
+            contribution=e.contribution,
+            operator_capital=operator_left,
+            contributions=np.where(surv, contrib, 0.0),
+            declared=np.where(surv, e.declared, 0.0),
+            assessment_budget=np.where(surv, assess_left, 0.0),
+            vm_gains=np.where(surv, np.maximum(vm, 0.0), 0.0),
+            adl=adl,
+        ),
+        s.market.margin_config.decimals,
+    )
+    np.maximum(contrib - c.survivors_fund, 0.0, out=contrib)
+    assess_left -= c.assessments
+    vm -= c.assessments + c.vm_haircuts + c.adl
+    res.adl_count += c.adl_count
+    for name, x in c.layers.items():
         res.layers[name] += x
-    res.uncovered += a.uncovered
-    res.events.append({"t": t, "member": s.names[e.member], "event": "waterfall", "loss": loss,
-                       "layers": a.by_layer(), "uncovered": a.uncovered})
-    return operator_left - amt[2]
+    res.uncovered += c.uncovered
+    res.events.append({"t": t, "member": s.names[e.member], "event": "waterfall", "loss": c.loss,
+                       "layers": c.layers, "uncovered": c.uncovered, "adl_count": c.adl_count})
+    return operator_left - c.layers["L3_operator_capital"]
