@@ -166,6 +166,18 @@ positions = Table(
     Column("qty", BigInt, nullable=False),  # signed; long > 0
 )
 
+# Average entry price of each netted position (member, instrument across venues), rolled from the
+# member's settled fills (offchain/ledger/entries.py): the unrealised profit that ranks auto-deleveraging.
+position_entries = Table(
+    "position_entries",
+    metadata,
+    Column("member", Integer, ForeignKey("members.account"), primary_key=True),
+    Column("instrument", String(64), ForeignKey("instruments.name"), primary_key=True),
+    Column("qty", BigInt, nullable=False),  # signed, equals the sum of `positions` over venues
+    Column("entry_price", BigInt, nullable=False),  # settlement base units per whole unit; 0 when flat
+    Column("batch_sequence", Integer, nullable=False),
+)
+
 settled_marks = Table(
     "settled_marks",
     metadata,
@@ -229,6 +241,7 @@ api_nonces = Table(
     Column("action", String(64), nullable=False),
     Column("expiry_ms", Millis, nullable=False),
     Column("used_ms", Millis, nullable=False),
+    Index("ix_api_nonces_expiry", "expiry_ms"),
 )
 
 # Direct admission: a prospective member applies (signed), the operator approves (signed) once the

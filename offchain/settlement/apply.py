@@ -6,6 +6,7 @@ from sqlalchemy import Connection, Table, insert, select, update
 
 from offchain.core.eip712 import Domain
 from offchain.ledger import schema as t
+from offchain.ledger.entries import apply_batch_fills
 from offchain.settlement.payload import BatchPayload
 
 
@@ -46,6 +47,7 @@ def apply_confirmed(
     )
     for (member, instrument, venue), dq in payload.position_changes.items():
         _upsert_position(conn, member, instrument, venue, dq)
+    apply_batch_fills(conn, payload.fill_ids, seq)
     for instrument, price in payload.marks_used.items():
         _upsert(
             conn,

@@ -203,6 +203,7 @@ class BatchBuilder:
                     "concentration_addon": mg.concentration_addon,
                     "liquidity_addon": mg.liquidity_addon,
                     "collateral_value": float(mg.collateral_value),
+                    **{f"haircut_bps.{asset}": float(bps) for asset, bps in mg.haircut_bps.items()},
                 }
                 for a, mg in margin.items()
             },

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +55,7 @@ class MemberMargin:
     es_core: float
     concentration_addon: float
     liquidity_addon: float
+    haircut_bps: dict[int, int] = field(default_factory=dict)  # asset -> the model's haircut for this holding
 
 
 class RiskEngineMargin:
@@ -132,6 +133,9 @@ class RiskEngineMargin:
                 es_core=float(result.es_core[r]),
                 concentration_addon=float(result.concentration_addon[r]),
                 liquidity_addon=float(result.liquidity_addon[r]),
+                haircut_bps={
+                    c.asset: math.ceil(float(result.haircuts[r, k]) * 10_000) for k, c in enumerate(self.collateral)
+                },
             )
         return out
 
