@@ -49,6 +49,7 @@ class ChainGateway(Protocol):
     def account_of(self, address: str) -> int: ...
     def asset_count(self) -> int: ...
     def balance(self, account: int, asset: int) -> int: ...
+    def asset_decimals(self, asset: int) -> int: ...
     def withdrawals(self, account: int) -> list[WithdrawalView]: ...
     def withdrawal(self, withdrawal_id: int) -> WithdrawalInfo: ...
     def relay_withdrawal(self, req: WithdrawalRequest, signature: bytes) -> WithdrawalView: ...
@@ -61,6 +62,7 @@ class Web3Chain:
         self.vault = vault
         self.relayer = relayer
         self._send_lock = threading.Lock()  # one relayer account: one transaction at a time (nonces)
+        self._decimals: dict[int, int] = {}  # listed tokens never change
 
     def has_code(self, address: str) -> bool:
         try:
@@ -94,6 +96,14 @@ class Web3Chain:
             return self.vault.balance(account, asset)
         except TRANSPORT_ERRORS as exc:
             raise chain_unavailable(str(exc)) from exc
+
+    def asset_decimals(self, asset: int) -> int:
+        if asset not in self._decimals:
+            try:
+                self._decimals[asset] = int(self.vault.token(asset).functions.decimals().call())
+            except TRANSPORT_ERRORS as exc:
+                raise chain_unavailable(str(exc)) from exc
+        return self._decimals[asset]
 
     def withdrawals(self, account: int) -> list[WithdrawalView]:
         try:

@@ -249,9 +249,19 @@ class NettedPosition(BaseModel):
     qty: str
     mark: str | None
     notional: str | None = Field(description="qty × mark in settlement base units")
-    adl_rank: int | None = Field(description="1 = deleveraged first on its side; null when flat")
-    adl_queue_size: int
-    loss_socialisation_exposure: str = Field(description="settlement base units; zero unless layers 6-7 run")
+    entry_price: str | None = Field(
+        description="average entry price from the member's settled fills (settlement base units per whole unit)"
+    )
+    unrealised_pnl: str | None = Field(description="(mark - entry_price) × qty, settlement base units")
+    adl_rank: int | None = Field(
+        description="place in its side's auto-deleveraging queue, most profitable first (1 = first); "
+        "null when the position has no profit (ADL takes at most a position's profit)"
+    )
+    adl_queue_size: int = Field(description="profitable positions on this instrument and side")
+    loss_socialisation_exposure: str = Field(
+        description="what waterfall layers 6-7 (VM-gains haircut, ADL) took from this position, settlement "
+        "base units; zero in normal times"
+    )
     close_out_reason: str | None = Field(description="set when the position was closed out (defaults issue)")
 
 
@@ -260,12 +270,32 @@ class PositionsOut(BaseModel):
     batch_sequence: int | None
     by_venue: list[VenuePosition]
     netted: list[NettedPosition]
+    loss_socialisation_total: str = Field(
+        description="everything layers 6-7 took from the account, including from positions closed since"
+    )
 
 
 class CollateralMarkOut(BaseModel):
     asset: int
     price: str
     haircut_bps: int
+
+
+class CollateralAssetOut(BaseModel):
+    """One collateral asset of the account: the on-chain balance valued the way the vault checks a
+    withdrawal (last posted mark and haircut), next to the risk model's own haircut for this member."""
+
+    asset: int
+    balance: str = Field(description="on-chain balance, token base units")
+    decimals: int | None
+    price: str | None = Field(description="last posted mark: settlement base units per whole token")
+    haircut_bps: int | None = Field(description="last posted haircut (the vault's)")
+    value: str | None = Field(description="balance × price, settlement base units")
+    haircut_value: str | None = Field(description="value after the posted haircut (what the vault counts)")
+    model_haircut_bps: int | None = Field(
+        description="the risk model's haircut for this member's holding at the last batch (base haircut plus "
+        "concentration; the excess over the posted haircut is charged through IM)"
+    )
 
 
 class MarginOut(BaseModel):
@@ -282,6 +312,12 @@ class MarginOut(BaseModel):
     posted_im: str | None = Field(description="what the vault was last told")
     posted_mm: str | None
     collateral_marks: list[CollateralMarkOut]
+    collateral: list[CollateralAssetOut] | None = Field(
+        description="per-asset breakdown from on-chain balances; null when the API has no chain connection"
+    )
+    collateral_value_posted: str | None = Field(
+        description="sum of `haircut_value`: the account's collateral as the vault values it now"
+    )
     status: str
 
 

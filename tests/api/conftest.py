@@ -11,7 +11,7 @@ import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, insert, update
+from sqlalchemy import Engine, insert, select, update
 
 from offchain.api import ApiSettings, create_app
 from offchain.api.signing import api_domain, sign_request
@@ -21,6 +21,7 @@ from offchain.core.merkle import root_of
 from offchain.ingest import registry
 from offchain.ledger import schema as t
 from offchain.ledger.db import open_ledger
+from offchain.ledger.entries import apply_batch_fills
 from offchain.settlement.payload import BatchPayload
 
 NOW_MS = 1_760_000_000_000
@@ -175,8 +176,16 @@ def settle_pending(engine: Engine, sequence: int, tx_hash: bytes = b"\x77" * 32)
             )
         )
         conn.execute(update(t.fills).where(t.fills.c.batch_sequence.is_(None)).values(batch_sequence=sequence))
+        p = t.positions.c
         for (member, instrument, venue), dq in changes.items():
-            conn.execute(insert(t.positions).values(member=member, instrument=instrument, venue=venue, qty=dq))
+            where = (p.member == member) & (p.instrument == instrument) & (p.venue == venue)
+            held = conn.execute(select(p.qty).where(where)).scalar_one_or_none()
+            if held is None:
+                conn.execute(insert(t.positions).values(member=member, instrument=instrument, venue=venue, qty=dq))
+            else:
+                conn.execute(update(t.positions).where(where).values(qty=int(held) + dq))
+        apply_batch_fills(conn, [r.id for r in rows], sequence)
+        conn.execute(t.settled_marks.delete().where(t.settled_marks.c.instrument == "BTC-USD-PERP"))
         conn.execute(
             insert(t.settled_marks).values(
                 instrument="BTC-USD-PERP", price=BTC_MARK, ts_ms=NOW_MS, batch_sequence=sequence

@@ -243,3 +243,45 @@ def test_serve_devnet_env_relayer_wins(devnet: Devnet, tmp_path: Path) -> None:
     assert s.relayer_key is not None and s.relayer_key.get_secret_value() == relayer
     s = settings_from_args(args)
     assert s.relayer_key is not None and s.relayer_key.get_secret_value() == devnet.spec.operator_key
+
+
+def test_settled_batch_feeds_positions_and_margin_breakdown(devnet: Devnet, client: TestClient) -> None:
+    """Fills through the API, one batch by the settlement engine: entry prices, the ADL queue and the
+    margin endpoint's per-asset collateral (on-chain balances × posted marks × haircuts, the model's
+    haircut)."""
+    from offchain.devnet.runtime import settlement_engine
+    from tests.settlement.conftest import BTC_QTY
+
+    mm, fund = devnet.member("Alpha Market Making"), devnet.member("Macro Fund")
+    devnet.deposit(mm.name, 400_000)
+    devnet.deposit(fund.name, 100_000)
+    weth = devnet.spec.assets["WETH"]
+    operator = vault_sender(devnet.vault.w3, devnet.spec.operator_key)
+    mint(operator, devnet.spec.tokens["WETH"], mm.address, 10 * 10**18)
+    devnet.vault.deposit(vault_sender(devnet.vault.w3, mm.key), mm.address, weth, 10 * 10**18)
+    devnet.prices(btc=20_000)
+    venue = next(v for v in devnet.spec.venues if v.name == "dex-perp")
+    for fid, px in (("e-1", 19_900), ("e-2", 20_100)):
+        fill, sig = devnet.fill("dex-perp", fid, "BTC-PERP", fund.name, mm.name, BTC_QTY, px)
+        f = fill.model_dump()
+        f["qty"], f["price"] = str(f["qty"]), str(f["price"])
+        r = client.post("/v1/venues/dex-perp/fills", json={"fill": f, "signature": "0x" + sig.hex()})
+        assert r.status_code == 200 and r.json()["status"] == "accepted", (venue.name, r.text)
+    assert settlement_engine(devnet.spec, devnet.db).step().action == "settled"
+
+    h = login(client, devnet, fund.key)
+    (pos,) = client.get(f"/v1/members/{fund.account}/positions", headers=h).json()["netted"]
+    assert pos["qty"] == str(2 * BTC_QTY) and pos["entry_price"] == str(20_000 * USDC)
+    assert pos["unrealised_pnl"] == "0" and pos["adl_rank"] is None  # settled at 20,000: no profit yet
+
+    hm = login(client, devnet, mm.key)
+    m = client.get(f"/v1/members/{mm.account}/margin", headers=hm).json()
+    by_asset = {a["asset"]: a for a in m["collateral"]}
+    assert int(by_asset[0]["balance"]) == devnet.vault.balance(mm.account, 0)
+    assert by_asset[0]["haircut_bps"] == 0 and by_asset[0]["haircut_value"] == by_asset[0]["balance"]
+    eth = by_asset[weth]
+    assert eth["balance"] == str(10 * 10**18) and eth["decimals"] == 18
+    assert int(eth["price"]) == 1_500 * USDC and int(eth["value"]) == 15_000 * USDC
+    assert 0 < eth["haircut_bps"] < 10_000 and eth["model_haircut_bps"] >= eth["haircut_bps"]
+    assert int(eth["haircut_value"]) == 15_000 * USDC * (10_000 - eth["haircut_bps"]) // 10_000
+    assert int(m["collateral_value_posted"]) == sum(int(a["haircut_value"] or 0) for a in m["collateral"])

@@ -10,6 +10,7 @@ from tests.api.conftest import (
     ALICE_ACCOUNT,
     BOB,
     BOB_ACCOUNT,
+    BTC_MARK,
     CAROL,
     OPERATOR,
     VENUE,
@@ -84,7 +85,8 @@ def test_sessions_and_cross_member_access(api: Api) -> None:
     assert m["excess"] == str(10**10 - 5_000 * 10**6) and m["concentration_addon"] == str(3 * 10**8)
     pos = api.client.get(f"/v1/members/{ALICE_ACCOUNT}/positions", headers=alice).json()
     (net,) = pos["netted"]
-    assert net["qty"] == str(3 * 10_000_000) and net["adl_rank"] == 1 and net["loss_socialisation_exposure"] == "0"
+    assert net["qty"] == str(3 * 10_000_000) and net["entry_price"] == str(BTC_MARK) and net["unrealised_pnl"] == "0"
+    assert net["adl_rank"] is None and net["loss_socialisation_exposure"] == "0"  # no profit: not in the ADL queue
     assert pos["by_venue"] == [{"instrument": "BTC-USD-PERP", "venue": "dexA", "qty": str(3 * 10_000_000)}]
     # The operator reads everyone; an expired token reads nothing.
     assert api.client.get(f"/v1/members/{BOB_ACCOUNT}/margin", headers=api.login(OPERATOR)).status_code == 200

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 from sqlalchemy import Connection, select
 
+from offchain.api.chain import ChainGateway
 from offchain.api.deps import (
     PageDep,
     Services,
@@ -22,6 +23,7 @@ from offchain.api.errors import COMMON_RESPONSES, ApiError, ErrorBody, chain_una
 from offchain.api.models import (
     ApplicationOut,
     CashFlowOut,
+    CollateralAssetOut,
     CollateralMarkOut,
     MarginCallOut,
     MarginCallsOut,
@@ -38,17 +40,20 @@ from offchain.api.models import (
 )
 from offchain.api.queries import (
     adl_ranks,
-    collateral_values,
+    entries,
     instruments,
     latest_confirmed,
+    loss_socialisation,
     margin_of,
     netted_positions,
     notional,
+    position_pnl,
     settled_marks,
 )
 from offchain.api.routes.membership import application_out, create_application
 from offchain.api.signing import verify_signature
 from offchain.core.eip712 import vault_domain
+from offchain.core.waterfall import haircut_value
 from offchain.core.withdrawal import WithdrawalRequest
 from offchain.ledger import schema as t
 
@@ -120,9 +125,11 @@ def get_member(account: AccountPath, s: SessionDep, svc: ServicesDep) -> MemberO
     summary="Settled positions per venue and netted across venues, with ADL rank and loss-socialisation exposure",
 )
 def positions(account: AccountPath, s: SessionDep, svc: ServicesDep) -> PositionsOut:
-    """Settled state after the last confirmed batch. `adl_rank`: this position's place in the
-    auto-deleveraging queue of its side (1 = first), by leverage; `loss_socialisation_exposure`: what
-    layers 6-7 of the waterfall (VM-gains haircutting, ADL) have taken from it: zero in normal times."""
+    """Settled state after the last confirmed batch. `entry_price`: the average entry price from the
+    member's settled fills; `adl_rank`: this position's place in the auto-deleveraging queue of its side
+    (1 = first), by unrealised profit (unprofitable positions are not in the queue);
+    `loss_socialisation_exposure`: what layers 6-7 of the waterfall (VM-gains haircutting, ADL) have
+    taken from it: zero in normal times."""
     with svc.engine.connect() as conn:
         require_member_reader(conn, svc, s, account)
         p = t.positions.c
@@ -137,6 +144,8 @@ def positions(account: AccountPath, s: SessionDep, svc: ServicesDep) -> Position
         netted_all = netted_positions(conn)
         marks = settled_marks(conn)
         decimals = {name: v[0] for name, v in instruments(conn).items()}
+        entry = entries(conn)
+        socialised = loss_socialisation(conn, account)
         d = t.defaults.c
         default = conn.execute(
             select(d.id, d.status, d.declared_sequence).where(d.account == account).order_by(d.id.desc()).limit(1)
@@ -147,27 +156,36 @@ def positions(account: AccountPath, s: SessionDep, svc: ServicesDep) -> Position
         else f"default #{default.id} declared in batch {default.declared_sequence} ({default.status}): "
         "margin call not cured by its deadline"
     )
-    ranks = adl_ranks(netted_all, marks, decimals, collateral_values(latest))
+    pnl = position_pnl(netted_all, marks, decimals, entry)
+    queues = adl_ranks(netted_all, pnl)
     netted = []
     for (member, instrument), qty in sorted(netted_all.items()):
         if member != account:
             continue
         mark = marks.get(instrument)
-        rank, size = ranks.get((member, instrument), (None, 0))
+        e = entry.get((member, instrument))
+        known = e is not None and e[0] == qty
+        profit = pnl.get((member, instrument))
         netted.append(
             NettedPosition(
                 instrument=instrument,
                 qty=str(qty),
                 mark=None if mark is None else str(mark),
                 notional=None if mark is None else str(notional(qty, mark, decimals.get(instrument, 0))),
-                adl_rank=rank,
-                adl_queue_size=size,
-                loss_socialisation_exposure="0",
+                entry_price=str(e[1]) if known and e is not None else None,
+                unrealised_pnl=None if profit is None else str(profit),
+                adl_rank=queues.ranks.get((member, instrument)),
+                adl_queue_size=queues.sizes.get((instrument, qty > 0), 0),
+                loss_socialisation_exposure=str(socialised.by_instrument.get(instrument, 0)),
                 close_out_reason=close_out,
             )
         )
     return PositionsOut(
-        account=account, batch_sequence=None if latest is None else latest.sequence, by_venue=by_venue, netted=netted
+        account=account,
+        batch_sequence=None if latest is None else latest.sequence,
+        by_venue=by_venue,
+        netted=netted,
+        loss_socialisation_total=str(socialised.total),
     )
 
 
@@ -191,6 +209,7 @@ def margin(account: AccountPath, s: SessionDep, svc: ServicesDep) -> MarginOut:
         ]
     (im, mm), detail = margin_of(latest, account)
     collateral = int(detail.get("collateral_value", 0))
+    breakdown = None if svc.chain is None else _collateral_breakdown(svc.chain, account, cmarks, detail)
     return MarginOut(
         account=account,
         batch_sequence=None if latest is None else latest.sequence,
@@ -205,8 +224,42 @@ def margin(account: AccountPath, s: SessionDep, svc: ServicesDep) -> MarginOut:
         posted_im=None if posted is None else str(posted.im),
         posted_mm=None if posted is None else str(posted.mm),
         collateral_marks=cmarks,
+        collateral=breakdown,
+        collateral_value_posted=None if breakdown is None else str(sum(int(a.haircut_value or 0) for a in breakdown)),
         status=row.status,
     )
+
+
+def _collateral_breakdown(
+    chain: ChainGateway, account: int, marks: list[CollateralMarkOut], detail: dict[str, float]
+) -> list[CollateralAssetOut]:
+    """Each listed asset's on-chain balance, valued with the last posted mark and haircut exactly as the
+    vault does (`core.waterfall.haircut_value`), and the model's haircut from the last batch."""
+    posted = {m.asset: m for m in marks}
+    out = []
+    for asset in range(chain.asset_count()):
+        balance = chain.balance(account, asset)
+        mark = posted.get(asset)
+        model = detail.get(f"haircut_bps.{asset}")
+        decimals = chain.asset_decimals(asset) if mark is not None or balance else None
+        value = hc_value = None
+        if mark is not None and decimals is not None:
+            price = int(mark.price)
+            value = balance * price // pow(10, decimals)
+            hc_value = haircut_value(balance, price, mark.haircut_bps, decimals)
+        out.append(
+            CollateralAssetOut(
+                asset=asset,
+                balance=str(balance),
+                decimals=decimals,
+                price=None if mark is None else mark.price,
+                haircut_bps=None if mark is None else mark.haircut_bps,
+                value=None if value is None else str(value),
+                haircut_value=None if hc_value is None else str(hc_value),
+                model_haircut_bps=None if model is None else round(model),
+            )
+        )
+    return out
 
 
 @router.get(
