@@ -2,9 +2,10 @@
 towards them.
 
 * **Sizing** (`cover2_targets`): every member's loss in each stressed scenario of the risk model (the
-  model's stressed block, at the liquidation horizons), its excess over its IM, the fund = the largest
-  sum of the two largest excesses over scenarios (Cover 2, offchain/risk/platform.py), split pro rata to
-  each member's worst excess × its tier's default-fund multiplier, rounded up to base units.
+  model's historical stressed block at the liquidation horizons, and its hypothetical scenarios), its
+  excess over its IM, the fund = the largest sum of the two largest excesses over scenarios (Cover 2,
+  offchain/risk/platform.py), split pro rata to each member's worst excess × its tier's default-fund
+  multiplier, rounded up to base units.
 * **Schedule** (`contribution_rows`): recomputed every `every` batches, and at the first batch after a
   default closes (replenishment). While any default is open, no contribution row is made at all: a
   contribution is never returned then (the vault would revert `ContributionLocked`), and the pool shares

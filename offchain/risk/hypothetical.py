@@ -1,7 +1,7 @@
 """Hypothetical extreme-but-plausible stress scenarios for the default fund (not for margin).
 
-A CCP sizes its default fund on historical **and** hypothetical scenarios (EMIR Art. 29-30 and RTS 153/2013
-Art. 30; CPMI-IOSCO PFMI Principles 4 and 6): history alone is empty before the first crisis in the data
+A CCP sizes its default fund on historical **and** hypothetical scenarios (EMIR Art. 42-43 with RTS 153/2013
+Art. 29-30; CPMI-IOSCO PFMI Principle 4): history alone is empty before the first crisis in the data
 and can only repeat the past. Each scenario here is a move of every factor over its instrument's
 liquidation horizon (the close-out period, not re-scaled by ``sqrt(h)``), by asset class:
 
