@@ -14,7 +14,7 @@ from offchain.chain.vault import VaultClient
 from offchain.core.batch import OPERATOR_CAPITAL_ACCOUNT, SETTLEMENT_ASSET
 from offchain.core.waterfall import Draw, Layer
 from offchain.ledger import schema as t
-from offchain.settlement.engine import VaultChainView
+from offchain.settlement.chainview import VaultChainView
 
 
 class VaultFundView(VaultChainView):
@@ -49,8 +49,15 @@ def waterfall_events(vault: VaultClient, tx_hash: bytes) -> list[tuple[int, Draw
 def record_chain_draws(conn: Connection, vault: VaultClient, sequence: int, tx_hash: bytes) -> list[Draw]:
     """Store a confirmed batch's WaterfallDraw events (source 'chain') against the defaults they served
     (the latest default of each defaulter)."""
-    d = t.defaults
     events = waterfall_events(vault, tx_hash)
+    store_chain_draws(conn, sequence, events)
+    return [x for _, x in events]
+
+
+def store_chain_draws(conn: Connection, sequence: int, events: Sequence[tuple[int, Draw]]) -> None:
+    """Store (defaulter, draw) events read from batch `sequence` (the engine reads them before its
+    ledger transaction and stores them in it, with the batch's confirmation)."""
+    d = t.defaults
     ids = {account: i for i, account in conn.execute(select(d.c.id, d.c.account).order_by(d.c.id)).tuples()}
     missing = {defaulter for defaulter, _ in events if defaulter not in ids}
     if missing:
@@ -72,4 +79,3 @@ def record_chain_draws(conn: Connection, vault: VaultClient, sequence: int, tx_h
                 for defaulter, x in events
             ],
         )
-    return [x for _, x in events]

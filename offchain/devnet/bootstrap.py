@@ -15,6 +15,7 @@ from offchain.chain.signers import RiskSigner, sign_batch
 from offchain.chain.vault import VaultClient, vault_sender
 from offchain.core.accounting import CashFlow
 from offchain.core.batch import DEFAULT_FUND_ACCOUNT, OPERATOR_CAPITAL_ACCOUNT, Batch, Transfer
+from offchain.defaults.auction import AUCTION_VENUE
 from offchain.devnet.spec import CollateralDef, DevnetSpec, InstrumentDef, MemberSpec, VenueSpec
 from offchain.ingest import registry
 from offchain.settlement.apply import record_batch
@@ -69,8 +70,14 @@ def bring_up(
     risk_asof: str,
     default_fund_usdc: int = 2_000_000,
     operator_capital_usdc: int = 500_000,
+    house_margin_usdc: int = 250_000,
+    house_tier: str = "tier1",
 ) -> DevnetSpec:
-    """Deploy and register everything; `members` are (name, kind, tier, group)."""
+    """Deploy and register everything; `members` are (name, kind, tier, group).
+
+    Besides the members: the clearing house's `crossclear-auction` venue (kind "auction", its key in the
+    spec) and the house member account (the operator's own member account, with `house_margin_usdc` of
+    margin) that takes the unbid remainder of close-out auctions."""
     operator_key = ANVIL_KEYS[0]
     signer_keys = list(ANVIL_KEYS[1:4])
     operator = vault_sender(w3, operator_key)
@@ -90,11 +97,19 @@ def bring_up(
     for name, kind, symbols in DEFAULT_VENUES:
         key, address = new_key()
         venue_specs.append(VenueSpec(name=name, kind=kind, key=key, address=address, symbols=symbols))
+    key, address = new_key()
+    auction = VenueSpec(
+        name=AUCTION_VENUE,
+        kind="auction",
+        key=key,
+        address=address,
+        symbols={i.name: i.name for i in DEFAULT_INSTRUMENTS},
+    )
 
     with db.begin() as conn:
         for ins in DEFAULT_INSTRUMENTS:
             registry.add_instrument(conn, **ins.model_dump())
-        for v in venue_specs:
+        for v in [*venue_specs, auction]:
             registry.register_venue(conn, v.name, v.address, v.kind)
             registry.approve_venue(conn, v.name)
             for symbol, instrument in v.symbols.items():
@@ -118,19 +133,28 @@ def bring_up(
         instruments=list(DEFAULT_INSTRUMENTS),
         collateral=list(DEFAULT_COLLATERAL),
         risk_asof=risk_asof,
+        auction_venue=auction,
     )
-    _seed_system_accounts(w3, spec, vault, db, default_fund_usdc, operator_capital_usdc)
-    return spec
+    house = _seed_system_accounts(w3, spec, vault, db, default_fund_usdc, operator_capital_usdc, house_margin_usdc)
+    with db.begin() as conn:
+        operator_address = str(Account.from_key(operator_key).address)
+        registry.admit_member(conn, house, operator_address, "crossclear house", "clearing_house", house_tier, "house")
+        for ins in DEFAULT_INSTRUMENTS:
+            registry.grant(conn, house, ins.name)
+    return spec.model_copy(update={"house_account": house})
 
 
-def _seed_system_accounts(w3: Web3, spec: DevnetSpec, vault: VaultClient, db: Engine, df: int, capital: int) -> None:
+def _seed_system_accounts(
+    w3: Web3, spec: DevnetSpec, vault: VaultClient, db: Engine, df: int, capital: int, house_margin: int = 0
+) -> int:
     """Fund the default fund and operator capital through the operator's own member account and one batch:
-    the only way into a system account is a signed batch, so this is recorded like everything else."""
+    the only way into a system account is a signed batch, so this is recorded like everything else. The
+    operator's member account keeps `house_margin` USDC: the house account's margin. Returns its account."""
     operator = vault_sender(w3, spec.operator_key)
     account = vault.admit_member(operator, operator.address)
     usdc = 10**6
-    mint(operator, spec.tokens["USDC"], operator.address, (df + capital) * usdc)
-    vault.deposit(operator, operator.address, 0, (df + capital) * usdc)
+    mint(operator, spec.tokens["USDC"], operator.address, (df + capital + house_margin) * usdc)
+    vault.deposit(operator, operator.address, 0, (df + capital + house_margin) * usdc)
     batch = Batch(
         sequence=vault.last_sequence() + 1,
         prev_hash=vault.last_batch_hash(),
@@ -156,6 +180,7 @@ def _seed_system_accounts(w3: Web3, spec: DevnetSpec, vault: VaultClient, db: En
     )
     with db.begin() as conn:
         record_batch(conn, payload, vault.domain, sent.tx_hash, int(sent.receipt["blockNumber"]), sent.gas_used)
+    return account
 
 
 def instrument_specs(spec: DevnetSpec) -> dict[str, InstrumentSpec]:

@@ -1,8 +1,9 @@
 """Reconcile the ledger against the chain: what the crash test (and an operator) checks after restarts.
 
 Every acknowledged fill is settled exactly once, every batch on-chain is the ledger's batch with the
-same sequence, nothing is in flight, positions equal the sum of the settled fills, and every member's
-on-chain cash equals its deposits plus the transfers of every batch.
+same sequence, nothing is in flight, positions equal the sum of the settled fills, every member's
+on-chain cash equals its deposits plus the transfers of every batch (and its default-fund contributions and
+the waterfall's draws), and the ledger's record of the vault's WaterfallDraw events is the vault's.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from sqlalchemy import Engine, select
 from offchain.chain.vault import SettledBatch, VaultClient
 from offchain.core.batch import DEFAULT_FUND_ACCOUNT
 from offchain.core.merkle import root_of
+from offchain.core.waterfall import Layer
 from offchain.ledger import schema as t
+
+OPERATOR_LAYER, ASSESSMENT_LAYER = int(Layer.OPERATOR_CAPITAL), int(Layer.ASSESSMENT)
 
 
 def reconcile(vault: VaultClient, db: Engine, acknowledged: Iterable[int] = ()) -> list[str]:
@@ -84,7 +88,29 @@ def reconcile(vault: VaultClient, db: Engine, acknowledged: Iterable[int] = ()) 
         problems.append("ledger positions differ from the sum of settled fills")
 
     problems.extend(_cash_problems(vault, onchain.values()))
+    problems.extend(_draw_problems(vault, db))
     return problems
+
+
+def _draw_problems(vault: VaultClient, db: Engine) -> list[str]:
+    """The ledger's 'chain' waterfall draws are exactly the vault's WaterfallDraw events, in order."""
+    w = t.waterfall_draws
+    with db.connect() as conn:
+        stored = [
+            tuple(r)
+            for r in conn.execute(
+                select(w.c.layer, w.c.account, w.c.asset, w.c.amount, w.c.value)
+                .where(w.c.source == "chain")
+                .order_by(w.c.id)
+            )
+        ]
+    events = [
+        (int(a["layer"]), int(a["account"]), int(a["asset"]), int(a["amount"]), int(a["value"]))
+        for a in (e["args"] for e in vault.contract.events.WaterfallDraw().get_logs(from_block=0))
+    ]
+    if stored != events:
+        return [f"waterfall draws: {len(events)} WaterfallDraw events on-chain, {len(stored)} recorded, or they differ"]
+    return []
 
 
 def _cash_problems(vault: VaultClient, batches: Iterable[SettledBatch]) -> list[str]:
@@ -110,6 +136,15 @@ def _cash_problems(vault: VaultClient, batches: Iterable[SettledBatch]) -> list[
         for tr in b.batch.transfers:
             if tr.asset == 0:
                 flows[tr.account] += tr.amount
+        for row in b.batch.contributions:  # member cash <-> its contribution, held in the default fund's cash
+            flows[row.account] -= row.amount
+            flows[DEFAULT_FUND_ACCOUNT] += row.amount
+    for e in c.events.WaterfallDraw().get_logs(from_block=0):
+        a = e["args"]
+        flows[int(a["defaulter"])] += int(a["value"])  # the defaulter's debt falls by what the layer covered
+        if int(a["layer"]) in (OPERATOR_LAYER, ASSESSMENT_LAYER):  # cash paid into the default fund
+            flows[int(a["account"])] -= int(a["amount"])
+            flows[DEFAULT_FUND_ACCOUNT] += int(a["amount"])
     problems = []
     for account, expected in sorted(flows.items()):
         actual = vault.balance(account, 0) - vault.debt(account)

@@ -64,6 +64,10 @@ class DevnetSpec(_Model):
     instruments: list[InstrumentDef]
     collateral: list[CollateralDef]
     risk_asof: str  # the date whose history calibrates the risk model
+    # The clearing house's close-out venue (kind "auction", symbols = the cleared instruments' own names)
+    # and the house member account (the operator's own member account) that takes unbid auction remainders.
+    auction_venue: VenueSpec | None = None
+    house_account: int = 0
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -29,9 +29,13 @@ from offchain.chain.errors import ChainError, RevertedError
 from offchain.chain.signers import RiskSigner, sign_batch
 from offchain.chain.transactions import TxSender
 from offchain.chain.vault import VaultClient
+from offchain.core.batch import ASSESS, COVER
+from offchain.core.waterfall import Draw
+from offchain.defaults.chain import VaultFundView, store_chain_draws, waterfall_events
 from offchain.ledger import schema as t
 from offchain.settlement.apply import apply_confirmed
 from offchain.settlement.builder import BatchBuilder, ChainTip
+from offchain.settlement.chainview import VaultChainView
 from offchain.settlement.payload import BatchPayload
 
 log = logging.getLogger("crossclear.settlement")
@@ -53,22 +57,6 @@ class StepResult:
     gas_used: int | None = None
     fills: int = 0
     latency_s: float | None = None
-
-
-class VaultChainView:
-    """ChainView over the vault: chain time and on-chain collateral holdings."""
-
-    def __init__(self, vault: VaultClient) -> None:
-        self.vault = vault
-
-    def chain_time(self) -> int:
-        return int(self.vault.w3.eth.get_block("latest")["timestamp"])
-
-    def now_ms(self) -> int:
-        return max(self.chain_time() * 1000, int(time.time() * 1000))
-
-    def holdings(self, accounts: Sequence[int], assets: Sequence[int]) -> dict[tuple[int, int], int]:
-        return {(a, s): self.vault.balance(a, s) for a in accounts for s in assets}
 
 
 def _retrying(fn: Callable[[], T], what: str, attempts: int = 8, first_delay: float = 0.25) -> T:
@@ -100,7 +88,8 @@ class SettlementEngine:
         self.submitter = submitter
         self.signers = list(signers)
         self.builder = builder
-        self.chain = VaultChainView(vault)
+        # Default management reads the vault's default fund too (offchain/defaults/chain.py).
+        self.chain = VaultChainView(vault) if builder.defaults is None else VaultFundView(vault)
 
     # ---------------------------------------------------------------- chain state
 
@@ -231,8 +220,14 @@ class SettlementEngine:
         return StepResult("settled", seq, sent.gas_used, len(payload.fill_ids), latency)
 
     def _apply(self, payload: BatchPayload, tx_hash: bytes, block: int, gas: int | None, latency_s: float) -> None:
+        draws: list[tuple[int, Draw]] = []
+        if any(a.action in (COVER, ASSESS) for a in payload.batch.default_actions):
+            # The vault's own WaterfallDraw events, stored with the batch (source 'chain' beside the plan).
+            draws = _retrying(lambda: waterfall_events(self.vault, tx_hash), "read waterfall draws")
         with self.db.begin() as conn:
             apply_confirmed(conn, payload, tx_hash, block, gas, self.chain.chain_time() * 1000)
+            if draws:
+                store_chain_draws(conn, payload.batch.sequence, draws)
         # The health line of a batch: one structured record per settlement.
         log.info(
             "batch settled",
