@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from web3 import Web3
@@ -85,3 +86,16 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
     return make_url(base).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def forge_out() -> Path:
+    """contracts/out, built by forge if needed (tests that deploy test-only contracts read it)."""
+    import subprocess
+
+    from offchain.chain.artifacts import CONTRACTS_DIR
+
+    forge = CONTRACTS_DIR / "node_modules" / ".bin" / "forge"
+    result = subprocess.run([str(forge), "build"], cwd=CONTRACTS_DIR, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return CONTRACTS_DIR / "out"

@@ -16,14 +16,13 @@ from offchain.ledger.db import open_ledger
 from tests.api.conftest import ALICE, CAROL, Api, Clock, populate, settings
 from tests.conftest import deployer_sender
 
-MOCK = Path(__file__).resolve().parents[2] / "contracts/out/MockERC1271Wallet.sol/MockERC1271Wallet.json"
 APPLY = {"name": "Carol DAO", "kind": "dao", "tier": "tier3", "group": "treasury"}
 
-pytestmark = [pytest.mark.anvil, pytest.mark.skipif(not MOCK.exists(), reason="forge build output missing")]
+pytestmark = pytest.mark.anvil
 
 
-def test_contract_account_signs_with_eip1271(w3: Any, tmp_path: Path) -> None:
-    art = json.loads(MOCK.read_text())
+def test_contract_account_signs_with_eip1271(w3: Any, tmp_path: Path, forge_out: Path) -> None:
+    art = json.loads((forge_out / "MockERC1271Wallet.sol" / "MockERC1271Wallet.json").read_text())
     sender = deployer_sender(w3)
     factory = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"]["object"])
     wallet = sender.send(factory.constructor(CAROL.address)).receipt["contractAddress"]
