@@ -15,6 +15,9 @@ import {Batch} from "./libraries/Batch.sol";
 import {Ledger} from "./libraries/Ledger.sol";
 import {Margin} from "./libraries/Margin.sol";
 import {Signatures} from "./libraries/Signatures.sol";
+import {DefaultFund} from "./libraries/DefaultFund.sol";
+import {VaultStorage} from "./VaultStorage.sol";
+import {VaultDefaults} from "./VaultDefaults.sol";
 import {WithdrawalRequests} from "./libraries/WithdrawalRequests.sol";
 
 /// @title Vault
@@ -22,8 +25,16 @@ import {WithdrawalRequests} from "./libraries/WithdrawalRequests.sol";
 /// signed zero-sum settlement batches, checks withdrawals against the last posted marks and margin
 /// requirements by itself, and winds down on its own if batches stop.
 /// @dev Entry points only; the arithmetic lives in libraries: Ledger (balances, debt and the liquidity
-/// advance), Margin (valuation), Signatures (k-of-n risk signers), Batch and WithdrawalRequests (EIP-712).
-contract Vault is IVault, EIP712("crossclear Vault", "1"), AccessControl, Pausable, ReentrancyGuardTransient {
+/// advance), Margin (valuation), Signatures (k-of-n risk signers), Batch and WithdrawalRequests (EIP-712),
+/// DefaultFund (contributions as pool shares, defaults) and Waterfall (the draws of a COVER, layer by layer).
+contract Vault is
+    VaultStorage,
+    IVault,
+    EIP712("crossclear Vault", "1"),
+    AccessControl,
+    Pausable,
+    ReentrancyGuardTransient
+{
     using SafeERC20 for IERC20;
     using Ledger for mapping(uint256 => uint256);
 
@@ -31,7 +42,6 @@ contract Vault is IVault, EIP712("crossclear Vault", "1"), AccessControl, Pausab
     bytes32 public constant GUARDIAN_ROLE = keccak256("GUARDIAN_ROLE");
     bytes32 public constant OPERATOR_ROLE = keccak256("OPERATOR_ROLE");
 
-    uint16 internal constant MAX_ASSETS = 32;
     uint8 internal constant MAX_DECIMALS = 36;
     uint64 internal constant MAX_DELAY = 365 days;
 
@@ -44,42 +54,10 @@ contract Vault is IVault, EIP712("crossclear Vault", "1"), AccessControl, Pausab
     uint256 internal constant MASK128 = 0xffffffffffffffffffffffffffffffff; // == Ledger.MASK128
     uint256 internal constant MARK_RESERVED = 0x00000000ffffffffffffffffffffffff00000000000000000000000000000000;
 
-    // ------------------------------------------------------------------ storage
-
-    /// @dev (account << 16 | asset) => debt << 128 | balance. See Ledger.
-    mapping(uint256 key => uint256 word) internal _ledger;
-    /// @dev account => im << 112 | mm (the low 224 bits of its last requirement row).
-    mapping(uint32 account => uint256 packed) internal _requirements;
-    mapping(uint16 asset => uint256) internal _totalOwed;
-
-    IERC20[MAX_ASSETS] internal _tokens;
-    Margin.Mark[MAX_ASSETS] internal _marks;
-    mapping(address token => bool) internal _listed;
-
-    mapping(address member => uint32) internal _accountOf;
-    mapping(uint32 account => address) internal _memberOf;
-
-    mapping(uint256 id => Withdrawal) internal _withdrawals;
-    mapping(address member => uint256) internal _nonces;
-    uint256 internal _withdrawalCount;
-
-    address[] internal _signers;
-    mapping(address => bool) internal _isSigner;
-
-    // One slot: read on every settle.
-    uint32 internal _accountCount;
-    uint16 internal _assetCount;
-    uint8 internal _threshold;
-    uint64 internal _withdrawalDelay;
-    uint64 internal _escapePeriod;
-
-    // One slot: the batch chain, written on every settle.
-    uint64 internal _lastSequence;
-    uint64 internal _lastAsOf;
-    uint64 internal _lastSettledAt;
-    bool internal _woundDown;
-
-    bytes32 internal _lastBatchHash;
+    /// @dev Storage lives in VaultStorage (first base, so VaultDefaults shares the layout); the default
+    /// management rows run in the VaultDefaults module by delegatecall, which keeps this contract under the
+    /// EIP-170 size limit.
+    address internal immutable _defaults;
 
     // ------------------------------------------------------------------ construction
 
@@ -116,6 +94,7 @@ contract Vault is IVault, EIP712("crossclear Vault", "1"), AccessControl, Pausab
         _marks[0].price = uint128(10 ** decimals); // decimals <= 36, and 10**38 < 2**128
         _accountCount = Ledger.OPERATOR_CAPITAL; // system accounts 1..3 exist from the start
         _lastSettledAt = _now();
+        _defaults = address(new VaultDefaults());
     }
 
     // ------------------------------------------------------------------ members and assets
@@ -184,20 +163,27 @@ contract Vault is IVault, EIP712("crossclear Vault", "1"), AccessControl, Pausab
     }
 
     /// @inheritdoc IVault
-    /// @dev Not blocked by a pause. After wind-down the delay and the margin check no longer apply.
+    /// @dev Not blocked by a pause. After wind-down the delay and the margin check no longer apply, but a
+    /// member with debt first gives up what of the withdrawal covers it, as in `windDownWithdraw`.
     function executeWithdrawal(uint256 id) external nonReentrant {
         Withdrawal storage w = _pendingWithdrawal(id);
+        (uint32 account, uint16 asset, uint128 amount, address to) = (w.account, w.asset, w.amount, w.to);
+        uint256 payout = amount;
         if (!_woundDown) {
             uint64 readyAt = w.readyAt;
             // forge-lint: disable-next-line(block-timestamp) // second-level skew is harmless for day-scale delays
             if (readyAt > block.timestamp) revert WithdrawalNotReady(id, readyAt);
-            _requireMargin(w.account);
+            if (DefaultFund.isOpen(_fund, account)) revert MemberInDefault(account);
+            _requireMargin(account);
+        } else {
+            uint256 seized = _seizeForDebt(account, asset, amount);
+            payout -= seized;
+            if (seized != 0) emit WindDownWithdrawal(account, asset, to, payout, seized);
         }
         w.status = EXECUTED;
-        (uint16 asset, uint128 amount, address to) = (w.asset, w.amount, w.to);
-        _totalOwed[asset] -= amount;
+        _totalOwed[asset] -= payout;
         emit WithdrawalExecuted(id);
-        _tokens[asset].safeTransfer(to, amount);
+        if (payout != 0) _tokens[asset].safeTransfer(to, payout);
     }
 
     /// @inheritdoc IVault
@@ -213,7 +199,8 @@ contract Vault is IVault, EIP712("crossclear Vault", "1"), AccessControl, Pausab
 
     /// @inheritdoc IVault
     /// @dev The recipe: check the header (sequence, hash chain, time), check the risk signers, post marks and
-    /// requirements, apply the zero-sum transfers, release co-signed withdrawals, record the batch.
+    /// requirements, apply the zero-sum transfers, contributions, margin calls and default actions, release
+    /// co-signed withdrawals, record the batch.
     function settle(Batch.Data calldata batch, SignerSignature[] calldata signatures)
         external
         whenNotPaused
@@ -225,6 +212,13 @@ contract Vault is IVault, EIP712("crossclear Vault", "1"), AccessControl, Pausab
         _applyMarks(batch.marks);
         _applyRequirements(batch.requirements);
         _applyTransfers(batch.transfers);
+        if (batch.contributions.length != 0 || batch.marginCalls.length != 0 || batch.defaultActions.length != 0) {
+            _delegate(
+                abi.encodeCall(
+                    VaultDefaults.applyRows, (batch.contributions, batch.marginCalls, batch.defaultActions)
+                )
+            );
+        }
         _approveWithdrawals(batch.approvedWithdrawals);
         _recordBatch(batch, digest);
     }
@@ -244,27 +238,20 @@ contract Vault is IVault, EIP712("crossclear Vault", "1"), AccessControl, Pausab
     /// @inheritdoc IVault
     /// @dev A member with debt withdrawing a collateral asset first gives up ceil(debt * 10**decimals / price)
     /// of it (at most its balance; all of it at a zero price) to the default fund, and its debt falls by the
-    /// floor value of what was seized. Settlement-asset balances repay debt one for one.
+    /// floor value of what was seized. Settlement-asset balances repay debt one for one. For the settlement
+    /// asset the member's default-fund contribution value is paid too: it first nets any debt left, the
+    /// rest comes out of the default fund's cash (as far as that cash goes).
     function windDownWithdraw(uint16 asset, address to) external nonReentrant {
         _requireWoundDown();
         uint32 account = _requireMember(msg.sender);
-        Margin.Mark memory mark = _mark(asset);
+        _token(asset);
         if (to == address(0)) revert ZeroAddress();
 
-        uint256 balance = _ledger.balanceOf(account, asset);
-        uint256 debt = _ledger.debtOf(account);
-        uint256 seized;
-        uint256 covered;
-        if (asset == Ledger.SETTLEMENT_ASSET) {
-            seized = covered = _min(debt, balance); // cash repays one for one
-        } else {
-            (seized, covered) = Margin.seizure(debt, balance, mark);
-        }
-        if (seized != 0) {
-            _ledger[Ledger.key(account, Ledger.SETTLEMENT_ASSET)] -= covered << 128;
-            _ledger.add(Ledger.DEFAULT_FUND, asset, seized);
-        }
+        uint256 seized = _seizeForDebt(account, asset, _ledger.balanceOf(account, asset));
         uint256 payout = _drain(account, asset, seized);
+        if (asset == Ledger.SETTLEMENT_ASSET && DefaultFund.valueOf(_fund, account) != 0) {
+            payout += abi.decode(_delegate(abi.encodeCall(VaultDefaults.payContribution, (account))), (uint256));
+        }
         emit WindDownWithdrawal(account, asset, to, payout, seized);
         if (payout != 0) _tokens[asset].safeTransfer(to, payout);
     }
@@ -279,7 +266,13 @@ contract Vault is IVault, EIP712("crossclear Vault", "1"), AccessControl, Pausab
         if (account == 0 || account >= Ledger.FIRST_MEMBER) revert UnknownAccount(account);
         _token(asset);
         if (to == address(0)) revert ZeroAddress();
-        uint256 payout = _drain(account, asset, 0);
+        uint256 payout;
+        if (account == Ledger.DEFAULT_FUND && asset == Ledger.SETTLEMENT_ASSET) {
+            // the members' contributions stay for them (windDownWithdraw pays them); the excess goes
+            payout = abi.decode(_delegate(abi.encodeCall(VaultDefaults.releaseFundCash, ())), (uint256));
+        } else {
+            payout = _drain(account, asset, 0);
+        }
         emit WindDownWithdrawal(account, asset, to, payout, 0);
         if (payout != 0) _tokens[asset].safeTransfer(to, payout);
     }
@@ -444,6 +437,43 @@ contract Vault is IVault, EIP712("crossclear Vault", "1"), AccessControl, Pausab
     /// @inheritdoc IVault
     function woundDown() external view returns (bool) {
         return _woundDown;
+    }
+
+    /// @inheritdoc IVault
+    function contributionOf(uint32 account) external view returns (uint256) {
+        return DefaultFund.valueOf(_fund, account);
+    }
+
+    /// @inheritdoc IVault
+    function defaultFundPool() external view returns (uint256 value, uint256 shares) {
+        return (_fund.value, _fund.shares);
+    }
+
+    /// @inheritdoc IVault
+    function inDefault(uint32 account) external view returns (bool) {
+        return DefaultFund.isOpen(_fund, account);
+    }
+
+    /// @inheritdoc IVault
+    function defaulted(uint32 account) external view returns (bool) {
+        return _fund.defaults[account].defaulted;
+    }
+
+    /// @inheritdoc IVault
+    function openDefaults() external view returns (uint256) {
+        return _fund.open;
+    }
+
+    /// @inheritdoc IVault
+    function marginCallOf(uint32 account) external view returns (uint128 amount, uint64 deadline) {
+        uint256 packed = _marginCalls[account];
+        // forge-lint: disable-next-line(unsafe-typecast)
+        (amount, deadline) = (uint128(packed), uint64(packed >> 128)); // packed < 2**192
+    }
+
+    /// @inheritdoc IVault
+    function operatorCapital() external view returns (uint256) {
+        return _ledger.balanceOf(Ledger.OPERATOR_CAPITAL, Ledger.SETTLEMENT_ASSET);
     }
 
     // ------------------------------------------------------------------ settlement steps
@@ -617,6 +647,7 @@ contract Vault is IVault, EIP712("crossclear Vault", "1"), AccessControl, Pausab
         _token(asset);
         if (amount == 0) revert ZeroAmount();
         if (to == address(0)) revert ZeroAddress();
+        if (DefaultFund.isOpen(_fund, account)) revert MemberInDefault(account);
         _ledger.debit(account, asset, amount, false); // InsufficientBalance, never an advance
         _requireMargin(account);
 
@@ -657,6 +688,23 @@ contract Vault is IVault, EIP712("crossclear Vault", "1"), AccessControl, Pausab
         payout = (word & Ledger.MASK128) - kept;
         _ledger[k] = word & ~Ledger.MASK128;
         _totalOwed[asset] -= payout;
+    }
+
+    /// @dev After wind-down: the part of `amount` of `asset` leaving `account` that its debt takes (VaultDefaults).
+    function _seizeForDebt(uint32 account, uint16 asset, uint256 amount) private returns (uint256) {
+        if (_ledger.debtOf(account) == 0) return 0;
+        return abi.decode(_delegate(abi.encodeCall(VaultDefaults.seizeForDebt, (account, asset, amount))), (uint256));
+    }
+
+    /// @dev Run `data` in the VaultDefaults module on this contract's storage; bubble up its revert.
+    function _delegate(bytes memory data) private returns (bytes memory ret) {
+        bool ok;
+        (ok, ret) = _defaults.delegatecall(data);
+        if (!ok) {
+            assembly ("memory-safe") {
+                revert(add(ret, 0x20), mload(ret))
+            }
+        }
     }
 
     // ------------------------------------------------------------------ configuration helpers
@@ -733,9 +781,5 @@ contract Vault is IVault, EIP712("crossclear Vault", "1"), AccessControl, Pausab
     function _now() private view returns (uint64) {
         // forge-lint: disable-next-line(unsafe-typecast)
         return uint64(block.timestamp); // 64-bit seconds last for 584 billion years
-    }
-
-    function _min(uint256 a, uint256 b) private pure returns (uint256) {
-        return a < b ? a : b;
     }
 }

@@ -61,6 +61,19 @@ interface IVault {
     event AdvanceRepaid(uint32 indexed account, uint128 amount);
     event WindDownTriggered(uint64 lastSequence, uint64 lastSettledAt);
     event WindDownWithdrawal(uint32 indexed account, uint16 indexed asset, address to, uint256 amount, uint256 seizedForDebt);
+    /// @notice A member's default-fund contribution changed by `amount` (settlement-asset base units; < 0 is a
+    /// return to its cash, or a wind-down payout); `value` is its contribution value afterwards.
+    event ContributionChanged(uint32 indexed account, int256 amount, uint256 value);
+    /// @notice A batch recorded a margin call on `account` (amount 0 clears it).
+    event MarginCalled(uint32 indexed account, uint128 amount, uint64 deadline);
+    event DefaultDeclared(uint32 indexed account);
+    event DefaultClosed(uint32 indexed account);
+    /// @notice One draw of the waterfall covering `defaulter`'s debt: `layer` 1 its collateral (`amount` of
+    /// `asset` seized into the default fund), 2 its contribution, 3 operator capital, 4 the survivors' pool,
+    /// 5 an assessment of `account`. `value` (settlement-asset base units) is what the draw covered.
+    event WaterfallDraw(
+        uint32 indexed defaulter, uint8 indexed layer, uint32 account, uint16 asset, uint256 amount, uint256 value
+    );
 
     // ------------------------------------------------------------------ errors
 
@@ -99,6 +112,25 @@ interface IVault {
     error InvalidSignature(address signer);
     error BelowThreshold(uint256 valid, uint256 threshold);
     error DefaultFundExhausted(uint256 available, uint256 needed);
+    // defaults and the default fund
+    /// @notice A contribution return while a default is open.
+    error ContributionLocked();
+    /// @notice A member in default cannot request or execute withdrawals (nor be assessed).
+    error MemberInDefault(uint32 account);
+    error NotInDefault(uint32 account);
+    error AlreadyInDefault(uint32 account);
+    /// @notice CLOSE of a default whose debt is not fully covered.
+    error DebtOutstanding(uint32 account, uint256 debt);
+    /// @notice More than is available: a COVER above the debt, ASSESS rows above the uncovered remainder, a
+    /// contribution return above the contribution value.
+    error OverDraw(uint256 available, uint256 amount);
+    /// @notice A COVER left `remaining` uncovered after layer 4 and the ASSESS rows did not cover it exactly.
+    error Uncovered(uint256 remaining);
+    /// @notice An ASSESS row while an earlier layer (the survivors' pool, layer 4) still has value.
+    error LayerNotExhausted(uint8 layer);
+    /// @notice Assessments of `account` for one default would exceed `cap` (ASSESSMENT_CAP_MULTIPLE × its
+    /// contribution value at the DECLARE); `amount` is the cumulative total.
+    error AssessmentAboveCap(uint32 account, uint256 amount, uint256 cap);
     // governance, escape hatch
     error InvalidThreshold(uint256 threshold, uint256 signers);
     /// @notice A signer appears twice in a signer set (added; not in the first interface draft).
@@ -227,4 +259,40 @@ interface IVault {
     function withdrawalDelay() external view returns (uint64);
     function escapePeriod() external view returns (uint64);
     function woundDown() external view returns (bool);
+
+    // ------------------------------------------------------------------ defaults and the default fund
+
+    /// @notice A member's default-fund contribution value now (its pool shares × pool value / shares, floor).
+    /// @param account The member account.
+    /// @return The value in settlement-asset base units.
+    function contributionOf(uint32 account) external view returns (uint256);
+
+    /// @notice The pool of members' contributions: total value (settlement-asset base units) and shares.
+    /// @return value Σ contribution values (held in the default fund's cash, or owed to it by debtors).
+    /// @return shares Total shares outstanding.
+    function defaultFundPool() external view returns (uint256 value, uint256 shares);
+
+    /// @notice Whether `account` is in an open default (declared and not closed).
+    /// @param account The member account.
+    /// @return True between DECLARE and CLOSE.
+    function inDefault(uint32 account) external view returns (bool);
+
+    /// @notice Whether `account` was ever declared in default (stays true after CLOSE).
+    /// @param account The member account.
+    /// @return True once declared.
+    function defaulted(uint32 account) external view returns (bool);
+
+    /// @notice How many defaults are open; while any is, contributions cannot be returned.
+    /// @return The number of declared, not yet closed, defaults.
+    function openDefaults() external view returns (uint256);
+
+    /// @notice The last margin call a batch recorded on `account`.
+    /// @param account The member account.
+    /// @return amount Settlement-asset base units (0: no call).
+    /// @return deadline Unix seconds by which the call must be met.
+    function marginCallOf(uint32 account) external view returns (uint128 amount, uint64 deadline);
+
+    /// @notice Operator capital (skin in the game, waterfall layer 3): account 3's settlement-asset cash.
+    /// @return The balance in settlement-asset base units.
+    function operatorCapital() external view returns (uint256);
 }

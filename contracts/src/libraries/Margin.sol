@@ -48,4 +48,21 @@ library Margin {
         seized = Math.min(Math.mulDiv(debt, unit, m.price, Math.Rounding.Ceil), balance);
         covered = Math.min(Math.mulDiv(seized, m.price, unit), debt);
     }
+
+    /// @notice How much of a `balance` of a collateral asset the waterfall seizes to cover `need`, valued at
+    /// its mark with haircut, and the value that covers.
+    /// @dev seized = ceil(need * 10**decimals * 10000 / (price * (10000 - haircutBps))), so its haircut value is
+    /// at least `need`, capped at the balance; value = haircutValue(seized), capped at `need`. An asset that
+    /// counts for nothing (price 0 or a 100% haircut) is not seized: (0, 0).
+    function haircutSeizure(uint256 need, uint256 balance, Mark memory m)
+        internal
+        pure
+        returns (uint256 seized, uint256 value)
+    {
+        if (need == 0 || balance == 0 || m.price == 0 || m.haircutBps >= BPS) return (0, 0);
+        uint256 num = uint256(m.price) * (BPS - m.haircutBps); // < 2**142
+        uint256 den = 10 ** m.decimals * BPS; // < 2**134
+        seized = Math.min(Math.mulDiv(need, den, num, Math.Rounding.Ceil), balance);
+        value = Math.min(haircutValue(seized, m), need);
+    }
 }

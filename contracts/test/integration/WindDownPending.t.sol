@@ -42,21 +42,35 @@ contract WindDownPendingTest is VaultFixture {
         assertEq(weth.balanceOf(alice), 2 * WETH_UNIT, "alice got the rest");
     }
 
-    /// FINDING (reported, see the session note): after wind-down `executeWithdrawal` skips the margin
-    /// check, so a member that owes the default fund takes out a pending withdrawal in full, ahead of the
-    /// debt that `windDownWithdraw` would net. Here alice leaves with 5 weth + 2 weth while 1,500 of her
-    /// 4,000 debt stays uncovered, although her 10 weth (5,000 at the last mark) covered all of it.
-    /// This test pins the current behaviour; when the vault nets debt on wind-down executions too, flip
-    /// the expectations (fund 8 weth, debt 0, alice 2 weth).
-    function test_windDownExecutionSkipsDebtNetting() public {
+    /// FINDING (fixed): after wind-down `executeWithdrawal` skipped the margin check and took a pending
+    /// withdrawal out in full, ahead of the debt that `windDownWithdraw` would net. Now a wind-down execution
+    /// seizes for the debt first, exactly as `windDownWithdraw`: the pending 5 weth (2,500 at 500) all go to
+    /// the default fund, the remaining 1,500 of debt takes 3 of the 5 weth left, and alice gets 2 weth: the
+    /// same outcome as cancelling first (fund 8 weth, debt 0, alice 2 weth).
+    function test_windDownExecutionNetsDebt() public {
         uint256 id = _setUpDebtorWithPendingWithdrawal();
+        vm.expectEmit();
+        emit IVault.WindDownWithdrawal(ALICE, WETH, alice, 0, 5 * WETH_UNIT);
         vault.executeWithdrawal(id); // anyone may call it; no delay, no margin check in wind-down
-        assertEq(weth.balanceOf(alice), 5 * WETH_UNIT, "the pending 5 weth left in full");
+        assertEq(weth.balanceOf(alice), 0, "the pending 5 weth were seized for the debt");
+        assertEq(vault.debtOf(ALICE), 1_500e6, "2,500 of the debt covered");
         vm.prank(alice);
         vault.windDownWithdraw(WETH, alice);
-        // 4,000 debt at 500/weth needs 8 weth; only 5 remain, all seized, covering 2,500.
-        assertEq(vault.balanceOf(FUND, WETH), 5 * WETH_UNIT, "fund got only 5 weth");
-        assertEq(vault.debtOf(ALICE), 1_500e6, "1,500 of the advance is left unpaid");
-        assertEq(weth.balanceOf(alice), 5 * WETH_UNIT, "alice kept the pending withdrawal");
+        assertEq(vault.balanceOf(FUND, WETH), 8 * WETH_UNIT, "fund got 8 weth");
+        assertEq(vault.debtOf(ALICE), 0, "debt covered");
+        assertEq(weth.balanceOf(alice), 2 * WETH_UNIT, "alice got the rest");
+        assertEq(vault.totalOwed(WETH), 8 * WETH_UNIT, "owed: the fund's 8 weth");
+    }
+
+    /// A pending withdrawal partly needed for the debt: the rest is paid out.
+    function test_windDownExecutionPaysWhatTheDebtLeaves() public {
+        uint256 id = _setUpDebtorWithPendingWithdrawal();
+        vm.prank(alice);
+        vault.windDownWithdraw(WETH, alice); // 5 weth left at 500: all seized, covering 2,500
+        assertEq(vault.debtOf(ALICE), 1_500e6, "1,500 left");
+        vault.executeWithdrawal(id); // 1,500 at 500 = 3 of the pending 5 weth
+        assertEq(vault.debtOf(ALICE), 0, "debt covered");
+        assertEq(vault.balanceOf(FUND, WETH), 8 * WETH_UNIT, "fund got 8 weth");
+        assertEq(weth.balanceOf(alice), 2 * WETH_UNIT, "alice got 2 weth");
     }
 }

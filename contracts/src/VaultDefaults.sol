@@ -1,0 +1,197 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.30;
+
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {IVault} from "./interfaces/IVault.sol";
+import {VaultStorage} from "./VaultStorage.sol";
+import {Batch} from "./libraries/Batch.sol";
+import {Ledger} from "./libraries/Ledger.sol";
+import {Margin} from "./libraries/Margin.sol";
+import {DefaultFund} from "./libraries/DefaultFund.sol";
+import {Waterfall} from "./libraries/Waterfall.sol";
+
+/// @title VaultDefaults
+/// @notice The vault's default management: contribution, margin-call and default-action rows of a batch, and
+/// the wind-down payout of a contribution. Deployed by the Vault's constructor and run only by delegatecall
+/// from it, on the vault's storage (VaultStorage gives both the same layout); its events are the vault's.
+/// @dev A module rather than more vault code: the vault would otherwise exceed the EIP-170 size limit.
+contract VaultDefaults is VaultStorage {
+    using Ledger for mapping(uint256 => uint256);
+
+    /// @dev Reserved bits of a contribution row [223..128], a margin-call row [159..128], a default-action row [215..128].
+    uint256 internal constant CONTRIBUTION_RESERVED = 0x00000000ffffffffffffffffffffffff00000000000000000000000000000000;
+    uint256 internal constant MARGIN_CALL_RESERVED = 0x00000000000000000000000000ffffffff00000000000000000000000000000000;
+    uint256 internal constant ACTION_RESERVED = 0x0000000000ffffffffffffffffffffff00000000000000000000000000000000;
+
+    address private immutable _self = address(this);
+
+    error OnlyDelegated();
+
+    /// @dev Called directly (not by the vault's delegatecall) it would only touch the module's own, unused
+    /// storage; refused anyway.
+    modifier onlyDelegated() {
+        if (address(this) == _self) revert OnlyDelegated();
+        _;
+    }
+
+    /// @notice Apply a batch's contribution, margin-call and default-action rows, in that order (the vault
+    /// calls it inside `settle`, after the transfers and before the approved withdrawals).
+    /// @param contributions Packed contribution rows.
+    /// @param marginCalls Packed margin-call rows.
+    /// @param defaultActions Packed default-action rows.
+    function applyRows(bytes32[] calldata contributions, bytes32[] calldata marginCalls, bytes32[] calldata defaultActions)
+        external
+        onlyDelegated
+    {
+        if (contributions.length != 0) _applyContributions(contributions);
+        if (marginCalls.length != 0) _applyMarginCalls(marginCalls);
+        if (defaultActions.length != 0) _applyDefaultActions(defaultActions);
+    }
+
+    /// @dev After wind-down: of `amount` of `asset` leaving `account`, give up to the default fund what covers
+    /// its debt (cash one for one; collateral at its last mark, rounded up, all of it at a zero price); the
+    /// debt falls by what that covers. Returns the quantity seized (the caller takes it out of what it pays).
+    /// @notice After wind-down: of `amount` of `asset` leaving `account`, what its debt takes (the vault calls
+    /// it for wind-down withdrawals and executions).
+    /// @param account The member.
+    /// @param asset The asset leaving.
+    /// @param amount The quantity leaving.
+    /// @return seized The quantity given up to the default fund.
+    function seizeForDebt(uint32 account, uint16 asset, uint256 amount) external onlyDelegated returns (uint256 seized) {
+        uint256 debt = _ledger.debtOf(account);
+        if (debt == 0) return 0;
+        uint256 covered;
+        if (asset == Ledger.SETTLEMENT_ASSET) {
+            seized = covered = Math.min(debt, amount); // cash repays one for one
+        } else {
+            (seized, covered) = Margin.seizure(debt, amount, _marks[asset]);
+        }
+        if (seized != 0) {
+            _ledger[Ledger.key(account, Ledger.SETTLEMENT_ASSET)] -= covered << 128;
+            _ledger.add(Ledger.DEFAULT_FUND, asset, seized);
+        }
+    }
+
+    /// @notice After wind-down: release the default fund's cash beyond what the members' contributions claim
+    /// (the governor pays it out with `windDownWithdrawSystem`); the claimed part stays for `windDownWithdraw`.
+    /// @return payout The released cash, taken off the fund's balance and off what the vault owes.
+    function releaseFundCash() external onlyDelegated returns (uint256 payout) {
+        uint256 cash = _ledger[Ledger.DEFAULT_FUND_CASH];
+        uint256 reserved = Math.min(cash, _fund.value);
+        payout = cash - reserved;
+        _ledger[Ledger.DEFAULT_FUND_CASH] = reserved;
+        _totalOwed[Ledger.SETTLEMENT_ASSET] -= payout;
+    }
+
+    /// @dev After wind-down: take the member's whole contribution value out of the pool; it nets the debt left,
+    /// then is paid from the default fund's cash as far as that goes. Returns the payout.
+    function payContribution(uint32 account) external onlyDelegated returns (uint256 payout) {
+        uint256 value = DefaultFund.valueOf(_fund, account);
+        if (value == 0) return 0;
+        DefaultFund.remove(_fund, account, value);
+        emit IVault.ContributionChanged(account, -int256(value), 0);
+        uint256 netted = Math.min(_ledger.debtOf(account), value);
+        if (netted != 0) _ledger[Ledger.key(account, Ledger.SETTLEMENT_ASSET)] -= netted << 128;
+        uint256 cash = _ledger[Ledger.DEFAULT_FUND_CASH];
+        payout = Math.min(value - netted, cash);
+        _ledger[Ledger.DEFAULT_FUND_CASH] = cash - payout;
+        _totalOwed[Ledger.SETTLEMENT_ASSET] -= payout;
+    }
+
+    /// @dev Contribution row: account [255..224] | zero [223..128] | amount int128 [127..0], members only,
+    /// amount != 0. A positive amount moves the member's cash (no advance) into its contribution; a negative
+    /// one returns contribution value to its cash, never while a default is open.
+    function _applyContributions(bytes32[] calldata rows) private {
+        uint256 accounts = _accountCount;
+        for (uint256 i; i < rows.length; ++i) {
+            bytes32 row = rows[i];
+            (uint32 account, int128 amount) = Batch.unpackContribution(row);
+            if (!_isMemberAccount(account, accounts) || amount == 0 || uint256(row) & CONTRIBUTION_RESERVED != 0) {
+                revert IVault.MalformedRow(row);
+            }
+            uint256 value;
+            if (amount > 0) {
+                // forge-lint: disable-next-line(unsafe-typecast)
+                uint256 a = uint256(int256(amount)); // positive
+                _ledger.debit(account, Ledger.SETTLEMENT_ASSET, a, false);
+                _ledger.add(Ledger.DEFAULT_FUND, Ledger.SETTLEMENT_ASSET, a);
+                value = DefaultFund.contribute(_fund, account, a);
+            } else {
+                if (_fund.open != 0) revert IVault.ContributionLocked();
+                // forge-lint: disable-next-line(unsafe-typecast)
+                uint256 a = uint256(-int256(amount)); // <= 2**127
+                value = DefaultFund.remove(_fund, account, a);
+                _ledger.debit(Ledger.DEFAULT_FUND, Ledger.SETTLEMENT_ASSET, a, false);
+                _ledger.credit(account, Ledger.SETTLEMENT_ASSET, a); // repays an advance first
+            }
+            emit IVault.ContributionChanged(account, amount, value);
+        }
+    }
+
+    /// @dev Margin-call row: account [255..224] | deadline uint64 [223..160] | zero [159..128] | amount [127..0];
+    /// members only. Stored (amount 0 clears) and published; no balance effect.
+    function _applyMarginCalls(bytes32[] calldata rows) private {
+        uint256 accounts = _accountCount;
+        for (uint256 i; i < rows.length; ++i) {
+            bytes32 row = rows[i];
+            (uint32 account, uint64 deadline, uint128 amount) = Batch.unpackMarginCall(row);
+            if (!_isMemberAccount(account, accounts) || uint256(row) & MARGIN_CALL_RESERVED != 0) {
+                revert IVault.MalformedRow(row);
+            }
+            _marginCalls[account] = (uint256(deadline) << 128) | amount;
+            emit IVault.MarginCalled(account, amount, deadline);
+        }
+    }
+
+    /// @dev Default-action row: account [255..224] | action uint8 [223..216] | zero [215..128] | amount [127..0],
+    /// members only, applied in row order:
+    ///  - DECLARE (amount 0): opens a default on the account;
+    ///  - COVER (0 < amount <= debt): the waterfall covers `amount` of its debt from layers 1-4 (Waterfall);
+    ///    whatever is left must be covered exactly by the ASSESS rows that follow, before the next COVER or
+    ///    the end of the batch, else `Uncovered(remaining)`;
+    ///  - CLOSE (amount 0, debt 0): closes the default;
+    ///  - ASSESS (amount > 0): layer 5 for the last COVER, only once the pool (layer 4) is empty.
+    function _applyDefaultActions(bytes32[] calldata rows) private {
+        uint256 accounts = _accountCount;
+        uint256 remaining; // of the last COVER, still to be assessed
+        uint32 defaulter; // of the last COVER
+        for (uint256 i; i < rows.length; ++i) {
+            bytes32 row = rows[i];
+            (uint32 account, uint8 action, uint128 amount) = Batch.unpackDefaultAction(row);
+            if (!_isMemberAccount(account, accounts) || uint256(row) & ACTION_RESERVED != 0) revert IVault.MalformedRow(row);
+            if (action == Batch.DECLARE) {
+                if (amount != 0) revert IVault.MalformedRow(row);
+                DefaultFund.declare(_fund, account);
+                emit IVault.DefaultDeclared(account);
+            } else if (action == Batch.COVER) {
+                if (amount == 0) revert IVault.MalformedRow(row);
+                if (remaining != 0) revert IVault.Uncovered(remaining);
+                if (!DefaultFund.isOpen(_fund, account)) revert IVault.NotInDefault(account);
+                uint256 debt = _ledger.debtOf(account);
+                if (amount > debt) revert IVault.OverDraw(debt, amount);
+                remaining = Waterfall.cover(_ledger, _marks, _assetCount, _fund, account, amount);
+                defaulter = account;
+            } else if (action == Batch.CLOSE) {
+                if (amount != 0) revert IVault.MalformedRow(row);
+                if (!DefaultFund.isOpen(_fund, account)) revert IVault.NotInDefault(account);
+                uint256 debt = _ledger.debtOf(account);
+                if (debt != 0) revert IVault.DebtOutstanding(account, debt);
+                DefaultFund.close(_fund, account);
+                emit IVault.DefaultClosed(account);
+            } else if (action == Batch.ASSESS) {
+                if (amount == 0) revert IVault.MalformedRow(row);
+                if (_fund.value != 0) revert IVault.LayerNotExhausted(Waterfall.L4_POOL);
+                if (amount > remaining) revert IVault.OverDraw(remaining, amount);
+                Waterfall.assess(_ledger, _fund, defaulter, account, amount);
+                remaining -= amount;
+            } else {
+                revert IVault.MalformedRow(row);
+            }
+        }
+        if (remaining != 0) revert IVault.Uncovered(remaining);
+    }
+
+    function _isMemberAccount(uint32 account, uint256 accounts) private pure returns (bool) {
+        return account >= Ledger.FIRST_MEMBER && account <= accounts;
+    }
+}

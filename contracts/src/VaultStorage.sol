@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.30;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IVault} from "./interfaces/IVault.sol";
+import {Margin} from "./libraries/Margin.sol";
+import {DefaultFund} from "./libraries/DefaultFund.sol";
+
+/// @title VaultStorage
+/// @notice The vault's whole storage, declared once. It is the vault's first base contract, so it sits at the
+/// same slots in Vault and in the VaultDefaults module that the vault runs by delegatecall.
+abstract contract VaultStorage {
+    uint16 internal constant MAX_ASSETS = 32;
+
+    /// @dev (account << 16 | asset) => debt << 128 | balance. See Ledger.
+    mapping(uint256 key => uint256 word) internal _ledger;
+    /// @dev account => im << 112 | mm (the low 224 bits of its last requirement row).
+    mapping(uint32 account => uint256 packed) internal _requirements;
+    mapping(uint16 asset => uint256) internal _totalOwed;
+
+    IERC20[MAX_ASSETS] internal _tokens;
+    Margin.Mark[MAX_ASSETS] internal _marks;
+    mapping(address token => bool) internal _listed;
+
+    mapping(address member => uint32) internal _accountOf;
+    mapping(uint32 account => address) internal _memberOf;
+
+    mapping(uint256 id => IVault.Withdrawal) internal _withdrawals;
+    mapping(address member => uint256) internal _nonces;
+    uint256 internal _withdrawalCount;
+
+    address[] internal _signers;
+    mapping(address => bool) internal _isSigner;
+
+    // One slot: read on every settle.
+    uint32 internal _accountCount;
+    uint16 internal _assetCount;
+    uint8 internal _threshold;
+    uint64 internal _withdrawalDelay;
+    uint64 internal _escapePeriod;
+
+    // One slot: the batch chain, written on every settle.
+    uint64 internal _lastSequence;
+    uint64 internal _lastAsOf;
+    uint64 internal _lastSettledAt;
+    bool internal _woundDown;
+
+    bytes32 internal _lastBatchHash;
+
+    /// @dev Contributions (pool shares) and defaults. See DefaultFund.
+    DefaultFund.State internal _fund;
+    /// @dev account => deadline << 128 | amount of its last margin call.
+    mapping(uint32 account => uint256 packed) internal _marginCalls;
+}
