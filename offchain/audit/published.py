@@ -7,7 +7,16 @@ JSON lines. The first line is the header; then one line per confirmed batch, in 
         "qty_decimals", "clearing_fee_bps"}...]}
     {"sequence": n, "context": <canonical context JSON string, exactly as hashed> | null,
      "fills": [{"venue", "venue_fill_id", "symbol", "instrument", "buyer", "seller", "qty", "price",
-                "ts", "signature"}...]}
+                "ts", "signature"}...],
+     "defaults": {"declared": [{"default", "account", "positions": {instrument: qty}, "pool_value",
+                                "pool_shares", "penalty_bps"}...],
+                  "waterfalls": [{"default", "defaulter", "draws": [{"layer", "account", "asset",
+                                  "amount", "value"}...]}...]}}
+
+`defaults` (optional, only on a batch with default actions): the engine's context of its DECLAREs (the
+positions the close-out auctions, the pool stored for the assessment caps) and its waterfall plans (the
+draws it planned for each COVER and its ASSESS rows, layers 1-5, and the off-chain layer 6); the close-out
+fills themselves are ordinary fills of the auction venue.
 
 Fills are in ingest order (the order the engine settled them in). `qty` and `price` are decimal
 strings (uint128), `ts` an integer (milliseconds), `signature` the venue's 65-byte signature in 0x-hex.
@@ -64,10 +73,46 @@ class PublishedFill:
 
 
 @dataclass(frozen=True)
+class PublishedDeclare:
+    default_id: int
+    account: int
+    positions: dict[str, int]  # instrument -> signed quantity at DECLARE
+    pool_value: int
+    pool_shares: int
+    penalty_bps: int
+
+
+@dataclass(frozen=True)
+class PublishedDraw:
+    layer: int
+    account: int
+    asset: int
+    amount: int
+    value: int
+
+    def row(self) -> tuple[int, int, int, int, int]:
+        return (self.layer, self.account, self.asset, self.amount, self.value)
+
+
+@dataclass(frozen=True)
+class PublishedWaterfall:
+    default_id: int
+    defaulter: int
+    draws: tuple[PublishedDraw, ...]  # the plan, in the vault's order (L1-L4, then the ASSESS rows, then L6)
+
+
+@dataclass(frozen=True)
+class PublishedDefaults:
+    declared: tuple[PublishedDeclare, ...] = ()
+    waterfalls: tuple[PublishedWaterfall, ...] = ()
+
+
+@dataclass(frozen=True)
 class PublishedBatch:
     sequence: int
     context: str | None
     fills: tuple[PublishedFill, ...]
+    defaults: PublishedDefaults | None = None
 
 
 # ---------------------------------------------------------------- writing
@@ -109,8 +154,44 @@ def fill_json(p: PublishedFill) -> dict[str, Any]:
     }
 
 
+def defaults_json(d: PublishedDefaults) -> dict[str, Any]:
+    return {
+        "declared": [
+            {
+                "default": x.default_id,
+                "account": x.account,
+                "positions": {i: str(q) for i, q in sorted(x.positions.items())},
+                "pool_value": str(x.pool_value),
+                "pool_shares": str(x.pool_shares),
+                "penalty_bps": x.penalty_bps,
+            }
+            for x in d.declared
+        ],
+        "waterfalls": [
+            {
+                "default": w.default_id,
+                "defaulter": w.defaulter,
+                "draws": [
+                    {
+                        "layer": r.layer,
+                        "account": r.account,
+                        "asset": r.asset,
+                        "amount": str(r.amount),
+                        "value": str(r.value),
+                    }
+                    for r in w.draws
+                ],
+            }
+            for w in d.waterfalls
+        ],
+    }
+
+
 def batch_json(b: PublishedBatch) -> dict[str, Any]:
-    return {"sequence": b.sequence, "context": b.context, "fills": [fill_json(f) for f in b.fills]}
+    out: dict[str, Any] = {"sequence": b.sequence, "context": b.context, "fills": [fill_json(f) for f in b.fills]}
+    if b.defaults is not None and (b.defaults.declared or b.defaults.waterfalls):
+        out["defaults"] = defaults_json(b.defaults)
+    return out
 
 
 def dumps(obj: dict[str, Any]) -> str:
@@ -200,14 +281,43 @@ def parse_fill(obj: dict[str, Any]) -> PublishedFill:
     return PublishedFill(fill, str(obj["instrument"]), bytes.fromhex(sig.removeprefix("0x")))
 
 
+def parse_defaults(obj: dict[str, Any]) -> PublishedDefaults:
+    return PublishedDefaults(
+        declared=tuple(
+            PublishedDeclare(
+                default_id=_int(x["default"], "default"),
+                account=_int(x["account"], "account"),
+                positions={str(i): _int(q, "position") for i, q in x["positions"].items()},
+                pool_value=_int(x["pool_value"], "pool_value"),
+                pool_shares=_int(x["pool_shares"], "pool_shares"),
+                penalty_bps=_int(x["penalty_bps"], "penalty_bps"),
+            )
+            for x in obj.get("declared", [])
+        ),
+        waterfalls=tuple(
+            PublishedWaterfall(
+                default_id=_int(w["default"], "default"),
+                defaulter=_int(w["defaulter"], "defaulter"),
+                draws=tuple(
+                    PublishedDraw(*(_int(r[k], k) for k in ("layer", "account", "asset", "amount", "value")))
+                    for r in w["draws"]
+                ),
+            )
+            for w in obj.get("waterfalls", [])
+        ),
+    )
+
+
 def parse_batch(obj: dict[str, Any]) -> PublishedBatch:
     context = obj["context"]
     if context is not None and not isinstance(context, str):
         raise ValueError("context must be the canonical JSON string or null")
+    defaults = obj.get("defaults")
     return PublishedBatch(
         sequence=_int(obj["sequence"], "sequence"),
         context=context,
         fills=tuple(parse_fill(f) for f in obj["fills"]),
+        defaults=parse_defaults(defaults) if defaults is not None else None,
     )
 
 

@@ -21,7 +21,8 @@ from web3 import Web3
 
 from offchain.audit.checks.authorisation import ChainState
 from offchain.audit.checks.commitments import FillChecker, check_commitments
-from offchain.audit.checks.obligations import PositionBook, check_default_actions
+from offchain.audit.checks.defaults import check_default_actions
+from offchain.audit.checks.obligations import PositionBook
 from offchain.audit.checks.requirements import check_requirements
 from offchain.audit.checks.solvency import AssetSolvency, check_final_state
 from offchain.audit.errors import AuditError, Discrepancy
@@ -31,11 +32,17 @@ from offchain.audit.events.types import (
     AdvanceRepaid,
     AssetListed,
     BatchSettled,
+    ContributionChanged,
+    DefaultClosed,
+    DefaultDeclared,
+    DefaultEvent,
     Deposited,
     LiquidityAdvanced,
+    MarginCalled,
     MemberAdmitted,
     SignersUpdated,
     VaultEvent,
+    WaterfallDraw,
     WindDownTriggered,
     WindDownWithdrawal,
     WithdrawalCancelled,
@@ -133,6 +140,11 @@ class _Replay:
     replay: VaultReplay = field(default_factory=VaultReplay)
     book: PositionBook = field(default_factory=PositionBook)
     observed: list[LiquidityAdvanced | AdvanceRepaid] = field(default_factory=list)
+    # contribution, margin-call, default and waterfall events of the current transaction not yet matched
+    observed_defaults: list[DefaultEvent] = field(default_factory=list)
+    # a WindDownWithdrawal waiting for the next event: `executeWithdrawal` after wind-down emits one (for
+    # what the debt seized) just before its WithdrawalExecuted
+    wind_down: WindDownWithdrawal | None = None
     tx: bytes = b""
 
     def apply(self, event: VaultEvent) -> None:
@@ -140,14 +152,48 @@ class _Replay:
             self.end_of_transaction()
             self.tx = event.at.tx_hash
         try:
+            if self.wind_down is not None and not isinstance(event, WithdrawalExecuted):
+                self._wind_down_payout(self.wind_down)
             self._apply(event)
         except ReplayError as exc:
             seq = event.sequence if isinstance(event, BatchSettled) else None
             raise Discrepancy(seq, "replay", f"{type(event).__name__} in block {event.at.block}: {exc}") from exc
 
     def end_of_transaction(self) -> None:
+        if self.wind_down is not None:
+            try:
+                self._wind_down_payout(self.wind_down)
+            except ReplayError as exc:
+                raise Discrepancy(
+                    None, "replay", f"WindDownWithdrawal in transaction 0x{self.tx.hex()}: {exc}"
+                ) from exc
         if self.observed:
             self._advances_match(f"transaction 0x{self.tx.hex()}", None)
+        if self.observed_defaults:
+            self._default_events_match(f"transaction 0x{self.tx.hex()}", None)
+
+    def _default_events_match(self, where: str, seq: int | None) -> None:
+        mine = self.replay.take_default_events()
+        theirs = VaultReplay.observed_defaults(self.observed_defaults)
+        self.observed_defaults.clear()
+        if mine != theirs:
+            raise Discrepancy(
+                seq,
+                "default-events",
+                f"{where}: the rules give the default-fund events {mine}, the vault emitted {theirs}",
+            )
+
+    def _wind_down_payout(self, event: WindDownWithdrawal) -> None:
+        self.wind_down = None
+        payout, seized = self.replay.wind_down_withdrawal(event)
+        if (payout, seized) != (event.amount, event.seized_for_debt):
+            raise Discrepancy(
+                None,
+                "wind-down",
+                f"account {event.account} asset {event.asset}: the rules pay {payout} and seize {seized}, "
+                f"the vault paid {event.amount} and seized {event.seized_for_debt}",
+            )
+        self._default_events_match(f"wind-down payout to account {event.account}", None)
 
     def _advances_match(self, where: str, seq: int | None) -> None:
         mine, theirs = self.replay.take_emitted(), VaultReplay.observed(self.observed)
@@ -162,6 +208,8 @@ class _Replay:
         match event:
             case LiquidityAdvanced() | AdvanceRepaid():
                 self.observed.append(event)
+            case ContributionChanged() | MarginCalled() | DefaultDeclared() | DefaultClosed() | WaterfallDraw():
+                self.observed_defaults.append(event)
             case MemberAdmitted():
                 replay.admitted(event)
             case AssetListed():
@@ -177,18 +225,12 @@ class _Replay:
                 replay.withdrawal_cancelled(event)
                 self._advances_match(f"withdrawal {event.id} cancelled", None)
             case WithdrawalExecuted():
-                replay.withdrawal_executed(event)
+                replay.withdrawal_executed(event, self.wind_down)
+                self.wind_down = None
             case WindDownTriggered():
                 replay.wound_down = True
             case WindDownWithdrawal():
-                payout, seized = replay.wind_down_withdrawal(event)
-                if (payout, seized) != (event.amount, event.seized_for_debt):
-                    raise Discrepancy(
-                        None,
-                        "wind-down",
-                        f"account {event.account} asset {event.asset}: the rules pay {payout} and seize {seized}, "
-                        f"the vault paid {event.amount} and seized {event.seized_for_debt}",
-                    )
+                self.wind_down = event  # applied at the next event (see `wind_down`)
             case BatchSettled():
                 self._batch(event)
 
@@ -204,14 +246,27 @@ class _Replay:
         members = self.replay.members
         self.fills.check(seq, published, members)
         changed = self.book.settle(batch, published, members)
-        check_default_actions(batch, published)
         self.replay.post_marks(batch.marks)
         self.replay.post_requirements(batch.requirements)
         try:
             self.replay.apply_transfers(batch.transfers)
         except ReplayError as exc:
             raise Discrepancy(seq, "replay", f"its transfers cannot apply: {exc}") from exc
-        self._advances_match("its transfers", seq)
+        try:
+            self.replay.apply_default_rows(batch.contributions, batch.margin_calls, batch.default_actions)
+        except ReplayError as exc:
+            raise Discrepancy(seq, "replay", f"its default rows cannot apply: {exc}") from exc
+        emitted = self.replay.take_default_events()
+        check_default_actions(
+            batch,
+            published,
+            self.replay,
+            self.book.positions,
+            emitted,
+            VaultReplay.observed_defaults(self.observed_defaults),
+        )
+        self.observed_defaults.clear()
+        self._advances_match("its transfers and contributions", seq)
         check_requirements(seq, changed | {r.account for r in batch.requirements}, self.book.holders(), self.replay)
 
 

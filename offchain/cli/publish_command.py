@@ -2,7 +2,8 @@
 
 One header line (venues with their signer keys and symbol maps, instruments), then one line per
 confirmed batch in sequence order with its canonical context string (exactly the bytes its contextHash
-commits to) and its fills in ingest order (the order its fillsRoot and its transfers were built from).
+commits to), its fills in ingest order (the order its fillsRoot and its transfers were built from) and,
+for a batch with default actions, the engine's context of its DECLAREs and its waterfall plans.
 """
 
 from __future__ import annotations
@@ -49,9 +50,56 @@ def read_header(conn: Connection) -> pub.Header:
     return pub.Header(venues, instruments)
 
 
+def read_defaults(conn: Connection) -> dict[int, pub.PublishedDefaults]:
+    """Per batch sequence: the DECLAREs it carried (with the engine's context of each) and the waterfall
+    plans of its COVERs (the `waterfall_draws` rows of source 'plan', in id order: the vault's order)."""
+    from offchain.ledger import schema as t
+
+    declared: dict[int, list[pub.PublishedDeclare]] = {}
+    defaulter: dict[int, int] = {}
+    d = t.defaults.c
+    for r in conn.execute(
+        select(d.id, d.account, d.declared_sequence, d.positions, d.pool_value, d.pool_shares, d.penalty_bps).order_by(
+            d.id
+        )
+    ):
+        defaulter[int(r.id)] = int(r.account)
+        declared.setdefault(int(r.declared_sequence), []).append(
+            pub.PublishedDeclare(
+                int(r.id),
+                int(r.account),
+                {str(i): int(q) for i, q in dict(r.positions).items()},
+                int(r.pool_value),
+                int(r.pool_shares),
+                int(r.penalty_bps),
+            )
+        )
+    draws: dict[int, dict[int, list[pub.PublishedDraw]]] = {}
+    w = t.waterfall_draws.c
+    for r in conn.execute(
+        select(w.default_id, w.batch_sequence, w.layer, w.account, w.asset, w.amount, w.value)
+        .where(w.source == "plan")
+        .order_by(w.id)
+    ):
+        draws.setdefault(int(r.batch_sequence), {}).setdefault(int(r.default_id), []).append(
+            pub.PublishedDraw(int(r.layer), int(r.account), int(r.asset), int(r.amount), int(r.value))
+        )
+    return {
+        seq: pub.PublishedDefaults(
+            tuple(declared.get(seq, ())),
+            tuple(
+                pub.PublishedWaterfall(i, defaulter[i], tuple(rows)) for i, rows in sorted(draws.get(seq, {}).items())
+            ),
+        )
+        for seq in sorted(set(declared) | set(draws))
+    }
+
+
 def read_batches(conn: Connection) -> Iterator[pub.PublishedBatch]:
     """Confirmed batches in sequence order, each with its fills in ingest order (streamed)."""
     from offchain.ledger import schema as t
+
+    defaults = read_defaults(conn)
 
     b, f = t.batches.c, t.fills.c
     confirmed = conn.execution_options(stream_results=True, yield_per=1000).execute(
@@ -102,6 +150,7 @@ def read_batches(conn: Connection) -> Iterator[pub.PublishedBatch]:
                 )
                 for r in rows
             ),
+            defaults=defaults.get(int(sequence)),
         )
 
 

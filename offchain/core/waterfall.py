@@ -229,7 +229,7 @@ def plan_waterfall(s: WaterfallInput) -> WaterfallPlan:
         if h.asset == SETTLEMENT_ASSET:
             continue  # its cash is 0 while it has debt: credits repay debt first
         qty, covered = seize_for(need, h)
-        if qty:
+        if covered:  # as the vault: a seizure worth nothing (dust at a floor value of 0) is not made
             draws.append(Draw(Layer.COLLATERAL, s.defaulter, h.asset, qty, covered))
             need -= covered
 

@@ -13,8 +13,9 @@ Per batch with a context:
  - the rule's instruments are exactly the context's marks (no mark for an instrument nobody holds);
  - the settled transfers, netted per (account, asset), equal the rule's `net_transfers`.
 A batch without a context may only move members' cash into the default fund and operator capital
-(contributions); it settles no fill. Waterfall draws and other default actions will be recomputed from
-their own published section (the defaults issue): `check_default_actions` is the hook.
+(the devnet's funding of the system accounts); it settles no fill. A batch's contribution, margin-call and
+default-action rows, the waterfall draws and the published default context are checked in
+checks/defaults.py (`check_default_actions`), once the replay applied them.
 """
 
 from __future__ import annotations
@@ -197,9 +198,3 @@ def check_contribution(batch: Batch) -> None:
                 f"account {t.account} asset {t.asset} moves {t.amount} in a batch without a published context "
                 "(only contributions to the default fund and operator capital may)",
             )
-
-
-def check_default_actions(batch: Batch, published: PublishedBatch) -> None:
-    """Hook for the defaults issue: recompute waterfall draws (layer order, pro-rata shares, caps) from the
-    batch's published default actions. Nothing is published for them yet, so there is nothing to check."""
-    del batch, published

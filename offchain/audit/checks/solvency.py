@@ -3,7 +3,9 @@
 At the audited block, for every account (system accounts and every admitted member) and every listed
 asset: the replayed balance equals `balanceOf`, and every member's replayed debt equals `debtOf`. Then per
 asset: Σ balances + pending withdrawals (replayed) == the replayed amount owed == `totalOwed(asset)` ≤
-`token.balanceOf(vault)` (an excess can only come from direct transfers to the vault).
+`token.balanceOf(vault)` (an excess can only come from direct transfers to the vault). The default fund:
+`defaultFundPool` = the replayed pool (value, shares), `openDefaults` = the replayed count, and per
+member `contributionOf`, `inDefault`, `defaulted` and `marginCallOf` = the replayed ones.
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ def check_final_state(w3: Web3, vault: Contract, replay: VaultReplay, block: int
         mine = replay.debt.get(a, 0)
         if int(chain) != mine:
             raise Discrepancy(None, "debt", f"account {a}: replayed debt {mine}, debtOf {chain}")
+    _check_default_fund(w3, vault, replay, members, block)
 
     erc20 = load_artifact("DevToken").abi
     out = []
@@ -97,3 +100,42 @@ def check_final_state(w3: Web3, vault: Contract, replay: VaultReplay, block: int
             raise Discrepancy(None, "solvency", f"asset {s}: the vault holds {held} of {token_address}, owes {owed}")
         out.append(row)
     return out
+
+
+def _check_default_fund(w3: Web3, vault: Contract, replay: VaultReplay, members: list[int], block: int) -> None:
+    f = vault.functions
+    fund = replay.fund
+    views = ("contributionOf", "inDefault", "defaulted", "marginCallOf")
+    calls = [f.defaultFundPool(), f.openDefaults()] + [getattr(f, v)(a) for a in members for v in views]
+    results = _calls(w3, calls, block)
+    pool, open_defaults = tuple(int(x) for x in results[0]), int(results[1])
+    if pool != (fund.value, fund.shares):
+        raise Discrepancy(
+            None,
+            "pool",
+            f"replayed default-fund pool (value, shares) {(fund.value, fund.shares)}, defaultFundPool {pool}",
+        )
+    if open_defaults != fund.open:
+        raise Discrepancy(None, "default", f"replayed open defaults {fund.open}, openDefaults {open_defaults}")
+    for i, a in enumerate(members):
+        contribution, in_default, defaulted, call = results[2 + i * len(views) : 2 + (i + 1) * len(views)]
+        mine_call = replay.margin_calls.get(a, (0, 0))
+        if int(contribution) != fund.value_of(a):
+            raise Discrepancy(
+                None,
+                "contribution",
+                f"account {a}: replayed contribution {fund.value_of(a)}, contributionOf {contribution}",
+            )
+        if (bool(in_default), bool(defaulted)) != (fund.is_open(a), a in fund.defaulted):
+            raise Discrepancy(
+                None,
+                "default",
+                f"account {a}: replayed in default {fund.is_open(a)} (ever {a in fund.defaulted}), "
+                f"inDefault {bool(in_default)} (defaulted {bool(defaulted)})",
+            )
+        if tuple(int(x) for x in call) != mine_call:
+            raise Discrepancy(
+                None,
+                "margin-call",
+                f"account {a}: replayed margin call (amount, deadline) {mine_call}, marginCallOf {call}",
+            )

@@ -9,12 +9,26 @@ fund's liquidity advance). Rules:
  - batch transfers apply in row order: a credit as above; a debit the balance covers is taken from it; a
    member's settlement-asset debit beyond its balance takes the balance to zero and the rest from the
    default fund's cash, recorded as the member's debt (a `LiquidityAdvanced`); anything else reverts;
+ - after the transfers, a batch's default rows (VaultDefaults.sol), in this order:
+   contributions (> 0: the member's cash, never advanced, into the default fund's cash and pool shares;
+   < 0: pool value back to its cash, repaying an advance first, never while a default is open), margin
+   calls (stored, no balance effect), default actions in row order: DECLARE (the pool stored for the
+   caps), COVER (the waterfall draws layers 1-4 itself: `offchain.core.waterfall.plan_waterfall`, the
+   vault's rule, computed from this replay's state; L1 moves collateral to the default fund, L2 writes off
+   the defaulter's contribution, L3 moves operator capital to the default fund's cash, L4 lowers the pool's
+   value; the debt falls by what they cover), ASSESS (layer 5: a survivor's cash, never advanced, to the
+   default fund's cash, within its cap, only once the pool is empty, completing the last COVER exactly),
+   CLOSE (debt zero). A defaulted member cannot request withdrawals;
  - wind-down: a member's `windDownWithdraw` first gives up to the default fund enough of the asset to
    cover its debt (cash one for one, collateral at the last posted mark, rounded up), the debt falls by
-   the (rounded-down) value seized, the rest of the balance is paid out; system accounts are paid out whole.
+   the (rounded-down) value seized, the rest of the balance is paid out; for the settlement asset its
+   whole contribution value is paid too (netting any debt left first, then from the default fund's cash
+   as far as it goes). A withdrawal executed after wind-down gives up to the debt likewise. System
+   accounts are paid out whole, except that the default fund's cash keeps what the pool still claims.
 
-The replay records the advance/repayment events it would emit so that the runner can compare them with
-the ones the vault did emit in the same transaction.
+The replay records the events it would emit (advances and repayments; contribution, margin-call, default
+and waterfall events) so that the runner can compare them with the ones the vault did emit in the same
+transaction. `covers` keeps, per COVER of the last batch, what the waterfall checks need.
 """
 
 from __future__ import annotations
@@ -22,26 +36,49 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from offchain.audit.events.fund import FundError, FundState
 from offchain.audit.events.types import (
     AdvanceRepaid,
     AssetListed,
+    ContributionChanged,
+    DefaultClosed,
+    DefaultDeclared,
+    DefaultEvent,
     Deposited,
     LiquidityAdvanced,
+    MarginCalled,
     MemberAdmitted,
+    WaterfallDraw,
     WindDownWithdrawal,
     WithdrawalCancelled,
     WithdrawalExecuted,
     WithdrawalRequested,
 )
 from offchain.core.batch import (
+    ASSESS,
+    CLOSE,
+    COVER,
+    DECLARE,
     DEFAULT_FUND_ACCOUNT,
     FEE_ACCOUNT,
     FIRST_MEMBER_ACCOUNT,
     OPERATOR_CAPITAL_ACCOUNT,
     SETTLEMENT_ASSET,
+    Contribution,
+    DefaultAction,
+    MarginCall,
     Mark,
     Requirement,
     Transfer,
+)
+from offchain.core.waterfall import (
+    CollateralHolding,
+    Layer,
+    Pool,
+    Survivor,
+    WaterfallInput,
+    WaterfallPlan,
+    plan_waterfall,
 )
 
 BPS = 10_000
@@ -65,6 +102,23 @@ class AssetMark:
     decimals: int
 
 
+# An emitted default-row event, comparable with the vault's: (kind, *fields).
+DefaultRecordTuple = tuple[int | str, ...]
+
+
+@dataclass
+class CoverRecord:
+    """One COVER of a batch: the state the rule read, its plan, and the ASSESS rows that completed it."""
+
+    defaulter: int
+    amount: int
+    debt: int  # the defaulter's debt before the COVER
+    state: WaterfallInput
+    plan: WaterfallPlan
+    drawn: list[tuple[int, int, int, int, int]] = field(default_factory=list)  # (layer, account, asset, amount, value)
+    assessed: list[tuple[int, int]] = field(default_factory=list)  # ASSESS rows (account, amount), in row order
+
+
 def _ceil_div(a: int, b: int) -> int:
     return -((-a) // b)
 
@@ -80,8 +134,13 @@ class VaultReplay:
     marks: dict[int, AssetMark] = field(default_factory=dict)  # asset -> last posted mark
     requirements: dict[int, tuple[int, int]] = field(default_factory=dict)  # account -> (im, mm)
     wound_down: bool = False
+    fund: FundState = field(default_factory=FundState)
+    margin_calls: dict[int, tuple[int, int]] = field(default_factory=dict)  # account -> (amount, deadline)
     # advances and repayments the replay emitted since the last `take_emitted()`: (kind, account, amount)
     emitted: list[tuple[str, int, int]] = field(default_factory=list)
+    # default-row events emitted since the last `take_default_events()`
+    default_events: list[DefaultRecordTuple] = field(default_factory=list)
+    covers: list[CoverRecord] = field(default_factory=list)  # the COVERs of the last batch's default rows
 
     # ------------------------------------------------------------ primitives (Ledger.sol)
 
@@ -114,6 +173,10 @@ class VaultReplay:
         out, self.emitted = self.emitted, []
         return out
 
+    def take_default_events(self) -> list[DefaultRecordTuple]:
+        out, self.default_events = self.default_events, []
+        return out
+
     # ------------------------------------------------------------ events
 
     def admitted(self, e: MemberAdmitted) -> None:
@@ -130,6 +193,8 @@ class VaultReplay:
         self.total_owed[e.asset] += e.amount
 
     def withdrawal_requested(self, e: WithdrawalRequested) -> None:
+        if self.fund.is_open(e.account):
+            raise ReplayError(f"account {e.account} is in default and cannot request a withdrawal")
         self.debit(e.account, e.asset, e.amount, advance=False)
         self.pending[e.id] = Pending(e.account, e.asset, e.amount)
 
@@ -137,9 +202,22 @@ class VaultReplay:
         p = self._take_pending(e.id)
         self.credit(p.account, p.asset, p.amount)
 
-    def withdrawal_executed(self, e: WithdrawalExecuted) -> None:
+    def withdrawal_executed(self, e: WithdrawalExecuted, wind_down: WindDownWithdrawal | None = None) -> int:
+        """Pay out a pending withdrawal; after wind-down a member's debt first takes its part (reported by a
+        `WindDownWithdrawal` in the same transaction, `wind_down`). Returns the seized quantity."""
         p = self._take_pending(e.id)
-        self.total_owed[p.asset] -= p.amount
+        if not self.wound_down and self.fund.is_open(p.account):
+            raise ReplayError(f"withdrawal {e.id} executed while account {p.account} is in default")
+        seized = self._seize_for_debt(p.account, p.asset, p.amount) if self.wound_down else 0
+        if wind_down is not None and (seized, p.amount - seized) != (wind_down.seized_for_debt, wind_down.amount):
+            raise ReplayError(
+                f"withdrawal {e.id} after wind-down: the rules seize {seized} and pay {p.amount - seized}, the vault "
+                f"seized {wind_down.seized_for_debt} and paid {wind_down.amount}"
+            )
+        if seized and wind_down is None:
+            raise ReplayError(f"withdrawal {e.id} after wind-down should have seized {seized} for debt")
+        self.total_owed[p.asset] -= p.amount - seized
+        return seized
 
     def _take_pending(self, wid: int) -> Pending:
         if wid not in self.pending:
@@ -164,31 +242,209 @@ class VaultReplay:
             else:
                 self.debit(t.account, t.asset, -t.amount, advance=True)
 
+    def _seize_for_debt(self, account: int, asset: int, amount: int) -> int:
+        """After wind-down: of `amount` of `asset` leaving a member, what its debt takes (VaultDefaults)."""
+        debt = self.debt.get(account, 0)
+        if account < FIRST_MEMBER_ACCOUNT or not debt or not amount:
+            return 0
+        if asset == SETTLEMENT_ASSET:
+            seized = covered = min(debt, amount)
+        else:
+            mark = self.marks[asset]
+            if mark.price == 0:
+                seized, covered = amount, 0
+            else:
+                unit = 10**mark.decimals
+                seized = min(_ceil_div(debt * unit, mark.price), amount)
+                covered = min(seized * mark.price // unit, debt)
+        self.debt[account] -= covered
+        self.balances[(DEFAULT_FUND_ACCOUNT, asset)] += seized
+        return seized
+
     def wind_down_withdrawal(self, e: WindDownWithdrawal) -> tuple[int, int]:
         """Apply a wind-down payout; returns (payout, seized) as the replay computes them."""
         balance = self.balances.get((e.account, e.asset), 0)
-        seized = covered = 0
         if e.account >= FIRST_MEMBER_ACCOUNT:
-            debt = self.debt.get(e.account, 0)
-            if e.asset == SETTLEMENT_ASSET:
-                seized = covered = min(debt, balance)
-            elif debt and balance:
-                mark = self.marks[e.asset]
-                if mark.price == 0:
-                    seized, covered = balance, 0
-                else:
-                    unit = 10**mark.decimals
-                    seized = min(_ceil_div(debt * unit, mark.price), balance)
-                    covered = min(seized * mark.price // unit, debt)
-        elif e.account not in (FEE_ACCOUNT, DEFAULT_FUND_ACCOUNT, OPERATOR_CAPITAL_ACCOUNT):
+            seized = self._seize_for_debt(e.account, e.asset, balance)
+            payout = balance - seized
+            self.balances[(e.account, e.asset)] = 0
+            self.total_owed[e.asset] -= payout
+            if e.asset == SETTLEMENT_ASSET and self.fund.value_of(e.account):
+                payout += self._pay_contribution(e.account)
+            return payout, seized
+        if e.account not in (FEE_ACCOUNT, DEFAULT_FUND_ACCOUNT, OPERATOR_CAPITAL_ACCOUNT):
             raise ReplayError(f"wind-down payout to unknown account {e.account}")
-        if seized:
-            self.debt[e.account] -= covered
-            self.balances[(DEFAULT_FUND_ACCOUNT, e.asset)] += seized
-        payout = balance - seized
-        self.balances[(e.account, e.asset)] = 0
+        kept = min(balance, self.fund.value) if (e.account, e.asset) == (DEFAULT_FUND_ACCOUNT, SETTLEMENT_ASSET) else 0
+        payout = balance - kept  # the default fund's cash keeps what the members' contributions claim
+        self.balances[(e.account, e.asset)] = kept
         self.total_owed[e.asset] -= payout
-        return payout, seized
+        return payout, 0
+
+    def _pay_contribution(self, account: int) -> int:
+        value = self.fund.value_of(account)
+        self.fund.remove(account, value)
+        self.default_events.append(("contribution", account, -value, 0))
+        netted = min(self.debt.get(account, 0), value)
+        if netted:
+            self.debt[account] -= netted
+        cash = self.balances.get((DEFAULT_FUND_ACCOUNT, SETTLEMENT_ASSET), 0)
+        payout = min(value - netted, cash)
+        self.balances[(DEFAULT_FUND_ACCOUNT, SETTLEMENT_ASSET)] = cash - payout
+        self.total_owed[SETTLEMENT_ASSET] -= payout
+        return payout
+
+    # ------------------------------------------------------------ default rows (VaultDefaults.sol)
+
+    def _member(self, account: int, what: str) -> None:
+        if account < FIRST_MEMBER_ACCOUNT or account not in self.accounts:
+            raise ReplayError(f"{what} row for account {account}, which is not a member")
+
+    def apply_default_rows(
+        self,
+        contributions: tuple[Contribution, ...],
+        margin_calls: tuple[MarginCall, ...],
+        actions: tuple[DefaultAction, ...],
+    ) -> None:
+        """A batch's contribution, margin-call and default-action rows, after its transfers."""
+        self.covers = []
+        try:
+            for c in contributions:
+                self._contribution(c)
+            for m in margin_calls:
+                self._member(m.account, "margin-call")
+                self.margin_calls[m.account] = (m.amount, m.deadline)
+                self.default_events.append(("margin-call", m.account, m.amount, m.deadline))
+            self._default_actions(actions)
+        except FundError as exc:
+            raise ReplayError(str(exc)) from exc
+
+    def _contribution(self, c: Contribution) -> None:
+        self._member(c.account, "contribution")
+        if c.amount == 0:
+            raise ReplayError(f"contribution row of 0 for account {c.account}")
+        if c.amount > 0:
+            self.debit(c.account, SETTLEMENT_ASSET, c.amount, advance=False)
+            self.balances[(DEFAULT_FUND_ACCOUNT, SETTLEMENT_ASSET)] += c.amount
+            value = self.fund.contribute(c.account, c.amount)
+        else:
+            if self.fund.open:
+                raise ReplayError(f"contribution of account {c.account} returned while a default is open")
+            value = self.fund.remove(c.account, -c.amount)
+            self.debit(DEFAULT_FUND_ACCOUNT, SETTLEMENT_ASSET, -c.amount, advance=False)
+            self.credit(c.account, SETTLEMENT_ASSET, -c.amount)
+        self.default_events.append(("contribution", c.account, c.amount, value))
+
+    def _default_actions(self, actions: tuple[DefaultAction, ...]) -> None:
+        remaining = 0
+        cover: CoverRecord | None = None
+        for a in actions:
+            self._member(a.account, "default-action")
+            if a.action == DECLARE:
+                if a.amount:
+                    raise ReplayError(f"DECLARE of account {a.account} with amount {a.amount}")
+                self.fund.declare(a.account)
+                self.default_events.append(("declared", a.account))
+            elif a.action == COVER:
+                if a.amount == 0:
+                    raise ReplayError(f"COVER of 0 for account {a.account}")
+                if remaining:
+                    raise ReplayError(f"COVER of account {a.account} while {remaining} of the last is unassessed")
+                if not self.fund.is_open(a.account):
+                    raise ReplayError(f"COVER of account {a.account}, which is not in default")
+                debt = self.debt.get(a.account, 0)
+                if a.amount > debt:
+                    raise ReplayError(f"COVER of {a.amount} for account {a.account}, whose debt is {debt}")
+                cover = self._cover(a.account, a.amount, debt)
+                self.covers.append(cover)
+                remaining = a.amount - sum(d[4] for d in cover.drawn)
+            elif a.action == CLOSE:
+                if a.amount:
+                    raise ReplayError(f"CLOSE of account {a.account} with amount {a.amount}")
+                if not self.fund.is_open(a.account):
+                    raise ReplayError(f"CLOSE of account {a.account}, which is not in default")
+                if self.debt.get(a.account, 0):
+                    raise ReplayError(f"CLOSE of account {a.account} with debt {self.debt[a.account]} outstanding")
+                self.fund.close(a.account)
+                self.default_events.append(("closed", a.account))
+            elif a.action == ASSESS:
+                if a.amount == 0:
+                    raise ReplayError(f"ASSESS of 0 for account {a.account}")
+                if self.fund.value:
+                    raise ReplayError(f"ASSESS of account {a.account} while the pool (layer 4) holds {self.fund.value}")
+                if cover is None or a.amount > remaining:
+                    raise ReplayError(f"ASSESS of {a.amount} from account {a.account}; only {remaining} is uncovered")
+                self._assess(cover, a.account, a.amount)
+                remaining -= a.amount
+            else:
+                raise ReplayError(f"unknown default action {a.action}")
+        if remaining:
+            raise ReplayError(f"the last COVER left {remaining} uncovered by its ASSESS rows")
+
+    def waterfall_state(self, defaulter: int, loss: int) -> WaterfallInput:
+        """What the waterfall rule reads for a COVER of `loss`, from the replayed books."""
+        fund = self.fund
+        d = fund.defaults[defaulter]
+        survivors = tuple(
+            Survivor(
+                account,
+                fund.shares_at_declare(defaulter, account),
+                # its cash, and no more than what its cap for this default still allows
+                min(self.balances.get((account, SETTLEMENT_ASSET), 0), fund.cap_left(defaulter, account)),
+            )
+            for account in sorted(self.accounts)
+            if account != defaulter and not fund.is_open(account)
+        )
+        return WaterfallInput(
+            defaulter=defaulter,
+            loss=loss,
+            collateral=tuple(
+                CollateralHolding(asset, self.balances.get((defaulter, asset), 0), m.price, m.haircut_bps, m.decimals)
+                for asset, m in sorted(self.marks.items())
+                if asset != SETTLEMENT_ASSET
+            ),
+            contribution=fund.value_of(defaulter),
+            operator_capital=self.balances.get((OPERATOR_CAPITAL_ACCOUNT, SETTLEMENT_ASSET), 0),
+            pool=Pool(fund.value, fund.shares),
+            pool_at_declare=Pool(d.pool_value, d.pool_shares),
+            survivors=survivors,
+        )
+
+    def _cover(self, defaulter: int, amount: int, debt: int) -> CoverRecord:
+        state = self.waterfall_state(defaulter, amount)
+        plan = plan_waterfall(state)
+        record = CoverRecord(defaulter, amount, debt, state, plan)
+        for x in plan.draws:  # layers 1-4, as Waterfall.cover applies them
+            if x.layer == Layer.COLLATERAL:
+                self.debit(defaulter, x.asset, x.amount, advance=False)
+                self.balances[(DEFAULT_FUND_ACCOUNT, x.asset)] += x.amount
+            elif x.layer == Layer.OWN_CONTRIBUTION:
+                left = self.fund.remove(defaulter, x.amount)
+                self.default_events.append(("contribution", defaulter, -x.amount, left))
+            elif x.layer == Layer.OPERATOR_CAPITAL:
+                self.debit(OPERATOR_CAPITAL_ACCOUNT, SETTLEMENT_ASSET, x.amount, advance=False)
+                self.balances[(DEFAULT_FUND_ACCOUNT, SETTLEMENT_ASSET)] += x.amount
+            elif x.layer == Layer.SURVIVORS_FUND:
+                self.fund.draw(x.amount)
+            else:
+                raise ReplayError(f"the waterfall rule drew layer {int(x.layer)} in a COVER")
+            drawn = (int(x.layer), x.account, x.asset, x.amount, x.value)
+            record.drawn.append(drawn)
+            self.default_events.append(("draw", defaulter, *drawn))
+        self.debt[defaulter] -= sum(x.value for x in plan.draws)
+        return record
+
+    def _assess(self, cover: CoverRecord, member: int, amount: int) -> None:
+        defaulter = cover.defaulter
+        if member == defaulter or self.fund.is_open(member):
+            raise ReplayError(f"ASSESS of account {member}, which is in default")
+        self.fund.assess(defaulter, member, amount)
+        self.debit(member, SETTLEMENT_ASSET, amount, advance=False)
+        self.balances[(DEFAULT_FUND_ACCOUNT, SETTLEMENT_ASSET)] += amount
+        self.debt[defaulter] -= amount
+        cover.assessed.append((member, amount))
+        drawn = (int(Layer.ASSESSMENT), member, SETTLEMENT_ASSET, amount, amount)
+        cover.drawn.append(drawn)
+        self.default_events.append(("draw", defaulter, *drawn))
 
     # ------------------------------------------------------------ views
 
@@ -201,3 +457,20 @@ class VaultReplay:
     @staticmethod
     def observed(events: list[LiquidityAdvanced | AdvanceRepaid]) -> list[tuple[str, int, int]]:
         return [("advanced" if isinstance(e, LiquidityAdvanced) else "repaid", e.account, e.amount) for e in events]
+
+    @staticmethod
+    def observed_defaults(events: list[DefaultEvent]) -> list[DefaultRecordTuple]:
+        out: list[DefaultRecordTuple] = []
+        for e in events:
+            match e:
+                case ContributionChanged():
+                    out.append(("contribution", e.account, e.amount, e.value))
+                case MarginCalled():
+                    out.append(("margin-call", e.account, e.amount, e.deadline))
+                case DefaultDeclared():
+                    out.append(("declared", e.account))
+                case DefaultClosed():
+                    out.append(("closed", e.account))
+                case WaterfallDraw():
+                    out.append(("draw", e.defaulter, e.layer, e.account, e.asset, e.amount, e.value))
+        return out

@@ -21,12 +21,17 @@ from offchain.audit.events.types import (
     AdvanceRepaid,
     AssetListed,
     BatchSettled,
+    ContributionChanged,
+    DefaultClosed,
+    DefaultDeclared,
     Deposited,
     LiquidityAdvanced,
+    MarginCalled,
     MemberAdmitted,
     SettleCall,
     SignersUpdated,
     VaultEvent,
+    WaterfallDraw,
     Where,
     WindDownTriggered,
     WindDownWithdrawal,
@@ -110,6 +115,24 @@ def _typed(name: str, at: Where, a: dict[str, Any]) -> VaultEvent | None:
         case "BatchSettled":
             return BatchSettled(
                 at, int(a["sequence"]), bytes(a["digest"]), bytes(a["fillsRoot"]), int(a["asOf"]), int(a["transfers"])
+            )
+        case "ContributionChanged":
+            return ContributionChanged(at, int(a["account"]), int(a["amount"]), int(a["value"]))
+        case "MarginCalled":
+            return MarginCalled(at, int(a["account"]), int(a["amount"]), int(a["deadline"]))
+        case "DefaultDeclared":
+            return DefaultDeclared(at, int(a["account"]))
+        case "DefaultClosed":
+            return DefaultClosed(at, int(a["account"]))
+        case "WaterfallDraw":
+            return WaterfallDraw(
+                at,
+                int(a["defaulter"]),
+                int(a["layer"]),
+                int(a["account"]),
+                int(a["asset"]),
+                int(a["amount"]),
+                int(a["value"]),
             )
     return None  # configuration and role events move no balance
 

@@ -101,6 +101,55 @@ class WindDownWithdrawal:
 
 
 @dataclass(frozen=True)
+class ContributionChanged:
+    """A member's default-fund contribution changed by `amount` (< 0: returned, written off, paid out);
+    `value` is its contribution value afterwards."""
+
+    at: Where
+    account: int
+    amount: int
+    value: int
+
+
+@dataclass(frozen=True)
+class MarginCalled:
+    at: Where
+    account: int
+    amount: int
+    deadline: int
+
+
+@dataclass(frozen=True)
+class DefaultDeclared:
+    at: Where
+    account: int
+
+
+@dataclass(frozen=True)
+class DefaultClosed:
+    at: Where
+    account: int
+
+
+@dataclass(frozen=True)
+class WaterfallDraw:
+    """One draw of the waterfall covering `defaulter`'s debt (layers 1-5, see Waterfall.sol)."""
+
+    at: Where
+    defaulter: int
+    layer: int
+    account: int
+    asset: int
+    amount: int
+    value: int
+
+
+# The events a batch's default rows (and a wind-down contribution payout) emit, compared as a list with
+# what the replay would emit.
+DefaultEvent = ContributionChanged | MarginCalled | DefaultDeclared | DefaultClosed | WaterfallDraw
+
+
+@dataclass(frozen=True)
 class SettleCall:
     """The rows of one `settle` call, as decoded from calldata (not yet validated as a Batch).
 
@@ -144,4 +193,9 @@ VaultEvent = (
     | WindDownTriggered
     | WindDownWithdrawal
     | BatchSettled
+    | ContributionChanged
+    | MarginCalled
+    | DefaultDeclared
+    | DefaultClosed
+    | WaterfallDraw
 )
