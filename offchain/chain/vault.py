@@ -10,6 +10,7 @@ from eth_utils import to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
+from web3.logs import DISCARD
 
 from offchain.chain.artifacts import load_artifact
 from offchain.chain.errors import ErrorDecoder
@@ -90,12 +91,12 @@ class VaultClient:
 
     def admit_member(self, operator: TxSender, member: str) -> int:
         sent = operator.send(self.contract.functions.admitMember(to_checksum_address(member)))
-        (event,) = self.contract.events.MemberAdmitted().process_receipt(sent.receipt)
+        (event,) = self.contract.events.MemberAdmitted().process_receipt(sent.receipt, errors=DISCARD)
         return int(event["args"]["account"])
 
     def list_asset(self, governor: TxSender, token: str) -> int:
         sent = governor.send(self.contract.functions.listAsset(to_checksum_address(token)))
-        (event,) = self.contract.events.AssetListed().process_receipt(sent.receipt)
+        (event,) = self.contract.events.AssetListed().process_receipt(sent.receipt, errors=DISCARD)
         return int(event["args"]["asset"])
 
     def deposit(self, payer: TxSender, member: str, asset: int, amount: int) -> Sent:
@@ -107,12 +108,12 @@ class VaultClient:
 
     def request_withdrawal(self, member: TxSender, asset: int, amount: int, to: str) -> int:
         sent = member.send(self.contract.functions.requestWithdrawal(asset, amount, to_checksum_address(to)))
-        (event,) = self.contract.events.WithdrawalRequested().process_receipt(sent.receipt)
+        (event,) = self.contract.events.WithdrawalRequested().process_receipt(sent.receipt, errors=DISCARD)
         return int(event["args"]["id"])
 
     def request_withdrawal_by_sig(self, relayer: TxSender, req: WithdrawalRequest, signature: bytes) -> int:
         sent = relayer.send(self.contract.functions.requestWithdrawalBySig(req.as_call_args(), signature))
-        (event,) = self.contract.events.WithdrawalRequested().process_receipt(sent.receipt)
+        (event,) = self.contract.events.WithdrawalRequested().process_receipt(sent.receipt, errors=DISCARD)
         return int(event["args"]["id"])
 
     def execute_withdrawal(self, caller: TxSender, withdrawal_id: int) -> Sent:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import Connection, insert, select
+from web3.logs import DISCARD
 
 from offchain.chain.vault import VaultClient
 from offchain.core.batch import OPERATOR_CAPITAL_ACCOUNT, SETTLEMENT_ASSET
@@ -39,7 +40,7 @@ def waterfall_events(vault: VaultClient, tx_hash: bytes) -> list[tuple[int, Draw
     """(defaulter, draw) of each WaterfallDraw event of one settle transaction, in log order."""
     receipt = vault.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
     out = []
-    for ev in vault.contract.events.WaterfallDraw().process_receipt(receipt):
+    for ev in vault.contract.events.WaterfallDraw().process_receipt(receipt, errors=DISCARD):
         a = ev["args"]
         draw = Draw(Layer(int(a["layer"])), int(a["account"]), int(a["asset"]), int(a["amount"]), int(a["value"]))
         out.append((int(a["defaulter"]), draw))
@@ -58,7 +59,7 @@ def store_chain_draws(conn: Connection, sequence: int, events: Sequence[tuple[in
     """Store (defaulter, draw) events read from batch `sequence` (the engine reads them before its
     ledger transaction and stores them in it, with the batch's confirmation)."""
     d = t.defaults
-    ids = {account: i for i, account in conn.execute(select(d.c.id, d.c.account).order_by(d.c.id)).tuples()}
+    ids = {account: i for i, account in conn.execute(select(d.c.id, d.c.account).order_by(d.c.id))}
     missing = {defaulter for defaulter, _ in events if defaulter not in ids}
     if missing:
         raise LookupError(f"batch {sequence} drew on the waterfall for {sorted(missing)}, unknown to the ledger")
