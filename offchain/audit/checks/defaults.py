@@ -227,11 +227,18 @@ def _published(
                 seq, "waterfall-plan", f"the COVER of account {cover.defaulter} has no published waterfall plan"
             )
         if plan != cover.drawn:
+            mine, chain = _layer_totals(plan), _layer_totals(cover.drawn)
+            diff = [k for k in sorted(set(mine) | set(chain)) if mine.get(k, 0) != chain.get(k, 0)]
+            first = (
+                f"; first difference: layer {diff[0]}, published {mine.get(diff[0], 0)}, drawn {chain.get(diff[0], 0)}"
+                if diff
+                else "; same layer totals, different draws"
+            )
             raise Discrepancy(
                 seq,
                 "waterfall-plan",
                 f"the published plan for the default of account {cover.defaulter} splits {_split(plan)} "
-                f"({len(plan)} draws), the vault drew {_split(cover.drawn)} ({len(cover.drawn)} draws)",
+                f"({len(plan)} draws), the vault drew {_split(cover.drawn)} ({len(cover.drawn)} draws){first}",
             )
     extra = sorted(a for a, rows in plans.items() if rows)
     if extra:
