@@ -8,11 +8,14 @@ import random
 import time
 from dataclasses import dataclass
 
+from sqlalchemy import select
+
 from offchain.chain.transactions import TxSender
 from offchain.chain.vault import vault_sender
 from offchain.core.fills import Fill
 from offchain.devnet.runtime import ingestor, settlement_engine
 from offchain.ingest.service import AckStatus
+from offchain.ledger import schema as t
 from offchain.settlement.builder import BuilderConfig
 from offchain.settlement.prices import record_funding
 from tests.settlement.conftest import BTC_QTY, USDC, Devnet
@@ -50,15 +53,16 @@ def build_history(d: Devnet, rounds: int, fills_per_round: int = 6, seed: int = 
     n = funding_ts = 0
     for r in range(rounds):
         batch: list[tuple[Fill, bytes]] = []
+        active = _active(d, traders)  # the engine's margin calls make an under-margined trader close-only
         if r == 0:
             # The DAO goes long 1 BTC with 1,000 USDC of cash: the fall below makes it need an advance.
             batch.append(d.fill("otc-desk", f"f-{n}", "XBT/USD", DAO, MM, BTC_QTY, btc))
             n += 1
-        for _ in range(fills_per_round):
+        for _ in range(fills_per_round if len(active) >= 2 else 0):
             venue = rng.choice(list(VENUE_SYMBOLS))
             btc_leg = rng.random() < 0.6
             symbol = VENUE_SYMBOLS[venue][0 if btc_leg else 1]
-            buyer, seller = rng.sample(traders, 2)
+            buyer, seller = rng.sample(active, 2)
             qty = rng.randint(1, 50) * (BTC_QTY if btc_leg else ETH_QTY) // 10
             px = (btc if btc_leg else eth) * (1 + rng.uniform(-0.002, 0.002))
             batch.append(d.fill(venue, f"f-{n}", symbol, buyer, seller, qty, round(px, 2)))
@@ -93,6 +97,12 @@ def build_history(d: Devnet, rounds: int, fills_per_round: int = 6, seed: int = 
     d.vault.execute_withdrawal(_sender(d, FUND), w1)
     stats.seconds = time.perf_counter() - started
     return stats
+
+
+def _active(d: Devnet, names: list[str]) -> list[str]:
+    with d.db.connect() as conn:
+        status = {int(a): str(s) for a, s in conn.execute(select(t.members.c.account, t.members.c.status))}
+    return [n for n in names if status.get(d.member(n).account) == "active"]
 
 
 def _sender(d: Devnet, name: str) -> TxSender:
