@@ -24,6 +24,7 @@ class Status:
     last_gas: int = 0
     last_latency_s: float = 0.0
     members: list[tuple[str, float, float, float]] = field(default_factory=list)  # name, IM, collateral, debt
+    note: str = ""  # default management: who is in default, the auction's progress, the waterfall
 
 
 class Display:
@@ -69,6 +70,8 @@ class Display:
             f"batches {s.batches}   fills {s.fills}   last batch gas {s.last_gas:,} in {s.last_latency_s:.2f} s"
         )
         parts: list[object] = [head, table]
+        if s.note:
+            parts.append(f"[bold magenta]default management:[/] {s.note}")
         if self._progress is not None:
             parts.append(self._progress)
         return Panel(Group(*parts), title=f"crossclear demo: {self._title}", border_style="blue")  # type: ignore[arg-type]
@@ -82,7 +85,7 @@ class Display:
         elif status.batches and status.batches % 12 == 0:
             print(
                 f"    {status.hour}  BTC ${status.btc:,.0f}  ETH ${status.eth:,.0f}  batches {status.batches}  "
-                f"fills {status.fills}",
+                f"fills {status.fills}" + (f"  [{status.note}]" if status.note else ""),
                 flush=True,
             )
 

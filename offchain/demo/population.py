@@ -120,7 +120,9 @@ DEFAULT_POPULATION: tuple[MemberProfile, ...] = (
         tier="tier3",
         group="buy_side",
         strategy=Strategy.OTC_BUYER,
-        collateral={"USDC": 1_200_000, "WBTC": 2},
+        # Thin on cash: its margin is mostly T-bill shares and a little WBTC, so a run of losses is paid by a
+        # liquidity advance it cannot repay (no wallet): called, uncured, in default, its collateral seized (L1).
+        collateral={"USDC": 100_000, "WBTC": 2, "TBILL": 1_100_000},
         wallet_usdc=0,
     ),
 )

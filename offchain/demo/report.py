@@ -12,6 +12,7 @@ import io
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -26,6 +27,7 @@ from offchain.demo.record import RunRecord
 
 COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#7f7f7f"]
 EVENT_COLOURS = {"call": "#ff7f0e", "default": "#d62728", "withdrawal": "#2ca02c", "cure": "#17becf"}
+LAYER_COLOURS = ["#8c564b", "#e377c2", "#ff7f0e", "#1f77b4", "#9467bd", "#7f7f7f", "#d62728"]
 
 
 def _fmt(pattern: str) -> mdates.DateFormatter:
@@ -185,6 +187,113 @@ def batches_figure(record: RunRecord) -> Figure:
     return fig
 
 
+def default_figure(default: dict[str, Any]) -> Figure:
+    """The close-out auction (per tranche: filled by each bidder, the rest by the house) and the waterfall
+    layers the vault drew (its WaterfallDraw events), next to the engine's plan."""
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(9.5, 3.4), dpi=100, gridspec_kw={"width_ratios": [3, 2]})
+    tranches = default["tranches"]
+    bidders = sorted({b["bidder"] for tr in tranches for b in tr["bids"] if b["filled"] > 0})
+    x = np.arange(len(tranches))
+    bottom = np.zeros(len(tranches))
+    for k, who in enumerate(bidders):
+        qty = np.array([sum(b["filled"] for b in tr["bids"] if b["bidder"] == who) for tr in tranches])
+        ax.bar(x, qty, bottom=bottom, color=COLOURS[k % len(COLOURS)], label=f"{who} (signed bids)")
+        bottom += qty
+    house = np.array([tr["house_qty"] for tr in tranches])
+    ax.bar(x, house, bottom=bottom, color="#bbbbbb", label="house account (unbid, at the penalty)")
+    ax.set_xticks(x, [f"tranche {tr['tranche']}\n{tr['instrument'].split('-')[0]}" for tr in tranches], fontsize=8)
+    ax.set_ylabel("quantity closed out", fontsize=8)
+    ax.set_title(f"Close-out auction of {default['defaulter']}", fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(alpha=0.3, axis="y")
+    layers = default["layers"]
+    y = np.arange(len(layers))
+    bx.barh(y, [lay["chain"] / 1e3 for lay in layers], color=LAYER_COLOURS[: len(layers)], height=0.6)
+    for k, lay in enumerate(layers):
+        bx.annotate(f" ${lay['chain']:,.0f}", (lay["chain"] / 1e3, k), va="center", fontsize=7)
+    bx.set_yticks(y, [lay["name"].split(" ", 1)[0] for lay in layers], fontsize=8)
+    bx.invert_yaxis()
+    bx.set_xlabel("drawn on-chain, USD thousands", fontsize=8)
+    bx.set_title(f"Waterfall: ${default['covered']:,.0f} covered, ADL {default['adl']}", fontsize=9)
+    bx.grid(alpha=0.3, axis="x")
+    bx.set_xlim(0, max([lay["chain"] / 1e3 for lay in layers] + [1.0]) * 1.35)
+    return fig
+
+
+def _default_html(d: dict[str, Any]) -> str:
+    """The default's sections: verdict line, auction table, waterfall layers and draws, and the plot."""
+    if not d.get("defaults"):
+        return f"<p>{_verdict(str(d.get('status', 'none')))} {html.escape(str(d.get('detail', '')))}</p>"
+    parts = [f"<p>{_verdict(str(d['status']))} {html.escape(str(d['detail']))}.</p>"]
+    for one in d["defaults"]:
+        parts.append(_svg(default_figure(one), "Close-out auction per tranche, and the waterfall layers drawn"))
+        parts.append(
+            f"<p>Default of <b>{html.escape(one['defaulter'])}</b> DECLAREd in batch {one['declared_sequence']} "
+            f"at {html.escape(one['declared_at'])} with positions "
+            + ", ".join(f"{q:,.4f} {html.escape(i)}" for i, q in one["positions"].items())
+            + f"; unbid remainder penalty {one['penalty_bps']} bps; CLOSEd in batch {one['closed_sequence']}. "
+            f"On-chain at the end: inDefault = {one['in_default_on_chain']}.</p>"
+        )
+        rows = []
+        for tr in one["tranches"]:
+            bids = "; ".join(
+                f"{b['bidder']}: {b['qty']:,.2f} at ${b['price']:,.0f} → {b['outcome']} {b['filled']:,.2f}"
+                for b in tr["bids"]
+            )
+            rows.append(
+                (
+                    tr["tranche"],
+                    tr["instrument"],
+                    tr["opened"],
+                    f"{tr['qty']:,.4f}",
+                    f"{tr['mark']:,.0f}",
+                    bids or "no bids",
+                    f"{tr['bid_qty']:,.4f}",
+                    f"{tr['house_qty']:,.4f} at {tr['house_price']:,.0f}" if tr["house_qty"] else "–",
+                )
+            )
+        parts.append("<h3>Close-out auction (EIP-712 signed bids, cleared by the AuctionHouse)</h3>")
+        parts.append(
+            _table(
+                ("tranche", "instrument", "opened", "qty", "mark", "bids", "filled by bids", "house remainder"),
+                rows,
+            )
+        )
+        parts.append("<h3>Waterfall layers used</h3>")
+        parts.append(
+            "<p class='note'><i>on-chain</i>: the vault's <code>WaterfallDraw</code> events; <i>ledger (chain)</i>: "
+            "the same events as the engine stored them when the batch confirmed; <i>ledger (plan)</i>: the "
+            "engine's <code>plan_waterfall</code>, stored when it built the COVER batch. Layers 6 and 7 exist only "
+            "off-chain, in the plan.</p>"
+        )
+        parts.append(
+            _table(
+                ("layer", "on-chain (USD)", "ledger (chain)", "ledger (plan)"),
+                [
+                    (lay["name"], f"{lay['chain']:,.2f}", f"{lay['ledger_chain']:,.2f}", f"{lay['plan']:,.2f}")
+                    for lay in one["layers"]
+                ],
+            )
+        )
+        parts.append(
+            _table(
+                ("layer", "drawn from", "asset", "amount", "value (USD)", "block"),
+                [
+                    (f"L{x['layer']}", x["from"], x["asset"], f"{x['amount']:,.6f}", f"{x['value']:,.2f}", x["block"])
+                    for x in one["draws"]
+                ],
+            )
+        )
+        same = "equal" if one["chain_equals_ledger"] and one["chain_equals_plan"] else "DIFFERENT"
+        parts.append(
+            f"<p>Vault events, ledger chain rows and the engine's plan are <b>{same}</b>. Loss covered "
+            f"${one['covered']:,.2f}, drawn on-chain ${one['drawn_on_chain']:,.2f}; VM haircut "
+            f"${one['vm_haircut']:,.2f}; ADL count <b>{one['adl']}</b>; external exposure "
+            f"<b>${one['external']:,.2f}</b>.</p>"
+        )
+    return "\n".join(parts)
+
+
 def _table(head: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     th = "".join(f"<th>{html.escape(h)}</th>" for h in head)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
@@ -223,7 +332,7 @@ CHECK_SCRIPT = """<script>
 
 
 def _verdict(status: str) -> str:
-    cls = {"passed": "ok", "failed": "bad"}.get(status, "pending")
+    cls = {"passed": "ok", "handled": "ok", "failed": "bad"}.get(status, "pending")
     return f'<span class="{cls}">{html.escape(status.upper())}</span>'
 
 
@@ -250,14 +359,12 @@ def render(record: RunRecord) -> str:
         for m in record.members
     ]
     story_rows = [(e.hour, e.kind, e.text) for e in record.events if e.kind not in ("trade",)]
-    default_rows = [(e.hour, e.kind, e.text) for e in record.events if e.kind in ("call", "cure", "default", "hook")]
-    d = record.defaults
-    waterfall = d.get("layers") or []
-    waterfall_html = (
-        _table(("layer", "amount (USD)"), [(lay["layer"], f"{lay['amount']:,.0f}") for lay in waterfall])
-        if waterfall
-        else f"<p>{_verdict(str(d.get('status', 'pending')))} {html.escape(str(d.get('detail', '')))}</p>"
-    )
+    default_rows = [
+        (e.hour, e.kind, e.text)
+        for e in record.events
+        if e.kind in ("call", "cure", "default", "auction", "bid", "waterfall")
+    ]
+    waterfall_html = _default_html(record.defaults)
     audit = record.audit
     audit_html = (
         f"<p>Auditor: {_verdict(str(audit.get('status', 'pending')))} — {html.escape(str(audit.get('detail', '')))}</p>"
@@ -315,11 +422,15 @@ def render(record: RunRecord) -> str:
         "makers short; the platform as a whole is always flat (every long has a short inside the house).</p>",
         _svg(imbalance_figure(record), "Net notional per member group and instrument"),
         "<h2>Margin calls and the default</h2>",
-        "<p class='note'>The margin-call rule of <code>offchain/defaults/calls.py</code> applied to the vault's view "
-        "of every member after each batch (call when equity &lt; MM or debt &gt; 0; cure at equity ≥ IM; default when "
-        "the cure period ends uncured).</p>",
+        "<p class='note'>Decided by the engine's <code>DefaultManager</code> in each batch (rule: "
+        "<code>offchain/defaults/calls.py</code>: call when equity &lt; MM or debt &gt; 0; cure at equity ≥ IM "
+        "and no debt; DECLARE when the cure period ends uncured), read back from the ledger's "
+        "<code>margin_calls</code> and checked against the vault's <code>marginCallOf</code> and "
+        "<code>inDefault</code>; the close-out auction run by the engine's <code>AuctionHouse</code>; the "
+        "waterfall drawn by the vault itself.</p>",
+        "<h3>Default timeline</h3>",
         _table(("hour", "what", "detail"), default_rows) if default_rows else "<p>No margin call in this window.</p>",
-        "<h3>Waterfall</h3>",
+        "<h3>The default, its auction and the waterfall</h3>",
         waterfall_html,
         "<h2>Batches: latency and gas</h2>",
         _svg(batches_figure(record), "Gas and latency of every settlement batch"),

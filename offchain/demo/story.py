@@ -6,8 +6,14 @@
    the vault's withdrawal delay, the cure periods and the funding intervals run on history's clock while the
    demo runs in minutes. Each tick: publish the hour's real marks (and funding fixings), let the members'
    strategies trade on the venues (signed fills, ingested), settle one batch with the real engine (netting,
-   variation margin, funding, fees, margin from the risk engine, posted on-chain), then let the members react
-   (top-ups, withdrawals) and apply the margin-call rule to the vault's view of every member.
+   variation margin, funding, fees, margin from the risk engine, posted on-chain, and default management:
+   margin calls, cures and DECLAREs by the engine's DefaultManager), then let the members react (top-ups,
+   withdrawals). The demo reads the calls from the ledger (`margin_calls`) and the vault (`marginCallOf`,
+   `inDefault`); it decides none of them.
+   When a default is declared, the engine's AuctionHouse closes the defaulter out inside the hour: a tranche
+   every `interval_s` (chain time moves on by that much), the market makers bid with EIP-712 signed bids, the
+   cleared trades settle as `crossclear-auction` fills in the next batches, and the batch that leaves the
+   defaulter flat COVERs its debt: the vault draws the waterfall itself (`WaterfallDraw` events) and CLOSEs.
 3. Drain, reconcile the ledger with the chain, check solvency, publish the fills and run the auditor (when
    its command exists), and write the report.
 """
@@ -30,20 +36,25 @@ from sqlalchemy import Engine, select
 from offchain.chain.anvil import Anvil
 from offchain.chain.deploy import DEVNET_TOKENS, mint
 from offchain.chain.errors import RevertedError
+from offchain.chain.safe import SafeMultisig, deploy_safe
 from offchain.chain.transactions import TxSender
 from offchain.chain.vault import VaultClient, vault_sender
+from offchain.core.bid import auctions_domain
 from offchain.core.fills import Fill, fills_domain
+from offchain.core.waterfall import Layer
 from offchain.core.withdrawal import WithdrawalRequest
-from offchain.defaults.calls import AssetMark, CallPolicy, MemberState, OpenCall, Verdict, decide, equity
+from offchain.defaults.calls import AssetMark, MemberState, equity
+from offchain.defaults.house import StepReport
+from offchain.defaults.manager import DefaultsConfig
+from offchain.demo import defaults as dm
 from offchain.demo.display import Display, Status
 from offchain.demo.flow import Trade, VenueFlow
 from offchain.demo.history import Window, load_window
 from offchain.demo.population import MemberProfile, load_population
 from offchain.demo.record import BatchRow, Event, MemberTick, RunRecord, Tick
-from offchain.demo.safe import SafeMultisig, deploy_safe
 from offchain.devnet.bootstrap import bring_up, fund_gas, new_key
 from offchain.devnet.reconcile import reconcile
-from offchain.devnet.runtime import connect, settlement_engine
+from offchain.devnet.runtime import auction_house, connect, settlement_engine
 from offchain.devnet.spec import DevnetSpec, MemberSpec
 from offchain.ingest import registry
 from offchain.ingest.service import AckStatus, Ingestor
@@ -60,6 +71,12 @@ HOUR = 3600
 INSTRUMENT = {"BTC": "BTC-USD-PERP", "ETH": "ETH-USD-PERP"}
 DECIMALS = {t.symbol: t.decimals for t in DEVNET_TOKENS}
 DEFAULT_SPEED = 2400.0  # seconds of history per second of demo: one hour every 1.5 s
+# Default management as the engine ships it: calls cured within 2 h (30 min when deep), close-out auctions of
+# 25% tranches every 5 minutes, bids within 3% of the mark.
+DEMO_DEFAULTS = DefaultsConfig()
+HOUSE_MARGIN_USDC = 1_000_000  # the house account takes unbid auction remainders: margin for them
+# The market makers' bids in close-out auctions: share of each tranche, edge off the mark (bps), tranches skipped.
+BIDDING = {"dex_maker": (4_500, 120, frozenset[int]()), "cex_maker": (4_000, 80, frozenset({2}))}
 
 
 @dataclass(frozen=True)
@@ -107,8 +124,9 @@ class Story:
         self.population = load_population(opts.members_file)
         self.record = RunRecord(window=self.window.name, window_note=self.window.note, speed=opts.speed)
         self.members: dict[str, Member] = {}
-        self.open_calls: dict[int, OpenCall] = {}
-        self.defaulted: set[str] = set()
+        self.last_call_id = 0
+        self.status: dict[int, str] = {}  # account -> the ledger's member status
+        self.default_note = ""
         self.withdrawals: list[PendingWithdrawal] = []
         self.tick = 0
         self.fills_seen = 0
@@ -157,7 +175,14 @@ class Story:
     def _bring_up(self, url: str) -> None:
         risk_asof = str(self.window.hours[0].astype("datetime64[D]") - np.timedelta64(1, "D"))
         eoa = [m for m in self.population if not m.safe]
-        spec = bring_up(self.w3, url, self.db, [(m.name, m.kind, m.tier, m.group) for m in eoa], risk_asof)
+        spec = bring_up(
+            self.w3,
+            url,
+            self.db,
+            [(m.name, m.kind, m.tier, m.group) for m in eoa],
+            risk_asof,
+            house_margin_usdc=HOUSE_MARGIN_USDC,
+        )
         self.vault: VaultClient = connect(spec)
         self.operator = vault_sender(self.w3, spec.operator_key)
         self.display.step(
@@ -190,16 +215,20 @@ class Story:
         kinds = ", ".join(sorted({m.profile.kind for m in self.members.values()}))
         self.display.step(f"{len(self.members)} members admitted", kinds)
         self._deposit_all()
-        self.engine: SettlementEngine = settlement_engine(spec, self.db)
+        self.engine: SettlementEngine = settlement_engine(spec, self.db, defaults=DEMO_DEFAULTS)
         self.ingestor = Ingestor(
             self.db, fills_domain(spec.chain_id, spec.vault), clock=lambda: self._chain_time() * 1000
         )
+        self.house = auction_house(
+            spec, self.db, DEMO_DEFAULTS.auction, self.ingestor, fill_clock_ms=lambda: self._chain_time() * 1000
+        )
+        self.names = {m.account: n for n, m in self.members.items()} | {spec.house_account: "crossclear house"}
         self.venue_keys = {v.name: v.key for v in spec.venues}
         self.flow = VenueFlow(self.population, self.window, self.opts.seed)
 
     def _admit_safe(self, spec: DevnetSpec, profile: MemberProfile) -> DevnetSpec:
         owner_keys = tuple(new_key()[0] for _ in range(3))
-        safe = deploy_safe(self.w3, self.operator, owner_keys, threshold=2)
+        _infra, safe = deploy_safe(self.operator, owner_keys, threshold=2)
         account = self.vault.admit_member(self.operator, safe.address)
         with self.db.begin() as conn:
             registry.admit_member(conn, account, safe.address, profile.name, profile.kind, profile.tier, profile.group)
@@ -243,7 +272,7 @@ class Story:
     def _replay(self) -> None:
         w = self.window
         self.display.start(len(w), f"{w.name}: {w.note}")
-        t_chain0 = self._chain_time()
+        t_chain0 = self.t_chain0 = self._chain_time()
         wall0 = time.monotonic()
         per_tick = HOUR / self.opts.speed if self.opts.speed > 0 else 0.0
         withdraw_safe_at = max(1, len(w) // 3)
@@ -255,24 +284,27 @@ class Story:
             now = self._chain_time()
             self._publish_marks(k, now)
             free = {n: self.vault.free_collateral(m.account) / USD for n, m in self.members.items()}
-            trades = [
-                tr
-                for tr in self.flow.trades(k, free)
-                if tr.buyer not in self.defaulted and tr.seller not in self.defaulted
-            ]
+            # Called members are close-only and defaulted ones trade only through the close-out auction:
+            # their venues stop sending their fills (ingest would refuse them).
+            self.status = dm.statuses(self.db)
+            trades = [tr for tr in self.flow.trades(k, free) if self._active(tr.buyer) and self._active(tr.seller)]
             self._submit(trades, now, k)
             positions_before = self._venue_positions()
             result = self.engine.step()
             self._after_batch(result, trades, positions_before, k)
-            self._snapshot(k, now)
-            self._margin_calls(now)
+            self._read_calls()
+            self._close_out(k)
+            self._snapshot(k, self._chain_time())
             self._members_react(k, now, withdraw_safe_at, withdraw_eoa_at)
             self._status(k)
             if per_tick:
                 time.sleep(max(0.0, wall0 + (k + 1) * per_tick - time.monotonic()))
         self.display.stop_live()
 
-    def _publish_marks(self, k: int, now: int) -> None:
+    def _active(self, name: str) -> bool:
+        return self.status.get(self.members[name].account, "active") == "active"
+
+    def _publish_marks(self, k: int, now: int, funding: bool = True) -> None:
         with self.db.begin() as conn:
             for u, instrument in INSTRUMENT.items():
                 price = round(self.window.price(k, u) * USD)
@@ -280,7 +312,7 @@ class Story:
                 # Collateral index: the perpetual's close stands in for spot (the shipped hourly file is perps).
                 record_price(conn, u, price, now * 1000, "demo-history")
             for hour, u, rate in self.window.funding:
-                if hour == k:
+                if funding and hour == k:
                     record_funding(conn, INSTRUMENT[u], now * 1000, round(rate * 10**8))
 
     def _submit(self, trades: list[Trade], now: int, k: int) -> None:
@@ -436,55 +468,161 @@ class Story:
 
     # ---------------------------------------------------------------- margin calls and member behaviour
 
-    def _margin_calls(self, now: int) -> None:
-        """The margin-call rule (offchain/defaults/calls.py) on the vault's view of each member after the batch.
-        The engine does not post calls on-chain yet (issue 6): the demo applies the rule and records it."""
-        policy = CallPolicy()
-        for n, m in self.members.items():
-            if n in self.defaulted:
-                continue
-            s = self.states[n]
-            d = decide(s, self.open_calls.get(m.account), now, policy)
-            if d.verdict == Verdict.ISSUE and d.call is not None:
+    def _hhmm(self, chain_s: int) -> str:
+        """A chain moment on the window's clock (the chain's clock is history's, shifted)."""
+        start = self.window.hours[0].astype("datetime64[s]")
+        return str(start + np.timedelta64(chain_s - self.t_chain0, "s")).replace("T", " ")[:16] + " UTC"
+
+    def _read_calls(self) -> None:
+        """The engine's margin-call decisions of the batches just settled (ledger `margin_calls`), each checked
+        against the vault's own record (`marginCallOf`, `inDefault`)."""
+        f = self.vault.contract.functions
+        for r in dm.call_rows(self.db, self.last_call_id):
+            self.last_call_id = r.id
+            n = self.names.get(r.account, f"account {r.account}")
+            chain_amount, chain_deadline = (int(x) for x in f.marginCallOf(r.account).call())
+            state = (
+                f"equity ${r.equity / USD:,.0f}, MM ${r.mm / USD:,.0f}, IM ${r.im / USD:,.0f}, "
+                f"debt ${r.debt / USD:,.0f}"
+            )
+            if r.verdict in ("issue", "raise"):
+                onchain = (
+                    f"on-chain marginCallOf ${chain_amount / USD:,.0f} by {self._hhmm(chain_deadline)}"
+                    if (chain_amount, chain_deadline) == (r.amount, r.deadline)
+                    else "NOT the vault's marginCallOf"
+                )
+                what = "margin call to" if r.verdict == "issue" else "margin call raised for"
                 self._event(
                     "call",
                     n,
-                    f"margin call to {n}: ${d.call.amount / USD:,.0f} within "
-                    f"{(d.call.deadline - now) / 60:.0f} min (equity ${s.equity / USD:,.0f}, MM ${s.mm / USD:,.0f}, "
-                    f"debt ${s.debt / USD:,.0f})",
-                    d.call.amount / USD,
+                    f"{what} {n}: ${r.amount / USD:,.0f} by {self._hhmm(r.deadline)}"
+                    f"{' (deep breach: 30 min)' if r.deep else ''} ({state}); {onchain}; close-only until cured",
+                    r.amount / USD,
                 )
-            elif d.verdict == Verdict.RAISE and d.call is not None:
-                self._event("call", n, f"margin call to {n} raised to ${d.call.amount / USD:,.0f}", d.call.amount / USD)
-            elif d.verdict == Verdict.CURE:
-                self._event("cure", n, f"{n} cured its margin call")
-            elif d.verdict == Verdict.DEFAULT:
-                self.defaulted.add(n)
-                with self.db.begin() as conn:
-                    registry.set_member_status(conn, m.account, "defaulted")
+            elif r.verdict == "cure":
+                self._event(
+                    "cure", n, f"{n} cured its margin call ({state}); on-chain call cleared: {chain_amount == 0}"
+                )
+            elif r.verdict == "default":
+                in_default = bool(f.inDefault(r.account).call())
                 self._event(
                     "default",
                     n,
-                    f"{n} did not cure by the deadline: DEFAULT declared (equity ${s.equity / USD:,.0f}, "
-                    f"debt ${s.debt / USD:,.0f}); ingest now refuses its fills",
-                    -s.equity / USD,
+                    f"{n} did not cure by the deadline: the engine DECLAREs the default in batch {r.sequence} "
+                    f"({state}); on-chain inDefault = {in_default}; its positions go to a close-out auction",
+                    r.equity / USD,
                 )
-                self._event(
-                    "hook",
-                    n,
-                    "close-out auction and waterfall: waiting for issue 6 (the vault's default actions); "
-                    "the default fund's liquidity advance carries the loss meanwhile",
-                )
-            if d.call is None:
-                self.open_calls.pop(m.account, None)
-            else:
-                self.open_calls[m.account] = d.call
+                self.default_note = f"{n} in default: close-out auction"
+
+    def _bidders(self) -> list[dm.Bidder]:
+        out = []
+        for n, m in self.members.items():
+            terms = BIDDING.get(str(m.profile.strategy))
+            if terms is None or not self._active(n) or m.safe is not None:
+                continue
+            share, edge, skip = terms
+            out.append(dm.Bidder(n, m.spec.address, m.spec.key, share, edge, skip))
+        return out
+
+    def _close_out(self, k: int) -> None:
+        """Run the close-out auction of a declared default inside this hour: the AuctionHouse opens a tranche,
+        the market makers bid, chain time moves on by the auction interval, the tranche clears and its fills
+        settle in the next batch, until the batch that leaves the defaulter flat COVERs and CLOSEs."""
+        interval = DEMO_DEFAULTS.auction.interval_s
+        domain = auctions_domain(self.spec.chain_id, self.spec.vault)
+        for _ in range(60):
+            live = dm.live_default(self.db)
+            if live is None:
+                return
+            self.status = dm.statuses(self.db)
+            report = self.house.step()
+            self._auction_events(report)
+            for tranche in report.opened:
+                for b, bid, sig in dm.signed_bids(tranche, self._bidders(), domain, self._chain_time() + HOUR):
+                    ack = self.house.submit_bid(bid, sig)
+                    self._event(
+                        "bid",
+                        b.name,
+                        f"{b.name} bids for {bid.qty / QTY:,.2f} at ${bid.price / USD:,.0f} (EIP-712 signed): "
+                        + ("accepted" if ack.accepted else f"refused {ack.reason}"),
+                    )
+            if report.delivered:
+                before = self._venue_positions()
+                self._publish_marks(k, self._chain_time(), funding=False)
+                result = self.engine.step()
+                self._after_batch(result, [], before, k)
+                self._read_calls()
+                self._waterfall_events(live[0], result.sequence)
+                continue
+            self._advance_to(self._chain_time() + interval)
+            self._publish_marks(k, self._chain_time(), funding=False)
+        self._event("alert", "", "the close-out auction did not finish within 60 steps")
+
+    def _auction_events(self, report: StepReport) -> None:
+        for res in report.cleared:
+            won = ", ".join(
+                f"{self.names.get(a.account, a.account)} {a.qty / QTY:,.2f} at ${a.price / USD:,.0f}"
+                for a in res.awards
+            )
+            house = (
+                f"; the house takes the unbid {res.residual_qty / QTY:,.2f} at ${res.residual_price / USD:,.0f}"
+                if res.residual_qty
+                else ""
+            )
+            self._event(
+                "auction",
+                self.names.get(res.tranche.defaulter, ""),
+                f"tranche {res.tranche.index} cleared: {won or 'no bids'}{house}",
+            )
+        for tr in report.opened:
+            n = self.names.get(tr.defaulter, str(tr.defaulter))
+            side = "sells" if tr.defaulter_sells else "buys"
+            self._event(
+                "auction",
+                n,
+                f"auction tranche {tr.index}: {n} {side} {tr.qty / QTY:,.2f} {tr.instrument} "
+                f"(mark ${tr.mark / USD:,.0f}), bids open for {DEMO_DEFAULTS.auction.interval_s // 60} min",
+            )
+            self.default_note = f"{n} in default: tranche {tr.index} open"
+
+    def _waterfall_events(self, default_id: int, sequence: int | None) -> None:
+        if sequence is None:
+            return
+        w = t.waterfall_draws
+        with self.db.connect() as conn:
+            rows = conn.execute(
+                select(w).where(w.c.default_id == default_id, w.c.batch_sequence == sequence, w.c.source == "chain")
+            ).all()
+            closed = conn.execute(
+                select(t.defaults.c.status, t.defaults.c.covered).where(t.defaults.c.id == default_id)
+            ).one()
+        symbols = {a: s for s, a in self.spec.assets.items()}
+        for r in rows:
+            n = dm.LAYER_NAMES[Layer(r.layer)]
+            token = symbols.get(int(r.asset), str(r.asset))
+            amount = int(r.amount) / 10 ** DECIMALS.get(token, 6)
+            self._event(
+                "waterfall",
+                self.names.get(r.account, "operator capital" if r.account == 3 else f"account {r.account}"),
+                f"WaterfallDraw {n}: {amount:,.4f} {token} worth ${int(r.value) / USD:,.0f} "
+                f"(vault event, batch {sequence})",
+                int(r.value) / USD,
+            )
+        if closed.status == "closed":
+            self._event(
+                "waterfall",
+                "",
+                f"default closed in batch {sequence}: loss ${int(closed.covered) / USD:,.0f} covered by the waterfall "
+                "on-chain (COVER, CLOSE); no ADL, no outside money",
+                int(closed.covered) / USD,
+            )
+            self.default_note = f"default closed: ${int(closed.covered) / USD:,.0f} covered by the waterfall, no ADL"
 
     def _members_react(self, k: int, now: int, safe_at: int, eoa_at: int) -> None:
         for n, m in self.members.items():
             s = self.states[n]
             short = max(s.im - s.equity, 0) + s.debt
-            if n in self.defaulted or short <= 0 or m.wallet <= 0:
+            if self.status.get(m.account) == "defaulted" or short <= 0 or m.wallet <= 0:
                 continue
             amount = min(m.wallet, (short * 1.25 + 0.1 * s.im) / USD)
             units = round(amount * USD)
@@ -588,6 +726,7 @@ class Story:
                 last_gas=last.gas if last else 0,
                 last_latency_s=last.latency_s if last else 0.0,
                 members=[(n, mt.im, mt.collateral, mt.debt) for n, mt in tick.members.items()],
+                note=self.default_note,
             )
         )
 
@@ -614,12 +753,9 @@ class Story:
         self.display.step(
             "solvency" if solvent else "INSOLVENT", "for every token the vault holds at least what it owes"
         )
-        self.record.defaults = {
-            "status": "pending",
-            "detail": "margin calls follow offchain/defaults/calls.py applied by the demo; the close-out auction and "
-            "the vault's waterfall arrive with issue 6",
-            "defaulted": sorted(self.defaulted),
-        }
+        symbols = {a: (sym, DECIMALS[sym]) for sym, a in self.spec.assets.items()}
+        self.record.defaults = dm.summary(self.db, self.vault, self.names, symbols, self._hhmm)
+        self.display.step("default management", str(self.record.defaults["detail"]))
         self.record.audit = run_auditor(url, self.spec.vault, self.db_url, self.opts.out_dir, self.display.step)
 
 

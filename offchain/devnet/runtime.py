@@ -3,6 +3,8 @@ auction house."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import Engine
 from web3 import HTTPProvider, Web3
 
@@ -15,7 +17,7 @@ from offchain.defaults.house import AuctionHouse
 from offchain.defaults.manager import DefaultManager, DefaultsConfig
 from offchain.devnet.bootstrap import collateral_specs, risk_margin
 from offchain.devnet.spec import DevnetSpec
-from offchain.ingest.service import Ingestor
+from offchain.ingest.service import Ingestor, wall_clock_ms
 from offchain.settlement.builder import BatchBuilder, BuilderConfig
 from offchain.settlement.chainview import VaultChainView
 from offchain.settlement.engine import SettlementEngine
@@ -47,10 +49,16 @@ def ingestor(spec: DevnetSpec, db: Engine) -> Ingestor:
 
 
 def auction_house(
-    spec: DevnetSpec, db: Engine, params: AuctionParams | None = None, ingest: Ingestor | None = None
+    spec: DevnetSpec,
+    db: Engine,
+    params: AuctionParams | None = None,
+    ingest: Ingestor | None = None,
+    fill_clock_ms: Callable[[], int] = wall_clock_ms,
 ) -> AuctionHouse:
     """The close-out auction service: bids and tranche times in chain seconds, fills signed by the spec's
-    `crossclear-auction` key and sent through ingest; unbid remainders go to the house account."""
+    `crossclear-auction` key and sent through ingest; unbid remainders go to the house account.
+    `fill_clock_ms`: the auction fills' timestamps (wall clock; a chain whose clock runs ahead of the
+    wall, like the demo's, passes its own so the fills fall inside ingest's window)."""
     if spec.auction_venue is None or not spec.house_account:
         raise ValueError("this devnet has no auction venue or house account (bring it up again)")
     chain = VaultChainView(connect(spec))
@@ -63,5 +71,6 @@ def auction_house(
         spec.house_account,
         params,
         clock=chain.chain_time,
+        fill_clock_ms=fill_clock_ms,
         venue=spec.auction_venue.name,
     )
