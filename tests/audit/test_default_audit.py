@@ -186,7 +186,7 @@ def test_declare_without_an_overdue_margin_call(default_history: DefaultHistory)
             default_actions=(DefaultAction(account=retail, action=DECLARE, amount=0),),
         )
         settle_signed(d, batch)
-        line = {
+        line: dict[str, Any] = {
             "sequence": batch.sequence,
             "context": None,
             "fills": [],
