@@ -13,9 +13,9 @@ from offchain.core.batch import (
     INT128_MAX,
     INT128_MIN,
     UINT32_MAX,
+    UINT64_MAX,
     UINT112_MAX,
     UINT128_MAX,
-    UINT64_MAX,
     Batch,
     Contribution,
     DefaultAction,
@@ -34,8 +34,12 @@ marks = st.builds(Mark, asset=assets, haircut_bps=st.integers(0, 10_000), price=
 hashes = st.binary(min_size=32, max_size=32)
 members = st.integers(min_value=4, max_value=UINT32_MAX)
 contributions = st.builds(Contribution, account=members, amount=st.integers(INT128_MIN, INT128_MAX))
-margin_calls = st.builds(MarginCall, account=members, deadline=st.integers(0, UINT64_MAX), amount=st.integers(0, UINT128_MAX))
-default_actions = st.builds(DefaultAction, account=members, action=st.integers(1, 4), amount=st.integers(0, UINT128_MAX))
+margin_calls = st.builds(
+    MarginCall, account=members, deadline=st.integers(0, UINT64_MAX), amount=st.integers(0, UINT128_MAX)
+)
+default_actions = st.builds(
+    DefaultAction, account=members, action=st.integers(1, 4), amount=st.integers(0, UINT128_MAX)
+)
 
 
 @st.composite
