@@ -133,9 +133,7 @@ def run(fills: int, members_for_fills: int) -> dict[str, object]:
         # Linear fit gas = fixed + marginal * n over the measured sizes.
         xs, ys = list(totals), [totals[n] for n in totals]
         mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-        marginal = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum(
-            (x - mx) ** 2 for x in xs
-        )
+        marginal = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
         fixed = my - marginal * mx
         per_block = int((BLOCK_GAS - fixed) // marginal)
 
@@ -157,9 +155,7 @@ def run(fills: int, members_for_fills: int) -> dict[str, object]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--fills", type=int, default=5_000, help="fills in the netting comparison")
     parser.add_argument("--members", type=int, default=200, help="members trading in the netting comparison")

@@ -38,8 +38,16 @@ def synthetic(m: int, i: int, s: int, seed: int = 0) -> tuple[RiskModel, np.ndar
     n_fhs = s - s // 6
     uni = Universe(tuple(Instrument(f"I{k}", Kind.PERP, f"F{k}", 1.0, 0.0005, None) for k in range(i)))
     model = RiskModel(
-        uni, returns, n_fhs, core_risk(-returns, n_fhs, cfg)[0], core_risk(returns, n_fhs, cfg)[0],
-        np.full(i, 0.02), np.full(i, 1e6), np.full(i, 1e5), np.zeros(s - n_fhs, dtype=np.int64), ("p",),
+        uni,
+        returns,
+        n_fhs,
+        core_risk(-returns, n_fhs, cfg)[0],
+        core_risk(returns, n_fhs, cfg)[0],
+        np.full(i, 0.02),
+        np.full(i, 1e6),
+        np.full(i, 1e5),
+        np.zeros(s - n_fhs, dtype=np.int64),
+        ("p",),
     )
     pos = rng.normal(0, 100, size=(m, i)) * (rng.random((m, i)) < 0.2)
     prices = rng.uniform(1, 1000, size=i)
@@ -91,10 +99,14 @@ def main(argv: list[str] | None = None) -> int:
     if a.json:
         print(json.dumps(out))
         return 0
-    print(f"full book {a.members} members x {a.instruments} instruments x {a.scenarios} scenarios: "
-          f"{out['full_book_s']:.3f} s; bare matmul {out['matmul_s']:.3f} s; ratio {out['ratio']:.2f}x")
-    print(f"incremental re-margin (1 member, 1 fill): median {out['incremental_median_us']:.0f} us, "
-          f"p99 {out['incremental_p99_us']:.0f} us")
+    print(
+        f"full book {a.members} members x {a.instruments} instruments x {a.scenarios} scenarios: "
+        f"{out['full_book_s']:.3f} s; bare matmul {out['matmul_s']:.3f} s; ratio {out['ratio']:.2f}x"
+    )
+    print(
+        f"incremental re-margin (1 member, 1 fill): median {out['incremental_median_us']:.0f} us, "
+        f"p99 {out['incremental_p99_us']:.0f} us"
+    )
     return 0
 
 

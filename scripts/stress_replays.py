@@ -50,30 +50,40 @@ def main() -> int:
     t_all = time.perf_counter()
     pop = load_population(DEFAULT_POPULATION)
     t0 = time.perf_counter()
-    hourly = load_inputs([str(MARKET / "binance-spot-hourly-stress.csv.gz")],
-                         [str(MARKET / "binance-usdm-perp-hourly.csv.gz")])
+    hourly = load_inputs(
+        [str(MARKET / "binance-spot-hourly-stress.csv.gz")], [str(MARKET / "binance-usdm-perp-hourly.csv.gz")]
+    )
     four = load_inputs([str(MARKET / "binance-spot-4h-stress.csv.gz")])
     daily = load_inputs([str(MARKET / "binance-spot-daily.csv.gz")])
     load_s = time.perf_counter() - t0
 
-    def run(inputs: tuple[object, object], w: tuple[str, str, str], p: Population = pop,
-            cfg: ReplayConfig | None = None) -> ReplayResult:
+    def run(
+        inputs: tuple[object, object], w: tuple[str, str, str], p: Population = pop, cfg: ReplayConfig | None = None
+    ) -> ReplayResult:
         path, hist = inputs
         return run_replay(path, hist, p, np.datetime64(w[1]), np.datetime64(w[2]), cfg)  # type: ignore[arg-type]
 
     main_rows = [(w[0], run(hourly, w)) for w in WINDOWS]
     lines = [BEGIN, "", "### Result: the four stress windows (hourly candles, default population and parameters)", ""]
     lines.append(markdown_tables(main_rows))
-    lines += ["", "### Robustness: the same windows on 4-hour and daily candles", "",
-              "Perpetuals on 4-hour / daily candles ride on their spot series (the perpetual file is hourly only).",
-              "", "| window | candles | crossclear defaults | mutualised (USD M) | crossclear ADL | "
-              "venue-only bankrupt accounts | venue-only ADL (n / USD M) |", "|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "### Robustness: the same windows on 4-hour and daily candles",
+        "",
+        "Perpetuals on 4-hour / daily candles ride on their spot series (the perpetual file is hourly only).",
+        "",
+        "| window | candles | crossclear defaults | mutualised (USD M) | crossclear ADL | "
+        "venue-only bankrupt accounts | venue-only ADL (n / USD M) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for w in WINDOWS:
         for inputs in (four, daily):
             r = run(inputs, w)
-            lines.append(f"| {w[0]} | {r.steps} × {r.step_hours} h | {len(r.crossclear.defaults)} | "
-                         f"{_mut(r) / 1e6:,.2f} | {r.crossclear.adl_count} | {len(r.venue_only.defaults)} | "
-                         f"{r.venue_only.adl_count} / {r.venue_only.adl_amount / 1e6:,.2f} |")
+            lines.append(
+                f"| {w[0]} | {r.steps} × {r.step_hours} h | {len(r.crossclear.defaults)} | "
+                f"{_mut(r) / 1e6:,.2f} | {r.crossclear.adl_count} | {len(r.venue_only.defaults)} | "
+                f"{r.venue_only.adl_count} / {r.venue_only.adl_amount / 1e6:,.2f} |"
+            )
     base = ReplayConfig()
     variants: list[tuple[str, Population, ReplayConfig]] = [
         ("venue books as deep as the whole market (volume_share 1)", _venues(pop, volume_share=1.0), base),
@@ -84,23 +94,35 @@ def main() -> int:
         ("longer cure: 24 h (deep breach 4 h)", pop, dataclasses.replace(base, cure_hours=24.0, deep_cure_hours=4.0)),
         ("impact coefficient Y = 2 (both policies)", pop, dataclasses.replace(base, impact_coeff=2.0)),
     ]
-    lines += ["", "### Sensitivity: one parameter changed at a time (hourly candles)", "",
-              "Each cell: crossclear defaults / mutualised USD M / ADL count ‖ venue-only bankrupt accounts / "
-              "ADL count / ADL USD M.", "",
-              "| variant | " + " | ".join(w[0] for w in WINDOWS) + " |", "|---|" + "---|" * len(WINDOWS)]
+    lines += [
+        "",
+        "### Sensitivity: one parameter changed at a time (hourly candles)",
+        "",
+        "Each cell: crossclear defaults / mutualised USD M / ADL count ‖ venue-only bankrupt accounts / "
+        "ADL count / ADL USD M.",
+        "",
+        "| variant | " + " | ".join(w[0] for w in WINDOWS) + " |",
+        "|---|" + "---|" * len(WINDOWS),
+    ]
     for label, p, cfg in variants:
         cells = []
         for w in WINDOWS:
             r = run(hourly, w, p, cfg)
-            cells.append(f"{len(r.crossclear.defaults)} / {_mut(r) / 1e6:,.2f} / {r.crossclear.adl_count} ‖ "
-                         f"{len(r.venue_only.defaults)} / {r.venue_only.adl_count} / "
-                         f"{r.venue_only.adl_amount / 1e6:,.2f}")
+            cells.append(
+                f"{len(r.crossclear.defaults)} / {_mut(r) / 1e6:,.2f} / {r.crossclear.adl_count} ‖ "
+                f"{len(r.venue_only.defaults)} / {r.venue_only.adl_count} / "
+                f"{r.venue_only.adl_amount / 1e6:,.2f}"
+            )
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     total = time.perf_counter() - t_all
-    lines += ["", f"Run times: loading the price files {load_s:.1f} s; each hourly window "
-              + ", ".join(f"{r.seconds:.1f} s" for _, r in main_rows)
-              + f" (both policies, {main_rows[0][1].steps} steps); the whole script (4 + 8 + 28 runs) {total:.0f} s.",
-              "", END]
+    lines += [
+        "",
+        f"Run times: loading the price files {load_s:.1f} s; each hourly window "
+        + ", ".join(f"{r.seconds:.1f} s" for _, r in main_rows)
+        + f" (both policies, {main_rows[0][1].steps} steps); the whole script (4 + 8 + 28 runs) {total:.0f} s.",
+        "",
+        END,
+    ]
     block = "\n".join(lines)
     print(block)
     if not args.no_write:

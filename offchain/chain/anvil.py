@@ -40,9 +40,7 @@ def anvil_binary() -> str:
         return str(local)
     found = shutil.which("anvil")
     if found is None:
-        raise AnvilError(
-            "anvil not found: run ./scripts/setup.sh (it installs Foundry from npm into contracts/)"
-        )
+        raise AnvilError("anvil not found: run ./scripts/setup.sh (it installs Foundry from npm into contracts/)")
     return found
 
 

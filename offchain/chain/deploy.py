@@ -65,9 +65,7 @@ def deploy_devnet(
 ) -> Deployment:
     """Deploy devnet tokens and the vault; list every token. The deployer is governor (a devnet
     shortcut: on a real chain the governor is a TimelockController, see docs/operators.md)."""
-    addresses = {
-        t.symbol: deploy_contract(deployer, "DevToken", t.name, t.symbol, t.decimals) for t in tokens
-    }
+    addresses = {t.symbol: deploy_contract(deployer, "DevToken", t.name, t.symbol, t.decimals) for t in tokens}
     settlement = tokens[0].symbol
     vault_address = deploy_contract(
         deployer,

@@ -163,9 +163,7 @@ class VaultClient:
 
     def withdrawal(self, withdrawal_id: int) -> WithdrawalInfo:
         w = self.contract.functions.withdrawal(withdrawal_id).call()
-        return WithdrawalInfo(
-            withdrawal_id, w[0], w[1], w[2], w[3], w[4], WITHDRAWAL_STATUS.get(w[5], "none")
-        )
+        return WithdrawalInfo(withdrawal_id, w[0], w[1], w[2], w[3], w[4], WITHDRAWAL_STATUS.get(w[5], "none"))
 
     def settled_digest(self, sequence: int) -> tuple[bytes, bytes, int] | None:
         """(digest, tx hash, block) of the applied batch with this sequence, from its event."""
@@ -185,9 +183,7 @@ class VaultClient:
             if fn.fn_name != "settle":
                 raise ValueError(f"BatchSettled emitted by a call to {fn.fn_name}, not settle")
             b = params["batch"]
-            batch = (
-                decode_batch_words(*b) if isinstance(b, (tuple, list)) else decode_batch_words(*b.values())
-            )
+            batch = decode_batch_words(*b) if isinstance(b, (tuple, list)) else decode_batch_words(*b.values())
             sigs = tuple(
                 SignerSignature(
                     str(s[0]) if isinstance(s, (tuple, list)) else s["signer"],

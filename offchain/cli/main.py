@@ -11,9 +11,7 @@ from offchain.cli import audit_command, engine_command, publish_command, replay_
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="crossclear", description="Cross-venue clearing for 24/7 crypto markets."
-    )
+    parser = argparse.ArgumentParser(prog="crossclear", description="Cross-venue clearing for 24/7 crypto markets.")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="run the local demo on a real Anvil chain")
     demo.add_argument("--port", type=int, default=None, help="Anvil port (default: a free one)")
@@ -47,9 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             from offchain.cli.demo import run_demo
 
-            return run_demo(
-                port=args.port, window=args.window, members=args.members, speed=args.speed, out=args.out
-            )
+            return run_demo(port=args.port, window=args.window, members=args.members, speed=args.speed, out=args.out)
         if args.command == "backtest":
             from offchain.cli.risk_commands import run_backtest_command
 

@@ -16,17 +16,35 @@ from offchain.risk.errors import RiskError
 
 def add_parser(sub: Any) -> None:
     rp = sub.add_parser("replay", help="replay a member population through a price path: crossclear vs venue-only")
-    rp.add_argument("--prices", action="append", required=True, metavar="FILE",
-                    help="candle file (daily, 4-hour or hourly; repeatable), symbols as written")
-    rp.add_argument("--perp", action="append", default=[], metavar="FILE",
-                    help="perpetual candle file of the same candle length, symbols get -PERP (repeatable)")
+    rp.add_argument(
+        "--prices",
+        action="append",
+        required=True,
+        metavar="FILE",
+        help="candle file (daily, 4-hour or hourly; repeatable), symbols as written",
+    )
+    rp.add_argument(
+        "--perp",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="perpetual candle file of the same candle length, symbols get -PERP (repeatable)",
+    )
     rp.add_argument("--from", dest="start", metavar="DATE", help="first day of the replay (default: first candle)")
     rp.add_argument("--to", dest="end", metavar="DATE", help="last day of the replay (default: last candle)")
     rp.add_argument("--members", metavar="FILE", help="population JSON or CSV (default: data/replay/population.json)")
-    rp.add_argument("--history", action="append", metavar="FILE",
-                    help="daily history for the risk engine's look-back (default: the shipped spot file)")
-    rp.add_argument("--history-perp", action="append", metavar="FILE",
-                    help="perpetual history, symbols get -PERP (default: the shipped perpetual file)")
+    rp.add_argument(
+        "--history",
+        action="append",
+        metavar="FILE",
+        help="daily history for the risk engine's look-back (default: the shipped spot file)",
+    )
+    rp.add_argument(
+        "--history-perp",
+        action="append",
+        metavar="FILE",
+        help="perpetual history, symbols get -PERP (default: the shipped perpetual file)",
+    )
     rp.add_argument("--json", action="store_true", help="print one JSON object")
     rp.add_argument("--events", action="store_true", help="with --json: include the event log")
 

@@ -148,14 +148,20 @@ def run_backtest_command(
     if as_json:
         print(json.dumps({"coverage": COVERAGE, "all_pass": ok, "rows": rows}))
     else:
-        print(f"{'portfolio':48s} {'n':>5s} {'exp':>5s} {'x':>3s} {'kupiec_p':>8s} {'chris_p':>8s} pass"
-              f" | {'x_IM':>4s} {'IM/notional':>11s}")
+        print(
+            f"{'portfolio':48s} {'n':>5s} {'exp':>5s} {'x':>3s} {'kupiec_p':>8s} {'chris_p':>8s} pass"
+            f" | {'x_IM':>4s} {'IM/notional':>11s}"
+        )
         for r in rows:
-            print(f"{r['name'][:48]:48s} {r['observations']:5d} {r['expected']:5.1f} {r['exceedances']:3d}"
-                  f" {r['kupiec_p']:8.3f} {r['christoffersen_p']:8.3f} {'yes' if r['pass'] else 'NO ':4s}"
-                  f"| {r['im_exceedances']:4d} {r['mean_im']:11.4f}")
-        print(f"model rows passing both tests: {sum(r['pass'] for r in rows)}/{len(rows)}; "
-              f"final IM exceedances <= expected on {sum(r['im_pass'] for r in rows)}/{len(rows)}")
+            print(
+                f"{r['name'][:48]:48s} {r['observations']:5d} {r['expected']:5.1f} {r['exceedances']:3d}"
+                f" {r['kupiec_p']:8.3f} {r['christoffersen_p']:8.3f} {'yes' if r['pass'] else 'NO ':4s}"
+                f"| {r['im_exceedances']:4d} {r['mean_im']:11.4f}"
+            )
+        print(
+            f"model rows passing both tests: {sum(r['pass'] for r in rows)}/{len(rows)}; "
+            f"final IM exceedances <= expected on {sum(r['im_pass'] for r in rows)}/{len(rows)}"
+        )
     return 0 if ok else 1
 
 
@@ -281,8 +287,11 @@ def margin_report(book: Book, history: PriceHistory, config: MarginConfig | None
     marks = scen.price[scen.rows([x.factor for x in universe.instruments])]
     cprices = np.array([1.0 if c.factor is None else float(scen.price[scen.rows([c.factor])[0]]) for c in coll])
     pos = net_positions(
-        len(book.members), np.array(book.pos_member, dtype=np.int64), np.array(book.pos_instrument, dtype=np.int64),
-        np.array(book.pos_qty, dtype=np.float64), len(universe),
+        len(book.members),
+        np.array(book.pos_member, dtype=np.int64),
+        np.array(book.pos_instrument, dtype=np.int64),
+        np.array(book.pos_qty, dtype=np.float64),
+        len(universe),
     )
     r = compute_margin(pos, marks, book.holdings, cprices, book.tiers, model, hc, cfg)
     members = [
@@ -314,10 +323,14 @@ def run_margin_command(positions: str, prices: list[str], perp: list[str] | None
         print(json.dumps(rep))
         return 0
     print(f"margin as of {rep['asof']} (USD)")
-    print(f"{'member':16s} {'IM':>14s} {'MM':>14s} {'core ES':>14s} {'concentr.':>12s} {'liquidity':>12s}"
-          f" {'collateral':>14s} {'excess':>14s}")
+    print(
+        f"{'member':16s} {'IM':>14s} {'MM':>14s} {'core ES':>14s} {'concentr.':>12s} {'liquidity':>12s}"
+        f" {'collateral':>14s} {'excess':>14s}"
+    )
     for m in rep["members"]:
-        print(f"{m['member'][:16]:16s} {m['im']:14.2f} {m['mm']:14.2f} {m['core']:14.2f}"
-              f" {m['concentration_addon']:12.2f} {m['liquidity_addon']:12.2f} {m['collateral_value']:14.2f}"
-              f" {m['excess']:14.2f}")
+        print(
+            f"{m['member'][:16]:16s} {m['im']:14.2f} {m['mm']:14.2f} {m['core']:14.2f}"
+            f" {m['concentration_addon']:12.2f} {m['liquidity_addon']:12.2f} {m['collateral_value']:14.2f}"
+            f" {m['excess']:14.2f}"
+        )
     return 0

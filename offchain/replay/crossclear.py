@@ -169,8 +169,16 @@ def run_crossclear(s: Setup) -> CrossclearResult:
             if live[m] and call_time[m] is None and eq[m] < mm[m] - EPS:
                 res.margin_calls += 1
                 amount = float(im[m] - eq[m])
-                res.events.append({"t": str(t), "member": s.names[m], "event": "margin_call", "amount": amount,
-                                   "equity": float(eq[m]), "mm": float(mm[m])})
+                res.events.append(
+                    {
+                        "t": str(t),
+                        "member": s.names[m],
+                        "event": "margin_call",
+                        "amount": amount,
+                        "equity": float(eq[m]),
+                        "mm": float(mm[m]),
+                    }
+                )
                 if eq[m] <= 0:
                     estates.append(_default(s, m, q, upnl, holdings, vm, contrib, r.collateral_value[m], t, live, res))
                     continue
@@ -182,18 +190,35 @@ def run_crossclear(s: Setup) -> CrossclearResult:
 
 
 def _default(
-    s: Setup, m: int, q: FloatArray, upnl: FloatArray, holdings: FloatArray, vm: FloatArray, contrib: FloatArray,
-    collateral_value: float, t: np.datetime64, live: NDArray[np.bool_], res: CrossclearResult,
+    s: Setup,
+    m: int,
+    q: FloatArray,
+    upnl: FloatArray,
+    holdings: FloatArray,
+    vm: FloatArray,
+    contrib: FloatArray,
+    collateral_value: float,
+    t: np.datetime64,
+    live: NDArray[np.bool_],
+    res: CrossclearResult,
 ) -> Estate:
     cfg = s.config
     live[m] = False
     res.defaults.append(s.names[m])
-    res.events.append({"t": str(t), "member": s.names[m], "event": "default", "collateral": collateral_value,
-                       "vm": float(vm[m])})
+    res.events.append(
+        {"t": str(t), "member": s.names[m], "event": "default", "collateral": collateral_value, "vm": float(vm[m])}
+    )
     e = Estate(
-        member=m, q=q[m].copy(), tranche=q[m] / cfg.n_tranches, pnl=float(vm[m]),
-        collateral=max(float(collateral_value), 0.0), contribution=float(contrib[m]), declared=contrib.copy(),
-        next_time=t + np.timedelta64(int(cfg.tranche_hours * 60), "m"), left=cfg.n_tranches, start=str(t),
+        member=m,
+        q=q[m].copy(),
+        tranche=q[m] / cfg.n_tranches,
+        pnl=float(vm[m]),
+        collateral=max(float(collateral_value), 0.0),
+        contribution=float(contrib[m]),
+        declared=contrib.copy(),
+        next_time=t + np.timedelta64(int(cfg.tranche_hours * 60), "m"),
+        left=cfg.n_tranches,
+        start=str(t),
     )
     q[m] = 0.0
     upnl[m] = 0.0
@@ -204,8 +229,17 @@ def _default(
 
 
 def _tranche(
-    s: Setup, e: Estate, q: FloatArray, vm: FloatArray, live: NDArray[np.bool_], eq: FloatArray,
-    im: FloatArray, p: FloatArray, model: Any, tier_mult: FloatArray, res: CrossclearResult,
+    s: Setup,
+    e: Estate,
+    q: FloatArray,
+    vm: FloatArray,
+    live: NDArray[np.bool_],
+    eq: FloatArray,
+    im: FloatArray,
+    p: FloatArray,
+    model: Any,
+    tier_mult: FloatArray,
+    res: CrossclearResult,
 ) -> None:
     cfg = s.config
     hs = model.universe.half_spreads()
@@ -252,8 +286,18 @@ def _tranche(
 
 
 def _waterfall(
-    s: Setup, e: Estate, q: FloatArray, p: FloatArray, vm: FloatArray, upnl: FloatArray, live: NDArray[np.bool_],
-    contrib: FloatArray, assess_left: FloatArray, operator_left: float, res: CrossclearResult, t: str,
+    s: Setup,
+    e: Estate,
+    q: FloatArray,
+    p: FloatArray,
+    vm: FloatArray,
+    upnl: FloatArray,
+    live: NDArray[np.bool_],
+    contrib: FloatArray,
+    assess_left: FloatArray,
+    operator_left: float,
+    res: CrossclearResult,
+    t: str,
 ) -> float:
     """Cover a closed estate with the core waterfall (:func:`offchain.replay.waterfall.cover`); apply the
     draws to the survivors' contributions, assessment budgets and VM; return the operator capital left."""
@@ -287,6 +331,15 @@ def _waterfall(
     for name, x in c.layers.items():
         res.layers[name] += x
     res.uncovered += c.uncovered
-    res.events.append({"t": t, "member": s.names[e.member], "event": "waterfall", "loss": c.loss,
-                       "layers": c.layers, "uncovered": c.uncovered, "adl_count": c.adl_count})
+    res.events.append(
+        {
+            "t": t,
+            "member": s.names[e.member],
+            "event": "waterfall",
+            "loss": c.loss,
+            "layers": c.layers,
+            "uncovered": c.uncovered,
+            "adl_count": c.adl_count,
+        }
+    )
     return operator_left - c.layers["L3_operator_capital"]

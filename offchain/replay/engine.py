@@ -46,7 +46,9 @@ def parse_day(text: str | None, flag: str) -> np.datetime64 | None:
 
 
 def load_inputs(
-    prices: Sequence[str], perp: Sequence[str] = (), history: Sequence[str] | None = None,
+    prices: Sequence[str],
+    perp: Sequence[str] = (),
+    history: Sequence[str] | None = None,
     perp_history: Sequence[str] | None = None,
 ) -> tuple[PricePath, PriceHistory]:
     """The replay path (``prices`` as written, ``perp`` files' symbols get ``-PERP``) and the daily history
@@ -63,8 +65,12 @@ def load_inputs(
 
 
 def run_replay(
-    path: PricePath, history: PriceHistory, population: Population, start: np.datetime64 | None = None,
-    end: np.datetime64 | None = None, config: ReplayConfig | None = None,
+    path: PricePath,
+    history: PriceHistory,
+    population: Population,
+    start: np.datetime64 | None = None,
+    end: np.datetime64 | None = None,
+    config: ReplayConfig | None = None,
 ) -> ReplayResult:
     t0 = time.perf_counter()
     cfg = config or ReplayConfig()
@@ -101,8 +107,13 @@ def _needed(population: Population, path: PricePath) -> list[str]:
 
 
 def replay_files(
-    prices: Sequence[str], perp: Sequence[str] = (), start: str | None = None, end: str | None = None,
-    members: str | None = None, history: Sequence[str] | None = None, perp_history: Sequence[str] | None = None,
+    prices: Sequence[str],
+    perp: Sequence[str] = (),
+    start: str | None = None,
+    end: str | None = None,
+    members: str | None = None,
+    history: Sequence[str] | None = None,
+    perp_history: Sequence[str] | None = None,
     config: ReplayConfig | None = None,
 ) -> ReplayResult:
     """Everything from file names (the CLI's entry point)."""

@@ -105,8 +105,9 @@ class Market:
         if row < 0 or dates[row] < day - np.timedelta64(3, "D"):
             raise MarketDataError(f"no daily close on or shortly before {day} in the history (need look-back)")
         scen = build_scenarios(self._filtered, row, self._factors, self.scenario_config)
-        dm = DayModel(build_model(scen, self.universe, self.margin_config),
-                      build_haircuts(scen, self.assets, self.margin_config))
+        dm = DayModel(
+            build_model(scen, self.universe, self.margin_config), build_haircuts(scen, self.assets, self.margin_config)
+        )
         self._cache[day] = dm
         return dm
 

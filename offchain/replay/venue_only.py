@@ -110,17 +110,35 @@ def run_venue_only(s: Setup) -> VenueOnlyResult:
             cash[v, m] += got
             eq[v, m] += got
             res.topups += 1
-            res.events.append({"t": str(t), "member": pop.members[m].name, "venue": pop.venues[v].name,
-                               "event": "topup", "amount": float(got)})
+            res.events.append(
+                {
+                    "t": str(t),
+                    "member": pop.members[m].name,
+                    "venue": pop.venues[v].name,
+                    "event": "topup",
+                    "amount": float(got),
+                }
+            )
         for v, m in zip(*np.nonzero(has & (eq < mm - EPS)), strict=True):
             _liquidate(s, int(v), int(m), qv, cash, coll_qty, eq, p, p0, model, volume_share, insurance, res, str(t))
     return res
 
 
 def _liquidate(
-    s: Setup, v: int, m: int, qv: FloatArray, cash: FloatArray, coll_qty: FloatArray, eq: FloatArray,
-    p: FloatArray, p0: FloatArray, model: Any, volume_share: FloatArray, insurance: FloatArray,
-    res: VenueOnlyResult, t: str,
+    s: Setup,
+    v: int,
+    m: int,
+    qv: FloatArray,
+    cash: FloatArray,
+    coll_qty: FloatArray,
+    eq: FloatArray,
+    p: FloatArray,
+    p0: FloatArray,
+    model: Any,
+    volume_share: FloatArray,
+    insurance: FloatArray,
+    res: VenueOnlyResult,
+    t: str,
 ) -> None:
     cfg = s.config
     pos = qv[v, m].copy()
@@ -132,8 +150,14 @@ def _liquidate(
     res.slippage_cost += cost
     name = f"{s.names[m]}@{s.population.venues[v].name}"
     qv[v, m] = 0.0
-    ev: dict[str, Any] = {"t": t, "account": name, "event": "liquidation", "notional": notional,
-                          "equity": float(eq[v, m]), "cost": cost}
+    ev: dict[str, Any] = {
+        "t": t,
+        "account": name,
+        "event": "liquidation",
+        "notional": notional,
+        "equity": float(eq[v, m]),
+        "cost": cost,
+    }
     if after >= 0:
         fee = min(after, s.population.venues[v].liquidation_fee * notional)
         insurance[v] += fee

@@ -146,8 +146,11 @@ def cover(s: WaterfallState, decimals: int) -> Cover:
         WaterfallInput(
             defaulter=_account(s.defaulter),
             loss=loss,
-            collateral=(CollateralHolding(COLLATERAL_VALUE_ASSET, int(_down(s.collateral, decimals)[0]),
-                                          10**decimals, 0, decimals),),
+            collateral=(
+                CollateralHolding(
+                    COLLATERAL_VALUE_ASSET, int(_down(s.collateral, decimals)[0]), 10**decimals, 0, decimals
+                ),
+            ),
             contribution=own,
             operator_capital=int(_down(s.operator_capital, decimals)[0]),
             pool=Pool(own + int(sum(int(current[m]) for m in range(m_n) if m != s.defaulter)), total_declared),

@@ -75,8 +75,14 @@ def build_haircuts(
         r = np.concatenate([scenarios.fhs[row], scenarios.stress[row]]) * np.sqrt(a.horizon_days)
         es = float(
             core_measure(
-                -r, scenarios.fhs.shape[1], var=config.measure is Measure.VAR, alpha=config.alpha,
-                stressed_weight=w, buffer=b, n_basis=scenarios.n_basis, basis_count=scenarios.basis_count,
+                -r,
+                scenarios.fhs.shape[1],
+                var=config.measure is Measure.VAR,
+                alpha=config.alpha,
+                stressed_weight=w,
+                buffer=b,
+                n_basis=scenarios.n_basis,
+                basis_count=scenarios.basis_count,
             )[0]
         )
         base[k] = min(cap, max(a.floor, es))
@@ -96,9 +102,7 @@ def haircuts(holdings: FloatArray, model: HaircutModel) -> FloatArray:
     return np.asarray(np.minimum(1.0 - (1.0 - model.base) ** mult, MAX_HAIRCUT), dtype=np.float64)
 
 
-def collateral_values(
-    holdings: FloatArray, prices: FloatArray, model: HaircutModel
-) -> tuple[FloatArray, FloatArray]:
+def collateral_values(holdings: FloatArray, prices: FloatArray, model: HaircutModel) -> tuple[FloatArray, FloatArray]:
     """((M, A) haircuts, (M,) haircut collateral value) of holdings at ``prices`` (A,)."""
     if prices.shape != (len(model.assets),) or not np.all(np.isfinite(prices)) or np.any(prices <= 0):
         raise ConfigError("collateral prices must be (A,), finite and > 0")

@@ -114,8 +114,14 @@ def core_risk(
     """(core, fhs, stress) of losses (..., S) under ``config`` (see :func:`core_measure`)."""
     w, b = _apc(config)
     return core_measure(
-        losses, n_fhs, var=config.measure is Measure.VAR, alpha=config.alpha, stressed_weight=w, buffer=b,
-        n_basis=n_basis, basis_count=basis_count,
+        losses,
+        n_fhs,
+        var=config.measure is Measure.VAR,
+        alpha=config.alpha,
+        stressed_weight=w,
+        buffer=b,
+        n_basis=n_basis,
+        basis_count=basis_count,
     )
 
 
@@ -170,8 +176,14 @@ def portfolio_im(
     pnl = exposure @ model.returns  # (M, S); the tails are read from its low end, never negated
     w, b = _apc(config)
     core, fhs, stress = core_measure_pnl(
-        pnl, model.n_fhs, var=config.measure is Measure.VAR, alpha=config.alpha, stressed_weight=w, buffer=b,
-        n_basis=model.n_basis, basis_count=model.basis_count,
+        pnl,
+        model.n_fhs,
+        var=config.measure is Measure.VAR,
+        alpha=config.alpha,
+        stressed_weight=w,
+        buffer=b,
+        n_basis=model.n_basis,
+        basis_count=model.basis_count,
     )
     conc, liq = _addons(positions, prices, exposure, model.universe.half_spreads(), model, config)
     return core, fhs, stress, conc, liq

@@ -38,9 +38,7 @@ class Imbalance:
     platform_one_sided: FloatArray
 
 
-def directional_imbalance(
-    positions: FloatArray, prices: FloatArray, groups: IntArray, n_groups: int
-) -> Imbalance:
+def directional_imbalance(positions: FloatArray, prices: FloatArray, groups: IntArray, n_groups: int) -> Imbalance:
     """Imbalance of positions (M, I) at prices (I,), members grouped by ``groups`` (M,) in [0, G)."""
     m = positions.shape[0]
     if groups.shape != (m,) or (m and (groups.min() < 0 or groups.max() >= n_groups)):
@@ -105,9 +103,7 @@ class DefaultFund:
     contribution_units: IntArray
 
 
-def cover2(
-    losses: FloatArray, im: FloatArray, df_multiplier: FloatArray, decimals: int
-) -> DefaultFund:
+def cover2(losses: FloatArray, im: FloatArray, df_multiplier: FloatArray, decimals: int) -> DefaultFund:
     """Cover-2 default fund from stressed losses (M, K) and initial margins (M,) (M ≥ 2, K ≥ 1)."""
     m, k = losses.shape
     if m < 2 or k < 1 or im.shape != (m,) or df_multiplier.shape != (m,):

@@ -194,9 +194,7 @@ def _split(sigma_ext: FloatArray, returns: FloatArray) -> tuple[FloatArray, Floa
     return sigma_ext[:-1], nxt
 
 
-def filter_history(
-    history: PriceHistory, proxies: Mapping[str, str | None], config: ScenarioConfig
-) -> Filtered:
+def filter_history(history: PriceHistory, proxies: Mapping[str, str | None], config: ScenarioConfig) -> Filtered:
     """Returns, volatility forecasts and standardised returns of every factor, with proxy filling.
 
     Proxies may chain (SOL-PERP → SOL → BTC); filling runs until nothing changes.
@@ -232,9 +230,7 @@ def filter_history(
     return Filtered(history, r, sigma, z, proxy_col, sigma_next, basis_col, b_z, b_sigma, b_next)
 
 
-def _rescale(
-    z: FloatArray, sig_hist: FloatArray, sigma_now: FloatArray, config: ScenarioConfig
-) -> FloatArray:
+def _rescale(z: FloatArray, sig_hist: FloatArray, sigma_now: FloatArray, config: ScenarioConfig) -> FloatArray:
     """(L, k) standardised returns → (L, k) scenarios ``z · sigma[t] · clip(sigma_now / sigma[t])``.
 
     Proxy-filled days (no own ``sigma[t]``) scale to ``sigma_now``.
@@ -245,9 +241,7 @@ def _rescale(
     return np.asarray(z * eff, dtype=np.float64)
 
 
-def build_scenarios(
-    filtered: Filtered, asof_row: int, factors: Sequence[str], config: ScenarioConfig
-) -> ScenarioSet:
+def build_scenarios(filtered: Filtered, asof_row: int, factors: Sequence[str], config: ScenarioConfig) -> ScenarioSet:
     """The scenario set of ``factors`` at the close of row ``asof_row`` of the history.
 
     FHS uses the ``lookback_days`` returns ending at ``asof_row`` (inclusive). A basis-filtered factor's

@@ -63,7 +63,9 @@ def position_limits(
 
 
 def limit_breaches(
-    positions: NDArray[np.float64], tiers: tuple[Tier, ...], member_tier: NDArray[np.int64],
+    positions: NDArray[np.float64],
+    tiers: tuple[Tier, ...],
+    member_tier: NDArray[np.int64],
     depth: NDArray[np.float64],
 ) -> NDArray[np.bool_]:
     """(M, I) True where ``|position|`` exceeds the member's limit."""

@@ -48,9 +48,7 @@ def test_python_digest_equals_contract(deployment: Deployment, batch: Batch) -> 
     assert deployment.vault.chain_digest(batch) == batch.digest(deployment.vault.domain)
 
 
-def test_settle_netted_batch_and_read_it_back(
-    w3: Web3, deployment: Deployment, risk_signers: list[RiskSigner]
-) -> None:
+def test_settle_netted_batch_and_read_it_back(w3: Web3, deployment: Deployment, risk_signers: list[RiskSigner]) -> None:
     vault = deployment.vault
     (_, a), (_, b) = fund_members(w3, deployment, 2, 10_000)
     batch = Batch(
@@ -99,9 +97,7 @@ def test_under_threshold_is_refused(w3: Web3, deployment: Deployment, risk_signe
     assert info.value.error == "BelowThreshold"
 
 
-def test_liquidity_advance_and_repayment(
-    w3: Web3, deployment: Deployment, risk_signers: list[RiskSigner]
-) -> None:
+def test_liquidity_advance_and_repayment(w3: Web3, deployment: Deployment, risk_signers: list[RiskSigner]) -> None:
     vault = deployment.vault
     (_, a), (_, b) = fund_members(w3, deployment, 2, 1_000)
     deployer = deployer_sender(w3)

@@ -42,8 +42,12 @@ def hourly_path(path: Path, btc: list[float], eth: list[float] | None = None, st
 
 
 def member(name: str, positions: list[tuple[str, str, float]], **kw: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {"name": name, "kind": kw.pop("kind", "other"), "tier": kw.pop("tier", 0),
-                           "positions": [{"venue": v, "instrument": i, "notional": n} for v, i, n in positions]}
+    out: dict[str, Any] = {
+        "name": name,
+        "kind": kw.pop("kind", "other"),
+        "tier": kw.pop("tier", 0),
+        "positions": [{"venue": v, "instrument": i, "notional": n} for v, i, n in positions],
+    }
     if "capital" not in kw and "cushion" not in kw:
         kw["cushion"] = 1.5
     out.update(kw)

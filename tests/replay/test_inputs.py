@@ -59,8 +59,19 @@ def test_population_json_and_csv(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     for doc, msg in [
         ({"members": [{"name": "a", "positions": [{"venue": "x", "instrument": "BTC", "notional": 1}]}]}, "capital"),
-        ({"members": [{"name": "a", "kind": "whale", "cushion": 1,
-                       "positions": [{"venue": "x", "instrument": "BTC", "notional": 1}]}]}, "kind"),
+        (
+            {
+                "members": [
+                    {
+                        "name": "a",
+                        "kind": "whale",
+                        "cushion": 1,
+                        "positions": [{"venue": "x", "instrument": "BTC", "notional": 1}],
+                    }
+                ]
+            },
+            "kind",
+        ),
         ({"members": []}, "at least 2"),
     ]:
         bad.write_text(json.dumps(doc))
@@ -71,8 +82,10 @@ def test_population_json_and_csv(tmp_path: Path) -> None:
 def test_real_window_end_to_end() -> None:
     """Four days of the FTX window on the shipped hourly spot and perp data (CI-sized)."""
     r = replay_files(
-        [str(MARKET / "binance-spot-hourly-stress.csv.gz")], [str(MARKET / "binance-usdm-perp-hourly.csv.gz")],
-        "2022-11-07", "2022-11-10",
+        [str(MARKET / "binance-spot-hourly-stress.csv.gz")],
+        [str(MARKET / "binance-usdm-perp-hourly.csv.gz")],
+        "2022-11-07",
+        "2022-11-10",
     )
     assert r.steps == 96 and r.step_hours == 1
     assert r.crossclear.adl_count == 0 and r.crossclear.uncovered == 0

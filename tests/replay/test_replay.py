@@ -35,10 +35,15 @@ def run(tmp: Path, hist: Path, btc: list[float], members: list[dict[str, object]
 
 
 def test_flat_path_nothing_happens(tmp_path: Path, hist: Path) -> None:
-    r = run(tmp_path, hist, [20000.0] * 30, [
-        member("long", [("a", "BTC-USD-PERP", 1e6)]),
-        member("short", [("b", "BTC-USD-PERP", -1e6)]),
-    ])
+    r = run(
+        tmp_path,
+        hist,
+        [20000.0] * 30,
+        [
+            member("long", [("a", "BTC-USD-PERP", 1e6)]),
+            member("short", [("b", "BTC-USD-PERP", -1e6)]),
+        ],
+    )
     cc, vo = r.crossclear, r.venue_only
     assert (cc.margin_calls, len(cc.defaults), cc.tranches, cc.adl_count) == (0, 0, 0, 0)
     assert all(v == 0 for v in cc.layers.values())
@@ -50,11 +55,15 @@ def test_offsetting_book_nets_in_crossclear_only(tmp_path: Path, hist: Path) -> 
     """Long on one venue, short on another: crossclear margins the net (zero); venue-only margins each leg
     alone and liquidates the losing one in a crash, with the gain stranded on the other venue."""
     crash = [20000.0] * 3 + [20000.0 * (1 - 0.05 * k) for k in range(1, 9)] + [12000.0] * 5
-    r = run(tmp_path, hist, crash, [
-        member("hedged", [("a", "BTC-USD-PERP", 5e6), ("b", "BTC-USD-PERP", -5e6)], cushion=1.2,
-               response_hours=48),
-        member("other", [("a", "ETH-USD-PERP", 1e6)], capital=1e6),
-    ])
+    r = run(
+        tmp_path,
+        hist,
+        crash,
+        [
+            member("hedged", [("a", "BTC-USD-PERP", 5e6), ("b", "BTC-USD-PERP", -5e6)], cushion=1.2, response_hours=48),
+            member("other", [("a", "ETH-USD-PERP", 1e6)], capital=1e6),
+        ],
+    )
     s = r.setup
     assert s.cc_im0[0] == pytest.approx(0.0, abs=1e-6)
     assert s.cc_im0[0] <= s.venue_im0[:, 0].sum()
@@ -91,10 +100,15 @@ def test_gap_default_known_answer(tmp_path: Path, hist: Path) -> None:
     liquidity add-on; the loss is its VM plus those penalties, L1 takes its collateral, the rest goes down
     the waterfall in order and is covered exactly."""
     path = [20000.0] * 3 + [10000.0] * 10
-    r = run(tmp_path, hist, path, [
-        member("thin", [("a", "BTC-USD-PERP", 10e6)], capital=1e6),
-        member("mm", [("b", "BTC-USD-PERP", -10e6)], capital=5e6),
-    ])
+    r = run(
+        tmp_path,
+        hist,
+        path,
+        [
+            member("thin", [("a", "BTC-USD-PERP", 10e6)], capital=1e6),
+            member("mm", [("b", "BTC-USD-PERP", -10e6)], capital=5e6),
+        ],
+    )
     cc = r.crossclear
     assert cc.defaults == ["thin"]
     assert cc.tranches == 4 and cc.bid_notional == 0
@@ -120,12 +134,17 @@ def test_gap_default_known_answer(tmp_path: Path, hist: Path) -> None:
 
 def test_conservation_on_every_waterfall(tmp_path: Path, hist: Path) -> None:
     path = [20000.0 * (1 - 0.04 * k) for k in range(12)] + [11000.0] * 8
-    r = run(tmp_path, hist, path, [
-        member("a", [("x", "BTC-USD-PERP", 8e6)], cushion=1.05, kind="thin"),
-        member("b", [("x", "BTC-USD-PERP", 6e6), ("y", "ETH-USD-PERP", 2e6)], cushion=1.1),
-        member("c", [("y", "BTC-USD-PERP", -14e6)], cushion=2.0, bidder=True, reserve=1.0),
-        member("d", [("y", "ETH-USD-PERP", -2e6)], cushion=2.0, bidder=True),
-    ])
+    r = run(
+        tmp_path,
+        hist,
+        path,
+        [
+            member("a", [("x", "BTC-USD-PERP", 8e6)], cushion=1.05, kind="thin"),
+            member("b", [("x", "BTC-USD-PERP", 6e6), ("y", "ETH-USD-PERP", 2e6)], cushion=1.1),
+            member("c", [("y", "BTC-USD-PERP", -14e6)], cushion=2.0, bidder=True, reserve=1.0),
+            member("d", [("y", "ETH-USD-PERP", -2e6)], cushion=2.0, bidder=True),
+        ],
+    )
     wf = [e for e in r.crossclear.events if e["event"] == "waterfall"]
     assert wf, "expected at least one default"
     for e in wf:

@@ -14,14 +14,29 @@ from offchain.replay.waterfall import LAYERS, Position, WaterfallState, cover
 amounts = st.floats(min_value=0, max_value=1e9, allow_nan=False)
 
 
-def state(loss: float, l1: float, l2: float, l3: float, contrib: list[float], gains: list[float],
-          budget: list[float] | None = None, adl: tuple[Position, ...] = ()) -> WaterfallState:
+def state(
+    loss: float,
+    l1: float,
+    l2: float,
+    l3: float,
+    contrib: list[float],
+    gains: list[float],
+    budget: list[float] | None = None,
+    adl: tuple[Position, ...] = (),
+) -> WaterfallState:
     """Member 0 defaults; members 1.. survive with ``contrib`` (also at DECLARE) and ``gains``."""
     c = np.array([0.0, *contrib])
     return WaterfallState(
-        defaulter=0, loss=loss, collateral=l1, contribution=l2, operator_capital=l3, contributions=c, declared=c,
+        defaulter=0,
+        loss=loss,
+        collateral=l1,
+        contribution=l2,
+        operator_capital=l3,
+        contributions=c,
+        declared=c,
         assessment_budget=2 * c if budget is None else np.array([0.0, *budget]),
-        vm_gains=np.array([0.0, *gains]), adl=adl,
+        vm_gains=np.array([0.0, *gains]),
+        adl=adl,
     )
 
 
@@ -30,9 +45,15 @@ def test_known_answer() -> None:
     c = cover(state(1_000.0, 300.0, 100.0, 50.0, [60.0, 40.0], [50.0, 10.0], adl=adl), 6)
     # L1 300, L2 100, L3 50, L4 100 (60/40), L5 200 (2 × 100: 120/80), L6 60 (all gains), L7 190:
     # rank 1 member 2 (profit 70) gives 70, member 1 (40) gives 40, 80 uncovered.
-    assert c.layers == {"L1_defaulter_collateral": 300.0, "L2_defaulter_contribution": 100.0,
-                        "L3_operator_capital": 50.0, "L4_survivors_fund": 100.0, "L5_assessments": 200.0,
-                        "L6_vm_haircut": 60.0, "L7_adl": 110.0}
+    assert c.layers == {
+        "L1_defaulter_collateral": 300.0,
+        "L2_defaulter_contribution": 100.0,
+        "L3_operator_capital": 50.0,
+        "L4_survivors_fund": 100.0,
+        "L5_assessments": 200.0,
+        "L6_vm_haircut": 60.0,
+        "L7_adl": 110.0,
+    }
     assert c.uncovered == 80.0 and c.loss == 1_000.0 and c.adl_count == 2
     np.testing.assert_array_equal(c.survivors_fund, [0, 60, 40])
     np.testing.assert_array_equal(c.assessments, [0, 120, 80])
@@ -51,10 +72,13 @@ def test_rounding_is_conservative() -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(loss=amounts, l123=st.lists(amounts, min_size=3, max_size=3),
-       contrib=st.lists(st.floats(0, 1e8), min_size=1, max_size=5), data=st.data())
-def test_conservation_order_and_caps(loss: float, l123: list[float], contrib: list[float],
-                                     data: st.DataObject) -> None:
+@given(
+    loss=amounts,
+    l123=st.lists(amounts, min_size=3, max_size=3),
+    contrib=st.lists(st.floats(0, 1e8), min_size=1, max_size=5),
+    data=st.data(),
+)
+def test_conservation_order_and_caps(loss: float, l123: list[float], contrib: list[float], data: st.DataObject) -> None:
     n = len(contrib)
     gains = data.draw(st.lists(st.floats(0, 1e8), min_size=n, max_size=n))
     budget = data.draw(st.lists(st.floats(0, 3e8), min_size=n, max_size=n))
@@ -67,8 +91,15 @@ def test_conservation_order_and_caps(loss: float, l123: list[float], contrib: li
     assert c.plan.loss == sum(c.plan.by_layer().values()) + c.plan.uncovered
     assert 0 <= c.loss - loss <= 1e-6 * (1 + loss * 1e-9)
     cs = np.array(contrib)
-    caps = [l123[0], l123[1], l123[2], cs.sum(), np.minimum(2 * cs, budget).sum(), sum(gains),
-            sum(max(x, 0.0) for x in profits)]
+    caps = [
+        l123[0],
+        l123[1],
+        l123[2],
+        cs.sum(),
+        np.minimum(2 * cs, budget).sum(),
+        sum(gains),
+        sum(max(x, 0.0) for x in profits),
+    ]
     for k, (x, cap) in enumerate(zip(got, caps, strict=True)):
         assert 0 <= x <= cap + 1e-6 * (1 + cap * 1e-9)  # a capacity is never exceeded (rounded down)
         if any(got[j] > 0 for j in range(k + 1, 7)):
@@ -90,5 +121,6 @@ def test_bad_input() -> None:
         cover(state(-1.0, 0, 0, 0, [], []), 6)
     bad = state(1.0, 0, 0, 0, [1.0], [0.0])
     with pytest.raises(ValueError):
-        cover(WaterfallState(0, 1.0, 0, 0, 0, bad.contributions, bad.declared[:1], bad.assessment_budget,
-                             bad.vm_gains), 6)
+        cover(
+            WaterfallState(0, 1.0, 0, 0, 0, bad.contributions, bad.declared[:1], bad.assessment_budget, bad.vm_gains), 6
+        )

@@ -24,9 +24,7 @@ def make_model(
     base = rng.standard_t(4, size=(n_instruments, s)) * 0.02
     base[1] = base[0] + rng.normal(0, 0.001, size=s)
     base[:, n_fhs:] *= 3.0
-    universe = Universe(
-        tuple(Instrument(f"X{i}", Kind.PERP, f"F{i}", 1.0, 0.0005, None) for i in range(n_instruments))
-    )
+    universe = Universe(tuple(Instrument(f"X{i}", Kind.PERP, f"F{i}", 1.0, 0.0005, None) for i in range(n_instruments)))
     n = n_instruments
     return RiskModel(
         universe=universe,

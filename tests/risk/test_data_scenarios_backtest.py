@@ -87,8 +87,16 @@ def test_scenarios_rescale_and_no_lookahead(history) -> None:  # type: ignore[no
     ratio = ss.fhs.std(axis=1) / ss.sigma_now
     assert np.all((ratio > 0.8) & (ratio < 1.3))
     # Only periods that ended before 2022-06-15 (mirrored too), then the basis-dislocation block (BTC-PERP).
-    assert ss.stress_names == ("2020-03", "2020-03-mirror", "2021-05", "2021-05-mirror", "2022-05", "2022-05-mirror",
-                               "basis-dislocations", "basis-dislocations-mirror")
+    assert ss.stress_names == (
+        "2020-03",
+        "2020-03-mirror",
+        "2021-05",
+        "2021-05-mirror",
+        "2022-05",
+        "2022-05-mirror",
+        "basis-dislocations",
+        "basis-dislocations-mirror",
+    )
     # SOL was not listed in March 2020: its stressed returns come from BTC scaled by relative volatility.
     march = ss.stress_label == 0
     c = np.corrcoef(ss.stress[0, march], ss.stress[1, march])[0, 1]
@@ -145,8 +153,9 @@ def test_kupiec_and_christoffersen_known_values() -> None:
 def test_short_backtest_window_on_real_history(history) -> None:  # type: ignore[no-untyped-def]
     ports = [Portfolio("BTC long", {"BTC": 1.0}), Portfolio("basis", {"BTC": 1.0, "BTC-PERP": -1.0})]
     cfg = ScenarioConfig(lookback_days=500)
-    rows, hits = run_backtest(history, ports, PROXIES, start=np.datetime64("2022-01-01"),
-                              end=np.datetime64("2023-01-01"), scenario_config=cfg)
+    rows, hits = run_backtest(
+        history, ports, PROXIES, start=np.datetime64("2022-01-01"), end=np.datetime64("2023-01-01"), scenario_config=cfg
+    )
     assert [r.name for r in rows] == ["BTC long", "basis"]
     for r in rows:
         assert r.observations == 365 and r.exceedances == int(hits[r.name].sum())

@@ -75,8 +75,7 @@ def test_cover2_known_answer() -> None:
 
 
 @settings(max_examples=100, deadline=None)
-@given(arrays(np.float64, (6, 5), elements=st.floats(-1e6, 1e6)),
-       arrays(np.float64, 6, elements=st.floats(0, 1e6)))
+@given(arrays(np.float64, (6, 5), elements=st.floats(-1e6, 1e6)), arrays(np.float64, 6, elements=st.floats(0, 1e6)))
 def test_cover2_equals_two_largest_excesses(losses: np.ndarray, im: np.ndarray) -> None:
     df = cover2(losses, im, np.ones(6), 2)
     excess = np.maximum(losses - im[:, None], 0)

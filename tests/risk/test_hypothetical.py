@@ -28,15 +28,25 @@ CFG = MarginConfig()
 
 def test_default_scenarios_known_answer() -> None:
     m, names = hypothetical_scenarios(["BTC", "BTC-PERP", "SOL", "PAXG"], HypotheticalConfig())
-    assert names == ("hyp:BTC-down", "hyp:BTC-up", "hyp:SOL-down", "hyp:SOL-up", "hyp:PAXG-down", "hyp:PAXG-up",
-                     "hyp:crash", "hyp:squeeze")
-    expected = np.array([
-        # BTC-  BTC+   SOL-   SOL+  PAXG- PAXG+  crash  squeeze
-        [-0.50, 0.30, 0.0, 0.0, 0.0, 0.0, -0.50, 0.30],  # BTC: major, down 50 %, up 30 %
-        [-0.55, 0.35, 0.0, 0.0, 0.0, 0.0, -0.55, 0.35],  # BTC-PERP: + 5 % basis in the same direction
-        [0.0, 0.0, -0.60, 1.50, 0.0, 0.0, -0.60, 1.50],  # SOL: the default (alt) class
-        [0.0, 0.0, 0.0, 0.0, -0.15, 0.15, -0.15, 0.15],  # PAXG: asset-backed
-    ])
+    assert names == (
+        "hyp:BTC-down",
+        "hyp:BTC-up",
+        "hyp:SOL-down",
+        "hyp:SOL-up",
+        "hyp:PAXG-down",
+        "hyp:PAXG-up",
+        "hyp:crash",
+        "hyp:squeeze",
+    )
+    expected = np.array(
+        [
+            # BTC-  BTC+   SOL-   SOL+  PAXG- PAXG+  crash  squeeze
+            [-0.50, 0.30, 0.0, 0.0, 0.0, 0.0, -0.50, 0.30],  # BTC: major, down 50 %, up 30 %
+            [-0.55, 0.35, 0.0, 0.0, 0.0, 0.0, -0.55, 0.35],  # BTC-PERP: + 5 % basis in the same direction
+            [0.0, 0.0, -0.60, 1.50, 0.0, 0.0, -0.60, 1.50],  # SOL: the default (alt) class
+            [0.0, 0.0, 0.0, 0.0, -0.15, 0.15, -0.15, 0.15],  # PAXG: asset-backed
+        ]
+    )
     np.testing.assert_allclose(m, expected)
     assert hypothetical_scenarios(["BTC"], HypotheticalConfig(single_asset=False))[1] == ("hyp:crash", "hyp:squeeze")
     assert hypothetical_scenarios(["BTC"], HypotheticalConfig(single_asset=False, market=False))[0].shape == (1, 0)
@@ -44,16 +54,23 @@ def test_default_scenarios_known_answer() -> None:
 
 shock = st.builds(
     lambda d, u, b: (d, u, b),
-    st.floats(0.01, 0.8), st.floats(0.01, 5.0), st.floats(0.0, 0.19),
+    st.floats(0.01, 0.8),
+    st.floats(0.01, 5.0),
+    st.floats(0.0, 0.19),
 )
-factor_names = st.lists(st.sampled_from(["BTC", "ETH", "BTC-PERP", "ETH-PERP", "SOL", "SOL-PERP", "DOGE"]),
-                        min_size=1, max_size=7, unique=True)
+factor_names = st.lists(
+    st.sampled_from(["BTC", "ETH", "BTC-PERP", "ETH-PERP", "SOL", "SOL-PERP", "DOGE"]),
+    min_size=1,
+    max_size=7,
+    unique=True,
+)
 
 
 @settings(max_examples=150, deadline=None)
 @given(factor_names, shock, shock)
-def test_scenario_structure(factors: list[str], major: tuple[float, float, float],
-                            other: tuple[float, float, float]) -> None:
+def test_scenario_structure(
+    factors: list[str], major: tuple[float, float, float], other: tuple[float, float, float]
+) -> None:
     cfg = HypotheticalConfig((ShockClass("major", *major, assets=("BTC", "ETH")), ShockClass("alt", *other)))
     m, names = hypothetical_scenarios(factors, cfg)
     unders = list(dict.fromkeys(f.removesuffix("-PERP") for f in factors))
@@ -78,8 +95,13 @@ def test_config_validation() -> None:
     with pytest.raises(ConfigError):
         HypotheticalConfig((ShockClass("a", 0.98, 0.5, 0.05),))  # down + basis > 100 %
     with pytest.raises(ConfigError):
-        HypotheticalConfig((ShockClass("a", 0.5, 0.5, 0.0, ("BTC",)), ShockClass("b", 0.5, 0.5, 0.0, ("BTC",)),
-                            ShockClass("c", 0.5, 0.5, 0.0)))  # BTC twice
+        HypotheticalConfig(
+            (
+                ShockClass("a", 0.5, 0.5, 0.0, ("BTC",)),
+                ShockClass("b", 0.5, 0.5, 0.0, ("BTC",)),
+                ShockClass("c", 0.5, 0.5, 0.0),
+            )
+        )  # BTC twice
     assert HypotheticalConfig().class_of("DOGE").name == "alt"
     assert [c.name for c in DEFAULT_CLASSES] == ["major", "asset-backed", "alt"]
 
@@ -89,9 +111,19 @@ def _tiny_model(hyp: HypotheticalConfig | None) -> tuple[ScenarioSet, Universe]:
     fhs = np.array([[-0.02, 0.01, 0.0, 0.015] * 10, [-0.021, 0.011, 0.0, 0.014] * 10])
     fac = ("BTC", "BTC-PERP")
     h, names = hypothetical_scenarios(fac, hyp) if hyp is not None else (None, ())
-    ss = ScenarioSet(np.datetime64("2020-03-01"), fac, fhs, np.zeros((2, 0)), np.zeros(0, dtype=np.int64), (),
-                     np.array([0.02, 0.02]), np.array([1e6, 1e6]), np.array([1.0, 1.0]),
-                     hypothetical=h, hypothetical_names=names)
+    ss = ScenarioSet(
+        np.datetime64("2020-03-01"),
+        fac,
+        fhs,
+        np.zeros((2, 0)),
+        np.zeros(0, dtype=np.int64),
+        (),
+        np.array([0.02, 0.02]),
+        np.array([1e6, 1e6]),
+        np.array([1.0, 1.0]),
+        hypothetical=h,
+        hypothetical_names=names,
+    )
     uni = Universe((Instrument("BTC", Kind.SPOT, "BTC", 1.0), Instrument("BTC-USD-PERP", Kind.PERP, "BTC-PERP", 1.0)))
     return ss, uni
 
@@ -148,8 +180,10 @@ def test_hypothetical_scenarios_only_add_to_cover2(q: np.ndarray, im: np.ndarray
 def test_real_data_march_2020_fund_is_no_longer_zero() -> None:
     """As of 1 March 2020 no stressed period has ended: Cover 2 on history alone is (nearly) zero; with the
     hypothetical scenarios it covers two retail-style long books losing 55 % (perps) beyond their IM."""
-    hist = merge(load_candles(DATA / "binance-spot-daily.csv.gz", symbols=["BTC", "ETH"]),
-                 load_candles(DATA / "binance-usdm-perp-hourly.csv.gz", suffix="-PERP"))
+    hist = merge(
+        load_candles(DATA / "binance-spot-daily.csv.gz", symbols=["BTC", "ETH"]),
+        load_candles(DATA / "binance-usdm-perp-hourly.csv.gz", suffix="-PERP"),
+    )
     fac = ["BTC", "ETH", "BTC-PERP", "ETH-PERP"]
     prox = {"ETH": "BTC", "BTC-PERP": "BTC", "ETH-PERP": "ETH"}
     uni = Universe(tuple(Instrument(f, Kind.PERP if f.endswith("PERP") else Kind.SPOT, f, 1.0) for f in fac))
@@ -160,8 +194,7 @@ def test_real_data_march_2020_fund_is_no_longer_zero() -> None:
     funds = []
     for cfg in (ScenarioConfig(hypothetical=None), ScenarioConfig()):
         model = build_model(build_scenarios(filter_history(hist, prox, cfg), t, fac, cfg), uni, CFG)
-        r = compute_margin(q, p, np.zeros((4, 1)), np.ones(1), np.zeros(4, dtype=np.int64), model,
-                           _no_haircuts(), CFG)
+        r = compute_margin(q, p, np.zeros((4, 1)), np.ones(1), np.zeros(4, dtype=np.int64), model, _no_haircuts(), CFG)
         sl = stress_losses(q, p, model)
         funds.append((cover2(sl.by_scenario, r.im, np.ones(4), 6).size, r.im, sl))
     (f0, im0, sl0), (f1, im1, sl1) = funds

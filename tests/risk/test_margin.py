@@ -36,13 +36,15 @@ def _core(q: np.ndarray) -> float:
 
 def _margin(q: np.ndarray, cash: float = 0.0, tier: int = 0) -> object:
     m = q.shape[0]
-    return compute_margin(q, PRICES, np.full((m, 1), cash), np.ones(1), np.full(m, tier, dtype=np.int64),
-                          MODEL, CASH, CFG)
+    return compute_margin(
+        q, PRICES, np.full((m, 1), cash), np.ones(1), np.full(m, tier, dtype=np.int64), MODEL, CASH, CFG
+    )
 
 
 def test_zero_position_zero_margin() -> None:
-    r = compute_margin(np.zeros((4, 3)), PRICES, np.zeros((4, 1)), np.ones(1), np.zeros(4, dtype=np.int64),
-                       MODEL, CASH, CFG)
+    r = compute_margin(
+        np.zeros((4, 3)), PRICES, np.zeros((4, 1)), np.ones(1), np.zeros(4, dtype=np.int64), MODEL, CASH, CFG
+    )
     for arr in (r.im, r.mm, r.es_core, r.concentration_addon, r.liquidity_addon, r.collateral_value):
         np.testing.assert_array_equal(arr, 0.0)
     np.testing.assert_array_equal(r.im_units, 0)
@@ -54,8 +56,16 @@ def test_known_answer_single_instrument() -> None:
     stress = -np.arange(1.0, 41.0) / 100.0  # worst 1 of 40 at 97.5 %: -0.40
     r = np.concatenate([fhs, stress])[None, :]
     model = RiskModel(
-        Universe((Instrument("X", Kind.SPOT, "X", 1.0, 0.001, None),)), r, 100, np.zeros(1), np.zeros(1),
-        np.array([0.02]), np.array([1e6]), np.array([1e5]), np.zeros(40, dtype=np.int64), ("p",),
+        Universe((Instrument("X", Kind.SPOT, "X", 1.0, 0.001, None),)),
+        r,
+        100,
+        np.zeros(1),
+        np.zeros(1),
+        np.array([0.02]),
+        np.array([1e6]),
+        np.array([1e5]),
+        np.zeros(40, dtype=np.int64),
+        ("p",),
     )
     q, p = np.array([[10.0]]), np.array([200.0])  # notional 2,000
     core, fhs_es, st_es, conc, liq = portfolio_im(q, p, model, CFG)
@@ -107,8 +117,12 @@ def test_same_direction_legs_never_below_the_larger(a: np.ndarray, c: float) -> 
 def test_cross_venue_netting_equals_single_net_position() -> None:
     universe = MODEL.universe
     venues = VenueMap({("dex", "BTC-PERP"): "X0", ("cex", "BTCUSDT"): "X0", ("cex", "ETHUSDT"): "X2"})
-    fills = [(0, "dex", "BTC-PERP", 5.0), (0, "cex", "BTCUSDT", -3.0), (1, "cex", "ETHUSDT", 2.0),
-             (1, "dex", "BTC-PERP", -1.0)]
+    fills = [
+        (0, "dex", "BTC-PERP", 5.0),
+        (0, "cex", "BTCUSDT", -3.0),
+        (1, "cex", "ETHUSDT", 2.0),
+        (1, "dex", "BTC-PERP", -1.0),
+    ]
     idx = np.array([venues.resolve(universe, v, s) for _, v, s, _ in fills], dtype=np.int64)
     members = np.array([f[0] for f in fills], dtype=np.int64)
     qty = np.array([f[3] for f in fills])
@@ -155,8 +169,7 @@ def test_small_positions_carry_only_spread_cost(q: np.ndarray) -> None:
 
 def test_tiers_scale_im_and_rounding_is_conservative() -> None:
     q = np.array([[300.0, -50.0, 20.0]] * 3)
-    r = compute_margin(q, PRICES, np.full((3, 1), 1234.5678919), np.ones(1), np.array([0, 1, 2]), MODEL, CASH,
-                       CFG)
+    r = compute_margin(q, PRICES, np.full((3, 1), 1234.5678919), np.ones(1), np.array([0, 1, 2]), MODEL, CASH, CFG)
     assert r.im[1] == pytest.approx(1.1 * r.im[0]) and r.im[2] == pytest.approx(1.25 * r.im[0])
     assert np.all(r.im_units >= r.im * 1e6) and np.all(r.im_units - 1 < r.im * 1e6)
     assert np.all(r.mm_units >= r.mm * 1e6)
@@ -191,8 +204,17 @@ def test_incremental_book_matches_full_recompute() -> None:
 
 def test_build_model_scales_by_sqrt_horizon() -> None:
     fhs = np.array([[-0.1, 0.05, 0.0, 0.02] * 10, [-0.1, 0.05, 0.0, 0.02] * 10])
-    ss = ScenarioSet(np.datetime64("2024-01-01"), ("A", "B"), fhs, np.zeros((2, 0)), np.zeros(0, dtype=np.int64),
-                     (), np.array([0.02, 0.02]), np.array([100.0, 100.0]), np.array([1.0, 1.0]))
+    ss = ScenarioSet(
+        np.datetime64("2024-01-01"),
+        ("A", "B"),
+        fhs,
+        np.zeros((2, 0)),
+        np.zeros(0, dtype=np.int64),
+        (),
+        np.array([0.02, 0.02]),
+        np.array([100.0, 100.0]),
+        np.array([1.0, 1.0]),
+    )
     uni = Universe((Instrument("A1", Kind.SPOT, "A", 1.0), Instrument("B4", Kind.SPOT, "B", 4.0)))
     m = build_model(ss, uni, CFG)
     np.testing.assert_allclose(m.returns[1], 2.0 * m.returns[0])

@@ -55,8 +55,9 @@ def test_es_subadditive_and_homogeneous(data: st.DataObject) -> None:
 def test_core_measure_blends_stress_and_floors_at_zero() -> None:
     fhs = np.arange(1.0, 101.0)
     stress = np.arange(1.0, 41.0) * 10  # ES 97.5 of 40: n = 1 -> 400
-    core, f, s = core_measure(np.concatenate([fhs, stress]), 100, var=False, alpha=0.975,
-                              stressed_weight=0.25, buffer=0.0)
+    core, f, s = core_measure(
+        np.concatenate([fhs, stress]), 100, var=False, alpha=0.975, stressed_weight=0.25, buffer=0.0
+    )
     assert f == pytest.approx(99.2) and s == pytest.approx(400.0)
     assert core == pytest.approx(0.75 * 99.2 + 0.25 * 400.0)
     buf = core_measure(fhs, 100, var=False, alpha=0.975, stressed_weight=0.0, buffer=0.25)[0]
@@ -76,13 +77,17 @@ def test_basis_block_is_max_with_periods_known_answer() -> None:
     core, f, s = core_measure(losses * np.r_[np.full(100, 0.1), np.ones(46)], 100, n_basis=6, basis_count=2, **kw)
     assert s == pytest.approx(75.0) and core == pytest.approx(0.75 * 9.92 + 0.25 * 75.0)
     # Periods dominate when larger; no periods at all: the basis block against the FHS measure.
-    assert core_measure(losses * 10 * np.r_[np.ones(100), np.ones(40), np.full(6, 0.01)], 100, n_basis=6,
-                        basis_count=2, **kw)[2] == pytest.approx(400.0)
+    assert core_measure(
+        losses * 10 * np.r_[np.ones(100), np.ones(40), np.full(6, 0.01)], 100, n_basis=6, basis_count=2, **kw
+    )[2] == pytest.approx(400.0)
     assert core_measure(np.concatenate([fhs, basis]), 100, n_basis=6, basis_count=2, **kw)[2] == pytest.approx(99.2)
     # The P&L path gives the same numbers.
     pnl = -np.vstack([losses, 2 * losses])
-    for a, b in zip(core_measure_pnl(pnl, 100, n_basis=6, basis_count=2, **kw),
-                    core_measure(-pnl, 100, n_basis=6, basis_count=2, **kw), strict=True):
+    for a, b in zip(
+        core_measure_pnl(pnl, 100, n_basis=6, basis_count=2, **kw),
+        core_measure(-pnl, 100, n_basis=6, basis_count=2, **kw),
+        strict=True,
+    ):
         np.testing.assert_allclose(a, b)
     assert worst_mean(basis, 100) == pytest.approx(basis.mean())  # k capped at S
     with pytest.raises(ConfigError):

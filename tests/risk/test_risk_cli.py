@@ -22,8 +22,22 @@ def _positions(tmp_path: Path, doc: object) -> str:
 
 def test_backtest_json_short_window(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "bt.md"
-    rc = main(["backtest", "--prices", SPOT, "--perp", PERP, "--from", "2023-01-01", "--to", "2023-07-01",
-               "--json", "--out", str(out)])
+    rc = main(
+        [
+            "backtest",
+            "--prices",
+            SPOT,
+            "--perp",
+            PERP,
+            "--from",
+            "2023-01-01",
+            "--to",
+            "2023-07-01",
+            "--json",
+            "--out",
+            str(out),
+        ]
+    )
     doc = json.loads(capsys.readouterr().out)
     assert rc in (0, 1) and rc == (0 if doc["all_pass"] else 1)
     names = [r["name"] for r in doc["rows"]]
@@ -77,10 +91,20 @@ def test_margin_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
         ({"positions": [{"member": "a", "qty": 1}]}, "missing field 'instrument'"),
         ({"positions": [{"member": "a", "instrument": "BTC", "qty": "x"}]}, "finite number"),
         ({"positions": [{"member": "a", "instrument": "NOPE", "qty": 1}]}, "no price series"),
-        ({"positions": [{"member": "a", "instrument": "BTC", "qty": 1}],
-          "collateral": [{"member": "a", "asset": "BTC", "qty": -1}]}, ">= 0"),
-        ({"positions": [{"member": "a", "instrument": "BTC", "qty": 1}],
-          "collateral": [{"member": "a", "asset": "GOLDBAR", "qty": 1}]}, "numeraire"),
+        (
+            {
+                "positions": [{"member": "a", "instrument": "BTC", "qty": 1}],
+                "collateral": [{"member": "a", "asset": "BTC", "qty": -1}],
+            },
+            ">= 0",
+        ),
+        (
+            {
+                "positions": [{"member": "a", "instrument": "BTC", "qty": 1}],
+                "collateral": [{"member": "a", "asset": "GOLDBAR", "qty": 1}],
+            },
+            "numeraire",
+        ),
         ({"positions": [{"member": "a", "instrument": "BTC", "qty": 1}], "tiers": {"a": 9}}, "tier index"),
     ],
 )
