@@ -211,11 +211,14 @@ contract Vault is
         Signatures.verify(digest, signatures, _isSigner, _threshold);
         _applyMarks(batch.marks);
         _applyRequirements(batch.requirements);
-        _applyTransfers(batch.transfers);
-        if (batch.contributions.length != 0 || batch.marginCalls.length != 0 || batch.defaultActions.length != 0) {
+        bool fundPaid = _applyTransfers(batch.transfers);
+        if (
+            fundPaid || batch.contributions.length != 0 || batch.marginCalls.length != 0
+                || batch.defaultActions.length != 0
+        ) {
             _delegate(
                 abi.encodeCall(
-                    VaultDefaults.applyRows, (batch.contributions, batch.marginCalls, batch.defaultActions)
+                    VaultDefaults.applyRows, (batch.contributions, batch.marginCalls, batch.defaultActions, fundPaid)
                 )
             );
         }
@@ -521,15 +524,19 @@ contract Vault is
     /// covers) is applied by the assembly loop in `_applySimpleTransfers`; it stops at the first other row,
     /// which `_applyTransfer` handles (or rejects) in plain Solidity, and the loop resumes after it.
     /// Per-asset sums accumulate in MAX_ASSETS memory words and must all be zero at the end.
-    function _applyTransfers(bytes32[] calldata rows) private {
+    /// Returns whether the rows paid out of the default fund's cash on net: Σ of its own rows < 0, which is
+    /// its cash change plus the change of the members' debt (advances and repayments move cash and debt
+    /// together, and only rows `_applyTransfer` handles change a debt; the word after the sums adds them up).
+    function _applyTransfers(bytes32[] calldata rows) private returns (bool fundPaid) {
         uint256 accounts = _accountCount;
         uint256 assets = _assetCount;
-        uint256 sums; // memory: int256[MAX_ASSETS]
+        uint256 cash = _ledger[Ledger.DEFAULT_FUND_CASH];
+        uint256 sums; // memory: int256[MAX_ASSETS], then int256 Σ debt change
         assembly ("memory-safe") {
             sums := mload(0x40)
             // Zero the accumulators (memory past the free pointer may hold scratch from hashing).
-            calldatacopy(sums, calldatasize(), mul(MAX_ASSETS, 0x20))
-            mstore(0x40, add(sums, mul(MAX_ASSETS, 0x20)))
+            calldatacopy(sums, calldatasize(), mul(add(MAX_ASSETS, 1), 0x20))
+            mstore(0x40, add(sums, mul(add(MAX_ASSETS, 1), 0x20)))
         }
         uint256 n = rows.length;
         for (uint256 i = _applySimpleTransfers(rows, 0, accounts, assets, sums); i < n;) {
@@ -544,6 +551,12 @@ contract Vault is
             // forge-lint: disable-next-line(unsafe-typecast)
             if (sum != 0) revert NonZeroSum(uint16(a), sum); // a < MAX_ASSETS
         }
+        int256 debtChange;
+        assembly ("memory-safe") {
+            debtChange := mload(add(sums, mul(MAX_ASSETS, 0x20)))
+        }
+        // forge-lint: disable-next-line(unsafe-typecast)
+        fundPaid = int256(_ledger[Ledger.DEFAULT_FUND_CASH]) + debtChange < int256(cash); // all < 2**128
     }
 
     /// @dev The hot loop. One cold SLOAD plus one SSTORE (5,000 gas) per row is the floor, so the rest is
@@ -613,12 +626,23 @@ contract Vault is
             let p := add(sums, shl(5, index))
             mstore(p, add(mload(p), value))
         }
+        uint256 k = Ledger.key(account, asset);
+        uint256 debt = _ledger[k] >> 128;
         if (amount >= 0) {
             // forge-lint: disable-next-line(unsafe-typecast)
             _ledger.credit(account, asset, uint256(int256(amount))); // non-negative
         } else {
             // forge-lint: disable-next-line(unsafe-typecast)
             _ledger.debit(account, asset, uint256(-int256(amount)), true); // -amount <= 2**127
+        }
+        // Σ debt change (advances less repayments), in the word after the sums: each term < 2**128
+        // forge-lint: disable-next-line(unsafe-typecast)
+        int256 change = int256(_ledger[k] >> 128) - int256(debt);
+        if (change != 0) {
+            assembly ("memory-safe") {
+                let p := add(sums, mul(MAX_ASSETS, 0x20))
+                mstore(p, add(mload(p), change))
+            }
         }
     }
 

@@ -35,17 +35,43 @@ contract VaultDefaults is VaultStorage {
     }
 
     /// @notice Apply a batch's contribution, margin-call and default-action rows, in that order (the vault
-    /// calls it inside `settle`, after the transfers and before the approved withdrawals).
+    /// calls it inside `settle`, after the transfers and before the approved withdrawals); then, if the
+    /// transfer rows paid out of the default fund's cash, check that the pool is still backed.
     /// @param contributions Packed contribution rows.
     /// @param marginCalls Packed margin-call rows.
     /// @param defaultActions Packed default-action rows.
-    function applyRows(bytes32[] calldata contributions, bytes32[] calldata marginCalls, bytes32[] calldata defaultActions)
-        external
-        onlyDelegated
-    {
+    /// @param fundPaid Whether the batch's transfer rows paid out of the default fund's cash on net.
+    function applyRows(
+        bytes32[] calldata contributions,
+        bytes32[] calldata marginCalls,
+        bytes32[] calldata defaultActions,
+        bool fundPaid
+    ) external onlyDelegated {
         if (contributions.length != 0) _applyContributions(contributions);
         if (marginCalls.length != 0) _applyMarginCalls(marginCalls);
         if (defaultActions.length != 0) _applyDefaultActions(defaultActions);
+        if (fundPaid) _requireBacked();
+    }
+
+    /// @dev The default fund's cash plus the advances owed by members not in an open default must cover the
+    /// pool's value. Checked only after a batch whose transfer rows paid out of the fund's cash on net (no
+    /// other row lowers that sum except a DECLARE or an advance to a member in default, which are the
+    /// waterfall's to cover), and at the end of the batch, so a payout cannot hide behind a DECLARE in the
+    /// same batch. Collateral seized into the fund does not count until it is sold for cash (its price
+    /// moves); a defaulter's advance does not count (it is what the waterfall is covering). O(members),
+    /// and only when the cash alone falls short.
+    function _requireBacked() private view {
+        uint256 cash = _ledger[Ledger.DEFAULT_FUND_CASH];
+        uint256 value = _fund.value;
+        if (cash >= value) return;
+        uint256 advances;
+        uint256 accounts = _accountCount;
+        bool anyOpen = _fund.open != 0;
+        for (uint32 a = Ledger.FIRST_MEMBER; a <= accounts; ++a) {
+            if (anyOpen && DefaultFund.isOpen(_fund, a)) continue;
+            advances += _ledger.debtOf(a);
+        }
+        if (cash + advances < value) revert IVault.PoolUnderfunded(cash, advances, value);
     }
 
     /// @dev After wind-down: of `amount` of `asset` leaving `account`, give up to the default fund what covers

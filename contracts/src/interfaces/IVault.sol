@@ -131,6 +131,10 @@ interface IVault {
     /// @notice Assessments of `account` for one default would exceed `cap` (ASSESSMENT_CAP_MULTIPLE × its
     /// contribution value at the DECLARE); `amount` is the cumulative total.
     error AssessmentAboveCap(uint32 account, uint256 amount, uint256 cap);
+    /// @notice A batch whose transfer rows paid out of the default fund's cash (net) would leave that cash
+    /// plus the outstanding advances of members not in an open default below the pool's value (what the
+    /// members' contributions claim), checked once the batch's default rows have applied.
+    error PoolUnderfunded(uint256 cash, uint256 advances, uint256 poolValue);
     // governance, escape hatch
     error InvalidThreshold(uint256 threshold, uint256 signers);
     /// @notice A signer appears twice in a signer set (added; not in the first interface draft).

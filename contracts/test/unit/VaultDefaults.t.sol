@@ -332,6 +332,107 @@ contract VaultDefaultsTest is VaultFixture {
         _expectRevertActions(_one(reserved), abi.encodeWithSelector(IVault.MalformedRow.selector, reserved));
     }
 
+    // ------------------------------------------------------------------ the pool's backing (PoolUnderfunded)
+
+    /// @dev A batch whose transfer rows pay `amount` of the default fund's cash to the fee account, plus
+    /// `actions`.
+    function _payout(uint256 amount, bytes32[] memory actions) internal view returns (Batch.Data memory b) {
+        b = _nextBatch();
+        b.transfers = _two(_t(FUND, USD, -int256(amount)), _t(FEE, USD, int256(amount)));
+        b.defaultActions = actions;
+    }
+
+    function _expectUnderfunded(Batch.Data memory b, uint256 cash, uint256 advances, uint256 value) internal {
+        IVault.SignerSignature[] memory sigs = _sign(b, _quorum());
+        vm.expectRevert(abi.encodeWithSelector(IVault.PoolUnderfunded.selector, cash, advances, value));
+        vault.settle(b, sigs);
+    }
+
+    /// Fund cash 30,000, pool 20,000, alice (not in default) owes 40,000: her advance counts, so the fund
+    /// may pay out all its cash (0 + 40,000 >= 20,000); its whole cash is all it has.
+    function test_payoutBackedByAdvancesOfMembersNotInDefault() public {
+        _setUpDefault();
+        assertEq(vault.balanceOf(FUND, USD), 30_000e6, "fund cash");
+        _settle(_payout(30_000e6, new bytes32[](0)));
+        assertEq(vault.balanceOf(FUND, USD), 0, "paid out");
+        assertEq(vault.balanceOf(FEE, USD), 30_000e6, "to the fee account");
+    }
+
+    /// Once alice is in default her advance no longer counts: the fund may pay out only its cash above the
+    /// pool (10,000), and one unit more is refused with the figures.
+    function test_payoutBeyondThePool_PoolUnderfunded() public {
+        _setUpDefault();
+        _declareAlice();
+        _expectUnderfunded(_payout(10_000e6 + 1, new bytes32[](0)), 20_000e6 - 1, 0, 20_000e6);
+        _settle(_payout(10_000e6, new bytes32[](0)));
+        assertEq(vault.balanceOf(FUND, USD), 20_000e6, "cash == pool");
+        _expectUnderfunded(_payout(1, new bytes32[](0)), 20_000e6 - 1, 0, 20_000e6);
+    }
+
+    /// The check runs at the end of the batch: a payout cannot hide behind a DECLARE in the same batch.
+    function test_payoutWithDeclareInTheSameBatch_PoolUnderfunded() public {
+        _setUpDefault();
+        _expectUnderfunded(_payout(15_000e6, _one(_a(ALICE, Batch.DECLARE, 0))), 15_000e6, 0, 20_000e6);
+    }
+
+    /// The advances of members not in default count: bob owes 3,000 (advanced from the fund's cash) and the
+    /// fund may pay out down to 20,000 - 3,000 = 17,000 of cash, not below.
+    function test_payoutCountsAdvancesOfSurvivors() public {
+        _setUpDefault();
+        _declareAlice();
+        Batch.Data memory b = _nextBatch();
+        // bob holds 14,000 of cash after his contribution: a 17,000 loss draws a 3,000 advance
+        b.transfers = _two(_t(BOB, USD, -17_000e6), _t(DAVE, USD, 17_000e6));
+        _settle(b);
+        assertEq(vault.debtOf(BOB), 3_000e6, "bob's advance");
+        assertEq(vault.balanceOf(FUND, USD), 27_000e6, "fund cash");
+        _expectUnderfunded(_payout(10_000e6 + 1, new bytes32[](0)), 17_000e6 - 1, 3_000e6, 20_000e6);
+        _settle(_payout(10_000e6, new bytes32[](0)));
+    }
+
+    /// What is not a payout by the fund is never refused, however short the fund is: an advance to the
+    /// defaulter (its close-out loss) moves cash and debt together, and a credit to the fund only helps.
+    function test_advancesAndCreditsAreNeverRefused() public {
+        _setUpDefault();
+        _declareAlice();
+        _settle(_payout(10_000e6, new bytes32[](0))); // cash 20,000 == pool
+        Batch.Data memory b = _nextBatch();
+        b.transfers = _two(_t(ALICE, USD, -5_000e6), _t(DAVE, USD, 5_000e6));
+        _settle(b); // advanced: cash 15,000 < pool 20,000
+        assertEq(vault.balanceOf(FUND, USD), 15_000e6, "cash below the pool");
+        b = _nextBatch();
+        b.transfers = _two(_t(DAVE, USD, -1_000e6), _t(FUND, USD, 1_000e6));
+        _settle(b); // a credit to the fund
+        // a payout and a larger credit in one batch: the fund's net is a credit
+        b = _nextBatch();
+        b.transfers = new bytes32[](4);
+        (b.transfers[0], b.transfers[1]) = (_t(FUND, USD, -500e6), _t(FEE, USD, 500e6));
+        (b.transfers[2], b.transfers[3]) = (_t(DAVE, USD, -600e6), _t(FUND, USD, 600e6));
+        _settle(b);
+        _expectUnderfunded(_payout(1, new bytes32[](0)), 16_100e6 - 1, 0, 20_000e6);
+    }
+
+    /// Collateral the waterfall seized counts once it is sold for cash, not before: after a COVER of 12,000
+    /// (L1 5 weth = 8,000, L2 4,000) the pool is 16,000 and the fund's cash 30,000. A 14,001 payout is
+    /// refused although the fund holds the 5 weth; sold to dave for 9,000 in the same batch, it passes.
+    function test_seizedCollateralCountsOnceSold() public {
+        _setUpDefault();
+        _declareAlice();
+        _settleActions(_one(_a(ALICE, Batch.COVER, 12_000e6)));
+        assertEq(vault.balanceOf(FUND, WETH), 5 * WETH_UNIT, "seized weth");
+        (uint256 value,) = vault.defaultFundPool();
+        assertEq(value, 16_000e6, "pool");
+        _expectUnderfunded(_payout(14_000e6 + 1, new bytes32[](0)), 16_000e6 - 1, 0, 16_000e6);
+        Batch.Data memory b = _payout(14_000e6 + 1, new bytes32[](0));
+        bytes32[] memory rows = new bytes32[](6);
+        (rows[0], rows[1]) = (b.transfers[0], b.transfers[1]);
+        (rows[2], rows[3]) = (_t(FUND, WETH, -int256(5 * WETH_UNIT)), _t(DAVE, WETH, int256(5 * WETH_UNIT)));
+        (rows[4], rows[5]) = (_t(DAVE, USD, -9_000e6), _t(FUND, USD, 9_000e6));
+        b.transfers = rows;
+        _settle(b);
+        assertEq(vault.balanceOf(FUND, USD), 25_000e6 - 1, "cash after the sale and the payout");
+    }
+
     // ------------------------------------------------------------------ margin calls
 
     function test_marginCallStoredAndPublished() public {
