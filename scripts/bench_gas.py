@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from web3 import Web3  # noqa: E402
+from web3.types import Nonce, TxParams  # noqa: E402
 
 from offchain.chain.anvil import ANVIL_KEYS, Anvil  # noqa: E402
 from offchain.chain.deploy import Deployment, VaultParams, deploy_devnet, mint  # noqa: E402
@@ -39,14 +40,21 @@ USDC = 10**6
 def admit_many(w3: Web3, d: Deployment, operator: TxSender, n: int) -> list[int]:
     """Admit n fresh member addresses, pipelining the transactions (explicit nonces)."""
     fn = d.vault.contract.functions
-    nonce = w3.eth.get_transaction_count(operator.address)
+    nonce = w3.eth.get_transaction_count(operator.account.address)
     hashes = []
     for i in range(n):
         member = Web3.to_checksum_address(f"0x{(0xC0FFEE << 100) + i:040x}")
-        tx = fn.admitMember(member).build_transaction(
-            {"from": operator.address, "nonce": nonce + i, "gas": 120_000, "chainId": w3.eth.chain_id}
-        )
-        hashes.append(w3.eth.send_raw_transaction(operator.account.sign_transaction(tx).raw_transaction))
+        params: TxParams = {
+            "from": operator.account.address,
+            "nonce": Nonce(nonce + i),
+            "gas": 120_000,
+            "chainId": w3.eth.chain_id,
+        }
+        tx = fn.admitMember(member).build_transaction(params)
+        # eth-account annotates transaction_dict as a plain dict[str, ...], which web3's TxParams TypedDict
+        # (what build_transaction returns, and what sign_transaction accepts at runtime) can never match.
+        signed = operator.account.sign_transaction(tx)  # type: ignore[arg-type]
+        hashes.append(w3.eth.send_raw_transaction(signed.raw_transaction))
     for h in hashes:
         if w3.eth.wait_for_transaction_receipt(h)["status"] != 1:
             raise RuntimeError("admitMember failed")

@@ -14,6 +14,7 @@ import dataclasses
 import sys
 import time
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import numpy as np
 
@@ -35,7 +36,15 @@ WINDOWS = (
 )
 
 
-def _venues(pop: Population, **changes: float) -> Population:
+class VenueChanges(TypedDict, total=False):
+    """The numeric VenueSpec parameters a sensitivity row may override."""
+
+    volume_share: float
+    liquidation_fee: float
+    insurance_fund: float
+
+
+def _venues(pop: Population, **changes: Unpack[VenueChanges]) -> Population:
     return dataclasses.replace(pop, venues=tuple(dataclasses.replace(v, **changes) for v in pop.venues))
 
 

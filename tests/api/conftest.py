@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from itertools import count
 from typing import Any
@@ -206,7 +206,7 @@ def settings(db_url: str, **kw: Any) -> ApiSettings:
     return ApiSettings.model_validate(base)
 
 
-def make_api(db_url: str, **kw: Any) -> Iterator[Api]:
+def make_api(db_url: str, **kw: Any) -> Generator[Api, None, None]:
     engine = open_ledger(db_url)
     populate(engine)
     clock = Clock()

@@ -127,7 +127,8 @@ def test_unknown_tier_and_taken_account(api: Api) -> None:
 
 
 def test_malformed_bodies_are_4xx(api: Api) -> None:
-    for body in ({}, {"payload": APPLY}, {"payload": APPLY, "auth": {"signer": "0x12"}}, [], "x"):
+    bodies: tuple[object, ...] = ({}, {"payload": APPLY}, {"payload": APPLY, "auth": {"signer": "0x12"}}, [], "x")
+    for body in bodies:
         r = api.client.post("/v1/membership/applications", json=body)
         assert 400 <= r.status_code < 500 and "error" in r.json(), (body, r.text)
     r = api.client.post(

@@ -10,7 +10,7 @@ plan) and the default CLOSEs. No ADL, no outside money, ledger and chain reconci
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -172,7 +172,7 @@ def open_book(w: World, thin_usdc: int, thin_btc: int) -> None:
     w.settle(20_000)
 
 
-def run_default(w: World, drop_to: float, bids: Mapping[int, list[tuple[str, float, int]]]) -> None:
+def run_default(w: World, drop_to: float, bids: Mapping[int, Sequence[tuple[str, float, int]]]) -> None:
     """Price drop → call → no cure → DECLARE → four auctioned tranches → COVER (+ASSESS) → CLOSE."""
     d, f, thin = w.d, w.f, w.account(THIN)
     assert f.marginCallOf(thin).call() == [0, 0]  # well margined at first

@@ -25,7 +25,9 @@ candidates = st.lists(
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data(), pool=candidates)
-def test_stored_fills_are_the_distinct_valid_fills(world: World, data: st.DataObject, pool: list[tuple]) -> None:
+def test_stored_fills_are_the_distinct_valid_fills(
+    world: World, data: st.DataObject, pool: list[tuple[str, int, int]]
+) -> None:
     prefix = f"p{next(_examples)}-"
     made: list[tuple[Fill, bytes, str]] = []
     for kind, fid, qty in pool:

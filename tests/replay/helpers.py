@@ -9,6 +9,13 @@ from typing import Any
 import numpy as np
 
 HEADER = "timestamp,symbol,open,high,low,close,volume\n"
+SECONDS = np.dtype("datetime64[s]")
+
+
+def to_seconds(t: np.datetime64) -> np.datetime64:
+    """``t`` at one-second resolution, the candle files' timestamps (``np.datetime64(t, "s")``, which numpy's
+    stubs do not type)."""
+    return t.astype(SECONDS)
 
 
 def write_candles(path: Path, rows: list[tuple[np.datetime64, str, float]], volume: float = 1e6) -> Path:
@@ -28,7 +35,7 @@ def history(path: Path, days: int = 420, end: str = "2023-01-01", seed: int = 3)
     for sym, p0, vol in (("BTC", 20000.0, 0.03), ("ETH", 1500.0, 0.04)):
         walk = np.exp(np.cumsum(rng.normal(0, vol, days)))
         p = p0 * walk / walk[-1]  # the last close is p0, where the test paths start
-        rows += [(np.datetime64(start + np.timedelta64(d, "D"), "s"), sym, float(p[d])) for d in range(days)]
+        rows += [(to_seconds(start + np.timedelta64(d, "D")), sym, float(p[d])) for d in range(days)]
     return write_candles(path, rows)
 
 
@@ -36,8 +43,8 @@ def hourly_path(path: Path, btc: list[float], eth: list[float] | None = None, st
     """Hourly candles from ``start`` with the given closes."""
     t0 = np.datetime64(start, "h")
     eth = eth if eth is not None else [1500.0] * len(btc)
-    rows = [(np.datetime64(t0 + np.timedelta64(k, "h"), "s"), "BTC", c) for k, c in enumerate(btc)]
-    rows += [(np.datetime64(t0 + np.timedelta64(k, "h"), "s"), "ETH", c) for k, c in enumerate(eth)]
+    rows = [(to_seconds(t0 + np.timedelta64(k, "h")), "BTC", c) for k, c in enumerate(btc)]
+    rows += [(to_seconds(t0 + np.timedelta64(k, "h")), "ETH", c) for k, c in enumerate(eth)]
     return write_candles(path, rows)
 
 

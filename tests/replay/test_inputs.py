@@ -12,7 +12,7 @@ from offchain.replay.engine import DEFAULT_POPULATION, ROOT, replay_files
 from offchain.replay.population import load_population
 from offchain.replay.prices import load_path, merge_paths
 from offchain.risk.errors import ConfigError, MarketDataError
-from tests.replay.helpers import write_candles
+from tests.replay.helpers import to_seconds, write_candles
 
 MARKET = ROOT / "data" / "market"
 
@@ -20,9 +20,9 @@ MARKET = ROOT / "data" / "market"
 @pytest.mark.parametrize("step", [1, 4, 24])
 def test_path_frequencies(tmp_path: Path, step: int) -> None:
     t0 = np.datetime64("2023-01-01T00", "h")
-    rows = [(np.datetime64(t0 + np.timedelta64(k * step, "h"), "s"), "BTC", 100.0 + k) for k in range(10)]
+    rows = [(to_seconds(t0 + np.timedelta64(k * step, "h")), "BTC", 100.0 + k) for k in range(10)]
     rows = [r for k, r in enumerate(rows) if k != 4]  # an outage: the close carries forward
-    rows += [(np.datetime64(t0 + np.timedelta64(k * step, "h"), "s"), "ETH", 10.0) for k in range(10)]
+    rows += [(to_seconds(t0 + np.timedelta64(k * step, "h")), "ETH", 10.0) for k in range(10)]
     p = load_path(write_candles(tmp_path / "c.csv", rows))
     assert p.step_hours == step and len(p.times) == 10
     assert p.times[0] == t0 + np.timedelta64(step, "h")  # a step is a candle close
@@ -32,8 +32,8 @@ def test_path_frequencies(tmp_path: Path, step: int) -> None:
 
 def test_mixed_candle_lengths_rejected(tmp_path: Path) -> None:
     t0 = np.datetime64("2023-01-01T00", "h")
-    hourly = [(np.datetime64(t0 + np.timedelta64(k, "h"), "s"), "BTC", 1.0) for k in range(5)]
-    daily = [(np.datetime64(t0 + np.timedelta64(24 * k, "h"), "s"), "BTC", 1.0) for k in range(5)]
+    hourly = [(to_seconds(t0 + np.timedelta64(k, "h")), "BTC", 1.0) for k in range(5)]
+    daily = [(to_seconds(t0 + np.timedelta64(24 * k, "h")), "BTC", 1.0) for k in range(5)]
     a, b = write_candles(tmp_path / "a.csv", hourly), write_candles(tmp_path / "b.csv", daily)
     with pytest.raises(MarketDataError, match="same candle length"):
         merge_paths([load_path(a), load_path(b, suffix="-PERP")])

@@ -84,7 +84,8 @@ def test_conservation_order_and_caps(loss: float, l123: list[float], contrib: li
     budget = data.draw(st.lists(st.floats(0, 3e8), min_size=n, max_size=n))
     profits = data.draw(st.lists(st.floats(-1e7, 1e8), min_size=n, max_size=n))
     adl = tuple(Position(m + 1, "X", -1e6 * (m + 1), profits[m]) for m in range(n))
-    s = state(loss, *l123, contrib, gains, budget, adl)
+    l1, l2, l3 = l123
+    s = state(loss, l1, l2, l3, contrib, gains, budget, adl)
     c = cover(s, 6)
     got = [c.layers[k] for k in LAYERS]
     # Exact conservation in base units; the loss covered is the loss rounded up (at most one unit more).

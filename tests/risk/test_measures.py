@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -10,6 +12,21 @@ from hypothesis.extra.numpy import arrays
 
 from offchain.risk.errors import ConfigError
 from offchain.risk.measures import core_measure, core_measure_pnl, expected_shortfall, value_at_risk, worst_mean
+
+
+class MeasureKw(TypedDict):
+    """The keyword-only parameters of core_measure / core_measure_pnl, shared by a test."""
+
+    var: bool
+    alpha: float
+    stressed_weight: float
+    buffer: float
+
+
+class BasisMeasureKw(MeasureKw):
+    n_basis: int
+    basis_count: int
+
 
 LOSSES = arrays(np.float64, st.integers(5, 300), elements=st.floats(-1e6, 1e6, allow_subnormal=False))
 
@@ -71,7 +88,7 @@ def test_basis_block_is_max_with_periods_known_answer() -> None:
     periods = np.arange(1.0, 41.0)  # ES of 40 at 97.5 %: n = 1 -> 40
     basis = np.array([0.0, 0.0, 90.0, 30.0, 60.0, -5.0])  # mean of the 2 worst: 75
     losses = np.concatenate([fhs, periods, basis])
-    kw = {"var": False, "alpha": 0.975, "stressed_weight": 0.25, "buffer": 0.0}
+    kw: MeasureKw = {"var": False, "alpha": 0.975, "stressed_weight": 0.25, "buffer": 0.0}
     core, f, s = core_measure(losses, 100, n_basis=6, basis_count=2, **kw)
     assert f == pytest.approx(99.2) and s == pytest.approx(75.0) and core == pytest.approx(99.2)
     core, f, s = core_measure(losses * np.r_[np.full(100, 0.1), np.ones(46)], 100, n_basis=6, basis_count=2, **kw)
@@ -102,7 +119,14 @@ def test_core_measure_with_basis_block_subadditive_homogeneous(data: st.DataObje
     a = data.draw(arrays(np.float64, s, elements=elems))
     b = data.draw(arrays(np.float64, s, elements=elems))
     c = data.draw(st.floats(0.01, 100))
-    kw = {"var": False, "alpha": 0.975, "stressed_weight": 0.25, "buffer": 0.0, "n_basis": 20, "basis_count": 5}
+    kw: BasisMeasureKw = {
+        "var": False,
+        "alpha": 0.975,
+        "stressed_weight": 0.25,
+        "buffer": 0.0,
+        "n_basis": 20,
+        "basis_count": 5,
+    }
 
     def core(x: np.ndarray) -> float:
         return float(core_measure(x, s - 40, **kw)[0])
