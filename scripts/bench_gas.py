@@ -18,6 +18,7 @@ import json
 import random
 import sys
 from pathlib import Path
+from typing import TypedDict
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -117,7 +118,27 @@ def erc20_transfer_gas(w3: Web3, d: Deployment, operator: TxSender) -> int:
     return a.send(token.functions.transfer(b.address, 1 * USDC)).gas_used
 
 
-def run(fills: int, members_for_fills: int) -> dict[str, object]:
+class Netting(TypedDict):
+    fills: int
+    members: int
+    transfers: int
+
+
+class GasReport(TypedDict):
+    """What `run` measures (and `--json` prints)."""
+
+    gas_per_transfer: dict[str, float]
+    batch_gas: dict[str, int]
+    marginal_gas_per_transfer: float
+    fixed_gas_per_batch: int
+    transfers_per_block: int
+    netting: Netting
+    gas_per_fill_netted: float
+    gas_per_fill_gross: int
+    netting_ratio: float
+
+
+def run(fills: int, members_for_fills: int) -> GasReport:
     rng = random.Random(7)
     with Anvil(gas_limit=200_000_000) as chain:
         w3 = chain.web3()
@@ -173,15 +194,15 @@ def main() -> int:
         print(json.dumps(r, indent=2))
         return 0
     print("Vault.settle gas on Anvil (2-of-3 ECDSA signatures, one event per batch)")
-    for n, g in r["gas_per_transfer"].items():  # type: ignore[attr-defined]
-        print(f"  {int(n):>5} transfers: {g:>8,.0f} gas per transfer (batch {r['batch_gas'][n]:,} gas)")  # type: ignore[index]
+    for n, g in r["gas_per_transfer"].items():
+        print(f"  {int(n):>5} transfers: {g:>8,.0f} gas per transfer (batch {r['batch_gas'][n]:,} gas)")
     print(
         f"  marginal {r['marginal_gas_per_transfer']:,} gas per transfer, fixed {r['fixed_gas_per_batch']:,} per batch"
     )
     print(f"  transfers per 30M-gas block: {r['transfers_per_block']:,}")
     nt = r["netting"]
     print(
-        f"netting: {nt['fills']:,} fills among {nt['members']} members → {nt['transfers']} transfers: "  # type: ignore[index]
+        f"netting: {nt['fills']:,} fills among {nt['members']} members → {nt['transfers']} transfers: "
         f"{r['gas_per_fill_netted']:,} gas per fill netted vs {r['gas_per_fill_gross']:,} gross "
         f"(two ERC-20 transfers) = {r['netting_ratio']}× cheaper"
     )

@@ -3,7 +3,7 @@ and nothing half-written when a request fails."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 
 from offchain.ledger import schema as t
 from tests.api.conftest import ALICE, CAROL, OPERATOR, Api
@@ -11,9 +11,9 @@ from tests.api.conftest import ALICE, CAROL, OPERATOR, Api
 APPLY = {"name": "Carol Capital", "kind": "hedge_fund", "tier": "tier2", "group": "buy_side"}
 
 
-def count(api: Api, table: object) -> int:
+def count(api: Api, table: Table) -> int:
     with api.engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())  # type: ignore[arg-type]
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
 
 def test_application_signed_and_approved_by_operator(api_any: Api) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from web3.types import RPCEndpoint
 
 from offchain.audit import AuditReport, Discrepancy, run_audit
 from offchain.chain.anvil import Anvil
@@ -62,11 +63,11 @@ class History:
     def snapshot(self) -> Iterator[None]:
         """Chain changes inside the block are reverted at its end."""
         provider = self.devnet.vault.w3.provider
-        snap = provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+        snap = provider.make_request(RPCEndpoint("evm_snapshot"), [])["result"]
         try:
             yield
         finally:
-            assert provider.make_request("evm_revert", [snap])["result"]  # type: ignore[arg-type]
+            assert provider.make_request(RPCEndpoint("evm_revert"), [snap])["result"]
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from web3.types import RPCEndpoint
+
 from offchain.chain.signers import RiskSigner, sign_batch
 from offchain.chain.vault import vault_sender
 from offchain.core.batch import Batch
@@ -54,11 +56,11 @@ def build_default_history(d: Devnet) -> tuple[World, HonestTail]:
 
 
 def snapshot(d: Devnet) -> str:
-    return str(d.vault.w3.provider.make_request("evm_snapshot", [])["result"])  # type: ignore[arg-type]
+    return str(d.vault.w3.provider.make_request(RPCEndpoint("evm_snapshot"), [])["result"])
 
 
 def revert(d: Devnet, snap: str) -> None:
-    assert d.vault.w3.provider.make_request("evm_revert", [snap])["result"]  # type: ignore[arg-type]
+    assert d.vault.w3.provider.make_request(RPCEndpoint("evm_revert"), [snap])["result"]
 
 
 def catch_up(d: Devnet, as_of: int) -> None:
@@ -66,8 +68,8 @@ def catch_up(d: Devnet, as_of: int) -> None:
     w3 = d.vault.w3
     behind = as_of - int(w3.eth.get_block("latest")["timestamp"])
     if behind >= 0:
-        w3.provider.make_request("evm_increaseTime", [behind + 1])  # type: ignore[arg-type]
-        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        w3.provider.make_request(RPCEndpoint("evm_increaseTime"), [behind + 1])
+        w3.provider.make_request(RPCEndpoint("evm_mine"), [])
 
 
 def settle_signed(d: Devnet, batch: Batch) -> None:

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from web3.types import RPCEndpoint
 
 from offchain.chain.transactions import TxSender
 from offchain.chain.vault import vault_sender
@@ -93,8 +94,8 @@ def build_history(d: Devnet, rounds: int, fills_per_round: int = 6, seed: int = 
     # (A long history may leave a trader without the cash or margin for it: then it is skipped.)
     w1 = _withdraw(d, FUND, 2_000 * USDC)
     _withdraw(d, RETAIL, 500 * USDC)
-    d.vault.w3.provider.make_request("evm_increaseTime", [3_601])  # type: ignore[arg-type]
-    d.vault.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    d.vault.w3.provider.make_request(RPCEndpoint("evm_increaseTime"), [3_601])
+    d.vault.w3.provider.make_request(RPCEndpoint("evm_mine"), [])
     if w1 is not None:
         d.vault.execute_withdrawal(_sender(d, FUND), w1)
     stats.seconds = time.perf_counter() - started

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from web3.types import RPCEndpoint
 
 from offchain.audit.events.source import VaultHistory
 from offchain.audit.events.types import (
@@ -60,8 +61,8 @@ def test_wind_down_payouts_replay(history: History) -> None:
     d = history.devnet
     w3 = d.vault.w3
     with history.snapshot():
-        w3.provider.make_request("evm_increaseTime", [8 * 24 * 3600])  # type: ignore[arg-type]
-        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        w3.provider.make_request(RPCEndpoint("evm_increaseTime"), [8 * 24 * 3600])
+        w3.provider.make_request(RPCEndpoint("evm_mine"), [])
         operator = vault_sender(w3, d.spec.operator_key)
         d.vault.trigger_wind_down(operator)
         for m in d.spec.members:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from web3.types import RPCEndpoint
+
 from offchain.audit.events.source import VaultHistory
 from offchain.audit.events.types import (
     ContributionChanged,
@@ -207,8 +209,8 @@ def test_wind_down_after_a_default(default_history: DefaultHistory) -> None:
     d = h.devnet
     w3 = d.vault.w3
     with h.snapshot():
-        w3.provider.make_request("evm_increaseTime", [8 * 24 * 3600])  # type: ignore[arg-type]
-        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        w3.provider.make_request(RPCEndpoint("evm_increaseTime"), [8 * 24 * 3600])
+        w3.provider.make_request(RPCEndpoint("evm_mine"), [])
         operator = vault_sender(w3, d.spec.operator_key)
         d.vault.trigger_wind_down(operator)
         operator.send(d.vault.contract.functions.windDownWithdrawSystem(DEFAULT_FUND_ACCOUNT, 0, operator.address))

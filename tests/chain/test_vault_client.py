@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from web3 import Web3
+from web3.types import RPCEndpoint
 
 from offchain.chain.anvil import ANVIL_KEYS
 from offchain.chain.deploy import Deployment, mint
@@ -21,8 +22,8 @@ USDC = 10**6
 
 
 def increase_time(w3: Web3, seconds: int) -> None:
-    w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
-    w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    w3.provider.make_request(RPCEndpoint("evm_increaseTime"), [seconds])
+    w3.provider.make_request(RPCEndpoint("evm_mine"), [])
 
 
 def now(w3: Web3) -> int:

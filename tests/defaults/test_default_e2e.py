@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from eth_account import Account
 from sqlalchemy import Connection, select
+from web3.types import RPCEndpoint
 
 from offchain.chain.anvil import Anvil
 from offchain.chain.deploy import mint
@@ -86,8 +87,8 @@ class World:
 
     def warp(self, seconds: int) -> None:
         w3 = self.d.vault.w3
-        w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
-        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        w3.provider.make_request(RPCEndpoint("evm_increaseTime"), [seconds])
+        w3.provider.make_request(RPCEndpoint("evm_mine"), [])
 
     def settle(self, btc: float) -> None:
         """Fresh marks at chain time, then one engine step that settles a batch."""

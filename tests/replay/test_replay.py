@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -28,9 +29,16 @@ def hist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return history(tmp_path_factory.mktemp("h") / "daily.csv")
 
 
-def run(tmp: Path, hist: Path, btc: list[float], members: list[dict[str, object]], **kw: object) -> ReplayResult:
+def run(
+    tmp: Path,
+    hist: Path,
+    btc: list[float],
+    members: list[dict[str, Any]],
+    *,
+    venues: list[dict[str, Any]] | None = None,
+) -> ReplayResult:
     prices = hourly_path(tmp / "path.csv", btc)
-    pop = population(tmp / "pop.json", members, kw.pop("venues", None))  # type: ignore[arg-type]
+    pop = population(tmp / "pop.json", members, venues)
     return replay_files([str(prices)], [], members=str(pop), history=[str(hist)], perp_history=[])
 
 

@@ -12,7 +12,7 @@ from offchain.risk.backtest import Portfolio, christoffersen_ind, kupiec_pof, ru
 from offchain.risk.config import MarginConfig
 from offchain.risk.errors import MarketDataError
 from offchain.risk.margin import core_risk
-from offchain.risk.marketdata import ewma_sigma, load_candles, merge
+from offchain.risk.marketdata import PriceHistory, ewma_sigma, load_candles, merge
 from offchain.risk.scenarios import ScenarioConfig, build_scenarios, filter_history
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "market"
@@ -21,7 +21,7 @@ PERP = DATA / "binance-usdm-perp-hourly.csv.gz"
 
 
 @pytest.fixture(scope="module")
-def history():  # type: ignore[no-untyped-def]
+def history() -> PriceHistory:
     spot = load_candles(SPOT, symbols=["BTC", "ETH", "SOL", "PAXG"])
     perp = load_candles(PERP, suffix="-PERP")
     return merge(spot, perp)
@@ -30,7 +30,7 @@ def history():  # type: ignore[no-untyped-def]
 PROXIES = {"ETH": "BTC", "SOL": "BTC", "PAXG": "BTC", "BTC-PERP": "BTC", "ETH-PERP": "ETH"}
 
 
-def test_load_real_daily(history) -> None:  # type: ignore[no-untyped-def]
+def test_load_real_daily(history: PriceHistory) -> None:
     btc = history.index("BTC")
     i = int(np.searchsorted(history.dates, np.datetime64("2020-03-12")))
     assert history.close[i, btc] == 4800.00  # README check value
@@ -38,7 +38,7 @@ def test_load_real_daily(history) -> None:  # type: ignore[no-untyped-def]
     assert np.isnan(history.close[0, history.index("SOL")])  # not listed in 2017
 
 
-def test_hourly_perp_reduced_to_daily_close(history) -> None:  # type: ignore[no-untyped-def]
+def test_hourly_perp_reduced_to_daily_close(history: PriceHistory) -> None:
     # Daily perp close is the 23:00 candle's close: tracks spot within the basis.
     b, p = history.index("BTC"), history.index("BTC-PERP")
     ok = np.isfinite(history.close[:, b]) & np.isfinite(history.close[:, p])
@@ -77,7 +77,7 @@ def test_ewma_known_answer() -> None:
     assert np.isnan(s[2, 0]) and s[3, 0] == pytest.approx(0.1) and s[4, 0] == pytest.approx(np.sqrt(0.025))
 
 
-def test_scenarios_rescale_and_no_lookahead(history) -> None:  # type: ignore[no-untyped-def]
+def test_scenarios_rescale_and_no_lookahead(history: PriceHistory) -> None:
     cfg = ScenarioConfig(lookback_days=500)
     f = filter_history(history, PROXIES, cfg)
     t = int(np.searchsorted(history.dates, np.datetime64("2022-06-15")))
@@ -105,7 +105,7 @@ def test_scenarios_rescale_and_no_lookahead(history) -> None:  # type: ignore[no
         build_scenarios(f, 100, ["BTC"], cfg)  # not enough look-back
 
 
-def test_basis_dislocation_block_no_lookahead(history) -> None:  # type: ignore[no-untyped-def]
+def test_basis_dislocation_block_no_lookahead(history: PriceHistory) -> None:
     cfg = ScenarioConfig(basis_stress_days=3)
     f = filter_history(history, PROXIES, cfg)
     fac = ["BTC", "ETH", "BTC-PERP", "ETH-PERP"]
@@ -150,7 +150,7 @@ def test_kupiec_and_christoffersen_known_values() -> None:
     assert christoffersen_ind(clustered) < 1e-6
 
 
-def test_short_backtest_window_on_real_history(history) -> None:  # type: ignore[no-untyped-def]
+def test_short_backtest_window_on_real_history(history: PriceHistory) -> None:
     ports = [Portfolio("BTC long", {"BTC": 1.0}), Portfolio("basis", {"BTC": 1.0, "BTC-PERP": -1.0})]
     cfg = ScenarioConfig(lookback_days=500)
     rows, hits = run_backtest(

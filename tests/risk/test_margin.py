@@ -12,7 +12,7 @@ from offchain.risk.config import MarginConfig, Measure
 from offchain.risk.errors import ConfigError
 from offchain.risk.haircuts import CollateralAsset, HaircutModel
 from offchain.risk.instruments import Instrument, Kind, Universe, VenueMap, net_positions
-from offchain.risk.margin import MarginBook, RiskModel, build_model, compute_margin, portfolio_im
+from offchain.risk.margin import MarginBook, MarginResult, RiskModel, build_model, compute_margin, portfolio_im
 from offchain.risk.scenarios import ApcMode, ScenarioSet
 from tests.risk.helpers import make_model
 
@@ -34,7 +34,7 @@ def _core(q: np.ndarray) -> float:
     return float(portfolio_im(np.atleast_2d(q), PRICES, MODEL, CFG)[0][0])
 
 
-def _margin(q: np.ndarray, cash: float = 0.0, tier: int = 0) -> object:
+def _margin(q: np.ndarray, cash: float = 0.0, tier: int = 0) -> MarginResult:
     m = q.shape[0]
     return compute_margin(
         q, PRICES, np.full((m, 1), cash), np.ones(1), np.full(m, tier, dtype=np.int64), MODEL, CASH, CFG
@@ -83,8 +83,8 @@ def test_known_answer_single_instrument() -> None:
 @given(POS)
 def test_im_non_negative_and_mm_fraction(q: np.ndarray) -> None:
     r = _margin(q[None, :])
-    assert r.im[0] >= 0  # type: ignore[attr-defined]
-    assert r.mm[0] == pytest.approx(CFG.mm_fraction * r.im[0])  # type: ignore[attr-defined]
+    assert r.im[0] >= 0
+    assert r.mm[0] == pytest.approx(CFG.mm_fraction * r.im[0])
 
 
 @settings(max_examples=100, deadline=None)
@@ -129,7 +129,7 @@ def test_cross_venue_netting_equals_single_net_position() -> None:
     q = net_positions(2, members, idx, qty, len(universe))
     np.testing.assert_array_equal(q, [[2.0, 0.0, 0.0], [-1.0, 0.0, 2.0]])
     direct = _margin(np.array([[2.0, 0.0, 0.0], [-1.0, 0.0, 2.0]]))
-    np.testing.assert_array_equal(_margin(q).im, direct.im)  # type: ignore[attr-defined]
+    np.testing.assert_array_equal(_margin(q).im, direct.im)
     with pytest.raises(ConfigError):
         venues.resolve(universe, "otc", "BTC")
 
