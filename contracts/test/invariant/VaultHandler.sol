@@ -14,9 +14,17 @@ interface IPausable {
     function paused() external view returns (bool);
 }
 
+interface IERC20Meta {
+    function decimals() external view returns (uint8);
+}
+
 /// @notice The invariant suite's actor: drives the vault through every external path (deposits,
 /// withdrawals by call and by signature, execution, cancellation, signed valid and invalid batches,
-/// donations, pause, wind-down) and keeps ghost accounting that the invariants compare with the vault.
+/// donations, pause, wind-down; contribution and margin-call rows; a default cycle DECLARE → a debit of
+/// the defaulter causing an advance → COVER (+ ASSESS once layers 1-4 run out) → CLOSE; invalid default
+/// rows) and keeps ghost accounting that the invariants compare with the vault. As the engine, it declares
+/// a member, advances to a defaulter and pays out of the fund only within the fund's slack (cash + advances
+/// of members not in default - pool value); the vault itself refuses only the payouts (PoolUnderfunded).
 /// @dev forge runs the suite with `fail_on_revert = false`, so a failed check inside a handler call is
 /// not reported by a revert: it is written to `violation`, which `invariant_handlerChecks` asserts empty.
 /// Every call catches the vault's reverts, so every call counts as a step of the run.
@@ -30,6 +38,7 @@ contract VaultHandler {
 
     bytes32 internal constant LIQUIDITY_ADVANCED = keccak256("LiquidityAdvanced(uint32,uint128)");
     bytes32 internal constant ADVANCE_REPAID = keccak256("AdvanceRepaid(uint32,uint128)");
+    bytes32 internal constant WATERFALL_DRAW = keccak256("WaterfallDraw(uint32,uint8,uint32,uint16,uint256,uint256)");
     bytes32 internal constant WIND_DOWN_WITHDRAWAL =
         keccak256("WindDownWithdrawal(uint32,uint16,address,uint256,uint256)");
     /// @dev Settlement runs under a realistic gas cap, so a rejection that burns gas shows as a wrong error.
@@ -87,6 +96,14 @@ contract VaultHandler {
     uint256 public ghostAdvanced; // Σ LiquidityAdvanced
     uint256 public ghostRepaid; // Σ AdvanceRepaid
     uint256 public ghostSeizedCover; // debt covered by wind-down seizures
+    uint256 public ghostWaterfallCover; // debt covered by COVER/ASSESS (Σ WaterfallDraw values)
+    /// @dev Default fund's cash + Σ members' debt - pool value, followed exactly: it moves only by the fund's
+    /// own cash rows and by L1 draws (collateral replaces the debt it covers); checked until wind-down.
+    int256 public ghostFundEquity;
+    uint256 public ghostReturnsWhileOpen; // contribution returns accepted while openDefaults > 0
+    uint32 public ghostDefaulter; // the handler's one open default (0: none)
+    mapping(uint32 => uint256) internal ghostCap; // 2 × contribution at the DECLARE
+    mapping(uint32 => uint256) internal ghostAssessed; // for the open default
     string public violation;
     Pending[] internal pending;
     uint256[] internal finished; // executed or cancelled withdrawal ids (a sample, for approval attempts)
@@ -119,7 +136,7 @@ contract VaultHandler {
         for (uint16 a; a < assetCount; ++a) {
             uint256 held = c.tokens[a].balanceOf(address(c.vault));
             ghostDonated[a] = held - c.vault.totalOwed(a);
-        }
+        }        (, ghostFundEquity) = fundSlack();
     }
 
     // ================================================================== actions
@@ -180,7 +197,8 @@ contract VaultHandler {
             bytes4 sel = bytes4(err);
             _check(
                 sel == IVault.InsufficientBalance.selector || sel == IVault.InsufficientMargin.selector
-                    || (sel == IVault.WoundDown.selector && vault.woundDown()),
+                    || (sel == IVault.WoundDown.selector && vault.woundDown())
+                    || (sel == IVault.MemberInDefault.selector && vault.inDefault(acct)),
                 "request: unexpected revert"
             );
             if (sel == IVault.InsufficientBalance.selector) _check(p.amount > bal, "InsufficientBalance within balance");
@@ -191,6 +209,7 @@ contract VaultHandler {
         Snap memory s1 = _snap();
         _check(p.amount <= bal, "request beyond balance accepted");
         _check(!vault.woundDown(), "request accepted after wind-down");
+        _check(!vault.inDefault(p.account), "request accepted from a member in default");
         _check(s1.owed[p.asset] == s0.owed[p.asset], "request changed totalOwed");
         int256[][] memory expect = _zeroDeltas();
         expect[p.account][p.asset] = -int256(uint256(p.amount));
@@ -283,7 +302,8 @@ contract VaultHandler {
             _check(
                 (sel == IVault.WithdrawalNotReady.selector && block.timestamp < w.readyAt)
                     || (sel == IVault.InsufficientMargin.selector && !vault.woundDown())
-                    || (sel == IVault.WoundDown.selector && vault.woundDown()),
+                    || (sel == IVault.WoundDown.selector && vault.woundDown())
+                    || (sel == IVault.MemberInDefault.selector && vault.inDefault(p.account) && !vault.woundDown()),
                 "execute: unexpected revert"
             );
             if (sel == IVault.WoundDown.selector) count["execute.woundDown"]++;
@@ -346,6 +366,7 @@ contract VaultHandler {
             ghostSequence = s1.seq;
             ghostLastHash = digest;
             ghostLastAsOf = b.asOf;
+            ghostFundEquity += t[FUND][0];
             _checkSettlementDeltas(s0, s1, t, adv, rep);
             _checkPosted(b);
             for (uint256 k; k < b.approvedWithdrawals.length; ++k) {
@@ -523,28 +544,39 @@ contract VaultHandler {
         address to = _recipient(m);
         Snap memory s0 = _snap();
         uint256 toBefore = tokens[asset].balanceOf(to);
+        // the settlement asset also pays the member's contribution (netting its debt first)
+        uint256[2] memory pre; // [contribution, pool value] before
+        pre[0] = asset == 0 ? vault.contributionOf(acct) : 0;
+        (pre[1],) = vault.defaultFundPool();
         vm.recordLogs();
         vm.prank(member);
         try vault.windDownWithdraw(asset, to) {
             count["windDownWithdraw"]++;
+            if (pre[0] != 0) count["windDownWithdraw.contribution"]++;
             (uint256 adv, uint256 rep) = _debtEvents();
             _check(adv == 0, "wind-down withdrawal advanced liquidity");
             ghostRepaid += rep;
             Snap memory s1 = _snap();
             uint256 toAfter = tokens[asset].balanceOf(to);
-            _check(toAfter >= toBefore && s1.bal[FUND][asset] >= s0.bal[FUND][asset], "wind-down: negative payout");
+            _check(toAfter >= toBefore, "wind-down: negative payout");
             uint256 paid = toAfter >= toBefore ? toAfter - toBefore : 0;
-            uint256 seized = s1.bal[FUND][asset] >= s0.bal[FUND][asset] ? s1.bal[FUND][asset] - s0.bal[FUND][asset] : 0;
+            int256 fundDelta = int256(s1.bal[FUND][asset]) - int256(s0.bal[FUND][asset]);
             _check(s1.bal[acct][asset] == 0, "wind-down withdrawal left a balance");
-            _check(paid + seized == s0.bal[acct][asset], "paid + seized != balance");
+            // paid + what went to the fund (less the contribution it paid) == the balance
+            _check(int256(paid) + fundDelta == int256(s0.bal[acct][asset]), "paid + seized != balance");
             _check(s1.owed[asset] + paid == s0.owed[asset], "wind-down: totalOwed != -paid");
             _check(s1.debt[acct] <= s0.debt[acct], "wind-down increased debt");
             uint256 covered = s0.debt[acct] >= s1.debt[acct] ? s0.debt[acct] - s1.debt[acct] : 0;
-            if (seized == 0) _check(covered == 0, "debt covered without seizure");
+            if (pre[0] == 0) {
+                _check(fundDelta >= 0, "wind-down: the fund paid without a contribution");
+                if (fundDelta == 0) _check(covered == 0, "debt covered without seizure");
+            } else {
+                _checkContributionPayout(acct, pre[0], pre[1], s0, paid, covered);
+            }
             if (covered > rep) ghostSeizedCover += covered - rep;
             int256[][] memory expect = _zeroDeltas();
             expect[acct][asset] = -int256(s0.bal[acct][asset]);
-            expect[FUND][asset] = int256(seized);
+            expect[FUND][asset] = fundDelta;
             _checkDeltasRaw(s0, s1, expect, "windDownWithdraw");
         } catch (bytes memory err) {
             count["windDownWithdraw.reverted"]++;
@@ -552,6 +584,26 @@ contract VaultHandler {
             bytes4 sel = bytes4(err);
             _check(sel == IVault.NotWoundDown.selector && !vault.woundDown(), "windDownWithdraw: unexpected revert");
         }
+    }
+
+    /// @dev A wind-down withdrawal of the settlement asset also paid the member's contribution: out of the
+    /// pool, netting its debt first, the rest from the fund's cash (as far as it goes).
+    function _checkContributionPayout(
+        uint32 acct,
+        uint256 contrib0,
+        uint256 pool0,
+        Snap memory s0,
+        uint256 paid,
+        uint256 covered
+    ) internal {
+        (uint256 pool1,) = vault.defaultFundPool();
+        _check(pool1 + contrib0 == pool0 && vault.contributionOf(acct) == 0, "wind-down: contribution not paid out of the pool");
+        uint256 seizedCash = s0.debt[acct] < s0.bal[acct][0] ? s0.debt[acct] : s0.bal[acct][0];
+        _check(covered >= seizedCash && paid + seizedCash >= s0.bal[acct][0], "wind-down: cash not paid");
+        if (covered < seizedCash || paid + seizedCash < s0.bal[acct][0]) return;
+        uint256 netted = covered - seizedCash;
+        uint256 contribPaid = paid + seizedCash - s0.bal[acct][0];
+        _check(contribPaid + netted <= contrib0, "wind-down: paid more than the contribution");
     }
 
     /// @notice After wind-down the governor pays out a system account.
@@ -569,7 +621,12 @@ contract VaultHandler {
             count["windDownSystem"]++;
             Snap memory s1 = _snap();
             uint256 paid = tokens[asset].balanceOf(governor) - toBefore;
-            _check(paid == s0.bal[acct][asset], "system payout != balance");
+            uint256 kept;
+            if (acct == FUND && asset == 0) {
+                (uint256 pool,) = vault.defaultFundPool(); // the contributions' claim stays
+                kept = s0.bal[acct][asset] < pool ? s0.bal[acct][asset] : pool;
+            }
+            _check(paid + kept == s0.bal[acct][asset], "system payout != balance (less the pool's claim)");
             _check(s1.owed[asset] + paid == s0.owed[asset], "system payout: totalOwed != -paid");
             int256[][] memory expect = _zeroDeltas();
             expect[acct][asset] = -int256(paid);
@@ -584,6 +641,504 @@ contract VaultHandler {
                 "windDownWithdrawSystem: unexpected revert"
             );
         }
+    }
+
+    // ================================================================== default management
+
+    /// @notice A contribution row (in from the member's cash, or out to it), alone in a batch. Expected
+    /// rejections: a return while a default is open (ContributionLocked), above the contribution
+    /// (OverDraw), beyond the fund's cash (InsufficientBalance), a payment beyond the member's cash
+    /// (InsufficientBalance, no advance).
+    function contribute(uint256 m, uint256 amount, bool out) external {
+        if (vault.woundDown() || _paused()) return;
+        (, uint32 acct) = _member(m);
+        uint256 value0 = vault.contributionOf(acct);
+        int256 signed;
+        bytes4 want;
+        if (out) {
+            if (value0 == 0 && amount % 4 != 0) return;
+            uint256 a = _bound(amount, 1, value0 + value0 / 16 + 1);
+            signed = -int256(a);
+            if (vault.openDefaults() != 0) want = IVault.ContributionLocked.selector;
+            else if (a > value0) want = IVault.OverDraw.selector;
+            else if (a > vault.balanceOf(FUND, 0)) want = IVault.InsufficientBalance.selector;
+        } else {
+            uint256 cash = vault.balanceOf(acct, 0);
+            if (cash == 0 && amount % 4 != 0) return;
+            uint256 a = _bound(amount, 1, cash / 4 + 1 + (amount % 8 == 0 ? cash : 0));
+            signed = int256(a);
+            if (a > cash) want = IVault.InsufficientBalance.selector;
+        }
+        Batch.Data memory b = _emptyBatch(amount);
+        b.contributions = new bytes32[](1);
+        b.contributions[0] = Batch.packContribution(acct, int128(signed));
+        uint256 open0 = vault.openDefaults();
+        (uint256 pool0,) = vault.defaultFundPool();
+        Snap memory s0 = _snap();
+        (bool ok, bytes memory err,) = _settleRows(b, s0);
+        if (!ok) {
+            count["contribute.rejected"]++;
+            if (bytes4(err) != want || want == bytes4(0)) _violation("contribution: unexpected revert", bytes4(err));
+            return;
+        }
+        count[out ? bytes32("contribute.out") : bytes32("contribute.in")]++;
+        _check(want == bytes4(0), "contribution accepted that must revert");
+        if (out && open0 != 0) ghostReturnsWhileOpen++;
+        Snap memory s1 = _snap();
+        (uint256 pool1,) = vault.defaultFundPool();
+        _check(int256(pool1) == int256(pool0) + signed, "contribution: pool value != +amount");
+        uint256 value1 = vault.contributionOf(acct);
+        if (out) _check(value1 + uint256(-signed) <= value0, "return: contribution fell by less than the amount");
+        else _check(value1 <= value0 + uint256(signed), "contribution rose by more than the amount");
+        int256[][] memory expect = _zeroDeltas();
+        expect[acct][0] = -signed;
+        expect[FUND][0] = signed;
+        _checkDeltas(s0, s1, expect, "contribution");
+    }
+
+    /// @notice A margin-call row (amount 0 clears), alone or with a malformed twin that must revert.
+    function marginCall(uint256 m, uint128 amount, uint64 deadline, bool malformed) external {
+        if (vault.woundDown() || _paused()) return;
+        (, uint32 acct) = _member(m);
+        if (amount % 5 == 0) amount = 0;
+        Batch.Data memory b = _emptyBatch(amount);
+        b.marginCalls = new bytes32[](1);
+        b.marginCalls[0] = Batch.packMarginCall(acct, deadline, amount);
+        if (malformed) {
+            b.marginCalls[0] = deadline % 2 == 0
+                ? b.marginCalls[0] | bytes32(uint256(1) << (128 + deadline % 32))
+                : Batch.packMarginCall(uint32(deadline % 4), deadline, amount); // account 0 or a system account
+        }
+        (uint128 a0, uint64 d0) = vault.marginCallOf(acct);
+        Snap memory s0 = _snap();
+        (bool ok, bytes memory err,) = _settleRows(b, s0);
+        (uint128 a1, uint64 d1) = vault.marginCallOf(acct);
+        if (malformed) {
+            count["marginCall.malformed"]++;
+            _check(!ok && bytes4(err) == IVault.MalformedRow.selector, "malformed margin call not MalformedRow");
+            _check(a1 == a0 && d1 == d0, "rejected margin call stored");
+            return;
+        }
+        if (!ok) return _violation("valid margin call rejected", bytes4(err));
+        count["marginCall"]++;
+        _check(a1 == amount && d1 == deadline, "margin call not stored");
+        _checkUnchangedBalances(s0, _snap(), "margin call");
+    }
+
+    /// @notice One step of the default cycle on one member at a time: DECLARE (a member whose debt the
+    /// fund's slack covers) → a debit of the defaulter beyond its cash (an advance) → COVER (+ ASSESS rows
+    /// when layers 1-4 run out) → CLOSE once the debt is 0.
+    function defaultStep(uint256 seed) external {
+        if (vault.woundDown() || _paused()) return;
+        uint32 x = ghostDefaulter;
+        if (x == 0) return _declare(seed);
+        uint256 debt = vault.debtOf(x);
+        uint256 r = seed % 8;
+        if (debt == 0 && r < 2) return _close(x, seed);
+        if (debt == 0 || r < 3) return _advanceDefaulter(x, seed);
+        if (debt != 0) return _cover(x, seed);
+    }
+
+    function _declare(uint256 seed) internal {
+        (, uint32 x) = _member(seed);
+        if (vault.debtOf(x) > _slack()) {
+            count["declare.skipped"]++;
+            return;
+        }
+        Batch.Data memory b = _emptyBatch(seed);
+        b.defaultActions = _one(Batch.packDefaultAction(x, Batch.DECLARE, 0));
+        b.marginCalls = _one(Batch.packMarginCall(x, 0, 0)); // the call is cleared with the DECLARE
+        uint256 open0 = vault.openDefaults();
+        Snap memory s0 = _snap();
+        (bool ok, bytes memory err,) = _settleRows(b, s0);
+        if (!ok) return _violation("valid DECLARE rejected", bytes4(err));
+        count["declare"]++;
+        _check(vault.inDefault(x) && vault.defaulted(x), "DECLARE: not in default");
+        _check(vault.openDefaults() == open0 + 1, "DECLARE: openDefaults");
+        _checkUnchangedBalances(s0, _snap(), "DECLARE");
+        ghostDefaulter = x;
+        for (uint32 a = FIRST_MEMBER; a <= accountCount; ++a) {
+            ghostCap[a] = 2 * vault.contributionOf(a);
+            ghostAssessed[a] = 0;
+        }
+    }
+
+    function _close(uint32 x, uint256 seed) internal {
+        Batch.Data memory b = _emptyBatch(seed);
+        b.defaultActions = _one(Batch.packDefaultAction(x, Batch.CLOSE, 0));
+        uint256 open0 = vault.openDefaults();
+        Snap memory s0 = _snap();
+        (bool ok, bytes memory err,) = _settleRows(b, s0);
+        if (!ok) return _violation("valid CLOSE rejected", bytes4(err));
+        count["close"]++;
+        _check(!vault.inDefault(x) && vault.defaulted(x), "CLOSE: still open or flag lost");
+        _check(vault.openDefaults() + 1 == open0, "CLOSE: openDefaults");
+        _checkUnchangedBalances(s0, _snap(), "CLOSE");
+        ghostDefaulter = 0;
+    }
+
+    /// @dev The defaulter's close-out loss: its cash and `s` more (advanced by the fund) go to a survivor.
+    function _advanceDefaulter(uint32 x, uint256 seed) internal {
+        uint256 room = _slack();
+        uint256 fundCash = vault.balanceOf(FUND, 0);
+        if (fundCash < room) room = fundCash;
+        if (room == 0) {
+            count["advanceDefaulter.skipped"]++;
+            return;
+        }
+        uint256 s = _bound(seed >> 8, 1, room / (seed % 3 == 0 ? 1 : 4) + 1);
+        if (s > room) s = room;
+        (Batch.Data memory b, int256[][] memory expect) =
+            _advanceBatch(x, x == accountCount ? FIRST_MEMBER : x + 1, vault.balanceOf(x, 0) + s, seed);
+        Snap memory s0 = _snap();
+        (bool ok, bytes memory err, uint256[5][] memory draws) = _settleRows(b, s0);
+        if (!ok) return _violation("defaulter's advance rejected", bytes4(err));
+        count["advanceDefaulter"]++;
+        _check(draws.length == 0, "advance: waterfall drawn");
+        delete room;
+        _check(vault.debtOf(x) == s0.debt[x] + s, "advance: debt != +shortfall");
+        _checkDeltas(s0, _snap(), expect, "advance to the defaulter");
+    }
+
+    function _advanceBatch(uint32 x, uint32 y, uint256 total, uint256 seed)
+        internal
+        view
+        returns (Batch.Data memory b, int256[][] memory expect)
+    {
+        b = _emptyBatch(seed);
+        b.transfers = _two(Batch.packTransfer(x, 0, -int128(int256(total))), Batch.packTransfer(y, 0, int128(int256(total))));
+        expect = _zeroDeltas();
+        expect[x][0] = -int256(total);
+        expect[y][0] = int256(total);
+        if (seed % 2 == 0) {
+            // its collateral goes too (so that a later COVER runs past layer 1 and, often, into ASSESS)
+            for (uint16 a = 1; a < assetCount; ++a) {
+                uint256 bal = vault.balanceOf(x, a);
+                if (bal == 0) continue;
+                b.transfers = _append(b.transfers, Batch.packTransfer(x, a, -int128(int256(bal))));
+                b.transfers = _append(b.transfers, Batch.packTransfer(y, a, int128(int256(bal))));
+                (expect[x][a], expect[y][a]) = (-int256(bal), int256(bal));
+            }
+            // and operator capital is paid out (the operator may take it back between defaults)
+            uint256 cap = vault.balanceOf(OPCAP, 0);
+            if (cap != 0) {
+                b.transfers = _append(b.transfers, Batch.packTransfer(OPCAP, 0, -int128(int256(cap))));
+                b.transfers = _append(b.transfers, Batch.packTransfer(FEE, 0, int128(int256(cap))));
+                (expect[OPCAP][0], expect[FEE][0]) = (-int256(cap), int256(cap));
+            }
+        }
+    }
+
+    /// @dev Pre-batch capacities of layers 1-4 for `x` (L1 per asset, in haircut value).
+    struct Layers {
+        uint256[] l1; // [asset], 0 for the settlement asset
+        uint256 l2;
+        uint256 l3;
+        uint256 pool;
+    }
+
+    function _layers(uint32 x) internal view returns (Layers memory c) {
+        c.l1 = new uint256[](assetCount);
+        for (uint16 a = 1; a < assetCount; ++a) {
+            uint256 bal = vault.balanceOf(x, a);
+            (uint128 price, uint16 hc) = vault.markOf(a);
+            uint256 dec = IERC20Meta(address(tokens[a])).decimals();
+            c.l1[a] = bal * price * (10_000 - hc) / (10 ** dec * 10_000);
+        }
+        c.l2 = vault.contributionOf(x);
+        c.l3 = vault.balanceOf(OPCAP, 0);
+        (c.pool,) = vault.defaultFundPool();
+    }
+
+    function _cover(uint32 x, uint256 seed) internal {
+        Layers memory c = _layers(x);
+        uint256 debt = vault.debtOf(x);
+        uint256 l14 = c.l3 + c.pool;
+        for (uint16 a = 1; a < assetCount; ++a) {
+            l14 += c.l1[a];
+        }
+        // ASSESS capacity: each survivor's cap left and cash (no advance)
+        uint256[] memory room = new uint256[](accountCount + 1);
+        uint256 l5;
+        for (uint32 a = FIRST_MEMBER; a <= accountCount; ++a) {
+            if (a == x) continue;
+            uint256 cap = ghostCap[a] > ghostAssessed[a] ? ghostCap[a] - ghostAssessed[a] : 0;
+            uint256 cash = vault.balanceOf(a, 0);
+            room[a] = cap < cash ? cap : cash;
+            l5 += room[a];
+        }
+        uint256 coverable = l14 + l5;
+        if (coverable > debt) coverable = debt;
+        if (coverable == 0) {
+            count["cover.skipped"]++;
+            return;
+        }
+        uint256 amount = seed % 2 == 0 ? coverable : _bound(seed >> 8, 1, coverable);
+        Batch.Data memory b = _emptyBatch(seed);
+        b.defaultActions = _one(Batch.packDefaultAction(x, Batch.COVER, uint128(amount)));
+        uint256 left = amount > l14 ? amount - l14 : 0;
+        for (uint32 a = FIRST_MEMBER; a <= accountCount && left != 0; ++a) {
+            uint256 take = room[a] < left ? room[a] : left;
+            if (take == 0) continue;
+            b.defaultActions = _append(b.defaultActions, Batch.packDefaultAction(a, Batch.ASSESS, uint128(take)));
+            left -= take;
+        }
+        Snap memory s0 = _snap();
+        (bool ok, bytes memory err, uint256[5][] memory draws) = _settleRows(b, s0);
+        if (!ok) return _violation("valid COVER rejected", bytes4(err));
+        count[amount > l14 ? bytes32("cover.assess") : bytes32("cover")]++;
+        _checkDraws(x, c, draws, amount, s0);
+    }
+
+    /// @dev The draws of one COVER (+ ASSESS): their values sum to the debt reduction and to `amount`; no
+    /// layer (nor L1 asset) is drawn while an earlier one had funds before the batch; each draw's balances moved.
+    function _checkDraws(uint32 x, Layers memory c, uint256[5][] memory draws, uint256 amount, Snap memory s0) internal {
+        int256[][] memory expect = _zeroDeltas();
+        uint256[6] memory byLayer; // [0]: Σ values, [1..5]: per layer
+        uint256[2] memory last; // layer, L1 asset
+        for (uint256 i; i < draws.length; ++i) {
+            uint256[5] memory d = draws[i]; // layer, account, asset, amount, value
+            byLayer[0] += d[4];
+            byLayer[d[0]] += d[4];
+            _check(d[0] >= last[0] && d[0] >= 1 && d[0] <= 5, "draws out of layer order");
+            // every earlier layer (and earlier L1 asset) was exhausted, by the capacities before the batch
+            uint256 upTo = d[0] == 1 ? d[2] : assetCount;
+            for (uint256 a = 1; a < upTo; ++a) {
+                if (!_drawnFully(draws, i, a, c.l1[a])) _check(false, "later layer drawn while L1 collateral had value");
+            }
+            if (d[0] > 2) _check(byLayer[2] == c.l2, "later layer drawn while L2 (own contribution) had value");
+            if (d[0] > 3) _check(byLayer[3] == c.l3, "later layer drawn while L3 (operator capital) had value");
+            if (d[0] > 4) _check(byLayer[4] == c.pool - byLayer[2], "ASSESS while the pool (L4) had value");
+            _drawDeltas(x, c, d, last, expect);
+            last[0] = d[0];
+        }
+        Snap memory s1 = _snap();
+        uint256 reduced = s0.debt[x] - s1.debt[x];
+        _check(byLayer[0] == reduced, "debt reduction != sum of WaterfallDraw values");
+        _check(byLayer[0] == amount, "COVER + ASSESS did not cover the amount");
+        ghostWaterfallCover += reduced;
+        _check(byLayer[2] <= c.l2 && byLayer[3] <= c.l3, "layer drawn above its funds");
+        (uint256 pool1,) = vault.defaultFundPool();
+        _check(pool1 == c.pool - byLayer[2] - byLayer[4], "pool value != before - L2 - L4");
+        _checkDeltasRaw(s0, s1, expect, "COVER");
+    }
+
+    /// @dev The balance moves of one draw (into `expect`), and its ghosts.
+    function _drawDeltas(uint32 x, Layers memory c, uint256[5] memory d, uint256[2] memory last, int256[][] memory expect)
+        internal
+    {
+        if (d[0] == 1) {
+            _check(d[1] == x && d[2] > last[1], "L1 draw: wrong account or asset order");
+            _check(d[4] <= c.l1[d[2]], "L1 draw above the collateral's value");
+            last[1] = d[2];
+            expect[x][d[2]] -= int256(d[3]);
+            expect[FUND][d[2]] += int256(d[3]);
+            ghostFundEquity -= int256(d[4]); // collateral replaces the debt it covered
+        } else if (d[0] == 3) {
+            _check(d[1] == OPCAP && d[3] == d[4], "L3 draw");
+            expect[OPCAP][0] -= int256(d[3]);
+            expect[FUND][0] += int256(d[3]);
+        } else if (d[0] == 5) {
+            _check(d[1] != x && d[3] == d[4], "L5 draw");
+            expect[d[1]][0] -= int256(d[3]);
+            expect[FUND][0] += int256(d[3]);
+            ghostAssessed[uint32(d[1])] += d[3];
+            _check(ghostAssessed[uint32(d[1])] <= ghostCap[uint32(d[1])], "assessed above the cap");
+        } else {
+            _check(d[3] == d[4] && d[2] == 0, "L2/L4 draw");
+        }
+    }
+
+    function _drawnFully(uint256[5][] memory draws, uint256 upTo, uint256 asset, uint256 full) internal pure returns (bool) {
+        if (full == 0) return true;
+        for (uint256 i; i < upTo; ++i) {
+            if (draws[i][0] == 1 && draws[i][2] == asset) return draws[i][4] == full;
+        }
+        return false;
+    }
+
+    /// @notice A batch with one invalid default-management row (or a payout into the pool's backing): it
+    /// must revert with its own error and change nothing.
+    function defaultInvalid(uint256 seed, uint256 kind) external {
+        if (vault.woundDown() || _paused()) return;
+        kind %= 9;
+        uint32 x = ghostDefaulter;
+        (, uint32 m) = _member(seed >> 4);
+        Batch.Data memory b = _emptyBatch(seed);
+        bytes4 want;
+        if (kind == 0) {
+            // COVER or CLOSE of a member not in default
+            if (m == x) m = m == accountCount ? FIRST_MEMBER : m + 1;
+            b.defaultActions = _one(Batch.packDefaultAction(m, seed % 2 == 0 ? Batch.COVER : Batch.CLOSE, seed % 2 == 0 ? 1 : 0));
+            want = IVault.NotInDefault.selector;
+        } else if (kind == 1) {
+            if (x == 0) return;
+            b.defaultActions = _one(Batch.packDefaultAction(x, Batch.DECLARE, 0));
+            want = IVault.AlreadyInDefault.selector;
+        } else if (kind == 2) {
+            if (x == 0 || vault.debtOf(x) == 0) return;
+            b.defaultActions = _one(Batch.packDefaultAction(x, Batch.CLOSE, 0));
+            want = IVault.DebtOutstanding.selector;
+        } else if (kind == 3) {
+            if (x == 0) return;
+            b.defaultActions = _one(Batch.packDefaultAction(x, Batch.COVER, uint128(vault.debtOf(x) + 1 + seed % 1000)));
+            want = IVault.OverDraw.selector;
+        } else if (kind == 4) {
+            // ASSESS with nothing left to assess: layer 4 first, then the remainder
+            b.defaultActions = _one(Batch.packDefaultAction(m, Batch.ASSESS, 1 + uint128(seed % 1000)));
+            (uint256 pool,) = vault.defaultFundPool();
+            want = pool != 0 ? IVault.LayerNotExhausted.selector : IVault.OverDraw.selector;
+        } else if (kind == 5) {
+            // a contribution return while a default is open
+            if (x == 0 || vault.contributionOf(m) == 0) return;
+            b.contributions = _one(Batch.packContribution(m, -1));
+            want = IVault.ContributionLocked.selector;
+        } else if (kind == 6) {
+            // malformed: reserved bits, a system account, an unknown action, a DECLARE with an amount
+            uint256 v = seed % 4;
+            bytes32 row = v == 0 ? Batch.packDefaultAction(m, Batch.DECLARE, 0) | bytes32(uint256(1) << (128 + seed % 88))
+                : v == 1 ? Batch.packDefaultAction(uint32(1 + seed % 3), Batch.DECLARE, 0)
+                : v == 2 ? Batch.packDefaultAction(m, uint8(5 + seed % 250), 0)
+                : Batch.packDefaultAction(m, Batch.DECLARE, 1 + uint128(seed % 1000));
+            b.defaultActions = _one(row);
+            want = IVault.MalformedRow.selector;
+        } else if (kind == 7) {
+            // a COVER whose remainder is left unassessed
+            if (x == 0 || vault.debtOf(x) == 0) return;
+            Layers memory c = _layers(x);
+            uint256 l14 = c.l3 + c.pool;
+            for (uint16 a = 1; a < assetCount; ++a) {
+                l14 += c.l1[a];
+            }
+            if (vault.debtOf(x) <= l14) return;
+            b.defaultActions = _one(Batch.packDefaultAction(x, Batch.COVER, uint128(vault.debtOf(x))));
+            want = IVault.Uncovered.selector;
+        } else {
+            // the fund pays out one unit more than its slack
+            uint256 slack = _slack();
+            uint256 p = slack + 1 + seed % 1000;
+            if (p > vault.balanceOf(FUND, 0)) return;
+            b.transfers = _two(Batch.packTransfer(FUND, 0, -int128(int256(p))), Batch.packTransfer(FEE, 0, int128(int256(p))));
+            want = IVault.PoolUnderfunded.selector;
+        }
+        Snap memory s0 = _snap();
+        (bool ok, bytes memory err,) = _settleRows(b, s0);
+        if (ok) return _violation(string.concat("invalid default row accepted, kind ", vm.toString(kind)), bytes4(0));
+        count["default.invalid.rejected"]++;
+        if (bytes4(err) != want) _violation(string.concat("invalid default row, kind ", vm.toString(kind), ": wrong error"), bytes4(err));
+    }
+
+    // ------------------------------------------------------------------ default helpers
+
+    /// @dev The fund's cash + advances of members not in an open default - the pool's value.
+    function _slack() internal view returns (uint256) {
+        (int256 s,) = fundSlack();
+        return s > 0 ? uint256(s) : 0;
+    }
+
+    /// @notice (cash + advances of members not in an open default - pool value, cash + all advances - pool value).
+    function fundSlack() public view returns (int256 notInDefault, int256 all) {
+        (uint256 pool,) = vault.defaultFundPool();
+        int256 base = int256(vault.balanceOf(FUND, 0)) - int256(pool);
+        (notInDefault, all) = (base, base);
+        for (uint32 a = FIRST_MEMBER; a <= accountCount; ++a) {
+            int256 d = int256(vault.debtOf(a));
+            all += d;
+            if (!vault.inDefault(a)) notInDefault += d;
+        }
+    }
+
+    /// @dev An empty batch chained onto the vault, asOf now.
+    function _emptyBatch(uint256 seed) internal view returns (Batch.Data memory b) {
+        b.sequence = vault.lastSequence() + 1;
+        b.prevHash = vault.lastBatchHash();
+        b.asOf = uint64(block.timestamp);
+        b.fillsRoot = keccak256(abi.encode(seed, "fills"));
+    }
+
+    /// @dev Sign and settle `b`. Accepted: the ghosts follow (chain, advances, repayments, the fund's
+    /// equity by its own cash rows) and the WaterfallDraw events come back as (layer, account, asset,
+    /// amount, value). Rejected: nothing may have changed, default state included.
+    function _settleRows(Batch.Data memory b, Snap memory s0)
+        internal
+        returns (bool ok, bytes memory err, uint256[5][] memory draws)
+    {
+        IVault.SignerSignature[] memory sigs = _sign(b, vault.threshold());
+        bytes32 digest = vault.batchDigest(b);
+        bytes32 d0 = _defaultState();
+        vm.recordLogs();
+        try vault.settle{gas: SETTLE_GAS}(b, sigs) {
+            ok = true;
+            uint256 adv;
+            uint256 rep;
+            (adv, rep, draws) = _events();
+            ghostAdvanced += adv;
+            ghostRepaid += rep;
+            ghostSequence = b.sequence;
+            ghostLastHash = digest;
+            ghostLastAsOf = b.asOf;
+            for (uint256 i; i < b.transfers.length; ++i) {
+                (uint32 acct, uint16 asset, int128 amt) = Batch.unpackTransfer(b.transfers[i]);
+                if (acct == FUND && asset == 0) ghostFundEquity += amt;
+            }
+        } catch (bytes memory e) {
+            err = e;
+            vm.getRecordedLogs();
+            _checkUnchanged(s0, "rejected default batch");
+            _check(_defaultState() == d0, "rejected default batch changed the default state");
+        }
+    }
+
+    /// @dev A hash of the default-management state (pool, open defaults, flags, contributions, calls).
+    function _defaultState() internal view returns (bytes32 h) {
+        (uint256 v, uint256 s) = vault.defaultFundPool();
+        h = keccak256(abi.encode(v, s, vault.openDefaults()));
+        for (uint32 a = FIRST_MEMBER; a <= accountCount; ++a) {
+            (uint128 amt, uint64 dl) = vault.marginCallOf(a);
+            h = keccak256(abi.encode(h, vault.inDefault(a), vault.contributionOf(a), amt, dl));
+        }
+    }
+
+    function _events() internal returns (uint256 advanced, uint256 repaid, uint256[5][] memory draws) {
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        uint256 n;
+        for (uint256 i; i < logs.length; ++i) {
+            if (logs[i].emitter == address(vault) && logs[i].topics.length != 0 && logs[i].topics[0] == WATERFALL_DRAW) ++n;
+        }
+        draws = new uint256[5][](n);
+        n = 0;
+        for (uint256 i; i < logs.length; ++i) {
+            if (logs[i].emitter != address(vault) || logs[i].topics.length == 0) continue;
+            bytes32 t0 = logs[i].topics[0];
+            if (t0 == LIQUIDITY_ADVANCED) {
+                advanced += abi.decode(logs[i].data, (uint128));
+            } else if (t0 == ADVANCE_REPAID) {
+                repaid += abi.decode(logs[i].data, (uint128));
+            } else if (t0 == WATERFALL_DRAW) {
+                (uint32 acct, uint16 asset, uint256 amount, uint256 value) =
+                    abi.decode(logs[i].data, (uint32, uint16, uint256, uint256));
+                draws[n++] = [uint256(logs[i].topics[2]), acct, asset, amount, value];
+            }
+        }
+    }
+
+    function _checkUnchangedBalances(Snap memory s0, Snap memory s1, string memory what) internal {
+        for (uint32 acct = 1; acct <= accountCount; ++acct) {
+            _check(s1.debt[acct] == s0.debt[acct], string.concat(what, ": debt moved"));
+            for (uint16 a; a < assetCount; ++a) {
+                _check(s1.bal[acct][a] == s0.bal[acct][a], string.concat(what, ": balance moved"));
+            }
+        }
+    }
+
+    function _one(bytes32 x) internal pure returns (bytes32[] memory r) {
+        r = new bytes32[](1);
+        r[0] = x;
+    }
+
+    function _two(bytes32 x, bytes32 y) internal pure returns (bytes32[] memory r) {
+        r = new bytes32[](2);
+        (r[0], r[1]) = (x, y);
     }
 
     // ================================================================== views for the invariants
@@ -648,7 +1203,9 @@ contract VaultHandler {
         rows = new bytes32[](2 * nPairs);
         uint256 n;
         uint256[][] memory debits = _zeroU();
-        uint256[1] memory fundFree = [vault.balanceOf(FUND, 0)];
+        // [0] the fund's cash left to advance; [1] its slack left (cash + advances of members not in
+        // default - pool): the fund's own payouts and advances to a defaulter must stay within it
+        uint256[2] memory fundFree = [vault.balanceOf(FUND, 0), _slack()];
         for (uint256 k; k < nPairs; ++k) {
             (uint32 from, uint32 to, uint16 asset, uint256 amount) =
                 _genPair(uint256(keccak256(abi.encode(seed, k))), debits, fundFree);
@@ -664,7 +1221,7 @@ contract VaultHandler {
     }
 
     /// @dev One debit/credit pair; `debits` and `fundFree` carry what earlier pairs already took.
-    function _genPair(uint256 r, uint256[][] memory debits, uint256[1] memory fundFree)
+    function _genPair(uint256 r, uint256[][] memory debits, uint256[2] memory fundFree)
         internal
         view
         returns (uint32 from, uint32 to, uint16 asset, uint256 amount)
@@ -678,14 +1235,19 @@ contract VaultHandler {
         uint256 room = have > used ? have - used : 0;
         if (asset == 0 && from >= FIRST_MEMBER) {
             // may go beyond cash: the excess is advanced by the default fund
-            uint256 extra = (r >> 72) % 4 == 0 ? fundFree[0] : fundFree[0] / 4;
+            uint256 free = fundFree[0];
+            if (from == ghostDefaulter && fundFree[1] < free) free = fundFree[1];
+            uint256 extra = (r >> 72) % 4 == 0 ? free : free / 4;
             amount = _bound(r >> 80, 1, room + extra + 1);
             if (amount > room + extra) amount = room + extra;
             uint256 shortfall = amount > room ? amount - room : 0;
             fundFree[0] -= shortfall;
+            if (from == ghostDefaulter) fundFree[1] -= shortfall;
         } else if (asset == 0 && from == FUND) {
-            amount = fundFree[0] == 0 ? 0 : _bound(r >> 80, 1, fundFree[0]);
+            uint256 free = fundFree[0] < fundFree[1] ? fundFree[0] : fundFree[1];
+            amount = free == 0 ? 0 : _bound(r >> 80, 1, free);
             fundFree[0] -= amount;
+            fundFree[1] -= amount;
         } else {
             amount = room == 0 ? 0 : _bound(r >> 80, 1, room);
         }

@@ -14,8 +14,17 @@ import {VaultHandler} from "./VaultHandler.sol";
 ///  - the batch chain: sequence and last hash move by exactly the applied batches;
 ///  - debt: Σ members' debt == Σ advanced − Σ repaid − Σ covered by wind-down seizures (<= Σ advanced),
 ///    system accounts never owe, and a member that owes holds no cash (repaid first);
+///  - debt also falls by exactly Σ WaterfallDraw values of the COVER/ASSESS rows (ghostWaterfallCover);
+///  - the pool: value == Σ members' contributionOf within rounding (Σ <= value < Σ + members), no contribution
+///    return while a default is open, at most the handler's one default open;
+///  - the pool's backing until wind-down: the fund's cash + advances of members not in an open default >=
+///    the pool's value, and cash + all advances - pool value == the ghost (moved only by the fund's own
+///    cash rows and L1 draws);
 ///  - every handler-level check (zero-sum of each applied batch, invalid batches rejected with their own
-///    error and no effect, withdrawals never leaving free collateral negative…) held.
+///    error and no effect, withdrawals never leaving free collateral negative, each COVER's draws in layer
+///    order from the capacities before the batch, summing to the debt reduction and moving those balances,
+///    invalid default rows and payouts into the pool's backing rejected with their own error and no effect
+///    on balances or default state…) held.
 /// `forge test` (default profile) runs 200 × 500 = 100,000 calls; `FOUNDRY_PROFILE=deep` a million.
 contract VaultInvariantTest is VaultFixture {
     VaultHandler internal handler;
@@ -44,6 +53,11 @@ contract VaultInvariantTest is VaultFixture {
         b.transfers[3] = _t(OPCAP, USD, 50_000e6);
         b.marks = _two(_mk(WETH, 2000, 2000 * USD_UNIT), _mk(WBTC, 1500, 60_000 * USD_UNIT));
         b.requirements = _two(_req(ALICE, 50_000e6, 30_000e6), _req(CAROL, 20_000e6, 10_000e6));
+        // every member contributes to the default fund: pool 80,000
+        b.contributions = new bytes32[](4);
+        for (uint32 i; i < 4; ++i) {
+            b.contributions[i] = Batch.packContribution(ALICE + i, 20_000e6);
+        }
         _settle(b);
 
         VaultHandler.Config memory c;
@@ -74,7 +88,42 @@ contract VaultInvariantTest is VaultFixture {
         _solvency();
         _batchChain();
         _debt();
+        _pool();
+        _backing();
         _handlerChecks();
+    }
+
+    /// @dev The pool's value == Σ members' contribution values, within rounding: each contributionOf is a
+    /// floor of shares × value / Σ shares, so the sum is at most the value and short of it by less than one
+    /// base unit per member (with 4 members: value - Σ <= 3). A pool drawn to zero is worth zero to all.
+    function _pool() internal view {
+        (uint256 value, uint256 shares) = vault.defaultFundPool();
+        uint256 sum;
+        uint256 n;
+        for (uint32 acct = FIRST_MEMBER_ACCOUNT; acct <= vault.accountCount(); ++acct) {
+            sum += vault.contributionOf(acct);
+            ++n;
+        }
+        assertLe(sum, value, "sum of contributions > pool value");
+        assertLt(value - sum, n == 0 ? 1 : n, "pool value - sum of contributions >= one unit per member");
+        if (shares == 0) assertEq(value, 0, "pool value without shares");
+        assertEq(handler.ghostReturnsWhileOpen(), 0, "contribution returned while a default was open");
+        if (handler.ghostDefaulter() != 0) assertTrue(vault.inDefault(handler.ghostDefaulter()), "ghost default not open");
+        assertLe(vault.openDefaults(), 1, "the handler opens one default at a time");
+    }
+
+    /// @dev Until wind-down: (1) the default fund's cash + outstanding advances of members not in an open
+    /// default >= the pool's value; (2) its cash + all advances - the pool's value is exactly what the
+    /// ghost followed (moved only by the fund's own cash rows and by L1 draws). (1) is not a property of the
+    /// vault alone: a DECLARE of a member whose advance came from the pool's cash breaks it; the vault
+    /// refuses only payouts by the fund (PoolUnderfunded), and the handler, as the engine, declares a member
+    /// and advances to a defaulter only within the slack. After wind-down contributions are paid out of the
+    /// fund's cash as far as it goes and debts are seized as collateral, so neither holds.
+    function _backing() internal view {
+        if (vault.woundDown()) return;
+        (int256 notInDefault, int256 all) = handler.fundSlack();
+        assertTrue(notInDefault >= 0, "fund cash + advances of members not in default < pool value");
+        assertEq(all, handler.ghostFundEquity(), "fund cash + advances - pool != ghost");
     }
 
     function _solvency() internal view {
@@ -109,7 +158,11 @@ contract VaultInvariantTest is VaultFixture {
             if (d != 0) assertEq(vault.balanceOf(acct, USD), 0, "a member that owes holds cash (not repaid first)");
         }
         uint256 advanced = handler.ghostAdvanced();
-        assertEq(total + handler.ghostRepaid() + handler.ghostSeizedCover(), advanced, "debt == advanced - repaid");
+        assertEq(
+            total + handler.ghostRepaid() + handler.ghostSeizedCover() + handler.ghostWaterfallCover(),
+            advanced,
+            "debt == advanced - repaid - covered"
+        );
         assertLe(total, advanced, "debt <= advanced");
     }
 
@@ -140,6 +193,16 @@ contract VaultInvariantTest is VaultFixture {
         handler.togglePause(0);
         handler.deposit(0, 0, 1000e6);
         handler.togglePause(0);
+        handler.contribute(0, 5_000e6, false);
+        handler.contribute(1, 3_000e6, true);
+        handler.marginCall(2, 7e6, 1e9, false);
+        handler.marginCall(2, 7e6, 1e9, true);
+        for (uint256 k; k < 9; ++k) {
+            handler.defaultInvalid(31 + k, k);
+        }
+        for (uint256 k; k < 40; ++k) {
+            handler.defaultStep(k * 7919);
+        }
         handler.warpAndWindDown(128);
         handler.windDownWithdraw(0, 1);
         handler.windDownWithdrawSystem(1, 0);
