@@ -7,7 +7,14 @@ import sys
 from collections.abc import Sequence
 
 from offchain.chain.errors import ChainError
-from offchain.cli import audit_command, engine_command, publish_command, replay_command, serve_command
+from offchain.cli import (
+    audit_command,
+    devnet_command,
+    engine_command,
+    publish_command,
+    replay_command,
+    serve_command,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     mg.add_argument("--prices", action="append", required=True, metavar="FILE", help="candle file (repeatable)")
     mg.add_argument("--perp", action="append", metavar="FILE", help="perpetual candle file, symbols get -PERP")
     mg.add_argument("--json", action="store_true", help="print one JSON object")
+    devnet_command.add_parser(sub)
     engine_command.add_parser(sub)
     replay_command.add_parser(sub)
     serve_command.add_parser(sub)
@@ -54,6 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from offchain.cli.risk_commands import run_margin_command
 
             return run_margin_command(args.positions, args.prices, args.perp, args.json)
+        if args.command == "devnet":
+            return devnet_command.run(args)
         if args.command == "engine":
             return engine_command.run(args)
         if args.command == "replay":

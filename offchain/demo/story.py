@@ -428,13 +428,14 @@ class Story:
         margin = self.engine.builder.margin
         tiers = [(mb.account, mb.profile.tier) for mb in self.members.values()]
         marks = {INSTRUMENT[u]: round(self.window.price(k, u) * USD) for u in INSTRUMENT}
-        with self.db.connect() as conn:
-            cprices = self.engine.builder.collateral_prices(LedgerPrices(conn), now * 1000)
+        with self.db.begin() as conn:
+            cprices = self.engine.builder.collateral_prices(conn, LedgerPrices(conn), now * 1000)
         venue_only: dict[int, float] = defaultdict(float)
-        for venue in {v for (_m, _i, v) in venue_pos}:
-            positions = {(m, i): q for (m, i, v), q in venue_pos.items() if v == venue}
-            for acct, mg in margin.requirements(tiers, positions, marks, {}, cprices).items():
-                venue_only[acct] += mg.im / USD
+        if cprices is not None:  # each venue margining its own slice alone, for the netting comparison
+            for venue in {v for (_m, _i, v) in venue_pos}:
+                positions = {(m, i): q for (m, i, v), q in venue_pos.items() if v == venue}
+                for acct, mg in margin.requirements(tiers, positions, marks, {}, cprices).items():
+                    venue_only[acct] += mg.im / USD
         members = {}
         for n, mb in self.members.items():
             s = states[n]

@@ -79,6 +79,7 @@ class BatchBuilder:
         self.config = config
         self.guard = guard or MarkGuard()
         self._alerted: dict[str, Halt] = {}
+        self._collateral_alerted: set[str] = set()
 
     def _alert_halts(self, conn: Connection, halts: dict[str, tuple[Halt, str]], now_ms: int) -> None:
         for name, (halt, detail) in halts.items():
@@ -86,18 +87,31 @@ class BatchBuilder:
                 conn.execute(insert(t.alerts).values(ts_ms=now_ms, kind=halt.value, subject=name, detail=detail[:512]))
         self._alerted = {name: halt for name, (halt, _) in halts.items()}
 
-    def collateral_prices(self, prices: LedgerPrices, now_ms: int) -> dict[int, int]:
+    def collateral_prices(self, conn: Connection, prices: LedgerPrices, now_ms: int) -> dict[int, int] | None:
+        """Index price of every collateral asset. Without a price the last mark posted to the vault is
+        kept (and an alert raised); with neither, no batch can be margined: None, and an alert."""
         par = 10**self.config.settlement_decimals
+        rows = conn.execute(select(t.posted_collateral_marks.c.asset, t.posted_collateral_marks.c.price))
+        posted = {asset: price for asset, price in rows}
         out: dict[int, int] = {}
+        missing: set[str] = set()
         for c in self.collateral:
             if c.factor is None:
                 out[c.asset] = par
                 continue
             q = prices.quote(c.factor, now_ms)
-            if q is None:
-                raise LookupError(f"no index price for collateral {c.symbol} ({c.factor})")
-            out[c.asset] = q.price
-        return out
+            if q is not None:
+                out[c.asset] = q.price
+                continue
+            missing.add(c.symbol)
+            if c.symbol not in self._collateral_alerted:  # one alert per outage, not one per step
+                kind = "collateral_price_stale" if c.asset in posted else "collateral_price_missing"
+                detail = f"no index price for {c.symbol} ({c.factor})"
+                conn.execute(insert(t.alerts).values(ts_ms=now_ms, kind=kind, subject=c.symbol, detail=detail))
+            if c.asset in posted:
+                out[c.asset] = posted[c.asset]
+        self._collateral_alerted = missing
+        return out if len(out) == len(self.collateral) else None
 
     def build(self, conn: Connection, chain: ChainView, domain: Domain, tip: ChainTip) -> BatchPayload | None:
         """Build and store the next batch, or return None when there is nothing to settle yet."""
@@ -126,8 +140,10 @@ class BatchBuilder:
 
         members = [(a, tier) for a, tier in conn.execute(select(t.members.c.account, t.members.c.tier))]
         accounts = [a for a, _ in members]
+        cprices = self.collateral_prices(conn, prices, now_ms)
+        if cprices is None:
+            return None
         holdings = chain.holdings(accounts, [c.asset for c in self.collateral])
-        cprices = self.collateral_prices(prices, now_ms)
         marks_for_margin = {**{n: m.price for n, m in settled_marks.items()}, **new_marks}
         margin = self.margin.requirements(members, after, marks_for_margin, holdings, cprices)
 

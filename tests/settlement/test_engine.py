@@ -106,3 +106,22 @@ def test_stale_mark_halts_the_instrument_until_a_fresh_one(devnet: Devnet) -> No
     assert pending == [None]
     d.prices(btc=20_000)
     assert engine.step().fills == 1
+
+
+def test_missing_collateral_price_means_no_batch_and_one_alert(devnet: Devnet) -> None:
+    d = devnet
+    for name, usd in ((MM, 500_000), (FUND, 200_000)):
+        d.deposit(name, usd)
+    for symbol in ("BTC-USD-PERP", "ETH-USD-PERP", "BTC"):  # no ETH index price: WETH cannot be valued
+        d.price(symbol, 20_000 if symbol.startswith("BTC") else 1_500)
+    ack = ingestor(d.spec, d.db).submit(*d.fill("dex-perp", "d-1", "BTC-PERP", FUND, MM, BTC_QTY, 20_000))
+    assert ack.status == AckStatus.ACCEPTED
+    engine = settlement_engine(d.spec, d.db)
+    sequence = d.vault.last_sequence()
+    assert [engine.step().action for _ in range(3)] == ["idle"] * 3
+    assert d.vault.last_sequence() == sequence
+    with d.db.connect() as conn:
+        alerts = conn.execute(select(t.alerts.c.kind, t.alerts.c.subject)).all()
+    assert alerts.count(("collateral_price_missing", "WETH")) == 1
+    d.price("ETH", 1_500)
+    assert engine.step().fills == 1

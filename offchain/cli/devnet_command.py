@@ -1,0 +1,111 @@
+"""`crossclear devnet`: a long-running local crossclear to point `engine`, `serve` and `audit` at.
+
+Starts Anvil, deploys the tokens and the vault, registers the venues, instruments and members, funds the
+members and the default fund, writes the devnet file (var/devnet.json) and the ledger, and keeps the
+chain up until interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+MEMBERS = (
+    ("DEX retail pool", "retail_pool", "tier2", "retail"),
+    ("Alpha Market Making", "market_maker", "tier1", "professional"),
+    ("Beta Market Making", "market_maker", "tier1", "professional"),
+    ("Macro Fund", "hedge_fund", "tier2", "buy_side"),
+    ("Protocol DAO", "dao", "tier2", "treasury"),
+    ("Open Source Foundation", "foundation", "tier2", "treasury"),
+    ("Family Office", "family_office", "tier3", "buy_side"),
+)
+USDC = 10**6
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("devnet", help="start a local devnet (Anvil, vault, venues, members) and keep it up")
+    p.add_argument("--port", type=int, default=8545, help="Anvil port")
+    p.add_argument("--db", default="sqlite:///var/crossclear.db", help="ledger URL to create and register into")
+    p.add_argument("--out", type=Path, default=Path("var/devnet.json"), help="devnet description file to write")
+    p.add_argument("--risk-asof", default="2022-11-01", help="calibration date of the risk model (YYYY-MM-DD)")
+    p.add_argument("--deposit", type=int, default=1_000_000, help="USDC each member deposits")
+    p.add_argument(
+        "--feed-interval",
+        type=float,
+        default=10.0,
+        help="seconds between republishing the static price snapshot (the day's close at --risk-asof)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from offchain.chain.anvil import Anvil, AnvilError
+    from offchain.chain.deploy import mint
+    from offchain.chain.vault import vault_sender
+    from offchain.devnet.bootstrap import bring_up
+    from offchain.devnet.runtime import connect
+    from offchain.ledger.db import open_ledger
+
+    db = open_ledger(args.db)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        with Anvil(port=args.port) as anvil:
+            spec = bring_up(anvil.web3(), anvil.url, db, MEMBERS, args.risk_asof)
+            vault = connect(spec)
+            operator = vault_sender(vault.w3, spec.operator_key)
+            for m in spec.members:
+                mint(operator, spec.tokens["USDC"], m.address, args.deposit * USDC)
+                vault.deposit(vault_sender(vault.w3, m.key), m.address, 0, args.deposit * USDC)
+            snapshot = closes_at(args.risk_asof)
+            publish(db, snapshot)
+            spec.save(args.out)
+            print(f"devnet up: {anvil.url}, vault {spec.vault}, {len(spec.members)} members; wrote {args.out}")
+            print(
+                "static prices (close of "
+                + args.risk_asof
+                + "): "
+                + ", ".join(f"{k} {v:,.2f}" for k, v in snapshot.items())
+            )
+            print(f"next: crossclear engine --devnet {args.out} --db {args.db}   (Ctrl-C here stops the chain)")
+            sys.stdout.flush()
+            while not stop.wait(args.feed_interval):
+                publish(db, snapshot)
+    except AnvilError as exc:
+        print(f"crossclear devnet: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        db.dispose()
+    return 0
+
+
+def closes_at(asof: str) -> dict[str, float]:
+    """BTC and ETH daily closes on `asof` from the project's market data: the devnet's static prices."""
+    import numpy as np
+
+    from offchain.risk.marketdata import load_candles
+    from offchain.settlement.margin import DATA_DIR
+
+    spot = load_candles(DATA_DIR / "binance-spot-daily.csv.gz", symbols=["BTC", "ETH"])
+    row = int(np.searchsorted(spot.dates, np.datetime64(asof), side="right")) - 1
+    if row < 0:
+        raise ValueError(f"no market data on or before {asof}")
+    return {s: float(spot.close[row, spot.index(s)]) for s in ("BTC", "ETH")}
+
+
+def publish(db: Engine, closes: dict[str, float]) -> None:
+    """Record the snapshot as current index prices and instrument marks (a static feed, stamped now)."""
+    import time
+
+    from offchain.settlement.prices import record_price
+
+    now = int(time.time() * 1000)
+    with db.begin() as conn:
+        for underlying, close in closes.items():
+            for symbol in (underlying, f"{underlying}-USD-PERP"):
+                record_price(conn, symbol, round(close * USDC), now, "devnet-static")
