@@ -12,7 +12,7 @@ layer by layer, each layer only once the one before is exhausted:
  L2 the defaulter's own default-fund contribution, written off against the debt.
  L3 operator capital (account 3 cash).
  L4 the surviving members' contributions, pro rata (on-chain the pool's value drops; `l4_shares` reports
-    each survivor's part, by pool shares).
+    each survivor's part, by pool shares; members in default hold `others_shares` and lose their part too).
  L5 assessments (ASSESS rows): pro rata to each survivor's contribution at DECLARE, each capped at
     `ASSESSMENT_CAP_MULTIPLE` × that contribution and at the survivor's cash, summing exactly to what L1-L4
     left uncovered (or to the layer's capacity if that is smaller).
@@ -36,6 +36,7 @@ from offchain.core.accounting import pow10
 from offchain.core.batch import BPS, DEFAULT_FUND_ACCOUNT, OPERATOR_CAPITAL_ACCOUNT, SETTLEMENT_ASSET
 
 ASSESSMENT_CAP_MULTIPLE = 2  # the vault's constant: assessment ≤ 2 × contribution at DECLARE
+_OTHERS = -1  # the L4 weight of `WaterfallInput.others_shares` (no account has this number)
 
 
 class Layer(IntEnum):
@@ -61,10 +62,14 @@ class CollateralHolding:
 
 @dataclass(frozen=True)
 class Survivor:
-    """A member not in default, with a stake in the default fund."""
+    """A member not in an open default when the COVER applies, with a stake in the default fund. A member
+    declared in default earlier in the same batch is not one: its DECLARE row precedes the COVER and the
+    vault refuses to assess it (`MemberInDefault`)."""
 
     account: int
-    shares: int  # its current pool shares (unchanged since DECLARE: contributions are frozen while a default is open)
+    # its exact pool shares as they stood at the DECLARE (the vault's snapshot; equal to its current shares
+    # while contributions stay frozen), never derived from contribution values
+    shares: int
     cash: int  # settlement-asset cash available to pay an assessment in this batch (no advance)
 
 
@@ -100,6 +105,10 @@ class WaterfallInput:
     pool: Pool  # current pool (includes the defaulter's contribution)
     pool_at_declare: Pool  # pool value and total shares stored at DECLARE
     survivors: tuple[Survivor, ...]
+    # Pool shares held by members that are not survivors (others in an open default, including one declared
+    # earlier in the same batch): their contributions bear their part of an L4 draw too, which `l4_shares`
+    # does not list; they are never assessed.
+    others_shares: int = 0
     vm_gains: Mapping[int, int] = field(default_factory=dict)  # account -> VM gains available to haircut (L6)
     adl_candidates: tuple[AdlCandidate, ...] = ()
 
@@ -250,8 +259,14 @@ def plan_waterfall(s: WaterfallInput) -> WaterfallPlan:
         draws.append(Draw(Layer.SURVIVORS_FUND, DEFAULT_FUND_ACCOUNT, SETTLEMENT_ASSET, fund, fund))
         need -= fund
         weights = {v.account: v.shares for v in s.survivors}
+        if s.others_shares:
+            weights[_OTHERS] = s.others_shares
         parts = pro_rata(fund, weights)
-        l4_shares = tuple(Draw(Layer.SURVIVORS_FUND, a, SETTLEMENT_ASSET, v, v) for a, v in sorted(parts.items()) if v)
+        l4_shares = tuple(
+            Draw(Layer.SURVIVORS_FUND, a, SETTLEMENT_ASSET, v, v)
+            for a, v in sorted(parts.items())
+            if v and a != _OTHERS
+        )
 
     assessments: tuple[Draw, ...] = ()
     if need:  # L5: only once L4 left the pool at zero

@@ -8,7 +8,9 @@ Per batch, in the vault's order (contributions, marginCalls, defaultActions):
     `margin_calls` row per change and moving the member's status (active ⇄ close_only → defaulted);
  3. open defaults whose defaulter is flat after this batch: COVER its debt with the waterfall the vault will
     apply (offchain/core/waterfall.py), with ASSESS rows if L1-L4 do not suffice, then CLOSE; the plan's
-    draws are stored in `waterfall_draws` (source 'plan');
+    draws are stored in `waterfall_draws` (source 'plan'). The plan reads the pool as the vault holds it
+    (`FundView.pool_book`: exact shares at DECLARE, caps left), with this batch's DECLAREs and earlier COVERs
+    applied first, as the vault applies rows in order: a member declared in this batch is no survivor;
  4. default-fund contributions, when due (offchain/defaults/fund.py).
 Ledger writes carry the batch's sequence; the engine resubmits a stored batch until it lands, so they
 become true with it.
@@ -34,10 +36,19 @@ from offchain.core.batch import (
     MarginCall,
     Transfer,
 )
-from offchain.core.waterfall import CollateralHolding, Pool, Survivor, WaterfallInput, WaterfallPlan, plan_waterfall
+from offchain.core.waterfall import (
+    CollateralHolding,
+    Layer,
+    Pool,
+    Survivor,
+    WaterfallInput,
+    WaterfallPlan,
+    plan_waterfall,
+)
 from offchain.defaults.auction import AuctionParams, penalty_bps
 from offchain.defaults.calls import AssetMark, CallPolicy, MemberState, OpenCall, Verdict, apply_cash, decide, equity
 from offchain.defaults.fund import FundPolicy, contribution_rows, cover2_targets, due
+from offchain.defaults.pool import PoolBook
 from offchain.ledger import schema as t
 from offchain.settlement.margin import MemberMargin, RiskEngineMargin
 
@@ -57,6 +68,11 @@ class FundView(Protocol):
         ...
 
     def operator_capital(self) -> int: ...
+
+    def pool_book(self) -> PoolBook:
+        """The pool, each member's exact shares, and the pool and stakes at each DECLARE, as the vault
+        holds them before this batch (read only when a COVER is planned)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -276,42 +292,25 @@ class DefaultManager:
     ) -> None:
         d = t.defaults
         rows = conn.execute(
-            select(d.c.id, d.c.account, d.c.pool_value, d.c.pool_shares, d.c.covered).where(
-                d.c.status == "declared", d.c.declared_sequence < s.sequence
-            )
+            select(d.c.id, d.c.account, d.c.covered).where(d.c.status == "declared", d.c.declared_sequence < s.sequence)
         ).all()
         if not rows:
             return
-        defaulted = {r.account for r in rows}
-        survivors_accounts = [a for a, _ in s.members if a not in defaulted]
-        contributions = fund.contributions([a for a, _ in s.members])
-        value, shares = fund.pool()
+        book: PoolBook | None = None  # read once, and only if a COVER is planned
+        capital = 0
+        cash = {a: projected[a].cash for a, _ in s.members}
         for r in rows:
             if any(q for (a, _i), q in s.positions.items() if a == r.account):
                 continue  # still closing out
             p = projected[r.account]
             if p.debt:
-                # Survivor shares from contribution values (shares are frozen while a default is open).
-                survivors = tuple(
-                    Survivor(a, contributions.get(a, 0) * shares // value if value else 0, projected[a].cash)
-                    for a in survivors_accounts
-                )
-                plan = plan_waterfall(
-                    WaterfallInput(
-                        defaulter=r.account,
-                        loss=p.debt,
-                        collateral=tuple(
-                            CollateralHolding(asset, bal, m.price, m.haircut_bps, m.decimals)
-                            for asset, bal in sorted(p.balances.items())
-                            if (m := s.collateral.get(asset)) is not None
-                        ),
-                        contribution=contributions.get(r.account, 0),
-                        operator_capital=fund.operator_capital(),
-                        pool=Pool(value, shares),
-                        pool_at_declare=Pool(r.pool_value, r.pool_shares),
-                        survivors=survivors,
-                    )
-                )
+                if book is None:
+                    book, capital = fund.pool_book(), fund.operator_capital()
+                    for x in actions:  # the batch's DECLARE rows apply before its COVERs
+                        if x.action == DECLARE:
+                            book.declare(x.account)
+                plan = plan_waterfall(self._waterfall_input(s, r.account, p, book, capital, cash))
+                capital -= self._apply_plan(book, cash, r.account, plan)
                 waterfalls[r.id] = plan
                 cover = plan.cover_amount
                 if cover:
@@ -342,6 +341,54 @@ class DefaultManager:
                     continue  # L6/L7 territory: reported, the default stays open (see docs/defaults.md)
             actions.append(DefaultAction(account=r.account, action=CLOSE, amount=0))
             conn.execute(update(d).where(d.c.id == r.id).values(status="closed", closed_sequence=s.sequence))
+            if book is not None:
+                book.close(r.account)
+
+    @staticmethod
+    def _waterfall_input(
+        s: BatchState, defaulter: int, p: Projected, book: PoolBook, capital: int, cash: Mapping[int, int]
+    ) -> WaterfallInput:
+        """What the vault's waterfall reads at this COVER. Survivors: members not in an open default (one
+        declared in this batch included), weighed by their exact pool shares at the defaulter's DECLARE, their
+        cash capped by what the vault's assessment cap still allows for this default."""
+        survivors = tuple(
+            Survivor(a, book.shares_at_declare(defaulter, a), min(max(cash[a], 0), book.cap_left(defaulter, a)))
+            for a, _ in s.members
+            if a != defaulter and not book.is_open(a)
+        )
+        others = book.shares - book.shares_of(defaulter) - sum(book.shares_of(v.account) for v in survivors)
+        return WaterfallInput(
+            defaulter=defaulter,
+            loss=p.debt,
+            collateral=tuple(
+                CollateralHolding(asset, bal, m.price, m.haircut_bps, m.decimals)
+                for asset, bal in sorted(p.balances.items())
+                if (m := s.collateral.get(asset)) is not None
+            ),
+            contribution=book.value_of(defaulter),
+            operator_capital=capital,
+            pool=Pool(book.value, book.shares),
+            pool_at_declare=book.pool_at_declare(defaulter),
+            survivors=survivors,
+            others_shares=others,
+        )
+
+    @staticmethod
+    def _apply_plan(book: PoolBook, cash: dict[int, int], defaulter: int, plan: WaterfallPlan) -> int:
+        """Apply a plan's on-chain draws to the book and the survivors' cash, as the vault will (for a later
+        COVER in the same batch); returns the operator capital it draws."""
+        capital = 0
+        for x in plan.draws:
+            if x.layer == Layer.OWN_CONTRIBUTION:
+                book.remove(defaulter, x.amount)
+            elif x.layer == Layer.OPERATOR_CAPITAL:
+                capital += x.amount
+            elif x.layer == Layer.SURVIVORS_FUND:
+                book.draw(x.amount)
+        for x in plan.assessments:
+            book.assess(defaulter, x.account, x.amount)
+            cash[x.account] -= x.amount
+        return capital
 
     # ---------------------------------------------------------------- 4: contributions
 

@@ -3,16 +3,20 @@ and call → cure; every change logged so calls and cures replay from the ledger
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
+from offchain.audit.events.fund import FundState
 from offchain.core.batch import ASSESS, CLOSE, COVER, DECLARE, Transfer
+from offchain.core.waterfall import Pool, pro_rata
 from offchain.defaults.calls import AssetMark, CallPolicy, MemberState, decide
 from offchain.defaults.fund import FundPolicy
 from offchain.defaults.manager import BatchState, DefaultManager, DefaultsConfig, open_calls
+from offchain.defaults.pool import PoolBook
 from offchain.ingest import registry
 from offchain.ledger import schema as t
 from offchain.ledger.db import open_ledger
@@ -28,6 +32,16 @@ class FakeFund:
         self.debt: dict[int, int] = {}
         self.contrib = {THIN: 100 * USDC, MM: 600 * USDC, FUND: 400 * USDC}
         self.capital = 300 * USDC
+        self.declared: list[int] = []  # DECLAREs the "vault" applied, in order
+
+    def pool_book(self) -> PoolBook:
+        """The vault's pool after the contributions (at value per share 1) and the DECLAREs."""
+        book = PoolBook()
+        for a, v in sorted(self.contrib.items()):
+            book.contribute(a, v)
+        for a in self.declared:
+            book.declare(a)
+        return book
 
     def debts(self, accounts: Sequence[int]) -> dict[int, int]:
         return {a: self.debt.get(a, 0) for a in accounts}
@@ -93,6 +107,7 @@ def test_call_no_cure_declare_then_cover_and_close(db: Engine) -> None:
         assert d["status"] == "declared" and d["positions"] == {"BTC-USD-PERP": str(10**8)}
         assert d["pool_value"] == 1_100 * USDC
         assert d["penalty_bps"] == 10  # 20 of add-on on 20,000 of notional, at the 10 bps floor
+    fund.declared.append(THIN)
     # The close-out (auction) loses another 1,500: debt 1,700. Flat now: COVER through the layers.
     fund.debt[THIN] = 1_700 * USDC
     with db.begin() as conn:
@@ -174,3 +189,146 @@ def test_contributions_are_frozen_while_a_default_is_open_and_topped_up_when_due
     with db.begin() as conn:  # replenishment: the first batch after a CLOSE recomputes, off schedule
         s = BatchState(**{**state(26, 5_200, cash, pos=0).__dict__, "contribution_targets": targets})
         assert [c.account for c in mgr.rows(conn, s, fund).contributions] == [MM, FUND]
+
+
+# ---------------------------------------------------------------- the pool as the vault holds it
+
+
+def _declared(conn: Connection, account: int, sequence: int, pool: tuple[int, int]) -> None:
+    """The ledger's row of a default declared in batch `sequence`, with the pool the vault stored then."""
+    conn.execute(
+        t.defaults.insert().values(
+            account=account,
+            status="declared",
+            declared_sequence=sequence,
+            declared_at=0,
+            positions={},
+            penalty_bps=10,
+            pool_value=pool[0],
+            pool_shares=pool[1],
+            covered=0,
+        )
+    )
+
+
+# An earlier default (account 9) wrote off its contribution and drew part of the pool (layer 4), so a share
+# is no longer worth one unit; then THIN defaults. Amounts found by search: the split by values rounds apart.
+HISTORY: list[tuple[str, int, int]] = [
+    ("contribute", THIN, 62_445_466),
+    ("contribute", MM, 551_527_160),
+    ("contribute", FUND, 870_215_389),
+    ("contribute", 9, 92_000_000),
+    ("declare", 9, 0),
+    ("remove", 9, 92_000_000),
+    ("draw", 0, 363_636_986),
+    ("close", 9, 0),
+    ("declare", THIN, 0),
+]
+
+
+def _replayed(ops: Sequence[tuple[str, int, int]]) -> tuple[PoolBook, FundState]:
+    """The engine's book and the auditor's independent FundState after the same vault history."""
+    book, audit = PoolBook(), FundState()
+    for op, account, amount in ops:
+        for x in (book, audit):
+            if op == "draw":
+                x.draw(amount)
+            elif op in ("contribute", "remove"):
+                getattr(x, op)(account, amount)
+            else:
+                getattr(x, op)(account)
+    return book, audit
+
+
+class BookFund:
+    """A FundView whose every view is read from one PoolBook (the vault's state)."""
+
+    def __init__(self, book: PoolBook, debt: dict[int, int], capital: int = 0) -> None:
+        self.book, self.debt, self.capital = book, debt, capital
+
+    def debts(self, accounts: Sequence[int]) -> dict[int, int]:
+        return {a: self.debt.get(a, 0) for a in accounts}
+
+    def contributions(self, accounts: Sequence[int]) -> dict[int, int]:
+        return {a: self.book.value_of(a) for a in accounts}
+
+    def pool(self) -> tuple[int, int]:
+        return self.book.value, self.book.shares
+
+    def operator_capital(self) -> int:
+        return self.capital
+
+    def pool_book(self) -> PoolBook:
+        return copy.deepcopy(self.book)
+
+
+def test_assessments_after_a_layer_4_draw_are_the_exact_split_at_declare(db: Engine) -> None:
+    """Bug: survivors' shares were derived from contribution values (floor), a unit off the vault's exact
+    shares once the pool has been drawn; the ASSESS rows then differed from the auditor's split by one unit."""
+    book, audit = _replayed(HISTORY)
+    weth = 180 * USDC  # L1: THIN's 0.1 WETH at haircut
+    left = 66_000_802  # what L1-L4 leave to assess
+    debt = weth + book.value + left  # L2 (THIN's contribution) + L4 (the rest of the pool) = the pool's value
+    fund = BookFund(book, {THIN: debt})
+    mgr = DefaultManager(DefaultsConfig(calls=POLICY))
+    with db.begin() as conn:
+        _declared(conn, THIN, 30, (book.value, book.shares))
+        rows = mgr.rows(conn, state(31, 9_000, {THIN: 0, MM: 10**6 * USDC, FUND: 10**6 * USDC}, pos=0), fund)
+    assessed = {a.account: a.amount for a in rows.default_actions if a.action == ASSESS}
+    # The auditor's split: pro rata to each survivor's exact contribution at DECLARE (events/fund.py).
+    d = audit.defaults[THIN]
+    at_declare = {a: Pool(d.pool_value, d.pool_shares).value_of(audit.shares_at_declare(THIN, a)) for a in (MM, FUND)}
+    want = pro_rata(left, at_declare, {a: audit.cap_left(THIN, a) for a in (MM, FUND)})
+    assert assessed == want == {MM: 25_603_254, FUND: 40_397_548}
+    # what values would have given (shares = contribution × shares // value): one unit apart
+    derived = {
+        a: Pool(d.pool_value, d.pool_shares).value_of(book.value_of(a) * book.shares // book.value) for a in at_declare
+    }
+    assert pro_rata(left, derived, {a: 2 * v for a, v in derived.items()}) != want
+    (plan,) = rows.waterfalls.values()
+    assert plan.cover_amount == debt and plan.uncovered == 0
+
+
+def test_a_member_declared_in_the_same_batch_is_not_a_survivor(db: Engine) -> None:
+    """Bug: FUND, declared in default by this batch's DECLARE row (which the vault applies before the COVER
+    of THIN), was still weighed in layer 4 and assessed in layer 5; the vault refuses that ASSESS
+    (MemberInDefault). Now MM alone is assessed, and FUND's part of the L4 draw is not listed as a survivor's."""
+    fund = FakeFund()
+    fund.declared.append(THIN)
+    fund.debt[THIN] = 1_700 * USDC
+    mgr = DefaultManager(DefaultsConfig(calls=POLICY))
+    base = state(41, 9_000, {THIN: 0, MM: 10**6 * USDC, FUND: 10 * USDC}, pos=0)
+    s = BatchState(**{**base.__dict__, "requirements": {**base.requirements, FUND: (10**5 * USDC, 8 * 10**4 * USDC)}})
+    with db.begin() as conn:
+        _declared(conn, THIN, 30, fund.pool())
+        conn.execute(
+            t.margin_calls.insert().values(
+                batch_sequence=35,
+                account=FUND,
+                verdict="issue",
+                amount=10**5 * USDC,
+                deadline=8_000,
+                deep=False,
+                equity=0,
+                debt=0,
+                im=10**5 * USDC,
+                mm=8 * 10**4 * USDC,
+                as_of=7_000,
+            )
+        )
+        rows = mgr.rows(conn, s, fund)
+    assert [(a.account, a.action, a.amount) for a in rows.default_actions] == [
+        (FUND, DECLARE, 0),
+        (THIN, COVER, 1_700 * USDC),
+        (MM, ASSESS, 120 * USDC),  # all of L5: FUND cannot be assessed
+        (THIN, CLOSE, 0),
+    ]
+    (plan,) = rows.waterfalls.values()
+    assert [(x.account, x.value) for x in plan.l4_shares] == [(MM, 600 * USDC)]  # FUND's 400 is its own loss
+    # the vault's rule, replayed by the auditor's model: FUND is open when the ASSESS applies
+    audit = FundState()
+    for a, v in sorted(fund.contrib.items()):
+        audit.contribute(a, v)
+    audit.declare(THIN)
+    audit.declare(FUND)
+    assert audit.is_open(FUND) and audit.cap_left(THIN, MM) >= 120 * USDC
