@@ -14,8 +14,6 @@ header with at least ``timestamp,symbol,close``; ``timestamp`` is the candle's o
 from __future__ import annotations
 
 import csv
-import gzip
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from offchain.risk.errors import MarketDataError
-from offchain.risk.marketdata import PriceHistory
+from offchain.risk.marketdata import PriceHistory, open_text
 
 FloatArray = NDArray[np.float64]
 TimeArray = NDArray[np.datetime64]
@@ -79,19 +77,7 @@ class PricePath:
 
 
 def _read(path: Path) -> list[list[str]]:
-    if not path.is_file():
-        raise MarketDataError(f"price file not found: {path}")
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise MarketDataError(f"{path}: corrupt gzip: {exc}") from exc
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise MarketDataError(f"{path}: not UTF-8 text: {exc}") from exc
-    return list(csv.reader(io.StringIO(text)))
+    return list(csv.reader(open_text(path)))
 
 
 def load_path(path: str | Path, *, suffix: str = "") -> PricePath:

@@ -73,7 +73,8 @@ class PriceHistory:
         return PriceHistory(self.dates[mask], self.symbols, self.close[mask], self.volume[mask])
 
 
-def _open_text(path: Path) -> io.TextIOBase:
+def open_text(path: Path) -> io.TextIOBase:
+    """A price file's text, gunzipped when compressed; clear MarketDataErrors for missing/corrupt files."""
     if not path.is_file():
         raise MarketDataError(f"price file not found: {path}")
     raw = path.read_bytes()
@@ -108,7 +109,7 @@ def load_candles(path: str | Path, *, suffix: str = "", symbols: Iterable[str] |
     """
     p = Path(path)
     keep = None if symbols is None else set(symbols)
-    reader = csv.reader(_open_text(p))
+    reader = csv.reader(open_text(p))
     header = next(reader, None)
     if header is None:
         raise MarketDataError(f"{p}: empty file")
