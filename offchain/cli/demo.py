@@ -39,9 +39,10 @@ def run_demo(
     finally:
         display.close()
     record.seconds["total"] = time.monotonic() - started
-    from offchain.demo.report import write_report
+    from offchain.demo.report import write_netting_png, write_report
 
     report = write_report(record, opts.out_dir)
+    write_netting_png(record, opts.out_dir / "netting.png")
     record.save(opts.out_dir / "run.json")
     ok = not record.reconcile_problems and all(a["held"] >= a["owed"] for a in record.solvency)
     ok = ok and record.audit.get("status") != "failed"
