@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from eth_abi import decode
+from eth_abi.exceptions import DecodingError
 from eth_utils import keccak
 
 
@@ -62,7 +63,7 @@ class ErrorDecoder:
         name, types = self._errors[data[:4]]
         try:
             args = tuple(decode(types, data[4:]))
-        except Exception:
+        except (DecodingError, ValueError):  # malformed payload: keep the raw bytes, still name the error
             args = ()
         return RevertedError(name, args, data)
 

@@ -48,10 +48,6 @@ class SafeError(RuntimeError):
     """The Safe artefacts are missing, or a Safe could not be deployed or created."""
 
 
-def artifacts_available() -> bool:
-    return all((SAFE_ARTIFACTS / a).is_file() for a in (SAFE, PROXY_FACTORY, FALLBACK_HANDLER))
-
-
 @cache
 def safe_artifact(relative: str) -> dict[str, Any]:
     """ABI and bytecode of one Safe artefact (`SAFE`, `PROXY_FACTORY`, `FALLBACK_HANDLER`)."""

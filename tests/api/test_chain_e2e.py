@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 
 from offchain.api.signing import api_domain, sign_request, sign_request_with
 from offchain.chain.deploy import mint
-from offchain.chain.safe import SafeInfra, SafeMultisig, artifacts_available
+from offchain.chain.safe import SafeInfra, SafeMultisig
 from offchain.chain.vault import vault_sender
 from offchain.cli.main import build_parser
 from offchain.cli.serve_command import build_app, settings_from_args
@@ -30,10 +30,7 @@ from offchain.core.withdrawal import WithdrawalRequest
 from offchain.devnet.bootstrap import fund_gas, new_key
 from tests.settlement.conftest import USDC, Devnet, make_devnet
 
-pytestmark = [
-    pytest.mark.anvil,
-    pytest.mark.skipif(not artifacts_available(), reason="Safe npm artefacts missing (./scripts/setup.sh)"),
-]
+pytestmark = pytest.mark.anvil
 
 TREASURY = "0x" + "7e" * 20
 DAO = {"name": "Safe DAO", "kind": "dao", "tier": "tier2", "group": "treasury"}
