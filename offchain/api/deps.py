@@ -14,13 +14,14 @@ from sqlalchemy import Connection, Engine, select
 
 from offchain.api.chain import ChainGateway
 from offchain.api.config import ApiSettings
-from offchain.api.errors import ApiError, bad_request, forbidden, unauthorized
+from offchain.api.errors import ApiError, auctions_unavailable, bad_request, forbidden, unauthorized
 from offchain.api.models import Auth
 from offchain.api.proofs import ProofCache
 from offchain.api.ratelimit import TokenBuckets
 from offchain.api.sessions import Session, SessionSigner
 from offchain.api.signing import Envelope, Verified, check_times, payload_hash, prune_nonces, verify_signature
 from offchain.core.eip712 import Domain
+from offchain.defaults.house import AuctionHouse
 from offchain.ingest.service import Ingestor
 from offchain.ledger.schema import members, membership_applications, venues
 
@@ -42,6 +43,7 @@ class Services:
     sessions: SessionSigner
     limits: TokenBuckets
     fill_limits: TokenBuckets
+    auctions: AuctionHouse | None = None  # close-out auctions (bids, tranche deadlines); optional
     proofs: ProofCache = field(default_factory=ProofCache)
     clock: Callable[[], int] = wall_ms  # unix ms
     last_nonce_prune_ms: int | None = None
@@ -88,6 +90,16 @@ def public_limit(request: Request, svc: ServicesDep) -> None:
 
 
 PublicLimit = Depends(public_limit)
+
+
+def auction_house(svc: ServicesDep) -> AuctionHouse:
+    """The auction house, or 424 `auctions_unavailable` when this process runs none."""
+    if svc.auctions is None:
+        raise auctions_unavailable()
+    return svc.auctions
+
+
+AuctionsDep = Annotated[AuctionHouse, Depends(auction_house)]
 
 
 # ---------------------------------------------------------------- sessions

@@ -52,6 +52,11 @@ def chain_unavailable(detail: Any = "the API has no chain connection") -> ApiErr
     return ApiError(424, "chain_unavailable", detail)
 
 
+def auctions_unavailable(detail: Any = "this API process runs no auction house") -> ApiError:
+    # 424 like a missing chain: the request is fine, the service it needs is not configured here.
+    return ApiError(424, "auctions_unavailable", detail)
+
+
 _STATUS_CODES = {
     400: "bad_request",
     401: "unauthorized",

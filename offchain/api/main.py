@@ -13,10 +13,11 @@ from offchain.api.chain import ChainGateway
 from offchain.api.config import ApiSettings
 from offchain.api.deps import Services, wall_ms
 from offchain.api.ratelimit import TokenBuckets
-from offchain.api.routes import auth, members, membership, public, venues
+from offchain.api.routes import auctions, auth, members, membership, public, venues
 from offchain.api.sessions import SessionSigner
 from offchain.api.signing import api_domain
 from offchain.core.fills import fills_domain
+from offchain.defaults.house import AuctionHouse
 from offchain.ingest.service import Ingestor
 from offchain.ledger.db import open_ledger
 
@@ -24,8 +25,9 @@ DESCRIPTION = """Cross-venue clearing API.
 
 * **Signed requests** (everything that changes state): body `{"payload": ..., "auth": {signer, nonce,
   expiry, signature}}`, an EIP-712 `ApiRequest` under the domain ("crossclear API", "1", chainId, vault);
-  see `GET /v1/signing`. Fills carry the venue's EIP-712 `Fill` signature instead; withdrawals the
-  vault's `WithdrawalRequest` signature. EIP-1271 contract accounts are accepted.
+  see `GET /v1/signing`. Fills carry the venue's EIP-712 `Fill` signature instead; auction bids the
+  bidder's `Bid` signature (member keys only); withdrawals the vault's `WithdrawalRequest` signature.
+  EIP-1271 contract accounts are accepted.
 * **Sessions** (private reads): `POST /v1/auth/login` (signed) returns a bearer token.
 * **Errors**: `{"error": code, "detail": ...}` with a 4xx status.
 * **Limits**: token buckets per key (429 `rate_limited`, Retry-After); lists are paginated by `cursor`.
@@ -38,16 +40,19 @@ def create_app(
     engine: Engine | None = None,
     chain: ChainGateway | None = None,
     clock: Callable[[], int] = wall_ms,
+    auction_house: Callable[[Engine, Ingestor], AuctionHouse] | None = None,
 ) -> FastAPI:
     """Build the app. `engine` defaults to `open_ledger(settings.db_url)`; `chain` (withdrawals,
-    EIP-1271, default fund from chain) is optional."""
+    EIP-1271, default fund from chain) is optional; so is `auction_house`, which builds the auction house
+    (`/v1/auctions`) over the app's ledger and ingestor."""
     settings = settings.model_copy(update={"operator_address": to_checksum_address(settings.operator_address)})
     engine = engine or open_ledger(settings.db_url)
     fdomain = fills_domain(settings.chain_id, settings.vault)
+    ingestor = Ingestor(engine, fdomain, clock=clock)
     svc = Services(
         settings=settings,
         engine=engine,
-        ingestor=Ingestor(engine, fdomain, clock=clock),
+        ingestor=ingestor,
         domain=api_domain(settings.chain_id, settings.vault),
         fills_domain=fdomain,
         chain=chain,
@@ -55,6 +60,7 @@ def create_app(
         limits=TokenBuckets(settings.rate_per_s, settings.burst),
         fill_limits=TokenBuckets(settings.fill_rate_per_s, settings.fill_burst),
         clock=clock,
+        auctions=None if auction_house is None else auction_house(engine, ingestor),
     )
     app = FastAPI(
         title="crossclear",
@@ -67,7 +73,7 @@ def create_app(
     app.state.services = svc
     errors.install(app)
     v1 = APIRouter(prefix="/v1")
-    for module in (auth, membership, venues, members, public):
+    for module in (auth, membership, venues, members, public, auctions):
         v1.include_router(module.router)
     app.include_router(v1)
     return app

@@ -479,3 +479,67 @@ class Health(BaseModel):
     status: Literal["ok"]
     last_batch: int | None
     chain: bool
+
+
+# ---------------------------------------------------------------- close-out auctions
+
+SQL_INT64_MAX = 2**63 - 1
+
+
+class BidIn(_Model):
+    """The EIP-712 `Bid` (domain `EIP712("crossclear Auctions", "1")`, see docs/defaults.md §2)."""
+
+    auction: int = Field(ge=1, le=UINT64_MAX, description="the default's id")
+    tranche: int = Field(ge=0, le=2**32 - 1)
+    instrument: Ident
+    buy: bool = Field(description="the bidder's side: true when the defaulter sells")
+    qty: UInt = Field(description="uint128, the instrument's quantity units")
+    price: UInt = Field(description="uint128, settlement base units per whole unit")
+    bidder: Address
+    expiry: int = Field(ge=0, le=SQL_INT64_MAX, description="chain seconds (at most 2**63-1)")
+
+
+class SignedBid(_Model):
+    bid: BidIn
+    signature: Signature = Field(description="the bidder's 65-byte ECDSA signature over the Bid")
+
+
+class BidAckOut(BaseModel):
+    bid_id: int
+    status: Literal["accepted"]
+
+
+class AwardOut(BaseModel):
+    bidder: str
+    qty: str
+    price: str
+
+
+class TrancheResultOut(BaseModel):
+    bid_qty: str = Field(description="closed against member bids")
+    residual_qty: str = Field(description="closed against the house account")
+    residual_price: str | None
+    awards: list[AwardOut] = Field(description="winning bids, in the order they won")
+
+
+class TrancheOut(BaseModel):
+    default_id: int
+    tranche: int
+    defaulter: int = Field(description="the defaulted member's account")
+    instrument: str
+    qty: str
+    side: Literal["sell", "buy"] = Field(description="the defaulter's side; bidders take the other one")
+    mark: str = Field(description="the mark the tranche opened at; once cleared, the mark it cleared against")
+    band_low: str = Field(description="lowest bid price within the band around `mark`")
+    band_high: str
+    opened_at: int = Field(description="chain seconds")
+    deadline: int = Field(description="chain seconds: bids are judged then")
+    status: Literal["open", "cleared"]
+    result: TrancheResultOut | None
+
+
+class TranchesOut(BaseModel):
+    items: list[TrancheOut]
+    next_cursor: int | None = Field(
+        description="pass as `cursor` for the next page (default_id * 2**32 + tranche); null on the last page"
+    )

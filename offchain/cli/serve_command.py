@@ -9,9 +9,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from fastapi import FastAPI
+    from sqlalchemy import Engine
 
     from offchain.api.config import ApiSettings
+    from offchain.defaults.house import AuctionHouse
+    from offchain.ingest.service import Ingestor
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -47,12 +52,16 @@ def settings_from_args(args: argparse.Namespace) -> ApiSettings:
     return ApiSettings.from_env(overrides=overrides)
 
 
-def build_app(settings: ApiSettings) -> FastAPI:
+def build_app(settings: ApiSettings, devnet: Path | None = None) -> FastAPI:
+    """The app over `settings`; with a devnet file also the auction house its spec describes (bids at
+    /v1/auctions/bids; without one those routes answer 424 `auctions_unavailable`)."""
     from web3 import HTTPProvider, Web3
 
     from offchain.api.chain import Web3Chain
     from offchain.api.main import create_app
     from offchain.chain.vault import VaultClient, vault_sender
+    from offchain.devnet import runtime
+    from offchain.devnet.spec import DevnetSpec
 
     chain = None
     if settings.rpc_url:
@@ -62,7 +71,17 @@ def build_app(settings: ApiSettings) -> FastAPI:
         if settings.relayer_key is not None:
             relayer = vault_sender(w3, settings.relayer_key.get_secret_value())
         chain = Web3Chain(vault, relayer)
-    return create_app(settings, chain=chain)
+    house: Callable[[Engine, Ingestor], AuctionHouse] | None = None
+    if devnet is not None:
+        spec = DevnetSpec.load(devnet)
+        if spec.auction_venue is not None and spec.house_account:
+
+            def house(engine: Engine, ingest: Ingestor) -> AuctionHouse:
+                return runtime.auction_house(spec, engine, ingest=ingest)
+
+        else:
+            print("crossclear serve: this devnet has no auction venue; /v1/auctions is off", file=sys.stderr)
+    return create_app(settings, chain=chain, auction_house=house)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -74,6 +93,6 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, ValidationError) as exc:
         print(f"crossclear serve: {exc}", file=sys.stderr)
         return 2
-    app = build_app(settings)
+    app = build_app(settings, args.devnet)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

@@ -19,6 +19,7 @@ from schemathesis.checks import not_a_server_error
 
 from offchain.api import create_app
 from offchain.ledger.db import open_ledger
+from tests.api.auction_setup import house_factory, seed_auction
 from tests.api.conftest import OPERATOR, Api, Clock, fill_json, populate, settle_pending
 from tests.api.conftest import settings as api_settings
 
@@ -30,7 +31,14 @@ def _build_app() -> FastAPI:
     url = f"sqlite:///{Path(tempfile.mkdtemp(prefix='cc-fuzz-')) / 'api.db'}"
     engine = open_ledger(url)
     populate(engine)
-    app = create_app(api_settings(url, burst=10**9, fill_burst=10**9), engine=engine, clock=Clock())
+    seed_auction(engine)
+    clock = Clock()
+    app = create_app(
+        api_settings(url, burst=10**9, fill_burst=10**9),
+        engine=engine,
+        clock=clock,
+        auction_house=house_factory(clock),
+    )
     with TestClient(app) as client:
         api = Api(client, engine, Clock())
         api.client.post("/v1/venues/dexA/fills/bulk", json={"fills": [fill_json(api.fill(n)) for n in range(1, 5)]})
