@@ -37,7 +37,7 @@ from offchain.risk.errors import ConfigError, RiskError
 from offchain.risk.haircuts import CollateralAsset, build_haircuts
 from offchain.risk.instruments import Instrument, Kind, Universe, net_positions
 from offchain.risk.margin import build_model, compute_margin
-from offchain.risk.marketdata import PriceHistory, load_candles, merge
+from offchain.risk.marketdata import PriceHistory, load_candles, merge, parse_day
 from offchain.risk.scenarios import ScenarioConfig, build_scenarios, filter_history
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,15 +58,6 @@ def load_prices(prices: list[str] | None, perp: list[str] | None) -> PriceHistor
         return merge(load_candles(SHIPPED_SPOT), load_candles(SHIPPED_PERP, suffix="-PERP"))
     hists = [load_candles(p) for p in prices or []] + [load_candles(p, suffix="-PERP") for p in perp or []]
     return merge(*hists)
-
-
-def _date(text: str | None, flag: str) -> np.datetime64 | None:
-    if text is None:
-        return None
-    try:
-        return np.datetime64(text, "D")
-    except ValueError:
-        raise ConfigError(f"{flag}: not a date (YYYY-MM-DD): {text!r}") from None
 
 
 # ----------------------------------------------------------------------------------------------- backtest
@@ -134,7 +125,7 @@ def run_backtest_command(
     """`crossclear backtest`: exit 0 if every row passes, 1 if some fail, 2 on bad input."""
     try:
         history = load_prices(prices, perp)
-        d0, d1 = _date(start, "--from"), _date(end, "--to")
+        d0, d1 = parse_day(start, "--from"), parse_day(end, "--to")
         rows = backtest_rows(history, d0, d1)
     except (RiskError, OSError) as exc:
         return _err(str(exc))

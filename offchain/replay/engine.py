@@ -17,7 +17,7 @@ from offchain.replay.prices import PricePath, load_path, merge_paths, overlay
 from offchain.replay.setup import Setup, build_setup
 from offchain.replay.venue_only import VenueOnlyResult, run_venue_only
 from offchain.risk.errors import ConfigError, MarketDataError
-from offchain.risk.marketdata import PriceHistory, load_candles, merge
+from offchain.risk.marketdata import PriceHistory, load_candles, merge, parse_day
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_HISTORY = (ROOT / "data" / "market" / "binance-spot-daily.csv.gz",)
@@ -34,15 +34,6 @@ class ReplayResult:
     crossclear: CrossclearResult
     venue_only: VenueOnlyResult
     seconds: float
-
-
-def parse_day(text: str | None, flag: str) -> np.datetime64 | None:
-    if text is None:
-        return None
-    try:
-        return np.datetime64(text, "D")
-    except ValueError:
-        raise ConfigError(f"{flag}: not a date (YYYY-MM-DD): {text!r}") from None
 
 
 def load_inputs(

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from offchain.risk.errors import MarketDataError
+from offchain.risk.errors import ConfigError, MarketDataError
 
 FloatArray = NDArray[np.float64]
 DateArray = NDArray[np.datetime64]
@@ -217,3 +217,13 @@ def ewma_sigma(returns: FloatArray, lam: float, seed: int = 20) -> FloatArray:
         upd = np.isfinite(r2[t]) & np.isfinite(state)
         state = np.where(upd, lam * state + (1.0 - lam) * np.where(upd, r2[t], 0.0), state)
     return np.asarray(np.sqrt(var), dtype=np.float64)
+
+
+def parse_day(text: str | None, flag: str) -> np.datetime64 | None:
+    """A command-line date (YYYY-MM-DD) as a day, None when not given; ConfigError naming the flag."""
+    if text is None:
+        return None
+    try:
+        return np.datetime64(text, "D")
+    except ValueError:
+        raise ConfigError(f"{flag}: not a date (YYYY-MM-DD): {text!r}") from None
