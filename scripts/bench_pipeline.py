@@ -27,19 +27,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from eth_account import Account  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
 from offchain.chain.anvil import Anvil  # noqa: E402
 from offchain.chain.deploy import mint  # noqa: E402
 from offchain.chain.vault import vault_sender  # noqa: E402
-from offchain.core.fills import Fill, fills_domain  # noqa: E402
+from offchain.core.fills import fills_domain  # noqa: E402
 from offchain.devnet.bootstrap import bring_up  # noqa: E402
+from offchain.devnet.chaos import random_signed_fill  # noqa: E402
 from offchain.devnet.runtime import connect, ingestor, settlement_engine  # noqa: E402
 from offchain.ingest.service import AckStatus  # noqa: E402
 from offchain.ledger import schema as t  # noqa: E402
 from offchain.ledger.db import open_ledger  # noqa: E402
-from offchain.settlement.prices import record_price  # noqa: E402
+from offchain.settlement.prices import publish_underlyings  # noqa: E402
 
 USDC = 10**6
 KINDS = [
@@ -73,14 +73,7 @@ def latency_run(seconds: float, members: int, rate_per_s: float, seed: int) -> d
             vault.deposit(vault_sender(w3, m.key), m.address, 0, 10_000_000 * USDC)
         prices = {"BTC": 20_000.0, "ETH": 1_500.0}
 
-        def publish() -> None:
-            now = int(time.time() * 1000)
-            with db.begin() as conn:
-                for u, p in prices.items():
-                    for s in (u, f"{u}-USD-PERP"):
-                        record_price(conn, s, round(p * USDC), now, "bench")
-
-        publish()
+        publish_underlyings(db, prices, "bench")
         engine = settlement_engine(spec, db)
         stop = threading.Event()
         runner = threading.Thread(target=engine.run, args=(0.1, stop.is_set), daemon=True)
@@ -92,25 +85,11 @@ def latency_run(seconds: float, members: int, rate_per_s: float, seed: int) -> d
         while time.monotonic() < end:
             for u in prices:
                 prices[u] *= 1 + rng.uniform(-0.0005, 0.0005)
-            publish()
+            publish_underlyings(db, prices, "bench")
             items = []
             for _ in range(max(1, int(rng.expovariate(1 / (rate_per_s / 10))))):
                 n += 1
-                venue = rng.choice(spec.venues)
-                symbol, instrument = rng.choice(sorted(venue.symbols.items()))
-                buyer, seller = rng.sample(spec.members, 2)
-                px = prices[instrument.split("-")[0]] * (1 + rng.uniform(-0.001, 0.001))
-                fill = Fill(
-                    venue=venue.name,
-                    venue_fill_id=f"{venue.name}-{n}",
-                    symbol=symbol,
-                    buyer=buyer.address,
-                    seller=seller.address,
-                    qty=rng.randint(1, 100) * 10**6,
-                    price=round(px * USDC),
-                    ts=int(time.time() * 1000),
-                )
-                items.append((fill, bytes(Account.unsafe_sign_hash(fill.digest(domain), venue.key).signature)))
+                items.append(random_signed_fill(spec, domain, rng, prices, n, max_lots=100))
             acks = ing.submit_many(items)
             block, now = w3.eth.block_number, time.monotonic()
             for a in acks:

@@ -13,8 +13,6 @@ import sys
 import threading
 from pathlib import Path
 
-from sqlalchemy import Engine
-
 MEMBERS = (
     ("DEX retail pool", "retail_pool", "tier2", "retail"),
     ("Alpha Market Making", "market_maker", "tier1", "professional"),
@@ -49,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from offchain.devnet.bootstrap import bring_up
     from offchain.devnet.runtime import connect
     from offchain.ledger.db import open_ledger
+    from offchain.settlement.prices import publish_underlyings
 
     db = open_ledger(args.db)
     stop = threading.Event()
@@ -63,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
                 mint(operator, spec.tokens["USDC"], m.address, args.deposit * USDC)
                 vault.deposit(vault_sender(vault.w3, m.key), m.address, 0, args.deposit * USDC)
             snapshot = closes_at(args.risk_asof)
-            publish(db, snapshot)
+            publish_underlyings(db, snapshot, "devnet-static")
             spec.save(args.out)
             print(f"devnet up: {anvil.url}, vault {spec.vault}, {len(spec.members)} members; wrote {args.out}")
             print(
@@ -75,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"next: crossclear engine --devnet {args.out} --db {args.db}   (Ctrl-C here stops the chain)")
             sys.stdout.flush()
             while not stop.wait(args.feed_interval):
-                publish(db, snapshot)
+                publish_underlyings(db, snapshot, "devnet-static")
     except AnvilError as exc:
         print(f"crossclear devnet: {exc}", file=sys.stderr)
         return 2
@@ -96,16 +95,3 @@ def closes_at(asof: str) -> dict[str, float]:
     if row < 0:
         raise ValueError(f"no market data on or before {asof}")
     return {s: float(spot.close[row, spot.index(s)]) for s in ("BTC", "ETH")}
-
-
-def publish(db: Engine, closes: dict[str, float]) -> None:
-    """Record the snapshot as current index prices and instrument marks (a static feed, stamped now)."""
-    import time
-
-    from offchain.settlement.prices import record_price
-
-    now = int(time.time() * 1000)
-    with db.begin() as conn:
-        for underlying, close in closes.items():
-            for symbol in (underlying, f"{underlying}-USD-PERP"):
-                record_price(conn, symbol, round(close * USDC), now, "devnet-static")

@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from sqlalchemy import Engine, select
 from offchain.chain.anvil import Anvil
 from offchain.chain.deploy import mint
 from offchain.chain.vault import VaultClient, vault_sender
+from offchain.core.eip712 import Domain
 from offchain.core.fills import Fill, fills_domain
 from offchain.devnet.bootstrap import bring_up
 from offchain.devnet.reconcile import reconcile
@@ -29,7 +31,7 @@ from offchain.devnet.spec import DevnetSpec
 from offchain.ingest.service import AckStatus
 from offchain.ledger import schema as t
 from offchain.ledger.db import open_ledger
-from offchain.settlement.prices import record_price
+from offchain.settlement.prices import publish_underlyings
 
 USDC = 10**6
 MEMBERS = [
@@ -67,11 +69,7 @@ class Feeder(threading.Thread):
         self.sent: list[tuple[Fill, bytes]] = []
 
     def publish_prices(self) -> None:
-        now = int(time.time() * 1000)
-        with self.db.begin() as conn:
-            for u, p in self.prices.items():
-                for symbol in (u, f"{u}-USD-PERP"):
-                    record_price(conn, symbol, round(p * USDC), now, "chaos")
+        publish_underlyings(self.db, self.prices, "chaos")
 
     def run(self) -> None:
         ing = ingestor(self.spec, self.db)
@@ -84,23 +82,7 @@ class Feeder(threading.Thread):
                 items = []
                 for _ in range(self.rng.randint(1, 4)):
                     n += 1
-                    venue = self.rng.choice(self.spec.venues)
-                    symbol, instrument = self.rng.choice(sorted(venue.symbols.items()))
-                    buyer, seller = self.rng.sample(self.spec.members, 2)
-                    underlying = instrument.split("-")[0]
-                    price = self.prices[underlying] * (1 + self.rng.uniform(-0.001, 0.001))
-                    fill = Fill(
-                        venue=venue.name,
-                        venue_fill_id=f"{venue.name}-{n}",
-                        symbol=symbol,
-                        buyer=buyer.address,
-                        seller=seller.address,
-                        qty=self.rng.randint(1, 50) * 10**6,
-                        price=round(price * USDC),
-                        ts=int(time.time() * 1000),
-                    )
-                    sig = bytes(Account.unsafe_sign_hash(fill.digest(self.domain), venue.key).signature)
-                    items.append((fill, sig))
+                    items.append(random_signed_fill(self.spec, self.domain, self.rng, self.prices, n, max_lots=50))
                 if self.sent and self.rng.random() < 0.3:
                     items.append(self.rng.choice(self.sent))  # a venue resends a fill it already sent
                     self.resent += 1
@@ -113,6 +95,28 @@ class Feeder(threading.Thread):
             except Exception as exc:
                 self.errors.append(repr(exc))
             time.sleep(0.05)
+
+
+def random_signed_fill(
+    spec: DevnetSpec, domain: Domain, rng: random.Random, prices: Mapping[str, float], n: int, max_lots: int
+) -> tuple[Fill, bytes]:
+    """Fill number `n` on a random venue between two random members, within 0.1 % of the underlying's
+    price, signed by the venue's key."""
+    venue = rng.choice(spec.venues)
+    symbol, instrument = rng.choice(sorted(venue.symbols.items()))
+    buyer, seller = rng.sample(spec.members, 2)
+    price = prices[instrument.split("-")[0]] * (1 + rng.uniform(-0.001, 0.001))
+    fill = Fill(
+        venue=venue.name,
+        venue_fill_id=f"{venue.name}-{n}",
+        symbol=symbol,
+        buyer=buyer.address,
+        seller=seller.address,
+        qty=rng.randint(1, max_lots) * 10**6,
+        price=round(price * USDC),
+        ts=int(time.time() * 1000),
+    )
+    return fill, bytes(Account.unsafe_sign_hash(fill.digest(domain), venue.key).signature)
 
 
 def _engine_cmd(devnet_file: Path, db_url: str) -> list[str]:

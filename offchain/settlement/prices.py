@@ -4,7 +4,10 @@ used on record."""
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, insert, select
+import time
+from collections.abc import Mapping
+
+from sqlalchemy import Connection, Engine, insert, select
 
 from offchain.ledger import schema as t
 from offchain.settlement.marks import Quote
@@ -33,3 +36,13 @@ def record_price(conn: Connection, symbol: str, price: int, ts_ms: int, source: 
 
 def record_funding(conn: Connection, instrument: str, ts_ms: int, rate_e8: int) -> None:
     conn.execute(insert(t.funding_rates).values(instrument=instrument, ts_ms=ts_ms, rate_e8=rate_e8))
+
+
+def publish_underlyings(db: Engine, prices: Mapping[str, float], source: str, decimals: int = 6) -> None:
+    """Record each underlying's USD price (e.g. {"BTC": 20_000.0}) now, as its collateral index price and
+    as the mark of its perpetual `<U>-USD-PERP`: what a devnet price feed publishes."""
+    now = int(time.time() * 1000)
+    with db.begin() as conn:
+        for underlying, usd in prices.items():
+            for symbol in (underlying, f"{underlying}-USD-PERP"):
+                record_price(conn, symbol, round(usd * 10**decimals), now, source)
