@@ -18,6 +18,7 @@ from typing import TypedDict, Unpack
 
 import numpy as np
 
+from offchain.defaults.calls import CallPolicy
 from offchain.replay.config import ReplayConfig
 from offchain.replay.engine import DEFAULT_POPULATION, ReplayResult, load_inputs, run_replay
 from offchain.replay.population import Population, load_population
@@ -100,7 +101,11 @@ def main() -> int:
         ("no auction bidders' excess (bid_excess_share 0)", pop, dataclasses.replace(base, bid_excess_share=0.0)),
         ("bidders commit all their excess (bid_excess_share 1)", pop, dataclasses.replace(base, bid_excess_share=1.0)),
         ("slower close-out: 8 tranches every 4 h", pop, dataclasses.replace(base, n_tranches=8, tranche_hours=4.0)),
-        ("longer cure: 24 h (deep breach 4 h)", pop, dataclasses.replace(base, cure_hours=24.0, deep_cure_hours=4.0)),
+        (
+            "longer cure: 24 h (deep breach 4 h)",
+            pop,
+            dataclasses.replace(base, calls=CallPolicy(cure_s=24 * 3600, deep_cure_s=4 * 3600)),
+        ),
         ("impact coefficient Y = 2 (both policies)", pop, dataclasses.replace(base, impact_coeff=2.0)),
     ]
     lines += [

@@ -5,12 +5,13 @@ published shape of a large exchange's rulebook.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 
 from offchain.core.waterfall import ASSESSMENT_CAP_MULTIPLE
+from offchain.defaults.calls import CallPolicy
 from offchain.risk.errors import ConfigError
 
 #: Venue-only maintenance-margin brackets: (upper bound of the position notional in USD, marginal rate).
@@ -36,9 +37,9 @@ class ReplayConfig:
     """Parameters of both policies.
 
     crossclear:
-        cure_hours: cure period of a margin call.
-        deep_cure_hours: shortened cure when equity falls below ``deep_fraction × MM``.
-        deep_fraction: the deep-breach threshold as a fraction of MM. Equity ≤ 0 defaults at once.
+        calls: the margin-call policy, the engine's own (:class:`offchain.defaults.calls.CallPolicy`, by default
+            the one the engine ships with, as ``DefaultsConfig().calls``): the replay decides every call, cure and
+            default with the engine's :func:`offchain.defaults.calls.decide`, never a copy of it.
         n_tranches, tranche_hours: the defaulter's portfolio is closed in ``n_tranches`` equal tranches, one
             every ``tranche_hours`` (at most one per step), the first one ``tranche_hours`` after default.
         bid_excess_share: a bidder commits at most this share of its excess over IM to new risk (a taken
@@ -56,9 +57,7 @@ class ReplayConfig:
             response time) back to the venue IM, from its reserve, then from its other venues' excess.
     """
 
-    cure_hours: float = 4.0
-    deep_cure_hours: float = 1.0
-    deep_fraction: float = 0.5
+    calls: CallPolicy = field(default_factory=CallPolicy)
     n_tranches: int = 4
     tranche_hours: float = 1.0
     bid_excess_share: float = 0.25
@@ -71,10 +70,6 @@ class ReplayConfig:
     warning_ratio: float = 1.5
 
     def __post_init__(self) -> None:
-        if self.cure_hours < 0 or self.deep_cure_hours < 0 or self.deep_cure_hours > self.cure_hours:
-            raise ConfigError("need 0 <= deep_cure_hours <= cure_hours")
-        if not 0 < self.deep_fraction < 1:
-            raise ConfigError("deep_fraction must be in (0, 1)")
         if self.n_tranches < 1 or self.tranche_hours <= 0:
             raise ConfigError("need n_tranches >= 1 and tranche_hours > 0")
         if not 0 <= self.bid_excess_share <= 1:

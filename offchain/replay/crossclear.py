@@ -5,10 +5,14 @@ auctioned; finished estates covered by the waterfall L1-L7; then every surviving
 risk engine on its positions **netted across venues** (:func:`offchain.risk.margin.compute_margin`, scenario
 set as of the previous daily close), and margin calls issued, answered or turned into defaults:
 
-* call when equity (haircut collateral + VM) < MM, for ``IM - equity``, due after the cure period
-  (``cure_hours``; ``deep_cure_hours`` when equity < ``deep_fraction × MM``; equity ≤ 0: default at once);
-* the member answers after its ``response_hours`` with ``min(reserve, call)`` (USDC);
-* at the deadline: paid in full → cure; equity back ≥ MM → lapsed; else default.
+* every call, cure and default is the engine's own decision (:func:`offchain.defaults.calls.decide` under the
+  engine's :class:`~offchain.defaults.calls.CallPolicy`), on the member as the vault would see it, converted
+  to settlement base units at the boundary (equity and cash rounded down, IM, MM and debt up: against the
+  member): a call when equity < MM or the member owes an advance (its VM debits beyond its cash), for
+  ``max(IM - equity, debt)``; a deep breach shortens the cure; cure when equity ≥ IM with no debt; default at
+  the first step at or after an uncured deadline;
+* the member answers each call (and each raise of it) after its ``response_hours`` with
+  ``min(reserve, what the call asks at that moment)`` in the settlement asset.
 
 A defaulter's positions go to its estate and are closed in ``n_tranches`` equal tranches by an auction:
 each bidding member offers what its opposite position plus its excess over IM can carry, at a concession
@@ -21,12 +25,15 @@ concession pays that impact: no P&L, no position); its excess over IM limits wha
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from offchain.core.accounting import pow10
+from offchain.defaults.calls import MemberState, OpenCall, Verdict, call_amount, decide
 from offchain.replay.setup import Setup, net
 from offchain.replay.waterfall import LAYERS, Position, WaterfallState, cover
 from offchain.risk.addons import liquidity_addon
@@ -51,11 +58,22 @@ class Estate:
     start: str
 
 
+@dataclass(frozen=True)
+class StepDecision:
+    """One member at one step, as the engine's :func:`~offchain.defaults.calls.decide` saw and judged it."""
+
+    now: int  # epoch seconds of the step
+    state: MemberState  # settlement base units, rounded against the member
+    before: OpenCall | None  # the open call before the step
+    verdict: Verdict
+    after: OpenCall | None  # the open call after the step (None: none, or declared in default)
+
+
 @dataclass
 class CrossclearResult:
     margin_calls: int = 0
+    raises: int = 0  # an open call re-posted (amount up or deadline brought forward)
     cures: int = 0
-    lapsed: int = 0
     open_calls_at_end: int = 0
     defaults: list[str] = field(default_factory=list)
     tranches: int = 0
@@ -71,6 +89,7 @@ class CrossclearResult:
     operator_capital: float = 0.0
     peak_im: float = 0.0
     events: list[dict[str, Any]] = field(default_factory=list)
+    decisions: list[StepDecision] = field(default_factory=list)  # every member at every step, in order
 
     @property
     def adl_amount(self) -> float:
@@ -95,11 +114,10 @@ def run_crossclear(s: Setup) -> CrossclearResult:
     assess_left = cfg.assessment_multiple * s.contributions
     operator_left = s.operator_capital
     live = np.ones(m_n, dtype=bool)
-    call_amount = np.zeros(m_n)
-    call_time: list[np.datetime64 | None] = [None] * m_n
-    deadline: list[np.datetime64 | None] = [None] * m_n
-    paid = np.zeros(m_n)
-    answered = np.zeros(m_n, dtype=bool)
+    calls: list[OpenCall | None] = [None] * m_n  # the open call per member, as the engine holds it
+    posted = np.zeros(m_n, dtype=np.int64)  # when the open call was last (re)posted, epoch seconds
+    answered = np.zeros(m_n, dtype=bool)  # the member has answered the call as last posted
+    scale = pow10(mc.decimals)
     estates: list[Estate] = []
     res = CrossclearResult(default_fund=s.default_fund, operator_capital=s.operator_capital)
     tier_mult = im_multipliers(mc.tiers, s.tier)
@@ -136,57 +154,65 @@ def run_crossclear(s: Setup) -> CrossclearResult:
         eq = r.collateral_value + vm
         im, mm = r.im, r.mm
         res.peak_im = max(res.peak_im, float(im[live].sum()))
-        for m in range(m_n):
-            if not live[m] or call_time[m] is None:
-                continue
-            ct, dl = call_time[m], deadline[m]
-            assert ct is not None and dl is not None
-            if not answered[m] and t >= ct + np.timedelta64(int(s.response_hours[m] * 60), "m"):
+        now = int(t.astype("datetime64[s]").astype(np.int64))
+        for mi in np.flatnonzero(live):
+            m = int(mi)
+            state = member_state(m, eq[m], holdings[m, 0], vm[m], im[m], mm[m], scale)
+            open_call = calls[m]
+            if open_call is not None and not answered[m] and now >= posted[m] + int(s.response_hours[m] * 3600):
                 answered[m] = True
-                pay = min(reserve[m], call_amount[m])
+                pay = min(float(reserve[m]), (call_amount(state) + 1) / scale)
                 reserve[m] -= pay
                 holdings[m, 0] += pay
                 eq[m] += pay
-                paid[m] = pay
-                if pay >= call_amount[m] - EPS:
-                    res.cures += 1
-                    res.events.append({"t": str(t), "member": s.names[m], "event": "cure", "amount": pay})
-                    call_time[m] = None
-                    continue
-            if eq[m] <= 0:
-                dl = t
-            elif eq[m] < cfg.deep_fraction * mm[m]:
-                dl = min(dl, t + np.timedelta64(int(cfg.deep_cure_hours * 60), "m"))
-            deadline[m] = dl
-            if t >= dl:
-                call_time[m] = None
-                if eq[m] >= mm[m]:
-                    res.lapsed += 1
-                    res.events.append({"t": str(t), "member": s.names[m], "event": "lapsed"})
+                res.events.append({"t": str(t), "member": s.names[m], "event": "top_up", "amount": pay})
+                state = member_state(m, eq[m], holdings[m, 0], vm[m], im[m], mm[m], scale)
+            d = decide(state, open_call, now, s.config.calls)
+            res.decisions.append(StepDecision(now, state, open_call, d.verdict, d.call))
+            calls[m] = d.call
+            if d.verdict in (Verdict.ISSUE, Verdict.RAISE):
+                assert d.call is not None
+                posted[m], answered[m] = now, False
+                if d.verdict is Verdict.ISSUE:
+                    res.margin_calls += 1
                 else:
-                    estates.append(_default(s, m, q, upnl, holdings, vm, contrib, r.collateral_value[m], t, live, res))
-        for m in range(m_n):
-            if live[m] and call_time[m] is None and eq[m] < mm[m] - EPS:
-                res.margin_calls += 1
-                amount = float(im[m] - eq[m])
-                res.events.append(
-                    {
-                        "t": str(t),
-                        "member": s.names[m],
-                        "event": "margin_call",
-                        "amount": amount,
-                        "equity": float(eq[m]),
-                        "mm": float(mm[m]),
-                    }
-                )
-                if eq[m] <= 0:
-                    estates.append(_default(s, m, q, upnl, holdings, vm, contrib, r.collateral_value[m], t, live, res))
-                    continue
-                cure = cfg.deep_cure_hours if eq[m] < cfg.deep_fraction * mm[m] else cfg.cure_hours
-                call_time[m], deadline[m] = t, t + np.timedelta64(int(cure * 60), "m")
-                call_amount[m], paid[m], answered[m] = amount, 0.0, False
-    res.open_calls_at_end = sum(1 for m in range(m_n) if live[m] and call_time[m] is not None)
+                    res.raises += 1
+                res.events.append(_call_event(str(t), s.names[m], d.verdict, state, d.call, scale))
+            elif d.verdict is Verdict.CURE:
+                res.cures += 1
+                res.events.append({"t": str(t), "member": s.names[m], "event": "cure"})
+            elif d.verdict is Verdict.DEFAULT:
+                calls[m] = None
+                # the seized collateral: its haircut value now, top-ups of this step included
+                estates.append(_default(s, m, q, upnl, holdings, vm, contrib, float(eq[m] - vm[m]), t, live, res))
+    res.open_calls_at_end = sum(1 for m in range(m_n) if live[m] and calls[m] is not None)
     return res
+
+
+def member_state(account: int, equity: float, cash: float, vm: float, im: float, mm: float, scale: int) -> MemberState:
+    """The member as the vault would see it, in settlement base units (``scale`` per USD), rounded against the
+    member: equity down; IM, MM and debt up. VM is paid in the settlement asset: a cumulative VM debit beyond
+    the member's cash would have been advanced by the default fund, which is debt (and counts in equity)."""
+    debt = math.ceil(max(0.0, -(cash + vm)) * scale)
+    return MemberState(
+        account=account,
+        equity=math.floor(equity * scale),
+        debt=debt,
+        im=math.ceil(max(im, 0.0) * scale),
+        mm=math.ceil(max(mm, 0.0) * scale),
+    )
+
+
+def _call_event(t: str, name: str, verdict: Verdict, m: MemberState, call: OpenCall, scale: int) -> dict[str, Any]:
+    return {
+        "t": t,
+        "member": name,
+        "event": "margin_call" if verdict is Verdict.ISSUE else "call_raised",
+        "amount": call.amount / scale,
+        "deadline": call.deadline,
+        "deep": call.deep,
+        "state": {"equity": m.equity, "debt": m.debt, "im": m.im, "mm": m.mm},
+    }
 
 
 def _default(

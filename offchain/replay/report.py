@@ -19,7 +19,7 @@ def to_json(r: ReplayResult, *, events: bool = False) -> dict[str, Any]:
     cc_out: dict[str, Any] = {
         "margin_calls": cc.margin_calls,
         "cures": cc.cures,
-        "lapsed": cc.lapsed,
+        "raises": cc.raises,
         "open_calls_at_end": cc.open_calls_at_end,
         "defaults": len(cc.defaults),
         "defaulters": list(cc.defaults),
@@ -100,7 +100,7 @@ def text_summary(r: ReplayResult) -> str:
     cc, vo = j["crossclear"], j["venue_only"]
     lines = [
         f"replay {r.window[0]} → {r.window[1]}: {r.steps} steps of {r.step_hours} h, {r.seconds:.2f} s",
-        f"crossclear: {cc['margin_calls']} margin calls, {cc['cures']} cures, {cc['lapsed']} lapsed, "
+        f"crossclear: {cc['margin_calls']} margin calls, {cc['cures']} cures, {cc['raises']} raised, "
         f"{cc['defaults']} defaults {cc['defaulters']}",
         f"  auctions: {cc['auctions']['tranches']} tranches, bid {_m(cc['auctions']['bid_notional'])}M / "
         f"unbid {_m(cc['auctions']['unbid_notional'])}M, cost {_m(cc['auctions']['bid_concession_cost'])}M + "
@@ -139,14 +139,14 @@ def markdown_tables(rows: Sequence[tuple[str, ReplayResult]]) -> str:
         "operator capital, L4 survivors' fund, L5 assessments, L6 VM-gains haircut, L7 ADL; external exposure is 0",
         "in every row)",
         "",
-        "| window | margin calls | cures | lapsed | defaults | default fund | tranches | bid / unbid notional | "
+        "| window | margin calls | raised | cures | defaults | default fund | tranches | bid / unbid notional | "
         "close-out cost | " + " | ".join(k.split("_")[0] for k in LAYERS) + " | uncovered | external |",
         "|" + "---|" * (10 + len(LAYERS) + 1),
     ]
     for label, r in rows:
         cc = r.crossclear
         out.append(
-            f"| {label} | {cc.margin_calls} | {cc.cures} | {cc.lapsed} | {len(cc.defaults)} "
+            f"| {label} | {cc.margin_calls} | {cc.raises} | {cc.cures} | {len(cc.defaults)} "
             f"({', '.join(cc.defaults) or '—'}) | {_m(cc.default_fund)} | {cc.tranches} | {_m(cc.bid_notional)} / "
             f"{_m(cc.unbid_notional)} | {_m(cc.bid_concession_cost + cc.unbid_penalty_cost)} | "
             + " | ".join(_m(cc.layers[k]) for k in LAYERS)
