@@ -18,6 +18,7 @@ from typing import TypedDict, Unpack
 
 import numpy as np
 
+from offchain.defaults.auction import AuctionParams
 from offchain.defaults.calls import CallPolicy
 from offchain.replay.config import ReplayConfig
 from offchain.replay.engine import DEFAULT_POPULATION, ReplayResult, load_inputs, run_replay
@@ -100,7 +101,11 @@ def main() -> int:
         ("venue insurance funds 5 % of OI (default 1 %)", _venues(pop, insurance_fund=0.05), base),
         ("no auction bidders' excess (bid_excess_share 0)", pop, dataclasses.replace(base, bid_excess_share=0.0)),
         ("bidders commit all their excess (bid_excess_share 1)", pop, dataclasses.replace(base, bid_excess_share=1.0)),
-        ("slower close-out: 8 tranches every 4 h", pop, dataclasses.replace(base, n_tranches=8, tranche_hours=4.0)),
+        (
+            "slower close-out: 8 tranches every 4 h",
+            pop,
+            dataclasses.replace(base, auction=AuctionParams(tranche_bps=1_250, interval_s=4 * 3600)),
+        ),
         (
             "longer cure: 24 h (deep breach 4 h)",
             pop,

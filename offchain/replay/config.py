@@ -11,6 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from offchain.core.waterfall import ASSESSMENT_CAP_MULTIPLE
+from offchain.defaults.auction import AuctionParams
 from offchain.defaults.calls import CallPolicy
 from offchain.risk.errors import ConfigError
 
@@ -40,11 +41,14 @@ class ReplayConfig:
         calls: the margin-call policy, the engine's own (:class:`offchain.defaults.calls.CallPolicy`, by default
             the one the engine ships with, as ``DefaultsConfig().calls``): the replay decides every call, cure and
             default with the engine's :func:`offchain.defaults.calls.decide`, never a copy of it.
-        n_tranches, tranche_hours: the defaulter's portfolio is closed in ``n_tranches`` equal tranches, one
-            every ``tranche_hours`` (at most one per step), the first one ``tranche_hours`` after default.
+        auction: the close-out auction's parameters, the engine's own
+            (:class:`offchain.defaults.auction.AuctionParams`: tranche size, interval, bid band, minimum penalty);
+            tranches are sized and cleared by the engine's ``tranche_qty`` and ``clear_tranche``.
+        instrument_band_bps: the instruments' price band (the devnet's, 500 bps): it caps the house's penalty on
+            an unbid remainder, as the engine caps it at the instrument's band.
+        qty_decimals: quantity units of the replay's instruments (positions are rounded to them at default).
         bid_excess_share: a bidder commits at most this share of its excess over IM to new risk (a taken
             tranche that reduces its own opposite position needs no excess).
-        price_band: bids conceding more than this fraction of the mark are rejected.
         impact_coeff: Y of the square-root law (bids' concession and the unbid penalty; the risk engine's
             liquidity add-on uses the same Y = 1).
         operator_share: operator capital (L3) as a share of the default fund (EMIR: ≥ 25 %).
@@ -58,10 +62,10 @@ class ReplayConfig:
     """
 
     calls: CallPolicy = field(default_factory=CallPolicy)
-    n_tranches: int = 4
-    tranche_hours: float = 1.0
+    auction: AuctionParams = field(default_factory=AuctionParams)
+    instrument_band_bps: int = 500
+    qty_decimals: int = 8
     bid_excess_share: float = 0.25
-    price_band: float = 0.05
     impact_coeff: float = 1.0
     operator_share: float = 0.25
     assessment_multiple: float = 2.0
@@ -70,12 +74,12 @@ class ReplayConfig:
     warning_ratio: float = 1.5
 
     def __post_init__(self) -> None:
-        if self.n_tranches < 1 or self.tranche_hours <= 0:
-            raise ConfigError("need n_tranches >= 1 and tranche_hours > 0")
+        if not 0 < self.instrument_band_bps <= 10_000 or not 0 <= self.qty_decimals <= 18:
+            raise ConfigError("need 0 < instrument_band_bps <= 10000 and 0 <= qty_decimals <= 18")
         if not 0 <= self.bid_excess_share <= 1:
             raise ConfigError("bid_excess_share must be in [0, 1]")
-        if not 0 < self.price_band < 1 or self.impact_coeff < 0:
-            raise ConfigError("need price_band in (0, 1) and impact_coeff >= 0")
+        if self.impact_coeff < 0:
+            raise ConfigError("need impact_coeff >= 0")
         if self.operator_share < 0.25 or not 0 <= self.assessment_multiple <= ASSESSMENT_CAP_MULTIPLE:
             raise ConfigError(
                 f"operator_share must be >= 0.25 (EMIR) and assessment_multiple in [0, {ASSESSMENT_CAP_MULTIPLE}]"

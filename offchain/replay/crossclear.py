@@ -30,13 +30,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_typing import Hash32
+from eth_utils import keccak
 from numpy.typing import NDArray
 
 from offchain.core.accounting import pow10
+from offchain.core.bid import Bid, auctions_domain
+from offchain.defaults.auction import Tranche, clear_tranche, penalty_bps, tranche_qty
 from offchain.defaults.calls import MemberState, OpenCall, Verdict, call_amount, decide
 from offchain.replay.setup import Setup, net
 from offchain.replay.waterfall import LAYERS, Position, WaterfallState, cover
-from offchain.risk.addons import liquidity_addon
 from offchain.risk.margin import compute_margin
 from offchain.risk.tiers import im_multipliers
 
@@ -47,15 +52,28 @@ EPS = 1e-6
 @dataclass
 class Estate:
     member: int
-    q: FloatArray  # remaining position
-    tranche: FloatArray  # per-tranche quantity (signed like the position)
+    auction: int  # the auction's id (1, 2, ... in order of default)
+    q: FloatArray  # remaining position (= remaining / 10**qty_decimals)
+    position: FloatArray  # the position at default
+    at_declare: NDArray[np.int64]  # the position at default in quantity units (the engine's tranche base)
+    remaining: NDArray[np.int64]  # what is left to close, in quantity units
+    penalty: int  # bps the unbid remainder's price moves against the defaulter (the engine's penalty_bps)
     pnl: float  # defaulter's VM up to default + estate P&L since − close-out costs
     collateral: float  # haircut value seized at default (L1)
     contribution: float  # its default-fund contribution (L2)
     declared: FloatArray  # every member's contribution at the DECLARE (L4 shares, L5 weights and caps)
-    next_time: np.datetime64
-    left: int
+    declared_at: int  # epoch seconds of the DECLARE
+    rounds: int  # tranche rounds cleared so far
     start: str
+
+    def due(self, now: int, interval_s: int) -> bool:
+        """The next round's tranches close `interval_s` after they open (the engine's house: the first opens at
+        the DECLARE, each next one when the previous closed); the path clears what is due at each step."""
+        return now >= self.declared_at + (self.rounds + 1) * interval_s
+
+    @property
+    def done(self) -> bool:
+        return not self.remaining.any()
 
 
 @dataclass(frozen=True)
@@ -118,6 +136,7 @@ def run_crossclear(s: Setup) -> CrossclearResult:
     posted = np.zeros(m_n, dtype=np.int64)  # when the open call was last (re)posted, epoch seconds
     answered = np.zeros(m_n, dtype=bool)  # the member has answered the call as last posted
     scale = pow10(mc.decimals)
+    bidders = Bidders.for_members(m_n)
     estates: list[Estate] = []
     res = CrossclearResult(default_fund=s.default_fund, operator_capital=s.operator_capital)
     tier_mult = im_multipliers(mc.tiers, s.tier)
@@ -137,16 +156,14 @@ def run_crossclear(s: Setup) -> CrossclearResult:
         upnl += q * dp
         for e in estates:
             e.pnl += float(e.q @ dp)
-        # ---- auctions of due tranches (bidders' margin as of the previous step)
+        # ---- auctions: every round of tranches due by this step (all of them at the window's end), cleared by
+        # the engine's clear_tranche at this step's marks, bidders' margin as of the previous step
+        now = _epoch(t)
         for e in estates:
-            while e.left > 0 and (t >= e.next_time or k == n - 1):
-                _tranche(s, e, q, vm, live, eq, im, p, model, tier_mult, res)
-                e.left -= 1
-                e.next_time = e.next_time + np.timedelta64(int(cfg.tranche_hours * 60), "m")
-                if k < n - 1:
-                    break
+            while not e.done and (e.due(now, cfg.auction.interval_s) or k == n - 1):
+                _auction_round(s, e, q, vm, live, eq, im, p, model, tier_mult, bidders, now, res)
         # ---- finished estates → waterfall
-        for e in [e for e in estates if e.left == 0]:
+        for e in [e for e in estates if e.done]:
             estates.remove(e)
             operator_left = _waterfall(s, e, q, p, vm, upnl, live, contrib, assess_left, operator_left, res, str(t))
         # ---- margin
@@ -154,7 +171,6 @@ def run_crossclear(s: Setup) -> CrossclearResult:
         eq = r.collateral_value + vm
         im, mm = r.im, r.mm
         res.peak_im = max(res.peak_im, float(im[live].sum()))
-        now = int(t.astype("datetime64[s]").astype(np.int64))
         for mi in np.flatnonzero(live):
             m = int(mi)
             state = member_state(m, eq[m], holdings[m, 0], vm[m], im[m], mm[m], scale)
@@ -184,7 +200,24 @@ def run_crossclear(s: Setup) -> CrossclearResult:
             elif d.verdict is Verdict.DEFAULT:
                 calls[m] = None
                 # the seized collateral: its haircut value now, top-ups of this step included
-                estates.append(_default(s, m, q, upnl, holdings, vm, contrib, float(eq[m] - vm[m]), t, live, res))
+                estates.append(
+                    _default(
+                        s,
+                        m,
+                        q,
+                        upnl,
+                        holdings,
+                        vm,
+                        contrib,
+                        float(eq[m] - vm[m]),
+                        float(r.liquidity_addon[m]),
+                        p,
+                        t,
+                        len(res.defaults) + 1,
+                        live,
+                        res,
+                    )
+                )
     res.open_calls_at_end = sum(1 for m in range(m_n) if live[m] and calls[m] is not None)
     return res
 
@@ -215,6 +248,32 @@ def _call_event(t: str, name: str, verdict: Verdict, m: MemberState, call: OpenC
     }
 
 
+def _epoch(t: np.datetime64) -> int:
+    return int(t.astype("datetime64[s]").astype(np.int64))
+
+
+#: The replay's bids are signed and checked like the engine's, under a domain of their own (no chain).
+REPLAY_DOMAIN = auctions_domain(0, "0x" + "00" * 20)
+
+
+@dataclass(frozen=True)
+class Bidders:
+    """One key per member: replay members bid with EIP-712 signed Bids, as members do at the engine's house."""
+
+    keys: tuple[LocalAccount, ...]
+
+    @classmethod
+    def for_members(cls, n: int) -> Bidders:
+        return cls(tuple(Account.from_key(keccak(text=f"crossclear replay bidder {m}")) for m in range(n)))
+
+    def sign(self, m: int, bid: Bid) -> tuple[Bid, bytes]:
+        return bid, bytes(self.keys[m].unsafe_sign_hash(Hash32(bid.digest(REPLAY_DOMAIN))).signature)
+
+    def eligible(self, live: NDArray[np.bool_], defaulter: int) -> dict[str, int]:
+        """Checksummed address -> member of the members allowed to bid (live, not the defaulter)."""
+        return {self.keys[m].address: int(m) for m in np.flatnonzero(live) if m != defaulter}
+
+
 def _default(
     s: Setup,
     m: int,
@@ -224,7 +283,10 @@ def _default(
     vm: FloatArray,
     contrib: FloatArray,
     collateral_value: float,
+    liquidity_addon_usd: float,
+    p: FloatArray,
     t: np.datetime64,
+    auction: int,
     live: NDArray[np.bool_],
     res: CrossclearResult,
 ) -> Estate:
@@ -234,16 +296,25 @@ def _default(
     res.events.append(
         {"t": str(t), "member": s.names[m], "event": "default", "collateral": collateral_value, "vm": float(vm[m])}
     )
+    qscale, pscale = pow10(cfg.qty_decimals), pow10(s.market.margin_config.decimals)
+    at_declare = np.round(q[m] * qscale).astype(np.int64)
+    gross = int(np.ceil(float(np.abs(q[m]) @ p) * pscale))
     e = Estate(
         member=m,
-        q=q[m].copy(),
-        tranche=q[m] / cfg.n_tranches,
+        auction=auction,
+        q=at_declare / qscale,
+        position=q[m].copy(),
+        at_declare=at_declare,
+        remaining=at_declare.copy(),
+        # the engine's rule at DECLARE: the liquidity add-on (rounded up) over the gross notional, capped at the
+        # instruments' price band
+        penalty=penalty_bps(math.ceil(liquidity_addon_usd * pscale), gross, cfg.auction, cfg.instrument_band_bps),
         pnl=float(vm[m]),
         collateral=max(float(collateral_value), 0.0),
         contribution=float(contrib[m]),
         declared=contrib.copy(),
-        next_time=t + np.timedelta64(int(cfg.tranche_hours * 60), "m"),
-        left=cfg.n_tranches,
+        declared_at=_epoch(t),
+        rounds=0,
         start=str(t),
     )
     q[m] = 0.0
@@ -254,7 +325,7 @@ def _default(
     return e
 
 
-def _tranche(
+def _auction_round(
     s: Setup,
     e: Estate,
     q: FloatArray,
@@ -265,50 +336,74 @@ def _tranche(
     p: FloatArray,
     model: Any,
     tier_mult: FloatArray,
+    bidders: Bidders,
+    now: int,
     res: CrossclearResult,
 ) -> None:
+    """One tranche of every instrument the estate still holds, sized and cleared by the engine's own
+    :func:`~offchain.defaults.auction.tranche_qty` and :func:`~offchain.defaults.auction.clear_tranche` (band,
+    ranking, the unbid rest to the house at the penalty). The bidders' behaviour is the replay's market model:
+    each bidding member offers what taking the tranche reduces of its own opposite position plus a share of its
+    excess over IM, at a concession of half spread + Y·σ·sqrt(q/ADV) (the square-root law on its own size)."""
     cfg = s.config
+    qscale, pscale = pow10(cfg.qty_decimals), pow10(s.market.margin_config.decimals)
+    names = [x.name for x in s.market.universe.instruments]
     hs = model.universe.half_spreads()
-    tr = e.tranche if e.left > 1 else e.q.copy()
-    res.tranches += 1
     spare = cfg.bid_excess_share * np.maximum(eq - im, 0.0)  # committable excess over IM (previous step)
-    for i in np.flatnonzero(np.abs(tr) > 0):
-        want, sign = abs(float(tr[i])), float(np.sign(tr[i]))
+    eligible = bidders.eligible(live & s.bidder, e.member)
+    for i in np.flatnonzero(e.remaining):
+        qty = tranche_qty(int(e.at_declare[i]), int(e.remaining[i]), cfg.auction.tranche_bps)
+        sells = bool(e.remaining[i] > 0)  # the defaulter is long: it sells, bidders buy
+        sign = 1.0 if sells else -1.0
+        mark = round(float(p[i]) * pscale)
+        tranche = Tranche(e.auction, e.rounds, names[i], e.member, sells, qty, mark)
         adv, sig = float(model.adv[i]), float(model.sigma[i])
         rate = max(float(model.es_long[i]), float(model.es_short[i]))
-        res.offered_notional += want * p[i]
-        bids: list[tuple[float, int, float]] = []
-        for cand in np.flatnonzero(live & s.bidder):
+        res.tranches += 1
+        res.offered_notional += qty / qscale * p[i]
+        bids: list[tuple[Bid, bytes]] = []
+        for cand in eligible.values():
             free = max(0.0, -sign * float(q[cand, i]))  # taking it reduces the bidder's own position
             extra = spare[cand] / (rate * tier_mult[cand] * p[i]) if rate > 0 else 0.0
-            qb = min(want, free + extra)
-            if qb <= EPS or adv <= 0:
+            units = min(qty, math.floor(min(qty / qscale, free + extra) * qscale))
+            if units <= 0 or adv <= 0:
                 continue
-            conc = hs[i] + cfg.impact_coeff * sig * float(np.sqrt(qb / adv))
-            if conc <= cfg.price_band:
-                bids.append((conc, int(cand), qb))
-        left = want
-        for conc, b, qb in sorted(bids):
-            if left <= EPS:
-                break
-            fill = min(qb, left)
-            cost = fill * p[i] * conc
+            conc = hs[i] + cfg.impact_coeff * sig * math.sqrt(units / qscale / adv)
+            # a buyer bids below the mark, a seller above (rounded in the bidder's favour)
+            price = math.floor(mark * (1 - conc)) if sells else math.ceil(mark * (1 + conc))
+            if price <= 0:
+                continue
+            bid = Bid(
+                auction=e.auction,
+                tranche=e.rounds,
+                instrument=names[i],
+                buy=sells,
+                qty=units,
+                price=price,
+                bidder=bidders.keys[cand].address,
+                expiry=now + cfg.auction.interval_s,
+            )
+            bids.append(bidders.sign(cand, bid))
+        result = clear_tranche(tranche, bids, REPLAY_DOMAIN, now, eligible, cfg.auction, e.penalty)
+        for award in result.awards:
+            b, fill = award.account, award.qty / qscale
+            cost = fill * abs(p[i] - award.price / pscale)  # the concession: the estate's cost, the winner's gain
             keep = min(fill, max(0.0, -sign * float(q[b, i])))
             q[b, i] += sign * keep  # the part that offsets its own position stays on its book
-            vm[b] += keep * p[i] * conc  # the rest is laid off at once, the concession paying the impact
+            vm[b] += keep / fill * cost  # the rest is laid off at once, the concession paying the impact
             spare[b] = max(0.0, spare[b] - fill * p[i] * rate * tier_mult[b])
             e.pnl -= cost
             res.bid_notional += fill * p[i]
             res.bid_concession_cost += cost
-            left -= fill
-        if left > EPS:
-            pos = np.zeros((1, len(p)))
-            pos[0, i] = left
-            pen = float(liquidity_addon(pos, p, hs, model.sigma, model.adv, cfg.impact_coeff)[0])
+        if result.residual_qty:  # the house takes the rest at the mark moved by the penalty (and lays it off)
+            fill = result.residual_qty / qscale
+            pen = fill * abs(p[i] - result.residual_price / pscale)
             e.pnl -= pen
-            res.unbid_notional += left * p[i]
+            res.unbid_notional += fill * p[i]
             res.unbid_penalty_cost += pen
-        e.q[i] -= tr[i]
+        e.remaining[i] -= qty if sells else -qty
+        e.q[i] = e.remaining[i] / qscale
+    e.rounds += 1
 
 
 def _waterfall(
@@ -328,7 +423,7 @@ def _waterfall(
     """Cover a closed estate with the core waterfall (:func:`offchain.replay.waterfall.cover`); apply the
     draws to the survivors' contributions, assessment budgets and VM; return the operator capital left."""
     surv = live.copy()
-    orig = e.tranche * s.config.n_tranches  # the defaulter's position at default
+    orig = e.position  # the defaulter's position at default
     names = [x.name for x in s.market.universe.instruments]
     adl = [
         Position(int(m), names[i], float(q[m, i] * p[i]), float(upnl[m, i]))

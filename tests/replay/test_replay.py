@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from offchain.replay.engine import ReplayResult, replay_files
 from offchain.replay.report import markdown_tables, text_summary, to_json
 from offchain.replay.setup import venue_mm
 from offchain.replay.waterfall import LAYERS
+from offchain.risk.addons import liquidity_addon
 from offchain.risk.config import MarginConfig
 from offchain.risk.haircuts import HaircutModel
 from offchain.risk.margin import compute_margin
@@ -104,9 +106,11 @@ def test_venue_only_never_better_netted(a: float, b: float, i: int) -> None:
 
 
 def test_gap_default_known_answer(tmp_path: Path, hist: Path) -> None:
-    """A 50 % gap wipes out a thin long: default at once, 4 unbid tranches at a flat price, each paying the
-    liquidity add-on; the loss is its VM plus those penalties, L1 takes its collateral, the rest goes down
-    the waterfall in order and is covered exactly."""
+    """A 50 % gap wipes out a thin long: a deep-breach call, declared at the next step (its 30 min cure has
+    passed), 4 unbid tranches at a flat price, each closed against the house at the engine's penalty (the
+    liquidity add-on at the DECLARE over the gross notional, at least 10 bps, at most the 500 bps band); the
+    loss is its VM plus those penalties, L1 takes its collateral, the rest goes down the waterfall in order and
+    is covered exactly."""
     path = [20000.0] * 3 + [10000.0] * 10
     r = run(
         tmp_path,
@@ -120,13 +124,16 @@ def test_gap_default_known_answer(tmp_path: Path, hist: Path) -> None:
     cc = r.crossclear
     assert cc.defaults == ["thin"]
     assert cc.tranches == 4 and cc.bid_notional == 0
-    dm = r.setup.market.model_for(3)
+    assert [e["t"] for e in cc.events if e["event"] in ("margin_call", "default")] == ["2023-01-01T04", "2023-01-01T05"]
+    dm = r.setup.market.model_for(4)
     q = r.setup.q0[0, 0]
-    hs = dm.model.universe.half_spreads()[0]
-    sig, adv = dm.model.sigma[0], dm.model.adv[0]
-    tr = q / 4
-    penalty = 4 * tr * 10000.0 * (hs + sig * np.sqrt(tr / adv))
-    assert cc.unbid_penalty_cost == pytest.approx(penalty, rel=1e-9)
+    hs = dm.model.universe.half_spreads()
+    addon = float(
+        liquidity_addon(np.array([[q, 0.0]]), np.array([10000.0, 1500.0]), hs, dm.model.sigma, dm.model.adv, 1.0)[0]
+    )
+    bps = min(max(-(-math.ceil(addon * 1e6) * 10_000 // math.ceil(q * 10000.0 * 1e6)), 10), 500)
+    penalty = q * 10000.0 * bps / 10_000
+    assert cc.unbid_penalty_cost == pytest.approx(penalty, rel=1e-6)
     loss = 5e6 + penalty
     assert sum(cc.layers.values()) + cc.uncovered == pytest.approx(loss, rel=1e-9)
     assert cc.layers["L1_defaulter_collateral"] == pytest.approx(1e6)
