@@ -178,11 +178,12 @@ def run_crossclear(s: Setup) -> CrossclearResult:
             if open_call is not None and not answered[m] and now >= posted[m] + int(s.response_hours[m] * 3600):
                 answered[m] = True
                 pay = min(float(reserve[m]), (call_amount(state) + 1) / scale)
-                reserve[m] -= pay
-                holdings[m, 0] += pay
-                eq[m] += pay
-                res.events.append({"t": str(t), "member": s.names[m], "event": "top_up", "amount": pay})
-                state = member_state(m, eq[m], holdings[m, 0], vm[m], im[m], mm[m], scale)
+                if pay > 0:
+                    reserve[m] -= pay
+                    holdings[m, 0] += pay
+                    eq[m] += pay
+                    res.events.append({"t": str(t), "member": s.names[m], "event": "top_up", "amount": pay})
+                    state = member_state(m, eq[m], holdings[m, 0], vm[m], im[m], mm[m], scale)
             d = decide(state, open_call, now, s.config.calls)
             res.decisions.append(StepDecision(now, state, open_call, d.verdict, d.call))
             calls[m] = d.call
