@@ -11,6 +11,7 @@ from offchain.cli import (
     audit_command,
     devnet_command,
     engine_command,
+    feed_command,
     publish_command,
     replay_command,
     serve_command,
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve_command.add_parser(sub)
     publish_command.add_parser(sub)
     audit_command.add_parser(sub)
+    feed_command.add_parser(sub)
     return parser
 
 
@@ -74,6 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return publish_command.run(args)
         if args.command == "audit":
             return audit_command.run(args)
+        if args.command == "feed":
+            return feed_command.run(args)
     except ChainError as exc:
         print(f"crossclear: {exc}", file=sys.stderr)
         return 1

@@ -289,9 +289,7 @@ def build_scenarios(filtered: Filtered, asof_row: int, factors: Sequence[str], c
         names = names + bnames
         stress = np.ascontiguousarray(np.concatenate([stress, bblock], axis=1))
     hyp, hyp_names = (None, ()) if config.hypothetical is None else hypothetical_scenarios(factors, config.hypothetical)
-    depth_rows = h.volume[max(0, asof_row - config.depth_window + 1) : asof_row + 1, cols]
-    with np.errstate(invalid="ignore"):
-        depth = np.nan_to_num(np.nanmean(np.where(depth_rows > 0, depth_rows, np.nan), axis=0), nan=0.0)
+    depth = _depth(h.volume[: asof_row + 1, cols], config.depth_window)
     return ScenarioSet(
         asof=h.dates[asof_row],
         factors=tuple(factors),
@@ -307,6 +305,20 @@ def build_scenarios(filtered: Filtered, asof_row: int, factors: Sequence[str], c
         hypothetical=hyp,
         hypothetical_names=hyp_names,
     )
+
+
+def _depth(volume: FloatArray, window: int) -> FloatArray:
+    """(T, k) volumes → (k,) mean of each series' last ``window`` days with a traded volume (> 0).
+
+    Days without a volume (NaN: the ledger's index candles carry none; 0: an exchange outage) are skipped
+    rather than counted as zero depth, so a live model keeps the last measured depth until volumes flow.
+    """
+    out = np.zeros(volume.shape[1])
+    for j in range(volume.shape[1]):
+        v = volume[:, j]
+        traded = v[np.isfinite(v) & (v > 0)][-window:]
+        out[j] = float(traded.mean()) if traded.size else 0.0
+    return out
 
 
 def _basis_block(filtered: Filtered, asof_row: int, cols: NDArray[np.int64], config: ScenarioConfig) -> FloatArray:

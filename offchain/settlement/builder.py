@@ -24,7 +24,7 @@ from offchain.defaults.manager import BatchState, DefaultManager, DefaultRows, F
 from offchain.ledger import schema as t
 from offchain.marketdata.index import IndexRule
 from offchain.settlement.apply import store_built
-from offchain.settlement.margin import CollateralSpec, MemberMargin, RiskEngineMargin
+from offchain.settlement.margin import CollateralSpec, MemberMargin, RiskEngineMargin, StaleCalibrationError
 from offchain.settlement.marks import GuardLimits, Halt, MarkDecision, MarkGuard
 from offchain.settlement.payload import BatchPayload
 from offchain.settlement.prices import LedgerPrices
@@ -84,6 +84,7 @@ class BatchBuilder:
         self._alerted: dict[str, Halt] = {}
         self._collateral_alerted: dict[str, str] = {}
         self.collateral_decisions: dict[str, MarkDecision] = {}  # the last batch's, for its evidence
+        self._calibration_alerted = False
 
     def _alert_halts(self, conn: Connection, halts: dict[str, tuple[Halt, str]], now_ms: int) -> None:
         for name, (halt, detail) in halts.items():
@@ -127,6 +128,18 @@ class BatchBuilder:
         """Build and store the next batch, or return None when there is nothing to settle yet."""
         as_of = chain.chain_time()
         now_ms = chain.now_ms()
+        try:
+            self.margin.refresh(conn, now_ms)  # recalibrates on schedule; refuses on stale calibration data
+        except StaleCalibrationError as exc:
+            if not self._calibration_alerted:  # one alert per outage
+                conn.execute(
+                    insert(t.alerts).values(
+                        ts_ms=now_ms, kind="calibration_stale", subject="risk-model", detail=str(exc)[:512]
+                    )
+                )
+            self._calibration_alerted = True
+            return None
+        self._calibration_alerted = False
         instruments = load_instruments(conn)
         positions = load_positions(conn)
         settled_marks = load_settled_marks(conn)
@@ -239,6 +252,7 @@ class BatchBuilder:
             },
             context=context.canonical().decode(),
             price_evidence=self._evidence(decisions, ob.marks_used),
+            model={} if self.margin.calibration is None else self.margin.calibration.record(),
         )
         store_built(conn, payload, domain, now_ms)
         if payload.fill_ids:
