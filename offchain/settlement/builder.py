@@ -14,7 +14,7 @@ from typing import Protocol
 from sqlalchemy import Connection, insert, select, update
 
 from offchain.core.accounting import net_transfers
-from offchain.core.batch import Batch, Mark, Requirement, Transfer
+from offchain.core.batch import UINT112_MAX, Batch, Mark, Requirement, Transfer
 from offchain.core.context import BatchContext, InstrumentTerms
 from offchain.core.eip712 import Domain
 from offchain.core.merkle import root_of
@@ -176,6 +176,7 @@ class BatchBuilder:
                 select(t.posted_requirements.c.member, t.posted_requirements.c.im, t.posted_requirements.c.mm)
             )
         }
+        margin = self._unrepresentable(conn, margin, posted, now_ms)
         requirements = tuple(
             Requirement(account=a, im=mg.im, mm=mg.mm)
             for a, mg in sorted(margin.items())
@@ -266,6 +267,26 @@ class BatchBuilder:
                 .values(batch_sequence=batch.sequence)
             )
         return payload
+
+    def _unrepresentable(
+        self, conn: Connection, margin: dict[int, MemberMargin], posted: dict[int, tuple[int, int]], now_ms: int
+    ) -> dict[int, MemberMargin]:
+        """A member whose amounts have no base units keeps its last posted requirement (with none, the
+        largest the vault takes: nothing can be withdrawn), and raises an alert; the others are unaffected."""
+        out = dict(margin)
+        for account, mg in margin.items():
+            if mg.error is None:
+                continue
+            im, mm = posted.get(account, (UINT112_MAX, UINT112_MAX))
+            out[account] = MemberMargin(
+                im, mm, 0, mg.es_core, mg.concentration_addon, mg.liquidity_addon, error=mg.error
+            )
+            conn.execute(
+                insert(t.alerts).values(
+                    ts_ms=now_ms, kind="margin_unrepresentable", subject=str(account), detail=mg.error[:512]
+                )
+            )
+        return out
 
     def _evidence(self, decisions: dict[str, MarkDecision], used: dict[str, int]) -> dict[str, dict[str, object]]:
         """The observations behind every mark this batch settles and every collateral price it values."""

@@ -72,6 +72,7 @@ class MemberMargin:
     concentration_addon: float
     liquidity_addon: float
     haircut_bps: dict[int, int] = field(default_factory=dict)  # asset -> the model's haircut for this holding
+    error: str | None = None  # set when this member's amounts have no base units (its numbers are unusable)
 
 
 class StaleCalibrationError(RiskError):
@@ -209,6 +210,12 @@ class RiskEngineMargin:
         extra = (held * cprices * np.maximum(result.haircuts - self.haircut_model.base, 0.0)).sum(axis=1)
         out: dict[int, MemberMargin] = {}
         for account, r in row.items():
+            error = result.unit_error(r)
+            if error is not None or not math.isfinite(float(extra[r])):
+                out[account] = MemberMargin(
+                    0, 0, 0, 0.0, 0.0, 0.0, error=f"account {account}: {error or 'haircut overflow'}"
+                )
+                continue
             extra_units = math.ceil(float(extra[r]) * self.scale)
             out[account] = MemberMargin(
                 im=int(result.im_units[r]) + extra_units,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -227,3 +229,23 @@ def test_shape_errors() -> None:
         portfolio_im(np.zeros((2, 4)), PRICES, MODEL, CFG)
     with pytest.raises(ConfigError):
         portfolio_im(np.zeros((2, 3)), np.array([1.0, -1.0, 1.0]), MODEL, CFG)
+
+
+def test_an_amount_beyond_the_unit_range_fails_for_that_member_only() -> None:
+    """$20B of IM is converted exactly (it used to abort every member); an infinite add-on (a position in
+    an instrument that never trades) fails for its member alone, with a clear message."""
+    small = np.array([[10.0, 0.0, 0.0]])
+    alone = _margin(small)
+    huge = np.array([[10.0, 0.0, 0.0], [4e9, 0.0, 0.0]])  # 4e9 units at 100: ~$2e10 of IM
+    r = _margin(huge)
+    assert r.unrepresentable == ()
+    assert r.im_units[0] == alone.im_units[0]
+    assert r.im_units[1] >= r.im[1] * 10**6 > 2**53
+    dead = replace(MODEL, adv=np.array([1e4, 1e4, 0.0]))  # instrument 2 has no traded volume
+    q = np.array([[10.0, 0.0, 0.0], [0.0, 0.0, 5.0], [1.0, 0.0, 0.0]])
+    r = compute_margin(q, PRICES, np.zeros((3, 1)), np.ones(1), np.zeros(3, dtype=np.int64), dead, CASH, CFG)
+    assert r.unrepresentable == (1,)
+    assert r.im_units[1] == 0 and r.im_units[0] > 0 and r.im_units[2] > 0
+    assert r.unit_error(0) is None
+    msg = r.unit_error(1)
+    assert msg is not None and "member row 1" in msg and "IM inf" in msg
