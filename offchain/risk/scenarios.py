@@ -208,8 +208,10 @@ def filter_history(history: PriceHistory, proxies: Mapping[str, str | None], con
     for s, p in proxies.items():
         if p is not None and s in cols and p in cols and p != s:
             proxy_col[cols[s]] = cols[p]
+    prelisting = _prelisting(r)
     for _ in range(len(cols)):
-        missing = ~np.isfinite(z) & (proxy_col >= 0)[None, :]
+        # Only days before a series existed borrow its proxy; a gap inside its life stays a gap.
+        missing = ~np.isfinite(z) & (proxy_col >= 0)[None, :] & prelisting
         fill = z[:, np.maximum(proxy_col, 0)]
         newly = missing & np.isfinite(fill)
         if not newly.any():
@@ -228,6 +230,13 @@ def filter_history(history: PriceHistory, proxies: Mapping[str, str | None], con
     with np.errstate(invalid="ignore", divide="ignore"):
         b_z = d / b_sigma
     return Filtered(history, r, sigma, z, proxy_col, sigma_next, basis_col, b_z, b_sigma, b_next)
+
+
+def _prelisting(returns: FloatArray) -> NDArray[np.bool_]:
+    """(T, F) True on the days before each series' first return."""
+    finite = np.isfinite(returns)
+    first = np.where(finite.any(axis=0), finite.argmax(axis=0), returns.shape[0])
+    return np.asarray(np.arange(returns.shape[0])[:, None] < first[None, :])
 
 
 def _rescale(z: FloatArray, sig_hist: FloatArray, sigma_now: FloatArray, config: ScenarioConfig) -> FloatArray:
@@ -267,18 +276,23 @@ def build_scenarios(filtered: Filtered, asof_row: int, factors: Sequence[str], c
     own = np.where(basis, base, cols)
     own_now = np.where(basis, filtered.sigma_next[asof_row, own], sigma_now)
     z = filtered.z[lo : asof_row + 1, own]
+    # A gap day (inside a series' life: no return, never borrowed) leaves the look-back of every factor.
+    pre = _prelisting(filtered.returns)[lo : asof_row + 1, own]
+    keep = ~np.any(~np.isfinite(z) & ~pre, axis=1)
+    z = z[keep]
     if not (np.all(np.isfinite(z)) and np.all(np.isfinite(own_now))):
         bad = [factors[int(k)] for k in np.flatnonzero(~(np.isfinite(z).all(axis=0) & np.isfinite(own_now)))]
         raise MarketDataError(f"look-back before {h.dates[asof_row]} has gaps for {bad} (no proxy history)")
-    fhs = _rescale(z, filtered.sigma[lo : asof_row + 1, own], own_now, config)
+    window = np.arange(lo, asof_row + 1)[keep]
+    fhs = _rescale(z, filtered.sigma[window][:, own], own_now, config)
     if basis.any():
         bc = cols[basis]
-        bz = np.nan_to_num(filtered.basis_z[lo : asof_row + 1, bc])
+        bz = np.nan_to_num(filtered.basis_z[window][:, bc])
         if config.basis_rescale:
             bcfg = replace(config, min_scale=config.basis_min_scale)
-            fhs[:, basis] += _rescale(bz, filtered.basis_sigma[lo : asof_row + 1, bc], b_now[basis], bcfg)
+            fhs[:, basis] += _rescale(bz, filtered.basis_sigma[window][:, bc], b_now[basis], bcfg)
         else:
-            fhs[:, basis] += np.nan_to_num(bz * filtered.basis_sigma[lo : asof_row + 1, bc])
+            fhs[:, basis] += np.nan_to_num(bz * filtered.basis_sigma[window][:, bc])
     stress, labels, names = _stress_block(filtered, asof_row, cols, config)
     bblock = _basis_block(filtered, asof_row, cols, config)
     n_basis = bblock.shape[1]
@@ -369,8 +383,9 @@ def _stress_block(
         if rows.size == 0:
             continue
         r = filtered.returns[rows].copy()  # (D, all F)
+        pre = _prelisting(filtered.returns)[rows]
         for _ in range(len(h.symbols)):
-            miss = ~np.isfinite(r) & (filtered.proxy_col >= 0)[None, :]
+            miss = ~np.isfinite(r) & (filtered.proxy_col >= 0)[None, :] & pre
             pc = np.maximum(filtered.proxy_col, 0)
             fill = r[:, pc] * (lr_vol / lr_vol[pc])[None, :]
             newly = miss & np.isfinite(fill)
@@ -378,7 +393,8 @@ def _stress_block(
                 break
             r = np.where(newly, fill, r)
         block = r[:, cols]
-        if not np.all(np.isfinite(block)):
+        block = block[~np.any(~np.isfinite(block) & ~pre[:, cols], axis=1)]  # gap days leave the period
+        if block.shape[0] == 0 or not np.all(np.isfinite(block)):
             continue  # a factor with no history at all in this period, even through proxies
         variants = [(name, block)]
         if config.mirror_stress:

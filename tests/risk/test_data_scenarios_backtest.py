@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from offchain.risk.backtest import Portfolio, christoffersen_ind, kupiec_pof, run_backtest
+from offchain.risk.backtest import Portfolio, christoffersen_ind, es_ratio_test, kupiec_pof, run_backtest
 from offchain.risk.config import MarginConfig
 from offchain.risk.errors import MarketDataError
 from offchain.risk.margin import core_risk
-from offchain.risk.marketdata import PriceHistory, ewma_sigma, load_candles, merge
+from offchain.risk.marketdata import PriceHistory, ewma_sigma, gaps, load_candles, merge, simple_returns
 from offchain.risk.scenarios import ScenarioConfig, build_scenarios, filter_history
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "market"
@@ -61,8 +61,8 @@ def test_bad_files_give_clear_errors(tmp_path: Path) -> None:
 
 def test_hourly_aggregation_known_answer(tmp_path: Path) -> None:
     rows = ["timestamp,symbol,open,high,low,close,volume"]
-    rows += [f"2020-01-01T{h:02d}:00:00Z,X,1,1,1,{h + 1},1" for h in range(24)]
-    rows += [f"2020-01-02T{h:02d}:00:00Z,X,1,1,1,{h + 100},2" for h in range(12)]  # incomplete day
+    rows += [f"2020-01-01T{h:02d}:00:00Z,X,1,{h + 1},1,{h + 1},1" for h in range(24)]
+    rows += [f"2020-01-02T{h:02d}:00:00Z,X,1,{h + 100},1,{h + 100},2" for h in range(12)]  # incomplete day
     f = tmp_path / "h.csv"
     f.write_text("\n".join(rows) + "\n")
     h = load_candles(f)
@@ -162,3 +162,79 @@ def test_short_backtest_window_on_real_history(history: PriceHistory) -> None:
         assert r.exceedances <= 2 * r.expected + 3
         assert r.mean_im > 0
     assert rows[1].mean_im < 0.1 * rows[0].mean_im  # the hedge is margined as a hedge
+
+
+def _csv(path: Path, rows: list[str]) -> Path:
+    path.write_text("timestamp,symbol,open,high,low,close,volume\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def test_data_quality_gate_rejects_bad_rows_with_their_line(tmp_path: Path) -> None:
+    ok = [f"2020-01-{d:02d}T00:00:00Z,X,100,110,90,100,1" for d in range(1, 6)]
+    cases = {
+        "negative low": (3, "2020-01-03T00:00:00Z,X,100,110,-5,100,1", "open/high/low must be > 0"),
+        "close above high": (3, "2020-01-03T00:00:00Z,X,100,110,90,120,1", "OHLC inconsistent"),
+        "fat finger": (3, "2020-01-03T00:00:00Z,X,100,1000,90,1000,1", "isolated spike"),
+        "duplicate": (3, "2020-01-02T00:00:00Z,X,100,110,90,100,1", "duplicate timestamp"),
+    }
+    for name, (k, row, msg) in cases.items():
+        tail = ok[k - 1 :] if name == "duplicate" else ok[k:]  # a duplicate is inserted, the others replace
+        rows = [*ok[: k - 1], row, *tail]
+        with pytest.raises(MarketDataError, match=msg) as err:
+            load_candles(_csv(tmp_path / f"{name}.csv", rows))
+        assert f"{name}.csv:" in str(err.value), name
+    # A genuine 5x day that does not revert (DOGE, January 2021) is not a spike.
+    up = [*ok[:3], "2020-01-04T00:00:00Z,X,100,520,90,500,1", "2020-01-05T00:00:00Z,X,500,520,400,450,1"]
+    assert load_candles(_csv(tmp_path / "up.csv", up)).close[-1, 0] == 450
+
+
+def test_a_gap_is_spanned_reported_and_never_filled_from_another_series() -> None:
+    dates = np.arange(np.datetime64("2020-01-01"), np.datetime64("2020-05-01"))
+    rng = np.random.default_rng(0)
+    btc = 100 * np.exp(np.cumsum(rng.normal(0, 0.03, len(dates))))
+    eth = 10 * np.exp(np.cumsum(rng.normal(0, 0.04, len(dates))))
+    eth_gap = eth.copy()
+    eth_gap[60] = np.nan  # a day missing inside ETH's life
+    close = np.stack([btc, eth_gap], axis=1)
+    h = PriceHistory(dates, ("BTC", "ETH"), close, np.ones_like(close))
+    assert gaps(h) == {"ETH": ["2020-03-01"]}
+    r = simple_returns(h.close)
+    assert np.isnan(r[60, 1]) and r[61, 1] == pytest.approx(eth[61] / eth[59] - 1)
+    cfg = ScenarioConfig(lookback_days=60, hypothetical=None)
+    f = filter_history(h, {"ETH": "BTC"}, cfg)
+    assert np.isnan(f.z[60, 1])  # not BTC's
+    s = build_scenarios(f, 100, ["BTC", "ETH"], cfg)
+    assert s.fhs.shape[1] == 59  # the gap day left the look-back of both factors
+
+
+def test_backtest_reports_untested_rows_and_drops_a_delisted_leg_with_a_note() -> None:
+    h = load_candles(SPOT, symbols=["BTC", "XMR"])  # XMR is delisted on 2024-02-20
+    ports = [
+        Portfolio("XMR long", {"XMR": 1.0}),
+        Portfolio("BTC long / XMR short", {"BTC": 1.0, "XMR": -0.5}),
+        Portfolio("BTC long", {"BTC": 1.0}),
+    ]
+    cfg = ScenarioConfig(lookback_days=365)
+    kw = {"scenario_config": cfg, "end": np.datetime64("2024-06-01")}
+    rows, _ = run_backtest(h, ports, {"XMR": "BTC"}, start=np.datetime64("2024-03-01"), **kw)  # type: ignore[arg-type]
+    xmr, book, btc = rows
+    assert not xmr.tested and xmr.observations == 0 and "XMR 2019-03-15 → 2024-02-20" in xmr.note
+    assert book.tested and book.observations == btc.observations  # kept in the test on its BTC leg
+    assert book.mean_im == pytest.approx(btc.mean_im)
+    rows, _ = run_backtest(h, ports[1:2], {"XMR": "BTC"}, start=np.datetime64("2024-01-01"), **kw)  # type: ignore[arg-type]
+    assert rows[0].note == "XMR dropped from 2024-02-20 (no price)"
+
+
+def test_es_ratio_test_known_answers() -> None:
+    var = np.full(1000, 1.0)
+    es = np.full(1000, 2.0)
+    k = np.arange(1000)
+    tail = k % 40 == 0  # 25 tail days
+    right = np.where(tail, np.where(k // 40 % 2 == 0, 1.5, 2.5), 0.5)  # 13 x 1.5 and 12 x 2.5
+    ratio, p, n = es_ratio_test(right, var, es)
+    assert n == 25 and ratio == pytest.approx((13 * 0.75 + 12 * 1.25) / 25) and 0.5 < p < 0.7
+    under = np.where(tail, np.where(k // 40 % 2 == 0, 3.5, 4.5), 0.5)  # tail about twice the ES
+    ratio, p, _ = es_ratio_test(under, var, es)
+    assert ratio > 1.9 and p < 1e-6
+    none = es_ratio_test(np.zeros(10), np.ones(10), np.ones(10))
+    assert np.isnan(none[0]) and none[1:] == (1.0, 0)
