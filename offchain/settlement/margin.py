@@ -47,6 +47,7 @@ from offchain.risk import (
 )
 from offchain.risk.calibration import MODEL_ID, MODEL_REVISION, content_hash, cut, ledger_days, splice
 from offchain.risk.errors import RiskError
+from offchain.risk.limits import LimitBreach, check_position_limit
 from offchain.risk.marketdata import PriceHistory, load_candles, merge
 from offchain.settlement.state import InstrumentSpec
 
@@ -151,6 +152,17 @@ class RiskEngineMargin:
         self.tier_index = {t.name: i for i, t in enumerate(config.tiers)}
         self.calibration = calibration
         self.recalibrator = recalibrator
+
+    def position_limit(self, tier: str, instrument: str, before: int, after: int) -> LimitBreach | None:
+        """The tier-table limit check of a fill moving a member's net position in ``instrument`` from
+        ``before`` to ``after`` (ledger quantity units): what ingest calls before accepting it."""
+        if tier not in self.tier_index:
+            raise ValueError(f"unknown tier {tier!r}")
+        scale = 10 ** self.instruments[instrument].qty_decimals
+        depth = float(self.model.depth[self.columns[instrument]])
+        return check_position_limit(
+            self.config.tiers[self.tier_index[tier]], instrument, before / scale, after / scale, depth
+        )
 
     def refresh(self, conn: Connection, now_ms: int) -> None:
         """Recalibrate if the schedule says so; raise StaleCalibrationError if the data is too old."""
