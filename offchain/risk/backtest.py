@@ -128,7 +128,24 @@ def es_ratio_test(losses: FloatArray, var: FloatArray, es: FloatArray) -> tuple[
     return mean, 0.5 * math.erfc(z / math.sqrt(2.0)), n
 
 
-def run_backtest(
+@dataclass(frozen=True)
+class MarginPaths:
+    """Daily core IM and VaR of every portfolio on the test days (``first <= t < last``).
+
+    im, var: (D, P), NaN on days a portfolio is not tested. realised: (D, F) next-day returns of the
+    factors; weights: (P, F). dropped: per portfolio, factor -> the day it was dropped (delisted).
+    """
+
+    first: int
+    last: int
+    im: FloatArray
+    var: FloatArray
+    realised: FloatArray
+    weights: FloatArray
+    dropped: dict[int, dict[str, str]]
+
+
+def margin_paths(
     history: PriceHistory,
     portfolios: Sequence[Portfolio],
     proxies: Mapping[str, str | None],
@@ -137,17 +154,10 @@ def run_backtest(
     end: np.datetime64 | None = None,
     scenario_config: ScenarioConfig | None = None,
     margin_config: MarginConfig | None = None,
-    coverage: float = 0.99,
-) -> tuple[list[BacktestRow], dict[str, NDArray[np.bool_]]]:
-    """Back-test every portfolio on the days ``start <= t < end`` (P&L from t to the next close).
-
-    A portfolio enters the test on the first day all its series have a price and a look-back. Returns
-    the rows and each portfolio's hit sequence.
-    """
+) -> MarginPaths:
+    """The IM each portfolio would have been charged every day, from history up to that day only."""
     sc = scenario_config or ScenarioConfig()
     mc = margin_config or MarginConfig()
-    if not 0.5 < coverage < 1:
-        raise ConfigError("coverage must be in (0.5, 1)")
     factors = sorted({f for p in portfolios for f in p.notionals})
     for f in factors:
         history.index(f)
@@ -188,6 +198,32 @@ def run_backtest(
         n1, nb, kb = sset.fhs.shape[1], sset.n_basis, sset.basis_count
         im[d, active] = core_risk(losses, n1, mc, nb, kb)[0]
         var[d, active] = core_risk(losses, n1, vc, nb, kb)[0]
+    return MarginPaths(first, last, im, var, realised, weights, dropped)
+
+
+def run_backtest(
+    history: PriceHistory,
+    portfolios: Sequence[Portfolio],
+    proxies: Mapping[str, str | None],
+    *,
+    start: np.datetime64,
+    end: np.datetime64 | None = None,
+    scenario_config: ScenarioConfig | None = None,
+    margin_config: MarginConfig | None = None,
+    coverage: float = 0.99,
+) -> tuple[list[BacktestRow], dict[str, NDArray[np.bool_]]]:
+    """Back-test every portfolio on the days ``start <= t < end`` (P&L from t to the next close).
+
+    A portfolio enters the test on the first day all its series have a price and a look-back. Returns
+    the rows and each portfolio's hit sequence.
+    """
+    if not 0.5 < coverage < 1:
+        raise ConfigError("coverage must be in (0.5, 1)")
+    paths = margin_paths(
+        history, portfolios, proxies, start=start, end=end, scenario_config=scenario_config, margin_config=margin_config
+    )
+    im, var, realised, weights, dropped = paths.im, paths.var, paths.realised, paths.weights, paths.dropped
+    dates, first, last = history.dates, paths.first, paths.last
     pnl = np.nan_to_num(realised) @ weights.T  # (D, P); a dropped leg's missing return counts 0
     rows: list[BacktestRow] = []
     hits_out: dict[str, NDArray[np.bool_]] = {}
@@ -277,4 +313,67 @@ def standard_portfolios(symbols: Sequence[str]) -> list[Portfolio]:
     mm = {"BTC-PERP": -0.5, "ETH-PERP": -0.3, "SOL": 0.2, "BNB": 0.3, "XRP": 0.2, "ADA": 0.1}
     if set(mm) <= have:
         out.append(Portfolio("market-maker book (perps vs alts)", mm))
+    return out
+
+
+#: The crashes in the shipped data (each window: the stressed month and the week after).
+CRASHES: tuple[tuple[str, str, str], ...] = (
+    ("COVID, Mar 2020", "2020-03-01", "2020-04-07"),
+    ("China ban, May 2021", "2021-05-01", "2021-06-07"),
+    ("LUNA/UST, May 2022", "2022-05-01", "2022-06-07"),
+    ("FTX, Nov 2022", "2022-11-01", "2022-12-07"),
+)
+
+
+@dataclass(frozen=True)
+class ImRise:
+    """Largest rise of a portfolio's IM within a window: over one day and over five days (ratios)."""
+
+    window: str
+    portfolio: str
+    rise_1d: float
+    day_1d: str
+    rise_5d: float
+    day_5d: str
+
+
+def im_rises(im: FloatArray, dates: NDArray[np.datetime64], name: str, portfolio: str) -> ImRise:
+    """The largest ``im[t] / im[t-1]`` and ``im[t] / im[t-5]`` of one IM path (T,) (NaN days skipped)."""
+    best = [(math.nan, ""), (math.nan, "")]
+    for k, lag in enumerate((1, 5)):
+        if len(im) <= lag:
+            continue
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = im[lag:] / im[:-lag]
+        ratio = np.where(np.isfinite(ratio) & (im[:-lag] > 0), ratio, np.nan)
+        if np.isfinite(ratio).any():
+            j = int(np.nanargmax(ratio))
+            best[k] = (float(ratio[j]), str(dates[j + lag]))
+    return ImRise(name, portfolio, best[0][0], best[0][1], best[1][0], best[1][1])
+
+
+def procyclicality(
+    history: PriceHistory,
+    portfolios: Sequence[Portfolio],
+    proxies: Mapping[str, str | None],
+    scenario_config: ScenarioConfig | None = None,
+    margin_config: MarginConfig | None = None,
+    crashes: Sequence[tuple[str, str, str]] = CRASHES,
+) -> list[ImRise]:
+    """Per crash window, each portfolio's largest 1-day and 5-day rise of the daily IM (no look-ahead)."""
+    out: list[ImRise] = []
+    for name, start, end in crashes:
+        paths = margin_paths(
+            history,
+            portfolios,
+            proxies,
+            start=np.datetime64(start) - np.timedelta64(5, "D"),
+            end=np.datetime64(end),
+            scenario_config=scenario_config,
+            margin_config=margin_config,
+        )
+        dates = history.dates[paths.first : paths.first + paths.im.shape[0]]
+        for k, p in enumerate(portfolios):
+            if np.isfinite(paths.im[:, k]).sum() > 5:
+                out.append(im_rises(paths.im[:, k], dates, name, p.name))
     return out

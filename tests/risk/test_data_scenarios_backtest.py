@@ -8,7 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from offchain.risk.backtest import Portfolio, christoffersen_ind, es_ratio_test, kupiec_pof, run_backtest
+from offchain.risk.backtest import (
+    CRASHES,
+    Portfolio,
+    christoffersen_ind,
+    es_ratio_test,
+    im_rises,
+    kupiec_pof,
+    procyclicality,
+    run_backtest,
+)
 from offchain.risk.config import MarginConfig
 from offchain.risk.errors import MarketDataError
 from offchain.risk.margin import core_risk
@@ -238,3 +247,18 @@ def test_es_ratio_test_known_answers() -> None:
     assert ratio > 1.9 and p < 1e-6
     none = es_ratio_test(np.zeros(10), np.ones(10), np.ones(10))
     assert np.isnan(none[0]) and none[1:] == (1.0, 0)
+
+
+def test_im_rises_known_answer() -> None:
+    dates = np.arange(np.datetime64("2020-03-01"), np.datetime64("2020-03-11"))
+    im = np.array([1.0, 1.0, 1.1, np.nan, 1.2, 3.0, 3.3, 3.0, 2.0, 2.0])
+    r = im_rises(im, dates, "crash", "p")
+    assert r.rise_1d == pytest.approx(2.5) and r.day_1d == "2020-03-06"
+    assert r.rise_5d == pytest.approx(3.3) and r.day_5d == "2020-03-07"
+
+
+def test_procyclicality_measures_the_shipped_crashes(history: PriceHistory) -> None:
+    rises = procyclicality(history, [Portfolio("BTC long", {"BTC": 1.0})], PROXIES, crashes=CRASHES[-1:])
+    (r,) = rises
+    assert r.window == "FTX, Nov 2022" and r.rise_1d > 1.2 and r.rise_5d >= r.rise_1d * 0.9
+    assert "2022-11-0" in r.day_1d or "2022-11-1" in r.day_1d
