@@ -35,7 +35,7 @@ from offchain.risk.backtest import BacktestRow, default_proxies, run_backtest, s
 from offchain.risk.config import MarginConfig
 from offchain.risk.errors import ConfigError, RiskError
 from offchain.risk.haircuts import CollateralAsset, build_haircuts
-from offchain.risk.instruments import Instrument, Kind, Universe, net_positions
+from offchain.risk.instruments import BASIS_ADDON, Instrument, Kind, Universe, margin_period, net_positions
 from offchain.risk.margin import build_model, compute_margin
 from offchain.risk.marketdata import PriceHistory, load_candles, merge, parse_day
 from offchain.risk.scenarios import ScenarioConfig, build_scenarios, filter_history
@@ -313,11 +313,12 @@ def _universe(names: tuple[str, ...], history: PriceHistory) -> Universe:
     out = []
     for name in names:
         base, perp = (name.removesuffix("-USD-PERP"), True) if name.endswith("-USD-PERP") else (name, False)
-        h, hs = (1.0, 0.0001) if base in majors else (2.0, 0.0005)
+        h, hs = margin_period(Kind.PERP if perp else Kind.SPOT, base), 0.0001 if base in majors else 0.0005
         proxy = None if base == "BTC" else "BTC"
         if perp:
             factor = f"{base}-PERP" if f"{base}-PERP" in have else base
-            out.append(Instrument(name, Kind.PERP, factor, h, hs, base if factor != base else proxy))
+            own = factor != base  # no perp series: it rides its spot series, plus the basis add-on
+            out.append(Instrument(name, Kind.PERP, factor, h, hs, base if own else proxy, 0.0 if own else BASIS_ADDON))
         else:
             out.append(Instrument(name, Kind.SPOT, base, h, hs, proxy))
         if out[-1].factor not in have:

@@ -197,7 +197,7 @@ def portfolio_im(
         n_basis=model.n_basis,
         basis_count=model.basis_count,
     )
-    conc, liq = _addons(positions, prices, exposure, model.universe.half_spreads(), model, config)
+    conc, liq = _addons(positions, prices, exposure, model.universe.linear_costs(), model, config)
     return core, fhs, stress, conc, liq
 
 
@@ -285,7 +285,7 @@ class MarginBook:
         self.positions = positions.astype(np.float64, copy=True)
         self.pnl = (self.positions * self.prices) @ model.returns
         self._w, self._b = _apc(config)
-        self._half_spread = model.universe.half_spreads()
+        self._half_spread = model.universe.linear_costs()
 
     def apply_fill(self, member: int, instrument: int, quantity: float) -> float:
         """Add ``quantity`` of ``instrument`` to ``member``; return its IM before tier scaling."""

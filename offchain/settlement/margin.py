@@ -47,6 +47,7 @@ from offchain.risk import (
 )
 from offchain.risk.calibration import MODEL_ID, MODEL_REVISION, content_hash, cut, ledger_days, splice
 from offchain.risk.errors import RiskError
+from offchain.risk.instruments import MAJORS, margin_period
 from offchain.risk.limits import LimitBreach, check_position_limit
 from offchain.risk.marketdata import PriceHistory, load_candles, merge
 from offchain.settlement.state import InstrumentSpec
@@ -251,8 +252,7 @@ def risk_universe(instruments: Mapping[str, InstrumentSpec]) -> Universe:
     """The risk engine's view of the ledger's cleared instruments."""
     out = []
     for spec in sorted(instruments.values(), key=lambda s: s.name):
-        major = spec.underlying in ("BTC", "ETH")
-        horizon, half_spread = (1.0, 0.0001) if major else (2.0, 0.0005)
+        major = spec.underlying in MAJORS
         if spec.kind == "perp":
             kind, factor = Kind.PERP, f"{spec.underlying}-PERP"
         elif spec.kind == "future":
@@ -260,6 +260,7 @@ def risk_universe(instruments: Mapping[str, InstrumentSpec]) -> Universe:
         else:
             kind, factor = Kind.SPOT, spec.underlying
         proxy = None if factor == "BTC" else "BTC"
+        horizon, half_spread = margin_period(kind, spec.underlying), 0.0001 if major else 0.0005
         out.append(Instrument(spec.name, kind, factor, horizon, half_spread, proxy))
     return Universe(tuple(out))
 

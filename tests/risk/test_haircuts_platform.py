@@ -37,7 +37,7 @@ def test_haircut_grows_with_holding_beyond_depth_only() -> None:
     h[:, 1] = [1.0, 1_000.0, 2_000.0, 16_000.0, 1e9]
     hc = haircuts(h, HC)[:, 1]
     assert hc[0] == hc[1] == pytest.approx(0.12)
-    assert hc[3] == pytest.approx(1 - 0.88**2)  # (16,000 / 1,000) ** 0.25 = 2
+    assert hc[3] == pytest.approx(1 - 0.88**8.5)  # 1 + 0.5 * (16,000 / 1,000 - 1) = 8.5 (linear in days)
     assert np.all(np.diff(hc[1:]) > 0)
 
 
