@@ -175,6 +175,11 @@ class Filtered:
     basis_z: FloatArray  # (T, F)
     basis_sigma: FloatArray  # (T, F)
     basis_sigma_next: FloatArray  # (T, F)
+    prelisting: NDArray[np.bool_] | None = None  # (T, F) before the first standardised return (seed included)
+
+    def before_listing(self) -> NDArray[np.bool_]:
+        """(T, F) True before each series' first standardised return: days that may borrow a proxy."""
+        return self.prelisting if self.prelisting is not None else _prelisting(self.returns)
 
 
 def volatility_forecast(returns: FloatArray, config: ScenarioConfig) -> FloatArray:
@@ -208,7 +213,7 @@ def filter_history(history: PriceHistory, proxies: Mapping[str, str | None], con
     for s, p in proxies.items():
         if p is not None and s in cols and p in cols and p != s:
             proxy_col[cols[s]] = cols[p]
-    prelisting = _prelisting(r)
+    prelisting = _prelisting(z)  # before a series' first standardised return (listing and EWMA seed)
     for _ in range(len(cols)):
         # Only days before a series existed borrow its proxy; a gap inside its life stays a gap.
         missing = ~np.isfinite(z) & (proxy_col >= 0)[None, :] & prelisting
@@ -229,11 +234,11 @@ def filter_history(history: PriceHistory, proxies: Mapping[str, str | None], con
     b_sigma, b_next = _split(volatility_forecast(d, config), d)
     with np.errstate(invalid="ignore", divide="ignore"):
         b_z = d / b_sigma
-    return Filtered(history, r, sigma, z, proxy_col, sigma_next, basis_col, b_z, b_sigma, b_next)
+    return Filtered(history, r, sigma, z, proxy_col, sigma_next, basis_col, b_z, b_sigma, b_next, prelisting)
 
 
 def _prelisting(returns: FloatArray) -> NDArray[np.bool_]:
-    """(T, F) True on the days before each series' first return."""
+    """(T, F) True on the days before each column's first finite value."""
     finite = np.isfinite(returns)
     first = np.where(finite.any(axis=0), finite.argmax(axis=0), returns.shape[0])
     return np.asarray(np.arange(returns.shape[0])[:, None] < first[None, :])
@@ -277,7 +282,7 @@ def build_scenarios(filtered: Filtered, asof_row: int, factors: Sequence[str], c
     own_now = np.where(basis, filtered.sigma_next[asof_row, own], sigma_now)
     z = filtered.z[lo : asof_row + 1, own]
     # A gap day (inside a series' life: no return, never borrowed) leaves the look-back of every factor.
-    pre = _prelisting(filtered.returns)[lo : asof_row + 1, own]
+    pre = filtered.before_listing()[lo : asof_row + 1, own]
     keep = ~np.any(~np.isfinite(z) & ~pre, axis=1)
     z = z[keep]
     if not (np.all(np.isfinite(z)) and np.all(np.isfinite(own_now))):
@@ -383,7 +388,7 @@ def _stress_block(
         if rows.size == 0:
             continue
         r = filtered.returns[rows].copy()  # (D, all F)
-        pre = _prelisting(filtered.returns)[rows]
+        pre = filtered.before_listing()[rows]
         for _ in range(len(h.symbols)):
             miss = ~np.isfinite(r) & (filtered.proxy_col >= 0)[None, :] & pre
             pc = np.maximum(filtered.proxy_col, 0)
