@@ -51,20 +51,27 @@ def standalone_es(exposure: FloatArray, es_long: FloatArray, es_short: FloatArra
 
 
 def concentration_addon(
-    positions: FloatArray, exposure: FloatArray, depth: FloatArray, es_long: FloatArray, es_short: FloatArray
+    positions: FloatArray,
+    exposure: FloatArray,
+    depth: FloatArray,
+    es_long: FloatArray,
+    es_short: FloatArray,
+    abs_positions: FloatArray | None = None,
 ) -> FloatArray:
     """(M,) extra ES from horizons lengthened by size over depth.
 
     Args:
         positions: (M, I) net quantities. exposure: (M, I) notionals ``q * price``.
         depth: (I,) closable quantity within the base horizon. es_long/es_short: (I,) ES per unit notional
-        of a long / short position over the base horizon.
+        of a long / short position over the base horizon. abs_positions: ``|positions|`` if the caller
+        has it already (the full-book run shares one with the liquidity add-on).
 
     Only positions beyond depth contribute, so the arithmetic runs on those entries alone (one
     comparison pass over (M, I), then O(number of concentrated positions)).
     """
     m = positions.shape[0]
-    rows, cols = np.nonzero(np.abs(positions) > depth)
+    a = np.abs(positions) if abs_positions is None else abs_positions
+    rows, cols = np.nonzero(a > depth)
     if rows.size == 0:
         return np.zeros(m)
     q = positions[rows, cols]
@@ -85,6 +92,7 @@ def liquidity_addon(
     sigma: FloatArray,
     adv: FloatArray,
     impact_coeff: float,
+    abs_positions: FloatArray | None = None,
 ) -> FloatArray:
     """(M,) close-out cost: half spread plus square-root market impact on each net position.
 
@@ -92,11 +100,14 @@ def liquidity_addon(
     so the sum over instruments is two matrix-vector products (no (M, I) temporaries beyond ``|q|``).
     An instrument with no traded volume (ADV 0) makes any non-zero position's add-on infinite.
     """
-    a = np.abs(positions)
+    a = np.abs(positions) if abs_positions is None else abs_positions
     traded = adv > 0
     with np.errstate(divide="ignore"):
         impact = np.where(traded, impact_coeff * prices * sigma / np.sqrt(np.where(traded, adv, 1.0)), 0.0)
-    out = a @ (prices * half_spread) + (a * np.sqrt(a)) @ impact
+    out = a @ (prices * half_spread)
+    a15 = np.sqrt(a)  # one (M, I) temporary for |q|^1.5, filled in place
+    a15 *= a
+    out += a15 @ impact
     if not traded.all():
         out = np.where((a[:, ~traded] > 0).any(axis=1), np.inf, out)
     return np.asarray(out, dtype=np.float64)

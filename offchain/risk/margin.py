@@ -209,8 +209,9 @@ def _addons(
     model: RiskModel,
     config: MarginConfig,
 ) -> tuple[FloatArray, FloatArray]:
-    conc = addons.concentration_addon(positions, exposure, model.depth, model.es_long, model.es_short)
-    liq = addons.liquidity_addon(positions, prices, half_spread, model.sigma, model.adv, config.impact_coeff)
+    a = np.abs(positions)  # shared by both add-ons: one pass over (M, I)
+    conc = addons.concentration_addon(positions, exposure, model.depth, model.es_long, model.es_short, a)
+    liq = addons.liquidity_addon(positions, prices, half_spread, model.sigma, model.adv, config.impact_coeff, a)
     return conc, liq
 
 
