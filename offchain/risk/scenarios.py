@@ -41,7 +41,8 @@ from offchain.risk.marketdata import PriceHistory, ewma_sigma, simple_returns
 
 FloatArray = NDArray[np.float64]
 
-#: The stressed periods in the shipped data: COVID crash, May 2021 sell-off, LUNA/UST, FTX.
+#: The four named crashes of the shipped data (COVID, May 2021, LUNA/UST, FTX): all four are chosen by
+#: the data rule (:func:`stress_months`); kept for tests and reports that want exactly these.
 STRESS_PERIODS: tuple[tuple[str, str, str], ...] = (
     ("2020-03", "2020-03-01", "2020-03-31"),
     ("2021-05", "2021-05-01", "2021-05-31"),
@@ -77,6 +78,11 @@ class ScenarioConfig:
             ``X`` plus a basis return ``r[X-PERP] - r[X]`` standardised by its own volatility.
         basis_rescale: rescale the basis by its volatility ratio (False: raw historical basis moves).
         basis_min_scale: floor of the basis rescaling ratio (1: a past basis spike is never shrunk).
+        stress_periods: fixed stressed periods ``(name, first day, last day)``; ``None`` (default): chosen
+            from the data by :func:`stress_months` at every scenario build (every recalibration reviews
+            them): the calendar months, ended before the as-of date, in which ``stress_reference`` fell by
+            ``stress_drawdown`` or more from a close (the month's or the previous month's last) to a later
+            close of the month.
         basis_stress_days: N, the largest basis dislocations per perpetual in the stressed set (and the
             tail count of their measure); 0: no basis-dislocation block.
         hypothetical: the hypothetical stress scenarios for the default fund (``None``: none).
@@ -86,7 +92,9 @@ class ScenarioConfig:
     ewma_lambda: float = 0.94
     ewma_lambda_fast: float | None = 0.75
     ewma_seed: int = 20
-    stress_periods: tuple[tuple[str, str, str], ...] = STRESS_PERIODS
+    stress_periods: tuple[tuple[str, str, str], ...] | None = None
+    stress_reference: str = "BTC"
+    stress_drawdown: float = 0.25
     mirror_stress: bool = True
     depth_window: int = 30
     min_scale: float = 0.0
@@ -109,6 +117,8 @@ class ScenarioConfig:
             raise ConfigError("need 0 <= min_scale <= 1 <= max_scale")
         if self.basis_stress_days < 0:
             raise ConfigError("basis_stress_days must be >= 0")
+        if not 0 < self.stress_drawdown < 1:
+            raise ConfigError("stress_drawdown must be in (0, 1)")
 
 
 @dataclass(frozen=True)
@@ -326,6 +336,34 @@ def build_scenarios(filtered: Filtered, asof_row: int, factors: Sequence[str], c
     )
 
 
+def stress_months(
+    history: PriceHistory, asof_row: int, reference: str, drawdown: float
+) -> tuple[tuple[str, str, str], ...]:
+    """The stressed periods chosen from the data (see ``ScenarioConfig.stress_periods``).
+
+    Every calendar month that ended before the close of ``asof_row`` and in which ``reference`` had a
+    close-to-close fall of at least ``drawdown`` (from the running peak, starting at the previous month's
+    last close) is one period, named ``YYYY-MM``. None if ``reference`` is not in the history.
+    """
+    if reference not in history.symbols:
+        return ()
+    close = history.close[: asof_row + 1, history.index(reference)]
+    dates = history.dates[: asof_row + 1]
+    months = dates.astype("datetime64[M]")
+    asof = dates[-1]
+    out: list[tuple[str, str, str]] = []
+    for month in np.unique(months):
+        last_day = (month + 1).astype("datetime64[D]") - 1
+        if last_day >= asof:
+            break
+        idx = np.flatnonzero(months == month)
+        c = close[max(int(idx[0]) - 1, 0) : int(idx[-1]) + 1]
+        c = c[np.isfinite(c)]
+        if c.size >= 2 and float(np.min(c / np.maximum.accumulate(c))) <= 1.0 - drawdown:
+            out.append((str(month), str(month.astype("datetime64[D]")), str(last_day)))
+    return tuple(out)
+
+
 def _depth(volume: FloatArray, window: int) -> FloatArray:
     """(T, k) volumes → (k,) mean of each series' last ``window`` days with a traded volume (> 0).
 
@@ -380,7 +418,10 @@ def _stress_block(
     n_obs = np.isfinite(past).sum(axis=0)
     lr_vol = np.sqrt(np.nansum(past**2, axis=0) / np.maximum(n_obs, 1))
     lr_vol = np.where(n_obs > 0, lr_vol, np.nan)
-    for name, start, end in config.stress_periods:
+    periods = config.stress_periods
+    if periods is None:
+        periods = stress_months(h, asof_row, config.stress_reference, config.stress_drawdown)
+    for name, start, end in periods:
         d0, d1 = np.datetime64(start, "D"), np.datetime64(end, "D")
         if d1 >= asof:
             continue

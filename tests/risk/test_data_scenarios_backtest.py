@@ -22,7 +22,7 @@ from offchain.risk.config import MarginConfig
 from offchain.risk.errors import MarketDataError
 from offchain.risk.margin import core_risk
 from offchain.risk.marketdata import PriceHistory, ewma_sigma, gaps, load_candles, merge, simple_returns
-from offchain.risk.scenarios import ScenarioConfig, build_scenarios, filter_history
+from offchain.risk.scenarios import STRESS_PERIODS, ScenarioConfig, build_scenarios, filter_history, stress_months
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "market"
 SPOT = DATA / "binance-spot-daily.csv.gz"
@@ -87,7 +87,7 @@ def test_ewma_known_answer() -> None:
 
 
 def test_scenarios_rescale_and_no_lookahead(history: PriceHistory) -> None:
-    cfg = ScenarioConfig(lookback_days=500)
+    cfg = ScenarioConfig(lookback_days=500, stress_periods=STRESS_PERIODS)  # the four named crashes, fixed
     f = filter_history(history, PROXIES, cfg)
     t = int(np.searchsorted(history.dates, np.datetime64("2022-06-15")))
     ss = build_scenarios(f, t, ["BTC", "SOL", "BTC-PERP"], cfg)
@@ -262,3 +262,19 @@ def test_procyclicality_measures_the_shipped_crashes(history: PriceHistory) -> N
     (r,) = rises
     assert r.window == "FTX, Nov 2022" and r.rise_1d > 1.2 and r.rise_5d >= r.rise_1d * 0.9
     assert "2022-11-0" in r.day_1d or "2022-11-1" in r.day_1d
+
+
+def test_stressed_months_are_chosen_from_the_data_without_look_ahead(history: PriceHistory) -> None:
+    end = len(history.dates) - 1
+    months = [p[0] for p in stress_months(history, end, "BTC", 0.25)]
+    assert {"2020-03", "2021-05", "2022-05", "2022-11"} <= set(months)  # the four named crashes
+    assert "2023-03" not in months and all(m < "2024-06" for m in months)
+    row = int(np.searchsorted(history.dates, np.datetime64("2021-05-20")))
+    before = stress_months(history, row, "BTC", 0.25)
+    assert before[-1][0] == "2021-01" and ("2020-03", "2020-03-01", "2020-03-31") in before  # May 2021 not over
+    assert stress_months(history, end, "NOPE", 0.25) == ()
+    # The scenario set reviews them at every build: more months once more crashes are in the past.
+    f = filter_history(history, PROXIES, ScenarioConfig())
+    late = build_scenarios(f, end, ["BTC"], ScenarioConfig())
+    early = build_scenarios(f, row, ["BTC"], ScenarioConfig())
+    assert set(early.stress_names) < set(late.stress_names) and "2022-11-mirror" in late.stress_names
