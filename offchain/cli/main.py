@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--to", dest="end", metavar="DATE", help="last test day")
     bt.add_argument("--json", action="store_true", help="print one JSON object")
     bt.add_argument("--out", default="docs/backtest.md", help="markdown table to write ('' to skip)")
+    bt.add_argument("--population", action="append", metavar="FILE", help="also test these members' books")
     mg = sub.add_parser("margin", help="IM, MM, add-ons and collateral value per member")
     mg.add_argument("--positions", required=True, metavar="FILE", help="positions JSON (see docs/risk.md)")
     mg.add_argument("--prices", action="append", required=True, metavar="FILE", help="candle file (repeatable)")
@@ -59,7 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "backtest":
             from offchain.cli.risk_commands import run_backtest_command
 
-            return run_backtest_command(args.prices, args.perp, args.start, args.end, args.json, args.out)
+            return run_backtest_command(
+                args.prices, args.perp, args.start, args.end, args.json, args.out, args.population
+            )
         if args.command == "margin":
             from offchain.cli.risk_commands import run_margin_command
 

@@ -31,7 +31,14 @@ from typing import Any
 
 import numpy as np
 
-from offchain.risk.backtest import BacktestRow, default_proxies, run_backtest, standard_portfolios
+from offchain.risk.backtest import (
+    BacktestRow,
+    Portfolio,
+    default_proxies,
+    member_portfolio,
+    run_backtest,
+    standard_portfolios,
+)
 from offchain.risk.config import MarginConfig
 from offchain.risk.errors import ConfigError, RiskError
 from offchain.risk.haircuts import CollateralAsset, build_haircuts
@@ -72,12 +79,31 @@ NAIVE = ScenarioConfig(
 )
 
 
+def population_portfolios(path: str, symbols: tuple[str, ...]) -> list[Portfolio]:
+    """The members of a replay population file (docs/stress-replays.md) as test portfolios."""
+    p = Path(path)
+    try:
+        doc = json.loads(p.read_text())
+        members = doc["members"]
+        return [
+            member_portfolio(m["name"], [(x["instrument"], float(x["notional"])) for x in m["positions"]], symbols)
+            for m in members
+        ]
+    except OSError as exc:
+        raise ConfigError(f"{p}: {exc}") from exc
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{p}: not a population file (members[].positions[].instrument/notional): {exc}") from exc
+
+
 def backtest_rows(
-    history: PriceHistory, start: np.datetime64 | None, end: np.datetime64 | None
+    history: PriceHistory,
+    start: np.datetime64 | None,
+    end: np.datetime64 | None,
+    members: list[Portfolio] | None = None,
 ) -> list[dict[str, Any]]:
-    """One dict per asset/portfolio: the FHS model's tests, the final IM's exceedances and its size
-    against the naive FHS baseline."""
-    ports = standard_portfolios(history.symbols)
+    """One dict per asset/portfolio (and member book): the FHS model's tests, the final IM's exceedances
+    and its size against the naive FHS baseline."""
+    ports = standard_portfolios(history.symbols) + (members or [])
     proxies = default_proxies(history.symbols)
     first = start if start is not None else history.dates[0]
     kw: dict[str, Any] = {"start": first, "end": end, "coverage": COVERAGE}
@@ -183,14 +209,17 @@ def run_backtest_command(
     end: str | None,
     as_json: bool,
     out: str | None,
+    populations: list[str] | None = None,
 ) -> int:
     """`crossclear backtest`: exit 0 if every tested row passes, 1 if some fail, 2 on bad input. Rows with
-    no test day are reported, not fatal."""
+    no test day are reported, not fatal. ``populations``: replay population files whose members' books
+    are tested too."""
     start = SPLIT if start is None else start
     try:
         history = load_prices(prices, perp)
         d0, d1 = parse_day(start, "--from"), parse_day(end, "--to")
-        rows = backtest_rows(history, d0, d1)
+        members = [m for f in populations or [] for m in population_portfolios(f, history.symbols)]
+        rows = backtest_rows(history, d0, d1, members)
     except (RiskError, OSError) as exc:
         return _err(str(exc))
     tested = [r for r in rows if r["tested"]]

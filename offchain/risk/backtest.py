@@ -279,6 +279,24 @@ def _no_days(p: Portfolio, history: PriceHistory, first: np.datetime64, last: np
     return f"no test day in {first} → {last} with prices and a look-back ({'; '.join(spans)})"
 
 
+def member_portfolio(name: str, positions: Sequence[tuple[str, float]], symbols: Sequence[str]) -> Portfolio:
+    """A member's book as a test portfolio: USD notionals per cleared instrument (netted across venues),
+    mapped onto price series (``X-USD-PERP`` → ``X-PERP`` where the data has it, else ``X``; spot ``X`` →
+    ``X``) and scaled to USD 1 of gross notional so rows compare with the standard ones."""
+    have = set(symbols)
+    net: dict[str, float] = {}
+    for instrument, usd in positions:
+        base = instrument.removesuffix("-USD-PERP")
+        series = f"{base}-PERP" if instrument.endswith("-USD-PERP") and f"{base}-PERP" in have else base
+        if series not in have:
+            raise MarketDataError(f"member {name}: no price series for {instrument} (looked for {series})")
+        net[series] = net.get(series, 0.0) + usd
+    gross = sum(abs(v) for v in net.values())
+    if gross == 0:
+        raise ConfigError(f"member {name}: flat book, nothing to test")
+    return Portfolio(f"member {name}", {k: v / gross for k, v in sorted(net.items()) if v != 0})
+
+
 def default_proxies(symbols: Sequence[str]) -> dict[str, str | None]:
     """Proxy of each series for look-back days before it was listed: ``X-PERP`` → ``X``, others → BTC."""
     out: dict[str, str | None] = {s: "BTC" for s in symbols if s != "BTC"}
