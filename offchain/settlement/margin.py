@@ -301,12 +301,15 @@ class Recalibrator:
         self.universe = risk_universe(instruments)
         self.symbols = ledger_symbols(instruments, seed.symbols)
         self.settings = repr((config, scenario_config, self.universe, self.collateral))
+        self._first_observation: int | None = None
 
     def seed_end_ms(self, conn: Connection | None, now_ms: int) -> int:
         if self.policy.seed_end_ms is not None:
             return self.policy.seed_end_ms
-        first = None if conn is None else conn.execute(select(func.min(t.marks.c.ts_ms))).scalar_one_or_none()
-        return now_ms if first is None else min(int(first), now_ms)
+        if self._first_observation is None and conn is not None:  # read once: the ledger's first price
+            first = conn.execute(select(func.min(t.marks.c.ts_ms))).scalar_one_or_none()
+            self._first_observation = None if first is None else int(first)
+        return now_ms if self._first_observation is None else min(self._first_observation, now_ms)
 
     def calibrate(
         self, ledger: PriceHistory | None, data_end_ms: int, notes: tuple[str, ...] = ()
