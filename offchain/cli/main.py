@@ -11,6 +11,7 @@ from offchain.cli import (
     audit_command,
     devnet_command,
     engine_command,
+    feed_command,
     publish_command,
     replay_command,
     serve_command,
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--to", dest="end", metavar="DATE", help="last test day")
     bt.add_argument("--json", action="store_true", help="print one JSON object")
     bt.add_argument("--out", default="docs/backtest.md", help="markdown table to write ('' to skip)")
+    bt.add_argument("--population", action="append", metavar="FILE", help="also test these members' books")
     mg = sub.add_parser("margin", help="IM, MM, add-ons and collateral value per member")
     mg.add_argument("--positions", required=True, metavar="FILE", help="positions JSON (see docs/risk.md)")
     mg.add_argument("--prices", action="append", required=True, metavar="FILE", help="candle file (repeatable)")
@@ -44,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve_command.add_parser(sub)
     publish_command.add_parser(sub)
     audit_command.add_parser(sub)
+    feed_command.add_parser(sub)
     return parser
 
 
@@ -57,7 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "backtest":
             from offchain.cli.risk_commands import run_backtest_command
 
-            return run_backtest_command(args.prices, args.perp, args.start, args.end, args.json, args.out)
+            return run_backtest_command(
+                args.prices, args.perp, args.start, args.end, args.json, args.out, args.population
+            )
         if args.command == "margin":
             from offchain.cli.risk_commands import run_margin_command
 
@@ -74,6 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return publish_command.run(args)
         if args.command == "audit":
             return audit_command.run(args)
+        if args.command == "feed":
+            return feed_command.run(args)
     except ChainError as exc:
         print(f"crossclear: {exc}", file=sys.stderr)
         return 1

@@ -128,7 +128,34 @@ marks = Table(
     Column("price", BigInt, nullable=False),  # settlement base units per whole unit
     Column("ts_ms", Millis, nullable=False),
     Column("source", String(32), nullable=False),
+    Column("signature", LargeBinary(65), nullable=True),  # the source's signature, where it signs
+    Column("signer", String(42), nullable=True),
     Index("ix_marks_latest", "instrument", "ts_ms"),
+    Index("ix_marks_source", "instrument", "source", "ts_ms"),
+)
+
+# Candles of each (symbol, source) over closed intervals, built from `marks` (offchain/marketdata/candles.py);
+# the risk model recalibrates from the daily ones. Written once per closed interval, never changed.
+candles = Table(
+    "candles",
+    metadata,
+    Column("symbol", String(64), primary_key=True),
+    Column("source", String(32), primary_key=True),
+    Column("interval_ms", Millis, primary_key=True, autoincrement=False),
+    Column("open_ms", Millis, primary_key=True, autoincrement=False),
+    Column("open", BigInt, nullable=False),
+    Column("high", BigInt, nullable=False),
+    Column("low", BigInt, nullable=False),
+    Column("close", BigInt, nullable=False),
+    Column("count", Integer, nullable=False),
+)
+
+# Up to where candles of each interval have been built (intervals ending at or before `upto_ms`).
+candle_cursors = Table(
+    "candle_cursors",
+    metadata,
+    Column("interval_ms", Millis, primary_key=True, autoincrement=False),
+    Column("upto_ms", Millis, nullable=False),
 )
 
 funding_rates = Table(

@@ -6,11 +6,11 @@ holding over the asset's liquidation horizon ``h_a``, floored by ``floor_a`` and
 ``b = floor`` (0 by default).
 
 Concentration: a holding ``n`` larger than the asset's depth ``D_a = participation * ADV_a * h_a`` takes
-``max(1, sqrt(n / D_a))`` times longer to sell, so (as for positions) its risk grows with the fourth root
-of size over depth. It is applied to the log-value multiplier so the haircut stays in [0, 1) (capped at
-``MAX_HAIRCUT``)::
+``n / D_a`` horizons to sell; as for positions (:mod:`offchain.risk.addons`) the extra exposure is charged
+linearly in the days to liquidate beyond depth, on the log-value multiplier so the haircut stays in
+[0, 1) (capped at ``MAX_HAIRCUT``)::
 
-    haircut_ma = 1 - (1 - b_a) ** max(1, n_ma / D_a) ** 0.25
+    haircut_ma = 1 - (1 - b_a) ** (1 + SLOPE * max(0, n_ma / D_a - 1)),   SLOPE = 0.5
 
 The value of a member's collateral is ``sum_a n_ma * price_a * (1 - haircut_ma)``.
 """
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from offchain.risk.addons import CONCENTRATION_SLOPE
 from offchain.risk.config import MarginConfig, Measure
 from offchain.risk.errors import ConfigError
 from offchain.risk.measures import core_measure
@@ -98,7 +99,7 @@ def haircuts(holdings: FloatArray, model: HaircutModel) -> FloatArray:
         raise ConfigError("collateral holdings must be finite and >= 0")
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(holdings == 0, 0.0, holdings / model.depth)
-    mult = np.maximum(ratio, 1.0) ** 0.25
+    mult = 1.0 + CONCENTRATION_SLOPE * np.maximum(ratio - 1.0, 0.0)
     return np.asarray(np.minimum(1.0 - (1.0 - model.base) ** mult, MAX_HAIRCUT), dtype=np.float64)
 
 

@@ -24,7 +24,7 @@ from offchain.risk.instruments import Universe
 from offchain.risk.measures import core_measure, core_measure_pnl
 from offchain.risk.scenarios import ApcMode, ScenarioSet
 from offchain.risk.tiers import im_multipliers
-from offchain.risk.units import to_units_down, to_units_up
+from offchain.risk.units import units_per_row
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -83,6 +83,9 @@ class MarginResult:
         excess: (M,) ``collateral_value - im`` (negative: shortfall).
         im_units, mm_units: (M,) int64 base units, rounded up. collateral_units: (M,) rounded down.
         excess_units: (M,) ``collateral_units - im_units``.
+        unrepresentable: members whose IM, MM or collateral value has no integer base units (NaN, infinite,
+            or beyond 2**63 units): their unit fields are 0 and must not be used; every other member's are
+            exact (one member's absurd amount never aborts the run for the others).
     """
 
     es_core: FloatArray
@@ -99,6 +102,15 @@ class MarginResult:
     mm_units: IntArray
     collateral_units: IntArray
     excess_units: IntArray
+    unrepresentable: tuple[int, ...] = ()
+
+    def unit_error(self, member: int) -> str | None:
+        """Why ``member`` has no base units, or None."""
+        if member not in self.unrepresentable:
+            return None
+        parts = {"IM": self.im[member], "MM": self.mm[member], "collateral value": self.collateral_value[member]}
+        bad = ", ".join(f"{k} {v:.6g}" for k, v in parts.items() if not np.isfinite(v) or abs(v) >= 9e12)
+        return f"member row {member}: amount beyond the base-unit range (|units| < 2**63): {bad or 'overflow'}"
 
 
 def _apc(config: MarginConfig) -> tuple[float, float]:
@@ -185,7 +197,7 @@ def portfolio_im(
         n_basis=model.n_basis,
         basis_count=model.basis_count,
     )
-    conc, liq = _addons(positions, prices, exposure, model.universe.half_spreads(), model, config)
+    conc, liq = _addons(positions, prices, exposure, model.universe.linear_costs(), model, config)
     return core, fhs, stress, conc, liq
 
 
@@ -197,8 +209,9 @@ def _addons(
     model: RiskModel,
     config: MarginConfig,
 ) -> tuple[FloatArray, FloatArray]:
-    conc = addons.concentration_addon(positions, exposure, model.depth, model.es_long, model.es_short)
-    liq = addons.liquidity_addon(positions, prices, half_spread, model.sigma, model.adv, config.impact_coeff)
+    a = np.abs(positions)  # shared by both add-ons: one pass over (M, I)
+    conc = addons.concentration_addon(positions, exposure, model.depth, model.es_long, model.es_short, a)
+    liq = addons.liquidity_addon(positions, prices, half_spread, model.sigma, model.adv, config.impact_coeff, a)
     return conc, liq
 
 
@@ -233,8 +246,11 @@ def compute_margin(
     im = im_multipliers(config.tiers, member_tier) * (core + conc + liq)
     mm = config.mm_fraction * im
     hc, value = collateral_values(holdings, collateral_prices, haircut_model)
-    im_u = to_units_up(im, config.decimals)
-    coll_u = to_units_down(value, config.decimals)
+    im_u, ok_im = units_per_row(im, config.decimals, up=True)
+    mm_u, ok_mm = units_per_row(mm, config.decimals, up=True)
+    coll_u, ok_c = units_per_row(value, config.decimals, up=False)
+    bad = ~(ok_im & ok_mm & ok_c)
+    im_u, mm_u, coll_u = (np.where(bad, 0, u) for u in (im_u, mm_u, coll_u))
     return MarginResult(
         es_core=core,
         es_fhs=fhs,
@@ -247,9 +263,10 @@ def compute_margin(
         collateral_value=value,
         excess=value - im,
         im_units=im_u,
-        mm_units=to_units_up(mm, config.decimals),
+        mm_units=mm_u,
         collateral_units=coll_u,
         excess_units=coll_u - im_u,
+        unrepresentable=tuple(int(k) for k in np.flatnonzero(bad)),
     )
 
 
@@ -269,7 +286,7 @@ class MarginBook:
         self.positions = positions.astype(np.float64, copy=True)
         self.pnl = (self.positions * self.prices) @ model.returns
         self._w, self._b = _apc(config)
-        self._half_spread = model.universe.half_spreads()
+        self._half_spread = model.universe.linear_costs()
 
     def apply_fill(self, member: int, instrument: int, quantity: float) -> float:
         """Add ``quantity`` of ``instrument`` to ``member``; return its IM before tier scaling."""

@@ -4,6 +4,15 @@ File format (see ``data/market/README.md``): gzip or plain CSV, one header line,
 ``timestamp,symbol,open,high,low,close,volume`` (``timestamp`` ISO 8601 UTC, candle **open** time), or
 ``timestamp,symbol,funding_rate`` for funding files. Hourly candles are reduced to a daily close (the close
 of the 23:00 UTC candle, which is the same instant as the daily candle's close) and a daily volume (sum).
+
+Data-quality gate (:func:`load_candles`; docs/risk.md, "Data quality"): a non-positive price, an OHLC row
+whose low/high do not bound its open/close, a duplicate or out-of-order timestamp, and an isolated spike
+(a close more than ``SPIKE`` times away from both neighbours, which agree with each other within
+``SPIKE_REVERT``: a fat finger, not a move) are **rejected** with the file and line. A **gap** (a day
+missing inside a series' listed life) is **handled explicitly**: the return after it is measured from
+the last close before it (:func:`simple_returns`), the gap day itself has no return and is left out of
+every look-back that needs the series (:func:`offchain.risk.scenarios.build_scenarios`), and
+:func:`gaps` reports it; it is never filled from another series.
 """
 
 from __future__ import annotations
@@ -24,6 +33,11 @@ FloatArray = NDArray[np.float64]
 DateArray = NDArray[np.datetime64]
 
 _CANDLE_COLUMNS = ("timestamp", "symbol", "close", "volume")
+_OHLC = ("open", "high", "low")
+
+#: A close this many times away from both neighbours (which agree within SPIKE_REVERT) is a fat finger.
+SPIKE = 3.0
+SPIKE_REVERT = 1.25
 
 
 @dataclass(frozen=True)
@@ -117,9 +131,11 @@ def load_candles(path: str | Path, *, suffix: str = "", symbols: Iterable[str] |
     if missing:
         raise MarketDataError(f"{p}: missing column(s) {', '.join(missing)}; header is {','.join(header)}")
     it, isym, ic, iv = (header.index(c) for c in _CANDLE_COLUMNS)
+    iohl = [header.index(c) for c in _OHLC] if all(c in header for c in _OHLC) else None
     times: dict[str, list[np.datetime64]] = {}
     closes: dict[str, list[float]] = {}
     vols: dict[str, list[float]] = {}
+    lines: dict[str, list[int]] = {}
     for n, row in enumerate(reader, start=2):
         if len(row) != len(header):
             raise MarketDataError(f"{p}:{n}: expected {len(header)} fields, got {len(row)}")
@@ -132,18 +148,55 @@ def load_candles(path: str | Path, *, suffix: str = "", symbols: Iterable[str] |
             raise MarketDataError(f"{p}:{n}: non-numeric close/volume {row[ic]!r}/{row[iv]!r}") from None
         if not (np.isfinite(c) and c > 0 and np.isfinite(v) and v >= 0):
             raise MarketDataError(f"{p}:{n}: close must be > 0 and volume >= 0, got {c}, {v}")
+        if iohl is not None:
+            _check_ohlc(row, iohl, c, p, n)
         times.setdefault(sym, []).append(_parse_time(row[it], p, n))
         closes.setdefault(sym, []).append(c)
         vols.setdefault(sym, []).append(v)
+        lines.setdefault(sym, []).append(n)
     if not times:
         raise MarketDataError(f"{p}: no rows" + ("" if keep is None else f" for {sorted(keep)}"))
     series = {}
     for sym in sorted(times):
         t = np.array(times[sym], dtype="datetime64[h]")
-        if len(t) > 1 and not bool(np.all(np.diff(t.astype("int64")) > 0)):
-            raise MarketDataError(f"{p}: timestamps of {sym} not strictly increasing")
-        series[sym + suffix] = _to_daily(t, np.array(closes[sym]), np.array(vols[sym]))
+        step = np.diff(t.astype("int64"))
+        if len(t) > 1 and not bool(np.all(step > 0)):
+            k = int(np.flatnonzero(step <= 0)[0]) + 1
+            what = "duplicate timestamp" if step[k - 1] == 0 else "timestamp out of order"
+            raise MarketDataError(f"{p}:{lines[sym][k]}: {sym} {what} {t[k]}")
+        close = np.array(closes[sym])
+        _check_spikes(close, sym, lines[sym], p)
+        series[sym + suffix] = _to_daily(t, close, np.array(vols[sym]))
     return _align(series)
+
+
+def _check_ohlc(row: list[str], cols: list[int], close: float, path: Path, line: int) -> None:
+    try:
+        o, h, lo = (float(row[k]) for k in cols)
+    except ValueError:
+        raise MarketDataError(f"{path}:{line}: non-numeric open/high/low") from None
+    if not (np.isfinite(o) and np.isfinite(h) and np.isfinite(lo)) or min(o, h, lo) <= 0:
+        raise MarketDataError(f"{path}:{line}: open/high/low must be > 0, got {o}, {h}, {lo}")
+    if not (lo <= min(o, close) and h >= max(o, close)):
+        raise MarketDataError(
+            f"{path}:{line}: OHLC inconsistent (low {lo}, high {h} do not bound open {o}, close {close})"
+        )
+
+
+def _check_spikes(close: FloatArray, sym: str, lines: list[int], path: Path) -> None:
+    """Reject an isolated spike: a close SPIKE× away from both neighbours, which agree within SPIKE_REVERT."""
+    if len(close) < 3:
+        return
+    prev, mid, nxt = close[:-2], close[1:-1], close[2:]
+    jump = np.maximum(mid / prev, prev / mid) > SPIKE
+    back = np.maximum(nxt / prev, prev / nxt) < SPIKE_REVERT
+    bad = np.flatnonzero(jump & back)
+    if bad.size:
+        k = int(bad[0]) + 1
+        raise MarketDataError(
+            f"{path}:{lines[k]}: {sym} close {close[k]} is an isolated spike "
+            f"({close[k - 1]} before, {close[k + 1]} after)"
+        )
 
 
 def _to_daily(
@@ -186,9 +239,31 @@ def merge(*histories: PriceHistory) -> PriceHistory:
 
 
 def simple_returns(close: FloatArray) -> FloatArray:
-    """(T, F) closes → (T, F) simple returns ``close[t] / close[t-1] - 1``; row 0 and gaps are NaN."""
+    """(T, F) closes → (T, F) simple returns ``close[t] / close[prev] - 1`` with ``prev`` the last day
+    with a close: the return after a gap spans it (explicit, never borrowed from another series). Row 0,
+    days without a close and days before a series' first close are NaN."""
     out = np.full_like(close, np.nan)
-    out[1:] = close[1:] / close[:-1] - 1.0
+    t_len = close.shape[0]
+    have = np.isfinite(close)
+    idx = np.where(have, np.arange(t_len)[:, None], -1)
+    last = np.maximum.accumulate(idx, axis=0)  # (T, F) last row with a close at or before t
+    prev = np.vstack([np.full((1, close.shape[1]), -1), last[:-1]])
+    ok = have & (prev >= 0)
+    cols = np.broadcast_to(np.arange(close.shape[1]), close.shape)
+    out[ok] = close[ok] / close[prev[ok], cols[ok]] - 1.0
+    return out
+
+
+def gaps(history: PriceHistory) -> dict[str, list[str]]:
+    """Days missing inside each series' listed life (between its first and last close)."""
+    out: dict[str, list[str]] = {}
+    for j, s in enumerate(history.symbols):
+        have = np.flatnonzero(np.isfinite(history.close[:, j]))
+        if have.size:
+            inside = np.arange(have[0], have[-1] + 1)
+            missing = inside[~np.isfinite(history.close[inside, j])]
+            if missing.size:
+                out[s] = [str(history.dates[k]) for k in missing]
     return out
 
 

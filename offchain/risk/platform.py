@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -128,3 +129,54 @@ def cover2(losses: FloatArray, im: FloatArray, df_multiplier: FloatArray, decima
         contributions=contrib,
         contribution_units=to_units_up(contrib, decimals),
     )
+
+
+@dataclass(frozen=True)
+class ReverseStress:
+    """The smallest multiple ``scale`` of a scenario's moves at which the two largest member losses beyond
+    their IM exceed the default fund (``inf``: not even at ``max_scale``), and the two members."""
+
+    scenario: str
+    scale: float
+    members: IntArray
+    excess: float  # sum of the two largest excesses at ``scale`` (the first that exhausts the fund)
+
+
+def reverse_stress(
+    positions: FloatArray,
+    prices: FloatArray,
+    im: FloatArray,
+    fund: float,
+    moves: FloatArray,
+    name: str,
+    max_scale: float = 10.0,
+    tol: float = 1e-4,
+) -> ReverseStress:
+    """Reverse stress test (EMIR RTS 153/2013 Art. 30; PFMI 4.4): scale ``moves`` (I,) — e.g. the
+    hypothetical market crash — by k until Cover-2 excess (two largest ``loss - IM``) exceeds ``fund``.
+
+    Losses are ``-(q · p) @ max(k · moves, -1)`` (a price falls at most to zero), non-decreasing in k, so the
+    smallest such k is found by bisection to ``tol``. Shapes: positions (M, I), prices (I,), im (M,).
+    """
+    m = positions.shape[0]
+    if m < 2 or im.shape != (m,) or moves.shape != prices.shape or fund < 0 or max_scale <= 0:
+        raise ConfigError("need M >= 2, im (M,), moves like prices, fund >= 0, max_scale > 0")
+    exposure = positions * prices
+
+    def top2(k: float) -> tuple[float, IntArray]:
+        excess = np.maximum(-(exposure @ np.maximum(k * moves, -1.0)) - im, 0.0)
+        idx = np.argpartition(excess, m - 2)[m - 2 :]
+        return float(excess[idx].sum()), np.sort(idx).astype(np.int64)
+
+    hi_excess, hi_members = top2(max_scale)
+    if hi_excess <= fund:
+        return ReverseStress(name, math.inf, hi_members, hi_excess)
+    lo, hi = 0.0, max_scale
+    while hi - lo > tol:
+        mid = 0.5 * (lo + hi)
+        if top2(mid)[0] > fund:
+            hi = mid
+        else:
+            lo = mid
+    excess, members = top2(hi)
+    return ReverseStress(name, hi, members, excess)

@@ -41,7 +41,8 @@ from offchain.risk.marketdata import PriceHistory, ewma_sigma, simple_returns
 
 FloatArray = NDArray[np.float64]
 
-#: The stressed periods in the shipped data: COVID crash, May 2021 sell-off, LUNA/UST, FTX.
+#: The four named crashes of the shipped data (COVID, May 2021, LUNA/UST, FTX): all four are chosen by
+#: the data rule (:func:`stress_months`); kept for tests and reports that want exactly these.
 STRESS_PERIODS: tuple[tuple[str, str, str], ...] = (
     ("2020-03", "2020-03-01", "2020-03-31"),
     ("2021-05", "2021-05-01", "2021-05-31"),
@@ -77,6 +78,11 @@ class ScenarioConfig:
             ``X`` plus a basis return ``r[X-PERP] - r[X]`` standardised by its own volatility.
         basis_rescale: rescale the basis by its volatility ratio (False: raw historical basis moves).
         basis_min_scale: floor of the basis rescaling ratio (1: a past basis spike is never shrunk).
+        stress_periods: fixed stressed periods ``(name, first day, last day)``; ``None`` (default): chosen
+            from the data by :func:`stress_months` at every scenario build (every recalibration reviews
+            them): the calendar months, ended before the as-of date, in which ``stress_reference`` fell by
+            ``stress_drawdown`` or more from a close (the month's or the previous month's last) to a later
+            close of the month.
         basis_stress_days: N, the largest basis dislocations per perpetual in the stressed set (and the
             tail count of their measure); 0: no basis-dislocation block.
         hypothetical: the hypothetical stress scenarios for the default fund (``None``: none).
@@ -86,7 +92,9 @@ class ScenarioConfig:
     ewma_lambda: float = 0.94
     ewma_lambda_fast: float | None = 0.75
     ewma_seed: int = 20
-    stress_periods: tuple[tuple[str, str, str], ...] = STRESS_PERIODS
+    stress_periods: tuple[tuple[str, str, str], ...] | None = None
+    stress_reference: str = "BTC"
+    stress_drawdown: float = 0.25
     mirror_stress: bool = True
     depth_window: int = 30
     min_scale: float = 0.0
@@ -109,6 +117,8 @@ class ScenarioConfig:
             raise ConfigError("need 0 <= min_scale <= 1 <= max_scale")
         if self.basis_stress_days < 0:
             raise ConfigError("basis_stress_days must be >= 0")
+        if not 0 < self.stress_drawdown < 1:
+            raise ConfigError("stress_drawdown must be in (0, 1)")
 
 
 @dataclass(frozen=True)
@@ -175,6 +185,11 @@ class Filtered:
     basis_z: FloatArray  # (T, F)
     basis_sigma: FloatArray  # (T, F)
     basis_sigma_next: FloatArray  # (T, F)
+    prelisting: NDArray[np.bool_] | None = None  # (T, F) before the first standardised return (seed included)
+
+    def before_listing(self) -> NDArray[np.bool_]:
+        """(T, F) True before each series' first standardised return: days that may borrow a proxy."""
+        return self.prelisting if self.prelisting is not None else _prelisting(self.returns)
 
 
 def volatility_forecast(returns: FloatArray, config: ScenarioConfig) -> FloatArray:
@@ -208,8 +223,10 @@ def filter_history(history: PriceHistory, proxies: Mapping[str, str | None], con
     for s, p in proxies.items():
         if p is not None and s in cols and p in cols and p != s:
             proxy_col[cols[s]] = cols[p]
+    prelisting = _prelisting(z)  # before a series' first standardised return (listing and EWMA seed)
     for _ in range(len(cols)):
-        missing = ~np.isfinite(z) & (proxy_col >= 0)[None, :]
+        # Only days before a series existed borrow its proxy; a gap inside its life stays a gap.
+        missing = ~np.isfinite(z) & (proxy_col >= 0)[None, :] & prelisting
         fill = z[:, np.maximum(proxy_col, 0)]
         newly = missing & np.isfinite(fill)
         if not newly.any():
@@ -227,7 +244,14 @@ def filter_history(history: PriceHistory, proxies: Mapping[str, str | None], con
     b_sigma, b_next = _split(volatility_forecast(d, config), d)
     with np.errstate(invalid="ignore", divide="ignore"):
         b_z = d / b_sigma
-    return Filtered(history, r, sigma, z, proxy_col, sigma_next, basis_col, b_z, b_sigma, b_next)
+    return Filtered(history, r, sigma, z, proxy_col, sigma_next, basis_col, b_z, b_sigma, b_next, prelisting)
+
+
+def _prelisting(returns: FloatArray) -> NDArray[np.bool_]:
+    """(T, F) True on the days before each column's first finite value."""
+    finite = np.isfinite(returns)
+    first = np.where(finite.any(axis=0), finite.argmax(axis=0), returns.shape[0])
+    return np.asarray(np.arange(returns.shape[0])[:, None] < first[None, :])
 
 
 def _rescale(z: FloatArray, sig_hist: FloatArray, sigma_now: FloatArray, config: ScenarioConfig) -> FloatArray:
@@ -267,18 +291,23 @@ def build_scenarios(filtered: Filtered, asof_row: int, factors: Sequence[str], c
     own = np.where(basis, base, cols)
     own_now = np.where(basis, filtered.sigma_next[asof_row, own], sigma_now)
     z = filtered.z[lo : asof_row + 1, own]
+    # A gap day (inside a series' life: no return, never borrowed) leaves the look-back of every factor.
+    pre = filtered.before_listing()[lo : asof_row + 1, own]
+    keep = ~np.any(~np.isfinite(z) & ~pre, axis=1)
+    z = z[keep]
     if not (np.all(np.isfinite(z)) and np.all(np.isfinite(own_now))):
         bad = [factors[int(k)] for k in np.flatnonzero(~(np.isfinite(z).all(axis=0) & np.isfinite(own_now)))]
         raise MarketDataError(f"look-back before {h.dates[asof_row]} has gaps for {bad} (no proxy history)")
-    fhs = _rescale(z, filtered.sigma[lo : asof_row + 1, own], own_now, config)
+    window = np.arange(lo, asof_row + 1)[keep]
+    fhs = _rescale(z, filtered.sigma[window][:, own], own_now, config)
     if basis.any():
         bc = cols[basis]
-        bz = np.nan_to_num(filtered.basis_z[lo : asof_row + 1, bc])
+        bz = np.nan_to_num(filtered.basis_z[window][:, bc])
         if config.basis_rescale:
             bcfg = replace(config, min_scale=config.basis_min_scale)
-            fhs[:, basis] += _rescale(bz, filtered.basis_sigma[lo : asof_row + 1, bc], b_now[basis], bcfg)
+            fhs[:, basis] += _rescale(bz, filtered.basis_sigma[window][:, bc], b_now[basis], bcfg)
         else:
-            fhs[:, basis] += np.nan_to_num(bz * filtered.basis_sigma[lo : asof_row + 1, bc])
+            fhs[:, basis] += np.nan_to_num(bz * filtered.basis_sigma[window][:, bc])
     stress, labels, names = _stress_block(filtered, asof_row, cols, config)
     bblock = _basis_block(filtered, asof_row, cols, config)
     n_basis = bblock.shape[1]
@@ -289,9 +318,7 @@ def build_scenarios(filtered: Filtered, asof_row: int, factors: Sequence[str], c
         names = names + bnames
         stress = np.ascontiguousarray(np.concatenate([stress, bblock], axis=1))
     hyp, hyp_names = (None, ()) if config.hypothetical is None else hypothetical_scenarios(factors, config.hypothetical)
-    depth_rows = h.volume[max(0, asof_row - config.depth_window + 1) : asof_row + 1, cols]
-    with np.errstate(invalid="ignore"):
-        depth = np.nan_to_num(np.nanmean(np.where(depth_rows > 0, depth_rows, np.nan), axis=0), nan=0.0)
+    depth = _depth(h.volume[: asof_row + 1, cols], config.depth_window)
     return ScenarioSet(
         asof=h.dates[asof_row],
         factors=tuple(factors),
@@ -307,6 +334,48 @@ def build_scenarios(filtered: Filtered, asof_row: int, factors: Sequence[str], c
         hypothetical=hyp,
         hypothetical_names=hyp_names,
     )
+
+
+def stress_months(
+    history: PriceHistory, asof_row: int, reference: str, drawdown: float
+) -> tuple[tuple[str, str, str], ...]:
+    """The stressed periods chosen from the data (see ``ScenarioConfig.stress_periods``).
+
+    Every calendar month that ended before the close of ``asof_row`` and in which ``reference`` had a
+    close-to-close fall of at least ``drawdown`` (from the running peak, starting at the previous month's
+    last close) is one period, named ``YYYY-MM``. None if ``reference`` is not in the history.
+    """
+    if reference not in history.symbols:
+        return ()
+    close = history.close[: asof_row + 1, history.index(reference)]
+    dates = history.dates[: asof_row + 1]
+    months = dates.astype("datetime64[M]")
+    asof = dates[-1]
+    out: list[tuple[str, str, str]] = []
+    for month in np.unique(months):
+        last_day = (month + 1).astype("datetime64[D]") - 1
+        if last_day >= asof:
+            break
+        idx = np.flatnonzero(months == month)
+        c = close[max(int(idx[0]) - 1, 0) : int(idx[-1]) + 1]
+        c = c[np.isfinite(c)]
+        if c.size >= 2 and float(np.min(c / np.maximum.accumulate(c))) <= 1.0 - drawdown:
+            out.append((str(month), str(month.astype("datetime64[D]")), str(last_day)))
+    return tuple(out)
+
+
+def _depth(volume: FloatArray, window: int) -> FloatArray:
+    """(T, k) volumes → (k,) mean of each series' last ``window`` days with a traded volume (> 0).
+
+    Days without a volume (NaN: the ledger's index candles carry none; 0: an exchange outage) are skipped
+    rather than counted as zero depth, so a live model keeps the last measured depth until volumes flow.
+    """
+    out = np.zeros(volume.shape[1])
+    for j in range(volume.shape[1]):
+        v = volume[:, j]
+        traded = v[np.isfinite(v) & (v > 0)][-window:]
+        out[j] = float(traded.mean()) if traded.size else 0.0
+    return out
 
 
 def _basis_block(filtered: Filtered, asof_row: int, cols: NDArray[np.int64], config: ScenarioConfig) -> FloatArray:
@@ -349,7 +418,10 @@ def _stress_block(
     n_obs = np.isfinite(past).sum(axis=0)
     lr_vol = np.sqrt(np.nansum(past**2, axis=0) / np.maximum(n_obs, 1))
     lr_vol = np.where(n_obs > 0, lr_vol, np.nan)
-    for name, start, end in config.stress_periods:
+    periods = config.stress_periods
+    if periods is None:
+        periods = stress_months(h, asof_row, config.stress_reference, config.stress_drawdown)
+    for name, start, end in periods:
         d0, d1 = np.datetime64(start, "D"), np.datetime64(end, "D")
         if d1 >= asof:
             continue
@@ -357,8 +429,9 @@ def _stress_block(
         if rows.size == 0:
             continue
         r = filtered.returns[rows].copy()  # (D, all F)
+        pre = filtered.before_listing()[rows]
         for _ in range(len(h.symbols)):
-            miss = ~np.isfinite(r) & (filtered.proxy_col >= 0)[None, :]
+            miss = ~np.isfinite(r) & (filtered.proxy_col >= 0)[None, :] & pre
             pc = np.maximum(filtered.proxy_col, 0)
             fill = r[:, pc] * (lr_vol / lr_vol[pc])[None, :]
             newly = miss & np.isfinite(fill)
@@ -366,7 +439,8 @@ def _stress_block(
                 break
             r = np.where(newly, fill, r)
         block = r[:, cols]
-        if not np.all(np.isfinite(block)):
+        block = block[~np.any(~np.isfinite(block) & ~pre[:, cols], axis=1)]  # gap days leave the period
+        if block.shape[0] == 0 or not np.all(np.isfinite(block)):
             continue  # a factor with no history at all in this period, even through proxies
         variants = [(name, block)]
         if config.mirror_stress:

@@ -6,9 +6,16 @@ the *exact* product ``amount * 10**decimals`` (the float product plus its roundi
 with Dekker's TwoProduct), so the result is conservative even when the float product rounds across an
 integer. The scaled magnitude must stay below 2**53, else :class:`UnitsOverflowError` is raised (never a
 silent wrap).
+
+:func:`units_per_row` is the per-row form used by the margin run: amounts up to 2**63 base units are
+converted exactly (beyond 2**53 through exact rational arithmetic), and a row that is NaN, infinite or
+beyond int64 is flagged rather than aborting every other row.
 """
 
 from __future__ import annotations
+
+import math
+from fractions import Fraction
 
 import numpy as np
 from numpy.typing import NDArray
@@ -59,3 +66,34 @@ def to_units_down(amount: NDArray[np.float64], decimals: int) -> NDArray[np.int6
     p, e = _scaled(amount, decimals)
     down = np.floor(p)
     return np.asarray(down - ((down == p) & (e < 0)), dtype=np.float64).astype(np.int64)
+
+
+_INT64 = 2**63
+
+
+def units_per_row(
+    amount: NDArray[np.float64], decimals: int, *, up: bool
+) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
+    """Exact conservative base units of every element (``up``: ceil, else floor) and a mask of the
+    elements that have them; the others (NaN, infinite, or ``|units| >= 2**63``) come back as 0, False."""
+    if not 0 <= decimals <= 18:
+        raise ConfigError("decimals must be in [0, 18]")
+    a = np.asarray(amount, dtype=np.float64)
+    ok = np.isfinite(a)
+    p, e = _two_product(np.where(ok, a, 0.0), float(10**decimals))
+    small = np.abs(p) < _EXACT
+    if up:
+        r = np.ceil(p)
+        fast = r + ((r == p) & (e > 0))
+    else:
+        r = np.floor(p)
+        fast = r - ((r == p) & (e < 0))
+    out = np.where(ok & small, fast, 0.0).astype(np.int64)
+    for k in np.flatnonzero((ok & ~small).ravel()):  # rare: exact rational conversion
+        exact = Fraction(float(a.flat[k])) * 10**decimals
+        v = math.ceil(exact) if up else math.floor(exact)
+        if abs(v) < _INT64:
+            out.flat[k] = v
+        else:
+            ok.flat[k] = False
+    return out, ok

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from sqlalchemy import Connection, insert, select, update
 
 from offchain.core.accounting import net_transfers
-from offchain.core.batch import Batch, Mark, Requirement, Transfer
+from offchain.core.batch import UINT112_MAX, Batch, Mark, Requirement, Transfer
 from offchain.core.context import BatchContext, InstrumentTerms
 from offchain.core.eip712 import Domain
 from offchain.core.merkle import root_of
@@ -22,9 +22,10 @@ from offchain.core.obligations import FundingDue, compute_obligations
 from offchain.defaults.calls import AssetMark
 from offchain.defaults.manager import BatchState, DefaultManager, DefaultRows, FundView
 from offchain.ledger import schema as t
+from offchain.marketdata.index import IndexRule
 from offchain.settlement.apply import store_built
-from offchain.settlement.margin import CollateralSpec, MemberMargin, RiskEngineMargin
-from offchain.settlement.marks import Halt, MarkGuard
+from offchain.settlement.margin import CollateralSpec, MemberMargin, RiskEngineMargin, StaleCalibrationError
+from offchain.settlement.marks import GuardLimits, Halt, MarkDecision, MarkGuard
 from offchain.settlement.payload import BatchPayload
 from offchain.settlement.prices import LedgerPrices
 from offchain.settlement.state import (
@@ -54,6 +55,8 @@ class BuilderConfig:
     max_fills: int = 5_000  # per batch; the rest waits for the next one
     heartbeat_s: int = 60  # settle an empty batch at least this often: marks stay fresh, the hatch shut
     settlement_decimals: int = 6
+    index_rule: IndexRule = field(default_factory=IndexRule)  # one index rule for marks and collateral prices
+    collateral_guard: GuardLimits = field(default_factory=GuardLimits)  # staleness and band of collateral
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,9 @@ class BatchBuilder:
         self.config = config
         self.guard = guard or MarkGuard()
         self._alerted: dict[str, Halt] = {}
-        self._collateral_alerted: set[str] = set()
+        self._collateral_alerted: dict[str, str] = {}
+        self.collateral_decisions: dict[str, MarkDecision] = {}  # the last batch's, for its evidence
+        self._calibration_alerted = False
 
     def _alert_halts(self, conn: Connection, halts: dict[str, tuple[Halt, str]], now_ms: int) -> None:
         for name, (halt, detail) in halts.items():
@@ -88,39 +93,57 @@ class BatchBuilder:
         self._alerted = {name: halt for name, (halt, _) in halts.items()}
 
     def collateral_prices(self, conn: Connection, prices: LedgerPrices, now_ms: int) -> dict[int, int] | None:
-        """Index price of every collateral asset. Without a price the last mark posted to the vault is
-        kept (and an alert raised); with neither, no batch can be margined: None, and an alert."""
+        """Price of every collateral asset: its underlying's index through the band and staleness guard.
+        A halted price keeps the last value posted to the vault (never the fresh one) and raises an
+        alert; with no posted value either, no batch can be margined: None, and an alert."""
         par = 10**self.config.settlement_decimals
         rows = conn.execute(select(t.posted_collateral_marks.c.asset, t.posted_collateral_marks.c.price))
         posted = {asset: price for asset, price in rows}
         out: dict[int, int] = {}
-        missing: set[str] = set()
+        halted: dict[str, str] = {}
+        self.collateral_decisions = {}
         for c in self.collateral:
             if c.factor is None:
                 out[c.asset] = par
                 continue
-            q = prices.quote(c.factor, now_ms)
-            if q is not None:
-                out[c.asset] = q.price
+            idx = prices.index(c.factor, now_ms, self.config.collateral_guard.stale_ms)
+            decision = self.guard.check(
+                f"collateral:{c.factor}", self.config.collateral_guard, idx, posted.get(c.asset), now_ms
+            )
+            self.collateral_decisions[c.factor] = decision
+            if decision.mark is not None:
+                out[c.asset] = decision.mark
                 continue
-            missing.add(c.symbol)
-            if c.symbol not in self._collateral_alerted:  # one alert per outage, not one per step
-                kind = "collateral_price_stale" if c.asset in posted else "collateral_price_missing"
-                detail = f"no index price for {c.symbol} ({c.factor})"
+            kind = _collateral_alert(decision.halt) if c.asset in posted else "collateral_price_missing"
+            halted[c.symbol] = kind
+            if self._collateral_alerted.get(c.symbol) != kind:  # one alert per outage, not one per step
+                detail = f"{c.symbol} ({c.factor}): {decision.detail}"[:512]
                 conn.execute(insert(t.alerts).values(ts_ms=now_ms, kind=kind, subject=c.symbol, detail=detail))
             if c.asset in posted:
                 out[c.asset] = posted[c.asset]
-        self._collateral_alerted = missing
+        self._collateral_alerted = halted
         return out if len(out) == len(self.collateral) else None
 
     def build(self, conn: Connection, chain: ChainView, domain: Domain, tip: ChainTip) -> BatchPayload | None:
         """Build and store the next batch, or return None when there is nothing to settle yet."""
         as_of = chain.chain_time()
         now_ms = chain.now_ms()
+        try:
+            self.margin.refresh(conn, now_ms)  # recalibrates on schedule; refuses on stale calibration data
+        except StaleCalibrationError as exc:
+            if not self._calibration_alerted:  # one alert per outage
+                conn.execute(
+                    insert(t.alerts).values(
+                        ts_ms=now_ms, kind="calibration_stale", subject="risk-model", detail=str(exc)[:512]
+                    )
+                )
+            self._calibration_alerted = True
+            return None
+        self._calibration_alerted = False
         instruments = load_instruments(conn)
         positions = load_positions(conn)
         settled_marks = load_settled_marks(conn)
-        prices = LedgerPrices(conn)
+        prices = LedgerPrices(conn, self.config.index_rule)
         decisions = self.guard.decide_all(instruments, prices, settled_marks, now_ms)
         new_marks = {name: d.mark for name, d in decisions.items() if d.mark is not None}
         self._alert_halts(conn, {n: (d.halt, d.detail) for n, d in decisions.items() if d.halt}, now_ms)
@@ -153,6 +176,7 @@ class BatchBuilder:
                 select(t.posted_requirements.c.member, t.posted_requirements.c.im, t.posted_requirements.c.mm)
             )
         }
+        margin = self._unrepresentable(conn, margin, posted, now_ms)
         requirements = tuple(
             Requirement(account=a, im=mg.im, mm=mg.mm)
             for a, mg in sorted(margin.items())
@@ -208,7 +232,11 @@ class BatchBuilder:
             fill_ids=[f.id for f in ob.settled_fills],
             flows=ob.flows,
             marks_used=ob.marks_used,
-            mark_ts={n: q.ts_ms for n in ob.marks_used if (q := prices.quote(n, now_ms)) is not None},
+            mark_ts={
+                n: ts
+                for n in ob.marks_used
+                if (d := decisions.get(n)) and d.index and (ts := d.index.ts_ms) is not None
+            },
             funding=ob.funding_applied,
             position_changes=ob.position_changes,
             requirements={a: (mg.im, mg.mm) for a, mg in margin.items()},
@@ -224,6 +252,8 @@ class BatchBuilder:
                 for a, mg in margin.items()
             },
             context=context.canonical().decode(),
+            price_evidence=self._evidence(decisions, ob.marks_used),
+            model={} if self.margin.calibration is None else self.margin.calibration.record(),
         )
         store_built(conn, payload, domain, now_ms)
         if payload.fill_ids:
@@ -237,6 +267,38 @@ class BatchBuilder:
                 .values(batch_sequence=batch.sequence)
             )
         return payload
+
+    def _unrepresentable(
+        self, conn: Connection, margin: dict[int, MemberMargin], posted: dict[int, tuple[int, int]], now_ms: int
+    ) -> dict[int, MemberMargin]:
+        """A member whose amounts have no base units keeps its last posted requirement (with none, the
+        largest the vault takes: nothing can be withdrawn), and raises an alert; the others are unaffected."""
+        out = dict(margin)
+        for account, mg in margin.items():
+            if mg.error is None:
+                continue
+            im, mm = posted.get(account, (UINT112_MAX, UINT112_MAX))
+            out[account] = MemberMargin(
+                im, mm, 0, mg.es_core, mg.concentration_addon, mg.liquidity_addon, error=mg.error
+            )
+            conn.execute(
+                insert(t.alerts).values(
+                    ts_ms=now_ms, kind="margin_unrepresentable", subject=str(account), detail=mg.error[:512]
+                )
+            )
+        return out
+
+    def _evidence(self, decisions: dict[str, MarkDecision], used: dict[str, int]) -> dict[str, dict[str, object]]:
+        """The observations behind every mark this batch settles and every collateral price it values."""
+        out: dict[str, dict[str, object]] = {}
+        for name in sorted(used):
+            d = decisions.get(name)
+            if d is not None and d.index is not None:
+                out[name] = d.index.evidence()
+        for factor, d in sorted(self.collateral_decisions.items()):
+            if d.index is not None:
+                out[factor] = {**d.index.evidence(), "guard": None if d.halt is None else d.halt.value}
+        return out
 
     def _default_rows(
         self,
@@ -283,3 +345,13 @@ class BatchBuilder:
 
 def collateral_marks_changed(marks: Sequence[Mark], posted: dict[int, tuple[int, int]]) -> list[Mark]:
     return [m for m in marks if posted.get(m.asset) != (m.price, m.haircut_bps)]
+
+
+def _collateral_alert(halt: Halt | None) -> str:
+    return {
+        Halt.MISSING: "collateral_price_stale",
+        Halt.STALE: "collateral_price_stale",
+        Halt.JUMP: "collateral_price_jump",
+        Halt.SOURCES: "collateral_sources",
+        Halt.DISAGREE: "collateral_disagreement",
+    }.get(halt or Halt.MISSING, "collateral_price_stale")

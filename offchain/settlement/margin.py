@@ -1,4 +1,12 @@
-"""Margin requirements and collateral marks for a batch, from the risk engine (offchain/risk).
+"""Margin requirements and collateral marks for a batch, from the risk engine (offchain/risk), and the
+live model's recalibration from the ledger.
+
+Recalibration (docs/risk.md, "Recalibration"): the shipped history only seeds the look-back; after it
+come the ledger's daily index closes (the index rule over each source's daily candle). At every batch
+the engine closes the candles of finished intervals and, once ``every_days`` new complete days are in,
+recalibrates. A model whose data ends more than ``max_age_ms`` before now refuses to margin
+(:class:`StaleCalibrationError`; the builder alerts and builds no batch): never a silent clamp to old data.
+Every batch records the model version and the content hash of its calibration data.
 
 The vault checks withdrawals with one haircut per asset, so it gets each asset's base haircut (that
 of a small holding), rounded up to a basis point. The extra haircut a member's large holding earns
@@ -10,12 +18,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy import Connection, func, select
 
 from offchain.core.batch import Mark
+from offchain.ledger import schema as t
+from offchain.ledger.market import close_candles
+from offchain.ledger.market import load_candles as load_ledger_candles
+from offchain.marketdata.candles import DAY_MS, index_closes
+from offchain.marketdata.index import IndexRule
 from offchain.risk import (
     CollateralAsset,
     HaircutModel,
@@ -31,7 +45,11 @@ from offchain.risk import (
     compute_margin,
     filter_history,
 )
-from offchain.risk.marketdata import load_candles, merge
+from offchain.risk.calibration import MODEL_ID, MODEL_REVISION, content_hash, cut, ledger_days, splice
+from offchain.risk.errors import RiskError
+from offchain.risk.instruments import MAJORS, margin_period
+from offchain.risk.limits import LimitBreach, check_position_limit
+from offchain.risk.marketdata import PriceHistory, load_candles, merge
 from offchain.settlement.state import InstrumentSpec
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "market"
@@ -56,6 +74,59 @@ class MemberMargin:
     concentration_addon: float
     liquidity_addon: float
     haircut_bps: dict[int, int] = field(default_factory=dict)  # asset -> the model's haircut for this holding
+    error: str | None = None  # set when this member's amounts have no base units (its numbers are unusable)
+
+
+class StaleCalibrationError(RiskError):
+    """The model's calibration data ends longer ago than the governed limit: no margin on it."""
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What a model was calibrated on: recorded with every batch.
+
+    version: model id, revision, last data day and hash prefix. data_hash: SHA-256 of the data and
+    settings (:func:`offchain.risk.calibration.content_hash`). last_day: the last close's day label.
+    data_end_ms: the instant (on the ledger's clock) of the last close. ledger_days: days from the ledger.
+    """
+
+    version: str
+    data_hash: str
+    last_day: str
+    data_end_ms: int
+    ledger_days: int = 0
+    notes: tuple[str, ...] = ()
+
+    def record(self) -> dict[str, str]:
+        return {
+            "version": self.version,
+            "data_hash": self.data_hash,
+            "last_day": self.last_day,
+            "data_end_ms": str(self.data_end_ms),
+            "ledger_days": str(self.ledger_days),
+        }
+
+
+@dataclass(frozen=True)
+class CalibrationPolicy:
+    """Governed schedule and limit of recalibration.
+
+    every_days: recalibrate once this many new complete days of ledger closes are in (daily by default).
+    max_age_ms: refuse to margin when the calibration data ends longer ago than this.
+    index_rule: the rule that turns sources' daily candles into one close (the marks' rule).
+    seed_end_ms: the instant the seed's last close stands for on the ledger's clock. ``None`` places it
+        at the ledger's first price observation (devnet, demo and replays replay history "now"); a
+        production engine passes the real close time of the seed's last day, so an old seed is stale.
+    """
+
+    every_days: int = 1
+    max_age_ms: int = 2 * DAY_MS
+    index_rule: IndexRule = field(default_factory=IndexRule)
+    seed_end_ms: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.every_days < 1 or self.max_age_ms < DAY_MS:
+            raise ValueError("need every_days >= 1 and max_age_ms >= one day")
 
 
 class RiskEngineMargin:
@@ -69,6 +140,8 @@ class RiskEngineMargin:
         instruments: Mapping[str, InstrumentSpec],
         collateral: Sequence[CollateralSpec],
         settlement_decimals: int = 6,
+        calibration: Calibration | None = None,
+        recalibrator: Recalibrator | None = None,
     ) -> None:
         self.model = model
         self.haircut_model = haircut_model
@@ -78,6 +151,31 @@ class RiskEngineMargin:
         self.scale = 10**settlement_decimals
         self.columns = {name: model.universe.index(name) for name in instruments}
         self.tier_index = {t.name: i for i, t in enumerate(config.tiers)}
+        self.calibration = calibration
+        self.recalibrator = recalibrator
+
+    def position_limit(self, tier: str, instrument: str, before: int, after: int) -> LimitBreach | None:
+        """The tier-table limit check of a fill moving a member's net position in ``instrument`` from
+        ``before`` to ``after`` (ledger quantity units): what ingest calls before accepting it."""
+        if tier not in self.tier_index:
+            raise ValueError(f"unknown tier {tier!r}")
+        scale = 10 ** self.instruments[instrument].qty_decimals
+        depth = float(self.model.depth[self.columns[instrument]])
+        return check_position_limit(
+            self.config.tiers[self.tier_index[tier]], instrument, before / scale, after / scale, depth
+        )
+
+    def refresh(self, conn: Connection, now_ms: int) -> None:
+        """Recalibrate if the schedule says so; raise StaleCalibrationError if the data is too old."""
+        if self.recalibrator is None:
+            return
+        current = self.recalibrator.place_seed(conn, now_ms, self.calibration)
+        fresh = self.recalibrator.refresh(conn, now_ms, current)
+        if fresh is None:
+            self.calibration = current
+        else:
+            self.model, self.haircut_model, self.calibration = fresh
+        self.recalibrator.check_age(self.calibration, now_ms)
 
     def base_haircut_bps(self) -> dict[int, int]:
         return {
@@ -125,6 +223,12 @@ class RiskEngineMargin:
         extra = (held * cprices * np.maximum(result.haircuts - self.haircut_model.base, 0.0)).sum(axis=1)
         out: dict[int, MemberMargin] = {}
         for account, r in row.items():
+            error = result.unit_error(r)
+            if error is not None or not math.isfinite(float(extra[r])):
+                out[account] = MemberMargin(
+                    0, 0, 0, 0.0, 0.0, 0.0, error=f"account {account}: {error or 'haircut overflow'}"
+                )
+                continue
             extra_units = math.ceil(float(extra[r]) * self.scale)
             out[account] = MemberMargin(
                 im=int(result.im_units[r]) + extra_units,
@@ -148,8 +252,7 @@ def risk_universe(instruments: Mapping[str, InstrumentSpec]) -> Universe:
     """The risk engine's view of the ledger's cleared instruments."""
     out = []
     for spec in sorted(instruments.values(), key=lambda s: s.name):
-        major = spec.underlying in ("BTC", "ETH")
-        horizon, half_spread = (1.0, 0.0001) if major else (2.0, 0.0005)
+        major = spec.underlying in MAJORS
         if spec.kind == "perp":
             kind, factor = Kind.PERP, f"{spec.underlying}-PERP"
         elif spec.kind == "future":
@@ -157,8 +260,125 @@ def risk_universe(instruments: Mapping[str, InstrumentSpec]) -> Universe:
         else:
             kind, factor = Kind.SPOT, spec.underlying
         proxy = None if factor == "BTC" else "BTC"
+        horizon, half_spread = margin_period(kind, spec.underlying), 0.0001 if major else 0.0005
         out.append(Instrument(spec.name, kind, factor, horizon, half_spread, proxy))
     return Universe(tuple(out))
+
+
+def ledger_symbols(instruments: Mapping[str, InstrumentSpec], factors: Sequence[str]) -> dict[str, str]:
+    """The ledger symbol whose index is each factor: spot ``X`` is ``X``; ``X-PERP`` is X's perpetual."""
+    out: dict[str, str] = {}
+    for f in factors:
+        if f.endswith("-PERP"):
+            under = f.removesuffix("-PERP")
+            perps = sorted(s.name for s in instruments.values() if s.kind == "perp" and s.underlying == under)
+            out[f] = perps[0] if perps else f"{under}-USD-PERP"
+        else:
+            out[f] = f
+    return out
+
+
+class Recalibrator:
+    """Rebuilds the model from the seed history plus the ledger's daily index closes (see module doc)."""
+
+    def __init__(
+        self,
+        seed: PriceHistory,
+        instruments: Mapping[str, InstrumentSpec],
+        collateral: Sequence[CollateralSpec],
+        config: MarginConfig,
+        scenario_config: ScenarioConfig,
+        policy: CalibrationPolicy,
+        factors: Sequence[str],
+    ) -> None:
+        self.seed = seed
+        self.instruments = dict(instruments)
+        self.collateral = tuple(collateral)
+        self.config = config
+        self.scenario_config = scenario_config
+        self.policy = policy
+        self.factors = tuple(factors)
+        self.universe = risk_universe(instruments)
+        self.symbols = ledger_symbols(instruments, seed.symbols)
+        self.settings = repr((config, scenario_config, self.universe, self.collateral))
+        self._first_observation: int | None = None
+
+    def seed_end_ms(self, conn: Connection | None, now_ms: int) -> int:
+        if self.policy.seed_end_ms is not None:
+            return self.policy.seed_end_ms
+        if self._first_observation is None and conn is not None:  # read once: the ledger's first price
+            first = conn.execute(select(func.min(t.marks.c.ts_ms))).scalar_one_or_none()
+            self._first_observation = None if first is None else int(first)
+        return now_ms if self._first_observation is None else min(self._first_observation, now_ms)
+
+    def calibrate(
+        self, ledger: PriceHistory | None, data_end_ms: int, notes: tuple[str, ...] = ()
+    ) -> tuple[RiskModel, HaircutModel, Calibration]:
+        history = splice(self.seed, ledger)
+        scfg = self.scenario_config
+        filtered = filter_history(history, {k: v for k, v in PROXIES.items() if k in history.symbols}, scfg)
+        scenarios = build_scenarios(filtered, len(history.dates) - 1, self.factors, scfg)
+        model = build_model(scenarios, self.universe, self.config)
+        assets = [CollateralAsset(c.symbol, c.factor, c.horizon_days, c.floor) for c in self.collateral]
+        haircut_model = build_haircuts(scenarios, assets, self.config)
+        digest = content_hash(history, self.settings)
+        n_ledger = 0 if ledger is None else len(ledger.dates)
+        last = str(history.dates[-1]) if n_ledger else f"seed:{history.dates[-1]}"
+        version = f"{MODEL_ID}.{MODEL_REVISION}:{last}:{digest[:12]}"
+        return model, haircut_model, Calibration(version, digest, last, data_end_ms, n_ledger, notes)
+
+    def place_seed(self, conn: Connection, now_ms: int, current: Calibration | None) -> Calibration:
+        """The calibration with the seed's instant resolved (a seed placed at the first observation)."""
+        if current is None:
+            raise StaleCalibrationError("no calibration")
+        if current.ledger_days or self.policy.seed_end_ms is not None:
+            return current
+        return replace(current, data_end_ms=self.seed_end_ms(conn, now_ms))
+
+    def refresh(
+        self, conn: Connection, now_ms: int, current: Calibration
+    ) -> tuple[RiskModel, HaircutModel, Calibration] | None:
+        """A new model once ``every_days`` new complete ledger days are in since ``current``, else None."""
+        close_candles(conn, now_ms)
+        anchor = self.seed_end_ms(conn, now_ms)
+        first_day = -(-anchor // DAY_MS) * DAY_MS  # the first full day after the seed's last close
+        candles = load_ledger_candles(conn, sorted(set(self.symbols.values())), DAY_MS, first_day)
+        closes, notes = index_closes(candles, self.policy.index_rule)
+        days = ledger_days(closes, self.symbols, self.factors, self.config.decimals)
+        if days.history is None or len(days.history.dates) - current.ledger_days < self.policy.every_days:
+            return None
+        end = (int(days.history.dates[-1].astype("int64")) + 1) * DAY_MS
+        return self.calibrate(days.history, end, tuple(notes) + days.notes)
+
+    def check_age(self, calibration: Calibration | None, now_ms: int) -> None:
+        if calibration is None:
+            raise StaleCalibrationError("no calibration")
+        age = now_ms - calibration.data_end_ms
+        if age > self.policy.max_age_ms:
+            raise StaleCalibrationError(
+                f"calibration {calibration.version} ends {age / DAY_MS:.1f} days before now "
+                f"(limit {self.policy.max_age_ms / DAY_MS:.1f}): no new complete day of ledger candles"
+            )
+
+
+def seed_history(
+    instruments: Mapping[str, InstrumentSpec],
+    collateral: Sequence[CollateralSpec],
+    asof: str,
+    data_dir: Path = DATA_DIR,
+) -> tuple[PriceHistory, list[str]]:
+    """The shipped history of every factor the book needs, up to and including ``asof`` (MarketDataError
+    if the data does not reach ``asof``), and the factors themselves."""
+    universe = risk_universe(instruments)
+    factors = sorted({i.factor for i in universe.instruments} | {c.factor for c in collateral if c.factor})
+    spot_symbols = sorted({f for f in factors if not f.endswith("-PERP")} | {"BTC"})
+    spot = load_candles(data_dir / "binance-spot-daily.csv.gz", symbols=spot_symbols)
+    histories = [spot]
+    if any(f.endswith("-PERP") for f in factors):
+        histories.append(load_candles(data_dir / "binance-usdm-perp-hourly.csv.gz", suffix="-PERP"))
+    history = merge(*histories)
+    keep = sorted(set(factors) | set(spot_symbols))
+    return cut(history.select([s for s in history.symbols if s in keep]), np.datetime64(asof, "D")), factors
 
 
 def build_risk_margin(
@@ -168,22 +388,17 @@ def build_risk_margin(
     config: MarginConfig | None = None,
     scenario_config: ScenarioConfig | None = None,
     data_dir: Path = DATA_DIR,
+    policy: CalibrationPolicy | None = None,
 ) -> RiskEngineMargin:
-    """Calibrate the risk model on the project's real market data as of the date `asof` (YYYY-MM-DD)."""
+    """The live model: seeded with the project's real market data up to the date `asof` (YYYY-MM-DD),
+    recalibrated from the ledger's candles on the policy's schedule (see the module docstring)."""
     cfg = config or MarginConfig()
-    scfg = scenario_config or ScenarioConfig()
-    universe = risk_universe(instruments)
-    factors = sorted({i.factor for i in universe.instruments} | {c.factor for c in collateral if c.factor})
-    spot_symbols = sorted({f for f in factors if not f.endswith("-PERP")} | {"BTC"})
-    spot = load_candles(data_dir / "binance-spot-daily.csv.gz", symbols=spot_symbols)
-    histories = [spot]
-    if any(f.endswith("-PERP") for f in factors):
-        histories.append(load_candles(data_dir / "binance-usdm-perp-hourly.csv.gz", suffix="-PERP"))
-    history = merge(*histories)
-    filtered = filter_history(history, {k: v for k, v in PROXIES.items() if k in history.symbols}, scfg)
-    row = int(np.searchsorted(history.dates, np.datetime64(asof), side="right")) - 1
-    scenarios = build_scenarios(filtered, row, factors, scfg)
-    model = build_model(scenarios, universe, cfg)
-    assets = [CollateralAsset(c.symbol, c.factor, c.horizon_days, c.floor) for c in collateral]
-    haircut_model = build_haircuts(scenarios, assets, cfg)
-    return RiskEngineMargin(model, haircut_model, cfg, instruments, collateral)
+    seed, factors = seed_history(instruments, collateral, asof, data_dir)
+    recal = Recalibrator(
+        seed, instruments, collateral, cfg, scenario_config or ScenarioConfig(), policy or CalibrationPolicy(), factors
+    )
+    # A seed placed at the ledger's first observation gets its instant at the first refresh.
+    model, haircut_model, calibration = recal.calibrate(None, recal.seed_end_ms(None, 0))
+    return RiskEngineMargin(
+        model, haircut_model, cfg, instruments, collateral, calibration=calibration, recalibrator=recal
+    )

@@ -24,6 +24,9 @@ class BatchPayload:
     collateral_marks: dict[int, tuple[int, int]]  # asset -> (price, haircut bps) posted in this batch
     margin_detail: dict[int, dict[str, float]] = field(default_factory=dict)
     context: str = ""  # the canonical JSON the batch's contextHash commits to (offchain/core/context.py)
+    # symbol -> the index evidence (observations used, rejected, stale) of each mark and collateral price
+    price_evidence: dict[str, dict[str, Any]] = field(default_factory=dict)
+    model: dict[str, str] = field(default_factory=dict)  # risk model version, calibration data hash, data end
 
     def to_json(self) -> dict[str, Any]:
         b = self.batch
@@ -54,6 +57,8 @@ class BatchPayload:
             "collateral_marks": {str(a): [str(p), h] for a, (p, h) in self.collateral_marks.items()},
             "margin_detail": {str(a): d for a, d in self.margin_detail.items()},
             "context": self.context,
+            "price_evidence": self.price_evidence,
+            "model": self.model,
         }
 
     @classmethod
@@ -85,4 +90,6 @@ class BatchPayload:
             collateral_marks={int(a): (int(p), int(h)) for a, (p, h) in data["collateral_marks"].items()},
             margin_detail={int(a): d for a, d in data["margin_detail"].items()},
             context=data.get("context", ""),
+            price_evidence=dict(data.get("price_evidence", {})),
+            model=dict(data.get("model", {})),
         )

@@ -11,7 +11,7 @@ from hypothesis.extra.numpy import arrays
 from offchain.risk.config import MarginConfig
 from offchain.risk.errors import ConfigError
 from offchain.risk.haircuts import MAX_HAIRCUT, CollateralAsset, HaircutModel, collateral_values, haircuts
-from offchain.risk.platform import cover2, directional_imbalance, stress_losses
+from offchain.risk.platform import cover2, directional_imbalance, reverse_stress, stress_losses
 from offchain.risk.tiers import DEFAULT_TIERS, limit_breaches
 from tests.risk.helpers import make_model
 
@@ -37,7 +37,7 @@ def test_haircut_grows_with_holding_beyond_depth_only() -> None:
     h[:, 1] = [1.0, 1_000.0, 2_000.0, 16_000.0, 1e9]
     hc = haircuts(h, HC)[:, 1]
     assert hc[0] == hc[1] == pytest.approx(0.12)
-    assert hc[3] == pytest.approx(1 - 0.88**2)  # (16,000 / 1,000) ** 0.25 = 2
+    assert hc[3] == pytest.approx(1 - 0.88**8.5)  # 1 + 0.5 * (16,000 / 1,000 - 1) = 8.5 (linear in days)
     assert np.all(np.diff(hc[1:]) > 0)
 
 
@@ -93,3 +93,36 @@ def test_stress_losses_use_stressed_block() -> None:
     np.testing.assert_allclose(sl.by_scenario[1], 2 * model.returns[2, model.n_fhs :])
     assert sl.by_period.shape == (2, 2) and sl.periods == ("p0", "p1")
     np.testing.assert_allclose(sl.by_period.max(axis=1), sl.by_scenario.max(axis=1))
+
+
+def test_reverse_stress_finds_the_smallest_shock_that_exhausts_the_fund() -> None:
+    prices = np.array([100.0, 50.0])
+    q = np.array([[10.0, 0.0], [0.0, 20.0], [1.0, 0.0]])  # $1,000 long of each for two members, $100 for one
+    im = np.array([100.0, 100.0, 10.0])
+    crash = np.array([-0.5, -0.5])
+    r = reverse_stress(q, prices, im, 600.0, crash, "hyp:crash")
+    # At k the two big members lose 1,000 * 0.5 k each: 2 * (500 k - 100) = 600 at k = 0.8.
+    assert r.scale == pytest.approx(0.8, abs=1e-3) and r.members.tolist() == [0, 1] and r.excess > 600
+    assert reverse_stress(q, prices, im, 600.0, crash, "x", max_scale=0.7).scale == float("inf")
+    # A price falls at most to zero: no multiple of the crash takes more than the notional.
+    assert reverse_stress(q, prices, im, 1_900.0, crash, "x").scale == float("inf")
+    with pytest.raises(ConfigError):
+        reverse_stress(q[:1], prices, im[:1], 1.0, crash, "x")
+
+
+@given(fund=st.floats(0, 5_000), scale=st.floats(0.1, 3))
+def test_reverse_stress_scale_is_the_threshold(fund: float, scale: float) -> None:
+    prices = np.array([100.0, 50.0])
+    q = np.array([[10.0, -5.0], [-8.0, 20.0], [3.0, 3.0]])
+    im = np.array([50.0, 80.0, 10.0])
+    moves = np.array([-0.3, 0.4])
+    r = reverse_stress(q, prices, im, fund, moves, "x", tol=1e-6)
+
+    def top2(k: float) -> float:
+        ex = np.maximum(-((q * prices) @ np.maximum(k * moves, -1.0)) - im, 0.0)
+        return float(np.sort(ex)[-2:].sum())
+
+    if np.isfinite(r.scale):
+        assert top2(r.scale) > fund >= top2(max(r.scale - 1e-5, 0.0)) - 1e-9
+    else:
+        assert top2(10.0) <= fund

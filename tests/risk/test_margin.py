@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -227,3 +229,46 @@ def test_shape_errors() -> None:
         portfolio_im(np.zeros((2, 4)), PRICES, MODEL, CFG)
     with pytest.raises(ConfigError):
         portfolio_im(np.zeros((2, 3)), np.array([1.0, -1.0, 1.0]), MODEL, CFG)
+
+
+def test_an_amount_beyond_the_unit_range_fails_for_that_member_only() -> None:
+    """$20B of IM is converted exactly (it used to abort every member); an infinite add-on (a position in
+    an instrument that never trades) fails for its member alone, with a clear message."""
+    small = np.array([[10.0, 0.0, 0.0]])
+    huge = np.array([[10.0, 0.0, 0.0], [4e9, 0.0, 0.0]])  # 4e9 units at 100: ~$2e10 of IM
+    deep = replace(MODEL, depth=np.full(3, 1e10), adv=np.full(3, 1e11))  # within depth: no concentration
+    r = compute_margin(huge, PRICES, np.zeros((2, 1)), np.ones(1), np.zeros(2, dtype=np.int64), deep, CASH, CFG)
+    alone = compute_margin(small, PRICES, np.zeros((1, 1)), np.ones(1), np.zeros(1, dtype=np.int64), deep, CASH, CFG)
+    assert r.unrepresentable == ()
+    assert r.im_units[0] == alone.im_units[0]
+    assert r.im_units[1] >= r.im[1] * 10**6 > 2**53
+    dead = replace(MODEL, adv=np.array([1e4, 1e4, 0.0]))  # instrument 2 has no traded volume
+    q = np.array([[10.0, 0.0, 0.0], [0.0, 0.0, 5.0], [1.0, 0.0, 0.0]])
+    r = compute_margin(q, PRICES, np.zeros((3, 1)), np.ones(1), np.zeros(3, dtype=np.int64), dead, CASH, CFG)
+    assert r.unrepresentable == (1,)
+    assert r.im_units[1] == 0 and r.im_units[0] > 0 and r.im_units[2] > 0
+    assert r.unit_error(0) is None
+    msg = r.unit_error(1)
+    assert msg is not None and "member row 1" in msg and "IM inf" in msg
+
+
+def test_concentration_addon_is_linear_in_days_to_liquidate_beyond_depth() -> None:
+    """Known answer: half a stand-alone ES per extra horizon of liquidation (depth 1,000 units)."""
+    q = np.zeros((3, 3))
+    q[:, 0] = [2_000.0, 11_000.0, 21_000.0]
+    conc = portfolio_im(q, PRICES, MODEL, CFG)[3]
+    es = q[:, 0] * PRICES[0] * MODEL.es_long[0]
+    np.testing.assert_allclose(conc, es * 0.5 * (q[:, 0] / 1_000.0 - 1.0))
+    # Per unit of position, the add-on grows linearly with the days beyond depth (equal steps of 10 days).
+    per_unit = conc / q[:, 0]
+    assert per_unit[2] - per_unit[1] == pytest.approx((per_unit[1] - per_unit[0]) * 10 / 9)
+
+
+def test_a_perp_without_its_own_series_carries_a_gross_basis_addon() -> None:
+    base = Instrument("X0", Kind.PERP, "F0", 1.0, 0.0005, None)
+    assert base.basis_addon == 0.0
+    charged = replace(MODEL, universe=Universe((replace(base, basis_addon=0.02), *MODEL.universe.instruments[1:])))
+    q = np.array([[3.0, -3.0, 0.0]])  # a near-perfect hedge of instrument 0 by instrument 1
+    with_addon = portfolio_im(q, PRICES, charged, CFG)[4][0]
+    without = portfolio_im(q, PRICES, MODEL, CFG)[4][0]
+    assert with_addon - without == pytest.approx(0.02 * 3.0 * PRICES[0])  # on the gross perp notional, not offset

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from offchain.risk.errors import UnitsOverflowError
-from offchain.risk.units import to_units_down, to_units_up
+from offchain.risk.units import to_units_down, to_units_up, units_per_row
 
 
 def test_known_values() -> None:
@@ -42,3 +42,12 @@ def test_float_product_rounding_across_an_integer_is_corrected() -> None:
     assert 0.1 * 1e6 == 100000.0 and Fraction(0.1) * 10**6 > 100000
     assert int(to_units_up(np.array([0.1]), 6)[0]) == 100001
     assert int(to_units_down(np.array([0.1]), 6)[0]) == 100000
+
+
+def test_per_row_units_are_exact_beyond_2_53_and_flag_the_rest() -> None:
+    amounts = np.array([0.1, 2.0e10 + 0.25, np.inf, np.nan, 1e13, -3.5])
+    up, ok = units_per_row(amounts, 6, up=True)
+    down, ok2 = units_per_row(amounts, 6, up=False)
+    assert ok.tolist() == ok2.tolist() == [True, True, False, False, False, True]
+    assert up.tolist() == [100001, 20_000_000_000_250_000, 0, 0, 0, -3_500_000]
+    assert down.tolist() == [100000, 20_000_000_000_250_000, 0, 0, 0, -3_500_000]
