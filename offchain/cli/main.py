@@ -6,15 +6,18 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from offchain.chain.errors import ChainError
 from offchain.cli import (
     audit_command,
+    deploy_command,
     devnet_command,
     engine_command,
+    gov_command,
+    keys_command,
     publish_command,
     replay_command,
     serve_command,
 )
+from offchain.errors import CrossclearError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     mg.add_argument("--perp", action="append", metavar="FILE", help="perpetual candle file, symbols get -PERP")
     mg.add_argument("--json", action="store_true", help="print one JSON object")
     devnet_command.add_parser(sub)
+    keys_command.add_parser(sub)
+    deploy_command.add_parser(sub)
+    gov_command.add_parser(sub)
     engine_command.add_parser(sub)
     replay_command.add_parser(sub)
     serve_command.add_parser(sub)
@@ -64,6 +70,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_margin_command(args.positions, args.prices, args.perp, args.json)
         if args.command == "devnet":
             return devnet_command.run(args)
+        if args.command == "keys":
+            return keys_command.run(args)
+        if args.command == "deploy":
+            return deploy_command.run(args)
+        if args.command == "gov":
+            return gov_command.run(args)
         if args.command == "engine":
             return engine_command.run(args)
         if args.command == "replay":
@@ -74,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return publish_command.run(args)
         if args.command == "audit":
             return audit_command.run(args)
-    except ChainError as exc:
+    except CrossclearError as exc:  # anything crossclear refused on purpose: a message, not a traceback
         print(f"crossclear: {exc}", file=sys.stderr)
         return 1
     return 2

@@ -60,6 +60,7 @@ from offchain.ingest.service import AckStatus, Ingestor
 from offchain.ledger import schema as t
 from offchain.ledger.db import open_ledger
 from offchain.risk.platform import directional_imbalance
+from offchain.settlement.clock import ChainClock
 from offchain.settlement.engine import SettlementEngine, StepResult
 from offchain.settlement.payload import BatchPayload
 from offchain.settlement.prices import LedgerPrices, record_funding, record_price
@@ -214,7 +215,10 @@ class Story:
         kinds = ", ".join(sorted({m.profile.kind for m in self.members.values()}))
         self.display.step(f"{len(self.members)} members admitted", kinds)
         self._deposit_all()
-        self.engine: SettlementEngine = settlement_engine(spec, self.db, defaults=DEMO_DEFAULTS)
+        # The demo's world time is the chain's (it replays history by warping the chain): one clock for all.
+        self.engine: SettlementEngine = settlement_engine(
+            spec, self.db, defaults=DEMO_DEFAULTS, clock=ChainClock(self.w3)
+        )
         self.ingestor = Ingestor(
             self.db, fills_domain(spec.chain_id, spec.vault), clock=lambda: self._chain_time() * 1000
         )
