@@ -14,6 +14,7 @@ from eth_account import Account
 from web3 import HTTPProvider, Web3
 
 from offchain.chain.artifacts import CONTRACTS_DIR
+from offchain.chain.errors import ChainError
 
 ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
 
@@ -30,7 +31,7 @@ def _anvil_keys(count: int = 10) -> tuple[str, ...]:
 ANVIL_KEYS = _anvil_keys()
 
 
-class AnvilError(Exception):
+class AnvilError(ChainError):
     """Anvil could not be found or did not come up."""
 
 
