@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from offchain.core.logs import configure_json_logging
     from offchain.devnet.runtime import engine_settings
     from offchain.devnet.spec import DevnetSpec
-    from offchain.ledger.db import open_ledger
+    from offchain.ledger.leader import open_ledger_serialised
 
     configure_json_logging(logging.INFO)
     if (args.config is None) == (args.devnet is None):
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
             base = engine_settings(spec, args.db or "sqlite:///var/crossclear.db")
             settings = base.model_copy(update=overrides)
             chain_id, vault = spec.chain_id, spec.vault
-        db = open_ledger(settings.db_url)
+        db = open_ledger_serialised(settings.db_url)
         engine = build_engine(settings, chain_id, vault, db)
     except (ConfigError, ValueError) as exc:
         print(f"crossclear engine: {exc}", file=sys.stderr)

@@ -33,6 +33,7 @@ from offchain.devnet.reconcile import reconcile
 from offchain.devnet.runtime import connect, engine_settings
 from offchain.devnet.spec import DevnetSpec
 from offchain.ledger.db import open_ledger
+from offchain.ledger.leader import open_ledger_serialised
 
 STAGES = ("signing", "sent", "included")  # before signing, after sending, after inclusion
 
@@ -199,7 +200,7 @@ def node_main(argv: list[str] | None = None) -> int:
         if stage == args.die_at and seen[stage] > args.after and warm_standby():
             os.kill(os.getpid(), signal.SIGKILL)
 
-    db = open_ledger(settings.db_url)
+    db = open_ledger_serialised(settings.db_url)
     engine = build_engine(
         settings, spec.chain_id, spec.vault, db, instruments=instrument_specs(spec), observer=observer
     )

@@ -107,3 +107,28 @@ def leader_lock(db: Engine, vault: str, poll_s: float = 0.5) -> LeaderLock:
     if db.dialect.name == "postgresql":
         return PostgresLeaderLock(db, vault, poll_s)
     return SingleNodeLock()
+
+
+# One key for "someone is migrating this database" (any value distinct from the vaults' keys).
+MIGRATION_LOCK_KEY = lock_key("crossclear ledger migrations")
+
+
+def open_ledger_serialised(url: str) -> Engine:
+    """`open_ledger`, with concurrent openers of one PostgreSQL database taking turns (an advisory lock held
+    while migrating): a leader and its standby started together on a fresh database must not both create
+    its tables. SQLite is one process's file: no lock needed."""
+    from offchain.ledger.db import make_engine, migrate
+
+    engine = make_engine(url)
+    if engine.dialect.name != "postgresql":
+        migrate(engine)
+        return engine
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
+        conn.commit()
+        try:
+            migrate(engine)
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK_KEY})
+            conn.commit()
+    return engine

@@ -21,7 +21,7 @@ from offchain.chain.anvil import ANVIL_KEYS, Anvil
 from offchain.chain.deploy import deploy_contract
 from offchain.chain.vault import VaultClient, vault_sender
 from offchain.ledger import schema as t
-from offchain.ledger.db import open_ledger
+from offchain.ledger.leader import open_ledger_serialised
 from offchain.settlement.prices import publish_underlyings
 from tests.pgdb import fresh_database
 
@@ -134,13 +134,14 @@ def test_operator_deploys_governs_and_runs_engine_with_standby(tmp_path: Path, p
             '[[collateral]]\nasset = 0\nsymbol = "USDC"\ndecimals = 6\n'
             '[[collateral]]\nasset = 1\nsymbol = "WETH"\ndecimals = 18\nfactor = "ETH"\n'
         )
-        db = open_ledger(ledger_url)
-        publish_underlyings(db, {"ETH": 1_600.0}, "operator-feed")  # the price feed (issue 15 owns its service)
+        # Leader and standby start together on a fresh database (they take turns migrating it).
         nodes = [
             subprocess.Popen([*CLI, "engine", "--config", str(engine_toml)], env=env, stderr=subprocess.PIPE, text=True)
             for _ in range(2)
         ]
+        db = open_ledger_serialised(ledger_url)
         try:
+            publish_underlyings(db, {"ETH": 1_600.0}, "operator-feed")  # the price feed (issue 15 owns its service)
             wait_for(lambda: vault.last_sequence() >= 2, 120, "the leader's first batches")
 
             def leader() -> int:
