@@ -152,6 +152,21 @@ class GovSettings(_FileSettings):
     executor: KeySource | None = None
 
 
+# ---------------------------------------------------------------- API
+
+
+class ApiNodeSettings(_FileSettings):
+    """What an API process takes from the composition root: the deployment it serves and its relayer's key.
+    Everything else (rate limits, session secret, page sizes) stays in `CROSSCLEAR_API_*` (offchain/api/config.py)."""
+
+    model_config = SettingsConfigDict(env_prefix="CROSSCLEAR_APINODE_")
+
+    db_url: str = DEFAULT_URL
+    rpc_url: str
+    deployment: Path
+    relayer: KeySource | None = None  # pays gas for relayed withdrawal requests (not the engine's submitter)
+
+
 # ---------------------------------------------------------------- engine
 
 

@@ -12,13 +12,14 @@ import logging
 import os
 import socket
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from web3 import Web3
 
 from offchain.app.deploy import check_chain, connect
 from offchain.app.keys import load_account
-from offchain.app.settings import DeploymentDescription, EngineSettings, SettingsError
+from offchain.app.settings import ApiNodeSettings, DeploymentDescription, EngineSettings, SettingsError
 from offchain.chain.signers import RiskSigner
 from offchain.chain.transactions import TxSender
 from offchain.chain.vault import VaultClient, vault_error_decoder
@@ -29,6 +30,9 @@ from offchain.settlement.clock import Clock, ClockRule
 from offchain.settlement.engine import Observer, SettlementEngine, StepResult
 from offchain.settlement.margin import CollateralSpec, build_risk_margin
 from offchain.settlement.state import InstrumentSpec, load_instruments
+
+if TYPE_CHECKING:
+    from offchain.api.config import ApiSettings
 
 log = logging.getLogger("crossclear.app")
 
@@ -118,3 +122,21 @@ def run_node(
     finally:
         lock.release()
     return True
+
+
+def api_settings(node: ApiNodeSettings, env: Mapping[str, str] | None = None) -> ApiSettings:
+    """The API's settings for a deployment: chain id, vault and operator from its description, the RPC and
+    the relayer's key from `node`; the rest from `CROSSCLEAR_API_*` (`env`, default the process's)."""
+    from offchain.api.config import ApiSettings
+
+    deployment = DeploymentDescription.load(node.deployment)
+    overrides: dict[str, object] = {
+        "db_url": node.db_url,
+        "chain_id": deployment.chain_id,
+        "vault": deployment.vault,
+        "rpc_url": node.rpc_url,
+        "operator_address": deployment.operator,
+    }
+    if node.relayer is not None:
+        overrides["relayer_key"] = "0x" + bytes(load_account(node.relayer, deployment.chain_id).key).hex()
+    return ApiSettings.from_env(env, overrides=overrides)

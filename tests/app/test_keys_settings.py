@@ -119,3 +119,29 @@ def test_bad_settings_fail_with_a_message(tmp_path: Path) -> None:
     )  # fmt: skip
     with pytest.raises(SettingsError, match="threshold 2 exceeds the 1 signers"):
         DeploySettings.load(deploy)
+
+
+def test_api_settings_come_from_the_deployment_description(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from offchain.app.settings import ApiNodeSettings, DeploymentDescription
+    from offchain.app.wiring import api_settings
+
+    vault, operator = "0x" + "ab" * 20, "0x" + "cd" * 20
+    DeploymentDescription(
+        chain_id=8453, vault=vault, governor="0x" + "01" * 20, timelock="0x" + "01" * 20, timelock_min_delay_s=60,
+        modules={}, settlement_token="0x" + "02" * 20, guardian="0x" + "03" * 20, operator=operator, signers=[],
+        threshold=1, withdrawal_delay_s=3600, escape_period_s=604_800, deployer="0x" + "04" * 20, block=1,
+    ).save(tmp_path / "deployment.json")  # fmt: skip
+    write_keystore(tmp_path / "relayer.json", KEY, "pw", kdf="pbkdf2")
+    monkeypatch.setenv("RELAYER_PW", "pw")
+    (tmp_path / "api.toml").write_text(
+        f'rpc_url = "http://rpc"\ndeployment = "{tmp_path / "deployment.json"}"\ndb_url = "sqlite:///x.db"\n'
+        f'[relayer]\nkeystore = "{tmp_path / "relayer.json"}"\npassword_env = "RELAYER_PW"\n'
+    )
+    s = api_settings(ApiNodeSettings.load(tmp_path / "api.toml"), env={"CROSSCLEAR_API_RATE_PER_S": "7"})
+    assert (s.chain_id, s.vault, s.operator_address, s.rpc_url) == (8453, vault, operator, "http://rpc")
+    assert s.relayer_key is not None and s.relayer_key.get_secret_value() == KEY and s.rate_per_s == 7.0
+    (tmp_path / "plain.toml").write_text(
+        (tmp_path / "api.toml").read_text().split("[relayer]")[0] + f'[relayer]\nplain_key = "{KEY}"\n'
+    )
+    with pytest.raises(KeyLoadError, match="devnet only"):  # chain 8453: keystores only
+        api_settings(ApiNodeSettings.load(tmp_path / "plain.toml"))
