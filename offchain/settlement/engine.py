@@ -164,10 +164,11 @@ class SettlementEngine:
         reason = self.clock_rule.lead_halt(block_time, now_ms)
         if reason is not None:
             return self._halted(reason, "chain_clock_ahead", lead, now_ms)
-        if self._halt is not None:
+        if self._halt == "chain_clock_ahead":
             log.info("settlement resumed: the chain's clock is within bounds again")
             self._halt = None
-        self._status(RUNNING, "", lead, now_ms)
+        if self._halt is None:  # a lagging chain stays halted until its batch lands (_included)
+            self._status(RUNNING, "", lead, now_ms)
         return None
 
     def _in_flight(self) -> tuple[int, str, bytes, bytes | None, BatchPayload] | None:
@@ -285,6 +286,9 @@ class SettlementEngine:
         sent = _retrying(lambda: self.submitter.wait(tx_hash), "wait for batch")
         latency = time.monotonic() - started
         self._stage("included", payload.batch.sequence)
+        if self._halt is not None:  # the lagging chain caught up with the batch's asOf
+            log.info("settlement resumed: the chain's clock caught up", extra={"sequence": payload.batch.sequence})
+            self._halt = None
         self._apply(payload, sent.tx_hash, int(sent.receipt["blockNumber"]), sent.gas_used, latency)
         return StepResult("settled", payload.batch.sequence, sent.gas_used, len(payload.fill_ids), latency)
 
