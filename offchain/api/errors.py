@@ -10,6 +10,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from offchain.errors import CrossclearError
+
 
 class ErrorBody(BaseModel):
     """Every error response. `error` is a stable machine-readable code; `detail` explains it."""
@@ -18,7 +20,7 @@ class ErrorBody(BaseModel):
     detail: Any = None
 
 
-class ApiError(Exception):
+class ApiError(CrossclearError):
     def __init__(self, status: int, code: str, detail: Any = None, headers: dict[str, str] | None = None) -> None:
         super().__init__(code)
         self.status = status

@@ -476,9 +476,10 @@ class InstrumentOut(BaseModel):
 
 
 class Health(BaseModel):
-    status: Literal["ok"]
+    status: Literal["ok", "halted"]
     last_batch: int | None
     chain: bool
+    halted: str | None = None  # why the settlement engine halted (its clock check), None while it runs
 
 
 # ---------------------------------------------------------------- close-out auctions

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from offchain.errors import CrossclearError
 
-class AuditError(Exception):
+
+class AuditError(CrossclearError):
     """The audit could not run: an unreadable fills file, an RPC failure, a vault that is not one."""
 
 
-class Discrepancy(Exception):  # noqa: N818 - a finding, not a failure of the auditor
+class Discrepancy(CrossclearError):  # noqa: N818 - a finding, not a failure of the auditor
     """The first thing found wrong with the history.
 
     `sequence` is the batch it concerns (None for vault-wide findings such as final solvency), `check`

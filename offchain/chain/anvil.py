@@ -14,6 +14,7 @@ from eth_account import Account
 from web3 import HTTPProvider, Web3
 
 from offchain.chain.artifacts import CONTRACTS_DIR
+from offchain.chain.errors import ChainError
 
 ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
 
@@ -30,7 +31,7 @@ def _anvil_keys(count: int = 10) -> tuple[str, ...]:
 ANVIL_KEYS = _anvil_keys()
 
 
-class AnvilError(Exception):
+class AnvilError(ChainError):
     """Anvil could not be found or did not come up."""
 
 
@@ -59,10 +60,12 @@ class Anvil:
         block_time: float | None = None,
         gas_limit: int | None = None,
         log_path: Path | None = None,
+        chain_id: int | None = None,
     ) -> None:
         self.port = port or free_port()
         self.block_time = block_time
         self.gas_limit = gas_limit
+        self.chain_id = chain_id  # None: Anvil's 31337 (the devnet id); another id makes it look like any chain
         self.log_path = log_path
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -79,6 +82,8 @@ class Anvil:
             cmd += ["--block-time", str(self.block_time)]
         if self.gas_limit is not None:
             cmd += ["--gas-limit", str(self.gas_limit)]
+        if self.chain_id is not None:
+            cmd += ["--chain-id", str(self.chain_id)]
         out = open(self.log_path, "wb") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self._proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy())
         deadline = time.monotonic() + 30

@@ -30,6 +30,7 @@ from web3.contract import Contract
 from web3.logs import DISCARD
 
 from offchain.chain.artifacts import CONTRACTS_DIR
+from offchain.chain.errors import ChainError
 from offchain.chain.transactions import TxSender
 
 SAFE_ARTIFACTS = (
@@ -44,7 +45,7 @@ SAFE_DOMAIN_TYPEHASH = keccak(text="EIP712Domain(uint256 chainId,address verifyi
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
 
-class SafeError(RuntimeError):
+class SafeError(ChainError):
     """The Safe artefacts are missing, or a Safe could not be deployed or created."""
 
 

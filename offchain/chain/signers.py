@@ -1,26 +1,26 @@
 """Risk signers: the keys that co-sign settlement batches.
 
 Production keys live in encrypted keystores (eth-account's scrypt JSON); plain hex keys are accepted
-only for a devnet (chain id 31337), where Anvil's well-known accounts sign.
+only for a devnet (chain id 31337), where Anvil's well-known accounts sign. Both rules live in
+offchain/app/keys.py, which the settings' `KeySource`s go through too.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from pydantic import SecretStr
 
+from offchain.app.keys import DEVNET_CHAIN_ID, KeyLoadError, KeySource, decrypt_keystore, load_account
 from offchain.core.batch import Batch
 from offchain.core.eip712 import Domain
 
-DEVNET_CHAIN_ID = 31337
+__all__ = ["DEVNET_CHAIN_ID", "RiskSigner", "SignerKeyError", "SignerSignature", "sign_batch"]
 
-
-class SignerKeyError(Exception):
-    """A signer key could not be loaded, or is not allowed on this chain."""
+SignerKeyError = KeyLoadError  # a signer key could not be loaded, or is not allowed on this chain
 
 
 @dataclass(frozen=True)
@@ -46,21 +46,11 @@ class RiskSigner:
 
     @classmethod
     def from_keystore(cls, path: Path, password: str) -> RiskSigner:
-        try:
-            keyfile = json.loads(path.read_text())
-            key = Account.decrypt(keyfile, password)
-        except (OSError, ValueError) as exc:
-            raise SignerKeyError(f"cannot open keystore {path}: {exc}") from exc
-        return cls(Account.from_key(key))
+        return cls(decrypt_keystore(path, password))
 
     @classmethod
     def from_devnet_key(cls, key: str, chain_id: int) -> RiskSigner:
-        if chain_id != DEVNET_CHAIN_ID:
-            raise SignerKeyError(
-                f"plain private keys are for the devnet only (chain id {DEVNET_CHAIN_ID}), not chain {chain_id}: "
-                "use an encrypted keystore"
-            )
-        return cls(Account.from_key(key))
+        return cls(load_account(KeySource(plain_key=SecretStr(key)), chain_id))
 
     def sign_digest(self, digest: bytes) -> SignerSignature:
         signed = Account.unsafe_sign_hash(digest, self._account.key)

@@ -6,16 +6,19 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from offchain.chain.errors import ChainError
 from offchain.cli import (
     audit_command,
+    deploy_command,
     devnet_command,
     engine_command,
     feed_command,
+    gov_command,
+    keys_command,
     publish_command,
     replay_command,
     serve_command,
 )
+from offchain.errors import CrossclearError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     mg.add_argument("--perp", action="append", metavar="FILE", help="perpetual candle file, symbols get -PERP")
     mg.add_argument("--json", action="store_true", help="print one JSON object")
     devnet_command.add_parser(sub)
+    keys_command.add_parser(sub)
+    deploy_command.add_parser(sub)
+    gov_command.add_parser(sub)
     engine_command.add_parser(sub)
     replay_command.add_parser(sub)
     serve_command.add_parser(sub)
@@ -69,6 +75,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_margin_command(args.positions, args.prices, args.perp, args.json)
         if args.command == "devnet":
             return devnet_command.run(args)
+        if args.command == "keys":
+            return keys_command.run(args)
+        if args.command == "deploy":
+            return deploy_command.run(args)
+        if args.command == "gov":
+            return gov_command.run(args)
         if args.command == "engine":
             return engine_command.run(args)
         if args.command == "replay":
@@ -81,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return audit_command.run(args)
         if args.command == "feed":
             return feed_command.run(args)
-    except ChainError as exc:
+    except CrossclearError as exc:  # anything crossclear refused on purpose: a message, not a traceback
         print(f"crossclear: {exc}", file=sys.stderr)
         return 1
     return 2

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from offchain.core.batch import UINT64_MAX, UINT128_MAX
 from offchain.core.eip712 import Domain, typed_message
 from offchain.core.merkle import root_of
+from offchain.errors import CrossclearError
 
 FILL_TYPE = (
     "Fill(string venue,string venueFillId,string symbol,address buyer,address seller,"
@@ -58,7 +59,7 @@ def _padded(data: bytes) -> bytes:
     return _word(len(data)) + data + b"\x00" * (-len(data) % 32)
 
 
-class InvalidSignature(ValueError):  # noqa: N818 - named as the vault's InvalidSignature error
+class InvalidSignature(CrossclearError, ValueError):  # noqa: N818 - named as the vault's InvalidSignature error
     """A signature that is malformed or does not recover to any key."""
 
 

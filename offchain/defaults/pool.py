@@ -23,9 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from offchain.core.waterfall import ASSESSMENT_CAP_MULTIPLE, Pool
+from offchain.errors import CrossclearError
 
 
-class PoolError(Exception):
+class PoolError(CrossclearError):
     """An operation the vault would have refused, or a replay that disagrees with the vault's views."""
 
 

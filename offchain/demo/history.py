@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from offchain.errors import CrossclearError
+
 DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "market"
 PERP_FILE = "binance-usdm-perp-hourly.csv.gz"
 FUNDING_FILE = "binance-usdm-funding.csv.gz"
@@ -35,7 +37,7 @@ WINDOWS: dict[str, tuple[str, str, str]] = {
 DEFAULT_WINDOW = "may-2021"
 
 
-class WindowError(ValueError):
+class WindowError(CrossclearError, ValueError):
     """The window cannot be read from the data."""
 
 

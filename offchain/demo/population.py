@@ -15,6 +15,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from offchain.errors import CrossclearError
+
 COLLATERAL_SYMBOLS = ("USDC", "WETH", "WBTC", "TBILL")
 TIERS = ("tier1", "tier2", "tier3")
 
@@ -128,7 +130,7 @@ DEFAULT_POPULATION: tuple[MemberProfile, ...] = (
 )
 
 
-class PopulationError(ValueError):
+class PopulationError(CrossclearError, ValueError):
     """The members file cannot be used."""
 
 

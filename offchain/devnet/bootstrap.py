@@ -6,11 +6,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from eth_account import Account
+from pydantic import SecretStr
 from sqlalchemy import Engine
 from web3 import Web3
 
+from offchain.app.deploy import deploy_with
+from offchain.app.keys import KeySource
+from offchain.app.settings import DeploySettings
 from offchain.chain.anvil import ANVIL_KEYS
-from offchain.chain.deploy import DEVNET_TOKENS, VaultParams, deploy_devnet, mint
+from offchain.chain.deploy import DEVNET_TOKENS, deploy_contract, mint
 from offchain.chain.signers import RiskSigner, sign_batch
 from offchain.chain.vault import VaultClient, vault_sender
 from offchain.core.accounting import CashFlow
@@ -82,8 +86,27 @@ def bring_up(
     signer_keys = list(ANVIL_KEYS[1:4])
     operator = vault_sender(w3, operator_key)
     signers = [RiskSigner.from_devnet_key(k, w3.eth.chain_id) for k in signer_keys]
-    d = deploy_devnet(w3, operator, VaultParams(signers=[s.address for s in signers], threshold=2), DEVNET_TOKENS)
-    vault = d.vault
+    # What the devnet adds to a production deployment: dev tokens (and, below, funded keys and members).
+    tokens = {t.symbol: deploy_contract(operator, "DevToken", t.name, t.symbol, t.decimals) for t in DEVNET_TOKENS}
+    # The vault goes out exactly as `crossclear deploy` sends it; on the devnet chain the deployer may
+    # govern directly (no timelock), so the dev tokens are listed at once.
+    plan = DeploySettings.model_validate(
+        {
+            "rpc_url": rpc_url,
+            "chain_id": w3.eth.chain_id,
+            "deployer": KeySource(plain_key=SecretStr(operator_key)),
+            "settlement_token": tokens[DEVNET_TOKENS[0].symbol],
+            "guardian": operator.address,
+            "operator": operator.address,
+            "signers": [s.address for s in signers],
+            "threshold": 2,
+        }
+    )
+    deployment = deploy_with(w3, operator, plan)
+    vault = VaultClient(w3, deployment.vault)
+    assets = {DEVNET_TOKENS[0].symbol: 0}
+    for token in DEVNET_TOKENS[1:]:
+        assets[token.symbol] = vault.list_asset(operator, tokens[token.symbol])
 
     member_specs: list[MemberSpec] = []
     for name, kind, tier, group in members:
@@ -123,8 +146,8 @@ def bring_up(
         rpc_url=rpc_url,
         chain_id=w3.eth.chain_id,
         vault=vault.address,
-        tokens=d.tokens,
-        assets=d.assets,
+        tokens=tokens,
+        assets=assets,
         operator_key=operator_key,
         signer_keys=signer_keys,
         threshold=2,
@@ -134,6 +157,7 @@ def bring_up(
         collateral=list(DEFAULT_COLLATERAL),
         risk_asof=risk_asof,
         auction_venue=auction,
+        deployment=deployment,
     )
     house = _seed_system_accounts(w3, spec, vault, db, default_fund_usdc, operator_capital_usdc, house_margin_usdc)
     with db.begin() as conn:

@@ -5,21 +5,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from pydantic import SecretStr
 from sqlalchemy import Engine
 from web3 import HTTPProvider, Web3
 
-from offchain.chain.signers import RiskSigner
-from offchain.chain.vault import VaultClient, vault_sender
+from offchain.app.keys import KeySource
+from offchain.app.settings import ClockSettings, EngineSettings
+from offchain.app.wiring import build_engine
+from offchain.chain.vault import VaultClient
 from offchain.core.bid import auctions_domain
 from offchain.core.fills import fills_domain
 from offchain.defaults.auction import AuctionParams
 from offchain.defaults.house import AuctionHouse
-from offchain.defaults.manager import DefaultManager, DefaultsConfig
-from offchain.devnet.bootstrap import collateral_specs, risk_margin
+from offchain.defaults.manager import DefaultsConfig
+from offchain.devnet.bootstrap import instrument_specs
 from offchain.devnet.spec import DevnetSpec
 from offchain.ingest.service import Ingestor, wall_clock_ms
-from offchain.settlement.builder import BatchBuilder, BuilderConfig
+from offchain.settlement.builder import BuilderConfig
 from offchain.settlement.chainview import VaultChainView
+from offchain.settlement.clock import Clock
 from offchain.settlement.engine import SettlementEngine
 
 
@@ -28,20 +32,44 @@ def connect(spec: DevnetSpec) -> VaultClient:
     return VaultClient(w3, spec.vault)
 
 
-def settlement_engine(
-    spec: DevnetSpec, db: Engine, config: BuilderConfig | None = None, defaults: DefaultsConfig | None = None
-) -> SettlementEngine:
-    """The engine with default management on (margin calls, defaults, waterfall, contributions): its chain
-    view is the vault's `VaultFundView` and it stores the vault's WaterfallDraw events as batches confirm."""
-    vault = connect(spec)
-    signers = [RiskSigner.from_devnet_key(k, spec.chain_id) for k in spec.signer_keys[: spec.threshold]]
-    builder = BatchBuilder(
-        risk_margin(spec),
-        collateral_specs(spec),
-        config or BuilderConfig(),
-        defaults=DefaultManager(defaults or DefaultsConfig()),
+def engine_settings(spec: DevnetSpec, db_url: str = "sqlite:///var/crossclear.db") -> EngineSettings:
+    """The engine settings a devnet implies: its RPC, the operator as submitter and the first `threshold`
+    signer keys, as plain keys (allowed on the devnet chain only), and no bound on the chain's lead (devnet
+    tests warp the chain forward; the engine's clock stays the wall clock)."""
+    return EngineSettings.model_validate(
+        {
+            "db_url": db_url,
+            "rpc_url": spec.rpc_url,
+            "submitter": KeySource(plain_key=SecretStr(spec.operator_key)),
+            "signers": [KeySource(plain_key=SecretStr(k)) for k in spec.signer_keys[: spec.threshold]],
+            "risk_asof": spec.risk_asof,
+            "collateral": spec.collateral,
+            "clock": ClockSettings(max_lead_s=None),
+        }
     )
-    return SettlementEngine(db, vault, vault_sender(vault.w3, spec.operator_key), signers, builder)
+
+
+def settlement_engine(
+    spec: DevnetSpec,
+    db: Engine,
+    config: BuilderConfig | None = None,
+    defaults: DefaultsConfig | None = None,
+    clock: Clock | None = None,
+) -> SettlementEngine:
+    """The engine with default management on (margin calls, defaults, waterfall, contributions), built by
+    the production wiring (offchain/app/wiring.py) from the settings the devnet implies. `clock`: the
+    wall clock unless a simulation moves the chain's time and passes `ChainClock` (the demo)."""
+    settings = engine_settings(spec, db.url.render_as_string(hide_password=False))
+    return build_engine(
+        settings,
+        spec.chain_id,
+        spec.vault,
+        db,
+        instruments=instrument_specs(spec),
+        builder_config=config or BuilderConfig(),
+        defaults=defaults,
+        clock=clock,
+    )
 
 
 def ingestor(spec: DevnetSpec, db: Engine) -> Ingestor:

@@ -7,6 +7,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from offchain.app.settings import CollateralDef, DeploymentDescription, SettingsError
+
+__all__ = ["CollateralDef", "DevnetSpec", "InstrumentDef", "MemberSpec", "VenueSpec"]
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -41,13 +45,8 @@ class InstrumentDef(_Model):
     clearing_fee_bps: int = 1
 
 
-class CollateralDef(_Model):
-    asset: int
-    symbol: str
-    decimals: int
-    factor: str | None
-    horizon_days: float = 2.0
-    floor: float = 0.0
+class DevnetFileError(SettingsError, ValueError):
+    """The devnet file is missing or malformed (a ValueError too, for callers that predate the hierarchy)."""
 
 
 class DevnetSpec(_Model):
@@ -68,6 +67,8 @@ class DevnetSpec(_Model):
     # and the house member account (the operator's own member account) that takes unbid auction remainders.
     auction_venue: VenueSpec | None = None
     house_account: int = 0
+    # What `crossclear deploy` would have written for this deployment (the devnet deploys the same way).
+    deployment: DeploymentDescription | None = None
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -78,4 +79,4 @@ class DevnetSpec(_Model):
         try:
             return cls.model_validate(json.loads(path.read_text()))
         except (OSError, ValueError) as exc:
-            raise ValueError(f"cannot read devnet file {path}: {exc}") from exc
+            raise DevnetFileError(f"cannot read devnet file {path}: {exc}") from exc

@@ -6,8 +6,10 @@ Validation of fills never raises: a refused fill is a `Rejection` value with a `
 
 from __future__ import annotations
 
+from offchain.errors import CrossclearError
 
-class RegistryError(Exception):
+
+class RegistryError(CrossclearError):
     """Base of every error the registry raises."""
 
 

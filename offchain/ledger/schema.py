@@ -255,6 +255,19 @@ alerts = Table(
     Column("detail", String(512), nullable=False),
 )
 
+# The settlement engine's own state, one row per vault, written by the leader every step: who leads, whether
+# it is halted (clock drift) and why. `/v1/health` reads it, so a halted engine is not reported as ok.
+engine_status = Table(
+    "engine_status",
+    metadata,
+    Column("vault", String(42), primary_key=True),
+    Column("node", String(128), nullable=False),
+    Column("state", String(16), nullable=False),  # running | halted
+    Column("detail", String(512), nullable=False),
+    Column("chain_lead_s", SqlBigInteger, nullable=False),  # latest block's time minus the wall clock
+    Column("updated_ms", Millis, nullable=False),
+)
+
 # ---------------------------------------------------------------- API (offchain/api)
 
 # Every signed API request spends one (signer, nonce) pair, in the same transaction as its effect, so a

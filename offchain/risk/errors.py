@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from offchain.errors import CrossclearError
 
-class RiskError(Exception):
+
+class RiskError(CrossclearError):
     """Base class of every error the risk engine raises on purpose."""
 
 

@@ -1,25 +1,38 @@
-"""The settlement engine's view of the chain: chain time and on-chain collateral holdings (the builder's
-`ChainView`). offchain/defaults/chain.py extends it with the vault's default-fund reads."""
+"""The settlement engine's view of the chain: the batch clock and on-chain collateral holdings (the
+builder's `ChainView`). offchain/defaults/chain.py extends it with the vault's default-fund reads."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 from offchain.chain.vault import VaultClient
+from offchain.settlement.clock import Clock
 
 
 class VaultChainView:
-    """ChainView over the vault: chain time and on-chain collateral holdings."""
+    """ChainView over the vault.
 
-    def __init__(self, vault: VaultClient) -> None:
+    With a `clock` (the engine passes one: offchain/settlement/clock.py), `chain_time()` — the builder's
+    `asOf` and heartbeat time — and `now_ms()` — mark ages and funding due — are that clock's; without one
+    they are the latest block's time (readers such as the auction house that want the chain's own time)."""
+
+    def __init__(self, vault: VaultClient, clock: Clock | None = None) -> None:
         self.vault = vault
+        self.clock = clock
 
-    def chain_time(self) -> int:
+    def block_time(self) -> int:
+        """Timestamp of the latest block."""
         return int(self.vault.w3.eth.get_block("latest")["timestamp"])
 
+    def chain_time(self) -> int:
+        if self.clock is not None:
+            return self.clock.now_ms() // 1000
+        return self.block_time()
+
     def now_ms(self) -> int:
-        return max(self.chain_time() * 1000, int(time.time() * 1000))
+        if self.clock is not None:
+            return self.clock.now_ms()
+        return self.block_time() * 1000
 
     def holdings(self, accounts: Sequence[int], assets: Sequence[int]) -> dict[tuple[int, int], int]:
         return {(a, s): self.vault.balance(a, s) for a in accounts for s in assets}

@@ -9,6 +9,12 @@ one of four states, and `recover()` converges from each:
  - on-chain, not applied to the ledger: the on-chain digest is checked against the stored one, then the
    batch is applied;
  - applied: nothing to do.
+
+Time is the engine's `Clock` (the wall clock; offchain/settlement/clock.py): a batch's `asOf`, mark ages and
+the heartbeat are read from it, and the chain's clock is only checked against it (a halt, not a guess).
+Node failures arrive as crossclear's chain errors (offchain/chain/errors.py), and the engine branches on
+their types. An `observer` sees each stage of a batch ("signing", "sent", "included"): the failover test
+kills the leader there.
 """
 
 from __future__ import annotations
@@ -20,22 +26,33 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Literal, TypeVar
 
-import requests
 from hexbytes import HexBytes
 from sqlalchemy import Engine, insert, select, update
-from web3.exceptions import TransactionNotFound, Web3RPCError
 
-from offchain.chain.errors import ChainError, RevertedError
+from offchain.chain.errors import (
+    RPC_FAILURES,
+    AlreadyKnown,
+    ChainError,
+    NonceTooLow,
+    RevertedError,
+    RpcUnavailable,
+    TxNotFound,
+    Underpriced,
+    translate_rpc_error,
+)
 from offchain.chain.signers import RiskSigner, sign_batch
 from offchain.chain.transactions import TxSender
 from offchain.chain.vault import VaultClient
 from offchain.core.batch import ASSESS, COVER
 from offchain.core.waterfall import Draw
 from offchain.defaults.chain import VaultFundView, store_chain_draws, waterfall_events
+from offchain.errors import CrossclearError
 from offchain.ledger import schema as t
+from offchain.ledger.engine_status import HALTED, RUNNING, EngineStatus, write_status
 from offchain.settlement.apply import apply_confirmed
 from offchain.settlement.builder import BatchBuilder, ChainTip
 from offchain.settlement.chainview import VaultChainView
+from offchain.settlement.clock import Clock, ClockRule, WallClock
 from offchain.settlement.payload import BatchPayload
 
 log = logging.getLogger("crossclear.settlement")
@@ -46,26 +63,33 @@ SEQUENCE_REVERTS = {"BadSequence", "BadPrevHash"}
 NONCE_ATTEMPTS = 5
 
 
-class DivergenceError(RuntimeError):
+class DivergenceError(CrossclearError):
     """The chain and the ledger disagree in a way the engine must not paper over (operator needed)."""
 
 
 @dataclass(frozen=True)
 class StepResult:
-    action: Literal["idle", "settled", "abandoned", "recovered"]
+    action: Literal["idle", "settled", "abandoned", "recovered", "halted"]
     sequence: int | None = None
     gas_used: int | None = None
     fills: int = 0
     latency_s: float | None = None
 
 
+Observer = Callable[[str, int], None]  # (stage, sequence): "signing", "sent", "included"
+
+
 def _retrying(fn: Callable[[], T], what: str, attempts: int = 8, first_delay: float = 0.25) -> T:
-    """Retry RPC outages with exponential backoff; anything else propagates at once."""
+    """Retry RPC outages (RpcUnavailable) with exponential backoff; any other error propagates at once,
+    translated into crossclear's chain errors."""
     delay = first_delay
     for attempt in range(attempts):
         try:
-            return fn()
-        except (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError) as exc:
+            try:
+                return fn()
+            except RPC_FAILURES as raw:
+                raise translate_rpc_error(raw) from raw
+        except RpcUnavailable as exc:
             if attempt == attempts - 1:
                 raise
             log.warning("RPC unavailable, retrying", extra={"what": what, "error": str(exc), "retry_in_s": delay})
@@ -82,25 +106,70 @@ class SettlementEngine:
         submitter: TxSender,
         signers: Sequence[RiskSigner],
         builder: BatchBuilder,
+        clock: Clock | None = None,
+        clock_rule: ClockRule | None = None,
+        node: str = "engine",
+        observer: Observer | None = None,
     ) -> None:
         self.db = db
         self.vault = vault
         self.submitter = submitter
         self.signers = list(signers)
         self.builder = builder
+        self.clock: Clock = clock or WallClock()
+        self.clock_rule = clock_rule or ClockRule()
+        self.node = node
+        self.observer = observer
+        self._halt: str | None = None  # the alert kind settlement is halted by (clock), None while running
         # Default management reads the vault's default fund too (offchain/defaults/chain.py).
-        self.chain = VaultChainView(vault) if builder.defaults is None else VaultFundView(vault)
+        view = VaultChainView if builder.defaults is None else VaultFundView
+        self.chain = view(vault, self.clock)
+
+    def _stage(self, stage: str, sequence: int) -> None:
+        if self.observer is not None:
+            self.observer(stage, sequence)
 
     # ---------------------------------------------------------------- chain state
 
     def tip(self) -> ChainTip:
         f = self.vault.contract.functions
+        as_of = int(f.lastAsOf().call())
+        # The heartbeat counts from the last batch's asOf, which the engine's clock stamped: not from the
+        # block that included it, whose time is the chain's (it may run ahead, e.g. a warped devnet).
         return ChainTip(
-            sequence=int(f.lastSequence().call()),
-            digest=bytes(f.lastBatchHash().call()),
-            as_of=int(f.lastAsOf().call()),
-            settled_at=int(f.lastSettledAt().call()),
+            sequence=int(f.lastSequence().call()), digest=bytes(f.lastBatchHash().call()), as_of=as_of, settled_at=as_of
         )
+
+    # ---------------------------------------------------------------- the clock rule
+
+    def _status(self, state: str, detail: str, lead_s: int, now_ms: int) -> None:
+        with self.db.begin() as conn:
+            write_status(conn, EngineStatus(self.vault.address, self.node, state, detail, lead_s, now_ms))
+
+    def _halted(self, reason: str, kind: str, lead_s: int, now_ms: int) -> StepResult:
+        """Stop building batches: one alert per episode, and the status row says why."""
+        if self._halt != kind:
+            with self.db.begin() as conn:
+                conn.execute(insert(t.alerts).values(ts_ms=now_ms, kind=kind, subject=self.node, detail=reason[:512]))
+            log.error("settlement halted", extra={"reason": reason})
+        self._halt = kind
+        self._status(HALTED, reason, lead_s, now_ms)
+        return StepResult("halted")
+
+    def check_clock(self) -> StepResult | None:
+        """Halt (a StepResult) when the chain's clock runs too far ahead of the engine's, else None."""
+        block_time = _retrying(self.chain.block_time, "read block time")
+        now_ms = self.clock.now_ms()
+        lead = block_time - now_ms // 1000
+        reason = self.clock_rule.lead_halt(block_time, now_ms)
+        if reason is not None:
+            return self._halted(reason, "chain_clock_ahead", lead, now_ms)
+        if self._halt == "chain_clock_ahead":
+            log.info("settlement resumed: the chain's clock is within bounds again")
+            self._halt = None
+        if self._halt is None:  # a lagging chain stays halted until its batch lands (_included)
+            self._status(RUNNING, "", lead, now_ms)
+        return None
 
     def _in_flight(self) -> tuple[int, str, bytes, bytes | None, BatchPayload] | None:
         b = t.batches
@@ -153,6 +222,9 @@ class SettlementEngine:
     # ---------------------------------------------------------------- one step
 
     def step(self) -> StepResult:
+        halted = self.check_clock()
+        if halted is not None:
+            return halted
         recovered = self.recover()
         if recovered is not None:
             return recovered
@@ -168,16 +240,14 @@ class SettlementEngine:
         started = time.monotonic()
         if known_tx is not None:
             try:
-                _retrying(lambda: self.vault.w3.eth.get_transaction(HexBytes(known_tx)), "look up sent batch")
-                sent = _retrying(lambda: self.submitter.wait(known_tx), "wait for sent batch")
-                latency = time.monotonic() - started
-                self._apply(payload, sent.tx_hash, int(sent.receipt["blockNumber"]), sent.gas_used, latency)
-                return StepResult("settled", seq, sent.gas_used, len(payload.fill_ids), latency)
-            except TransactionNotFound:
+                _retrying(lambda: self.submitter.lookup(known_tx), "look up sent batch")
+                return self._included(payload, known_tx, started)
+            except TxNotFound:
                 log.info(
                     "stored batch tx unknown to the node; sending again",
                     extra={"sequence": seq, "tx": "0x" + known_tx.hex()},
                 )
+        self._stage("signing", seq)
         signatures = sign_batch(payload.batch, self.vault.domain, self.signers)
         call = self.vault.settle_call(payload.batch, signatures)
         fee_bump = 1.0
@@ -188,6 +258,8 @@ class SettlementEngine:
                 if exc.error in SEQUENCE_REVERTS:
                     # The chain moved (our earlier send landed, or someone else settled): recover sorts it out.
                     return self.recover() or StepResult("recovered", seq)
+                if exc.error == "FutureAsOf":
+                    return self._chain_lags(payload)
                 return self._abandon(payload, exc)
             with self.db.begin() as conn:
                 conn.execute(
@@ -196,28 +268,43 @@ class SettlementEngine:
             try:
                 _retrying(partial(self.submitter.broadcast, prepared), "broadcast batch")
                 break
-            except Web3RPCError as exc:
-                message = str(exc).lower()
-                if "already known" in message:
-                    break  # the node has this very transaction: wait for it
-                if "nonce too low" in message:
-                    # Another transaction from the submitter's key took the nonce: sign again with a fresh one.
-                    log.warning("nonce taken; signing the batch tx again", extra={"sequence": seq})
-                    continue
-                if "underpriced" in message:
-                    # A pending transaction holds the nonce: replace it with a higher fee.
-                    fee_bump *= 1.25
-                    log.warning(
-                        "fee too low to replace a pending tx; bumping", extra={"sequence": seq, "bump": fee_bump}
-                    )
-                    continue
-                raise
+            except AlreadyKnown:
+                break  # the node has this very transaction: wait for it
+            except NonceTooLow:
+                # Another transaction from the submitter's key took the nonce: sign again with a fresh one.
+                log.warning("nonce taken; signing the batch tx again", extra={"sequence": seq})
+            except Underpriced:
+                # A pending transaction holds the nonce: replace it with a higher fee.
+                fee_bump *= 1.25
+                log.warning("fee too low to replace a pending tx; bumping", extra={"sequence": seq, "bump": fee_bump})
         else:
             raise ChainError(f"batch {seq}: could not get its transaction accepted after {NONCE_ATTEMPTS} attempts")
-        sent = _retrying(lambda: self.submitter.wait(prepared.tx_hash), "wait for batch")
+        self._stage("sent", seq)
+        return self._included(payload, prepared.tx_hash, started)
+
+    def _included(self, payload: BatchPayload, tx_hash: bytes, started: float) -> StepResult:
+        sent = _retrying(lambda: self.submitter.wait(tx_hash), "wait for batch")
         latency = time.monotonic() - started
+        self._stage("included", payload.batch.sequence)
+        if self._halt is not None:  # the lagging chain caught up with the batch's asOf
+            log.info("settlement resumed: the chain's clock caught up", extra={"sequence": payload.batch.sequence})
+            self._halt = None
         self._apply(payload, sent.tx_hash, int(sent.receipt["blockNumber"]), sent.gas_used, latency)
-        return StepResult("settled", seq, sent.gas_used, len(payload.fill_ids), latency)
+        return StepResult("settled", payload.batch.sequence, sent.gas_used, len(payload.fill_ids), latency)
+
+    def _chain_lags(self, payload: BatchPayload) -> StepResult:
+        """The vault calls the batch's asOf (the wall clock's) "in the future": the chain's clock lags. The
+        batch stays stored, unsent, and goes again next step; a lag beyond the bound halts with an alert."""
+        block_time = _retrying(self.chain.block_time, "read block time")
+        now_ms = self.clock.now_ms()
+        reason = self.clock_rule.lag_halt(payload.batch.as_of, block_time)
+        if reason is not None:
+            return self._halted(reason, "chain_clock_behind", block_time - now_ms // 1000, now_ms)
+        log.info(
+            "batch asOf ahead of the chain's clock; waiting for the next block",
+            extra={"sequence": payload.batch.sequence},
+        )
+        return StepResult("idle", payload.batch.sequence)
 
     def _apply(self, payload: BatchPayload, tx_hash: bytes, block: int, gas: int | None, latency_s: float) -> None:
         draws: list[tuple[int, Draw]] = []
@@ -225,7 +312,7 @@ class SettlementEngine:
             # The vault's own WaterfallDraw events, stored with the batch (source 'chain' beside the plan).
             draws = _retrying(lambda: waterfall_events(self.vault, tx_hash), "read waterfall draws")
         with self.db.begin() as conn:
-            apply_confirmed(conn, payload, tx_hash, block, gas, self.chain.chain_time() * 1000)
+            apply_confirmed(conn, payload, tx_hash, block, gas, self.clock.now_ms())
             if draws:
                 store_chain_draws(conn, payload.batch.sequence, draws)
         # The health line of a batch: one structured record per settlement.
@@ -258,20 +345,27 @@ class SettlementEngine:
             conn.execute(t.batches.delete().where(t.batches.c.sequence == seq))
             conn.execute(
                 insert(t.alerts).values(
-                    ts_ms=self.chain.chain_time() * 1000, kind="batch_refused", subject=str(seq), detail=str(exc)[:512]
+                    ts_ms=self.clock.now_ms(), kind="batch_refused", subject=str(seq), detail=str(exc)[:512]
                 )
             )
         log.error("batch refused by the vault", extra={"sequence": seq, "error": str(exc)})
         return StepResult("abandoned", seq)
 
     def run(
-        self, interval_s: float, stop: Callable[[], bool], on_step: Callable[[StepResult], None] | None = None
+        self,
+        interval_s: float,
+        stop: Callable[[], bool],
+        on_step: Callable[[StepResult], None] | None = None,
+        guard: Callable[[], None] | None = None,
     ) -> None:
-        """Step every `interval_s` seconds until `stop()` is true."""
+        """Step every `interval_s` seconds until `stop()` is true; `guard()` runs before each step and
+        raises to stop the loop (the leader lock's check)."""
         while not stop():
+            if guard is not None:
+                guard()
             started = time.monotonic()
             result = self.step()
             if on_step is not None:
                 on_step(result)
-            if result.action == "idle" or result.action == "abandoned":
+            if result.action in ("idle", "abandoned", "halted"):
                 time.sleep(max(0.0, interval_s - (time.monotonic() - started)))

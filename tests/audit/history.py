@@ -18,6 +18,7 @@ from offchain.devnet.runtime import ingestor, settlement_engine
 from offchain.ingest.service import AckStatus
 from offchain.ledger import schema as t
 from offchain.settlement.builder import BuilderConfig
+from offchain.settlement.clock import ChainClock
 from offchain.settlement.prices import record_funding
 from tests.settlement.conftest import BTC_QTY, USDC, Devnet
 
@@ -47,7 +48,8 @@ def build_history(d: Devnet, rounds: int, fills_per_round: int = 6, seed: int = 
     btc, eth = 20_000.0, 1_500.0
     d.prices(btc=btc, eth=eth)
     ing = ingestor(d.spec, d.db)
-    engine = settlement_engine(d.spec, d.db, BuilderConfig(heartbeat_s=0))
+    # The history warps the chain (funding intervals, withdrawal delays): its time is the chain's.
+    engine = settlement_engine(d.spec, d.db, BuilderConfig(heartbeat_s=0), clock=ChainClock(d.vault.w3))
     wid = d.vault.request_withdrawal(_sender(d, FUND), 0, 1_000 * USDC, d.member(FUND).address)
     d.vault.cancel_withdrawal(_sender(d, FUND), wid)
     traders = [MM, FUND, RETAIL]

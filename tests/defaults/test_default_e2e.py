@@ -36,6 +36,7 @@ from offchain.devnet.runtime import auction_house, connect, ingestor, settlement
 from offchain.ingest.service import AckStatus
 from offchain.ledger import schema as t
 from offchain.ledger.db import open_ledger
+from offchain.settlement.clock import ChainClock
 from offchain.settlement.engine import SettlementEngine
 from tests.settlement.conftest import BTC_QTY, USDC, Devnet
 
@@ -142,7 +143,8 @@ def anvil_tmp() -> str:
 
 
 def world(d: Devnet) -> World:
-    engine = settlement_engine(d.spec, d.db, defaults=CONFIG)
+    # Cure periods pass by warping the chain: this world's time is the chain's, for the engine too.
+    engine = settlement_engine(d.spec, d.db, defaults=CONFIG, clock=ChainClock(d.vault.w3))
     manager = RecordingManager(CONFIG)
     engine.builder.defaults = manager
     house = auction_house(d.spec, d.db, CONFIG.auction, ingestor(d.spec, d.db))

@@ -6,6 +6,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
+from offchain.chain.errors import RpcUnavailable
 from offchain.chain.signers import RiskSigner, sign_batch
 from offchain.chain.vault import vault_sender
 from offchain.devnet.runtime import ingestor, settlement_engine
@@ -118,8 +119,10 @@ def test_rpc_outage_is_retried_with_backoff() -> None:
 
     assert _retrying(flaky, "test", first_delay=0.01) == 42
     assert len(calls) == 3
-    with pytest.raises(requests.ConnectionError):
+    # After the last attempt the outage surfaces as crossclear's RpcUnavailable, caused by the transport's error.
+    with pytest.raises(RpcUnavailable) as raised:
         _retrying(lambda: (_ for _ in ()).throw(requests.ConnectionError("down")), "test", attempts=2, first_delay=0.01)
+    assert isinstance(raised.value.__cause__, requests.ConnectionError)
     with pytest.raises(ValueError):  # not an outage: no retry
         _retrying(lambda: int("x"), "test")
 

@@ -31,6 +31,7 @@ from offchain.api.queries import decode_payload, imbalance, instruments, notiona
 from offchain.api.routes.venues import fills_page
 from offchain.core.batch import DEFAULT_FUND_ACCOUNT
 from offchain.ledger import schema as t
+from offchain.ledger.engine_status import HALTED, read_status
 
 router = APIRouter(tags=["public"], dependencies=[PublicLimit], responses=COMMON_RESPONSES)
 Sequence = Annotated[int, Path(ge=0, le=2**62)]
@@ -258,4 +259,10 @@ def list_instruments(svc: ServicesDep) -> list[InstrumentOut]:
 def health(svc: ServicesDep) -> Health:
     with svc.engine.connect() as conn:
         last = conn.execute(select(func.max(t.batches.c.sequence))).scalar_one_or_none()
-    return Health(status="ok", last_batch=last, chain=svc.chain is not None)
+        halted = [s.detail for s in read_status(conn) if s.state == HALTED]
+    return Health(
+        status="halted" if halted else "ok",
+        last_batch=last,
+        chain=svc.chain is not None,
+        halted="; ".join(halted) or None,
+    )

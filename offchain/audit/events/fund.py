@@ -16,11 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from offchain.core.waterfall import ASSESSMENT_CAP_MULTIPLE
+from offchain.errors import CrossclearError
 
 UINT128_MAX = 2**128 - 1
 
 
-class FundError(Exception):
+class FundError(CrossclearError):
     """A pool or default operation the vault would have refused."""
 
 

@@ -80,11 +80,12 @@ from offchain.core.waterfall import (
     WaterfallPlan,
     plan_waterfall,
 )
+from offchain.errors import CrossclearError
 
 BPS = 10_000
 
 
-class ReplayError(Exception):
+class ReplayError(CrossclearError):
     """The replay reached a state the vault would have refused (so the replay and the chain disagree)."""
 
 

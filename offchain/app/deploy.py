@@ -1,0 +1,96 @@
+"""`crossclear deploy`: the vault, its modules and the timelock on any EVM RPC, from `DeploySettings`.
+
+The contracts are deployed through `offchain/chain/deploy.py` (the vault's constructor belongs to the
+contracts); this module adds the timelock, checks that the node is the chain the settings name, and
+describes the result without a single key in it.
+"""
+
+from __future__ import annotations
+
+import rlp
+from eth_utils import keccak, to_checksum_address
+from web3 import HTTPProvider, Web3
+
+from offchain.app.keys import DEVNET_CHAIN_ID, load_account
+from offchain.app.settings import DeploymentDescription, DeploySettings, SettingsError
+from offchain.chain.deploy import deploy_contract
+from offchain.chain.transactions import TxSender
+from offchain.chain.vault import VaultClient, vault_error_decoder
+
+
+def connect(rpc_url: str, timeout_s: float = 30.0) -> Web3:
+    return Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": timeout_s}))
+
+
+def check_chain(w3: Web3, expected: int) -> None:
+    actual = int(w3.eth.chain_id)
+    if actual != expected:
+        raise SettingsError(f"the node at the RPC URL is chain {actual}, the settings say {expected}")
+
+
+def created_address(deployer: str, nonce: int) -> str:
+    """The address of the contract `deployer` creates with `nonce` (CREATE: keccak(rlp([sender, nonce])))."""
+    return to_checksum_address(keccak(rlp.encode([bytes.fromhex(deployer[2:]), nonce]))[12:])
+
+
+def deploy(settings: DeploySettings) -> DeploymentDescription:
+    """Deploy the timelock (unless devnet-governed) and the vault; return their description."""
+    w3 = connect(settings.rpc_url)
+    check_chain(w3, settings.chain_id)
+    if settings.timelock is None and settings.chain_id != DEVNET_CHAIN_ID:
+        raise SettingsError(
+            f"chain {settings.chain_id}: the vault must be governed by a timelock (settings.timelock); "
+            "only the devnet lets the deployer govern directly"
+        )
+    deployer = TxSender(w3, load_account(settings.deployer, settings.chain_id), vault_error_decoder())
+    return deploy_with(w3, deployer, settings)
+
+
+def deploy_with(w3: Web3, deployer: TxSender, settings: DeploySettings) -> DeploymentDescription:
+    timelock = None
+    if settings.timelock is not None:
+        tl = settings.timelock
+        timelock = deploy_contract(
+            deployer,
+            "Timelock",
+            tl.min_delay_s,
+            [to_checksum_address(a) for a in tl.proposers],
+            [to_checksum_address(a) for a in tl.executors],
+            "0x" + "00" * 20,  # no set-up admin: the timelock administers itself from the start
+        )
+    governor = timelock or deployer.address
+    vault_address = deploy_contract(
+        deployer,
+        "Vault",
+        to_checksum_address(settings.settlement_token),
+        to_checksum_address(governor),
+        to_checksum_address(settings.guardian),
+        to_checksum_address(settings.operator),
+        [to_checksum_address(s) for s in settings.signers],
+        settings.threshold,
+        settings.withdrawal_delay_s,
+        settings.escape_period_s,
+    )
+    vault = VaultClient(w3, vault_address)
+    block = int(w3.eth.block_number)
+    # The vault deploys its default-management module in its constructor: its first CREATE (nonce 1).
+    module = created_address(vault.address, 1)
+    if not w3.eth.get_code(to_checksum_address(module)):
+        raise SettingsError(f"the vault at {vault.address} has no VaultDefaults module at {module}")
+    return DeploymentDescription(
+        chain_id=int(w3.eth.chain_id),
+        vault=vault.address,
+        governor=to_checksum_address(governor),
+        timelock=timelock,
+        timelock_min_delay_s=None if settings.timelock is None else settings.timelock.min_delay_s,
+        modules={"VaultDefaults": module},
+        settlement_token=to_checksum_address(settings.settlement_token),
+        guardian=to_checksum_address(settings.guardian),
+        operator=to_checksum_address(settings.operator),
+        signers=[to_checksum_address(s) for s in settings.signers],
+        threshold=settings.threshold,
+        withdrawal_delay_s=settings.withdrawal_delay_s,
+        escape_period_s=settings.escape_period_s,
+        deployer=deployer.address,
+        block=block,
+    )

@@ -1,0 +1,217 @@
+"""Settings for every production process, read with pydantic-settings from a config file (TOML, or JSON by
+its suffix) and the environment, which wins over the file (`CROSSCLEAR_<PROCESS>_<FIELD>`, nested fields
+with `__`, e.g. `CROSSCLEAR_ENGINE_CLOCK__MAX_LEAD_S=30`). Keys are `KeySource`s (offchain/app/keys.py):
+keystores whose passwords come from the environment or a file; never a password or a key in the file,
+except a plain key on the devnet chain.
+
+- `DeploySettings`: what `crossclear deploy` deploys (vault, its modules, the timelock);
+- `DeploymentDescription`: what it writes (addresses and parameters, no keys), read by everything else;
+- `GovSettings`: who proposes and executes timelocked changes (`crossclear gov`);
+- `EngineSettings`: the settlement engine (`crossclear engine --config`), leader or standby alike.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, ClassVar, Self, cast
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    JsonConfigSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from offchain.app.keys import KeySource
+from offchain.errors import ConfigError
+from offchain.ledger.db import DEFAULT_URL
+
+
+class SettingsError(ConfigError):
+    """A settings file or deployment description is missing, malformed or invalid."""
+
+
+class _FileSettings(BaseSettings):
+    """Base of the settings read from a file plus the environment (environment first)."""
+
+    model_config = SettingsConfigDict(extra="forbid", frozen=True, env_nested_delimiter="__")
+    _file: ClassVar[Path | None] = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if cls._file is not None:
+            if cls._file.suffix == ".json":
+                sources.append(JsonConfigSettingsSource(settings_cls, json_file=cls._file))
+            else:
+                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=cls._file))
+        return tuple(sources)
+
+    @classmethod
+    def load(cls, path: Path | None = None, **overrides: Any) -> Self:
+        """Settings from `path` (if any) and the environment; `overrides` win over both."""
+        if path is not None and not path.is_file():
+            raise SettingsError(f"settings file {path} not found")
+        reader = type(cls.__name__, (cls,), {"_file": path, "__module__": cls.__module__})
+        try:
+            loaded = reader(**overrides)
+        except ValueError as exc:  # pydantic's ValidationError and the TOML/JSON decoders' errors
+            where = f" in {path}" if path is not None else ""
+            raise SettingsError(f"invalid {cls.__name__}{where}: {exc}") from exc
+        return cast(Self, loaded)  # an instance of a subclass of cls that only adds the file source
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# ---------------------------------------------------------------- deploy
+
+
+class TimelockSettings(_Model):
+    """The vault's governor: an OpenZeppelin TimelockController."""
+
+    min_delay_s: int = Field(ge=0)
+    proposers: list[str] = Field(min_length=1)  # may schedule and cancel (a multisig in production)
+    executors: list[str] = Field(min_length=1)  # may execute ready operations ("0x00..00": anyone)
+
+
+class DeploySettings(_FileSettings):
+    model_config = SettingsConfigDict(env_prefix="CROSSCLEAR_DEPLOY_")
+
+    rpc_url: str
+    chain_id: int = Field(ge=1)  # checked against the node, so a config never deploys to the wrong chain
+    deployer: KeySource
+    settlement_token: str  # asset 0: the USD stablecoin
+    guardian: str
+    operator: str
+    signers: list[str] = Field(min_length=1)
+    threshold: int = Field(ge=1)
+    withdrawal_delay_s: int = Field(default=3600, ge=0)
+    escape_period_s: int = Field(default=7 * 24 * 3600, ge=1)
+    # Without a timelock the deployer governs directly: allowed on the devnet chain only.
+    timelock: TimelockSettings | None = None
+
+    @model_validator(mode="after")
+    def _threshold_fits(self) -> DeploySettings:
+        if self.threshold > len(self.signers):
+            raise ValueError(f"threshold {self.threshold} exceeds the {len(self.signers)} signers")
+        return self
+
+
+class DeploymentDescription(_Model):
+    """What `crossclear deploy` writes: addresses and parameters of one deployment, and no keys."""
+
+    chain_id: int
+    vault: str
+    governor: str  # the timelock, or (devnet only) the deployer
+    timelock: str | None
+    timelock_min_delay_s: int | None
+    modules: dict[str, str]  # module name -> address (contracts the vault deployed itself)
+    settlement_token: str
+    guardian: str
+    operator: str
+    signers: list[str]
+    threshold: int
+    withdrawal_delay_s: int
+    escape_period_s: int
+    deployer: str
+    block: int  # the vault's deployment block: where event scans start
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.model_dump_json(indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> DeploymentDescription:
+        try:
+            return cls.model_validate(json.loads(path.read_text()))
+        except (OSError, ValueError) as exc:
+            raise SettingsError(f"cannot read deployment description {path}: {exc}") from exc
+
+
+# ---------------------------------------------------------------- governance
+
+
+class GovSettings(_FileSettings):
+    model_config = SettingsConfigDict(env_prefix="CROSSCLEAR_GOV_")
+
+    rpc_url: str
+    deployment: Path
+    proposer: KeySource  # a proposer of the timelock; also executes (or name an executor key)
+    executor: KeySource | None = None
+
+
+# ---------------------------------------------------------------- API
+
+
+class ApiNodeSettings(_FileSettings):
+    """What an API process takes from the composition root: the deployment it serves and its relayer's key.
+    Everything else (rate limits, session secret, page sizes) stays in `CROSSCLEAR_API_*` (offchain/api/config.py)."""
+
+    model_config = SettingsConfigDict(env_prefix="CROSSCLEAR_APINODE_")
+
+    db_url: str = DEFAULT_URL
+    rpc_url: str
+    deployment: Path
+    relayer: KeySource | None = None  # pays gas for relayed withdrawal requests (not the engine's submitter)
+
+
+# ---------------------------------------------------------------- engine
+
+
+class CollateralDef(_Model):
+    """A listed collateral asset as the risk engine margins it."""
+
+    asset: int = Field(ge=0)  # the vault's asset number (printed by `crossclear gov execute` of a listing)
+    symbol: str
+    decimals: int = Field(ge=0, le=36)
+    factor: str | None = None  # the risk factor it moves with (e.g. "ETH"); None for the settlement asset
+    horizon_days: float = Field(default=2.0, gt=0)
+    floor: float = Field(default=0.0, ge=0, lt=1)  # minimum haircut
+
+
+class ClockSettings(_Model):
+    """The engine's clock is the wall clock; the chain's clock is checked against it (docs/operators.md)."""
+
+    # Latest block more than this ahead of the wall clock halts settlement (None: no bound, e.g. a devnet
+    # whose tests warp the chain forward).
+    max_lead_s: int | None = Field(default=120, ge=1)
+    # A batch stamped with the wall clock that the chain still calls "in the future" this long halts with
+    # an alert (shorter lags just wait for the chain's next block).
+    max_lag_s: int = Field(default=60, ge=1)
+
+
+class LeaderSettings(_Model):
+    """One leader per vault: a PostgreSQL advisory lock; a standby polls for it. SQLite: one node only."""
+
+    poll_s: float = Field(default=0.5, gt=0)
+
+
+class EngineSettings(_FileSettings):
+    model_config = SettingsConfigDict(env_prefix="CROSSCLEAR_ENGINE_")
+
+    db_url: str = DEFAULT_URL
+    rpc_url: str
+    rpc_timeout_s: float = Field(default=30.0, gt=0)
+    deployment: Path | None = None  # the description `crossclear deploy` wrote
+    submitter: KeySource  # pays gas for settle(); cannot change a batch
+    signers: list[KeySource] = Field(min_length=1)  # risk signers (at least the vault's threshold)
+    interval_s: float = Field(default=2.0, gt=0)
+    max_fills: int = Field(default=5_000, ge=1)
+    heartbeat_s: int = Field(default=60, ge=1)
+    settlement_decimals: int = Field(default=6, ge=0, le=36)
+    risk_asof: str  # the date whose history calibrates the risk model (YYYY-MM-DD)
+    collateral: list[CollateralDef] = Field(min_length=1)
+    clock: ClockSettings = ClockSettings()
+    leader: LeaderSettings = LeaderSettings()

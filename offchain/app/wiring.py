@@ -1,0 +1,142 @@
+"""The one wiring module: the settlement engine, its risk signers and its leader lock, built from settings.
+
+`crossclear engine --config FILE` (leader and standby alike), the devnet (offchain/devnet/runtime.py), the
+demo and the tests all build the engine here, so nothing is tested only through a devnet shortcut: the
+devnet's only difference is that its `KeySource`s are plain keys, which `load_account` allows on its chain
+id alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Engine
+from web3 import Web3
+
+from offchain.app.deploy import check_chain, connect
+from offchain.app.keys import load_account
+from offchain.app.settings import ApiNodeSettings, DeploymentDescription, EngineSettings, SettingsError
+from offchain.chain.signers import RiskSigner
+from offchain.chain.transactions import TxSender
+from offchain.chain.vault import VaultClient, vault_error_decoder
+from offchain.defaults.manager import DefaultManager, DefaultsConfig
+from offchain.ledger.leader import LeaderLock, leader_lock
+from offchain.settlement.builder import BatchBuilder, BuilderConfig
+from offchain.settlement.clock import Clock, ClockRule
+from offchain.settlement.engine import Observer, SettlementEngine, StepResult
+from offchain.settlement.margin import CollateralSpec, build_risk_margin
+from offchain.settlement.state import InstrumentSpec, load_instruments
+
+if TYPE_CHECKING:
+    from offchain.api.config import ApiSettings
+
+log = logging.getLogger("crossclear.app")
+
+
+def node_name() -> str:
+    """This process, as the engine status row names its leader."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def deployment_of(settings: EngineSettings) -> DeploymentDescription:
+    if settings.deployment is None:
+        raise SettingsError('the engine settings name no deployment description (`deployment = "FILE"`)')
+    return DeploymentDescription.load(settings.deployment)
+
+
+def risk_signers(settings: EngineSettings, chain_id: int) -> list[RiskSigner]:
+    return [RiskSigner(load_account(s, chain_id)) for s in settings.signers]
+
+
+def build_engine(
+    settings: EngineSettings,
+    chain_id: int,
+    vault_address: str,
+    db: Engine,
+    *,
+    instruments: Mapping[str, InstrumentSpec] | None = None,
+    builder_config: BuilderConfig | None = None,
+    defaults: DefaultsConfig | None = None,
+    clock: Clock | None = None,
+    observer: Observer | None = None,
+    w3: Web3 | None = None,
+) -> SettlementEngine:
+    """The settlement engine with default management on, its risk model calibrated as of
+    `settings.risk_asof` on the ledger's instruments (or `instruments`) and the settings' collateral."""
+    w3 = w3 or connect(settings.rpc_url, settings.rpc_timeout_s)
+    check_chain(w3, chain_id)
+    vault = VaultClient(w3, vault_address)
+    submitter = TxSender(w3, load_account(settings.submitter, chain_id), vault_error_decoder())
+    if instruments is None:
+        with db.connect() as conn:
+            instruments = {n: i for n, i in load_instruments(conn).items() if i.active}
+    collateral = [CollateralSpec(**c.model_dump()) for c in settings.collateral]
+    builder = BatchBuilder(
+        build_risk_margin(instruments, collateral, settings.risk_asof),
+        collateral,
+        builder_config
+        or BuilderConfig(
+            max_fills=settings.max_fills,
+            heartbeat_s=settings.heartbeat_s,
+            settlement_decimals=settings.settlement_decimals,
+        ),
+        defaults=DefaultManager(defaults or DefaultsConfig()),
+    )
+    rule = ClockRule(max_lead_s=settings.clock.max_lead_s, max_lag_s=settings.clock.max_lag_s)
+    return SettlementEngine(
+        db,
+        vault,
+        submitter,
+        risk_signers(settings, chain_id),
+        builder,
+        clock=clock,
+        clock_rule=rule,
+        node=node_name(),
+        observer=observer,
+    )
+
+
+def engine_lock(settings: EngineSettings, db: Engine, vault_address: str) -> LeaderLock:
+    return leader_lock(db, vault_address, settings.leader.poll_s)
+
+
+def run_node(
+    engine: SettlementEngine,
+    lock: LeaderLock,
+    interval_s: float,
+    stop: Callable[[], bool],
+    on_step: Callable[[StepResult], None] | None = None,
+) -> bool:
+    """Stand by until this node holds the vault's leader lock, then step until `stop()`. Returns whether it
+    led. Raises LeadershipLost the moment the lock is gone (the process must exit: a standby takes over)."""
+    log.info("standby: waiting for the vault's leader lock", extra={"vault": engine.vault.address})
+    if not lock.acquire(stop):
+        return False
+    log.info("leading: this node settles the vault", extra={"vault": engine.vault.address, "node": engine.node})
+    try:
+        engine.run(interval_s, stop=stop, on_step=on_step, guard=lock.check)
+    finally:
+        lock.release()
+    return True
+
+
+def api_settings(node: ApiNodeSettings, env: Mapping[str, str] | None = None) -> ApiSettings:
+    """The API's settings for a deployment: chain id, vault and operator from its description, the RPC and
+    the relayer's key from `node`; the rest from `CROSSCLEAR_API_*` (`env`, default the process's)."""
+    from offchain.api.config import ApiSettings
+
+    deployment = DeploymentDescription.load(node.deployment)
+    overrides: dict[str, object] = {
+        "db_url": node.db_url,
+        "chain_id": deployment.chain_id,
+        "vault": deployment.vault,
+        "rpc_url": node.rpc_url,
+        "operator_address": deployment.operator,
+    }
+    if node.relayer is not None:
+        overrides["relayer_key"] = "0x" + bytes(load_account(node.relayer, deployment.chain_id).key).hex()
+    return ApiSettings.from_env(env, overrides=overrides)
