@@ -16,6 +16,7 @@ CONTRACTS_DIR = REPO_ROOT / "contracts"
 EXPORTED = (
     ("Vault.sol", "Vault"),
     ("devnet/DevToken.sol", "DevToken"),
+    ("Registry.sol", "Registry"),
 )
 
 
