@@ -68,6 +68,9 @@ class DevnetSpec(_Model):
     # and the house member account (the operator's own member account) that takes unbid auction remainders.
     auction_venue: VenueSpec | None = None
     house_account: int = 0
+    # The on-chain registry (contracts/src/Registry.sol) holding venues' keys, symbol maps, instrument
+    # terms and members' tiers; "" for a devnet brought up before it existed.
+    registry: str = ""
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

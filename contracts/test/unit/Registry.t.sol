@@ -6,6 +6,7 @@ import {RegistryFixture} from "./RegistryFixture.sol";
 import {Registry} from "../../src/Registry.sol";
 import {IRegistry} from "../../src/interfaces/IRegistry.sol";
 import {KeyChange} from "../../src/libraries/KeyChange.sol";
+import {MockERC1271Wallet} from "../utils/MockERC1271Wallet.sol";
 
 /// @notice The registry: governed changes only, venue consent to key changes, key windows that keep
 /// judging old fills by the key of their time, versioned terms, permanent symbol maps, every refusal a
@@ -176,6 +177,25 @@ contract RegistryTest is RegistryFixture {
         );
         _rotate(ADMIN_KEY, vm.addr(KEY1), 0);
         assertEq(registry.keyAt(CEX, uint64(block.timestamp)), vm.addr(KEY1), "re-keyed by the admin");
+    }
+
+    /// A venue whose admin is a contract account (a Safe) consents through EIP-1271.
+    function test_contractAdminConsentsByEip1271() public {
+        MockERC1271Wallet safe = new MockERC1271Wallet(vm.addr(ADMIN_KEY));
+        _governed(
+            abi.encodeCall(
+                IRegistry.addVenue, ("dao-venue", "dex", address(safe), vm.addr(KEY2), 0, _signKey(KEY2, "dao-venue", vm.addr(KEY2), 0, 0))
+            )
+        );
+        bytes memory bySafeOwner = _signKey(ADMIN_KEY, "dao-venue", vm.addr(KEY1), 0, 1);
+        safe.setRejectAll(true);
+        _governedReverts(
+            abi.encodeCall(IRegistry.rotateVenueKey, ("dao-venue", vm.addr(KEY1), 0, bySafeOwner)),
+            abi.encodeWithSelector(IRegistry.VenueSignatureInvalid.selector, "dao-venue")
+        );
+        safe.setRejectAll(false);
+        _governed(abi.encodeCall(IRegistry.rotateVenueKey, ("dao-venue", vm.addr(KEY1), 0, bySafeOwner)));
+        assertEq(registry.keyAt("dao-venue", uint64(block.timestamp)), vm.addr(KEY1), "rotated by the Safe");
     }
 
     function test_rotationRefusals() public {
