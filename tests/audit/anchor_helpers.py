@@ -14,7 +14,7 @@ from offchain.audit.published import PublishedFill, fill_json
 from offchain.chain.signers import RiskSigner, sign_batch
 from offchain.chain.vault import vault_sender
 from offchain.core.accounting import net_transfers
-from offchain.core.batch import Batch, Transfer
+from offchain.core.batch import Batch, MarginCall, Requirement, Transfer
 from offchain.core.context import BatchContext, InstrumentTerms
 from offchain.core.fills import Fill, fills_domain
 from offchain.core.merkle import root_of
@@ -33,6 +33,9 @@ class Tamper:
     move_marks_bps: int = 0
     transfers: Sequence[Transfer] | None = None  # instead of the rule's (a batch without a context)
     context: bool = True
+    as_of: int | None = None  # default: the latest block's time
+    margin_calls: Sequence[MarginCall] = ()
+    requirements: Sequence[Requirement] = ()
 
 
 def signed_fill(history: History, venue_key: Any, instrument: str, fill: Fill) -> PublishedFill:
@@ -45,7 +48,7 @@ def settle_tampered(history: History, t: Tamper) -> dict[str, Any]:
     """Settle the batch on the chain, signed by the risk signers; returns its published line."""
     d = history.devnet
     vault = d.vault
-    as_of = int(vault.w3.eth.get_block("latest")["timestamp"])
+    as_of = t.as_of if t.as_of is not None else int(vault.w3.eth.get_block("latest")["timestamp"])
     ctx: BatchContext | None = None
     if t.context:
         with d.db.connect() as conn:
@@ -96,6 +99,8 @@ def settle_tampered(history: History, t: Tamper) -> dict[str, Any]:
         as_of=as_of,
         fills_root=root_of([p.fill.leaf() for p in t.fills]),
         transfers=transfers,
+        requirements=tuple(t.requirements),
+        margin_calls=tuple(t.margin_calls),
         context_hash=ctx.hash() if ctx is not None else b"\x00" * 32,
     )
     signers = [RiskSigner.from_devnet_key(k, d.spec.chain_id) for k in d.spec.signer_keys[: d.spec.threshold]]

@@ -9,6 +9,7 @@ anchor_helpers.py), so the transfers check alone would pass it; each is caught b
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -18,13 +19,13 @@ from offchain.audit import AuditError
 from offchain.chain.deploy import deploy_registry
 from offchain.chain.registry import RegistryClient, RegistryState, discover_registry, registry_error_decoder
 from offchain.chain.transactions import TxSender
-from offchain.core.batch import DEFAULT_FUND_ACCOUNT, OPERATOR_CAPITAL_ACCOUNT, Transfer
+from offchain.core.batch import DEFAULT_FUND_ACCOUNT, OPERATOR_CAPITAL_ACCOUNT, MarginCall, Requirement, Transfer
 from offchain.core.context import InstrumentTerms
 from offchain.core.fills import Fill
 from offchain.devnet.bootstrap import DEVNET_FUNDING_CAP_E8, DEVNET_REGISTRY_PARAMS
 from tests.audit.anchor_helpers import Tamper, settle_tampered, signed_fill
 from tests.audit.conftest import History
-from tests.audit.history import FUND, MM, RETAIL
+from tests.audit.history import DAO, FUND, MM, RETAIL
 from tests.audit.published_helpers import fill_of, middle_batch_with_fills
 from tests.settlement.conftest import BTC_QTY, USDC
 
@@ -323,3 +324,181 @@ def test_a_look_alike_registry_makes_discovery_fail_closed(history: History) -> 
         with pytest.raises(AuditError, match="2 registries are governed"):
             history.audit()
         assert history.audit_with_registry(d.spec.registry).batches == len(history.lines()) - 1
+
+
+# ---------------------------------------------------------------- more of the adversary's options
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [
+        ("kind", "otc", "kind 'otc'"),
+        ("symbols", {"BTCUSDT": BTC}, None),  # a symbol dropped from the cache is fine; see below
+    ],
+)
+def test_header_venue_fields(history: History, field: str, value: Any, words: str | None) -> None:
+    def edit(lines: Lines) -> None:
+        lines[0]["venues"]["cex"][field] = value
+
+    path = history.tampered(f"hdr-{field}", edit)
+    if words is None:
+        assert history.audit(path).batches == len(history.lines()) - 1  # the cache may be partial, never wrong
+    else:
+        history.expect(path, "header-registry", None, words)
+
+
+@pytest.mark.parametrize(("field", "value"), [("kind", "future"), ("underlying", "ETH"), ("qty_decimals", 6)])
+def test_header_instrument_fields(history: History, field: str, value: Any) -> None:
+    def edit(lines: Lines) -> None:
+        for i in lines[0]["instruments"]:
+            if i["name"] == BTC:
+                i[field] = value
+
+    history.expect(history.tampered(f"hdr-ins-{field}", edit), "header-registry", None, BTC)
+
+
+def test_header_invents_an_instrument(history: History) -> None:
+    def edit(lines: Lines) -> None:
+        lines[0]["instruments"].append(
+            {"name": "SOL-USD-PERP", "kind": "perp", "underlying": "SOL", "qty_decimals": 8, "clearing_fee_bps": 1}
+        )
+
+    history.expect(
+        history.tampered("hdr-ins", edit), "header-registry", None, "'SOL-USD-PERP', which is not registered"
+    )
+
+
+def _governor(history: History) -> tuple[TxSender, RegistryClient]:
+    d = history.devnet
+    return TxSender(d.vault.w3, d.spec.operator_key, registry_error_decoder()), RegistryClient(
+        d.vault.w3, d.spec.registry
+    )
+
+
+def test_symbol_mapped_after_the_batch_as_of(history: History) -> None:
+    """A symbol mapped through governance today does not make a batch dated before it valid."""
+    d = history.devnet
+    governor, reg = _governor(history)
+    previous_as_of = d.vault.settled_batches()[-1].batch.as_of
+    with history.snapshot():
+        reg.map_symbol(governor, "cex", "XBTUSDT", BTC)
+        fill = _fill(history, "cex", "XBTUSDT", MM, FUND, _last_mark(history, BTC) / USDC, ts=previous_as_of * 1000)
+        line = settle_tampered(
+            history,
+            Tamper(fills=[signed_fill(history, _venue_key(history, "cex"), BTC, fill)], as_of=previous_as_of),
+        )
+        history.expect(_append(history, "late-map", line), "fill-symbol", line["sequence"], "after asOf")
+
+
+def test_fill_signed_by_a_key_before_its_window(history: History) -> None:
+    """The venue announced a new key from a future time: a fill it signs now with that key is not valid yet."""
+    d = history.devnet
+    governor, reg = _governor(history)
+    new = Account.create()
+    with history.snapshot():
+        start = int(d.vault.w3.eth.get_block("latest")["timestamp"]) + 3_600
+        reg.rotate_venue_key(governor, "cex", new.address, _venue_key(history, "cex"), valid_from=start)
+        fill = _fill(history, "cex", "BTCUSDT", MM, FUND, _last_mark(history, BTC) / USDC, fid="early-1")
+        line = settle_tampered(history, Tamper(fills=[signed_fill(history, new.key, BTC, fill)]))
+        history.expect(_append(history, "early", line), "fill-signature", line["sequence"], new.address)
+
+
+def test_price_off_the_registered_tick(history: History) -> None:
+    governor, reg = _governor(history)
+    state = RegistryState.read(history.devnet.vault.w3, history.devnet.spec.registry)
+    terms = state.instruments[BTC].versions[-1][1]
+    with history.snapshot():
+        reg.set_terms(governor, BTC, replace(terms, tick=100))
+        px = _last_mark(history, BTC) // 100 * 100 + 1
+        fill = _fill(history, "cex", "BTCUSDT", MM, FUND, px / USDC, fid="tick-1")
+        line = settle_tampered(history, Tamper(fills=[signed_fill(history, _venue_key(history, "cex"), BTC, fill)]))
+        history.expect(_append(history, "tick", line), "fill-tick", line["sequence"], "tick 100")
+
+
+def test_governed_fee_change_judges_batches_by_their_time(history: History) -> None:
+    """The registry raises the fee to 3 bps: the history (1 bps at its time) still passes; a batch after the
+    change still charging 1 bps is caught."""
+    governor, reg = _governor(history)
+    state = RegistryState.read(history.devnet.vault.w3, history.devnet.spec.registry)
+    terms = state.instruments[BTC].versions[-1][1]
+    with history.snapshot():
+        reg.set_terms(governor, BTC, replace(terms, fee_bps=3))
+
+        def fee3(header: dict[str, Any]) -> None:
+            for i in header["instruments"]:
+                if i["name"] == BTC:
+                    i["clearing_fee_bps"] = 3
+
+        cache = history.tampered("fee3", lambda lines: fee3(lines[0]))
+        assert history.audit(cache).batches == len(history.lines()) - 1
+        fill = _fill(history, "cex", "BTCUSDT", MM, FUND, _last_mark(history, BTC) / USDC, fid="fee-old")
+        line = settle_tampered(history, Tamper(fills=[signed_fill(history, _venue_key(history, "cex"), BTC, fill)]))
+        history.expect(_append(history, "fee-old", line, fee3), "terms", line["sequence"], "1 bps", "3 bps")
+
+
+def test_funding_at_the_cap_passes_and_one_above_fails(history: History) -> None:
+    d = history.devnet
+    for rate in (-DEVNET_FUNDING_CAP_E8, DEVNET_FUNDING_CAP_E8 + 1):
+        with history.snapshot():
+            d.vault.w3.provider.make_request("evm_increaseTime", [3_600])  # type: ignore[arg-type]
+            d.vault.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+            line = settle_tampered(history, Tamper(funding=[(BTC, d.now_ms() - 1, rate)]))
+            path = _append(history, f"cap-{rate}", line)
+            if rate == -DEVNET_FUNDING_CAP_E8:
+                assert history.audit(path).batches == line["sequence"]
+            else:
+                history.expect(path, "funding-cap", line["sequence"])
+
+
+def test_last_funding_interval_applied_again(history: History) -> None:
+    last = max(
+        int(ts)
+        for line in history.lines()[1:]
+        if line["context"]
+        for instrument, ts, _ in json.loads(line["context"])["funding"]
+        if instrument == BTC
+    )
+    with history.snapshot():
+        line = settle_tampered(history, Tamper(funding=[(BTC, last, 800)]))
+        history.expect(_append(history, "again", line), "funding", line["sequence"], "already applied")
+
+
+def test_no_context_batch_posts_requirements(history: History) -> None:
+    d = history.devnet
+    moves = (
+        Transfer(account=d.spec.house_account, asset=0, amount=-1 * USDC),
+        Transfer(account=OPERATOR_CAPITAL_ACCOUNT, asset=0, amount=1 * USDC),
+    )
+    mm = d.member(MM).account
+    with history.snapshot():
+        line = settle_tampered(
+            history, Tamper(context=False, transfers=moves, requirements=[Requirement(account=mm, im=1, mm=1)])
+        )
+        history.expect(_append(history, "nc-req", line), "no-context", line["sequence"], "margin requirements")
+
+
+def test_margin_call_with_less_than_the_minimum_cure(history: History) -> None:
+    """BTC halves: the DAO's long takes an advance (a real breach); a call with a deadline 1 s away is caught,
+    the same call with the registry's minimum cure passes."""
+    d = history.devnet
+    dao = d.member(DAO).account
+    cure = DEVNET_REGISTRY_PARAMS.min_cure_s
+    now = int(d.vault.w3.eth.get_block("latest")["timestamp"])
+    with history.snapshot():
+        line = settle_tampered(
+            history,
+            Tamper(
+                move_marks_bps=-5_000, as_of=now, margin_calls=[MarginCall(account=dao, amount=1, deadline=now + 1)]
+            ),
+        )
+        history.expect(
+            _append(history, "short-cure", line), "margin-call", line["sequence"], f"minimum cure of {cure} s"
+        )
+    with history.snapshot():
+        line = settle_tampered(
+            history,
+            Tamper(
+                move_marks_bps=-5_000, as_of=now, margin_calls=[MarginCall(account=dao, amount=1, deadline=now + cure)]
+            ),
+        )
+        assert history.audit(_append(history, "min-cure", line)).batches == line["sequence"]

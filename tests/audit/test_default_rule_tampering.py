@@ -108,3 +108,25 @@ def test_close_out_that_grows_the_defaulters_position(default_history: DefaultHi
 
         h.expect(h.tampered("grow", edit), "auction-fill", tampered.sequence, "a close-out only reduces it")
         assert fill_json(parse_fill(fills[k]))["buyer"] == f["seller"]
+
+
+def test_defaulter_trades_on_an_ordinary_venue(default_history: DefaultHistory) -> None:
+    """A member in default is closed out only by the auction venue: a cex fill with it is caught."""
+    h = default_history
+    d = h.devnet
+    cex = next(v for v in d.spec.venues if v.name == "cex")
+    domain = fills_domain(d.spec.chain_id, d.spec.vault)
+    with h.at_cover() as honest:
+        lines = h.lines()
+        i = _line(h, honest.sequence)
+        auction = next(f for f in lines[i]["fills"] if f["venue"] != cex.name)
+        extra = dict(auction, venue=cex.name, venue_fill_id="defaulter-on-cex", symbol="BTCUSDT")
+        fills = [*lines[i]["fills"], resign(extra, cex.key, domain)]
+        tampered = _with_fills(honest, lines, i, fills)
+        settle_signed(d, tampered)
+
+        def edit(out: Lines) -> None:
+            out[i]["fills"] = fills
+            out.pop()
+
+        h.expect(h.tampered("defaulter-cex", edit), "auction-fill", tampered.sequence, "trades on venue 'cex'")
