@@ -19,6 +19,7 @@ from offchain.audit import AuditError
 from offchain.chain.deploy import deploy_registry
 from offchain.chain.registry import RegistryClient, RegistryState, discover_registry, registry_error_decoder
 from offchain.chain.transactions import TxSender
+from offchain.cli.main import main
 from offchain.core.batch import DEFAULT_FUND_ACCOUNT, OPERATOR_CAPITAL_ACCOUNT, MarginCall, Requirement, Transfer
 from offchain.core.context import InstrumentTerms
 from offchain.core.fills import Fill
@@ -502,3 +503,12 @@ def test_margin_call_with_less_than_the_minimum_cure(history: History) -> None:
             ),
         )
         assert history.audit(_append(history, "min-cure", line)).batches == line["sequence"]
+
+
+def test_cli_registry_option(history: History, capsys: pytest.CaptureFixture[str]) -> None:
+    d = history.devnet
+    base = ["audit", "--rpc", d.anvil.url, "--vault", d.spec.vault, "--fills", str(history.published)]
+    assert main([*base, "--registry", d.spec.registry]) == 0
+    assert "audit passed" in capsys.readouterr().out
+    assert main([*base, "--registry", Account.create().address]) == 2  # no contract there
+    assert "no registry contract" in capsys.readouterr().err
