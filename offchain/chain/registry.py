@@ -15,13 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from eth_abi import encode
 from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
-from web3.types import BlockIdentifier
+from web3.types import BlockIdentifier, LogReceipt
 
 from offchain.chain.artifacts import load_artifact
 from offchain.chain.errors import ErrorDecoder
@@ -257,16 +258,21 @@ class RegistryNotFoundError(Exception):
     """No registry, or more than one, is governed by the vault's governor: name one explicitly."""
 
 
+LOG_CHUNK_BLOCKS = 50_000  # eth_getLogs range per request (public RPCs cap the range)
+
+
+def _logs(w3: Web3, query: dict[str, Any], from_block: int, to_block: int) -> list[LogReceipt]:
+    out: list[LogReceipt] = []
+    for start in range(from_block, to_block + 1, LOG_CHUNK_BLOCKS):
+        end = min(start + LOG_CHUNK_BLOCKS - 1, to_block)
+        out.extend(w3.eth.get_logs({**query, "fromBlock": start, "toBlock": end}))  # type: ignore[typeddict-item]
+    return out
+
+
 def governors(w3: Web3, contract: str, from_block: int, to_block: int) -> frozenset[str]:
     """The accounts holding GOVERNOR_ROLE on `contract` at `to_block`, from its RoleGranted/RoleRevoked logs."""
-    logs = w3.eth.get_logs(
-        {
-            "address": to_checksum_address(contract),
-            "fromBlock": from_block,
-            "toBlock": to_block,
-            "topics": [["0x" + _ROLE_GRANTED.hex(), "0x" + _ROLE_REVOKED.hex()], "0x" + GOVERNOR_ROLE.hex()],
-        }
-    )
+    topics = [["0x" + _ROLE_GRANTED.hex(), "0x" + _ROLE_REVOKED.hex()], "0x" + GOVERNOR_ROLE.hex()]
+    logs = _logs(w3, {"address": to_checksum_address(contract), "topics": topics}, from_block, to_block)
     held: set[str] = set()
     for log in sorted(logs, key=lambda x: (x["blockNumber"], x["logIndex"])):
         account = str(to_checksum_address(bytes(log["topics"][2])[-20:]))
@@ -285,7 +291,7 @@ def discover_registry(w3: Web3, vault: str, from_block: int, to_block: int) -> s
     vault_governors = governors(w3, vault, from_block, to_block)
     if not vault_governors:
         raise RegistryNotFoundError(f"the vault {vault} has no governor in blocks {from_block}..{to_block}")
-    logs = w3.eth.get_logs({"fromBlock": from_block, "toBlock": to_block, "topics": ["0x" + _PARAMS_SET.hex()]})
+    logs = _logs(w3, {"topics": ["0x" + _PARAMS_SET.hex()]}, from_block, to_block)
     candidates = sorted({str(to_checksum_address(log["address"])) for log in logs})
     matches = [c for c in candidates if governors(w3, c, from_block, to_block) == vault_governors]
     if len(matches) != 1:
