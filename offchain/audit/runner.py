@@ -279,7 +279,13 @@ class _Replay:
         self.fills.check(seq, batch.as_of, published, members)
         if ctx is not None:
             check_close_outs(batch, published, ctx, self.book.positions, members, self.replay, self.anchors.registry)
-        operators = self.operators.accounts(self.replay.accounts, event.at.block) if ctx is None else frozenset()
+        operators = (
+            self.operators.among(
+                {t.account for t in batch.transfers if t.amount < 0}, self.replay.accounts, event.at.block
+            )
+            if ctx is None
+            else frozenset()
+        )
         changed = self.book.settle(batch, published, members, ctx, operators)
         if ctx is not None:
             self.fills.marked(ctx.marks, batch.as_of)
@@ -316,10 +322,13 @@ class _Operators:
 
     contract: Any
 
-    def accounts(self, accounts: dict[int, str], block: int) -> frozenset[int]:
+    def among(self, candidates: set[int], accounts: dict[int, str], block: int) -> frozenset[int]:
+        """Those of `candidates` (member accounts) whose address holds the role at `block`."""
         f = self.contract.functions
         role = f.OPERATOR_ROLE().call(block_identifier=block)
-        return frozenset(a for a, address in accounts.items() if f.hasRole(role, address).call(block_identifier=block))
+        return frozenset(
+            a for a in sorted(candidates) if a in accounts and f.hasRole(role, accounts[a]).call(block_identifier=block)
+        )
 
 
 def _timed(events: Iterator[VaultEvent], timings: dict[str, float]) -> Iterator[VaultEvent]:
