@@ -1,12 +1,19 @@
 """The audit: replay the vault's history event by event, checking each batch as it lands, then the end state.
 
+Before any event: the registry (found from the chain or given) is read whole at the audited block, and the
+published header is checked against it (checks/anchors.py, `header-registry`): the header is a cache, the
+registry the trust anchor.
+
 Order of checks for a batch (the first failure is reported): sequence, hash chain, asOf, zero-sum,
 digest, risk signatures (authorisation.py); published line, contextHash, fillsRoot (commitments.py);
-each fill's uniqueness, venue, symbol, members, venue signature (commitments.py); previous marks,
-funding, recomputed transfers (obligations.py); the vault's own bookkeeping of the batch, including the
-liquidity advances and repayments it emitted (events/replay.py); margin requirements (requirements.py).
-After the last event: nothing published is missing from the chain, the chain tip is the last batch
-checked, and balances, debts and solvency at the audited block (solvency.py).
+context terms and funding against the registry (anchors.py); each fill's uniqueness, venue, symbol,
+members, ingest window, venue key valid at its time, tick, against the registry (commitments.py);
+close-outs by the auction venue (calls.py); previous marks, funding, recomputed transfers, or what a batch
+without a context may carry (obligations.py); the vault's own bookkeeping of the batch (events/replay.py);
+margin calls and the timing of declarations (calls.py), then the default rows, waterfall and advances
+(defaults.py); margin requirements (requirements.py). After the last event: nothing published is missing
+from the chain, the chain tip is the last batch checked, and balances, debts and solvency at the audited
+block (solvency.py).
 """
 
 from __future__ import annotations
