@@ -1,12 +1,19 @@
 """The audit: replay the vault's history event by event, checking each batch as it lands, then the end state.
 
+Before any event: the registry (found from the chain or given) is read whole at the audited block, and the
+published header is checked against it (checks/anchors.py, `header-registry`): the header is a cache, the
+registry the trust anchor.
+
 Order of checks for a batch (the first failure is reported): sequence, hash chain, asOf, zero-sum,
 digest, risk signatures (authorisation.py); published line, contextHash, fillsRoot (commitments.py);
-each fill's uniqueness, venue, symbol, members, venue signature (commitments.py); previous marks,
-funding, recomputed transfers (obligations.py); the vault's own bookkeeping of the batch, including the
-liquidity advances and repayments it emitted (events/replay.py); margin requirements (requirements.py).
-After the last event: nothing published is missing from the chain, the chain tip is the last batch
-checked, and balances, debts and solvency at the audited block (solvency.py).
+context terms and funding against the registry (anchors.py); each fill's uniqueness, venue, symbol,
+members, ingest window, venue key valid at its time, tick, against the registry (commitments.py);
+close-outs by the auction venue (calls.py); previous marks, funding, recomputed transfers, or what a batch
+without a context may carry (obligations.py); the vault's own bookkeeping of the batch (events/replay.py);
+margin calls and the timing of declarations (calls.py), then the default rows, waterfall and advances
+(defaults.py); margin requirements (requirements.py). After the last event: nothing published is missing
+from the chain, the chain tip is the last batch checked, and balances, debts and solvency at the audited
+block (solvency.py).
 """
 
 from __future__ import annotations
@@ -15,14 +22,17 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from eth_utils import to_checksum_address
 from web3 import Web3
 
+from offchain.audit.checks.anchors import AnchorChecker, check_header
 from offchain.audit.checks.authorisation import ChainState
+from offchain.audit.checks.calls import CallChecker, check_close_outs
 from offchain.audit.checks.commitments import FillChecker, check_commitments
 from offchain.audit.checks.defaults import check_default_actions
-from offchain.audit.checks.obligations import PositionBook
+from offchain.audit.checks.obligations import PositionBook, parse_context
 from offchain.audit.checks.requirements import check_requirements
 from offchain.audit.checks.solvency import AssetSolvency, check_final_state
 from offchain.audit.errors import AuditError, Discrepancy
@@ -51,6 +61,7 @@ from offchain.audit.events.types import (
 )
 from offchain.audit.published import PublishedBatch, PublishedFile
 from offchain.chain.artifacts import load_artifact
+from offchain.chain.registry import RegistryNotFoundError, RegistryState, discover_registry
 from offchain.core.eip712 import vault_domain
 from offchain.core.fills import fills_domain
 
@@ -70,9 +81,20 @@ class AuditReport:
 
 
 class Auditor:
-    def __init__(self, w3: Web3, vault: str, fills: Path, from_block: int = 0, to_block: int | None = None) -> None:
+    def __init__(
+        self,
+        w3: Web3,
+        vault: str,
+        fills: Path,
+        registry: str | None = None,
+        from_block: int = 0,
+        to_block: int | None = None,
+    ) -> None:
+        """`registry`: the registry's address; None finds it from the chain (`discover_registry`: the one
+        registry governed by exactly the vault's governors)."""
         self.w3 = w3
         self.vault = str(to_checksum_address(vault))
+        self.registry = str(to_checksum_address(registry)) if registry is not None else None
         self.fills_path = fills
         self.from_block = from_block
         self.to_block = to_block
@@ -84,17 +106,28 @@ class Auditor:
             chain_id = int(w3.eth.chain_id)
             block = self.to_block if self.to_block is not None else int(w3.eth.block_number)
             if not w3.eth.get_code(self.vault, block):  # type: ignore[arg-type]
-                raise AuditError(f"no contract at {self.vault} on chain {chain_id} at block {block}")
+                raise AuditError(f"no vault contract at {self.vault} on chain {chain_id} at block {block}")
+            t0 = time.perf_counter()
+            address = self.registry or discover_registry(w3, self.vault, self.from_block, block)
+            if not w3.eth.get_code(address, block):  # type: ignore[arg-type]
+                raise AuditError(f"no registry contract at {address} on chain {chain_id} at block {block}")
+            registry = RegistryState.read(w3, address, block)
+        except RegistryNotFoundError as exc:
+            raise AuditError(f"cannot find the vault's registry: {exc}") from exc
         except OSError as exc:
             raise AuditError(f"cannot reach the RPC endpoint: {exc}") from exc
         published = PublishedFile.open(self.fills_path)
         contract = w3.eth.contract(address=self.vault, abi=load_artifact("Vault").abi)  # type: ignore[call-overload]
+        check_header(published.header, registry)
         state = _Replay(
             lines=published.batches(),
             chain=ChainState(w3, vault_domain(chain_id, self.vault)),
-            fills=FillChecker(published.header, fills_domain(chain_id, self.vault)),
+            fills=FillChecker(registry, fills_domain(chain_id, self.vault)),
+            anchors=AnchorChecker(registry),
+            calls=CallChecker(registry.params.min_cure_s),
+            operators=_Operators(contract),
         )
-        timings = {"read": 0.0, "check": 0.0}
+        timings = {"registry": time.perf_counter() - t0, "read": 0.0, "check": 0.0}
         for event in _timed(VaultHistory(w3, self.vault).events_between(self.from_block, block), timings):
             t0 = time.perf_counter()
             state.apply(event)
@@ -137,6 +170,9 @@ class _Replay:
     lines: Iterator[PublishedBatch]
     chain: ChainState
     fills: FillChecker
+    anchors: AnchorChecker
+    calls: CallChecker
+    operators: _Operators
     replay: VaultReplay = field(default_factory=VaultReplay)
     book: PositionBook = field(default_factory=PositionBook)
     observed: list[LiquidityAdvanced | AdvanceRepaid] = field(default_factory=list)
@@ -244,14 +280,29 @@ class _Replay:
             raise Discrepancy(seq, "published", "settled on-chain but missing from the fills file")
         check_commitments(batch, published)
         members = self.replay.members
-        self.fills.check(seq, published, members)
-        changed = self.book.settle(batch, published, members)
+        ctx = parse_context(seq, published)
+        if ctx is not None:
+            self.anchors.check(batch, ctx)
+        self.fills.check(seq, batch.as_of, published, members)
+        if ctx is not None:
+            check_close_outs(batch, published, ctx, self.book.positions, members, self.replay, self.anchors.registry)
+        operators = (
+            self.operators.among(
+                {t.account for t in batch.transfers if t.amount < 0}, self.replay.accounts, event.at.block
+            )
+            if ctx is None
+            else frozenset()
+        )
+        changed = self.book.settle(batch, published, members, ctx, operators)
+        if ctx is not None:
+            self.fills.marked(ctx.marks, batch.as_of)
         self.replay.post_marks(batch.marks)
         self.replay.post_requirements(batch.requirements)
         try:
             self.replay.apply_transfers(batch.transfers)
         except ReplayError as exc:
             raise Discrepancy(seq, "replay", f"its transfers cannot apply: {exc}") from exc
+        self.calls.check_calls(batch, self.replay)
         try:
             self.replay.apply_default_rows(batch.contributions, batch.margin_calls, batch.default_actions)
         except ReplayError as exc:
@@ -266,8 +317,25 @@ class _Replay:
             VaultReplay.observed_defaults(self.observed_defaults),
         )
         self.observed_defaults.clear()
+        self.calls.after_rows(batch)
         self._advances_match("its transfers and contributions", seq)
         check_requirements(seq, changed | {r.account for r in batch.requirements}, self.book.holders(), self.replay)
+
+
+@dataclass
+class _Operators:
+    """The operator's own member accounts: those whose address holds the vault's OPERATOR_ROLE (read at
+    the block of the batch that needs it; only batches without a context ask)."""
+
+    contract: Any
+
+    def among(self, candidates: set[int], accounts: dict[int, str], block: int) -> frozenset[int]:
+        """Those of `candidates` (member accounts) whose address holds the role at `block`."""
+        f = self.contract.functions
+        role = f.OPERATOR_ROLE().call(block_identifier=block)
+        return frozenset(
+            a for a in sorted(candidates) if a in accounts and f.hasRole(role, accounts[a]).call(block_identifier=block)
+        )
 
 
 def _timed(events: Iterator[VaultEvent], timings: dict[str, float]) -> Iterator[VaultEvent]:
@@ -281,6 +349,13 @@ def _timed(events: Iterator[VaultEvent], timings: dict[str, float]) -> Iterator[
         yield event
 
 
-def run_audit(rpc: str, vault: str, fills: Path, from_block: int = 0, to_block: int | None = None) -> AuditReport:
+def run_audit(
+    rpc: str,
+    vault: str,
+    fills: Path,
+    from_block: int = 0,
+    to_block: int | None = None,
+    registry: str | None = None,
+) -> AuditReport:
     w3 = Web3(Web3.HTTPProvider(rpc, request_kwargs={"timeout": 120}))
-    return Auditor(w3, vault, fills, from_block, to_block).run()
+    return Auditor(w3, vault, fills, registry, from_block, to_block).run()

@@ -17,6 +17,7 @@ EXPORTED = (
     ("Vault.sol", "Vault"),
     ("devnet/DevToken.sol", "DevToken"),
     ("governance/Timelock.sol", "Timelock"),
+    ("Registry.sol", "Registry"),
 )
 
 

@@ -9,6 +9,8 @@ from eth_utils import to_checksum_address
 from web3 import Web3
 
 from offchain.chain.artifacts import load_artifact
+from offchain.chain.registry import Params as RegistryParams
+from offchain.chain.registry import RegistryClient
 from offchain.chain.transactions import TxSender
 from offchain.chain.vault import VaultClient
 
@@ -89,3 +91,10 @@ def deploy_devnet(
 def mint(sender: TxSender, token: str, to: str, amount: int) -> None:
     contract = sender.w3.eth.contract(address=to_checksum_address(token), abi=load_artifact("DevToken").abi)
     sender.send(contract.functions.mint(to_checksum_address(to), amount))
+
+
+def deploy_registry(sender: TxSender, governor: str, params: RegistryParams) -> RegistryClient:
+    """Deploy the registry (contracts/src/Registry.sol) governed by `governor`: on a real chain the
+    vault's TimelockController, on devnet the deployer (the same shortcut as the vault's)."""
+    address = deploy_contract(sender, "Registry", to_checksum_address(governor), params.as_tuple())
+    return RegistryClient(sender.w3, address)

@@ -16,6 +16,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--fills", required=True, type=Path, help="published fills file (crossclear publish)")
     p.add_argument("--from-block", type=int, default=0, help="first block to read logs from (the deployment's)")
     p.add_argument("--block", type=int, default=None, help="audit up to this block (default: the latest)")
+    p.add_argument(
+        "--registry",
+        default=None,
+        help="registry address (default: found from the chain, the one registry governed by the vault's governors)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -23,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from offchain.audit.report import summary
 
     try:
-        report = run_audit(args.rpc, args.vault, args.fills, args.from_block, args.block)
+        report = run_audit(args.rpc, args.vault, args.fills, args.from_block, args.block, registry=args.registry)
     except Discrepancy as exc:
         print(f"audit FAILED: {exc}", file=sys.stderr)
         return EXIT_DISCREPANCY

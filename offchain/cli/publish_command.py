@@ -1,6 +1,7 @@
 """`crossclear publish`: write the published fills file (docs/auditors.md) from the ledger.
 
-One header line (venues with their signer keys and symbol maps, instruments), then one line per
+One header line (venues with their signer keys and symbol maps, instruments: a cache of the on-chain
+registry, which the auditor checks it against), then one line per
 confirmed batch in sequence order with its canonical context string (exactly the bytes its contextHash
 commits to), its fills in ingest order (the order its fillsRoot and its transfers were built from) and,
 for a batch with default actions, the engine's context of its DECLAREs and its waterfall plans.
@@ -34,8 +35,8 @@ def read_header(conn: Connection) -> pub.Header:
         select(t.venue_symbols.c.venue, t.venue_symbols.c.symbol, t.venue_symbols.c.instrument)
     ):
         symbols.setdefault(venue, {})[symbol] = instrument
-    # The ledger keeps each venue's current key; after a rotation, fills signed with an earlier key
-    # need it listed here too (see docs/auditors.md, "Limits").
+    # The header is a cache of the on-chain registry (docs/auditors.md): the auditor accepts a fill only by
+    # the registry's key valid at its time, and checks that every key listed here is a registered one.
     venues = {
         name: pub.PublishedVenue(name, kind, (signer,), symbols.get(name, {}))
         for name, signer, kind in conn.execute(select(t.venues.c.name, t.venues.c.signer, t.venues.c.kind))

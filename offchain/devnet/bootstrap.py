@@ -14,8 +14,11 @@ from offchain.app.deploy import deploy_with
 from offchain.app.keys import KeySource
 from offchain.app.settings import DeploySettings
 from offchain.chain.anvil import ANVIL_KEYS
-from offchain.chain.deploy import DEVNET_TOKENS, deploy_contract, mint
+from offchain.chain.deploy import DEVNET_TOKENS, deploy_contract, deploy_registry, mint
+from offchain.chain.registry import Params as RegistryParams
+from offchain.chain.registry import Terms, registry_error_decoder
 from offchain.chain.signers import RiskSigner, sign_batch
+from offchain.chain.transactions import TxSender
 from offchain.chain.vault import VaultClient, vault_sender
 from offchain.core.accounting import CashFlow
 from offchain.core.batch import DEFAULT_FUND_ACCOUNT, OPERATOR_CAPITAL_ACCOUNT, Batch, Transfer
@@ -76,6 +79,7 @@ def bring_up(
     operator_capital_usdc: int = 500_000,
     house_margin_usdc: int = 250_000,
     house_tier: str = "tier1",
+    registry_params: RegistryParams | None = None,
 ) -> DevnetSpec:
     """Deploy and register everything; `members` are (name, kind, tier, group).
 
@@ -165,7 +169,44 @@ def bring_up(
         registry.admit_member(conn, house, operator_address, "crossclear house", "clearing_house", house_tier, "house")
         for ins in DEFAULT_INSTRUMENTS:
             registry.grant(conn, house, ins.name)
-    return spec.model_copy(update={"house_account": house})
+    spec = spec.model_copy(update={"house_account": house})
+    registry_address = register_on_chain(w3, spec, house_tier, registry_params or DEVNET_REGISTRY_PARAMS)
+    return spec.model_copy(update={"registry": registry_address})
+
+
+# The verifier's global parameters on devnet: ingest's default window (offchain/ingest/validation.py
+# TimeWindow) and the shortest cure period the devnet's tests configure (tests/defaults: 4 s deep cure).
+DEVNET_REGISTRY_PARAMS = RegistryParams(fill_max_age_ms=10 * 60_000, fill_max_ahead_ms=5_000, min_cure_s=4)
+# Hourly funding, capped at 0.75% of notional per interval (the usual perpetual cap).
+DEVNET_FUNDING_INTERVAL_S = 3600
+DEVNET_FUNDING_CAP_E8 = 750_000
+
+
+def register_on_chain(w3: Web3, spec: DevnetSpec, house_tier: str, params: RegistryParams) -> str:
+    """Deploy the registry (governed by the operator: the devnet shortcut the vault takes too) and write
+    the devnet's trust anchors there: instruments and their terms, venues with their keys (each venue
+    signs its own proof of possession) and symbol maps, members' tiers. Returns its address."""
+    governor = TxSender(w3, spec.operator_key, registry_error_decoder())
+    reg = deploy_registry(governor, governor.address, params)
+    for ins in spec.instruments:
+        terms = Terms(
+            qty_decimals=ins.qty_decimals,
+            fee_bps=ins.clearing_fee_bps,
+            price_band_bps=ins.price_band_bps,
+            funding_interval_s=DEVNET_FUNDING_INTERVAL_S,
+            funding_cap_e8=DEVNET_FUNDING_CAP_E8,
+            tick=1,
+        )
+        reg.add_instrument(governor, ins.name, ins.kind, ins.underlying, terms)
+    venues = [*spec.venues, *([spec.auction_venue] if spec.auction_venue is not None else [])]
+    for v in venues:
+        reg.add_venue(governor, v.name, v.kind, governor.address, v.key)
+        for symbol, instrument in v.symbols.items():
+            reg.map_symbol(governor, v.name, symbol, instrument)
+    for m in spec.members:
+        reg.set_member_tier(governor, m.address, m.tier)
+    reg.set_member_tier(governor, governor.address, house_tier)
+    return reg.address
 
 
 def _seed_system_accounts(

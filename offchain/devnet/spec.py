@@ -69,6 +69,9 @@ class DevnetSpec(_Model):
     house_account: int = 0
     # What `crossclear deploy` would have written for this deployment (the devnet deploys the same way).
     deployment: DeploymentDescription | None = None
+    # The on-chain registry (contracts/src/Registry.sol) holding venues' keys, symbol maps, instrument
+    # terms and members' tiers; "" for a devnet brought up before it existed.
+    registry: str = ""
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

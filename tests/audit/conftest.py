@@ -37,7 +37,11 @@ class History:
     tmp: Path
 
     def audit(self, fills: Path | None = None) -> AuditReport:
+        """Audit with the registry found from the chain (the one governed by the vault's governors)."""
         return run_audit(self.devnet.anvil.url, self.devnet.spec.vault, fills or self.published)
+
+    def audit_with_registry(self, registry: str, fills: Path | None = None) -> AuditReport:
+        return run_audit(self.devnet.anvil.url, self.devnet.spec.vault, fills or self.published, registry=registry)
 
     def expect(self, fills: Path, check: str, sequence: int | None, *words: str) -> Discrepancy:
         with pytest.raises(Discrepancy) as caught:

@@ -8,14 +8,16 @@ import random
 import time
 from dataclasses import dataclass
 
+from eth_account import Account
 from sqlalchemy import select
 from web3.types import RPCEndpoint
 
 from offchain.chain.transactions import TxSender
 from offchain.chain.vault import vault_sender
-from offchain.core.fills import Fill
-from offchain.devnet.runtime import ingestor, settlement_engine
-from offchain.ingest.service import AckStatus
+from offchain.core.fills import Fill, fills_domain
+from offchain.devnet.bootstrap import DEVNET_FUNDING_INTERVAL_S as FUNDING_INTERVAL_S
+from offchain.devnet.runtime import settlement_engine
+from offchain.ingest.service import AckStatus, Ingestor
 from offchain.ledger import schema as t
 from offchain.settlement.builder import BuilderConfig
 from offchain.settlement.clock import ChainClock
@@ -47,19 +49,20 @@ def build_history(d: Devnet, rounds: int, fills_per_round: int = 6, seed: int = 
         d.deposit(name, usd)
     btc, eth = 20_000.0, 1_500.0
     d.prices(btc=btc, eth=eth)
-    ing = ingestor(d.spec, d.db)
-    # The history warps the chain (funding intervals, withdrawal delays): its time is the chain's.
+    # The history warps the chain (funding intervals, withdrawal delays): its time is the chain's, for ingest
+    # (fill timestamps within the batch's ingest window) and for the engine alike.
+    ing = Ingestor(d.db, fills_domain(d.spec.chain_id, d.spec.vault), clock=d.now_ms)
     engine = settlement_engine(d.spec, d.db, BuilderConfig(heartbeat_s=0), clock=ChainClock(d.vault.w3))
     wid = d.vault.request_withdrawal(_sender(d, FUND), 0, 1_000 * USDC, d.member(FUND).address)
     d.vault.cancel_withdrawal(_sender(d, FUND), wid)
     traders = [MM, FUND, RETAIL]
-    n = funding_ts = 0
+    n = 0
     for r in range(rounds):
         batch: list[tuple[Fill, bytes]] = []
         active = _active(d, traders)  # the engine's margin calls make an under-margined trader close-only
         if r == 0:
             # The DAO goes long 1 BTC with 1,000 USDC of cash: the fall below makes it need an advance.
-            batch.append(d.fill("otc-desk", f"f-{n}", "XBT/USD", DAO, MM, BTC_QTY, btc))
+            batch.append(_fill(d, "otc-desk", f"f-{n}", "XBT/USD", DAO, MM, BTC_QTY, btc))
             n += 1
         for _ in range(fills_per_round if len(active) >= 2 else 0):
             venue = rng.choice(list(VENUE_SYMBOLS))
@@ -68,7 +71,7 @@ def build_history(d: Devnet, rounds: int, fills_per_round: int = 6, seed: int = 
             buyer, seller = rng.sample(active, 2)
             qty = rng.randint(1, 50) * (BTC_QTY if btc_leg else ETH_QTY) // 10
             px = (btc if btc_leg else eth) * (1 + rng.uniform(-0.002, 0.002))
-            batch.append(d.fill(venue, f"f-{n}", symbol, buyer, seller, qty, round(px, 2)))
+            batch.append(_fill(d, venue, f"f-{n}", symbol, buyer, seller, qty, round(px, 2)))
             n += 1
         ing.refresh()
         acks = ing.submit_many(batch)
@@ -82,8 +85,12 @@ def build_history(d: Devnet, rounds: int, fills_per_round: int = 6, seed: int = 
         eth *= 1 + rng.uniform(-0.015, 0.015)
         d.prices(btc=btc, eth=eth)
         if r % 5 == 2:
+            # Funding is applied once per registered interval (an hour on devnet): the chain's clock moves
+            # an hour, and fills and ingest follow the chain's clock (as in the demo).
+            _advance(d, FUNDING_INTERVAL_S)
+            d.prices(btc=btc, eth=eth)
             with d.db.begin() as conn:
-                funding_ts = max(d.now_ms() - 1, funding_ts + 1)  # chain time has whole seconds
+                funding_ts = d.now_ms() - 1
                 record_funding(conn, "BTC-USD-PERP", funding_ts, rng.choice([-1500, 800, 2500]))
         if r == 3:
             d.deposit(DAO, 5_000)  # repays the advance first
@@ -102,6 +109,30 @@ def build_history(d: Devnet, rounds: int, fills_per_round: int = 6, seed: int = 
         d.vault.execute_withdrawal(_sender(d, FUND), w1)
     stats.seconds = time.perf_counter() - started
     return stats
+
+
+def _advance(d: Devnet, seconds: int) -> None:
+    d.vault.w3.provider.make_request(RPCEndpoint("evm_increaseTime"), [seconds])
+    d.vault.w3.provider.make_request(RPCEndpoint("evm_mine"), [])
+
+
+def _fill(
+    d: Devnet, venue: str, fid: str, symbol: str, buyer: str, seller: str, qty: int, usd: float
+) -> tuple[Fill, bytes]:
+    """A fill signed by its venue's devnet key, stamped with the chain's clock."""
+    v = next(x for x in d.spec.venues if x.name == venue)
+    fill = Fill(
+        venue=venue,
+        venue_fill_id=fid,
+        symbol=symbol,
+        buyer=d.member(buyer).address,
+        seller=d.member(seller).address,
+        qty=qty,
+        price=round(usd * USDC),
+        ts=d.now_ms(),
+    )
+    digest = fill.digest(fills_domain(d.spec.chain_id, d.spec.vault))
+    return fill, bytes(Account.unsafe_sign_hash(digest, v.key).signature)
 
 
 def _withdraw(d: Devnet, name: str, amount: int) -> int | None:

@@ -175,7 +175,8 @@ def test_a_member_assessed_for_another(default_history: DefaultHistory) -> None:
         )
 
 
-def test_declare_without_an_overdue_margin_call(default_history: DefaultHistory) -> None:
+def test_declare_in_a_batch_without_a_context(default_history: DefaultHistory) -> None:
+    """A DECLARE slipped into a batch that commits to no context: such a batch carries no default rows."""
     h = default_history
     d = h.devnet
     retail = d.member(RETAIL).account
@@ -196,9 +197,9 @@ def test_declare_without_an_overdue_margin_call(default_history: DefaultHistory)
         }
         h.expect(
             h.tampered("declare", lambda lines: lines.append(line)),
-            "declare",
+            "no-context",
             batch.sequence,
-            f"DECLARE of account {retail}, which has no margin call outstanding",
+            "carries default or withdrawal-approval rows",
         )
 
 

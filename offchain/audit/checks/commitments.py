@@ -10,12 +10,14 @@ to one of the venue's published signer keys under the fills domain (chain id, va
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from eth_utils import keccak, to_checksum_address
 
 from offchain.audit.errors import Discrepancy
-from offchain.audit.published import Header, PublishedBatch
+from offchain.audit.published import PublishedBatch
+from offchain.chain.registry import RegistryState
 from offchain.core.batch import Batch
 from offchain.core.eip712 import Domain
 from offchain.core.fills import InvalidSignature, recover_signer_bytes
@@ -48,20 +50,38 @@ def check_commitments(batch: Batch, published: PublishedBatch) -> None:
 
 @dataclass
 class FillChecker:
-    header: Header
+    """Per fill, against the registry (never the published header): not settled before; its venue is
+    registered (`fill-venue`); the venue's symbol maps to the published instrument and was mapped by the
+    batch's asOf (`fill-symbol`); buyer and seller are admitted members (`fill-member`); the signature
+    recovers to the venue's registered key valid at the fill's timestamp (`fill-signature`: a fill re-signed
+    by any other key, or signed before the key's window or after it ended, fails); the price is on the
+    instrument's tick (`fill-tick`); the timestamp lies in the ingest window (`fill-window`): at most
+    `fillMaxAheadMs` after the batch's asOf, and at most `fillMaxAgeMs` before the asOf of the last batch that
+    marked its instrument (a fill older than that would have been settled there)."""
+
+    registry: RegistryState
     domain: Domain  # the fills domain: chain id and vault
     seen: set[tuple[str, str]] = field(default_factory=set)
     checked: int = 0
-    _venue_keys: dict[str, frozenset[bytes]] = field(default_factory=dict)
+    last_marked: dict[str, int] = field(default_factory=dict)  # instrument -> asOf of the last batch marking it
+    _keys: dict[tuple[str, int], bytes | None] = field(default_factory=dict)
 
-    def _keys(self, venue: str) -> frozenset[bytes]:
-        """The venue's signer addresses as 20 raw bytes (recovery returns those: no checksum per fill)."""
-        if venue not in self._venue_keys:
-            self._venue_keys[venue] = frozenset(bytes.fromhex(s[2:]) for s in self.header.venues[venue].signers)
-        return self._venue_keys[venue]
+    def _key_at(self, venue: str, ts_s: int) -> bytes | None:
+        """The venue's key valid at `ts_s` as 20 raw bytes (recovery returns those: no checksum per fill)."""
+        k = (venue, ts_s)
+        if k not in self._keys:
+            key = self.registry.key_at(venue, ts_s)
+            self._keys[k] = bytes.fromhex(key[2:]) if key is not None else None
+        return self._keys[k]
 
-    def check(self, seq: int, published: PublishedBatch, members: dict[str, int]) -> None:
+    def marked(self, instruments: Iterable[str], as_of: int) -> None:
+        for name in instruments:
+            self.last_marked[name] = as_of
+
+    def check(self, seq: int, as_of: int, published: PublishedBatch, members: dict[str, int]) -> None:
         separator = self.domain.separator
+        params = self.registry.params
+        latest_ms = as_of * 1000 + params.fill_max_ahead_ms
         for p in published.fills:
             f = p.fill
             ref = f"fill {f.venue}/{f.venue_fill_id}"
@@ -69,26 +89,54 @@ class FillChecker:
             if key in self.seen:
                 raise Discrepancy(seq, "fill-duplicate", f"{ref} was already settled in an earlier batch")
             self.seen.add(key)
-            venue = self.header.venues.get(f.venue)
+            venue = self.registry.venues.get(f.venue)
             if venue is None:
-                raise Discrepancy(seq, "fill-venue", f"{ref}: venue {f.venue!r} is not in the published header")
+                raise Discrepancy(seq, "fill-venue", f"{ref}: venue {f.venue!r} is not in the registry")
             mapped = venue.symbols.get(f.symbol)
-            if mapped != p.instrument:
+            if mapped is None or mapped.instrument != p.instrument:
                 raise Discrepancy(
-                    seq, "fill-symbol", f"{ref}: symbol {f.symbol!r} maps to {mapped!r}, published as {p.instrument!r}"
+                    seq,
+                    "fill-symbol",
+                    f"{ref}: the registry maps symbol {f.symbol!r} to "
+                    f"{mapped.instrument if mapped else None!r}, published as {p.instrument!r}",
+                )
+            if mapped.since > as_of:
+                raise Discrepancy(
+                    seq, "fill-symbol", f"{ref}: symbol {f.symbol!r} was mapped at {mapped.since}, after asOf {as_of}"
                 )
             for side, address in (("buyer", f.buyer), ("seller", f.seller)):
                 if address not in members:
                     raise Discrepancy(seq, "fill-member", f"{ref}: {side} {address} is not an admitted member")
+            if f.ts > latest_ms:
+                raise Discrepancy(
+                    seq,
+                    "fill-window",
+                    f"{ref}: ts {f.ts} is more than {params.fill_max_ahead_ms} ms after the batch's asOf {as_of}",
+                )
+            since = self.last_marked.get(p.instrument)
+            if since is not None and f.ts < since * 1000 - params.fill_max_age_ms:
+                raise Discrepancy(
+                    seq,
+                    "fill-window",
+                    f"{ref}: ts {f.ts} is more than {params.fill_max_age_ms} ms before {since}, the asOf of the "
+                    f"last batch that settled {p.instrument}",
+                )
             try:
                 signer = recover_signer_bytes(f.digest_under(separator), p.signature)
             except InvalidSignature as exc:
                 raise Discrepancy(seq, "fill-signature", f"{ref}: venue signature is invalid ({exc})") from exc
-            if signer not in self._keys(venue.name):
+            expected = self._key_at(venue.name, f.ts // 1000)
+            if signer != expected:
+                valid = to_checksum_address(expected) if expected is not None else "no key"
                 raise Discrepancy(
                     seq,
                     "fill-signature",
-                    f"{ref}: signed by {to_checksum_address(signer)}, "
-                    f"not by venue {f.venue}'s key ({', '.join(venue.signers)})",
+                    f"{ref}: signed by {to_checksum_address(signer)}; venue {f.venue}'s registered key at ts "
+                    f"{f.ts} is {valid}",
+                )
+            terms = self.registry.terms_at(p.instrument, as_of)
+            if terms is not None and f.price % terms.tick:
+                raise Discrepancy(
+                    seq, "fill-tick", f"{ref}: price {f.price} is not a multiple of the tick {terms.tick}"
                 )
             self.checked += 1

@@ -12,9 +12,9 @@ Per batch with a context:
  - no funding interval is applied twice;
  - the rule's instruments are exactly the context's marks (no mark for an instrument nobody holds);
  - the settled transfers, netted per (account, asset), equal the rule's `net_transfers`.
-A batch without a context may only move members' cash into the default fund and operator capital
-(the devnet's funding of the system accounts); it settles no fill. A batch's contribution, margin-call and
-default-action rows, the waterfall draws and the published default context are checked in
+A batch without a context may only move the operator's own member cash into the default fund and operator
+capital (the devnet's funding of the system accounts; `no-context`); it settles no fill. A batch's
+contribution, margin-call and default-action rows, the waterfall draws and the published default context are checked in
 checks/defaults.py (`check_default_actions`), once the replay applied them.
 """
 
@@ -67,17 +67,24 @@ class PositionBook:
     def holders(self) -> set[int]:
         return {m for (m, _), q in self.positions.items() if q}
 
-    def settle(self, batch: Batch, published: PublishedBatch, members: dict[str, int]) -> set[int]:
+    def settle(
+        self,
+        batch: Batch,
+        published: PublishedBatch,
+        members: dict[str, int],
+        ctx: BatchContext | None,
+        operator_accounts: frozenset[int] = frozenset(),
+    ) -> set[int]:
         """Check one batch's transfers and move positions and marks forward; returns the members whose
-        positions changed."""
-        if published.context is None:
-            check_contribution(batch)
+        positions changed. `ctx`: the parsed published context (None: the batch commits to none);
+        `operator_accounts`: the operator's own member accounts (the only payers a batch without a context
+        may debit)."""
+        if ctx is None:
+            if published.fills:
+                raise Discrepancy(batch.sequence, "no-context", "a batch without a published context settles fills")
+            check_contribution(batch, operator_accounts)
             return set()
         seq = batch.sequence
-        try:
-            ctx = BatchContext.from_canonical(published.context.encode())
-        except (ValueError, KeyError, TypeError) as exc:
-            raise Discrepancy(seq, "context", f"the published context does not parse: {exc}") from exc
         self._check_context(seq, ctx)
         fills = self._pending_fills(seq, published, ctx, members)
         specs = _specs(ctx)
@@ -176,25 +183,36 @@ def _compare(seq: int, batch: Batch, ob: Obligations) -> None:
             )
 
 
-def check_contribution(batch: Batch) -> None:
-    """A batch without a context: only members' cash into the default fund or operator capital."""
+def parse_context(seq: int, published: PublishedBatch) -> BatchContext | None:
+    if published.context is None:
+        return None
+    try:
+        return BatchContext.from_canonical(published.context.encode())
+    except (ValueError, KeyError, TypeError) as exc:
+        raise Discrepancy(seq, "context", f"the published context does not parse: {exc}") from exc
+
+
+def check_contribution(batch: Batch, operator_accounts: frozenset[int]) -> None:
+    """A batch without a context carries what the trust model allows it and nothing else: the operator
+    funding the default fund and operator capital from its own member account (the account of an address
+    holding the vault's operator role). No margin rows, no default rows, no other payer: a member's cash
+    moved without a context is a taking, however it is labelled."""
     seq = batch.sequence
-    if batch.requirements:
-        raise Discrepancy(seq, "context", "a batch without a published context posts margin requirements")
-    for t in batch.transfers:
-        ok = (
-            t.account >= FIRST_MEMBER_ACCOUNT
-            if t.amount < 0
-            else t.account
-            in (
-                DEFAULT_FUND_ACCOUNT,
-                OPERATOR_CAPITAL_ACCOUNT,
-            )
+    if batch.requirements or batch.marks:
+        raise Discrepancy(seq, "no-context", "a batch without a published context posts margin requirements or marks")
+    if batch.contributions or batch.margin_calls or batch.default_actions or batch.approved_withdrawals:
+        raise Discrepancy(
+            seq, "no-context", "a batch without a published context carries default or withdrawal-approval rows"
         )
+    for t in batch.transfers:
+        if t.amount < 0:
+            ok = t.account >= FIRST_MEMBER_ACCOUNT and t.account in operator_accounts
+        else:
+            ok = t.account in (DEFAULT_FUND_ACCOUNT, OPERATOR_CAPITAL_ACCOUNT)
         if not ok:
             raise Discrepancy(
                 seq,
-                "transfers",
+                "no-context",
                 f"account {t.account} asset {t.asset} moves {t.amount} in a batch without a published context "
-                "(only contributions to the default fund and operator capital may)",
+                "(only the operator's own member account may fund the default fund and operator capital)",
             )
