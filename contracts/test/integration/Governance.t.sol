@@ -8,6 +8,8 @@ import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {VaultFixture} from "../utils/VaultFixture.sol";
 import {MockERC20} from "../utils/MockERC20.sol";
 import {IVault} from "../../src/interfaces/IVault.sol";
+import {IVaultMain} from "../../src/interfaces/IVaultMain.sol";
+import {IVaultExtension} from "../../src/interfaces/IVaultExtension.sol";
 import {Batch} from "../../src/libraries/Batch.sol";
 
 /// @notice Governance through OpenZeppelin's TimelockController: the timelock holds GOVERNOR_ROLE, so
@@ -72,7 +74,7 @@ contract GovernanceTest is VaultFixture {
     function test_setSignersThroughTimelock() public {
         address[] memory set = new address[](2);
         (set[0], set[1]) = (vm.addr(0x111), vm.addr(0x222));
-        bytes memory data = abi.encodeCall(IVault.setSigners, (set, 2));
+        bytes memory data = abi.encodeCall(IVaultExtension.setSigners, (set, 2));
 
         _unauthorized(proposer);
         vm.prank(proposer);
@@ -98,7 +100,7 @@ contract GovernanceTest is VaultFixture {
     }
 
     function test_setWithdrawalDelayThroughTimelock() public {
-        bytes memory data = abi.encodeCall(IVault.setWithdrawalDelay, (uint64(3 days)));
+        bytes memory data = abi.encodeCall(IVaultExtension.setWithdrawalDelay, (uint64(3 days)));
         _unauthorized(attacker);
         vm.prank(attacker);
         vault.setWithdrawalDelay(0);
@@ -115,7 +117,7 @@ contract GovernanceTest is VaultFixture {
         _unauthorized(attacker);
         vm.prank(attacker);
         vault.setEscapePeriod(1);
-        _governed(abi.encodeCall(IVault.setEscapePeriod, (uint64(30 days))));
+        _governed(abi.encodeCall(IVaultExtension.setEscapePeriod, (uint64(30 days))));
         assertEq(uint256(vault.escapePeriod()), 30 days, "escape period");
     }
 
@@ -125,7 +127,7 @@ contract GovernanceTest is VaultFixture {
         vm.prank(attacker);
         vault.listAsset(IERC20(address(wbtc)));
         uint16 before = vault.assetCount();
-        _governed(abi.encodeCall(IVault.listAsset, (IERC20(address(wbtc)))));
+        _governed(abi.encodeCall(IVaultMain.listAsset, (IERC20(address(wbtc)))));
         assertEq(uint256(vault.assetCount()), uint256(before) + 1, "listed");
         assertEq(address(vault.assetToken(before)), address(wbtc), "token");
         _deposit(alice, before, 1e8);
@@ -133,7 +135,7 @@ contract GovernanceTest is VaultFixture {
     }
 
     function test_onlyProposerSchedules() public {
-        bytes memory data = abi.encodeCall(IVault.setWithdrawalDelay, (uint64(0)));
+        bytes memory data = abi.encodeCall(IVaultExtension.setWithdrawalDelay, (uint64(0)));
         vm.expectRevert(
             abi.encodeWithSelector(
                 IAccessControl.AccessControlUnauthorizedAccount.selector, attacker, timelock.PROPOSER_ROLE()
@@ -148,7 +150,7 @@ contract GovernanceTest is VaultFixture {
     }
 
     function test_cancelledOperationCannotExecute() public {
-        bytes memory data = abi.encodeCall(IVault.setWithdrawalDelay, (uint64(0)));
+        bytes memory data = abi.encodeCall(IVaultExtension.setWithdrawalDelay, (uint64(0)));
         (bytes32 id, bytes32 salt) = _schedule(data);
         vm.prank(proposer); // proposers are cancellers
         timelock.cancel(id);
@@ -172,7 +174,7 @@ contract GovernanceTest is VaultFixture {
         _unauthorized(guardian);
         vm.prank(guardian);
         vault.unpause();
-        _governed(abi.encodeCall(IVault.unpause, ()));
+        _governed(abi.encodeCall(IVaultMain.unpause, ()));
         assertFalse(Pausable(address(vault)).paused(), "unpaused by governance");
     }
 

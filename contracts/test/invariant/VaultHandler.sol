@@ -5,6 +5,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IVault} from "../../src/interfaces/IVault.sol";
 import {Batch} from "../../src/libraries/Batch.sol";
 import {Vm} from "../utils/Vm.sol";
+import {ICrossclearVault} from "../../src/interfaces/ICrossclearVault.sol";
 
 interface IMintable {
     function mint(address to, uint256 amount) external;
@@ -46,7 +47,7 @@ contract VaultHandler {
     bytes4 internal constant ENFORCED_PAUSE = bytes4(keccak256("EnforcedPause()"));
 
     struct Config {
-        IVault vault;
+        ICrossclearVault vault;
         IERC20[] tokens; // index = asset number
         address[] members;
         uint256[] memberKeys;
@@ -75,7 +76,7 @@ contract VaultHandler {
         bytes32 lastHash;
     }
 
-    IVault public immutable vault;
+    ICrossclearVault public immutable vault;
     IERC20[] internal tokens;
     address[] internal members;
     uint256[] internal memberKeys;

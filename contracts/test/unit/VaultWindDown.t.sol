@@ -5,6 +5,7 @@ import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol"
 import {VaultFixture} from "../utils/VaultFixture.sol";
 import {IVault} from "../../src/interfaces/IVault.sol";
 import {Batch} from "../../src/libraries/Batch.sol";
+import {ICrossclearVault} from "../../src/interfaces/ICrossclearVault.sol";
 
 /// @notice The escape hatch: if no batch lands for `escapePeriod`, anyone winds the vault down and every
 /// account can take its balance (less collateral seized for an outstanding advance).
@@ -36,7 +37,7 @@ contract VaultWindDownTest is VaultFixture {
     }
 
     function test_trigger_clockStartsAtDeployment() public {
-        IVault fresh = _deployVault(usd, signerAddrs, 2);
+        ICrossclearVault fresh = _deployVault(usd, signerAddrs, 2);
         vm.warp(block.timestamp + ESCAPE_PERIOD);
         fresh.triggerWindDown();
         assertTrue(fresh.woundDown(), "no batch ever");

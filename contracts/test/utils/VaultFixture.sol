@@ -5,8 +5,10 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {Test} from "./Test.sol";
 import {MockERC20} from "./MockERC20.sol";
 import {Vault} from "../../src/Vault.sol";
+import {VaultExtension} from "../../src/VaultExtension.sol";
 import {IVault} from "../../src/interfaces/IVault.sol";
 import {Batch} from "../../src/libraries/Batch.sol";
+import {ICrossclearVault} from "../../src/interfaces/ICrossclearVault.sol";
 
 /// @notice Shared set-up for vault tests: tokens, a deployed vault with three risk signers (2-of-3),
 /// four admitted members, and helpers to fund members and to build, sign and settle batches.
@@ -40,7 +42,7 @@ abstract contract VaultFixture is Test {
     uint256 internal constant USD_UNIT = 1e6;
     uint256 internal constant WETH_UNIT = 1e18;
 
-    Vault internal vault;
+    ICrossclearVault internal vault;
     MockERC20 internal usd;
     MockERC20 internal weth;
 
@@ -90,9 +92,13 @@ abstract contract VaultFixture is Test {
         vm.stopPrank();
     }
 
-    function _deployVault(IERC20 settlement, address[] memory signers_, uint8 threshold_) internal returns (Vault) {
-        return new Vault(
-            settlement, governor, guardian, operator, signers_, threshold_, WITHDRAWAL_DELAY, ESCAPE_PERIOD
+    function _deployVault(IERC20 settlement, address[] memory signers_, uint8 threshold_) internal returns (ICrossclearVault) {
+        return ICrossclearVault(
+            address(
+                new Vault(
+                    settlement, governor, guardian, operator, signers_, threshold_, WITHDRAWAL_DELAY, ESCAPE_PERIOD, new VaultExtension()
+                )
+            )
         );
     }
 
