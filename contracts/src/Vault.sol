@@ -38,6 +38,7 @@ contract Vault is VaultBase, IVaultMain {
     uint256 internal constant TRANSFER_RESERVED = 0x0000000000000000ffffffffffffffffffff00000000000000000000000000000000;
     uint256 internal constant MASK128 = 0xffffffffffffffffffffffffffffffff; // == Ledger.MASK128
     uint256 internal constant MARK_RESERVED = 0x00000000ffffffffffffffffffffffff00000000000000000000000000000000;
+    uint256 internal constant APPROVAL_RESERVED = 0xffff << 128; // bits [143..128] of an approval row
 
     /// @dev The modules; their code runs on this contract's storage. They are deployed in their own
     /// transactions (EIP-3860 caps initcode at 49,152 bytes, and the three together exceed it).
@@ -125,7 +126,8 @@ contract Vault is VaultBase, IVaultMain {
     /// @inheritdoc IVaultMain
     /// @dev Measures the vault's balance before and after the pull, so fee-on-transfer and other tokens
     /// that deliver less than asked are refused rather than over-credited.
-    function deposit(address member, uint16 asset, uint256 amount) external whenNotPaused nonReentrant {
+    /// Allowed while paused: a deposit only adds collateral (a cure of a margin call must stay possible).
+    function deposit(address member, uint16 asset, uint256 amount) external nonReentrant {
         _requireNotWoundDown();
         uint32 account = _requireMember(member);
         IERC20 token = _token(asset);
@@ -178,13 +180,23 @@ contract Vault is VaultBase, IVaultMain {
     // ------------------------------------------------------------------ guardian and governance
 
     /// @inheritdoc IVaultMain
-    function pause() external onlyRole(GUARDIAN_ROLE) {
-        _pause();
+    /// @dev Lapses by itself after MAX_PAUSE; a new one only PAUSE_COOLDOWN after the last ended.
+    function pause() external onlyRole(GUARDIAN_ROLE) whenNotPaused {
+        uint64 since = _pausedSince;
+        uint64 nowTs = _now();
+        if (since != 0) {
+            uint64 until = _pausedUntil;
+            if (nowTs < until + PAUSE_COOLDOWN) revert PauseCoolingDown(until + PAUSE_COOLDOWN);
+            _pausedTotal += until - since; // fold the last pause into the clock
+        }
+        (_pausedSince, _pausedUntil) = (nowTs, nowTs + MAX_PAUSE);
+        emit Paused(msg.sender);
     }
 
     /// @inheritdoc IVaultMain
-    function unpause() external onlyRole(GOVERNOR_ROLE) {
-        _unpause();
+    function unpause() external onlyRole(GOVERNOR_ROLE) whenPaused {
+        _pausedUntil = _now();
+        emit Unpaused(msg.sender);
     }
 
     /// @inheritdoc IVaultMain
@@ -195,7 +207,8 @@ contract Vault is VaultBase, IVaultMain {
 
     // ------------------------------------------------------------------ settlement steps
 
-    /// @dev sequence = last + 1, prevHash = last digest, lastAsOf <= asOf <= now; returns the batch digest.
+    /// @dev sequence = last + 1, prevHash = last digest, lastAsOf <= asOf <= now <= validUntil; returns the
+    /// batch digest.
     function _checkHeader(Batch.Data calldata batch) private view returns (bytes32) {
         uint64 expected = _lastSequence + 1;
         if (batch.sequence != expected) revert BadSequence(expected, batch.sequence);
@@ -205,6 +218,8 @@ contract Vault is VaultBase, IVaultMain {
         if (batch.asOf < last) revert StaleAsOf(last, batch.asOf);
         // forge-lint: disable-next-line(block-timestamp) // second-level skew is harmless for day-scale delays
         if (batch.asOf > block.timestamp) revert FutureAsOf(_now(), batch.asOf);
+        // forge-lint: disable-next-line(block-timestamp) // second-level skew is harmless for expiry
+        if (block.timestamp > batch.validUntil) revert BatchExpired(batch.validUntil, _now());
         return _hashTypedDataV4(Batch.structHash(batch));
     }
 
@@ -217,6 +232,7 @@ contract Vault is VaultBase, IVaultMain {
             if (asset >= assets) revert UnknownAsset(asset);
             if (haircutBps > Margin.BPS) revert InvalidHaircut(asset, haircutBps);
             Margin.Mark storage m = _marks[asset];
+            if (asset == Ledger.SETTLEMENT_ASSET && price != 10 ** m.decimals) revert SettlementMarkFixed(price);
             (m.price, m.haircutBps) = (price, haircutBps);
         }
     }
@@ -360,17 +376,34 @@ contract Vault is VaultBase, IVaultMain {
         }
     }
 
-    /// @dev Each id must be a pending withdrawal; it becomes executable now (the margin check still runs).
-    function _approveWithdrawals(uint256[] calldata ids) private {
-        for (uint256 i; i < ids.length; ++i) {
-            uint256 id = ids[i];
-            _pendingWithdrawal(id).readyAt = _now();
+    /// @dev Approval row: id [255..192] | account [191..160] | asset [159..144] | zero [143..128] | amount.
+    /// It must name an existing withdrawal with exactly that account, asset and amount (ApprovalMismatch),
+    /// which becomes executable now (the margin check still runs at execution). A withdrawal that is no
+    /// longer pending (its owner cancelled it, or anyone executed it, after the batch was signed) is skipped
+    /// with RowAdjusted rather than failing the batch.
+    function _approveWithdrawals(uint256[] calldata rows) private {
+        for (uint256 i; i < rows.length; ++i) {
+            uint256 row = rows[i];
+            if (row & APPROVAL_RESERVED != 0) revert MalformedRow(bytes32(row));
+            (uint64 id, uint32 account, uint16 asset, uint128 amount) = Batch.unpackApproval(row);
+            Withdrawal storage w = _withdrawals[id];
+            uint8 status = w.status;
+            if (status == 0) revert WithdrawalNotFound(id);
+            if (w.account != account || w.asset != asset || w.amount != amount) revert ApprovalMismatch(id);
+            if (status != PENDING) {
+                emit RowAdjusted(Batch.ROWS_APPROVALS, i, bytes32(row), 0);
+                continue;
+            }
+            (w.readyAt, w.pauseClock) = (_now(), _pauseClock());
             emit WithdrawalApproved(id);
         }
     }
 
     function _recordBatch(Batch.Data calldata batch, bytes32 digest) private {
         (_lastSequence, _lastAsOf, _lastSettledAt) = (batch.sequence, batch.asOf, _now());
+        _pauseClockAtSettle = uint48(_pauseClock()); // same slot; 2**48 seconds is 8.9 million years
+        uint64 next = _nextEscapePeriod; // same slot as the threshold, already read
+        if (next != 0) (_escapePeriod, _nextEscapePeriod) = (next, 0);
         _lastBatchHash = digest;
         emit BatchSettled(batch.sequence, digest, batch.fillsRoot, batch.asOf, batch.transfers.length);
     }

@@ -31,6 +31,11 @@ abstract contract VaultBase is
     bytes32 public constant OPERATOR_ROLE = keccak256("OPERATOR_ROLE");
 
     uint64 internal constant MAX_DELAY = 365 days;
+    /// @notice A guardian pause lapses by itself after MAX_PAUSE, and the next can start only PAUSE_COOLDOWN
+    /// after the last ended: at most half of any long stretch is paused, so the escape hatch (whose clock
+    /// stops during pauses) opens within 2 × escapePeriod + MAX_PAUSE of the last batch, whatever happens.
+    uint64 public constant MAX_PAUSE = 7 days;
+    uint64 public constant PAUSE_COOLDOWN = 7 days;
 
     uint8 internal constant PENDING = 1;
     uint8 internal constant EXECUTED = 2;
@@ -62,10 +67,34 @@ abstract contract VaultBase is
         emit WithdrawalDelayUpdated(delay);
     }
 
-    function _setEscapePeriod(uint64 period) internal {
+    function _checkEscapePeriod(uint64 period) internal pure {
         if (period == 0 || period > MAX_DELAY) revert InvalidDelay(period);
+    }
+
+    function _setEscapePeriod(uint64 period) internal {
+        _checkEscapePeriod(period);
         _escapePeriod = period;
         emit EscapePeriodUpdated(period);
+    }
+
+    // ------------------------------------------------------------------ the pause clock
+
+    /// @notice Whether the guardian's pause is in force: from `pause()` until `unpause()` or MAX_PAUSE later.
+    function paused() public view override returns (bool) {
+        // forge-lint: disable-next-line(block-timestamp) // second-level skew is harmless for day-scale pauses
+        return block.timestamp < _pausedUntil;
+    }
+
+    /// @dev Total seconds paused up to now. Delays (withdrawals, the escape period) are measured on the
+    /// wall clock less this, so paused time never counts toward them.
+    function _pauseClock() internal view returns (uint64 clock) {
+        clock = _pausedTotal;
+        uint64 since = _pausedSince;
+        if (since != 0) {
+            uint64 until = _pausedUntil;
+            uint64 nowTs = _now();
+            clock += (nowTs < until ? nowTs : until) - since;
+        }
     }
 
     // ------------------------------------------------------------------ withdrawals and margin

@@ -70,7 +70,9 @@ contract VaultExtension is VaultBase, IVaultExtension {
         (uint32 account, uint16 asset, uint128 amount, address to) = (w.account, w.asset, w.amount, w.to);
         uint256 payout = amount;
         if (!_woundDown) {
-            uint64 readyAt = w.readyAt;
+            // Paused: nothing leaves; and the time paused since readyAt was set does not count toward it.
+            _requireNotPaused();
+            uint64 readyAt = w.readyAt + (_pauseClock() - w.pauseClock);
             // forge-lint: disable-next-line(block-timestamp) // second-level skew is harmless for day-scale delays
             if (readyAt > block.timestamp) revert WithdrawalNotReady(id, readyAt);
             if (DefaultFund.isOpen(_fund, account)) revert MemberInDefault(account);
@@ -98,9 +100,10 @@ contract VaultExtension is VaultBase, IVaultExtension {
     // ------------------------------------------------------------------ escape hatch
 
     /// @inheritdoc IVaultExtension
+    /// @dev The escape period counts only unpaused time since the last batch, at the period in force then.
     function triggerWindDown() external {
         _requireNotWoundDown();
-        uint64 opensAt = _lastSettledAt + _escapePeriod;
+        uint64 opensAt = _escapeOpensAt();
         // forge-lint: disable-next-line(block-timestamp) // second-level skew is harmless for day-scale delays
         if (block.timestamp < opensAt) revert EscapeHatchNotOpen(opensAt);
         _woundDown = true;
@@ -162,8 +165,32 @@ contract VaultExtension is VaultBase, IVaultExtension {
     }
 
     /// @inheritdoc IVaultExtension
+    /// @dev Never retroactive: the window since the last batch keeps its period; this one starts with the
+    /// next batch.
     function setEscapePeriod(uint64 period) external onlyRole(GOVERNOR_ROLE) {
-        _setEscapePeriod(period);
+        _checkEscapePeriod(period);
+        _nextEscapePeriod = period;
+        emit EscapePeriodUpdated(period);
+    }
+
+    /// @inheritdoc IVaultExtension
+    function totalDebt() external view returns (uint256) {
+        return _ledger[Ledger.DEBT_TOTAL];
+    }
+
+    /// @inheritdoc IVaultExtension
+    function escapeHatchOpensAt() external view returns (uint64) {
+        return _escapeOpensAt();
+    }
+
+    /// @inheritdoc IVaultExtension
+    function nextEscapePeriod() external view returns (uint64) {
+        return _nextEscapePeriod;
+    }
+
+    /// @inheritdoc IVaultExtension
+    function pauseClock() external view returns (uint64) {
+        return _pauseClock();
     }
 
     // ------------------------------------------------------------------ views
@@ -349,7 +376,7 @@ contract VaultExtension is VaultBase, IVaultExtension {
 
         id = ++_withdrawalCount;
         uint64 readyAt = _now() + _withdrawalDelay;
-        _withdrawals[id] = Withdrawal(account, asset, amount, to, readyAt, PENDING);
+        _withdrawals[id] = Withdrawal(account, asset, amount, to, readyAt, PENDING, _pauseClock());
         emit WithdrawalRequested(id, account, asset, amount, to, readyAt);
     }
 
@@ -367,6 +394,11 @@ contract VaultExtension is VaultBase, IVaultExtension {
     function _seizeForDebt(uint32 account, uint16 asset, uint256 amount) private returns (uint256) {
         if (_ledger.debtOf(account) == 0) return 0;
         return abi.decode(_delegate(_defaults, abi.encodeCall(VaultDefaults.seizeForDebt, (account, asset, amount))), (uint256));
+    }
+
+    /// @dev lastSettledAt + the period in force then + the time paused since.
+    function _escapeOpensAt() private view returns (uint64) {
+        return _lastSettledAt + _escapePeriod + (_pauseClock() - _pauseClockAtSettle);
     }
 
     function _mark(uint16 asset) private view returns (Margin.Mark memory) {

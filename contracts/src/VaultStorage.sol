@@ -37,13 +37,15 @@ abstract contract VaultStorage {
     uint16 internal _assetCount;
     uint8 internal _threshold;
     uint64 internal _withdrawalDelay;
-    uint64 internal _escapePeriod;
+    uint64 internal _escapePeriod; // of the current window (since the last batch)
+    uint64 internal _nextEscapePeriod; // set by governance, in force from the next batch (0: none)
 
     // One slot: the batch chain, written on every settle.
     uint64 internal _lastSequence;
     uint64 internal _lastAsOf;
     uint64 internal _lastSettledAt;
     bool internal _woundDown;
+    uint48 internal _pauseClockAtSettle; // the pause clock (see below) when the last batch landed
 
     bytes32 internal _lastBatchHash;
 
@@ -51,4 +53,10 @@ abstract contract VaultStorage {
     DefaultFund.State internal _fund;
     /// @dev account => deadline << 128 | amount of its last margin call.
     mapping(uint32 account => uint256 packed) internal _marginCalls;
+
+    /// @dev The guardian's last pause, [since, until) (until is moved to the unpause time), and Σ of the
+    /// pauses before it: the pause clock, total paused seconds, is Σ + the part of [since, until) passed.
+    uint64 internal _pausedSince;
+    uint64 internal _pausedUntil;
+    uint64 internal _pausedTotal;
 }

@@ -16,7 +16,7 @@ from offchain.chain.artifacts import load_artifact
 from offchain.chain.errors import ErrorDecoder
 from offchain.chain.signers import SignerSignature
 from offchain.chain.transactions import Sent, TxSender
-from offchain.core.batch import Batch, decode_batch_words
+from offchain.core.batch import Batch, WithdrawalApproval, decode_batch_words
 from offchain.core.eip712 import Domain, vault_domain
 from offchain.core.withdrawal import WithdrawalRequest
 
@@ -164,6 +164,12 @@ class VaultClient:
     def withdrawal(self, withdrawal_id: int) -> WithdrawalInfo:
         w = self.contract.functions.withdrawal(withdrawal_id).call()
         return WithdrawalInfo(withdrawal_id, w[0], w[1], w[2], w[3], w[4], WITHDRAWAL_STATUS.get(w[5], "none"))
+
+    def approval(self, withdrawal_id: int) -> int:
+        """The approval word a batch carries to release withdrawal `withdrawal_id` at once: it binds the
+        withdrawal's account, asset and amount as the vault holds them."""
+        w = self.withdrawal(withdrawal_id)
+        return WithdrawalApproval(id=withdrawal_id, account=w.account, asset=w.asset, amount=w.amount).pack()
 
     def settled_digest(self, sequence: int) -> tuple[bytes, bytes, int] | None:
         """(digest, tx hash, block) of the applied batch with this sequence, from its event."""

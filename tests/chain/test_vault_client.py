@@ -165,7 +165,7 @@ def test_withdrawal_after_delay_and_instant_by_batch(
 
     # Instant path: the engine co-signs the pending request in the next batch.
     wid2 = vault.request_withdrawal(member, 0, 500 * USDC, member.address)
-    batch = Batch(sequence=1, prev_hash=b"\0" * 32, as_of=now(w3), approved_withdrawals=(wid2,))
+    batch = Batch(sequence=1, prev_hash=b"\0" * 32, as_of=now(w3), approved_withdrawals=(vault.approval(wid2),))
     vault.settle(deployer_sender(w3), batch, sign_batch(batch, vault.domain, risk_signers[:2]))
     vault.execute_withdrawal(member, wid2)
     assert vault.balance(a, 0) == 3_500 * USDC

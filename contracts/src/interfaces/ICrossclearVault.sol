@@ -17,6 +17,9 @@ interface ICrossclearVault is IVaultMain, IVaultExtension, IAccessControl {
     function GUARDIAN_ROLE() external view returns (bytes32);
     /// @notice The role that admits members.
     function OPERATOR_ROLE() external view returns (bytes32);
+    /// @notice The longest a guardian pause lasts, and the wait after one before the next.
+    function MAX_PAUSE() external view returns (uint64);
+    function PAUSE_COOLDOWN() external view returns (uint64);
     /// @notice Whether the guardian's pause is in force.
     function paused() external view returns (bool);
 }

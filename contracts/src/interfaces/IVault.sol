@@ -40,6 +40,7 @@ interface IVault {
         address to;
         uint64 readyAt; // executable from this time (request time + delay, or batch approval time)
         uint8 status; // 1 = pending, 2 = executed, 3 = cancelled
+        uint64 pauseClock; // the vault's pause clock when readyAt was set: later paused time delays it
     }
 
     // ------------------------------------------------------------------ events
@@ -48,6 +49,8 @@ interface IVault {
     event AssetListed(uint16 indexed asset, address indexed token, uint8 decimals);
     event SignersUpdated(address[] signers, uint8 threshold);
     event WithdrawalDelayUpdated(uint64 delay);
+    /// @notice The escape period is `period` from the next batch on (never retroactive: the window since the
+    /// last batch keeps the period it started with).
     event EscapePeriodUpdated(uint64 period);
     event Deposited(uint32 indexed account, uint16 indexed asset, address indexed from, uint256 amount);
     event WithdrawalRequested(
@@ -78,6 +81,14 @@ interface IVault {
         uint32 indexed defaulter, uint8 indexed layer, uint32 account, uint16 asset, uint256 amount, uint256 value
     );
 
+    /// @notice A row that a third party could invalidate between signing and inclusion was applied with a
+    /// lesser amount, or skipped (`applied` 0), instead of reverting the batch. `rows` names the array
+    /// (ROWS_APPROVALS 1: approvedWithdrawals; ROWS_DEFAULT_ACTIONS 2: defaultActions), `index` the row in it.
+    /// Approval of a withdrawal no longer pending (executed or cancelled since signing): skipped. COVER above
+    /// the defaulter's debt (a deposit repaid part of it): the debt. ASSESS above what the last COVER left
+    /// uncovered (layers 1-4 covered more than planned): that remainder.
+    event RowAdjusted(uint8 indexed rows, uint256 index, bytes32 row, uint256 applied);
+
     // ------------------------------------------------------------------ errors
 
     error ZeroAddress();
@@ -106,6 +117,12 @@ interface IVault {
     error BadPrevHash(bytes32 expected, bytes32 given);
     error StaleAsOf(uint64 last, uint64 given);
     error FutureAsOf(uint64 nowTs, uint64 given);
+    /// @notice The batch's `validUntil` has passed: signed batches expire.
+    error BatchExpired(uint64 validUntil, uint64 nowTs);
+    /// @notice An approval row whose (account, asset, amount) differ from the withdrawal with its id.
+    error ApprovalMismatch(uint256 id);
+    /// @notice A mark row re-pricing the settlement asset (its price is fixed at one whole unit).
+    error SettlementMarkFixed(uint128 price);
     error NonZeroSum(uint16 asset, int256 sum);
     error MalformedRow(bytes32 row);
     error InvalidRequirement(uint32 account, uint112 im, uint112 mm);
@@ -121,6 +138,8 @@ interface IVault {
     /// @notice A member in default cannot request or execute withdrawals (nor be assessed).
     error MemberInDefault(uint32 account);
     error NotInDefault(uint32 account);
+    /// @notice A DECLARE beyond DefaultFund.MAX_OPEN_DEFAULTS defaults open at once.
+    error TooManyOpenDefaults(uint256 max);
     error AlreadyInDefault(uint32 account);
     /// @notice CLOSE of a default whose debt is not fully covered.
     error DebtOutstanding(uint32 account, uint256 debt);
@@ -146,6 +165,9 @@ interface IVault {
     error UnsupportedDecimals(uint8 decimals);
     error InvalidDelay(uint64 delay);
     error EscapeHatchNotOpen(uint64 opensAt);
+    /// @notice A new pause before `until` (PAUSE_COOLDOWN after the last one ended): a pause cannot be renewed
+    /// back to back, so it never holds the escape hatch shut for long.
+    error PauseCoolingDown(uint64 until);
     error WoundDown();
     error NotWoundDown();
 }

@@ -61,7 +61,7 @@ interface IVaultExtension is IVault {
     /// @notice Set the delay between a withdrawal request and its execution (governance role).
     function setWithdrawalDelay(uint64 delay) external;
 
-    /// @notice Set how long without a batch opens the escape hatch (governance role).
+    /// @notice Set how long without a batch opens the escape hatch (governance role), from the next batch on.
     function setEscapePeriod(uint64 period) external;
 
     // ------------------------------------------------------------------ views
@@ -92,6 +92,15 @@ interface IVaultExtension is IVault {
     function isSigner(address signer) external view returns (bool);
     function withdrawalDelay() external view returns (uint64);
     function escapePeriod() external view returns (uint64);
+    /// @notice When the escape hatch opens if no batch lands: lastSettledAt + escapePeriod + the time paused
+    /// since (it moves on while a pause lasts).
+    function escapeHatchOpensAt() external view returns (uint64);
+    /// @notice Σ debt of all members (a running total; the pool's backing check reads it instead of looping).
+    function totalDebt() external view returns (uint256);
+    /// @notice The escape period governance set, in force from the next batch (0: no change pending).
+    function nextEscapePeriod() external view returns (uint64);
+    /// @notice Total seconds the vault has been paused: withdrawal delays and the escape period do not count them.
+    function pauseClock() external view returns (uint64);
     function woundDown() external view returns (bool);
 
     // ------------------------------------------------------------------ defaults and the default fund

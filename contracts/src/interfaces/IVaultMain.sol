@@ -40,7 +40,8 @@ interface IVaultMain is IVault {
 
     // ------------------------------------------------------------------ governance and guardian
 
-    /// @notice Pause deposits and settlement (guardian role). Never pauses withdrawals or the escape hatch.
+    /// @notice Pause settlement and withdrawal execution (guardian role) for at most MAX_PAUSE; deposits,
+    /// requests, cancellations and the escape hatch stay open, and paused time counts toward no delay.
     function pause() external;
 
     /// @notice Lift a pause (governance role).

@@ -155,7 +155,7 @@ contract VaultHandler {
             count["deposit"]++;
             (uint256 adv, uint256 rep) = _debtEvents();
             Snap memory s1 = _snap();
-            _check(!_paused() && !vault.woundDown(), "deposit accepted while paused or wound down");
+            _check(!vault.woundDown(), "deposit accepted after wind-down");
             _check(adv == 0, "deposit advanced liquidity");
             ghostRepaid += rep;
             _check(s1.held[asset] == s0.held[asset] + amount, "deposit: vault received != amount");
@@ -167,10 +167,7 @@ contract VaultHandler {
             count["deposit.reverted"]++;
             _checkUnchanged(s0, "deposit revert");
             bytes4 sel = bytes4(err);
-            _check(
-                (sel == ENFORCED_PAUSE && _paused()) || (sel == IVault.WoundDown.selector && vault.woundDown()),
-                "deposit: unexpected revert"
-            );
+            _check(sel == IVault.WoundDown.selector && vault.woundDown(), "deposit: unexpected revert");
         }
     }
 
@@ -271,13 +268,19 @@ contract VaultHandler {
         uint256 idx = i % pending.length;
         Pending memory p = pending[idx];
         IVault.Withdrawal memory w = vault.withdrawal(p.id);
-        if (block.timestamp < w.readyAt && warpSeed % 5 != 0) vm.warp(w.readyAt + (warpSeed % 3));
+        // paused time since readyAt was set does not count toward it
+        w.readyAt += vault.pauseClock() - w.pauseClock;
+        if (block.timestamp < w.readyAt && warpSeed % 5 != 0) {
+            vm.warp(w.readyAt + (warpSeed % 3));
+            w.readyAt = vault.withdrawal(p.id).readyAt + (vault.pauseClock() - w.pauseClock);
+        }
         Snap memory s0 = _snap();
         uint256 toBefore = tokens[p.asset].balanceOf(p.to);
         try vault.executeWithdrawal(p.id) {
             count["execute"]++;
             Snap memory s1 = _snap();
             _check(block.timestamp >= w.readyAt || vault.woundDown(), "executed before readyAt");
+            _check(!_paused() || vault.woundDown(), "executed while paused");
             _check(vault.withdrawal(p.id).status == 2, "execute: status != executed");
             // In wind-down a member with debt gives up what of the withdrawal covers it (to the default fund).
             uint256 seized = s1.bal[FUND][p.asset] - s0.bal[FUND][p.asset];
@@ -302,6 +305,7 @@ contract VaultHandler {
             bytes4 sel = bytes4(err);
             _check(
                 (sel == IVault.WithdrawalNotReady.selector && block.timestamp < w.readyAt)
+                    || (sel == ENFORCED_PAUSE && _paused() && !vault.woundDown())
                     || (sel == IVault.InsufficientMargin.selector && !vault.woundDown())
                     || (sel == IVault.WoundDown.selector && vault.woundDown())
                     || (sel == IVault.MemberInDefault.selector && vault.inDefault(p.account) && !vault.woundDown()),
@@ -371,7 +375,8 @@ contract VaultHandler {
             _checkSettlementDeltas(s0, s1, t, adv, rep);
             _checkPosted(b);
             for (uint256 k; k < b.approvedWithdrawals.length; ++k) {
-                _check(vault.withdrawal(b.approvedWithdrawals[k]).readyAt <= block.timestamp, "approval not instant");
+                (uint64 id,,,) = Batch.unpackApproval(b.approvedWithdrawals[k]);
+                _check(vault.withdrawal(id).readyAt <= block.timestamp, "approval not instant");
             }
         } catch (bytes memory err) {
             count["settle.valid.reverted"]++;
@@ -460,8 +465,13 @@ contract VaultHandler {
                 b.sequence += 1;
                 want = IVault.BadSequence.selector;
             } else {
-                b.approvedWithdrawals = _appendU(b.approvedWithdrawals, finished[r % finished.length]);
-                want = IVault.WithdrawalNotPending.selector;
+                // an approval that does not bind the withdrawal it names (a finished one: a pending one with
+                // a mismatch is refused the same way)
+                uint256 id = finished[r % finished.length];
+                IVault.Withdrawal memory w = vault.withdrawal(id);
+                b.approvedWithdrawals =
+                    _appendU(b.approvedWithdrawals, Batch.packApproval(uint64(id), w.account, w.asset, w.amount + 1));
+                want = IVault.ApprovalMismatch.selector;
             }
         }
         if (kind >= 3 && kind <= 7) {
@@ -507,8 +517,12 @@ contract VaultHandler {
         } else {
             if (seed % 16 != 0) return;
             vm.prank(guardian);
-            vault.pause();
-            count["pause"]++;
+            try vault.pause() {
+                count["pause"]++;
+            } catch (bytes memory err) {
+                _check(bytes4(err) == IVault.PauseCoolingDown.selector, "pause: unexpected revert");
+                count["pause.coolingDown"]++;
+            }
         }
     }
 
@@ -518,12 +532,15 @@ contract VaultHandler {
             count["windDown.already"]++;
             return;
         }
-        uint64 opensAt = vault.lastSettledAt() + vault.escapePeriod();
+        uint64 opensAt = vault.escapeHatchOpensAt();
+        // a pause only ever moves the hatch later, never earlier
+        _check(opensAt >= vault.lastSettledAt() + vault.escapePeriod(), "the escape hatch opens early");
         if (seed % 128 == 0) {
             if (block.timestamp < opensAt) vm.warp(opensAt + (seed % 3));
         } else {
             vm.warp(block.timestamp + (seed % 2 hours));
         }
+        opensAt = vault.escapeHatchOpensAt(); // a pause in force moved it on with the clock
         try vault.triggerWindDown() {
             count["windDown"]++;
             _check(block.timestamp >= opensAt, "wind-down before the escape period");
@@ -981,14 +998,13 @@ contract VaultHandler {
             b.defaultActions = _one(Batch.packDefaultAction(x, Batch.CLOSE, 0));
             want = IVault.DebtOutstanding.selector;
         } else if (kind == 3) {
-            if (x == 0) return;
-            b.defaultActions = _one(Batch.packDefaultAction(x, Batch.COVER, uint128(vault.debtOf(x) + 1 + seed % 1000)));
-            want = IVault.OverDraw.selector;
+            // re-pricing the settlement asset (a COVER above the debt is no longer invalid: it covers the debt)
+            b.marks = _one(Batch.packMark(0, 0, uint128(1e6 + 1 + seed % 1e6)));
+            want = IVault.SettlementMarkFixed.selector;
         } else if (kind == 4) {
-            // ASSESS with nothing left to assess: layer 4 first, then the remainder
-            b.defaultActions = _one(Batch.packDefaultAction(m, Batch.ASSESS, 1 + uint128(seed % 1000)));
-            (uint256 pool,) = vault.defaultFundPool();
-            want = pool != 0 ? IVault.LayerNotExhausted.selector : IVault.OverDraw.selector;
+            // an expired batch (an ASSESS with nothing left to assess is skipped, no longer invalid)
+            b.validUntil = uint64(block.timestamp - 1 - seed % 1 hours);
+            want = IVault.BatchExpired.selector;
         } else if (kind == 5) {
             // a contribution return while a default is open
             if (x == 0 || vault.contributionOf(m) == 0) return;
@@ -1054,6 +1070,7 @@ contract VaultHandler {
         b.sequence = vault.lastSequence() + 1;
         b.prevHash = vault.lastBatchHash();
         b.asOf = uint64(block.timestamp);
+        b.validUntil = uint64(block.timestamp + 1 hours);
         b.fillsRoot = keccak256(abi.encode(seed, "fills"));
     }
 
@@ -1164,6 +1181,7 @@ contract VaultHandler {
         b.asOf = uint64(block.timestamp) > last ? uint64(block.timestamp - (seed % 2) * ((block.timestamp - last) / 2)) : last;
         b.fillsRoot = keccak256(abi.encode(seed, "fills"));
         b.contextHash = keccak256(abi.encode(seed, "context"));
+        b.validUntil = uint64(block.timestamp + (seed >> 48) % 1 hours);
 
         (b.transfers, t) = _genTransfers(seed);
 
@@ -1194,7 +1212,8 @@ contract VaultHandler {
         b.approvedWithdrawals = new uint256[](nApprove);
         uint256 first = (seed >> 40) % (pending.length == 0 ? 1 : pending.length);
         for (uint256 k; k < nApprove; ++k) {
-            b.approvedWithdrawals[k] = pending[(first + k) % pending.length].id;
+            Pending memory p = pending[(first + k) % pending.length];
+            b.approvedWithdrawals[k] = Batch.packApproval(uint64(p.id), p.account, p.asset, p.amount);
         }
     }
 

@@ -157,6 +157,7 @@ contract VaultInvariantTest is VaultFixture {
             if (acct < FIRST_MEMBER_ACCOUNT) assertEq(d, 0, "a system account owes");
             if (d != 0) assertEq(vault.balanceOf(acct, USD), 0, "a member that owes holds cash (not repaid first)");
         }
+        assertEq(vault.totalDebt(), total, "the running debt total != the sum of debts");
         uint256 advanced = handler.ghostAdvanced();
         assertEq(
             total + handler.ghostRepaid() + handler.ghostSeizedCover() + handler.ghostWaterfallCover(),

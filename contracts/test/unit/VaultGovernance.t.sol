@@ -193,7 +193,9 @@ contract VaultGovernanceTest is VaultFixture {
         vault.setEscapePeriod(366 days);
         vm.stopPrank();
         assertEq(uint256(vault.withdrawalDelay()), 0, "delay");
-        assertEq(uint256(vault.escapePeriod()), 30 days, "escape");
+        assertEq(uint256(vault.nextEscapePeriod()), 30 days, "escape period scheduled");
+        _settle(_nextBatch());
+        assertEq(uint256(vault.escapePeriod()), 30 days, "escape period in force from the next batch");
 
         bytes32 role = vault.GOVERNOR_ROLE();
         vm.expectRevert(abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, alice, role));
@@ -206,7 +208,7 @@ contract VaultGovernanceTest is VaultFixture {
 
     // ---------------------------------------------------------------- pause
 
-    function test_pause_blocksSettlementAndDepositsOnly() public {
+    function test_pause_blocksSettlementNotRequests() public {
         _deposit(alice, USD, 10e6);
         vm.prank(guardian);
         vault.pause();

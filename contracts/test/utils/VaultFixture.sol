@@ -28,6 +28,7 @@ abstract contract VaultFixture is Test {
     uint64 internal constant WITHDRAWAL_DELAY = 1 days;
     uint64 internal constant ESCAPE_PERIOD = 7 days;
     uint256 internal constant START = 1_700_000_000;
+    uint256 internal constant BATCH_TTL = 1 hours; // how long a batch built by `_nextBatch` stays valid
 
     uint32 internal constant FEE = 1;
     uint32 internal constant FUND = 2;
@@ -132,6 +133,7 @@ abstract contract VaultFixture is Test {
         b.prevHash = vault.lastBatchHash();
         // forge-lint: disable-next-line(unsafe-typecast)
         b.asOf = uint64(block.timestamp);
+        b.validUntil = uint64(block.timestamp + BATCH_TTL);
         b.fillsRoot = keccak256(abi.encode("fills", b.sequence));
         b.transfers = new bytes32[](0);
         b.requirements = new bytes32[](0);
@@ -164,9 +166,12 @@ abstract contract VaultFixture is Test {
         (a[0], a[1]) = (w0, w1);
     }
 
-    function _ids(uint256 id) internal pure returns (uint256[] memory a) {
+    /// @dev One approval row binding withdrawal `id` as the vault holds it (id alone if it does not exist).
+    function _approval(uint256 id) internal view returns (uint256[] memory a) {
+        IVault.Withdrawal memory w = vault.withdrawal(id);
         a = new uint256[](1);
-        a[0] = id;
+        // forge-lint: disable-next-line(unsafe-typecast)
+        a[0] = Batch.packApproval(uint64(id), w.account, w.asset, w.amount);
     }
 
     /// @dev Post weth at 2000 usd with a 20% haircut.
