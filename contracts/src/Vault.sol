@@ -390,13 +390,33 @@ contract Vault is VaultBase, IVaultMain {
             uint8 status = w.status;
             if (status == 0) revert WithdrawalNotFound(id);
             if (w.account != account || w.asset != asset || w.amount != amount) revert ApprovalMismatch(id);
-            if (status != PENDING) {
+            // No longer pending, or beyond the asset's outflow budget for this period: skipped (a pending one
+            // keeps its full delay, during which the guardian and governance can react).
+            if (status != PENDING || !_spendOutflow(asset, amount)) {
                 emit RowAdjusted(Batch.ROWS_APPROVALS, i, bytes32(row), 0);
                 continue;
             }
             (w.readyAt, w.pauseClock) = (_now(), _pauseClock());
             emit WithdrawalApproved(id);
         }
+    }
+
+    /// @dev Take `amount` of `asset` from this period's outflow budget, if it is there.
+    function _spendOutflow(uint16 asset, uint128 amount) private returns (bool) {
+        Outflow memory o = _outflow[asset];
+        // forge-lint: disable-next-line(unsafe-typecast)
+        uint32 period = uint32(block.timestamp / OUTFLOW_PERIOD); // lasts 11 million years
+        if (o.period != period) (o.period, o.used) = (period, 0);
+        NextBudget memory next = _nextOutflowBudget[asset];
+        if (next.set && period >= next.from) {
+            o.budget = next.budget;
+            delete _nextOutflowBudget[asset];
+        }
+        bool fits = uint256(o.used) + amount <= o.budget;
+        // forge-lint: disable-next-line(unsafe-typecast)
+        if (fits) o.used += uint112(amount); // <= budget < 2**112
+        _outflow[asset] = o;
+        return fits;
     }
 
     function _recordBatch(Batch.Data calldata batch, bytes32 digest) private {

@@ -36,6 +36,9 @@ abstract contract VaultBase is
     /// stops during pauses) opens within 2 × escapePeriod + MAX_PAUSE of the last batch, whatever happens.
     uint64 public constant MAX_PAUSE = 7 days;
     uint64 public constant PAUSE_COOLDOWN = 7 days;
+    /// @notice Batch approvals (the only way value leaves before a withdrawal's full delay) may release at most
+    /// the asset's governed budget per period of this length.
+    uint64 public constant OUTFLOW_PERIOD = 1 days;
 
     uint8 internal constant PENDING = 1;
     uint8 internal constant EXECUTED = 2;
@@ -98,6 +101,19 @@ abstract contract VaultBase is
     }
 
     // ------------------------------------------------------------------ withdrawals and margin
+
+    /// @dev Take `id` off `account`'s pending list (at most MAX_PENDING_WITHDRAWALS long).
+    function _dropPending(uint32 account, uint256 id) internal {
+        uint256[] storage ids = _pendingIds[account];
+        uint256 last = ids.length - 1;
+        for (uint256 i; i <= last; ++i) {
+            if (ids[i] == id) {
+                ids[i] = ids[last];
+                break;
+            }
+        }
+        ids.pop();
+    }
 
     function _pendingWithdrawal(uint256 id) internal view returns (Withdrawal storage w) {
         w = _withdrawals[id];

@@ -190,6 +190,7 @@ contract VaultDefaults is VaultStorage {
                 if (amount != 0) revert IVault.MalformedRow(row);
                 DefaultFund.declare(_fund, account);
                 emit IVault.DefaultDeclared(account);
+                _recallPending(account);
             } else if (action == Batch.COVER) {
                 if (amount == 0) revert IVault.MalformedRow(row);
                 if (remaining != 0) revert IVault.Uncovered(remaining);
@@ -227,6 +228,25 @@ contract VaultDefaults is VaultStorage {
             }
         }
         if (remaining != 0) revert IVault.Uncovered(remaining);
+    }
+
+    /// @dev A DECLARE brings the defaulter's pending withdrawals back to its balance, into the waterfall
+    /// (they used to leave after the CLOSE): at most MAX_PENDING_WITHDRAWALS of them. Collateral returns to
+    /// its balance; the settlement cash is credited once, in total, repaying its debt first.
+    function _recallPending(uint32 account) private {
+        uint256[] storage ids = _pendingIds[account];
+        uint256 cash;
+        for (uint256 i; i < ids.length; ++i) {
+            uint256 id = ids[i];
+            IVault.Withdrawal storage w = _withdrawals[id];
+            w.status = RECALLED;
+            (uint16 asset, uint128 amount) = (w.asset, w.amount);
+            if (asset == Ledger.SETTLEMENT_ASSET) cash += amount;
+            else _ledger.add(account, asset, amount);
+            emit IVault.WithdrawalRecalled(id);
+        }
+        delete _pendingIds[account];
+        if (cash != 0) _ledger.credit(account, Ledger.SETTLEMENT_ASSET, cash);
     }
 
     function _isMemberAccount(uint32 account, uint256 accounts) private pure returns (bool) {

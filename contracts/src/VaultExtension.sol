@@ -83,6 +83,7 @@ contract VaultExtension is VaultBase, IVaultExtension {
             if (seized != 0) emit WindDownWithdrawal(account, asset, to, payout, seized);
         }
         w.status = EXECUTED;
+        _dropPending(account, id);
         _totalOwed[asset] -= payout;
         emit WithdrawalExecuted(id);
         if (payout != 0) _tokens[asset].safeTransfer(to, payout);
@@ -92,9 +93,19 @@ contract VaultExtension is VaultBase, IVaultExtension {
     function cancelWithdrawal(uint256 id) external nonReentrant {
         Withdrawal storage w = _pendingWithdrawal(id);
         if (_memberOf[w.account] != msg.sender) revert NotWithdrawalOwner(id, msg.sender);
-        w.status = CANCELLED;
-        _ledger.credit(w.account, w.asset, w.amount); // settlement asset repays an advance first
-        emit WithdrawalCancelled(id);
+        _cancel(w, id);
+    }
+
+    /// @inheritdoc IVaultExtension
+    /// @dev The check on the risk signers that holds within the delay: value a compromised quorum moved to a
+    /// colluder waits the full delay (approvals beyond the outflow budget are skipped), and the guardian, a
+    /// party other than the signers, can send it back to the balance. Nothing is lost by a veto (the amount
+    /// stays the member's), and the wind-down pays pending amounts whatever the guardian does.
+    function vetoWithdrawal(uint256 id) external onlyRole(GUARDIAN_ROLE) nonReentrant {
+        _requireNotWoundDown();
+        Withdrawal storage w = _pendingWithdrawal(id);
+        emit WithdrawalVetoed(id);
+        _cancel(w, id);
     }
 
     // ------------------------------------------------------------------ escape hatch
@@ -181,6 +192,22 @@ contract VaultExtension is VaultBase, IVaultExtension {
     /// @inheritdoc IVaultExtension
     function escapeHatchOpensAt() external view returns (uint64) {
         return _escapeOpensAt();
+    }
+
+    /// @inheritdoc IVaultExtension
+    /// @dev Never retroactive: in force from the next period.
+    function setOutflowBudget(uint16 asset, uint112 budget) external onlyRole(GOVERNOR_ROLE) {
+        _token(asset);
+        // forge-lint: disable-next-line(unsafe-typecast)
+        uint32 from = uint32(block.timestamp / OUTFLOW_PERIOD) + 1;
+        _nextOutflowBudget[asset] = NextBudget(budget, from, true);
+        emit OutflowBudgetUpdated(asset, budget, from);
+    }
+
+    /// @inheritdoc IVaultExtension
+    function outflowOf(uint16 asset) external view returns (uint112 budget, uint112 used, uint32 period) {
+        Outflow memory o = _outflow[asset];
+        return (o.budget, o.used, o.period);
     }
 
     /// @inheritdoc IVaultExtension
@@ -362,6 +389,13 @@ contract VaultExtension is VaultBase, IVaultExtension {
 
     // ------------------------------------------------------------------ helpers
 
+    function _cancel(Withdrawal storage w, uint256 id) private {
+        w.status = CANCELLED;
+        _dropPending(w.account, id);
+        _ledger.credit(w.account, w.asset, w.amount); // settlement asset repays an advance first
+        emit WithdrawalCancelled(id);
+    }
+
     function _requestWithdrawal(uint32 account, uint16 asset, uint128 amount, address to)
         private
         returns (uint256 id)
@@ -371,12 +405,16 @@ contract VaultExtension is VaultBase, IVaultExtension {
         if (amount == 0) revert ZeroAmount();
         if (to == address(0)) revert ZeroAddress();
         if (DefaultFund.isOpen(_fund, account)) revert MemberInDefault(account);
+        if (_pendingIds[account].length >= MAX_PENDING_WITHDRAWALS) {
+            revert TooManyPendingWithdrawals(account, MAX_PENDING_WITHDRAWALS);
+        }
         _ledger.debit(account, asset, amount, false); // InsufficientBalance, never an advance
         _requireMargin(account);
 
         id = ++_withdrawalCount;
         uint64 readyAt = _now() + _withdrawalDelay;
         _withdrawals[id] = Withdrawal(account, asset, amount, to, readyAt, PENDING, _pauseClock());
+        _pendingIds[account].push(id);
         emit WithdrawalRequested(id, account, asset, amount, to, readyAt);
     }
 

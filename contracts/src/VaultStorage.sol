@@ -11,6 +11,8 @@ import {DefaultFund} from "./libraries/DefaultFund.sol";
 /// same slots in Vault and in the VaultDefaults module that the vault runs by delegatecall.
 abstract contract VaultStorage {
     uint16 internal constant MAX_ASSETS = 32;
+    uint256 internal constant MAX_PENDING_WITHDRAWALS = 8;
+    uint8 internal constant RECALLED = 4; // a withdrawal status: brought back to the balance by a DECLARE
 
     /// @dev (account << 16 | asset) => debt << 128 | balance. See Ledger.
     mapping(uint256 key => uint256 word) internal _ledger;
@@ -59,4 +61,25 @@ abstract contract VaultStorage {
     uint64 internal _pausedSince;
     uint64 internal _pausedUntil;
     uint64 internal _pausedTotal;
+
+    /// @dev account => its pending withdrawal ids (at most MAX_PENDING_WITHDRAWALS), so a DECLARE can bring
+    /// them back into the waterfall in bounded gas.
+    mapping(uint32 account => uint256[]) internal _pendingIds;
+
+    /// @dev asset => its outflow budget for instant releases: budget | used this period | period (see
+    /// VaultBase.OUTFLOW_PERIOD), and a budget governance set, in force from period `from`.
+    mapping(uint16 asset => Outflow) internal _outflow;
+    mapping(uint16 asset => NextBudget) internal _nextOutflowBudget;
+
+    struct Outflow {
+        uint112 budget;
+        uint112 used;
+        uint32 period;
+    }
+
+    struct NextBudget {
+        uint112 budget;
+        uint32 from;
+        bool set;
+    }
 }

@@ -20,7 +20,7 @@ from offchain.core.batch import Batch, WithdrawalApproval, decode_batch_words
 from offchain.core.eip712 import Domain, vault_domain
 from offchain.core.withdrawal import WithdrawalRequest
 
-WITHDRAWAL_STATUS = {1: "pending", 2: "executed", 3: "cancelled"}
+WITHDRAWAL_STATUS = {1: "pending", 2: "executed", 3: "cancelled", 4: "recalled"}
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,14 @@ class VaultClient:
         sent = governor.send(self.contract.functions.listAsset(to_checksum_address(token)))
         (event,) = self.contract.events.AssetListed().process_receipt(sent.receipt, errors=DISCARD)
         return int(event["args"]["asset"])
+
+    def set_outflow_budget(self, governor: TxSender, asset: int, budget: int) -> Sent:
+        """What batch approvals may release of `asset` per OUTFLOW_PERIOD before the withdrawal delay; in force
+        from the next period (governance role)."""
+        return governor.send(self.contract.functions.setOutflowBudget(asset, budget))
+
+    def outflow_period(self) -> int:
+        return int(self.contract.functions.OUTFLOW_PERIOD().call())
 
     def deposit(self, payer: TxSender, member: str, asset: int, amount: int) -> Sent:
         """Approve (if needed) and deposit `amount` base units of `asset` for `member`."""

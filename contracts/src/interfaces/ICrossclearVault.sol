@@ -20,6 +20,8 @@ interface ICrossclearVault is IVaultMain, IVaultExtension, IAccessControl {
     /// @notice The longest a guardian pause lasts, and the wait after one before the next.
     function MAX_PAUSE() external view returns (uint64);
     function PAUSE_COOLDOWN() external view returns (uint64);
+    /// @notice The period of the outflow budgets.
+    function OUTFLOW_PERIOD() external view returns (uint64);
     /// @notice Whether the guardian's pause is in force.
     function paused() external view returns (bool);
 }

@@ -39,7 +39,7 @@ interface IVault {
         uint128 amount;
         address to;
         uint64 readyAt; // executable from this time (request time + delay, or batch approval time)
-        uint8 status; // 1 = pending, 2 = executed, 3 = cancelled
+        uint8 status; // 1 = pending, 2 = executed, 3 = cancelled, 4 = recalled by a DECLARE
         uint64 pauseClock; // the vault's pause clock when readyAt was set: later paused time delays it
     }
 
@@ -52,6 +52,9 @@ interface IVault {
     /// @notice The escape period is `period` from the next batch on (never retroactive: the window since the
     /// last batch keeps the period it started with).
     event EscapePeriodUpdated(uint64 period);
+    /// @notice From period `from` (unix time / OUTFLOW_PERIOD) on, batch approvals may release at most `budget`
+    /// of `asset` per period before its withdrawals' delay; beyond it an approval is skipped (RowAdjusted).
+    event OutflowBudgetUpdated(uint16 indexed asset, uint112 budget, uint32 from);
     event Deposited(uint32 indexed account, uint16 indexed asset, address indexed from, uint256 amount);
     event WithdrawalRequested(
         uint256 indexed id, uint32 indexed account, uint16 indexed asset, uint128 amount, address to, uint64 readyAt
@@ -59,6 +62,10 @@ interface IVault {
     event WithdrawalApproved(uint256 indexed id);
     event WithdrawalExecuted(uint256 indexed id);
     event WithdrawalCancelled(uint256 indexed id);
+    /// @notice A DECLARE of the withdrawal's owner brought its amount back to the balance (into the waterfall).
+    event WithdrawalRecalled(uint256 indexed id);
+    /// @notice The guardian sent a pending withdrawal back to the balance (a WithdrawalCancelled follows).
+    event WithdrawalVetoed(uint256 indexed id);
     /// @notice One event per batch: the rows are in the transaction's calldata, which an auditor decodes.
     event BatchSettled(uint64 indexed sequence, bytes32 indexed digest, bytes32 fillsRoot, uint64 asOf, uint256 transfers);
     /// @notice The default fund advanced `amount` of settlement asset to pay a member's cash debit.
@@ -106,6 +113,8 @@ interface IVault {
     /// @notice Haircut collateral less debt would fall below the posted initial margin.
     error InsufficientMargin(uint32 account, int256 freeCollateral);
     error WithdrawalNotFound(uint256 id);
+    /// @notice A request beyond MAX_PENDING_WITHDRAWALS (8) pending withdrawals of one account.
+    error TooManyPendingWithdrawals(uint32 account, uint256 max);
     error WithdrawalNotPending(uint256 id);
     error WithdrawalNotReady(uint256 id, uint64 readyAt);
     error NotWithdrawalOwner(uint256 id, address caller);

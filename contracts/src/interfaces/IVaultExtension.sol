@@ -38,6 +38,11 @@ interface IVaultExtension is IVault {
     /// @param id The withdrawal id.
     function cancelWithdrawal(uint256 id) external;
 
+    /// @notice Send a pending withdrawal back to its owner's balance during its delay (guardian role): the
+    /// check on a compromised signer quorum, whose moves beyond the outflow budget wait the full delay.
+    /// @param id The withdrawal id.
+    function vetoWithdrawal(uint256 id) external;
+
     // ------------------------------------------------------------------ escape hatch
 
     /// @notice Start the wind-down once no batch has landed for `escapePeriod`; anyone may call.
@@ -97,6 +102,11 @@ interface IVaultExtension is IVault {
     function escapeHatchOpensAt() external view returns (uint64);
     /// @notice Σ debt of all members (a running total; the pool's backing check reads it instead of looping).
     function totalDebt() external view returns (uint256);
+    /// @notice Set `asset`'s outflow budget (governance role), in force from the next OUTFLOW_PERIOD: what batch
+    /// approvals may release per period before its withdrawals' full delay.
+    function setOutflowBudget(uint16 asset, uint112 budget) external;
+    /// @notice `asset`'s outflow budget as last applied, what approvals used of it and in which period.
+    function outflowOf(uint16 asset) external view returns (uint112 budget, uint112 used, uint32 period);
     /// @notice The escape period governance set, in force from the next batch (0: no change pending).
     function nextEscapePeriod() external view returns (uint64);
     /// @notice Total seconds the vault has been paused: withdrawal delays and the escape period do not count them.

@@ -104,6 +104,8 @@ contract VaultHandler {
     uint256 public ghostReturnsWhileOpen; // contribution returns accepted while openDefaults > 0
     uint32 public ghostDefaulter; // the handler's one open default (0: none)
     mapping(uint32 => uint256) internal ghostCap; // 2 × contribution at the DECLARE
+    /// @dev asset => period => Σ amounts batch approvals made instantly ready in it
+    mapping(uint16 => mapping(uint32 => uint256)) internal ghostInstant;
     mapping(uint32 => uint256) internal ghostAssessed; // for the open default
     string public violation;
     Pending[] internal pending;
@@ -196,7 +198,8 @@ contract VaultHandler {
             _check(
                 sel == IVault.InsufficientBalance.selector || sel == IVault.InsufficientMargin.selector
                     || (sel == IVault.WoundDown.selector && vault.woundDown())
-                    || (sel == IVault.MemberInDefault.selector && vault.inDefault(acct)),
+                    || (sel == IVault.MemberInDefault.selector && vault.inDefault(acct))
+                    || (sel == IVault.TooManyPendingWithdrawals.selector && _pendingOf(acct) >= 8),
                 "request: unexpected revert"
             );
             if (sel == IVault.InsufficientBalance.selector) _check(p.amount > bal, "InsufficientBalance within balance");
@@ -355,6 +358,12 @@ contract VaultHandler {
         if (seed % 2 == 0) sigs = _truncate(sigs, vault.threshold()); // exactly threshold, or all signers
         bytes32 digest = vault.batchDigest(b);
         Snap memory s0 = _snap();
+        bool[] memory waiting = new bool[](b.approvedWithdrawals.length); // not ready before the batch
+        for (uint256 k; k < waiting.length; ++k) {
+            (uint64 id,,,) = Batch.unpackApproval(b.approvedWithdrawals[k]);
+            IVault.Withdrawal memory w = vault.withdrawal(id);
+            waiting[k] = w.readyAt + (vault.pauseClock() - w.pauseClock) > block.timestamp;
+        }
         vm.recordLogs();
         try vault.settle{gas: SETTLE_GAS}(b, sigs) {
             count["settle.valid"]++;
@@ -375,8 +384,19 @@ contract VaultHandler {
             _checkSettlementDeltas(s0, s1, t, adv, rep);
             _checkPosted(b);
             for (uint256 k; k < b.approvedWithdrawals.length; ++k) {
-                (uint64 id,,,) = Batch.unpackApproval(b.approvedWithdrawals[k]);
-                _check(vault.withdrawal(id).readyAt <= block.timestamp, "approval not instant");
+                (uint64 id,, uint16 asset, uint128 amount) = Batch.unpackApproval(b.approvedWithdrawals[k]);
+                (uint112 budget, uint112 used, uint32 period) = vault.outflowOf(asset);
+                // instant, or skipped because the asset's budget for this period could not take it
+                if (!waiting[k]) continue; // ready anyway: the row proves nothing about the budget
+                if (vault.withdrawal(id).readyAt <= block.timestamp) {
+                    ghostInstant[asset][period] += amount;
+                    count["approve.instant"]++;
+                } else {
+                    _check(uint256(used) + amount > budget, "approval skipped within the outflow budget");
+                    count["approve.overBudget"]++;
+                }
+                // the bound: what approvals released early in one period never exceeds its budget
+                _check(ghostInstant[asset][period] <= budget, "instant outflow above the period's budget");
             }
         } catch (bytes memory err) {
             count["settle.valid.reverted"]++;
@@ -773,7 +793,17 @@ contract VaultHandler {
         count["declare"]++;
         _check(vault.inDefault(x) && vault.defaulted(x), "DECLARE: not in default");
         _check(vault.openDefaults() == open0 + 1, "DECLARE: openDefaults");
-        _checkUnchangedBalances(s0, _snap(), "DECLARE");
+        // its pending withdrawals come back to its balance (cash repaying its debt first), nothing else moves
+        int256[][] memory expect = _zeroDeltas();
+        for (uint256 i = pending.length; i > 0; --i) {
+            Pending memory p = pending[i - 1];
+            if (p.account != x) continue;
+            _check(vault.withdrawal(p.id).status == 4, "DECLARE: a pending withdrawal not recalled");
+            expect[x][p.asset] += int256(uint256(p.amount));
+            _removePending(i - 1);
+            count["declare.recalled"]++;
+        }
+        _checkDeltas(s0, _snap(), expect, "DECLARE");
         ghostDefaulter = x;
         for (uint32 a = FIRST_MEMBER; a <= accountCount; ++a) {
             ghostCap[a] = 2 * vault.contributionOf(a);
@@ -1549,6 +1579,12 @@ contract VaultHandler {
         for (uint256 i; i < rows.length; ++i) {
             (uint32 a, uint16 s, int128 m) = Batch.unpackTransfer(rows[i]);
             if (a == acct && s == asset && m > 0) d += uint256(int256(m));
+        }
+    }
+
+    function _pendingOf(uint32 account) internal view returns (uint256 n) {
+        for (uint256 i; i < pending.length; ++i) {
+            if (pending[i].account == account) ++n;
         }
     }
 

@@ -372,15 +372,77 @@ contract VaultDefaultsTest is VaultFixture {
         vault.requestWithdrawal(WETH, 1, alice);
     }
 
-    function test_pendingWithdrawalOfDefaulterCannotExecute() public {
+    /// @dev Attack (issue 11): a defaulter's pending withdrawal stayed outside the waterfall and left after
+    /// the CLOSE. The DECLARE recalls it to the balance (WithdrawalRecalled), where COVER's layer 1 reaches
+    /// it; the cash part repays the debt first. It can then neither execute nor be approved.
+    function test_declareRecallsPendingWithdrawalsIntoTheWaterfall() public {
+        // _setUpDefault, with alice asking for her 5 weth back before her loss lands
         _markWeth();
-        _deposit(alice, WETH, 1 * WETH_UNIT);
+        _fundDefaultFund(50_000 * USD_UNIT);
+        _deposit(alice, USD, 10_000 * USD_UNIT);
+        _deposit(bob, USD, 20_000 * USD_UNIT);
+        _deposit(carol, USD, 20_000 * USD_UNIT);
+        _deposit(alice, WETH, 5 * WETH_UNIT);
+        _deposit(dave, USD, 5_000 * USD_UNIT);
+        Batch.Data memory b = _nextBatch();
+        b.transfers = _two(_t(DAVE, USD, -5_000e6), _t(OPCAP, USD, 5_000e6));
+        b.contributions = _three(_c(ALICE, 10_000e6), _c(BOB, 6_000e6), _c(CAROL, 4_000e6));
+        _settle(b);
         vm.prank(alice);
-        uint256 id = vault.requestWithdrawal(WETH, uint128(WETH_UNIT), alice);
-        _settleActions(_one(_a(ALICE, Batch.DECLARE, 0)));
+        uint256 wethId = vault.requestWithdrawal(WETH, uint128(5 * WETH_UNIT), alice);
+        b = _nextBatch();
+        b.transfers = _two(_t(ALICE, USD, -40_000e6), _t(DAVE, USD, 40_000e6));
+        _settle(b);
+        assertEq(vault.balanceOf(ALICE, WETH), 0, "the weth is pending");
+
+        vm.expectEmit();
+        emit IVault.WithdrawalRecalled(wethId);
+        _declareAlice();
+        assertEq(vault.balanceOf(ALICE, WETH), 5 * WETH_UNIT, "weth back in the balance");
+        assertEq(uint256(vault.withdrawal(wethId).status), 4, "recalled");
         vm.warp(block.timestamp + WITHDRAWAL_DELAY);
-        vm.expectRevert(abi.encodeWithSelector(IVault.MemberInDefault.selector, ALICE));
-        vault.executeWithdrawal(id);
+        vm.expectRevert(abi.encodeWithSelector(IVault.WithdrawalNotPending.selector, wethId));
+        vault.executeWithdrawal(wethId);
+        // layer 1 now seizes the recalled weth: 8,000 of value, so survivors pay 7,000, not 15,000
+        vm.recordLogs();
+        _settleActions(
+            _three(_a(ALICE, Batch.COVER, 40_000e6), _a(BOB, Batch.ASSESS, 4_200e6), _a(CAROL, Batch.ASSESS, 2_800e6))
+        );
+        uint256[5][] memory d = _draws();
+        assertEq(d[0][0], 1, "layer 1 first");
+        assertEq(d[0][4], 8_000e6, "the recalled collateral covered 8,000");
+        assertEq(vault.balanceOf(ALICE, WETH), 0, "seized");
+        assertEq(vault.debtOf(ALICE), 0, "covered");
+    }
+
+    function test_declareRecallsCashAgainstTheDebt() public {
+        _fundDefaultFund(1_000e6);
+        _deposit(alice, USD, 500e6);
+        vm.prank(alice);
+        uint256 id = vault.requestWithdrawal(USD, 500e6, alice);
+        Batch.Data memory b = _nextBatch(); // a 700 loss, all advanced: alice's cash is pending
+        b.transfers = _two(_t(ALICE, USD, -700e6), _t(BOB, USD, 700e6));
+        _settle(b);
+        assertEq(vault.debtOf(ALICE), 700e6, "advanced");
+        vm.expectEmit();
+        emit IVault.AdvanceRepaid(ALICE, 500e6);
+        _settleActions(_one(_a(ALICE, Batch.DECLARE, 0)));
+        assertEq(vault.debtOf(ALICE), 200e6, "the recalled cash repaid 500");
+        assertEq(vault.totalDebt(), 200e6, "running total");
+        assertEq(uint256(vault.withdrawal(id).status), 4, "recalled");
+    }
+
+    function test_tooManyPendingWithdrawals() public {
+        _deposit(alice, USD, 100e6);
+        vm.startPrank(alice);
+        for (uint256 i; i < 8; ++i) {
+            vault.requestWithdrawal(USD, 1e6, alice);
+        }
+        vm.expectRevert(abi.encodeWithSelector(IVault.TooManyPendingWithdrawals.selector, ALICE, uint256(8)));
+        vault.requestWithdrawal(USD, 1e6, alice);
+        vault.cancelWithdrawal(3); // a place frees up
+        vault.requestWithdrawal(USD, 1e6, alice);
+        vm.stopPrank();
     }
 
     function test_malformedRows() public {

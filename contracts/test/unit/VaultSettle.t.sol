@@ -308,6 +308,7 @@ contract VaultSettleTest is VaultFixture {
     // ---------------------------------------------------------------- approvals
 
     function test_approvals_makeAWithdrawalReadyNow() public {
+        _allowOutflow(USD, 1_000e6);
         vm.prank(alice);
         uint256 id = vault.requestWithdrawal(USD, 100e6, alice);
         Batch.Data memory b = _nextBatch();

@@ -166,6 +166,14 @@ abstract contract VaultFixture is Test {
         (a[0], a[1]) = (w0, w1);
     }
 
+    /// @dev Let batch approvals release up to `budget` of `asset` per period (in force from the next one).
+    function _allowOutflow(uint16 asset, uint256 budget) internal {
+        vm.prank(governor);
+        // forge-lint: disable-next-line(unsafe-typecast)
+        vault.setOutflowBudget(asset, uint112(budget));
+        vm.warp(block.timestamp + vault.OUTFLOW_PERIOD());
+    }
+
     /// @dev One approval row binding withdrawal `id` as the vault holds it (id alone if it does not exist).
     function _approval(uint256 id) internal view returns (uint256[] memory a) {
         IVault.Withdrawal memory w = vault.withdrawal(id);

@@ -13,7 +13,8 @@ fund's liquidity advance). Rules:
    contributions (> 0: the member's cash, never advanced, into the default fund's cash and pool shares;
    < 0: pool value back to its cash, repaying an advance first, never while a default is open), margin
    calls (stored, no balance effect), default actions in row order: DECLARE (the pool stored for the
-   caps), COVER (the waterfall draws layers 1-4 itself: `offchain.core.waterfall.plan_waterfall`, the
+   caps; the member's pending withdrawals come back to its balance, the cash part credited once in
+   total), COVER (the waterfall draws layers 1-4 itself: `offchain.core.waterfall.plan_waterfall`, the
    vault's rule, computed from this replay's state; L1 moves collateral to the default fund, L2 writes off
    the defaulter's contribution, L3 moves operator capital to the default fund's cash, L4 lowers the pool's
    value; the debt falls by what they cover; a COVER above the debt covers the debt, one at debt 0 is
@@ -346,6 +347,7 @@ class VaultReplay:
                     raise ReplayError(f"DECLARE of account {a.account} with amount {a.amount}")
                 self.fund.declare(a.account)
                 self.default_events.append(("declared", a.account))
+                self._recall_pending(a.account)
             elif a.action == COVER:
                 if a.amount == 0:
                     raise ReplayError(f"COVER of 0 for account {a.account}")
@@ -386,6 +388,19 @@ class VaultReplay:
                 raise ReplayError(f"unknown default action {a.action}")
         if remaining:
             raise ReplayError(f"the last COVER left {remaining} uncovered by its ASSESS rows")
+
+    def _recall_pending(self, account: int) -> None:
+        """A DECLARE brings the defaulter's pending withdrawals back to its balance (into the waterfall):
+        collateral as is, the settlement cash credited once in total (repaying its debt first)."""
+        cash = 0
+        for wid in [w for w, p in self.pending.items() if p.account == account]:
+            p = self._take_pending(wid)
+            if p.asset == SETTLEMENT_ASSET:
+                cash += p.amount
+            else:
+                self.balances[(account, p.asset)] += p.amount
+        if cash:
+            self.credit(account, SETTLEMENT_ASSET, cash)
 
     def waterfall_state(self, defaulter: int, loss: int) -> WaterfallInput:
         """What the waterfall rule reads for a COVER of `loss`, from the replayed books."""
