@@ -111,6 +111,40 @@ contract VaultExtension is VaultBase, IVaultExtension {
     // ------------------------------------------------------------------ escape hatch
 
     /// @inheritdoc IVaultExtension
+    function requestExit() external {
+        _requireNotWoundDown();
+        uint32 account = _requireMember(msg.sender);
+        if (_exitRequests[account] != 0) return; // the first request's clock keeps running
+        _exitRequests[account] = (uint256(_now()) << 64) | _pauseClock();
+        emit ExitRequested(account);
+    }
+
+    /// @inheritdoc IVaultExtension
+    function cancelExit() external {
+        uint32 account = _requireMember(msg.sender);
+        if (_exitRequests[account] == 0) revert NoExitRequest(account);
+        delete _exitRequests[account];
+        emit ExitRequestCancelled(account);
+    }
+
+    /// @inheritdoc IVaultExtension
+    /// @dev The forced exit, like a rollup's forced inclusion: batches that keep landing (empty ones too)
+    /// cannot hold a member in. Serving the exit is the signers' own action (closing the member out and
+    /// posting IM 0), so a member cannot grief the wind-down open: it can only wait.
+    function forceWindDown(uint32 account) external {
+        _requireNotWoundDown();
+        uint256 request = _exitRequests[account];
+        if (request == 0) revert NoExitRequest(account);
+        if (_requirements[account] >> 112 == 0) revert ExitServed(account);
+        // forge-lint: disable-next-line(unsafe-typecast)
+        uint64 opensAt = uint64(request >> 64) + _escapePeriod + (_pauseClock() - uint64(request));
+        // forge-lint: disable-next-line(block-timestamp) // second-level skew is harmless for day-scale delays
+        if (block.timestamp < opensAt) revert ExitNotOverdue(account, opensAt);
+        _woundDown = true;
+        emit WindDownTriggered(_lastSequence, _lastSettledAt);
+    }
+
+    /// @inheritdoc IVaultExtension
     /// @dev The escape period counts only unpaused time since the last batch, at the period in force then.
     function triggerWindDown() external {
         _requireNotWoundDown();

@@ -69,6 +69,8 @@ abstract contract VaultStorage {
     /// @dev asset => its outflow budget for instant releases: budget | used this period | period (see
     /// VaultBase.OUTFLOW_PERIOD), and a budget governance set, in force from period `from`.
     mapping(uint16 asset => Outflow) internal _outflow;
+    /// @dev account => its forced-exit request: time << 64 | the pause clock then (0: none).
+    mapping(uint32 account => uint256) internal _exitRequests;
     mapping(uint16 asset => NextBudget) internal _nextOutflowBudget;
 
     struct Outflow {

@@ -66,6 +66,10 @@ interface IVault {
     event WithdrawalRecalled(uint256 indexed id);
     /// @notice The guardian sent a pending withdrawal back to the balance (a WithdrawalCancelled follows).
     event WithdrawalVetoed(uint256 indexed id);
+    /// @notice A member asked to leave: unless a batch brings its initial margin to 0 (its positions closed
+    /// out) within the escape period of unpaused time, anyone can open the wind-down (`forceWindDown`).
+    event ExitRequested(uint32 indexed account);
+    event ExitRequestCancelled(uint32 indexed account);
     /// @notice One event per batch: the rows are in the transaction's calldata, which an auditor decodes.
     event BatchSettled(uint64 indexed sequence, bytes32 indexed digest, bytes32 fillsRoot, uint64 asOf, uint256 transfers);
     /// @notice The default fund advanced `amount` of settlement asset to pay a member's cash debit.
@@ -174,6 +178,12 @@ interface IVault {
     error UnsupportedDecimals(uint8 decimals);
     error InvalidDelay(uint64 delay);
     error EscapeHatchNotOpen(uint64 opensAt);
+    /// @notice `forceWindDown` for a member with no exit request.
+    error NoExitRequest(uint32 account);
+    /// @notice `forceWindDown` before the member's exit request has waited `opensAt`.
+    error ExitNotOverdue(uint32 account, uint64 opensAt);
+    /// @notice `forceWindDown` for a member whose exit was served: its initial margin is 0, so it can withdraw.
+    error ExitServed(uint32 account);
     /// @notice A new pause before `until` (PAUSE_COOLDOWN after the last one ended): a pause cannot be renewed
     /// back to back, so it never holds the escape hatch shut for long.
     error PauseCoolingDown(uint64 until);

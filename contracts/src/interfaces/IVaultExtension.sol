@@ -45,6 +45,15 @@ interface IVaultExtension is IVault {
 
     // ------------------------------------------------------------------ escape hatch
 
+    /// @notice Ask to leave (a member): the signers must close its positions out and post IM 0 within the
+    /// escape period (unpaused time), else anyone may open the wind-down with `forceWindDown`.
+    function requestExit() external;
+    /// @notice Withdraw the caller's exit request.
+    function cancelExit() external;
+    /// @notice Open the wind-down because `account`'s exit request went unserved (its IM is still above 0)
+    /// for the escape period of unpaused time; anyone may call.
+    function forceWindDown(uint32 account) external;
+
     /// @notice Start the wind-down once no batch has landed for `escapePeriod`; anyone may call.
     function triggerWindDown() external;
 

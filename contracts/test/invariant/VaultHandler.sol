@@ -388,7 +388,8 @@ contract VaultHandler {
                 (uint112 budget, uint112 used, uint32 period) = vault.outflowOf(asset);
                 // instant, or skipped because the asset's budget for this period could not take it
                 if (!waiting[k]) continue; // ready anyway: the row proves nothing about the budget
-                if (vault.withdrawal(id).readyAt <= block.timestamp) {
+                IVault.Withdrawal memory w = vault.withdrawal(id);
+                if (w.readyAt + (vault.pauseClock() - w.pauseClock) <= block.timestamp) {
                     ghostInstant[asset][period] += amount;
                     count["approve.instant"]++;
                 } else {

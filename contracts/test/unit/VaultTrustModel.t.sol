@@ -162,4 +162,62 @@ contract VaultTrustModelTest is VaultFixture {
         vault.triggerWindDown();
         assertTrue(vault.woundDown(), "wound down");
     }
+
+    // ------------------------------------------------------------------ forced exit
+
+    /// @dev Attack (issue 11): the quorum kept the escape hatch shut forever with empty batches while holding
+    /// a member in (requirements raised without cause, its close-out never settled). Its exit request opens
+    /// the wind-down after the escape period, whatever batches land.
+    function test_emptyBatchesCannotHoldAnExitShut() public {
+        _settle(_withRequirement(_req(ALICE, 300_000e6, 200_000e6))); // all of alice's cash held as IM
+        vm.prank(alice);
+        vault.requestExit();
+        uint64 opensAt = uint64(block.timestamp + ESCAPE_PERIOD);
+        for (uint256 day; day < 7; ++day) {
+            vm.warp(block.timestamp + 1 days - 1);
+            _settle(_nextBatch()); // the quorum keeps the chain alive with empty batches
+        }
+        vm.expectRevert(abi.encodeWithSelector(IVault.ExitNotOverdue.selector, ALICE, opensAt));
+        vault.forceWindDown(ALICE);
+        vm.warp(opensAt);
+        _settle(_nextBatch());
+        vault.forceWindDown(ALICE); // anyone
+        assertTrue(vault.woundDown(), "wound down");
+        vm.prank(alice);
+        vault.windDownWithdraw(USD, alice);
+        assertEq(usd.balanceOf(alice), 300_000 * USD_UNIT, "alice is out");
+    }
+
+    /// @dev A served exit (positions closed out: IM 0) cannot open the wind-down, so a member cannot grief it
+    /// open; paused time does not count; no request, no forced wind-down.
+    function test_servedExitCannotOpenTheWindDown() public {
+        vm.expectRevert(abi.encodeWithSelector(IVault.NoExitRequest.selector, BOB));
+        vault.forceWindDown(BOB);
+        _settle(_withRequirement(_req(BOB, 1_000e6, 500e6)));
+        vm.prank(bob);
+        vault.requestExit();
+        uint256 requested = block.timestamp;
+        vm.prank(guardian);
+        vault.pause();
+        vm.warp(requested + 2 days);
+        vm.prank(governor);
+        vault.unpause();
+        uint64 opensAt = uint64(requested + ESCAPE_PERIOD + 2 days);
+        vm.warp(opensAt - 1);
+        vm.expectRevert(abi.encodeWithSelector(IVault.ExitNotOverdue.selector, BOB, opensAt));
+        vault.forceWindDown(BOB);
+        _settle(_withRequirement(_req(BOB, 0, 0))); // the engine closes bob out
+        vm.warp(opensAt);
+        vm.expectRevert(abi.encodeWithSelector(IVault.ExitServed.selector, BOB));
+        vault.forceWindDown(BOB);
+        vm.prank(bob);
+        vault.cancelExit();
+        vm.expectRevert(abi.encodeWithSelector(IVault.NoExitRequest.selector, BOB));
+        vault.forceWindDown(BOB);
+    }
+
+    function _withRequirement(bytes32 row) internal view returns (Batch.Data memory b) {
+        b = _nextBatch();
+        b.requirements = _one(row);
+    }
 }
