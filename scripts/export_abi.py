@@ -12,11 +12,12 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from offchain.chain.artifacts import ABI_DIR, CONTRACTS_DIR, EXPORTED  # noqa: E402
+from offchain.chain.artifacts import ABI_DIR, CONTRACTS_DIR, EXPORTED, MERGED_INTO  # noqa: E402
 
 
 def forge_build() -> None:
@@ -28,13 +29,34 @@ def forge_build() -> None:
         sys.exit(f"forge build failed:\n{result.stdout}\n{result.stderr}")
 
 
-def rendered(source: str, name: str) -> str:
+def forge_output(source: str, name: str) -> dict[str, Any]:
     out = CONTRACTS_DIR / "out" / Path(source).name / f"{name}.json"
-    data = json.loads(out.read_text())
+    data: dict[str, Any] = json.loads(out.read_text())
+    return data
+
+
+def merged_abi(name: str, abi: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`abi` plus the functions, events and errors of the module the contract's fallback serves (the
+    module's constructor excluded); an entry both declare appears once."""
+    if name not in MERGED_INTO:
+        return abi
+    extra = forge_output(*MERGED_INTO[name])["abi"]
+    seen = {json.dumps(item, sort_keys=True) for item in abi}
+    out = list(abi)
+    for item in extra:
+        key = json.dumps(item, sort_keys=True)
+        if item.get("type") != "constructor" and key not in seen:
+            seen.add(key)
+            out.append(item)
+    return out
+
+
+def rendered(source: str, name: str) -> str:
+    data = forge_output(source, name)
     body = {
         "contractName": name,
         "source": f"contracts/src/{source}",
-        "abi": data["abi"],
+        "abi": merged_abi(name, data["abi"]),
         "bytecode": data["bytecode"]["object"],
     }
     return json.dumps(body, indent=1, sort_keys=True) + "\n"

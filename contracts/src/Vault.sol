@@ -4,60 +4,46 @@ pragma solidity ^0.8.30;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
-import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
-import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
-import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
-import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 
-import {IVault} from "./interfaces/IVault.sol";
+import {IVaultMain} from "./interfaces/IVaultMain.sol";
 import {Batch} from "./libraries/Batch.sol";
 import {Ledger} from "./libraries/Ledger.sol";
 import {Margin} from "./libraries/Margin.sol";
 import {Signatures} from "./libraries/Signatures.sol";
-import {DefaultFund} from "./libraries/DefaultFund.sol";
-import {VaultStorage} from "./VaultStorage.sol";
+import {VaultBase} from "./VaultBase.sol";
 import {VaultDefaults} from "./VaultDefaults.sol";
-import {WithdrawalRequests} from "./libraries/WithdrawalRequests.sol";
+import {VaultExtension} from "./VaultExtension.sol";
 
 /// @title Vault
 /// @notice crossclear's collateral vault. It holds every member's collateral, applies the risk engine's
 /// signed zero-sum settlement batches, checks withdrawals against the last posted marks and margin
 /// requirements by itself, and winds down on its own if batches stop.
-/// @dev Entry points only; the arithmetic lives in libraries: Ledger (balances, debt and the liquidity
-/// advance), Margin (valuation), Signatures (k-of-n risk signers), Batch and WithdrawalRequests (EIP-712),
-/// DefaultFund (contributions as pool shares, defaults) and Waterfall (the draws of a COVER, layer by layer).
-contract Vault is
-    VaultStorage,
-    IVault,
-    EIP712("crossclear Vault", "1"),
-    AccessControl,
-    Pausable,
-    ReentrancyGuardTransient
-{
+/// @dev Three deployed contracts share one storage layout (VaultStorage), each well under EIP-170:
+///  - Vault (this): settlement and deposits, the hot paths, plus the roles' one-line actions;
+///  - VaultExtension (deployed first, passed to the constructor): withdrawals, the wind-down, governance setters and every view; the fallback below
+///    delegatecalls every selector this contract does not implement to it (Balancer V3's Vault /
+///    VaultExtension split);
+///  - VaultDefaults (deployed by the extension's constructor): a batch's default-management rows and the wind-down's default-fund payouts, run by
+///    delegatecall from here and from the extension.
+/// The arithmetic lives in libraries: Ledger (balances, debt and the liquidity advance), Margin (valuation),
+/// Signatures (k-of-n risk signers), Batch and WithdrawalRequests (EIP-712), DefaultFund (contributions as
+/// pool shares, defaults) and Waterfall (the draws of a COVER, layer by layer).
+contract Vault is VaultBase, IVaultMain {
     using SafeERC20 for IERC20;
     using Ledger for mapping(uint256 => uint256);
 
-    bytes32 public constant GOVERNOR_ROLE = keccak256("GOVERNOR_ROLE");
-    bytes32 public constant GUARDIAN_ROLE = keccak256("GUARDIAN_ROLE");
-    bytes32 public constant OPERATOR_ROLE = keccak256("OPERATOR_ROLE");
-
     uint8 internal constant MAX_DECIMALS = 36;
-    uint64 internal constant MAX_DELAY = 365 days;
-
-    uint8 internal constant PENDING = 1;
-    uint8 internal constant EXECUTED = 2;
-    uint8 internal constant CANCELLED = 3;
 
     /// @dev Bits [207..128] of a transfer row and [223..128] of a mark row must be zero (literals, for assembly).
     uint256 internal constant TRANSFER_RESERVED = 0x0000000000000000ffffffffffffffffffff00000000000000000000000000000000;
     uint256 internal constant MASK128 = 0xffffffffffffffffffffffffffffffff; // == Ledger.MASK128
     uint256 internal constant MARK_RESERVED = 0x00000000ffffffffffffffffffffffff00000000000000000000000000000000;
+    uint256 internal constant APPROVAL_RESERVED = 0xffff << 128; // bits [143..128] of an approval row
 
-    /// @dev Storage lives in VaultStorage (first base, so VaultDefaults shares the layout); the default
-    /// management rows run in the VaultDefaults module by delegatecall, which keeps this contract under the
-    /// EIP-170 size limit.
+    /// @dev The modules; their code runs on this contract's storage. They are deployed in their own
+    /// transactions (EIP-3860 caps initcode at 49,152 bytes, and the three together exceed it).
     address internal immutable _defaults;
+    address internal immutable _extension;
 
     // ------------------------------------------------------------------ construction
 
@@ -69,6 +55,8 @@ contract Vault is
     /// @param threshold_ How many of them must sign a batch.
     /// @param withdrawalDelay_ Delay between a withdrawal request and its execution.
     /// @param escapePeriod_ How long without a batch opens the escape hatch.
+    /// @param extension The VaultExtension module (deployed first; it deploys VaultDefaults): its code must be
+    /// the audited one, which anyone can check against the published artefact before depositing.
     constructor(
         IERC20 settlementToken,
         address governor,
@@ -77,9 +65,13 @@ contract Vault is
         address[] memory signers_,
         uint8 threshold_,
         uint64 withdrawalDelay_,
-        uint64 escapePeriod_
+        uint64 escapePeriod_,
+        VaultExtension extension
     ) {
-        if (governor == address(0) || guardian == address(0) || operator == address(0)) revert ZeroAddress();
+        if (
+            governor == address(0) || guardian == address(0) || operator == address(0)
+                || address(extension) == address(0)
+        ) revert ZeroAddress();
         _grantRole(DEFAULT_ADMIN_ROLE, governor);
         _grantRole(GOVERNOR_ROLE, governor);
         _grantRole(GUARDIAN_ROLE, guardian);
@@ -94,12 +86,26 @@ contract Vault is
         _marks[0].price = uint128(10 ** decimals); // decimals <= 36, and 10**38 < 2**128
         _accountCount = Ledger.OPERATOR_CAPITAL; // system accounts 1..3 exist from the start
         _lastSettledAt = _now();
-        _defaults = address(new VaultDefaults());
+        _extension = address(extension);
+        _defaults = extension.defaultsModule();
+    }
+
+    /// @notice Every selector the Vault does not implement runs in the VaultExtension module, on the vault's
+    /// storage (IVaultExtension lists them).
+    fallback() external {
+        address extension = _extension;
+        assembly ("memory-safe") {
+            calldatacopy(0, 0, calldatasize())
+            let ok := delegatecall(gas(), extension, 0, calldatasize(), 0, 0)
+            returndatacopy(0, 0, returndatasize())
+            if iszero(ok) { revert(0, returndatasize()) }
+            return(0, returndatasize())
+        }
     }
 
     // ------------------------------------------------------------------ members and assets
 
-    /// @inheritdoc IVault
+    /// @inheritdoc IVaultMain
     function admitMember(address member) external onlyRole(OPERATOR_ROLE) returns (uint32 account) {
         if (member == address(0)) revert ZeroAddress();
         if (_accountOf[member] != 0) revert AlreadyMember(member);
@@ -109,18 +115,19 @@ contract Vault is
         emit MemberAdmitted(member, account);
     }
 
-    /// @inheritdoc IVault
+    /// @inheritdoc IVaultMain
     function listAsset(IERC20 token) external onlyRole(GOVERNOR_ROLE) returns (uint16 asset) {
         asset = _assetCount;
         _listAsset(token);
     }
 
-    // ------------------------------------------------------------------ deposits and withdrawals
+    // ------------------------------------------------------------------ deposits
 
-    /// @inheritdoc IVault
+    /// @inheritdoc IVaultMain
     /// @dev Measures the vault's balance before and after the pull, so fee-on-transfer and other tokens
     /// that deliver less than asked are refused rather than over-credited.
-    function deposit(address member, uint16 asset, uint256 amount) external whenNotPaused nonReentrant {
+    /// Allowed while paused: a deposit only adds collateral (a cure of a margin call must stay possible).
+    function deposit(address member, uint16 asset, uint256 amount) external nonReentrant {
         _requireNotWoundDown();
         uint32 account = _requireMember(member);
         IERC20 token = _token(asset);
@@ -138,66 +145,9 @@ contract Vault is
         emit Deposited(account, asset, msg.sender, amount);
     }
 
-    /// @inheritdoc IVault
-    function requestWithdrawal(uint16 asset, uint128 amount, address to) external nonReentrant returns (uint256) {
-        return _requestWithdrawal(_requireMember(msg.sender), asset, amount, to);
-    }
-
-    /// @inheritdoc IVault
-    function requestWithdrawalBySig(WithdrawalRequest calldata req, bytes calldata signature)
-        external
-        nonReentrant
-        returns (uint256)
-    {
-        uint32 account = _requireMember(req.member);
-        // forge-lint: disable-next-line(block-timestamp) // second-level skew is harmless for day-scale delays
-        if (block.timestamp > req.deadline) revert SignatureExpired(req.deadline);
-        uint256 expected = _nonces[req.member];
-        if (req.nonce != expected) revert InvalidNonce(expected, req.nonce);
-        bytes32 digest = _hashTypedDataV4(WithdrawalRequests.structHash(req));
-        if (!SignatureChecker.isValidSignatureNowCalldata(req.member, digest, signature)) {
-            revert InvalidMemberSignature(req.member);
-        }
-        _nonces[req.member] = expected + 1;
-        return _requestWithdrawal(account, req.asset, req.amount, req.to);
-    }
-
-    /// @inheritdoc IVault
-    /// @dev Not blocked by a pause. After wind-down the delay and the margin check no longer apply, but a
-    /// member with debt first gives up what of the withdrawal covers it, as in `windDownWithdraw`.
-    function executeWithdrawal(uint256 id) external nonReentrant {
-        Withdrawal storage w = _pendingWithdrawal(id);
-        (uint32 account, uint16 asset, uint128 amount, address to) = (w.account, w.asset, w.amount, w.to);
-        uint256 payout = amount;
-        if (!_woundDown) {
-            uint64 readyAt = w.readyAt;
-            // forge-lint: disable-next-line(block-timestamp) // second-level skew is harmless for day-scale delays
-            if (readyAt > block.timestamp) revert WithdrawalNotReady(id, readyAt);
-            if (DefaultFund.isOpen(_fund, account)) revert MemberInDefault(account);
-            _requireMargin(account);
-        } else {
-            uint256 seized = _seizeForDebt(account, asset, amount);
-            payout -= seized;
-            if (seized != 0) emit WindDownWithdrawal(account, asset, to, payout, seized);
-        }
-        w.status = EXECUTED;
-        _totalOwed[asset] -= payout;
-        emit WithdrawalExecuted(id);
-        if (payout != 0) _tokens[asset].safeTransfer(to, payout);
-    }
-
-    /// @inheritdoc IVault
-    function cancelWithdrawal(uint256 id) external nonReentrant {
-        Withdrawal storage w = _pendingWithdrawal(id);
-        if (_memberOf[w.account] != msg.sender) revert NotWithdrawalOwner(id, msg.sender);
-        w.status = CANCELLED;
-        _ledger.credit(w.account, w.asset, w.amount); // settlement asset repays an advance first
-        emit WithdrawalCancelled(id);
-    }
-
     // ------------------------------------------------------------------ settlement
 
-    /// @inheritdoc IVault
+    /// @inheritdoc IVaultMain
     /// @dev The recipe: check the header (sequence, hash chain, time), check the risk signers, post marks and
     /// requirements, apply the zero-sum transfers, contributions, margin calls and default actions, release
     /// co-signed withdrawals, record the batch.
@@ -217,6 +167,7 @@ contract Vault is
                 || batch.defaultActions.length != 0
         ) {
             _delegate(
+                _defaults,
                 abi.encodeCall(
                     VaultDefaults.applyRows, (batch.contributions, batch.marginCalls, batch.defaultActions, fundPaid)
                 )
@@ -226,262 +177,38 @@ contract Vault is
         _recordBatch(batch, digest);
     }
 
-    // ------------------------------------------------------------------ escape hatch
+    // ------------------------------------------------------------------ guardian and governance
 
-    /// @inheritdoc IVault
-    function triggerWindDown() external {
-        _requireNotWoundDown();
-        uint64 opensAt = _lastSettledAt + _escapePeriod;
-        // forge-lint: disable-next-line(block-timestamp) // second-level skew is harmless for day-scale delays
-        if (block.timestamp < opensAt) revert EscapeHatchNotOpen(opensAt);
-        _woundDown = true;
-        emit WindDownTriggered(_lastSequence, _lastSettledAt);
-    }
-
-    /// @inheritdoc IVault
-    /// @dev A member with debt withdrawing a collateral asset first gives up ceil(debt * 10**decimals / price)
-    /// of it (at most its balance; all of it at a zero price) to the default fund, and its debt falls by the
-    /// floor value of what was seized. Settlement-asset balances repay debt one for one. For the settlement
-    /// asset the member's default-fund contribution value is paid too: it first nets any debt left, the
-    /// rest comes out of the default fund's cash (as far as that cash goes).
-    function windDownWithdraw(uint16 asset, address to) external nonReentrant {
-        _requireWoundDown();
-        uint32 account = _requireMember(msg.sender);
-        _token(asset);
-        if (to == address(0)) revert ZeroAddress();
-
-        uint256 seized = _seizeForDebt(account, asset, _ledger.balanceOf(account, asset));
-        uint256 payout = _drain(account, asset, seized);
-        if (asset == Ledger.SETTLEMENT_ASSET && DefaultFund.valueOf(_fund, account) != 0) {
-            payout += abi.decode(_delegate(abi.encodeCall(VaultDefaults.payContribution, (account))), (uint256));
+    /// @inheritdoc IVaultMain
+    /// @dev Lapses by itself after MAX_PAUSE; a new one only PAUSE_COOLDOWN after the last ended.
+    function pause() external onlyRole(GUARDIAN_ROLE) whenNotPaused {
+        uint64 since = _pausedSince;
+        uint64 nowTs = _now();
+        if (since != 0) {
+            uint64 until = _pausedUntil;
+            if (nowTs < until + PAUSE_COOLDOWN) revert PauseCoolingDown(until + PAUSE_COOLDOWN);
+            _pausedTotal += until - since; // fold the last pause into the clock
         }
-        emit WindDownWithdrawal(account, asset, to, payout, seized);
-        if (payout != 0) _tokens[asset].safeTransfer(to, payout);
+        (_pausedSince, _pausedUntil) = (nowTs, nowTs + MAX_PAUSE);
+        emit Paused(msg.sender);
     }
 
-    /// @inheritdoc IVault
-    function windDownWithdrawSystem(uint32 account, uint16 asset, address to)
-        external
-        onlyRole(GOVERNOR_ROLE)
-        nonReentrant
-    {
-        _requireWoundDown();
-        if (account == 0 || account >= Ledger.FIRST_MEMBER) revert UnknownAccount(account);
-        _token(asset);
-        if (to == address(0)) revert ZeroAddress();
-        uint256 payout;
-        if (account == Ledger.DEFAULT_FUND && asset == Ledger.SETTLEMENT_ASSET) {
-            // the members' contributions stay for them (windDownWithdraw pays them); the excess goes
-            payout = abi.decode(_delegate(abi.encodeCall(VaultDefaults.releaseFundCash, ())), (uint256));
-        } else {
-            payout = _drain(account, asset, 0);
-        }
-        emit WindDownWithdrawal(account, asset, to, payout, 0);
-        if (payout != 0) _tokens[asset].safeTransfer(to, payout);
+    /// @inheritdoc IVaultMain
+    function unpause() external onlyRole(GOVERNOR_ROLE) whenPaused {
+        _pausedUntil = _now();
+        emit Unpaused(msg.sender);
     }
 
-    // ------------------------------------------------------------------ governance and guardian
-
-    /// @inheritdoc IVault
-    function setSigners(address[] calldata signers_, uint8 threshold_) external onlyRole(GOVERNOR_ROLE) {
-        _setSigners(signers_, threshold_);
-    }
-
-    /// @inheritdoc IVault
-    function setWithdrawalDelay(uint64 delay) external onlyRole(GOVERNOR_ROLE) {
-        _setWithdrawalDelay(delay);
-    }
-
-    /// @inheritdoc IVault
-    function setEscapePeriod(uint64 period) external onlyRole(GOVERNOR_ROLE) {
-        _setEscapePeriod(period);
-    }
-
-    /// @inheritdoc IVault
-    function pause() external onlyRole(GUARDIAN_ROLE) {
-        _pause();
-    }
-
-    /// @inheritdoc IVault
-    function unpause() external onlyRole(GOVERNOR_ROLE) {
-        _unpause();
-    }
-
-    // ------------------------------------------------------------------ views
-
-    /// @inheritdoc IVault
+    /// @inheritdoc IVaultMain
     function batchDigest(Batch.Data calldata batch) external view returns (bytes32) {
         return _hashTypedDataV4(Batch.structHash(batch));
     }
 
-    /// @inheritdoc IVault
-    function withdrawalRequestDigest(WithdrawalRequest calldata req) external view returns (bytes32) {
-        return _hashTypedDataV4(WithdrawalRequests.structHash(req));
-    }
-
-    /// @inheritdoc IVault
-    function domainSeparator() external view returns (bytes32) {
-        return _domainSeparatorV4();
-    }
-
-    /// @inheritdoc IVault
-    function balanceOf(uint32 account, uint16 asset) external view returns (uint256) {
-        return _ledger.balanceOf(account, asset);
-    }
-
-    /// @inheritdoc IVault
-    function debtOf(uint32 account) external view returns (uint256) {
-        return _ledger.debtOf(account);
-    }
-
-    /// @inheritdoc IVault
-    function requirementOf(uint32 account) external view returns (uint112 im, uint112 mm) {
-        uint256 packed = _requirements[account];
-        // forge-lint: disable-next-line(unsafe-typecast)
-        (im, mm) = (uint112(packed >> 112), uint112(packed)); // packed < 2**224
-    }
-
-    /// @inheritdoc IVault
-    function markOf(uint16 asset) external view returns (uint128 price, uint16 haircutBps) {
-        Margin.Mark memory m = _mark(asset);
-        return (m.price, m.haircutBps);
-    }
-
-    /// @inheritdoc IVault
-    function freeCollateral(uint32 account) external view returns (int256) {
-        return _freeCollateral(account);
-    }
-
-    /// @inheritdoc IVault
-    function accountOf(address member) external view returns (uint32) {
-        return _accountOf[member];
-    }
-
-    /// @inheritdoc IVault
-    function memberOf(uint32 account) external view returns (address) {
-        return _memberOf[account];
-    }
-
-    /// @inheritdoc IVault
-    function accountCount() external view returns (uint32) {
-        return _accountCount;
-    }
-
-    /// @inheritdoc IVault
-    function assetCount() external view returns (uint16) {
-        return _assetCount;
-    }
-
-    /// @inheritdoc IVault
-    function assetToken(uint16 asset) external view returns (IERC20) {
-        return _token(asset);
-    }
-
-    /// @inheritdoc IVault
-    function totalOwed(uint16 asset) external view returns (uint256) {
-        return _totalOwed[asset];
-    }
-
-    /// @inheritdoc IVault
-    function withdrawal(uint256 id) external view returns (Withdrawal memory) {
-        return _withdrawals[id];
-    }
-
-    /// @inheritdoc IVault
-    function withdrawalNonce(address member) external view returns (uint256) {
-        return _nonces[member];
-    }
-
-    /// @inheritdoc IVault
-    function lastSequence() external view returns (uint64) {
-        return _lastSequence;
-    }
-
-    /// @inheritdoc IVault
-    function lastBatchHash() external view returns (bytes32) {
-        return _lastBatchHash;
-    }
-
-    /// @inheritdoc IVault
-    function lastAsOf() external view returns (uint64) {
-        return _lastAsOf;
-    }
-
-    /// @inheritdoc IVault
-    function lastSettledAt() external view returns (uint64) {
-        return _lastSettledAt;
-    }
-
-    /// @inheritdoc IVault
-    function signers() external view returns (address[] memory) {
-        return _signers;
-    }
-
-    /// @inheritdoc IVault
-    function threshold() external view returns (uint8) {
-        return _threshold;
-    }
-
-    /// @inheritdoc IVault
-    function isSigner(address signer) external view returns (bool) {
-        return _isSigner[signer];
-    }
-
-    /// @inheritdoc IVault
-    function withdrawalDelay() external view returns (uint64) {
-        return _withdrawalDelay;
-    }
-
-    /// @inheritdoc IVault
-    function escapePeriod() external view returns (uint64) {
-        return _escapePeriod;
-    }
-
-    /// @inheritdoc IVault
-    function woundDown() external view returns (bool) {
-        return _woundDown;
-    }
-
-    /// @inheritdoc IVault
-    function contributionOf(uint32 account) external view returns (uint256) {
-        return DefaultFund.valueOf(_fund, account);
-    }
-
-    /// @inheritdoc IVault
-    function defaultFundPool() external view returns (uint256 value, uint256 shares) {
-        return (_fund.value, _fund.shares);
-    }
-
-    /// @inheritdoc IVault
-    function inDefault(uint32 account) external view returns (bool) {
-        return DefaultFund.isOpen(_fund, account);
-    }
-
-    /// @inheritdoc IVault
-    function defaulted(uint32 account) external view returns (bool) {
-        return _fund.defaults[account].defaulted;
-    }
-
-    /// @inheritdoc IVault
-    function openDefaults() external view returns (uint256) {
-        return _fund.open;
-    }
-
-    /// @inheritdoc IVault
-    function marginCallOf(uint32 account) external view returns (uint128 amount, uint64 deadline) {
-        uint256 packed = _marginCalls[account];
-        // forge-lint: disable-next-line(unsafe-typecast)
-        (amount, deadline) = (uint128(packed), uint64(packed >> 128)); // packed < 2**192
-    }
-
-    /// @inheritdoc IVault
-    function operatorCapital() external view returns (uint256) {
-        return _ledger.balanceOf(Ledger.OPERATOR_CAPITAL, Ledger.SETTLEMENT_ASSET);
-    }
 
     // ------------------------------------------------------------------ settlement steps
 
-    /// @dev sequence = last + 1, prevHash = last digest, lastAsOf <= asOf <= now; returns the batch digest.
+    /// @dev sequence = last + 1, prevHash = last digest, lastAsOf <= asOf <= now <= validUntil; returns the
+    /// batch digest.
     function _checkHeader(Batch.Data calldata batch) private view returns (bytes32) {
         uint64 expected = _lastSequence + 1;
         if (batch.sequence != expected) revert BadSequence(expected, batch.sequence);
@@ -491,6 +218,8 @@ contract Vault is
         if (batch.asOf < last) revert StaleAsOf(last, batch.asOf);
         // forge-lint: disable-next-line(block-timestamp) // second-level skew is harmless for day-scale delays
         if (batch.asOf > block.timestamp) revert FutureAsOf(_now(), batch.asOf);
+        // forge-lint: disable-next-line(block-timestamp) // second-level skew is harmless for expiry
+        if (block.timestamp > batch.validUntil) revert BatchExpired(batch.validUntil, _now());
         return _hashTypedDataV4(Batch.structHash(batch));
     }
 
@@ -503,6 +232,7 @@ contract Vault is
             if (asset >= assets) revert UnknownAsset(asset);
             if (haircutBps > Margin.BPS) revert InvalidHaircut(asset, haircutBps);
             Margin.Mark storage m = _marks[asset];
+            if (asset == Ledger.SETTLEMENT_ASSET && price != 10 ** m.decimals) revert SettlementMarkFixed(price);
             (m.price, m.haircutBps) = (price, haircutBps);
         }
     }
@@ -646,89 +376,56 @@ contract Vault is
         }
     }
 
-    /// @dev Each id must be a pending withdrawal; it becomes executable now (the margin check still runs).
-    function _approveWithdrawals(uint256[] calldata ids) private {
-        for (uint256 i; i < ids.length; ++i) {
-            uint256 id = ids[i];
-            _pendingWithdrawal(id).readyAt = _now();
+    /// @dev Approval row: id [255..192] | account [191..160] | asset [159..144] | zero [143..128] | amount.
+    /// It must name an existing withdrawal with exactly that account, asset and amount (ApprovalMismatch),
+    /// which becomes executable now (the margin check still runs at execution). A withdrawal that is no
+    /// longer pending (its owner cancelled it, or anyone executed it, after the batch was signed) is skipped
+    /// with RowAdjusted rather than failing the batch.
+    function _approveWithdrawals(uint256[] calldata rows) private {
+        for (uint256 i; i < rows.length; ++i) {
+            uint256 row = rows[i];
+            if (row & APPROVAL_RESERVED != 0) revert MalformedRow(bytes32(row));
+            (uint64 id, uint32 account, uint16 asset, uint128 amount) = Batch.unpackApproval(row);
+            Withdrawal storage w = _withdrawals[id];
+            uint8 status = w.status;
+            if (status == 0) revert WithdrawalNotFound(id);
+            if (w.account != account || w.asset != asset || w.amount != amount) revert ApprovalMismatch(id);
+            // No longer pending, or beyond the asset's outflow budget for this period: skipped (a pending one
+            // keeps its full delay, during which the guardian and governance can react).
+            if (status != PENDING || !_spendOutflow(asset, amount)) {
+                emit RowAdjusted(Batch.ROWS_APPROVALS, i, bytes32(row), 0);
+                continue;
+            }
+            (w.readyAt, w.pauseClock) = (_now(), _pauseClock());
             emit WithdrawalApproved(id);
         }
     }
 
+    /// @dev Take `amount` of `asset` from this period's outflow budget, if it is there.
+    function _spendOutflow(uint16 asset, uint128 amount) private returns (bool) {
+        Outflow memory o = _outflow[asset];
+        // forge-lint: disable-next-line(unsafe-typecast)
+        uint32 period = uint32(block.timestamp / OUTFLOW_PERIOD); // lasts 11 million years
+        if (o.period != period) (o.period, o.used) = (period, 0);
+        NextBudget memory next = _nextOutflowBudget[asset];
+        if (next.set && period >= next.from) {
+            o.budget = next.budget;
+            delete _nextOutflowBudget[asset];
+        }
+        bool fits = uint256(o.used) + amount <= o.budget;
+        // forge-lint: disable-next-line(unsafe-typecast)
+        if (fits) o.used += uint112(amount); // <= budget < 2**112
+        _outflow[asset] = o;
+        return fits;
+    }
+
     function _recordBatch(Batch.Data calldata batch, bytes32 digest) private {
         (_lastSequence, _lastAsOf, _lastSettledAt) = (batch.sequence, batch.asOf, _now());
+        _pauseClockAtSettle = uint48(_pauseClock()); // same slot; 2**48 seconds is 8.9 million years
+        uint64 next = _nextEscapePeriod; // same slot as the threshold, already read
+        if (next != 0) (_escapePeriod, _nextEscapePeriod) = (next, 0);
         _lastBatchHash = digest;
         emit BatchSettled(batch.sequence, digest, batch.fillsRoot, batch.asOf, batch.transfers.length);
-    }
-
-    // ------------------------------------------------------------------ withdrawal helpers
-
-    function _requestWithdrawal(uint32 account, uint16 asset, uint128 amount, address to)
-        private
-        returns (uint256 id)
-    {
-        _requireNotWoundDown();
-        _token(asset);
-        if (amount == 0) revert ZeroAmount();
-        if (to == address(0)) revert ZeroAddress();
-        if (DefaultFund.isOpen(_fund, account)) revert MemberInDefault(account);
-        _ledger.debit(account, asset, amount, false); // InsufficientBalance, never an advance
-        _requireMargin(account);
-
-        id = ++_withdrawalCount;
-        uint64 readyAt = _now() + _withdrawalDelay;
-        _withdrawals[id] = Withdrawal(account, asset, amount, to, readyAt, PENDING);
-        emit WithdrawalRequested(id, account, asset, amount, to, readyAt);
-    }
-
-    function _pendingWithdrawal(uint256 id) private view returns (Withdrawal storage w) {
-        w = _withdrawals[id];
-        uint8 status = w.status;
-        if (status == 0) revert WithdrawalNotFound(id);
-        if (status != PENDING) revert WithdrawalNotPending(id);
-    }
-
-    function _requireMargin(uint32 account) private view {
-        int256 free = _freeCollateral(account);
-        if (free < 0) revert InsufficientMargin(account, free);
-    }
-
-    /// @dev Σ haircut value of every balance − debt − initial margin, at the last posted marks.
-    function _freeCollateral(uint32 account) private view returns (int256) {
-        uint256 value;
-        uint256 assets = _assetCount;
-        for (uint256 a; a < assets; ++a) {
-            uint256 balance = _ledger.balanceOf(account, a);
-            if (balance != 0) value += Margin.haircutValue(balance, _marks[a]);
-        }
-        return Margin.freeCollateral(value, _ledger.debtOf(account), _requirements[account] >> 112);
-    }
-
-    /// @dev Zero a balance (keeping any debt half), of which `kept` already went elsewhere; returns the
-    /// payout and takes it off what the vault owes.
-    function _drain(uint256 account, uint16 asset, uint256 kept) private returns (uint256 payout) {
-        uint256 k = Ledger.key(account, asset);
-        uint256 word = _ledger[k];
-        payout = (word & Ledger.MASK128) - kept;
-        _ledger[k] = word & ~Ledger.MASK128;
-        _totalOwed[asset] -= payout;
-    }
-
-    /// @dev After wind-down: the part of `amount` of `asset` leaving `account` that its debt takes (VaultDefaults).
-    function _seizeForDebt(uint32 account, uint16 asset, uint256 amount) private returns (uint256) {
-        if (_ledger.debtOf(account) == 0) return 0;
-        return abi.decode(_delegate(abi.encodeCall(VaultDefaults.seizeForDebt, (account, asset, amount))), (uint256));
-    }
-
-    /// @dev Run `data` in the VaultDefaults module on this contract's storage; bubble up its revert.
-    function _delegate(bytes memory data) private returns (bytes memory ret) {
-        bool ok;
-        (ok, ret) = _defaults.delegatecall(data);
-        if (!ok) {
-            assembly ("memory-safe") {
-                revert(add(ret, 0x20), mload(ret))
-            }
-        }
     }
 
     // ------------------------------------------------------------------ configuration helpers
@@ -745,65 +442,5 @@ contract Vault is
         _marks[asset] = Margin.Mark({price: 0, haircutBps: 0, decimals: decimals});
         _assetCount = asset + 1;
         emit AssetListed(asset, address(token), decimals);
-    }
-
-    function _setSigners(address[] memory signers_, uint8 threshold_) private {
-        uint256 n = signers_.length;
-        if (threshold_ == 0 || threshold_ > n) revert InvalidThreshold(threshold_, n);
-        address[] storage old = _signers;
-        for (uint256 i; i < old.length; ++i) {
-            _isSigner[old[i]] = false;
-        }
-        for (uint256 i; i < n; ++i) {
-            address s = signers_[i];
-            if (s == address(0)) revert ZeroAddress();
-            if (_isSigner[s]) revert DuplicateSigner(s);
-            _isSigner[s] = true;
-        }
-        _signers = signers_;
-        _threshold = threshold_;
-        emit SignersUpdated(signers_, threshold_);
-    }
-
-    function _setWithdrawalDelay(uint64 delay) private {
-        if (delay > MAX_DELAY) revert InvalidDelay(delay);
-        _withdrawalDelay = delay;
-        emit WithdrawalDelayUpdated(delay);
-    }
-
-    function _setEscapePeriod(uint64 period) private {
-        if (period == 0 || period > MAX_DELAY) revert InvalidDelay(period);
-        _escapePeriod = period;
-        emit EscapePeriodUpdated(period);
-    }
-
-    // ------------------------------------------------------------------ small checks
-
-    function _requireMember(address member) private view returns (uint32 account) {
-        account = _accountOf[member];
-        if (account == 0) revert NotMember(member);
-    }
-
-    function _token(uint16 asset) private view returns (IERC20) {
-        if (asset >= _assetCount) revert UnknownAsset(asset);
-        return _tokens[asset];
-    }
-
-    function _mark(uint16 asset) private view returns (Margin.Mark memory) {
-        if (asset >= _assetCount) revert UnknownAsset(asset);
-        return _marks[asset];
-    }
-
-    function _requireNotWoundDown() private view {
-        if (_woundDown) revert WoundDown();
-    }
-
-    function _requireWoundDown() private view {
-        if (!_woundDown) revert NotWoundDown();
-    }
-
-    function _now() private view returns (uint64) {
-        // forge-lint: disable-next-line(unsafe-typecast)
-        return uint64(block.timestamp); // 64-bit seconds last for 584 billion years
     }
 }

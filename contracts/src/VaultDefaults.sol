@@ -58,18 +58,17 @@ contract VaultDefaults is VaultStorage {
     /// other row lowers that sum except a DECLARE or an advance to a member in default, which are the
     /// waterfall's to cover), and at the end of the batch, so a payout cannot hide behind a DECLARE in the
     /// same batch. Collateral seized into the fund does not count until it is sold for cash (its price
-    /// moves); a defaulter's advance does not count (it is what the waterfall is covering). O(members),
-    /// and only when the cash alone falls short.
+    /// moves); a defaulter's advance does not count (it is what the waterfall is covering). O(1) in the
+    /// member count: Σ debt is a running total (Ledger.DEBT_TOTAL), less the debts of the open defaults
+    /// (at most MAX_OPEN_DEFAULTS), and only computed when the cash alone falls short.
     function _requireBacked() private view {
         uint256 cash = _ledger[Ledger.DEFAULT_FUND_CASH];
         uint256 value = _fund.value;
         if (cash >= value) return;
-        uint256 advances;
-        uint256 accounts = _accountCount;
-        bool anyOpen = _fund.open != 0;
-        for (uint32 a = Ledger.FIRST_MEMBER; a <= accounts; ++a) {
-            if (anyOpen && DefaultFund.isOpen(_fund, a)) continue;
-            advances += _ledger.debtOf(a);
+        uint256 advances = _ledger[Ledger.DEBT_TOTAL];
+        uint32[] storage open = _fund.openAccounts;
+        for (uint256 i; i < open.length; ++i) {
+            advances -= _ledger.debtOf(open[i]);
         }
         if (cash + advances < value) revert IVault.PoolUnderfunded(cash, advances, value);
     }
@@ -93,7 +92,7 @@ contract VaultDefaults is VaultStorage {
             (seized, covered) = Margin.seizure(debt, amount, _marks[asset]);
         }
         if (seized != 0) {
-            _ledger[Ledger.key(account, Ledger.SETTLEMENT_ASSET)] -= covered << 128;
+            _ledger.reduceDebt(account, covered);
             _ledger.add(Ledger.DEFAULT_FUND, asset, seized);
         }
     }
@@ -117,7 +116,7 @@ contract VaultDefaults is VaultStorage {
         DefaultFund.remove(_fund, account, value);
         emit IVault.ContributionChanged(account, -int256(value), 0);
         uint256 netted = Math.min(_ledger.debtOf(account), value);
-        if (netted != 0) _ledger[Ledger.key(account, Ledger.SETTLEMENT_ASSET)] -= netted << 128;
+        _ledger.reduceDebt(account, netted);
         uint256 cash = _ledger[Ledger.DEFAULT_FUND_CASH];
         payout = Math.min(value - netted, cash);
         _ledger[Ledger.DEFAULT_FUND_CASH] = cash - payout;
@@ -172,11 +171,13 @@ contract VaultDefaults is VaultStorage {
     /// @dev Default-action row: account [255..224] | action uint8 [223..216] | zero [215..128] | amount [127..0],
     /// members only, applied in row order:
     ///  - DECLARE (amount 0): opens a default on the account;
-    ///  - COVER (0 < amount <= debt): the waterfall covers `amount` of its debt from layers 1-4 (Waterfall);
-    ///    whatever is left must be covered exactly by the ASSESS rows that follow, before the next COVER or
-    ///    the end of the batch, else `Uncovered(remaining)`;
+    ///  - COVER (amount > 0): the waterfall covers min(amount, debt) of its debt from layers 1-4 (Waterfall;
+    ///    a lesser amount, or a skip at debt 0, is reported by RowAdjusted); whatever is left must be covered
+    ///    by the ASSESS rows that follow, before the next COVER or the end of the batch, else
+    ///    `Uncovered(remaining)`;
     ///  - CLOSE (amount 0, debt 0): closes the default;
-    ///  - ASSESS (amount > 0): layer 5 for the last COVER, only once the pool (layer 4) is empty.
+    ///  - ASSESS (amount > 0): layer 5 for the last COVER, min(amount, what it left uncovered) (RowAdjusted
+    ///    when less), only once the pool (layer 4) is empty.
     function _applyDefaultActions(bytes32[] calldata rows) private {
         uint256 accounts = _accountCount;
         uint256 remaining; // of the last COVER, still to be assessed
@@ -189,14 +190,20 @@ contract VaultDefaults is VaultStorage {
                 if (amount != 0) revert IVault.MalformedRow(row);
                 DefaultFund.declare(_fund, account);
                 emit IVault.DefaultDeclared(account);
+                _recallPending(account);
             } else if (action == Batch.COVER) {
                 if (amount == 0) revert IVault.MalformedRow(row);
                 if (remaining != 0) revert IVault.Uncovered(remaining);
                 if (!DefaultFund.isOpen(_fund, account)) revert IVault.NotInDefault(account);
-                uint256 debt = _ledger.debtOf(account);
-                if (amount > debt) revert IVault.OverDraw(debt, amount);
-                remaining = Waterfall.cover(_ledger, _marks, _assetCount, _fund, account, amount);
                 defaulter = account;
+                // A deposit for the defaulter since signing repaid part of its debt: cover what is left.
+                uint256 debt = _ledger.debtOf(account);
+                if (amount > debt) {
+                    emit IVault.RowAdjusted(Batch.ROWS_DEFAULT_ACTIONS, i, row, debt);
+                    if (debt == 0) continue;
+                    amount = uint128(debt); // < amount
+                }
+                remaining = Waterfall.cover(_ledger, _marks, _assetCount, _fund, account, amount);
             } else if (action == Batch.CLOSE) {
                 if (amount != 0) revert IVault.MalformedRow(row);
                 if (!DefaultFund.isOpen(_fund, account)) revert IVault.NotInDefault(account);
@@ -206,8 +213,14 @@ contract VaultDefaults is VaultStorage {
                 emit IVault.DefaultClosed(account);
             } else if (action == Batch.ASSESS) {
                 if (amount == 0) revert IVault.MalformedRow(row);
+                // Layers 1-4 covered more than planned (collateral deposited for the defaulter since signing):
+                // assess only what is left.
+                if (amount > remaining) {
+                    emit IVault.RowAdjusted(Batch.ROWS_DEFAULT_ACTIONS, i, row, remaining);
+                    if (remaining == 0) continue;
+                    amount = uint128(remaining); // < amount
+                }
                 if (_fund.value != 0) revert IVault.LayerNotExhausted(Waterfall.L4_POOL);
-                if (amount > remaining) revert IVault.OverDraw(remaining, amount);
                 Waterfall.assess(_ledger, _fund, defaulter, account, amount);
                 remaining -= amount;
             } else {
@@ -215,6 +228,25 @@ contract VaultDefaults is VaultStorage {
             }
         }
         if (remaining != 0) revert IVault.Uncovered(remaining);
+    }
+
+    /// @dev A DECLARE brings the defaulter's pending withdrawals back to its balance, into the waterfall
+    /// (they used to leave after the CLOSE): at most MAX_PENDING_WITHDRAWALS of them. Collateral returns to
+    /// its balance; the settlement cash is credited once, in total, repaying its debt first.
+    function _recallPending(uint32 account) private {
+        uint256[] storage ids = _pendingIds[account];
+        uint256 cash;
+        for (uint256 i; i < ids.length; ++i) {
+            uint256 id = ids[i];
+            IVault.Withdrawal storage w = _withdrawals[id];
+            w.status = RECALLED;
+            (uint16 asset, uint128 amount) = (w.asset, w.amount);
+            if (asset == Ledger.SETTLEMENT_ASSET) cash += amount;
+            else _ledger.add(account, asset, amount);
+            emit IVault.WithdrawalRecalled(id);
+        }
+        delete _pendingIds[account];
+        if (cash != 0) _ledger.credit(account, Ledger.SETTLEMENT_ASSET, cash);
     }
 
     function _isMemberAccount(uint32 account, uint256 accounts) private pure returns (bool) {

@@ -11,6 +11,8 @@ import {DefaultFund} from "./libraries/DefaultFund.sol";
 /// same slots in Vault and in the VaultDefaults module that the vault runs by delegatecall.
 abstract contract VaultStorage {
     uint16 internal constant MAX_ASSETS = 32;
+    uint256 internal constant MAX_PENDING_WITHDRAWALS = 8;
+    uint8 internal constant RECALLED = 4; // a withdrawal status: brought back to the balance by a DECLARE
 
     /// @dev (account << 16 | asset) => debt << 128 | balance. See Ledger.
     mapping(uint256 key => uint256 word) internal _ledger;
@@ -37,13 +39,15 @@ abstract contract VaultStorage {
     uint16 internal _assetCount;
     uint8 internal _threshold;
     uint64 internal _withdrawalDelay;
-    uint64 internal _escapePeriod;
+    uint64 internal _escapePeriod; // of the current window (since the last batch)
+    uint64 internal _nextEscapePeriod; // set by governance, in force from the next batch (0: none)
 
     // One slot: the batch chain, written on every settle.
     uint64 internal _lastSequence;
     uint64 internal _lastAsOf;
     uint64 internal _lastSettledAt;
     bool internal _woundDown;
+    uint48 internal _pauseClockAtSettle; // the pause clock (see below) when the last batch landed
 
     bytes32 internal _lastBatchHash;
 
@@ -51,4 +55,33 @@ abstract contract VaultStorage {
     DefaultFund.State internal _fund;
     /// @dev account => deadline << 128 | amount of its last margin call.
     mapping(uint32 account => uint256 packed) internal _marginCalls;
+
+    /// @dev The guardian's last pause, [since, until) (until is moved to the unpause time), and Σ of the
+    /// pauses before it: the pause clock, total paused seconds, is Σ + the part of [since, until) passed.
+    uint64 internal _pausedSince;
+    uint64 internal _pausedUntil;
+    uint64 internal _pausedTotal;
+
+    /// @dev account => its pending withdrawal ids (at most MAX_PENDING_WITHDRAWALS), so a DECLARE can bring
+    /// them back into the waterfall in bounded gas.
+    mapping(uint32 account => uint256[]) internal _pendingIds;
+
+    /// @dev asset => its outflow budget for instant releases: budget | used this period | period (see
+    /// VaultBase.OUTFLOW_PERIOD), and a budget governance set, in force from period `from`.
+    mapping(uint16 asset => Outflow) internal _outflow;
+    /// @dev account => its forced-exit request: time << 64 | the pause clock then (0: none).
+    mapping(uint32 account => uint256) internal _exitRequests;
+    mapping(uint16 asset => NextBudget) internal _nextOutflowBudget;
+
+    struct Outflow {
+        uint112 budget;
+        uint112 used;
+        uint32 period;
+    }
+
+    struct NextBudget {
+        uint112 budget;
+        uint32 from;
+        bool set;
+    }
 }

@@ -15,10 +15,17 @@ CONTRACTS_DIR = REPO_ROOT / "contracts"
 # (source file under contracts/src, contract name) for every artefact the Python side loads.
 EXPORTED = (
     ("Vault.sol", "Vault"),
+    ("VaultExtension.sol", "VaultExtension"),
     ("devnet/DevToken.sol", "DevToken"),
     ("governance/Timelock.sol", "Timelock"),
     ("Registry.sol", "Registry"),
 )
+
+
+# The vault's address answers the functions of these modules too (its fallback delegatecalls the
+# VaultExtension): their ABIs are merged into the Vault's export, so one ABI names every function, event and
+# error a caller meets at that address.
+MERGED_INTO = {"Vault": ("VaultExtension.sol", "VaultExtension")}
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,9 @@ def deploy_devnet(
     shortcut: on a real chain the governor is a TimelockController, see docs/operators.md)."""
     addresses = {t.symbol: deploy_contract(deployer, "DevToken", t.name, t.symbol, t.decimals) for t in tokens}
     settlement = tokens[0].symbol
+    # The extension module first (its constructor deploys VaultDefaults): the three contracts' creation code
+    # together exceeds EIP-3860's initcode limit, so the vault takes the extension's address.
+    extension = deploy_contract(deployer, "VaultExtension")
     vault_address = deploy_contract(
         deployer,
         "Vault",
@@ -80,6 +83,7 @@ def deploy_devnet(
         params.threshold,
         params.withdrawal_delay,
         params.escape_period,
+        extension,
     )
     vault = VaultClient(w3, vault_address)
     assets = {settlement: 0}

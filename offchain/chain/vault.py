@@ -16,11 +16,11 @@ from offchain.chain.artifacts import load_artifact
 from offchain.chain.errors import ErrorDecoder
 from offchain.chain.signers import SignerSignature
 from offchain.chain.transactions import Sent, TxSender
-from offchain.core.batch import Batch, decode_batch_words
+from offchain.core.batch import Batch, WithdrawalApproval, decode_batch_words
 from offchain.core.eip712 import Domain, vault_domain
 from offchain.core.withdrawal import WithdrawalRequest
 
-WITHDRAWAL_STATUS = {1: "pending", 2: "executed", 3: "cancelled"}
+WITHDRAWAL_STATUS = {1: "pending", 2: "executed", 3: "cancelled", 4: "recalled"}
 
 
 @dataclass(frozen=True)
@@ -99,6 +99,14 @@ class VaultClient:
         (event,) = self.contract.events.AssetListed().process_receipt(sent.receipt, errors=DISCARD)
         return int(event["args"]["asset"])
 
+    def set_outflow_budget(self, governor: TxSender, asset: int, budget: int) -> Sent:
+        """What batch approvals may release of `asset` per OUTFLOW_PERIOD before the withdrawal delay; in force
+        from the next period (governance role)."""
+        return governor.send(self.contract.functions.setOutflowBudget(asset, budget))
+
+    def outflow_period(self) -> int:
+        return int(self.contract.functions.OUTFLOW_PERIOD().call())
+
     def deposit(self, payer: TxSender, member: str, asset: int, amount: int) -> Sent:
         """Approve (if needed) and deposit `amount` base units of `asset` for `member`."""
         token = self.token(asset)
@@ -164,6 +172,12 @@ class VaultClient:
     def withdrawal(self, withdrawal_id: int) -> WithdrawalInfo:
         w = self.contract.functions.withdrawal(withdrawal_id).call()
         return WithdrawalInfo(withdrawal_id, w[0], w[1], w[2], w[3], w[4], WITHDRAWAL_STATUS.get(w[5], "none"))
+
+    def approval(self, withdrawal_id: int) -> int:
+        """The approval word a batch carries to release withdrawal `withdrawal_id` at once: it binds the
+        withdrawal's account, asset and amount as the vault holds them."""
+        w = self.withdrawal(withdrawal_id)
+        return WithdrawalApproval(id=withdrawal_id, account=w.account, asset=w.asset, amount=w.amount).pack()
 
     def settled_digest(self, sequence: int) -> tuple[bytes, bytes, int] | None:
         """(digest, tx hash, block) of the applied batch with this sequence, from its event."""

@@ -7,6 +7,9 @@ Mirrors contracts/src/libraries/Batch.sol word for word:
  - contribution:   account uint32 [255..224] | zero [223..128] | amount int128 [127..0]
  - margin call:    account uint32 [255..224] | deadline uint64 [223..160] | zero [159..128] | amount uint128 [127..0]
  - default action: account uint32 [255..224] | action uint8 [223..216] | zero [215..128] | amount uint128 [127..0]
+ - approval (a uint256 of approvedWithdrawals): id uint64 [255..192] | account uint32 [191..160] |
+   asset uint16 [159..144] | zero [143..128] | amount uint128 [127..0]
+Every batch carries `validUntil`: the vault refuses it after that block timestamp (BatchExpired).
 """
 
 from __future__ import annotations
@@ -33,12 +36,15 @@ BPS = 10_000
 BATCH_TYPE = (
     "Batch(uint64 sequence,bytes32 prevHash,uint64 asOf,bytes32 fillsRoot,bytes32[] transfers,"
     "bytes32[] requirements,bytes32[] marks,uint256[] approvedWithdrawals,bytes32 contextHash,"
-    "bytes32[] contributions,bytes32[] marginCalls,bytes32[] defaultActions)"
+    "bytes32[] contributions,bytes32[] marginCalls,bytes32[] defaultActions,uint64 validUntil)"
 )
 BATCH_TYPEHASH = keccak(text=BATCH_TYPE)
 # typehash, sequence, prevHash, asOf, fillsRoot, the hashes of the four arrays, contextHash, then the
-# hashes of the three default-management arrays
-_BATCH_ENCODING = ["bytes32", "uint64", "bytes32", "uint64", "bytes32"] + ["bytes32"] * 8
+# hashes of the three default-management arrays, validUntil
+_BATCH_ENCODING = ["bytes32", "uint64", "bytes32", "uint64", "bytes32"] + ["bytes32"] * 8 + ["uint64"]
+# How long a batch stays valid after its asOf when the builder does not say (the engine submits within
+# seconds; a batch withheld longer than this can no longer land).
+DEFAULT_BATCH_TTL_S = 3600
 
 # Account numbers of the vault's system accounts; members start at FIRST_MEMBER_ACCOUNT.
 FEE_ACCOUNT = 1
@@ -171,6 +177,31 @@ class DefaultAction(_Row):
         return cls(account=w >> 224, action=(w >> 216) & UINT8_MAX, amount=w & UINT128_MAX)
 
 
+class WithdrawalApproval(_Row):
+    """A batch's instant release of one pending withdrawal, binding everything the withdrawal is: the vault
+    refuses an approval whose account, asset or amount differ from the withdrawal with that id, and skips
+    (RowAdjusted) one that is no longer pending."""
+
+    id: int = Field(ge=1, le=UINT64_MAX)
+    account: int = Field(ge=FIRST_MEMBER_ACCOUNT, le=UINT32_MAX)
+    asset: int = Field(ge=0, le=UINT16_MAX)
+    amount: int = Field(ge=1, le=UINT128_MAX)
+
+    def pack(self) -> int:
+        return (self.id << 192) | (self.account << 160) | (self.asset << 144) | self.amount
+
+    @classmethod
+    def unpack(cls, word: int) -> WithdrawalApproval:
+        if (word >> 128) & UINT16_MAX:
+            raise ValueError(f"approval word has non-zero reserved bits: {word:#x}")
+        return cls(
+            id=word >> 192,
+            account=(word >> 160) & UINT32_MAX,
+            asset=(word >> 144) & UINT16_MAX,
+            amount=word & UINT128_MAX,
+        )
+
+
 def zero_sum_violations(transfers: Iterable[Transfer]) -> dict[int, int]:
     """Per-asset sums that are not zero (empty when the transfers balance)."""
     sums: dict[int, int] = defaultdict(int)
@@ -191,7 +222,7 @@ class Batch(BaseModel):
     transfers: tuple[Transfer, ...] = ()
     requirements: tuple[Requirement, ...] = ()
     marks: tuple[Mark, ...] = ()
-    approved_withdrawals: tuple[int, ...] = ()
+    approved_withdrawals: tuple[int, ...] = ()  # packed WithdrawalApproval words
     # keccak256 of the published batch context (instrument marks, funding, fees): binds what an auditor
     # recomputes the variation margin from to the signed batch.
     context_hash: bytes = Field(default=b"\x00" * 32, min_length=32, max_length=32)
@@ -199,9 +230,20 @@ class Batch(BaseModel):
     contributions: tuple[Contribution, ...] = ()
     margin_calls: tuple[MarginCall, ...] = ()
     default_actions: tuple[DefaultAction, ...] = ()
+    # The last block timestamp at which the vault accepts the batch; asOf + DEFAULT_BATCH_TTL_S when omitted.
+    valid_until: int = Field(default=-1, ge=-1, le=UINT64_MAX)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_valid_until(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get("valid_until", -1) == -1 and isinstance(data.get("as_of"), int):
+            return {**data, "valid_until": min(data["as_of"] + DEFAULT_BATCH_TTL_S, UINT64_MAX)}
+        return data
 
     @model_validator(mode="after")
     def _zero_sum(self) -> Batch:
+        if self.valid_until < 0:
+            raise ValueError("valid_until is missing and cannot be derived from as_of")
         bad = zero_sum_violations(self.transfers)
         if bad:
             raise ValueError(f"transfers do not sum to zero per asset: {bad}")
@@ -242,6 +284,7 @@ class Batch(BaseModel):
                     keccak(b"".join(contributions)),
                     keccak(b"".join(margin_calls)),
                     keccak(b"".join(default_actions)),
+                    self.valid_until,
                 ],
             )
         )
@@ -266,6 +309,7 @@ class Batch(BaseModel):
             contributions,
             margin_calls,
             default_actions,
+            self.valid_until,
         )
 
     def typed_data(self, domain: Domain) -> dict[str, object]:
@@ -288,6 +332,7 @@ class Batch(BaseModel):
                 ("contributions", "bytes32[]"),
                 ("marginCalls", "bytes32[]"),
                 ("defaultActions", "bytes32[]"),
+                ("validUntil", "uint64"),
             ],
             {
                 "sequence": self.sequence,
@@ -302,6 +347,7 @@ class Batch(BaseModel):
                 "contributions": contributions,
                 "marginCalls": margin_calls,
                 "defaultActions": default_actions,
+                "validUntil": self.valid_until,
             },
         )
 
@@ -319,6 +365,7 @@ def decode_batch_words(
     contributions: Sequence[bytes] = (),
     margin_calls: Sequence[bytes] = (),
     default_actions: Sequence[bytes] = (),
+    valid_until: int = -1,
 ) -> Batch:
     """Rebuild a Batch from the words of `settle` calldata (what an auditor reads off the chain)."""
     return Batch(
@@ -334,4 +381,5 @@ def decode_batch_words(
         contributions=tuple(Contribution.unpack(bytes(w)) for w in contributions),
         margin_calls=tuple(MarginCall.unpack(bytes(w)) for w in margin_calls),
         default_actions=tuple(DefaultAction.unpack(bytes(w)) for w in default_actions),
+        valid_until=valid_until,
     )

@@ -46,6 +46,7 @@ class BatchPayload:
                 "contributions": [w.hex() for w in default_words[0]],
                 "margin_calls": [w.hex() for w in default_words[1]],
                 "default_actions": [w.hex() for w in default_words[2]],
+                "valid_until": b.valid_until,
             },
             "fill_ids": self.fill_ids,
             "flows": [[f.account, f.instrument, f.kind, str(f.amount)] for f in self.flows],
@@ -77,6 +78,7 @@ class BatchPayload:
             [bytes.fromhex(w) for w in b.get("contributions", [])],
             [bytes.fromhex(w) for w in b.get("margin_calls", [])],
             [bytes.fromhex(w) for w in b.get("default_actions", [])],
+            int(b.get("valid_until", -1)),
         )
         return cls(
             batch=batch,

@@ -163,11 +163,20 @@ def test_withdrawal_after_delay_and_instant_by_batch(
     assert usdc.functions.balanceOf(member.address).call() - before == 1_000 * USDC
     assert vault.withdrawal(wid).status == "executed"
 
-    # Instant path: the engine co-signs the pending request in the next batch.
+    # Instant path: the engine co-signs the pending request in the next batch, within the asset's outflow
+    # budget (in force from the next period); beyond it the approval is skipped and the delay stands.
+    vault.set_outflow_budget(deployer_sender(w3), 0, 600 * USDC)
+    increase_time(w3, vault.outflow_period())
     wid2 = vault.request_withdrawal(member, 0, 500 * USDC, member.address)
-    batch = Batch(sequence=1, prev_hash=b"\0" * 32, as_of=now(w3), approved_withdrawals=(wid2,))
+    wid3 = vault.request_withdrawal(member, 0, 200 * USDC, member.address)
+    approvals = (vault.approval(wid2), vault.approval(wid3))
+    batch = Batch(sequence=1, prev_hash=b"\0" * 32, as_of=now(w3), approved_withdrawals=approvals)
     vault.settle(deployer_sender(w3), batch, sign_batch(batch, vault.domain, risk_signers[:2]))
     vault.execute_withdrawal(member, wid2)
+    with pytest.raises(RevertedError) as info:
+        vault.execute_withdrawal(member, wid3)  # 500 + 200 > 600: it waits for its delay
+    assert info.value.error == "WithdrawalNotReady"
+    vault.cancel_withdrawal(member, wid3)
     assert vault.balance(a, 0) == 3_500 * USDC
     assert vault.total_owed(0) == usdc.functions.balanceOf(vault.address).call()
 

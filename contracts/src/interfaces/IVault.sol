@@ -5,8 +5,11 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {Batch} from "../libraries/Batch.sol";
 
 /// @title IVault
-/// @notice crossclear's collateral vault: events, custom errors and external functions, shared by the
-/// contract, its tests and the ABI the Python side loads.
+/// @notice crossclear's collateral vault: its structs, events and custom errors, shared by the vault, its
+/// modules, the libraries, the tests and the ABI the Python side loads. The external functions are split as
+/// the code is: IVaultMain (the Vault contract: settlement, deposits) and IVaultExtension (the VaultExtension
+/// module the vault's fallback delegatecalls: withdrawals, wind-down, governance setters, views);
+/// ICrossclearVault is the whole surface a caller sees at the vault's address.
 ///
 /// Accounts are numbered (uint32): 1 = fee account, 2 = default fund, 3 = operator capital, members
 /// from 4 in order of admission. Assets are numbered (uint16): 0 = the settlement asset (the USD
@@ -36,7 +39,8 @@ interface IVault {
         uint128 amount;
         address to;
         uint64 readyAt; // executable from this time (request time + delay, or batch approval time)
-        uint8 status; // 1 = pending, 2 = executed, 3 = cancelled
+        uint8 status; // 1 = pending, 2 = executed, 3 = cancelled, 4 = recalled by a DECLARE
+        uint64 pauseClock; // the vault's pause clock when readyAt was set: later paused time delays it
     }
 
     // ------------------------------------------------------------------ events
@@ -45,7 +49,12 @@ interface IVault {
     event AssetListed(uint16 indexed asset, address indexed token, uint8 decimals);
     event SignersUpdated(address[] signers, uint8 threshold);
     event WithdrawalDelayUpdated(uint64 delay);
+    /// @notice The escape period is `period` from the next batch on (never retroactive: the window since the
+    /// last batch keeps the period it started with).
     event EscapePeriodUpdated(uint64 period);
+    /// @notice From period `from` (unix time / OUTFLOW_PERIOD) on, batch approvals may release at most `budget`
+    /// of `asset` per period before its withdrawals' delay; beyond it an approval is skipped (RowAdjusted).
+    event OutflowBudgetUpdated(uint16 indexed asset, uint112 budget, uint32 from);
     event Deposited(uint32 indexed account, uint16 indexed asset, address indexed from, uint256 amount);
     event WithdrawalRequested(
         uint256 indexed id, uint32 indexed account, uint16 indexed asset, uint128 amount, address to, uint64 readyAt
@@ -53,6 +62,14 @@ interface IVault {
     event WithdrawalApproved(uint256 indexed id);
     event WithdrawalExecuted(uint256 indexed id);
     event WithdrawalCancelled(uint256 indexed id);
+    /// @notice A DECLARE of the withdrawal's owner brought its amount back to the balance (into the waterfall).
+    event WithdrawalRecalled(uint256 indexed id);
+    /// @notice The guardian sent a pending withdrawal back to the balance (a WithdrawalCancelled follows).
+    event WithdrawalVetoed(uint256 indexed id);
+    /// @notice A member asked to leave: unless a batch brings its initial margin to 0 (its positions closed
+    /// out) within the escape period of unpaused time, anyone can open the wind-down (`forceWindDown`).
+    event ExitRequested(uint32 indexed account);
+    event ExitRequestCancelled(uint32 indexed account);
     /// @notice One event per batch: the rows are in the transaction's calldata, which an auditor decodes.
     event BatchSettled(uint64 indexed sequence, bytes32 indexed digest, bytes32 fillsRoot, uint64 asOf, uint256 transfers);
     /// @notice The default fund advanced `amount` of settlement asset to pay a member's cash debit.
@@ -75,6 +92,14 @@ interface IVault {
         uint32 indexed defaulter, uint8 indexed layer, uint32 account, uint16 asset, uint256 amount, uint256 value
     );
 
+    /// @notice A row that a third party could invalidate between signing and inclusion was applied with a
+    /// lesser amount, or skipped (`applied` 0), instead of reverting the batch. `rows` names the array
+    /// (ROWS_APPROVALS 1: approvedWithdrawals; ROWS_DEFAULT_ACTIONS 2: defaultActions), `index` the row in it.
+    /// Approval of a withdrawal no longer pending (executed or cancelled since signing): skipped. COVER above
+    /// the defaulter's debt (a deposit repaid part of it): the debt. ASSESS above what the last COVER left
+    /// uncovered (layers 1-4 covered more than planned): that remainder.
+    event RowAdjusted(uint8 indexed rows, uint256 index, bytes32 row, uint256 applied);
+
     // ------------------------------------------------------------------ errors
 
     error ZeroAddress();
@@ -92,6 +117,8 @@ interface IVault {
     /// @notice Haircut collateral less debt would fall below the posted initial margin.
     error InsufficientMargin(uint32 account, int256 freeCollateral);
     error WithdrawalNotFound(uint256 id);
+    /// @notice A request beyond MAX_PENDING_WITHDRAWALS (8) pending withdrawals of one account.
+    error TooManyPendingWithdrawals(uint32 account, uint256 max);
     error WithdrawalNotPending(uint256 id);
     error WithdrawalNotReady(uint256 id, uint64 readyAt);
     error NotWithdrawalOwner(uint256 id, address caller);
@@ -103,6 +130,12 @@ interface IVault {
     error BadPrevHash(bytes32 expected, bytes32 given);
     error StaleAsOf(uint64 last, uint64 given);
     error FutureAsOf(uint64 nowTs, uint64 given);
+    /// @notice The batch's `validUntil` has passed: signed batches expire.
+    error BatchExpired(uint64 validUntil, uint64 nowTs);
+    /// @notice An approval row whose (account, asset, amount) differ from the withdrawal with its id.
+    error ApprovalMismatch(uint256 id);
+    /// @notice A mark row re-pricing the settlement asset (its price is fixed at one whole unit).
+    error SettlementMarkFixed(uint128 price);
     error NonZeroSum(uint16 asset, int256 sum);
     error MalformedRow(bytes32 row);
     error InvalidRequirement(uint32 account, uint112 im, uint112 mm);
@@ -118,6 +151,8 @@ interface IVault {
     /// @notice A member in default cannot request or execute withdrawals (nor be assessed).
     error MemberInDefault(uint32 account);
     error NotInDefault(uint32 account);
+    /// @notice A DECLARE beyond DefaultFund.MAX_OPEN_DEFAULTS defaults open at once.
+    error TooManyOpenDefaults(uint256 max);
     error AlreadyInDefault(uint32 account);
     /// @notice CLOSE of a default whose debt is not fully covered.
     error DebtOutstanding(uint32 account, uint256 debt);
@@ -143,160 +178,15 @@ interface IVault {
     error UnsupportedDecimals(uint8 decimals);
     error InvalidDelay(uint64 delay);
     error EscapeHatchNotOpen(uint64 opensAt);
+    /// @notice `forceWindDown` for a member with no exit request.
+    error NoExitRequest(uint32 account);
+    /// @notice `forceWindDown` before the member's exit request has waited `opensAt`.
+    error ExitNotOverdue(uint32 account, uint64 opensAt);
+    /// @notice `forceWindDown` for a member whose exit was served: its initial margin is 0, so it can withdraw.
+    error ExitServed(uint32 account);
+    /// @notice A new pause before `until` (PAUSE_COOLDOWN after the last one ended): a pause cannot be renewed
+    /// back to back, so it never holds the escape hatch shut for long.
+    error PauseCoolingDown(uint64 until);
     error WoundDown();
     error NotWoundDown();
-
-    // ------------------------------------------------------------------ members and assets
-
-    /// @notice Admit a member (operator role). Contract accounts (a DAO's Safe) are welcome.
-    /// @param member The member's address; it authorises withdrawals by calling or by EIP-1271.
-    /// @return account The member's account number, used in batches.
-    function admitMember(address member) external returns (uint32 account);
-
-    /// @notice List an ERC-20 as collateral (governance role, behind the timelock).
-    /// @param token The token; its decimals() are read and honoured.
-    /// @return asset The asset number, used in batches.
-    function listAsset(IERC20 token) external returns (uint16 asset);
-
-    // ------------------------------------------------------------------ deposits and withdrawals
-
-    /// @notice Deposit `amount` of `asset` for `member`; anyone may pay. Credits exactly what arrived and
-    /// reverts if that differs from `amount`. Settlement-asset deposits repay the member's advance first.
-    /// @param member The admitted member credited.
-    /// @param asset The listed asset number.
-    /// @param amount Token base units pulled from the caller (approve first).
-    function deposit(address member, uint16 asset, uint256 amount) external;
-
-    /// @notice Request a withdrawal of the caller's own collateral. The amount leaves the balance at once
-    /// (it is pending) and the request must leave haircut collateral less debt at or above initial margin.
-    /// @param asset The asset number.
-    /// @param amount Base units to withdraw.
-    /// @param to Recipient of the tokens.
-    /// @return id The withdrawal id.
-    function requestWithdrawal(uint16 asset, uint128 amount, address to) external returns (uint256 id);
-
-    /// @notice Request a withdrawal on behalf of a member that signed it (EIP-712; EIP-1271 for contracts).
-    /// @param req The signed request; `nonce` must equal `withdrawalNonce(member)`.
-    /// @param signature The member's signature over `withdrawalRequestDigest(req)`.
-    /// @return id The withdrawal id.
-    function requestWithdrawalBySig(WithdrawalRequest calldata req, bytes calldata signature)
-        external
-        returns (uint256 id);
-
-    /// @notice Pay out a pending withdrawal once its delay has passed (or a batch approved it); anyone may
-    /// call. The margin check is made again against the latest posted marks and requirements.
-    /// @param id The withdrawal id.
-    function executeWithdrawal(uint256 id) external;
-
-    /// @notice Cancel a pending withdrawal (its owner only); the amount returns to the balance.
-    /// @param id The withdrawal id.
-    function cancelWithdrawal(uint256 id) external;
-
-    // ------------------------------------------------------------------ settlement
-
-    /// @notice Apply a signed settlement batch atomically.
-    /// @param batch The batch (see Batch.Data).
-    /// @param signatures At least `threshold` registered signers' signatures over `batchDigest(batch)`,
-    /// sorted by signer address ascending.
-    function settle(Batch.Data calldata batch, SignerSignature[] calldata signatures) external;
-
-    // ------------------------------------------------------------------ escape hatch
-
-    /// @notice Start the wind-down once no batch has landed for `escapePeriod`; anyone may call.
-    function triggerWindDown() external;
-
-    /// @notice After wind-down, withdraw the caller's whole balance of `asset`, less its recorded debt
-    /// (collateral that covers an outstanding advance, at the last marks, goes to the default fund).
-    /// @param asset The asset number.
-    /// @param to Recipient of the tokens.
-    function windDownWithdraw(uint16 asset, address to) external;
-
-    /// @notice After wind-down, pay out a system account (fee account, default fund, operator capital)
-    /// to `to` (governance role).
-    function windDownWithdrawSystem(uint32 account, uint16 asset, address to) external;
-
-    // ------------------------------------------------------------------ governance and guardian
-
-    /// @notice Replace the risk-signer set and threshold (governance role, behind the timelock).
-    function setSigners(address[] calldata signers, uint8 threshold) external;
-
-    /// @notice Set the delay between a withdrawal request and its execution (governance role).
-    function setWithdrawalDelay(uint64 delay) external;
-
-    /// @notice Set how long without a batch opens the escape hatch (governance role).
-    function setEscapePeriod(uint64 period) external;
-
-    /// @notice Pause deposits and settlement (guardian role). Never pauses withdrawals or the escape hatch.
-    function pause() external;
-
-    /// @notice Lift a pause (governance role).
-    function unpause() external;
-
-    // ------------------------------------------------------------------ views
-
-    function batchDigest(Batch.Data calldata batch) external view returns (bytes32);
-    function withdrawalRequestDigest(WithdrawalRequest calldata req) external view returns (bytes32);
-    function domainSeparator() external view returns (bytes32);
-    function balanceOf(uint32 account, uint16 asset) external view returns (uint256);
-    function debtOf(uint32 account) external view returns (uint256);
-    function requirementOf(uint32 account) external view returns (uint112 im, uint112 mm);
-    function markOf(uint16 asset) external view returns (uint128 price, uint16 haircutBps);
-    /// @notice Haircut collateral value less debt less initial margin, in settlement-asset base units
-    /// (rounded down: conservative against the member).
-    function freeCollateral(uint32 account) external view returns (int256);
-    function accountOf(address member) external view returns (uint32);
-    function memberOf(uint32 account) external view returns (address);
-    function accountCount() external view returns (uint32);
-    function assetCount() external view returns (uint16);
-    function assetToken(uint16 asset) external view returns (IERC20);
-    /// @notice Sum of all balances plus pending withdrawals of `asset`: what the vault owes.
-    function totalOwed(uint16 asset) external view returns (uint256);
-    function withdrawal(uint256 id) external view returns (Withdrawal memory);
-    function withdrawalNonce(address member) external view returns (uint256);
-    function lastSequence() external view returns (uint64);
-    function lastBatchHash() external view returns (bytes32);
-    function lastAsOf() external view returns (uint64);
-    function lastSettledAt() external view returns (uint64);
-    function signers() external view returns (address[] memory);
-    function threshold() external view returns (uint8);
-    function isSigner(address signer) external view returns (bool);
-    function withdrawalDelay() external view returns (uint64);
-    function escapePeriod() external view returns (uint64);
-    function woundDown() external view returns (bool);
-
-    // ------------------------------------------------------------------ defaults and the default fund
-
-    /// @notice A member's default-fund contribution value now (its pool shares × pool value / shares, floor).
-    /// @param account The member account.
-    /// @return The value in settlement-asset base units.
-    function contributionOf(uint32 account) external view returns (uint256);
-
-    /// @notice The pool of members' contributions: total value (settlement-asset base units) and shares.
-    /// @return value Σ contribution values (held in the default fund's cash, or owed to it by debtors).
-    /// @return shares Total shares outstanding.
-    function defaultFundPool() external view returns (uint256 value, uint256 shares);
-
-    /// @notice Whether `account` is in an open default (declared and not closed).
-    /// @param account The member account.
-    /// @return True between DECLARE and CLOSE.
-    function inDefault(uint32 account) external view returns (bool);
-
-    /// @notice Whether `account` was ever declared in default (stays true after CLOSE).
-    /// @param account The member account.
-    /// @return True once declared.
-    function defaulted(uint32 account) external view returns (bool);
-
-    /// @notice How many defaults are open; while any is, contributions cannot be returned.
-    /// @return The number of declared, not yet closed, defaults.
-    function openDefaults() external view returns (uint256);
-
-    /// @notice The last margin call a batch recorded on `account`.
-    /// @param account The member account.
-    /// @return amount Settlement-asset base units (0: no call).
-    /// @return deadline Unix seconds by which the call must be met.
-    function marginCallOf(uint32 account) external view returns (uint128 amount, uint64 deadline);
-
-    /// @notice Operator capital (skin in the game, waterfall layer 3): account 3's settlement-asset cash.
-    /// @return The balance in settlement-asset base units.
-    function operatorCapital() external view returns (uint256);
 }

@@ -17,6 +17,8 @@ pragma solidity ^0.8.30;
 ///  - margin call:   account uint32 [255..224] | deadline uint64 [223..160] | zero [159..128] | amount uint128 [127..0]
 ///  - default action: account uint32 [255..224] | action uint8 [223..216] | zero [215..128] | amount uint128 [127..0]
 ///    (action 1 DECLARE, 2 COVER, 3 CLOSE, 4 ASSESS; see IVault and docs/contracts.md)
+///  - approval (a uint256 of approvedWithdrawals): id uint64 [255..192] | account uint32 [191..160] |
+///    asset uint16 [159..144] | zero [143..128] | amount uint128 [127..0]: it binds the whole withdrawal
 library Batch {
     struct Data {
         uint64 sequence; // last applied sequence + 1
@@ -26,11 +28,12 @@ library Batch {
         bytes32[] transfers; // packed transfer words; sum to zero per asset
         bytes32[] requirements; // packed requirement words for members whose IM/MM changed
         bytes32[] marks; // packed mark words for assets whose price/haircut changed
-        uint256[] approvedWithdrawals; // pending withdrawal ids the engine co-signs for instant release
+        uint256[] approvedWithdrawals; // packed approvals (id, account, asset, amount) for instant release
         bytes32 contextHash; // keccak256 of the published batch context (instrument marks, funding, fees)
         bytes32[] contributions; // packed default-fund contribution words (applied after transfers)
         bytes32[] marginCalls; // packed margin-call words (stored, no balance effect)
         bytes32[] defaultActions; // packed default-action words: DECLARE, COVER, CLOSE, ASSESS, in row order
+        uint64 validUntil; // last block timestamp at which the batch may land (BatchExpired after)
     }
 
     uint8 internal constant DECLARE = 1;
@@ -38,14 +41,18 @@ library Batch {
     uint8 internal constant CLOSE = 3;
     uint8 internal constant ASSESS = 4;
 
+    /// @dev `rows` of a RowAdjusted event.
+    uint8 internal constant ROWS_APPROVALS = 1;
+    uint8 internal constant ROWS_DEFAULT_ACTIONS = 2;
+
     bytes32 internal constant TYPEHASH = keccak256(
-        "Batch(uint64 sequence,bytes32 prevHash,uint64 asOf,bytes32 fillsRoot,bytes32[] transfers,bytes32[] requirements,bytes32[] marks,uint256[] approvedWithdrawals,bytes32 contextHash,bytes32[] contributions,bytes32[] marginCalls,bytes32[] defaultActions)"
+        "Batch(uint64 sequence,bytes32 prevHash,uint64 asOf,bytes32 fillsRoot,bytes32[] transfers,bytes32[] requirements,bytes32[] marks,uint256[] approvedWithdrawals,bytes32 contextHash,bytes32[] contributions,bytes32[] marginCalls,bytes32[] defaultActions,uint64 validUntil)"
     );
 
     /// @notice EIP-712 struct hash of a batch. Arrays of atomic types hash as keccak256 of their
     /// concatenated 32-byte elements, which is exactly their calldata payload.
     /// @dev Every encoded member is one 32-byte word, so the concatenation of two abi.encode halves is the
-    /// abi.encode of all thirteen (split only to stay within the stack).
+    /// abi.encode of all fourteen (split only to stay within the stack).
     function structHash(Data calldata b) internal pure returns (bytes32) {
         return keccak256(
             bytes.concat(
@@ -64,7 +71,8 @@ library Batch {
                     b.contextHash,
                     _hashWords(b.contributions),
                     _hashWords(b.marginCalls),
-                    _hashWords(b.defaultActions)
+                    _hashWords(b.defaultActions),
+                    b.validUntil
                 )
             )
         );
@@ -137,6 +145,21 @@ library Batch {
 
     function packMarginCall(uint32 account, uint64 deadline, uint128 amount) internal pure returns (bytes32) {
         return bytes32((uint256(account) << 224) | (uint256(deadline) << 160) | uint256(amount));
+    }
+
+    function unpackApproval(uint256 w)
+        internal
+        pure
+        returns (uint64 id, uint32 account, uint16 asset, uint128 amount)
+    {
+        id = uint64(w >> 192);
+        account = uint32(w >> 160);
+        asset = uint16(w >> 144);
+        amount = uint128(w);
+    }
+
+    function packApproval(uint64 id, uint32 account, uint16 asset, uint128 amount) internal pure returns (uint256) {
+        return (uint256(id) << 192) | (uint256(account) << 160) | (uint256(asset) << 144) | uint256(amount);
     }
 
     function unpackDefaultAction(bytes32 w) internal pure returns (uint32 account, uint8 action, uint128 amount) {

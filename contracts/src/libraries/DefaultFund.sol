@@ -26,6 +26,10 @@ library DefaultFund {
 
     uint256 internal constant MASK128 = type(uint128).max;
 
+    /// @notice At most this many defaults open at once: the pool's backing check sums their debts, so it stays
+    /// O(1) in the member count (beyond this many simultaneous defaults the wind-down is the answer).
+    uint256 internal constant MAX_OPEN_DEFAULTS = 32;
+
     /// @dev A member's pool shares, the pool epoch they belong to, and the DECLARE count at their last change.
     struct Stake {
         uint128 shares;
@@ -53,6 +57,7 @@ library DefaultFund {
         mapping(uint32 account => Stake) snapshots; // the stake as it stood at DECLARE number `touched`
         mapping(uint32 account => Default) defaults;
         mapping(uint256 indexAndAccount => uint256) assessed; // (index << 32 | account) => Σ assessed
+        uint32[] openAccounts; // the members in an open default (at most MAX_OPEN_DEFAULTS)
     }
 
     // ------------------------------------------------------------------ views
@@ -147,6 +152,8 @@ library DefaultFund {
     function declare(State storage s, uint32 account) internal {
         Default storage d = s.defaults[account];
         if (d.open) revert IVault.AlreadyInDefault(account);
+        if (s.openAccounts.length >= MAX_OPEN_DEFAULTS) revert IVault.TooManyOpenDefaults(MAX_OPEN_DEFAULTS);
+        s.openAccounts.push(account);
         uint32 index = ++s.declares;
         ++s.open;
         s.defaults[account] = Default({
@@ -160,6 +167,15 @@ library DefaultFund {
         if (!d.open) revert IVault.NotInDefault(account);
         d.open = false;
         --s.open;
+        uint32[] storage list = s.openAccounts;
+        uint256 last = list.length - 1;
+        for (uint256 i; i <= last; ++i) {
+            if (list[i] == account) {
+                list[i] = list[last];
+                break;
+            }
+        }
+        list.pop();
     }
 
     /// @notice Record an assessment of `member` for `defaulter`'s default, within the cap.

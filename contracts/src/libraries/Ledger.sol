@@ -19,6 +19,16 @@ library Ledger {
 
     /// @dev Key of the default fund's settlement-asset word, which pays and receives advances.
     uint256 internal constant DEFAULT_FUND_CASH = uint256(DEFAULT_FUND) << 16;
+    /// @dev Key 0 (account 0, which no row can name): Σ debt of all members, kept with every debt change so
+    /// that the pool's backing check needs no loop over members.
+    uint256 internal constant DEBT_TOTAL = 0;
+
+    /// @notice Lower `account`'s debt by `amount` (<= its debt), and the running total with it.
+    function reduceDebt(mapping(uint256 => uint256) storage s, uint256 account, uint256 amount) internal {
+        if (amount == 0) return;
+        s[key(account, SETTLEMENT_ASSET)] -= amount << 128;
+        s[DEBT_TOTAL] -= amount;
+    }
 
     function key(uint256 account, uint256 asset) internal pure returns (uint256) {
         return (account << 16) | asset;
@@ -49,6 +59,7 @@ library Ledger {
                 amount -= repaid;
             }
             _add(s, DEFAULT_FUND_CASH, repaid);
+            s[DEBT_TOTAL] -= repaid;
             // forge-lint: disable-next-line(unsafe-typecast)
             emit IVault.AdvanceRepaid(uint32(account), uint128(repaid)); // repaid <= debt < 2**128
         }
@@ -97,6 +108,7 @@ library Ledger {
         uint256 debt = (word >> 128) + shortfall;
         if (debt > MASK128) revert IVault.AmountTooLarge(debt);
         s[k] = debt << 128; // balance is now zero
+        s[DEBT_TOTAL] += shortfall; // <= Σ debts, each < 2**128
         // forge-lint: disable-next-line(unsafe-typecast)
         emit IVault.LiquidityAdvanced(uint32(account), uint128(shortfall)); // shortfall <= fund < 2**128
     }

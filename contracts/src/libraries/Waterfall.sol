@@ -86,8 +86,12 @@ library Waterfall {
         _reduceDebt(ledger, defaulter, amount - remaining);
     }
 
-    /// @notice Layer 5: `member` pays `amount` of settlement cash (no advance) to the default fund towards
-    /// `defaulter`'s debt, within its cap. The caller checks the layer order and the remainder.
+    /// @notice Layer 5: `member` pays `amount` towards `defaulter`'s debt, within its cap: its settlement cash
+    /// first, and what its cash does not cover becomes its own debt (a LiquidityAdvanced: the default fund
+    /// carries the claim, repaid first from the member's next cash, counted in every margin check). So an
+    /// assessment reaches the member's pending withdrawals too (they execute only with margin for that
+    /// debt, and a cancel repays it), and a survivor emptying its cash between signing and inclusion cannot
+    /// make the batch revert. The caller checks the layer order and the remainder.
     function assess(
         mapping(uint256 => uint256) storage ledger,
         DefaultFund.State storage fund,
@@ -98,14 +102,28 @@ library Waterfall {
         if (fund.value != 0) revert IVault.LayerNotExhausted(L4_POOL);
         if (member == defaulter || DefaultFund.isOpen(fund, member)) revert IVault.MemberInDefault(member);
         DefaultFund.assess(fund, defaulter, member, amount);
-        ledger.debit(member, Ledger.SETTLEMENT_ASSET, amount, false);
-        ledger.add(Ledger.DEFAULT_FUND, Ledger.SETTLEMENT_ASSET, amount);
+        uint256 k = Ledger.key(member, Ledger.SETTLEMENT_ASSET);
+        uint256 word = ledger[k];
+        uint256 paid = _min(word & Ledger.MASK128, amount);
+        uint256 owed = amount - paid;
+        if (owed != 0) {
+            uint256 debt = (word >> 128) + owed;
+            if (debt > Ledger.MASK128) revert IVault.AmountTooLarge(debt);
+            word = debt << 128; // its cash (all of it) is paid below
+            ledger[Ledger.DEBT_TOTAL] += owed;
+            // forge-lint: disable-next-line(unsafe-typecast)
+            emit IVault.LiquidityAdvanced(member, uint128(owed)); // owed <= amount < 2**128
+        } else {
+            word -= paid;
+        }
+        ledger[k] = word;
+        if (paid != 0) ledger.add(Ledger.DEFAULT_FUND, Ledger.SETTLEMENT_ASSET, paid);
         _reduceDebt(ledger, defaulter, amount);
         emit IVault.WaterfallDraw(defaulter, L5_ASSESSMENT, member, Ledger.SETTLEMENT_ASSET, amount, amount);
     }
 
     function _reduceDebt(mapping(uint256 => uint256) storage ledger, uint32 account, uint256 covered) private {
-        if (covered != 0) ledger[Ledger.key(account, Ledger.SETTLEMENT_ASSET)] -= covered << 128;
+        ledger.reduceDebt(account, covered);
     }
 
     function _min(uint256 a, uint256 b) private pure returns (uint256) {

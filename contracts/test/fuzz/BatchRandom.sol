@@ -7,11 +7,11 @@ import {Batch} from "../../src/libraries/Batch.sol";
 /// batch codec and the vault digest fuzz tests.
 abstract contract BatchRandom {
     bytes32 internal constant TYPEHASH_REFERENCE = keccak256(
-        "Batch(uint64 sequence,bytes32 prevHash,uint64 asOf,bytes32 fillsRoot,bytes32[] transfers,bytes32[] requirements,bytes32[] marks,uint256[] approvedWithdrawals,bytes32 contextHash,bytes32[] contributions,bytes32[] marginCalls,bytes32[] defaultActions)"
+        "Batch(uint64 sequence,bytes32 prevHash,uint64 asOf,bytes32 fillsRoot,bytes32[] transfers,bytes32[] requirements,bytes32[] marks,uint256[] approvedWithdrawals,bytes32 contextHash,bytes32[] contributions,bytes32[] marginCalls,bytes32[] defaultActions,uint64 validUntil)"
     );
 
     function referenceStructHash(Batch.Data memory b) public pure returns (bytes32) {
-        bytes32[13] memory enc = [
+        bytes32[14] memory enc = [
             TYPEHASH_REFERENCE,
             bytes32(uint256(b.sequence)),
             b.prevHash,
@@ -24,7 +24,8 @@ abstract contract BatchRandom {
             b.contextHash,
             keccak256(abi.encodePacked(b.contributions)),
             keccak256(abi.encodePacked(b.marginCalls)),
-            keccak256(abi.encodePacked(b.defaultActions))
+            keccak256(abi.encodePacked(b.defaultActions)),
+            bytes32(uint256(b.validUntil))
         ];
         return keccak256(abi.encodePacked(enc));
     }
@@ -51,6 +52,7 @@ abstract contract BatchRandom {
         b.contributions = _words(seed, "c", seed % 3);
         b.marginCalls = _words(seed, "mc", (seed >> 8) % 3);
         b.defaultActions = _words(seed, "da", (seed >> 16) % 3);
+        b.validUntil = uint64(uint256(keccak256(abi.encode(seed, "validUntil"))));
     }
 
     function mutate(Batch.Data memory b, uint256 field, uint256 salt) public pure returns (Batch.Data memory c) {
@@ -78,8 +80,10 @@ abstract contract BatchRandom {
             c.contributions = _push(c.contributions, bytes32(d));
         } else if (field == 14) {
             c.marginCalls = _push(c.marginCalls, bytes32(d));
-        } else {
+        } else if (field == 15) {
             c.defaultActions = _push(c.defaultActions, bytes32(d));
+        } else {
+            c.validUntil ^= uint64(d) | 1;
         }
     }
 
@@ -96,6 +100,7 @@ abstract contract BatchRandom {
         c.asOf = b.asOf;
         c.fillsRoot = b.fillsRoot;
         c.contextHash = b.contextHash;
+        c.validUntil = b.validUntil;
         c.transfers = _push(b.transfers, bytes32(0));
         c.transfers = _pop(c.transfers);
         c.requirements = _pop(_push(b.requirements, bytes32(0)));

@@ -5,8 +5,10 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {VaultFixture} from "../utils/VaultFixture.sol";
 import {MockERC20} from "../utils/MockERC20.sol";
 import {Vault} from "../../src/Vault.sol";
+import {VaultExtension} from "../../src/VaultExtension.sol";
 import {IVault} from "../../src/interfaces/IVault.sol";
 import {Batch} from "../../src/libraries/Batch.sol";
+import {ICrossclearVault} from "../../src/interfaces/ICrossclearVault.sol";
 
 /// @notice The on-chain withdrawal check against a reference computation of free collateral, over random
 /// token decimals, marks, haircuts, balances, debts and initial margins:
@@ -23,14 +25,20 @@ contract WithdrawalMarginFuzzTest is VaultFixture {
         uint256 im;
     }
 
-    Vault internal v;
+    ICrossclearVault internal v;
     MockERC20[3] internal tok;
 
     function _build(Case memory c) internal {
         tok[0] = new MockERC20("S", "S", c.decimals[0]);
         tok[1] = new MockERC20("A", "A", c.decimals[1]);
         tok[2] = new MockERC20("B", "B", c.decimals[2]);
-        v = new Vault(IERC20(address(tok[0])), governor, guardian, operator, signerAddrs, 2, WITHDRAWAL_DELAY, ESCAPE_PERIOD);
+        v = ICrossclearVault(
+            address(
+                new Vault(
+                    IERC20(address(tok[0])), governor, guardian, operator, signerAddrs, 2, WITHDRAWAL_DELAY, ESCAPE_PERIOD, new VaultExtension()
+                )
+            )
+        );
         vault = v; // the fixture's batch helpers sign for `vault`
         vm.startPrank(governor);
         v.listAsset(IERC20(address(tok[1])));

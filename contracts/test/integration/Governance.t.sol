@@ -8,6 +8,8 @@ import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {VaultFixture} from "../utils/VaultFixture.sol";
 import {MockERC20} from "../utils/MockERC20.sol";
 import {IVault} from "../../src/interfaces/IVault.sol";
+import {IVaultMain} from "../../src/interfaces/IVaultMain.sol";
+import {IVaultExtension} from "../../src/interfaces/IVaultExtension.sol";
 import {Batch} from "../../src/libraries/Batch.sol";
 
 /// @notice Governance through OpenZeppelin's TimelockController: the timelock holds GOVERNOR_ROLE, so
@@ -72,7 +74,7 @@ contract GovernanceTest is VaultFixture {
     function test_setSignersThroughTimelock() public {
         address[] memory set = new address[](2);
         (set[0], set[1]) = (vm.addr(0x111), vm.addr(0x222));
-        bytes memory data = abi.encodeCall(IVault.setSigners, (set, 2));
+        bytes memory data = abi.encodeCall(IVaultExtension.setSigners, (set, 2));
 
         _unauthorized(proposer);
         vm.prank(proposer);
@@ -98,7 +100,7 @@ contract GovernanceTest is VaultFixture {
     }
 
     function test_setWithdrawalDelayThroughTimelock() public {
-        bytes memory data = abi.encodeCall(IVault.setWithdrawalDelay, (uint64(3 days)));
+        bytes memory data = abi.encodeCall(IVaultExtension.setWithdrawalDelay, (uint64(3 days)));
         _unauthorized(attacker);
         vm.prank(attacker);
         vault.setWithdrawalDelay(0);
@@ -115,8 +117,10 @@ contract GovernanceTest is VaultFixture {
         _unauthorized(attacker);
         vm.prank(attacker);
         vault.setEscapePeriod(1);
-        _governed(abi.encodeCall(IVault.setEscapePeriod, (uint64(30 days))));
-        assertEq(uint256(vault.escapePeriod()), 30 days, "escape period");
+        _governed(abi.encodeCall(IVaultExtension.setEscapePeriod, (uint64(30 days))));
+        assertEq(uint256(vault.nextEscapePeriod()), 30 days, "escape period scheduled");
+        _settle(_nextBatch());
+        assertEq(uint256(vault.escapePeriod()), 30 days, "escape period in force");
     }
 
     function test_listAssetThroughTimelock() public {
@@ -125,7 +129,7 @@ contract GovernanceTest is VaultFixture {
         vm.prank(attacker);
         vault.listAsset(IERC20(address(wbtc)));
         uint16 before = vault.assetCount();
-        _governed(abi.encodeCall(IVault.listAsset, (IERC20(address(wbtc)))));
+        _governed(abi.encodeCall(IVaultMain.listAsset, (IERC20(address(wbtc)))));
         assertEq(uint256(vault.assetCount()), uint256(before) + 1, "listed");
         assertEq(address(vault.assetToken(before)), address(wbtc), "token");
         _deposit(alice, before, 1e8);
@@ -133,7 +137,7 @@ contract GovernanceTest is VaultFixture {
     }
 
     function test_onlyProposerSchedules() public {
-        bytes memory data = abi.encodeCall(IVault.setWithdrawalDelay, (uint64(0)));
+        bytes memory data = abi.encodeCall(IVaultExtension.setWithdrawalDelay, (uint64(0)));
         vm.expectRevert(
             abi.encodeWithSelector(
                 IAccessControl.AccessControlUnauthorizedAccount.selector, attacker, timelock.PROPOSER_ROLE()
@@ -148,7 +152,7 @@ contract GovernanceTest is VaultFixture {
     }
 
     function test_cancelledOperationCannotExecute() public {
-        bytes memory data = abi.encodeCall(IVault.setWithdrawalDelay, (uint64(0)));
+        bytes memory data = abi.encodeCall(IVaultExtension.setWithdrawalDelay, (uint64(0)));
         (bytes32 id, bytes32 salt) = _schedule(data);
         vm.prank(proposer); // proposers are cancellers
         timelock.cancel(id);
@@ -172,50 +176,71 @@ contract GovernanceTest is VaultFixture {
         _unauthorized(guardian);
         vm.prank(guardian);
         vault.unpause();
-        _governed(abi.encodeCall(IVault.unpause, ()));
+        _governed(abi.encodeCall(IVaultMain.unpause, ()));
         assertFalse(Pausable(address(vault)).paused(), "unpaused by governance");
     }
 
-    function test_pauseStopsDepositsAndSettlement() public {
+    /// Deposits (cures) are allowed while paused; settlement is not.
+    function test_pauseStopsSettlementNotDeposits() public {
         usd.mint(alice, 1e6);
         vm.prank(alice);
         usd.approve(address(vault), 1e6);
         vm.prank(guardian);
         vault.pause();
-        vm.expectRevert(Pausable.EnforcedPause.selector);
         vm.prank(alice);
         vault.deposit(alice, USD, 1e6);
+        assertEq(vault.balanceOf(ALICE, USD), 1e6, "deposited while paused");
         Batch.Data memory b = _nextBatch();
         IVault.SignerSignature[] memory sigs = _sign(b, _quorum());
         vm.expectRevert(Pausable.EnforcedPause.selector);
         vault.settle(b, sigs);
     }
 
-    /// A pause blocks neither withdrawal requests, executions, cancellations, nor the escape hatch.
-    function test_pauseNeverBlocksWithdrawalsOrEscapeHatch() public {
+    /// A pause holds executions, and the paused time counts toward neither a withdrawal's delay nor the escape
+    /// period; requests, cancellations and the wind-down itself are never blocked, and the pause lapses by
+    /// itself after MAX_PAUSE, so the hatch still opens with no batch and no governance.
+    function test_pauseHoldsWithdrawalsAndTheEscapeClockButNeverTrapsFunds() public {
         _markWeth();
         _deposit(alice, USD, 100e6);
         _deposit(alice, WETH, 2e18);
         _deposit(bob, USD, 50e6);
         vm.prank(alice);
         uint256 early = vault.requestWithdrawal(USD, 10e6, alice);
+        uint256 requestedAt = block.timestamp;
 
+        vm.warp(requestedAt + WITHDRAWAL_DELAY / 2);
         vm.prank(guardian);
         vault.pause();
+        uint256 pausedAt = block.timestamp;
 
         vm.prank(alice);
         uint256 id = vault.requestWithdrawal(USD, 20e6, alice);
         vm.prank(alice);
         vault.cancelWithdrawal(id);
-        vm.warp(block.timestamp + WITHDRAWAL_DELAY);
+        vm.warp(requestedAt + WITHDRAWAL_DELAY); // ready but for the pause
+        vm.expectRevert(Pausable.EnforcedPause.selector);
         vault.executeWithdrawal(early);
-        assertEq(usd.balanceOf(alice), 10e6, "withdrawn while paused");
 
-        // no batch can land while paused, so the escape hatch opens; anyone triggers it, still paused
-        vm.warp(vault.lastSettledAt() + ESCAPE_PERIOD);
+        // the pause lapses by itself; the withdrawal waits the rest of its delay after it
+        uint256 pauseEnd = pausedAt + vault.MAX_PAUSE();
+        uint64 due = uint64(pauseEnd + (requestedAt + WITHDRAWAL_DELAY - pausedAt));
+        vm.warp(pauseEnd);
+        assertFalse(vault.paused(), "lapsed");
+        vm.expectRevert(abi.encodeWithSelector(IVault.WithdrawalNotReady.selector, early, due));
+        vault.executeWithdrawal(early);
+        vm.warp(due);
+        vault.executeWithdrawal(early);
+        assertEq(usd.balanceOf(alice), 10e6, "withdrawn after the pause plus the remaining delay");
+
+        // no batch since set-up: the escape period counts only unpaused time
+        uint64 opensAt = uint64(vault.lastSettledAt() + ESCAPE_PERIOD + vault.MAX_PAUSE());
+        vm.warp(opensAt - 1);
+        vm.expectRevert(abi.encodeWithSelector(IVault.EscapeHatchNotOpen.selector, opensAt));
+        vault.triggerWindDown();
+        vm.warp(opensAt);
         vm.prank(attacker);
         vault.triggerWindDown();
-        assertTrue(vault.woundDown(), "wound down while paused");
+        assertTrue(vault.woundDown(), "wound down");
         vm.prank(alice);
         vault.windDownWithdraw(USD, alice);
         vm.prank(alice);
@@ -226,5 +251,21 @@ contract GovernanceTest is VaultFixture {
         assertEq(weth.balanceOf(alice), 2e18, "and her collateral");
         assertEq(usd.balanceOf(bob), 50e6, "bob too");
         assertEq(vault.totalOwed(USD), 0, "nothing owed");
+    }
+
+    /// A pause cannot be renewed back to back: the next one only PAUSE_COOLDOWN after the last ended, so the
+    /// escape hatch opens within 2 x escapePeriod + MAX_PAUSE of the last batch whatever the guardian does.
+    function test_pauseCooldown_PauseCoolingDown() public {
+        vm.prank(guardian);
+        vault.pause();
+        vm.warp(block.timestamp + vault.MAX_PAUSE());
+        uint64 until = uint64(block.timestamp + vault.PAUSE_COOLDOWN());
+        vm.expectRevert(abi.encodeWithSelector(IVault.PauseCoolingDown.selector, until));
+        vm.prank(guardian);
+        vault.pause();
+        vm.warp(until);
+        vm.prank(guardian);
+        vault.pause();
+        assertEq(uint256(vault.pauseClock()), vault.MAX_PAUSE(), "the clock holds the first pause");
     }
 }

@@ -3,6 +3,7 @@ pragma solidity ^0.8.30;
 
 import {VaultFixture} from "../utils/VaultFixture.sol";
 import {IVault} from "../../src/interfaces/IVault.sol";
+import {IVaultExtension} from "../../src/interfaces/IVaultExtension.sol";
 import {Batch} from "../../src/libraries/Batch.sol";
 import {SafeDeployer, ISafe, Owner1271Wallet} from "./SafeHelpers.sol";
 
@@ -51,7 +52,7 @@ contract SafeMemberTest is VaultFixture {
 
     /// (a) The Safe calls requestWithdrawal itself, through execTransaction signed by two owners.
     function test_requestWithdrawalThroughExecTransaction() public {
-        bytes memory call_ = abi.encodeCall(IVault.requestWithdrawal, (USD, uint128(400 * USD_UNIT), treasury));
+        bytes memory call_ = abi.encodeCall(IVaultExtension.requestWithdrawal, (USD, uint128(400 * USD_UNIT), treasury));
         uint256 nonceBefore = safe.nonce();
         bool ok = deployer.exec(safe, _keys(0, 2), address(vault), call_);
         assertTrue(ok, "execTransaction");
@@ -68,11 +69,11 @@ contract SafeMemberTest is VaultFixture {
 
         // the Safe can also cancel its own request (and only it can)
         ok = deployer.exec(
-            safe, _keys(1, 2), address(vault), abi.encodeCall(IVault.requestWithdrawal, (USD, uint128(100 * USD_UNIT), treasury))
+            safe, _keys(1, 2), address(vault), abi.encodeCall(IVaultExtension.requestWithdrawal, (USD, uint128(100 * USD_UNIT), treasury))
         );
         vm.expectRevert(abi.encodeWithSelector(IVault.NotWithdrawalOwner.selector, uint256(2), address(this)));
         vault.cancelWithdrawal(2);
-        deployer.exec(safe, _keys(0, 1), address(vault), abi.encodeCall(IVault.cancelWithdrawal, (uint256(2))));
+        deployer.exec(safe, _keys(0, 1), address(vault), abi.encodeCall(IVaultExtension.cancelWithdrawal, (uint256(2))));
         assertEq(vault.balanceOf(safeAccount, USD), 600 * USD_UNIT, "cancelled back");
     }
 
@@ -80,7 +81,7 @@ contract SafeMemberTest is VaultFixture {
     function test_execTransactionWithOneOwnerFails() public {
         uint256[] memory one = new uint256[](1);
         one[0] = ownerKeys[0];
-        bytes memory call_ = abi.encodeCall(IVault.requestWithdrawal, (USD, uint128(1), treasury));
+        bytes memory call_ = abi.encodeCall(IVaultExtension.requestWithdrawal, (USD, uint128(1), treasury));
         vm.expectRevert(abi.encodeWithSignature("Error(string)", "GS020"));
         deployer.exec(safe, one, address(vault), call_);
     }

@@ -5,6 +5,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IVault} from "../../src/interfaces/IVault.sol";
 import {Batch} from "../../src/libraries/Batch.sol";
 import {Vm} from "../utils/Vm.sol";
+import {ICrossclearVault} from "../../src/interfaces/ICrossclearVault.sol";
 
 interface IMintable {
     function mint(address to, uint256 amount) external;
@@ -46,7 +47,7 @@ contract VaultHandler {
     bytes4 internal constant ENFORCED_PAUSE = bytes4(keccak256("EnforcedPause()"));
 
     struct Config {
-        IVault vault;
+        ICrossclearVault vault;
         IERC20[] tokens; // index = asset number
         address[] members;
         uint256[] memberKeys;
@@ -75,7 +76,7 @@ contract VaultHandler {
         bytes32 lastHash;
     }
 
-    IVault public immutable vault;
+    ICrossclearVault public immutable vault;
     IERC20[] internal tokens;
     address[] internal members;
     uint256[] internal memberKeys;
@@ -103,6 +104,8 @@ contract VaultHandler {
     uint256 public ghostReturnsWhileOpen; // contribution returns accepted while openDefaults > 0
     uint32 public ghostDefaulter; // the handler's one open default (0: none)
     mapping(uint32 => uint256) internal ghostCap; // 2 × contribution at the DECLARE
+    /// @dev asset => period => Σ amounts batch approvals made instantly ready in it
+    mapping(uint16 => mapping(uint32 => uint256)) internal ghostInstant;
     mapping(uint32 => uint256) internal ghostAssessed; // for the open default
     string public violation;
     Pending[] internal pending;
@@ -154,7 +157,7 @@ contract VaultHandler {
             count["deposit"]++;
             (uint256 adv, uint256 rep) = _debtEvents();
             Snap memory s1 = _snap();
-            _check(!_paused() && !vault.woundDown(), "deposit accepted while paused or wound down");
+            _check(!vault.woundDown(), "deposit accepted after wind-down");
             _check(adv == 0, "deposit advanced liquidity");
             ghostRepaid += rep;
             _check(s1.held[asset] == s0.held[asset] + amount, "deposit: vault received != amount");
@@ -166,10 +169,7 @@ contract VaultHandler {
             count["deposit.reverted"]++;
             _checkUnchanged(s0, "deposit revert");
             bytes4 sel = bytes4(err);
-            _check(
-                (sel == ENFORCED_PAUSE && _paused()) || (sel == IVault.WoundDown.selector && vault.woundDown()),
-                "deposit: unexpected revert"
-            );
+            _check(sel == IVault.WoundDown.selector && vault.woundDown(), "deposit: unexpected revert");
         }
     }
 
@@ -198,7 +198,8 @@ contract VaultHandler {
             _check(
                 sel == IVault.InsufficientBalance.selector || sel == IVault.InsufficientMargin.selector
                     || (sel == IVault.WoundDown.selector && vault.woundDown())
-                    || (sel == IVault.MemberInDefault.selector && vault.inDefault(acct)),
+                    || (sel == IVault.MemberInDefault.selector && vault.inDefault(acct))
+                    || (sel == IVault.TooManyPendingWithdrawals.selector && _pendingOf(acct) >= 8),
                 "request: unexpected revert"
             );
             if (sel == IVault.InsufficientBalance.selector) _check(p.amount > bal, "InsufficientBalance within balance");
@@ -270,13 +271,19 @@ contract VaultHandler {
         uint256 idx = i % pending.length;
         Pending memory p = pending[idx];
         IVault.Withdrawal memory w = vault.withdrawal(p.id);
-        if (block.timestamp < w.readyAt && warpSeed % 5 != 0) vm.warp(w.readyAt + (warpSeed % 3));
+        // paused time since readyAt was set does not count toward it
+        w.readyAt += vault.pauseClock() - w.pauseClock;
+        if (block.timestamp < w.readyAt && warpSeed % 5 != 0) {
+            vm.warp(w.readyAt + (warpSeed % 3));
+            w.readyAt = vault.withdrawal(p.id).readyAt + (vault.pauseClock() - w.pauseClock);
+        }
         Snap memory s0 = _snap();
         uint256 toBefore = tokens[p.asset].balanceOf(p.to);
         try vault.executeWithdrawal(p.id) {
             count["execute"]++;
             Snap memory s1 = _snap();
             _check(block.timestamp >= w.readyAt || vault.woundDown(), "executed before readyAt");
+            _check(!_paused() || vault.woundDown(), "executed while paused");
             _check(vault.withdrawal(p.id).status == 2, "execute: status != executed");
             // In wind-down a member with debt gives up what of the withdrawal covers it (to the default fund).
             uint256 seized = s1.bal[FUND][p.asset] - s0.bal[FUND][p.asset];
@@ -301,6 +308,7 @@ contract VaultHandler {
             bytes4 sel = bytes4(err);
             _check(
                 (sel == IVault.WithdrawalNotReady.selector && block.timestamp < w.readyAt)
+                    || (sel == ENFORCED_PAUSE && _paused() && !vault.woundDown())
                     || (sel == IVault.InsufficientMargin.selector && !vault.woundDown())
                     || (sel == IVault.WoundDown.selector && vault.woundDown())
                     || (sel == IVault.MemberInDefault.selector && vault.inDefault(p.account) && !vault.woundDown()),
@@ -350,6 +358,12 @@ contract VaultHandler {
         if (seed % 2 == 0) sigs = _truncate(sigs, vault.threshold()); // exactly threshold, or all signers
         bytes32 digest = vault.batchDigest(b);
         Snap memory s0 = _snap();
+        bool[] memory waiting = new bool[](b.approvedWithdrawals.length); // not ready before the batch
+        for (uint256 k; k < waiting.length; ++k) {
+            (uint64 id,,,) = Batch.unpackApproval(b.approvedWithdrawals[k]);
+            IVault.Withdrawal memory w = vault.withdrawal(id);
+            waiting[k] = w.readyAt + (vault.pauseClock() - w.pauseClock) > block.timestamp;
+        }
         vm.recordLogs();
         try vault.settle{gas: SETTLE_GAS}(b, sigs) {
             count["settle.valid"]++;
@@ -370,7 +384,20 @@ contract VaultHandler {
             _checkSettlementDeltas(s0, s1, t, adv, rep);
             _checkPosted(b);
             for (uint256 k; k < b.approvedWithdrawals.length; ++k) {
-                _check(vault.withdrawal(b.approvedWithdrawals[k]).readyAt <= block.timestamp, "approval not instant");
+                (uint64 id,, uint16 asset, uint128 amount) = Batch.unpackApproval(b.approvedWithdrawals[k]);
+                (uint112 budget, uint112 used, uint32 period) = vault.outflowOf(asset);
+                // instant, or skipped because the asset's budget for this period could not take it
+                if (!waiting[k]) continue; // ready anyway: the row proves nothing about the budget
+                IVault.Withdrawal memory w = vault.withdrawal(id);
+                if (w.readyAt + (vault.pauseClock() - w.pauseClock) <= block.timestamp) {
+                    ghostInstant[asset][period] += amount;
+                    count["approve.instant"]++;
+                } else {
+                    _check(uint256(used) + amount > budget, "approval skipped within the outflow budget");
+                    count["approve.overBudget"]++;
+                }
+                // the bound: what approvals released early in one period never exceeds its budget
+                _check(ghostInstant[asset][period] <= budget, "instant outflow above the period's budget");
             }
         } catch (bytes memory err) {
             count["settle.valid.reverted"]++;
@@ -459,8 +486,13 @@ contract VaultHandler {
                 b.sequence += 1;
                 want = IVault.BadSequence.selector;
             } else {
-                b.approvedWithdrawals = _appendU(b.approvedWithdrawals, finished[r % finished.length]);
-                want = IVault.WithdrawalNotPending.selector;
+                // an approval that does not bind the withdrawal it names (a finished one: a pending one with
+                // a mismatch is refused the same way)
+                uint256 id = finished[r % finished.length];
+                IVault.Withdrawal memory w = vault.withdrawal(id);
+                b.approvedWithdrawals =
+                    _appendU(b.approvedWithdrawals, Batch.packApproval(uint64(id), w.account, w.asset, w.amount + 1));
+                want = IVault.ApprovalMismatch.selector;
             }
         }
         if (kind >= 3 && kind <= 7) {
@@ -506,8 +538,12 @@ contract VaultHandler {
         } else {
             if (seed % 16 != 0) return;
             vm.prank(guardian);
-            vault.pause();
-            count["pause"]++;
+            try vault.pause() {
+                count["pause"]++;
+            } catch (bytes memory err) {
+                _check(bytes4(err) == IVault.PauseCoolingDown.selector, "pause: unexpected revert");
+                count["pause.coolingDown"]++;
+            }
         }
     }
 
@@ -517,12 +553,15 @@ contract VaultHandler {
             count["windDown.already"]++;
             return;
         }
-        uint64 opensAt = vault.lastSettledAt() + vault.escapePeriod();
+        uint64 opensAt = vault.escapeHatchOpensAt();
+        // a pause only ever moves the hatch later, never earlier
+        _check(opensAt >= vault.lastSettledAt() + vault.escapePeriod(), "the escape hatch opens early");
         if (seed % 128 == 0) {
             if (block.timestamp < opensAt) vm.warp(opensAt + (seed % 3));
         } else {
             vm.warp(block.timestamp + (seed % 2 hours));
         }
+        opensAt = vault.escapeHatchOpensAt(); // a pause in force moved it on with the clock
         try vault.triggerWindDown() {
             count["windDown"]++;
             _check(block.timestamp >= opensAt, "wind-down before the escape period");
@@ -755,7 +794,17 @@ contract VaultHandler {
         count["declare"]++;
         _check(vault.inDefault(x) && vault.defaulted(x), "DECLARE: not in default");
         _check(vault.openDefaults() == open0 + 1, "DECLARE: openDefaults");
-        _checkUnchangedBalances(s0, _snap(), "DECLARE");
+        // its pending withdrawals come back to its balance (cash repaying its debt first), nothing else moves
+        int256[][] memory expect = _zeroDeltas();
+        for (uint256 i = pending.length; i > 0; --i) {
+            Pending memory p = pending[i - 1];
+            if (p.account != x) continue;
+            _check(vault.withdrawal(p.id).status == 4, "DECLARE: a pending withdrawal not recalled");
+            expect[x][p.asset] += int256(uint256(p.amount));
+            _removePending(i - 1);
+            count["declare.recalled"]++;
+        }
+        _checkDeltas(s0, _snap(), expect, "DECLARE");
         ghostDefaulter = x;
         for (uint32 a = FIRST_MEMBER; a <= accountCount; ++a) {
             ghostCap[a] = 2 * vault.contributionOf(a);
@@ -980,14 +1029,13 @@ contract VaultHandler {
             b.defaultActions = _one(Batch.packDefaultAction(x, Batch.CLOSE, 0));
             want = IVault.DebtOutstanding.selector;
         } else if (kind == 3) {
-            if (x == 0) return;
-            b.defaultActions = _one(Batch.packDefaultAction(x, Batch.COVER, uint128(vault.debtOf(x) + 1 + seed % 1000)));
-            want = IVault.OverDraw.selector;
+            // re-pricing the settlement asset (a COVER above the debt is no longer invalid: it covers the debt)
+            b.marks = _one(Batch.packMark(0, 0, uint128(1e6 + 1 + seed % 1e6)));
+            want = IVault.SettlementMarkFixed.selector;
         } else if (kind == 4) {
-            // ASSESS with nothing left to assess: layer 4 first, then the remainder
-            b.defaultActions = _one(Batch.packDefaultAction(m, Batch.ASSESS, 1 + uint128(seed % 1000)));
-            (uint256 pool,) = vault.defaultFundPool();
-            want = pool != 0 ? IVault.LayerNotExhausted.selector : IVault.OverDraw.selector;
+            // an expired batch (an ASSESS with nothing left to assess is skipped, no longer invalid)
+            b.validUntil = uint64(block.timestamp - 1 - seed % 1 hours);
+            want = IVault.BatchExpired.selector;
         } else if (kind == 5) {
             // a contribution return while a default is open
             if (x == 0 || vault.contributionOf(m) == 0) return;
@@ -1053,6 +1101,7 @@ contract VaultHandler {
         b.sequence = vault.lastSequence() + 1;
         b.prevHash = vault.lastBatchHash();
         b.asOf = uint64(block.timestamp);
+        b.validUntil = uint64(block.timestamp + 1 hours);
         b.fillsRoot = keccak256(abi.encode(seed, "fills"));
     }
 
@@ -1163,6 +1212,7 @@ contract VaultHandler {
         b.asOf = uint64(block.timestamp) > last ? uint64(block.timestamp - (seed % 2) * ((block.timestamp - last) / 2)) : last;
         b.fillsRoot = keccak256(abi.encode(seed, "fills"));
         b.contextHash = keccak256(abi.encode(seed, "context"));
+        b.validUntil = uint64(block.timestamp + (seed >> 48) % 1 hours);
 
         (b.transfers, t) = _genTransfers(seed);
 
@@ -1193,7 +1243,8 @@ contract VaultHandler {
         b.approvedWithdrawals = new uint256[](nApprove);
         uint256 first = (seed >> 40) % (pending.length == 0 ? 1 : pending.length);
         for (uint256 k; k < nApprove; ++k) {
-            b.approvedWithdrawals[k] = pending[(first + k) % pending.length].id;
+            Pending memory p = pending[(first + k) % pending.length];
+            b.approvedWithdrawals[k] = Batch.packApproval(uint64(p.id), p.account, p.asset, p.amount);
         }
     }
 
@@ -1529,6 +1580,12 @@ contract VaultHandler {
         for (uint256 i; i < rows.length; ++i) {
             (uint32 a, uint16 s, int128 m) = Batch.unpackTransfer(rows[i]);
             if (a == acct && s == asset && m > 0) d += uint256(int256(m));
+        }
+    }
+
+    function _pendingOf(uint32 account) internal view returns (uint256 n) {
+        for (uint256 i; i < pending.length; ++i) {
+            if (pending[i].account == account) ++n;
         }
     }
 

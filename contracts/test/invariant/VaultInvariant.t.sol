@@ -59,6 +59,14 @@ contract VaultInvariantTest is VaultFixture {
             b.contributions[i] = Batch.packContribution(ALICE + i, 20_000e6);
         }
         _settle(b);
+        // outflow budgets for instant releases: about a fifth of a member's largest deposit per day, so a
+        // run meets both instant and budget-skipped approvals
+        vm.startPrank(governor);
+        vault.setOutflowBudget(0, uint112(100_000 * USD_UNIT));
+        vault.setOutflowBudget(1, uint112(40 * WETH_UNIT));
+        vault.setOutflowBudget(2, uint112(2e8));
+        vm.stopPrank();
+        vm.warp(block.timestamp + vault.OUTFLOW_PERIOD());
 
         VaultHandler.Config memory c;
         c.vault = vault;
@@ -157,6 +165,7 @@ contract VaultInvariantTest is VaultFixture {
             if (acct < FIRST_MEMBER_ACCOUNT) assertEq(d, 0, "a system account owes");
             if (d != 0) assertEq(vault.balanceOf(acct, USD), 0, "a member that owes holds cash (not repaid first)");
         }
+        assertEq(vault.totalDebt(), total, "the running debt total != the sum of debts");
         uint256 advanced = handler.ghostAdvanced();
         assertEq(
             total + handler.ghostRepaid() + handler.ghostSeizedCover() + handler.ghostWaterfallCover(),

@@ -9,6 +9,9 @@ import {MockERC1271Wallet} from "../utils/MockERC1271Wallet.sol";
 import {Vault} from "../../src/Vault.sol";
 import {IVault} from "../../src/interfaces/IVault.sol";
 import {Batch} from "../../src/libraries/Batch.sol";
+import {IVaultMain} from "../../src/interfaces/IVaultMain.sol";
+import {IVaultExtension} from "../../src/interfaces/IVaultExtension.sol";
+import {ICrossclearVault} from "../../src/interfaces/ICrossclearVault.sol";
 
 /// @notice What an attacker (or a careless submitter) may try against settlement and the token paths.
 contract VaultAttacksTest is VaultFixture {
@@ -35,7 +38,7 @@ contract VaultAttacksTest is VaultFixture {
     }
 
     function test_replay_onAnotherVault() public {
-        Vault other = _deployVault(IERC20(address(usd)), signerAddrs, 2);
+        ICrossclearVault other = _deployVault(IERC20(address(usd)), signerAddrs, 2);
         Batch.Data memory b = _transferBatch();
         IVault.SignerSignature[] memory sigs = _sign(b, _quorum()); // signed for `vault`
         vm.expectRevert(abi.encodeWithSelector(IVault.InvalidSignature.selector, sigs[0].signer));
@@ -245,7 +248,7 @@ contract VaultAttacksTest is VaultFixture {
         re.mint(alice, 10e18);
         vm.prank(alice);
         re.approve(address(vault), 10e18);
-        re.arm(address(vault), abi.encodeCall(IVault.deposit, (alice, asset, 1e18)));
+        re.arm(address(vault), abi.encodeCall(IVaultMain.deposit, (alice, asset, 1e18)));
         vm.prank(alice);
         vm.expectRevert(ReentrancyGuardTransient.ReentrancyGuardReentrantCall.selector);
         vault.deposit(alice, asset, 1e18);
@@ -262,7 +265,7 @@ contract VaultAttacksTest is VaultFixture {
         uint256 id = vault.requestWithdrawal(asset, 1e18, alice);
         vm.stopPrank();
         vm.warp(block.timestamp + WITHDRAWAL_DELAY);
-        re.arm(address(vault), abi.encodeCall(IVault.executeWithdrawal, (id)));
+        re.arm(address(vault), abi.encodeCall(IVaultExtension.executeWithdrawal, (id)));
         vm.expectRevert(ReentrancyGuardTransient.ReentrancyGuardReentrantCall.selector);
         vault.executeWithdrawal(id);
         // Disarmed, the withdrawal pays exactly once.

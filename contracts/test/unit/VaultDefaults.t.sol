@@ -183,31 +183,94 @@ contract VaultDefaultsTest is VaultFixture {
 
     // ------------------------------------------------------------------ rejections
 
-    function test_assessWhilePoolHasValue_LayerNotExhausted() public {
+    /// @dev An ASSESS while the pool (layer 4) still has value: the COVER before it left nothing to assess
+    /// (a remainder exists only once layer 4 is empty), so the row is skipped (RowAdjusted, applied 0) and
+    /// bob pays nothing.
+    function test_assessWhilePoolHasValue_skipped() public {
         _setUpDefault();
         _declareAlice();
-        _expectRevertActions(
-            _two(_a(ALICE, Batch.COVER, 20_000e6), _a(BOB, Batch.ASSESS, 1e6)),
-            abi.encodeWithSelector(IVault.LayerNotExhausted.selector, uint8(4))
-        );
+        Batch.Data memory b = _nextBatch();
+        b.defaultActions = _two(_a(ALICE, Batch.COVER, 20_000e6), _a(BOB, Batch.ASSESS, 1e6));
+        vm.expectEmit();
+        emit IVault.RowAdjusted(Batch.ROWS_DEFAULT_ACTIONS, 1, b.defaultActions[1], 0);
+        _settle(b);
+        assertEq(vault.balanceOf(BOB, USD), 14_000e6, "bob not assessed");
+        (uint256 value,) = vault.defaultFundPool();
+        assertEq(value, 10_000e6, "layer 4 untouched");
     }
 
-    function test_coverAboveDebt_OverDraw() public {
+    /// @dev Attack (issue 11): a 1-wei deposit for the defaulter between signing and inclusion made the
+    /// signed COVER over-draw and the batch revert. The COVER now covers the debt left (RowAdjusted).
+    function test_depositForDefaulterFrontRunsCover_coverIsLessened() public {
         _setUpDefault();
         _declareAlice();
-        _expectRevertActions(
-            _one(_a(ALICE, Batch.COVER, 40_000e6 + 1)),
-            abi.encodeWithSelector(IVault.OverDraw.selector, uint256(40_000e6), uint256(40_000e6 + 1))
-        );
+        Batch.Data memory b = _nextBatch();
+        b.defaultActions =
+            _three(_a(ALICE, Batch.COVER, 40_000e6), _a(BOB, Batch.ASSESS, 4_200e6), _a(CAROL, Batch.ASSESS, 2_800e6));
+        IVault.SignerSignature[] memory sigs = _sign(b, _quorum());
+        usd.mint(dave, 1);
+        vm.startPrank(dave);
+        usd.approve(address(vault), 1);
+        vault.deposit(alice, USD, 1);
+        vm.stopPrank();
+        vm.expectEmit();
+        emit IVault.RowAdjusted(Batch.ROWS_DEFAULT_ACTIONS, 0, b.defaultActions[0], 40_000e6 - 1);
+        vm.expectEmit();
+        emit IVault.RowAdjusted(Batch.ROWS_DEFAULT_ACTIONS, 2, b.defaultActions[2], 2_800e6 - 1);
+        vault.settle(b, sigs);
+        assertEq(vault.debtOf(ALICE), 0, "covered");
+        assertEq(vault.balanceOf(CAROL, USD), 20_000e6 - 4_000e6 - 2_800e6 + 1, "carol assessed one unit less");
     }
 
-    function test_assessAboveRemainder_OverDraw() public {
+    function test_coverAboveDebt_coversTheDebt() public {
         _setUpDefault();
         _declareAlice();
-        _expectRevertActions(
-            _two(_a(ALICE, Batch.COVER, 40_000e6), _a(BOB, Batch.ASSESS, 7_000e6 + 1)),
-            abi.encodeWithSelector(IVault.OverDraw.selector, uint256(7_000e6), uint256(7_000e6 + 1))
+        Batch.Data memory b = _nextBatch();
+        b.defaultActions = _three(
+            _a(ALICE, Batch.COVER, 40_000e6 + 1), _a(BOB, Batch.ASSESS, 4_200e6), _a(CAROL, Batch.ASSESS, 2_800e6)
         );
+        vm.expectEmit();
+        emit IVault.RowAdjusted(Batch.ROWS_DEFAULT_ACTIONS, 0, b.defaultActions[0], 40_000e6);
+        _settle(b);
+        assertEq(vault.debtOf(ALICE), 0, "covered");
+    }
+
+    function test_assessAboveRemainder_assessesTheRemainder() public {
+        _setUpDefault();
+        _declareAlice();
+        Batch.Data memory b = _nextBatch();
+        b.defaultActions = _two(_a(ALICE, Batch.COVER, 40_000e6), _a(BOB, Batch.ASSESS, 7_000e6 + 1));
+        vm.expectEmit();
+        emit IVault.RowAdjusted(Batch.ROWS_DEFAULT_ACTIONS, 1, b.defaultActions[1], 7_000e6);
+        _settle(b);
+        assertEq(vault.debtOf(ALICE), 0, "covered");
+        assertEq(vault.balanceOf(BOB, USD), 20_000e6 - 6_000e6 - 7_000e6, "bob paid the remainder");
+    }
+
+    /// @dev Attack (issue 11): a survivor dodged its assessment by moving its cash into a pending withdrawal
+    /// (an ASSESS debited cash only, and reverted the batch). The part its cash does not cover becomes its
+    /// debt, which its pending withdrawal cannot leave past.
+    function test_assessReachesPendingFunds() public {
+        _setUpDefault();
+        _declareAlice();
+        Batch.Data memory b = _nextBatch();
+        b.defaultActions =
+            _three(_a(ALICE, Batch.COVER, 40_000e6), _a(BOB, Batch.ASSESS, 4_200e6), _a(CAROL, Batch.ASSESS, 2_800e6));
+        IVault.SignerSignature[] memory sigs = _sign(b, _quorum());
+        vm.prank(bob); // between signing and inclusion: bob moves all his cash (14,000) to a withdrawal
+        uint256 id = vault.requestWithdrawal(USD, 14_000e6, bob);
+        vm.expectEmit();
+        emit IVault.LiquidityAdvanced(BOB, 4_200e6);
+        vault.settle(b, sigs);
+        assertEq(vault.debtOf(ALICE), 0, "covered");
+        assertEq(vault.debtOf(BOB), 4_200e6, "bob owes his assessment");
+        vm.warp(block.timestamp + WITHDRAWAL_DELAY);
+        vm.expectRevert(abi.encodeWithSelector(IVault.InsufficientMargin.selector, BOB, -int256(4_200e6)));
+        vault.executeWithdrawal(id);
+        vm.prank(bob);
+        vault.cancelWithdrawal(id); // the pending cash repays it first
+        assertEq(vault.debtOf(BOB), 0, "repaid");
+        assertEq(vault.balanceOf(BOB, USD), 14_000e6 - 4_200e6, "the rest is his");
     }
 
     function test_coverLeavingRemainderWithoutAssess_Uncovered() public {
@@ -309,15 +372,77 @@ contract VaultDefaultsTest is VaultFixture {
         vault.requestWithdrawal(WETH, 1, alice);
     }
 
-    function test_pendingWithdrawalOfDefaulterCannotExecute() public {
+    /// @dev Attack (issue 11): a defaulter's pending withdrawal stayed outside the waterfall and left after
+    /// the CLOSE. The DECLARE recalls it to the balance (WithdrawalRecalled), where COVER's layer 1 reaches
+    /// it; the cash part repays the debt first. It can then neither execute nor be approved.
+    function test_declareRecallsPendingWithdrawalsIntoTheWaterfall() public {
+        // _setUpDefault, with alice asking for her 5 weth back before her loss lands
         _markWeth();
-        _deposit(alice, WETH, 1 * WETH_UNIT);
+        _fundDefaultFund(50_000 * USD_UNIT);
+        _deposit(alice, USD, 10_000 * USD_UNIT);
+        _deposit(bob, USD, 20_000 * USD_UNIT);
+        _deposit(carol, USD, 20_000 * USD_UNIT);
+        _deposit(alice, WETH, 5 * WETH_UNIT);
+        _deposit(dave, USD, 5_000 * USD_UNIT);
+        Batch.Data memory b = _nextBatch();
+        b.transfers = _two(_t(DAVE, USD, -5_000e6), _t(OPCAP, USD, 5_000e6));
+        b.contributions = _three(_c(ALICE, 10_000e6), _c(BOB, 6_000e6), _c(CAROL, 4_000e6));
+        _settle(b);
         vm.prank(alice);
-        uint256 id = vault.requestWithdrawal(WETH, uint128(WETH_UNIT), alice);
-        _settleActions(_one(_a(ALICE, Batch.DECLARE, 0)));
+        uint256 wethId = vault.requestWithdrawal(WETH, uint128(5 * WETH_UNIT), alice);
+        b = _nextBatch();
+        b.transfers = _two(_t(ALICE, USD, -40_000e6), _t(DAVE, USD, 40_000e6));
+        _settle(b);
+        assertEq(vault.balanceOf(ALICE, WETH), 0, "the weth is pending");
+
+        vm.expectEmit();
+        emit IVault.WithdrawalRecalled(wethId);
+        _declareAlice();
+        assertEq(vault.balanceOf(ALICE, WETH), 5 * WETH_UNIT, "weth back in the balance");
+        assertEq(uint256(vault.withdrawal(wethId).status), 4, "recalled");
         vm.warp(block.timestamp + WITHDRAWAL_DELAY);
-        vm.expectRevert(abi.encodeWithSelector(IVault.MemberInDefault.selector, ALICE));
-        vault.executeWithdrawal(id);
+        vm.expectRevert(abi.encodeWithSelector(IVault.WithdrawalNotPending.selector, wethId));
+        vault.executeWithdrawal(wethId);
+        // layer 1 now seizes the recalled weth: 8,000 of value, so survivors pay 7,000, not 15,000
+        vm.recordLogs();
+        _settleActions(
+            _three(_a(ALICE, Batch.COVER, 40_000e6), _a(BOB, Batch.ASSESS, 4_200e6), _a(CAROL, Batch.ASSESS, 2_800e6))
+        );
+        uint256[5][] memory d = _draws();
+        assertEq(d[0][0], 1, "layer 1 first");
+        assertEq(d[0][4], 8_000e6, "the recalled collateral covered 8,000");
+        assertEq(vault.balanceOf(ALICE, WETH), 0, "seized");
+        assertEq(vault.debtOf(ALICE), 0, "covered");
+    }
+
+    function test_declareRecallsCashAgainstTheDebt() public {
+        _fundDefaultFund(1_000e6);
+        _deposit(alice, USD, 500e6);
+        vm.prank(alice);
+        uint256 id = vault.requestWithdrawal(USD, 500e6, alice);
+        Batch.Data memory b = _nextBatch(); // a 700 loss, all advanced: alice's cash is pending
+        b.transfers = _two(_t(ALICE, USD, -700e6), _t(BOB, USD, 700e6));
+        _settle(b);
+        assertEq(vault.debtOf(ALICE), 700e6, "advanced");
+        vm.expectEmit();
+        emit IVault.AdvanceRepaid(ALICE, 500e6);
+        _settleActions(_one(_a(ALICE, Batch.DECLARE, 0)));
+        assertEq(vault.debtOf(ALICE), 200e6, "the recalled cash repaid 500");
+        assertEq(vault.totalDebt(), 200e6, "running total");
+        assertEq(uint256(vault.withdrawal(id).status), 4, "recalled");
+    }
+
+    function test_tooManyPendingWithdrawals() public {
+        _deposit(alice, USD, 100e6);
+        vm.startPrank(alice);
+        for (uint256 i; i < 8; ++i) {
+            vault.requestWithdrawal(USD, 1e6, alice);
+        }
+        vm.expectRevert(abi.encodeWithSelector(IVault.TooManyPendingWithdrawals.selector, ALICE, uint256(8)));
+        vault.requestWithdrawal(USD, 1e6, alice);
+        vault.cancelWithdrawal(3); // a place frees up
+        vault.requestWithdrawal(USD, 1e6, alice);
+        vm.stopPrank();
     }
 
     function test_malformedRows() public {
@@ -458,5 +583,59 @@ contract VaultDefaultsTest is VaultFixture {
         IVault.SignerSignature[] memory sigs = _sign(b, _quorum());
         vm.expectRevert(abi.encodeWithSelector(IVault.MalformedRow.selector, row));
         vault.settle(b, sigs);
+    }
+
+    // ------------------------------------------------------------------ O(1) backing check
+
+    /// @dev Attack (issue 11): the backing check looped over every member (about 4,700 gas each while a
+    /// default was open: a block limit at ~7,600 members). It now reads a running debt total less the open
+    /// defaults' debts: the gas of a fund payout is the same with 4 members as with 300.
+    function test_backingCheckGasDoesNotGrowWithMembers() public {
+        _setUpDefault();
+        _declareAlice();
+        uint256 small = _payoutGas();
+        vm.startPrank(operator);
+        for (uint256 i; i < 300; ++i) {
+            vault.admitMember(address(uint160(0xB000 + i)));
+        }
+        vm.stopPrank();
+        uint256 large = _payoutGas();
+        assertLe(large, small + 200, "backing check grows with members");
+    }
+
+    /// @dev A payout of 10,000 + 1 unit from the fund's cash (30,000: 50,000 + 20,000 contributed - 40,000
+    /// advanced) leaves it below the pool's 20,000: the backing check runs in full and, with no debt of a
+    /// member not in default, refuses it.
+    function _payoutGas() internal returns (uint256 used) {
+        Batch.Data memory b = _nextBatch();
+        b.transfers = _two(_t(FUND, USD, -10_000e6 - 1), _t(FEE, USD, 10_000e6 + 1));
+        IVault.SignerSignature[] memory sigs = _sign(b, _quorum());
+        uint256 before = gasleft();
+        try vault.settle(b, sigs) {
+            revert("payout accepted");
+        } catch (bytes memory err) {
+            used = before - gasleft();
+            assertEq(bytes4(err), IVault.PoolUnderfunded.selector, "refused by the backing check");
+        }
+    }
+
+    function test_declareBeyondMaxOpenDefaults_TooManyOpenDefaults() public {
+        vm.startPrank(operator);
+        for (uint256 i; i < 29; ++i) {
+            vault.admitMember(address(uint160(0xC000 + i)));
+        }
+        vm.stopPrank();
+        bytes32[] memory declares = new bytes32[](32);
+        for (uint32 i; i < 32; ++i) {
+            declares[i] = _a(ALICE + i, Batch.DECLARE, 0);
+        }
+        _settleActions(declares);
+        assertEq(vault.openDefaults(), 32, "32 open");
+        _expectRevertActions(
+            _one(_a(ALICE + 32, Batch.DECLARE, 0)), abi.encodeWithSelector(IVault.TooManyOpenDefaults.selector, uint256(32))
+        );
+        _settleActions(_one(_a(ALICE + 5, Batch.CLOSE, 0))); // a close frees a place
+        _settleActions(_one(_a(ALICE + 32, Batch.DECLARE, 0)));
+        assertEq(vault.openDefaults(), 32, "32 open again");
     }
 }

@@ -7,6 +7,7 @@ import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {VaultFixture} from "../utils/VaultFixture.sol";
 import {MockERC20} from "../utils/MockERC20.sol";
 import {Vault} from "../../src/Vault.sol";
+import {VaultExtension} from "../../src/VaultExtension.sol";
 import {IVault} from "../../src/interfaces/IVault.sol";
 import {Batch} from "../../src/libraries/Batch.sol";
 
@@ -47,18 +48,19 @@ contract VaultGovernanceTest is VaultFixture {
     }
 
     function test_constructor_rejectsBadArguments() public {
+        VaultExtension ext = new VaultExtension();
         address[] memory none = new address[](0);
         vm.expectRevert(IVault.ZeroAddress.selector);
-        new Vault(usd, address(0), guardian, operator, signerAddrs, 2, 1, 1);
+        new Vault(usd, address(0), guardian, operator, signerAddrs, 2, 1, 1, ext);
         vm.expectRevert(IVault.ZeroAddress.selector);
-        new Vault(IERC20(address(0)), governor, guardian, operator, signerAddrs, 2, 1, 1);
+        new Vault(IERC20(address(0)), governor, guardian, operator, signerAddrs, 2, 1, 1, ext);
         vm.expectRevert(abi.encodeWithSelector(IVault.InvalidThreshold.selector, uint256(1), uint256(0)));
-        new Vault(usd, governor, guardian, operator, none, 1, 1, 1);
+        new Vault(usd, governor, guardian, operator, none, 1, 1, 1, ext);
         vm.expectRevert(abi.encodeWithSelector(IVault.InvalidDelay.selector, uint64(0)));
-        new Vault(usd, governor, guardian, operator, signerAddrs, 2, 1, 0);
+        new Vault(usd, governor, guardian, operator, signerAddrs, 2, 1, 0, ext);
         MockERC20 odd = new MockERC20("Odd", "ODD", 37);
         vm.expectRevert(abi.encodeWithSelector(IVault.UnsupportedDecimals.selector, uint8(37)));
-        new Vault(odd, governor, guardian, operator, signerAddrs, 2, 1, 1);
+        new Vault(odd, governor, guardian, operator, signerAddrs, 2, 1, 1, ext);
     }
 
     // ---------------------------------------------------------------- members
@@ -191,7 +193,9 @@ contract VaultGovernanceTest is VaultFixture {
         vault.setEscapePeriod(366 days);
         vm.stopPrank();
         assertEq(uint256(vault.withdrawalDelay()), 0, "delay");
-        assertEq(uint256(vault.escapePeriod()), 30 days, "escape");
+        assertEq(uint256(vault.nextEscapePeriod()), 30 days, "escape period scheduled");
+        _settle(_nextBatch());
+        assertEq(uint256(vault.escapePeriod()), 30 days, "escape period in force from the next batch");
 
         bytes32 role = vault.GOVERNOR_ROLE();
         vm.expectRevert(abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, alice, role));
@@ -204,7 +208,7 @@ contract VaultGovernanceTest is VaultFixture {
 
     // ---------------------------------------------------------------- pause
 
-    function test_pause_blocksSettlementAndDepositsOnly() public {
+    function test_pause_blocksSettlementNotRequests() public {
         _deposit(alice, USD, 10e6);
         vm.prank(guardian);
         vault.pause();

@@ -118,13 +118,13 @@ contract VaultSettleTest is VaultFixture {
 
     function test_marks_posted() public {
         Batch.Data memory b = _nextBatch();
-        b.marks = _two(_mk(WETH, 1500, 2500e6), _mk(USD, 0, 999_000));
+        b.marks = _two(_mk(WETH, 1500, 2500e6), _mk(USD, 0, USD_UNIT));
         _settle(b);
         (uint128 price, uint16 haircut) = vault.markOf(WETH);
         assertEq(uint256(price), 2500e6, "weth price");
         assertEq(uint256(haircut), 1500, "weth haircut");
         (price,) = vault.markOf(USD);
-        assertEq(uint256(price), 999_000, "settlement asset may be re-marked");
+        assertEq(uint256(price), USD_UNIT, "settlement asset at par (its price is fixed)");
     }
 
     function test_marks_newAssetStartsUnpriced() public view {
@@ -308,10 +308,11 @@ contract VaultSettleTest is VaultFixture {
     // ---------------------------------------------------------------- approvals
 
     function test_approvals_makeAWithdrawalReadyNow() public {
+        _allowOutflow(USD, 1_000e6);
         vm.prank(alice);
         uint256 id = vault.requestWithdrawal(USD, 100e6, alice);
         Batch.Data memory b = _nextBatch();
-        b.approvedWithdrawals = _ids(id);
+        b.approvedWithdrawals = _approval(id);
         vm.expectEmit();
         emit IVault.WithdrawalApproved(id);
         _settle(b);
@@ -322,22 +323,96 @@ contract VaultSettleTest is VaultFixture {
 
     function test_approvals_revertOnUnknownWithdrawal() public {
         Batch.Data memory b = _nextBatch();
-        b.approvedWithdrawals = _ids(42);
+        b.approvedWithdrawals = _approval(42);
         IVault.SignerSignature[] memory sigs = _sign(b, _quorum());
         vm.expectRevert(abi.encodeWithSelector(IVault.WithdrawalNotFound.selector, uint256(42)));
         vault.settle(b, sigs);
     }
 
-    function test_approvals_revertOnCancelledWithdrawal() public {
-        vm.startPrank(alice);
+    /// @dev Attack (issue 11): the owner cancels a withdrawal the signed batch approves, to make the batch
+    /// revert. The approval is skipped with RowAdjusted; the batch lands.
+    function test_approvals_skipACancelledWithdrawal() public {
+        vm.prank(alice);
         uint256 id = vault.requestWithdrawal(USD, 100e6, alice);
-        vault.cancelWithdrawal(id);
-        vm.stopPrank();
         Batch.Data memory b = _nextBatch();
-        b.approvedWithdrawals = _ids(id);
+        b.approvedWithdrawals = _approval(id);
         IVault.SignerSignature[] memory sigs = _sign(b, _quorum());
-        vm.expectRevert(abi.encodeWithSelector(IVault.WithdrawalNotPending.selector, id));
+        vm.prank(alice);
+        vault.cancelWithdrawal(id); // between signing and inclusion
+        vm.expectEmit();
+        emit IVault.RowAdjusted(Batch.ROWS_APPROVALS, 0, bytes32(b.approvedWithdrawals[0]), 0);
         vault.settle(b, sigs);
+        assertEq(uint256(vault.lastSequence()), 1, "the batch landed");
+        assertEq(uint256(vault.withdrawal(id).status), 3, "still cancelled");
+    }
+
+    /// @dev Attack (issue 11): anyone executes an approved withdrawal once its delay has passed, before the
+    /// batch lands. Skipped likewise.
+    function test_approvals_skipAnExecutedWithdrawal() public {
+        vm.prank(alice);
+        uint256 id = vault.requestWithdrawal(USD, 100e6, alice);
+        vm.warp(block.timestamp + WITHDRAWAL_DELAY);
+        Batch.Data memory b = _nextBatch();
+        b.approvedWithdrawals = _approval(id);
+        IVault.SignerSignature[] memory sigs = _sign(b, _quorum());
+        vault.executeWithdrawal(id);
+        vm.expectEmit();
+        emit IVault.RowAdjusted(Batch.ROWS_APPROVALS, 0, bytes32(b.approvedWithdrawals[0]), 0);
+        vault.settle(b, sigs);
+        assertEq(uint256(vault.lastSequence()), 1, "the batch landed");
+    }
+
+    /// @dev An approval binds (id, account, asset, amount): naming the id with any other field reverts.
+    function test_approvals_bindAccountAssetAndAmount() public {
+        vm.prank(alice);
+        uint256 id = vault.requestWithdrawal(USD, 100e6, alice);
+        uint256[3] memory wrong = [
+            Batch.packApproval(uint64(id), BOB, USD, 100e6),
+            Batch.packApproval(uint64(id), ALICE, WETH, 100e6),
+            Batch.packApproval(uint64(id), ALICE, USD, 100e6 + 1)
+        ];
+        for (uint256 k; k < wrong.length; ++k) {
+            Batch.Data memory b = _nextBatch();
+            b.approvedWithdrawals = new uint256[](1);
+            b.approvedWithdrawals[0] = wrong[k];
+            IVault.SignerSignature[] memory sigs = _sign(b, _quorum());
+            vm.expectRevert(abi.encodeWithSelector(IVault.ApprovalMismatch.selector, id));
+            vault.settle(b, sigs);
+        }
+        Batch.Data memory c = _nextBatch();
+        c.approvedWithdrawals = new uint256[](1);
+        c.approvedWithdrawals[0] = Batch.packApproval(uint64(id), ALICE, USD, 100e6) | (uint256(1) << 130);
+        IVault.SignerSignature[] memory sigs2 = _sign(c, _quorum());
+        vm.expectRevert(abi.encodeWithSelector(IVault.MalformedRow.selector, bytes32(c.approvedWithdrawals[0])));
+        vault.settle(c, sigs2);
+    }
+
+    // ---------------------------------------------------------------- expiry and the settlement mark
+
+    /// @dev Attack (issue 11): signed batches never expired. One past its validUntil reverts.
+    function test_expiredBatch_BatchExpired() public {
+        Batch.Data memory b = _nextBatch();
+        IVault.SignerSignature[] memory sigs = _sign(b, _quorum());
+        vm.warp(uint256(b.validUntil) + 1);
+        vm.expectRevert(abi.encodeWithSelector(IVault.BatchExpired.selector, b.validUntil, b.validUntil + 1));
+        vault.settle(b, sigs);
+        vm.warp(uint256(b.validUntil)); // the last second is still valid
+        vault.settle(b, sigs);
+    }
+
+    /// @dev Attack (issue 11): the settlement asset could be re-marked. Its price is fixed; its haircut may
+    /// be posted.
+    function test_settlementAssetMark_SettlementMarkFixed() public {
+        Batch.Data memory b = _nextBatch();
+        b.marks = _one(_mk(USD, 0, 2 * USD_UNIT));
+        IVault.SignerSignature[] memory sigs = _sign(b, _quorum());
+        vm.expectRevert(abi.encodeWithSelector(IVault.SettlementMarkFixed.selector, uint128(2 * USD_UNIT)));
+        vault.settle(b, sigs);
+        b.marks = _one(_mk(USD, 100, USD_UNIT));
+        _settle(b);
+        (uint128 price, uint16 haircut) = vault.markOf(USD);
+        assertEq(uint256(price), USD_UNIT, "price stays 1");
+        assertEq(uint256(haircut), 100, "haircut posted");
     }
 
     // ---------------------------------------------------------------- helpers

@@ -5,6 +5,7 @@ import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol"
 import {VaultFixture} from "../utils/VaultFixture.sol";
 import {IVault} from "../../src/interfaces/IVault.sol";
 import {Batch} from "../../src/libraries/Batch.sol";
+import {ICrossclearVault} from "../../src/interfaces/ICrossclearVault.sol";
 
 /// @notice The escape hatch: if no batch lands for `escapePeriod`, anyone winds the vault down and every
 /// account can take its balance (less collateral seized for an outstanding advance).
@@ -36,7 +37,7 @@ contract VaultWindDownTest is VaultFixture {
     }
 
     function test_trigger_clockStartsAtDeployment() public {
-        IVault fresh = _deployVault(usd, signerAddrs, 2);
+        ICrossclearVault fresh = _deployVault(usd, signerAddrs, 2);
         vm.warp(block.timestamp + ESCAPE_PERIOD);
         fresh.triggerWindDown();
         assertTrue(fresh.woundDown(), "no batch ever");
@@ -50,13 +51,50 @@ contract VaultWindDownTest is VaultFixture {
         vault.triggerWindDown();
     }
 
-    function test_trigger_notBlockedByPause() public {
+    /// @dev Attack (issue 11): pause time counted toward the escape period. Now the hatch opens only after
+    /// escapePeriod of unpaused time, and a pause never blocks the wind-down itself.
+    function test_trigger_pauseTimeDoesNotCount() public {
         vm.prank(guardian);
         vault.pause();
-        _windDown();
+        vm.warp(block.timestamp + 3 days);
+        vm.prank(governor);
+        vault.unpause();
+        uint64 opensAt = vault.lastSettledAt() + ESCAPE_PERIOD + 3 days;
+        vm.warp(opensAt - 1);
+        vm.expectRevert(abi.encodeWithSelector(IVault.EscapeHatchNotOpen.selector, opensAt));
+        vault.triggerWindDown();
+        vm.warp(opensAt);
+        vault.triggerWindDown();
+        vm.prank(guardian);
+        vault.pause();
         vm.prank(alice);
         vault.windDownWithdraw(USD, alice);
         assertEq(usd.balanceOf(alice), 100e6, "paid while paused");
+    }
+
+    /// @dev Attack (issue 11): setEscapePeriod applied retroactively (a shorter period opened the hatch at
+    /// once, a longer one kept waiting members locked). It now applies from the next batch.
+    function test_setEscapePeriod_notRetroactive() public {
+        uint64 start = vault.lastSettledAt();
+        vm.prank(governor);
+        vault.setEscapePeriod(30 days);
+        assertEq(uint256(vault.escapePeriod()), ESCAPE_PERIOD, "current window keeps its period");
+        assertEq(uint256(vault.nextEscapePeriod()), 30 days, "scheduled");
+        vm.warp(start + ESCAPE_PERIOD);
+        vault.triggerWindDown(); // the window that started before the change opens on its own terms
+        assertTrue(vault.woundDown(), "wound down at the old period");
+    }
+
+    function test_setEscapePeriod_appliesFromTheNextBatch() public {
+        vm.prank(governor);
+        vault.setEscapePeriod(1 days);
+        _settle(_nextBatch());
+        assertEq(uint256(vault.escapePeriod()), 1 days, "in force");
+        assertEq(uint256(vault.nextEscapePeriod()), 0, "nothing pending");
+        uint64 opensAt = vault.lastSettledAt() + 1 days;
+        vm.warp(opensAt - 1);
+        vm.expectRevert(abi.encodeWithSelector(IVault.EscapeHatchNotOpen.selector, opensAt));
+        vault.triggerWindDown();
     }
 
     function test_afterWindDown_settleDepositRequestAndTriggerRevert() public {

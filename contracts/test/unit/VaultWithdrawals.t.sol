@@ -45,15 +45,12 @@ contract VaultWithdrawalsTest is VaultFixture {
         vault.deposit(alice, USD, amount);
     }
 
-    function test_deposit_revertsWhenPaused() public {
+    /// @dev Attack (issue 11): a pause stopped deposits, so a member could not cure a margin call.
+    function test_deposit_allowedWhenPaused() public {
         vm.prank(guardian);
         vault.pause();
-        usd.mint(alice, 1e6);
-        vm.startPrank(alice);
-        usd.approve(address(vault), 1e6);
-        vm.expectRevert(Pausable.EnforcedPause.selector);
-        vault.deposit(alice, USD, 1e6);
-        vm.stopPrank();
+        _deposit(alice, USD, 1e6);
+        assertEq(vault.balanceOf(ALICE, USD), 1000e6 + 1e6, "cured while paused");
     }
 
     // ---------------------------------------------------------------- requests
@@ -181,15 +178,26 @@ contract VaultWithdrawalsTest is VaultFixture {
         vault.executeWithdrawal(id);
     }
 
-    function test_execute_notBlockedByPause() public {
+    /// @dev Attack (issue 11): withdrawal execution went on through a pause (which stopped the batches that
+    /// record losses). Now executions wait for the pause's end plus the delay left when it began.
+    function test_execute_heldByPause() public {
         vm.prank(alice);
         uint256 id = vault.requestWithdrawal(USD, 1e6, alice);
         vm.prank(guardian);
         vault.pause();
         vm.warp(block.timestamp + WITHDRAWAL_DELAY);
+        vm.expectRevert(Pausable.EnforcedPause.selector);
         vault.executeWithdrawal(id);
         vm.prank(alice);
-        vault.requestWithdrawal(USD, 1e6, alice); // requests too
+        vault.requestWithdrawal(USD, 1e6, alice); // requests are not blocked
+        vm.prank(governor);
+        vault.unpause(); // after exactly one delay of pause: one delay still to wait
+        vm.expectRevert(
+            abi.encodeWithSelector(IVault.WithdrawalNotReady.selector, id, uint64(block.timestamp + WITHDRAWAL_DELAY))
+        );
+        vault.executeWithdrawal(id);
+        vm.warp(block.timestamp + WITHDRAWAL_DELAY);
+        vault.executeWithdrawal(id);
     }
 
     // ---------------------------------------------------------------- cancellation

@@ -5,8 +5,10 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {Test} from "./Test.sol";
 import {MockERC20} from "./MockERC20.sol";
 import {Vault} from "../../src/Vault.sol";
+import {VaultExtension} from "../../src/VaultExtension.sol";
 import {IVault} from "../../src/interfaces/IVault.sol";
 import {Batch} from "../../src/libraries/Batch.sol";
+import {ICrossclearVault} from "../../src/interfaces/ICrossclearVault.sol";
 
 /// @notice Shared set-up for vault tests: tokens, a deployed vault with three risk signers (2-of-3),
 /// four admitted members, and helpers to fund members and to build, sign and settle batches.
@@ -26,6 +28,7 @@ abstract contract VaultFixture is Test {
     uint64 internal constant WITHDRAWAL_DELAY = 1 days;
     uint64 internal constant ESCAPE_PERIOD = 7 days;
     uint256 internal constant START = 1_700_000_000;
+    uint256 internal constant BATCH_TTL = 1 hours; // how long a batch built by `_nextBatch` stays valid
 
     uint32 internal constant FEE = 1;
     uint32 internal constant FUND = 2;
@@ -40,7 +43,7 @@ abstract contract VaultFixture is Test {
     uint256 internal constant USD_UNIT = 1e6;
     uint256 internal constant WETH_UNIT = 1e18;
 
-    Vault internal vault;
+    ICrossclearVault internal vault;
     MockERC20 internal usd;
     MockERC20 internal weth;
 
@@ -90,9 +93,13 @@ abstract contract VaultFixture is Test {
         vm.stopPrank();
     }
 
-    function _deployVault(IERC20 settlement, address[] memory signers_, uint8 threshold_) internal returns (Vault) {
-        return new Vault(
-            settlement, governor, guardian, operator, signers_, threshold_, WITHDRAWAL_DELAY, ESCAPE_PERIOD
+    function _deployVault(IERC20 settlement, address[] memory signers_, uint8 threshold_) internal returns (ICrossclearVault) {
+        return ICrossclearVault(
+            address(
+                new Vault(
+                    settlement, governor, guardian, operator, signers_, threshold_, WITHDRAWAL_DELAY, ESCAPE_PERIOD, new VaultExtension()
+                )
+            )
         );
     }
 
@@ -126,6 +133,7 @@ abstract contract VaultFixture is Test {
         b.prevHash = vault.lastBatchHash();
         // forge-lint: disable-next-line(unsafe-typecast)
         b.asOf = uint64(block.timestamp);
+        b.validUntil = uint64(block.timestamp + BATCH_TTL);
         b.fillsRoot = keccak256(abi.encode("fills", b.sequence));
         b.transfers = new bytes32[](0);
         b.requirements = new bytes32[](0);
@@ -158,9 +166,20 @@ abstract contract VaultFixture is Test {
         (a[0], a[1]) = (w0, w1);
     }
 
-    function _ids(uint256 id) internal pure returns (uint256[] memory a) {
+    /// @dev Let batch approvals release up to `budget` of `asset` per period (in force from the next one).
+    function _allowOutflow(uint16 asset, uint256 budget) internal {
+        vm.prank(governor);
+        // forge-lint: disable-next-line(unsafe-typecast)
+        vault.setOutflowBudget(asset, uint112(budget));
+        vm.warp(block.timestamp + vault.OUTFLOW_PERIOD());
+    }
+
+    /// @dev One approval row binding withdrawal `id` as the vault holds it (id alone if it does not exist).
+    function _approval(uint256 id) internal view returns (uint256[] memory a) {
+        IVault.Withdrawal memory w = vault.withdrawal(id);
         a = new uint256[](1);
-        a[0] = id;
+        // forge-lint: disable-next-line(unsafe-typecast)
+        a[0] = Batch.packApproval(uint64(id), w.account, w.asset, w.amount);
     }
 
     /// @dev Post weth at 2000 usd with a 20% haircut.

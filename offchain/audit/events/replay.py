@@ -13,12 +13,15 @@ fund's liquidity advance). Rules:
    contributions (> 0: the member's cash, never advanced, into the default fund's cash and pool shares;
    < 0: pool value back to its cash, repaying an advance first, never while a default is open), margin
    calls (stored, no balance effect), default actions in row order: DECLARE (the pool stored for the
-   caps), COVER (the waterfall draws layers 1-4 itself: `offchain.core.waterfall.plan_waterfall`, the
+   caps; the member's pending withdrawals come back to its balance, the cash part credited once in
+   total), COVER (the waterfall draws layers 1-4 itself: `offchain.core.waterfall.plan_waterfall`, the
    vault's rule, computed from this replay's state; L1 moves collateral to the default fund, L2 writes off
    the defaulter's contribution, L3 moves operator capital to the default fund's cash, L4 lowers the pool's
-   value; the debt falls by what they cover), ASSESS (layer 5: a survivor's cash, never advanced, to the
-   default fund's cash, within its cap, only once the pool is empty, completing the last COVER exactly),
-   CLOSE (debt zero). A defaulted member cannot request withdrawals;
+   value; the debt falls by what they cover; a COVER above the debt covers the debt, one at debt 0 is
+   skipped), ASSESS (layer 5: a survivor's cash to the default fund's cash, and what its cash does not
+   cover becomes its debt (a `LiquidityAdvanced`), within its cap, only once the pool is empty, at most
+   what the last COVER left uncovered (less is assessed, nothing when nothing is left); the COVER must be
+   completed exactly), CLOSE (debt zero). A defaulted member cannot request withdrawals;
  - wind-down: a member's `windDownWithdraw` first gives up to the default fund enough of the asset to
    cover its debt (cash one for one, collateral at the last posted mark, rounded up), the debt falls by
    the (rounded-down) value seized, the rest of the balance is paid out; for the settlement asset its
@@ -345,6 +348,7 @@ class VaultReplay:
                     raise ReplayError(f"DECLARE of account {a.account} with amount {a.amount}")
                 self.fund.declare(a.account)
                 self.default_events.append(("declared", a.account))
+                self._recall_pending(a.account)
             elif a.action == COVER:
                 if a.amount == 0:
                     raise ReplayError(f"COVER of 0 for account {a.account}")
@@ -353,11 +357,13 @@ class VaultReplay:
                 if not self.fund.is_open(a.account):
                     raise ReplayError(f"COVER of account {a.account}, which is not in default")
                 debt = self.debt.get(a.account, 0)
-                if a.amount > debt:
-                    raise ReplayError(f"COVER of {a.amount} for account {a.account}, whose debt is {debt}")
-                cover = self._cover(a.account, a.amount, debt)
+                amount = min(a.amount, debt)  # above the debt (a deposit repaid part): the debt (RowAdjusted)
+                if amount == 0:
+                    cover = None
+                    continue
+                cover = self._cover(a.account, amount, debt)
                 self.covers.append(cover)
-                remaining = a.amount - sum(d[4] for d in cover.drawn)
+                remaining = amount - sum(d[4] for d in cover.drawn)
             elif a.action == CLOSE:
                 if a.amount:
                     raise ReplayError(f"CLOSE of account {a.account} with amount {a.amount}")
@@ -370,16 +376,32 @@ class VaultReplay:
             elif a.action == ASSESS:
                 if a.amount == 0:
                     raise ReplayError(f"ASSESS of 0 for account {a.account}")
+                amount = min(a.amount, remaining)  # above what is uncovered: the remainder (RowAdjusted)
+                if amount == 0:
+                    continue
                 if self.fund.value:
                     raise ReplayError(f"ASSESS of account {a.account} while the pool (layer 4) holds {self.fund.value}")
-                if cover is None or a.amount > remaining:
-                    raise ReplayError(f"ASSESS of {a.amount} from account {a.account}; only {remaining} is uncovered")
-                self._assess(cover, a.account, a.amount)
-                remaining -= a.amount
+                if cover is None:
+                    raise ReplayError(f"ASSESS of {a.amount} from account {a.account} before any COVER")
+                self._assess(cover, a.account, amount)
+                remaining -= amount
             else:
                 raise ReplayError(f"unknown default action {a.action}")
         if remaining:
             raise ReplayError(f"the last COVER left {remaining} uncovered by its ASSESS rows")
+
+    def _recall_pending(self, account: int) -> None:
+        """A DECLARE brings the defaulter's pending withdrawals back to its balance (into the waterfall):
+        collateral as is, the settlement cash credited once in total (repaying its debt first)."""
+        cash = 0
+        for wid in [w for w, p in self.pending.items() if p.account == account]:
+            p = self._take_pending(wid)
+            if p.asset == SETTLEMENT_ASSET:
+                cash += p.amount
+            else:
+                self.balances[(account, p.asset)] += p.amount
+        if cash:
+            self.credit(account, SETTLEMENT_ASSET, cash)
 
     def waterfall_state(self, defaulter: int, loss: int) -> WaterfallInput:
         """What the waterfall rule reads for a COVER of `loss`, from the replayed books."""
@@ -439,8 +461,13 @@ class VaultReplay:
         if member == defaulter or self.fund.is_open(member):
             raise ReplayError(f"ASSESS of account {member}, which is in default")
         self.fund.assess(defaulter, member, amount)
-        self.debit(member, SETTLEMENT_ASSET, amount, advance=False)
-        self.balances[(DEFAULT_FUND_ACCOUNT, SETTLEMENT_ASSET)] += amount
+        # its cash first; the rest becomes its own debt (the fund carries the claim, a LiquidityAdvanced)
+        paid = min(self.balances.get((member, SETTLEMENT_ASSET), 0), amount)
+        self.debit(member, SETTLEMENT_ASSET, paid, advance=False)
+        self.balances[(DEFAULT_FUND_ACCOUNT, SETTLEMENT_ASSET)] += paid
+        if amount > paid:
+            self.debt[member] = self.debt.get(member, 0) + amount - paid
+            self.emitted.append(("advanced", member, amount - paid))
         self.debt[defaulter] -= amount
         cover.assessed.append((member, amount))
         drawn = (int(Layer.ASSESSMENT), member, SETTLEMENT_ASSET, amount, amount)
