@@ -7,13 +7,12 @@ describes the result without a single key in it.
 
 from __future__ import annotations
 
-import rlp
-from eth_utils import keccak, to_checksum_address
+from eth_utils import to_checksum_address
 from web3 import HTTPProvider, Web3
 
 from offchain.app.keys import DEVNET_CHAIN_ID, load_account
 from offchain.app.settings import DeploymentDescription, DeploySettings, SettingsError
-from offchain.chain.deploy import deploy_contract
+from offchain.chain.deploy import deploy_contract, deploy_vault
 from offchain.chain.transactions import TxSender
 from offchain.chain.vault import VaultClient, vault_error_decoder
 
@@ -26,11 +25,6 @@ def check_chain(w3: Web3, expected: int) -> None:
     actual = int(w3.eth.chain_id)
     if actual != expected:
         raise SettingsError(f"the node at the RPC URL is chain {actual}, the settings say {expected}")
-
-
-def created_address(deployer: str, nonce: int) -> str:
-    """The address of the contract `deployer` creates with `nonce` (CREATE: keccak(rlp([sender, nonce])))."""
-    return to_checksum_address(keccak(rlp.encode([bytes.fromhex(deployer[2:]), nonce]))[12:])
 
 
 def deploy(settings: DeploySettings) -> DeploymentDescription:
@@ -59,31 +53,29 @@ def deploy_with(w3: Web3, deployer: TxSender, settings: DeploySettings) -> Deplo
             "0x" + "00" * 20,  # no set-up admin: the timelock administers itself from the start
         )
     governor = timelock or deployer.address
-    vault_address = deploy_contract(
+    contracts = deploy_vault(
         deployer,
-        "Vault",
-        to_checksum_address(settings.settlement_token),
-        to_checksum_address(governor),
-        to_checksum_address(settings.guardian),
-        to_checksum_address(settings.operator),
-        [to_checksum_address(s) for s in settings.signers],
+        settings.settlement_token,
+        governor,
+        settings.guardian,
+        settings.operator,
+        settings.signers,
         settings.threshold,
         settings.withdrawal_delay_s,
         settings.escape_period_s,
     )
-    vault = VaultClient(w3, vault_address)
+    vault = VaultClient(w3, contracts.vault)
     block = int(w3.eth.block_number)
-    # The vault deploys its default-management module in its constructor: its first CREATE (nonce 1).
-    module = created_address(vault.address, 1)
-    if not w3.eth.get_code(to_checksum_address(module)):
-        raise SettingsError(f"the vault at {vault.address} has no VaultDefaults module at {module}")
+    for name, module in contracts.modules.items():
+        if not w3.eth.get_code(to_checksum_address(module)):
+            raise SettingsError(f"the vault at {vault.address} has no {name} module at {module}")
     return DeploymentDescription(
         chain_id=int(w3.eth.chain_id),
         vault=vault.address,
         governor=to_checksum_address(governor),
         timelock=timelock,
         timelock_min_delay_s=None if settings.timelock is None else settings.timelock.min_delay_s,
-        modules={"VaultDefaults": module},
+        modules=contracts.modules,
         settlement_token=to_checksum_address(settings.settlement_token),
         guardian=to_checksum_address(settings.guardian),
         operator=to_checksum_address(settings.operator),

@@ -26,6 +26,47 @@ def deploy_contract(sender: TxSender, name: str, *args: object) -> str:
 
 
 @dataclass(frozen=True)
+class VaultContracts:
+    """The vault and the modules it delegates to (name -> address)."""
+
+    vault: str
+    modules: dict[str, str]
+
+
+def deploy_vault(
+    deployer: TxSender,
+    settlement_token: str,
+    governor: str,
+    guardian: str,
+    operator: str,
+    signers: Sequence[str],
+    threshold: int,
+    withdrawal_delay: int,
+    escape_period: int,
+) -> VaultContracts:
+    """The one way a vault is deployed (devnet and `crossclear deploy` alike): the extension module first (its
+    constructor deploys VaultDefaults; the three contracts' creation code together exceeds EIP-3860's initcode
+    limit), then the vault, which takes the extension's address."""
+    extension = deploy_contract(deployer, "VaultExtension")
+    vault = deploy_contract(
+        deployer,
+        "Vault",
+        to_checksum_address(settlement_token),
+        to_checksum_address(governor),
+        to_checksum_address(guardian),
+        to_checksum_address(operator),
+        [to_checksum_address(s) for s in signers],
+        threshold,
+        withdrawal_delay,
+        escape_period,
+        extension,
+    )
+    ext = deployer.w3.eth.contract(address=to_checksum_address(extension), abi=load_artifact("VaultExtension").abi)
+    defaults = str(ext.functions.defaultsModule().call())
+    return VaultContracts(vault, {"VaultExtension": extension, "VaultDefaults": defaults})
+
+
+@dataclass(frozen=True)
 class TokenSpec:
     symbol: str
     name: str
@@ -69,22 +110,17 @@ def deploy_devnet(
     shortcut: on a real chain the governor is a TimelockController, see docs/operators.md)."""
     addresses = {t.symbol: deploy_contract(deployer, "DevToken", t.name, t.symbol, t.decimals) for t in tokens}
     settlement = tokens[0].symbol
-    # The extension module first (its constructor deploys VaultDefaults): the three contracts' creation code
-    # together exceeds EIP-3860's initcode limit, so the vault takes the extension's address.
-    extension = deploy_contract(deployer, "VaultExtension")
-    vault_address = deploy_contract(
+    vault_address = deploy_vault(
         deployer,
-        "Vault",
         addresses[settlement],
         deployer.address,
-        to_checksum_address(guardian or deployer.address),
-        to_checksum_address(operator or deployer.address),
-        [to_checksum_address(s) for s in params.signers],
+        guardian or deployer.address,
+        operator or deployer.address,
+        params.signers,
         params.threshold,
         params.withdrawal_delay,
         params.escape_period,
-        extension,
-    )
+    ).vault
     vault = VaultClient(w3, vault_address)
     assets = {settlement: 0}
     for t in tokens[1:]:

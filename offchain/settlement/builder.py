@@ -14,7 +14,7 @@ from typing import Protocol
 from sqlalchemy import Connection, insert, select, update
 
 from offchain.core.accounting import net_transfers
-from offchain.core.batch import UINT112_MAX, Batch, Mark, Requirement, Transfer
+from offchain.core.batch import DEFAULT_BATCH_TTL_S, UINT112_MAX, Batch, Mark, Requirement, Transfer
 from offchain.core.context import BatchContext, InstrumentTerms
 from offchain.core.eip712 import Domain
 from offchain.core.merkle import root_of
@@ -41,6 +41,10 @@ class ChainView(Protocol):
 
     def chain_time(self) -> int:
         """Timestamp of the latest block: a batch's `asOf` (the vault refuses one in the future)."""
+        ...
+
+    def block_time(self) -> int:
+        """The latest block's own timestamp (what the vault compares a batch's `validUntil` with)."""
         ...
 
     def now_ms(self) -> int:
@@ -218,6 +222,10 @@ class BatchBuilder:
             sequence=tip.sequence + 1,
             prev_hash=tip.digest,
             as_of=max(as_of, tip.as_of),
+            # Expiry on the chain's clock, which is what the vault checks: TTL after the later of asOf and the
+            # chain's time now (a chain running ahead of the wall, e.g. a devnet warped forward, would otherwise
+            # see every batch expired before it is sent).
+            valid_until=max(as_of, tip.as_of, chain.block_time()) + DEFAULT_BATCH_TTL_S,
             fills_root=root_of([f.leaf for f in ob.settled_fills]),
             transfers=transfers,
             requirements=requirements,
