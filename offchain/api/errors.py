@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 
@@ -100,6 +101,13 @@ def install(app: FastAPI) -> None:
             {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()
         ]
         return JSONResponse({"error": "invalid_request", "detail": _json_safe(detail)}, 422)
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
+        # The last line of defence of every check-then-insert: whatever a concurrent request stored first
+        # wins, and this one is a conflict, never a 500. (The handlers use INSERT ... ON CONFLICT where
+        # they can, with their own codes; this catches what slips past.)
+        return JSONResponse({"error": "conflict", "detail": "a concurrent request stored the same thing first"}, 409)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

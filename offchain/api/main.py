@@ -9,7 +9,8 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy import Engine
 
 from offchain.api import errors
-from offchain.api.chain import ChainGateway
+from offchain.api.bodyguard import BodyGuard, restore_recursion_limit
+from offchain.api.chain import ChainGateway, CircuitBreaker, GuardedChain
 from offchain.api.config import ApiSettings
 from offchain.api.deps import Services, wall_ms
 from offchain.api.ratelimit import TokenBuckets
@@ -46,7 +47,11 @@ def create_app(
     EIP-1271, default fund from chain) is optional; so is `auction_house`, which builds the auction house
     (`/v1/auctions`) over the app's ledger and ingestor."""
     settings = settings.model_copy(update={"operator_address": to_checksum_address(settings.operator_address)})
+    restore_recursion_limit()  # py_ecc raised it at import; a deep body must not overflow the C stack
     engine = engine or open_ledger(settings.db_url)
+    if chain is not None and not isinstance(chain, GuardedChain):
+        breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_open_s)
+        chain = GuardedChain(chain, breaker, settings.chain_max_concurrent, settings.chain_queue_s)
     fdomain = fills_domain(settings.chain_id, settings.vault)
     ingestor = Ingestor(engine, fdomain, clock=clock)
     svc = Services(
@@ -59,6 +64,7 @@ def create_app(
         sessions=SessionSigner(settings.session_secret.get_secret_value().encode()),
         limits=TokenBuckets(settings.rate_per_s, settings.burst),
         fill_limits=TokenBuckets(settings.fill_rate_per_s, settings.fill_burst),
+        ip_limits=TokenBuckets(settings.ip_rate_per_s, settings.ip_burst),
         clock=clock,
         auctions=None if auction_house is None else auction_house(engine, ingestor),
     )
@@ -72,6 +78,7 @@ def create_app(
     )
     app.state.services = svc
     errors.install(app)
+    app.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth)
     v1 = APIRouter(prefix="/v1")
     for module in (auth, membership, venues, members, public, auctions):
         v1.include_router(module.router)

@@ -5,11 +5,22 @@ from __future__ import annotations
 
 from typing import Annotated, Generic, Literal, TypeVar
 
+from eth_utils import to_checksum_address
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from offchain.core.batch import UINT64_MAX
 
-Address = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{40}$")]
+
+def _eip55(v: str) -> str:
+    """All-lower or all-upper hex carries no checksum; mixed case must be the EIP-55 checksum (a typo in
+    one letter of an address then fails here instead of naming another account)."""
+    digits = v[2:]
+    if digits != digits.lower() and digits != digits.upper() and to_checksum_address(v) != v:
+        raise ValueError(f"{v} is mixed-case but not its EIP-55 checksum ({to_checksum_address(v)})")
+    return v
+
+
+Address = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{40}$"), AfterValidator(_eip55)]
 Hex = Annotated[str, StringConstraints(pattern=r"^0x([0-9a-fA-F]{2})*$")]
 Signature = Annotated[str, StringConstraints(pattern=r"^0x([0-9a-fA-F]{2}){1,4096}$")]
 UInt = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,78}$")]
@@ -73,6 +84,16 @@ class LoginPayload(_Model):
     purpose: Literal["login"] = "login"
 
 
+class RevokePayload(_Model):
+    purpose: Literal["revoke_sessions"] = "revoke_sessions"
+
+
+class RevokedOut(BaseModel):
+    address: str
+    revoked: Literal["this_session", "all_sessions"]
+    generation: int = Field(description="the address's session generation (tokens of earlier ones are refused)")
+
+
 class SessionOut(BaseModel):
     token: str
     token_type: Literal["bearer"] = "bearer"
@@ -88,6 +109,7 @@ class SigningInfo(BaseModel):
     fill_type: str
     withdrawal_domain: dict[str, object]
     withdrawal_type: str
+    sub_account_consent_type: str = Field(description="signed by a sub-account's own key, under `domain`")
     canonical_payload: str
 
 
@@ -137,9 +159,20 @@ class ApplicationOut(BaseModel):
     decided_ms: int | None
 
 
+class SubAccountConsentIn(_Model):
+    """The sub-account key's EIP-712 `SubAccountConsent(uint32 parent,address subAccount,string label,uint64
+    expiry)` under the API domain (EIP-1271 for a contract sub-account)."""
+
+    expiry: int = Field(ge=0, le=UINT64_MAX, description="unix seconds, at most max_request_ttl_s ahead")
+    signature: Signature
+
+
 class SubAccountPayload(_Model):
     address: Address = Field(description="the sub-account's own key or contract (it signs its withdrawals)")
     label: Text
+    consent: SubAccountConsentIn = Field(
+        description="the sub-account key's own signature: no account is claimed for it"
+    )
 
 
 # ---------------------------------------------------------------- venues
@@ -478,7 +511,16 @@ class InstrumentOut(BaseModel):
 class Health(BaseModel):
     status: Literal["ok"]
     last_batch: int | None
-    chain: bool
+    chain: bool = Field(description="whether this API process has a chain connection configured")
+    chain_state: Literal["none", "closed", "open", "half_open"] = Field(
+        description="the RPC circuit breaker: closed = calls go through; open = the RPC failed repeatedly and "
+        "chain-backed routes answer 424 at once; none = no chain configured"
+    )
+    database: Literal["ok", "slow"]
+    refused_unauthenticated: dict[str, int] = Field(
+        description="per code, requests and fills refused before their sender was authenticated (nothing else "
+        "of them is kept)"
+    )
 
 
 # ---------------------------------------------------------------- close-out auctions

@@ -111,6 +111,8 @@ class Ingestor:
         self._max_age_ms = snapshot_max_age_ms
         self._lock = threading.Lock()
         self._snapshot: RegistrySnapshot | None = None
+        self._count_lock = threading.Lock()
+        self._unauthenticated: dict[str, int] = {}
 
     # ------------------------------------------------------------ registry snapshot
 
@@ -137,20 +139,49 @@ class Ingestor:
     def submit(self, fill: Fill, signature: bytes) -> Ack:
         return self.submit_many([(fill, signature)])[0]
 
-    def submit_many(self, items: Sequence[tuple[Fill, bytes]]) -> list[Ack]:
+    def authenticate_many(self, items: Sequence[tuple[Fill, bytes]]) -> list[Rejection | None]:
+        """Stage 1 alone (signature, venue, signer) for each item: None where it is authentic. Lets a caller
+        charge the venue's rate limit for authentic fills only, then pass the result to `submit_many`."""
+        snap = self.snapshot()
+        sep = self._separator
+        return [authenticate(fill, signature, sep, snap) for fill, signature in items]
+
+    def unauthenticated_counts(self) -> dict[str, int]:
+        """Refusals of fills that did not authenticate, per reason, since this ingestor started."""
+        with self._count_lock:
+            return dict(self._unauthenticated)
+
+    def submit_many(
+        self, items: Sequence[tuple[Fill, bytes]], *, authenticated: Sequence[Rejection | None] | None = None
+    ) -> list[Ack]:
         """Judge and store a bulk of fills in one transaction; one ack per item, in order, returned
-        only after the transaction has committed."""
+        only after the transaction has committed. `authenticated`: `authenticate_many(items)`'s result,
+        when the caller has it already.
+
+        Fills that do not authenticate are refused with their reason but leave nothing in the ledger:
+        anyone can send them, so they are only counted (`unauthenticated_counts`). Refusals of authentic
+        fills are recorded in `rejections` (the venue's own rate limit bounds them)."""
         now_ms = self._clock()
         snap = self.snapshot(now_ms)
+        checked = self.authenticate_many(items) if authenticated is None else authenticated
+        if len(checked) != len(items):
+            raise ValueError("authenticated must have one entry per item")
         acks: list[Ack | None] = [None] * len(items)
         refused: list[tuple[int, Rejection]] = []
         authentic: list[tuple[int, bytes]] = []  # (index, leaf)
-        for i, (fill, signature) in enumerate(items):
-            rejection = authenticate(fill, signature, self._separator, snap)
+        anonymous: dict[str, int] = {}
+        for i, rejection in enumerate(checked):
             if rejection is None:
-                authentic.append((i, fill.leaf()))
+                authentic.append((i, items[i][0].leaf()))
             else:
-                refused.append((i, rejection))
+                acks[i] = Ack.rejected(rejection)
+                anonymous[rejection.reason.value] = anonymous.get(rejection.reason.value, 0) + 1
+        if anonymous:
+            with self._count_lock:
+                for reason, n in anonymous.items():
+                    self._unauthenticated[reason] = self._unauthenticated.get(reason, 0) + n
+        if not authentic:
+            return [a for a in acks if a is not None]
 
         with self._engine.begin() as conn:
             stored = _read_stored(conn, {(items[i][0].venue, items[i][0].venue_fill_id) for i, _ in authentic})

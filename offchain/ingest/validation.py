@@ -43,6 +43,7 @@ class Reason(StrEnum):
     TS_TOO_OLD = "TS_TOO_OLD"
     TS_IN_FUTURE = "TS_IN_FUTURE"
     BAD_QTY = "BAD_QTY"
+    BAD_PRICE = "BAD_PRICE"
     SELF_TRADE = "SELF_TRADE"
     UNKNOWN_MEMBER = "UNKNOWN_MEMBER"
     MEMBER_NOT_ACTIVE = "MEMBER_NOT_ACTIVE"
@@ -51,6 +52,12 @@ class Reason(StrEnum):
     PRICE_OUT_OF_BAND = "PRICE_OUT_OF_BAND"
     NOT_CLOSE_OUT = "NOT_CLOSE_OUT"  # a close-out venue's fill without exactly one defaulted side
     NOT_REDUCING = "NOT_REDUCING"  # a close-out fill that would grow or flip the defaulter's position
+
+
+# Stage 1's reasons: a fill refused for one of them proves nothing about who sent it.
+AUTHENTICATION_REASONS = frozenset(
+    {Reason.BAD_SIGNATURE, Reason.UNKNOWN_VENUE, Reason.VENUE_NOT_APPROVED, Reason.WRONG_SIGNER}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +140,8 @@ def check_terms(fill: Fill, snapshot: RegistrySnapshot, now_ms: int, window: Tim
 
     if fill.qty <= 0:
         return Rejection(Reason.BAD_QTY, f"qty must be positive, got {fill.qty}")
+    if fill.price <= 0:
+        return Rejection(Reason.BAD_PRICE, f"price must be positive, got {fill.price}")
     scale = 10**instrument.qty_decimals
     notional = -(-fill.qty * fill.price // scale)  # rounded up
     if notional > MAX_NOTIONAL:

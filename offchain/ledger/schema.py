@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy import BigInteger as SqlBigInteger
 
@@ -262,6 +263,32 @@ membership_applications = Table(
     Column("created_ms", Millis, nullable=False),
     Column("decided_ms", Millis, nullable=True),
     Index("ix_membership_applications_address", "address", "status"),
+    # One pending application per address, enforced by the database (concurrent applications race).
+    Index(
+        "uq_membership_applications_pending",
+        "address",
+        unique=True,
+        sqlite_where=text("status = 'pending'"),
+        postgresql_where=text("status = 'pending'"),
+    ),
+)
+
+# Session tokens are stateless HMAC tokens; these two tables take them back. A logout revokes one token
+# (by its `sid`) until it would have expired anyway; "revoke all my sessions" bumps the address's
+# generation, and a token carries the generation it was issued under.
+api_sessions_revoked = Table(
+    "api_sessions_revoked",
+    metadata,
+    Column("sid", String(32), primary_key=True),
+    Column("expires_ms", Millis, nullable=False),
+    Index("ix_api_sessions_revoked_expiry", "expires_ms"),
+)
+
+api_session_generations = Table(
+    "api_session_generations",
+    metadata,
+    Column("address", String(42), primary_key=True),
+    Column("generation", Integer, nullable=False),
 )
 
 # ---------------------------------------------------------------- defaults (offchain/defaults)

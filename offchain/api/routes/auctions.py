@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import ValidationError
 from sqlalchemy import Connection, and_, or_, select
 
 from offchain.api.chain import TRANSPORT_ERRORS
-from offchain.api.deps import AuctionsDep, PageDep, PublicLimit, ServicesDep
+from offchain.api.deps import AuctionsDep, PageDep, PublicLimit, ServicesDep, client_key
 from offchain.api.errors import COMMON_RESPONSES, ApiError, ErrorBody, chain_unavailable
 from offchain.api.models import (
     AwardOut,
@@ -162,7 +162,7 @@ def _refusal(house: AuctionHouse, bid: Bid, reason: str, bid_id: int | None) -> 
     responses=_BID_ERRORS,
     summary="Bid on an open tranche (EIP-712 Bid signed by the bidder's member key)",
 )
-def submit_bid(body: SignedBid, svc: ServicesDep, house: AuctionsDep) -> BidAckOut:
+def submit_bid(body: SignedBid, svc: ServicesDep, house: AuctionsDep, request: Request) -> BidAckOut:
     """Accepted bids are stored and judged at the tranche's deadline. A refused bid answers with the house's
     reason; `detail.bid_id` is set when the house stored it anyway (with the refusal as its outcome)."""
     b = body.bid
@@ -179,12 +179,17 @@ def submit_bid(body: SignedBid, svc: ServicesDep, house: AuctionsDep) -> BidAckO
         )
     except ValidationError as exc:
         raise ApiError(422, "invalid_request", exc.errors(include_url=False, include_context=False)) from exc
-    svc.fill_limits.take("b:" + bid.bidder)
+    svc.ip_limits.take(client_key(request))  # the source address pays before the signature is checked
+    signature = bytes.fromhex(body.signature[2:])
+    if not bid.verify(signature, house.domain):
+        svc.refusals.add("bad_signature")
+        raise _refusal(house, bid, BidRefusal.BAD_SIGNATURE, None)
+    svc.fill_limits.take("b:" + bid.bidder)  # the bidder's own bucket, now that the bid is its own
     if bid.auction > _SQL_INT32_MAX or bid.tranche > _SQL_INT32_MAX:  # no such tranche can be stored
         detail = {"reason": NO_OPEN_TRANCHE, "message": "no such tranche", "bid_id": None}
         raise ApiError(404, NO_OPEN_TRANCHE.lower(), detail)
     try:
-        ack = house.submit_bid(bid, bytes.fromhex(body.signature[2:]))
+        ack = house.submit_bid(bid, signature)
     except TRANSPORT_ERRORS as exc:  # the house reads the chain's clock
         raise chain_unavailable(str(exc)) from exc
     if not ack.accepted or ack.bid_id is None:
