@@ -52,7 +52,7 @@ def json_depth(body: bytes) -> int:
 
 
 def _error(status: int, code: str, detail: str) -> tuple[Message, Message]:
-    body = orjson.dumps({"error": code, "detail": detail})
+    body = orjson.dumps({"error": code, "detail": detail, "errors": [], "bid_id": None})  # errors.ErrorBody
     start: Message = {
         "type": "http.response.start",
         "status": status,

@@ -54,6 +54,7 @@ class ChainGateway(Protocol):
     def asset_decimals(self, asset: int) -> int: ...
     def withdrawals(self, account: int) -> list[WithdrawalView]: ...
     def withdrawal(self, withdrawal_id: int) -> WithdrawalInfo: ...
+    def withdrawal_view(self, withdrawal_id: int) -> WithdrawalView: ...
     def relay_withdrawal(self, req: WithdrawalRequest, signature: bytes) -> WithdrawalView: ...
 
 
@@ -126,13 +127,26 @@ class Web3Chain:
         except TRANSPORT_ERRORS as exc:
             raise chain_unavailable(str(exc)) from exc
 
+    def withdrawal_view(self, withdrawal_id: int) -> WithdrawalView:
+        """The withdrawal with the hash of the transaction that requested it (its `WithdrawalRequested`
+        event, found by its indexed id)."""
+        try:
+            info = self.vault.withdrawal(withdrawal_id)
+            logs = self.vault.contract.events.WithdrawalRequested().get_logs(
+                from_block=0, argument_filters={"id": withdrawal_id}
+            )
+        except TRANSPORT_ERRORS as exc:
+            raise chain_unavailable(str(exc)) from exc
+        tx = "0x" + bytes(logs[0]["transactionHash"]).hex() if logs else None
+        return _view(info, tx)
+
     def relay_withdrawal(self, req: WithdrawalRequest, signature: bytes) -> WithdrawalView:
         if self.relayer is None:
             raise chain_unavailable("this API process has no relayer key")
         try:
             with self._send_lock:
                 wid = self.vault.request_withdrawal_by_sig(self.relayer, req, signature)
-            return _view(self.vault.withdrawal(wid), None)
+            return self.withdrawal_view(wid)
         except RevertedError as exc:
             raise ApiError(422, "vault_refused", str(exc)) from exc
         except TRANSPORT_ERRORS as exc:
@@ -255,6 +269,9 @@ class GuardedChain:
 
     def withdrawal(self, withdrawal_id: int) -> WithdrawalInfo:
         return self._call(lambda: self.inner.withdrawal(withdrawal_id))
+
+    def withdrawal_view(self, withdrawal_id: int) -> WithdrawalView:
+        return self._call(lambda: self.inner.withdrawal_view(withdrawal_id))
 
     def relay_withdrawal(self, req: WithdrawalRequest, signature: bytes) -> WithdrawalView:
         return self._call(lambda: self.inner.relay_withdrawal(req, signature))

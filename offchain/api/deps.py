@@ -195,7 +195,7 @@ async def signed(request: Request, svc: ServicesDep) -> Verified:
     try:
         auth = Auth.model_validate(body["auth"])
     except ValidationError as exc:
-        raise ApiError(422, "invalid_request", validation_detail(exc)) from exc
+        raise ApiError(422, "invalid_request", errors=[dict(e) for e in exc.errors(include_url=False)]) from exc
     try:
         digest_payload = payload_hash(body["payload"])
     except ValueError as exc:
@@ -220,11 +220,6 @@ async def signed(request: Request, svc: ServicesDep) -> Verified:
     if svc.prune_due():
         await anyio.to_thread.run_sync(svc.maybe_prune_nonces)
     return Verified(signer, action, nonce, expiry)
-
-
-def validation_detail(exc: ValidationError) -> list[dict[str, Any]]:
-    """Pydantic's errors in the one shape every `invalid_request` uses: [{loc, msg, type}]."""
-    return [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors(include_url=False)]
 
 
 SignedDep = Annotated[Verified, Depends(signed)]

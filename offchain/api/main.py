@@ -30,8 +30,11 @@ DESCRIPTION = """Cross-venue clearing API.
   bidder's `Bid` signature (member keys only); withdrawals the vault's `WithdrawalRequest` signature.
   EIP-1271 contract accounts are accepted.
 * **Sessions** (private reads): `POST /v1/auth/login` (signed) returns a bearer token.
-* **Errors**: `{"error": code, "detail": ...}` with a 4xx status.
-* **Limits**: token buckets per key (429 `rate_limited`, Retry-After); lists are paginated by `cursor`.
+* **Errors**: `{"error": code, "detail": sentence, "errors": [{loc, msg, type}], "bid_id": null}` with a
+  4xx status (`errors` lists invalid fields of `invalid_request`); 424 when the chain is needed and down.
+* **Limits**: bodies up to `max_body_bytes` (413 `payload_too_large`) nested at most `max_json_depth` levels
+  (400 `too_deep`); token buckets per source address before authentication and per key after it (429
+  `rate_limited`, Retry-After); lists are paginated by `cursor` (`next_cursor` null on the last page).
 """
 
 
@@ -83,4 +86,21 @@ def create_app(
     for module in (auth, membership, venues, members, public, auctions):
         v1.include_router(module.router)
     app.include_router(v1)
+    _document_bulk_limit(app, settings.max_bulk)
     return app
+
+
+def _document_bulk_limit(app: FastAPI, max_bulk: int) -> None:
+    """The schema's `maxItems` of a bulk is this process's `max_bulk` (the handler answers 413 beyond it)."""
+    from fastapi.openapi.utils import get_openapi
+
+    def openapi() -> dict[str, object]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            bulk = schema.get("components", {}).get("schemas", {}).get("BulkFills", {})
+            if "properties" in bulk:
+                bulk["properties"]["fills"]["maxItems"] = max_bulk
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -210,7 +210,9 @@ class SignedFill(_Model):
 
 
 class BulkFills(_Model):
-    fills: list[SignedFill] = Field(min_length=1, max_length=10_000)
+    # The upper bound is the server's `max_bulk` (default 1,000): 413 `bulk_too_large` beyond it, and the
+    # OpenAPI schema's maxItems says the same (offchain/api/main.py).
+    fills: list[SignedFill] = Field(min_length=1)
 
 
 class AckOut(BaseModel):
@@ -396,7 +398,9 @@ class WithdrawalOut(BaseModel):
     to: str
     ready_at: int
     status: str
-    tx_hash: str | None
+    tx_hash: str | None = Field(
+        description="the transaction that requested the withdrawal (its WithdrawalRequested event)"
+    )
 
 
 class CashFlowOut(BaseModel):
@@ -506,6 +510,18 @@ class InstrumentOut(BaseModel):
     clearing_fee_bps: int
     active: bool
     mark: str | None
+
+
+class PriceOut(BaseModel):
+    name: str = Field(description="a cleared instrument (its mark) or a collateral underlying (its index price)")
+    kind: Literal["mark", "index"]
+    price: str = Field(description="settlement base units per whole unit")
+    ts_ms: int = Field(description="when the price was observed")
+    source: str = Field(description="who published it (the engine's price feed: e.g. a venue's perp mark)")
+    price_band_bps: int | None = Field(description="marks: fills further than this from the mark are refused")
+    band_low: str | None = Field(description="marks: the lowest fill price ingest accepts now")
+    band_high: str | None
+    stale: bool | None = Field(description="marks: older than the instrument's mark_stale_ms (fills get NO_MARK)")
 
 
 class Health(BaseModel):

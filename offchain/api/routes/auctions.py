@@ -151,8 +151,7 @@ def _refusal(house: AuctionHouse, bid: Bid, reason: str, bid_id: int | None) -> 
         if mark is not None:
             low, high = _band(int(mark), house.params.band_bps)
             message += f" ({max(low, 0)}..{high})"
-    detail = {"reason": reason, "message": message, "bid_id": bid_id}
-    return ApiError(status, reason.lower(), detail)
+    return ApiError(status, reason.lower(), message, bid_id=bid_id)
 
 
 @router.post(
@@ -178,7 +177,7 @@ def submit_bid(body: SignedBid, svc: ServicesDep, house: AuctionsDep, request: R
             expiry=b.expiry,
         )
     except ValidationError as exc:
-        raise ApiError(422, "invalid_request", exc.errors(include_url=False, include_context=False)) from exc
+        raise ApiError(422, "invalid_request", errors=[dict(e) for e in exc.errors(include_url=False)]) from exc
     svc.ip_limits.take(client_key(request))  # the source address pays before the signature is checked
     signature = bytes.fromhex(body.signature[2:])
     if not bid.verify(signature, house.domain):
@@ -186,8 +185,7 @@ def submit_bid(body: SignedBid, svc: ServicesDep, house: AuctionsDep, request: R
         raise _refusal(house, bid, BidRefusal.BAD_SIGNATURE, None)
     svc.fill_limits.take("b:" + bid.bidder)  # the bidder's own bucket, now that the bid is its own
     if bid.auction > _SQL_INT32_MAX or bid.tranche > _SQL_INT32_MAX:  # no such tranche can be stored
-        detail = {"reason": NO_OPEN_TRANCHE, "message": "no such tranche", "bid_id": None}
-        raise ApiError(404, NO_OPEN_TRANCHE.lower(), detail)
+        raise ApiError(404, NO_OPEN_TRANCHE.lower(), "no such tranche")
     try:
         ack = house.submit_bid(bid, signature)
     except TRANSPORT_ERRORS as exc:  # the house reads the chain's clock

@@ -346,19 +346,10 @@ def get_withdrawal(
 ) -> WithdrawalOut:
     with svc.engine.connect() as conn:
         require_member_reader(conn, svc, s, account)
-    w = _chain(svc).withdrawal(withdrawal_id)
+    w = _chain(svc).withdrawal_view(withdrawal_id)
     if w.status == "none" or w.account != account:
         raise not_found("unknown_withdrawal", withdrawal_id)
-    return WithdrawalOut(
-        id=w.id,
-        account=w.account,
-        asset=w.asset,
-        amount=str(w.amount),
-        to=str(w.to),
-        ready_at=w.ready_at,
-        status=w.status,
-        tx_hash=None,
-    )
+    return WithdrawalOut(**{**w.__dict__, "amount": str(w.amount)})
 
 
 @router.post(

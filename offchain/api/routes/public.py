@@ -24,12 +24,13 @@ from offchain.api.models import (
     InstrumentImbalance,
     InstrumentOut,
     Paged,
+    PriceOut,
     RequirementOut,
     TransferOut,
     WaterfallEvent,
     WaterfallOut,
 )
-from offchain.api.queries import decode_payload, imbalance, instruments, notional, settled_marks
+from offchain.api.queries import decode_payload, imbalance, instruments, latest_prices, notional, settled_marks
 from offchain.api.routes.venues import fills_page
 from offchain.core.batch import DEFAULT_FUND_ACCOUNT
 from offchain.ledger import schema as t
@@ -235,6 +236,54 @@ def waterfall(svc: ServicesDep, page: PageDep) -> WaterfallOut:
         for r in rows
     ]
     return WaterfallOut(items=items, next_cursor=items[-1].id if len(items) == page.limit else None, available=True)
+
+
+@router.get(
+    "/marks",
+    response_model=list[PriceOut],
+    summary="Current marks (with the price band fills are checked against) and index prices, with their sources",
+)
+def current_marks(svc: ServicesDep) -> list[PriceOut]:
+    """The latest price per name as ingest sees it (a new price reaches ingest within a second). A fill
+    is accepted when `band_low <= price <= band_high` and the mark is not `stale`."""
+    i = t.instruments.c
+    with svc.engine.connect() as conn:
+        prices = latest_prices(conn)
+        terms = {r.name: r for r in conn.execute(select(i.name, i.price_band_bps, i.mark_stale_ms))}
+    now = svc.clock()
+    out = []
+    for p in prices:
+        term = terms.get(p.name)
+        if term is None:
+            out.append(
+                PriceOut(
+                    name=p.name,
+                    kind="index",
+                    price=str(p.price),
+                    ts_ms=p.ts_ms,
+                    source=p.source,
+                    price_band_bps=None,
+                    band_low=None,
+                    band_high=None,
+                    stale=None,
+                )
+            )
+            continue
+        width = p.price * int(term.price_band_bps) // 10_000  # |price - mark| * 10_000 <= band * mark
+        out.append(
+            PriceOut(
+                name=p.name,
+                kind="mark",
+                price=str(p.price),
+                ts_ms=p.ts_ms,
+                source=p.source,
+                price_band_bps=int(term.price_band_bps),
+                band_low=str(max(p.price - width, 1)),
+                band_high=str(p.price + width),
+                stale=now - p.ts_ms > int(term.mark_stale_ms),
+            )
+        )
+    return out
 
 
 @router.get("/instruments", response_model=list[InstrumentOut], summary="Cleared instruments and their settled marks")
