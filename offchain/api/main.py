@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 from eth_utils import to_checksum_address
 from fastapi import APIRouter, FastAPI
@@ -19,6 +20,7 @@ from offchain.api.sessions import SessionSigner
 from offchain.api.signing import api_domain
 from offchain.core.fills import fills_domain
 from offchain.defaults.house import AuctionHouse
+from offchain.ingest.recovery import default_workers
 from offchain.ingest.service import Ingestor
 from offchain.ledger.db import open_ledger
 
@@ -56,7 +58,8 @@ def create_app(
         breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_open_s)
         chain = GuardedChain(chain, breaker, settings.chain_max_concurrent, settings.chain_queue_s)
     fdomain = fills_domain(settings.chain_id, settings.vault)
-    ingestor = Ingestor(engine, fdomain, clock=clock)
+    workers = default_workers() if settings.ingest_workers is None else settings.ingest_workers
+    ingestor = Ingestor(engine, fdomain, clock=clock, recovery_workers=workers)
     svc = Services(
         settings=settings,
         engine=engine,
@@ -71,7 +74,14 @@ def create_app(
         clock=clock,
         auctions=None if auction_house is None else auction_house(engine, ingestor),
     )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        ingestor.close()  # the signature-recovery workers, if a big bulk started them
+
     app = FastAPI(
+        lifespan=lifespan,
         title="crossclear",
         version="1.0.0",
         description=DESCRIPTION,

@@ -24,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from offchain.core.eip712 import Domain
 from offchain.core.fills import Fill
 from offchain.ingest.positions import live_positions
+from offchain.ingest.recovery import SignerRecovery
 from offchain.ingest.snapshot import RegistrySnapshot
 from offchain.ingest.validation import (
     Accepted,
@@ -32,7 +33,7 @@ from offchain.ingest.validation import (
     Rejection,
     TimeWindow,
     against_stored,
-    authenticate,
+    authenticate_recovered,
     check_terms,
     reduces,
 )
@@ -101,7 +102,10 @@ class Ingestor:
         *,
         window: TimeWindow = TimeWindow(),  # noqa: B008 - frozen, immutable default
         snapshot_max_age_ms: int = 1_000,
+        recovery_workers: int = 0,
     ) -> None:
+        """`recovery_workers`: processes that recover the signers of a big bulk in parallel (0: in the
+        calling thread; `recovery.default_workers()` is one per core)."""
         if engine.dialect.name not in ("sqlite", "postgresql"):
             raise ValueError(f"ingest supports SQLite and PostgreSQL, not {engine.dialect.name}")
         self._engine = engine
@@ -112,6 +116,7 @@ class Ingestor:
         self._lock = threading.Lock()
         self._snapshot: RegistrySnapshot | None = None
         self._count_lock = threading.Lock()
+        self._recovery = SignerRecovery(recovery_workers)
         self._unauthenticated: dict[str, int] = {}
 
     # ------------------------------------------------------------ registry snapshot
@@ -144,7 +149,12 @@ class Ingestor:
         charge the venue's rate limit for authentic fills only, then pass the result to `submit_many`."""
         snap = self.snapshot()
         sep = self._separator
-        return [authenticate(fill, signature, sep, snap) for fill, signature in items]
+        signers = self._recovery.recover([(fill.digest_under(sep), signature) for fill, signature in items])
+        return [authenticate_recovered(fill, signer, snap) for (fill, _), signer in zip(items, signers, strict=True)]
+
+    def close(self) -> None:
+        """Stop the signature-recovery workers, if any were started."""
+        self._recovery.close()
 
     def unauthenticated_counts(self) -> dict[str, int]:
         """Refusals of fills that did not authenticate, per reason, since this ingestor started."""

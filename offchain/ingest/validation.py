@@ -104,9 +104,17 @@ CLOSE_OUT_KINDS = frozenset({"auction"})
 def authenticate(fill: Fill, signature: bytes, domain_separator: bytes, snapshot: RegistrySnapshot) -> Rejection | None:
     """None when the fill is signed by its venue's current key and the venue is approved."""
     try:
-        signer = recover_signer_bytes(fill.digest_under(domain_separator), signature)
+        signer: bytes | str = recover_signer_bytes(fill.digest_under(domain_separator), signature)
     except InvalidSignature as exc:
-        return Rejection(Reason.BAD_SIGNATURE, str(exc))
+        signer = str(exc)
+    return authenticate_recovered(fill, signer, snapshot)
+
+
+def authenticate_recovered(fill: Fill, signer: bytes | str, snapshot: RegistrySnapshot) -> Rejection | None:
+    """`authenticate` once the signer is recovered (`signer`: its 20 address bytes, or why it did not
+    recover), so recovery can run elsewhere (offchain/ingest/recovery.py)."""
+    if isinstance(signer, str):
+        return Rejection(Reason.BAD_SIGNATURE, signer)
     venue = snapshot.venues.get(fill.venue)
     if venue is None:
         return Rejection(Reason.UNKNOWN_VENUE, f"venue {fill.venue!r} is not registered")

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, and_, or_, select
 from offchain.api.chain import TRANSPORT_ERRORS
 from offchain.api.deps import AuctionsDep, PageDep, PublicLimit, ServicesDep, client_key
 from offchain.api.errors import COMMON_RESPONSES, ApiError, ErrorBody, chain_unavailable
+from offchain.api.fastjson import FastJsonRoute
 from offchain.api.models import (
     AwardOut,
     BidAckOut,
@@ -31,7 +32,7 @@ from offchain.defaults.auction import BidRefusal
 from offchain.defaults.house import NO_OPEN_TRANCHE, AuctionHouse
 from offchain.ledger import schema as t
 
-router = APIRouter(prefix="/auctions", tags=["auctions"], responses=COMMON_RESPONSES)
+router = APIRouter(prefix="/auctions", tags=["auctions"], responses=COMMON_RESPONSES, route_class=FastJsonRoute)
 _ERRORS: dict[int | str, dict[str, Any]] = {424: {"model": ErrorBody, "description": "`auctions_unavailable`"}}
 _BID_ERRORS: dict[int | str, dict[str, Any]] = {
     **_ERRORS,

@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from offchain.api.deps import ServicesDep, SessionDep, SignedDep, member_account_of
 from offchain.api.errors import COMMON_RESPONSES, ErrorBody
+from offchain.api.fastjson import FastJsonRoute
 from offchain.api.models import LoginPayload, RevokedOut, RevokePayload, SessionOut, Signed, SigningInfo
 from offchain.api.revocation import generation_of, revoke_all, revoke_token
 from offchain.api.signing import API_REQUEST_TYPE, SUB_ACCOUNT_CONSENT_TYPE, spend_nonce
@@ -15,7 +16,7 @@ from offchain.core.fills import FILL_TYPE
 from offchain.core.withdrawal import WITHDRAWAL_REQUEST_TYPE
 from offchain.ledger.schema import venues
 
-router = APIRouter(tags=["auth"], responses=COMMON_RESPONSES)
+router = APIRouter(tags=["auth"], responses=COMMON_RESPONSES, route_class=FastJsonRoute)
 
 
 @router.post(

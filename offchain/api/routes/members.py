@@ -21,6 +21,7 @@ from offchain.api.deps import (
     require_member_reader,
 )
 from offchain.api.errors import COMMON_RESPONSES, ApiError, ErrorBody, chain_unavailable, forbidden, not_found
+from offchain.api.fastjson import FastJsonRoute
 from offchain.api.models import (
     ApplicationOut,
     CashFlowOut,
@@ -58,7 +59,7 @@ from offchain.core.waterfall import haircut_value
 from offchain.core.withdrawal import WithdrawalRequest
 from offchain.ledger import schema as t
 
-router = APIRouter(prefix="/members", tags=["members"], responses=COMMON_RESPONSES)
+router = APIRouter(prefix="/members", tags=["members"], responses=COMMON_RESPONSES, route_class=FastJsonRoute)
 AccountPath = Annotated[int, Path(ge=0, le=2**32 - 1)]
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody},

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, select, update
 
 from offchain.api.deps import PageDep, ServicesDep, SessionDep, SignedDep, require_operator
 from offchain.api.errors import COMMON_RESPONSES, ApiError, ErrorBody, conflict, forbidden, not_found
+from offchain.api.fastjson import FastJsonRoute
 from offchain.api.models import (
     ApplicationOut,
     ApplyPayload,
@@ -25,7 +26,7 @@ from offchain.ingest.errors import RegistryError
 from offchain.ledger.schema import instruments, members, membership_applications
 from offchain.risk.tiers import DEFAULT_TIERS
 
-router = APIRouter(prefix="/membership", tags=["membership"], responses=COMMON_RESPONSES)
+router = APIRouter(prefix="/membership", tags=["membership"], responses=COMMON_RESPONSES, route_class=FastJsonRoute)
 ApplicationId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody},

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from offchain.api.deps import PageDep, PublicLimit, Services, ServicesDep
 from offchain.api.errors import COMMON_RESPONSES, ErrorBody, not_found
+from offchain.api.fastjson import FastJsonRoute
 from offchain.api.models import (
     BalanceOut,
     BatchOut,
@@ -35,7 +36,7 @@ from offchain.api.routes.venues import fills_page
 from offchain.core.batch import DEFAULT_FUND_ACCOUNT
 from offchain.ledger import schema as t
 
-router = APIRouter(tags=["public"], dependencies=[PublicLimit], responses=COMMON_RESPONSES)
+router = APIRouter(tags=["public"], dependencies=[PublicLimit], responses=COMMON_RESPONSES, route_class=FastJsonRoute)
 Sequence = Annotated[int, Path(ge=0, le=2**62)]
 _ERRORS: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody}, 424: {"model": ErrorBody}}
 
