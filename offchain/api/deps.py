@@ -34,6 +34,7 @@ from offchain.api.signing import (
 )
 from offchain.core.eip712 import Domain
 from offchain.defaults.house import AuctionHouse
+from offchain.ingest.coalesce import Coalescer
 from offchain.ingest.service import Ingestor
 from offchain.ledger.schema import members, membership_applications, venues
 
@@ -49,6 +50,7 @@ class Services:
     settings: ApiSettings
     engine: Engine
     ingestor: Ingestor
+    coalescer: Coalescer  # group commit of concurrent single fills
     domain: Domain  # the API request domain
     fills_domain: Domain
     chain: ChainGateway | None

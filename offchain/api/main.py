@@ -20,6 +20,7 @@ from offchain.api.sessions import SessionSigner
 from offchain.api.signing import api_domain
 from offchain.core.fills import fills_domain
 from offchain.defaults.house import AuctionHouse
+from offchain.ingest.coalesce import Coalescer
 from offchain.ingest.recovery import default_workers
 from offchain.ingest.service import Ingestor
 from offchain.ledger.db import open_ledger
@@ -60,10 +61,12 @@ def create_app(
     fdomain = fills_domain(settings.chain_id, settings.vault)
     workers = default_workers() if settings.ingest_workers is None else settings.ingest_workers
     ingestor = Ingestor(engine, fdomain, clock=clock, recovery_workers=workers)
+    coalescer = Coalescer(ingestor, max_batch=settings.max_bulk)
     svc = Services(
         settings=settings,
         engine=engine,
         ingestor=ingestor,
+        coalescer=coalescer,
         domain=api_domain(settings.chain_id, settings.vault),
         fills_domain=fdomain,
         chain=chain,
@@ -78,6 +81,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        coalescer.close()
         ingestor.close()  # the signature-recovery workers, if a big bulk started them
 
     app = FastAPI(

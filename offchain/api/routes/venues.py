@@ -180,7 +180,17 @@ _FILL_ERRORS: dict[int | str, dict[str, Any]] = {
 def submit_fill(venue: VenueName, body: SignedFill, svc: ServicesDep, request: Request) -> AckOut:
     """The EIP-712 `Fill` signature is the request's signature; `(venue, venue_fill_id)` makes a resend
     a `duplicate`, so the fill needs no extra nonce. A refused fill is an ack with a `reason`."""
-    return _ingest(svc, request, venue, [body])[0]
+    svc.fill_limits.take(client_key(request))
+    built = _core_fill(venue, body)
+    if isinstance(built, AckOut):
+        svc.refusals.add(built.reason or "rejected")
+        return built
+    fill, signature = built
+    (checked,) = svc.ingestor.authenticate_many([built])
+    if checked is None:
+        svc.fill_limits.take("v:" + venue)
+    # Concurrent single fills share a commit (offchain/ingest/coalesce.py); the ack still follows it.
+    return _ack_out(fill, svc.coalescer.submit(fill, signature, checked))
 
 
 @router.post(
