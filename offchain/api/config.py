@@ -43,6 +43,9 @@ class ApiSettings(BaseModel):
     max_bulk: int = Field(default=1_000, ge=1, le=10_000)
     # Checked before any parsing (offchain/api/bodyguard.py): 413 `payload_too_large`, 400 `too_deep`.
     # A bulk of 1,000 fills is about 0.5 MB; raise max_body_bytes with max_bulk.
+    # Push: how often a WebSocket stream and the webhook dispatcher look for new events.
+    stream_poll_ms: int = Field(default=250, ge=10, le=60_000)
+    webhook_interval_ms: int = Field(default=500, ge=10, le=60_000)
     # Processes recovering the signers of big bulks in parallel; None: one per core (none on one core).
     ingest_workers: int | None = Field(default=None, ge=0, le=256)
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)

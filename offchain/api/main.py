@@ -14,8 +14,9 @@ from offchain.api.bodyguard import BodyGuard, restore_recursion_limit
 from offchain.api.chain import ChainGateway, CircuitBreaker, GuardedChain
 from offchain.api.config import ApiSettings
 from offchain.api.deps import Services, wall_ms
+from offchain.api.push import WebhookDispatcher
 from offchain.api.ratelimit import TokenBuckets
-from offchain.api.routes import auctions, auth, members, membership, public, venues
+from offchain.api.routes import auctions, auth, members, membership, public, stream, venues
 from offchain.api.sessions import SessionSigner
 from offchain.api.signing import api_domain
 from offchain.core.fills import fills_domain
@@ -78,9 +79,13 @@ def create_app(
         auctions=None if auction_house is None else auction_house(engine, ingestor),
     )
 
+    webhooks = WebhookDispatcher(engine, settings.webhook_interval_ms / 1000)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        webhooks.start()
         yield
+        webhooks.close()
         coalescer.close()
         ingestor.close()  # the signature-recovery workers, if a big bulk started them
 
@@ -97,7 +102,7 @@ def create_app(
     errors.install(app)
     app.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth)
     v1 = APIRouter(prefix="/v1")
-    for module in (auth, membership, venues, members, public, auctions):
+    for module in (auth, membership, venues, members, public, auctions, stream):
         v1.include_router(module.router)
     app.include_router(v1)
     _document_bulk_limit(app, settings.max_bulk)

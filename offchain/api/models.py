@@ -609,3 +609,19 @@ class TranchesOut(BaseModel):
     next_cursor: int | None = Field(
         description="pass as `cursor` for the next page (default_id * 2**32 + tranche); null on the last page"
     )
+
+
+# ---------------------------------------------------------------- push
+
+
+class WebhookIn(_Model):
+    url: Annotated[str, StringConstraints(pattern=r"^https?://[!-~]+$", max_length=512)] = Field(
+        description="where the member's events are POSTed"
+    )
+
+
+class WebhookOut(BaseModel):
+    id: int
+    account: int
+    url: str
+    secret: str = Field(description="the HMAC-SHA256 key of X-Crossclear-Signature; shown only here")

@@ -291,6 +291,20 @@ api_session_generations = Table(
     Column("generation", Integer, nullable=False),
 )
 
+# Signed webhooks (offchain/api/push.py): a member's URL receives its events, signed with `secret`
+# (HMAC-SHA256); `cursor` is the last event delivered per source table.
+api_webhooks = Table(
+    "api_webhooks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account", Integer, ForeignKey("members.account"), nullable=False),
+    Column("url", String(512), nullable=False),
+    Column("secret", String(64), nullable=False),
+    Column("cursor", JSON, nullable=False),
+    Column("created_ms", Millis, nullable=False),
+    UniqueConstraint("account", "url", name="uq_api_webhooks_account_url"),
+)
+
 # ---------------------------------------------------------------- defaults (offchain/defaults)
 
 # Every margin-call decision that changed something, in batch order: the calls, raises, cures and

@@ -1,4 +1,5 @@
-"""API hardening: one pending application per address (a partial unique index), session revocation
+"""API hardening: one pending application per address (a partial unique index), session revocation,
+member webhooks
 
 Revision ID: 0005_api_hardening
 Revises: 0004_position_entries
@@ -50,8 +51,22 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("address", name=op.f("pk_api_session_generations")),
     )
 
+    op.create_table(
+        "api_webhooks",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("account", sa.Integer(), nullable=False),
+        sa.Column("url", sa.String(length=512), nullable=False),
+        sa.Column("secret", sa.String(length=64), nullable=False),
+        sa.Column("cursor", sa.JSON(), nullable=False),
+        sa.Column("created_ms", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(["account"], ["members.account"], name=op.f("fk_api_webhooks_account_members")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_api_webhooks")),
+        sa.UniqueConstraint("account", "url", name="uq_api_webhooks_account_url"),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("api_webhooks")
     op.drop_table("api_session_generations")
     op.drop_index("ix_api_sessions_revoked_expiry", table_name="api_sessions_revoked")
     op.drop_table("api_sessions_revoked")
