@@ -11,14 +11,12 @@ Python's recursion limit to 100,000, far beyond what the C stack holds, so a 140
   (400 `too_deep`) before the application sees a byte of it.
 
 The depth scan is linear and does not parse: string literals are removed (so brackets inside strings do
-not count), then the running depth of the remaining brackets is a cumulative sum (numpy). It counts an
-unterminated string's brackets too, which can only over-estimate the depth of a body that is not
-valid JSON anyway.
+not count), then the running depth of the remaining brackets is a cumulative sum (numpy). A body that
+is not valid JSON may be mis-measured, which only decides between two 4xx answers.
 """
 
 from __future__ import annotations
 
-import re
 import sys
 from typing import Any
 
@@ -27,7 +25,6 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PYTHON_DEFAULT_RECURSION_LIMIT = 1_000
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _BRACKETS = b"[]{}"
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in _BRACKETS)
 _STEP = np.zeros(256, dtype=np.int32)
@@ -43,8 +40,14 @@ def restore_recursion_limit(limit: int = PYTHON_DEFAULT_RECURSION_LIMIT) -> None
 
 
 def json_depth(body: bytes) -> int:
-    """The deepest nesting of arrays and objects in `body` (0 for a scalar)."""
-    brackets = _STRING.sub(b"", body).translate(None, _NOT_BRACKETS)
+    """The deepest nesting of arrays and objects in `body` (0 for a scalar).
+
+    String literals are cut out without a regex (which costs ~80 ms on a 500 KB bulk): escaped
+    backslashes go first, then escaped quotes, and what remains between unescaped quotes alternates
+    outside/inside a string, so every other piece of a split on `"` is outside one. All C-speed passes."""
+    plain = body.replace(b"\\\\", b"").replace(b'\\"', b"")
+    outside = b"".join(plain.split(b'"')[::2])
+    brackets = outside.translate(None, _NOT_BRACKETS)
     if not brackets:
         return 0
     depth = np.cumsum(_STEP[np.frombuffer(brackets, dtype=np.uint8)])

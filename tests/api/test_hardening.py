@@ -77,6 +77,7 @@ def limited(tmp_path: Any) -> Iterator[Api]:
 def test_depth_scan_ignores_brackets_in_strings() -> None:
     assert json_depth(b'{"a": [1, {"b": "[[[[{{{{"}]}') == 3
     assert json_depth(b'["\\"[[[[", [[]]]') == 3
+    assert json_depth(b'["a\\\\", [[]], "[["]') == 3  # an escaped backslash ends its string
     assert json_depth(b"42") == 0
     assert json_depth(b"[" * 70_000) == 70_000
 
