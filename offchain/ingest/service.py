@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, tuple_
+from sqlalchemy import Connection, Engine, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from offchain.core.eip712 import Domain
@@ -41,7 +41,7 @@ from offchain.ledger.schema import fills, rejections
 
 Clock = Callable[[], int]
 FillKey = tuple[str, str]  # (venue, venue_fill_id)
-_READ_CHUNK = 400
+_READ_CHUNK = 1_000
 _DETAIL_MAX = 512
 
 
@@ -306,15 +306,21 @@ def _fill_row(fill: Fill, signature: bytes, leaf: bytes, accepted: Accepted, now
 
 
 def _read_stored(conn: Connection, keys: Iterable[FillKey]) -> dict[FillKey, _Stored]:
-    keys = list(keys)
+    """The stored fills among `keys`, one `venue = v AND venue_fill_id IN (...)` query per venue and chunk
+    (a bulk is one venue's): an index range on the unique (venue, venue_fill_id) on both backends, where
+    a row-value IN list is planned poorly by PostgreSQL."""
+    by_venue: dict[str, list[str]] = {}
+    for venue, venue_fill_id in keys:
+        by_venue.setdefault(venue, []).append(venue_fill_id)
     found: dict[FillKey, _Stored] = {}
-    for start in range(0, len(keys), _READ_CHUNK):
-        chunk = keys[start : start + _READ_CHUNK]
-        rows = conn.execute(
-            select(fills.c.id, fills.c.venue, fills.c.venue_fill_id, fills.c.leaf).where(
-                tuple_(fills.c.venue, fills.c.venue_fill_id).in_(chunk)
+    f = fills.c
+    for venue, ids in by_venue.items():
+        for start in range(0, len(ids), _READ_CHUNK):
+            rows = conn.execute(
+                select(f.id, f.venue_fill_id, f.leaf).where(
+                    f.venue == venue, f.venue_fill_id.in_(ids[start : start + _READ_CHUNK])
+                )
             )
-        )
-        for r in rows:
-            found[(r.venue, r.venue_fill_id)] = _Stored(r.id, bytes(r.leaf))
+            for r in rows:
+                found[(venue, r.venue_fill_id)] = _Stored(r.id, bytes(r.leaf))
     return found
