@@ -191,12 +191,17 @@ class WebhookDispatcher:
     def __init__(self, engine: Engine, interval_s: float = 0.5, timeout_s: float = 2.0) -> None:
         self.engine = engine
         self.interval_s = interval_s
+        self._timeout_s = timeout_s
         self._client = httpx.Client(timeout=timeout_s)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
+        """Deliver in a background thread until `close()` (which a later `start()` undoes)."""
         if self._thread is None:
+            if self._client.is_closed:
+                self._client = httpx.Client(timeout=self._timeout_s)
+            self._stop.clear()
             self._thread = threading.Thread(target=self._run, name="webhooks", daemon=True)
             self._thread.start()
 

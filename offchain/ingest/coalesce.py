@@ -35,7 +35,6 @@ class Coalescer:
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._closed = False
 
     def submit(self, fill: Fill, signature: bytes, authenticated: Rejection | None) -> Ack:
         """The ack of one fill (whose stage-1 result the caller has), after the commit that stored it."""
@@ -46,9 +45,7 @@ class Coalescer:
 
     def _started(self) -> None:
         with self._lock:
-            if self._closed:
-                raise RuntimeError("the coalescer is closed")
-            if self._thread is None:
+            if self._thread is None:  # first use, or first use after `close()`
                 self._thread = threading.Thread(target=self._run, name="ingest-coalescer", daemon=True)
                 self._thread.start()
 
@@ -79,8 +76,8 @@ class Coalescer:
                 p.done.set_result(ack)
 
     def close(self) -> None:
+        """Finish what is queued and stop the thread (a later `submit` starts a new one)."""
         with self._lock:
-            self._closed = True
             thread, self._thread = self._thread, None
         if thread is not None:
             self._queue.put(None)
