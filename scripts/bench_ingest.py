@@ -180,8 +180,8 @@ def main() -> None:
     for r in runs:
         print(
             f"{r['backend']:>10}, {r['workers']} recovery workers: bulk {r['bulk_fills_per_s']:>9,.0f} fills/s "
-            f"({r['bulk_vs_signature_rate']}x the signature rate), single {r['single_fills_per_s']:>7,.0f} fills/s, resend "
-            f"{r['bulk_resend_fills_per_s']:>9,.0f} fills/s"
+            f"({r['bulk_vs_signature_rate']}x the signature rate), single {r['single_fills_per_s']:>7,.0f} "
+            f"fills/s, resend {r['bulk_resend_fills_per_s']:>9,.0f} fills/s"
         )
 
 
