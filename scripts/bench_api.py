@@ -134,11 +134,18 @@ def main() -> int:
     ap.add_argument("--db", default=None, help="ledger URL (default: a fresh SQLite file)")
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--concurrency", type=int, default=8)
-    ap.add_argument("--bulk", type=int, default=500)
+    ap.add_argument("--single-concurrency", type=int, default=32, help="clients of the single-fill phase")
+    ap.add_argument("--bulk", type=int, default=1_000)
+    ap.add_argument("--postgres", action="store_true", help="a fresh PostgreSQL 16 (pgserver) as the ledger")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
-    url = args.db or f"sqlite:///{Path(tempfile.mkdtemp(prefix='cc-bench-')) / 'api.db'}"
+    pg = None
+    if args.postgres:
+        import pgserver
+
+        pg = pgserver.get_server(tempfile.mkdtemp(prefix="cc-bench-pg-"), cleanup_mode="stop")
+    url = args.db or (pg.get_uri() if pg else f"sqlite:///{Path(tempfile.mkdtemp(prefix='cc-bench-')) / 'api.db'}")
     populate(url)
     port = free_port()
     env = {
@@ -150,6 +157,8 @@ def main() -> int:
         "CROSSCLEAR_API_BURST": "1000000",
         "CROSSCLEAR_API_FILL_RATE_PER_S": "10000000",
         "CROSSCLEAR_API_FILL_BURST": "10000000",
+        "CROSSCLEAR_API_IP_RATE_PER_S": "1000000",
+        "CROSSCLEAR_API_IP_BURST": "1000000",
     }
     server = subprocess.Popen(
         [sys.executable, "-m", "offchain.cli.main", "serve", "--db", url, "--port", str(port)],
@@ -177,7 +186,7 @@ def main() -> int:
         bulks = [
             [signed_fills(f"b{k}-{j}", args.bulk) for j in range(per_worker_bulks)] for k in range(args.concurrency)
         ]
-        singles = [signed_fills(f"s{k}", 3000) for k in range(args.concurrency)]
+        singles = [signed_fills(f"s{k}", 3000) for k in range(args.single_concurrency)]
 
         def bulk_req(c: httpx.Client, k: int, i: int) -> httpx.Response:
             return c.post("/v1/venues/bench/fills/bulk", json={"fills": bulks[k][i % per_worker_bulks]})
@@ -195,7 +204,7 @@ def main() -> int:
             return c.get("/v1/members/11/margin", headers=headers)
 
         results.append(run_phase("bulk fills", base, args.seconds, args.concurrency, bulk_req, args.bulk))
-        results.append(run_phase("single fills", base, args.seconds, args.concurrency, single_req, 1))
+        results.append(run_phase("single fills", base, args.seconds, args.single_concurrency, single_req, 1))
         results.append(run_phase("margin reads", base, args.seconds, args.concurrency, read_req, 1))
     finally:
         server.terminate()
@@ -203,10 +212,16 @@ def main() -> int:
             server.wait(timeout=10)
         except subprocess.TimeoutExpired:
             server.kill()
+        if pg is not None:
+            pg.cleanup()
     backend = url.split(":", 1)[0]
+    load = [round(x, 2) for x in os.getloadavg()]
     if args.json:
-        print(json.dumps({"backend": backend, "concurrency": args.concurrency, "results": results}))
+        print(
+            json.dumps({"backend": backend, "concurrency": args.concurrency, "load_average": load, "results": results})
+        )
     else:
+        print(f"load average {load}")
         for r in results:
             print(
                 f"{backend} {r['phase']:>13}: {r['units_per_s']:>9} /s  ({r['requests_per_s']} req/s, "

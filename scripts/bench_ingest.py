@@ -2,17 +2,20 @@
 """Ingest benchmark: venue-signed fills per second through `Ingestor`, with signature checks and
 durable writes (SQLite WAL, synchronous=FULL: every commit is fsynced), and signature checking alone.
 
-Prints, for one process (one core for the Python work):
- - signature verification alone: EIP-712 digest (ingest's hand encoding) + secp256k1 recovery, fills/s;
- - single submission: `submit()` per fill, one transaction (one fsync) per fill;
- - bulk submission: `submit_many()` in bulks of `--bulk` fills, one transaction per bulk.
-`--url` benchmarks another ledger (e.g. PostgreSQL); `--json` prints the figures as one JSON object.
+Prints, in one run:
+ - signature verification alone on one core: EIP-712 digest (ingest's hand encoding) + secp256k1 recovery;
+ - per ledger (a fresh SQLite file, then PostgreSQL 16 from pgserver; `--url` for another one):
+   single submission (`submit()`, one transaction and one fsync per fill), bulk submission
+   (`submit_many()` in bulks of `--bulk`, signers recovered over `--workers` processes, one transaction
+   per bulk) and its ratio to the single-core signature rate, and the resend of every bulk (duplicates).
+`--json` prints the figures as one JSON object (with the load average).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import tempfile
@@ -29,6 +32,7 @@ from sqlalchemy import Engine, insert  # noqa: E402
 from offchain.core.eip712 import typed_digest  # noqa: E402
 from offchain.core.fills import Fill, fills_domain, recover_signer_bytes  # noqa: E402
 from offchain.ingest import AckStatus, Ingestor, registry  # noqa: E402
+from offchain.ingest.recovery import default_workers  # noqa: E402
 from offchain.ledger.db import open_ledger  # noqa: E402
 from offchain.ledger.schema import marks  # noqa: E402
 
@@ -77,30 +81,16 @@ def rate(n: int, seconds: float) -> float:
     return round(n / seconds, 1)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--fills", type=int, default=20_000, help="fills for the bulk run and the signature run")
-    parser.add_argument("--single", type=int, default=2_000, help="fills for the one-transaction-per-fill run")
-    parser.add_argument("--bulk", type=int, default=500, help="fills per submit_many call")
-    parser.add_argument("--members", type=int, default=200)
-    parser.add_argument("--url", help="ledger URL (default: a fresh SQLite file in a temporary directory)")
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-
+def run_backend(url: str, args: argparse.Namespace, workers: int) -> dict[str, object]:
+    """Single and bulk submission (fresh ledger at `url`), then the resend of every bulk."""
     now_ms = time.time_ns() // 1_000_000
-    with tempfile.TemporaryDirectory() as tmp:
-        engine = open_ledger(args.url or f"sqlite:///{tmp}/bench.db")
-        addresses = populate(engine, args.members, now_ms)
-        bulk_items = make_fills(args.fills, addresses, now_ms, "bulk")
-        single_items = make_fills(args.single, addresses, now_ms, "single")
-
-        sep = DOMAIN.separator
-        t0 = time.perf_counter()
-        for fill, sig in bulk_items:
-            recover_signer_bytes(fill.digest_under(sep), sig)
-        sig_s = time.perf_counter() - t0
-
-        ingestor = Ingestor(engine, DOMAIN, snapshot_max_age_ms=60_000)
+    engine = open_ledger(url)
+    addresses = populate(engine, args.members, now_ms)
+    bulk_items = make_fills(args.fills, addresses, now_ms, "bulk")
+    single_items = make_fills(args.single, addresses, now_ms, "single")
+    ingestor = Ingestor(engine, DOMAIN, snapshot_max_age_ms=60_000, recovery_workers=workers)
+    try:
+        ingestor.submit_many(make_fills(args.bulk, addresses, now_ms, "warm"))  # start the workers
         t0 = time.perf_counter()
         for fill, sig in single_items:
             if ingestor.submit(fill, sig).status is not AckStatus.ACCEPTED:
@@ -120,25 +110,79 @@ def main() -> None:
             if any(a.status is not AckStatus.DUPLICATE for a in acks):
                 raise SystemExit("resent benchmark fill not a duplicate")
         resend_s = time.perf_counter() - t0
+    finally:
+        ingestor.close()
         engine.dispose()
-
-    figures = {
+    return {
         "backend": engine.dialect.name,
-        "signature_checks_per_s_per_core": rate(args.fills, sig_s),
         "single_fills_per_s": rate(args.single, single_s),
         "bulk_fills_per_s": rate(args.fills, bulk_s),
-        "bulk_size": args.bulk,
         "bulk_resend_fills_per_s": rate(args.fills, resend_s),
+    }
+
+
+def signature_rate(n: int) -> float:
+    """Single-core signature checks per second: the fill's EIP-712 digest and secp256k1 recovery."""
+    now_ms = time.time_ns() // 1_000_000
+    addresses = [Account.from_key((i + 1).to_bytes(32, "big")).address for i in range(20)]
+    items = make_fills(n, addresses, now_ms, "sig")
+    sep = DOMAIN.separator
+    t0 = time.perf_counter()
+    for fill, sig in items:
+        recover_signer_bytes(fill.digest_under(sep), sig)
+    return rate(n, time.perf_counter() - t0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--fills", type=int, default=20_000, help="fills for the bulk run and the signature run")
+    parser.add_argument("--single", type=int, default=2_000, help="fills for the one-transaction-per-fill run")
+    parser.add_argument("--bulk", type=int, default=1_000, help="fills per submit_many call")
+    parser.add_argument("--members", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=None, help="recovery processes (default: one per core)")
+    parser.add_argument("--url", help="ledger URL (default: a fresh SQLite file, then a pgserver PostgreSQL)")
+    parser.add_argument("--sqlite-only", action="store_true", help="skip PostgreSQL")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    workers = default_workers() if args.workers is None else args.workers
+
+    sig_rate = signature_rate(args.fills)
+    runs = []
+    # Without recovery workers and with them (unless --workers names one count), on each ledger.
+    counts = sorted({0, workers}) if args.workers is None else [workers]
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in counts:
+            if args.url:
+                runs.append({**run_backend(args.url, args, n), "workers": n})
+                continue
+            runs.append({**run_backend(f"sqlite:///{tmp}/bench-{n}.db", args, n), "workers": n})
+            if not args.sqlite_only:
+                import pgserver
+
+                server = pgserver.get_server(str(Path(tmp) / f"pg-{n}"), cleanup_mode="stop")
+                try:
+                    runs.append({**run_backend(server.get_uri(), args, n), "workers": n})
+                finally:
+                    server.cleanup()
+    for r in runs:
+        r["bulk_vs_signature_rate"] = round(float(r["bulk_fills_per_s"]) / sig_rate, 2)  # type: ignore[arg-type]
+    figures = {
+        "signature_checks_per_s_per_core": sig_rate,
+        "bulk_size": args.bulk,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "runs": runs,
     }
     if args.json:
         print(json.dumps(figures))
         return
-    print(f"ledger: {figures['backend']}")
-    print(f"signature verification alone:      {figures['signature_checks_per_s_per_core']:>10,.0f} fills/s per core")
-    print(f"single submit (1 commit per fill): {figures['single_fills_per_s']:>10,.0f} fills/s ({args.single} fills)")
-    bulk = f"bulk submit ({args.bulk} per commit):"
-    print(f"{bulk:<35}{figures['bulk_fills_per_s']:>11,.0f} fills/s ({args.fills} fills)")
-    print(f"bulk resend (all duplicates):      {figures['bulk_resend_fills_per_s']:>10,.0f} fills/s")
+    print(f"signature verification alone: {sig_rate:>10,.0f} fills/s on one core")
+    print(f"bulks of {args.bulk}, load average {figures['load_average']}")
+    for r in runs:
+        print(
+            f"{r['backend']:>10}, {r['workers']} recovery workers: bulk {r['bulk_fills_per_s']:>9,.0f} fills/s "
+            f"({r['bulk_vs_signature_rate']}x the signature rate), single {r['single_fills_per_s']:>7,.0f} "
+            f"fills/s, resend {r['bulk_resend_fills_per_s']:>9,.0f} fills/s"
+        )
 
 
 if __name__ == "__main__":

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol, TypeVar
 
 import requests
 from eth_utils import to_checksum_address
@@ -52,6 +54,7 @@ class ChainGateway(Protocol):
     def asset_decimals(self, asset: int) -> int: ...
     def withdrawals(self, account: int) -> list[WithdrawalView]: ...
     def withdrawal(self, withdrawal_id: int) -> WithdrawalInfo: ...
+    def withdrawal_view(self, withdrawal_id: int) -> WithdrawalView: ...
     def relay_withdrawal(self, req: WithdrawalRequest, signature: bytes) -> WithdrawalView: ...
 
 
@@ -124,13 +127,26 @@ class Web3Chain:
         except TRANSPORT_ERRORS as exc:
             raise chain_unavailable(str(exc)) from exc
 
+    def withdrawal_view(self, withdrawal_id: int) -> WithdrawalView:
+        """The withdrawal with the hash of the transaction that requested it (its `WithdrawalRequested`
+        event, found by its indexed id)."""
+        try:
+            info = self.vault.withdrawal(withdrawal_id)
+            logs = self.vault.contract.events.WithdrawalRequested().get_logs(
+                from_block=0, argument_filters={"id": withdrawal_id}
+            )
+        except TRANSPORT_ERRORS as exc:
+            raise chain_unavailable(str(exc)) from exc
+        tx = "0x" + bytes(logs[0]["transactionHash"]).hex() if logs else None
+        return _view(info, tx)
+
     def relay_withdrawal(self, req: WithdrawalRequest, signature: bytes) -> WithdrawalView:
         if self.relayer is None:
             raise chain_unavailable("this API process has no relayer key")
         try:
             with self._send_lock:
                 wid = self.vault.request_withdrawal_by_sig(self.relayer, req, signature)
-            return _view(self.vault.withdrawal(wid), None)
+            return self.withdrawal_view(wid)
         except RevertedError as exc:
             raise ApiError(422, "vault_refused", str(exc)) from exc
         except TRANSPORT_ERRORS as exc:
@@ -141,3 +157,121 @@ def _view(info: WithdrawalInfo, tx_hash: str | None) -> WithdrawalView:
     return WithdrawalView(
         info.id, info.account, info.asset, info.amount, str(info.to), info.ready_at, info.status, tx_hash
     )
+
+
+T = TypeVar("T")
+
+
+class CircuitBreaker:
+    """Counts transport failures in a row; after `failures` of them it is open for `open_s` seconds (calls
+    are refused at once), then half-open: one trial call closes it on success or re-opens it on failure."""
+
+    def __init__(self, failures: int, open_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.failures = failures
+        self.open_s = open_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._in_a_row = 0
+        self._open_until: float | None = None
+        self._trial = False
+
+    @property
+    def state(self) -> Literal["closed", "open", "half_open"]:
+        with self._lock:
+            if self._open_until is None:
+                return "closed"
+            return "open" if self._clock() < self._open_until else "half_open"
+
+    def allow(self) -> float | None:
+        """None when a call may go ahead; otherwise the seconds until the breaker lets one through."""
+        with self._lock:
+            if self._open_until is None:
+                return None
+            wait = self._open_until - self._clock()
+            if wait > 0:
+                return wait
+            if self._trial:
+                return self.open_s  # one trial at a time while half-open
+            self._trial = True
+            return None
+
+    def success(self) -> None:
+        with self._lock:
+            self._in_a_row = 0
+            self._open_until = None
+            self._trial = False
+
+    def failure(self) -> None:
+        with self._lock:
+            self._in_a_row += 1
+            self._trial = False
+            if self._open_until is not None or self._in_a_row >= self.failures:
+                self._open_until = self._clock() + self.open_s
+
+
+class GuardedChain:
+    """A `ChainGateway` in front of another one: at most `max_concurrent` calls at once (a caller waits at
+    most `queue_s` for a slot), and a `CircuitBreaker` over transport failures (424 `chain_unavailable`),
+    so a slow or dead RPC costs a bounded number of threads for a bounded time and then nothing."""
+
+    def __init__(self, inner: ChainGateway, breaker: CircuitBreaker, max_concurrent: int, queue_s: float) -> None:
+        self.inner = inner
+        self.breaker = breaker
+        self._slots = threading.BoundedSemaphore(max_concurrent)
+        self._queue_s = queue_s
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        wait = self.breaker.allow()
+        if wait is not None:
+            raise ApiError(
+                424,
+                "chain_unavailable",
+                f"the RPC failed {self.breaker.failures} times in a row; retry in {wait:.0f} s",
+                {"Retry-After": str(max(1, round(wait)))},
+            )
+        if not self._slots.acquire(timeout=self._queue_s):
+            raise ApiError(
+                424, "chain_unavailable", "every chain connection is busy; retry shortly", {"Retry-After": "1"}
+            )
+        try:
+            result = fn()
+        except ApiError as exc:
+            if exc.code == "chain_unavailable":
+                self.breaker.failure()
+            else:
+                self.breaker.success()  # the chain answered (e.g. a revert): it is up
+            raise
+        finally:
+            self._slots.release()
+        self.breaker.success()
+        return result
+
+    def has_code(self, address: str) -> bool:
+        return self._call(lambda: self.inner.has_code(address))
+
+    def is_valid_signature(self, address: str, digest: bytes, signature: bytes) -> bool:
+        return self._call(lambda: self.inner.is_valid_signature(address, digest, signature))
+
+    def account_of(self, address: str) -> int:
+        return self._call(lambda: self.inner.account_of(address))
+
+    def asset_count(self) -> int:
+        return self._call(self.inner.asset_count)
+
+    def balance(self, account: int, asset: int) -> int:
+        return self._call(lambda: self.inner.balance(account, asset))
+
+    def asset_decimals(self, asset: int) -> int:
+        return self._call(lambda: self.inner.asset_decimals(asset))
+
+    def withdrawals(self, account: int) -> list[WithdrawalView]:
+        return self._call(lambda: self.inner.withdrawals(account))
+
+    def withdrawal(self, withdrawal_id: int) -> WithdrawalInfo:
+        return self._call(lambda: self.inner.withdrawal(withdrawal_id))
+
+    def withdrawal_view(self, withdrawal_id: int) -> WithdrawalView:
+        return self._call(lambda: self.inner.withdrawal_view(withdrawal_id))
+
+    def relay_withdrawal(self, req: WithdrawalRequest, signature: bytes) -> WithdrawalView:
+        return self._call(lambda: self.inner.relay_withdrawal(req, signature))

@@ -6,22 +6,35 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
+import anyio.to_thread
+from anyio import CapacityLimiter
 from fastapi import Depends, Query, Request
 from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, select
 
-from offchain.api.chain import ChainGateway
+from offchain.api.chain import ChainGateway, GuardedChain
 from offchain.api.config import ApiSettings
+from offchain.api.counters import RefusalCounter
 from offchain.api.errors import ApiError, auctions_unavailable, bad_request, forbidden, unauthorized
 from offchain.api.models import Auth
 from offchain.api.proofs import ProofCache
 from offchain.api.ratelimit import TokenBuckets
+from offchain.api.revocation import is_revoked, prune_revoked
 from offchain.api.sessions import Session, SessionSigner
-from offchain.api.signing import Envelope, Verified, check_times, payload_hash, prune_nonces, verify_signature
+from offchain.api.signing import (
+    Envelope,
+    Verified,
+    check_times,
+    ecdsa_signed,
+    payload_hash,
+    prune_nonces,
+    verify_signature,
+)
 from offchain.core.eip712 import Domain
 from offchain.defaults.house import AuctionHouse
+from offchain.ingest.coalesce import Coalescer
 from offchain.ingest.service import Ingestor
 from offchain.ledger.schema import members, membership_applications, venues
 
@@ -37,21 +50,49 @@ class Services:
     settings: ApiSettings
     engine: Engine
     ingestor: Ingestor
+    coalescer: Coalescer  # group commit of concurrent single fills
     domain: Domain  # the API request domain
     fills_domain: Domain
     chain: ChainGateway | None
     sessions: SessionSigner
     limits: TokenBuckets
     fill_limits: TokenBuckets
+    ip_limits: TokenBuckets  # per source address, charged before any authentication work
     auctions: AuctionHouse | None = None  # close-out auctions (bids, tranche deadlines); optional
     proofs: ProofCache = field(default_factory=ProofCache)
+    refusals: RefusalCounter = field(default_factory=RefusalCounter)  # unauthenticated refusals, in memory
     clock: Callable[[], int] = wall_ms  # unix ms
     last_nonce_prune_ms: int | None = None
     _prune_lock: threading.Lock = field(default_factory=threading.Lock)
+    _chain_limiter: CapacityLimiter | None = None
+    _health_limiter: CapacityLimiter | None = None
 
     @property
     def operator(self) -> str:
         return self.settings.operator_address
+
+    def chain_limiter(self) -> CapacityLimiter:
+        """The worker threads async code may block on the chain with (EIP-1271 checks): a pool of its
+        own, so a slow RPC cannot take the threads every other request runs in."""
+        if self._chain_limiter is None:
+            self._chain_limiter = CapacityLimiter(self.settings.chain_max_concurrent)
+        return self._chain_limiter
+
+    def health_limiter(self) -> CapacityLimiter:
+        """Two threads of its own: `/v1/health` answers even when every shared worker thread is busy."""
+        if self._health_limiter is None:
+            self._health_limiter = CapacityLimiter(2)
+        return self._health_limiter
+
+    def chain_state(self) -> Literal["none", "closed", "open", "half_open"]:
+        """none (no chain configured), closed (calls go through), open or half_open (the circuit breaker)."""
+        if self.chain is None:
+            return "none"
+        return self.chain.breaker.state if isinstance(self.chain, GuardedChain) else "closed"
+
+    def prune_due(self) -> bool:
+        last = self.last_nonce_prune_ms
+        return last is None or self.clock() - last >= self.settings.nonce_prune_interval_s * 1000
 
     def maybe_prune_nonces(self) -> int | None:
         """Prune expired nonces if the interval has passed since the last pruning in this process (the
@@ -67,12 +108,15 @@ class Services:
         try:
             self.last_nonce_prune_ms = now
             with self.engine.begin() as conn:
+                prune_revoked(conn, now - self.settings.nonce_prune_grace_s * 1000)
                 return prune_nonces(conn, now - self.settings.nonce_prune_grace_s * 1000)
         finally:
             self._prune_lock.release()
 
 
-def services(request: Request) -> Services:
+# The trivial dependencies are `async`: FastAPI runs a sync dependency in a worker thread, and a request
+# that only needs these (health) must not wait for one.
+async def services(request: Request) -> Services:
     svc: Services = request.app.state.services
     return svc
 
@@ -84,7 +128,7 @@ def client_key(request: Request) -> str:
     return "ip:" + (request.client.host if request.client else "unknown")
 
 
-def public_limit(request: Request, svc: ServicesDep) -> None:
+async def public_limit(request: Request, svc: ServicesDep) -> None:
     """Anonymous reads: limited per client address."""
     svc.limits.take(client_key(request))
 
@@ -92,7 +136,7 @@ def public_limit(request: Request, svc: ServicesDep) -> None:
 PublicLimit = Depends(public_limit)
 
 
-def auction_house(svc: ServicesDep) -> AuctionHouse:
+async def auction_house(svc: ServicesDep) -> AuctionHouse:
     """The auction house, or 424 `auctions_unavailable` when this process runs none."""
     if svc.auctions is None:
         raise auctions_unavailable()
@@ -106,13 +150,21 @@ AuctionsDep = Annotated[AuctionHouse, Depends(auction_house)]
 
 
 def session(request: Request, svc: ServicesDep) -> Session:
+    """The bearer session: charged to the source address first, to the session's address once the token's
+    MAC, expiry and revocation have been checked."""
+    svc.ip_limits.take(client_key(request))
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise unauthorized("session_required", "send Authorization: Bearer <token> from POST /v1/auth/login")
     s = svc.sessions.read(token.strip(), svc.clock())
     if s is None:
+        svc.refusals.add("session_invalid")
         raise unauthorized("session_invalid", "the token is malformed, forged or expired")
+    with svc.engine.connect() as conn:
+        revoked = is_revoked(conn, s)
+    if revoked:
+        raise unauthorized("session_revoked", "this token was revoked (logout or POST /v1/auth/revoke)")
     svc.limits.take("s:" + s.address)
     return s
 
@@ -123,9 +175,19 @@ SessionDep = Annotated[Session, Depends(session)]
 # ---------------------------------------------------------------- signed requests
 
 
+def _refused(svc: Services, exc: ApiError) -> ApiError:
+    svc.refusals.add(exc.code)
+    return exc
+
+
 async def signed(request: Request, svc: ServicesDep) -> Verified:
     """Check the `auth` envelope of a signed request against its raw `payload` (the body model was
-    validated already). The nonce is spent later, in the handler's own transaction."""
+    validated already). The nonce is spent later, in the handler's own transaction.
+
+    Rate limits: the source address pays before any work; the signer's own bucket only once the
+    signature has proven it (forged requests in a victim's name cannot drain the victim's bucket).
+    An EIP-1271 check calls the chain, in the chain's own bounded worker pool, never on the event loop."""
+    svc.ip_limits.take(client_key(request))
     try:
         body: Any = await request.json()
     except ValueError as exc:
@@ -135,20 +197,30 @@ async def signed(request: Request, svc: ServicesDep) -> Verified:
     try:
         auth = Auth.model_validate(body["auth"])
     except ValidationError as exc:
-        raise ApiError(422, "invalid_request", exc.errors(include_url=False, include_context=False)) from exc
+        raise ApiError(422, "invalid_request", errors=[dict(e) for e in exc.errors(include_url=False)]) from exc
     try:
         digest_payload = payload_hash(body["payload"])
     except ValueError as exc:
         raise ApiError(422, "invalid_payload", str(exc)) from exc
     signer = _checksum(auth.signer)
     nonce, expiry = int(auth.nonce), auth.expiry
-    svc.limits.take("k:" + signer)
-    check_times(expiry, svc.clock() // 1000, svc.settings.max_request_ttl_s)
+    try:
+        check_times(expiry, svc.clock() // 1000, svc.settings.max_request_ttl_s)
+    except ApiError as exc:
+        raise _refused(svc, exc) from None
     action = f"{request.method.upper()} {request.url.path}"
-    envelope = Envelope(signer, action, digest_payload, nonce, expiry)
+    digest = Envelope(signer, action, digest_payload, nonce, expiry).digest(svc.domain)
     signature = bytes.fromhex(auth.signature[2:])
-    verify_signature(envelope.digest(svc.domain), signer, signature, svc.chain)
-    svc.maybe_prune_nonces()
+    if not ecdsa_signed(digest, signer, signature):
+        try:
+            await anyio.to_thread.run_sync(
+                verify_signature, digest, signer, signature, svc.chain, limiter=svc.chain_limiter()
+            )
+        except ApiError as exc:
+            raise _refused(svc, exc) from None
+    svc.limits.take("k:" + signer)
+    if svc.prune_due():
+        await anyio.to_thread.run_sync(svc.maybe_prune_nonces)
     return Verified(signer, action, nonce, expiry)
 
 
@@ -216,7 +288,7 @@ class Page:
     cursor: int  # exclusive lower bound of the id/sequence to start after
 
 
-def page(
+async def page(
     svc: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=10_000, description="items per page (capped by the server's max_page)")] = 100,
     cursor: Annotated[

@@ -3,13 +3,32 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Annotated, Generic, Literal, TypeVar
 
+from eth_utils import to_checksum_address
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from offchain.core.batch import UINT64_MAX
 
-Address = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{40}$")]
+
+@lru_cache(maxsize=65_536)
+def checksum(address: str) -> str:
+    """`to_checksum_address`, cached: the same few thousand member addresses arrive in every bulk, and
+    eth-utils spends ~30 µs on each (pure Python)."""
+    return str(to_checksum_address(address))
+
+
+def _eip55(v: str) -> str:
+    """All-lower or all-upper hex carries no checksum; mixed case must be the EIP-55 checksum (a typo in
+    one letter of an address then fails here instead of naming another account)."""
+    digits = v[2:]
+    if digits != digits.lower() and digits != digits.upper() and checksum(v) != v:
+        raise ValueError(f"{v} is mixed-case but not its EIP-55 checksum ({checksum(v)})")
+    return v
+
+
+Address = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{40}$"), AfterValidator(_eip55)]
 Hex = Annotated[str, StringConstraints(pattern=r"^0x([0-9a-fA-F]{2})*$")]
 Signature = Annotated[str, StringConstraints(pattern=r"^0x([0-9a-fA-F]{2}){1,4096}$")]
 UInt = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,78}$")]
@@ -73,6 +92,16 @@ class LoginPayload(_Model):
     purpose: Literal["login"] = "login"
 
 
+class RevokePayload(_Model):
+    purpose: Literal["revoke_sessions"] = "revoke_sessions"
+
+
+class RevokedOut(BaseModel):
+    address: str
+    revoked: Literal["this_session", "all_sessions"]
+    generation: int = Field(description="the address's session generation (tokens of earlier ones are refused)")
+
+
 class SessionOut(BaseModel):
     token: str
     token_type: Literal["bearer"] = "bearer"
@@ -88,6 +117,7 @@ class SigningInfo(BaseModel):
     fill_type: str
     withdrawal_domain: dict[str, object]
     withdrawal_type: str
+    sub_account_consent_type: str = Field(description="signed by a sub-account's own key, under `domain`")
     canonical_payload: str
 
 
@@ -137,9 +167,20 @@ class ApplicationOut(BaseModel):
     decided_ms: int | None
 
 
+class SubAccountConsentIn(_Model):
+    """The sub-account key's EIP-712 `SubAccountConsent(uint32 parent,address subAccount,string label,uint64
+    expiry)` under the API domain (EIP-1271 for a contract sub-account)."""
+
+    expiry: int = Field(ge=0, le=UINT64_MAX, description="unix seconds, at most max_request_ttl_s ahead")
+    signature: Signature
+
+
 class SubAccountPayload(_Model):
     address: Address = Field(description="the sub-account's own key or contract (it signs its withdrawals)")
     label: Text
+    consent: SubAccountConsentIn = Field(
+        description="the sub-account key's own signature: no account is claimed for it"
+    )
 
 
 # ---------------------------------------------------------------- venues
@@ -177,7 +218,9 @@ class SignedFill(_Model):
 
 
 class BulkFills(_Model):
-    fills: list[SignedFill] = Field(min_length=1, max_length=10_000)
+    # The upper bound is the server's `max_bulk` (default 1,000): 413 `bulk_too_large` beyond it, and the
+    # OpenAPI schema's maxItems says the same (offchain/api/main.py).
+    fills: list[SignedFill] = Field(min_length=1)
 
 
 class AckOut(BaseModel):
@@ -363,7 +406,9 @@ class WithdrawalOut(BaseModel):
     to: str
     ready_at: int
     status: str
-    tx_hash: str | None
+    tx_hash: str | None = Field(
+        description="the transaction that requested the withdrawal (its WithdrawalRequested event)"
+    )
 
 
 class CashFlowOut(BaseModel):
@@ -475,11 +520,34 @@ class InstrumentOut(BaseModel):
     mark: str | None
 
 
+class PriceOut(BaseModel):
+    name: str = Field(description="a cleared instrument (its mark) or a collateral underlying (its index price)")
+    kind: Literal["mark", "index"]
+    price: str = Field(description="settlement base units per whole unit")
+    ts_ms: int = Field(description="when the price was observed")
+    source: str = Field(description="who published it (the engine's price feed: e.g. a venue's perp mark)")
+    price_band_bps: int | None = Field(description="marks: fills further than this from the mark are refused")
+    band_low: str | None = Field(description="marks: the lowest fill price ingest accepts now")
+    band_high: str | None
+    stale: bool | None = Field(description="marks: older than the instrument's mark_stale_ms (fills get NO_MARK)")
+
+
 class Health(BaseModel):
     status: Literal["ok", "halted"]
     last_batch: int | None
-    chain: bool
-    halted: str | None = None  # why the settlement engine halted (its clock check), None while it runs
+    chain: bool = Field(description="whether this API process has a chain connection configured")
+    chain_state: Literal["none", "closed", "open", "half_open"] = Field(
+        description="the RPC circuit breaker: closed = calls go through; open = the RPC failed repeatedly and "
+        "chain-backed routes answer 424 at once; none = no chain configured"
+    )
+    database: Literal["ok", "slow"]
+    refused_unauthenticated: dict[str, int] = Field(
+        description="per code, requests and fills refused before their sender was authenticated (nothing else "
+        "of them is kept)"
+    )
+    halted: str | None = Field(
+        default=None, description="why the settlement engine halted (its clock check); null while it runs"
+    )
 
 
 # ---------------------------------------------------------------- close-out auctions
@@ -544,3 +612,19 @@ class TranchesOut(BaseModel):
     next_cursor: int | None = Field(
         description="pass as `cursor` for the next page (default_id * 2**32 + tranche); null on the last page"
     )
+
+
+# ---------------------------------------------------------------- push
+
+
+class WebhookIn(_Model):
+    url: Annotated[str, StringConstraints(pattern=r"^https?://[!-~]+$", max_length=512)] = Field(
+        description="where the member's events are POSTed"
+    )
+
+
+class WebhookOut(BaseModel):
+    id: int
+    account: int
+    url: str
+    secret: str = Field(description="the HMAC-SHA256 key of X-Crossclear-Signature; shown only here")

@@ -6,7 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from offchain.core.waterfall import AdlCandidate, rank_adl
 from offchain.ledger import schema as t
@@ -209,3 +209,25 @@ def imbalance(conn: Connection) -> dict[str, dict[str, GroupTotals]]:
         cell[0] += qty
         cell[1] += abs(qty)
     return {i: {g: GroupTotals(v[0], v[1]) for g, v in gs.items()} for i, gs in acc.items()}
+
+
+@dataclass(frozen=True)
+class LatestPrice:
+    name: str
+    price: int
+    ts_ms: int
+    source: str
+
+
+def latest_prices(conn: Connection) -> list[LatestPrice]:
+    """The latest observation per name in `marks` (cleared instruments' marks and underlyings' index
+    prices), ties on ts broken by the later-recorded row: what ingest's price band checks against."""
+    m = t.marks.c
+    newest = select(m.instrument, func.max(m.ts_ms).label("ts")).group_by(m.instrument).subquery()
+    rows = conn.execute(
+        select(m.instrument, m.price, m.ts_ms, m.source)
+        .join(newest, (m.instrument == newest.c.instrument) & (m.ts_ms == newest.c.ts))
+        .order_by(m.id)
+    ).all()
+    out = {r.instrument: LatestPrice(r.instrument, int(r.price), int(r.ts_ms), r.source) for r in rows}
+    return [out[k] for k in sorted(out)]

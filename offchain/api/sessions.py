@@ -1,9 +1,12 @@
 """Session tokens: a signed login (an `ApiRequest` for `POST /v1/auth/login`) buys a bearer token.
 
-Tokens are stateless, `cc1.<base64url(JSON claims)>.<base64url(HMAC-SHA256)>`, so any API process with
-the same `session_secret` accepts them. Claims: `sub` (the checksummed address), `exp` (unix ms). What
-the address may read is decided per request from the ledger (member, sub-account parent, venue signer,
-operator), so an admission or a key rotation takes effect without a new login.
+Tokens are `cc1.<base64url(JSON claims)>.<base64url(HMAC-SHA256)>`, so any API process with the same
+`session_secret` accepts them. Claims: `sub` (the checksummed address), `exp` (unix ms), `sid` (a random
+id: `POST /v1/auth/logout` revokes that one token) and `gen` (the address's session generation when the
+token was issued: `POST /v1/auth/revoke` bumps it, which revokes every earlier token of the address).
+Revocations live in the ledger (shared by every API process) and are checked on every authenticated
+request. What the address may read is decided per request from the ledger (member, sub-account parent,
+venue signer, operator), so an admission or a key rotation takes effect without a new login.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import base64
 import hashlib
 import hmac
 import json
+import secrets
 from dataclasses import dataclass
 
 PREFIX = "cc1"
@@ -29,6 +33,8 @@ def _unb64(text: str) -> bytes:
 class Session:
     address: str
     expires_ms: int
+    sid: str
+    generation: int
 
 
 class SessionSigner:
@@ -40,8 +46,9 @@ class SessionSigner:
     def _mac(self, body: str) -> str:
         return _b64(hmac.new(self._secret, f"{PREFIX}.{body}".encode(), hashlib.sha256).digest())
 
-    def issue(self, address: str, expires_ms: int) -> str:
-        body = _b64(json.dumps({"sub": address, "exp": expires_ms}, separators=(",", ":")).encode())
+    def issue(self, address: str, expires_ms: int, generation: int = 0) -> str:
+        claims = {"sub": address, "exp": expires_ms, "sid": secrets.token_hex(16), "gen": generation}
+        body = _b64(json.dumps(claims, separators=(",", ":")).encode())
         return f"{PREFIX}.{body}.{self._mac(body)}"
 
     def read(self, token: str, now_ms: int) -> Session | None:
@@ -55,8 +62,9 @@ class SessionSigner:
         try:
             claims = json.loads(_unb64(body))
             address, exp = str(claims["sub"]), int(claims["exp"])
+            sid, gen = str(claims["sid"]), int(claims["gen"])
         except (ValueError, KeyError, TypeError):
             return None
-        if exp <= now_ms:
+        if exp <= now_ms or len(sid) != 32:
             return None
-        return Session(address, exp)
+        return Session(address, exp, sid, gen)

@@ -22,11 +22,12 @@ from typing import Any, Protocol
 from eth_abi import encode
 from eth_account import Account
 from eth_utils import keccak, to_checksum_address
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, delete
 
 from offchain.api.errors import ApiError, conflict, unauthorized
 from offchain.core.eip712 import Domain, typed_digest
 from offchain.core.fills import InvalidSignature, recover_signer_bytes
+from offchain.ingest.atomic import insert_new
 from offchain.ledger.schema import api_nonces
 
 API_REQUEST_TYPE = "ApiRequest(address signer,string action,bytes32 payloadHash,uint256 nonce,uint64 expiry)"
@@ -119,6 +120,65 @@ def typed_data(domain: Domain, envelope: Envelope) -> dict[str, object]:
     }
 
 
+SUB_ACCOUNT_CONSENT_TYPE = "SubAccountConsent(uint32 parent,address subAccount,string label,uint64 expiry)"
+SUB_ACCOUNT_CONSENT_TYPEHASH = keccak(text=SUB_ACCOUNT_CONSENT_TYPE)
+
+
+@dataclass(frozen=True)
+class SubAccountConsent:
+    """The sub-account key's own consent to be opened under `parent` (signed under the API domain): without
+    it a member could claim any address as its sub-account and block the real owner's own application."""
+
+    parent: int
+    sub_account: str
+    label: str
+    expiry: int
+
+    def digest(self, domain: Domain) -> bytes:
+        struct = keccak(
+            encode(
+                ["bytes32", "uint32", "address", "bytes32", "uint64"],
+                [
+                    SUB_ACCOUNT_CONSENT_TYPEHASH,
+                    self.parent,
+                    to_checksum_address(self.sub_account),
+                    keccak(text=self.label),
+                    self.expiry,
+                ],
+            )
+        )
+        return typed_digest(domain.separator, struct)
+
+    def typed_data(self, domain: Domain) -> dict[str, object]:
+        return {
+            "types": {
+                "EIP712Domain": _DOMAIN_FIELDS,
+                "SubAccountConsent": [
+                    {"name": "parent", "type": "uint32"},
+                    {"name": "subAccount", "type": "address"},
+                    {"name": "label", "type": "string"},
+                    {"name": "expiry", "type": "uint64"},
+                ],
+            },
+            "primaryType": "SubAccountConsent",
+            "domain": domain.as_json(),
+            "message": {
+                "parent": self.parent,
+                "subAccount": to_checksum_address(self.sub_account),
+                "label": self.label,
+                "expiry": self.expiry,
+            },
+        }
+
+
+_DOMAIN_FIELDS = [
+    {"name": "name", "type": "string"},
+    {"name": "version", "type": "string"},
+    {"name": "chainId", "type": "uint256"},
+    {"name": "verifyingContract", "type": "address"},
+]
+
+
 class ContractSignatures(Protocol):
     """EIP-1271 on-chain: does `address` have code, and does it accept `signature` over `digest`."""
 
@@ -127,14 +187,21 @@ class ContractSignatures(Protocol):
     def is_valid_signature(self, address: str, digest: bytes, signature: bytes) -> bool: ...
 
 
+def ecdsa_signed(digest: bytes, signer: str, signature: bytes) -> bool:
+    """Whether `signature` is `signer`'s own 65-byte ECDSA signature over `digest` (CPU only, no I/O)."""
+    if len(signature) != 65:
+        return False
+    try:
+        return recover_signer_bytes(digest, signature) == bytes.fromhex(signer[2:])
+    except InvalidSignature:
+        return False
+
+
 def verify_signature(digest: bytes, signer: str, signature: bytes, contracts: ContractSignatures | None) -> None:
-    """Raise 401 `bad_signature` unless `signer` signed `digest` (ECDSA for an EOA, EIP-1271 for a contract)."""
-    if len(signature) == 65:
-        try:
-            if recover_signer_bytes(digest, signature) == bytes.fromhex(signer[2:]):
-                return
-        except InvalidSignature:
-            pass
+    """Raise 401 `bad_signature` unless `signer` signed `digest` (ECDSA for an EOA, EIP-1271 for a contract).
+    The EIP-1271 path calls the chain: from async code run it in a worker thread."""
+    if ecdsa_signed(digest, signer, signature):
+        return
     if contracts is not None and contracts.has_code(signer):
         if contracts.is_valid_signature(signer, digest, signature):
             return
@@ -162,19 +229,16 @@ def check_times(expiry: int, now_s: int, max_ttl_s: int) -> None:
 def spend_nonce(conn: Connection, verified: Verified, now_ms: int) -> None:
     """Record the nonce as used, inside the caller's transaction: a replay is refused (409
     `nonce_reused`), and if the effect fails the nonce stays unspent."""
-    n = api_nonces.c
-    used = conn.execute(select(n.action).where(n.signer == verified.signer, n.nonce == str(verified.nonce))).first()
-    if used is not None:
+    row = {
+        "signer": verified.signer,
+        "nonce": str(verified.nonce),
+        "action": verified.action[:64],
+        "expiry_ms": verified.expiry * 1000,
+        "used_ms": now_ms,
+    }
+    # One statement: two identical requests racing each other cannot both spend the nonce.
+    if not insert_new(conn, api_nonces, row):
         raise conflict("nonce_reused", f"nonce {verified.nonce} was already used by {verified.signer}")
-    conn.execute(
-        insert(api_nonces).values(
-            signer=verified.signer,
-            nonce=str(verified.nonce),
-            action=verified.action[:64],
-            expiry_ms=verified.expiry * 1000,
-            used_ms=now_ms,
-        )
-    )
 
 
 def prune_nonces(conn: Connection, before_ms: int) -> int:
@@ -239,13 +303,16 @@ def sign_request_with(
 
 __all__ = [
     "API_REQUEST_TYPE",
+    "SUB_ACCOUNT_CONSENT_TYPE",
     "ApiError",
     "ContractSignatures",
     "Envelope",
+    "SubAccountConsent",
     "Verified",
     "api_domain",
     "canonical_json",
     "check_times",
+    "ecdsa_signed",
     "payload_hash",
     "prune_nonces",
     "sign_request",

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
     from fastapi import FastAPI
     from sqlalchemy import Engine
+    from web3 import Web3
 
     from offchain.api.config import ApiSettings
     from offchain.defaults.house import AuctionHouse
@@ -45,11 +46,35 @@ def settings_from_args(args: argparse.Namespace) -> ApiSettings:
             rpc_url=spec.rpc_url,
             operator_address=Account.from_key(spec.operator_key).address,
         )
-        # The operator's key relays withdrawals unless the environment names a relayer of its own (the
-        # settlement engine sends from the operator's key too: a separate relayer avoids sharing nonces).
+        # A relayer key of its own (unless the environment names one): never the operator's, which the
+        # settlement engine sends from (two senders on one account race for nonces and fail relays).
         if ENV_PREFIX + "RELAYER_KEY" not in os.environ:
-            overrides["relayer_key"] = spec.operator_key
+            overrides["relayer_key"] = devnet_relayer_key(spec.operator_key)
     return ApiSettings.from_env(overrides=overrides)
+
+
+def devnet_relayer_key(operator_key: str) -> str:
+    """The devnet's relayer key: derived from its operator key (the same account every time `serve` runs
+    against the same devnet), and distinct from it. `build_app` gives it gas on Anvil."""
+    from eth_utils import keccak
+
+    return "0x" + keccak(b"crossclear devnet relayer" + bytes.fromhex(operator_key.removeprefix("0x"))).hex()
+
+
+def fund_devnet_relayer(w3: Web3, address: str, wei: int = 100 * 10**18) -> None:
+    """Top the relayer up with Anvil's `anvil_setBalance` (devnet only: no transaction, so no nonce of
+    anyone else's is touched). A devnet that does not answer is reported, not fatal: relays then fail
+    with 424 until it does."""
+    from eth_utils import to_checksum_address
+    from web3.types import RPCEndpoint
+
+    from offchain.api.chain import TRANSPORT_ERRORS
+
+    try:
+        if w3.eth.get_balance(to_checksum_address(address)) < wei // 10:
+            w3.provider.make_request(RPCEndpoint("anvil_setBalance"), [address, hex(wei)])
+    except TRANSPORT_ERRORS as exc:
+        print(f"crossclear serve: could not fund the devnet relayer {address}: {exc}", file=sys.stderr)
 
 
 def build_app(settings: ApiSettings, devnet: Path | None = None) -> FastAPI:
@@ -65,11 +90,18 @@ def build_app(settings: ApiSettings, devnet: Path | None = None) -> FastAPI:
 
     chain = None
     if settings.rpc_url:
-        w3 = Web3(HTTPProvider(settings.rpc_url, request_kwargs={"timeout": 30}))
+        # Short timeouts and no retries: a slow RPC must cost a request seconds, not minutes (the API's
+        # circuit breaker then stops calling it for a while).
+        provider = HTTPProvider(
+            settings.rpc_url, request_kwargs={"timeout": settings.chain_timeout_s}, exception_retry_configuration=None
+        )
+        w3 = Web3(provider)
         vault = VaultClient(w3, settings.vault)
         relayer = None
         if settings.relayer_key is not None:
             relayer = vault_sender(w3, settings.relayer_key.get_secret_value())
+            if devnet is not None:
+                fund_devnet_relayer(w3, relayer.address)
         chain = Web3Chain(vault, relayer)
     house: Callable[[Engine, Ingestor], AuctionHouse] | None = None
     if devnet is not None:
@@ -94,5 +126,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"crossclear serve: {exc}", file=sys.stderr)
         return 2
     app = build_app(settings, args.devnet)
+    from offchain.api.bodyguard import restore_recursion_limit
+
+    restore_recursion_limit()  # again, after every import serve made (create_app did it too)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

@@ -12,8 +12,9 @@ import time
 from typing import Final
 
 from eth_utils import to_checksum_address
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, select, update
 
+from offchain.ingest.atomic import insert_new
 from offchain.ingest.errors import (
     AlreadyGrantedError,
     InstrumentExistsError,
@@ -75,17 +76,15 @@ def register_venue(conn: Connection, name: str, signer: str, kind: str, *, creat
     if kind not in VENUE_KINDS:
         raise InvalidRegistryValueError(f"venue kind must be one of {sorted(VENUE_KINDS)}, got {kind!r}")
     signer = _address(signer, "venue signer")
-    if conn.execute(select(venues.c.name).where(venues.c.name == name)).first() is not None:
+    row = {
+        "name": name,
+        "signer": signer,
+        "kind": kind,
+        "approved": False,
+        "created_ms": _now_ms() if created_ms is None else created_ms,
+    }
+    if not insert_new(conn, venues, row):
         raise VenueExistsError(name)
-    conn.execute(
-        insert(venues).values(
-            name=name,
-            signer=signer,
-            kind=kind,
-            approved=False,
-            created_ms=_now_ms() if created_ms is None else created_ms,
-        )
-    )
 
 
 def approve_venue(conn: Connection, name: str) -> None:
@@ -106,12 +105,11 @@ def map_symbol(conn: Connection, venue: str, symbol: str, instrument: str) -> No
     _name(symbol, "symbol", 64)
     _require_venue(conn, venue)
     _require_instrument(conn, instrument)
-    existing = conn.execute(
-        select(venue_symbols.c.instrument).where(venue_symbols.c.venue == venue, venue_symbols.c.symbol == symbol)
-    ).first()
-    if existing is not None:
-        raise SymbolMappedError(f"{venue}:{symbol} already maps to {existing.instrument}")
-    conn.execute(insert(venue_symbols).values(venue=venue, symbol=symbol, instrument=instrument))
+    if not insert_new(conn, venue_symbols, {"venue": venue, "symbol": symbol, "instrument": instrument}):
+        existing = conn.execute(
+            select(venue_symbols.c.instrument).where(venue_symbols.c.venue == venue, venue_symbols.c.symbol == symbol)
+        ).scalar_one()
+        raise SymbolMappedError(f"{venue}:{symbol} already maps to {existing}")
 
 
 # ---------------------------------------------------------------- instruments
@@ -144,21 +142,19 @@ def add_instrument(
         raise InvalidRegistryValueError(f"clearing_fee_bps must be in 0..10000, got {clearing_fee_bps}")
     if mark_stale_ms <= 0:
         raise InvalidRegistryValueError(f"mark_stale_ms must be positive, got {mark_stale_ms}")
-    if conn.execute(select(instruments.c.name).where(instruments.c.name == name)).first() is not None:
+    row = {
+        "name": name,
+        "kind": kind,
+        "underlying": underlying,
+        "qty_decimals": qty_decimals,
+        "price_band_bps": price_band_bps,
+        "max_mark_jump_bps": max_mark_jump_bps,
+        "mark_stale_ms": mark_stale_ms,
+        "clearing_fee_bps": clearing_fee_bps,
+        "active": active,
+    }
+    if not insert_new(conn, instruments, row):
         raise InstrumentExistsError(name)
-    conn.execute(
-        insert(instruments).values(
-            name=name,
-            kind=kind,
-            underlying=underlying,
-            qty_decimals=qty_decimals,
-            price_band_bps=price_band_bps,
-            max_mark_jump_bps=max_mark_jump_bps,
-            mark_stale_ms=mark_stale_ms,
-            clearing_fee_bps=clearing_fee_bps,
-            active=active,
-        )
-    )
 
 
 def set_instrument_active(conn: Connection, name: str, active: bool) -> None:
@@ -189,23 +185,22 @@ def admit_member(
     _name(kind, "member kind", 32)
     _name(tier, "tier", 16)
     _name(group_name, "group name", 32)
-    taken = conn.execute(
-        select(members.c.account).where((members.c.account == account) | (members.c.address == address))
-    ).first()
-    if taken is not None:
-        raise MemberExistsError(f"account {account} or address {address} is taken (by account {taken.account})")
-    conn.execute(
-        insert(members).values(
-            account=account,
-            address=address,
-            name=name,
-            kind=kind,
-            tier=tier,
-            group_name=group_name,
-            status="active",
-            created_ms=_now_ms() if created_ms is None else created_ms,
-        )
-    )
+    row = {
+        "account": account,
+        "address": address,
+        "name": name,
+        "kind": kind,
+        "tier": tier,
+        "group_name": group_name,
+        "status": "active",
+        "created_ms": _now_ms() if created_ms is None else created_ms,
+    }
+    if not insert_new(conn, members, row):
+        taken = conn.execute(
+            select(members.c.account).where((members.c.account == account) | (members.c.address == address))
+        ).first()
+        by = "" if taken is None else f" (by account {taken.account})"
+        raise MemberExistsError(f"account {account} or address {address} is taken{by}")
 
 
 def set_member_status(conn: Connection, account: int, status: str) -> None:
@@ -220,11 +215,5 @@ def grant(conn: Connection, member_account: int, instrument: str) -> None:
     """Allow a member to trade a cleared instrument (on every venue that maps a symbol to it)."""
     _require_member(conn, member_account)
     _require_instrument(conn, instrument)
-    exists = conn.execute(
-        select(permissions.c.member).where(
-            permissions.c.member == member_account, permissions.c.instrument == instrument
-        )
-    ).first()
-    if exists is not None:
+    if not insert_new(conn, permissions, {"member": member_account, "instrument": instrument}):
         raise AlreadyGrantedError(f"member {member_account} may already trade {instrument}")
-    conn.execute(insert(permissions).values(member=member_account, instrument=instrument))

@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, tuple_
+from sqlalchemy import Connection, Engine, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from offchain.core.eip712 import Domain
 from offchain.core.fills import Fill
 from offchain.ingest.positions import live_positions
+from offchain.ingest.recovery import SignerRecovery
 from offchain.ingest.snapshot import RegistrySnapshot
 from offchain.ingest.validation import (
     Accepted,
@@ -32,7 +33,7 @@ from offchain.ingest.validation import (
     Rejection,
     TimeWindow,
     against_stored,
-    authenticate,
+    authenticate_recovered,
     check_terms,
     reduces,
 )
@@ -40,7 +41,7 @@ from offchain.ledger.schema import fills, rejections
 
 Clock = Callable[[], int]
 FillKey = tuple[str, str]  # (venue, venue_fill_id)
-_READ_CHUNK = 400
+_READ_CHUNK = 1_000
 _DETAIL_MAX = 512
 
 
@@ -101,7 +102,10 @@ class Ingestor:
         *,
         window: TimeWindow = TimeWindow(),  # noqa: B008 - frozen, immutable default
         snapshot_max_age_ms: int = 1_000,
+        recovery_workers: int = 0,
     ) -> None:
+        """`recovery_workers`: processes that recover the signers of a big bulk in parallel (0: in the
+        calling thread; `recovery.default_workers()` is one per core)."""
         if engine.dialect.name not in ("sqlite", "postgresql"):
             raise ValueError(f"ingest supports SQLite and PostgreSQL, not {engine.dialect.name}")
         self._engine = engine
@@ -111,6 +115,9 @@ class Ingestor:
         self._max_age_ms = snapshot_max_age_ms
         self._lock = threading.Lock()
         self._snapshot: RegistrySnapshot | None = None
+        self._count_lock = threading.Lock()
+        self._recovery = SignerRecovery(recovery_workers)
+        self._unauthenticated: dict[str, int] = {}
 
     # ------------------------------------------------------------ registry snapshot
 
@@ -137,20 +144,54 @@ class Ingestor:
     def submit(self, fill: Fill, signature: bytes) -> Ack:
         return self.submit_many([(fill, signature)])[0]
 
-    def submit_many(self, items: Sequence[tuple[Fill, bytes]]) -> list[Ack]:
+    def authenticate_many(self, items: Sequence[tuple[Fill, bytes]]) -> list[Rejection | None]:
+        """Stage 1 alone (signature, venue, signer) for each item: None where it is authentic. Lets a caller
+        charge the venue's rate limit for authentic fills only, then pass the result to `submit_many`."""
+        snap = self.snapshot()
+        sep = self._separator
+        signers = self._recovery.recover([(fill.digest_under(sep), signature) for fill, signature in items])
+        return [authenticate_recovered(fill, signer, snap) for (fill, _), signer in zip(items, signers, strict=True)]
+
+    def close(self) -> None:
+        """Stop the signature-recovery workers, if any were started."""
+        self._recovery.close()
+
+    def unauthenticated_counts(self) -> dict[str, int]:
+        """Refusals of fills that did not authenticate, per reason, since this ingestor started."""
+        with self._count_lock:
+            return dict(self._unauthenticated)
+
+    def submit_many(
+        self, items: Sequence[tuple[Fill, bytes]], *, authenticated: Sequence[Rejection | None] | None = None
+    ) -> list[Ack]:
         """Judge and store a bulk of fills in one transaction; one ack per item, in order, returned
-        only after the transaction has committed."""
+        only after the transaction has committed. `authenticated`: `authenticate_many(items)`'s result,
+        when the caller has it already.
+
+        Fills that do not authenticate are refused with their reason but leave nothing in the ledger:
+        anyone can send them, so they are only counted (`unauthenticated_counts`). Refusals of authentic
+        fills are recorded in `rejections` (the venue's own rate limit bounds them)."""
         now_ms = self._clock()
         snap = self.snapshot(now_ms)
+        checked = self.authenticate_many(items) if authenticated is None else authenticated
+        if len(checked) != len(items):
+            raise ValueError("authenticated must have one entry per item")
         acks: list[Ack | None] = [None] * len(items)
         refused: list[tuple[int, Rejection]] = []
         authentic: list[tuple[int, bytes]] = []  # (index, leaf)
-        for i, (fill, signature) in enumerate(items):
-            rejection = authenticate(fill, signature, self._separator, snap)
+        anonymous: dict[str, int] = {}
+        for i, rejection in enumerate(checked):
             if rejection is None:
-                authentic.append((i, fill.leaf()))
+                authentic.append((i, items[i][0].leaf()))
             else:
-                refused.append((i, rejection))
+                acks[i] = Ack.rejected(rejection)
+                anonymous[rejection.reason.value] = anonymous.get(rejection.reason.value, 0) + 1
+        if anonymous:
+            with self._count_lock:
+                for reason, n in anonymous.items():
+                    self._unauthenticated[reason] = self._unauthenticated.get(reason, 0) + n
+        if not authentic:
+            return [a for a in acks if a is not None]
 
         with self._engine.begin() as conn:
             stored = _read_stored(conn, {(items[i][0].venue, items[i][0].venue_fill_id) for i, _ in authentic})
@@ -265,15 +306,21 @@ def _fill_row(fill: Fill, signature: bytes, leaf: bytes, accepted: Accepted, now
 
 
 def _read_stored(conn: Connection, keys: Iterable[FillKey]) -> dict[FillKey, _Stored]:
-    keys = list(keys)
+    """The stored fills among `keys`, one `venue = v AND venue_fill_id IN (...)` query per venue and chunk
+    (a bulk is one venue's): an index range on the unique (venue, venue_fill_id) on both backends, where
+    a row-value IN list is planned poorly by PostgreSQL."""
+    by_venue: dict[str, list[str]] = {}
+    for venue, venue_fill_id in keys:
+        by_venue.setdefault(venue, []).append(venue_fill_id)
     found: dict[FillKey, _Stored] = {}
-    for start in range(0, len(keys), _READ_CHUNK):
-        chunk = keys[start : start + _READ_CHUNK]
-        rows = conn.execute(
-            select(fills.c.id, fills.c.venue, fills.c.venue_fill_id, fills.c.leaf).where(
-                tuple_(fills.c.venue, fills.c.venue_fill_id).in_(chunk)
+    f = fills.c
+    for venue, ids in by_venue.items():
+        for start in range(0, len(ids), _READ_CHUNK):
+            rows = conn.execute(
+                select(f.id, f.venue_fill_id, f.leaf).where(
+                    f.venue == venue, f.venue_fill_id.in_(ids[start : start + _READ_CHUNK])
+                )
             )
-        )
-        for r in rows:
-            found[(r.venue, r.venue_fill_id)] = _Stored(r.id, bytes(r.leaf))
+            for r in rows:
+                found[(venue, r.venue_fill_id)] = _Stored(r.id, bytes(r.leaf))
     return found

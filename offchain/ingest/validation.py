@@ -43,6 +43,7 @@ class Reason(StrEnum):
     TS_TOO_OLD = "TS_TOO_OLD"
     TS_IN_FUTURE = "TS_IN_FUTURE"
     BAD_QTY = "BAD_QTY"
+    BAD_PRICE = "BAD_PRICE"
     SELF_TRADE = "SELF_TRADE"
     UNKNOWN_MEMBER = "UNKNOWN_MEMBER"
     MEMBER_NOT_ACTIVE = "MEMBER_NOT_ACTIVE"
@@ -51,6 +52,12 @@ class Reason(StrEnum):
     PRICE_OUT_OF_BAND = "PRICE_OUT_OF_BAND"
     NOT_CLOSE_OUT = "NOT_CLOSE_OUT"  # a close-out venue's fill without exactly one defaulted side
     NOT_REDUCING = "NOT_REDUCING"  # a close-out fill that would grow or flip the defaulter's position
+
+
+# Stage 1's reasons: a fill refused for one of them proves nothing about who sent it.
+AUTHENTICATION_REASONS = frozenset(
+    {Reason.BAD_SIGNATURE, Reason.UNKNOWN_VENUE, Reason.VENUE_NOT_APPROVED, Reason.WRONG_SIGNER}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,9 +104,17 @@ CLOSE_OUT_KINDS = frozenset({"auction"})
 def authenticate(fill: Fill, signature: bytes, domain_separator: bytes, snapshot: RegistrySnapshot) -> Rejection | None:
     """None when the fill is signed by its venue's current key and the venue is approved."""
     try:
-        signer = recover_signer_bytes(fill.digest_under(domain_separator), signature)
+        signer: bytes | str = recover_signer_bytes(fill.digest_under(domain_separator), signature)
     except InvalidSignature as exc:
-        return Rejection(Reason.BAD_SIGNATURE, str(exc))
+        signer = str(exc)
+    return authenticate_recovered(fill, signer, snapshot)
+
+
+def authenticate_recovered(fill: Fill, signer: bytes | str, snapshot: RegistrySnapshot) -> Rejection | None:
+    """`authenticate` once the signer is recovered (`signer`: its 20 address bytes, or why it did not
+    recover), so recovery can run elsewhere (offchain/ingest/recovery.py)."""
+    if isinstance(signer, str):
+        return Rejection(Reason.BAD_SIGNATURE, signer)
     venue = snapshot.venues.get(fill.venue)
     if venue is None:
         return Rejection(Reason.UNKNOWN_VENUE, f"venue {fill.venue!r} is not registered")
@@ -133,6 +148,8 @@ def check_terms(fill: Fill, snapshot: RegistrySnapshot, now_ms: int, window: Tim
 
     if fill.qty <= 0:
         return Rejection(Reason.BAD_QTY, f"qty must be positive, got {fill.qty}")
+    if fill.price <= 0:
+        return Rejection(Reason.BAD_PRICE, f"price must be positive, got {fill.price}")
     scale = 10**instrument.qty_decimals
     notional = -(-fill.qty * fill.price // scale)  # rounded up
     if notional > MAX_NOTIONAL:

@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy import BigInteger as SqlBigInteger
 
@@ -302,6 +303,46 @@ membership_applications = Table(
     Column("created_ms", Millis, nullable=False),
     Column("decided_ms", Millis, nullable=True),
     Index("ix_membership_applications_address", "address", "status"),
+    # One pending application per address, enforced by the database (concurrent applications race).
+    Index(
+        "uq_membership_applications_pending",
+        "address",
+        unique=True,
+        sqlite_where=text("status = 'pending'"),
+        postgresql_where=text("status = 'pending'"),
+    ),
+)
+
+# Session tokens are stateless HMAC tokens; these two tables take them back. A logout revokes one token
+# (by its `sid`) until it would have expired anyway; "revoke all my sessions" bumps the address's
+# generation, and a token carries the generation it was issued under.
+api_sessions_revoked = Table(
+    "api_sessions_revoked",
+    metadata,
+    Column("sid", String(32), primary_key=True),
+    Column("expires_ms", Millis, nullable=False),
+    Index("ix_api_sessions_revoked_expiry", "expires_ms"),
+)
+
+api_session_generations = Table(
+    "api_session_generations",
+    metadata,
+    Column("address", String(42), primary_key=True),
+    Column("generation", Integer, nullable=False),
+)
+
+# Signed webhooks (offchain/api/push.py): a member's URL receives its events, signed with `secret`
+# (HMAC-SHA256); `cursor` is the last event delivered per source table.
+api_webhooks = Table(
+    "api_webhooks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account", Integer, ForeignKey("members.account"), nullable=False),
+    Column("url", String(512), nullable=False),
+    Column("secret", String(64), nullable=False),
+    Column("cursor", JSON, nullable=False),
+    Column("created_ms", Millis, nullable=False),
+    UniqueConstraint("account", "url", name="uq_api_webhooks_account_url"),
 )
 
 # ---------------------------------------------------------------- defaults (offchain/defaults)

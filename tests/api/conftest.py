@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, insert, select, update
 
 from offchain.api import ApiSettings, create_app
-from offchain.api.signing import api_domain, sign_request
+from offchain.api.signing import SubAccountConsent, api_domain, sign_request
 from offchain.core.batch import Batch
 from offchain.core.fills import Fill, fills_domain
 from offchain.core.merkle import root_of
@@ -95,6 +95,13 @@ class Api:
         }
         values.update(kw)
         return Fill(**values)
+
+
+def sub_account_payload(sub: LocalAccount, parent: int, label: str, expiry_s: int) -> dict[str, Any]:
+    """The payload of `POST /v1/members/{parent}/sub-accounts`, with the sub-account key's own consent."""
+    consent = SubAccountConsent(parent, sub.address, label, expiry_s)
+    sig = Account.unsafe_sign_hash(consent.digest(API_DOMAIN), sub.key).signature
+    return {"address": sub.address, "label": label, "consent": {"expiry": expiry_s, "signature": "0x" + sig.hex()}}
 
 
 def sign_fill(fill: Fill, key: LocalAccount = VENUE) -> str:

@@ -24,7 +24,7 @@ from offchain.chain.deploy import mint
 from offchain.chain.safe import SafeInfra, SafeMultisig
 from offchain.chain.vault import vault_sender
 from offchain.cli.main import build_parser
-from offchain.cli.serve_command import build_app, settings_from_args
+from offchain.cli.serve_command import build_app, devnet_relayer_key, settings_from_args
 from offchain.core.batch import DEFAULT_FUND_ACCOUNT
 from offchain.core.withdrawal import WithdrawalRequest
 from offchain.devnet.bootstrap import fund_gas, new_key
@@ -50,7 +50,7 @@ def client(devnet: Devnet, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     args = build_parser().parse_args(["serve", "--devnet", str(path), "--db", devnet.db_url])
     settings = settings_from_args(args)
     assert settings.rpc_url == devnet.spec.rpc_url and settings.relayer_key is not None
-    with TestClient(build_app(settings)) as c:
+    with TestClient(build_app(settings, args.devnet)) as c:  # as `serve` runs it: funds its own relayer
         yield c
 
 
@@ -124,6 +124,9 @@ def test_member_relays_a_signed_withdrawal_through_the_api(devnet: Devnet, clien
     assert got["status"] == "pending" and got["amount"] == str(2_500 * USDC) and got["account"] == m.account
     listed = client.get(f"/v1/members/{m.account}/withdrawals", headers=h).json()
     assert [w["id"] for w in listed] == [out["id"]] and listed[0]["tx_hash"].startswith("0x")
+    # The relay's answer, the single read and the list name the same transaction, and it is on-chain.
+    assert out["tx_hash"] == got["tx_hash"] == listed[0]["tx_hash"]
+    assert devnet.vault.w3.eth.get_transaction_receipt(out["tx_hash"])["status"] == 1
 
     # The same signed request again: the vault's nonce moved on, its refusal comes back by name.
     r = client.post(f"/v1/members/{m.account}/withdrawals", json=submit(req, sig))
@@ -225,8 +228,8 @@ def test_safe_member_end_to_end(devnet: Devnet, client: TestClient, safe: SafeMu
 
 
 def test_serve_devnet_env_relayer_wins(devnet: Devnet, tmp_path: Path) -> None:
-    """The devnet file's operator key relays unless CROSSCLEAR_API_RELAYER_KEY names another key (so
-    the API and the settlement engine need not share one account's nonces)."""
+    """A relayer key of its own relays by default (never the operator's: the settlement engine sends from
+    it, and two senders on one account race for nonces); CROSSCLEAR_API_RELAYER_KEY names another."""
     path = tmp_path / "devnet.json"
     devnet.spec.save(path)
     args = build_parser().parse_args(["serve", "--devnet", str(path)])
@@ -239,7 +242,10 @@ def test_serve_devnet_env_relayer_wins(devnet: Devnet, tmp_path: Path) -> None:
         mp.undo()
     assert s.relayer_key is not None and s.relayer_key.get_secret_value() == relayer
     s = settings_from_args(args)
-    assert s.relayer_key is not None and s.relayer_key.get_secret_value() == devnet.spec.operator_key
+    assert s.relayer_key is not None and s.relayer_key.get_secret_value() == devnet_relayer_key(
+        devnet.spec.operator_key
+    )
+    assert s.relayer_key.get_secret_value() != devnet.spec.operator_key
 
 
 def test_settled_batch_feeds_positions_and_margin_breakdown(devnet: Devnet, client: TestClient) -> None:

@@ -17,6 +17,7 @@ from tests.api.conftest import (
     Api,
     fill_json,
     settle_pending,
+    sub_account_payload,
 )
 
 
@@ -106,11 +107,10 @@ def test_sub_account_is_read_by_its_parent(api: Api) -> None:
     from eth_account import Account
 
     sub = Account.from_key("0x" + "5b" * 32)
-    r = api.signed(BOB, "POST", f"/v1/members/{ALICE_ACCOUNT}/sub-accounts", {"address": sub.address, "label": "basis"})
+    payload = sub_account_payload(sub, ALICE_ACCOUNT, "basis", api.clock.now // 1000 + 600)
+    r = api.signed(BOB, "POST", f"/v1/members/{ALICE_ACCOUNT}/sub-accounts", payload)
     assert r.status_code == 403  # Bob cannot open Alice's sub-accounts
-    r = api.signed(
-        ALICE, "POST", f"/v1/members/{ALICE_ACCOUNT}/sub-accounts", {"address": sub.address, "label": "basis"}
-    )
+    r = api.signed(ALICE, "POST", f"/v1/members/{ALICE_ACCOUNT}/sub-accounts", payload)
     assert r.status_code == 201 and r.json()["parent"] == ALICE_ACCOUNT and r.json()["kind"] == "sub_account"
     r = api.signed(OPERATOR, "POST", f"/v1/membership/applications/{r.json()['id']}/approve", {"account": 20})
     assert r.status_code == 200

@@ -1,5 +1,6 @@
-"""Every rejection reason, through the service on both backends: the ack carries the code, the
-`rejections` table records it, and nothing lands in `fills`."""
+"""Every rejection reason, through the service on both backends: the ack carries the code, nothing
+lands in `fills`, and the `rejections` table records it when the fill authenticated (a fill that did not
+is only counted: anyone can send one)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from offchain.core.batch import INT128_MAX
 from offchain.core.fills import Fill
 from offchain.ingest import AckStatus, Reason, validate
 from offchain.ingest.snapshot import InstrumentInfo, Mark, MemberInfo, RegistrySnapshot, VenueInfo
-from offchain.ingest.validation import Accepted, Duplicate, Rejection
+from offchain.ingest.validation import AUTHENTICATION_REASONS, Accepted, Duplicate, Rejection
 from tests.ingest.conftest import (
     ALICE,
     BOB,
@@ -52,10 +53,13 @@ def _signed_by_other(venue: str) -> Case:
     return make
 
 
-def _zero_qty(world: World) -> tuple[Fill, bytes]:
-    # A venue could sign qty 0 (the EIP-712 type allows it) even though the model refuses to build one.
-    fill = Fill.model_construct(**{**world.fill().model_dump(), "qty": 0})
-    return fill, sign(fill)
+def _zero(field: str) -> Case:
+    def make(world: World) -> tuple[Fill, bytes]:
+        # A venue could sign qty or price 0 (the EIP-712 type allows it) even though the model refuses to build one.
+        fill = Fill.model_construct(**{**world.fill().model_dump(), field: 0})
+        return fill, sign(fill)
+
+    return make
 
 
 CASES: dict[str, tuple[Reason, Case]] = {
@@ -67,7 +71,8 @@ CASES: dict[str, tuple[Reason, Case]] = {
     "instrument_inactive": (Reason.INSTRUMENT_INACTIVE, _signed(symbol="OLD-PERP")),
     "ts_too_old": (Reason.TS_TOO_OLD, _signed(ts=NOW - 600_001)),
     "ts_in_future": (Reason.TS_IN_FUTURE, _signed(ts=NOW + 5_001)),
-    "zero_qty": (Reason.BAD_QTY, _zero_qty),
+    "zero_qty": (Reason.BAD_QTY, _zero("qty")),
+    "zero_price": (Reason.BAD_PRICE, _zero("price")),
     "notional_overflow": (Reason.BAD_QTY, _signed(qty=INT128_MAX // (BTC_MARK // 10**8) + 10**8)),
     "self_trade": (Reason.SELF_TRADE, _signed(buyer=ALICE, seller=ALICE)),
     "unknown_buyer": (Reason.UNKNOWN_MEMBER, _signed(buyer=STRANGER)),
@@ -93,7 +98,12 @@ def test_rejection_reason(world: World, case: str) -> None:
     ack = world.ingestor.submit(fill, signature)
     assert (ack.status, ack.reason, ack.fill_id) == (AckStatus.REJECTED, reason, None)
     assert ack.detail
-    assert world.rejection_reasons() == [reason.value]
+    if reason in AUTHENTICATION_REASONS:
+        assert world.rejection_reasons() == []
+        assert world.ingestor.unauthenticated_counts() == {reason.value: 1}
+    else:
+        assert world.rejection_reasons() == [reason.value]
+        assert world.ingestor.unauthenticated_counts() == {}
     assert world.fill_count() == 0
 
 

@@ -95,7 +95,9 @@ def test_bulk_judges_each_fill_on_its_own(world: World) -> None:
     assert acks[3].fill_id == acks[0].fill_id and acks[6].fill_id == old_ack.fill_id
     assert len({acks[0].fill_id, acks[2].fill_id, old_ack.fill_id}) == 3
     assert world.stored() == {(f.venue, f.venue_fill_id): f.leaf() for f in (stored_before, good1, good2)}
-    assert world.rejection_reasons() == ["WRONG_SIGNER", "UNKNOWN_MEMBER", "CONFLICT"]
+    # The fill that did not authenticate is only counted: anyone could have sent it.
+    assert world.rejection_reasons() == ["UNKNOWN_MEMBER", "CONFLICT"]
+    assert world.ingestor.unauthenticated_counts() == {"WRONG_SIGNER": 1}
     assert world.ingestor.submit_many([]) == []
 
 
@@ -198,8 +200,10 @@ def test_registry_changes_apply_after_refresh(world: World) -> None:
         registry.rotate_venue_signer(conn, "cexB", ALICE)  # any new key
     world.ingestor.refresh()
     assert world.ingestor.submit(rotated, sign(rotated, OTHER_KEY)).reason is Reason.WRONG_SIGNER
+    # Every refusal above was of an unauthenticated fill: counted, nothing written.
     with world.engine.connect() as conn:
-        assert conn.execute(select(rejections.c.venue).distinct()).scalars().all() == ["cexB"]
+        assert conn.execute(select(rejections.c.venue).distinct()).scalars().all() == []
+    assert world.ingestor.unauthenticated_counts() == {"VENUE_NOT_APPROVED": 2, "WRONG_SIGNER": 1}
 
 
 def test_a_new_mark_moves_the_band_after_refresh(world: World) -> None:

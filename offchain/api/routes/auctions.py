@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import ValidationError
 from sqlalchemy import Connection, and_, or_, select
 
 from offchain.api.chain import TRANSPORT_ERRORS
-from offchain.api.deps import AuctionsDep, PageDep, PublicLimit, ServicesDep
+from offchain.api.deps import AuctionsDep, PageDep, PublicLimit, ServicesDep, client_key
 from offchain.api.errors import COMMON_RESPONSES, ApiError, ErrorBody, chain_unavailable
+from offchain.api.fastjson import FastJsonRoute
 from offchain.api.models import (
     AwardOut,
     BidAckOut,
@@ -31,7 +32,7 @@ from offchain.defaults.auction import BidRefusal
 from offchain.defaults.house import NO_OPEN_TRANCHE, AuctionHouse
 from offchain.ledger import schema as t
 
-router = APIRouter(prefix="/auctions", tags=["auctions"], responses=COMMON_RESPONSES)
+router = APIRouter(prefix="/auctions", tags=["auctions"], responses=COMMON_RESPONSES, route_class=FastJsonRoute)
 _ERRORS: dict[int | str, dict[str, Any]] = {424: {"model": ErrorBody, "description": "`auctions_unavailable`"}}
 _BID_ERRORS: dict[int | str, dict[str, Any]] = {
     **_ERRORS,
@@ -151,8 +152,7 @@ def _refusal(house: AuctionHouse, bid: Bid, reason: str, bid_id: int | None) -> 
         if mark is not None:
             low, high = _band(int(mark), house.params.band_bps)
             message += f" ({max(low, 0)}..{high})"
-    detail = {"reason": reason, "message": message, "bid_id": bid_id}
-    return ApiError(status, reason.lower(), detail)
+    return ApiError(status, reason.lower(), message, bid_id=bid_id)
 
 
 @router.post(
@@ -162,7 +162,7 @@ def _refusal(house: AuctionHouse, bid: Bid, reason: str, bid_id: int | None) -> 
     responses=_BID_ERRORS,
     summary="Bid on an open tranche (EIP-712 Bid signed by the bidder's member key)",
 )
-def submit_bid(body: SignedBid, svc: ServicesDep, house: AuctionsDep) -> BidAckOut:
+def submit_bid(body: SignedBid, svc: ServicesDep, house: AuctionsDep, request: Request) -> BidAckOut:
     """Accepted bids are stored and judged at the tranche's deadline. A refused bid answers with the house's
     reason; `detail.bid_id` is set when the house stored it anyway (with the refusal as its outcome)."""
     b = body.bid
@@ -178,13 +178,17 @@ def submit_bid(body: SignedBid, svc: ServicesDep, house: AuctionsDep) -> BidAckO
             expiry=b.expiry,
         )
     except ValidationError as exc:
-        raise ApiError(422, "invalid_request", exc.errors(include_url=False, include_context=False)) from exc
-    svc.fill_limits.take("b:" + bid.bidder)
+        raise ApiError(422, "invalid_request", errors=[dict(e) for e in exc.errors(include_url=False)]) from exc
+    svc.ip_limits.take(client_key(request))  # the source address pays before the signature is checked
+    signature = bytes.fromhex(body.signature[2:])
+    if not bid.verify(signature, house.domain):
+        svc.refusals.add("bad_signature")
+        raise _refusal(house, bid, BidRefusal.BAD_SIGNATURE, None)
+    svc.fill_limits.take("b:" + bid.bidder)  # the bidder's own bucket, now that the bid is its own
     if bid.auction > _SQL_INT32_MAX or bid.tranche > _SQL_INT32_MAX:  # no such tranche can be stored
-        detail = {"reason": NO_OPEN_TRANCHE, "message": "no such tranche", "bid_id": None}
-        raise ApiError(404, NO_OPEN_TRANCHE.lower(), detail)
+        raise ApiError(404, NO_OPEN_TRANCHE.lower(), "no such tranche")
     try:
-        ack = house.submit_bid(bid, bytes.fromhex(body.signature[2:]))
+        ack = house.submit_bid(bid, signature)
     except TRANSPORT_ERRORS as exc:  # the house reads the chain's clock
         raise chain_unavailable(str(exc)) from exc
     if not ack.accepted or ack.bid_id is None:

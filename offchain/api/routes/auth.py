@@ -5,16 +5,18 @@ from __future__ import annotations
 from fastapi import APIRouter
 from sqlalchemy import select
 
-from offchain.api.deps import ServicesDep, SignedDep, member_account_of
+from offchain.api.deps import ServicesDep, SessionDep, SignedDep, member_account_of
 from offchain.api.errors import COMMON_RESPONSES, ErrorBody
-from offchain.api.models import LoginPayload, SessionOut, Signed, SigningInfo
-from offchain.api.signing import API_REQUEST_TYPE, spend_nonce
+from offchain.api.fastjson import FastJsonRoute
+from offchain.api.models import LoginPayload, RevokedOut, RevokePayload, SessionOut, Signed, SigningInfo
+from offchain.api.revocation import generation_of, revoke_all, revoke_token
+from offchain.api.signing import API_REQUEST_TYPE, SUB_ACCOUNT_CONSENT_TYPE, spend_nonce
 from offchain.core.eip712 import vault_domain
 from offchain.core.fills import FILL_TYPE
 from offchain.core.withdrawal import WITHDRAWAL_REQUEST_TYPE
 from offchain.ledger.schema import venues
 
-router = APIRouter(tags=["auth"], responses=COMMON_RESPONSES)
+router = APIRouter(tags=["auth"], responses=COMMON_RESPONSES, route_class=FastJsonRoute)
 
 
 @router.post(
@@ -29,6 +31,7 @@ def login(body: Signed[LoginPayload], verified: SignedDep, svc: ServicesDep) -> 
     now = svc.clock()
     with svc.engine.begin() as conn:
         spend_nonce(conn, verified, now)
+        generation = generation_of(conn, verified.signer)
         roles = []
         if verified.signer == svc.operator:
             roles.append("operator")
@@ -38,8 +41,38 @@ def login(body: Signed[LoginPayload], verified: SignedDep, svc: ServicesDep) -> 
             roles.append("venue")
     expires = now + svc.settings.session_ttl_s * 1000
     return SessionOut(
-        token=svc.sessions.issue(verified.signer, expires), address=verified.signer, expires_ms=expires, roles=roles
+        token=svc.sessions.issue(verified.signer, expires, generation),
+        address=verified.signer,
+        expires_ms=expires,
+        roles=roles,
     )
+
+
+@router.post(
+    "/auth/logout",
+    response_model=RevokedOut,
+    responses={401: {"model": ErrorBody}},
+    summary="Revoke the bearer token of this request (every API process refuses it from now on)",
+)
+def logout(s: SessionDep, svc: ServicesDep) -> RevokedOut:
+    with svc.engine.begin() as conn:
+        revoke_token(conn, s)
+    return RevokedOut(address=s.address, revoked="this_session", generation=s.generation)
+
+
+@router.post(
+    "/auth/revoke",
+    response_model=RevokedOut,
+    responses={401: {"model": ErrorBody}, 409: {"model": ErrorBody}},
+    summary="Revoke every session token of the signer issued so far (signed; e.g. after a token leaked)",
+)
+def revoke(body: Signed[RevokePayload], verified: SignedDep, svc: ServicesDep) -> RevokedOut:
+    """Signed like a login (payload `{"purpose": "revoke_sessions"}`), so a leaked token alone cannot
+    revoke its owner's other sessions. Tokens issued afterwards are valid."""
+    with svc.engine.begin() as conn:
+        spend_nonce(conn, verified, svc.clock())
+        generation = revoke_all(conn, verified.signer)
+    return RevokedOut(address=verified.signer, revoked="all_sessions", generation=generation)
 
 
 @router.get("/signing", response_model=SigningInfo, summary="EIP-712 domains and types clients sign")
@@ -52,5 +85,6 @@ def signing(svc: ServicesDep) -> SigningInfo:
         fill_type=FILL_TYPE,
         withdrawal_domain=vault_domain(s.chain_id, s.vault).as_json(),
         withdrawal_type=WITHDRAWAL_REQUEST_TYPE,
+        sub_account_consent_type=SUB_ACCOUNT_CONSENT_TYPE,
         canonical_payload="keccak256(UTF-8 JSON of `payload`, keys sorted, separators ',' ':', no floats)",
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 from sqlalchemy import Connection, select
 
 from offchain.api.chain import ChainGateway
@@ -16,10 +16,12 @@ from offchain.api.deps import (
     ServicesDep,
     SessionDep,
     SignedDep,
+    client_key,
     member_account_of,
     require_member_reader,
 )
 from offchain.api.errors import COMMON_RESPONSES, ApiError, ErrorBody, chain_unavailable, forbidden, not_found
+from offchain.api.fastjson import FastJsonRoute
 from offchain.api.models import (
     ApplicationOut,
     CashFlowOut,
@@ -51,13 +53,13 @@ from offchain.api.queries import (
     settled_marks,
 )
 from offchain.api.routes.membership import application_out, create_application
-from offchain.api.signing import verify_signature
+from offchain.api.signing import SubAccountConsent, check_times, verify_signature
 from offchain.core.eip712 import vault_domain
 from offchain.core.waterfall import haircut_value
 from offchain.core.withdrawal import WithdrawalRequest
 from offchain.ledger import schema as t
 
-router = APIRouter(prefix="/members", tags=["members"], responses=COMMON_RESPONSES)
+router = APIRouter(prefix="/members", tags=["members"], responses=COMMON_RESPONSES, route_class=FastJsonRoute)
 AccountPath = Annotated[int, Path(ge=0, le=2**32 - 1)]
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody},
@@ -345,19 +347,10 @@ def get_withdrawal(
 ) -> WithdrawalOut:
     with svc.engine.connect() as conn:
         require_member_reader(conn, svc, s, account)
-    w = _chain(svc).withdrawal(withdrawal_id)
+    w = _chain(svc).withdrawal_view(withdrawal_id)
     if w.status == "none" or w.account != account:
         raise not_found("unknown_withdrawal", withdrawal_id)
-    return WithdrawalOut(
-        id=w.id,
-        account=w.account,
-        asset=w.asset,
-        amount=str(w.amount),
-        to=str(w.to),
-        ready_at=w.ready_at,
-        status=w.status,
-        tx_hash=None,
-    )
+    return WithdrawalOut(**{**w.__dict__, "amount": str(w.amount)})
 
 
 @router.post(
@@ -367,11 +360,14 @@ def get_withdrawal(
     responses=_ERRORS,
     summary="Relay the member's signed WithdrawalRequest to the vault (requestWithdrawalBySig)",
 )
-def request_withdrawal(account: AccountPath, body: WithdrawalSubmit, svc: ServicesDep) -> WithdrawalOut:
+def request_withdrawal(
+    account: AccountPath, body: WithdrawalSubmit, svc: ServicesDep, request: Request
+) -> WithdrawalOut:
     """The member signs the vault's own EIP-712 `WithdrawalRequest` (domain "crossclear Vault"; EIP-1271
     for contract accounts); its nonce is the vault's `withdrawalNonce(member)` and its deadline is checked
     on-chain, so a replay or an expired request reverts. The API checks the signature and the account
     before paying gas, then relays; the vault checks margin at execution, after the withdrawal delay."""
+    svc.ip_limits.take(client_key(request))  # before the signature check (which may call the chain)
     chain = _chain(svc)
     with svc.engine.connect() as conn:
         row = _member_row(conn, account)
@@ -388,8 +384,12 @@ def request_withdrawal(account: AccountPath, body: WithdrawalSubmit, svc: Servic
         deadline=body.deadline,
     )
     sig = bytes.fromhex(body.signature[2:])
-    verify_signature(req.digest(vault_domain(svc.settings.chain_id, svc.settings.vault)), row.address, sig, chain)
-    svc.limits.take("k:" + row.address)
+    try:
+        verify_signature(req.digest(vault_domain(svc.settings.chain_id, svc.settings.vault)), row.address, sig, chain)
+    except ApiError as exc:
+        svc.refusals.add(exc.code)
+        raise
+    svc.limits.take("k:" + row.address)  # the member's own bucket, once the request is proven its own
     w = chain.relay_withdrawal(req, sig)
     return WithdrawalOut(**{**w.__dict__, "amount": str(w.amount)})
 
@@ -422,10 +422,28 @@ def open_sub_account(
     account: AccountPath, body: Signed[SubAccountPayload], verified: SignedDep, svc: ServicesDep
 ) -> ApplicationOut:
     """A sub-account is its own vault account (own address, own balances, own IM/MM: margined in
-    isolation, nothing offsets against the main account) linked to its parent. The operator admits the
-    address on-chain and approves it like a membership application; the parent's session reads it."""
+    isolation, nothing offsets against the main account) linked to its parent. The sub-account's own key
+    consents (`consent`: its EIP-712 `SubAccountConsent` for this parent and label; EIP-1271 for a
+    contract), so no member can claim someone else's address. The operator admits the address on-chain
+    and approves it like a membership application; the parent's session reads it."""
     from eth_utils import to_checksum_address
 
+    sub = str(to_checksum_address(body.payload.address))
+    consent = body.payload.consent
+    now = svc.clock()
+    try:
+        check_times(consent.expiry, now // 1000, svc.settings.max_request_ttl_s)
+    except ApiError as exc:
+        raise ApiError(401, "consent_" + exc.code, exc.detail) from None
+    digest = SubAccountConsent(account, sub, body.payload.label, consent.expiry).digest(svc.domain)
+    try:
+        verify_signature(digest, sub, bytes.fromhex(consent.signature[2:]), svc.chain)
+    except ApiError as exc:
+        if exc.code != "bad_signature":
+            raise
+        raise ApiError(
+            401, "bad_consent", "consent.signature is not the sub-account's SubAccountConsent for this parent and label"
+        ) from None
     with svc.engine.begin() as conn:
         parent = _member_row(conn, account)
         if parent.address != verified.signer:
@@ -435,8 +453,8 @@ def open_sub_account(
         return create_application(
             conn,
             verified,
-            svc.clock(),
-            str(to_checksum_address(body.payload.address)),
+            now,
+            sub,
             body.payload.label,
             "sub_account",
             parent.tier,

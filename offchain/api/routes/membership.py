@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, select, update
 
 from offchain.api.deps import PageDep, ServicesDep, SessionDep, SignedDep, require_operator
 from offchain.api.errors import COMMON_RESPONSES, ApiError, ErrorBody, conflict, forbidden, not_found
+from offchain.api.fastjson import FastJsonRoute
 from offchain.api.models import (
     ApplicationOut,
     ApplyPayload,
@@ -20,11 +21,12 @@ from offchain.api.models import (
 )
 from offchain.api.signing import Verified, spend_nonce
 from offchain.ingest import registry
+from offchain.ingest.atomic import insert_new
 from offchain.ingest.errors import RegistryError
 from offchain.ledger.schema import instruments, members, membership_applications
 from offchain.risk.tiers import DEFAULT_TIERS
 
-router = APIRouter(prefix="/membership", tags=["membership"], responses=COMMON_RESPONSES)
+router = APIRouter(prefix="/membership", tags=["membership"], responses=COMMON_RESPONSES, route_class=FastJsonRoute)
 ApplicationId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody},
@@ -71,28 +73,26 @@ def create_application(
     if conn.execute(select(members.c.account).where(members.c.address == address)).first() is not None:
         raise conflict("already_member", f"{address} is a member already")
     a = membership_applications.c
-    if conn.execute(select(a.id).where(a.address == address, a.status == "pending")).first() is not None:
-        raise conflict("application_pending", f"{address} has a pending application")
     spend_nonce(conn, verified, now)
-    new_id = conn.execute(
-        insert(membership_applications)
-        .values(
-            address=address,
-            name=name,
-            kind=kind,
-            tier=tier,
-            group_name=group,
-            parent=parent,
-            status="pending",
-            account=None,
-            note="",
-            created_ms=now,
-            decided_ms=None,
-        )
-        .returning(a.id)
-    ).scalar_one()
-    row = conn.execute(select(membership_applications).where(a.id == new_id)).one()
-    return application_out(row)
+    row = {
+        "address": address,
+        "name": name,
+        "kind": kind,
+        "tier": tier,
+        "group_name": group,
+        "parent": parent,
+        "status": "pending",
+        "account": None,
+        "note": "",
+        "created_ms": now,
+        "decided_ms": None,
+    }
+    # The partial unique index (one pending application per address) decides between concurrent
+    # applications; the loser's transaction, nonce included, rolls back.
+    if not insert_new(conn, membership_applications, row):
+        raise conflict("application_pending", f"{address} has a pending application")
+    stored = conn.execute(select(membership_applications).where(a.address == address, a.status == "pending")).one()
+    return application_out(stored)
 
 
 @router.get("/tiers", response_model=list[TierOut], summary="Risk tiers: IM multiplier, position limits, DF share")
@@ -201,12 +201,8 @@ def approve(
                 registry.grant(conn, p.account, name)
         except RegistryError as exc:
             raise registry_error(exc) from exc
+        _decide(conn, application_id, status="approved", account=p.account, tier=tier, decided_ms=now)
         a = membership_applications.c
-        conn.execute(
-            update(membership_applications)
-            .where(a.id == application_id)
-            .values(status="approved", account=p.account, tier=tier, decided_ms=now)
-        )
         return application_out(conn.execute(select(membership_applications).where(a.id == application_id)).one())
 
 
@@ -224,13 +220,23 @@ def reject(
     with svc.engine.begin() as conn:
         _pending(conn, application_id)
         spend_nonce(conn, verified, now)
+        _decide(conn, application_id, status="rejected", note=body.payload.reason[:256], decided_ms=now)
         a = membership_applications.c
-        conn.execute(
-            update(membership_applications)
-            .where(a.id == application_id)
-            .values(status="rejected", note=body.payload.reason[:256], decided_ms=now)
-        )
         return application_out(conn.execute(select(membership_applications).where(a.id == application_id)).one())
+
+
+def _decide(conn: Connection, application_id: int, **values: object) -> None:
+    """Decide a pending application, atomically: an approval and a rejection (or two approvals) racing
+    each other cannot both win; the loser's whole transaction rolls back with 409."""
+    a = membership_applications.c
+    done = conn.execute(
+        update(membership_applications)
+        .where(a.id == application_id, a.status == "pending")
+        .values(**values)
+        .returning(a.id)
+    ).first()
+    if done is None:
+        raise conflict("application_decided", f"application {application_id} was decided by a concurrent request")
 
 
 def registry_error(exc: RegistryError) -> ApiError:

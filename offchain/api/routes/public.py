@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+import anyio
+import anyio.to_thread
 from fastapi import APIRouter, Path
 from sqlalchemy import func, select
 
-from offchain.api.deps import PageDep, PublicLimit, ServicesDep
+from offchain.api.deps import PageDep, PublicLimit, Services, ServicesDep
 from offchain.api.errors import COMMON_RESPONSES, ErrorBody, not_found
+from offchain.api.fastjson import FastJsonRoute
 from offchain.api.models import (
     BalanceOut,
     BatchOut,
@@ -22,18 +25,19 @@ from offchain.api.models import (
     InstrumentImbalance,
     InstrumentOut,
     Paged,
+    PriceOut,
     RequirementOut,
     TransferOut,
     WaterfallEvent,
     WaterfallOut,
 )
-from offchain.api.queries import decode_payload, imbalance, instruments, notional, settled_marks
+from offchain.api.queries import decode_payload, imbalance, instruments, latest_prices, notional, settled_marks
 from offchain.api.routes.venues import fills_page
 from offchain.core.batch import DEFAULT_FUND_ACCOUNT
 from offchain.ledger import schema as t
 from offchain.ledger.engine_status import HALTED, read_status
 
-router = APIRouter(tags=["public"], dependencies=[PublicLimit], responses=COMMON_RESPONSES)
+router = APIRouter(tags=["public"], dependencies=[PublicLimit], responses=COMMON_RESPONSES, route_class=FastJsonRoute)
 Sequence = Annotated[int, Path(ge=0, le=2**62)]
 _ERRORS: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody}, 424: {"model": ErrorBody}}
 
@@ -236,6 +240,54 @@ def waterfall(svc: ServicesDep, page: PageDep) -> WaterfallOut:
     return WaterfallOut(items=items, next_cursor=items[-1].id if len(items) == page.limit else None, available=True)
 
 
+@router.get(
+    "/marks",
+    response_model=list[PriceOut],
+    summary="Current marks (with the price band fills are checked against) and index prices, with their sources",
+)
+def current_marks(svc: ServicesDep) -> list[PriceOut]:
+    """The latest price per name as ingest sees it (a new price reaches ingest within a second). A fill
+    is accepted when `band_low <= price <= band_high` and the mark is not `stale`."""
+    i = t.instruments.c
+    with svc.engine.connect() as conn:
+        prices = latest_prices(conn)
+        terms = {r.name: r for r in conn.execute(select(i.name, i.price_band_bps, i.mark_stale_ms))}
+    now = svc.clock()
+    out = []
+    for p in prices:
+        term = terms.get(p.name)
+        if term is None:
+            out.append(
+                PriceOut(
+                    name=p.name,
+                    kind="index",
+                    price=str(p.price),
+                    ts_ms=p.ts_ms,
+                    source=p.source,
+                    price_band_bps=None,
+                    band_low=None,
+                    band_high=None,
+                    stale=None,
+                )
+            )
+            continue
+        width = p.price * int(term.price_band_bps) // 10_000  # |price - mark| * 10_000 <= band * mark
+        out.append(
+            PriceOut(
+                name=p.name,
+                kind="mark",
+                price=str(p.price),
+                ts_ms=p.ts_ms,
+                source=p.source,
+                price_band_bps=int(term.price_band_bps),
+                band_low=str(max(p.price - width, 1)),
+                band_high=str(p.price + width),
+                stale=now - p.ts_ms > int(term.mark_stale_ms),
+            )
+        )
+    return out
+
+
 @router.get("/instruments", response_model=list[InstrumentOut], summary="Cleared instruments and their settled marks")
 def list_instruments(svc: ServicesDep) -> list[InstrumentOut]:
     with svc.engine.connect() as conn:
@@ -255,14 +307,43 @@ def list_instruments(svc: ServicesDep) -> list[InstrumentOut]:
     ]
 
 
-@router.get("/health", response_model=Health)
-def health(svc: ServicesDep) -> Health:
+_HEALTH_DB_TIMEOUT_S = 2.0
+
+
+def _ledger_health(svc: Services) -> tuple[int | None, list[str]]:
+    """The last batch and why the settlement engine halted (its clock check), if it did."""
     with svc.engine.connect() as conn:
         last = conn.execute(select(func.max(t.batches.c.sequence))).scalar_one_or_none()
         halted = [s.detail for s in read_status(conn) if s.state == HALTED]
+    return None if last is None else int(last), halted
+
+
+@router.get("/health", response_model=Health)
+async def health(svc: ServicesDep) -> Health:
+    """Answers whatever the chain does (no RPC call; `chain` reports the circuit breaker's state) and
+    within about two seconds whatever the database does (`last_batch` null, `database` "slow" then).
+    `refused_unauthenticated` counts, per code, the requests and fills refused before their sender was
+    authenticated: the only trace such requests leave. `status` is "halted" (with `halted` saying why) while
+    the settlement engine has stopped on its clock check (the chain's clock too far from the wall clock)."""
+    database: Literal["ok", "slow"] = "ok"
+    last: int | None = None
+    halted: list[str] = []
+    try:
+        with anyio.fail_after(_HEALTH_DB_TIMEOUT_S):
+            last, halted = await anyio.to_thread.run_sync(
+                _ledger_health, svc, abandon_on_cancel=True, limiter=svc.health_limiter()
+            )
+    except TimeoutError:
+        database = "slow"
+    refused = svc.refusals.snapshot()
+    for reason, n in svc.ingestor.unauthenticated_counts().items():
+        refused[reason] = refused.get(reason, 0) + n
     return Health(
         status="halted" if halted else "ok",
         last_batch=last,
         chain=svc.chain is not None,
+        chain_state=svc.chain_state(),
+        database=database,
+        refused_unauthenticated=dict(sorted(refused.items())),
         halted="; ".join(halted) or None,
     )

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query
-from pydantic import ValidationError
+from fastapi import APIRouter, Path, Query, Request
 from sqlalchemy import Connection, select
 
 from offchain.api.deps import (
@@ -15,10 +14,12 @@ from offchain.api.deps import (
     ServicesDep,
     SessionDep,
     SignedDep,
+    client_key,
     require_operator,
     require_venue_reader,
 )
 from offchain.api.errors import COMMON_RESPONSES, ApiError, ErrorBody, bad_request, not_found
+from offchain.api.fastjson import FastJsonRoute
 from offchain.api.models import (
     AckOut,
     BulkFills,
@@ -31,16 +32,19 @@ from offchain.api.models import (
     SignedFill,
     VenueOut,
     VenueRegisterPayload,
+    checksum,
 )
 from offchain.api.routes.membership import registry_error
 from offchain.api.signing import spend_nonce
+from offchain.core.batch import UINT128_MAX
 from offchain.core.fills import Fill
 from offchain.ingest import registry
 from offchain.ingest.errors import RegistryError
 from offchain.ingest.service import Ack
+from offchain.ingest.validation import Reason
 from offchain.ledger.schema import batches, fills, venues
 
-router = APIRouter(prefix="/venues", tags=["venues"], responses=COMMON_RESPONSES)
+router = APIRouter(prefix="/venues", tags=["venues"], responses=COMMON_RESPONSES, route_class=FastJsonRoute)
 VenueName = Annotated[str, Path(pattern=r"^[!-~]{1,64}$")]
 VenueFillId = Annotated[str, Path(pattern=r"^[!-~]([ -~]*[!-~])?$", max_length=128)]
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -93,26 +97,40 @@ def approve(venue: VenueName, body: Signed[Empty], verified: SignedDep, svc: Ser
         return venue_out(conn.execute(select(venues).where(venues.c.name == venue)).one())
 
 
-def _core_fill(venue: str, item: SignedFill) -> tuple[Fill, bytes]:
+def _core_fill(venue: str, item: SignedFill) -> tuple[Fill, bytes] | AckOut:
+    """The wire fill as ingest's `Fill`, or its per-fill refusal when it can never be a signed uint128.
+
+    `FillIn` has validated every field `Fill` validates (the same lengths, address format, ts range) and
+    the uint128 bounds of qty and price are checked here, so the fill is built with `model_construct`
+    and the addresses are checksummed through a cache: on the ingest hot path the model's own validation
+    would redo all of it (~70 µs a fill). A qty or price of 0 is a value the EIP-712 type can carry, so it
+    is built too and ingest judges it like any other: authenticated first, then refused with its own
+    `BAD_QTY`/`BAD_PRICE`, so one bad fill never fails the rest of its bulk. Values beyond uint128 cannot
+    have been signed as a `Fill` at all and are refused at once (nothing is stored for them)."""
     f = item.fill
     if f.venue != venue:
         raise bad_request("venue_mismatch", f"fill {f.venue_fill_id} is for venue {f.venue!r}, not {venue!r}")
-    try:
-        fill = Fill(
-            venue=f.venue,
-            venue_fill_id=f.venue_fill_id,
-            symbol=f.symbol,
-            buyer=f.buyer,
-            seller=f.seller,
-            qty=int(f.qty),
-            price=int(f.price),
-            ts=f.ts,
-        )
-    except ValidationError as exc:
-        raise ApiError(
-            422, "invalid_request", f"fill {f.venue_fill_id}: {exc.errors(include_url=False)[0]['msg']}"
-        ) from exc
-    return fill, bytes.fromhex(item.signature[2:])
+    qty, price = int(f.qty), int(f.price)
+    for name, value, reason in (("qty", qty, Reason.BAD_QTY), ("price", price, Reason.BAD_PRICE)):
+        if value > UINT128_MAX:
+            return AckOut(
+                venue_fill_id=f.venue_fill_id,
+                status="rejected",
+                fill_id=None,
+                reason=reason.value,
+                detail=f"{name} {value} does not fit the Fill type's uint128",
+            )
+    fields: dict[str, Any] = {
+        "venue": f.venue,
+        "venue_fill_id": f.venue_fill_id,
+        "symbol": f.symbol,
+        "buyer": checksum(f.buyer),
+        "seller": checksum(f.seller),
+        "qty": qty,
+        "price": price,
+        "ts": f.ts,
+    }
+    return Fill.model_construct(**fields), bytes.fromhex(item.signature[2:])
 
 
 def _ack_out(fill: Fill, ack: Ack) -> AckOut:
@@ -125,33 +143,69 @@ def _ack_out(fill: Fill, ack: Ack) -> AckOut:
     )
 
 
+def _ingest(svc: Services, request: Request, venue: str, wire: list[SignedFill]) -> list[AckOut]:
+    """Rate limits around authentication: the source address pays for every fill before any signature is
+    recovered; the venue's own bucket only for the fills its key really signed (so forged fills in a venue's
+    name cannot exhaust it). Then one transaction for the authentic ones."""
+    svc.fill_limits.take(client_key(request), len(wire))
+    built = [_core_fill(venue, f) for f in wire]
+    items = [b for b in built if isinstance(b, tuple)]
+    checked = svc.ingestor.authenticate_many(items)
+    authentic = sum(1 for c in checked if c is None)
+    if authentic:
+        svc.fill_limits.take("v:" + venue, authentic)
+    acks = iter(svc.ingestor.submit_many(items, authenticated=checked))
+    out = []
+    for b in built:
+        if isinstance(b, AckOut):
+            svc.refusals.add(b.reason or "rejected")
+            out.append(b)
+        else:
+            out.append(_ack_out(b[0], next(acks)))
+    return out
+
+
+_FILL_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "`venue_mismatch`: a fill names another venue (nothing stored)"},
+    413: {"model": ErrorBody, "description": "`bulk_too_large` or `payload_too_large` (nothing stored)"},
+}
+
+
 @router.post(
     "/{venue}/fills",
     response_model=AckOut,
-    responses=_ERRORS,
+    responses=_FILL_ERRORS,
     summary="Submit one venue-signed fill; the ack comes after it is durably stored",
 )
-def submit_fill(venue: VenueName, body: SignedFill, svc: ServicesDep) -> AckOut:
+def submit_fill(venue: VenueName, body: SignedFill, svc: ServicesDep, request: Request) -> AckOut:
     """The EIP-712 `Fill` signature is the request's signature; `(venue, venue_fill_id)` makes a resend
     a `duplicate`, so the fill needs no extra nonce. A refused fill is an ack with a `reason`."""
-    fill, sig = _core_fill(venue, body)
-    svc.fill_limits.take("v:" + venue)
-    return _ack_out(fill, svc.ingestor.submit(fill, sig))
+    svc.fill_limits.take(client_key(request))
+    built = _core_fill(venue, body)
+    if isinstance(built, AckOut):
+        svc.refusals.add(built.reason or "rejected")
+        return built
+    fill, signature = built
+    (checked,) = svc.ingestor.authenticate_many([built])
+    if checked is None:
+        svc.fill_limits.take("v:" + venue)
+    # Concurrent single fills share a commit (offchain/ingest/coalesce.py); the ack still follows it.
+    return _ack_out(fill, svc.coalescer.submit(fill, signature, checked))
 
 
 @router.post(
     "/{venue}/fills/bulk",
     response_model=list[AckOut],
-    responses=_ERRORS,
-    summary="Submit many venue-signed fills in one transaction; one ack per fill, in order",
+    responses=_FILL_ERRORS,
+    summary="Submit up to `max_bulk` (default 1,000) venue-signed fills in one transaction; one ack per fill, in order",
 )
-def submit_bulk(venue: VenueName, body: BulkFills, svc: ServicesDep) -> list[AckOut]:
+def submit_bulk(venue: VenueName, body: BulkFills, svc: ServicesDep, request: Request) -> list[AckOut]:
+    """Each fill is judged on its own (a refused fill is an ack with its reason, the others are stored);
+    only a fill naming another venue (400 `venue_mismatch`) or too many fills (413 `bulk_too_large`)
+    refuse the whole request, and then nothing is stored."""
     if len(body.fills) > svc.settings.max_bulk:
         raise ApiError(413, "bulk_too_large", f"at most {svc.settings.max_bulk} fills per request")
-    items = [_core_fill(venue, f) for f in body.fills]
-    svc.fill_limits.take("v:" + venue, len(items))
-    acks = svc.ingestor.submit_many(items)
-    return [_ack_out(f, a) for (f, _), a in zip(items, acks, strict=True)]
+    return _ingest(svc, request, venue, body.fills)
 
 
 def fill_out(r: Any, batch_status: str | None) -> FillOut:

@@ -1,0 +1,240 @@
+"""Push: what changed for a member or a venue since a cursor, read from the ledger.
+
+One reader (`member_events`, `venue_events`) feeds both push channels, the WebSocket stream
+(`GET /v1/stream`, routes/stream.py) and signed webhooks (`WebhookDispatcher`), so they tell the same
+story. A cursor is the last id seen per source table; every API process can serve any client, since the
+ledger is the only state. Event kinds:
+
+* member: `fill` (a fill of the member stored), `margin_call` (issue, raise, cure or default of a call:
+  amount, cure deadline, equity, IM, MM), `positions` (the member's netted positions after each
+  confirmed batch), `default` (a default declared);
+* venue: `ack` (a fill of the venue stored, with its ledger id), `settlement` (a confirmed batch that
+  settles fills of the venue: sequence, tx hash, fillsRoot, how many of the venue's fills).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import httpx
+import orjson
+from sqlalchemy import Connection, Engine, func, or_, select, update
+
+from offchain.ledger import schema as t
+
+Event = dict[str, Any]
+
+
+@dataclass
+class Cursor:
+    fill: int = 0
+    margin_call: int = 0
+    default: int = 0
+    batch: int = 0
+
+    @classmethod
+    def now(cls, conn: Connection) -> Cursor:
+        """The cursor of "from now on": the latest id of every source."""
+
+        def top(column: Any) -> int:
+            return int(conn.execute(select(func.max(column))).scalar_one_or_none() or 0)
+
+        confirmed = select(func.max(t.batches.c.sequence)).where(t.batches.c.status == "confirmed")
+        return cls(
+            fill=top(t.fills.c.id),
+            margin_call=top(t.margin_calls.c.id),
+            default=top(t.defaults.c.id),
+            batch=int(conn.execute(confirmed).scalar_one_or_none() or 0),
+        )
+
+    def as_json(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def _confirmed_since(conn: Connection, after: int) -> list[Any]:
+    b = t.batches.c
+    return list(
+        conn.execute(
+            select(b.sequence, b.tx_hash, b.payload)
+            .where(b.status == "confirmed", b.sequence > after)
+            .order_by(b.sequence)
+        )
+    )
+
+
+def member_events(conn: Connection, account: int, cursor: Cursor, limit: int = 500) -> tuple[list[Event], Cursor]:
+    """The member's events after `cursor`, oldest first per kind, and the cursor after them."""
+    out: list[Event] = []
+    f = t.fills.c
+    for r in conn.execute(
+        select(f.id, f.venue, f.venue_fill_id, f.instrument, f.buyer, f.qty, f.price, f.ts_ms)
+        .where(f.id > cursor.fill, or_(f.buyer == account, f.seller == account))
+        .order_by(f.id)
+        .limit(limit)
+    ):
+        out.append(
+            {
+                "type": "fill",
+                "fill_id": r.id,
+                "venue": r.venue,
+                "venue_fill_id": r.venue_fill_id,
+                "instrument": r.instrument,
+                "side": "buy" if r.buyer == account else "sell",
+                "qty": str(r.qty),
+                "price": str(r.price),
+                "ts": r.ts_ms,
+            }
+        )
+        cursor.fill = int(r.id)
+    mc = t.margin_calls.c
+    for m in conn.execute(
+        select(t.margin_calls).where(mc.account == account, mc.id > cursor.margin_call).order_by(mc.id).limit(limit)
+    ):
+        out.append(
+            {
+                "type": "margin_call",
+                "id": m.id,
+                "verdict": m.verdict,
+                "amount": str(m.amount),
+                "deadline": m.deadline,
+                "deep": m.deep,
+                "cured": m.verdict == "cure",
+                "equity": str(m.equity),
+                "im": str(m.im),
+                "mm": str(m.mm),
+                "batch_sequence": m.batch_sequence,
+            }
+        )
+        cursor.margin_call = int(m.id)
+    d = t.defaults.c
+    for dr in conn.execute(
+        select(d.id, d.status, d.declared_sequence, d.declared_at, d.positions)
+        .where(d.account == account, d.id > cursor.default)
+        .order_by(d.id)
+    ):
+        out.append(
+            {
+                "type": "default",
+                "id": dr.id,
+                "status": dr.status,
+                "declared_sequence": dr.declared_sequence,
+                "declared_at": dr.declared_at,
+                "positions": dr.positions,
+            }
+        )
+        cursor.default = int(dr.id)
+    batches = _confirmed_since(conn, cursor.batch)
+    if batches:
+        p = t.positions.c
+        held: dict[str, int] = {}
+        for pos in conn.execute(select(p.instrument, p.qty).where(p.member == account)):
+            held[pos.instrument] = held.get(pos.instrument, 0) + int(pos.qty)
+        last = batches[-1]
+        out.append(
+            {
+                "type": "positions",
+                "batch_sequence": last.sequence,
+                "netted": {k: str(v) for k, v in sorted(held.items()) if v},
+            }
+        )
+        cursor.batch = int(last.sequence)
+    return out, cursor
+
+
+def venue_events(conn: Connection, venue: str, cursor: Cursor, limit: int = 1_000) -> tuple[list[Event], Cursor]:
+    """The venue's acknowledgements and settlements after `cursor`."""
+    out: list[Event] = []
+    f = t.fills.c
+    for r in conn.execute(
+        select(f.id, f.venue_fill_id).where(f.venue == venue, f.id > cursor.fill).order_by(f.id).limit(limit)
+    ):
+        out.append({"type": "ack", "venue_fill_id": r.venue_fill_id, "fill_id": r.id, "status": "accepted"})
+        cursor.fill = int(r.id)
+    for b in _confirmed_since(conn, cursor.batch):
+        n = conn.execute(select(func.count()).where(f.batch_sequence == b.sequence, f.venue == venue)).scalar_one()
+        if n:
+            out.append(
+                {
+                    "type": "settlement",
+                    "batch_sequence": b.sequence,
+                    "tx_hash": None if b.tx_hash is None else "0x" + bytes(b.tx_hash).hex(),
+                    "fills_root": "0x" + b.payload["batch"]["fills_root"],
+                    "venue_fills": int(n),
+                }
+            )
+        cursor.batch = int(b.sequence)
+    return out, cursor
+
+
+# ---------------------------------------------------------------- webhooks
+
+
+def sign_body(secret: str, body: bytes) -> str:
+    """The `X-Crossclear-Signature` header: `sha256=` + hex HMAC-SHA256 of the raw body under the secret."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def new_secret() -> str:
+    return secrets.token_hex(32)
+
+
+class WebhookDispatcher:
+    """Delivers member events to registered webhooks: every `interval_s`, for each webhook, the events
+    after its stored cursor are POSTed as one JSON body `{"account", "events": [...]}`, signed with the
+    webhook's secret; the cursor moves only after a 2xx (at-least-once: a receiver dedups by event id)."""
+
+    def __init__(self, engine: Engine, interval_s: float = 0.5, timeout_s: float = 2.0) -> None:
+        self.engine = engine
+        self.interval_s = interval_s
+        self._timeout_s = timeout_s
+        self._client = httpx.Client(timeout=timeout_s)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Deliver in a background thread until `close()` (which a later `start()` undoes)."""
+        if self._thread is None:
+            if self._client.is_closed:
+                self._client = httpx.Client(timeout=self._timeout_s)
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="webhooks", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.deliver_once()
+
+    def deliver_once(self) -> int:
+        """One round over every webhook; how many deliveries succeeded."""
+        w = t.api_webhooks.c
+        with self.engine.connect() as conn:
+            hooks = conn.execute(select(t.api_webhooks)).all()
+        delivered = 0
+        for hook in hooks:
+            with self.engine.connect() as conn:
+                events, after = member_events(conn, int(hook.account), Cursor(**hook.cursor))
+            if not events:
+                continue
+            body = orjson.dumps({"account": hook.account, "events": events})
+            headers = {"content-type": "application/json", "x-crossclear-signature": sign_body(hook.secret, body)}
+            try:
+                ok = self._client.post(hook.url, content=body, headers=headers).is_success
+            except httpx.HTTPError:
+                ok = False
+            if ok:
+                delivered += 1
+                with self.engine.begin() as conn:
+                    conn.execute(update(t.api_webhooks).where(w.id == hook.id).values(cursor=after.as_json()))
+        return delivered
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        self._client.close()

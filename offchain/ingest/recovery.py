@@ -1,0 +1,72 @@
+"""Signer recovery for a bulk of fills, spread over the machine's cores.
+
+secp256k1 recovery is most of the CPU a fill costs, and each is independent of the others: a bulk above
+`PARALLEL_MIN` fills is cut into one chunk per worker process, each worker recovers its chunk's signers
+(libsecp256k1 through coincurve), and the results come back in order. Digests are computed by the caller
+(it needs the fills' leaves anyway) and travel as bytes, so what crosses the process boundary is ~100
+bytes a fill each way. Smaller bulks, and an ingestor without workers, recover in the calling thread.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+
+from offchain.core.fills import InvalidSignature, recover_signer_bytes
+
+PARALLEL_MIN = 256  # below this the round trip to the workers costs more than it saves
+
+Recovered = bytes | str  # the 20-byte signer, or why the signature did not recover
+
+
+def recover_all(pairs: Sequence[tuple[bytes, bytes]]) -> list[Recovered]:
+    """(digest, signature) -> the signer's 20 address bytes, or the InvalidSignature message."""
+    out: list[Recovered] = []
+    for digest, signature in pairs:
+        try:
+            out.append(recover_signer_bytes(digest, signature))
+        except InvalidSignature as exc:
+            out.append(str(exc))
+    return out
+
+
+def default_workers() -> int:
+    """One worker per core when there is more than one core; none on a single core."""
+    cores = os.cpu_count() or 1
+    return cores if cores > 1 else 0
+
+
+class SignerRecovery:
+    """`recover(pairs)` in this thread or over a process pool, started on first use and closed by `close()`."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def recover(self, pairs: Sequence[tuple[bytes, bytes]]) -> list[Recovered]:
+        if self.workers < 1 or len(pairs) < PARALLEL_MIN:
+            return recover_all(pairs)
+        pool = self._started()
+        size = -(-len(pairs) // self.workers)
+        chunks = [list(pairs[i : i + size]) for i in range(0, len(pairs), size)]
+        out: list[Recovered] = []
+        for part in pool.map(recover_all, chunks):
+            out.extend(part)
+        return out
+
+    def _started(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                # spawn, not fork: the API process has threads (and database connections) a fork would copy.
+                self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+            return self._pool
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = None

@@ -1,0 +1,35 @@
+"""Signer recovery over worker processes gives exactly what recovery in the calling thread gives, in order."""
+
+from __future__ import annotations
+
+from offchain.ingest import AckStatus, Ingestor
+from offchain.ingest.recovery import PARALLEL_MIN, SignerRecovery, recover_all
+from tests.ingest.conftest import DOMAIN, OTHER_KEY, World, sign
+
+
+def test_parallel_recovery_matches_serial(world: World) -> None:
+    fills = [world.fill(venue_fill_id=f"p-{i}") for i in range(PARALLEL_MIN + 37)]
+    pairs = []
+    for i, f in enumerate(fills):
+        sig = sign(f, OTHER_KEY) if i % 7 == 0 else sign(f)
+        if i % 11 == 0:
+            sig = sig[:64] + b"\x05"  # a v that does not recover
+        pairs.append((f.digest(DOMAIN), sig))
+    recovery = SignerRecovery(2)
+    try:
+        assert recovery.recover(pairs) == recover_all(pairs)
+    finally:
+        recovery.close()
+
+
+def test_a_big_bulk_through_workers_is_judged_like_one_without(world: World) -> None:
+    fills = [world.fill(venue_fill_id=f"w-{i}") for i in range(PARALLEL_MIN * 2)]
+    items = [(f, sign(f, OTHER_KEY) if i % 5 == 0 else sign(f)) for i, f in enumerate(fills)]
+    parallel = Ingestor(world.engine, DOMAIN, clock=world.clock, recovery_workers=2)
+    try:
+        acks = parallel.submit_many(items)
+    finally:
+        parallel.close()
+    expected = [AckStatus.REJECTED if i % 5 == 0 else AckStatus.ACCEPTED for i in range(len(items))]
+    assert [a.status for a in acks] == expected
+    assert world.fill_count() == expected.count(AckStatus.ACCEPTED)
