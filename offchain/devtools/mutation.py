@@ -1,0 +1,409 @@
+"""Mutation testing: run a module's fast tests against each of its AST mutants and score how many they kill.
+
+Each mutant runs in a forked child of a parent that has already imported the heavy third-party packages
+(pytest, numpy, web3, …), so a mutant costs a test run, not an interpreter start. The child forgets every
+project module, installs an import hook that serves the mutated code for the module under test, and runs
+pytest with `-x` on the module's configured tests. A non-zero exit (a failure, or a collection error because
+the mutant breaks the import) or a timeout kills the mutant; exit 0 lets it survive.
+
+Configuration (TOML, `scripts/mutation.toml`): per module its fast tests and its equivalent mutants (by key,
+each with a reason). Recorded scores (JSON, beside it): per module the score and the hash of what it was
+measured on (the module, its tests, its equivalents and this tool's operators), so a fresh clone can tell a
+touched module (hash differs) from an untouched one without any history.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib
+import importlib.abc
+import importlib.util
+import json
+import os
+import signal
+import sys
+import time
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import CodeType, ModuleType
+from typing import Any
+
+from offchain.devtools.mutants import Mutant, mutants, mutated_code
+
+# Bump when the operators change: every recorded hash then differs and every module is re-measured.
+OPERATORS_VERSION = "1"
+POLL_S = 0.01
+
+
+class MutationConfigError(ValueError):
+    """The configuration names a module, a test file or an equivalent that does not exist."""
+
+
+@dataclass(frozen=True)
+class Equivalent:
+    key: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ModuleConfig:
+    name: str  # dotted, e.g. offchain.defaults.calls
+    path: Path
+    tests: tuple[Path, ...]
+    equivalents: tuple[Equivalent, ...]
+    target: float  # the score the module must reach when measured in full (a floor for --check, too)
+
+    def content_hash(self) -> str:
+        h = hashlib.sha256(f"operators {OPERATORS_VERSION}\n".encode())
+        for p in (self.path, *self.tests):
+            h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
+        for e in sorted(self.equivalents, key=lambda e: e.key):
+            h.update(e.key.encode() + b"\0")
+        return h.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Config:
+    root: Path
+    scores_path: Path
+    warm: tuple[str, ...]  # imported once in the parent
+    forget: tuple[str, ...]  # package prefixes each child re-imports (the project's own code)
+    pytest_args: tuple[str, ...]
+    modules: dict[str, ModuleConfig]
+
+    @staticmethod
+    def load(path: Path, root: Path | None = None) -> Config:
+        raw = tomllib.loads(path.read_text())
+        base = (root or path.parent).resolve()
+        settings = raw.get("settings", {})
+        modules: dict[str, ModuleConfig] = {}
+        for name, m in raw.get("modules", {}).items():
+            mod_path = base / Path(*name.split(".")).with_suffix(".py")
+            if not mod_path.is_file():
+                raise MutationConfigError(f"module {name}: no file {mod_path}")
+            tests = tuple(base / t for t in m.get("tests", []))
+            missing = [str(t) for t in tests if not t.is_file()]
+            if not tests or missing:
+                raise MutationConfigError(f"module {name}: needs existing test files (missing: {missing})")
+            equivalents = tuple(Equivalent(e["key"], e["reason"]) for e in m.get("equivalent", []))
+            if any(not e.reason.strip() for e in equivalents):
+                raise MutationConfigError(f"module {name}: every equivalent mutant needs a reason")
+            modules[name] = ModuleConfig(name, mod_path, tests, equivalents, float(m.get("target", 0.9)))
+        return Config(
+            root=base,
+            scores_path=path.parent / settings.get("scores", path.stem + "_scores.json"),
+            warm=tuple(settings.get("warm", ["pytest"])),
+            forget=tuple(settings.get("forget", [])),
+            pytest_args=tuple(settings.get("pytest_args", [])),
+            modules=modules,
+        )
+
+    def recorded(self) -> dict[str, Any]:
+        if not self.scores_path.is_file():
+            return {}
+        data: dict[str, Any] = json.loads(self.scores_path.read_text())
+        return data
+
+
+# ---------------------------------------------------------------- the child: one test run of one mutant
+
+
+class _MutantFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Serves `code` for module `name` (and nothing else) ahead of the normal path finders."""
+
+    def __init__(self, name: str, path: Path, code: CodeType) -> None:
+        self.name, self.path, self.code = name, path, code
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> importlib.machinery.ModuleSpec | None:
+        if fullname != self.name:
+            return None
+        return importlib.util.spec_from_file_location(fullname, self.path, loader=self)
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
+        return None
+
+    def exec_module(self, module: ModuleType) -> None:
+        exec(self.code, module.__dict__)
+
+
+def _child(cfg: Config, module: ModuleConfig, code: CodeType | None, tests: Sequence[Path], log: Path | None) -> int:
+    import pytest
+    from hypothesis import settings
+
+    for name in list(sys.modules):
+        if any(name == p or name.startswith(p + ".") for p in cfg.forget):
+            del sys.modules[name]
+    if code is not None:
+        sys.meta_path.insert(0, _MutantFinder(module.name, module.path, code))
+    # Same examples every run (a score must not move with the random seed), no example database shared
+    # between mutants, and no deadline (the machine is shared; a slow run is not a failure).
+    settings.register_profile("mutation", derandomize=True, database=None, deadline=None, print_blob=False)
+    settings.load_profile("mutation")
+    fd = os.open(log if log else os.devnull, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    args = [*map(str, tests), "-x", "-q", "--no-header", "-p", "no:cacheprovider", *cfg.pytest_args]
+    return int(pytest.main(args))
+
+
+def _fork(cfg: Config, module: ModuleConfig, code: CodeType | None, tests: Sequence[Path], log: Path | None) -> int:
+    pid = os.fork()
+    if pid == 0:  # the child never returns into the parent's code
+        rc = 3
+        try:
+            os.setpgid(0, 0)  # its own group, so a timeout ends whatever it started too
+            rc = _child(cfg, module, code, tests, log)
+        finally:
+            os._exit(rc)
+    return pid
+
+
+# ---------------------------------------------------------------- the parent: scheduling and scoring
+
+
+@dataclass
+class ModuleResult:
+    name: str
+    hash: str
+    total: int = 0
+    killed: int = 0
+    timeouts: int = 0  # counted in killed
+    survived: list[str] = field(default_factory=list)  # keys
+    equivalent: list[str] = field(default_factory=list)  # keys (not run)
+    equivalent_killed: list[str] = field(default_factory=list)  # marked equivalent but a test kills it
+    stale_equivalents: list[str] = field(default_factory=list)  # configured keys no mutant has
+    errors: list[str] = field(default_factory=list)
+    lines: dict[str, int] = field(default_factory=dict)  # key -> line, for the report
+    killed_keys: list[str] = field(default_factory=list)
+    complete: bool = True
+    seconds: float = 0.0
+
+    @property
+    def score(self) -> float:
+        counted = self.killed + len(self.survived)
+        return self.killed / counted if counted else 1.0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "hash": self.hash,
+            "total": self.total,
+            "killed": self.killed,
+            "timeouts": self.timeouts,
+            "survived": len(self.survived),
+            "equivalent": len(self.equivalent),
+            "score": round(self.score, 4),
+            "complete": self.complete,
+            "seconds": round(self.seconds, 1),
+            "survivors": [{"key": k, "line": self.lines.get(k, 0)} for k in self.survived],
+            "equivalent_killed": self.equivalent_killed,
+            "stale_equivalents": self.stale_equivalents,
+            "errors": self.errors,
+        }
+
+
+@dataclass
+class _Running:
+    pid: int
+    module: str
+    key: str
+    started: float
+    timeout: float
+
+
+def warm_up(cfg: Config) -> None:
+    """Import the heavy packages once in the parent, and make the project importable from its root."""
+    if str(cfg.root) not in sys.path:
+        sys.path.insert(0, str(cfg.root))
+    os.chdir(cfg.root)
+    for name in cfg.warm:
+        importlib.import_module(name)
+    loaded = [n for n in sys.modules if any(n == p or n.startswith(p + ".") for p in cfg.forget)]
+    for name in loaded:  # the parent never keeps project code: children import it fresh (and mutated)
+        del sys.modules[name]
+
+
+def _wait(pid: int, timeout: float) -> int | None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(POLL_S)
+    _kill(pid)
+    return None
+
+
+def _kill(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # it may have ended on its own meanwhile
+        os.killpg(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+
+
+def baseline_seconds(cfg: Config, module: ModuleConfig, tests: Sequence[Path], log: Path | None = None) -> float:
+    """Time of the unmutated tests (they must pass, or no mutant result would mean anything)."""
+    started = time.monotonic()
+    rc = _wait(_fork(cfg, module, None, tests, log), 600)
+    if rc != 0:
+        where = f"; output in {log}" if log else ""
+        raise MutationConfigError(f"{module.name}: its tests fail without any mutant (exit {rc}){where}")
+    return time.monotonic() - started
+
+
+def run_modules(
+    cfg: Config,
+    names: Sequence[str],
+    jobs: int = 2,
+    budget_s: float | None = None,
+    tests_override: Sequence[Path] | None = None,
+    function: str | None = None,
+    progress: bool = False,
+) -> dict[str, ModuleResult]:
+    """Measure each named module; within `budget_s` seconds in all (modules not finished are incomplete)."""
+    warm_up(cfg)
+    started = time.monotonic()
+    results: dict[str, ModuleResult] = {}
+    for name in names:
+        module = cfg.modules[name]
+        result = ModuleResult(name, module.content_hash())
+        results[name] = result
+        remaining = None if budget_s is None else budget_s - (time.monotonic() - started)
+        if remaining is not None and remaining <= 0:
+            result.complete = False
+            continue
+        _run_module(cfg, module, result, jobs, remaining, tests_override, function, progress)
+    return results
+
+
+def _run_module(
+    cfg: Config,
+    module: ModuleConfig,
+    result: ModuleResult,
+    jobs: int,
+    budget_s: float | None,
+    tests_override: Sequence[Path] | None,
+    function: str | None,
+    progress: bool,
+) -> None:
+    t0 = time.monotonic()
+    tests = tuple(tests_override) if tests_override else module.tests
+    source = module.path.read_text()
+    all_mutants = [m for m in mutants(source) if function is None or m.function == function]
+    result.total = len(all_mutants)
+    result.lines = {m.key: m.line for m in all_mutants}
+    keys = {m.key for m in all_mutants}
+    marked = {e.key for e in module.equivalents}
+    result.stale_equivalents = sorted(marked - keys) if function is None else []
+    timeout = max(10.0, 4 * baseline_seconds(cfg, module, tests) + 5)
+    # Equivalent mutants are run too: one that a test kills is not equivalent, and the report says so.
+    queue: list[Mutant] = list(all_mutants)
+    running: list[_Running] = []
+    deadline = None if budget_s is None else t0 + budget_s
+    done = 0
+    while queue or running:
+        while queue and len(running) < jobs and (deadline is None or time.monotonic() < deadline):
+            m = queue.pop(0)
+            code = mutated_code(source, m.index, str(module.path))
+            assert isinstance(code, CodeType)
+            pid = _fork(cfg, module, code, tests, None)
+            running.append(_Running(pid, module.name, m.key, time.monotonic(), timeout))
+        if queue and deadline is not None and time.monotonic() >= deadline and not running:
+            result.complete = False
+            break
+        for r in list(running):
+            finished, status = os.waitpid(r.pid, os.WNOHANG)
+            if finished:
+                running.remove(r)
+                _score(result, r.key, os.waitstatus_to_exitcode(status), marked)
+            elif time.monotonic() - r.started > r.timeout:
+                _kill(r.pid)
+                running.remove(r)
+                result.timeouts += 1
+                _score(result, r.key, 1, marked)
+            else:
+                continue
+            done += 1
+            if progress:
+                print(f"\r{module.name}: {done}/{result.total}", end="", file=sys.stderr, flush=True)
+        time.sleep(POLL_S)
+    if progress:
+        print(file=sys.stderr)
+    result.seconds = time.monotonic() - t0
+
+
+def _score(result: ModuleResult, key: str, rc: int, marked: set[str]) -> None:
+    killed = rc in (1, 2)  # a failing test, or a collection error (the mutant breaks the import)
+    if rc not in (0, 1, 2):
+        result.errors.append(f"{key}: pytest exit {rc}")
+    if key in marked:
+        result.equivalent.append(key)
+        if killed:
+            result.equivalent_killed.append(key)
+        return
+    if killed:
+        result.killed += 1
+        result.killed_keys.append(key)
+    elif rc == 0:
+        result.survived.append(key)
+
+
+# ---------------------------------------------------------------- reports and the CI rule
+
+
+def touched(cfg: Config) -> list[str]:
+    """Modules whose content hash differs from the recorded one (or that have no recorded score)."""
+    recorded = cfg.recorded()
+    return [n for n, m in cfg.modules.items() if recorded.get(n, {}).get("hash") != m.content_hash()]
+
+
+def check(cfg: Config, results: dict[str, ModuleResult]) -> list[str]:
+    """The CI rule: every measured module complete, at or above its recorded score and its target."""
+    recorded = cfg.recorded()
+    problems = []
+    for name, r in results.items():
+        if not r.complete:
+            problems.append(f"{name}: not measured in full within the budget")
+            continue
+        before = recorded.get(name, {}).get("score")
+        floor = max(before if before is not None else 0.0, cfg.modules[name].target)
+        if round(r.score, 4) < round(floor, 4):
+            problems.append(f"{name}: score {r.score:.2%} is below {floor:.2%} (survivors: {len(r.survived)})")
+        if r.errors:
+            problems.append(f"{name}: {len(r.errors)} mutant runs ended with a pytest error")
+    return problems
+
+
+def record(cfg: Config, results: dict[str, ModuleResult]) -> None:
+    data = cfg.recorded()
+    for name, r in results.items():
+        if r.complete:
+            data[name] = {
+                "hash": r.hash,
+                "score": round(r.score, 4),
+                "killed": r.killed,
+                "survived": len(r.survived),
+                "equivalent": len(r.equivalent),
+            }
+    cfg.scores_path.write_text(json.dumps(dict(sorted(data.items())), indent=2) + "\n")
+
+
+def report(results: dict[str, ModuleResult]) -> str:
+    lines = [f"{'module':<34} {'mutants':>7} {'killed':>6} {'survived':>8} {'equiv':>5} {'score':>7} {'s':>5}"]
+    for r in results.values():
+        score = f"{r.score:.1%}" if r.complete else "partial"
+        lines.append(
+            f"{r.name:<34} {r.total:>7} {r.killed:>6} {len(r.survived):>8} {len(r.equivalent):>5} {score:>7}"
+            f" {r.seconds:>5.0f}"
+        )
+    for r in results.values():
+        for key in r.survived:
+            lines.append(f"  survived  {r.name}:{r.lines.get(key, 0)}  {key}")
+        for key in r.equivalent_killed:
+            lines.append(f"  marked equivalent but killed  {r.name}  {key}")
+        for key in r.stale_equivalents:
+            lines.append(f"  stale equivalent (no such mutant)  {r.name}  {key}")
+        for err in r.errors:
+            lines.append(f"  error  {r.name}  {err}")
+    return "\n".join(lines)
