@@ -109,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
             )
     if args.record and not (args.function or args.tests):
         record(cfg, results)
-        print(f"mutation: recorded {', '.join(n for n, r in results.items() if r.complete)} in {cfg.scores_path}")
+        recorded = ", ".join(n for n, r in results.items() if r.complete)
+        print(f"mutation: recorded {recorded} in {cfg.scores_path}", file=sys.stderr)
     return status
 
 

@@ -58,12 +58,14 @@ class Mutant:
     key: str  # "function: `original` → `mutant`" (+ " #n")
     function: str
     line: int
+    end_line: int  # the mutated node spans line..end_line (which tests execute it decides which tests run)
 
 
 @dataclass
 class _Site:
     function: str
     line: int
+    end_line: int
     shown: ast.AST  # the node whose source shows the mutation
     apply: Callable[[], ast.AST]  # mutates the tree in place; returns the node to show
 
@@ -117,7 +119,8 @@ class _Collector:
         )  # imports for the type checker only
 
     def _add(self, func: str, node: ast.AST, shown: ast.AST, apply: Callable[[], ast.AST]) -> None:
-        self.sites.append(_Site(func, getattr(node, "lineno", 0), shown, apply))
+        line = getattr(node, "lineno", 0)
+        self.sites.append(_Site(func, line, getattr(node, "end_lineno", None) or line, shown, apply))
 
     def _sites_at(self, node: ast.AST, func: str, parent: ast.AST | None, field: str, index: int | None) -> None:
         if isinstance(node, ast.BinOp | ast.AugAssign) and type(node.op) in _BINOPS:
@@ -220,7 +223,7 @@ def mutants(source: str) -> list[Mutant]:
         base = f"{site.function}: `{before}` → `{after}`"
         seen[base] += 1
         key = base if seen[base] == 1 else f"{base} #{seen[base]}"
-        out.append(Mutant(index, key, site.function, site.line))
+        out.append(Mutant(index, key, site.function, site.line, site.end_line))
     return out
 
 

@@ -23,12 +23,13 @@ import json
 import os
 import signal
 import sys
+import tempfile
 import time
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import CodeType, ModuleType
+from types import CodeType, FrameType, ModuleType
 from typing import Any
 
 from offchain.devtools.mutants import Mutant, mutants, mutated_code
@@ -129,15 +130,46 @@ class _MutantFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         exec(self.code, module.__dict__)
 
 
-def _child(cfg: Config, module: ModuleConfig, code: CodeType | None, tests: Sequence[Path], log: Path | None) -> int:
+class _Coverage:
+    """Which lines of one file each test executes (a line tracer limited to that file's frames), and which
+    run outside any test (at import). A mutant then runs only the tests that execute its lines."""
+
+    def __init__(self, filename: str) -> None:
+        self.filename = filename
+        self.current = ""  # "" while no test runs (collection, imports)
+        self.lines: dict[str, set[int]] = {}
+
+    def trace(self, frame: FrameType, event: str, arg: object) -> Any:
+        if frame.f_code.co_filename != self.filename:
+            return None
+        self.lines.setdefault(self.current, set()).add(frame.f_lineno)
+        return self._line
+
+    def _line(self, frame: FrameType, event: str, arg: object) -> Any:
+        if event == "line":
+            self.lines.setdefault(self.current, set()).add(frame.f_lineno)
+        return self._line
+
+    def pytest_runtest_setup(self, item: Any) -> None:
+        self.current = item.nodeid
+
+    def pytest_runtest_teardown(self, item: Any) -> None:
+        self.current = item.nodeid
+
+    def pytest_runtest_logfinish(self, nodeid: str) -> None:
+        self.current = ""
+
+
+def _child(
+    cfg: Config, module: ModuleConfig, code: CodeType, tests: Sequence[str], log: Path | None, coverage: Path | None
+) -> int:
     import pytest
     from hypothesis import settings
 
     for name in list(sys.modules):
         if any(name == p or name.startswith(p + ".") for p in cfg.forget):
             del sys.modules[name]
-    if code is not None:
-        sys.meta_path.insert(0, _MutantFinder(module.name, module.path, code))
+    sys.meta_path.insert(0, _MutantFinder(module.name, module.path, code))
     # Same examples every run (a score must not move with the random seed), no example database shared
     # between mutants, and no deadline (the machine is shared; a slow run is not a failure).
     settings.register_profile("mutation", derandomize=True, database=None, deadline=None, print_blob=False)
@@ -145,17 +177,33 @@ def _child(cfg: Config, module: ModuleConfig, code: CodeType | None, tests: Sequ
     fd = os.open(log if log else os.devnull, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
-    args = [*map(str, tests), "-x", "-q", "--no-header", "-p", "no:cacheprovider", *cfg.pytest_args]
-    return int(pytest.main(args))
+    args = [*tests, "-x", "-q", "--no-header", "-p", "no:cacheprovider", *cfg.pytest_args]
+    if coverage is None:
+        return int(pytest.main(args))
+    tracer = _Coverage(str(module.path))
+    sys.settrace(tracer.trace)
+    try:
+        rc = int(pytest.main(args, plugins=[tracer]))
+    finally:
+        sys.settrace(None)
+    coverage.write_text(json.dumps({k: sorted(v) for k, v in tracer.lines.items()}))
+    return rc
 
 
-def _fork(cfg: Config, module: ModuleConfig, code: CodeType | None, tests: Sequence[Path], log: Path | None) -> int:
+def _fork(
+    cfg: Config,
+    module: ModuleConfig,
+    code: CodeType,
+    tests: Sequence[str],
+    log: Path | None = None,
+    coverage: Path | None = None,
+) -> int:
     pid = os.fork()
     if pid == 0:  # the child never returns into the parent's code
         rc = 3
         try:
             os.setpgid(0, 0)  # its own group, so a timeout ends whatever it started too
-            rc = _child(cfg, module, code, tests, log)
+            rc = _child(cfg, module, code, tests, log, coverage)
         finally:
             os._exit(rc)
     return pid
@@ -176,6 +224,7 @@ class ModuleResult:
     equivalent_killed: list[str] = field(default_factory=list)  # marked equivalent but a test kills it
     stale_equivalents: list[str] = field(default_factory=list)  # configured keys no mutant has
     errors: list[str] = field(default_factory=list)
+    uncovered: list[str] = field(default_factory=list)  # survivors that no test even executes
     lines: dict[str, int] = field(default_factory=dict)  # key -> line, for the report
     killed_keys: list[str] = field(default_factory=list)
     complete: bool = True
@@ -197,7 +246,9 @@ class ModuleResult:
             "score": round(self.score, 4),
             "complete": self.complete,
             "seconds": round(self.seconds, 1),
-            "survivors": [{"key": k, "line": self.lines.get(k, 0)} for k in self.survived],
+            "survivors": [
+                {"key": k, "line": self.lines.get(k, 0), "executed": k not in self.uncovered} for k in self.survived
+            ],
             "equivalent_killed": self.equivalent_killed,
             "stale_equivalents": self.stale_equivalents,
             "errors": self.errors,
@@ -242,14 +293,37 @@ def _kill(pid: int) -> None:
     os.waitpid(pid, 0)
 
 
-def baseline_seconds(cfg: Config, module: ModuleConfig, tests: Sequence[Path], log: Path | None = None) -> float:
-    """Time of the unmutated tests (they must pass, or no mutant result would mean anything)."""
-    started = time.monotonic()
-    rc = _wait(_fork(cfg, module, None, tests, log), 600)
-    if rc != 0:
-        where = f"; output in {log}" if log else ""
-        raise MutationConfigError(f"{module.name}: its tests fail without any mutant (exit {rc}){where}")
-    return time.monotonic() - started
+@dataclass(frozen=True)
+class Baseline:
+    seconds: float
+    at_import: frozenset[int]  # lines executed outside any test: a mutant there runs every test
+    by_test: dict[str, frozenset[int]]  # test node id -> lines it executes, in run order
+
+    def tests_for(self, m: Mutant) -> list[str] | None:
+        """The tests that execute the mutant's lines ([] when none does), or None for all of them."""
+        lines = set(range(m.line, m.end_line + 1))
+        if lines & self.at_import:
+            return None
+        return [t for t, covered in self.by_test.items() if lines & covered]
+
+
+def baseline(cfg: Config, module: ModuleConfig, tests: Sequence[str]) -> Baseline:
+    """Run the unmutated tests (they must pass, or no mutant result would mean anything), timed and traced."""
+    code = compile(module.path.read_text(), str(module.path), "exec")
+    with tempfile.TemporaryDirectory(prefix="mutation-") as tmp:
+        log, cov = Path(tmp) / "baseline.log", Path(tmp) / "coverage.json"
+        started = time.monotonic()
+        rc = _wait(_fork(cfg, module, code, tests, log, cov), 900)
+        seconds = time.monotonic() - started
+        if rc != 0:
+            tail = log.read_text()[-3000:] if log.is_file() else ""
+            raise MutationConfigError(f"{module.name}: its tests fail without any mutant (exit {rc}):\n{tail}")
+        raw: dict[str, list[int]] = json.loads(cov.read_text())
+    return Baseline(
+        seconds,
+        frozenset(raw.pop("", [])),
+        {k: frozenset(v) for k, v in raw.items()},
+    )
 
 
 def run_modules(
@@ -288,7 +362,7 @@ def _run_module(
     progress: bool,
 ) -> None:
     t0 = time.monotonic()
-    tests = tuple(tests_override) if tests_override else module.tests
+    tests = [str(t) for t in (tests_override or module.tests)]
     source = module.path.read_text()
     all_mutants = [m for m in mutants(source) if function is None or m.function == function]
     result.total = len(all_mutants)
@@ -296,7 +370,8 @@ def _run_module(
     keys = {m.key for m in all_mutants}
     marked = {e.key for e in module.equivalents}
     result.stale_equivalents = sorted(marked - keys) if function is None else []
-    timeout = max(10.0, 4 * baseline_seconds(cfg, module, tests) + 5)
+    base = baseline(cfg, module, tests)
+    timeout = max(10.0, 4 * base.seconds + 5)
     # Equivalent mutants are run too: one that a test kills is not equivalent, and the report says so.
     queue: list[Mutant] = list(all_mutants)
     running: list[_Running] = []
@@ -305,9 +380,15 @@ def _run_module(
     while queue or running:
         while queue and len(running) < jobs and (deadline is None or time.monotonic() < deadline):
             m = queue.pop(0)
+            selected = base.tests_for(m)
+            if selected == []:  # no test executes it: it survives without a run
+                result.uncovered.append(m.key)
+                _score(result, m.key, 0, marked)
+                done += 1
+                continue
             code = mutated_code(source, m.index, str(module.path))
             assert isinstance(code, CodeType)
-            pid = _fork(cfg, module, code, tests, None)
+            pid = _fork(cfg, module, code, tests if selected is None else selected)
             running.append(_Running(pid, module.name, m.key, time.monotonic(), timeout))
         if queue and deadline is not None and time.monotonic() >= deadline and not running:
             result.complete = False

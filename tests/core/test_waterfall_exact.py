@@ -256,3 +256,8 @@ def test_negative_loss_is_refused_and_zero_loss_draws_nothing() -> None:
         plan_waterfall(bare(-1))
     plan = plan_waterfall(bare(0, collateral=(WETH,), contribution=5, operator_capital=5, pool=Pool(5, 5)))
     assert plan.draws == () and plan.cover_amount == 0 and plan.uncovered == 0 and plan.external == 0
+
+
+def test_layer_numbers_are_the_vaults() -> None:
+    assert [int(layer) for layer in Layer] == [1, 2, 3, 4, 5, 6, 7]
+    assert (Layer.COLLATERAL, Layer.ADL) == (1, 7)
