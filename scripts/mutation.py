@@ -13,6 +13,7 @@ that could not be measured within the budget), 2 on a configuration error.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -45,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=2, help="mutants run at once (default 2)")
     ap.add_argument("--budget", type=float, default=None, help="seconds for the whole run")
     ap.add_argument("--tests", type=Path, nargs="+", default=None, help="run these tests instead of the configured")
+    ap.add_argument("--markers", default=None, help="pytest -m expression instead of the configured one")
     ap.add_argument("--function", default=None, help="only the mutants inside this function (qualified name)")
     ap.add_argument("--list", action="store_true", help="list the mutants (line and key) and run nothing")
     ap.add_argument("--progress", action="store_true", help="show progress on stderr")
@@ -53,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         root = args.root or args.config.resolve().parent.parent
         cfg = Config.load(args.config, root)
+        if args.markers is not None:
+            cfg = dataclasses.replace(cfg, markers=args.markers)
         names = args.modules or list(cfg.modules)
         unknown = [n for n in names if n not in cfg.modules]
         if unknown:

@@ -73,6 +73,7 @@ class Config:
     warm: tuple[str, ...]  # imported once in the parent
     forget: tuple[str, ...]  # package prefixes each child re-imports (the project's own code)
     pytest_args: tuple[str, ...]
+    markers: str  # pytest -m expression for every run ("" for none)
     modules: dict[str, ModuleConfig]
 
     @staticmethod
@@ -99,6 +100,7 @@ class Config:
             warm=tuple(settings.get("warm", ["pytest"])),
             forget=tuple(settings.get("forget", [])),
             pytest_args=tuple(settings.get("pytest_args", [])),
+            markers=str(settings.get("markers", "")),
             modules=modules,
         )
 
@@ -178,6 +180,8 @@ def _child(
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     args = [*tests, "-x", "-q", "--no-header", "-p", "no:cacheprovider", *cfg.pytest_args]
+    if cfg.markers:
+        args += ["-m", cfg.markers]
     if coverage is None:
         return int(pytest.main(args))
     tracer = _Coverage(str(module.path))
@@ -371,7 +375,7 @@ def _run_module(
     marked = {e.key for e in module.equivalents}
     result.stale_equivalents = sorted(marked - keys) if function is None else []
     base = baseline(cfg, module, tests)
-    timeout = max(10.0, 4 * base.seconds + 5)
+    timeout = max(10.0, 3 * base.seconds + 5)
     # Equivalent mutants are run too: one that a test kills is not equivalent, and the report says so.
     queue: list[Mutant] = list(all_mutants)
     running: list[_Running] = []
