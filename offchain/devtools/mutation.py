@@ -140,6 +140,7 @@ class _Coverage:
         self.filename = filename
         self.current = ""  # "" while no test runs (collection, imports)
         self.lines: dict[str, set[int]] = {}
+        self.durations: dict[str, float] = {}  # test node id -> seconds (setup + call + teardown)
 
     def trace(self, frame: FrameType, event: str, arg: object) -> Any:
         if frame.f_code.co_filename != self.filename:
@@ -160,6 +161,9 @@ class _Coverage:
 
     def pytest_runtest_logfinish(self, nodeid: str) -> None:
         self.current = ""
+
+    def pytest_runtest_logreport(self, report: Any) -> None:
+        self.durations[report.nodeid] = self.durations.get(report.nodeid, 0.0) + float(report.duration)
 
 
 def _child(
@@ -190,7 +194,8 @@ def _child(
         rc = int(pytest.main(args, plugins=[tracer]))
     finally:
         sys.settrace(None)
-    coverage.write_text(json.dumps({k: sorted(v) for k, v in tracer.lines.items()}))
+    lines = {k: sorted(v) for k, v in tracer.lines.items()}
+    coverage.write_text(json.dumps({"lines": lines, "durations": tracer.durations}))
     return rc
 
 
@@ -302,6 +307,14 @@ class Baseline:
     seconds: float
     at_import: frozenset[int]  # lines executed outside any test: a mutant there runs every test
     by_test: dict[str, frozenset[int]]  # test node id -> lines it executes, in run order
+    durations: dict[str, float]  # test node id -> seconds
+
+    def timeout_for(self, selected: list[str] | None) -> float:
+        """Three times what the selected tests took unmutated, plus the start-up: a mutant past that loops."""
+        tests = sum(self.durations.values())
+        startup = max(self.seconds - tests, 0.0)
+        chosen = tests if selected is None else sum(self.durations.get(t, 0.0) for t in selected)
+        return 3 * (startup + chosen) + 5
 
     def tests_for(self, m: Mutant) -> list[str] | None:
         """The tests that execute the mutant's lines ([] when none does), or None for all of them."""
@@ -322,11 +335,13 @@ def baseline(cfg: Config, module: ModuleConfig, tests: Sequence[str]) -> Baselin
         if rc != 0:
             tail = log.read_text()[-3000:] if log.is_file() else ""
             raise MutationConfigError(f"{module.name}: its tests fail without any mutant (exit {rc}):\n{tail}")
-        raw: dict[str, list[int]] = json.loads(cov.read_text())
+        raw: dict[str, Any] = json.loads(cov.read_text())
+    lines: dict[str, list[int]] = raw["lines"]
     return Baseline(
         seconds,
-        frozenset(raw.pop("", [])),
-        {k: frozenset(v) for k, v in raw.items()},
+        frozenset(lines.pop("", [])),
+        {k: frozenset(v) for k, v in lines.items()},
+        {k: float(v) for k, v in raw["durations"].items()},
     )
 
 
@@ -375,7 +390,6 @@ def _run_module(
     marked = {e.key for e in module.equivalents}
     result.stale_equivalents = sorted(marked - keys) if function is None else []
     base = baseline(cfg, module, tests)
-    timeout = max(10.0, 3 * base.seconds + 5)
     # Equivalent mutants are run too: one that a test kills is not equivalent, and the report says so.
     queue: list[Mutant] = list(all_mutants)
     running: list[_Running] = []
@@ -393,7 +407,7 @@ def _run_module(
             code = mutated_code(source, m.index, str(module.path))
             assert isinstance(code, CodeType)
             pid = _fork(cfg, module, code, tests if selected is None else selected)
-            running.append(_Running(pid, module.name, m.key, time.monotonic(), timeout))
+            running.append(_Running(pid, module.name, m.key, time.monotonic(), base.timeout_for(selected)))
         if queue and deadline is not None and time.monotonic() >= deadline and not running:
             result.complete = False
             break

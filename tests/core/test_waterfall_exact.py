@@ -261,3 +261,20 @@ def test_negative_loss_is_refused_and_zero_loss_draws_nothing() -> None:
 def test_layer_numbers_are_the_vaults() -> None:
     assert [int(layer) for layer in Layer] == [1, 2, 3, 4, 5, 6, 7]
     assert (Layer.COLLATERAL, Layer.ADL) == (1, 7)
+
+
+def test_pro_rata_orders_remainders_by_the_exact_fraction() -> None:
+    # 5 × 2/3 = 3.33 and 5 × 1/3 = 1.67: the unit left goes to account 2 (remainder 2 of 3), not account 1.
+    assert pro_rata(5, {1: 2, 2: 1}) == {1: 3, 2: 2}
+
+
+def test_a_vm_gain_of_one_unit_is_haircut() -> None:
+    plan = plan_waterfall(bare(1, vm_gains={3: 1, 4: 0}))
+    assert plan.vm_haircuts == (vm(3, 1),) and plan.uncovered == 0
+
+
+def test_a_contribution_worth_more_than_the_pool_leaves_nothing_for_the_survivors_fund() -> None:
+    # Not a state the vault reaches (the pool includes the defaulter's contribution): L4 is clamped at 0.
+    plan = plan_waterfall(bare(20, contribution=9, pool=Pool(5, 5)))
+    assert plan.draws == (Draw(Layer.OWN_CONTRIBUTION, DEFAULTER, SETTLEMENT_ASSET, 9, 9),)
+    assert plan.l4_shares == () and plan.uncovered == 11
