@@ -48,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tests", type=Path, nargs="+", default=None, help="run these tests instead of the configured")
     ap.add_argument("--markers", default=None, help="pytest -m expression instead of the configured one")
     ap.add_argument("--function", default=None, help="only the mutants inside this function (qualified name)")
+    ap.add_argument(
+        "--verify-equivalents", action="store_true", help="run the mutants marked equivalent too (report any killed)"
+    )
     ap.add_argument("--list", action="store_true", help="list the mutants (line and key) and run nothing")
     ap.add_argument("--progress", action="store_true", help="show progress on stderr")
     args = ap.parse_args(argv)
@@ -56,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         root = args.root or args.config.resolve().parent.parent
         cfg = Config.load(args.config, root)
         if args.markers is not None:
-            cfg = dataclasses.replace(cfg, markers=args.markers)
+            modules = {n: dataclasses.replace(m, markers=None) for n, m in cfg.modules.items()}
+            cfg = dataclasses.replace(cfg, markers=args.markers, modules=modules)
         names = args.modules or list(cfg.modules)
         unknown = [n for n in names if n not in cfg.modules]
         if unknown:
@@ -79,7 +83,9 @@ def main(argv: list[str] | None = None) -> int:
             print("mutation: no configured module changed since its score was recorded")
             return 0
     try:
-        results = run_modules(cfg, names, args.jobs, args.budget, args.tests, args.function, args.progress)
+        results = run_modules(
+            cfg, names, args.jobs, args.budget, args.tests, args.function, args.progress, args.verify_equivalents
+        )
     except MutationConfigError as e:
         print(f"mutation: {e}", file=sys.stderr)
         return 2

@@ -56,6 +56,7 @@ class ModuleConfig:
     tests: tuple[Path, ...]
     equivalents: tuple[Equivalent, ...]
     target: float  # the score the module must reach when measured in full (a floor for --check, too)
+    markers: str | None = None  # this module's pytest -m expression, instead of the settings' one
 
     def content_hash(self) -> str:
         h = hashlib.sha256(f"operators {OPERATORS_VERSION}\n".encode())
@@ -93,7 +94,15 @@ class Config:
             equivalents = tuple(Equivalent(e["key"], e["reason"]) for e in m.get("equivalent", []))
             if any(not e.reason.strip() for e in equivalents):
                 raise MutationConfigError(f"module {name}: every equivalent mutant needs a reason")
-            modules[name] = ModuleConfig(name, mod_path, tests, equivalents, float(m.get("target", 0.9)))
+            markers = m.get("markers")
+            modules[name] = ModuleConfig(
+                name,
+                mod_path,
+                tests,
+                equivalents,
+                float(m.get("target", 0.9)),
+                None if markers is None else str(markers),
+            )
         return Config(
             root=base,
             scores_path=path.parent / settings.get("scores", path.stem + "_scores.json"),
@@ -184,8 +193,9 @@ def _child(
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     args = [*tests, "-x", "-q", "--no-header", "-p", "no:cacheprovider", *cfg.pytest_args]
-    if cfg.markers:
-        args += ["-m", cfg.markers]
+    markers = cfg.markers if module.markers is None else module.markers
+    if markers:
+        args += ["-m", markers]
     if coverage is None:
         return int(pytest.main(args))
     tracer = _Coverage(str(module.path))
@@ -353,6 +363,7 @@ def run_modules(
     tests_override: Sequence[Path] | None = None,
     function: str | None = None,
     progress: bool = False,
+    verify_equivalents: bool = False,
 ) -> dict[str, ModuleResult]:
     """Measure each named module; within `budget_s` seconds in all (modules not finished are incomplete)."""
     warm_up(cfg)
@@ -366,7 +377,7 @@ def run_modules(
         if remaining is not None and remaining <= 0:
             result.complete = False
             continue
-        _run_module(cfg, module, result, jobs, remaining, tests_override, function, progress)
+        _run_module(cfg, module, result, jobs, remaining, tests_override, function, progress, verify_equivalents)
     return results
 
 
@@ -379,6 +390,7 @@ def _run_module(
     tests_override: Sequence[Path] | None,
     function: str | None,
     progress: bool,
+    verify_equivalents: bool,
 ) -> None:
     t0 = time.monotonic()
     tests = [str(t) for t in (tests_override or module.tests)]
@@ -390,8 +402,14 @@ def _run_module(
     marked = {e.key for e in module.equivalents}
     result.stale_equivalents = sorted(marked - keys) if function is None else []
     base = baseline(cfg, module, tests)
-    # Equivalent mutants are run too: one that a test kills is not equivalent, and the report says so.
-    queue: list[Mutant] = list(all_mutants)
+    # Equivalent mutants are not run unless asked (each would run every selected test to the end): with
+    # `verify_equivalents`, one that a test kills is reported as not equivalent after all.
+    queue: list[Mutant] = []
+    for m in all_mutants:
+        if m.key in marked and not verify_equivalents:
+            result.equivalent.append(m.key)
+        else:
+            queue.append(m)
     running: list[_Running] = []
     deadline = None if budget_s is None else t0 + budget_s
     done = 0
@@ -433,8 +451,10 @@ def _run_module(
 
 
 def _score(result: ModuleResult, key: str, rc: int, marked: set[str]) -> None:
-    killed = rc in (1, 2)  # a failing test, or a collection error (the mutant breaks the import)
-    if rc not in (0, 1, 2):
+    # A failing test, a collection error, or a conftest that no longer imports (pytest's "usage error"):
+    # the unmutated run passed, so the mutant broke it.
+    killed = rc in (1, 2, 4)
+    if rc not in (0, 1, 2, 4):
         result.errors.append(f"{key}: pytest exit {rc}")
     if key in marked:
         result.equivalent.append(key)

@@ -132,3 +132,44 @@ def test_signatures_need_a_signer_set_ascending_members_valid_and_the_threshold(
     assert finding(chain(), *settle(b, [SIGNERS[2]])) == ("signatures", "1 valid signatures, the threshold is 2")
     assert chain(1).check_batch(*settle(b, [SIGNERS[2]])) == b
     assert chain(3).check_batch(*settle(b, SIGNERS)) == b
+
+
+def test_the_first_batch_may_be_at_time_zero_and_the_first_zero_sum_violation_is_named() -> None:
+    b = make_batch(as_of=0)
+    assert chain().check_batch(*settle(b)) == b
+    event, call = settle(make_batch())
+    skewed = (*call.transfers, Transfer(account=6, asset=1, amount=-2), Transfer(account=6, asset=0, amount=3))
+    assert finding(chain(), event, replace(call, transfers=skewed))[1] == "transfers of asset 0 sum to 3, not zero"
+
+
+# Minimal EIP-1271 wallets for a real chain: runtime code that answers any call with the magic value
+# 0x1626ba7e (valid), or with 0xffffffff (invalid), as a 32-byte word.
+VALID_WALLET = "0x631626ba7e60e01b60005260206000f3"
+INVALID_WALLET = "0x63ffffffff60e01b60005260206000f3"
+
+
+@pytest.mark.anvil
+def test_contract_signers_are_asked_with_eip1271_and_plain_keys_are_recovered(w3: Web3) -> None:
+    good, bad = "0x" + "5a" * 20, "0x" + "5b" * 20
+    good, bad = Web3.to_checksum_address(good), Web3.to_checksum_address(bad)
+    w3.provider.make_request("anvil_setCode", [good, VALID_WALLET])  # type: ignore[arg-type]
+    w3.provider.make_request("anvil_setCode", [bad, INVALID_WALLET])  # type: ignore[arg-type]
+    at = Where(block=w3.eth.block_number, log_index=0, tx_hash=ZERO)
+    b = make_batch()
+    event, call = settle(b)
+    event = replace(event, at=at)
+
+    def state(signers: tuple[str, ...], threshold: int) -> ChainState:
+        s = ChainState(w3, DOMAIN)
+        s.signers_updated(SignersUpdated(at, signers, threshold))
+        return s
+
+    wallet_ok = state((good,), 1)
+    assert wallet_ok.check_batch(event, replace(call, signatures=(SignerSignature(good, b"\x01" * 65),))) == b
+    assert wallet_ok._has_code == {good: True}
+    wallet_no = state((bad,), 1)
+    with pytest.raises(Discrepancy, match=f"invalid signature by risk signer {bad}"):
+        wallet_no.check_batch(event, replace(call, signatures=(SignerSignature(bad, b"\x01" * 65),)))
+    keys = state(tuple(s.address for s in SIGNERS), 2)  # plain keys: no code on the chain, ECDSA recovery
+    assert keys.check_batch(event, call) == b
+    assert keys._has_code == {s.address: False for s in SIGNERS[:2]}

@@ -180,3 +180,10 @@ def test_net_by_account_drops_zero_nets() -> None:
         Transfer(account=A, asset=1, amount=-3),
     )
     assert net_by_account(transfers) == {(B, 0): -5, (B, 1): 3, (A, 1): -3}
+
+
+def test_a_zero_transfer_without_context_is_judged_as_a_credit() -> None:
+    check_contribution(batch(3, (DEFAULT_FUND_ACCOUNT, 0)))
+    with pytest.raises(Discrepancy) as exc:
+        check_contribution(batch(3, (A, 0)))
+    assert exc.value.detail.startswith("account 4 asset 0 moves 0 in a batch without a published context")

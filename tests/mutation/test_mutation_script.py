@@ -117,11 +117,14 @@ def test_score_record_touched_and_a_drop_fails_the_check(tmp_path: Path) -> None
 
 def test_equivalents_are_not_counted_and_a_bad_config_is_refused(tmp_path: Path) -> None:
     tmp = project(tmp_path)
-    key = "fee: `amount < 0` → `amount <= 0`"  # fee(0, bps) is 0 either way... but refused by the mutant
+    key = "fee: `amount < 0` → `amount <= 0`"  # not equivalent: the mutant refuses fee(0, 30)
     (tmp / "mutation.toml").write_text(
         CONFIG + f'\n[[modules."pkgfix.money".equivalent]]\nkey = "{key}"\nreason = "test of the marking"\n'
     )
-    out = run(tmp, "--json")
+    quick = json.loads(run(tmp, "--json").stdout)["pkgfix.money"]
+    assert quick["equivalent"] == 1 and quick["equivalent_killed"] == []  # marked: not run by default
+    assert quick["killed"] + quick["survived"] == quick["total"] - 1
+    out = run(tmp, "--json", "--verify-equivalents")
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)["pkgfix.money"]
     assert result["equivalent"] == 1
