@@ -7,6 +7,7 @@ import pytest
 from eth_abi import encode
 from eth_account import Account
 from eth_utils import keccak
+from pydantic import ValidationError
 
 from offchain.core.fills import (
     FILL_LEAF_TYPES,
@@ -93,3 +94,27 @@ def test_fills_root_is_the_root_of_the_leaves() -> None:
     other = FILL.model_copy(update={"venue_fill_id": "2"})
     assert fills_root([FILL, other]) == root_of([FILL.leaf(), other.leaf()])
     assert fills_root([]) == b"\x00" * 32
+
+
+@pytest.mark.parametrize(
+    ("name", "ok", "bad"),
+    [
+        ("venue", ["v", "v" * 64], ["", "v" * 65]),
+        ("venue_fill_id", ["i", "i" * 128], ["", "i" * 129]),
+        ("symbol", ["s", "s" * 64], ["", "s" * 65]),
+        ("qty", [1, 2**128 - 1], [0, -1, 2**128]),
+        ("price", [1, 2**128 - 1], [0, 2**128]),
+        ("ts", [0, 2**64 - 1], [-1, 2**64]),
+    ],
+)
+def test_fill_fields_take_their_bounds_and_refuse_one_beyond(name: str, ok: list[object], bad: list[object]) -> None:
+    for value in ok:
+        assert getattr(Fill.model_validate({**FILL.model_dump(), name: value}), name) == value
+    for value in bad:
+        with pytest.raises(ValidationError):
+            Fill.model_validate({**FILL.model_dump(), name: value})
+
+
+def test_a_fill_is_frozen() -> None:
+    with pytest.raises(ValidationError):
+        FILL.qty = 2  # type: ignore[misc]
