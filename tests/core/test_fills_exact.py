@@ -117,4 +117,4 @@ def test_fill_fields_take_their_bounds_and_refuse_one_beyond(name: str, ok: list
 
 def test_a_fill_is_frozen() -> None:
     with pytest.raises(ValidationError):
-        FILL.qty = 2  # type: ignore[misc]
+        FILL.qty = 2
