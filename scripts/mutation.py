@@ -27,6 +27,7 @@ from offchain.devtools.mutation import (  # noqa: E402
     Config,
     MutationConfigError,
     check,
+    markdown_tables,
     record,
     report,
     run_modules,
@@ -51,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--verify-equivalents", action="store_true", help="run the mutants marked equivalent too (report any killed)"
     )
+    ap.add_argument("--docs", action="store_true", help="print the recorded scores and equivalents as markdown")
     ap.add_argument("--list", action="store_true", help="list the mutants (line and key) and run nothing")
     ap.add_argument("--progress", action="store_true", help="show progress on stderr")
     args = ap.parse_args(argv)
@@ -68,6 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     except MutationConfigError as e:
         print(f"mutation: {e}", file=sys.stderr)
         return 2
+
+    if args.docs:
+        print(markdown_tables(cfg))
+        return 0
 
     if args.list:
         for name in names:

@@ -526,3 +526,28 @@ def report(results: dict[str, ModuleResult]) -> str:
         for err in r.errors:
             lines.append(f"  error  {r.name}  {err}")
     return "\n".join(lines)
+
+
+def markdown_tables(cfg: Config) -> str:
+    """The recorded scores and the marked equivalents as markdown (what docs/testing.md shows)."""
+    recorded = cfg.recorded()
+    lines = [
+        "| module | killed | survived | equivalent | score | target | hash |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for name, m in cfg.modules.items():
+        r = recorded.get(name)
+        if r is None:
+            lines.append(f"| `{name}` | – | – | – | not recorded | {m.target:.0%} | |")
+            continue
+        fresh = "" if r.get("hash") == m.content_hash() else " (touched since)"
+        lines.append(
+            f"| `{name}` | {r['killed']} | {r['survived']} | {r['equivalent']} | {r['score']:.1%} | {m.target:.0%} |"
+            f" `{r['hash']}`{fresh} |"
+        )
+    lines += ["", "| module | mutant | why it is equivalent |", "|---|---|---|"]
+    for name, m in cfg.modules.items():
+        for e in m.equivalents:
+            key = e.key.replace("|", "\\|")  # a table cell
+            lines.append(f"| `{name}` | {key} | {e.reason} |")
+    return "\n".join(lines)
