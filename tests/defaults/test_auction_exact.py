@@ -169,3 +169,15 @@ def test_result_fills_orient_each_trade_and_number_them() -> None:
     short = clear_tranche(tranche(4, sells=False), [bid(0, 10_000, 4, buy=False)], DOMAIN, 1_000, ELIGIBLE, P, 33)
     (only,) = result_fills(short, addresses, HOUSE, 1, venue="v")
     assert (only.venue, only.buyer.lower(), only.seller.lower()) == ("v", addresses[DEFAULTER], addresses[10])
+
+
+def test_a_one_unit_notional_and_a_zero_minimum_penalty() -> None:
+    assert penalty_bps(1, 1, P, 500) == 500  # 10000 bps of a 1-unit notional, capped at the band
+    free = AuctionParams(min_penalty_bps=0)
+    assert penalty_bps(5, 0, free, 500) == 0  # no notional and no minimum: no penalty
+    assert penalty_bps(0, 10, free, 500) == 0
+
+
+def test_equal_bids_go_to_the_earlier_submission_whatever_the_account() -> None:
+    r = clear([bid(3, 10_100, 5), bid(0, 10_100, 5)], tranche(5))
+    assert r.awards == (Award(0, 13, 5, 10_100),)  # type: ignore[attr-defined]
