@@ -3,13 +3,14 @@ and the exact-product correction in both directions."""
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
 import numpy as np
 import pytest
 
 from offchain.risk.errors import ConfigError, UnitsOverflowError
-from offchain.risk.units import to_units_down, to_units_up
+from offchain.risk.units import _two_product, to_units_down, to_units_up
 
 
 def test_decimals_from_zero_to_eighteen_only() -> None:
@@ -58,3 +59,24 @@ def test_large_products_split_exactly() -> None:
             exact = Fraction(xi) * 10**d
             assert dn <= exact <= u and u - dn <= 1
             assert (u == dn) == (exact.denominator == 1)
+
+
+def test_the_product_error_is_exact_for_every_scale_up_to_eighteen_decimals() -> None:
+    # Dekker's TwoProduct: p + e is exactly a × 10**d. For d >= 12 the scale itself has more than 27
+    # significant bits, so every term of the error (and the split constant) matters.
+    rng = np.random.default_rng(11)
+    a = rng.uniform(1e-3, 1.0, size=200)
+    for d in (6, 12, 15, 18):
+        p, e = _two_product(a, float(10**d))
+        for ai, pi, ei in zip(a.tolist(), p.tolist(), e.tolist(), strict=True):
+            assert Fraction(pi) + Fraction(ei) == Fraction(ai) * Fraction(float(10**d))
+
+
+def test_conservative_rounding_where_the_float_product_is_an_integer() -> None:
+    # a × 10**18 in [2**52, 2**53): the float product is a whole number, so only the error term decides.
+    rng = np.random.default_rng(12)
+    a = rng.uniform(2**52 / 1e18, 2**53 / 1e18, size=300)
+    up, down = to_units_up(a, 18).tolist(), to_units_down(a, 18).tolist()
+    for ai, u, dn in zip(a.tolist(), up, down, strict=True):
+        exact = Fraction(ai) * 10**18
+        assert u == math.ceil(exact) and dn == math.floor(exact)
