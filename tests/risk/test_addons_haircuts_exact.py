@@ -171,3 +171,12 @@ def test_build_haircuts_cap_must_be_inside_zero_and_one() -> None:
         with pytest.raises(ConfigError, match="cap"):
             build_haircuts(scenario_set(), [USD], MarginConfig(), cap=cap)
     assert build_haircuts(scenario_set(), [USD], MarginConfig(), cap=0.999).base[0] == 0.0
+
+
+def test_a_single_concentrated_position_and_a_fractional_daily_volume() -> None:
+    one = concentration_addon(np.array([[16.0, 0.0]]), np.array([[32.0, 0.0]]), np.ones(2), np.full(2, 0.1), np.ones(2))
+    np.testing.assert_allclose(one, [3.2])
+    thin = liquidity_addon(
+        np.array([[4.0]]), np.array([10.0]), np.array([0.01]), np.array([0.5]), np.array([0.25]), 1.0
+    )
+    np.testing.assert_allclose(thin, [0.4 + 8 * (10 * 0.5 / 0.5)])  # ADV 0.25 trades: finite
