@@ -24,6 +24,7 @@ import os
 import signal
 import sys
 import tempfile
+import threading
 import time
 import tomllib
 from collections.abc import Sequence
@@ -35,7 +36,7 @@ from typing import Any
 from offchain.devtools.mutants import Mutant, mutants, mutated_code
 
 # Bump when the operators change: every recorded hash then differs and every module is re-measured.
-OPERATORS_VERSION = "1"
+OPERATORS_VERSION = "1"  # (the tracer follows threads since this version's first record)
 POLL_S = 0.01
 
 
@@ -200,9 +201,11 @@ def _child(
         return int(pytest.main(args))
     tracer = _Coverage(str(module.path))
     sys.settrace(tracer.trace)
+    threading.settrace(tracer.trace)  # lines run on worker threads (a thread pool in the module) count too
     try:
         rc = int(pytest.main(args, plugins=[tracer]))
     finally:
+        threading.settrace(None)
         sys.settrace(None)
     lines = {k: sorted(v) for k, v in tracer.lines.items()}
     coverage.write_text(json.dumps({"lines": lines, "durations": tracer.durations}))

@@ -89,11 +89,21 @@ def test_the_basis_block_is_the_mean_of_its_worst_losses() -> None:
     assert only_basis == 100.0  # no stressed periods: max(fhs, worst basis loss)
 
 
-@pytest.mark.parametrize(("n_fhs", "n_basis", "count"), [(0, 0, 1), (10, -1, 1), (9, 2, 1), (11, 0, 1), (8, 2, 0)])
-def test_bad_scenario_splits_are_refused(n_fhs: int, n_basis: int, count: int) -> None:
-    with pytest.raises(ConfigError):
+@pytest.mark.parametrize(
+    ("n_fhs", "n_basis", "count", "why"),
+    [
+        (0, 0, 1, "bad scenario split"),
+        (-1, 0, 1, "bad scenario split"),
+        (10, -1, 1, "bad scenario split"),
+        (9, 2, 1, "bad scenario split"),
+        (11, 0, 1, "bad scenario split"),
+        (8, 2, 0, "basis_count must be >= 1"),
+    ],
+)
+def test_bad_scenario_splits_are_refused(n_fhs: int, n_basis: int, count: int, why: str) -> None:
+    with pytest.raises(ConfigError, match=why):
         core(LOSSES, n_fhs, n_basis=n_basis, basis_count=count)
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match=why):
         core_measure_pnl(-LOSSES[None, :], n_fhs, var=False, alpha=0.8, stressed_weight=0.0, buffer=0.0,
                          n_basis=n_basis, basis_count=count)  # fmt: skip
 
@@ -126,3 +136,25 @@ def test_the_pnl_path_at_the_extremes_of_the_level() -> None:
     assert core_measure_pnl(pnl, 10, var=False, alpha=0.75, stressed_weight=0.0, buffer=0.0)[1][0] == pytest.approx(9.2)
     with pytest.raises(ConfigError, match="pnl must be"):
         core_measure_pnl(-LOSSES, 10, var=False, alpha=0.8, stressed_weight=0.0, buffer=0.0)
+
+
+def test_rows_of_a_matrix_are_measured_along_the_scenarios() -> None:
+    both = np.stack([LOSSES, 2 * LOSSES])
+    np.testing.assert_allclose(expected_shortfall(both, 1 - TINY), [10.0, 20.0])
+    np.testing.assert_allclose(expected_shortfall(both, 0.75), [9.2, 18.4])
+    np.testing.assert_allclose(value_at_risk(both, 0.75), [8.0, 16.0])
+    np.testing.assert_allclose(worst_mean(both, 3), [9.0, 18.0])
+
+
+def test_one_scenario_and_one_fhs_scenario_are_enough() -> None:
+    assert worst_mean(np.array([4.0]), 1) == 4.0 and worst_mean(np.array([4.0]), 3) == 4.0
+    two = np.array([3.0, 8.0])  # one FHS scenario, one stressed
+    assert float(core(two, 1)[1]) == pytest.approx(3.0)
+    assert float(core(two, 1, w=1.0)[0]) == pytest.approx(8.0)
+
+
+def test_the_basis_block_counts_its_single_worst_loss_by_default() -> None:
+    losses = np.concatenate([LOSSES, [100.0, 0.0, 50.0]])
+    assert core_measure(losses, 10, var=False, alpha=0.8, stressed_weight=0.0, buffer=0.0, n_basis=3)[2] == 100.0
+    pnl = -losses[None, :]
+    assert core_measure_pnl(pnl, 10, var=False, alpha=0.8, stressed_weight=0.0, buffer=0.0, n_basis=3)[2][0] == 100.0
