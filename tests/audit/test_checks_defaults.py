@@ -241,3 +241,35 @@ def test_each_cover_has_exactly_its_published_plan() -> None:
         "waterfall-plan",
         "a waterfall plan is published for account 9, which the batch does not COVER",
     )
+
+
+def test_the_first_earlier_layer_still_holding_is_named() -> None:
+    skipped = [(4, 2, 0, 20, 20), (5, 10, 0, 20, 20)]
+    assert finding(observed=events(skipped))[1].endswith("(layer 4 drawn while layer 2 still held 5)")
+
+
+def test_the_cover_is_completed_in_value_not_in_token_amounts() -> None:
+    rows = [(1, 7, 1, 999, 5), (3, 3, 0, 10, 10), (4, 2, 0, 20, 20), (5, 10, 0, 3, 3), (5, 11, 0, 2, 2)]
+    run(c=cover(drawn=rows), emitted=events(rows), published=PublishedDefaults(waterfalls=(plan_of(rows),)))
+
+
+def test_a_declare_of_a_member_the_vault_never_called() -> None:
+    b = batch((9, DECLARE), (DEFAULTER, COVER))
+    r = VaultReplay()
+    r.fund.defaults[9] = DefaultRecord(pool_value=25, pool_shares=25, index=0, epoch=0, open=True)
+    assert finding(b=b, replay=r, published=DECLARED, positions=POSITIONS) == (
+        "declare",
+        "DECLARE of account 9, which has no margin call outstanding",
+    )
+
+
+def test_a_published_plan_missing_a_layer_names_it() -> None:
+    missing = [r for r in DRAWN if r[0] != 3]
+    assert finding(published=PublishedDefaults(waterfalls=(plan_of(missing),)))[1].endswith(
+        "; first difference: layer 3, published 0, drawn 10"
+    )
+
+
+def test_the_first_account_out_of_line_is_the_one_named() -> None:
+    _, detail = finding(c=cover(assessed=[(9, 1), (10, 3), (11, 2)]))
+    assert "account 9 was assessed 1 but had no contribution at the DECLARE" in detail
