@@ -43,17 +43,18 @@ for tool in forge anvil cast; do
   "contracts/node_modules/.bin/$tool" --version >/dev/null || { echo "$tool from npm does not run" >&2; exit 1; }
 done
 # ---- Headless Chromium (Debian's package): the report's browser test opens the demo's HTML report in it.
-# Skipped when present (a second run costs nothing) or when CROSSCLEAR_NO_CHROMIUM=1.
+# Skipped when present (a second run costs nothing) or when CROSSCLEAR_NO_CHROMIUM=1 (then that test fails).
 if [ -z "${CROSSCLEAR_NO_CHROMIUM:-}" ] && ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
     say "installing chromium (Debian package) for the report's headless-browser test"
     if ! { DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null \
         && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }; then
-      say "could not install chromium with apt-get: the browser test will be skipped"
+      say "could not install chromium with apt-get (no reachable Debian mirror?): the report's browser test"
+      say "(tests/demo/test_demo.py) will FAIL until 'apt-get install chromium' succeeds"
     fi
   else
     say "chromium not found: install Debian's 'chromium' package (apt-get install chromium, as root) to run the"
-    say "report's headless-browser test; everything else works without it"
+    say "report's headless-browser test, which FAILS without it (not running as root with apt-get here)"
   fi
 fi
 say "ready: .venv/bin/crossclear, contracts/node_modules/.bin/{forge,anvil,cast}"

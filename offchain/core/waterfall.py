@@ -28,7 +28,7 @@ settlement-asset base units (L1 `amount` in the collateral token's base units). 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
 
@@ -321,8 +321,3 @@ def layer_capacity(s: WaterfallInput) -> dict[Layer, int]:
         Layer.SURVIVORS_FUND: max(s.pool.value - s.contribution, 0),
         Layer.ASSESSMENT: l5,
     }
-
-
-def draws_match(expected: Sequence[Draw], events: Sequence[Draw]) -> bool:
-    """True when the vault's WaterfallDraw events are exactly the planned draws (order included)."""
-    return list(expected) == list(events)
