@@ -25,7 +25,7 @@ from web3.contract import Contract
 from web3.types import BlockIdentifier, LogReceipt
 
 from offchain.chain.artifacts import load_artifact
-from offchain.chain.errors import ErrorDecoder
+from offchain.chain.errors import ChainError, ErrorDecoder
 from offchain.chain.transactions import Sent, TxSender
 from offchain.core.eip712 import Domain, typed_digest
 
@@ -254,7 +254,7 @@ _ROLE_GRANTED = keccak(text="RoleGranted(bytes32,address,address)")
 _ROLE_REVOKED = keccak(text="RoleRevoked(bytes32,address,address)")
 
 
-class RegistryNotFoundError(Exception):
+class RegistryNotFoundError(ChainError):
     """No registry, or more than one, is governed by the vault's governor: name one explicitly."""
 
 

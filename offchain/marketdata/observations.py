@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from offchain.errors import CrossclearError
+
 #: Symbols are instrument names (``BTC-USD-PERP``) or collateral underlyings (``ETH``).
 MAX_SYMBOL = 64
 MAX_SOURCE = 32
 
 
-class MarketInputError(ValueError):
+class MarketInputError(CrossclearError, ValueError):
     """An observation, candle or feed input is malformed; ``code`` is a stable machine-readable reason."""
 
     def __init__(self, code: str, message: str) -> None:

@@ -13,6 +13,7 @@ from offchain.ledger import schema as t
 from offchain.marketdata.feeder import Feeder
 from offchain.marketdata.replay import parse_instant, replay_sources
 from offchain.settlement.builder import BuilderConfig
+from offchain.settlement.clock import ChainClock
 from offchain.settlement.margin import RiskEngineMargin
 from tests.settlement.conftest import BTC_QTY, Devnet
 
@@ -34,7 +35,9 @@ def test_a_simulated_week_margins_on_a_model_recalibrated_from_the_ledger(devnet
     assert {o.source for o in feeder.step(d.now_ms())} == {"binance-spot", "binance-perp", "binance-mark"}
     ack = ingestor(d.spec, d.db).submit(*d.fill("dex-perp", "d-1", "BTC-PERP", FUND, MM, BTC_QTY, 20_400))
     assert ack.status == AckStatus.ACCEPTED, ack
-    engine = settlement_engine(d.spec, d.db, BuilderConfig(heartbeat_s=0))
+    # The week passes by warping the chain: the engine's clock is the chain's (as in the demo), so its marks,
+    # calibration schedule and asOf follow the simulated time.
+    engine = settlement_engine(d.spec, d.db, BuilderConfig(heartbeat_s=0), clock=ChainClock(d.vault.w3))
     assert engine.step().fills == 1
     for _ in range(7 * 24 // STEP_HOURS):
         advance(d, STEP_HOURS * 3600)
