@@ -2,11 +2,11 @@
 
 Base haircut of asset a: the larger of the core risk measure (anti-procyclical ES, as for positions) of
 a long unit holding over the asset's liquidation horizon ``h_a`` and the **worst fall over that horizon in
-the stressed periods** (``W_a``: compounded over up to ``ceil(h_a)`` consecutive days of each stressed period,
-mirrored periods left out: a holding is long), floored by ``floor_a`` and capped at ``cap``: ``b_a = min(cap, max(floor_a, ES_a,
-W_a))``. The ES alone is a 97.5 % tail average of √h-scaled one-day returns and did not cover a real crash
-day's move out of sample; ``W_a`` is the stressed liquidation-horizon move itself (EMIR RTS 153/2013
-Art. 28-29 for the stressed look-back; CPMI-IOSCO PFMI 5.3, haircuts calibrated to stressed conditions).
+the stressed periods** (``W_a``: compounded over up to ``ceil(h_a)`` consecutive days of each stressed
+period; mirrored periods left out, a holding is long), floored by ``floor_a`` and capped at ``cap``:
+``b_a = min(cap, max(floor_a, ES_a, W_a))``. The ES alone is a 97.5 % tail average of sqrt(h)-scaled
+one-day returns and did not cover a real crash day's move out of sample; ``W_a`` is the stressed
+liquidation-horizon move itself (EMIR RTS 153/2013 Art. 41 and Annex II; PFMI 5.3).
 The settlement stablecoin (the numeraire) has no factor and ``b = floor`` (0 by default).
 
 Eligibility and concentration limits (per asset, governed): ``tiers`` lists the member tiers that may
