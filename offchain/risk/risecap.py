@@ -8,8 +8,9 @@ by the cap: no member is ever under-margined against the stressed floor)::
     posted_t = max(f_t, min(m_t, posted_{t-1} * (1 + c)))
 
 A jump of the model above ``(1 + c)`` times yesterday's posted IM is phased in at ``c`` a day (catch-up:
-the posted IM keeps rising until it meets the model again); a fall follows the model at once. Not yet
-wired into the margin run or measured on the shipped crashes (docs/risk.md, "Procyclicality").
+the posted IM keeps rising until it meets the model again); a fall follows the model at once. Measured on
+the shipped crashes by :func:`offchain.risk.backtest.procyclicality` (docs/risk.md, "Procyclicality"); not
+yet wired into the live margin run.
 """
 
 from __future__ import annotations
