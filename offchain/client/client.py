@@ -39,6 +39,7 @@ from offchain.core.eip712 import Domain, vault_domain
 from offchain.core.fills import Fill, fills_domain
 from offchain.core.merkle import verify
 from offchain.core.withdrawal import WithdrawalRequest
+from offchain.errors import CrossclearError
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -63,7 +64,7 @@ ROUTES: dict[str, tuple[str, str, type[BaseModel] | None]] = {
 }
 
 
-class CrossclearApiError(Exception):
+class CrossclearApiError(CrossclearError):
     """A 4xx answer: `status`, the stable `code` and the `detail` sentence."""
 
     def __init__(self, status: int, code: str, detail: str) -> None:

@@ -34,13 +34,14 @@ from types import CodeType, FrameType, ModuleType
 from typing import Any
 
 from offchain.devtools.mutants import Mutant, mutants, mutated_code
+from offchain.errors import CrossclearError
 
 # Bump when the operators change: every recorded hash then differs and every module is re-measured.
 OPERATORS_VERSION = "1"  # (the tracer follows threads since this version's first record)
 POLL_S = 0.01
 
 
-class MutationConfigError(ValueError):
+class MutationConfigError(CrossclearError, ValueError):
     """The configuration names a module, a test file or an equivalent that does not exist."""
 
 

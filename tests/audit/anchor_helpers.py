@@ -14,7 +14,7 @@ from offchain.audit.published import PublishedFill, fill_json
 from offchain.chain.signers import RiskSigner, sign_batch
 from offchain.chain.vault import vault_sender
 from offchain.core.accounting import net_transfers
-from offchain.core.batch import Batch, MarginCall, Requirement, Transfer
+from offchain.core.batch import DEFAULT_BATCH_TTL_S, Batch, MarginCall, Requirement, Transfer
 from offchain.core.context import BatchContext, InstrumentTerms
 from offchain.core.fills import Fill, fills_domain
 from offchain.core.merkle import root_of
@@ -48,7 +48,8 @@ def settle_tampered(history: History, t: Tamper) -> dict[str, Any]:
     """Settle the batch on the chain, signed by the risk signers; returns its published line."""
     d = history.devnet
     vault = d.vault
-    as_of = t.as_of if t.as_of is not None else int(vault.w3.eth.get_block("latest")["timestamp"])
+    latest = int(vault.w3.eth.get_block("latest")["timestamp"])
+    as_of = t.as_of if t.as_of is not None else latest
     ctx: BatchContext | None = None
     if t.context:
         with d.db.connect() as conn:
@@ -97,6 +98,7 @@ def settle_tampered(history: History, t: Tamper) -> dict[str, Any]:
         sequence=vault.last_sequence() + 1,
         prev_hash=vault.last_batch_hash(),
         as_of=as_of,
+        valid_until=max(as_of, latest) + DEFAULT_BATCH_TTL_S,  # a back-dated batch still lands (the engine's rule)
         fills_root=root_of([p.fill.leaf() for p in t.fills]),
         transfers=transfers,
         requirements=tuple(t.requirements),

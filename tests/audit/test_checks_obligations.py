@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from eth_utils import to_checksum_address
 
-from offchain.audit.checks.obligations import PositionBook, check_contribution, net_by_account
+from offchain.audit.checks.obligations import PositionBook, check_contribution, net_by_account, parse_context
 from offchain.audit.errors import Discrepancy
 from offchain.audit.published import PublishedBatch, PublishedFill
 from offchain.core.batch import (
@@ -57,10 +57,18 @@ def published(seq: int, ctx: str | None, *fills: Fill, instrument: str = "BTC") 
     return PublishedBatch(seq, ctx, tuple(PublishedFill(f, instrument, b"") for f in fills))
 
 
+OPERATOR = frozenset({A})  # A is the operator's own member account
+
+
+def settle(book: PositionBook, b: Batch, p: PublishedBatch) -> set[int]:
+    """As the runner calls it: the published context parsed first."""
+    return book.settle(b, p, MEMBERS, parse_context(b.sequence, p), OPERATOR)
+
+
 def first_batch(book: PositionBook) -> set[int]:
     # Fees: ceil(1,000 × 100,000 × 10 / (10**3 × 10**4)) = 100 for each side; no VM at the trade price.
-    return book.settle(
-        batch(1, (A, -100), (B, -100), (FEE_ACCOUNT, 200)), published(1, context({"BTC": 100_000}), fill("f1")), MEMBERS
+    return settle(
+        book, batch(1, (A, -100), (B, -100), (FEE_ACCOUNT, 200)), published(1, context({"BTC": 100_000}), fill("f1"))
     )
 
 
@@ -69,7 +77,7 @@ SECOND_CONTEXT = context({"BTC": 101_000}, {"BTC": 100_000}, (("BTC", 5, 1_000_0
 
 def finding(book: PositionBook, b: Batch, p: PublishedBatch) -> Discrepancy:
     with pytest.raises(Discrepancy) as exc:
-        book.settle(b, p, MEMBERS)
+        settle(book, b, p)
     assert exc.value.sequence == b.sequence
     return exc.value
 
@@ -81,7 +89,7 @@ def test_the_rules_transfers_pass_and_move_positions_marks_and_funding_forward()
     assert book.last_marks == {"BTC": (100_000, 1)}
     assert book.holders() == {A, B}
     # VM +1,000 / −1,000; funding −1,010 / +1,010 (longs pay 1% of 1 × 101,000): nets −10 / +10.
-    assert book.settle(batch(2, (A, -10), (B, 10)), published(2, SECOND_CONTEXT), MEMBERS) == set()
+    assert settle(book, batch(2, (A, -10), (B, 10)), published(2, SECOND_CONTEXT)) == set()
     assert book.last_marks == {"BTC": (101_000, 2)}
     assert book.funding_applied == {("BTC", 5)}
 
@@ -90,10 +98,10 @@ def test_closing_positions_leaves_no_holders() -> None:
     book = PositionBook()
     first_batch(book)
     close = fill("f2", buyer=B_ADDR, seller=A_ADDR, price=100_000)
-    assert book.settle(
+    assert settle(
+        book,
         batch(2, (A, -100), (B, -100), (FEE_ACCOUNT, 200)),
         published(2, context({"BTC": 100_000}, {"BTC": 100_000}), close),
-        MEMBERS,
     ) == {A, B}
     assert book.positions == {} and book.holders() == set()
 
@@ -125,7 +133,7 @@ def test_the_previous_mark_must_be_the_last_settled_one() -> None:
 def test_funding_applies_once() -> None:
     book = PositionBook()
     first_batch(book)
-    book.settle(batch(2, (A, -10), (B, 10)), published(2, SECOND_CONTEXT), MEMBERS)
+    settle(book, batch(2, (A, -10), (B, 10)), published(2, SECOND_CONTEXT))
     again = context({"BTC": 101_000}, {"BTC": 101_000}, (("BTC", 5, 1_000_000),))
     e = finding(book, batch(3, (A, -1_010), (B, 1_010)), published(3, again))
     assert (e.check, e.detail) == ("funding", "funding of BTC at 5 was already applied")
@@ -155,20 +163,28 @@ def test_the_context_must_give_terms_mark_only_what_is_held_and_fund_only_what_i
 
 def test_a_batch_without_context_only_funds_the_default_fund_and_operator_capital() -> None:
     book = PositionBook()
-    ok = batch(1, (A, -5), (B, -1), (DEFAULT_FUND_ACCOUNT, 4), (OPERATOR_CAPITAL_ACCOUNT, 2))
-    assert book.settle(ok, published(1, None), MEMBERS) == set()
-    check_contribution(batch(1))
-    for bad in ((FEE_ACCOUNT, 1), (A, 1), (DEFAULT_FUND_ACCOUNT, -1)):
-        other = (B, -bad[1])
+    ok = batch(1, (A, -6), (DEFAULT_FUND_ACCOUNT, 4), (OPERATOR_CAPITAL_ACCOUNT, 2))
+    assert settle(book, ok, published(1, None)) == set()
+    check_contribution(batch(1), OPERATOR)
+    # A member's cash moved without a context is a taking, whoever receives it; so is any other credit.
+    for rows in (
+        ((B, -1), (DEFAULT_FUND_ACCOUNT, 1)),
+        ((A, -1), (FEE_ACCOUNT, 1)),
+        ((A, -1), (B, 1)),
+        ((DEFAULT_FUND_ACCOUNT, -1), (OPERATOR_CAPITAL_ACCOUNT, 1)),
+    ):
         with pytest.raises(Discrepancy) as exc:
-            check_contribution(batch(3, bad, other))
-        assert exc.value.check == "transfers" and exc.value.sequence == 3
+            check_contribution(batch(3, *rows), OPERATOR)
+        assert exc.value.check == "no-context" and exc.value.sequence == 3
     with pytest.raises(Discrepancy) as exc:
-        check_contribution(batch(3, (FEE_ACCOUNT, -1), (DEFAULT_FUND_ACCOUNT, 1)))
+        check_contribution(batch(3, (FEE_ACCOUNT, -1), (DEFAULT_FUND_ACCOUNT, 1)), OPERATOR)
     assert exc.value.detail.startswith("account 1 asset 0 moves -1 in a batch without a published context")
     with pytest.raises(Discrepancy) as exc:
-        check_contribution(batch(4, requirements=(Requirement(account=A, im=1, mm=1),)))
-    assert (exc.value.check, exc.value.sequence) == ("context", 4)
+        check_contribution(batch(4, requirements=(Requirement(account=A, im=1, mm=1),)), OPERATOR)
+    assert (exc.value.check, exc.value.sequence) == ("no-context", 4)
+    with pytest.raises(Discrepancy) as exc:  # fills settled without a context
+        settle(book, batch(5), published(5, None, fill("f9")))
+    assert exc.value.check == "no-context"
 
 
 def test_net_by_account_drops_zero_nets() -> None:
@@ -183,7 +199,7 @@ def test_net_by_account_drops_zero_nets() -> None:
 
 
 def test_a_zero_transfer_without_context_is_judged_as_a_credit() -> None:
-    check_contribution(batch(3, (DEFAULT_FUND_ACCOUNT, 0)))
+    check_contribution(batch(3, (DEFAULT_FUND_ACCOUNT, 0)), OPERATOR)
     with pytest.raises(Discrepancy) as exc:
-        check_contribution(batch(3, (A, 0)))
-    assert exc.value.detail.startswith("account 4 asset 0 moves 0 in a batch without a published context")
+        check_contribution(batch(3, (B, 0)), OPERATOR)
+    assert exc.value.detail.startswith("account 5 asset 0 moves 0 in a batch without a published context")

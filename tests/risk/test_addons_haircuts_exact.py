@@ -16,6 +16,7 @@ from offchain.risk.haircuts import (
     build_haircuts,
     collateral_values,
     haircuts,
+    stressed_fall,
 )
 from offchain.risk.measures import core_measure
 from offchain.risk.scenarios import ApcMode, ScenarioSet
@@ -36,8 +37,9 @@ def test_concentration_addon_worked_example() -> None:
     exposure = positions * 2.0
     es_long, es_short = np.array([0.1, 0.1]), np.array([0.2, 0.2])
     add = concentration_addon(positions, exposure, np.array([1.0, 1.0]), es_long, es_short)
-    # 16 / 1 → 16 ** 0.25 − 1 = 1 on ES 32 × 0.1; 81 → 3 − 1 = 2 on ES 162 × 0.2.
-    np.testing.assert_allclose(add, [3.2, 64.8, 0.0])
+    # Linear in days to liquidate beyond depth: slope 0.5 × (16 / 1 − 1) = 7.5 on ES 32 × 0.1; 0.5 × 80 = 40 on
+    # ES 162 × 0.2; the last row, exactly at depth, adds nothing.
+    np.testing.assert_allclose(add, [24.0, 1296.0, 0.0])
     assert add.shape == (3,)
 
 
@@ -69,7 +71,7 @@ MODEL = HaircutModel((USD, ETH), np.array([0.0, 0.1]), np.array([np.inf, 100.0])
 
 def test_haircuts_worked_example() -> None:
     hc = haircuts(np.array([[5.0, 50.0], [0.0, 400.0], [1.0, 0.0], [0.0, 100.0]]), MODEL)
-    np.testing.assert_allclose(hc, [[0.0, 0.1], [0.0, 1 - 0.9 ** (4**0.25)], [0.0, 0.1], [0.0, 0.1]])
+    np.testing.assert_allclose(hc, [[0.0, 0.1], [0.0, 1 - 0.9 ** (1 + 0.5 * 3)], [0.0, 0.1], [0.0, 0.1]])
 
 
 def test_haircuts_are_capped_just_below_one() -> None:
@@ -108,9 +110,9 @@ def test_collateral_values_refuse_bad_prices(prices: np.ndarray) -> None:
 
 
 def test_collateral_asset_bounds() -> None:
-    for kw in ({"horizon_days": 0.0}, {"horizon_days": -1.0}, {"floor": 1.0}, {"floor": -0.01}):
+    for horizon, floor in ((0.0, 0.0), (-1.0, 0.0), (2.0, 1.0), (2.0, -0.01)):
         with pytest.raises(ConfigError, match="horizon_days > 0 and floor in"):
-            CollateralAsset("X", "X", **kw)
+            CollateralAsset("X", "X", horizon_days=horizon, floor=floor)
     a = CollateralAsset("X", "X", horizon_days=1e-9, floor=0.0)
     assert (a.horizon_days, a.floor) == (1e-9, 0.0)
     assert CollateralAsset("X", "X").horizon_days == 2.0 and CollateralAsset("X", "X").floor == 0.0
@@ -149,7 +151,10 @@ def test_build_haircuts_takes_each_assets_es_over_its_horizon_floored_and_capped
     ]
     m = build_haircuts(s, assets, cfg)
     assert m.assets == tuple(assets)
-    np.testing.assert_allclose(m.base, [0.01, expected_es(s, 1, 3.0, cfg), 0.5])
+    # BTC's haircut: the larger of its ES over the horizon and its worst stressed fall over up to 3 days.
+    btc = max(expected_es(s, 1, 3.0, cfg), stressed_fall(s, 1, 3.0))
+    np.testing.assert_allclose(m.base, [0.01, btc, 0.5])
+    assert m.base[1] == stressed_fall(s, 1, 3.0) > expected_es(s, 1, 3.0, cfg)  # the stressed fall binds here
     assert 0.01 < m.base[1] < 0.5
     np.testing.assert_allclose(m.depth, [np.inf, 0.1 * 500.0 * 3.0, 0.1 * 1_000.0 * 1.0])
     wild = build_haircuts(scenario_set(scale=100.0), assets, cfg, cap=0.9)
@@ -175,7 +180,7 @@ def test_build_haircuts_cap_must_be_inside_zero_and_one() -> None:
 
 def test_a_single_concentrated_position_and_a_fractional_daily_volume() -> None:
     one = concentration_addon(np.array([[16.0, 0.0]]), np.array([[32.0, 0.0]]), np.ones(2), np.full(2, 0.1), np.ones(2))
-    np.testing.assert_allclose(one, [3.2])
+    np.testing.assert_allclose(one, [24.0])  # ES 3.2 × 0.5 × (16 − 1)
     thin = liquidity_addon(
         np.array([[4.0]]), np.array([10.0]), np.array([0.01]), np.array([0.5]), np.array([0.25]), 1.0
     )
