@@ -97,6 +97,20 @@ class Feeder(threading.Thread):
             time.sleep(0.05)
 
 
+def funded_devnet(anvil: Anvil, db: Engine, workdir: Path) -> tuple[DevnetSpec, VaultClient, Path]:
+    """The campaigns' devnet: brought up, saved to `workdir/devnet.json` (for the engine subprocesses) and every
+    member holding 5M USDC in the vault."""
+    spec = bring_up(anvil.web3(), anvil.url, db, MEMBERS, "2022-11-01")
+    devnet_file = workdir / "devnet.json"
+    spec.save(devnet_file)
+    vault = connect(spec)
+    operator = vault_sender(vault.w3, spec.operator_key)
+    for m in spec.members:
+        mint(operator, spec.tokens["USDC"], m.address, 5_000_000 * USDC)
+        vault.deposit(vault_sender(vault.w3, m.key), m.address, 0, 5_000_000 * USDC)
+    return spec, vault, devnet_file
+
+
 def random_signed_fill(
     spec: DevnetSpec, domain: Domain, rng: random.Random, prices: Mapping[str, float], n: int, max_lots: int
 ) -> tuple[Fill, bytes]:
@@ -153,14 +167,7 @@ def run_campaign(workdir: Path, kills: int, seed: int = 1, db_url: str | None = 
     with Anvil(log_path=workdir / "anvil.log") as anvil:
         db_url = db_url or f"sqlite:///{workdir / 'ledger.db'}"
         db = open_ledger(db_url)
-        spec = bring_up(anvil.web3(), anvil.url, db, MEMBERS, "2022-11-01")
-        devnet_file = workdir / "devnet.json"
-        spec.save(devnet_file)
-        vault = connect(spec)
-        operator = vault_sender(vault.w3, spec.operator_key)
-        for m in spec.members:
-            mint(operator, spec.tokens["USDC"], m.address, 5_000_000 * USDC)
-            vault.deposit(vault_sender(vault.w3, m.key), m.address, 0, 5_000_000 * USDC)
+        spec, vault, devnet_file = funded_devnet(anvil, db, workdir)
         feeder = Feeder(spec, db, rng)
         feeder.publish_prices()
         feeder.start()

@@ -25,12 +25,11 @@ from itertools import pairwise
 from pathlib import Path
 
 from offchain.chain.anvil import Anvil
-from offchain.chain.deploy import mint
-from offchain.chain.vault import VaultClient, vault_sender
-from offchain.devnet.bootstrap import bring_up, instrument_specs
-from offchain.devnet.chaos import MEMBERS, USDC, Feeder, _drained
+from offchain.chain.vault import VaultClient
+from offchain.devnet.bootstrap import instrument_specs
+from offchain.devnet.chaos import Feeder, _drained, funded_devnet
 from offchain.devnet.reconcile import reconcile
-from offchain.devnet.runtime import connect, engine_settings
+from offchain.devnet.runtime import engine_settings
 from offchain.devnet.spec import DevnetSpec
 from offchain.ledger.db import open_ledger
 from offchain.ledger.leader import open_ledger_serialised
@@ -94,14 +93,7 @@ def run_failover(workdir: Path, kills: int, db_url: str, seed: int = 1, standbys
     workdir.mkdir(parents=True, exist_ok=True)
     with Anvil(log_path=workdir / "anvil.log") as anvil:
         db = open_ledger(db_url)
-        spec = bring_up(anvil.web3(), anvil.url, db, MEMBERS, "2022-11-01")
-        devnet_file = workdir / "devnet.json"
-        spec.save(devnet_file)
-        vault = connect(spec)
-        operator = vault_sender(vault.w3, spec.operator_key)
-        for m in spec.members:
-            mint(operator, spec.tokens["USDC"], m.address, 5_000_000 * USDC)
-            vault.deposit(vault_sender(vault.w3, m.key), m.address, 0, 5_000_000 * USDC)
+        spec, vault, devnet_file = funded_devnet(anvil, db, workdir)
         feeder = Feeder(spec, db, rng)
         feeder.publish_prices()
         feeder.start()
