@@ -9,8 +9,6 @@ from typing import Annotated, Generic, Literal, TypeVar
 from eth_utils import to_checksum_address
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from offchain.core.batch import UINT64_MAX
-
 
 @lru_cache(maxsize=65_536)
 def checksum(address: str) -> str:
@@ -28,7 +26,15 @@ def _eip55(v: str) -> str:
     return v
 
 
-Address = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{40}$"), AfterValidator(_eip55)]
+# JSON Schema cannot say "mixed case only as its EIP-55 checksum", so the schema names the rule as a format
+# of its own ("eip55-address": all-lower, all-upper, or the checksum) beside the pattern; a generator that
+# knows the format (tests/api/test_schemathesis.py) then produces only addresses the API accepts.
+Address = Annotated[
+    str,
+    StringConstraints(pattern=r"^0x[0-9a-fA-F]{40}$"),
+    AfterValidator(_eip55),
+    Field(json_schema_extra={"format": "eip55-address"}),
+]
 Hex = Annotated[str, StringConstraints(pattern=r"^0x([0-9a-fA-F]{2})*$")]
 Signature = Annotated[str, StringConstraints(pattern=r"^0x([0-9a-fA-F]{2}){1,4096}$")]
 UInt = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,78}$")]
@@ -37,6 +43,14 @@ Amount = Annotated[str, StringConstraints(pattern=r"^-?[0-9]{1,80}$")]
 Ident = Annotated[str, StringConstraints(pattern=r"^[!-~]([ -~]*[!-~])?$", min_length=1, max_length=64)]
 LongIdent = Annotated[str, StringConstraints(pattern=r"^[!-~]([ -~]*[!-~])?$", min_length=1, max_length=128)]
 Account = Annotated[int, Field(ge=0, le=2**32 - 1)]
+# Times and ids a client sends as JSON numbers stay within the integers every JSON parser holds exactly
+# (2**53 - 1, JavaScript's Number.MAX_SAFE_INTEGER): a bound beyond it is rounded when the schema is read,
+# so a client (or a generator) taking the schema at its word would send a value the API refuses. Unix
+# seconds or milliseconds below 2**53 reach far past any real date.
+JSON_SAFE_INT = 2**53 - 1
+# A positive uint128 as decimal text, written as a pattern alone: up to 38 digits (< 10**38 < 2**128), so
+# every string the schema admits is one the core model accepts.
+PositiveUInt128 = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{0,37}$")]
 
 
 def _uint256(v: str) -> str:
@@ -64,7 +78,7 @@ class Auth(_Model):
 
     signer: Address
     nonce: Nonce = Field(description="uint256 as decimal text, never reused by this signer")
-    expiry: int = Field(ge=0, le=UINT64_MAX, description="unix seconds")
+    expiry: int = Field(ge=0, le=JSON_SAFE_INT, description="unix seconds")
     signature: Signature = Field(description="65-byte ECDSA, or the contract account's EIP-1271 signature")
 
 
@@ -171,7 +185,7 @@ class SubAccountConsentIn(_Model):
     """The sub-account key's EIP-712 `SubAccountConsent(uint32 parent,address subAccount,string label,uint64
     expiry)` under the API domain (EIP-1271 for a contract sub-account)."""
 
-    expiry: int = Field(ge=0, le=UINT64_MAX, description="unix seconds, at most max_request_ttl_s ahead")
+    expiry: int = Field(ge=0, le=JSON_SAFE_INT, description="unix seconds, at most max_request_ttl_s ahead")
     signature: Signature
 
 
@@ -209,7 +223,7 @@ class FillIn(_Model):
     seller: Address
     qty: UInt
     price: UInt
-    ts: int = Field(ge=0, le=UINT64_MAX)
+    ts: int = Field(ge=0, le=JSON_SAFE_INT)
 
 
 class SignedFill(_Model):
@@ -394,7 +408,7 @@ class WithdrawalSubmit(_Model):
     amount: UInt
     to: Address
     nonce: Nonce = Field(description="the vault's withdrawalNonce(member)")
-    deadline: int = Field(ge=0, le=UINT64_MAX)
+    deadline: int = Field(ge=0, le=JSON_SAFE_INT)
     signature: Signature
 
 
@@ -552,20 +566,18 @@ class Health(BaseModel):
 
 # ---------------------------------------------------------------- close-out auctions
 
-SQL_INT64_MAX = 2**63 - 1
-
 
 class BidIn(_Model):
     """The EIP-712 `Bid` (domain `EIP712("crossclear Auctions", "1")`, see docs/defaults.md §2)."""
 
-    auction: int = Field(ge=1, le=UINT64_MAX, description="the default's id")
+    auction: int = Field(ge=1, le=JSON_SAFE_INT, description="the default's id")
     tranche: int = Field(ge=0, le=2**32 - 1)
     instrument: Ident
     buy: bool = Field(description="the bidder's side: true when the defaulter sells")
-    qty: UInt = Field(description="uint128, the instrument's quantity units")
-    price: UInt = Field(description="uint128, settlement base units per whole unit")
+    qty: PositiveUInt128 = Field(description="> 0, the instrument's quantity units")
+    price: PositiveUInt128 = Field(description="> 0, settlement base units per whole unit")
     bidder: Address
-    expiry: int = Field(ge=0, le=SQL_INT64_MAX, description="chain seconds (at most 2**63-1)")
+    expiry: int = Field(ge=0, le=JSON_SAFE_INT, description="chain seconds")
 
 
 class SignedBid(_Model):

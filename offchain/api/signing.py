@@ -40,23 +40,32 @@ def api_domain(chain_id: int, vault: str) -> Domain:
 
 
 def canonical_json(payload: Any) -> bytes:
-    """The bytes `payloadHash` is computed over. Raises ValueError for floats or unencodable text."""
-    _refuse_floats(payload)
+    """The bytes `payloadHash` is computed over. Raises ValueError for fractional numbers or unencodable text.
+
+    A number with an integral value is written as that integer whatever its JSON spelling (`1.0` and `1`
+    are the same JSON number, and RFC 8785's canonical form writes both as `1`; JavaScript's
+    `JSON.stringify` does too), so the hash does not depend on how a client's JSON library spells it."""
     try:
-        return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        return json.dumps(_integral_numbers(payload), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+            "utf-8"
+        )
     except UnicodeEncodeError as exc:
         raise ValueError("payload text is not valid UTF-8") from exc
 
 
-def _refuse_floats(value: Any) -> None:
+_JSON_SAFE_INT = 2**53 - 1
+
+
+def _integral_numbers(value: Any) -> Any:
     if isinstance(value, float):
-        raise ValueError("payload numbers must be integers (send decimals as strings)")
+        if not value.is_integer() or abs(value) > _JSON_SAFE_INT:
+            raise ValueError("payload numbers must be integers (send decimals as strings)")
+        return int(value)
     if isinstance(value, dict):
-        for v in value.values():
-            _refuse_floats(v)
-    elif isinstance(value, list):
-        for v in value:
-            _refuse_floats(v)
+        return {k: _integral_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integral_numbers(v) for v in value]
+    return value
 
 
 def payload_hash(payload: Any) -> bytes:

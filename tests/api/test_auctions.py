@@ -131,7 +131,7 @@ def test_a_valid_bid_is_accepted_and_stored(auctions: Api) -> None:
         (a_bid(tranche=2), ALICE, 404, "no_open_tranche", False),
         (a_bid(auction=7), ALICE, 404, "no_open_tranche", False),
         (a_bid(instrument="ETH-USD-PERP"), ALICE, 404, "no_open_tranche", False),
-        (a_bid(auction=2**64 - 1, tranche=2**32 - 1), ALICE, 404, "no_open_tranche", False),
+        (a_bid(auction=2**53 - 1, tranche=2**32 - 1), ALICE, 404, "no_open_tranche", False),
     ],
 )
 def test_a_refused_bid_answers_the_house_reason(

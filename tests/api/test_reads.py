@@ -39,7 +39,7 @@ def test_single_and_bulk_fills_ack_with_reasons(api_any: Api) -> None:
 def test_bulk_with_a_fill_for_another_venue_writes_nothing(api: Api) -> None:
     bulk = [fill_json(api.fill(1)), fill_json(api.fill(2, venue="other"))]
     r = api.client.post("/v1/venues/dexA/fills/bulk", json={"fills": bulk})
-    assert r.status_code == 400 and r.json()["error"] == "venue_mismatch"
+    assert r.status_code == 403 and r.json()["error"] == "venue_mismatch"
     h = api.login(VENUE)
     assert api.client.get("/v1/venues/dexA/fills", headers=h).json()["items"] == []
 

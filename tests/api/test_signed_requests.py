@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import Table, func, select
 
+from offchain.api.signing import canonical_json, payload_hash
 from offchain.ledger import schema as t
 from tests.api.conftest import ALICE, CAROL, OPERATOR, Api
 
@@ -160,3 +161,17 @@ def test_rate_limit_per_key(tmp_path: object) -> None:
     r = api.client.get("/v1/instruments")
     assert r.json()["error"] == "rate_limited" and "retry-after" in r.headers
     gen.close()
+
+
+def test_payload_hash_is_the_same_however_json_spells_an_integer() -> None:
+    """`1.0` and `1` are one JSON number (RFC 8785 writes both `1`): the hash a client signed over its own
+    spelling is the hash the API checks; a fractional or beyond-2**53 number is refused, never rounded."""
+    assert canonical_json({"b": [2.0, {"c": -3.0}], "a": 1}) == b'{"a":1,"b":[2,{"c":-3}]}'
+    assert payload_hash({"expiry": 1_700_000_000.0}) == payload_hash({"expiry": 1_700_000_000})
+    for bad in (0.5, -1e-9, float(2**53 + 2), float("inf")):
+        try:
+            canonical_json({"x": [bad]})
+        except ValueError as exc:
+            assert "integers" in str(exc)
+        else:
+            raise AssertionError(f"{bad!r} was accepted")

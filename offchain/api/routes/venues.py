@@ -18,7 +18,7 @@ from offchain.api.deps import (
     require_operator,
     require_venue_reader,
 )
-from offchain.api.errors import COMMON_RESPONSES, ApiError, ErrorBody, bad_request, not_found
+from offchain.api.errors import COMMON_RESPONSES, ApiError, ErrorBody, not_found
 from offchain.api.fastjson import FastJsonRoute
 from offchain.api.models import (
     AckOut,
@@ -109,7 +109,8 @@ def _core_fill(venue: str, item: SignedFill) -> tuple[Fill, bytes] | AckOut:
     have been signed as a `Fill` at all and are refused at once (nothing is stored for them)."""
     f = item.fill
     if f.venue != venue:
-        raise bad_request("venue_mismatch", f"fill {f.venue_fill_id} is for venue {f.venue!r}, not {venue!r}")
+        # 403, not 400: the request is well formed, but this venue's endpoint may not carry another's fills.
+        raise ApiError(403, "venue_mismatch", f"fill {f.venue_fill_id} is for venue {f.venue!r}, not {venue!r}")
     qty, price = int(f.qty), int(f.price)
     for name, value, reason in (("qty", qty, Reason.BAD_QTY), ("price", price, Reason.BAD_PRICE)):
         if value > UINT128_MAX:
@@ -166,7 +167,7 @@ def _ingest(svc: Services, request: Request, venue: str, wire: list[SignedFill])
 
 
 _FILL_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorBody, "description": "`venue_mismatch`: a fill names another venue (nothing stored)"},
+    403: {"model": ErrorBody, "description": "`venue_mismatch`: a fill names another venue (nothing stored)"},
     413: {"model": ErrorBody, "description": "`bulk_too_large` or `payload_too_large` (nothing stored)"},
 }
 
@@ -201,7 +202,7 @@ def submit_fill(venue: VenueName, body: SignedFill, svc: ServicesDep, request: R
 )
 def submit_bulk(venue: VenueName, body: BulkFills, svc: ServicesDep, request: Request) -> list[AckOut]:
     """Each fill is judged on its own (a refused fill is an ack with its reason, the others are stored);
-    only a fill naming another venue (400 `venue_mismatch`) or too many fills (413 `bulk_too_large`)
+    only a fill naming another venue (403 `venue_mismatch`) or too many fills (413 `bulk_too_large`)
     refuse the whole request, and then nothing is stored."""
     if len(body.fills) > svc.settings.max_bulk:
         raise ApiError(413, "bulk_too_large", f"at most {svc.settings.max_bulk} fills per request")
