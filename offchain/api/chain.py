@@ -148,7 +148,9 @@ class Web3Chain:
                 wid = self.vault.request_withdrawal_by_sig(self.relayer, req, signature)
             return self.withdrawal_view(wid)
         except RevertedError as exc:
-            raise ApiError(422, "vault_refused", str(exc)) from exc
+            # 409: the request is well formed; the vault's state refuses it (a used nonce, a balance short
+            # of the amount, a frozen account), and the custom error says which.
+            raise ApiError(409, "vault_refused", str(exc)) from exc
         except TRANSPORT_ERRORS as exc:
             raise chain_unavailable(str(exc)) from exc
 

@@ -9,6 +9,8 @@ from typing import Annotated, Generic, Literal, TypeVar
 from eth_utils import to_checksum_address
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from offchain.risk.tiers import DEFAULT_TIERS
+
 
 @lru_cache(maxsize=65_536)
 def checksum(address: str) -> str:
@@ -51,6 +53,13 @@ JSON_SAFE_INT = 2**53 - 1
 # A positive uint128 as decimal text, written as a pattern alone: up to 38 digits (< 10**38 < 2**128), so
 # every string the schema admits is one the core model accepts.
 PositiveUInt128 = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{0,37}$")]
+# A member tier's name: the schema lists the tiers there are (an unknown one is still refused by name, 422
+# `unknown_tier`, for a client that did not read the schema).
+TierName = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z0-9_]{1,16}$"),
+    Field(json_schema_extra={"enum": sorted(t.name for t in DEFAULT_TIERS)}),
+]
 
 
 def _uint256(v: str) -> str:
@@ -150,7 +159,7 @@ class ApplyPayload(_Model):
     kind: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,32}$")] = Field(
         description="market_maker, hedge_fund, dao, foundation, family_office, trust, retail_pool, ..."
     )
-    tier: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,16}$")]
+    tier: TierName
     group: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,32}$")] = Field(
         description="member group for the platform's directional view: retail, professional, buy_side, treasury"
     )
@@ -159,7 +168,7 @@ class ApplyPayload(_Model):
 class ApprovePayload(_Model):
     account: Account = Field(description="the vault account the operator admitted this address under on-chain")
     instruments: list[Ident] | None = Field(default=None, max_length=256, description="granted (default: all active)")
-    tier: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,16}$")] | None = None
+    tier: TierName | None = None
 
 
 class RejectPayload(_Model):

@@ -122,10 +122,10 @@ def test_a_valid_bid_is_accepted_and_stored(auctions: Api) -> None:
     ("bid", "key", "status", "error", "stored"),
     [
         (a_bid(), BOB, 401, "bad_signature", False),  # BOB signs ALICE's bid
-        (a_bid(price=BTC_MARK - BAND - 1), ALICE, 422, "out_of_band", True),
-        (a_bid(price=BTC_MARK + BAND + 1), ALICE, 422, "out_of_band", True),
-        (a_bid(buy=False), ALICE, 422, "wrong_side", True),
-        (a_bid(expiry=NOW_MS // 1000 - 1), ALICE, 422, "expired", True),
+        (a_bid(price=BTC_MARK - BAND - 1), ALICE, 409, "out_of_band", True),
+        (a_bid(price=BTC_MARK + BAND + 1), ALICE, 409, "out_of_band", True),
+        (a_bid(buy=False), ALICE, 409, "wrong_side", True),
+        (a_bid(expiry=NOW_MS // 1000 - 1), ALICE, 409, "expired", True),
         (a_bid(CAROL), CAROL, 403, "not_eligible", True),  # not a member
         (a_bid(tranche=0), ALICE, 409, "no_open_tranche", False),  # cleared
         (a_bid(tranche=2), ALICE, 404, "no_open_tranche", False),

@@ -130,7 +130,7 @@ def test_member_relays_a_signed_withdrawal_through_the_api(devnet: Devnet, clien
 
     # The same signed request again: the vault's nonce moved on, its refusal comes back by name.
     r = client.post(f"/v1/members/{m.account}/withdrawals", json=submit(req, sig))
-    assert r.status_code == 422 and r.json()["error"] == "vault_refused" and "InvalidNonce" in r.json()["detail"]
+    assert r.status_code == 409 and r.json()["error"] == "vault_refused" and "InvalidNonce" in r.json()["detail"]
     # Another member's account, or another member's key: refused before any gas is paid.
     other = devnet.member("Alpha Market Making")
     r = client.post(f"/v1/members/{other.account}/withdrawals", json=submit(req, sig))

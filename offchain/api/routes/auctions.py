@@ -39,8 +39,12 @@ _BID_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "`bad_signature`"},
     403: {"model": ErrorBody, "description": "`not_eligible`: not an active member permitted on the instrument"},
     404: {"model": ErrorBody, "description": "`no_open_tranche`: no such tranche"},
-    409: {"model": ErrorBody, "description": "`no_open_tranche`: the tranche has cleared"},
-    422: {"model": ErrorBody, "description": "`invalid_request`, `wrong_side`, `expired` or `out_of_band`"},
+    409: {
+        "model": ErrorBody,
+        "description": "the tranche's state refuses the bid: `no_open_tranche` (cleared), `wrong_side`, `expired`"
+        " (chain clock) or `out_of_band` (the detail gives the band)",
+    },
+    422: {"model": ErrorBody, "description": "`invalid_request`"},
 }
 _SQL_INT32_MAX = 2**31 - 1  # default ids and tranche numbers are INTEGER columns
 _TRANCHE_SHIFT = 2**32  # cursor = default_id * 2**32 + tranche
@@ -124,7 +128,9 @@ def list_tranches(
 
 
 def _refusal(house: AuctionHouse, bid: Bid, reason: str, bid_id: int | None) -> ApiError:
-    status, message = 422, reason
+    # A well-formed, signed bid that the tranche's state refuses (its side, the chain's clock, its band) is a
+    # 409, not a 422: the same bid is fine against another tranche or earlier; only its shape is the schema's.
+    status, message = 409, reason
     if reason == BidRefusal.BAD_SIGNATURE:
         status, message = 401, "the signature is not the bidder's over this Bid (auctions domain)"
     elif reason == BidRefusal.NOT_ELIGIBLE:

@@ -449,7 +449,7 @@ def open_sub_account(
         if parent.address != verified.signer:
             raise forbidden("only the member itself may open its sub-accounts")
         if _parent(conn, account) is not None:
-            raise ApiError(422, "nested_sub_account", "a sub-account cannot have sub-accounts")
+            raise ApiError(403, "nested_sub_account", "a sub-account cannot have sub-accounts")
         return create_application(
             conn,
             verified,
