@@ -160,16 +160,18 @@ class CrossclearClient:
     def fill_status(self, venue: str, venue_fill_id: str) -> FillStatusOut:
         return self._model(FillStatusOut, "GET", f"/v1/venues/{venue}/fills/{venue_fill_id}")
 
-    def verify_inclusion(self, status: FillStatusOut, fill: Fill | None = None) -> bool:
-        """Whether the proof puts the fill (its own fields, when given) under its batch's published
-        `fillsRoot` (read back from `GET /v1/batches/{n}`)."""
+    def verify_inclusion(self, status: FillStatusOut, fill: Fill | None = None, root: str | None = None) -> bool:
+        """Whether the proof puts the fill (its own fields, when given) under its batch's `fillsRoot`:
+        `root` as you read it from the chain (the vault's BatchSettled event; trust no one), or else the
+        API's copy (`GET /v1/batches/{n}`)."""
         if status.proof is None:
             return False
         leaf = bytes.fromhex(status.proof.leaf[2:])
         if fill is not None and fill.leaf() != leaf:
             return False
-        root = bytes.fromhex(self.batch(status.proof.batch_sequence).fills_root[2:])
-        return verify(root, leaf, [bytes.fromhex(p[2:]) for p in status.proof.proof])
+        if root is None:
+            root = self.batch(status.proof.batch_sequence).fills_root
+        return verify(bytes.fromhex(root[2:]), leaf, [bytes.fromhex(p[2:]) for p in status.proof.proof])
 
     # ------------------------------------------------------------ public
 

@@ -1,5 +1,6 @@
-"""The Python client: its README example runs against a real `crossclear serve`-style uvicorn server,
-and every route it calls exists in the server's OpenAPI schema with the response model it expects."""
+"""The Python client: its README example runs against a devnet (Anvil, the vault, the engine, the API as
+`crossclear serve --devnet` builds it), and every route it calls exists in the server's OpenAPI schema with
+the response model it expects."""
 
 from __future__ import annotations
 
@@ -9,24 +10,44 @@ from typing import Any
 
 from offchain.api.deps import wall_ms
 from offchain.client import ROUTES
-from tests.api.conftest import ALICE, BOB, BTC_MARK, VENUE, settle_pending
+from tests.api.conftest import ALICE, BOB, BTC_MARK, VENUE
+from tests.client.conftest import LiveDevnet
 
 README = Path(__file__).resolve().parents[2] / "offchain" / "client" / "README.md"
 
 
-def test_the_readme_example_runs(server: tuple[str, Any]) -> None:
-    base, engine = server
+def test_the_readme_example_runs_against_a_devnet(devnet_server: LiveDevnet) -> None:
+    live, d = devnet_server, devnet_server.devnet
+    alice, bob = d.member("Alpha Market Making"), d.member("Macro Fund")
+    venue = next(v for v in d.spec.venues if v.name == "dex-perp")
     (code,) = re.findall(r"```python\n(.*?)```", README.read_text(), re.DOTALL)
     namespace: dict[str, Any] = {
-        "BASE_URL": base,
-        "VENUE_KEY": "0x" + bytes(VENUE.key).hex(),
-        "ALICE_KEY": "0x" + bytes(ALICE.key).hex(),
-        "ALICE": ALICE.address,
-        "BOB": BOB.address,
+        "BASE_URL": live.base_url,
+        "WS_URL": live.ws_url,
+        "VENUE": venue.name,
+        "VENUE_KEY": venue.key,
+        "ALICE_KEY": alice.key,
+        "ALICE": alice.address,
+        "ALICE_ACCOUNT": alice.account,
+        "BOB": bob.address,
+        "BOB_ACCOUNT": bob.account,
         "NOW_MS": wall_ms(),
-        "settle": lambda: settle_pending(engine, 1),
+        "settle": live.settle,
+        "fills_root_on_chain": live.fills_root_on_chain,
+        "withdrawal_nonce": live.withdrawal_nonce,
+        "chain_now": live.chain_now,
     }
     exec(compile(code, str(README), "exec"), namespace)
+    # What the example did is on-chain: the batch's posted IM is the API's, the withdrawal is reserved.
+    (last,) = [b for b in d.vault.settled_batches() if b.batch.sequence == namespace["sequence"]]
+    posted = {r.account: r.im for r in last.batch.requirements}
+    assert posted[alice.account] == int(namespace["margin"].posted_im or 0) > 0
+    w = d.vault.withdrawal(namespace["w"].id)
+    assert (w.account, w.asset, w.amount, w.status) == (alice.account, 0, 1_000 * 10**6, "pending")
+    # ... reserved from the balance by the relayed transaction itself.
+    block = d.vault.w3.eth.get_transaction_receipt(namespace["w"].tx_hash)["blockNumber"]
+    before = d.vault.contract.functions.balanceOf(alice.account, 0).call(block_identifier=block - 1)
+    assert d.vault.balance(alice.account, 0) == before - 1_000 * 10**6
 
 
 def test_every_client_route_is_in_the_openapi_schema(server: tuple[str, Any]) -> None:
