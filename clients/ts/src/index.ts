@@ -1,10 +1,13 @@
 /**
  * A TypeScript client of the crossclear API (`/v1`) on ethers v6: signs venue fills (EIP-712 `Fill`),
- * `ApiRequest` envelopes (keccak of the canonical JSON payload), reads sessions, fills and proofs, and
- * verifies inclusion proofs with OpenZeppelin's StandardMerkleTree leaf encoding. `ROUTES` lists every
- * route it calls; a test checks them against the server's OpenAPI schema.
+ * `ApiRequest` envelopes (keccak of the canonical JSON payload) and the vault's `WithdrawalRequest`, reads
+ * sessions, fills, proofs, positions, margin and withdrawals, follows the push stream (WebSocket), and
+ * verifies inclusion proofs with OpenZeppelin's StandardMerkleTree leaf encoding against a `fillsRoot` it
+ * can read from the chain itself. `ROUTES` lists every route it calls; a test checks them against the
+ * server's OpenAPI schema.
  */
-import { AbiCoder, Wallet, getAddress, keccak256, toUtf8Bytes, TypedDataDomain } from "ethers";
+import { AbiCoder, Contract, Provider, Wallet, getAddress, keccak256, toUtf8Bytes, TypedDataDomain } from "ethers";
+import WebSocket from "ws";
 
 export const ROUTES: Record<string, [string, string, string | null]> = {
   login: ["POST", "/v1/auth/login", "SessionOut"],
@@ -15,6 +18,9 @@ export const ROUTES: Record<string, [string, string, string | null]> = {
   batch: ["GET", "/v1/batches/{sequence}", "BatchOut"],
   batchFills: ["GET", "/v1/batches/{sequence}/fills", null],
   margin: ["GET", "/v1/members/{account}/margin", "MarginOut"],
+  positions: ["GET", "/v1/members/{account}/positions", "PositionsOut"],
+  requestWithdrawal: ["POST", "/v1/members/{account}/withdrawals", "WithdrawalOut"],
+  withdrawals: ["GET", "/v1/members/{account}/withdrawals", null],
 };
 
 export interface Fill {
@@ -50,6 +56,28 @@ export interface FillStatus {
   proof: Proof | null;
 }
 
+/** What a member signs to withdraw (the vault's EIP-712 `WithdrawalRequest`, minus `member`: the key's). */
+export interface WithdrawalRequest {
+  asset: number;
+  amount: bigint;
+  to: string;
+  nonce: bigint; // the vault's withdrawalNonce(member): see withdrawalNonce()
+  deadline: number; // chain seconds
+}
+
+export interface Withdrawal {
+  id: number;
+  account: number;
+  asset: number;
+  amount: string;
+  to: string;
+  ready_at: number;
+  status: string;
+  tx_hash: string | null;
+}
+
+export type StreamEvent = Record<string, unknown> & { type: string };
+
 export class CrossclearError extends Error {
   constructor(
     public status: number,
@@ -82,6 +110,83 @@ const API_REQUEST_TYPES = {
     { name: "expiry", type: "uint64" },
   ],
 };
+
+const WITHDRAWAL_TYPES = {
+  WithdrawalRequest: [
+    { name: "member", type: "address" },
+    { name: "asset", type: "uint16" },
+    { name: "amount", type: "uint128" },
+    { name: "to", type: "address" },
+    { name: "nonce", type: "uint256" },
+    { name: "deadline", type: "uint64" },
+  ],
+};
+
+// The two reads of the vault a member makes itself, to trust neither the API nor the operator.
+const VAULT_ABI = [
+  "event BatchSettled(uint64 indexed sequence, bytes32 indexed digest, bytes32 fillsRoot, uint64 asOf, uint256 transfers)",
+  "function withdrawalNonce(address member) view returns (uint256)",
+];
+
+/** The batch's fillsRoot as the vault's BatchSettled event holds it (null: no such batch on-chain). */
+export async function fillsRootOnChain(provider: Provider, vault: string, sequence: number): Promise<string | null> {
+  const contract = new Contract(vault, VAULT_ABI, provider);
+  const logs = await contract.queryFilter(contract.filters.BatchSettled(sequence), 0, "latest");
+  const last = logs[logs.length - 1];
+  return last && "args" in last ? String(last.args.fillsRoot) : null;
+}
+
+/** The nonce the member's next WithdrawalRequest must carry. */
+export async function withdrawalNonce(provider: Provider, vault: string, member: string): Promise<bigint> {
+  return BigInt(await new Contract(vault, VAULT_ABI, provider).withdrawalNonce(member));
+}
+
+/** A session's push stream: `next()` resolves with each event in order (the first is `hello`). */
+export class EventStream {
+  private queue: StreamEvent[] = [];
+  private waiting: { resolve: (e: StreamEvent) => void; reject: (e: Error) => void }[] = [];
+  private ended: Error | null = null;
+
+  constructor(private socket: WebSocket) {
+    socket.on("message", (data) => {
+      const event = JSON.parse(data.toString()) as StreamEvent;
+      const w = this.waiting.shift();
+      if (w) w.resolve(event);
+      else this.queue.push(event);
+    });
+    const end = (why: Error) => {
+      this.ended = why;
+      for (const w of this.waiting.splice(0)) w.reject(why);
+    };
+    socket.on("error", end);
+    socket.on("close", (code, reason) => end(new Error(`stream closed (${code} ${reason.toString()})`)));
+  }
+
+  next(timeoutMs = 30_000): Promise<StreamEvent> {
+    const queued = this.queue.shift();
+    if (queued) return Promise.resolve(queued);
+    if (this.ended) return Promise.reject(this.ended);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no event within ${timeoutMs} ms`)), timeoutMs);
+      this.waiting.push({
+        resolve: (e) => (clearTimeout(timer), resolve(e)),
+        reject: (e) => (clearTimeout(timer), reject(e)),
+      });
+    });
+  }
+
+  /** The next event of `type`, skipping others. */
+  async nextOf(type: string, timeoutMs = 30_000): Promise<StreamEvent> {
+    for (;;) {
+      const e = await this.next(timeoutMs);
+      if (e.type === type) return e;
+    }
+  }
+
+  close(): void {
+    this.socket.close();
+  }
+}
 
 /** The canonical JSON the API hashes: keys sorted, no whitespace, integers and strings only. */
 export function canonicalJson(value: unknown): string {
@@ -116,7 +221,7 @@ export function verifyProof(root: string, leaf: string, proof: string[]): boolea
 
 export class CrossclearClient {
   token: string | null = null;
-  private domains: { api: TypedDataDomain; fills: TypedDataDomain } | null = null;
+  private domains: Domains | null = null;
 
   constructor(public baseUrl: string) {}
 
@@ -132,12 +237,21 @@ export class CrossclearClient {
   }
 
   async connect(): Promise<this> {
-    const info = await this.call<{ domain: TypedDataDomain; fills_domain: TypedDataDomain }>("GET", "/v1/signing");
-    this.domains = { api: info.domain, fills: info.fills_domain };
+    const info = await this.call<{
+      domain: TypedDataDomain;
+      fills_domain: TypedDataDomain;
+      withdrawal_domain: TypedDataDomain;
+    }>("GET", "/v1/signing");
+    this.domains = { api: info.domain, fills: info.fills_domain, vault: info.withdrawal_domain };
     return this;
   }
 
-  private need(): { api: TypedDataDomain; fills: TypedDataDomain } {
+  /** The vault's address (the domains' verifyingContract), once connected. */
+  get vault(): string {
+    return String(this.need().vault.verifyingContract);
+  }
+
+  private need(): Domains {
     if (!this.domains) throw new Error("call connect() first");
     return this.domains;
   }
@@ -217,15 +331,53 @@ export class CrossclearClient {
     }
   }
 
-  /** The proof puts this fill under its batch's published fillsRoot. */
-  async verifyInclusion(status: FillStatus, fill: Fill): Promise<boolean> {
+  /** The proof puts this fill under its batch's fillsRoot: `root` as read from the chain
+   * (fillsRootOnChain), or else the API's copy. */
+  async verifyInclusion(status: FillStatus, fill: Fill, root?: string): Promise<boolean> {
     if (!status.proof) return false;
     if (fillLeaf(fill) !== status.proof.leaf) return false;
-    const { fills_root } = await this.batch(status.proof.batch_sequence);
-    return verifyProof(fills_root, status.proof.leaf, status.proof.proof);
+    const fillsRoot = root ?? (await this.batch(status.proof.batch_sequence)).fills_root;
+    return verifyProof(fillsRoot, status.proof.leaf, status.proof.proof);
   }
 
   margin(account: number): Promise<Record<string, unknown>> {
     return this.call("GET", `/v1/members/${account}/margin`);
   }
+
+  positions(account: number): Promise<{ netted: { instrument: string; qty: string }[] } & Record<string, unknown>> {
+    return this.call("GET", `/v1/members/${account}/positions`);
+  }
+
+  /** Sign the vault's WithdrawalRequest with the member's key and have the API relay it on-chain. */
+  async requestWithdrawal(key: Wallet, account: number, req: WithdrawalRequest): Promise<Withdrawal> {
+    const member = getAddress(key.address);
+    const signature = await key.signTypedData(this.need().vault, WITHDRAWAL_TYPES, { member, ...req });
+    return this.call<Withdrawal>("POST", `/v1/members/${account}/withdrawals`, {
+      member,
+      asset: req.asset,
+      amount: req.amount.toString(),
+      to: req.to,
+      nonce: req.nonce.toString(),
+      deadline: req.deadline,
+      signature,
+    });
+  }
+
+  withdrawals(account: number): Promise<Withdrawal[]> {
+    return this.call("GET", `/v1/members/${account}/withdrawals`);
+  }
+
+  /** The session's push stream (log in first); `wsUrl` is the server's ws:// or wss:// base. */
+  stream(wsUrl: string): EventStream {
+    if (!this.token) throw new Error("log in first: the stream needs a session");
+    const url = new URL("/v1/stream", wsUrl);
+    url.searchParams.set("token", this.token);
+    return new EventStream(new WebSocket(url));
+  }
+}
+
+interface Domains {
+  api: TypedDataDomain;
+  fills: TypedDataDomain;
+  vault: TypedDataDomain;
 }

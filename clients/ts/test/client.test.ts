@@ -4,7 +4,6 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { Wallet } from "ethers";
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
 import { CrossclearClient, CrossclearError, ROUTES, fillLeaf, Fill } from "../src/index.js";
@@ -59,14 +58,6 @@ test("fills, sessions and refusals", async () => {
   assert.equal(margin.account, 10);
   await assert.rejects(client.margin(11), (e: unknown) => e instanceof CrossclearError && e.status === 403);
   await client.logout();
-});
-
-test("the README example", async () => {
-  const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
-  const code = /```ts\n([\s\S]*?)```/.exec(readme)![1];
-  const run = new Function("CrossclearClient", "Wallet", "env", `return (async () => { ${code} })();`);
-  const env = { ...process.env };
-  await run(CrossclearClient, Wallet, env);
 });
 
 test("settled fills verify against their batch's fillsRoot, across pages", async () => {
