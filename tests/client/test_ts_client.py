@@ -38,8 +38,14 @@ def _built() -> None:
 
 
 def _node_test(file: str, env: dict[str, str], passed: int) -> None:
+    # --test-force-exit: a socket left open by a failed assertion must not hide the failure behind a hang.
     run = subprocess.run(
-        ["node", "--test", f"dist/test/{file}"], cwd=TS, env=env, capture_output=True, text=True, timeout=300
+        ["node", "--test", "--test-force-exit", "--test-timeout=240000", f"dist/test/{file}"],
+        cwd=TS,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "# fail 0" in run.stdout and f"# pass {passed}" in run.stdout, run.stdout

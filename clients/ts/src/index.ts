@@ -162,7 +162,8 @@ export class EventStream {
     socket.on("close", (code, reason) => end(new Error(`stream closed (${code} ${reason.toString()})`)));
   }
 
-  next(timeoutMs = 30_000): Promise<StreamEvent> {
+  /** The next event; rejects if none comes within `timeoutMs` (a batch every second or so, plus slack). */
+  next(timeoutMs = 120_000): Promise<StreamEvent> {
     const queued = this.queue.shift();
     if (queued) return Promise.resolve(queued);
     if (this.ended) return Promise.reject(this.ended);
@@ -176,7 +177,7 @@ export class EventStream {
   }
 
   /** The next event of `type`, skipping others. */
-  async nextOf(type: string, timeoutMs = 30_000): Promise<StreamEvent> {
+  async nextOf(type: string, timeoutMs = 120_000): Promise<StreamEvent> {
     for (;;) {
       const e = await this.next(timeoutMs);
       if (e.type === type) return e;
