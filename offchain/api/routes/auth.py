@@ -86,5 +86,5 @@ def signing(svc: ServicesDep) -> SigningInfo:
         withdrawal_domain=vault_domain(s.chain_id, s.vault).as_json(),
         withdrawal_type=WITHDRAWAL_REQUEST_TYPE,
         sub_account_consent_type=SUB_ACCOUNT_CONSENT_TYPE,
-        canonical_payload="keccak256(UTF-8 JSON of `payload`, keys sorted, separators ',' ':', no floats)",
+        canonical_payload="keccak256(UTF-8 JSON of `payload`: sorted keys, separators ',' ':', integers (1.0 as 1))",
     )
