@@ -13,12 +13,12 @@ from collections.abc import Sequence
 from sqlalchemy import Connection, insert, select
 from web3.logs import DISCARD
 
+from offchain.chain.chainview import VaultChainView
 from offchain.chain.vault import VaultClient
 from offchain.core.batch import OPERATOR_CAPITAL_ACCOUNT, SETTLEMENT_ASSET
 from offchain.core.waterfall import Draw, Layer
 from offchain.defaults.pool import PoolBook, PoolError
 from offchain.ledger import schema as t
-from offchain.settlement.chainview import VaultChainView
 
 
 class VaultFundView(VaultChainView):

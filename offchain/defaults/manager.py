@@ -47,10 +47,9 @@ from offchain.core.waterfall import (
 )
 from offchain.defaults.auction import AuctionParams, penalty_bps
 from offchain.defaults.calls import AssetMark, CallPolicy, MemberState, OpenCall, Verdict, apply_cash, decide, equity
-from offchain.defaults.fund import FundPolicy, contribution_rows, cover2_targets, due
+from offchain.defaults.fund import FundPolicy, StressedBook, contribution_rows, cover2_targets, due
 from offchain.defaults.pool import PoolBook
 from offchain.ledger import schema as t
-from offchain.settlement.margin import MemberMargin, RiskEngineMargin
 
 
 @runtime_checkable
@@ -158,16 +157,16 @@ class DefaultManager:
         self,
         conn: Connection,
         sequence: int,
-        margin: RiskEngineMargin,
+        margin: StressedBook,
         members: Sequence[tuple[int, str]],
         positions: Mapping[tuple[int, str], int],
         marks: Mapping[str, int],
-        requirements: Mapping[int, MemberMargin],
+        im: Mapping[int, int],
     ) -> dict[int, int] | None:
         """Cover-2 targets when this batch may recompute contributions (schedule or replenishment), else None."""
         if self._open_default(conn) or not due(sequence, self.config.fund, 0, self._closed_since_sizing(conn)):
             return None
-        return cover2_targets(margin, members, positions, marks, {a: mg.im for a, mg in requirements.items()})
+        return cover2_targets(margin, members, positions, marks, im)
 
     def _open_default(self, conn: Connection) -> bool:
         return conn.execute(select(t.defaults.c.id).where(t.defaults.c.status == "declared")).first() is not None

@@ -29,6 +29,7 @@ from typing import Literal, TypeVar
 from hexbytes import HexBytes
 from sqlalchemy import Engine, insert, select, update
 
+from offchain.chain.chainview import VaultChainView
 from offchain.chain.errors import (
     RPC_FAILURES,
     AlreadyKnown,
@@ -51,7 +52,6 @@ from offchain.ledger import schema as t
 from offchain.ledger.engine_status import HALTED, RUNNING, EngineStatus, write_status
 from offchain.settlement.apply import apply_confirmed
 from offchain.settlement.builder import BatchBuilder, ChainTip
-from offchain.settlement.chainview import VaultChainView
 from offchain.settlement.clock import Clock, ClockRule, WallClock
 from offchain.settlement.payload import BatchPayload
 
