@@ -3,7 +3,7 @@ offchain/defaults/auction.py; docs/defaults.md §2).
 
 `step()` (call it every few seconds, or `run()`), for every default whose DECLARE batch is confirmed:
  1. **clears** each open tranche whose deadline (`opened_at + interval_s`) has passed: the stored bids are
-    judged at that moment (`clear_tranche`) against the instrument's latest mark, their outcomes and the
+    judged at that moment (`clear_tranche`) against the instrument's guarded mark, their outcomes and the
     tranche's result are stored in one transaction;
  2. **delivers** every cleared tranche: its trades become fills of the `crossclear-auction` venue, signed by
     that venue's key, submitted through ingest (the close-out venue's rules: offchain/ingest/validation.py).
@@ -21,8 +21,9 @@ Times are chain seconds (`clock`); fill timestamps are ingest's milliseconds (`f
 
 The mark a tranche opens and clears at is the instrument's guarded mark (offchain/ledger/prices.py
 `guarded_mark`: the engine's latest-price rule, with the instrument's staleness bound and jump band), never a
-raw latest row; with none, no tranche opens, and a clearing keeps the mark the tranche opened at. The ledger
-is read and written through offchain/ledger/auctions.py.
+raw latest row. With none (no fresh index, or a jump the engine has not confirmed yet) no tranche opens and
+none clears: they wait for the step after the engine settles the move. The ledger is read and written
+through offchain/ledger/auctions.py.
 """
 
 from __future__ import annotations
@@ -182,7 +183,10 @@ class AuctionHouse:
             row = store.tranche(conn, default_id, index)
             if row is None or row.status != store.OPEN:
                 return None  # cleared meanwhile
-            mark = current_mark(conn, row.instrument, now, self.index_rule) or row.mark
+            mark = current_mark(conn, row.instrument, now, self.index_rule)
+            if mark is None:  # no mark the engine would settle at: judging bids now would be blind
+                log.warning("no mark to clear a tranche at", extra={"default": default_id, "tranche": index})
+                return None
             live = live_positions(conn, [account]).get((account, row.instrument), 0)
             left = live if row.defaulter_sells else -live  # what the defaulter can still close on this side
             qty = min(row.qty, max(left, 0))
