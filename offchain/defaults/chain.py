@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection
 from web3.logs import DISCARD
 
+from offchain.chain.chainview import VaultChainView
 from offchain.chain.vault import VaultClient
 from offchain.core.batch import OPERATOR_CAPITAL_ACCOUNT, SETTLEMENT_ASSET
 from offchain.core.waterfall import Draw, Layer
 from offchain.defaults.pool import PoolBook, PoolError
-from offchain.ledger import schema as t
-from offchain.settlement.chainview import VaultChainView
+from offchain.ledger.defaults import store_chain_draws
 
 
 class VaultFundView(VaultChainView):
@@ -102,30 +102,3 @@ def record_chain_draws(conn: Connection, vault: VaultClient, sequence: int, tx_h
     events = waterfall_events(vault, tx_hash)
     store_chain_draws(conn, sequence, events)
     return [x for _, x in events]
-
-
-def store_chain_draws(conn: Connection, sequence: int, events: Sequence[tuple[int, Draw]]) -> None:
-    """Store (defaulter, draw) events read from batch `sequence` (the engine reads them before its
-    ledger transaction and stores them in it, with the batch's confirmation)."""
-    d = t.defaults
-    ids = {account: i for i, account in conn.execute(select(d.c.id, d.c.account).order_by(d.c.id))}
-    missing = {defaulter for defaulter, _ in events if defaulter not in ids}
-    if missing:
-        raise LookupError(f"batch {sequence} drew on the waterfall for {sorted(missing)}, unknown to the ledger")
-    if events:
-        conn.execute(
-            insert(t.waterfall_draws),
-            [
-                {
-                    "default_id": ids[defaulter],
-                    "batch_sequence": sequence,
-                    "source": "chain",
-                    "layer": int(x.layer),
-                    "account": x.account,
-                    "asset": x.asset,
-                    "amount": x.amount,
-                    "value": x.value,
-                }
-                for defaulter, x in events
-            ],
-        )

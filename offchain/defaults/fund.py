@@ -19,14 +19,35 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from offchain.core.accounting import pow10
 from offchain.core.batch import BPS
+from offchain.core.obligations import InstrumentSpec
+from offchain.risk import MarginConfig, RiskModel
 from offchain.risk.platform import cover2, stress_losses
 from offchain.risk.tiers import df_multipliers
-from offchain.settlement.margin import RiskEngineMargin
+
+
+class StressedBook(Protocol):
+    """What Cover-2 sizing reads from the engine's margin adapter (offchain/settlement/margin.py's
+    `RiskEngineMargin` is one): the calibrated model, its instrument columns and the tier table. Declared
+    here so that defaults does not import settlement: the builder passes its margin adapter in."""
+
+    @property
+    def model(self) -> RiskModel: ...
+    @property
+    def config(self) -> MarginConfig: ...
+    @property
+    def scale(self) -> int: ...
+    @property
+    def columns(self) -> dict[str, int]: ...
+    @property
+    def instruments(self) -> dict[str, InstrumentSpec]: ...
+    @property
+    def tier_index(self) -> dict[str, int]: ...
 
 
 @dataclass(frozen=True)
@@ -36,7 +57,7 @@ class FundPolicy:
 
 
 def cover2_targets(
-    margin: RiskEngineMargin,
+    margin: StressedBook,
     members: Sequence[tuple[int, str]],
     positions: Mapping[tuple[int, str], int],
     marks: Mapping[str, int],

@@ -3,7 +3,7 @@ offchain/defaults/auction.py; docs/defaults.md §2).
 
 `step()` (call it every few seconds, or `run()`), for every default whose DECLARE batch is confirmed:
  1. **clears** each open tranche whose deadline (`opened_at + interval_s`) has passed: the stored bids are
-    judged at that moment (`clear_tranche`) against the instrument's latest mark, their outcomes and the
+    judged at that moment (`clear_tranche`) against the instrument's guarded mark, their outcomes and the
     tranche's result are stored in one transaction;
  2. **delivers** every cleared tranche: its trades become fills of the `crossclear-auction` venue, signed by
     that venue's key, submitted through ingest (the close-out venue's rules: offchain/ingest/validation.py).
@@ -18,6 +18,12 @@ Members bid with `submit_bid(bid, signature)` (EIP-712 `Bid`, domain `auctions_d
 not the bidder's, or names no open tranche, is refused and not stored; any other is stored, with its
 refusal as outcome when it is already invalid (side, expiry, eligibility, band against the opening mark).
 Times are chain seconds (`clock`); fill timestamps are ingest's milliseconds (`fill_clock_ms`).
+
+The mark a tranche opens and clears at is the instrument's guarded mark (offchain/ledger/prices.py
+`guarded_mark`: the engine's latest-price rule, with the instrument's staleness bound and jump band), never a
+raw latest row. With none (no fresh index, or a jump the engine has not confirmed yet) no tranche opens and
+none clears: they wait for the step after the engine settles the move. The ledger is read and written
+through offchain/ledger/auctions.py.
 """
 
 from __future__ import annotations
@@ -26,10 +32,9 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from eth_account import Account
-from sqlalchemy import Connection, Engine, Row, and_, insert, select, update
+from sqlalchemy import Connection, Engine
 
 from offchain.core.bid import Bid
 from offchain.core.eip712 import Domain
@@ -48,7 +53,12 @@ from offchain.defaults.auction import (
 )
 from offchain.ingest.positions import live_positions
 from offchain.ingest.service import AckStatus, Ingestor, wall_clock_ms
-from offchain.ledger import schema as t
+from offchain.ledger import auctions as store
+from offchain.ledger.alerts import record_alert
+from offchain.ledger.auctions import TrancheRow
+from offchain.ledger.instruments import load_instruments
+from offchain.ledger.prices import guarded_mark
+from offchain.marketdata.index import IndexRule
 
 log = logging.getLogger("crossclear.auction")
 
@@ -81,12 +91,10 @@ def wall_clock_s() -> int:
     return int(time.time())
 
 
-def latest_mark(conn: Connection, instrument: str) -> int | None:
-    m = t.marks
-    row = conn.execute(
-        select(m.c.price).where(m.c.instrument == instrument).order_by(m.c.ts_ms.desc(), m.c.id.desc()).limit(1)
-    ).first()
-    return int(row[0]) if row else None
+def current_mark(conn: Connection, instrument: str, now_s: int, rule: IndexRule | None = None) -> int | None:
+    """The instrument's guarded mark at chain second `now_s` (None: unknown instrument or no fresh mark)."""
+    spec = load_instruments(conn).get(instrument)
+    return None if spec is None else guarded_mark(conn, spec, now_s * 1000, rule)
 
 
 class AuctionHouse:
@@ -103,6 +111,7 @@ class AuctionHouse:
         clock: Callable[[], int] = wall_clock_s,
         fill_clock_ms: Callable[[], int] = wall_clock_ms,
         venue: str = AUCTION_VENUE,
+        index_rule: IndexRule | None = None,
     ) -> None:
         self.db = db
         self.ingestor = ingestor
@@ -114,6 +123,7 @@ class AuctionHouse:
         self.clock = clock
         self.fill_clock_ms = fill_clock_ms
         self.venue = venue
+        self.index_rule = index_rule or IndexRule()  # the engine's index rule (marks read as it reads them)
 
     # ---------------------------------------------------------------- bids
 
@@ -122,36 +132,21 @@ class AuctionHouse:
             return BidAck(False, BidRefusal.BAD_SIGNATURE.value, None)
         now = self.clock()
         with self.db.begin() as conn:
-            row = self._tranche_row(conn, bid.auction, bid.tranche)
-            if row is None or row.status != "open" or row.instrument != bid.instrument:
+            row = store.tranche(conn, bid.auction, bid.tranche)
+            if row is None or row.status != store.OPEN or row.instrument != bid.instrument:
                 return BidAck(False, NO_OPEN_TRANCHE, None)
-            tranche = _tranche(row, self._defaulter(conn, bid.auction))
+            tranche = _tranche(row, store.defaulter(conn, bid.auction))
             refusal = self._precheck(conn, tranche, bid, now)
-            bid_id = conn.execute(
-                insert(t.auction_bids)
-                .values(
-                    default_id=bid.auction,
-                    instrument=bid.instrument,
-                    tranche=bid.tranche,
-                    bidder=bid.bidder,
-                    buy=bid.buy,
-                    qty=bid.qty,
-                    price=bid.price,
-                    expiry=bid.expiry,
-                    signature=bytes(signature),
-                    received_ms=self.fill_clock_ms(),
-                    outcome=refusal.value if refusal else None,
-                )
-                .returning(t.auction_bids.c.id)
-            ).scalar_one()
-        return BidAck(refusal is None, refusal.value if refusal else None, int(bid_id))
+            outcome = refusal.value if refusal else None
+            bid_id = store.store_bid(conn, bid, signature, self.fill_clock_ms(), outcome)
+        return BidAck(refusal is None, outcome, bid_id)
 
     def _precheck(self, conn: Connection, tranche: Tranche, bid: Bid, now: int) -> BidRefusal | None:
         if bid.buy != tranche.defaulter_sells:
             return BidRefusal.WRONG_SIDE
         if bid.expiry < now:
             return BidRefusal.EXPIRED
-        if self._eligible(conn, tranche).get(bid.bidder) is None:
+        if store.eligible_bidders(conn, tranche.instrument, tranche.defaulter).get(bid.bidder) is None:
             return BidRefusal.NOT_ELIGIBLE
         if not in_band(bid.price, tranche.mark, self.params.band_bps):
             return BidRefusal.OUT_OF_BAND
@@ -163,22 +158,16 @@ class AuctionHouse:
         now = self.clock()
         report = StepReport([], [], [])
         with self.db.connect() as conn:
-            defaults = self._live_defaults(conn)
-        for default_id, account, at_declare in defaults:
+            defaults = store.live_defaults(conn)
+        for live in defaults:
             with self.db.connect() as conn:
-                due = conn.execute(
-                    select(t.auction_tranches).where(
-                        t.auction_tranches.c.default_id == default_id,
-                        t.auction_tranches.c.status == "open",
-                        t.auction_tranches.c.opened_at + self.params.interval_s <= now,
-                    )
-                ).all()
+                due = store.due_tranches(conn, live.id, self.params.interval_s, now)
             for row in due:
-                result = self._clear(default_id, account, row.tranche, now)
+                result = self._clear(live.id, live.account, row.tranche, now)
                 if result is not None:
                     report.cleared.append(result)
-            report.delivered.extend(self._deliver_all(default_id, account))
-            report.opened.extend(self._open(default_id, account, at_declare, now))
+            report.delivered.extend(self._deliver_all(live.id, live.account))
+            report.opened.extend(self._open(live.id, live.account, live.at_declare, now))
         return report
 
     def run(self, interval_s: float, stop: Callable[[], bool]) -> None:
@@ -187,65 +176,27 @@ class AuctionHouse:
             self.step()
             time.sleep(max(0.0, interval_s - (time.monotonic() - started)))
 
-    # ---------------------------------------------------------------- reads
-
-    def _live_defaults(self, conn: Connection) -> list[tuple[int, int, dict[str, int]]]:
-        """(default id, defaulter, positions at DECLARE) of declared defaults whose DECLARE is on-chain."""
-        d, b = t.defaults, t.batches
-        rows = conn.execute(
-            select(d.c.id, d.c.account, d.c.positions)
-            .join(b, and_(b.c.sequence == d.c.declared_sequence, b.c.status == "confirmed"))
-            .where(d.c.status == "declared")
-            .order_by(d.c.id)
-        ).all()
-        return [(r.id, r.account, {i: int(q) for i, q in r.positions.items()}) for r in rows]
-
-    def _defaulter(self, conn: Connection, default_id: int) -> int:
-        return int(conn.execute(select(t.defaults.c.account).where(t.defaults.c.id == default_id)).scalar_one())
-
-    def _tranche_row(self, conn: Connection, default_id: int, index: int) -> Row[Any] | None:
-        at = t.auction_tranches
-        return conn.execute(select(at).where(at.c.default_id == default_id, at.c.tranche == index)).first()
-
-    def _eligible(self, conn: Connection, tranche: Tranche) -> dict[str, int]:
-        """Checksummed address -> account of the active members allowed to trade the instrument, but the defaulter."""
-        m, p = t.members, t.permissions
-        rows = conn.execute(
-            select(m.c.account, m.c.address)
-            .join(p, and_(p.c.member == m.c.account, p.c.instrument == tranche.instrument))
-            .where(m.c.status == "active", m.c.account != tranche.defaulter)
-        )
-        return {str(addr): int(a) for a, addr in rows}
-
-    def _addresses(self, conn: Connection) -> dict[int, str]:
-        return {int(a): str(addr) for a, addr in conn.execute(select(t.members.c.account, t.members.c.address))}
-
     # ---------------------------------------------------------------- clearing
 
     def _clear(self, default_id: int, account: int, index: int, now: int) -> TrancheResult | None:
-        at, ab = t.auction_tranches, t.auction_bids
         with self.db.begin() as conn:
-            row = self._tranche_row(conn, default_id, index)
-            if row is None or row.status != "open":
+            row = store.tranche(conn, default_id, index)
+            if row is None or row.status != store.OPEN:
                 return None  # cleared meanwhile
-            mark = latest_mark(conn, row.instrument) or int(row.mark)
+            mark = current_mark(conn, row.instrument, now, self.index_rule)
+            if mark is None:  # no mark the engine would settle at: judging bids now would be blind
+                log.warning("no mark to clear a tranche at", extra={"default": default_id, "tranche": index})
+                return None
             live = live_positions(conn, [account]).get((account, row.instrument), 0)
             left = live if row.defaulter_sells else -live  # what the defaulter can still close on this side
-            qty = min(int(row.qty), max(left, 0))
-            bids = conn.execute(
-                select(ab)
-                .where(ab.c.default_id == default_id, ab.c.tranche == index, ab.c.outcome.is_(None))
-                .order_by(ab.c.id)
-            ).all()
-            tranche = Tranche(default_id, index, row.instrument, account, bool(row.defaulter_sells), qty, mark)
-            penalty = int(
-                conn.execute(select(t.defaults.c.penalty_bps).where(t.defaults.c.id == default_id)).scalar_one()
-            )
-            signed = [(_bid(b), bytes(b.signature)) for b in bids]
+            qty = min(row.qty, max(left, 0))
+            bids = store.pending_bids(conn, default_id, index)
+            tranche = Tranche(default_id, index, row.instrument, account, row.defaulter_sells, qty, mark)
+            penalty = store.penalty_bps(conn, default_id)
+            signed = [(b.bid, b.signature) for b in bids]
             if qty > 0:
-                result = clear_tranche(
-                    tranche, signed, self.domain, now, self._eligible(conn, tranche), self.params, penalty
-                )
+                eligible = store.eligible_bidders(conn, tranche.instrument, tranche.defaulter)
+                result = clear_tranche(tranche, signed, self.domain, now, eligible, self.params, penalty)
             else:  # flat already (nothing to close on this side): every bid loses
                 result = TrancheResult(tranche, (), (), 0, mark)
             won = {a.bid_index: a for a in result.awards}
@@ -253,20 +204,9 @@ class AuctionHouse:
             for i, b in enumerate(bids):
                 award = won.get(i)
                 outcome = "won" if award else refused[i].value if i in refused else "lost"
-                conn.execute(
-                    update(ab).where(ab.c.id == b.id).values(outcome=outcome, filled_qty=award.qty if award else 0)
-                )
-            conn.execute(
-                update(at)
-                .where(at.c.default_id == default_id, at.c.tranche == index)
-                .values(
-                    status="cleared",
-                    qty=qty,
-                    mark=mark,
-                    bid_qty=result.bid_qty,
-                    residual_qty=result.residual_qty,
-                    residual_price=result.residual_price,
-                )
+                store.set_outcome(conn, b.id, outcome, award.qty if award else 0)
+            store.clear_tranche(
+                conn, default_id, index, qty, mark, result.bid_qty, result.residual_qty, result.residual_price
             )
         log.info(
             "tranche cleared",
@@ -278,41 +218,24 @@ class AuctionHouse:
 
     def stored_result(self, conn: Connection, default_id: int, index: int) -> TrancheResult:
         """A cleared tranche's result rebuilt from the ledger: the winning bids in the order they won."""
-        row = self._tranche_row(conn, default_id, index)
-        assert row is not None and row.status == "cleared"
-        tranche = _tranche(row, self._defaulter(conn, default_id))
-        ab = t.auction_bids
-        won = conn.execute(
-            select(ab.c.id, ab.c.bidder, ab.c.price, ab.c.qty, ab.c.filled_qty).where(
-                ab.c.default_id == default_id, ab.c.tranche == index, ab.c.outcome == "won"
-            )
-        ).all()
+        row = store.tranche(conn, default_id, index)
+        assert row is not None and row.status == store.CLEARED
+        tranche = _tranche(row, store.defaulter(conn, default_id))
+        won = store.won_bids(conn, default_id, index)
         sign = -1 if tranche.defaulter_sells else 1
         ordered = sorted(won, key=lambda b: (sign * b.price, -b.qty, b.id))
-        accounts = {v: k for k, v in self._addresses(conn).items()}
-        awards = tuple(Award(int(b.id), accounts[b.bidder], int(b.filled_qty), int(b.price)) for b in ordered)
-        return TrancheResult(tranche, awards, (), int(row.residual_qty or 0), int(row.residual_price or tranche.mark))
+        accounts = {v: k for k, v in store.member_addresses(conn).items()}
+        awards = tuple(Award(b.id, accounts[b.bidder], b.filled_qty, b.price) for b in ordered)
+        return TrancheResult(tranche, awards, (), row.residual_qty or 0, row.residual_price or tranche.mark)
 
     def _deliver_all(self, default_id: int, account: int) -> list[Delivery]:
-        at = t.auction_tranches
         with self.db.connect() as conn:
-            cleared = conn.execute(
-                select(at.c.tranche)
-                .where(at.c.default_id == default_id, at.c.status == "cleared")
-                .order_by(at.c.tranche)
-            ).scalars()
             pending = []
-            for index in cleared:
+            for index in store.cleared_indexes(conn, default_id):
                 result = self.stored_result(conn, default_id, index)
-                fills = result_fills(result, self._addresses(conn), self.house, self.fill_clock_ms(), self.venue)
-                stored = set(
-                    conn.execute(
-                        select(t.fills.c.venue_fill_id).where(
-                            t.fills.c.venue == self.venue,
-                            t.fills.c.venue_fill_id.in_([f.venue_fill_id for f in fills]),
-                        )
-                    ).scalars()
-                )
+                addresses = store.member_addresses(conn)
+                fills = result_fills(result, addresses, self.house, self.fill_clock_ms(), self.venue)
+                stored = store.stored_fill_ids(conn, self.venue, [f.venue_fill_id for f in fills])
                 missing = [f for f in fills if f.venue_fill_id not in stored]
                 if missing:
                     pending.append((result.tranche, missing))
@@ -330,35 +253,28 @@ class AuctionHouse:
         if refused:
             log.error("auction fills refused by ingest", extra={"tranche": tranche.index, "refused": refused})
             with self.db.begin() as conn:
-                conn.execute(
-                    insert(t.alerts).values(
-                        ts_ms=self.fill_clock_ms(),
-                        kind="auction_fill_refused",
-                        subject=f"a{tranche.auction}-t{tranche.index}",
-                        detail="; ".join(refused)[:512],
-                    )
-                )
+                subject = f"a{tranche.auction}-t{tranche.index}"
+                record_alert(conn, self.fill_clock_ms(), "auction_fill_refused", subject, "; ".join(refused))
         return Delivery(tranche, len(fills), ok, refused)
 
     # ---------------------------------------------------------------- opening
 
     def _open(self, default_id: int, account: int, at_declare: Mapping[str, int], now: int) -> list[Tranche]:
-        at = t.auction_tranches
         opened: list[Tranche] = []
         with self.db.begin() as conn:
-            rows = conn.execute(select(at).where(at.c.default_id == default_id).order_by(at.c.tranche)).all()
+            rows = store.tranches_of(conn, default_id)
             live = live_positions(conn, [account])
             next_index = len(rows)
             for instrument, qty_at_declare in sorted(at_declare.items()):
                 mine = [r for r in rows if r.instrument == instrument]
-                if any(r.status == "open" for r in mine):
+                if any(r.status == store.OPEN for r in mine):
                     continue
                 if mine and now < mine[-1].opened_at + self.params.interval_s:
                     continue
                 remaining = live.get((account, instrument), 0)
                 if remaining == 0 or (remaining > 0) != (qty_at_declare > 0):
                     continue  # closed (or, impossibly, flipped: ingest only lets the auction reduce)
-                mark = latest_mark(conn, instrument)
+                mark = current_mark(conn, instrument, now, self.index_rule)
                 if mark is None:
                     log.warning("no mark to open a tranche on", extra={"instrument": instrument})
                     continue
@@ -371,17 +287,11 @@ class AuctionHouse:
                     tranche_qty(qty_at_declare, remaining, self.params.tranche_bps),
                     mark,
                 )
-                conn.execute(
-                    insert(at).values(
-                        default_id=default_id,
-                        instrument=instrument,
-                        tranche=tranche.index,
-                        defaulter_sells=tranche.defaulter_sells,
-                        qty=tranche.qty,
-                        mark=mark,
-                        opened_at=now,
-                        status="open",
-                    )
+                store.open_tranche(
+                    conn,
+                    TrancheRow(
+                        default_id, instrument, tranche.index, tranche.defaulter_sells, tranche.qty, mark, now, "open"
+                    ),
                 )
                 next_index += 1
                 opened.append(tranche)
@@ -391,34 +301,9 @@ class AuctionHouse:
 
     def open_tranches(self) -> list[Tranche]:
         """Every tranche open for bids now (what bidders look at)."""
-        at = t.auction_tranches
         with self.db.connect() as conn:
-            rows = conn.execute(select(at).where(at.c.status == "open").order_by(at.c.default_id, at.c.tranche)).all()
-            return [_tranche(r, self._defaulter(conn, r.default_id)) for r in rows]
+            return [_tranche(r, store.defaulter(conn, r.default_id)) for r in store.open_tranches(conn)]
 
 
-def _tranche(r: Row[Any], defaulter: int) -> Tranche:
-    """A Row of auction_tranches."""
-    return Tranche(
-        int(r.default_id),
-        int(r.tranche),
-        str(r.instrument),
-        defaulter,
-        bool(r.defaulter_sells),
-        int(r.qty),
-        int(r.mark),
-    )
-
-
-def _bid(r: Row[Any]) -> Bid:
-    """A Row of auction_bids."""
-    return Bid(
-        auction=r.default_id,
-        tranche=r.tranche,
-        instrument=r.instrument,
-        buy=r.buy,
-        qty=r.qty,
-        price=r.price,
-        bidder=r.bidder,
-        expiry=r.expiry,
-    )
+def _tranche(r: TrancheRow, defaulter: int) -> Tranche:
+    return Tranche(r.default_id, r.tranche, r.instrument, defaulter, r.defaulter_sells, r.qty, r.mark)

@@ -12,8 +12,10 @@ Per batch, in the vault's order (contributions, marginCalls, defaultActions):
     (`FundView.pool_book`: exact shares at DECLARE, caps left), with this batch's DECLAREs and earlier COVERs
     applied first, as the vault applies rows in order: a member declared in this batch is no survivor;
  4. default-fund contributions, when due (offchain/defaults/fund.py).
-Ledger writes carry the batch's sequence; the engine resubmits a stored batch until it lands, so they
-become true with it.
+The decision (`DefaultManager.decide`) is pure: it reads the ledger's `DefaultsSnapshot` and the vault's
+fund view and returns the rows with their ledger writes (`DefaultWrites`, stored by offchain/ledger/
+defaults.py). Ledger writes carry the batch's sequence; the engine resubmits a stored batch until it
+lands, so they become true with it.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection
 
 from offchain.core.accounting import pow10
 from offchain.core.batch import (
@@ -47,10 +49,18 @@ from offchain.core.waterfall import (
 )
 from offchain.defaults.auction import AuctionParams, penalty_bps
 from offchain.defaults.calls import AssetMark, CallPolicy, MemberState, OpenCall, Verdict, apply_cash, decide, equity
-from offchain.defaults.fund import FundPolicy, contribution_rows, cover2_targets, due
+from offchain.defaults.fund import FundPolicy, StressedBook, contribution_rows, cover2_targets, due
 from offchain.defaults.pool import PoolBook
-from offchain.ledger import schema as t
-from offchain.settlement.margin import MemberMargin, RiskEngineMargin
+from offchain.ledger import defaults as store
+from offchain.ledger.defaults import (
+    CallRecord,
+    ContributionRecord,
+    DeclareRecord,
+    DefaultsSnapshot,
+    DefaultWrites,
+    DrawRecord,
+    OpenDefault,
+)
 
 
 @runtime_checkable
@@ -115,18 +125,51 @@ class Projected:
     equity: int
 
 
+@dataclass(frozen=True)
+class DefaultOutcome:
+    """One batch's default management: the rows the batch carries and the ledger writes that go with them."""
+
+    rows: DefaultRows
+    writes: DefaultWrites
+
+
+OPEN_VERDICTS = (Verdict.ISSUE, Verdict.RAISE, Verdict.HOLD)
+
+
+def calls_open(snapshot: DefaultsSnapshot) -> dict[int, OpenCall]:
+    """The open call per member: its latest margin-call row, when that row leaves a call open."""
+    return {
+        a: OpenCall(a, c.amount, c.deadline, c.deep) for a, c in snapshot.calls.items() if c.verdict in OPEN_VERDICTS
+    }
+
+
 def open_calls(conn: Connection) -> dict[int, OpenCall]:
-    """The open call per member, replayed from the `margin_calls` log (the last row per member)."""
-    mc = t.margin_calls
-    out: dict[int, OpenCall] = {}
-    for account, verdict, amount, deadline, deep in conn.execute(
-        select(mc.c.account, mc.c.verdict, mc.c.amount, mc.c.deadline, mc.c.deep).order_by(mc.c.id)
-    ):
-        if verdict in (Verdict.ISSUE, Verdict.RAISE, Verdict.HOLD):
-            out[account] = OpenCall(account, amount, deadline, deep)
-        else:
-            out.pop(account, None)
-    return out
+    """The open call per member, replayed from the ledger's `margin_calls` log."""
+    return calls_open(DefaultsSnapshot(store.latest_calls(conn), {}, (), False, {}))
+
+
+@dataclass
+class _Writes:
+    """The writes of the batch being decided, in the order they are made."""
+
+    calls: list[CallRecord] = field(default_factory=list)
+    statuses: list[tuple[int, str]] = field(default_factory=list)
+    declares: list[DeclareRecord] = field(default_factory=list)
+    draws: list[DrawRecord] = field(default_factory=list)
+    covered: list[tuple[int, int]] = field(default_factory=list)
+    closes: list[tuple[int, int]] = field(default_factory=list)
+    contributions: list[ContributionRecord] = field(default_factory=list)
+
+    def frozen(self) -> DefaultWrites:
+        return DefaultWrites(
+            tuple(self.calls),
+            tuple(self.statuses),
+            tuple(self.declares),
+            tuple(self.draws),
+            tuple(self.covered),
+            tuple(self.closes),
+            tuple(self.contributions),
+        )
 
 
 class DefaultManager:
@@ -158,63 +201,56 @@ class DefaultManager:
         self,
         conn: Connection,
         sequence: int,
-        margin: RiskEngineMargin,
+        margin: StressedBook,
         members: Sequence[tuple[int, str]],
         positions: Mapping[tuple[int, str], int],
         marks: Mapping[str, int],
-        requirements: Mapping[int, MemberMargin],
+        im: Mapping[int, int],
     ) -> dict[int, int] | None:
         """Cover-2 targets when this batch may recompute contributions (schedule or replenishment), else None."""
-        if self._open_default(conn) or not due(sequence, self.config.fund, 0, self._closed_since_sizing(conn)):
+        if store.open_defaults(conn) or not due(sequence, self.config.fund, 0, store.closed_since_sizing(conn)):
             return None
-        return cover2_targets(margin, members, positions, marks, {a: mg.im for a, mg in requirements.items()})
-
-    def _open_default(self, conn: Connection) -> bool:
-        return conn.execute(select(t.defaults.c.id).where(t.defaults.c.status == "declared")).first() is not None
-
-    def _closed_since_sizing(self, conn: Connection) -> bool:
-        d = t.defaults
-        last = conn.execute(
-            select(t.df_contributions.c.batch_sequence).order_by(t.df_contributions.c.id.desc()).limit(1)
-        ).scalar_one_or_none()
-        return (
-            conn.execute(select(d.c.id).where(d.c.status == "closed", d.c.closed_sequence >= (last or 0))).first()
-            is not None
-        )
+        return cover2_targets(margin, members, positions, marks, im)
 
     def rows(self, conn: Connection, s: BatchState, fund: FundView) -> DefaultRows:
+        """The batch's default rows, with their ledger writes made in `conn` (the batch's transaction)."""
+        outcome = self.decide(store.read_snapshot(conn, [a for a, _ in s.members]), s, fund)
+        store.apply_writes(conn, outcome.writes)
+        return outcome.rows
+
+    def decide(self, snapshot: DefaultsSnapshot, s: BatchState, fund: FundView) -> DefaultOutcome:
+        """Steps 1-4 of the module docstring on the ledger's snapshot and the vault's fund view."""
         accounts = [a for a, _ in s.members]
         projected = self.project(s, fund.debts(accounts))
-        status = {
-            a: st
-            for a, st in conn.execute(
-                select(t.members.c.account, t.members.c.status).where(t.members.c.account.in_(accounts))
-            )
-        }
-        calls, actions = self._margin_calls(conn, s, projected, status, fund)
+        writes = _Writes()
+        calls, actions = self._margin_calls(snapshot, s, projected, fund, writes)
         waterfalls: dict[int, WaterfallPlan] = {}
         # Contributions apply before default actions on-chain: a default open when the batch begins
         # (or declared in it) freezes them even if this batch closes it.
-        frozen = bool(actions) or self._open_default(conn)
-        self._close_defaults(conn, s, projected, fund, actions, waterfalls)
-        contributions = self._contributions(conn, s, projected, fund, frozen)
-        return DefaultRows(tuple(contributions), tuple(calls), tuple(actions), waterfalls)
+        frozen = bool(actions) or bool(snapshot.open_defaults)
+        self._close_defaults(snapshot, s, projected, fund, actions, waterfalls, writes)
+        # A default this batch closes counts as closed since the last sizing (its sequence is this batch's).
+        closed_since = snapshot.closed_since_sizing or bool(writes.closes)
+        contributions = self._contributions(s, projected, fund, frozen, closed_since, writes)
+        return DefaultOutcome(
+            DefaultRows(tuple(contributions), tuple(calls), tuple(actions), waterfalls), writes.frozen()
+        )
 
     # ---------------------------------------------------------------- 1-2: calls, cures, declarations
 
     def _margin_calls(
         self,
-        conn: Connection,
+        snapshot: DefaultsSnapshot,
         s: BatchState,
         projected: Mapping[int, Projected],
-        status: Mapping[int, str],
         fund: FundView,
+        writes: _Writes,
     ) -> tuple[list[MarginCall], list[DefaultAction]]:
         calls: list[MarginCall] = []
         actions: list[DefaultAction] = []
-        current = open_calls(conn)
+        current = calls_open(snapshot)
         for account, _tier in s.members:
-            if status.get(account) == "defaulted":
+            if snapshot.status.get(account) == "defaulted":
                 continue
             p = projected[account]
             im, mm = s.requirements.get(account, (0, 0))
@@ -223,8 +259,8 @@ class DefaultManager:
             if d.verdict in (Verdict.NONE, Verdict.HOLD):
                 continue
             c = d.call
-            conn.execute(
-                insert(t.margin_calls).values(
+            writes.calls.append(
+                CallRecord(
                     batch_sequence=s.sequence,
                     account=account,
                     verdict=d.verdict.value,
@@ -241,59 +277,45 @@ class DefaultManager:
             if d.verdict in (Verdict.ISSUE, Verdict.RAISE):
                 assert c is not None
                 calls.append(MarginCall(account=account, deadline=c.deadline, amount=c.amount))
-                self._set_status(conn, account, "close_only")
+                writes.statuses.append((account, "close_only"))
             elif d.verdict == Verdict.CURE:
                 calls.append(MarginCall(account=account, deadline=0, amount=0))
-                self._set_status(conn, account, "active")
+                writes.statuses.append((account, "active"))
             else:  # DEFAULT
                 actions.append(DefaultAction(account=account, action=DECLARE, amount=0))
-                self._declare(conn, s, account, fund)
+                writes.statuses.append((account, "defaulted"))
+                writes.declares.append(self._declare(snapshot, s, account, fund))
         return calls, actions
 
-    def _set_status(self, conn: Connection, account: int, status: str) -> None:
-        conn.execute(update(t.members).where(t.members.c.account == account).values(status=status))
-
-    def _declare(self, conn: Connection, s: BatchState, account: int, fund: FundView) -> None:
-        self._set_status(conn, account, "defaulted")
+    def _declare(self, snapshot: DefaultsSnapshot, s: BatchState, account: int, fund: FundView) -> DeclareRecord:
         held = {i: q for (a, i), q in s.positions.items() if a == account and q}
-        specs = {
-            n: (qd, band)
-            for n, qd, band in conn.execute(
-                select(t.instruments.c.name, t.instruments.c.qty_decimals, t.instruments.c.price_band_bps)
-            )
-        }
-        gross = sum(abs(q) * s.marks[i] // pow10(specs[i][0]) for i, q in held.items())
-        band = min((specs[i][1] for i in held), default=self.config.auction.band_bps)
+        specs = snapshot.instruments
+        gross = sum(abs(q) * s.marks[i] // pow10(specs[i].qty_decimals) for i, q in held.items())
+        band = min((specs[i].price_band_bps for i in held), default=self.config.auction.band_bps)
         value, shares = fund.pool()
-        conn.execute(
-            insert(t.defaults).values(
-                account=account,
-                status="declared",
-                declared_sequence=s.sequence,
-                declared_at=s.as_of,
-                positions={i: str(q) for i, q in sorted(held.items())},
-                penalty_bps=penalty_bps(s.liquidity_addon.get(account, 0), gross, self.config.auction, band),
-                pool_value=value,
-                pool_shares=shares,
-                covered=0,
-            )
+        return DeclareRecord(
+            account=account,
+            declared_sequence=s.sequence,
+            declared_at=s.as_of,
+            positions=held,
+            penalty_bps=penalty_bps(s.liquidity_addon.get(account, 0), gross, self.config.auction, band),
+            pool_value=value,
+            pool_shares=shares,
         )
 
     # ---------------------------------------------------------------- 3: waterfall and close
 
     def _close_defaults(
         self,
-        conn: Connection,
+        snapshot: DefaultsSnapshot,
         s: BatchState,
         projected: Mapping[int, Projected],
         fund: FundView,
         actions: list[DefaultAction],
         waterfalls: dict[int, WaterfallPlan],
+        writes: _Writes,
     ) -> None:
-        d = t.defaults
-        rows = conn.execute(
-            select(d.c.id, d.c.account, d.c.covered).where(d.c.status == "declared", d.c.declared_sequence < s.sequence)
-        ).all()
+        rows: list[OpenDefault] = [r for r in snapshot.open_defaults if r.declared_sequence < s.sequence]
         if not rows:
             return
         book: PoolBook | None = None  # read once, and only if a COVER is planned
@@ -319,28 +341,12 @@ class DefaultManager:
                         DefaultAction(account=a.account, action=ASSESS, amount=a.value) for a in plan.assessments
                     )
                 draws = [*plan.draws, *plan.assessments, *plan.vm_haircuts]
-                if draws:
-                    conn.execute(
-                        insert(t.waterfall_draws),
-                        [
-                            {
-                                "default_id": r.id,
-                                "batch_sequence": s.sequence,
-                                "source": "plan",
-                                "layer": int(x.layer),
-                                "account": x.account,
-                                "asset": x.asset,
-                                "amount": x.amount,
-                                "value": x.value,
-                            }
-                            for x in draws
-                        ],
-                    )
-                conn.execute(update(d).where(d.c.id == r.id).values(covered=r.covered + cover))
+                writes.draws.extend(DrawRecord(r.id, s.sequence, "plan", x) for x in draws)
+                writes.covered.append((r.id, r.covered + cover))
                 if cover < p.debt:
                     continue  # L6/L7 territory: reported, the default stays open (see docs/defaults.md)
             actions.append(DefaultAction(account=r.account, action=CLOSE, amount=0))
-            conn.execute(update(d).where(d.c.id == r.id).values(status="closed", closed_sequence=s.sequence))
+            writes.closes.append((r.id, s.sequence))
             if book is not None:
                 book.close(r.account)
 
@@ -393,27 +399,30 @@ class DefaultManager:
     # ---------------------------------------------------------------- 4: contributions
 
     def _contributions(
-        self, conn: Connection, s: BatchState, projected: Mapping[int, Projected], fund: FundView, frozen: bool
+        self,
+        s: BatchState,
+        projected: Mapping[int, Projected],
+        fund: FundView,
+        frozen: bool,
+        closed_since_sizing: bool,
+        writes: _Writes,
     ) -> list[Contribution]:
         if s.contribution_targets is None:
             return []
-        if not due(s.sequence, self.config.fund, int(frozen), self._closed_since_sizing(conn)):
+        if not due(s.sequence, self.config.fund, int(frozen), closed_since_sizing):
             return []
         members = [a for a, _ in s.members]
         current = fund.contributions(members)
         cash = {a: projected[a].cash for a in members}
         rows = contribution_rows(s.contribution_targets, current, cash, self.config.fund)
-        conn.execute(
-            insert(t.df_contributions),
-            [
-                {
-                    "batch_sequence": s.sequence,
-                    "account": a,
-                    "target": s.contribution_targets.get(a, 0),
-                    "current": current.get(a, 0),
-                    "amount": rows.get(a, 0),
-                }
-                for a in members
-            ],
+        writes.contributions.extend(
+            ContributionRecord(
+                batch_sequence=s.sequence,
+                account=a,
+                target=s.contribution_targets.get(a, 0),
+                current=current.get(a, 0),
+                amount=rows.get(a, 0),
+            )
+            for a in members
         )
         return [Contribution(account=a, amount=v) for a, v in sorted(rows.items())]

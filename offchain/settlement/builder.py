@@ -1,4 +1,6 @@
-"""Building one batch: read the ledger, decide marks, compute obligations and margin, store the batch.
+"""Building one batch, in the order `Vault.settle` checks it: snapshot -> price guard -> obligations ->
+margin -> default rows -> assemble -> store. Each step is a method with typed inputs and outputs; the
+ledger is read once (offchain/ledger/batch_inputs.py) and written through its stores.
 
 Everything happens in one database transaction: the batch row (status `built`) and the claim on its
 fills and funding intervals commit together or not at all, before anything is signed or sent.
@@ -11,29 +13,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection
 
 from offchain.core.accounting import net_transfers
 from offchain.core.batch import DEFAULT_BATCH_TTL_S, UINT112_MAX, Batch, Mark, Requirement, Transfer
 from offchain.core.context import BatchContext, InstrumentTerms
 from offchain.core.eip712 import Domain
 from offchain.core.merkle import root_of
-from offchain.core.obligations import FundingDue, compute_obligations
+from offchain.core.obligations import Obligations, compute_obligations
 from offchain.defaults.calls import AssetMark
 from offchain.defaults.manager import BatchState, DefaultManager, DefaultRows, FundView
-from offchain.ledger import schema as t
+from offchain.ledger.alerts import record_alert
+from offchain.ledger.batch_inputs import SettlementSnapshot, read_snapshot
+from offchain.ledger.batches import BatchPayload, MarginDetail, claim_inputs, posted_collateral_marks, store_built
+from offchain.ledger.prices import LedgerPrices
 from offchain.marketdata.index import IndexRule
-from offchain.settlement.apply import store_built
 from offchain.settlement.margin import CollateralSpec, MemberMargin, RiskEngineMargin, StaleCalibrationError
 from offchain.settlement.marks import GuardLimits, Halt, MarkDecision, MarkGuard
-from offchain.settlement.payload import BatchPayload
-from offchain.settlement.prices import LedgerPrices
-from offchain.settlement.state import (
-    load_instruments,
-    load_pending_fills,
-    load_positions,
-    load_settled_marks,
-)
 
 
 class ChainView(Protocol):
@@ -71,6 +67,44 @@ class ChainTip:
     settled_at: int  # chain time of the last batch, for the heartbeat
 
 
+@dataclass(frozen=True)
+class BatchTime:
+    """The batch's clock, read once: its `asOf` (seconds) and the now that marks and funding are read at."""
+
+    as_of: int
+    now_ms: int
+
+
+@dataclass(frozen=True)
+class GuardedMarks:
+    """The price guard's output: every active instrument's decision, and the marks that passed it."""
+
+    decisions: dict[str, MarkDecision]
+    new_marks: dict[str, int]
+
+
+@dataclass(frozen=True)
+class SettledObligations:
+    """The obligations step's output: what the batch settles and the positions after it."""
+
+    obligations: Obligations
+    positions_after: dict[tuple[int, str], int]
+    transfers: tuple[Transfer, ...]
+
+
+@dataclass(frozen=True)
+class MarginState:
+    """The margin step's output: every member's margin after the batch and what changes on-chain."""
+
+    collateral_prices: dict[int, int]  # asset -> guarded price
+    holdings: dict[tuple[int, int], int]  # (account, asset) -> balance before the batch
+    marks: dict[str, int]  # the instrument marks margin was computed at (settled, then this batch's)
+    members: dict[int, MemberMargin]
+    requirements: tuple[Requirement, ...]  # the rows whose IM/MM differ from the posted ones
+    collateral_marks: tuple[Mark, ...]  # the rows whose price/haircut differ from the posted ones
+    all_collateral_marks: tuple[Mark, ...]  # every asset's mark after the batch
+
+
 class BatchBuilder:
     def __init__(
         self,
@@ -90,19 +124,66 @@ class BatchBuilder:
         self.collateral_decisions: dict[str, MarkDecision] = {}  # the last batch's, for its evidence
         self._calibration_alerted = False
 
-    def _alert_halts(self, conn: Connection, halts: dict[str, tuple[Halt, str]], now_ms: int) -> None:
+    def build(self, conn: Connection, chain: ChainView, domain: Domain, tip: ChainTip) -> BatchPayload | None:
+        """Build and store the next batch, or return None when there is nothing to settle yet."""
+        time = BatchTime(as_of=chain.chain_time(), now_ms=chain.now_ms())
+        if not self.refresh_model(conn, time.now_ms):
+            return None
+        snapshot = read_snapshot(conn, self.config.max_fills, time.now_ms)
+        prices = LedgerPrices(conn, self.config.index_rule)
+        marks = self.guard_marks(conn, snapshot, prices, time.now_ms)
+        settled = self.obligations(snapshot, marks)
+        margin = self.margin_after(conn, chain, snapshot, prices, marks, settled, time.now_ms)
+        if margin is None:
+            return None
+        rows = self.default_rows(conn, chain, tip, time.as_of, snapshot, settled, margin)
+        if self.quiet(settled, margin, rows) and time.as_of - tip.settled_at < self.config.heartbeat_s:
+            return None
+        payload = self.assemble(snapshot, marks, settled, margin, rows, tip, time.as_of, chain.block_time())
+        self.store(conn, payload, domain, time.now_ms)
+        return payload
+
+    # ---------------------------------------------------------------- 0. the model's calibration
+
+    def refresh_model(self, conn: Connection, now_ms: int) -> bool:
+        """Recalibrate on schedule; False (and one alert per outage) when the calibration data is stale."""
+        try:
+            self.margin.refresh(conn, now_ms)
+        except StaleCalibrationError as exc:
+            if not self._calibration_alerted:
+                record_alert(conn, now_ms, "calibration_stale", "risk-model", str(exc))
+            self._calibration_alerted = True
+            return False
+        self._calibration_alerted = False
+        return True
+
+    # ---------------------------------------------------------------- 1. price guard
+
+    def guard_marks(
+        self, conn: Connection, snapshot: SettlementSnapshot, prices: LedgerPrices, now_ms: int
+    ) -> GuardedMarks:
+        """Every active instrument's index through the band and staleness guard; halts raise an alert once."""
+        decisions = self.guard.decide_all(snapshot.instruments, prices, snapshot.settled_marks, now_ms)
+        halts = {name: (d.halt, d.detail) for name, d in decisions.items() if d.halt}
         for name, (halt, detail) in halts.items():
             if self._alerted.get(name) != halt:
-                conn.execute(insert(t.alerts).values(ts_ms=now_ms, kind=halt.value, subject=name, detail=detail[:512]))
+                record_alert(conn, now_ms, halt.value, name, detail)
         self._alerted = {name: halt for name, (halt, _) in halts.items()}
+        return GuardedMarks(decisions, {name: d.mark for name, d in decisions.items() if d.mark is not None})
 
-    def collateral_prices(self, conn: Connection, prices: LedgerPrices, now_ms: int) -> dict[int, int] | None:
+    def collateral_prices(
+        self,
+        conn: Connection,
+        prices: LedgerPrices,
+        now_ms: int,
+        posted_marks: dict[int, tuple[int, int]] | None = None,
+    ) -> dict[int, int] | None:
         """Price of every collateral asset: its underlying's index through the band and staleness guard.
         A halted price keeps the last value posted to the vault (never the fresh one) and raises an
         alert; with no posted value either, no batch can be margined: None, and an alert."""
         par = 10**self.config.settlement_decimals
-        rows = conn.execute(select(t.posted_collateral_marks.c.asset, t.posted_collateral_marks.c.price))
-        posted = {asset: price for asset, price in rows}
+        marks = posted_collateral_marks(conn) if posted_marks is None else posted_marks
+        posted = {asset: price for asset, (price, _haircut) in marks.items()}
         out: dict[int, int] = {}
         halted: dict[str, str] = {}
         self.collateral_decisions = {}
@@ -121,160 +202,58 @@ class BatchBuilder:
             kind = _collateral_alert(decision.halt) if c.asset in posted else "collateral_price_missing"
             halted[c.symbol] = kind
             if self._collateral_alerted.get(c.symbol) != kind:  # one alert per outage, not one per step
-                detail = f"{c.symbol} ({c.factor}): {decision.detail}"[:512]
-                conn.execute(insert(t.alerts).values(ts_ms=now_ms, kind=kind, subject=c.symbol, detail=detail))
+                record_alert(conn, now_ms, kind, c.symbol, f"{c.symbol} ({c.factor}): {decision.detail}")
             if c.asset in posted:
                 out[c.asset] = posted[c.asset]
         self._collateral_alerted = halted
         return out if len(out) == len(self.collateral) else None
 
-    def build(self, conn: Connection, chain: ChainView, domain: Domain, tip: ChainTip) -> BatchPayload | None:
-        """Build and store the next batch, or return None when there is nothing to settle yet."""
-        as_of = chain.chain_time()
-        now_ms = chain.now_ms()
-        try:
-            self.margin.refresh(conn, now_ms)  # recalibrates on schedule; refuses on stale calibration data
-        except StaleCalibrationError as exc:
-            if not self._calibration_alerted:  # one alert per outage
-                conn.execute(
-                    insert(t.alerts).values(
-                        ts_ms=now_ms, kind="calibration_stale", subject="risk-model", detail=str(exc)[:512]
-                    )
-                )
-            self._calibration_alerted = True
-            return None
-        self._calibration_alerted = False
-        instruments = load_instruments(conn)
-        positions = load_positions(conn)
-        settled_marks = load_settled_marks(conn)
-        prices = LedgerPrices(conn, self.config.index_rule)
-        decisions = self.guard.decide_all(instruments, prices, settled_marks, now_ms)
-        new_marks = {name: d.mark for name, d in decisions.items() if d.mark is not None}
-        self._alert_halts(conn, {n: (d.halt, d.detail) for n, d in decisions.items() if d.halt}, now_ms)
+    # ---------------------------------------------------------------- 2. obligations
 
-        fills = load_pending_fills(conn, self.config.max_fills)
-        fr = t.funding_rates
-        funding = [
-            FundingDue(i, ts, r)
-            for i, ts, r in conn.execute(
-                select(fr.c.instrument, fr.c.ts_ms, fr.c.rate_e8)
-                .where(fr.c.batch_sequence.is_(None), fr.c.ts_ms <= now_ms)
-                .order_by(fr.c.ts_ms)
-            )
-        ]
-        ob = compute_obligations(instruments, positions, settled_marks, new_marks, fills, funding)
-        after = ob.new_positions(positions)
+    def obligations(self, snapshot: SettlementSnapshot, marks: GuardedMarks) -> SettledObligations:
+        """Variation margin, funding and fees of the pending fills and settled positions at the new marks."""
+        ob = compute_obligations(
+            snapshot.instruments,
+            snapshot.positions,
+            snapshot.settled_marks,
+            marks.new_marks,
+            snapshot.fills,
+            snapshot.funding,
+        )
+        return SettledObligations(ob, ob.new_positions(snapshot.positions), net_transfers(ob.flows))
 
-        members = [(a, tier) for a, tier in conn.execute(select(t.members.c.account, t.members.c.tier))]
-        accounts = [a for a, _ in members]
-        cprices = self.collateral_prices(conn, prices, now_ms)
+    # ---------------------------------------------------------------- 3. margin
+
+    def margin_after(
+        self,
+        conn: Connection,
+        chain: ChainView,
+        snapshot: SettlementSnapshot,
+        prices: LedgerPrices,
+        marks: GuardedMarks,
+        settled: SettledObligations,
+        now_ms: int,
+    ) -> MarginState | None:
+        """Every member's IM/MM on the positions after the batch; None when a collateral price is missing."""
+        cprices = self.collateral_prices(conn, prices, now_ms, snapshot.posted_marks)
         if cprices is None:
             return None
+        accounts = [a for a, _ in snapshot.members]
         holdings = chain.holdings(accounts, [c.asset for c in self.collateral])
-        marks_for_margin = {**{n: m.price for n, m in settled_marks.items()}, **new_marks}
-        margin = self.margin.requirements(members, after, marks_for_margin, holdings, cprices)
-
-        posted = {
-            m: (im, mm)
-            for m, im, mm in conn.execute(
-                select(t.posted_requirements.c.member, t.posted_requirements.c.im, t.posted_requirements.c.mm)
-            )
-        }
-        margin = self._unrepresentable(conn, margin, posted, now_ms)
+        marks_for_margin = {**{n: m.price for n, m in snapshot.settled_marks.items()}, **marks.new_marks}
+        computed = self.margin.requirements(
+            snapshot.members, settled.positions_after, marks_for_margin, holdings, cprices
+        )
+        posted = snapshot.posted_requirements
+        members = self._unrepresentable(conn, computed, posted, now_ms)
         requirements = tuple(
             Requirement(account=a, im=mg.im, mm=mg.mm)
-            for a, mg in sorted(margin.items())
+            for a, mg in sorted(members.items())
             if posted.get(a, (0, 0)) != (mg.im, mg.mm)
         )
-        posted_marks = {
-            a: (p, h)
-            for a, p, h in conn.execute(
-                select(
-                    t.posted_collateral_marks.c.asset,
-                    t.posted_collateral_marks.c.price,
-                    t.posted_collateral_marks.c.haircut_bps,
-                )
-            )
-        }
-        cmarks = tuple(collateral_marks_changed(self.margin.collateral_marks(cprices), posted_marks))
-        transfers = net_transfers(ob.flows)
-        rows = self._default_rows(
-            conn, chain, tip, as_of, members, holdings, transfers, margin, cprices, after, marks_for_margin
-        )
-        busy = ob.settled_fills or transfers or requirements or cmarks or ob.funding_applied
-        quiet = not (busy or rows.contributions or rows.margin_calls or rows.default_actions)
-        if quiet and as_of - tip.settled_at < self.config.heartbeat_s:
-            return None
-
-        touched = (
-            set(ob.marks_used) | {f.instrument for f in ob.settled_fills} | {d.instrument for d in ob.funding_applied}
-        )
-        context = BatchContext(
-            marks=dict(ob.marks_used),
-            previous_marks={n: settled_marks[n].price for n in ob.marks_used if n in settled_marks},
-            funding=tuple((d.instrument, d.ts_ms, d.rate_e8) for d in ob.funding_applied),
-            terms={
-                n: InstrumentTerms(instruments[n].qty_decimals, instruments[n].clearing_fee_bps)
-                for n in sorted(touched)
-            },
-        )
-        batch = Batch(
-            sequence=tip.sequence + 1,
-            prev_hash=tip.digest,
-            as_of=max(as_of, tip.as_of),
-            # Expiry on the chain's clock, which is what the vault checks: TTL after the later of asOf and the
-            # chain's time now (a chain running ahead of the wall, e.g. a devnet warped forward, would otherwise
-            # see every batch expired before it is sent).
-            valid_until=max(as_of, tip.as_of, chain.block_time()) + DEFAULT_BATCH_TTL_S,
-            fills_root=root_of([f.leaf for f in ob.settled_fills]),
-            transfers=transfers,
-            requirements=requirements,
-            marks=cmarks,
-            context_hash=context.hash(),
-            contributions=rows.contributions,
-            margin_calls=rows.margin_calls,
-            default_actions=rows.default_actions,
-        )
-        payload = BatchPayload(
-            batch=batch,
-            fill_ids=[f.id for f in ob.settled_fills],
-            flows=ob.flows,
-            marks_used=ob.marks_used,
-            mark_ts={
-                n: ts
-                for n in ob.marks_used
-                if (d := decisions.get(n)) and d.index and (ts := d.index.ts_ms) is not None
-            },
-            funding=ob.funding_applied,
-            position_changes=ob.position_changes,
-            requirements={a: (mg.im, mg.mm) for a, mg in margin.items()},
-            collateral_marks={m.asset: (m.price, m.haircut_bps) for m in self.margin.collateral_marks(cprices)},
-            margin_detail={
-                a: {
-                    "es_core": mg.es_core,
-                    "concentration_addon": mg.concentration_addon,
-                    "liquidity_addon": mg.liquidity_addon,
-                    "collateral_value": float(mg.collateral_value),
-                    **{f"haircut_bps.{asset}": float(bps) for asset, bps in mg.haircut_bps.items()},
-                }
-                for a, mg in margin.items()
-            },
-            context=context.canonical().decode(),
-            price_evidence=self._evidence(decisions, ob.marks_used),
-            model={} if self.margin.calibration is None else self.margin.calibration.record(),
-        )
-        store_built(conn, payload, domain, now_ms)
-        if payload.fill_ids:
-            conn.execute(
-                update(t.fills).where(t.fills.c.id.in_(payload.fill_ids)).values(batch_sequence=batch.sequence)
-            )
-        for due in ob.funding_applied:
-            conn.execute(
-                update(fr)
-                .where(fr.c.instrument == due.instrument, fr.c.ts_ms == due.ts_ms)
-                .values(batch_sequence=batch.sequence)
-            )
-        return payload
+        all_marks = tuple(self.margin.collateral_marks(cprices))
+        changed = tuple(collateral_marks_changed(all_marks, snapshot.posted_marks))
+        return MarginState(cprices, holdings, marks_for_margin, members, requirements, changed, all_marks)
 
     def _unrepresentable(
         self, conn: Connection, margin: dict[int, MemberMargin], posted: dict[int, tuple[int, int]], now_ms: int
@@ -289,12 +268,127 @@ class BatchBuilder:
             out[account] = MemberMargin(
                 im, mm, 0, mg.es_core, mg.concentration_addon, mg.liquidity_addon, error=mg.error
             )
-            conn.execute(
-                insert(t.alerts).values(
-                    ts_ms=now_ms, kind="margin_unrepresentable", subject=str(account), detail=mg.error[:512]
-                )
-            )
+            record_alert(conn, now_ms, "margin_unrepresentable", str(account), mg.error)
         return out
+
+    # ---------------------------------------------------------------- 4. default rows
+
+    def default_rows(
+        self,
+        conn: Connection,
+        chain: ChainView,
+        tip: ChainTip,
+        as_of: int,
+        snapshot: SettlementSnapshot,
+        settled: SettledObligations,
+        margin: MarginState,
+    ) -> DefaultRows:
+        """The hook into default management: the rows (and ledger writes) of this batch, or none."""
+        if self.defaults is None:
+            return DefaultRows()
+        if not isinstance(chain, FundView):
+            raise TypeError("default management needs a chain view with the vault's default-fund reads")
+        sequence = tip.sequence + 1
+        decimals = {c.asset: c.decimals for c in self.collateral}
+        scale = 10**self.config.settlement_decimals
+        members, positions = snapshot.members, settled.positions_after
+        im = {a: mg.im for a, mg in margin.members.items()}
+        collateral = {
+            m.asset: AssetMark(m.price, m.haircut_bps, decimals[m.asset]) for m in margin.all_collateral_marks
+        }
+        state = BatchState(
+            sequence=sequence,
+            as_of=max(as_of, tip.as_of),
+            members=members,
+            holdings=margin.holdings,
+            transfers=settled.transfers,
+            requirements={a: (mg.im, mg.mm) for a, mg in margin.members.items()},
+            collateral=collateral,
+            positions=positions,
+            marks=margin.marks,
+            liquidity_addon={a: math.ceil(mg.liquidity_addon * scale) for a, mg in margin.members.items()},
+            contribution_targets=self.defaults.contribution_targets(
+                conn, sequence, self.margin, members, positions, margin.marks, im
+            ),
+        )
+        return self.defaults.rows(conn, state, chain)
+
+    @staticmethod
+    def quiet(settled: SettledObligations, margin: MarginState, rows: DefaultRows) -> bool:
+        """Nothing to settle: no fills, transfers, requirement or mark changes, funding or default rows
+        (such a batch is built only as the heartbeat)."""
+        ob = settled.obligations
+        busy = ob.settled_fills or settled.transfers or margin.requirements or margin.collateral_marks
+        return not (busy or ob.funding_applied or rows.contributions or rows.margin_calls or rows.default_actions)
+
+    # ---------------------------------------------------------------- 5. assemble
+
+    def assemble(
+        self,
+        snapshot: SettlementSnapshot,
+        marks: GuardedMarks,
+        settled: SettledObligations,
+        margin: MarginState,
+        rows: DefaultRows,
+        tip: ChainTip,
+        as_of: int,
+        block_time: int,
+    ) -> BatchPayload:
+        """The batch (what the vault checks and the signers sign) and its stored payload."""
+        ob, instruments = settled.obligations, snapshot.instruments
+        touched = (
+            set(ob.marks_used) | {f.instrument for f in ob.settled_fills} | {d.instrument for d in ob.funding_applied}
+        )
+        context = BatchContext(
+            marks=dict(ob.marks_used),
+            previous_marks={n: snapshot.settled_marks[n].price for n in ob.marks_used if n in snapshot.settled_marks},
+            funding=tuple((d.instrument, d.ts_ms, d.rate_e8) for d in ob.funding_applied),
+            terms={
+                n: InstrumentTerms(instruments[n].qty_decimals, instruments[n].clearing_fee_bps)
+                for n in sorted(touched)
+            },
+        )
+        batch = Batch(
+            sequence=tip.sequence + 1,
+            prev_hash=tip.digest,
+            as_of=max(as_of, tip.as_of),
+            # Expiry on the chain's clock, which is what the vault checks: TTL after the later of asOf and the
+            # chain's time now (a chain running ahead of the wall, e.g. a devnet warped forward, would otherwise
+            # see every batch expired before it is sent).
+            valid_until=max(as_of, tip.as_of, block_time) + DEFAULT_BATCH_TTL_S,
+            fills_root=root_of([f.leaf for f in ob.settled_fills]),
+            transfers=settled.transfers,
+            requirements=margin.requirements,
+            marks=margin.collateral_marks,
+            context_hash=context.hash(),
+            contributions=rows.contributions,
+            margin_calls=rows.margin_calls,
+            default_actions=rows.default_actions,
+        )
+        return BatchPayload(
+            batch=batch,
+            fill_ids=[f.id for f in ob.settled_fills],
+            flows=ob.flows,
+            marks_used=ob.marks_used,
+            mark_ts={
+                n: ts
+                for n in ob.marks_used
+                if (d := marks.decisions.get(n)) and d.index and (ts := d.index.ts_ms) is not None
+            },
+            funding=ob.funding_applied,
+            position_changes=ob.position_changes,
+            requirements={a: (mg.im, mg.mm) for a, mg in margin.members.items()},
+            collateral_marks={m.asset: (m.price, m.haircut_bps) for m in margin.all_collateral_marks},
+            margin_detail={
+                a: MarginDetail(
+                    mg.es_core, mg.concentration_addon, mg.liquidity_addon, mg.collateral_value, dict(mg.haircut_bps)
+                )
+                for a, mg in margin.members.items()
+            },
+            context=context.canonical().decode(),
+            price_evidence=self._evidence(marks.decisions, ob.marks_used),
+            model={} if self.margin.calibration is None else self.margin.calibration.record(),
+        )
 
     def _evidence(self, decisions: dict[str, MarkDecision], used: dict[str, int]) -> dict[str, dict[str, object]]:
         """The observations behind every mark this batch settles and every collateral price it values."""
@@ -308,47 +402,13 @@ class BatchBuilder:
                 out[factor] = {**d.index.evidence(), "guard": None if d.halt is None else d.halt.value}
         return out
 
-    def _default_rows(
-        self,
-        conn: Connection,
-        chain: ChainView,
-        tip: ChainTip,
-        as_of: int,
-        members: Sequence[tuple[int, str]],
-        holdings: dict[tuple[int, int], int],
-        transfers: Sequence[Transfer],
-        margin: dict[int, MemberMargin],
-        cprices: dict[int, int],
-        positions: dict[tuple[int, str], int],
-        marks: dict[str, int],
-    ) -> DefaultRows:
-        """The hook into default management: the rows (and ledger writes) of this batch, or none."""
-        if self.defaults is None:
-            return DefaultRows()
-        if not isinstance(chain, FundView):
-            raise TypeError("default management needs a chain view with the vault's default-fund reads")
-        sequence = tip.sequence + 1
-        decimals = {c.asset: c.decimals for c in self.collateral}
-        scale = 10**self.config.settlement_decimals
-        state = BatchState(
-            sequence=sequence,
-            as_of=max(as_of, tip.as_of),
-            members=members,
-            holdings=holdings,
-            transfers=transfers,
-            requirements={a: (mg.im, mg.mm) for a, mg in margin.items()},
-            collateral={
-                m.asset: AssetMark(m.price, m.haircut_bps, decimals[m.asset])
-                for m in self.margin.collateral_marks(cprices)
-            },
-            positions=positions,
-            marks=marks,
-            liquidity_addon={a: math.ceil(mg.liquidity_addon * scale) for a, mg in margin.items()},
-            contribution_targets=(
-                self.defaults.contribution_targets(conn, sequence, self.margin, members, positions, marks, margin)
-            ),
-        )
-        return self.defaults.rows(conn, state, chain)
+    # ---------------------------------------------------------------- 6. store
+
+    @staticmethod
+    def store(conn: Connection, payload: BatchPayload, domain: Domain, now_ms: int) -> None:
+        """Store the batch as built, with its claim on its fills and funding intervals."""
+        store_built(conn, payload, domain, now_ms)
+        claim_inputs(conn, payload.batch.sequence, payload.fill_ids, payload.funding)
 
 
 def collateral_marks_changed(marks: Sequence[Mark], posted: dict[int, tuple[int, int]]) -> list[Mark]:

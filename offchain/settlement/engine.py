@@ -27,8 +27,9 @@ from functools import partial
 from typing import Literal, TypeVar
 
 from hexbytes import HexBytes
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine
 
+from offchain.chain.chainview import VaultChainView
 from offchain.chain.errors import (
     RPC_FAILURES,
     AlreadyKnown,
@@ -45,15 +46,15 @@ from offchain.chain.transactions import TxSender
 from offchain.chain.vault import VaultClient
 from offchain.core.batch import ASSESS, COVER
 from offchain.core.waterfall import Draw
-from offchain.defaults.chain import VaultFundView, store_chain_draws, waterfall_events
+from offchain.defaults.chain import VaultFundView, waterfall_events
 from offchain.errors import CrossclearError
-from offchain.ledger import schema as t
+from offchain.ledger import batches
+from offchain.ledger.alerts import record_alert
+from offchain.ledger.batches import BatchPayload, StoredBatch, apply_confirmed
+from offchain.ledger.defaults import store_chain_draws
 from offchain.ledger.engine_status import HALTED, RUNNING, EngineStatus, write_status
-from offchain.settlement.apply import apply_confirmed
 from offchain.settlement.builder import BatchBuilder, ChainTip
-from offchain.settlement.chainview import VaultChainView
 from offchain.settlement.clock import Clock, ClockRule, WallClock
-from offchain.settlement.payload import BatchPayload
 
 log = logging.getLogger("crossclear.settlement")
 T = TypeVar("T")
@@ -150,7 +151,7 @@ class SettlementEngine:
         """Stop building batches: one alert per episode, and the status row says why."""
         if self._halt != kind:
             with self.db.begin() as conn:
-                conn.execute(insert(t.alerts).values(ts_ms=now_ms, kind=kind, subject=self.node, detail=reason[:512]))
+                record_alert(conn, now_ms, kind, self.node, reason)
             log.error("settlement halted", extra={"reason": reason})
         self._halt = kind
         self._status(HALTED, reason, lead_s, now_ms)
@@ -171,30 +172,16 @@ class SettlementEngine:
             self._status(RUNNING, "", lead, now_ms)
         return None
 
-    def _in_flight(self) -> tuple[int, str, bytes, bytes | None, BatchPayload] | None:
-        b = t.batches
+    def _in_flight(self) -> StoredBatch | None:
         with self.db.connect() as conn:
-            row = conn.execute(
-                select(b.c.sequence, b.c.status, b.c.digest, b.c.tx_hash, b.c.payload)
-                .where(b.c.status != "confirmed")
-                .order_by(b.c.sequence)
-            ).all()
-        if len(row) > 1:
-            raise DivergenceError(f"{len(row)} unconfirmed batches in the ledger; at most one may be in flight")
-        if not row:
-            return None
-        seq, status, digest, tx_hash, payload = row[0]
-        return seq, status, bytes(digest), bytes(tx_hash) if tx_hash else None, BatchPayload.from_json(payload)
+            stored = batches.unconfirmed(conn)
+        if len(stored) > 1:
+            raise DivergenceError(f"{len(stored)} unconfirmed batches in the ledger; at most one may be in flight")
+        return stored[0] if stored else None
 
     def _last_confirmed(self) -> int:
         with self.db.connect() as conn:
-            seq = conn.execute(
-                select(t.batches.c.sequence)
-                .where(t.batches.c.status == "confirmed")
-                .order_by(t.batches.c.sequence.desc())
-                .limit(1)
-            ).scalar_one_or_none()
-        return int(seq or 0)
+            return batches.last_confirmed(conn)
 
     # ---------------------------------------------------------------- recovery
 
@@ -207,7 +194,7 @@ class SettlementEngine:
             if confirmed != tip.sequence:
                 raise DivergenceError(f"chain is at batch {tip.sequence} but the ledger at {confirmed}")
             return None
-        seq, _status, digest, tx_hash, payload = flight
+        seq, digest, tx_hash, payload = flight.sequence, flight.digest, flight.tx_hash, flight.payload
         if seq <= tip.sequence:
             found = _retrying(lambda: self.vault.settled_digest(seq), "find settled batch")
             if found is None or found[0] != digest:
@@ -262,9 +249,7 @@ class SettlementEngine:
                     return self._chain_lags(payload)
                 return self._abandon(payload, exc)
             with self.db.begin() as conn:
-                conn.execute(
-                    update(t.batches).where(t.batches.c.sequence == seq).values(status="sent", tx_hash=prepared.tx_hash)
-                )
+                batches.mark_sent(conn, seq, prepared.tx_hash)
             try:
                 _retrying(partial(self.submitter.broadcast, prepared), "broadcast batch")
                 break
@@ -335,19 +320,10 @@ class SettlementEngine:
         drop it, release its fills and funding for the next batch, and raise an alert."""
         seq = payload.batch.sequence
         with self.db.begin() as conn:
-            row = conn.execute(select(t.batches.c.tx_hash).where(t.batches.c.sequence == seq)).scalar_one()
-            if row is not None:
+            if batches.sent_tx(conn, seq) is not None:
                 raise ChainError(f"batch {seq} was sent and now reverts with {exc}: operator needed") from exc
-            conn.execute(update(t.fills).where(t.fills.c.batch_sequence == seq).values(batch_sequence=None))
-            conn.execute(
-                update(t.funding_rates).where(t.funding_rates.c.batch_sequence == seq).values(batch_sequence=None)
-            )
-            conn.execute(t.batches.delete().where(t.batches.c.sequence == seq))
-            conn.execute(
-                insert(t.alerts).values(
-                    ts_ms=self.clock.now_ms(), kind="batch_refused", subject=str(seq), detail=str(exc)[:512]
-                )
-            )
+            batches.drop_unsent(conn, seq)
+            record_alert(conn, self.clock.now_ms(), "batch_refused", str(seq), str(exc))
         log.error("batch refused by the vault", extra={"sequence": seq, "error": str(exc)})
         return StepResult("abandoned", seq)
 

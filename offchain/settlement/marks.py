@@ -17,14 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from offchain.core.obligations import InstrumentSpec, SettledMark
 from offchain.marketdata.index import IndexHalt, IndexResult
-from offchain.settlement.state import InstrumentSpec, SettledMark
-
-
-@dataclass(frozen=True)
-class Quote:
-    price: int  # settlement base units per whole unit
-    ts_ms: int
 
 
 class PriceSource(Protocol):

@@ -22,7 +22,7 @@ from offchain.ingest import registry
 from offchain.ledger import schema as t
 from offchain.ledger.db import open_ledger
 from offchain.ledger.entries import apply_batch_fills
-from offchain.settlement.payload import BatchPayload
+from offchain.settlement.payload import BatchPayload, MarginDetail
 
 NOW_MS = 1_760_000_000_000
 CHAIN_ID = 31337
@@ -154,18 +154,12 @@ def settle_pending(engine: Engine, sequence: int, tx_hash: bytes = b"\x77" * 32)
             requirements={ALICE_ACCOUNT: (5_000 * 10**6, 4_000 * 10**6), BOB_ACCOUNT: (6_000 * 10**6, 4_800 * 10**6)},
             collateral_marks={},
             margin_detail={
-                ALICE_ACCOUNT: {
-                    "es_core": 4.5e9,
-                    "concentration_addon": 3e8,
-                    "liquidity_addon": 2e8,
-                    "collateral_value": 1e10,
-                },
-                BOB_ACCOUNT: {
-                    "es_core": 5e9,
-                    "concentration_addon": 6e8,
-                    "liquidity_addon": 4e8,
-                    "collateral_value": 2e10,
-                },
+                ALICE_ACCOUNT: MarginDetail(
+                    es_core=4.5e9, concentration_addon=3e8, liquidity_addon=2e8, collateral_value=10**10
+                ),
+                BOB_ACCOUNT: MarginDetail(
+                    es_core=5e9, concentration_addon=6e8, liquidity_addon=4e8, collateral_value=2 * 10**10
+                ),
             },
         )
         conn.execute(

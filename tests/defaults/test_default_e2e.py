@@ -36,6 +36,7 @@ from offchain.devnet.runtime import auction_house, connect, ingestor, settlement
 from offchain.ingest.service import AckStatus
 from offchain.ledger import schema as t
 from offchain.ledger.db import open_ledger
+from offchain.ledger.prices import load_settled_marks
 from offchain.settlement.clock import ChainClock
 from offchain.settlement.engine import SettlementEngine
 from tests.settlement.conftest import BTC_QTY, USDC, Devnet
@@ -96,6 +97,21 @@ class World:
         self.d.prices(btc=btc)
         result = self.engine.step()
         assert result.action == "settled", result
+
+    def confirm_mark(self, btc: float) -> None:
+        """Settle until the engine has settled BTC-USD-PERP at `btc`: a move beyond the instrument's band takes
+        the guard's `confirmations` consecutive readings, and the auction house opens and clears tranches
+        only at a mark the engine settles at (offchain/ledger/prices.py `guarded_mark`)."""
+        for _ in range(self.engine.builder.guard.confirmations):
+            if self.settled_mark() == round(btc * USDC):
+                return
+            self.settle(btc)
+        assert self.settled_mark() == round(btc * USDC)
+
+    def settled_mark(self) -> int | None:
+        with self.d.db.connect() as conn:
+            mark = load_settled_marks(conn).get("BTC-USD-PERP")
+        return None if mark is None else mark.price
 
     def bid(self, name: str, tranche: int, price: float, qty: int) -> None:
         m = self.d.member(name)
@@ -197,7 +213,8 @@ def run_default(w: World, drop_to: float, bids: Mapping[int, Sequence[tuple[str,
     assert [(a.account, a.action) for a in batch.default_actions] == [(thin, DECLARE)]
 
     # The auction: four tranches of 25%, each cleared after INTERVAL seconds (the next opens as one clears);
-    # the auction venue's fills settle in the normal batches.
+    # the auction venue's fills settle in the normal batches. It opens once the engine has settled the crash.
+    w.confirm_mark(drop_to)
     (opened,) = w.house.step().opened
     for k in range(4):
         assert (opened.index, opened.qty, opened.defaulter_sells) == (k, position_at_declare(w) // 4, True)

@@ -20,6 +20,7 @@ from offchain.ingest import registry
 from offchain.ingest.service import Ingestor
 from offchain.ledger import schema as t
 from offchain.ledger.db import open_ledger
+from offchain.ledger.prices import record_price
 
 T0 = 1_760_000_000  # chain seconds
 BTC = 10**8
@@ -227,3 +228,30 @@ def test_a_default_whose_declare_is_not_on_chain_is_not_auctioned(env: Env) -> N
     with env.db.begin() as conn:
         conn.execute(t.batches.update().values(status="sent"))
     assert env.house.step().opened == []
+
+
+def test_tranches_open_and_clear_at_the_guarded_mark_not_the_newest_row(env: Env) -> None:
+    """The auction's mark is the engine's latest-price rule (ledger/prices.py `guarded_mark`): the index
+    of the sources, so one bad observation recorded last moves neither the opening nor the clearing mark."""
+    with env.db.begin() as conn:
+        for source, price in (("u", MARK + 10**6), ("v", MARK - 10**6)):
+            record_price(conn, "BTC-USD-PERP", price, T0 * 1000, source)
+        record_price(conn, "BTC-USD-PERP", 2 * MARK, T0 * 1000 + 1, "bad")  # the newest row, 100 % off
+    env.clock.now += 1  # every observation is in the past
+    assert [x.mark for x in env.house.step().opened] == [MARK]
+    env.clock.now += PARAMS.interval_s
+    with env.db.begin() as conn:
+        record_price(conn, "BTC-USD-PERP", MARK // 2, env.clock.ms(), "bad")  # the newest row again, -50 %
+    (result,) = env.house.step().cleared
+    assert (result.tranche.mark, result.residual_qty) == (MARK, BTC // 2)
+    assert result.residual_price == MARK * (10_000 - PENALTY) // 10_000  # the house takes it below the index
+
+
+def test_with_no_fresh_agreeing_mark_no_tranche_opens(env: Env) -> None:
+    """Two sources 10 % apart: the index has no quorum of agreeing sources, the engine would halt the mark,
+    and the house opens nothing rather than auction at either price."""
+    with env.db.begin() as conn:
+        record_price(conn, "BTC-USD-PERP", MARK * 11 // 10, T0 * 1000 + 1, "u")
+    env.clock.now += 1  # both observations are in the past
+    assert env.house.step().opened == []
+    assert env.tranches() == []

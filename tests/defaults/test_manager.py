@@ -332,3 +332,43 @@ def test_a_member_declared_in_the_same_batch_is_not_a_survivor(db: Engine) -> No
     audit.declare(THIN)
     audit.declare(FUND)
     assert audit.is_open(FUND) and audit.cap_left(THIN, MM) >= 120 * USDC
+
+
+def _ledger_rows(conn: Connection) -> dict[str, list[tuple[object, ...]]]:
+    tables = (t.margin_calls, t.members, t.defaults, t.waterfall_draws, t.df_contributions)
+    return {tb.name: [tuple(r) for r in conn.execute(select(tb))] for tb in tables}
+
+
+def test_the_decision_is_pure_and_its_writes_are_what_the_ledger_stores(db: Engine, tmp_path: Path) -> None:
+    """`decide` reads only the ledger's typed snapshot and writes nothing; `apply_writes` of its result makes
+    exactly the ledger rows the batch hook (`rows`) makes, batch after batch through a call, a DECLARE and
+    the COVER and CLOSE of the default."""
+    from offchain.ledger import defaults as store
+
+    rich = {MM: 10**6 * USDC, FUND: 10**6 * USDC}
+    batches = [  # (batch, the default actions it carries)
+        (state(10, 1_000, {THIN: 500 * USDC, **rich}, pos=10**8), []),  # a call (deadline 1 600)
+        (state(11, 1_700, {THIN: 0, **rich}, pos=10**8), [DECLARE]),  # not cured by the deadline
+        (state(12, 1_800, {THIN: 0, **rich}, pos=0), [COVER, CLOSE]),  # flat: the waterfall covers the debt
+    ]
+    fund = FakeFund()
+    fund.debt[THIN] = 200 * USDC
+    mgr = DefaultManager(DefaultsConfig(calls=POLICY))
+    accounts = [a for a, _ in batches[0][0].members]
+    reference = open_ledger(f"sqlite:///{tmp_path / 'reference.db'}")
+    with reference.begin() as ref, db.connect() as conn:
+        for tb in (t.instruments, t.members):
+            ref.execute(tb.insert(), [dict(r._mapping) for r in conn.execute(select(tb))])
+    for s, actions in batches:
+        with db.begin() as conn:
+            before = _ledger_rows(conn)
+            outcome = mgr.decide(store.read_snapshot(conn, accounts), s, copy.deepcopy(fund))
+            assert _ledger_rows(conn) == before  # nothing written by the decision itself
+            store.apply_writes(conn, outcome.writes)
+        with reference.begin() as ref:
+            assert mgr.rows(ref, s, copy.deepcopy(fund)) == outcome.rows
+        with db.connect() as conn, reference.connect() as ref:
+            assert _ledger_rows(conn) == _ledger_rows(ref)
+        assert [a.action for a in outcome.rows.default_actions] == actions
+        fund.declared.extend(a.account for a in outcome.rows.default_actions if a.action == DECLARE)
+    reference.dispose()

@@ -76,6 +76,8 @@ def test_two_defaults_the_second_assessed_after_a_layer_4_draw(devnet: Devnet, t
     w.warp(deadline - d.now_ms() // 1000 + 1)
     w.settle(DROP2)  # both DECLAREd
     assert f.inDefault(thin).call() and f.inDefault(thin2).call()
+    assert w.house.step().opened == []  # the crash is beyond the band: no tranche before the engine confirms it
+    w.confirm_mark(DROP2)
     w.house.step()  # nobody bids: the house takes every tranche of both
     for _ in range(8):
         if not f.openDefaults().call():

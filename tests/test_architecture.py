@@ -1,0 +1,203 @@
+"""The package rules of issue 12 (design.md: "one place for SQL"), read from the source with `ast`:
+
+(a) only `offchain/ledger/` speaks SQL: no `.execute(...)`, no SQLAlchemy query builders (select, insert,
+    update, delete, text, ...) and no `offchain.ledger.schema` import in a package that has been moved onto
+    the ledger's stores. `SQL_FREE_PACKAGES` lists the packages done so far; the other packages join it as
+    they are moved (issue 12, item 1).
+(b) the offchain packages import each other as a DAG. `CYCLE_EXCEPTIONS` names the import edges still
+    allowed to close a cycle, each with the reason and who removes it; an exception that no longer exists
+    in the code fails too, so the list only shrinks.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+OFFCHAIN = ROOT / "offchain"
+
+SQL_FREE_PACKAGES = ("settlement", "defaults")
+# Files of those packages still allowed to speak SQL, and why.
+SQL_EXCEPTIONS = {
+    "offchain/settlement/margin.py": "edited by the risk engineer this round; the lead moves it to risk/ledger next",
+}
+
+# (importer, imported) package edges allowed to close a cycle, and why. settlement <-> defaults is not
+# among them: defaults never imports settlement (the builder passes defaults what it needs).
+CYCLE_EXCEPTIONS = {
+    ("chain", "app"): "chain/signers.py loads keys with app/keys.py (composition root, issue 12 item 4)",
+    ("marketdata", "ledger"): "marketdata/feeder.py writes observations itself (ledger2 moves it to ledger/)",
+    ("marketdata", "risk"): "marketdata/sources.py reads files with risk/marketdata.py's open_text",
+}
+
+QUERY_BUILDERS = {
+    "select",
+    "insert",
+    "update",
+    "delete",
+    "text",
+    "func",
+    "and_",
+    "or_",
+    "exists",
+    "literal",
+    "case",
+    "Table",
+    "table",
+    "column",
+}
+EXECUTING_METHODS = {"execute", "executemany", "exec_driver_sql", "scalar", "scalars"}
+
+
+def _python_files(package: str) -> Iterator[Path]:
+    yield from sorted((OFFCHAIN / package).rglob("*.py"))
+
+
+def _imported_modules(tree: ast.AST, module: str) -> Iterator[tuple[str, list[str], int]]:
+    """(module, names imported from it, line) of every import in `tree`, relative ones resolved."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, [], node.lineno
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = module.split(".")[: -node.level]
+                name = ".".join([*base, node.module] if node.module else base)
+            else:
+                name = node.module or ""
+            yield name, [a.name for a in node.names], node.lineno
+
+
+def sql_in(source: str, module: str) -> list[str]:
+    """Where `source` (the text of `module`) speaks SQL: one line per finding."""
+    tree = ast.parse(source)
+    found: list[str] = []
+    for name, names, line in _imported_modules(tree, module):
+        if name == "sqlalchemy" and not names:
+            found.append(f"{line}: import sqlalchemy")
+        elif name.startswith("sqlalchemy"):
+            found.extend(f"{line}: from {name} import {n}" for n in names if n in QUERY_BUILDERS)
+        if name == "offchain.ledger.schema" or (name == "offchain.ledger" and "schema" in names):
+            found.append(f"{line}: imports offchain.ledger.schema")
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in EXECUTING_METHODS:
+            found.append(f"{node.lineno}: .{node.func.attr}(...)")
+    return found
+
+
+def _module_of(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+@pytest.mark.parametrize("package", SQL_FREE_PACKAGES)
+def test_no_sql_outside_the_ledger(package: str) -> None:
+    offences: list[str] = []
+    for path in _python_files(package):
+        rel = path.relative_to(ROOT).as_posix()
+        if rel in SQL_EXCEPTIONS:
+            continue
+        offences.extend(f"{rel}:{f}" for f in sql_in(path.read_text(), _module_of(path)))
+    assert not offences, "SQL outside offchain/ledger/:\n" + "\n".join(offences)
+
+
+def test_the_sql_check_finds_sql() -> None:
+    """The check is not vacuous: it finds each kind of SQL, and finds it in the ledger's own stores."""
+    sample = (
+        "from sqlalchemy import Connection, select, text\n"
+        "from offchain.ledger import schema as t\n"
+        "def f(conn: Connection) -> None:\n"
+        "    conn.execute(text('select 1'))\n"
+    )
+    assert sql_in(sample, "offchain.x.y") == [
+        "1: from sqlalchemy import select",
+        "1: from sqlalchemy import text",
+        "2: imports offchain.ledger.schema",
+        "4: .execute(...)",
+    ]
+    assert sql_in("from sqlalchemy import Connection, Engine\n", "offchain.x.y") == []
+    assert sql_in((OFFCHAIN / "ledger" / "batches.py").read_text(), "offchain.ledger.batches")
+
+
+def test_sql_exceptions_are_still_needed() -> None:
+    for rel, why in SQL_EXCEPTIONS.items():
+        path = ROOT / rel
+        assert path.exists() and sql_in(path.read_text(), _module_of(path)), f"stale exception {rel} ({why})"
+
+
+def package_graph() -> dict[str, set[str]]:
+    """offchain package -> the offchain packages it imports (anywhere in its files)."""
+    packages = sorted(p.name for p in OFFCHAIN.iterdir() if p.is_dir() and (p / "__init__.py").exists())
+    graph: dict[str, set[str]] = {p: set() for p in packages}
+    for package in packages:
+        for path in _python_files(package):
+            for name, names, _line in _imported_modules(ast.parse(path.read_text()), _module_of(path)):
+                parts = name.split(".")
+                targets = [parts[1]] if len(parts) > 1 else names if parts == ["offchain"] else []
+                if parts[0] != "offchain":
+                    continue
+                graph[package].update(x for x in targets if x in graph and x != package)
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one package (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                out.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_packages_import_each_other_as_a_dag() -> None:
+    graph = package_graph()
+    for src, dst in CYCLE_EXCEPTIONS:
+        graph[src].discard(dst)
+    assert cycles(graph) == [], "import cycles between offchain packages"
+
+
+def test_settlement_and_defaults_do_not_import_each_other_both_ways() -> None:
+    graph = package_graph()
+    assert "settlement" not in graph["defaults"]
+    assert not {("settlement", "defaults"), ("defaults", "settlement")} & CYCLE_EXCEPTIONS.keys()
+
+
+def test_cycle_exceptions_are_still_needed() -> None:
+    graph = package_graph()
+    for (src, dst), why in CYCLE_EXCEPTIONS.items():
+        assert dst in graph[src], f"stale exception {src} -> {dst} ({why}): remove it from CYCLE_EXCEPTIONS"
+
+
+def test_the_cycle_check_finds_cycles() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
