@@ -11,9 +11,8 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, insert
-
-from offchain.ledger import schema as t
+from offchain.ledger.alerts_store import record_alert
+from offchain.ledger.handles import Engine
 from offchain.ledger.market import record_observation
 from offchain.marketdata.observations import MarketInputError, Observation
 from offchain.marketdata.sources import PriceAdapter
@@ -43,11 +42,7 @@ class Feeder:
                 record_observation(conn, obs)
             for name, detail in failures.items():
                 if self._failing.get(name) != detail:  # one alert per outage and reason
-                    conn.execute(
-                        insert(t.alerts).values(
-                            ts_ms=now_ms, kind="price_source_failed", subject=name, detail=detail[:512]
-                        )
-                    )
+                    record_alert(conn, now_ms, "price_source_failed", name, detail)
                     log.warning("price source failed", extra={"source": name, "detail": detail})
         self._failing = failures
         return recorded

@@ -1,0 +1,13 @@
+"""Operator alerts (table `alerts`): one row per event worth a human's look."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, insert
+
+from offchain.ledger import schema as t
+
+DETAIL_MAX = 512  # the column's width: longer details are cut, never refused
+
+
+def record_alert(conn: Connection, ts_ms: int, kind: str, subject: str, detail: str) -> None:
+    conn.execute(insert(t.alerts).values(ts_ms=ts_ms, kind=kind, subject=subject, detail=detail[:DETAIL_MAX]))
