@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, update
 
 from offchain.ledger import schema as t
-from offchain.ledger.conflict_free import insert_new
+from offchain.ledger.atomic import insert_new
 
 
 def insert_pending_application(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, delete, select, update
 
-from offchain.ledger.conflict_free import insert_new
+from offchain.ledger.atomic import insert_new
 from offchain.ledger.schema import api_nonces, api_session_generations, api_sessions_revoked
 
 

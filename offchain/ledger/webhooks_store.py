@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, select, update
 
 from offchain.ledger import schema as t
-from offchain.ledger.conflict_free import insert_new
+from offchain.ledger.atomic import insert_new
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from offchain.api.models import (
     WaterfallOut,
 )
 from offchain.api.queries import decode_payload, imbalance, notional
-from offchain.api.routes.venues import fills_page
+from offchain.api.routes.venues import fills_page_out
 from offchain.core.batch import DEFAULT_FUND_ACCOUNT
 from offchain.ledger.engine_status import HALTED, read_status
 from offchain.ledger.views import batches, defaults, fills, instruments, margin, prices
@@ -102,7 +102,8 @@ def batch_fills(sequence: Sequence, svc: ServicesDep, page: PageDep) -> Paged[Fi
     with svc.engine.connect() as conn:
         if not batches.batch_exists(conn, sequence):
             raise not_found("unknown_batch", sequence)
-        return fills_page(fills.fills_page(conn, page.cursor, page.limit, batch_sequence=sequence), conn, page.limit)
+        rows = fills.fills_page(conn, page.cursor, page.limit, batch_sequence=sequence)
+        return fills_page_out(conn, rows, page.limit)
 
 
 @router.get(

@@ -232,7 +232,7 @@ def fill_out(r: FillRow, batch_status: str | None) -> FillOut:
     )
 
 
-def fills_page(rows: list[FillRow], conn: Connection, limit: int) -> Paged[FillOut]:
+def fills_page_out(conn: Connection, rows: list[FillRow], limit: int) -> Paged[FillOut]:
     """One page of fills with each fill's status (from its batch's status)."""
     statuses = batches.statuses(conn, {r.batch_sequence for r in rows if r.batch_sequence is not None})
     items = [fill_out(r, statuses.get(r.batch_sequence) if r.batch_sequence is not None else None) for r in rows]
@@ -258,7 +258,7 @@ def list_fills(
             "pending" if status == "pending" else "included" if status == "included" else None
         )
         rows = fills.fills_page(conn, page.cursor, page.limit, venue=venue, batched=batched)
-        return fills_page(rows, conn, page.limit)
+        return fills_page_out(conn, rows, page.limit)
 
 
 def proof_of(conn: Connection, svc: Services, r: FillRow) -> ProofOut | None:

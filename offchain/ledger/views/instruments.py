@@ -1,31 +1,19 @@
-"""Cleared instruments as the API and tools read them (one row type for every column of `instruments`)."""
+"""Cleared instruments as the API and tools read them, in the one instrument type
+(`core.obligations.InstrumentSpec`, every column of `instruments`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sqlalchemy import Connection, select
 
+from offchain.core.obligations import InstrumentSpec
 from offchain.ledger import schema as t
 
 
-@dataclass(frozen=True)
-class InstrumentRow:
-    name: str
-    kind: str
-    underlying: str
-    qty_decimals: int
-    price_band_bps: int
-    max_mark_jump_bps: int
-    mark_stale_ms: int
-    clearing_fee_bps: int
-    active: bool
-
-
-def instrument_rows(conn: Connection) -> dict[str, InstrumentRow]:
-    """Every listed instrument by name."""
+def instrument_rows(conn: Connection) -> dict[str, InstrumentSpec]:
+    """Every listed instrument, active or not, by name (what the engine loads with
+    `settlement.state.load_instruments`, read here for the API so it needs no settlement import)."""
     return {
-        r.name: InstrumentRow(
+        r.name: InstrumentSpec(
             r.name,
             r.kind,
             r.underlying,

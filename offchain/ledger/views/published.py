@@ -1,88 +1,137 @@
-"""What `crossclear publish` writes (docs/auditors.md): the header (venues with their signer keys and
-symbol maps, instruments: a cache of the on-chain registry) and every confirmed batch with its fills in
-ingest order and its default actions, read from the ledger as `audit.published` values."""
+"""What `crossclear publish` reads (docs/auditors.md): the registry cache (venues with their signer keys and
+symbol maps, instruments), every default's DECLARE and the waterfall plans of its COVERs, and every
+confirmed batch with its fills in ingest order (streamed). Plain ledger rows: the CLI turns them into the
+auditor's file format (`audit.published`), so the ledger does not depend on the auditor."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from itertools import groupby
 
 from sqlalchemy import Connection, select
 
-from offchain.audit import published as pub
-from offchain.core.fills import Fill
 from offchain.ledger import schema as t
 
 
-def read_header(conn: Connection) -> pub.Header:
+@dataclass(frozen=True)
+class VenueListing:
+    name: str
+    kind: str
+    signer: str
+    symbols: dict[str, str]  # venue symbol -> cleared instrument
+
+
+@dataclass(frozen=True)
+class InstrumentListing:
+    name: str
+    kind: str
+    underlying: str
+    qty_decimals: int
+    clearing_fee_bps: int
+
+
+@dataclass(frozen=True)
+class DeclaredDefault:
+    id: int
+    account: int
+    declared_sequence: int
+    positions: dict[str, int]  # instrument -> signed qty at DECLARE
+    pool_value: int
+    pool_shares: int
+    penalty_bps: int
+
+
+@dataclass(frozen=True)
+class PlannedDraw:
+    default_id: int
+    batch_sequence: int
+    layer: int
+    account: int
+    asset: int
+    amount: int
+    value: int
+
+
+@dataclass(frozen=True)
+class SettledFill:
+    venue: str
+    venue_fill_id: str
+    symbol: str
+    instrument: str
+    buyer_address: str
+    seller_address: str
+    qty: int
+    price: int
+    ts_ms: int
+    signature: bytes
+
+
+@dataclass(frozen=True)
+class ConfirmedBatchFills:
+    sequence: int
+    context: str | None  # the canonical context string its contextHash commits to
+    fills: tuple[SettledFill, ...]  # in ingest order (the order of its fillsRoot and transfers)
+
+
+def registry_listing(conn: Connection) -> tuple[list[VenueListing], list[InstrumentListing]]:
+    """Every venue (with its symbol map) and every instrument, as the ledger caches the on-chain registry."""
+    vs = t.venue_symbols.c
     symbols: dict[str, dict[str, str]] = {}
-    for venue, symbol, instrument in conn.execute(
-        select(t.venue_symbols.c.venue, t.venue_symbols.c.symbol, t.venue_symbols.c.instrument)
-    ):
+    for venue, symbol, instrument in conn.execute(select(vs.venue, vs.symbol, vs.instrument)):
         symbols.setdefault(venue, {})[symbol] = instrument
-    # The header is a cache of the on-chain registry (docs/auditors.md): the auditor accepts a fill only by
-    # the registry's key valid at its time, and checks that every key listed here is a registered one.
-    venues = {
-        name: pub.PublishedVenue(name, kind, (signer,), symbols.get(name, {}))
-        for name, signer, kind in conn.execute(select(t.venues.c.name, t.venues.c.signer, t.venues.c.kind))
-    }
-    i = t.instruments.c
-    instruments = {
-        name: pub.PublishedInstrument(name, kind, underlying, qd, fee)
+    v, i = t.venues.c, t.instruments.c
+    venues = [
+        VenueListing(name, kind, signer, symbols.get(name, {}))
+        for name, signer, kind in conn.execute(select(v.name, v.signer, v.kind))
+    ]
+    instruments = [
+        InstrumentListing(name, kind, underlying, int(qd), int(fee))
         for name, kind, underlying, qd, fee in conn.execute(
             select(i.name, i.kind, i.underlying, i.qty_decimals, i.clearing_fee_bps)
         )
-    }
-    return pub.Header(venues, instruments)
+    ]
+    return venues, instruments
 
 
-def read_defaults(conn: Connection) -> dict[int, pub.PublishedDefaults]:
-    """Per batch sequence: the DECLAREs it carried (with the engine's context of each) and the waterfall
-    plans of its COVERs (the `waterfall_draws` rows of source 'plan', in id order: the vault's order)."""
-    declared: dict[int, list[pub.PublishedDeclare]] = {}
-    defaulter: dict[int, int] = {}
+def declared_defaults(conn: Connection) -> list[DeclaredDefault]:
+    """Every default as DECLAREd, by id."""
     d = t.defaults.c
-    for r in conn.execute(
-        select(d.id, d.account, d.declared_sequence, d.positions, d.pool_value, d.pool_shares, d.penalty_bps).order_by(
-            d.id
+    q = select(d.id, d.account, d.declared_sequence, d.positions, d.pool_value, d.pool_shares, d.penalty_bps)
+    return [
+        DeclaredDefault(
+            int(r.id),
+            int(r.account),
+            int(r.declared_sequence),
+            {str(i): int(q) for i, q in dict(r.positions).items()},
+            int(r.pool_value),
+            int(r.pool_shares),
+            int(r.penalty_bps),
         )
-    ):
-        defaulter[int(r.id)] = int(r.account)
-        declared.setdefault(int(r.declared_sequence), []).append(
-            pub.PublishedDeclare(
-                int(r.id),
-                int(r.account),
-                {str(i): int(q) for i, q in dict(r.positions).items()},
-                int(r.pool_value),
-                int(r.pool_shares),
-                int(r.penalty_bps),
-            )
-        )
-    draws: dict[int, dict[int, list[pub.PublishedDraw]]] = {}
+        for r in conn.execute(q.order_by(d.id))
+    ]
+
+
+def planned_draws(conn: Connection) -> list[PlannedDraw]:
+    """The waterfall plans of the COVERs (`waterfall_draws` rows of source 'plan'), in id order: the vault's."""
     w = t.waterfall_draws.c
-    for r in conn.execute(
-        select(w.default_id, w.batch_sequence, w.layer, w.account, w.asset, w.amount, w.value)
-        .where(w.source == "plan")
-        .order_by(w.id)
-    ):
-        draws.setdefault(int(r.batch_sequence), {}).setdefault(int(r.default_id), []).append(
-            pub.PublishedDraw(int(r.layer), int(r.account), int(r.asset), int(r.amount), int(r.value))
+    q = select(w.default_id, w.batch_sequence, w.layer, w.account, w.asset, w.amount, w.value)
+    return [
+        PlannedDraw(
+            int(r.default_id),
+            int(r.batch_sequence),
+            int(r.layer),
+            int(r.account),
+            int(r.asset),
+            int(r.amount),
+            int(r.value),
         )
-    return {
-        seq: pub.PublishedDefaults(
-            tuple(declared.get(seq, ())),
-            tuple(
-                pub.PublishedWaterfall(i, defaulter[i], tuple(rows)) for i, rows in sorted(draws.get(seq, {}).items())
-            ),
-        )
-        for seq in sorted(set(declared) | set(draws))
-    }
+        for r in conn.execute(q.where(w.source == "plan").order_by(w.id))
+    ]
 
 
-def read_batches(conn: Connection) -> Iterator[pub.PublishedBatch]:
-    """Confirmed batches in sequence order, each with its fills in ingest order (streamed)."""
-    defaults = read_defaults(conn)
-
+def confirmed_batches_with_fills(conn: Connection) -> Iterator[ConfirmedBatchFills]:
+    """Confirmed batches in sequence order, each with its fills in ingest order (both streamed)."""
     b, f = t.batches.c, t.fills.c
     confirmed = conn.execution_options(stream_results=True, yield_per=1000).execute(
         select(b.sequence, b.payload).where(b.status == "confirmed").order_by(b.sequence)
@@ -112,25 +161,22 @@ def read_batches(conn: Connection) -> Iterator[pub.PublishedBatch]:
         rows = list(nxt[1]) if nxt is not None and nxt[0] == sequence else []
         if rows:
             nxt = next(by_batch, None)
-        yield pub.PublishedBatch(
-            sequence=int(sequence),
-            context=payload.get("context") or None,
-            fills=tuple(
-                pub.PublishedFill(
-                    Fill(
-                        venue=r.venue,
-                        venue_fill_id=r.venue_fill_id,
-                        symbol=r.symbol,
-                        buyer=r.buyer_address,
-                        seller=r.seller_address,
-                        qty=int(r.qty),
-                        price=int(r.price),
-                        ts=int(r.ts_ms),
-                    ),
+        yield ConfirmedBatchFills(
+            int(sequence),
+            payload.get("context") or None,
+            tuple(
+                SettledFill(
+                    r.venue,
+                    r.venue_fill_id,
+                    r.symbol,
                     r.instrument,
+                    r.buyer_address,
+                    r.seller_address,
+                    int(r.qty),
+                    int(r.price),
+                    int(r.ts_ms),
                     bytes(r.signature),
                 )
                 for r in rows
             ),
-            defaults=defaults.get(int(sequence)),
         )

@@ -1,8 +1,8 @@
 """Check-then-insert without the race: `INSERT ... ON CONFLICT DO NOTHING`, on SQLite and PostgreSQL.
 
-The ledger's own copy of `ingest.atomic.insert_new` (same statement), so the ledger's stores do not
-import `ingest` (which imports the ledger): a SELECT followed by an INSERT lets two concurrent requests
-both see "absent" and both insert; letting the database decide turns that into a clean "already there".
+A SELECT followed by an INSERT lets two concurrent requests both see "absent" and both insert; the second
+then fails on the unique constraint (a 500, and on PostgreSQL an aborted transaction). Letting the
+database decide, and reading the outcome from the row count, turns that into a clean "already there".
 """
 
 from __future__ import annotations
