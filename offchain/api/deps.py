@@ -12,7 +12,6 @@ import anyio.to_thread
 from anyio import CapacityLimiter
 from fastapi import Depends, Query, Request
 from pydantic import ValidationError
-from sqlalchemy import Connection, Engine, select
 
 from offchain.api.chain import ChainGateway, GuardedChain
 from offchain.api.config import ApiSettings
@@ -36,7 +35,8 @@ from offchain.core.eip712 import Domain
 from offchain.defaults.house import AuctionHouse
 from offchain.ingest.coalesce import Coalescer
 from offchain.ingest.service import Ingestor
-from offchain.ledger.schema import members, membership_applications, venues
+from offchain.ledger.handles import Connection, Engine
+from offchain.ledger.views import members
 
 
 def wall_ms() -> int:
@@ -245,8 +245,7 @@ def require_operator(svc: Services, address: str) -> None:
 
 
 def member_account_of(conn: Connection, address: str) -> int | None:
-    row = conn.execute(select(members.c.account).where(members.c.address == address)).first()
-    return None if row is None else int(row.account)
+    return members.account_of(conn, address)
 
 
 def may_read_member(conn: Connection, svc: Services, address: str, account: int) -> bool:
@@ -258,11 +257,8 @@ def may_read_member(conn: Connection, svc: Services, address: str, account: int)
         return False
     if own == account:
         return True
-    a = membership_applications.c
-    parent = conn.execute(
-        select(a.parent).where(a.account == account, a.status == "approved", a.parent.is_not(None))
-    ).first()
-    return parent is not None and int(parent.parent) == own
+    parent = members.approved_parent(conn, account)
+    return parent is not None and parent == own
 
 
 def require_member_reader(conn: Connection, svc: Services, s: Session, account: int) -> None:
@@ -274,7 +270,7 @@ def require_member_reader(conn: Connection, svc: Services, s: Session, account: 
 def require_venue_reader(conn: Connection, svc: Services, s: Session, venue: str) -> None:
     if s.address == svc.operator:
         return
-    row = conn.execute(select(venues.c.signer).where(venues.c.name == venue)).first()
+    row = members.venue(conn, venue)
     if row is None or row.signer != s.address:
         raise forbidden("this session may not read that venue")
 

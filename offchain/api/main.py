@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 
 from eth_utils import to_checksum_address
 from fastapi import APIRouter, FastAPI
-from sqlalchemy import Engine
 
 from offchain.api import errors
 from offchain.api.bodyguard import BodyGuard, restore_recursion_limit
@@ -25,6 +24,7 @@ from offchain.ingest.coalesce import Coalescer
 from offchain.ingest.recovery import default_workers
 from offchain.ingest.service import Ingestor
 from offchain.ledger.db import open_ledger
+from offchain.ledger.handles import Engine
 
 DESCRIPTION = """Cross-venue clearing API.
 

@@ -6,10 +6,9 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
-from sqlalchemy import Connection, select
-
 from offchain.core.merkle import StandardMerkleTree
-from offchain.ledger.schema import fills
+from offchain.ledger.handles import Connection
+from offchain.ledger.views import fills
 
 
 class ProofCache:
@@ -24,7 +23,7 @@ class ProofCache:
             if cached is not None:
                 self._trees.move_to_end(sequence)
                 return cached
-        leaves = [bytes(r.leaf) for r in conn.execute(select(fills.c.leaf).where(fills.c.batch_sequence == sequence))]
+        leaves = fills.batch_leaves(conn, sequence)
         built = StandardMerkleTree.from_leaf_hashes(leaves)
         with self._lock:
             self._trees[sequence] = built

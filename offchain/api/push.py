@@ -23,9 +23,10 @@ from typing import Any
 
 import httpx
 import orjson
-from sqlalchemy import Connection, Engine, func, or_, select, update
 
-from offchain.ledger import schema as t
+from offchain.ledger import webhooks_store
+from offchain.ledger.handles import Connection, Engine
+from offchain.ledger.views import batches, defaults, fills, margin, positions
 
 Event = dict[str, Any]
 
@@ -40,43 +41,21 @@ class Cursor:
     @classmethod
     def now(cls, conn: Connection) -> Cursor:
         """The cursor of "from now on": the latest id of every source."""
-
-        def top(column: Any) -> int:
-            return int(conn.execute(select(func.max(column))).scalar_one_or_none() or 0)
-
-        confirmed = select(func.max(t.batches.c.sequence)).where(t.batches.c.status == "confirmed")
         return cls(
-            fill=top(t.fills.c.id),
-            margin_call=top(t.margin_calls.c.id),
-            default=top(t.defaults.c.id),
-            batch=int(conn.execute(confirmed).scalar_one_or_none() or 0),
+            fill=fills.last_fill_id(conn),
+            margin_call=margin.last_margin_call_id(conn),
+            default=defaults.last_default_id(conn),
+            batch=batches.last_confirmed_sequence(conn),
         )
 
     def as_json(self) -> dict[str, int]:
         return asdict(self)
 
 
-def _confirmed_since(conn: Connection, after: int) -> list[Any]:
-    b = t.batches.c
-    return list(
-        conn.execute(
-            select(b.sequence, b.tx_hash, b.payload)
-            .where(b.status == "confirmed", b.sequence > after)
-            .order_by(b.sequence)
-        )
-    )
-
-
 def member_events(conn: Connection, account: int, cursor: Cursor, limit: int = 500) -> tuple[list[Event], Cursor]:
     """The member's events after `cursor`, oldest first per kind, and the cursor after them."""
     out: list[Event] = []
-    f = t.fills.c
-    for r in conn.execute(
-        select(f.id, f.venue, f.venue_fill_id, f.instrument, f.buyer, f.qty, f.price, f.ts_ms)
-        .where(f.id > cursor.fill, or_(f.buyer == account, f.seller == account))
-        .order_by(f.id)
-        .limit(limit)
-    ):
+    for r in fills.member_fills_since(conn, account, cursor.fill, limit):
         out.append(
             {
                 "type": "fill",
@@ -90,11 +69,8 @@ def member_events(conn: Connection, account: int, cursor: Cursor, limit: int = 5
                 "ts": r.ts_ms,
             }
         )
-        cursor.fill = int(r.id)
-    mc = t.margin_calls.c
-    for m in conn.execute(
-        select(t.margin_calls).where(mc.account == account, mc.id > cursor.margin_call).order_by(mc.id).limit(limit)
-    ):
+        cursor.fill = r.id
+    for m in margin.margin_calls_since(conn, account, cursor.margin_call, limit):
         out.append(
             {
                 "type": "margin_call",
@@ -110,13 +86,8 @@ def member_events(conn: Connection, account: int, cursor: Cursor, limit: int = 5
                 "batch_sequence": m.batch_sequence,
             }
         )
-        cursor.margin_call = int(m.id)
-    d = t.defaults.c
-    for dr in conn.execute(
-        select(d.id, d.status, d.declared_sequence, d.declared_at, d.positions)
-        .where(d.account == account, d.id > cursor.default)
-        .order_by(d.id)
-    ):
+        cursor.margin_call = m.id
+    for dr in defaults.defaults_since(conn, account, cursor.default):
         out.append(
             {
                 "type": "default",
@@ -127,14 +98,11 @@ def member_events(conn: Connection, account: int, cursor: Cursor, limit: int = 5
                 "positions": dr.positions,
             }
         )
-        cursor.default = int(dr.id)
-    batches = _confirmed_since(conn, cursor.batch)
-    if batches:
-        p = t.positions.c
-        held: dict[str, int] = {}
-        for pos in conn.execute(select(p.instrument, p.qty).where(p.member == account)):
-            held[pos.instrument] = held.get(pos.instrument, 0) + int(pos.qty)
-        last = batches[-1]
+        cursor.default = dr.id
+    confirmed = batches.confirmed_since(conn, cursor.batch)
+    if confirmed:
+        held = positions.member_netted(conn, account)
+        last = confirmed[-1]
         out.append(
             {
                 "type": "positions",
@@ -142,32 +110,29 @@ def member_events(conn: Connection, account: int, cursor: Cursor, limit: int = 5
                 "netted": {k: str(v) for k, v in sorted(held.items()) if v},
             }
         )
-        cursor.batch = int(last.sequence)
+        cursor.batch = last.sequence
     return out, cursor
 
 
 def venue_events(conn: Connection, venue: str, cursor: Cursor, limit: int = 1_000) -> tuple[list[Event], Cursor]:
     """The venue's acknowledgements and settlements after `cursor`."""
     out: list[Event] = []
-    f = t.fills.c
-    for r in conn.execute(
-        select(f.id, f.venue_fill_id).where(f.venue == venue, f.id > cursor.fill).order_by(f.id).limit(limit)
-    ):
+    for r in fills.venue_fills_since(conn, venue, cursor.fill, limit):
         out.append({"type": "ack", "venue_fill_id": r.venue_fill_id, "fill_id": r.id, "status": "accepted"})
-        cursor.fill = int(r.id)
-    for b in _confirmed_since(conn, cursor.batch):
-        n = conn.execute(select(func.count()).where(f.batch_sequence == b.sequence, f.venue == venue)).scalar_one()
+        cursor.fill = r.id
+    for b in batches.confirmed_since(conn, cursor.batch):
+        n = fills.venue_fill_count_in(conn, venue, b.sequence)
         if n:
             out.append(
                 {
                     "type": "settlement",
                     "batch_sequence": b.sequence,
-                    "tx_hash": None if b.tx_hash is None else "0x" + bytes(b.tx_hash).hex(),
+                    "tx_hash": None if b.tx_hash is None else "0x" + b.tx_hash.hex(),
                     "fills_root": "0x" + b.payload["batch"]["fills_root"],
-                    "venue_fills": int(n),
+                    "venue_fills": n,
                 }
             )
-        cursor.batch = int(b.sequence)
+        cursor.batch = b.sequence
     return out, cursor
 
 
@@ -211,13 +176,12 @@ class WebhookDispatcher:
 
     def deliver_once(self) -> int:
         """One round over every webhook; how many deliveries succeeded."""
-        w = t.api_webhooks.c
         with self.engine.connect() as conn:
-            hooks = conn.execute(select(t.api_webhooks)).all()
+            hooks = webhooks_store.webhooks(conn)
         delivered = 0
         for hook in hooks:
             with self.engine.connect() as conn:
-                events, after = member_events(conn, int(hook.account), Cursor(**hook.cursor))
+                events, after = member_events(conn, hook.account, Cursor(**hook.cursor))
             if not events:
                 continue
             body = orjson.dumps({"account": hook.account, "events": events})
@@ -229,7 +193,7 @@ class WebhookDispatcher:
             if ok:
                 delivered += 1
                 with self.engine.begin() as conn:
-                    conn.execute(update(t.api_webhooks).where(w.id == hook.id).values(cursor=after.as_json()))
+                    webhooks_store.move_cursor(conn, hook.id, after.as_json())
         return delivered
 
     def close(self) -> None:

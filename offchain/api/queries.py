@@ -1,4 +1,6 @@
-"""Ledger reads behind the member and public routes (pure SQL + integer arithmetic, no web types)."""
+"""What the member and public routes compute from the ledger's read views (`offchain.ledger.views`):
+margin from the latest batch, unrealised profit, ADL queues, loss socialisation, the platform's
+imbalance. Integer arithmetic, no SQL and no web types."""
 
 from __future__ import annotations
 
@@ -6,28 +8,12 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, func, select
-
 from offchain.core.waterfall import AdlCandidate, rank_adl
-from offchain.ledger import schema as t
+from offchain.ledger.handles import Connection
+from offchain.ledger.views import defaults, margin, members, positions
+from offchain.ledger.views.batches import LatestBatch
+from offchain.ledger.views.positions import Entry
 from offchain.settlement.payload import BatchPayload
-
-
-@dataclass(frozen=True)
-class LatestBatch:
-    sequence: int
-    as_of: int
-    payload: dict[str, Any]
-
-
-def latest_confirmed(conn: Connection) -> LatestBatch | None:
-    b = t.batches.c
-    row = conn.execute(
-        select(b.sequence, b.as_of_ms, b.payload).where(b.status == "confirmed").order_by(b.sequence.desc()).limit(1)
-    ).first()
-    if row is None:
-        return None
-    return LatestBatch(int(row.sequence), int(row.as_of_ms) // 1000, dict(row.payload))
 
 
 def margin_of(latest: LatestBatch | None, account: int) -> tuple[tuple[int, int], dict[str, float]]:
@@ -50,41 +36,10 @@ def decode_payload(data: dict[str, Any]) -> BatchPayload:
     return BatchPayload.from_json(data)
 
 
-def instruments(conn: Connection) -> dict[str, tuple[int, bool, str, str, int]]:
-    """name -> (qty_decimals, active, kind, underlying, clearing_fee_bps)."""
-    i = t.instruments.c
-    return {
-        r.name: (int(r.qty_decimals), bool(r.active), r.kind, r.underlying, int(r.clearing_fee_bps))
-        for r in conn.execute(select(i.name, i.qty_decimals, i.active, i.kind, i.underlying, i.clearing_fee_bps))
-    }
-
-
-def settled_marks(conn: Connection) -> dict[str, int]:
-    m = t.settled_marks.c
-    return {r.instrument: int(r.price) for r in conn.execute(select(m.instrument, m.price))}
-
-
 def notional(qty: int, price: int, qty_decimals: int) -> int:
     """qty × price in settlement base units, rounded towards zero (display only)."""
     n: int = abs(qty) * price // pow(10, qty_decimals)
     return n if qty >= 0 else -n
-
-
-def netted_positions(conn: Connection) -> dict[tuple[int, str], int]:
-    p = t.positions.c
-    out: dict[tuple[int, str], int] = defaultdict(int)
-    for r in conn.execute(select(p.member, p.instrument, p.qty)):
-        out[(int(r.member), r.instrument)] += int(r.qty)
-    return {k: v for k, v in out.items() if v != 0}
-
-
-def entries(conn: Connection) -> dict[tuple[int, str], tuple[int, int]]:
-    """(member, instrument) -> (qty, average entry price) from `position_entries`."""
-    e = t.position_entries.c
-    return {
-        (int(r.member), r.instrument): (int(r.qty), int(r.entry_price))
-        for r in conn.execute(select(e.member, e.instrument, e.qty, e.entry_price))
-    }
 
 
 def unrealised_pnl(qty: int, entry: int, mark: int, qty_decimals: int) -> int:
@@ -98,7 +53,7 @@ def position_pnl(
     netted: dict[tuple[int, str], int],
     marks: dict[str, int],
     decimals: dict[str, int],
-    entry: dict[tuple[int, str], tuple[int, int]],
+    entry: dict[tuple[int, str], Entry],
 ) -> dict[tuple[int, str], int]:
     """Unrealised profit of each netted position whose entry is known (its entry row matches the settled
     quantity) and whose instrument has a settled mark."""
@@ -106,8 +61,8 @@ def position_pnl(
     for key, qty in netted.items():
         e = entry.get(key)
         mark = marks.get(key[1])
-        if e is not None and e[0] == qty and mark is not None:
-            out[key] = unrealised_pnl(qty, e[1], mark, decimals.get(key[1], 0))
+        if e is not None and e.qty == qty and mark is not None:
+            out[key] = unrealised_pnl(qty, e.entry_price, mark, decimals.get(key[1], 0))
     return out
 
 
@@ -161,34 +116,19 @@ def loss_socialisation(conn: Connection, account: int) -> LossSocialisation:
     draw's batch (pro rata, exact integers), or, without such gains, to its settled positions then
     (pro rata to |qty|; the API's best knowledge: its current netted positions). Per default, chain
     rows win over plan rows (L6/L7 are off-chain today, so only plan rows exist)."""
-    w = t.waterfall_draws.c
-    rows = conn.execute(
-        select(w.default_id, w.batch_sequence, w.source, w.value).where(w.account == account, w.layer.in_((6, 7)))
-    ).all()
+    rows = defaults.loss_socialising_draws(conn, account)
     chain_defaults = {r.default_id for r in rows if r.source == "chain"}
     draws = [r for r in rows if r.source == ("chain" if r.default_id in chain_defaults else "plan")]
     if not draws:
         return LossSocialisation({}, 0)
-    cf, p = t.cash_flows.c, t.positions.c
-    gains: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for flow in conn.execute(
-        select(cf.batch_sequence, cf.instrument, cf.amount).where(
-            cf.account == account,
-            cf.kind == "vm",
-            cf.batch_sequence.in_({int(d.batch_sequence) for d in draws}),
-        )
-    ):
-        if flow.instrument is not None and int(flow.amount) > 0:
-            gains[int(flow.batch_sequence)][flow.instrument] += int(flow.amount)
-    held: dict[str, int] = defaultdict(int)
-    for pos in conn.execute(select(p.instrument, p.qty).where(p.member == account)):
-        held[pos.instrument] += int(pos.qty)
+    gains = margin.vm_gains(conn, account, {d.batch_sequence for d in draws})
+    held = positions.member_netted(conn, account)
     fallback = {i: abs(q) for i, q in held.items()}
     out: dict[str, int] = defaultdict(int)
     for d in draws:
-        for instrument, part in largest_remainder(int(d.value), gains.get(int(d.batch_sequence)) or fallback).items():
+        for instrument, part in largest_remainder(d.value, gains.get(d.batch_sequence) or fallback).items():
             out[instrument] += part
-    return LossSocialisation(dict(out), sum(int(d.value) for d in draws))
+    return LossSocialisation(dict(out), sum(d.value for d in draws))
 
 
 @dataclass(frozen=True)
@@ -199,35 +139,11 @@ class GroupTotals:
 
 def imbalance(conn: Connection) -> dict[str, dict[str, GroupTotals]]:
     """instrument -> member group -> (net, gross) settled quantity."""
-    p, m = t.positions.c, t.members.c
     acc: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
-    netted = netted_positions(conn)
-    groups = {int(r.account): r.group_name for r in conn.execute(select(m.account, m.group_name))}
-    del p
+    netted = positions.netted_positions(conn)
+    groups = members.member_groups(conn)
     for (member, instrument), qty in netted.items():
         cell = acc[instrument][groups.get(member, "unknown")]
         cell[0] += qty
         cell[1] += abs(qty)
     return {i: {g: GroupTotals(v[0], v[1]) for g, v in gs.items()} for i, gs in acc.items()}
-
-
-@dataclass(frozen=True)
-class LatestPrice:
-    name: str
-    price: int
-    ts_ms: int
-    source: str
-
-
-def latest_prices(conn: Connection) -> list[LatestPrice]:
-    """The latest observation per name in `marks` (cleared instruments' marks and underlyings' index
-    prices), ties on ts broken by the later-recorded row: what ingest's price band checks against."""
-    m = t.marks.c
-    newest = select(m.instrument, func.max(m.ts_ms).label("ts")).group_by(m.instrument).subquery()
-    rows = conn.execute(
-        select(m.instrument, m.price, m.ts_ms, m.source)
-        .join(newest, (m.instrument == newest.c.instrument) & (m.ts_ms == newest.c.ts))
-        .order_by(m.id)
-    ).all()
-    out = {r.instrument: LatestPrice(r.instrument, int(r.price), int(r.ts_ms), r.source) for r in rows}
-    return [out[k] for k in sorted(out)]

@@ -22,13 +22,12 @@ from typing import Any, Protocol
 from eth_abi import encode
 from eth_account import Account
 from eth_utils import keccak, to_checksum_address
-from sqlalchemy import Connection, delete
 
 from offchain.api.errors import ApiError, conflict, unauthorized
 from offchain.core.eip712 import Domain, typed_digest
 from offchain.core.fills import InvalidSignature, recover_signer_bytes
-from offchain.ingest.atomic import insert_new
-from offchain.ledger.schema import api_nonces
+from offchain.ledger import sessions_store
+from offchain.ledger.handles import Connection
 
 API_REQUEST_TYPE = "ApiRequest(address signer,string action,bytes32 payloadHash,uint256 nonce,uint64 expiry)"
 API_REQUEST_TYPEHASH = keccak(text=API_REQUEST_TYPE)
@@ -238,15 +237,10 @@ def check_times(expiry: int, now_s: int, max_ttl_s: int) -> None:
 def spend_nonce(conn: Connection, verified: Verified, now_ms: int) -> None:
     """Record the nonce as used, inside the caller's transaction: a replay is refused (409
     `nonce_reused`), and if the effect fails the nonce stays unspent."""
-    row = {
-        "signer": verified.signer,
-        "nonce": str(verified.nonce),
-        "action": verified.action[:64],
-        "expiry_ms": verified.expiry * 1000,
-        "used_ms": now_ms,
-    }
     # One statement: two identical requests racing each other cannot both spend the nonce.
-    if not insert_new(conn, api_nonces, row):
+    if not sessions_store.record_nonce(
+        conn, verified.signer, verified.nonce, verified.action, verified.expiry * 1000, now_ms
+    ):
         raise conflict("nonce_reused", f"nonce {verified.nonce} was already used by {verified.signer}")
 
 
@@ -256,9 +250,7 @@ def prune_nonces(conn: Connection, before_ms: int) -> int:
     Safe because an expired request is refused (401 `request_expired`) before its nonce is looked up:
     once `expiry` has passed, the row no longer protects anything. Callers pass `now - grace` so
     that API processes whose clocks differ a little never prune a nonce another still accepts."""
-    n = api_nonces.c
-    result = conn.execute(delete(api_nonces).where(n.expiry_ms < before_ms))
-    return int(result.rowcount or 0)
+    return sessions_store.prune_nonces(conn, before_ms)
 
 
 def sign_request(

@@ -14,7 +14,6 @@ import socket
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine
 from web3 import Web3
 
 from offchain.app.deploy import check_chain, connect
@@ -24,6 +23,7 @@ from offchain.chain.signers import RiskSigner
 from offchain.chain.transactions import TxSender
 from offchain.chain.vault import VaultClient, vault_error_decoder
 from offchain.defaults.manager import DefaultManager, DefaultsConfig
+from offchain.ledger.handles import Engine
 from offchain.ledger.leader import LeaderLock, leader_lock
 from offchain.settlement.builder import BatchBuilder, BuilderConfig
 from offchain.settlement.clock import Clock, ClockRule

@@ -27,6 +27,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def run(args: argparse.Namespace) -> int:
     from offchain.ledger.db import open_ledger
+    from offchain.ledger.price_feed_store import LedgerPriceSink
     from offchain.marketdata.feeder import Feeder
     from offchain.marketdata.observations import MarketInputError
     from offchain.marketdata.replay import parse_instant, replay_sources
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    feeder = Feeder(db, sources)
+    feeder = Feeder(LedgerPriceSink(db), sources)
     polls = 0
     try:
         while not stopping and (args.max_polls is None or polls < args.max_polls):

@@ -12,12 +12,12 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from fastapi import FastAPI
-    from sqlalchemy import Engine
     from web3 import Web3
 
     from offchain.api.config import ApiSettings
     from offchain.defaults.house import AuctionHouse
     from offchain.ingest.service import Ingestor
+    from offchain.ledger.handles import Engine
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_account import Account
-from sqlalchemy import Engine, select
 
 from offchain.chain.vault import VaultClient
 from offchain.core.batch import DEFAULT_FUND_ACCOUNT, OPERATOR_CAPITAL_ACCOUNT
@@ -25,7 +24,8 @@ from offchain.core.bid import Bid
 from offchain.core.eip712 import Domain
 from offchain.core.waterfall import Layer
 from offchain.defaults.auction import Tranche
-from offchain.ledger import schema as t
+from offchain.ledger.handles import Engine
+from offchain.ledger.views import default_history, margin, members
 
 USD = 10**6
 QTY = 10**8
@@ -57,22 +57,11 @@ class CallRow:
 
 
 def call_rows(db: Engine, after_id: int) -> list[CallRow]:
-    mc = t.margin_calls
     with db.connect() as conn:
-        rows = conn.execute(select(mc).where(mc.c.id > after_id).order_by(mc.c.id)).all()
+        rows = margin.margin_calls_after(conn, after_id)
     return [
         CallRow(
-            int(r.id),
-            int(r.batch_sequence),
-            int(r.account),
-            str(r.verdict),
-            int(r.amount),
-            int(r.deadline),
-            bool(r.deep),
-            int(r.equity),
-            int(r.debt),
-            int(r.im),
-            int(r.mm),
+            r.id, r.batch_sequence, r.account, r.verdict, r.amount, r.deadline, r.deep, r.equity, r.debt, r.im, r.mm
         )
         for r in rows
     ]
@@ -81,15 +70,13 @@ def call_rows(db: Engine, after_id: int) -> list[CallRow]:
 def statuses(db: Engine) -> dict[int, str]:
     """account -> the ledger's member status (active, close_only, defaulted)."""
     with db.connect() as conn:
-        return {int(a): str(s) for a, s in conn.execute(select(t.members.c.account, t.members.c.status))}
+        return members.member_statuses(conn)
 
 
 def live_default(db: Engine) -> tuple[int, int] | None:
     """(default id, defaulter) of a default not closed yet, if any."""
-    d = t.defaults
     with db.connect() as conn:
-        row = conn.execute(select(d.c.id, d.c.account).where(d.c.status == "declared").order_by(d.c.id)).first()
-    return (int(row.id), int(row.account)) if row else None
+        return default_history.open_default(conn)
 
 
 @dataclass(frozen=True)
@@ -144,13 +131,10 @@ def summary(
 ) -> dict[str, Any]:
     """The default(s) of the run as the ledger and the vault record them (amounts in USD / whole units).
     `symbols`: asset -> (symbol, decimals); `label(chain_seconds) -> str` names a moment of the window."""
-    d, at, ab, wd = t.defaults, t.auction_tranches, t.auction_bids, t.waterfall_draws
     with db.connect() as conn:
-        defaults = conn.execute(select(d).order_by(d.c.id)).all()
-        tranches = conn.execute(select(at).order_by(at.c.default_id, at.c.tranche)).all()
-        bids = conn.execute(select(ab).order_by(ab.c.id)).all()
-        draws = conn.execute(select(wd).order_by(wd.c.id)).all()
-        addresses = {str(a): int(m) for m, a in conn.execute(select(t.members.c.account, t.members.c.address))}
+        history = default_history.default_history(conn)
+    defaults, tranches, bids, draws = history.defaults, history.tranches, history.bids, history.draws
+    addresses = history.accounts
     if not defaults:
         return {"status": "none", "detail": "no member defaulted in this window", "defaults": []}
     events = [

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import select
 
 from offchain.core.waterfall import Layer
 from offchain.defaults.calls import AssetMark, MemberState, equity
@@ -25,7 +24,7 @@ from offchain.demo.history import Window
 from offchain.demo.record import BatchRow, Event, MemberTick, RunRecord, Tick
 from offchain.demo.world import DECIMALS, DEMO_DEFAULTS, INSTRUMENT, QTY, USD, World
 from offchain.devnet.reconcile import reconcile
-from offchain.ledger import schema as t
+from offchain.ledger.views import batches, default_history
 from offchain.risk.platform import directional_imbalance
 from offchain.settlement.engine import StepResult
 from offchain.settlement.payload import BatchPayload
@@ -77,7 +76,7 @@ class Observer:
         if result.action not in ("settled", "recovered") or result.sequence is None:
             return
         with w.db.connect() as conn:
-            raw = conn.execute(select(t.batches.c.payload).where(t.batches.c.sequence == result.sequence)).scalar_one()
+            raw = batches.payload_of(conn, result.sequence)
         payload = BatchPayload.from_json(raw)
         after = w.venue_positions()
         # Without cross-venue clearing each venue settles its own members: one transfer per member with a
@@ -269,35 +268,29 @@ class Observer:
         if sequence is None:
             return
         w = self.world
-        d = t.waterfall_draws
         with w.db.connect() as conn:
-            rows = conn.execute(
-                select(d).where(d.c.default_id == default_id, d.c.batch_sequence == sequence, d.c.source == "chain")
-            ).all()
-            closed = conn.execute(
-                select(t.defaults.c.status, t.defaults.c.covered).where(t.defaults.c.id == default_id)
-            ).one()
+            rows = default_history.chain_draws(conn, default_id, sequence)
+            closed = default_history.default_record(conn, default_id)
         symbols = {a: s for s, a in w.spec.assets.items()}
         for r in rows:
             n = dm.LAYER_NAMES[Layer(r.layer)]
-            token = symbols.get(int(r.asset), str(r.asset))
-            amount = int(r.amount) / 10 ** DECIMALS.get(token, 6)
+            token = symbols.get(r.asset, str(r.asset))
+            amount = r.amount / 10 ** DECIMALS.get(token, 6)
             self.journal.event(
                 "waterfall",
                 w.names.get(r.account, "operator capital" if r.account == 3 else f"account {r.account}"),
-                f"WaterfallDraw {n}: {amount:,.4f} {token} worth ${int(r.value) / USD:,.0f} "
-                f"(vault event, batch {sequence})",
-                int(r.value) / USD,
+                f"WaterfallDraw {n}: {amount:,.4f} {token} worth ${r.value / USD:,.0f} (vault event, batch {sequence})",
+                r.value / USD,
             )
         if closed.status == "closed":
             self.journal.event(
                 "waterfall",
                 "",
-                f"default closed in batch {sequence}: loss ${int(closed.covered) / USD:,.0f} covered by the waterfall "
+                f"default closed in batch {sequence}: loss ${closed.covered / USD:,.0f} covered by the waterfall "
                 "on-chain (COVER, CLOSE); no ADL, no outside money",
-                int(closed.covered) / USD,
+                closed.covered / USD,
             )
-            self.default_note = f"default closed: ${int(closed.covered) / USD:,.0f} covered by the waterfall, no ADL"
+            self.default_note = f"default closed: ${closed.covered / USD:,.0f} covered by the waterfall, no ADL"
 
     # ---------------------------------------------------------------- the end
 

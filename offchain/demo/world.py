@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from eth_account import Account
-from sqlalchemy import Engine, select
 from web3 import Web3
 
 from offchain.chain.deploy import DEVNET_TOKENS, mint
@@ -28,7 +27,8 @@ from offchain.devnet.runtime import auction_house, connect, settlement_engine
 from offchain.devnet.spec import DevnetSpec, MemberSpec
 from offchain.ingest import registry
 from offchain.ingest.service import Ingestor
-from offchain.ledger import schema as t
+from offchain.ledger.handles import Engine
+from offchain.ledger.views import positions
 from offchain.settlement.clock import ChainClock
 from offchain.settlement.engine import SettlementEngine
 
@@ -94,13 +94,7 @@ class World:
 
     def venue_positions(self) -> dict[tuple[int, str, str], int]:
         with self.db.connect() as conn:
-            return {
-                (int(m), str(i), str(v)): int(q)
-                for m, i, v, q in conn.execute(
-                    select(t.positions.c.member, t.positions.c.instrument, t.positions.c.venue, t.positions.c.qty)
-                )
-                if q
-            }
+            return positions.venue_positions(conn)
 
 
 def build_world(

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 
 from eth_account import Account
 from pydantic import SecretStr
-from sqlalchemy import Engine
 from web3 import Web3
 
 from offchain.app.deploy import deploy_with
@@ -25,6 +24,7 @@ from offchain.core.batch import DEFAULT_FUND_ACCOUNT, OPERATOR_CAPITAL_ACCOUNT, 
 from offchain.defaults.auction import AUCTION_VENUE
 from offchain.devnet.spec import CollateralDef, DevnetSpec, InstrumentDef, MemberSpec, VenueSpec
 from offchain.ingest import registry
+from offchain.ledger.handles import Engine
 from offchain.settlement.apply import record_batch
 from offchain.settlement.margin import CollateralSpec, RiskEngineMargin, build_risk_margin
 from offchain.settlement.payload import BatchPayload

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from eth_account import Account
-from sqlalchemy import Engine, select
 
 from offchain.chain.anvil import Anvil
 from offchain.chain.deploy import mint
@@ -29,8 +28,9 @@ from offchain.devnet.reconcile import reconcile
 from offchain.devnet.runtime import connect, ingestor
 from offchain.devnet.spec import DevnetSpec
 from offchain.ingest.service import AckStatus
-from offchain.ledger import schema as t
 from offchain.ledger.db import open_ledger
+from offchain.ledger.handles import Engine
+from offchain.ledger.views import batches, fills
 from offchain.settlement.prices import publish_underlyings
 
 USDC = 10**6
@@ -150,9 +150,7 @@ def _engine_cmd(devnet_file: Path, db_url: str) -> list[str]:
 
 def _state(vault: VaultClient, db: Engine) -> str:
     with db.connect() as conn:
-        rows = conn.execute(
-            select(t.batches.c.sequence, t.batches.c.status).where(t.batches.c.status != "confirmed")
-        ).all()
+        rows = batches.unconfirmed(conn)
     if not rows:
         return "idle or between batches"
     seq, status = rows[0]
@@ -204,9 +202,7 @@ def run_campaign(workdir: Path, kills: int, seed: int = 1, db_url: str | None = 
 
 def _last_batch(db: Engine) -> int:
     with db.connect() as conn:
-        return int(
-            conn.execute(select(t.batches.c.sequence).order_by(t.batches.c.sequence.desc()).limit(1)).scalar() or 0
-        )
+        return batches.last_sequence(conn) or 0
 
 
 def _wait_for_new_batch(db: Engine, proc: subprocess.Popen[bytes], timeout: float) -> None:
@@ -217,7 +213,7 @@ def _wait_for_new_batch(db: Engine, proc: subprocess.Popen[bytes], timeout: floa
 
 def _drained(vault: VaultClient, db: Engine) -> bool:
     with db.connect() as conn:
-        pending = conn.execute(select(t.fills.c.id).where(t.fills.c.batch_sequence.is_(None)).limit(1)).first()
-        unconfirmed = conn.execute(select(t.batches.c.sequence).where(t.batches.c.status != "confirmed")).first()
-        last = conn.execute(select(t.batches.c.sequence).order_by(t.batches.c.sequence.desc()).limit(1)).scalar()
-    return pending is None and unconfirmed is None and vault.last_sequence() == (last or 0)
+        pending = fills.has_pending(conn)
+        unconfirmed = batches.unconfirmed(conn)
+        last = batches.last_sequence(conn)
+    return not pending and not unconfirmed and vault.last_sequence() == (last or 0)

@@ -11,13 +11,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from sqlalchemy import Engine, select
-
 from offchain.chain.vault import SettledBatch, VaultClient
 from offchain.core.batch import DEFAULT_FUND_ACCOUNT
 from offchain.core.merkle import root_of
 from offchain.core.waterfall import Layer
-from offchain.ledger import schema as t
+from offchain.ledger.handles import Engine
+from offchain.ledger.views import batches, default_history, fills, positions
 
 OPERATOR_LAYER, ASSESSMENT_LAYER = int(Layer.OPERATOR_CAPITAL), int(Layer.ASSESSMENT)
 
@@ -27,27 +26,9 @@ def reconcile(vault: VaultClient, db: Engine, acknowledged: Iterable[int] = ()) 
     problems: list[str] = []
     onchain = {b.batch.sequence: b for b in vault.settled_batches()}
     with db.connect() as conn:
-        rows = conn.execute(select(t.batches.c.sequence, t.batches.c.status, t.batches.c.digest)).all()
-        fills = conn.execute(
-            select(
-                t.fills.c.id,
-                t.fills.c.batch_sequence,
-                t.fills.c.leaf,
-                t.fills.c.buyer,
-                t.fills.c.seller,
-                t.fills.c.instrument,
-                t.fills.c.venue,
-                t.fills.c.qty,
-            )
-        ).all()
-        positions = {
-            (m, i, v): q
-            for m, i, v, q in conn.execute(
-                select(t.positions.c.member, t.positions.c.instrument, t.positions.c.venue, t.positions.c.qty)
-            )
-            if q != 0
-        }
-    ledger = {seq: (status, bytes(digest)) for seq, status, digest in rows}
+        ledger = batches.digests(conn)
+        settlements = fills.fill_settlements(conn)
+        held = positions.venue_positions(conn)
     if set(ledger) != set(onchain):
         problems.append(
             f"batches on-chain {sorted(set(onchain) - set(ledger))} missing from the ledger; "
@@ -64,12 +45,12 @@ def reconcile(vault: VaultClient, db: Engine, acknowledged: Iterable[int] = ()) 
     by_batch: dict[int, list[bytes]] = defaultdict(list)
     stored = set()
     unsettled = []
-    for fid, seq, leaf, *_ in fills:
-        stored.add(fid)
-        if seq is None:
-            unsettled.append(fid)
+    for f in settlements:
+        stored.add(f.id)
+        if f.batch_sequence is None:
+            unsettled.append(f.id)
         else:
-            by_batch[seq].append(bytes(leaf))
+            by_batch[f.batch_sequence].append(f.leaf)
     if unsettled:
         problems.append(f"{len(unsettled)} fills never settled, e.g. {unsettled[:10]}")
     missing = set(acknowledged) - stored
@@ -80,11 +61,11 @@ def reconcile(vault: VaultClient, db: Engine, acknowledged: Iterable[int] = ()) 
             problems.append(f"batch {seq}: fills root on-chain is not the root of the ledger's fills for it")
 
     expected: dict[tuple[int, str, str], int] = defaultdict(int)
-    for _fid, seq, _leaf, buyer, seller, instrument, venue, qty in fills:
-        if seq is not None:
-            expected[(buyer, instrument, venue)] += qty
-            expected[(seller, instrument, venue)] -= qty
-    if {k: v for k, v in expected.items() if v} != positions:
+    for f in settlements:
+        if f.batch_sequence is not None:
+            expected[(f.buyer, f.instrument, f.venue)] += f.qty
+            expected[(f.seller, f.instrument, f.venue)] -= f.qty
+    if {k: v for k, v in expected.items() if v} != held:
         problems.append("ledger positions differ from the sum of settled fills")
 
     problems.extend(_cash_problems(vault, onchain.values()))
@@ -94,16 +75,8 @@ def reconcile(vault: VaultClient, db: Engine, acknowledged: Iterable[int] = ()) 
 
 def _draw_problems(vault: VaultClient, db: Engine) -> list[str]:
     """The ledger's 'chain' waterfall draws are exactly the vault's WaterfallDraw events, in order."""
-    w = t.waterfall_draws
     with db.connect() as conn:
-        stored = [
-            tuple(r)
-            for r in conn.execute(
-                select(w.c.layer, w.c.account, w.c.asset, w.c.amount, w.c.value)
-                .where(w.c.source == "chain")
-                .order_by(w.c.id)
-            )
-        ]
+        stored = [(d.layer, d.account, d.asset, d.amount, d.value) for d in default_history.all_chain_draws(conn)]
     events = [
         (int(a["layer"]), int(a["account"]), int(a["asset"]), int(a["amount"]), int(a["value"]))
         for a in (e["args"] for e in vault.contract.events.WaterfallDraw().get_logs(from_block=0))

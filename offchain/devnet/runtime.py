@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from pydantic import SecretStr
-from sqlalchemy import Engine
 from web3 import HTTPProvider, Web3
 
 from offchain.app.keys import KeySource
@@ -21,6 +20,7 @@ from offchain.defaults.manager import DefaultsConfig
 from offchain.devnet.bootstrap import instrument_specs
 from offchain.devnet.spec import DevnetSpec
 from offchain.ingest.service import Ingestor, wall_clock_ms
+from offchain.ledger.handles import Engine
 from offchain.settlement.builder import BuilderConfig
 from offchain.settlement.chainview import VaultChainView
 from offchain.settlement.clock import Clock

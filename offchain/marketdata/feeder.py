@@ -1,29 +1,33 @@
 """The price feeder: poll every adapter, record its observations in the ledger.
 
 An adapter that fails (bad input: :class:`MarketInputError`; a network or RPC error) loses only its own
-observations of that poll, with an alert per source and reason; the others are recorded. One transaction
-per poll, so a poll is recorded entirely or not at all.
+observations of that poll, with an alert per source and reason; the others are recorded. The feeder hands
+each poll to a :class:`PriceSink` (the ledger's is `offchain.ledger.price_feed_store.LedgerPriceSink`, one
+transaction per poll, so a poll is recorded entirely or not at all).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from sqlalchemy import Engine, insert
-
-from offchain.ledger import schema as t
-from offchain.ledger.market import record_observation
 from offchain.marketdata.observations import MarketInputError, Observation
 from offchain.marketdata.sources import PriceAdapter
 
 log = logging.getLogger("crossclear.feed")
 
 
+class PriceSink(Protocol):
+    def record(self, now_ms: int, observations: Sequence[Observation], new_failures: Mapping[str, str]) -> None:
+        """Store one poll atomically: its observations and an alert per source in `new_failures`
+        (source -> reason) that was not failing for that reason at the previous poll."""
+
+
 @dataclass
 class Feeder:
-    db: Engine
+    sink: PriceSink
     adapters: Sequence[PriceAdapter]
     _failing: dict[str, str] = field(default_factory=dict)
 
@@ -38,16 +42,9 @@ class Feeder:
                 failures[adapter.name] = str(exc)
             except (OSError, ConnectionError, TimeoutError) as exc:  # an unreachable endpoint or RPC
                 failures[adapter.name] = f"unreachable: {exc}"
-        with self.db.begin() as conn:
-            for obs in recorded:
-                record_observation(conn, obs)
-            for name, detail in failures.items():
-                if self._failing.get(name) != detail:  # one alert per outage and reason
-                    conn.execute(
-                        insert(t.alerts).values(
-                            ts_ms=now_ms, kind="price_source_failed", subject=name, detail=detail[:512]
-                        )
-                    )
-                    log.warning("price source failed", extra={"source": name, "detail": detail})
+        new = {name: detail for name, detail in failures.items() if self._failing.get(name) != detail}
+        self.sink.record(now_ms, recorded, new)  # one alert per outage and reason
+        for name, detail in new.items():
+            log.warning("price source failed", extra={"source": name, "detail": detail})
         self._failing = failures
         return recorded

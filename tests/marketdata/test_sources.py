@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from offchain.ledger import schema as t
 from offchain.ledger.db import open_ledger
+from offchain.ledger.price_feed_store import LedgerPriceSink
 from offchain.marketdata.feeder import Feeder
 from offchain.marketdata.observations import MarketInputError, Observation
 from offchain.marketdata.replay import parse_instant, replay_sources
@@ -134,7 +135,8 @@ def test_a_failing_source_loses_only_its_own_observations(
     db = open_ledger(f"sqlite:///{tmp_path}/ledger.db")
     answers["ETH"] = {"symbol": "ETH", "price": "-1", "ts_ms": NOW}
     feeder = Feeder(
-        db, [*replay_sources(parse_instant("2022-11-09"), NOW), HttpJsonSource("venue-x", ["ETH"], http_fetch(base))]
+        LedgerPriceSink(db),
+        [*replay_sources(parse_instant("2022-11-09"), NOW), HttpJsonSource("venue-x", ["ETH"], http_fetch(base))],
     )
     assert len(feeder.step(NOW)) == 12
     assert len(feeder.step(NOW + 1000)) == 12

@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 
 from offchain.devnet.bootstrap import DEFAULT_COLLATERAL, DEFAULT_INSTRUMENTS
 from offchain.ledger.db import open_ledger
+from offchain.ledger.price_feed_store import LedgerPriceSink
 from offchain.marketdata.candles import DAY_MS, HOUR_MS
 from offchain.marketdata.feeder import Feeder
 from offchain.marketdata.replay import parse_instant, replay_sources
@@ -54,7 +55,7 @@ def test_an_old_seed_on_real_dates_refuses_to_margin(db: Engine) -> None:
 def test_the_model_recalibrates_daily_from_the_ledger_and_goes_stale_without_it(db: Engine) -> None:
     m = margin()
     # Three sources replay 6 Nov 2022 onwards (the FTX crash: 8-9 Nov) from T0, polled hourly.
-    feeder = Feeder(db, replay_sources(parse_instant("2022-11-06"), T0))
+    feeder = Feeder(LedgerPriceSink(db), replay_sources(parse_instant("2022-11-06"), T0))
     seen: list[tuple[str, int, float]] = []
     btc = m.model.universe.index("BTC-USD-PERP")
     for hour in range(5 * 24):

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from offchain.devnet.runtime import ingestor, settlement_engine
 from offchain.ingest.service import AckStatus
 from offchain.ledger import schema as t
+from offchain.ledger.price_feed_store import LedgerPriceSink
 from offchain.marketdata.feeder import Feeder
 from offchain.marketdata.replay import parse_instant, replay_sources
 from offchain.settlement.builder import BuilderConfig
@@ -31,7 +32,7 @@ def test_a_simulated_week_margins_on_a_model_recalibrated_from_the_ledger(devnet
     d.deposit(MM, 500_000)
     d.deposit(FUND, 200_000)
     # The devnet's model is seeded up to 1 Nov 2022 (its risk_asof); the sources replay from the next close.
-    feeder = Feeder(d.db, replay_sources(parse_instant("2022-11-02"), d.now_ms()))
+    feeder = Feeder(LedgerPriceSink(d.db), replay_sources(parse_instant("2022-11-02"), d.now_ms()))
     assert {o.source for o in feeder.step(d.now_ms())} == {"binance-spot", "binance-perp", "binance-mark"}
     ack = ingestor(d.spec, d.db).submit(*d.fill("dex-perp", "d-1", "BTC-PERP", FUND, MM, BTC_QTY, 20_400))
     assert ack.status == AckStatus.ACCEPTED, ack

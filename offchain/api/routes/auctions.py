@@ -12,7 +12,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from pydantic import ValidationError
-from sqlalchemy import Connection, and_, or_, select
 
 from offchain.api.chain import TRANSPORT_ERRORS
 from offchain.api.deps import AuctionsDep, PageDep, PublicLimit, ServicesDep, client_key
@@ -30,7 +29,9 @@ from offchain.core.batch import BPS
 from offchain.core.bid import Bid
 from offchain.defaults.auction import BidRefusal
 from offchain.defaults.house import NO_OPEN_TRANCHE, AuctionHouse
-from offchain.ledger import schema as t
+from offchain.ledger.handles import Connection
+from offchain.ledger.views import defaults
+from offchain.ledger.views.defaults import TrancheRow
 
 router = APIRouter(prefix="/auctions", tags=["auctions"], responses=COMMON_RESPONSES, route_class=FastJsonRoute)
 _ERRORS: dict[int | str, dict[str, Any]] = {424: {"model": ErrorBody, "description": "`auctions_unavailable`"}}
@@ -56,18 +57,14 @@ def _band(mark: int, band_bps: int) -> tuple[int, int]:
     return mark - width, mark + width
 
 
-def _tranche_out(conn: Connection, house: AuctionHouse, r: Any) -> TrancheOut:
-    low, high = _band(int(r.mark), house.params.band_bps)
+def _tranche_out(conn: Connection, house: AuctionHouse, r: TrancheRow) -> TrancheOut:
+    low, high = _band(r.mark, house.params.band_bps)
     result = None
     if r.status == "cleared":
-        ab = t.auction_bids.c
-        won = conn.execute(
-            select(ab.id, ab.bidder, ab.price, ab.qty, ab.filled_qty).where(
-                ab.default_id == r.default_id, ab.tranche == r.tranche, ab.outcome == "won"
-            )
-        ).all()
         sign = -1 if r.defaulter_sells else 1
-        won = sorted(won, key=lambda b: (sign * int(b.price), -int(b.qty), int(b.id)))  # as the house orders them
+        won = sorted(  # as the house orders them
+            defaults.won_bids(conn, r.default_id, r.tranche), key=lambda b: (sign * b.price, -b.qty, b.id)
+        )
         result = TrancheResultOut(
             bid_qty=str(r.bid_qty or 0),
             residual_qty=str(r.residual_qty or 0),
@@ -85,7 +82,7 @@ def _tranche_out(conn: Connection, house: AuctionHouse, r: Any) -> TrancheOut:
         band_low=str(max(low, 0)),
         band_high=str(high),
         opened_at=r.opened_at,
-        deadline=int(r.opened_at) + house.params.interval_s,
+        deadline=r.opened_at + house.params.interval_s,
         status=r.status,
         result=result,
     )
@@ -105,21 +102,9 @@ def list_tranches(
     status: Annotated[str | None, Query(pattern="^(open|cleared)$", description="only open or cleared")] = None,
     default_id: Annotated[int | None, Query(ge=1, le=_SQL_INT32_MAX, description="one default's tranches")] = None,
 ) -> TranchesOut:
-    at, d = t.auction_tranches.c, t.defaults.c
     after_default, after_tranche = divmod(page.cursor, _TRANCHE_SHIFT)
-    where: Any = or_(at.default_id > after_default, and_(at.default_id == after_default, at.tranche > after_tranche))
-    if status is not None:
-        where = and_(where, at.status == status)
-    if default_id is not None:
-        where = and_(where, at.default_id == default_id)
     with svc.engine.connect() as conn:
-        rows = conn.execute(
-            select(t.auction_tranches, d.account.label("defaulter"))
-            .join(t.defaults, d.id == at.default_id)
-            .where(where)
-            .order_by(at.default_id, at.tranche)
-            .limit(page.limit)
-        ).all()
+        rows = defaults.tranches_page(conn, after_default, after_tranche, page.limit, status, default_id)
         items = [_tranche_out(conn, house, r) for r in rows]
     last = items[-1] if len(items) == page.limit else None
     return TranchesOut(
@@ -142,21 +127,15 @@ def _refusal(house: AuctionHouse, bid: Bid, reason: str, bid_id: int | None) -> 
     elif reason == NO_OPEN_TRANCHE:
         status, message = 404, f"no tranche {bid.tranche} of auction {bid.auction} for {bid.instrument}"
         with house.db.connect() as conn:
-            at = t.auction_tranches.c
-            row = conn.execute(
-                select(at.instrument, at.status).where(at.default_id == bid.auction, at.tranche == bid.tranche)
-            ).first()
+            row = defaults.tranche_state(conn, bid.auction, bid.tranche)
         if row is not None and row.instrument == bid.instrument and row.status != "open":
             status, message = 409, f"tranche {bid.tranche} of auction {bid.auction} has cleared"
     elif reason == BidRefusal.OUT_OF_BAND:
         message = "the price is outside the band around the tranche's mark"
         with house.db.connect() as conn:
-            at = t.auction_tranches.c
-            mark = conn.execute(
-                select(at.mark).where(at.default_id == bid.auction, at.tranche == bid.tranche)
-            ).scalar_one_or_none()
-        if mark is not None:
-            low, high = _band(int(mark), house.params.band_bps)
+            state = defaults.tranche_state(conn, bid.auction, bid.tranche)
+        if state is not None:
+            low, high = _band(state.mark, house.params.band_bps)
             message += f" ({max(low, 0)}..{high})"
     return ApiError(status, reason.lower(), message, bid_id=bid_id)
 

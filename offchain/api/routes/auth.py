@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from sqlalchemy import select
 
 from offchain.api.deps import ServicesDep, SessionDep, SignedDep, member_account_of
 from offchain.api.errors import COMMON_RESPONSES, ErrorBody
@@ -14,7 +13,7 @@ from offchain.api.signing import API_REQUEST_TYPE, SUB_ACCOUNT_CONSENT_TYPE, spe
 from offchain.core.eip712 import vault_domain
 from offchain.core.fills import FILL_TYPE
 from offchain.core.withdrawal import WITHDRAWAL_REQUEST_TYPE
-from offchain.ledger.schema import venues
+from offchain.ledger.views import members
 
 router = APIRouter(tags=["auth"], responses=COMMON_RESPONSES, route_class=FastJsonRoute)
 
@@ -37,7 +36,7 @@ def login(body: Signed[LoginPayload], verified: SignedDep, svc: ServicesDep) -> 
             roles.append("operator")
         if member_account_of(conn, verified.signer) is not None:
             roles.append("member")
-        if conn.execute(select(venues.c.name).where(venues.c.signer == verified.signer)).first() is not None:
+        if members.is_venue_signer(conn, verified.signer):
             roles.append("venue")
     expires = now + svc.settings.session_ttl_s * 1000
     return SessionOut(

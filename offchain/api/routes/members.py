@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
-from sqlalchemy import Connection, select
 
 from offchain.api.chain import ChainGateway
 from offchain.api.deps import (
@@ -40,24 +39,17 @@ from offchain.api.models import (
     WithdrawalOut,
     WithdrawalSubmit,
 )
-from offchain.api.queries import (
-    adl_ranks,
-    entries,
-    instruments,
-    latest_confirmed,
-    loss_socialisation,
-    margin_of,
-    netted_positions,
-    notional,
-    position_pnl,
-    settled_marks,
-)
+from offchain.api.queries import adl_ranks, loss_socialisation, margin_of, notional, position_pnl
 from offchain.api.routes.membership import application_out, create_application
 from offchain.api.signing import SubAccountConsent, check_times, verify_signature
 from offchain.core.eip712 import vault_domain
 from offchain.core.waterfall import haircut_value
 from offchain.core.withdrawal import WithdrawalRequest
-from offchain.ledger import schema as t
+from offchain.ledger.handles import Connection
+from offchain.ledger.views import batches, defaults, instruments, members, prices
+from offchain.ledger.views import margin as margin_view
+from offchain.ledger.views import positions as position_view
+from offchain.ledger.views.members import MemberRow
 
 router = APIRouter(prefix="/members", tags=["members"], responses=COMMON_RESPONSES, route_class=FastJsonRoute)
 AccountPath = Annotated[int, Path(ge=0, le=2**32 - 1)]
@@ -70,27 +62,14 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _member_row(conn: Connection, account: int) -> Any:
-    row = conn.execute(select(t.members).where(t.members.c.account == account)).first()
+def _member_row(conn: Connection, account: int) -> MemberRow:
+    row = members.member(conn, account)
     if row is None:
         raise not_found("unknown_member", account)
     return row
 
 
-def _parent(conn: Connection, account: int) -> int | None:
-    a = t.membership_applications.c
-    p = conn.execute(
-        select(a.parent).where(a.account == account, a.status == "approved", a.parent.is_not(None))
-    ).scalar_one_or_none()
-    return None if p is None else int(p)
-
-
-def _member_out(conn: Connection, row: Any) -> MemberOut:
-    perms = conn.execute(
-        select(t.permissions.c.instrument)
-        .where(t.permissions.c.member == row.account)
-        .order_by(t.permissions.c.instrument)
-    ).scalars()
+def _member_out(conn: Connection, row: MemberRow) -> MemberOut:
     return MemberOut(
         account=row.account,
         address=row.address,
@@ -99,8 +78,8 @@ def _member_out(conn: Connection, row: Any) -> MemberOut:
         tier=row.tier,
         group=row.group_name,
         status=row.status,
-        parent=_parent(conn, row.account),
-        instruments=list(perms),
+        parent=members.approved_parent(conn, row.account),
+        instruments=members.permitted_instruments(conn, row.account),
     )
 
 
@@ -134,24 +113,18 @@ def positions(account: AccountPath, s: SessionDep, svc: ServicesDep) -> Position
     taken from it: zero in normal times."""
     with svc.engine.connect() as conn:
         require_member_reader(conn, svc, s, account)
-        p = t.positions.c
         by_venue = [
             VenuePosition(instrument=r.instrument, venue=r.venue, qty=str(r.qty))
-            for r in conn.execute(
-                select(p.instrument, p.venue, p.qty).where(p.member == account).order_by(p.instrument, p.venue)
-            )
-            if int(r.qty) != 0
+            for r in position_view.holdings_by_venue(conn, account)
+            if r.qty != 0
         ]
-        latest = latest_confirmed(conn)
-        netted_all = netted_positions(conn)
-        marks = settled_marks(conn)
-        decimals = {name: v[0] for name, v in instruments(conn).items()}
-        entry = entries(conn)
+        latest = batches.latest_confirmed(conn)
+        netted_all = position_view.netted_positions(conn)
+        marks = prices.settled_mark_prices(conn)
+        decimals = {name: v.qty_decimals for name, v in instruments.instrument_rows(conn).items()}
+        entry = position_view.entries(conn)
         socialised = loss_socialisation(conn, account)
-        d = t.defaults.c
-        default = conn.execute(
-            select(d.id, d.status, d.declared_sequence).where(d.account == account).order_by(d.id.desc()).limit(1)
-        ).first()
+        default = defaults.latest_default_of(conn, account)
     close_out = (
         None
         if default is None
@@ -166,7 +139,7 @@ def positions(account: AccountPath, s: SessionDep, svc: ServicesDep) -> Position
             continue
         mark = marks.get(instrument)
         e = entry.get((member, instrument))
-        known = e is not None and e[0] == qty
+        known = e is not None and e.qty == qty
         profit = pnl.get((member, instrument))
         netted.append(
             NettedPosition(
@@ -174,7 +147,7 @@ def positions(account: AccountPath, s: SessionDep, svc: ServicesDep) -> Position
                 qty=str(qty),
                 mark=None if mark is None else str(mark),
                 notional=None if mark is None else str(notional(qty, mark, decimals.get(instrument, 0))),
-                entry_price=str(e[1]) if known and e is not None else None,
+                entry_price=str(e.entry_price) if known and e is not None else None,
                 unrealised_pnl=None if profit is None else str(profit),
                 adl_rank=queues.ranks.get((member, instrument)),
                 adl_queue_size=queues.sizes.get((instrument, qty > 0), 0),
@@ -201,13 +174,11 @@ def margin(account: AccountPath, s: SessionDep, svc: ServicesDep) -> MarginOut:
     with svc.engine.connect() as conn:
         require_member_reader(conn, svc, s, account)
         row = _member_row(conn, account)
-        latest = latest_confirmed(conn)
-        pr = t.posted_requirements.c
-        posted = conn.execute(select(pr.im, pr.mm).where(pr.member == account)).first()
-        cm = t.posted_collateral_marks.c
+        latest = batches.latest_confirmed(conn)
+        posted = margin_view.posted_requirement(conn, account)
         cmarks = [
             CollateralMarkOut(asset=r.asset, price=str(r.price), haircut_bps=r.haircut_bps)
-            for r in conn.execute(select(cm.asset, cm.price, cm.haircut_bps).order_by(cm.asset))
+            for r in margin_view.posted_collateral_marks(conn)
         ]
     (im, mm), detail = margin_of(latest, account)
     collateral = int(detail.get("collateral_value", 0))
@@ -273,12 +244,9 @@ def _collateral_breakdown(
 def margin_calls(account: AccountPath, s: SessionDep, svc: ServicesDep, page: PageDep) -> MarginCallsOut:
     """Every event of the account's margin calls, oldest first: a call is open from its `issue` until a
     `cure` (member topped up) or a `default` (deadline passed; close-out and waterfall follow)."""
-    c = t.margin_calls.c
     with svc.engine.connect() as conn:
         require_member_reader(conn, svc, s, account)
-        rows = conn.execute(
-            select(t.margin_calls).where(c.account == account, c.id > page.cursor).order_by(c.id).limit(page.limit)
-        ).all()
+        rows = margin_view.margin_calls_since(conn, account, page.cursor, page.limit)
     items = [
         MarginCallOut(
             id=r.id,
@@ -305,12 +273,9 @@ def margin_calls(account: AccountPath, s: SessionDep, svc: ServicesDep, page: Pa
     summary="Settled cash flows (variation margin, funding, fees) of the account",
 )
 def cash_flows(account: AccountPath, s: SessionDep, svc: ServicesDep, page: PageDep) -> Paged[CashFlowOut]:
-    c = t.cash_flows.c
     with svc.engine.connect() as conn:
         require_member_reader(conn, svc, s, account)
-        rows = conn.execute(
-            select(t.cash_flows).where(c.account == account, c.id > page.cursor).order_by(c.id).limit(page.limit)
-        ).all()
+        rows = margin_view.cash_flows_since(conn, account, page.cursor, page.limit)
     items = [
         CashFlowOut(
             id=r.id, batch_sequence=r.batch_sequence, instrument=r.instrument, kind=r.kind, amount=str(r.amount)
@@ -404,10 +369,9 @@ def request_withdrawal(
     summary="Sub-accounts (isolated margin) of the account, pending and approved",
 )
 def sub_accounts(account: AccountPath, s: SessionDep, svc: ServicesDep) -> list[ApplicationOut]:
-    a = t.membership_applications.c
     with svc.engine.connect() as conn:
         require_member_reader(conn, svc, s, account)
-        rows = conn.execute(select(t.membership_applications).where(a.parent == account).order_by(a.id)).all()
+        rows = members.sub_account_applications(conn, account)
     return [application_out(r) for r in rows]
 
 
@@ -448,7 +412,7 @@ def open_sub_account(
         parent = _member_row(conn, account)
         if parent.address != verified.signer:
             raise forbidden("only the member itself may open its sub-accounts")
-        if _parent(conn, account) is not None:
+        if members.approved_parent(conn, account) is not None:
             raise ApiError(403, "nested_sub_account", "a sub-account cannot have sub-accounts")
         return create_application(
             conn,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
-from sqlalchemy import Connection, select, update
 
 from offchain.api.deps import PageDep, ServicesDep, SessionDep, SignedDep, require_operator
 from offchain.api.errors import COMMON_RESPONSES, ApiError, ErrorBody, conflict, forbidden, not_found
@@ -21,9 +20,11 @@ from offchain.api.models import (
 )
 from offchain.api.signing import Verified, spend_nonce
 from offchain.ingest import registry
-from offchain.ingest.atomic import insert_new
 from offchain.ingest.errors import RegistryError
-from offchain.ledger.schema import instruments, members, membership_applications
+from offchain.ledger import membership_store
+from offchain.ledger.handles import Connection
+from offchain.ledger.views import instruments, members
+from offchain.ledger.views.members import ApplicationRow
 from offchain.risk.tiers import DEFAULT_TIERS
 
 router = APIRouter(prefix="/membership", tags=["membership"], responses=COMMON_RESPONSES, route_class=FastJsonRoute)
@@ -37,7 +38,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 TIER_NAMES = frozenset(t.name for t in DEFAULT_TIERS)
 
 
-def application_out(r: Any) -> ApplicationOut:
+def application_out(r: ApplicationRow) -> ApplicationOut:
     return ApplicationOut(
         id=r.id,
         address=r.address,
@@ -70,29 +71,14 @@ def create_application(
     group: str,
     parent: int | None,
 ) -> ApplicationOut:
-    if conn.execute(select(members.c.account).where(members.c.address == address)).first() is not None:
+    if members.account_of(conn, address) is not None:
         raise conflict("already_member", f"{address} is a member already")
-    a = membership_applications.c
     spend_nonce(conn, verified, now)
-    row = {
-        "address": address,
-        "name": name,
-        "kind": kind,
-        "tier": tier,
-        "group_name": group,
-        "parent": parent,
-        "status": "pending",
-        "account": None,
-        "note": "",
-        "created_ms": now,
-        "decided_ms": None,
-    }
     # The partial unique index (one pending application per address) decides between concurrent
     # applications; the loser's transaction, nonce included, rolls back.
-    if not insert_new(conn, membership_applications, row):
+    if not membership_store.insert_pending_application(conn, address, name, kind, tier, group, parent, now):
         raise conflict("application_pending", f"{address} has a pending application")
-    stored = conn.execute(select(membership_applications).where(a.address == address, a.status == "pending")).one()
-    return application_out(stored)
+    return application_out(members.stored_pending_application(conn, address))
 
 
 @router.get("/tiers", response_model=list[TierOut], summary="Risk tiers: IM multiplier, position limits, DF share")
@@ -126,39 +112,32 @@ def list_applications(
     page: PageDep,
     status: Annotated[str | None, Query(pattern="^(pending|approved|rejected)$")] = None,
 ) -> Paged[ApplicationOut]:
-    a = membership_applications.c
-    q = select(membership_applications).where(a.id > page.cursor)
-    if s.address != svc.operator:
-        q = q.where(a.address == s.address)
-    if status is not None:
-        q = q.where(a.status == status)
     with svc.engine.connect() as conn:
-        rows = conn.execute(q.order_by(a.id).limit(page.limit)).all()
+        rows = members.applications_page(
+            conn, page.cursor, page.limit, address=None if s.address == svc.operator else s.address, status=status
+        )
     items = [application_out(r) for r in rows]
     return Paged(items=items, next_cursor=items[-1].id if len(items) == page.limit else None)
 
 
 @router.get("/applications/{application_id}", response_model=ApplicationOut, responses=_ERRORS)
 def get_application(application_id: ApplicationId, s: SessionDep, svc: ServicesDep) -> ApplicationOut:
-    a = membership_applications.c
     with svc.engine.connect() as conn:
-        row = conn.execute(select(membership_applications).where(a.id == application_id)).first()
+        row = members.application(conn, application_id)
         allowed = row is not None and (s.address in (svc.operator, row.address) or _is_parent(conn, s.address, row))
     if row is None or not allowed:
         raise not_found("unknown_application", application_id)
     return application_out(row)
 
 
-def _is_parent(conn: Connection, address: str, row: Any) -> bool:
+def _is_parent(conn: Connection, address: str, row: ApplicationRow) -> bool:
     if row.parent is None:
         return False
-    owner = conn.execute(select(members.c.address).where(members.c.account == row.parent)).scalar_one_or_none()
-    return owner == address
+    return members.address_of(conn, row.parent) == address
 
 
-def _pending(conn: Connection, application_id: int) -> Any:
-    a = membership_applications.c
-    row = conn.execute(select(membership_applications).where(a.id == application_id)).first()
+def _pending(conn: Connection, application_id: int) -> ApplicationRow:
+    row = members.application(conn, application_id)
     if row is None:
         raise not_found("unknown_application", application_id)
     if row.status != "pending":
@@ -190,7 +169,7 @@ def approve(
             raise conflict("not_admitted_on_chain", f"the vault's accountOf({row.address}) is not {p.account}")
         spend_nonce(conn, verified, now)
         if p.instruments is None:
-            granted = list(conn.execute(select(instruments.c.name).where(instruments.c.active)).scalars())
+            granted = instruments.active_instrument_names(conn)
         else:
             granted = list(dict.fromkeys(p.instruments))
         try:
@@ -202,8 +181,7 @@ def approve(
         except RegistryError as exc:
             raise registry_error(exc) from exc
         _decide(conn, application_id, status="approved", account=p.account, tier=tier, decided_ms=now)
-        a = membership_applications.c
-        return application_out(conn.execute(select(membership_applications).where(a.id == application_id)).one())
+        return application_out(members.stored_application(conn, application_id))
 
 
 @router.post(
@@ -221,21 +199,25 @@ def reject(
         _pending(conn, application_id)
         spend_nonce(conn, verified, now)
         _decide(conn, application_id, status="rejected", note=body.payload.reason[:256], decided_ms=now)
-        a = membership_applications.c
-        return application_out(conn.execute(select(membership_applications).where(a.id == application_id)).one())
+        return application_out(members.stored_application(conn, application_id))
 
 
-def _decide(conn: Connection, application_id: int, **values: object) -> None:
+def _decide(
+    conn: Connection,
+    application_id: int,
+    *,
+    status: str,
+    decided_ms: int,
+    account: int | None = None,
+    tier: str | None = None,
+    note: str | None = None,
+) -> None:
     """Decide a pending application, atomically: an approval and a rejection (or two approvals) racing
     each other cannot both win; the loser's whole transaction rolls back with 409."""
-    a = membership_applications.c
-    done = conn.execute(
-        update(membership_applications)
-        .where(a.id == application_id, a.status == "pending")
-        .values(**values)
-        .returning(a.id)
-    ).first()
-    if done is None:
+    done = membership_store.decide_pending(
+        conn, application_id, status=status, decided_ms=decided_ms, account=account, tier=tier, note=note
+    )
+    if not done:
         raise conflict("application_decided", f"application {application_id} was decided by a concurrent request")
 
 

@@ -8,7 +8,6 @@ from typing import Annotated, Any, Literal
 import anyio
 import anyio.to_thread
 from fastapi import APIRouter, Path
-from sqlalchemy import func, select
 
 from offchain.api.deps import PageDep, PublicLimit, Services, ServicesDep
 from offchain.api.errors import COMMON_RESPONSES, ErrorBody, not_found
@@ -31,11 +30,12 @@ from offchain.api.models import (
     WaterfallEvent,
     WaterfallOut,
 )
-from offchain.api.queries import decode_payload, imbalance, instruments, latest_prices, notional, settled_marks
-from offchain.api.routes.venues import fills_page
+from offchain.api.queries import decode_payload, imbalance, notional
+from offchain.api.routes.venues import fills_page_out
 from offchain.core.batch import DEFAULT_FUND_ACCOUNT
-from offchain.ledger import schema as t
 from offchain.ledger.engine_status import HALTED, read_status
+from offchain.ledger.views import batches, defaults, fills, instruments, margin, prices
+from offchain.ledger.views.batches import BatchRow
 
 router = APIRouter(tags=["public"], dependencies=[PublicLimit], responses=COMMON_RESPONSES, route_class=FastJsonRoute)
 Sequence = Annotated[int, Path(ge=0, le=2**62)]
@@ -46,13 +46,13 @@ def _hex(b: bytes | None) -> str | None:
     return None if b is None else "0x" + bytes(b).hex()
 
 
-def batch_out(r: Any, fill_count: int) -> BatchOut:
-    payload = decode_payload(dict(r.payload))
+def batch_out(r: BatchRow, fill_count: int) -> BatchOut:
+    payload = decode_payload(r.payload)
     b = payload.batch
     return BatchOut(
         sequence=r.sequence,
         status=r.status,
-        digest="0x" + bytes(r.digest).hex(),
+        digest="0x" + r.digest.hex(),
         prev_hash="0x" + b.prev_hash.hex(),
         as_of=b.as_of,
         fills_root="0x" + b.fills_root.hex(),
@@ -75,24 +75,9 @@ def batch_out(r: Any, fill_count: int) -> BatchOut:
     "/batches", response_model=Paged[BatchOut], summary="Settlement batches, oldest first, with transfers and tx"
 )
 def list_batches(svc: ServicesDep, page: PageDep) -> Paged[BatchOut]:
-    b = t.batches.c
     with svc.engine.connect() as conn:
-        rows = conn.execute(
-            select(t.batches).where(b.sequence > page.cursor).order_by(b.sequence).limit(page.limit)
-        ).all()
-        seqs = [r.sequence for r in rows]
-        counts = (
-            {
-                int(s): int(n)
-                for s, n in conn.execute(
-                    select(t.fills.c.batch_sequence, func.count())
-                    .where(t.fills.c.batch_sequence.in_(seqs))
-                    .group_by(t.fills.c.batch_sequence)
-                )
-            }
-            if seqs
-            else {}
-        )
+        rows = batches.batches_page(conn, page.cursor, page.limit)
+        counts = batches.fill_counts(conn, [r.sequence for r in rows])
     items = [batch_out(r, counts.get(r.sequence, 0)) for r in rows]
     return Paged(items=items, next_cursor=items[-1].sequence if len(items) == page.limit else None)
 
@@ -100,11 +85,11 @@ def list_batches(svc: ServicesDep, page: PageDep) -> Paged[BatchOut]:
 @router.get("/batches/{sequence}", response_model=BatchOut, responses=_ERRORS)
 def get_batch(sequence: Sequence, svc: ServicesDep) -> BatchOut:
     with svc.engine.connect() as conn:
-        r = conn.execute(select(t.batches).where(t.batches.c.sequence == sequence)).first()
+        r = batches.batch(conn, sequence)
         if r is None:
             raise not_found("unknown_batch", sequence)
-        n = conn.execute(select(func.count()).where(t.fills.c.batch_sequence == sequence)).scalar_one()
-    return batch_out(r, int(n))
+        n = batches.fill_count(conn, sequence)
+    return batch_out(r, n)
 
 
 @router.get(
@@ -115,9 +100,10 @@ def get_batch(sequence: Sequence, svc: ServicesDep) -> BatchOut:
 )
 def batch_fills(sequence: Sequence, svc: ServicesDep, page: PageDep) -> Paged[FillOut]:
     with svc.engine.connect() as conn:
-        if conn.execute(select(t.batches.c.sequence).where(t.batches.c.sequence == sequence)).first() is None:
+        if not batches.batch_exists(conn, sequence):
             raise not_found("unknown_batch", sequence)
-        return fills_page(conn, t.fills.c.batch_sequence == sequence, page.cursor, page.limit)
+        rows = fills.fills_page(conn, page.cursor, page.limit, batch_sequence=sequence)
+        return fills_page_out(conn, rows, page.limit)
 
 
 @router.get(
@@ -137,26 +123,17 @@ def default_fund(svc: ServicesDep) -> DefaultFundOut:
         ]
         source = "chain"
     else:
-        c = t.cash_flows.c
         with svc.engine.connect() as conn:
-            total = sum(
-                int(a) for a in conn.execute(select(c.amount).where(c.account == DEFAULT_FUND_ACCOUNT)).scalars()
-            )
+            total = margin.cash_flow_total(conn, DEFAULT_FUND_ACCOUNT)
         balances = [BalanceOut(asset=0, amount=str(total))]
         source = "ledger"
-    c = t.df_contributions.c
     with svc.engine.connect() as conn:
-        latest = select(c.account, func.max(c.id).label("last")).group_by(c.account).subquery()
-        rows = conn.execute(
-            select(c.account, c.target, c.current, c.amount, c.batch_sequence)
-            .join(latest, c.id == latest.c.last)
-            .order_by(c.account)
-        ).all()
+        rows = defaults.latest_contributions(conn)
     contributions = [
         ContributionOut(
             account=r.account,
             target=str(r.target),
-            contributed=str(int(r.current) + int(r.amount)),
+            contributed=str(r.current + r.amount),
             batch_sequence=r.batch_sequence,
         )
         for r in rows
@@ -178,8 +155,8 @@ def default_fund(svc: ServicesDep) -> DefaultFundOut:
 def platform_imbalance(svc: ServicesDep) -> list[InstrumentImbalance]:
     with svc.engine.connect() as conn:
         totals = imbalance(conn)
-        marks = settled_marks(conn)
-        decimals = {name: v[0] for name, v in instruments(conn).items()}
+        marks = prices.settled_mark_prices(conn)
+        decimals = {name: v.qty_decimals for name, v in instruments.instrument_rows(conn).items()}
     out = []
     for instrument in sorted(totals):
         mark = marks.get(instrument)
@@ -213,15 +190,8 @@ def platform_imbalance(svc: ServicesDep) -> list[InstrumentImbalance]:
 
 @router.get("/waterfall", response_model=WaterfallOut, summary="Default-waterfall draws, layer by layer")
 def waterfall(svc: ServicesDep, page: PageDep) -> WaterfallOut:
-    w, d = t.waterfall_draws.c, t.defaults.c
     with svc.engine.connect() as conn:
-        rows = conn.execute(
-            select(t.waterfall_draws, d.account.label("defaulter"))
-            .select_from(t.waterfall_draws.outerjoin(t.defaults, w.default_id == d.id))
-            .where(w.id > page.cursor)
-            .order_by(w.id)
-            .limit(page.limit)
-        ).all()
+        rows = defaults.waterfall_page(conn, page.cursor, page.limit)
     items = [
         WaterfallEvent(
             id=r.id,
@@ -248,13 +218,12 @@ def waterfall(svc: ServicesDep, page: PageDep) -> WaterfallOut:
 def current_marks(svc: ServicesDep) -> list[PriceOut]:
     """The latest price per name as ingest sees it (a new price reaches ingest within a second). A fill
     is accepted when `band_low <= price <= band_high` and the mark is not `stale`."""
-    i = t.instruments.c
     with svc.engine.connect() as conn:
-        prices = latest_prices(conn)
-        terms = {r.name: r for r in conn.execute(select(i.name, i.price_band_bps, i.mark_stale_ms))}
+        latest = prices.latest_observed_prices(conn)
+        terms = instruments.instrument_rows(conn)
     now = svc.clock()
     out = []
-    for p in prices:
+    for p in latest:
         term = terms.get(p.name)
         if term is None:
             out.append(
@@ -271,7 +240,7 @@ def current_marks(svc: ServicesDep) -> list[PriceOut]:
                 )
             )
             continue
-        width = p.price * int(term.price_band_bps) // 10_000  # |price - mark| * 10_000 <= band * mark
+        width = p.price * term.price_band_bps // 10_000  # |price - mark| * 10_000 <= band * mark
         out.append(
             PriceOut(
                 name=p.name,
@@ -279,10 +248,10 @@ def current_marks(svc: ServicesDep) -> list[PriceOut]:
                 price=str(p.price),
                 ts_ms=p.ts_ms,
                 source=p.source,
-                price_band_bps=int(term.price_band_bps),
+                price_band_bps=term.price_band_bps,
                 band_low=str(max(p.price - width, 1)),
                 band_high=str(p.price + width),
-                stale=now - p.ts_ms > int(term.mark_stale_ms),
+                stale=now - p.ts_ms > term.mark_stale_ms,
             )
         )
     return out
@@ -291,16 +260,16 @@ def current_marks(svc: ServicesDep) -> list[PriceOut]:
 @router.get("/instruments", response_model=list[InstrumentOut], summary="Cleared instruments and their settled marks")
 def list_instruments(svc: ServicesDep) -> list[InstrumentOut]:
     with svc.engine.connect() as conn:
-        ins = instruments(conn)
-        marks = settled_marks(conn)
+        ins = instruments.instrument_rows(conn)
+        marks = prices.settled_mark_prices(conn)
     return [
         InstrumentOut(
             name=n,
-            kind=v[2],
-            underlying=v[3],
-            qty_decimals=v[0],
-            clearing_fee_bps=v[4],
-            active=v[1],
+            kind=v.kind,
+            underlying=v.underlying,
+            qty_decimals=v.qty_decimals,
+            clearing_fee_bps=v.clearing_fee_bps,
+            active=v.active,
             mark=None if marks.get(n) is None else str(marks[n]),
         )
         for n, v in sorted(ins.items())
@@ -313,9 +282,9 @@ _HEALTH_DB_TIMEOUT_S = 2.0
 def _ledger_health(svc: Services) -> tuple[int | None, list[str]]:
     """The last batch and why the settlement engine halted (its clock check), if it did."""
     with svc.engine.connect() as conn:
-        last = conn.execute(select(func.max(t.batches.c.sequence))).scalar_one_or_none()
+        last = batches.last_sequence(conn)
         halted = [s.detail for s in read_status(conn) if s.state == HALTED]
-    return None if last is None else int(last), halted
+    return last, halted
 
 
 @router.get("/health", response_model=Health)

@@ -15,7 +15,6 @@ from typing import Annotated, Any
 import anyio
 import anyio.to_thread
 from fastapi import APIRouter, Path, Query, WebSocket, WebSocketDisconnect
-from sqlalchemy import select
 
 from offchain.api.deps import (
     ServicesDep,
@@ -30,8 +29,8 @@ from offchain.api.push import Cursor, member_events, new_secret, venue_events
 from offchain.api.revocation import is_revoked
 from offchain.api.sessions import Session
 from offchain.api.signing import spend_nonce
-from offchain.ingest.atomic import insert_new
-from offchain.ledger import schema as t
+from offchain.ledger import webhooks_store
+from offchain.ledger.views import members
 
 router = APIRouter(tags=["push"], responses=COMMON_RESPONSES, route_class=FastJsonRoute)
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -60,23 +59,15 @@ def add_webhook(
     now = svc.clock()
     secret = new_secret()
     with svc.engine.begin() as conn:
-        owner = conn.execute(select(t.members.c.address).where(t.members.c.account == account)).scalar_one_or_none()
+        owner = members.address_of(conn, account)
         if owner is None:
             raise not_found("unknown_member", account)
         if owner != verified.signer:
             raise forbidden("only the member itself may register its webhooks")
         spend_nonce(conn, verified, now)
-        row = {
-            "account": account,
-            "url": body.payload.url,
-            "secret": secret,
-            "cursor": Cursor.now(conn).as_json(),
-            "created_ms": now,
-        }
-        if not insert_new(conn, t.api_webhooks, row):
+        hook_id = webhooks_store.register(conn, account, body.payload.url, secret, Cursor.now(conn).as_json(), now)
+        if hook_id is None:
             raise ApiError(409, "webhook_exists", "this URL is registered for the account already")
-        w = t.api_webhooks.c
-        hook_id = conn.execute(select(w.id).where(w.account == account, w.url == body.payload.url)).scalar_one()
     return WebhookOut(id=hook_id, account=account, url=body.payload.url, secret=secret)
 
 
@@ -106,8 +97,8 @@ async def stream(
             if is_revoked(conn, s):
                 return None
             if venue is not None:
-                signer = conn.execute(select(t.venues.c.signer).where(t.venues.c.name == venue)).scalar_one_or_none()
-                if signer is None or (signer != s.address and s.address != svc.operator):
+                known = members.venue(conn, venue)
+                if known is None or (known.signer != s.address and s.address != svc.operator):
                     return ("forbidden", None, Cursor())
                 return ("venue", venue, Cursor.now(conn))
             target = account if account is not None else member_account_of(conn, s.address)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
-from sqlalchemy import Connection, select
 
 from offchain.api.deps import (
     PageDep,
@@ -42,7 +41,10 @@ from offchain.ingest import registry
 from offchain.ingest.errors import RegistryError
 from offchain.ingest.service import Ack
 from offchain.ingest.validation import Reason
-from offchain.ledger.schema import batches, fills, venues
+from offchain.ledger.handles import Connection
+from offchain.ledger.views import batches, fills, members
+from offchain.ledger.views.fills import FillRow
+from offchain.ledger.views.members import VenueRow
 
 router = APIRouter(prefix="/venues", tags=["venues"], responses=COMMON_RESPONSES, route_class=FastJsonRoute)
 VenueName = Annotated[str, Path(pattern=r"^[!-~]{1,64}$")]
@@ -55,14 +57,14 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def venue_out(r: Any) -> VenueOut:
+def venue_out(r: VenueRow) -> VenueOut:
     return VenueOut(name=r.name, signer=r.signer, kind=r.kind, approved=r.approved, created_ms=r.created_ms)
 
 
 @router.get("", response_model=list[VenueOut], dependencies=[PublicLimit], summary="Registered venues")
 def list_venues(svc: ServicesDep) -> list[VenueOut]:
     with svc.engine.connect() as conn:
-        return [venue_out(r) for r in conn.execute(select(venues).order_by(venues.c.name))]
+        return [venue_out(r) for r in members.venues(conn)]
 
 
 @router.post(
@@ -80,7 +82,7 @@ def register(body: Signed[VenueRegisterPayload], verified: SignedDep, svc: Servi
             registry.register_venue(conn, body.payload.name, verified.signer, body.payload.kind, created_ms=now)
         except RegistryError as exc:
             raise registry_error(exc) from exc
-        return venue_out(conn.execute(select(venues).where(venues.c.name == body.payload.name)).one())
+        return venue_out(members.stored_venue(conn, body.payload.name))
 
 
 @router.post(
@@ -89,12 +91,12 @@ def register(body: Signed[VenueRegisterPayload], verified: SignedDep, svc: Servi
 def approve(venue: VenueName, body: Signed[Empty], verified: SignedDep, svc: ServicesDep) -> VenueOut:
     require_operator(svc, verified.signer)
     with svc.engine.begin() as conn:
-        row = conn.execute(select(venues).where(venues.c.name == venue)).first()
+        row = members.venue(conn, venue)
         if row is None:
             raise not_found("unknown_venue", venue)
         spend_nonce(conn, verified, svc.clock())
         registry.approve_venue(conn, venue)
-        return venue_out(conn.execute(select(venues).where(venues.c.name == venue)).one())
+        return venue_out(members.stored_venue(conn, venue))
 
 
 def _core_fill(venue: str, item: SignedFill) -> tuple[Fill, bytes] | AckOut:
@@ -209,7 +211,7 @@ def submit_bulk(venue: VenueName, body: BulkFills, svc: ServicesDep, request: Re
     return _ingest(svc, request, venue, body.fills)
 
 
-def fill_out(r: Any, batch_status: str | None) -> FillOut:
+def fill_out(r: FillRow, batch_status: str | None) -> FillOut:
     status: Literal["pending", "batched", "settled"]
     status = "pending" if r.batch_sequence is None else "settled" if batch_status == "confirmed" else "batched"
     return FillOut(
@@ -223,26 +225,17 @@ def fill_out(r: Any, batch_status: str | None) -> FillOut:
         qty=str(r.qty),
         price=str(r.price),
         ts=r.ts_ms,
-        signature="0x" + bytes(r.signature).hex(),
-        leaf="0x" + bytes(r.leaf).hex(),
+        signature="0x" + r.signature.hex(),
+        leaf="0x" + r.leaf.hex(),
         received_ms=r.received_ms,
         status=status,
         batch_sequence=r.batch_sequence,
     )
 
 
-def _batch_statuses(conn: Connection, sequences: set[int]) -> dict[int, str]:
-    if not sequences:
-        return {}
-    b = batches.c
-    return {
-        int(r.sequence): r.status for r in conn.execute(select(b.sequence, b.status).where(b.sequence.in_(sequences)))
-    }
-
-
-def fills_page(conn: Connection, where: Any, cursor: int, limit: int) -> Paged[FillOut]:
-    rows = conn.execute(select(fills).where(where, fills.c.id > cursor).order_by(fills.c.id).limit(limit)).all()
-    statuses = _batch_statuses(conn, {r.batch_sequence for r in rows if r.batch_sequence is not None})
+def fills_page_out(conn: Connection, rows: list[FillRow], limit: int) -> Paged[FillOut]:
+    """One page of fills with each fill's status (from its batch's status)."""
+    statuses = batches.statuses(conn, {r.batch_sequence for r in rows if r.batch_sequence is not None})
     items = [fill_out(r, statuses.get(r.batch_sequence) if r.batch_sequence is not None else None) for r in rows]
     return Paged(items=items, next_cursor=items[-1].id if len(items) == limit else None)
 
@@ -262,24 +255,19 @@ def list_fills(
 ) -> Paged[FillOut]:
     with svc.engine.connect() as conn:
         require_venue_reader(conn, svc, s, venue)
-        where: Any = fills.c.venue == venue
-        if status == "pending":
-            where = where & fills.c.batch_sequence.is_(None)
-        elif status == "included":
-            where = where & fills.c.batch_sequence.is_not(None)
-        return fills_page(conn, where, page.cursor, page.limit)
+        batched: Literal["pending", "included"] | None = (
+            "pending" if status == "pending" else "included" if status == "included" else None
+        )
+        rows = fills.fills_page(conn, page.cursor, page.limit, venue=venue, batched=batched)
+        return fills_page_out(conn, rows, page.limit)
 
 
-def proof_of(conn: Connection, svc: Services, r: Any) -> ProofOut | None:
+def proof_of(conn: Connection, svc: Services, r: FillRow) -> ProofOut | None:
     if r.batch_sequence is None:
         return None
-    b = conn.execute(
-        select(batches.c.status, batches.c.tx_hash, batches.c.block_number, batches.c.payload).where(
-            batches.c.sequence == r.batch_sequence
-        )
-    ).one()
+    b = batches.batch_of_fill(conn, r.batch_sequence)
     tree = svc.proofs.tree(conn, r.batch_sequence)
-    leaf = bytes(r.leaf)
+    leaf = r.leaf
     committed = bytes.fromhex(b.payload["batch"]["fills_root"])
     if tree.root != committed:  # the ledger disagrees with the batch it built: never serve a bad proof
         raise ApiError(409, "proof_unavailable", f"batch {r.batch_sequence}'s stored fills do not match its root")
@@ -291,7 +279,7 @@ def proof_of(conn: Connection, svc: Services, r: Any) -> ProofOut | None:
         root="0x" + tree.root.hex(),
         batch_sequence=r.batch_sequence,
         batch_status=b.status,
-        tx_hash=None if b.tx_hash is None else "0x" + bytes(b.tx_hash).hex(),
+        tx_hash=None if b.tx_hash is None else "0x" + b.tx_hash.hex(),
         block_number=b.block_number,
     )
 
@@ -306,12 +294,12 @@ def get_fill(venue: VenueName, venue_fill_id: VenueFillId, s: SessionDep, svc: S
     """Readable by the venue's session, the buyer's or seller's session, or the operator's. The proof
     verifies with OpenZeppelin's `MerkleProof.verify(proof, root, leaf)` against the batch's `fillsRoot`."""
     with svc.engine.connect() as conn:
-        r = conn.execute(select(fills).where(fills.c.venue == venue, fills.c.venue_fill_id == venue_fill_id)).first()
+        r = fills.fill_by_venue_id(conn, venue, venue_fill_id)
         if r is None or s.address not in (r.buyer_address, r.seller_address):
             require_venue_reader(conn, svc, s, venue)
         if r is None:
             raise not_found("unknown_fill", f"{venue}/{venue_fill_id}")
-        statuses = _batch_statuses(conn, {r.batch_sequence} if r.batch_sequence is not None else set())
+        statuses = batches.statuses(conn, {r.batch_sequence} if r.batch_sequence is not None else set())
         return FillStatusOut(
             fill=fill_out(r, statuses.get(r.batch_sequence) if r.batch_sequence is not None else None),
             proof=proof_of(conn, svc, r),
