@@ -13,17 +13,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
-
-from sqlalchemy import Connection, Engine, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
+from typing import TYPE_CHECKING, Any
 
 from offchain.core.eip712 import Domain
 from offchain.core.fills import Fill
-from offchain.ingest.positions import live_positions
 from offchain.ingest.recovery import SignerRecovery
 from offchain.ingest.snapshot import RegistrySnapshot
 from offchain.ingest.validation import (
@@ -37,12 +33,13 @@ from offchain.ingest.validation import (
     check_terms,
     reduces,
 )
-from offchain.ledger.schema import fills, rejections
+from offchain.ledger import fills_store as store
+from offchain.ledger.fills_store import FillKey, RejectionRow, StoredFill
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 Clock = Callable[[], int]
-FillKey = tuple[str, str]  # (venue, venue_fill_id)
-_READ_CHUNK = 1_000
-_DETAIL_MAX = 512
 
 
 def wall_clock_ms() -> int:
@@ -68,12 +65,6 @@ class Ack:
     @classmethod
     def rejected(cls, rejection: Rejection) -> Ack:
         return cls(AckStatus.REJECTED, None, rejection.reason, rejection.detail)
-
-
-@dataclass(frozen=True, slots=True)
-class _Stored:
-    id: int
-    leaf: bytes
 
 
 @dataclass(slots=True)
@@ -194,7 +185,7 @@ class Ingestor:
             return [a for a in acks if a is not None]
 
         with self._engine.begin() as conn:
-            stored = _read_stored(conn, {(items[i][0].venue, items[i][0].venue_fill_id) for i, _ in authentic})
+            stored = store.read_stored(conn, {(items[i][0].venue, items[i][0].venue_fill_id) for i, _ in authentic})
             claims: dict[FillKey, _Claim] = {}
             live: dict[tuple[int, str], int] | None = None  # defaulters' positions, read once if needed
             for i, leaf in authentic:
@@ -209,19 +200,19 @@ class Ingestor:
                     if isinstance(verdict, Accepted) and verdict.closes_out is not None:
                         if live is None:
                             defaulted = {m.account for m in snap.members.values() if m.status == "defaulted"}
-                            live = live_positions(conn, defaulted)
+                            live = store.live_positions(conn, defaulted)
                         verdict = _close_out(verdict, fill, live)
                     if isinstance(verdict, Accepted):
                         claims[key] = _Claim(i, leaf, _fill_row(fill, signature, leaf, verdict, now_ms), [])
                     else:
                         refused.append((i, verdict))
 
-            inserted = self._insert(conn, [c.row for c in claims.values()])
+            inserted = store.insert_new_fills(conn, [c.row for c in claims.values()])
             lost = {key for key in claims if key not in inserted}
-            winners = _read_stored(conn, lost) if lost else {}
+            winners = store.read_stored(conn, lost) if lost else {}
             for key, claim in claims.items():
                 if key in inserted:
-                    final = _Stored(inserted[key], claim.leaf)
+                    final = StoredFill(inserted[key], claim.leaf)
                     acks[claim.index] = Ack(AckStatus.ACCEPTED, final.id, None, "")
                 else:  # a concurrent submitter stored this key between our read and our insert
                     final = winners[key]
@@ -231,46 +222,28 @@ class Ingestor:
 
             for i, rejection in refused:
                 acks[i] = Ack.rejected(rejection)
-            if refused:
-                conn.execute(
-                    insert(rejections),
-                    [
-                        {
-                            "venue": items[i][0].venue,
-                            "venue_fill_id": items[i][0].venue_fill_id,
-                            "reason": rejection.reason.value,
-                            "detail": rejection.detail[:_DETAIL_MAX],
-                            "received_ms": now_ms,
-                        }
-                        for i, rejection in refused
-                    ],
-                )
+            store.record_rejections(
+                conn,
+                [
+                    RejectionRow(
+                        items[i][0].venue, items[i][0].venue_fill_id, rejection.reason.value, rejection.detail, now_ms
+                    )
+                    for i, rejection in refused
+                ],
+            )
         # Committed: only now may the venue learn the outcome.
         assert all(a is not None for a in acks)
         return [a for a in acks if a is not None]
 
     @staticmethod
     def _settle_against(
-        acks: list[Ack | None], refused: list[tuple[int, Rejection]], i: int, leaf: bytes, stored: _Stored
+        acks: list[Ack | None], refused: list[tuple[int, Rejection]], i: int, leaf: bytes, stored: StoredFill
     ) -> None:
         verdict = against_stored(leaf, stored.leaf)
         if isinstance(verdict, Duplicate):
             acks[i] = Ack(AckStatus.DUPLICATE, stored.id, None, "identical fill already stored")
         else:
             refused.append((i, verdict))
-
-    def _insert(self, conn: Connection, rows: list[dict[str, Any]]) -> dict[FillKey, int]:
-        """Insert the rows, skipping keys stored meanwhile; the ids of the rows this call stored."""
-        if not rows:
-            return {}
-        dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
-        stmt = (
-            dialect.insert(fills)
-            .on_conflict_do_nothing(index_elements=[fills.c.venue, fills.c.venue_fill_id])
-            .returning(fills.c.id, fills.c.venue, fills.c.venue_fill_id)
-        )
-        result = conn.execute(stmt, rows)
-        return {(r.venue, r.venue_fill_id): r.id for r in result}
 
 
 def _close_out(accepted: Accepted, fill: Fill, live: dict[tuple[int, str], int]) -> Accepted | Rejection:
@@ -303,24 +276,3 @@ def _fill_row(fill: Fill, signature: bytes, leaf: bytes, accepted: Accepted, now
         "leaf": leaf,
         "received_ms": now_ms,
     }
-
-
-def _read_stored(conn: Connection, keys: Iterable[FillKey]) -> dict[FillKey, _Stored]:
-    """The stored fills among `keys`, one `venue = v AND venue_fill_id IN (...)` query per venue and chunk
-    (a bulk is one venue's): an index range on the unique (venue, venue_fill_id) on both backends, where
-    a row-value IN list is planned poorly by PostgreSQL."""
-    by_venue: dict[str, list[str]] = {}
-    for venue, venue_fill_id in keys:
-        by_venue.setdefault(venue, []).append(venue_fill_id)
-    found: dict[FillKey, _Stored] = {}
-    f = fills.c
-    for venue, ids in by_venue.items():
-        for start in range(0, len(ids), _READ_CHUNK):
-            rows = conn.execute(
-                select(f.id, f.venue_fill_id, f.leaf).where(
-                    f.venue == venue, f.venue_fill_id.in_(ids[start : start + _READ_CHUNK])
-                )
-            )
-            for r in rows:
-                found[(venue, r.venue_fill_id)] = _Stored(r.id, bytes(r.leaf))
-    return found
