@@ -11,6 +11,7 @@ whole PostgreSQL transaction and with it every other fill of the bulk.)
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -20,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from offchain.core.eip712 import Domain
 from offchain.core.fills import Fill
+from offchain.ingest import limits
+from offchain.ingest.limits import LivePositions, PositionLimit
 from offchain.ingest.recovery import SignerRecovery
 from offchain.ingest.snapshot import RegistrySnapshot
 from offchain.ingest.validation import (
@@ -37,7 +40,7 @@ from offchain.ledger import fills_store as store
 from offchain.ledger.fills_store import FillKey, RejectionRow, StoredFill
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
+    from sqlalchemy import Connection, Engine
 
 Clock = Callable[[], int]
 
@@ -94,9 +97,13 @@ class Ingestor:
         window: TimeWindow = TimeWindow(),  # noqa: B008 - frozen, immutable default
         snapshot_max_age_ms: int = 1_000,
         recovery_workers: int = 0,
+        position_limit: PositionLimit | None = None,
     ) -> None:
         """`recovery_workers`: processes that recover the signers of a big bulk in parallel (0: in the
-        calling thread; `recovery.default_workers()` is one per core)."""
+        calling thread; `recovery.default_workers()` is one per core). `position_limit`: the risk engine's
+        limit check (`RiskEngineMargin.position_limit`); with it, a fill that takes a member beyond its
+        tier's limit is refused with POSITION_LIMIT (offchain/ingest/limits.py), and bulks that check limits
+        run one at a time (so two cannot both pass the same headroom)."""
         if engine.dialect.name not in ("sqlite", "postgresql"):
             raise ValueError(f"ingest supports SQLite and PostgreSQL, not {engine.dialect.name}")
         self._engine = engine
@@ -109,6 +116,8 @@ class Ingestor:
         self._count_lock = threading.Lock()
         self._recovery = SignerRecovery(recovery_workers)
         self._unauthenticated: dict[str, int] = {}
+        self._position_limit = position_limit
+        self._limit_lock = threading.Lock()
 
     # ------------------------------------------------------------ registry snapshot
 
@@ -184,10 +193,13 @@ class Ingestor:
         if not authentic:
             return [a for a in acks if a is not None]
 
-        with self._engine.begin() as conn:
+        limit = self._position_limit
+        with self._limit_lock if limit is not None else contextlib.nullcontext(), self._engine.begin() as conn:
+            if limit is not None:
+                store.serialize_limit_checks(conn)  # other processes' limit-checked bulks wait for this one
             stored = store.read_stored(conn, {(items[i][0].venue, items[i][0].venue_fill_id) for i, _ in authentic})
             claims: dict[FillKey, _Claim] = {}
-            live: dict[tuple[int, str], int] | None = None  # defaulters' positions, read once if needed
+            live: LivePositions | None = None  # live positions of the bulk's members, read once if needed
             for i, leaf in authentic:
                 fill, signature = items[i]
                 key = (fill.venue, fill.venue_fill_id)
@@ -197,11 +209,15 @@ class Ingestor:
                     claims[key].followers.append((i, leaf))
                 else:
                     verdict = check_terms(fill, snap, now_ms, self._window)
-                    if isinstance(verdict, Accepted) and verdict.closes_out is not None:
+                    if isinstance(verdict, Accepted) and (verdict.closes_out is not None or limit is not None):
                         if live is None:
-                            defaulted = {m.account for m in snap.members.values() if m.status == "defaulted"}
-                            live = store.live_positions(conn, defaulted)
-                        verdict = _close_out(verdict, fill, live)
+                            live = self._live(conn, snap, [items[j][0] for j, _ in authentic], limit is not None)
+                        if verdict.closes_out is not None:
+                            verdict = _close_out(verdict, fill, live)
+                        if isinstance(verdict, Accepted) and limit is not None:
+                            verdict = limits.within_limits(limit, verdict, fill, snap, live) or verdict
+                        if isinstance(verdict, Accepted):
+                            limits.apply(verdict, fill, live)
                     if isinstance(verdict, Accepted):
                         claims[key] = _Claim(i, leaf, _fill_row(fill, signature, leaf, verdict, now_ms), [])
                     else:
@@ -236,6 +252,20 @@ class Ingestor:
         return [a for a in acks if a is not None]
 
     @staticmethod
+    def _live(conn: Connection, snap: RegistrySnapshot, bulk: Sequence[Fill], with_limits: bool) -> LivePositions:
+        """Live positions, in the bulk's instruments, of every defaulted member (close-out checks) and, when
+        limits are checked, of every member the bulk names."""
+        accounts = {m.account for m in snap.members.values() if m.status == "defaulted"}
+        if with_limits:
+            for fill in bulk:
+                for address in (fill.buyer, fill.seller):
+                    member = snap.members.get(address)
+                    if member is not None:
+                        accounts.add(member.account)
+        instruments = {snap.symbols[(f.venue, f.symbol)] for f in bulk if (f.venue, f.symbol) in snap.symbols}
+        return store.live_positions(conn, accounts, instruments)
+
+    @staticmethod
     def _settle_against(
         acks: list[Ack | None], refused: list[tuple[int, Rejection]], i: int, leaf: bytes, stored: StoredFill
     ) -> None:
@@ -247,16 +277,13 @@ class Ingestor:
 
 
 def _close_out(accepted: Accepted, fill: Fill, live: dict[tuple[int, str], int]) -> Accepted | Rejection:
-    """A close-out fill only reduces the defaulter's live position; accepted ones move it (a bulk may
-    close a position in several fills, never past zero)."""
+    """A close-out fill only reduces the defaulter's live position (the caller moves `live` by the fills it
+    accepts, so a bulk may close a position in several fills, never past zero)."""
     assert accepted.closes_out is not None
     key = (accepted.closes_out, accepted.instrument)
     buys = accepted.buyer == accepted.closes_out
     refused = reduces(live.get(key, 0), buys, fill.qty)
-    if refused is not None:
-        return refused
-    live[key] = live.get(key, 0) + (fill.qty if buys else -fill.qty)
-    return accepted
+    return accepted if refused is None else refused
 
 
 def _fill_row(fill: Fill, signature: bytes, leaf: bytes, accepted: Accepted, now_ms: int) -> dict[str, Any]:

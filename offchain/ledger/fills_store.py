@@ -13,7 +13,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, insert, or_, select
+from sqlalchemy import Connection, func, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from offchain.ledger.schema import batches, fills, positions, rejections
@@ -125,3 +125,15 @@ def live_positions(
         if seller in accounts:
             out[(seller, instrument)] = out.get((seller, instrument), 0) - qty
     return out
+
+
+# Any fixed 64-bit key: the transaction-scoped advisory lock that position-limit checks take on PostgreSQL.
+_LIMIT_LOCK_KEY = 0x6363_6C69_6D69_7473  # "cclimits"
+
+
+def serialize_limit_checks(conn: Connection) -> None:
+    """Make this transaction the only one checking position limits until it ends. On PostgreSQL a
+    transaction-scoped advisory lock (released at commit or rollback); SQLite writers are serialised by
+    the database itself, and the ingestor holds a lock of its own across its threads."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(func.pg_advisory_xact_lock(_LIMIT_LOCK_KEY)))
