@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -68,6 +68,17 @@ class Ack:
     @classmethod
     def rejected(cls, rejection: Rejection) -> Ack:
         return cls(AckStatus.REJECTED, None, rejection.reason, rejection.detail)
+
+
+class Authenticated(list[Rejection | None]):
+    """`authenticate_many`'s result: per item None (authentic) or its rejection, and beside it the fills'
+    Merkle leaves (computed with the digests, in the recovery workers when there are any)."""
+
+    def __init__(self, rejections: Iterable[Rejection | None], leaves: Sequence[bytes]) -> None:
+        super().__init__(rejections)
+        if len(leaves) != len(self):
+            raise ValueError("one leaf per item")
+        self.leaves = leaves
 
 
 @dataclass(slots=True)
@@ -144,13 +155,16 @@ class Ingestor:
     def submit(self, fill: Fill, signature: bytes) -> Ack:
         return self.submit_many([(fill, signature)])[0]
 
-    def authenticate_many(self, items: Sequence[tuple[Fill, bytes]]) -> list[Rejection | None]:
+    def authenticate_many(self, items: Sequence[tuple[Fill, bytes]]) -> Authenticated:
         """Stage 1 alone (signature, venue, signer) for each item: None where it is authentic. Lets a caller
-        charge the venue's rate limit for authentic fills only, then pass the result to `submit_many`."""
+        charge the venue's rate limit for authentic fills only, then pass the result to `submit_many`
+        (it carries the fills' leaves, hashed beside the recovery, so they are not hashed twice)."""
         snap = self.snapshot()
-        sep = self._separator
-        signers = self._recovery.recover([(fill.digest_under(sep), signature) for fill, signature in items])
-        return [authenticate_recovered(fill, signer, snap) for (fill, _), signer in zip(items, signers, strict=True)]
+        checked = self._recovery.check(self._separator, [(fill.leaf_values(), signature) for fill, signature in items])
+        return Authenticated(
+            [authenticate_recovered(fill, signer, snap) for (fill, _), (signer, _) in zip(items, checked, strict=True)],
+            [leaf for _, leaf in checked],
+        )
 
     def close(self) -> None:
         """Stop the signature-recovery workers, if any were started."""
@@ -180,9 +194,10 @@ class Ingestor:
         refused: list[tuple[int, Rejection]] = []
         authentic: list[tuple[int, bytes]] = []  # (index, leaf)
         anonymous: dict[str, int] = {}
+        leaves = checked.leaves if isinstance(checked, Authenticated) else None
         for i, rejection in enumerate(checked):
             if rejection is None:
-                authentic.append((i, items[i][0].leaf()))
+                authentic.append((i, items[i][0].leaf() if leaves is None else leaves[i]))
             else:
                 acks[i] = Ack.rejected(rejection)
                 anonymous[rejection.reason.value] = anonymous.get(rejection.reason.value, 0) + 1

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from offchain.ledger.schema import batches, fills, positions, rejections
 
@@ -41,40 +40,107 @@ class RejectionRow:
     received_ms: int
 
 
+# The columns ingest writes, in the order of the driver-level statements below, with PostgreSQL's array
+# type for each (qty and price are `BigInt`: decimal text, exact beyond 64 bits, see ledger/types.py).
+_FILL_COLUMNS = (
+    ("venue", "text"),
+    ("venue_fill_id", "text"),
+    ("symbol", "text"),
+    ("instrument", "text"),
+    ("buyer", "int4"),
+    ("seller", "int4"),
+    ("buyer_address", "text"),
+    ("seller_address", "text"),
+    ("qty", "text"),
+    ("price", "text"),
+    ("ts_ms", "int8"),
+    ("signature", "bytea"),
+    ("leaf", "bytea"),
+    ("received_ms", "int8"),
+)
+_NAMES = ", ".join(name for name, _ in _FILL_COLUMNS)
+_DECIMAL = frozenset({"qty", "price"})
+_RETURNING = "ON CONFLICT (venue, venue_fill_id) DO NOTHING RETURNING id, venue, venue_fill_id"
+# PostgreSQL: the bulk is COPYed (psycopg's C row writer) into a session-private staging table, then moved
+# into `fills` by one INSERT ... SELECT; the staging rows vanish at commit. A multi-row VALUES list would be
+# re-parsed by psycopg on every call, and array parameters are dumped value by value in Python.
+_PG_STAGE = (
+    "CREATE TEMP TABLE IF NOT EXISTS fills_incoming "
+    "(LIKE fills INCLUDING DEFAULTS EXCLUDING CONSTRAINTS EXCLUDING INDEXES) ON COMMIT DELETE ROWS"
+)
+_PG_COPY = f"COPY fills_incoming ({_NAMES}) FROM STDIN"
+_PG_MOVE = f"INSERT INTO fills ({_NAMES}) SELECT {_NAMES} FROM fills_incoming {_RETURNING}"
+_SQLITE_ROWS = 1_000  # rows per multi-row VALUES statement: 14,000 parameters, under SQLite's 32,766
+
+
+def _decimal(value: object) -> str:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"qty and price must be int, got {type(value).__name__}")
+    return str(value)
+
+
+def _columns(rows: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
+    return [
+        [_decimal(r[name]) for r in rows] if name in _DECIMAL else [r[name] for r in rows] for name, _ in _FILL_COLUMNS
+    ]
+
+
 def read_stored(conn: Connection, keys: Iterable[FillKey]) -> dict[FillKey, StoredFill]:
-    """The stored fills among `keys`, one `venue = v AND venue_fill_id IN (...)` query per venue and chunk
-    (a bulk is one venue's): an index range on the unique (venue, venue_fill_id) on both backends, where
-    a row-value IN list is planned poorly by PostgreSQL."""
+    """The stored fills among `keys`: per venue (a bulk is one venue's), an index range on the unique
+    (venue, venue_fill_id): `venue_fill_id = ANY(array)` on PostgreSQL, `IN (...)` chunks on SQLite."""
     by_venue: dict[str, list[str]] = {}
     for venue, venue_fill_id in keys:
         by_venue.setdefault(venue, []).append(venue_fill_id)
     found: dict[FillKey, StoredFill] = {}
-    f = fills.c
+    pg = conn.dialect.name == "postgresql"
     for venue, ids in by_venue.items():
-        for start in range(0, len(ids), READ_CHUNK):
-            rows = conn.execute(
-                select(f.id, f.venue_fill_id, f.leaf).where(
-                    f.venue == venue, f.venue_fill_id.in_(ids[start : start + READ_CHUNK])
-                )
-            )
-            for r in rows:
-                found[(venue, r.venue_fill_id)] = StoredFill(r.id, bytes(r.leaf))
+        chunks = [ids] if pg else [ids[i : i + READ_CHUNK] for i in range(0, len(ids), READ_CHUNK)]
+        for chunk in chunks:
+            if pg:
+                sql = "SELECT id, venue_fill_id, leaf FROM fills WHERE venue = %s AND venue_fill_id = ANY(%s::text[])"
+                params: tuple[Any, ...] = (venue, chunk)
+            else:
+                marks = ", ".join("?" * len(chunk))
+                sql = f"SELECT id, venue_fill_id, leaf FROM fills WHERE venue = ? AND venue_fill_id IN ({marks})"
+                params = (venue, *chunk)
+            for fill_id, venue_fill_id, leaf in conn.exec_driver_sql(sql, params):
+                found[(venue, venue_fill_id)] = StoredFill(fill_id, bytes(leaf))
     return found
 
 
 def insert_new_fills(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> dict[FillKey, int]:
-    """Insert the fill rows in one multi-row statement, skipping keys another transaction stored meanwhile;
-    the ledger ids of the rows this call stored (a key missing from the result lost the race)."""
+    """Insert the fill rows (mappings with the `fills` columns ingest writes), skipping keys another
+    transaction stored meanwhile; the ledger ids of the rows this call stored (a key missing from the
+    result lost the race). Driver-level SQL, because SQLAlchemy's per-row parameter processing costs as much
+    as the signature checks: one `unnest` statement on PostgreSQL, multi-row VALUES chunks on SQLite."""
     if not rows:
         return {}
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = (
-        dialect.insert(fills)
-        .on_conflict_do_nothing(index_elements=[fills.c.venue, fills.c.venue_fill_id])
-        .returning(fills.c.id, fills.c.venue, fills.c.venue_fill_id)
-    )
-    result = conn.execute(stmt, list(rows))
-    return {(r.venue, r.venue_fill_id): r.id for r in result}
+    out: dict[FillKey, int] = {}
+    if conn.dialect.name == "postgresql":
+        return _insert_pg(conn, rows)
+    width = len(_FILL_COLUMNS)
+    for start in range(0, len(rows), _SQLITE_ROWS):
+        chunk = rows[start : start + _SQLITE_ROWS]
+        columns = _columns(chunk)
+        flat = [columns[c][r] for r in range(len(chunk)) for c in range(width)]
+        values = ", ".join(["(" + ", ".join("?" * width) + ")"] * len(chunk))
+        result = conn.exec_driver_sql(f"INSERT INTO fills ({_NAMES}) VALUES {values} {_RETURNING}", tuple(flat))
+        for fill_id, venue, venue_fill_id in result:
+            out[(venue, venue_fill_id)] = fill_id
+    return out
+
+
+def _insert_pg(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> dict[FillKey, int]:
+    raw = conn.connection.driver_connection  # the psycopg connection of this very transaction
+    assert raw is not None
+    with raw.cursor() as cur:
+        cur.execute(_PG_STAGE)
+        cur.execute("DELETE FROM fills_incoming")  # a rolled-back transaction leaves none, but be certain
+        with cur.copy(_PG_COPY) as copy:
+            for r in rows:
+                copy.write_row(tuple(_decimal(r[name]) if name in _DECIMAL else r[name] for name, _ in _FILL_COLUMNS))
+        cur.execute(_PG_MOVE)
+        return {(venue, venue_fill_id): fill_id for fill_id, venue, venue_fill_id in cur.fetchall()}
 
 
 def record_rejections(conn: Connection, rows: Sequence[RejectionRow]) -> None:
