@@ -139,6 +139,11 @@ class Ingestor:
         self._snapshot = snap
         return snap
 
+    def snapshot_is_fresh(self) -> bool:
+        """True when `snapshot()` will answer from memory (no database read)."""
+        snap = self._snapshot
+        return snap is not None and self._clock() - snap.loaded_ms < self._max_age_ms
+
     def snapshot(self, now_ms: int | None = None) -> RegistrySnapshot:
         now_ms = self._clock() if now_ms is None else now_ms
         snap = self._snapshot

@@ -64,9 +64,10 @@ _RETURNING = "ON CONFLICT (venue, venue_fill_id) DO NOTHING RETURNING id, venue,
 # PostgreSQL: the bulk is COPYed (psycopg's C row writer) into a session-private staging table, then moved
 # into `fills` by one INSERT ... SELECT; the staging rows vanish at commit. A multi-row VALUES list would be
 # re-parsed by psycopg on every call, and array parameters are dumped value by value in Python.
-_PG_STAGE = (
-    "CREATE TEMP TABLE IF NOT EXISTS fills_incoming "
-    "(LIKE fills INCLUDING DEFAULTS EXCLUDING CONSTRAINTS EXCLUDING INDEXES) ON COMMIT DELETE ROWS"
+_PG_STAGE = (  # only the columns ingest writes: no id, so staging draws nothing from the fills id sequence
+    "CREATE TEMP TABLE IF NOT EXISTS fills_incoming ("
+    + ", ".join(f"{name} {kind} NOT NULL" for name, kind in _FILL_COLUMNS)
+    + ") ON COMMIT DELETE ROWS"
 )
 _PG_COPY = f"COPY fills_incoming ({_NAMES}) FROM STDIN"
 _PG_MOVE = f"INSERT INTO fills ({_NAMES}) SELECT {_NAMES} FROM fills_incoming {_RETURNING}"
