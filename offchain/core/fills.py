@@ -53,6 +53,7 @@ def _word(value: int) -> bytes:
     return value.to_bytes(32, "big")
 
 
+@lru_cache(maxsize=65_536)  # members' addresses repeat from fill to fill
 def _address_word(address: str) -> bytes:
     return _ZERO12 + bytes.fromhex(address[2:])
 
@@ -93,17 +94,7 @@ class Fill(BaseModel):
     # ties them to eth-account's EIP-712 encoder and to eth-abi's encoding, byte for byte.
 
     def struct_hash(self) -> bytes:
-        return keccak256(
-            FILL_TYPEHASH
-            + _text_hash(self.venue)
-            + keccak256(self.venue_fill_id.encode())
-            + _text_hash(self.symbol)
-            + _address_word(self.buyer)
-            + _address_word(self.seller)
-            + _word(self.qty)
-            + _word(self.price)
-            + _word(self.ts)
-        )
+        return fill_struct_hash(self.leaf_values())
 
     def digest(self, domain: Domain) -> bytes:
         return self.digest_under(domain.separator)
@@ -112,26 +103,13 @@ class Fill(BaseModel):
         """The digest for a precomputed domain separator (what ingest uses per fill)."""
         return keccak256(b"\x19\x01" + domain_separator + self.struct_hash())
 
-    def leaf_values(self) -> tuple[object, ...]:
+    def leaf_values(self) -> FillValues:
         return (self.venue, self.venue_fill_id, self.symbol, self.buyer, self.seller, self.qty, self.price, self.ts)
 
     def leaf(self) -> bytes:
         """The fill's StandardMerkleTree leaf (what a venue proves inclusion of):
         keccak(keccak(abi.encode(venue, venueFillId, symbol, buyer, seller, qty, price, ts)))."""
-        tails = [_padded(self.venue.encode()), _padded(self.venue_fill_id.encode()), _padded(self.symbol.encode())]
-        offsets = [_LEAF_HEAD_BYTES, _LEAF_HEAD_BYTES + len(tails[0]), _LEAF_HEAD_BYTES + len(tails[0]) + len(tails[1])]
-        encoded = b"".join(
-            [
-                *(_word(o) for o in offsets),
-                _address_word(self.buyer),
-                _address_word(self.seller),
-                _word(self.qty),
-                _word(self.price),
-                _word(self.ts),
-                *tails,
-            ]
-        )
-        return keccak256(keccak256(encoded))
+        return fill_leaf(self.leaf_values())
 
     def typed_data(self, domain: Domain) -> dict[str, object]:
         return typed_message(
@@ -158,6 +136,52 @@ class Fill(BaseModel):
                 "ts": self.ts,
             },
         )
+
+
+# A fill's eight signed fields in type order (venue, venueFillId, symbol, buyer, seller, qty, price, ts): what
+# ingest's recovery workers hash, so a fill crosses the process boundary as a plain tuple, not a model.
+FillValues = tuple[str, str, str, str, str, int, int, int]
+
+
+def fill_struct_hash(values: FillValues) -> bytes:
+    """EIP-712 hashStruct of a fill given as its `FillValues`."""
+    venue, venue_fill_id, symbol, buyer, seller, qty, price, ts = values
+    return keccak256(
+        FILL_TYPEHASH
+        + _text_hash(venue)
+        + keccak256(venue_fill_id.encode())
+        + _text_hash(symbol)
+        + _address_word(buyer)
+        + _address_word(seller)
+        + _word(qty)
+        + _word(price)
+        + _word(ts)
+    )
+
+
+def fill_digest(domain_separator: bytes, values: FillValues) -> bytes:
+    return keccak256(b"\x19\x01" + domain_separator + fill_struct_hash(values))
+
+
+def fill_leaf(values: FillValues) -> bytes:
+    """The StandardMerkleTree leaf of a fill given as its `FillValues` (see `Fill.leaf`)."""
+    venue, venue_fill_id, symbol, buyer, seller, qty, price, ts = values
+    tails = [_padded(venue.encode()), _padded(venue_fill_id.encode()), _padded(symbol.encode())]
+    first = _LEAF_HEAD_BYTES
+    encoded = b"".join(
+        [
+            _word(first),
+            _word(first + len(tails[0])),
+            _word(first + len(tails[0]) + len(tails[1])),
+            _address_word(buyer),
+            _address_word(seller),
+            _word(qty),
+            _word(price),
+            _word(ts),
+            *tails,
+        ]
+    )
+    return keccak256(keccak256(encoded))
 
 
 def recover_signer(digest: bytes, signature: bytes) -> str:

@@ -10,6 +10,7 @@ caller at a time this is a plain submit plus a thread hop; with many, commits ar
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import threading
 from concurrent.futures import Future
@@ -38,10 +39,18 @@ class Coalescer:
 
     def submit(self, fill: Fill, signature: bytes, authenticated: Rejection | None) -> Ack:
         """The ack of one fill (whose stage-1 result the caller has), after the commit that stored it."""
+        return self.enqueue(fill, signature, authenticated).result()
+
+    async def submit_async(self, fill: Fill, signature: bytes, authenticated: Rejection | None) -> Ack:
+        """`submit` for an event loop: the caller awaits the commit instead of holding a thread."""
+        return await asyncio.wrap_future(self.enqueue(fill, signature, authenticated))
+
+    def enqueue(self, fill: Fill, signature: bytes, authenticated: Rejection | None) -> Future[Ack]:
+        """Queue one fill; the future's result is its ack, set after the commit that stored it."""
         done: Future[Ack] = Future()
         self._started()
         self._queue.put(_Pending(fill, signature, authenticated, done))
-        return done.result()
+        return done
 
     def _started(self) -> None:
         with self._lock:

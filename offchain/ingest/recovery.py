@@ -1,10 +1,12 @@
 """Signer recovery for a bulk of fills, spread over the machine's cores.
 
 secp256k1 recovery is most of the CPU a fill costs, and each is independent of the others: a bulk above
-`PARALLEL_MIN` fills is cut into one chunk per worker process, each worker recovers its chunk's signers
-(libsecp256k1 through coincurve), and the results come back in order. Digests are computed by the caller
-(it needs the fills' leaves anyway) and travel as bytes, so what crosses the process boundary is ~100
-bytes a fill each way. Smaller bulks, and an ingestor without workers, recover in the calling thread.
+`PARALLEL_MIN` fills is cut into one chunk per worker process, and each worker does all of its chunk's
+hashing and recovery (`check_all`: EIP-712 digest, libsecp256k1 recovery through coincurve, and the
+fill's Merkle leaf, which ingest stores), so the ingesting thread is left with the checks against the
+registry and the database. A fill crosses the process boundary as its eight signed fields and signature
+(~200 bytes) and comes back as its signer and leaf (~60 bytes). Smaller bulks, and an ingestor without
+workers, do the same in the calling thread.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 
-from offchain.core.fills import InvalidSignature, recover_signer_bytes
+from offchain.core.fills import FillValues, InvalidSignature, fill_digest, fill_leaf, recover_signer_bytes
 
 PARALLEL_MIN = 256  # below this the round trip to the workers costs more than it saves
 
 Recovered = bytes | str  # the 20-byte signer, or why the signature did not recover
+Checked = tuple[Recovered, bytes]  # and the fill's Merkle leaf
 
 
 def recover_all(pairs: Sequence[tuple[bytes, bytes]]) -> list[Recovered]:
@@ -30,6 +34,19 @@ def recover_all(pairs: Sequence[tuple[bytes, bytes]]) -> list[Recovered]:
             out.append(recover_signer_bytes(digest, signature))
         except InvalidSignature as exc:
             out.append(str(exc))
+    return out
+
+
+def check_all(domain_separator: bytes, items: Sequence[tuple[FillValues, bytes]]) -> list[Checked]:
+    """(fill values, signature) -> (the signer's 20 address bytes or why it did not recover, the fill's leaf)."""
+    out: list[Checked] = []
+    for values, signature in items:
+        signer: Recovered
+        try:
+            signer = recover_signer_bytes(fill_digest(domain_separator, values), signature)
+        except InvalidSignature as exc:
+            signer = str(exc)
+        out.append((signer, fill_leaf(values)))
     return out
 
 
@@ -55,6 +72,18 @@ class SignerRecovery:
         chunks = [list(pairs[i : i + size]) for i in range(0, len(pairs), size)]
         out: list[Recovered] = []
         for part in pool.map(recover_all, chunks):
+            out.extend(part)
+        return out
+
+    def check(self, domain_separator: bytes, items: Sequence[tuple[FillValues, bytes]]) -> list[Checked]:
+        """`check_all`, over the workers when the bulk is big enough to pay for the round trip."""
+        if self.workers < 1 or len(items) < PARALLEL_MIN:
+            return check_all(domain_separator, items)
+        pool = self._started()
+        size = -(-len(items) // self.workers)
+        chunks = [list(items[i : i + size]) for i in range(0, len(items), size)]
+        out: list[Checked] = []
+        for part in pool.map(partial(check_all, domain_separator), chunks):
             out.extend(part)
         return out
 

@@ -9,12 +9,10 @@ through `RegistrySnapshot.load` (offchain/ingest/snapshot.py).
 from __future__ import annotations
 
 import time
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from eth_utils import to_checksum_address
-from sqlalchemy import Connection, select, update
 
-from offchain.ingest.atomic import insert_new
 from offchain.ingest.errors import (
     AlreadyGrantedError,
     InstrumentExistsError,
@@ -26,7 +24,10 @@ from offchain.ingest.errors import (
     UnknownVenueError,
     VenueExistsError,
 )
-from offchain.ledger.schema import instruments, members, permissions, venue_symbols, venues
+from offchain.ledger import registry_store as store
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 VENUE_KINDS: Final = frozenset({"dex", "cex", "otc", "auction"})  # auction: see validation.CLOSE_OUT_KINDS
 INSTRUMENT_KINDS: Final = frozenset({"perp", "future", "spot"})
@@ -52,17 +53,17 @@ def _name(value: str, what: str, max_len: int) -> str:
 
 
 def _require_venue(conn: Connection, name: str) -> None:
-    if conn.execute(select(venues.c.name).where(venues.c.name == name)).first() is None:
+    if not store.venue_exists(conn, name):
         raise UnknownVenueError(name)
 
 
 def _require_instrument(conn: Connection, name: str) -> None:
-    if conn.execute(select(instruments.c.name).where(instruments.c.name == name)).first() is None:
+    if not store.instrument_exists(conn, name):
         raise UnknownInstrumentError(name)
 
 
 def _require_member(conn: Connection, account: int) -> None:
-    if conn.execute(select(members.c.account).where(members.c.account == account)).first() is None:
+    if not store.member_exists(conn, account):
         raise UnknownMemberError(str(account))
 
 
@@ -83,13 +84,13 @@ def register_venue(conn: Connection, name: str, signer: str, kind: str, *, creat
         "approved": False,
         "created_ms": _now_ms() if created_ms is None else created_ms,
     }
-    if not insert_new(conn, venues, row):
+    if not store.insert_venue(conn, row):
         raise VenueExistsError(name)
 
 
 def approve_venue(conn: Connection, name: str) -> None:
     _require_venue(conn, name)
-    conn.execute(update(venues).where(venues.c.name == name).values(approved=True))
+    store.set_venue(conn, name, approved=True)
 
 
 def rotate_venue_signer(conn: Connection, name: str, signer: str) -> None:
@@ -97,7 +98,7 @@ def rotate_venue_signer(conn: Connection, name: str, signer: str) -> None:
     (WRONG_SIGNER); fills already stored keep the signature they were accepted with."""
     signer = _address(signer, "venue signer")
     _require_venue(conn, name)
-    conn.execute(update(venues).where(venues.c.name == name).values(signer=signer))
+    store.set_venue(conn, name, signer=signer)
 
 
 def map_symbol(conn: Connection, venue: str, symbol: str, instrument: str) -> None:
@@ -105,10 +106,8 @@ def map_symbol(conn: Connection, venue: str, symbol: str, instrument: str) -> No
     _name(symbol, "symbol", 64)
     _require_venue(conn, venue)
     _require_instrument(conn, instrument)
-    if not insert_new(conn, venue_symbols, {"venue": venue, "symbol": symbol, "instrument": instrument}):
-        existing = conn.execute(
-            select(venue_symbols.c.instrument).where(venue_symbols.c.venue == venue, venue_symbols.c.symbol == symbol)
-        ).scalar_one()
+    if not store.insert_symbol(conn, venue, symbol, instrument):
+        existing = store.mapped_instrument(conn, venue, symbol)
         raise SymbolMappedError(f"{venue}:{symbol} already maps to {existing}")
 
 
@@ -153,13 +152,13 @@ def add_instrument(
         "clearing_fee_bps": clearing_fee_bps,
         "active": active,
     }
-    if not insert_new(conn, instruments, row):
+    if not store.insert_instrument(conn, row):
         raise InstrumentExistsError(name)
 
 
 def set_instrument_active(conn: Connection, name: str, active: bool) -> None:
     _require_instrument(conn, name)
-    conn.execute(update(instruments).where(instruments.c.name == name).values(active=active))
+    store.set_instrument_active(conn, name, active)
 
 
 # ---------------------------------------------------------------- members
@@ -195,11 +194,9 @@ def admit_member(
         "status": "active",
         "created_ms": _now_ms() if created_ms is None else created_ms,
     }
-    if not insert_new(conn, members, row):
-        taken = conn.execute(
-            select(members.c.account).where((members.c.account == account) | (members.c.address == address))
-        ).first()
-        by = "" if taken is None else f" (by account {taken.account})"
+    if not store.insert_member(conn, row):
+        taken = store.account_holding(conn, account, address)
+        by = "" if taken is None else f" (by account {taken})"
         raise MemberExistsError(f"account {account} or address {address} is taken{by}")
 
 
@@ -208,12 +205,12 @@ def set_member_status(conn: Connection, account: int, status: str) -> None:
     if status not in MEMBER_STATUSES:
         raise InvalidRegistryValueError(f"member status must be one of {sorted(MEMBER_STATUSES)}, got {status!r}")
     _require_member(conn, account)
-    conn.execute(update(members).where(members.c.account == account).values(status=status))
+    store.set_member_status(conn, account, status)
 
 
 def grant(conn: Connection, member_account: int, instrument: str) -> None:
     """Allow a member to trade a cleared instrument (on every venue that maps a symbol to it)."""
     _require_member(conn, member_account)
     _require_instrument(conn, instrument)
-    if not insert_new(conn, permissions, {"member": member_account, "instrument": instrument}):
+    if not store.insert_permission(conn, member_account, instrument):
         raise AlreadyGrantedError(f"member {member_account} may already trade {instrument}")

@@ -11,19 +11,18 @@ whole PostgreSQL transaction and with it every other fill of the bulk.)
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
-
-from sqlalchemy import Connection, Engine, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
+from typing import TYPE_CHECKING, Any
 
 from offchain.core.eip712 import Domain
 from offchain.core.fills import Fill
-from offchain.ingest.positions import live_positions
+from offchain.ingest import limits
+from offchain.ingest.limits import LivePositions, PositionLimit
 from offchain.ingest.recovery import SignerRecovery
 from offchain.ingest.snapshot import RegistrySnapshot
 from offchain.ingest.validation import (
@@ -37,12 +36,13 @@ from offchain.ingest.validation import (
     check_terms,
     reduces,
 )
-from offchain.ledger.schema import fills, rejections
+from offchain.ledger import fills_store as store
+from offchain.ledger.fills_store import FillKey, RejectionRow, StoredFill
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, Engine
 
 Clock = Callable[[], int]
-FillKey = tuple[str, str]  # (venue, venue_fill_id)
-_READ_CHUNK = 1_000
-_DETAIL_MAX = 512
 
 
 def wall_clock_ms() -> int:
@@ -70,10 +70,15 @@ class Ack:
         return cls(AckStatus.REJECTED, None, rejection.reason, rejection.detail)
 
 
-@dataclass(frozen=True, slots=True)
-class _Stored:
-    id: int
-    leaf: bytes
+class Authenticated(list[Rejection | None]):
+    """`authenticate_many`'s result: per item None (authentic) or its rejection, and beside it the fills'
+    Merkle leaves (computed with the digests, in the recovery workers when there are any)."""
+
+    def __init__(self, rejections: Iterable[Rejection | None], leaves: Sequence[bytes]) -> None:
+        super().__init__(rejections)
+        if len(leaves) != len(self):
+            raise ValueError("one leaf per item")
+        self.leaves = leaves
 
 
 @dataclass(slots=True)
@@ -103,9 +108,13 @@ class Ingestor:
         window: TimeWindow = TimeWindow(),  # noqa: B008 - frozen, immutable default
         snapshot_max_age_ms: int = 1_000,
         recovery_workers: int = 0,
+        position_limit: PositionLimit | None = None,
     ) -> None:
         """`recovery_workers`: processes that recover the signers of a big bulk in parallel (0: in the
-        calling thread; `recovery.default_workers()` is one per core)."""
+        calling thread; `recovery.default_workers()` is one per core). `position_limit`: the risk engine's
+        limit check (`RiskEngineMargin.position_limit`); with it, a fill that takes a member beyond its
+        tier's limit is refused with POSITION_LIMIT (offchain/ingest/limits.py), and bulks that check limits
+        run one at a time (so two cannot both pass the same headroom)."""
         if engine.dialect.name not in ("sqlite", "postgresql"):
             raise ValueError(f"ingest supports SQLite and PostgreSQL, not {engine.dialect.name}")
         self._engine = engine
@@ -118,6 +127,8 @@ class Ingestor:
         self._count_lock = threading.Lock()
         self._recovery = SignerRecovery(recovery_workers)
         self._unauthenticated: dict[str, int] = {}
+        self._position_limit = position_limit
+        self._limit_lock = threading.Lock()
 
     # ------------------------------------------------------------ registry snapshot
 
@@ -127,6 +138,11 @@ class Ingestor:
             snap = RegistrySnapshot.load(conn, self._clock())
         self._snapshot = snap
         return snap
+
+    def snapshot_is_fresh(self) -> bool:
+        """True when `snapshot()` will answer from memory (no database read)."""
+        snap = self._snapshot
+        return snap is not None and self._clock() - snap.loaded_ms < self._max_age_ms
 
     def snapshot(self, now_ms: int | None = None) -> RegistrySnapshot:
         now_ms = self._clock() if now_ms is None else now_ms
@@ -144,13 +160,16 @@ class Ingestor:
     def submit(self, fill: Fill, signature: bytes) -> Ack:
         return self.submit_many([(fill, signature)])[0]
 
-    def authenticate_many(self, items: Sequence[tuple[Fill, bytes]]) -> list[Rejection | None]:
+    def authenticate_many(self, items: Sequence[tuple[Fill, bytes]]) -> Authenticated:
         """Stage 1 alone (signature, venue, signer) for each item: None where it is authentic. Lets a caller
-        charge the venue's rate limit for authentic fills only, then pass the result to `submit_many`."""
+        charge the venue's rate limit for authentic fills only, then pass the result to `submit_many`
+        (it carries the fills' leaves, hashed beside the recovery, so they are not hashed twice)."""
         snap = self.snapshot()
-        sep = self._separator
-        signers = self._recovery.recover([(fill.digest_under(sep), signature) for fill, signature in items])
-        return [authenticate_recovered(fill, signer, snap) for (fill, _), signer in zip(items, signers, strict=True)]
+        checked = self._recovery.check(self._separator, [(fill.leaf_values(), signature) for fill, signature in items])
+        return Authenticated(
+            [authenticate_recovered(fill, signer, snap) for (fill, _), (signer, _) in zip(items, checked, strict=True)],
+            [leaf for _, leaf in checked],
+        )
 
     def close(self) -> None:
         """Stop the signature-recovery workers, if any were started."""
@@ -180,9 +199,10 @@ class Ingestor:
         refused: list[tuple[int, Rejection]] = []
         authentic: list[tuple[int, bytes]] = []  # (index, leaf)
         anonymous: dict[str, int] = {}
+        leaves = checked.leaves if isinstance(checked, Authenticated) else None
         for i, rejection in enumerate(checked):
             if rejection is None:
-                authentic.append((i, items[i][0].leaf()))
+                authentic.append((i, items[i][0].leaf() if leaves is None else leaves[i]))
             else:
                 acks[i] = Ack.rejected(rejection)
                 anonymous[rejection.reason.value] = anonymous.get(rejection.reason.value, 0) + 1
@@ -193,10 +213,13 @@ class Ingestor:
         if not authentic:
             return [a for a in acks if a is not None]
 
-        with self._engine.begin() as conn:
-            stored = _read_stored(conn, {(items[i][0].venue, items[i][0].venue_fill_id) for i, _ in authentic})
+        limit = self._position_limit
+        with self._limit_lock if limit is not None else contextlib.nullcontext(), self._engine.begin() as conn:
+            if limit is not None:
+                store.serialize_limit_checks(conn)  # other processes' limit-checked bulks wait for this one
+            stored = store.read_stored(conn, {(items[i][0].venue, items[i][0].venue_fill_id) for i, _ in authentic})
             claims: dict[FillKey, _Claim] = {}
-            live: dict[tuple[int, str], int] | None = None  # defaulters' positions, read once if needed
+            live: LivePositions | None = None  # live positions of the bulk's members, read once if needed
             for i, leaf in authentic:
                 fill, signature = items[i]
                 key = (fill.venue, fill.venue_fill_id)
@@ -206,22 +229,26 @@ class Ingestor:
                     claims[key].followers.append((i, leaf))
                 else:
                     verdict = check_terms(fill, snap, now_ms, self._window)
-                    if isinstance(verdict, Accepted) and verdict.closes_out is not None:
+                    if isinstance(verdict, Accepted) and (verdict.closes_out is not None or limit is not None):
                         if live is None:
-                            defaulted = {m.account for m in snap.members.values() if m.status == "defaulted"}
-                            live = live_positions(conn, defaulted)
-                        verdict = _close_out(verdict, fill, live)
+                            live = self._live(conn, snap, [items[j][0] for j, _ in authentic], limit is not None)
+                        if verdict.closes_out is not None:
+                            verdict = _close_out(verdict, fill, live)
+                        if isinstance(verdict, Accepted) and limit is not None:
+                            verdict = limits.within_limits(limit, verdict, fill, snap, live) or verdict
+                        if isinstance(verdict, Accepted):
+                            limits.apply(verdict, fill, live)
                     if isinstance(verdict, Accepted):
                         claims[key] = _Claim(i, leaf, _fill_row(fill, signature, leaf, verdict, now_ms), [])
                     else:
                         refused.append((i, verdict))
 
-            inserted = self._insert(conn, [c.row for c in claims.values()])
+            inserted = store.insert_new_fills(conn, [c.row for c in claims.values()])
             lost = {key for key in claims if key not in inserted}
-            winners = _read_stored(conn, lost) if lost else {}
+            winners = store.read_stored(conn, lost) if lost else {}
             for key, claim in claims.items():
                 if key in inserted:
-                    final = _Stored(inserted[key], claim.leaf)
+                    final = StoredFill(inserted[key], claim.leaf)
                     acks[claim.index] = Ack(AckStatus.ACCEPTED, final.id, None, "")
                 else:  # a concurrent submitter stored this key between our read and our insert
                     final = winners[key]
@@ -231,27 +258,36 @@ class Ingestor:
 
             for i, rejection in refused:
                 acks[i] = Ack.rejected(rejection)
-            if refused:
-                conn.execute(
-                    insert(rejections),
-                    [
-                        {
-                            "venue": items[i][0].venue,
-                            "venue_fill_id": items[i][0].venue_fill_id,
-                            "reason": rejection.reason.value,
-                            "detail": rejection.detail[:_DETAIL_MAX],
-                            "received_ms": now_ms,
-                        }
-                        for i, rejection in refused
-                    ],
-                )
+            store.record_rejections(
+                conn,
+                [
+                    RejectionRow(
+                        items[i][0].venue, items[i][0].venue_fill_id, rejection.reason.value, rejection.detail, now_ms
+                    )
+                    for i, rejection in refused
+                ],
+            )
         # Committed: only now may the venue learn the outcome.
         assert all(a is not None for a in acks)
         return [a for a in acks if a is not None]
 
     @staticmethod
+    def _live(conn: Connection, snap: RegistrySnapshot, bulk: Sequence[Fill], with_limits: bool) -> LivePositions:
+        """Live positions, in the bulk's instruments, of every defaulted member (close-out checks) and, when
+        limits are checked, of every member the bulk names."""
+        accounts = {m.account for m in snap.members.values() if m.status == "defaulted"}
+        if with_limits:
+            for fill in bulk:
+                for address in (fill.buyer, fill.seller):
+                    member = snap.members.get(address)
+                    if member is not None:
+                        accounts.add(member.account)
+        instruments = {snap.symbols[(f.venue, f.symbol)] for f in bulk if (f.venue, f.symbol) in snap.symbols}
+        return store.live_positions(conn, accounts, instruments)
+
+    @staticmethod
     def _settle_against(
-        acks: list[Ack | None], refused: list[tuple[int, Rejection]], i: int, leaf: bytes, stored: _Stored
+        acks: list[Ack | None], refused: list[tuple[int, Rejection]], i: int, leaf: bytes, stored: StoredFill
     ) -> None:
         verdict = against_stored(leaf, stored.leaf)
         if isinstance(verdict, Duplicate):
@@ -259,31 +295,15 @@ class Ingestor:
         else:
             refused.append((i, verdict))
 
-    def _insert(self, conn: Connection, rows: list[dict[str, Any]]) -> dict[FillKey, int]:
-        """Insert the rows, skipping keys stored meanwhile; the ids of the rows this call stored."""
-        if not rows:
-            return {}
-        dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
-        stmt = (
-            dialect.insert(fills)
-            .on_conflict_do_nothing(index_elements=[fills.c.venue, fills.c.venue_fill_id])
-            .returning(fills.c.id, fills.c.venue, fills.c.venue_fill_id)
-        )
-        result = conn.execute(stmt, rows)
-        return {(r.venue, r.venue_fill_id): r.id for r in result}
-
 
 def _close_out(accepted: Accepted, fill: Fill, live: dict[tuple[int, str], int]) -> Accepted | Rejection:
-    """A close-out fill only reduces the defaulter's live position; accepted ones move it (a bulk may
-    close a position in several fills, never past zero)."""
+    """A close-out fill only reduces the defaulter's live position (the caller moves `live` by the fills it
+    accepts, so a bulk may close a position in several fills, never past zero)."""
     assert accepted.closes_out is not None
     key = (accepted.closes_out, accepted.instrument)
     buys = accepted.buyer == accepted.closes_out
     refused = reduces(live.get(key, 0), buys, fill.qty)
-    if refused is not None:
-        return refused
-    live[key] = live.get(key, 0) + (fill.qty if buys else -fill.qty)
-    return accepted
+    return accepted if refused is None else refused
 
 
 def _fill_row(fill: Fill, signature: bytes, leaf: bytes, accepted: Accepted, now_ms: int) -> dict[str, Any]:
@@ -303,24 +323,3 @@ def _fill_row(fill: Fill, signature: bytes, leaf: bytes, accepted: Accepted, now
         "leaf": leaf,
         "received_ms": now_ms,
     }
-
-
-def _read_stored(conn: Connection, keys: Iterable[FillKey]) -> dict[FillKey, _Stored]:
-    """The stored fills among `keys`, one `venue = v AND venue_fill_id IN (...)` query per venue and chunk
-    (a bulk is one venue's): an index range on the unique (venue, venue_fill_id) on both backends, where
-    a row-value IN list is planned poorly by PostgreSQL."""
-    by_venue: dict[str, list[str]] = {}
-    for venue, venue_fill_id in keys:
-        by_venue.setdefault(venue, []).append(venue_fill_id)
-    found: dict[FillKey, _Stored] = {}
-    f = fills.c
-    for venue, ids in by_venue.items():
-        for start in range(0, len(ids), _READ_CHUNK):
-            rows = conn.execute(
-                select(f.id, f.venue_fill_id, f.leaf).where(
-                    f.venue == venue, f.venue_fill_id.in_(ids[start : start + _READ_CHUNK])
-                )
-            )
-            for r in rows:
-                found[(venue, r.venue_fill_id)] = _Stored(r.id, bytes(r.leaf))
-    return found

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, func, select
+from offchain.ledger.registry_store import RegistryRows, read_registry
 
-from offchain.ledger.schema import instruments, marks, members, permissions, venue_symbols, venues
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +34,7 @@ class MemberInfo:
     account: int
     status: str  # active, close_only, defaulted
     permitted: frozenset[str]  # cleared instruments the member may trade
+    tier: str = ""  # risk tier (tier1..tier3): scales its position limits
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,55 +57,28 @@ class RegistrySnapshot:
 
     @classmethod
     def load(cls, conn: Connection, loaded_ms: int) -> RegistrySnapshot:
-        venue_map = {
-            r.name: VenueInfo(signer=r.signer, approved=bool(r.approved), kind=r.kind)
-            for r in conn.execute(select(venues.c.name, venues.c.signer, venues.c.approved, venues.c.kind))
-        }
-        symbol_map = {
-            (r.venue, r.symbol): r.instrument
-            for r in conn.execute(select(venue_symbols.c.venue, venue_symbols.c.symbol, venue_symbols.c.instrument))
-        }
-        instrument_map = {
-            r.name: InstrumentInfo(
-                name=r.name,
-                qty_decimals=r.qty_decimals,
-                price_band_bps=r.price_band_bps,
-                mark_stale_ms=r.mark_stale_ms,
-                active=bool(r.active),
-            )
-            for r in conn.execute(
-                select(
-                    instruments.c.name,
-                    instruments.c.qty_decimals,
-                    instruments.c.price_band_bps,
-                    instruments.c.mark_stale_ms,
-                    instruments.c.active,
-                )
-            )
-        }
+        return cls.from_rows(read_registry(conn), loaded_ms)
+
+    @classmethod
+    def from_rows(cls, rows: RegistryRows, loaded_ms: int) -> RegistrySnapshot:
         granted: dict[int, set[str]] = {}
-        for p in conn.execute(select(permissions.c.member, permissions.c.instrument)):
-            granted.setdefault(p.member, set()).add(p.instrument)
-        member_map = {
-            r.address: MemberInfo(account=r.account, status=r.status, permitted=frozenset(granted.get(r.account, ())))
-            for r in conn.execute(select(members.c.account, members.c.address, members.c.status))
-        }
-        latest = (
-            select(marks.c.instrument, func.max(marks.c.ts_ms).label("ts_ms")).group_by(marks.c.instrument).subquery()
-        )
-        mark_map: dict[str, Mark] = {}
-        latest_marks = conn.execute(
-            select(marks.c.instrument, marks.c.price, marks.c.ts_ms)
-            .join(latest, (marks.c.instrument == latest.c.instrument) & (marks.c.ts_ms == latest.c.ts_ms))
-            .order_by(marks.c.id)
-        )
-        for m in latest_marks:  # two marks with the same latest ts: the later-recorded one wins
-            mark_map[m.instrument] = Mark(price=m.price, ts_ms=m.ts_ms)
+        for member, instrument in rows.permissions:
+            granted.setdefault(member, set()).add(instrument)
         return cls(
-            venues=MappingProxyType(venue_map),
-            symbols=MappingProxyType(symbol_map),
-            instruments=MappingProxyType(instrument_map),
-            members=MappingProxyType(member_map),
-            marks=MappingProxyType(mark_map),
+            venues=MappingProxyType({v.name: VenueInfo(v.signer, v.approved, v.kind) for v in rows.venues}),
+            symbols=MappingProxyType({(venue, symbol): ins for venue, symbol, ins in rows.symbols}),
+            instruments=MappingProxyType(
+                {
+                    i.name: InstrumentInfo(i.name, i.qty_decimals, i.price_band_bps, i.mark_stale_ms, i.active)
+                    for i in rows.instruments
+                }
+            ),
+            members=MappingProxyType(
+                {
+                    m.address: MemberInfo(m.account, m.status, frozenset(granted.get(m.account, ())), m.tier)
+                    for m in rows.members
+                }
+            ),
+            marks=MappingProxyType({m.instrument: Mark(m.price, m.ts_ms) for m in rows.latest_marks}),
             loaded_ms=loaded_ms,
         )

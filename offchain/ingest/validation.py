@@ -52,6 +52,7 @@ class Reason(StrEnum):
     PRICE_OUT_OF_BAND = "PRICE_OUT_OF_BAND"
     NOT_CLOSE_OUT = "NOT_CLOSE_OUT"  # a close-out venue's fill without exactly one defaulted side
     NOT_REDUCING = "NOT_REDUCING"  # a close-out fill that would grow or flip the defaulter's position
+    POSITION_LIMIT = "POSITION_LIMIT"  # a fill that takes a member beyond its tier's position limit
 
 
 # Stage 1's reasons: a fill refused for one of them proves nothing about who sent it.

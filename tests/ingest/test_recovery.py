@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from offchain.core.fills import recover_signer_bytes
 from offchain.ingest import AckStatus, Ingestor
-from offchain.ingest.recovery import PARALLEL_MIN, SignerRecovery, recover_all
+from offchain.ingest.recovery import PARALLEL_MIN, SignerRecovery, check_all, recover_all
 from tests.ingest.conftest import DOMAIN, OTHER_KEY, World, sign
 
 
@@ -33,3 +34,18 @@ def test_a_big_bulk_through_workers_is_judged_like_one_without(world: World) -> 
     expected = [AckStatus.REJECTED if i % 5 == 0 else AckStatus.ACCEPTED for i in range(len(items))]
     assert [a.status for a in acks] == expected
     assert world.fill_count() == expected.count(AckStatus.ACCEPTED)
+
+
+def test_workers_hash_and_recover_exactly_as_the_calling_thread(world: World) -> None:
+    fills = [world.fill(venue_fill_id=f"h-{i}", qty=1 + i) for i in range(PARALLEL_MIN + 5)]
+    items = [(f.leaf_values(), sign(f, OTHER_KEY) if i % 3 == 0 else sign(f)) for i, f in enumerate(fills)]
+    items[4] = (items[4][0], b"\x00" * 65)  # does not recover
+    recovery = SignerRecovery(2)
+    try:
+        parallel = recovery.check(DOMAIN.separator, items)
+    finally:
+        recovery.close()
+    assert parallel == check_all(DOMAIN.separator, items)
+    assert [leaf for _, leaf in parallel] == [f.leaf() for f in fills]
+    assert parallel[1][0] == recover_signer_bytes(fills[1].digest(DOMAIN), items[1][1])
+    assert isinstance(parallel[4][0], str)

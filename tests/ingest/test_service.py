@@ -10,8 +10,9 @@ import pytest
 from sqlalchemy import event, select
 
 from offchain.core.fills import Fill
-from offchain.ingest import AckStatus, Reason, registry, service
+from offchain.ingest import AckStatus, Reason, registry
 from offchain.ingest.service import Ack, Ingestor
+from offchain.ledger import fills_store
 from offchain.ledger.schema import fills, rejections
 from tests.ingest.conftest import ALICE, BOB, DOMAIN, NOW, OTHER_KEY, STRANGER, World, sign
 
@@ -126,14 +127,14 @@ def test_losing_an_insert_race_rereads_the_winner(
     fill = world.fill()
     winner = fill if same_content else fill.model_copy(update={"qty": 1})
     won = world.ingestor.submit(winner, sign(winner))
-    real_read = service._read_stored
+    real_read = fills_store.read_stored
     calls: list[int] = []
 
     def read_too_early(conn: Any, keys: Any) -> Any:
         calls.append(1)
         return {} if len(calls) == 1 else real_read(conn, keys)
 
-    monkeypatch.setattr(service, "_read_stored", read_too_early)
+    monkeypatch.setattr(fills_store, "read_stored", read_too_early)  # the store module ingest calls through
     acks = world.ingestor.submit_many([(fill, sign(fill)), (fill, sign(fill))])
     assert len(calls) == 2  # the first read saw nothing, the insert lost, the re-read found the winner
     if same_content:

@@ -1,0 +1,160 @@
+"""The registry's queries: venues, symbol maps, instruments, members and permissions, and the one read
+ingest's `RegistrySnapshot` is built from.
+
+The operator's checks and errors stay in offchain/ingest/registry.py; these functions only read and
+write rows, inside the caller's transaction. Inserts are `insert_new` (ON CONFLICT DO NOTHING), so the
+unique constraints, not a prior read, decide between concurrent registrations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Table, func, select, update
+
+from offchain.ledger.atomic import insert_new
+from offchain.ledger.schema import instruments, marks, members, permissions, venue_symbols, venues
+
+
+@dataclass(frozen=True, slots=True)
+class VenueRow:
+    name: str
+    signer: str
+    approved: bool
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class InstrumentRow:
+    name: str
+    qty_decimals: int
+    price_band_bps: int
+    mark_stale_ms: int
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRow:
+    account: int
+    address: str
+    status: str
+    tier: str
+
+
+@dataclass(frozen=True, slots=True)
+class MarkRow:
+    instrument: str
+    price: int
+    ts_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryRows:
+    """Everything ingest checks a fill against, read in one transaction."""
+
+    venues: tuple[VenueRow, ...]
+    symbols: tuple[tuple[str, str, str], ...]  # (venue, venue symbol, cleared instrument)
+    instruments: tuple[InstrumentRow, ...]
+    members: tuple[MemberRow, ...]
+    permissions: tuple[tuple[int, str], ...]  # (member account, instrument)
+    latest_marks: tuple[MarkRow, ...]  # the latest mark per instrument (ties: the later-recorded one)
+
+
+def read_registry(conn: Connection) -> RegistryRows:
+    v, s, i, m, p = venues.c, venue_symbols.c, instruments.c, members.c, permissions.c
+    latest = select(marks.c.instrument, func.max(marks.c.ts_ms).label("ts_ms")).group_by(marks.c.instrument).subquery()
+    by_instrument: dict[str, MarkRow] = {}
+    for r in conn.execute(
+        select(marks.c.instrument, marks.c.price, marks.c.ts_ms)
+        .join(latest, (marks.c.instrument == latest.c.instrument) & (marks.c.ts_ms == latest.c.ts_ms))
+        .order_by(marks.c.id)
+    ):
+        by_instrument[r.instrument] = MarkRow(r.instrument, r.price, r.ts_ms)  # same latest ts: last recorded wins
+    return RegistryRows(
+        venues=tuple(
+            VenueRow(r.name, r.signer, bool(r.approved), r.kind)
+            for r in conn.execute(select(v.name, v.signer, v.approved, v.kind))
+        ),
+        symbols=tuple((r.venue, r.symbol, r.instrument) for r in conn.execute(select(s.venue, s.symbol, s.instrument))),
+        instruments=tuple(
+            InstrumentRow(r.name, r.qty_decimals, r.price_band_bps, r.mark_stale_ms, bool(r.active))
+            for r in conn.execute(select(i.name, i.qty_decimals, i.price_band_bps, i.mark_stale_ms, i.active))
+        ),
+        members=tuple(
+            MemberRow(r.account, r.address, r.status, r.tier)
+            for r in conn.execute(select(m.account, m.address, m.status, m.tier))
+        ),
+        permissions=tuple((r.member, r.instrument) for r in conn.execute(select(p.member, p.instrument))),
+        latest_marks=tuple(by_instrument.values()),
+    )
+
+
+# ---------------------------------------------------------------- existence
+
+
+def _exists(conn: Connection, table: Table, column: str, value: object) -> bool:
+    col = table.c[column]
+    return conn.execute(select(col).where(col == value)).first() is not None
+
+
+def venue_exists(conn: Connection, name: str) -> bool:
+    return _exists(conn, venues, "name", name)
+
+
+def instrument_exists(conn: Connection, name: str) -> bool:
+    return _exists(conn, instruments, "name", name)
+
+
+def member_exists(conn: Connection, account: int) -> bool:
+    return _exists(conn, members, "account", account)
+
+
+# ---------------------------------------------------------------- writes (True when the row was new)
+
+
+def insert_venue(conn: Connection, row: Mapping[str, Any]) -> bool:
+    return insert_new(conn, venues, row)
+
+
+def set_venue(conn: Connection, name: str, **values: Any) -> None:
+    """Update columns of a venue (approved, signer)."""
+    conn.execute(update(venues).where(venues.c.name == name).values(**values))
+
+
+def insert_symbol(conn: Connection, venue: str, symbol: str, instrument: str) -> bool:
+    return insert_new(conn, venue_symbols, {"venue": venue, "symbol": symbol, "instrument": instrument})
+
+
+def mapped_instrument(conn: Connection, venue: str, symbol: str) -> str | None:
+    s = venue_symbols.c
+    found = conn.execute(select(s.instrument).where(s.venue == venue, s.symbol == symbol)).scalar_one_or_none()
+    return None if found is None else str(found)
+
+
+def insert_instrument(conn: Connection, row: Mapping[str, Any]) -> bool:
+    return insert_new(conn, instruments, row)
+
+
+def set_instrument_active(conn: Connection, name: str, active: bool) -> None:
+    conn.execute(update(instruments).where(instruments.c.name == name).values(active=active))
+
+
+def insert_member(conn: Connection, row: Mapping[str, Any]) -> bool:
+    return insert_new(conn, members, row)
+
+
+def account_holding(conn: Connection, account: int, address: str) -> int | None:
+    """The account number of the member that holds `account` or `address`, if any."""
+    m = members.c
+    found = conn.execute(select(m.account).where((m.account == account) | (m.address == address))).first()
+    return None if found is None else int(found.account)
+
+
+def set_member_status(conn: Connection, account: int, status: str) -> None:
+    conn.execute(update(members).where(members.c.account == account).values(status=status))
+
+
+def insert_permission(conn: Connection, member: int, instrument: str) -> bool:
+    return insert_new(conn, permissions, {"member": member, "instrument": instrument})
