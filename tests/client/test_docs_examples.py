@@ -18,7 +18,7 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 def _example(doc: str) -> str:
     (code,) = re.findall(r"```python\n(.*?)```", (DOCS / doc).read_text(), re.DOTALL)
-    return code
+    return str(code)
 
 
 def test_the_venue_example_signs_and_sends_a_fill(devnet_server: LiveDevnet) -> None:
