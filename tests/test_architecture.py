@@ -30,7 +30,6 @@ SQL_EXCEPTIONS = {
 # among them: defaults never imports settlement (the builder passes defaults what it needs).
 CYCLE_EXCEPTIONS = {
     ("chain", "app"): "chain/signers.py loads keys with app/keys.py (composition root, issue 12 item 4)",
-    ("marketdata", "ledger"): "marketdata/feeder.py writes observations itself (ledger2 moves it to ledger/)",
     ("marketdata", "risk"): "marketdata/sources.py reads files with risk/marketdata.py's open_text",
 }
 
