@@ -37,6 +37,7 @@ def build_default_history(d: Devnet) -> tuple[World, HonestTail]:
     w.warp(deadline - d.now_ms() // 1000 + 1)
     w.settle(DROP2)  # DECLARE
     assert f.inDefault(thin).call()
+    w.confirm_mark(DROP2)  # the auction opens at a mark the engine settles at: the crash confirmed first
     w.house.step()  # the first tranche opens; nobody bids: the house takes every tranche
     tail: HonestTail | None = None
     for k in range(4):
