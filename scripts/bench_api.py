@@ -1,8 +1,12 @@
 """Load test of the HTTP API on loopback: uvicorn in a subprocess, httpx clients in threads.
 
 Bounded and self-stopping: each phase runs for `--seconds` (default 8) and the server is terminated at
-the end, whatever happens. Phases: bulk fill submission (`--bulk` fills per request), single fills, and
-authenticated reads (margin), each with `--concurrency` clients. Fills are signed before the clock starts,
+the end, whatever happens. Beside each phase's rate it prints the server process's own CPU time per unit
+(user + system, all its threads, from /proc) and its inverse, units per server CPU-second: what one
+process does on one core of its own, a figure that other jobs on the machine change far less than the
+wall-clock rate (the clients run in this process, on the same cores). Phases: bulk fill submission
+(`--bulk` fills per request), single fills, and authenticated reads (margin), each with `--concurrency`
+clients. Fills are signed before the clock starts,
 so the figures are the server's (validation, signature recovery, durable commit), not the client's.
 
     .venv/bin/python scripts/bench_api.py [--db URL] [--seconds 8] [--concurrency 8] [--bulk 500]
@@ -87,9 +91,16 @@ def signed_fills(prefix: str, n: int) -> list[dict[str, Any]]:
     return out
 
 
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process `pid` (every thread), from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_phase(
-    name: str, base: str, seconds: float, concurrency: int, make_request: Any, units_per_request: int
+    name: str, base: str, seconds: float, concurrency: int, make_request: Any, units_per_request: int, server_pid: int
 ) -> dict[str, Any]:
+    cpu0 = process_cpu_s(server_pid)
     stop = time.monotonic() + seconds
     counts = [0] * concurrency
     errors = [0] * concurrency
@@ -115,8 +126,10 @@ def run_phase(
     for th in threads:
         th.join()
     elapsed = time.monotonic() - t0
+    server_cpu = process_cpu_s(server_pid) - cpu0
     lat = sorted(x for ls in latencies for x in ls)
     ok = sum(counts)
+    units = ok * units_per_request
     return {
         "phase": name,
         "requests_ok": ok,
@@ -126,6 +139,9 @@ def run_phase(
         "units_per_s": round(ok * units_per_request / elapsed, 1),
         "p50_ms": round(lat[len(lat) // 2] * 1000, 1) if lat else None,
         "p99_ms": round(lat[int(len(lat) * 0.99)] * 1000, 1) if lat else None,
+        "server_cpu_s": round(server_cpu, 2),
+        "server_cpu_us_per_unit": round(server_cpu / units * 1e6, 1) if units else None,
+        "units_per_server_cpu_s": round(units / server_cpu, 1) if server_cpu > 0 else None,
     }
 
 
@@ -203,9 +219,11 @@ def main() -> int:
         def read_req(c: httpx.Client, k: int, i: int) -> httpx.Response:
             return c.get("/v1/members/11/margin", headers=headers)
 
-        results.append(run_phase("bulk fills", base, args.seconds, args.concurrency, bulk_req, args.bulk))
-        results.append(run_phase("single fills", base, args.seconds, args.single_concurrency, single_req, 1))
-        results.append(run_phase("margin reads", base, args.seconds, args.concurrency, read_req, 1))
+        results.append(run_phase("bulk fills", base, args.seconds, args.concurrency, bulk_req, args.bulk, server.pid))
+        results.append(
+            run_phase("single fills", base, args.seconds, args.single_concurrency, single_req, 1, server.pid)
+        )
+        results.append(run_phase("margin reads", base, args.seconds, args.concurrency, read_req, 1, server.pid))
     finally:
         server.terminate()
         try:
@@ -225,7 +243,8 @@ def main() -> int:
         for r in results:
             print(
                 f"{backend} {r['phase']:>13}: {r['units_per_s']:>9} /s  ({r['requests_per_s']} req/s, "
-                f"p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, {r['errors']} errors)"
+                f"p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, {r['errors']} errors; server CPU "
+                f"{r['server_cpu_us_per_unit']} us each, {r['units_per_server_cpu_s']} per CPU-second)"
             )
     return 0
 

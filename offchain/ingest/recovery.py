@@ -14,9 +14,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from functools import partial
 
 from offchain.core.fills import FillValues, InvalidSignature, fill_digest, fill_leaf, recover_signer_bytes
 
@@ -77,15 +76,31 @@ class SignerRecovery:
 
     def check(self, domain_separator: bytes, items: Sequence[tuple[FillValues, bytes]]) -> list[Checked]:
         """`check_all`, over the workers when the bulk is big enough to pay for the round trip."""
-        if self.workers < 1 or len(items) < PARALLEL_MIN:
-            return check_all(domain_separator, items)
+        return self.start(domain_separator, items)()
+
+    def parallel(self, n: int) -> bool:
+        """Whether a bulk of `n` fills goes to the workers."""
+        return self.workers >= 1 and n >= PARALLEL_MIN
+
+    def start(self, domain_separator: bytes, items: Sequence[tuple[FillValues, bytes]]) -> Callable[[], list[Checked]]:
+        """Start `check_all` (on the workers if `parallel`); the returned function waits for the results,
+        so the caller can do other work meanwhile."""
+        if not self.parallel(len(items)):
+            done = check_all(domain_separator, items)
+            return lambda: done
         pool = self._started()
         size = -(-len(items) // self.workers)
-        chunks = [list(items[i : i + size]) for i in range(0, len(items), size)]
-        out: list[Checked] = []
-        for part in pool.map(partial(check_all, domain_separator), chunks):
-            out.extend(part)
-        return out
+        futures = [
+            pool.submit(check_all, domain_separator, list(items[i : i + size])) for i in range(0, len(items), size)
+        ]
+
+        def results() -> list[Checked]:
+            out: list[Checked] = []
+            for f in futures:
+                out.extend(f.result())
+            return out
+
+        return results
 
     def _started(self) -> ProcessPoolExecutor:
         with self._lock:

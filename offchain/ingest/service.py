@@ -23,7 +23,7 @@ from offchain.core.eip712 import Domain
 from offchain.core.fills import Fill
 from offchain.ingest import limits
 from offchain.ingest.limits import LivePositions, PositionLimit
-from offchain.ingest.recovery import SignerRecovery
+from offchain.ingest.recovery import Checked, SignerRecovery
 from offchain.ingest.snapshot import RegistrySnapshot
 from offchain.ingest.validation import (
     Accepted,
@@ -164,8 +164,15 @@ class Ingestor:
         """Stage 1 alone (signature, venue, signer) for each item: None where it is authentic. Lets a caller
         charge the venue's rate limit for authentic fills only, then pass the result to `submit_many`
         (it carries the fills' leaves, hashed beside the recovery, so they are not hashed twice)."""
-        snap = self.snapshot()
-        checked = self._recovery.check(self._separator, [(fill.leaf_values(), signature) for fill, signature in items])
+        return self._authenticated(items, self.snapshot(), self._start_checks(items)())
+
+    def _start_checks(self, items: Sequence[tuple[Fill, bytes]]) -> Callable[[], list[Checked]]:
+        return self._recovery.start(self._separator, [(fill.leaf_values(), signature) for fill, signature in items])
+
+    @staticmethod
+    def _authenticated(
+        items: Sequence[tuple[Fill, bytes]], snap: RegistrySnapshot, checked: Sequence[Checked]
+    ) -> Authenticated:
         return Authenticated(
             [authenticate_recovered(fill, signer, snap) for (fill, _), (signer, _) in zip(items, checked, strict=True)],
             [leaf for _, leaf in checked],
@@ -192,7 +199,17 @@ class Ingestor:
         fills are recorded in `rejections` (the venue's own rate limit bounds them)."""
         now_ms = self._clock()
         snap = self.snapshot(now_ms)
-        checked = self.authenticate_many(items) if authenticated is None else authenticated
+        terms: list[Accepted | Rejection] | None = None
+        if authenticated is not None:
+            checked: Sequence[Rejection | None] = authenticated
+        elif self._recovery.parallel(len(items)):
+            # While the workers hash and recover, judge every fill's terms (pure, and cheaper than the
+            # recovery it overlaps); only the verdicts of authentic fills not stored yet are used.
+            results = self._start_checks(items)
+            terms = [check_terms(fill, snap, now_ms, self._window) for fill, _ in items]
+            checked = self._authenticated(items, snap, results())
+        else:
+            checked = self.authenticate_many(items)
         if len(checked) != len(items):
             raise ValueError("authenticated must have one entry per item")
         acks: list[Ack | None] = [None] * len(items)
@@ -228,7 +245,7 @@ class Ingestor:
                 elif key in claims:
                     claims[key].followers.append((i, leaf))
                 else:
-                    verdict = check_terms(fill, snap, now_ms, self._window)
+                    verdict = check_terms(fill, snap, now_ms, self._window) if terms is None else terms[i]
                     if isinstance(verdict, Accepted) and (verdict.closes_out is not None or limit is not None):
                         if live is None:
                             live = self._live(conn, snap, [items[j][0] for j, _ in authentic], limit is not None)
