@@ -34,6 +34,7 @@ from offchain.risk.config import MarginConfig, Measure
 from offchain.risk.errors import ConfigError, MarketDataError
 from offchain.risk.margin import core_risk
 from offchain.risk.marketdata import PriceHistory
+from offchain.risk.risecap import rise_capped
 from offchain.risk.scenarios import ScenarioConfig, build_scenarios, filter_history
 
 FloatArray = NDArray[np.float64]
@@ -143,6 +144,7 @@ class MarginPaths:
     realised: FloatArray
     weights: FloatArray
     dropped: dict[int, dict[str, str]]
+    stress: FloatArray | None = None  # (D, P) the stressed-period part of each day's IM (the rise cap's floor)
 
 
 def margin_paths(
@@ -174,6 +176,7 @@ def margin_paths(
     n_days = realised.shape[0]
     im = np.full((n_days, len(portfolios)), np.nan)
     var = np.full_like(im, np.nan)
+    stress = np.full_like(im, np.nan)
     vc = replace(mc, measure=Measure.VAR)
     held = weights != 0
     closes = np.isfinite(history.close[:, cols])
@@ -196,9 +199,9 @@ def margin_paths(
         w = weights[active][:, listed]
         losses = -(w @ np.concatenate([sset.fhs, sset.stress], axis=1))
         n1, nb, kb = sset.fhs.shape[1], sset.n_basis, sset.basis_count
-        im[d, active] = core_risk(losses, n1, mc, nb, kb)[0]
+        im[d, active], _, stress[d, active] = core_risk(losses, n1, mc, nb, kb)
         var[d, active] = core_risk(losses, n1, vc, nb, kb)[0]
-    return MarginPaths(first, last, im, var, realised, weights, dropped)
+    return MarginPaths(first, last, im, var, realised, weights, dropped, stress)
 
 
 def run_backtest(
@@ -370,6 +373,14 @@ def im_rises(im: FloatArray, dates: NDArray[np.datetime64], name: str, portfolio
     return ImRise(name, portfolio, best[0][0], best[0][1], best[1][0], best[1][1])
 
 
+def _capped(im: FloatArray, stress: FloatArray, max_daily_rise: float) -> FloatArray:
+    """The rise-capped posted path of one IM path with NaN days (not tested) kept NaN."""
+    ok = np.isfinite(im) & np.isfinite(stress)
+    out = np.full_like(im, np.nan)
+    out[ok] = rise_capped(im[ok], np.minimum(stress[ok], im[ok]), max_daily_rise)
+    return out
+
+
 def procyclicality(
     history: PriceHistory,
     portfolios: Sequence[Portfolio],
@@ -377,8 +388,11 @@ def procyclicality(
     scenario_config: ScenarioConfig | None = None,
     margin_config: MarginConfig | None = None,
     crashes: Sequence[tuple[str, str, str]] = CRASHES,
+    max_daily_rise: float | None = None,
 ) -> list[ImRise]:
-    """Per crash window, each portfolio's largest 1-day and 5-day rise of the daily IM (no look-ahead)."""
+    """Per crash window, each portfolio's largest 1-day and 5-day rise of the daily IM (no look-ahead);
+    with ``max_daily_rise``, of the posted IM under the rise cap (:func:`offchain.risk.risecap.rise_capped`,
+    floor: the stressed-period measure, never above the model IM)."""
     out: list[ImRise] = []
     for name, start, end in crashes:
         paths = margin_paths(
@@ -393,5 +407,8 @@ def procyclicality(
         dates = history.dates[paths.first : paths.first + paths.im.shape[0]]
         for k, p in enumerate(portfolios):
             if np.isfinite(paths.im[:, k]).sum() > 5:
-                out.append(im_rises(paths.im[:, k], dates, name, p.name))
+                path = paths.im[:, k]
+                if max_daily_rise is not None and paths.stress is not None:
+                    path = _capped(path, paths.stress[:, k], max_daily_rise)
+                out.append(im_rises(path, dates, name, p.name))
     return out

@@ -63,6 +63,8 @@ class CollateralSpec:
     factor: str | None  # risk factor it moves with (e.g. "ETH"); None for the settlement asset
     horizon_days: float = 2.0
     floor: float = 0.0  # minimum haircut (e.g. a T-bill fund share's redemption risk)
+    tiers: frozenset[int] | None = None  # member tiers that may post it (None: every tier)
+    max_share: float = 1.0  # cap on its share of a member's haircut collateral value
 
 
 @dataclass(frozen=True)
@@ -319,7 +321,9 @@ class Recalibrator:
         filtered = filter_history(history, {k: v for k, v in PROXIES.items() if k in history.symbols}, scfg)
         scenarios = build_scenarios(filtered, len(history.dates) - 1, self.factors, scfg)
         model = build_model(scenarios, self.universe, self.config)
-        assets = [CollateralAsset(c.symbol, c.factor, c.horizon_days, c.floor) for c in self.collateral]
+        assets = [
+            CollateralAsset(c.symbol, c.factor, c.horizon_days, c.floor, c.tiers, c.max_share) for c in self.collateral
+        ]
         haircut_model = build_haircuts(scenarios, assets, self.config)
         digest = content_hash(history, self.settings)
         n_ledger = 0 if ledger is None else len(ledger.dates)
