@@ -180,9 +180,13 @@ def collateral_values(
     if member_tier is not None:
         if member_tier.shape != (holdings.shape[0],):
             raise ConfigError(f"member_tier must be ({holdings.shape[0]},)")
-        ok = np.array([[a.eligible(int(t)) for a in model.assets] for t in np.unique(member_tier)], dtype=bool)
-        idx = np.searchsorted(np.unique(member_tier), member_tier)
-        hc = np.where(ok[idx], hc, 1.0)
+        tiers = np.unique(member_tier)
+        # (T, A) eligibility of each distinct tier; reshaped so that no member (T = 0) still broadcasts
+        # against the (0, A) haircuts: an engine with no members yet margins nobody, it must not fail.
+        ok = np.array([[a.eligible(int(t)) for a in model.assets] for t in tiers], dtype=bool).reshape(
+            tiers.size, len(model.assets)
+        )
+        hc = np.where(ok[np.searchsorted(tiers, member_tier)], hc, 1.0)
     market = holdings * prices
     value = market * (1.0 - hc)
     share = np.array([a.max_share for a in model.assets])

@@ -17,6 +17,7 @@ from offchain.risk.instruments import Instrument, Kind, Universe
 from offchain.risk.margin import build_model, compute_margin, portfolio_core
 from offchain.risk.platform import CollateralStress, reverse_stress, stress_losses
 from offchain.risk.scenarios import ScenarioSet
+from offchain.settlement.margin import CollateralSpec, build_risk_margin
 
 CFG = MarginConfig()
 RNG = np.random.default_rng(3)
@@ -155,3 +156,24 @@ def test_reverse_stress_with_wrong_way_collateral_is_reached_sooner() -> None:
     np.testing.assert_array_equal(wrong_way.members, [0, 1])
     with pytest.raises(ConfigError):
         reverse_stress(q, p, im, 1.0, np.array([-0.5]), "crash", collateral=coll)
+
+
+def test_no_members_yet_margins_nobody_and_does_not_fail() -> None:
+    """A fresh deployment has no members: the margin run (tiers, eligibility, share caps) returns empty
+    arrays. This once raised a broadcast error in the eligibility mask and killed every engine node."""
+    alt = CollateralAsset("ALT", "ALT", tiers=frozenset({0}), max_share=0.25)
+    hc = build_haircuts(SCEN, [USDC, WETH, alt], CFG)
+    none = np.zeros(0, dtype=np.int64)
+    eff, value = collateral_values(np.zeros((0, 3)), np.array([1.0, 2_000.0, 1.0]), hc, none)
+    assert eff.shape == (0, 3) and value.shape == (0,)
+    r = compute_margin(np.zeros((0, 1)), np.array([2_000.0]), np.zeros((0, 2)), np.array([1.0, 2_000.0]), none,
+                       MODEL, build_haircuts(SCEN, [USDC, WETH], CFG), CFG)  # fmt: skip
+    assert r.im_units.shape == (0,) and r.collateral_units.shape == (0,)
+
+
+def test_live_margin_adapter_with_no_members_posts_no_requirement() -> None:
+    """The engine's adapter, as `crossclear engine` builds it for the operator path (WETH on ETH)."""
+    specs = [CollateralSpec(0, "USDC", 6, None), CollateralSpec(1, "WETH", 18, "ETH")]
+    margin = build_risk_margin({}, specs, "2022-11-01")
+    assert margin.requirements([], {}, {}, {}, {0: 1_000_000, 1: 1_600_000_000}) == {}
+    assert 0 < margin.base_haircut_bps()[1] < 10_000
