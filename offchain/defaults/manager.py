@@ -163,11 +163,15 @@ class DefaultManager:
         positions: Mapping[tuple[int, str], int],
         marks: Mapping[str, int],
         requirements: Mapping[int, MemberMargin],
+        holdings: Mapping[tuple[int, int], int] | None = None,
+        collateral_prices: Mapping[int, int] | None = None,
     ) -> dict[int, int] | None:
-        """Cover-2 targets when this batch may recompute contributions (schedule or replenishment), else None."""
+        """Cover-2 targets when this batch may recompute contributions (schedule or replenishment), else None.
+        With holdings and collateral prices, the members' collateral falls in the same stressed scenarios."""
         if self._open_default(conn) or not due(sequence, self.config.fund, 0, self._closed_since_sizing(conn)):
             return None
-        return cover2_targets(margin, members, positions, marks, {a: mg.im for a, mg in requirements.items()})
+        im = {a: mg.im for a, mg in requirements.items()}
+        return cover2_targets(margin, members, positions, marks, im, holdings, collateral_prices)
 
     def _open_default(self, conn: Connection) -> bool:
         return conn.execute(select(t.defaults.c.id).where(t.defaults.c.status == "declared")).first() is not None

@@ -345,7 +345,9 @@ class BatchBuilder:
             marks=marks,
             liquidity_addon={a: math.ceil(mg.liquidity_addon * scale) for a, mg in margin.items()},
             contribution_targets=(
-                self.defaults.contribution_targets(conn, sequence, self.margin, members, positions, marks, margin)
+                self.defaults.contribution_targets(
+                    conn, sequence, self.margin, members, positions, marks, margin, holdings, cprices
+                )
             ),
         )
         return self.defaults.rows(conn, state, chain)

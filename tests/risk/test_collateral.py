@@ -10,6 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from offchain.defaults.fund import cover2_targets
+from offchain.devnet.bootstrap import DEFAULT_COLLATERAL, DEFAULT_INSTRUMENTS
 from offchain.risk.config import MarginConfig
 from offchain.risk.errors import ConfigError
 from offchain.risk.haircuts import CollateralAsset, build_haircuts, collateral_values, stressed_fall
@@ -18,6 +20,7 @@ from offchain.risk.margin import build_model, compute_margin, portfolio_core
 from offchain.risk.platform import CollateralStress, reverse_stress, stress_losses
 from offchain.risk.scenarios import ScenarioSet
 from offchain.settlement.margin import CollateralSpec, build_risk_margin
+from offchain.settlement.state import InstrumentSpec
 
 CFG = MarginConfig()
 RNG = np.random.default_rng(3)
@@ -177,3 +180,28 @@ def test_live_margin_adapter_with_no_members_posts_no_requirement() -> None:
     margin = build_risk_margin({}, specs, "2022-11-01")
     assert margin.requirements([], {}, {}, {}, {0: 1_000_000, 1: 1_600_000_000}) == {}
     assert 0 < margin.base_haircut_bps()[1] < 10_000
+
+
+def test_live_cover2_targets_include_the_members_wrong_way_collateral() -> None:
+    """The engine's default-fund sizing with the members' holdings: three members long 100 ETH perps. Posting
+    USDC adds no stressed loss (the same targets as without holdings); posting the same value as WETH, the
+    collateral falls with the perp in the same scenarios beyond its haircut, and the fund grows."""
+    instruments = {i.name: InstrumentSpec(active=True, **i.model_dump()) for i in DEFAULT_INSTRUMENTS}
+    margin = build_risk_margin(
+        instruments, [CollateralSpec(**c.model_dump()) for c in DEFAULT_COLLATERAL], "2022-11-05"
+    )
+    members = [(10, "tier1"), (11, "tier1"), (12, "tier2")]
+    positions = {(a, "ETH-USD-PERP"): 100 * 10**8 for a, _ in members}
+    marks = {"ETH-USD-PERP": 2_000 * 10**6, "BTC-USD-PERP": 30_000 * 10**6}
+    cprices = {0: 10**6, 1: 2_000 * 10**6, 2: 30_000 * 10**6, 3: 10**6}
+    usdc = {(a, 0): 400_000 * 10**6 for a, _ in members}
+    weth = {(a, 1): 200 * 10**18 for a, _ in members}
+    im = {a: mg.im for a, mg in margin.requirements(members, positions, marks, usdc, cprices).items()}
+    bare = cover2_targets(margin, members, positions, marks, im)
+    assert sum(bare.values()) > 0
+    assert cover2_targets(margin, members, positions, marks, im, usdc, cprices) == bare
+    wrong_way = cover2_targets(margin, members, positions, marks, im, weth, cprices)
+    assert all(wrong_way[a] > bare[a] for a, _ in members)
+    # Why: the WETH falls further than its haircut in the stressed scenarios the fund is sized on.
+    hm = margin.haircut_model
+    assert hm.returns is not None and float(-hm.returns[1, margin.model.n_fhs :].min()) > hm.base[1]
