@@ -47,7 +47,7 @@ from offchain.risk import (
     filter_history,
 )
 from offchain.risk.calibration import MODEL_ID, MODEL_REVISION, content_hash, cut, ledger_days, splice
-from offchain.risk.errors import RiskError
+from offchain.risk.errors import ConfigError, RiskError
 from offchain.risk.instruments import MAJORS, margin_period
 from offchain.risk.limits import LimitBreach, check_position_limit
 from offchain.risk.marketdata import PriceHistory, load_candles, merge
@@ -65,8 +65,23 @@ class CollateralSpec:
     factor: str | None  # risk factor it moves with (e.g. "ETH"); None for the settlement asset
     horizon_days: float = 2.0
     floor: float = 0.0  # minimum haircut (e.g. a T-bill fund share's redemption risk)
-    tiers: frozenset[int] | None = None  # member tiers that may post it (None: every tier)
+    tiers: frozenset[str] | None = None  # names of the member tiers that may post it (None: every tier)
     max_share: float = 1.0  # cap on its share of a member's haircut collateral value
+
+    def __post_init__(self) -> None:
+        # Settings give a list of tier names; keep a frozenset so the spec stays hashable and comparable.
+        if self.tiers is not None and not isinstance(self.tiers, frozenset):
+            object.__setattr__(self, "tiers", frozenset(self.tiers))
+
+    def tier_indices(self, config: MarginConfig) -> frozenset[int] | None:
+        """The eligible tiers as indices into ``config.tiers`` (what the haircut model tests members by)."""
+        if self.tiers is None:
+            return None
+        names = [t.name for t in config.tiers]
+        unknown = sorted(self.tiers - set(names))
+        if unknown:
+            raise ConfigError(f"collateral {self.symbol}: unknown tiers {unknown}; the tier table has {names}")
+        return frozenset(i for i, n in enumerate(names) if n in self.tiers)
 
 
 @dataclass(frozen=True)
@@ -349,7 +364,8 @@ class Recalibrator:
         scenarios = build_scenarios(filtered, len(history.dates) - 1, self.factors, scfg)
         model = build_model(scenarios, self.universe, self.config)
         assets = [
-            CollateralAsset(c.symbol, c.factor, c.horizon_days, c.floor, c.tiers, c.max_share) for c in self.collateral
+            CollateralAsset(c.symbol, c.factor, c.horizon_days, c.floor, c.tier_indices(self.config), c.max_share)
+            for c in self.collateral
         ]
         haircut_model = build_haircuts(scenarios, assets, self.config)
         digest = content_hash(history, self.settings)

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from offchain.app.settings import CollateralDef
 from offchain.defaults.fund import cover2_targets
 from offchain.devnet.bootstrap import DEFAULT_COLLATERAL, DEFAULT_INSTRUMENTS
 from offchain.risk.config import MarginConfig
@@ -205,3 +206,21 @@ def test_live_cover2_targets_include_the_members_wrong_way_collateral() -> None:
     # Why: the WETH falls further than its haircut in the stressed scenarios the fund is sized on.
     hm = margin.haircut_model
     assert hm.returns is not None and float(-hm.returns[1, margin.model.n_fhs :].min()) > hm.base[1]
+
+
+def test_engine_settings_govern_eligibility_and_share_cap_by_tier_name() -> None:
+    """`[[collateral]]` in the engine's settings: `tiers = ["tier1"]`, `max_share = 0.5` reach the margin run."""
+    weth_def = CollateralDef(asset=1, symbol="WETH", decimals=18, factor="ETH", tiers=("tier1",), max_share=0.5)
+    specs = [CollateralSpec(0, "USDC", 6, None), CollateralSpec(**weth_def.model_dump())]
+    assert specs[1].tiers == frozenset({"tier1"})
+    margin = build_risk_margin({}, specs, "2022-11-01")
+    cprices = {0: 10**6, 1: 1_600 * 10**6}
+    holdings = {(a, 0): 1_000 * 10**6 for a in (1, 2)} | {(a, 1): 10 * 10**18 for a in (1, 2)}
+    out = margin.requirements([(1, "tier1"), (2, "tier2")], {}, {}, holdings, cprices)
+    weth_value = 16_000 * (1 - margin.haircut_model.base[1])
+    # tier1: WETH counted up to half of the total haircut value; tier2 may not post WETH at all.
+    assert out[1].collateral_value == pytest.approx(min(weth_value, 0.5 * (1_000 + weth_value)) * 10**6 + 1_000 * 10**6,
+                                                   abs=2)  # fmt: skip
+    assert out[2].collateral_value == 1_000 * 10**6 and out[2].haircut_bps[1] == 10_000
+    with pytest.raises(ConfigError, match="unknown tiers"):
+        build_risk_margin({}, [CollateralSpec(1, "WETH", 18, "ETH", tiers=frozenset({"gold"}))], "2022-11-01")
