@@ -10,16 +10,19 @@ M members × I instruments × S scenarios, and in the same run the bare float64 
 shapes; both are the best of ``--repeats`` runs, interleaved. Incremental: ``MarginBook.apply_fill`` (one
 member, one fill: update its P&L row, recompute its tails and add-ons), median and p99 over ``--fills``.
 ``--json`` prints exactly one object with ``full_book_s``, ``matmul_s``, ``ratio``,
-``incremental_median_us``, ``incremental_p99_us``.
+``incremental_median_us``, ``incremental_p99_us`` and ``load_avg`` (1, 5 and 15 minutes, at the end of the
+run: the ratio is only comparable between runs on a similarly loaded machine).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -54,7 +57,7 @@ def synthetic(m: int, i: int, s: int, seed: int = 0) -> tuple[RiskModel, np.ndar
     return model, pos, prices
 
 
-def bench(m: int, i: int, s: int, repeats: int = 5, fills: int = 2000) -> dict[str, float]:
+def bench(m: int, i: int, s: int, repeats: int = 5, fills: int = 2000) -> dict[str, Any]:
     model, pos, prices = synthetic(m, i, s)
     cfg = MarginConfig()
     x = pos * prices
@@ -81,6 +84,7 @@ def bench(m: int, i: int, s: int, repeats: int = 5, fills: int = 2000) -> dict[s
         "ratio": full / mat,
         "incremental_median_us": float(np.median(lat) * 1e6),
         "incremental_p99_us": float(np.quantile(lat, 0.99) * 1e6),
+        "load_avg": [round(x, 2) for x in os.getloadavg()],
     }
 
 
@@ -107,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         f"incremental re-margin (1 member, 1 fill): median {out['incremental_median_us']:.0f} us, "
         f"p99 {out['incremental_p99_us']:.0f} us"
     )
+    print(f"load average (1, 5, 15 min): {', '.join(f'{x:.2f}' for x in out['load_avg'])}")
     return 0
 
 

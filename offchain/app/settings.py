@@ -179,6 +179,8 @@ class CollateralDef(_Model):
     factor: str | None = None  # the risk factor it moves with (e.g. "ETH"); None for the settlement asset
     horizon_days: float = Field(default=2.0, gt=0)
     floor: float = Field(default=0.0, ge=0, lt=1)  # minimum haircut
+    tiers: tuple[str, ...] | None = None  # names of the member tiers that may post it (None: every tier)
+    max_share: float = Field(default=1.0, gt=0, le=1)  # cap on its share of a member's haircut collateral value
 
 
 class ClockSettings(_Model):

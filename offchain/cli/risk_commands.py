@@ -34,6 +34,7 @@ import numpy as np
 from offchain.risk.backtest import (
     BacktestRow,
     Portfolio,
+    correct_model_pass_rate,
     default_proxies,
     member_portfolio,
     run_backtest,
@@ -156,6 +157,17 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "es_pass": sum(r["es_pass"] for r in tested),
         "im_pass": sum(r["im_pass"] for r in tested),
         "mean_im_vs_naive": round(sum(ratios) / len(ratios), 3) if ratios else None,
+        **_correct_model_baseline([r["observations"] for r in tested]),
+    }
+
+
+def _correct_model_baseline(observations: list[int]) -> dict[str, float]:
+    """What a correct model would score on these rows (rows taken as independent): the expected number
+    failing Kupiec or Christoffersen, and the probability that none fails (backtest.correct_model_pass_rate)."""
+    rate = {n: correct_model_pass_rate(n, 1 - COVERAGE) for n in set(observations)}
+    return {
+        "correct_model_expected_failures": round(sum(1 - rate[n] for n in observations), 2),
+        "correct_model_all_pass_p": round(math.prod(rate[n] for n in observations), 4),
     }
 
 
@@ -180,7 +192,9 @@ def backtest_markdown(rows: list[dict[str, Any]], window: str) -> str:
         "",
         f"**Model rows passing Kupiec and Christoffersen: {s['model_pass']}/{n}; ES test: {s['es_pass']}/{n}; "
         f"final IM within expected: {s['im_pass']}/{n}; mean final IM / naive baseline: "
-        f"{_f(s['mean_im_vs_naive'], '.3f')}.**",
+        f"{_f(s['mean_im_vs_naive'], '.3f')}.** A correct model would fail "
+        f"{s['correct_model_expected_failures']:.2f} of these rows on average and pass all of them with "
+        f"probability {s['correct_model_all_pass_p']:.3f} (rows taken as independent; `correct_model_pass_rate`).",
         "",
         "| portfolio | n | expected | x | Kupiec p | Christoffersen p | pass | ES ratio | ES p | x IM | IM pass "
         "| mean IM / notional | IM / naive |",
@@ -252,7 +266,9 @@ def run_backtest_command(
     print(
         f"model rows passing both tests: {sm['model_pass']}/{sm['rows']}; ES test {sm['es_pass']}/{sm['rows']}; "
         f"final IM exceedances <= expected on {sm['im_pass']}/{sm['rows']}; "
-        f"mean final IM / naive FHS {_f(sm['mean_im_vs_naive'], '.3f')}"
+        f"mean final IM / naive FHS {_f(sm['mean_im_vs_naive'], '.3f')}; a correct model fails "
+        f"{sm['correct_model_expected_failures']:.2f} rows on average, passes all with p "
+        f"{sm['correct_model_all_pass_p']:.3f}"
     )
     return 0 if ok else 1
 

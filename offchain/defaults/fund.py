@@ -5,7 +5,8 @@ towards them.
   model's historical stressed block at the liquidation horizons, and its hypothetical scenarios), its
   excess over its IM, the fund = the largest sum of the two largest excesses over scenarios (Cover 2,
   offchain/risk/platform.py), split pro rata to each member's worst excess × its tier's default-fund
-  multiplier, rounded up to base units.
+  multiplier, rounded up to base units. A member's loss includes its collateral's fall beyond the
+  haircut in the same scenario (wrong-way risk), from the holdings the batch margins.
 * **Schedule** (`contribution_rows`): recomputed every `every` batches, and at the first batch after a
   default closes (replenishment). While any default is open, no contribution row is made at all: a
   contribution is never returned then (the vault would revert `ContributionLocked`), and the pool shares
@@ -27,7 +28,7 @@ from offchain.core.accounting import pow10
 from offchain.core.batch import BPS
 from offchain.core.obligations import InstrumentSpec
 from offchain.risk import MarginConfig, RiskModel
-from offchain.risk.platform import cover2, stress_losses
+from offchain.risk.platform import CollateralStress, cover2, stress_losses
 from offchain.risk.tiers import df_multipliers
 
 
@@ -48,6 +49,12 @@ class StressedBook(Protocol):
     def instruments(self) -> dict[str, InstrumentSpec]: ...
     @property
     def tier_index(self) -> dict[str, int]: ...
+    def collateral_stress(
+        self,
+        members: Sequence[tuple[int, str]],
+        holdings: Mapping[tuple[int, int], int],
+        collateral_prices: Mapping[int, int],
+    ) -> CollateralStress: ...
 
 
 @dataclass(frozen=True)
@@ -62,8 +69,14 @@ def cover2_targets(
     positions: Mapping[tuple[int, str], int],
     marks: Mapping[str, int],
     im: Mapping[int, int],
+    holdings: Mapping[tuple[int, int], int] | None = None,
+    collateral_prices: Mapping[int, int] | None = None,
 ) -> dict[int, int]:
-    """Each member's Cover-2 contribution target in settlement base units (rounded up)."""
+    """Each member's Cover-2 contribution target in settlement base units (rounded up).
+
+    With the members' ``holdings`` ((account, asset) -> base units) and the batch's ``collateral_prices``,
+    each member's stressed loss also includes its collateral's fall beyond the haircut in the same
+    scenario (wrong-way: a member long ETH posting WETH loses on both; offchain/risk/platform.py)."""
     if len(members) < 2:
         return {a: 0 for a, _ in members}
     scale = margin.scale
@@ -76,7 +89,10 @@ def cover2_targets(
     for instrument, col in margin.columns.items():
         if instrument in marks:
             prices[col] = marks[instrument] / scale
-    losses = stress_losses(q, prices, margin.model).by_scenario
+    collateral = None
+    if holdings is not None and collateral_prices is not None:
+        collateral = margin.collateral_stress(members, holdings, collateral_prices)
+    losses = stress_losses(q, prices, margin.model, collateral).by_scenario
     im_f = np.array([im.get(a, 0) / scale for a, _ in members])
     tiers = np.array([margin.tier_index[t] for _, t in members], dtype=np.int64)
     fund = cover2(losses, im_f, df_multipliers(margin.config.tiers, tiers), margin.config.decimals)

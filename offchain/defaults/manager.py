@@ -206,11 +206,14 @@ class DefaultManager:
         positions: Mapping[tuple[int, str], int],
         marks: Mapping[str, int],
         im: Mapping[int, int],
+        holdings: Mapping[tuple[int, int], int] | None = None,
+        collateral_prices: Mapping[int, int] | None = None,
     ) -> dict[int, int] | None:
-        """Cover-2 targets when this batch may recompute contributions (schedule or replenishment), else None."""
+        """Cover-2 targets when this batch may recompute contributions (schedule or replenishment), else None.
+        With holdings and collateral prices, the members' collateral falls in the same stressed scenarios."""
         if store.open_defaults(conn) or not due(sequence, self.config.fund, 0, store.closed_since_sizing(conn)):
             return None
-        return cover2_targets(margin, members, positions, marks, im)
+        return cover2_targets(margin, members, positions, marks, im, holdings, collateral_prices)
 
     def rows(self, conn: Connection, s: BatchState, fund: FundView) -> DefaultRows:
         """The batch's default rows, with their ledger writes made in `conn` (the batch's transaction)."""

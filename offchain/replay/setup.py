@@ -13,7 +13,7 @@ from offchain.replay.population import Population
 from offchain.risk.errors import ConfigError
 from offchain.risk.instruments import net_positions
 from offchain.risk.margin import compute_margin
-from offchain.risk.platform import cover2, stress_losses
+from offchain.risk.platform import CollateralStress, cover2, stress_losses
 from offchain.risk.tiers import df_multipliers
 
 FloatArray = NDArray[np.float64]
@@ -95,7 +95,8 @@ def build_setup(market: Market, population: Population, config: ReplayConfig) ->
     holdings = unit * (capital / cp0[col])[:, None]
     reserve = np.array([s.reserve for s in members]) * capital
     # Cover 2 from the risk engine's stressed scenarios at the first step.
-    losses = stress_losses(q, p0, dm.model).by_scenario
+    # ... with each member's collateral falling in the same scenarios (wrong-way), beyond its haircut.
+    losses = stress_losses(q, p0, dm.model, CollateralStress.of(holdings, cp0, dm.haircuts, tier)).by_scenario
     if losses.shape[1] == 0:
         contrib = np.zeros(m_n)
         fund = 0.0

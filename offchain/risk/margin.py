@@ -245,7 +245,7 @@ def compute_margin(
     core, fhs, stress, conc, liq = portfolio_im(positions, prices, model, config)
     im = im_multipliers(config.tiers, member_tier) * (core + conc + liq)
     mm = config.mm_fraction * im
-    hc, value = collateral_values(holdings, collateral_prices, haircut_model)
+    hc, value = collateral_values(holdings, collateral_prices, haircut_model, member_tier)
     im_u, ok_im = units_per_row(im, config.decimals, up=True)
     mm_u, ok_mm = units_per_row(mm, config.decimals, up=True)
     coll_u, ok_c = units_per_row(value, config.decimals, up=False)
@@ -268,6 +268,42 @@ def compute_margin(
         excess_units=coll_u - im_u,
         unrepresentable=tuple(int(k) for k in np.flatnonzero(bad)),
     )
+
+
+def portfolio_core(
+    positions: FloatArray,
+    prices: FloatArray,
+    holdings: FloatArray,
+    collateral_prices: FloatArray,
+    model: RiskModel,
+    haircut_model: HaircutModel,
+    config: MarginConfig,
+) -> FloatArray:
+    """(M,) core risk of each member's positions **and** collateral in the same scenarios (wrong-way risk).
+
+    The holdings are long positions of their factors at their own horizons (``haircut_model.returns``,
+    same columns as ``model.returns``). By subadditivity of the core measure this never exceeds the core
+    of the positions plus each holding's own core, which the haircut covers: the on-chain check
+    (haircut value ≥ IM) is the conservative one, and this is its audit (docs/risk.md, "Collateral").
+    """
+    _check(positions, prices, model)
+    hr = haircut_model.returns
+    if hr is None or hr.shape != (len(haircut_model.assets), model.n_scenarios):
+        raise ConfigError("haircut model has no scenario returns aligned with the risk model")
+    if holdings.shape != (positions.shape[0], hr.shape[0]):
+        raise ConfigError(f"holdings must be ({positions.shape[0]}, {hr.shape[0]})")
+    pnl = (positions * prices) @ model.returns + (holdings * collateral_prices) @ hr
+    w, b = _apc(config)
+    return core_measure_pnl(
+        pnl,
+        model.n_fhs,
+        var=config.measure is Measure.VAR,
+        alpha=config.alpha,
+        stressed_weight=w,
+        buffer=b,
+        n_basis=model.n_basis,
+        basis_count=model.basis_count,
+    )[0]
 
 
 class MarginBook:

@@ -6,6 +6,10 @@
   model's scenario matrix (at the liquidation horizons) **and** the hypothetical scenarios
   (:mod:`offchain.risk.hypothetical`; EMIR Art. 30, PFMI 4/6: historical and hypothetical extreme but
   plausible conditions) — and the worst loss per stressed period (each hypothetical scenario is its own).
+  With the members' collateral (:class:`CollateralStress`), a member's loss also includes the fall of its
+  collateral beyond the haircut (wrong-way: a member long ETH backed by WETH loses on both), in the same
+  scenario: ``loss + max(0, collateral fall - haircut amount)``; the haircut amount is the part of the
+  collateral that IM never counted, so only a fall deeper than the haircut eats into the IM.
 * Cover 2 (PFMI Principle 4, EMIR Art. 43): in each stressed scenario, each member's loss in excess of its
   IM; the fund is the largest, over scenarios, sum of the two largest excesses. Contributions are pro rata
   to each member's own worst excess (pro rata to IM when no member has any), scaled by its tier's
@@ -21,6 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from offchain.risk.errors import ConfigError
+from offchain.risk.haircuts import HaircutModel, collateral_values
 from offchain.risk.margin import RiskModel
 from offchain.risk.units import to_units_up
 
@@ -68,10 +73,46 @@ class StressLosses:
     n_hypothetical: int = 0
 
 
-def stress_losses(positions: FloatArray, prices: FloatArray, model: RiskModel) -> StressLosses:
-    """Loss of every member under every historical stressed and every hypothetical scenario of ``model``."""
+@dataclass(frozen=True)
+class CollateralStress:
+    """Members' collateral for stress losses: exposure (M, A) market value per asset; haircut (M,) the
+    amount the haircuts take off it (market value - haircut value); model: the haircut model built from
+    the same scenario set as the risk model (its ``returns`` and ``hypothetical`` moves)."""
+
+    exposure: FloatArray
+    haircut: FloatArray
+    model: HaircutModel
+
+    @classmethod
+    def of(
+        cls, holdings: FloatArray, prices: FloatArray, model: HaircutModel, member_tier: IntArray | None = None
+    ) -> CollateralStress:
+        """From holdings (M, A) at prices (A,), haircut as in the margin (eligibility and caps included)."""
+        _, value = collateral_values(holdings, prices, model, member_tier)
+        exposure = holdings * prices
+        return cls(exposure, np.maximum(exposure.sum(axis=1) - value, 0.0), model)
+
+    def excess_fall(self, moves: FloatArray) -> FloatArray:
+        """(M, K) collateral fall beyond the haircut under asset moves (A, K)."""
+        return np.asarray(np.maximum(-(self.exposure @ moves) - self.haircut[:, None], 0.0), dtype=np.float64)
+
+
+def stress_losses(
+    positions: FloatArray, prices: FloatArray, model: RiskModel, collateral: CollateralStress | None = None
+) -> StressLosses:
+    """Loss of every member under every historical stressed and every hypothetical scenario of ``model``,
+    with its collateral's fall beyond the haircut when ``collateral`` is given."""
     exposure = positions * prices
     losses = -(exposure @ model.returns[:, model.n_fhs :])
+    hyp_c: FloatArray | None = None
+    if collateral is not None:
+        cm = collateral.model
+        if cm.returns is None or cm.returns.shape[1] != model.n_scenarios:
+            raise ConfigError("collateral haircut model has no scenario returns aligned with the risk model")
+        if collateral.exposure.shape != (positions.shape[0], len(cm.assets)):
+            raise ConfigError(f"collateral exposure must be ({positions.shape[0]}, {len(cm.assets)})")
+        losses = losses + collateral.excess_fall(cm.returns[:, model.n_fhs :])
+        hyp_c = cm.hypothetical
     p = len(model.stress_names)
     by_period = np.zeros((positions.shape[0], p))
     for k in range(p):  # loop over stressed periods (a handful), not members
@@ -82,6 +123,10 @@ def stress_losses(positions: FloatArray, prices: FloatArray, model: RiskModel) -
     if hyp is None or hyp.shape[1] == 0:
         return StressLosses(losses, by_period, model.stress_names)
     h_losses = -(exposure @ hyp)
+    if collateral is not None:
+        if hyp_c is None or hyp_c.shape[1] != hyp.shape[1]:
+            raise ConfigError("collateral haircut model has no hypothetical moves aligned with the risk model")
+        h_losses = h_losses + collateral.excess_fall(hyp_c)
     return StressLosses(
         np.concatenate([losses, h_losses], axis=1),
         np.concatenate([by_period, h_losses], axis=1),
@@ -151,20 +196,39 @@ def reverse_stress(
     name: str,
     max_scale: float = 10.0,
     tol: float = 1e-4,
+    collateral: CollateralStress | None = None,
+    collateral_moves: FloatArray | None = None,
 ) -> ReverseStress:
     """Reverse stress test (EMIR RTS 153/2013 Art. 30; PFMI 4.4): scale ``moves`` (I,) — e.g. the
     hypothetical market crash — by k until Cover-2 excess (two largest ``loss - IM``) exceeds ``fund``.
 
     Losses are ``-(q · p) @ max(k · moves, -1)`` (a price falls at most to zero), non-decreasing in k, so the
     smallest such k is found by bisection to ``tol``. Shapes: positions (M, I), prices (I,), im (M,).
+    With ``collateral`` and its assets' ``collateral_moves`` (A,) in the same scenario, each member's loss
+    also includes its collateral's fall beyond the haircut (Cover 2 with wrong-way risk, as
+    :func:`stress_losses`).
     """
     m = positions.shape[0]
     if m < 2 or im.shape != (m,) or moves.shape != prices.shape or fund < 0 or max_scale <= 0:
         raise ConfigError("need M >= 2, im (M,), moves like prices, fund >= 0, max_scale > 0")
     exposure = positions * prices
+    if (collateral is None) != (collateral_moves is None):
+        raise ConfigError("collateral and collateral_moves go together")
+    if (
+        collateral is not None
+        and collateral_moves is not None
+        and (collateral_moves.shape != (collateral.exposure.shape[1],) or collateral.exposure.shape[0] != m)
+    ):
+        raise ConfigError("collateral exposure must be (M, A) and collateral_moves (A,)")
+
+    def loss(k: float) -> FloatArray:
+        out = -(exposure @ np.maximum(k * moves, -1.0))
+        if collateral is not None and collateral_moves is not None:
+            out = out + collateral.excess_fall(np.maximum(k * collateral_moves, -1.0)[:, None])[:, 0]
+        return np.asarray(out, dtype=np.float64)
 
     def top2(k: float) -> tuple[float, IntArray]:
-        excess = np.maximum(-(exposure @ np.maximum(k * moves, -1.0)) - im, 0.0)
+        excess = np.maximum(loss(k) - im, 0.0)
         idx = np.argpartition(excess, m - 2)[m - 2 :]
         return float(excess[idx].sum()), np.sort(idx).astype(np.int64)
 

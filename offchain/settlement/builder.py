@@ -308,7 +308,15 @@ class BatchBuilder:
             marks=margin.marks,
             liquidity_addon={a: math.ceil(mg.liquidity_addon * scale) for a, mg in margin.members.items()},
             contribution_targets=self.defaults.contribution_targets(
-                conn, sequence, self.margin, members, positions, margin.marks, im
+                conn,
+                sequence,
+                self.margin,
+                members,
+                positions,
+                margin.marks,
+                im,
+                margin.holdings,
+                margin.collateral_prices,
             ),
         )
         return self.defaults.rows(conn, state, chain)

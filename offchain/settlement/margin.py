@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy import Connection, func, select
 
 from offchain.core.batch import Mark
@@ -46,10 +47,11 @@ from offchain.risk import (
     filter_history,
 )
 from offchain.risk.calibration import MODEL_ID, MODEL_REVISION, content_hash, cut, ledger_days, splice
-from offchain.risk.errors import RiskError
+from offchain.risk.errors import ConfigError, RiskError
 from offchain.risk.instruments import MAJORS, margin_period
 from offchain.risk.limits import LimitBreach, check_position_limit
 from offchain.risk.marketdata import PriceHistory, load_candles, merge
+from offchain.risk.platform import CollateralStress
 from offchain.settlement.state import InstrumentSpec
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "market"
@@ -63,6 +65,23 @@ class CollateralSpec:
     factor: str | None  # risk factor it moves with (e.g. "ETH"); None for the settlement asset
     horizon_days: float = 2.0
     floor: float = 0.0  # minimum haircut (e.g. a T-bill fund share's redemption risk)
+    tiers: frozenset[str] | None = None  # names of the member tiers that may post it (None: every tier)
+    max_share: float = 1.0  # cap on its share of a member's haircut collateral value
+
+    def __post_init__(self) -> None:
+        # Settings give a list of tier names; keep a frozenset so the spec stays hashable and comparable.
+        if self.tiers is not None and not isinstance(self.tiers, frozenset):
+            object.__setattr__(self, "tiers", frozenset(self.tiers))
+
+    def tier_indices(self, config: MarginConfig) -> frozenset[int] | None:
+        """The eligible tiers as indices into ``config.tiers`` (what the haircut model tests members by)."""
+        if self.tiers is None:
+            return None
+        names = [t.name for t in config.tiers]
+        unknown = sorted(self.tiers - set(names))
+        if unknown:
+            raise ConfigError(f"collateral {self.symbol}: unknown tiers {unknown}; the tier table has {names}")
+        return frozenset(i for i, n in enumerate(names) if n in self.tiers)
 
 
 @dataclass(frozen=True)
@@ -189,6 +208,35 @@ class RiskEngineMargin:
             Mark(asset=c.asset, haircut_bps=min(bps[c.asset], 10_000), price=prices[c.asset]) for c in self.collateral
         ]
 
+    def member_tiers(self, members: Sequence[tuple[int, str]]) -> NDArray[np.int64]:
+        """(M,) index into the tier table of each member ``(account, tier)``."""
+        return np.array([self.tier_index[tier] for _, tier in members], dtype=np.int64)
+
+    def collateral_arrays(
+        self,
+        members: Sequence[tuple[int, str]],
+        holdings: Mapping[tuple[int, int], int],
+        collateral_prices: Mapping[int, int],
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """((M, A) whole tokens held, (A,) price per token) of the members' collateral, in model units."""
+        held = np.zeros((len(members), len(self.collateral)))
+        for k, c in enumerate(self.collateral):
+            for r, (account, _) in enumerate(members):
+                held[r, k] = holdings.get((account, c.asset), 0) / 10**c.decimals
+        cprices = np.array([collateral_prices[c.asset] / self.scale for c in self.collateral], dtype=np.float64)
+        return held, cprices
+
+    def collateral_stress(
+        self,
+        members: Sequence[tuple[int, str]],
+        holdings: Mapping[tuple[int, int], int],
+        collateral_prices: Mapping[int, int],
+    ) -> CollateralStress:
+        """The members' collateral for Cover 2 (its fall beyond the haircut in the same stressed scenarios
+        as the positions: wrong-way risk), haircut as in the margin run (eligibility and caps included)."""
+        held, cprices = self.collateral_arrays(members, holdings, collateral_prices)
+        return CollateralStress.of(held, cprices, self.haircut_model, self.member_tiers(members))
+
     def requirements(
         self,
         members: Sequence[tuple[int, str]],
@@ -198,7 +246,7 @@ class RiskEngineMargin:
         collateral_prices: Mapping[int, int],
     ) -> dict[int, MemberMargin]:
         """IM/MM (base units) of every member `(account, tier)` at the given marks and holdings."""
-        m, n_i, n_a = len(members), len(self.model.universe), len(self.collateral)
+        m, n_i = len(members), len(self.model.universe)
         row = {account: k for k, (account, _) in enumerate(members)}
         q = np.zeros((m, n_i))
         for (account, instrument), qty in positions.items():
@@ -212,12 +260,8 @@ class RiskEngineMargin:
         if missing.size:
             raise ValueError(f"positions without a mark: {[self.model.universe.names[i] for i in missing]}")
         prices[prices == 0] = 1.0  # no position and no mark: any positive price gives zero risk
-        held = np.zeros((m, n_a))
-        for k, c in enumerate(self.collateral):
-            for account, r in row.items():
-                held[r, k] = holdings.get((account, c.asset), 0) / 10**c.decimals
-        cprices = np.array([collateral_prices[c.asset] / self.scale for c in self.collateral])
-        tiers = np.array([self.tier_index[tier] for _, tier in members], dtype=np.int64)
+        held, cprices = self.collateral_arrays(members, holdings, collateral_prices)
+        tiers = self.member_tiers(members)
         result = compute_margin(q, prices, held, cprices, tiers, self.model, self.haircut_model, self.config)
         # Concentration part of the collateral haircut, charged through IM (see module docstring).
         extra = (held * cprices * np.maximum(result.haircuts - self.haircut_model.base, 0.0)).sum(axis=1)
@@ -319,7 +363,10 @@ class Recalibrator:
         filtered = filter_history(history, {k: v for k, v in PROXIES.items() if k in history.symbols}, scfg)
         scenarios = build_scenarios(filtered, len(history.dates) - 1, self.factors, scfg)
         model = build_model(scenarios, self.universe, self.config)
-        assets = [CollateralAsset(c.symbol, c.factor, c.horizon_days, c.floor) for c in self.collateral]
+        assets = [
+            CollateralAsset(c.symbol, c.factor, c.horizon_days, c.floor, c.tier_indices(self.config), c.max_share)
+            for c in self.collateral
+        ]
         haircut_model = build_haircuts(scenarios, assets, self.config)
         digest = content_hash(history, self.settings)
         n_ledger = 0 if ledger is None else len(ledger.dates)

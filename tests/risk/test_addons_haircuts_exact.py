@@ -16,6 +16,7 @@ from offchain.risk.haircuts import (
     build_haircuts,
     collateral_values,
     haircuts,
+    stressed_fall,
 )
 from offchain.risk.measures import core_measure
 from offchain.risk.scenarios import ApcMode, ScenarioSet
@@ -150,7 +151,10 @@ def test_build_haircuts_takes_each_assets_es_over_its_horizon_floored_and_capped
     ]
     m = build_haircuts(s, assets, cfg)
     assert m.assets == tuple(assets)
-    np.testing.assert_allclose(m.base, [0.01, expected_es(s, 1, 3.0, cfg), 0.5])
+    # BTC's haircut: the larger of its ES over the horizon and its worst stressed fall over up to 3 days.
+    btc = max(expected_es(s, 1, 3.0, cfg), stressed_fall(s, 1, 3.0))
+    np.testing.assert_allclose(m.base, [0.01, btc, 0.5])
+    assert m.base[1] == stressed_fall(s, 1, 3.0) > expected_es(s, 1, 3.0, cfg)  # the stressed fall binds here
     assert 0.01 < m.base[1] < 0.5
     np.testing.assert_allclose(m.depth, [np.inf, 0.1 * 500.0 * 3.0, 0.1 * 1_000.0 * 1.0])
     wild = build_haircuts(scenario_set(scale=100.0), assets, cfg, cap=0.9)

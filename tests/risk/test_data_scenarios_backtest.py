@@ -278,3 +278,11 @@ def test_stressed_months_are_chosen_from_the_data_without_look_ahead(history: Pr
     late = build_scenarios(f, end, ["BTC"], ScenarioConfig())
     early = build_scenarios(f, row, ["BTC"], ScenarioConfig())
     assert set(early.stress_names) < set(late.stress_names) and "2022-11-mirror" in late.stress_names
+
+
+def test_rise_cap_on_the_covid_crash(history: PriceHistory) -> None:
+    """BTC long in March 2020: the model IM more than doubles in a day, the rise-capped posted IM does not."""
+    port = [Portfolio("BTC long", {"BTC": 1.0})]
+    (free,) = procyclicality(history, port, PROXIES, crashes=CRASHES[:1])
+    (capped,) = procyclicality(history, port, PROXIES, crashes=CRASHES[:1], max_daily_rise=0.25)
+    assert capped.rise_1d <= free.rise_1d and capped.rise_1d < 2.0 < free.rise_1d
