@@ -9,17 +9,20 @@ digest, risk signatures (authorisation.py); published line, contextHash, fillsRo
 context terms and funding against the registry (anchors.py); each fill's uniqueness, venue, symbol,
 members, ingest window, venue key valid at its time, tick, against the registry (commitments.py);
 close-outs by the auction venue (calls.py); previous marks, funding, recomputed transfers, or what a batch
-without a context may carry (obligations.py); the vault's own bookkeeping of the batch (events/replay.py);
-margin calls and the timing of declarations (calls.py), then the default rows, waterfall and advances
-(defaults.py); margin requirements (requirements.py). After the last event: nothing published is missing
-from the chain, the chain tip is the last batch checked, and balances, debts and solvency at the audited
-block (solvency.py).
+without a context may carry (obligations.py); the risk model rebuilt from the published record, marks and
+collateral prices against the published price evidence (prices.py); haircuts against the model and every
+member's IM/MM re-derived (rederive.py, compared once the rows are posted); the vault's own bookkeeping of
+the batch (events/replay.py); margin calls and the timing of declarations (calls.py), then the default rows,
+waterfall and advances (defaults.py); margin requirements (requirements.py, then rederive.py). After the
+last event: nothing published is missing from the chain, the chain tip is the last batch checked, and
+balances, debts and solvency at the audited block (solvency.py).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +36,8 @@ from offchain.audit.checks.calls import CallChecker, check_close_outs
 from offchain.audit.checks.commitments import FillChecker, check_commitments
 from offchain.audit.checks.defaults import check_default_actions
 from offchain.audit.checks.obligations import PositionBook, parse_context
+from offchain.audit.checks.prices import check_collateral, check_marks
+from offchain.audit.checks.rederive import HoldingWindow, MarginVerifier, last_marks
 from offchain.audit.checks.requirements import check_requirements
 from offchain.audit.checks.solvency import AssetSolvency, check_final_state
 from offchain.audit.errors import AuditError, Discrepancy
@@ -64,6 +69,7 @@ from offchain.chain.artifacts import load_artifact
 from offchain.chain.registry import RegistryNotFoundError, RegistryState, discover_registry
 from offchain.core.eip712 import vault_domain
 from offchain.core.fills import fills_domain
+from offchain.marketdata.index import IndexRule
 
 
 @dataclass(frozen=True)
@@ -126,6 +132,7 @@ class Auditor:
             anchors=AnchorChecker(registry),
             calls=CallChecker(registry.params.min_cure_s),
             operators=_Operators(contract),
+            margin=MarginVerifier(registry),
         )
         timings = {"registry": time.perf_counter() - t0, "read": 0.0, "check": 0.0}
         for event in _timed(VaultHistory(w3, self.vault).events_between(self.from_block, block), timings):
@@ -173,7 +180,10 @@ class _Replay:
     anchors: AnchorChecker
     calls: CallChecker
     operators: _Operators
+    margin: MarginVerifier
     replay: VaultReplay = field(default_factory=VaultReplay)
+    window: HoldingWindow = field(default_factory=HoldingWindow)  # non-cash balances moved since the last batch
+    index_rule: IndexRule = field(default_factory=IndexRule)
     book: PositionBook = field(default_factory=PositionBook)
     observed: list[LiquidityAdvanced | AdvanceRepaid] = field(default_factory=list)
     # contribution, margin-call, default and waterfall events of the current transaction not yet matched
@@ -253,12 +263,17 @@ class _Replay:
             case SignersUpdated():
                 self.chain.signers_updated(event)
             case Deposited():
-                replay.deposited(event)
+                with self._moving(event.account, event.asset):
+                    replay.deposited(event)
                 self._advances_match(f"deposit in block {event.at.block}", None)
             case WithdrawalRequested():
-                replay.withdrawal_requested(event)
+                with self._moving(event.account, event.asset):
+                    replay.withdrawal_requested(event)
             case WithdrawalCancelled():
-                replay.withdrawal_cancelled(event)
+                pending = replay.pending.get(event.id)
+                key = (pending.account, pending.asset) if pending is not None else (0, 0)
+                with self._moving(*key):
+                    replay.withdrawal_cancelled(event)
                 self._advances_match(f"withdrawal {event.id} cancelled", None)
             case WithdrawalExecuted():
                 replay.withdrawal_executed(event, self.wind_down)
@@ -269,6 +284,13 @@ class _Replay:
                 self.wind_down = event  # applied at the next event (see `wind_down`)
             case BatchSettled():
                 self._batch(event)
+
+    @contextmanager
+    def _moving(self, account: int, asset: int) -> Iterator[None]:
+        """Record in the holding window how the event inside the block moves (account, asset)."""
+        before = self.replay.balances.get((account, asset), 0)
+        yield
+        self.window.moved((account, asset), before, self.replay.balances.get((account, asset), 0))
 
     def _batch(self, event: BatchSettled) -> None:
         seq = event.sequence
@@ -296,7 +318,19 @@ class _Replay:
         changed = self.book.settle(batch, published, members, ctx, operators)
         if ctx is not None:
             self.fills.marked(ctx.marks, batch.as_of)
+        rebuilt = self.margin.model_of(batch, published, self.replay)
+        if rebuilt is not None:
+            evidence = published.price_evidence or {}
+            if ctx is not None:
+                check_marks(batch, evidence, ctx, self.index_rule)
+            check_collateral(batch, evidence, rebuilt, self.replay, self.index_rule)
         self.replay.post_marks(batch.marks)
+        expected = None
+        if rebuilt is not None:
+            self.margin.check_haircuts(seq, rebuilt, self.replay)
+            marks = last_marks(self.book.last_marks, ctx)
+            expected = self.margin.rederive(batch, rebuilt, self.book.positions, marks, self.replay, self.window)
+        self.window.reset()
         self.replay.post_requirements(batch.requirements)
         try:
             self.replay.apply_transfers(batch.transfers)
@@ -320,6 +354,8 @@ class _Replay:
         self.calls.after_rows(batch)
         self._advances_match("its transfers and contributions", seq)
         check_requirements(seq, changed | {r.account for r in batch.requirements}, self.book.holders(), self.replay)
+        if expected is not None:
+            MarginVerifier.compare(expected, self.replay)
 
 
 @dataclass

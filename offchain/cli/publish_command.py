@@ -4,7 +4,9 @@ One header line (venues with their signer keys and symbol maps, instruments: a c
 registry, which the auditor checks it against), then one line per
 confirmed batch in sequence order with its canonical context string (exactly the bytes its contextHash
 commits to), its fills in ingest order (the order its fillsRoot and its transfers were built from) and,
-for a batch with default actions, the engine's context of its DECLAREs and its waterfall plans.
+for a batch with default actions, the engine's context of its DECLAREs and its waterfall plans, and the
+risk-model record and price evidence the engine stored with the batch (what the verifier re-derives
+requirements and prices from).
 """
 
 from __future__ import annotations
@@ -152,6 +154,8 @@ def read_batches(conn: Connection) -> Iterator[pub.PublishedBatch]:
                 for r in rows
             ),
             defaults=defaults.get(int(sequence)),
+            model=dict(payload.get("model") or {}) or None,
+            price_evidence=dict(payload.get("price_evidence") or {}) or None,
         )
 
 
