@@ -37,7 +37,7 @@ from offchain.audit.checks.commitments import FillChecker, check_commitments
 from offchain.audit.checks.defaults import check_default_actions
 from offchain.audit.checks.obligations import PositionBook, parse_context
 from offchain.audit.checks.prices import check_collateral, check_marks
-from offchain.audit.checks.rederive import HoldingWindow, MarginVerifier, last_marks
+from offchain.audit.checks.rederive import HoldingWindow, MarginState, MarginVerifier, last_marks
 from offchain.audit.checks.requirements import check_requirements
 from offchain.audit.checks.solvency import AssetSolvency, check_final_state
 from offchain.audit.errors import AuditError, Discrepancy
@@ -67,6 +67,8 @@ from offchain.audit.events.types import (
 from offchain.audit.published import PublishedBatch, PublishedFile
 from offchain.chain.artifacts import load_artifact
 from offchain.chain.registry import RegistryNotFoundError, RegistryState, discover_registry
+from offchain.core.batch import Batch
+from offchain.core.context import BatchContext
 from offchain.core.eip712 import vault_domain
 from offchain.core.fills import fills_domain
 from offchain.marketdata.index import IndexRule
@@ -318,19 +320,11 @@ class _Replay:
         changed = self.book.settle(batch, published, members, ctx, operators)
         if ctx is not None:
             self.fills.marked(ctx.marks, batch.as_of)
-        rebuilt = self.margin.model_of(batch, published, self.replay)
-        if rebuilt is not None:
-            evidence = published.price_evidence or {}
-            if ctx is not None:
-                check_marks(batch, evidence, ctx, self.index_rule)
-            check_collateral(batch, evidence, rebuilt, self.replay, self.index_rule)
-        self.replay.post_marks(batch.marks)
-        expected = None
-        if rebuilt is not None:
-            self.margin.check_haircuts(seq, rebuilt, self.replay)
-            marks = last_marks(self.book.last_marks, ctx)
-            expected = self.margin.rederive(batch, rebuilt, self.book.positions, marks, self.replay, self.window)
+        # what the model is re-run on (checked last, once every rule above has had its say): the marks in
+        # force and the holdings before this batch's rows and transfers
+        before = MarginState(dict(self.replay.marks), self.window.bounds(self.replay.balances))
         self.window.reset()
+        self.replay.post_marks(batch.marks)
         self.replay.post_requirements(batch.requirements)
         try:
             self.replay.apply_transfers(batch.transfers)
@@ -354,8 +348,21 @@ class _Replay:
         self.calls.after_rows(batch)
         self._advances_match("its transfers and contributions", seq)
         check_requirements(seq, changed | {r.account for r in batch.requirements}, self.book.holders(), self.replay)
-        if expected is not None:
-            MarginVerifier.compare(expected, self.replay)
+        self._rederive(batch, published, ctx, before)
+
+    def _rederive(self, batch: Batch, published: PublishedBatch, ctx: BatchContext | None, before: MarginState) -> None:
+        """The risk model rebuilt, prices against their evidence, haircuts, and IM/MM re-derived."""
+        rebuilt = self.margin.model_of(batch, published, self.replay)
+        if rebuilt is None:
+            return
+        evidence = published.price_evidence or {}
+        if ctx is not None:
+            check_marks(batch, evidence, ctx, self.index_rule)
+        check_collateral(batch, evidence, rebuilt, before.marks, self.index_rule)
+        self.margin.check_haircuts(batch.sequence, rebuilt, self.replay)
+        marks = last_marks(self.book.last_marks, ctx)
+        expected = self.margin.rederive(batch, rebuilt, self.book.positions, marks, self.replay, before.holdings)
+        MarginVerifier.compare(expected, self.replay)
 
 
 @dataclass

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from offchain.audit.errors import Discrepancy
-from offchain.audit.events.replay import VaultReplay
+from offchain.audit.events.replay import AssetMark
 from offchain.audit.model import RebuiltModel
 from offchain.core.batch import SETTLEMENT_ASSET, Batch
 from offchain.core.context import BatchContext
@@ -89,15 +89,15 @@ def check_collateral(
     batch: Batch,
     evidence: Mapping[str, Any],
     rebuilt: RebuiltModel,
-    vault: VaultReplay,
+    before: Mapping[int, AssetMark],
     rule: IndexRule,
     settlement_decimals: int = 6,
 ) -> None:
-    """Collateral rows of the batch (call before they are posted: a halted price must be the one in force)."""
+    """Collateral rows of the batch; `before`: the marks in force before it (a halted price keeps its own)."""
     seq, par = batch.sequence, 10**settlement_decimals
     factors = {c.asset: c.factor for c in rebuilt.inputs.collateral}
     for m in batch.marks:
-        old = vault.marks.get(m.asset)
+        old = before.get(m.asset)
         factor = factors.get(m.asset)
         if m.asset == SETTLEMENT_ASSET or (m.asset in factors and factor is None):
             if m.price != par:

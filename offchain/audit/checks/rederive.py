@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from offchain.audit.errors import Discrepancy
-from offchain.audit.events.replay import VaultReplay
+from offchain.audit.events.replay import AssetMark, VaultReplay
 from offchain.audit.model import MarginRederivation, ModelInputError, RebuiltModel, Rederived, rebuild, record_inputs
 from offchain.audit.published import PublishedBatch
 from offchain.chain.registry import RegistryState
@@ -54,7 +54,9 @@ class HoldingWindow:
         self.low[key] = min(self.low.get(key, before), after)
         self.high[key] = max(self.high.get(key, before), after)
 
-    def bounds(self, balances: Mapping[tuple[int, int], int]) -> tuple[dict[tuple[int, int], int], ...]:
+    def bounds(
+        self, balances: Mapping[tuple[int, int], int]
+    ) -> tuple[dict[tuple[int, int], int], dict[tuple[int, int], int]]:
         low, high = dict(balances), dict(balances)
         for k, v in self.low.items():
             low[k] = min(v, balances.get(k, 0))
@@ -65,6 +67,15 @@ class HoldingWindow:
     def reset(self) -> None:
         self.low.clear()
         self.high.clear()
+
+
+@dataclass(frozen=True)
+class MarginState:
+    """What a batch's margin is re-derived from, as it stood before the batch's rows and transfers: the
+    collateral marks in force and the lowest and highest holdings the engine may have read."""
+
+    marks: dict[int, AssetMark]
+    holdings: tuple[dict[tuple[int, int], int], dict[tuple[int, int], int]]
 
 
 @dataclass(frozen=True)
@@ -160,9 +171,10 @@ class MarginVerifier:
         positions: Mapping[tuple[int, str], int],
         marks: Mapping[str, int],
         vault: VaultReplay,
-        window: HoldingWindow,
+        holdings: tuple[dict[tuple[int, int], int], dict[tuple[int, int], int]],
     ) -> Expected:
-        """Re-derived requirements of every member at the batch (call before its transfers apply)."""
+        """Re-derived requirements of every member at the batch: positions after it, collateral prices in
+        force after it (`vault`), holdings (low, high) before its transfers."""
         seq, as_of = batch.sequence, batch.as_of
         members = []
         for account, address in sorted(vault.accounts.items()):
@@ -178,7 +190,7 @@ class MarginVerifier:
                 raise Discrepancy(seq, "im-rederive", f"instrument {name} has no registered terms at asOf {as_of}")
             decimals[name] = terms.qty_decimals
         cprices = {a: m.price for a, m in vault.marks.items()}
-        low_h, high_h = window.bounds(vault.balances)
+        low_h, high_h = holdings
         calc = MarginRederivation(rebuilt, self.settlement_decimals)
         try:
             low = calc.requirements(members, held, decimals, marks, low_h, cprices)
