@@ -20,6 +20,7 @@ balances, debts and solvency at the audited block (solvency.py).
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -157,6 +158,7 @@ class Auditor:
             )
         solvency = check_final_state(w3, contract, state.replay, block)
         timings["final"] = time.perf_counter() - t0
+        timings["rederive"] = state.rederive_s
         return AuditReport(
             vault=self.vault,
             chain_id=chain_id,
@@ -186,6 +188,7 @@ class _Replay:
     replay: VaultReplay = field(default_factory=VaultReplay)
     window: HoldingWindow = field(default_factory=HoldingWindow)  # non-cash balances moved since the last batch
     index_rule: IndexRule = field(default_factory=IndexRule)
+    rederive_s: float = 0.0  # time in the model rebuild, price and IM/MM re-derivation checks (part of "check")
     book: PositionBook = field(default_factory=PositionBook)
     observed: list[LiquidityAdvanced | AdvanceRepaid] = field(default_factory=list)
     # contribution, margin-call, default and waterfall events of the current transaction not yet matched
@@ -302,6 +305,25 @@ class _Replay:
         published = next(self.lines, None)
         if published is None:
             raise Discrepancy(seq, "published", "settled on-chain but missing from the fills file")
+        self._settle(batch, published, event.at.block, proposal=False)
+
+    def propose(self, batch: Batch, published: PublishedBatch, block: int) -> None:
+        """Check a proposed batch, not yet on-chain, as the next batch after the chain state replayed so far
+        (what a co-signer runs before it signs): every check but the signatures, with the vault's events
+        taken to be the ones the rules give. Mutates the state: call it on a `fork()`."""
+        self.chain.check_proposal(batch)
+        if published.sequence != batch.sequence:
+            raise Discrepancy(batch.sequence, "published", f"the published line is batch {published.sequence}")
+        self._settle(batch, published, block, proposal=True)
+
+    def fork(self) -> _Replay:
+        """A copy of the state to check a proposal on; the chain client, registry and rebuilt models are shared
+        (read-only), everything the checks change is copied."""
+        shared = (self.chain.w3, self.operators, self.lines, self.anchors.registry, self.fills.registry, self.margin)
+        return copy.deepcopy(self, {id(x): x for x in shared})
+
+    def _settle(self, batch: Batch, published: PublishedBatch, block: int, proposal: bool) -> None:
+        seq = batch.sequence
         check_commitments(batch, published)
         members = self.replay.members
         ctx = parse_context(seq, published)
@@ -311,9 +333,7 @@ class _Replay:
         if ctx is not None:
             check_close_outs(batch, published, ctx, self.book.positions, members, self.replay, self.anchors.registry)
         operators = (
-            self.operators.among(
-                {t.account for t in batch.transfers if t.amount < 0}, self.replay.accounts, event.at.block
-            )
+            self.operators.among({t.account for t in batch.transfers if t.amount < 0}, self.replay.accounts, block)
             if ctx is None
             else frozenset()
         )
@@ -336,19 +356,19 @@ class _Replay:
         except ReplayError as exc:
             raise Discrepancy(seq, "replay", f"its default rows cannot apply: {exc}") from exc
         emitted = self.replay.take_default_events()
-        check_default_actions(
-            batch,
-            published,
-            self.replay,
-            self.book.positions,
-            emitted,
-            VaultReplay.observed_defaults(self.observed_defaults),
-        )
+        # a proposal has no events yet: the vault will emit what the rules give
+        observed = list(emitted) if proposal else VaultReplay.observed_defaults(self.observed_defaults)
+        check_default_actions(batch, published, self.replay, self.book.positions, emitted, observed)
         self.observed_defaults.clear()
         self.calls.after_rows(batch)
-        self._advances_match("its transfers and contributions", seq)
+        if proposal:
+            self.replay.take_emitted()
+        else:
+            self._advances_match("its transfers and contributions", seq)
         check_requirements(seq, changed | {r.account for r in batch.requirements}, self.book.holders(), self.replay)
+        t0 = time.perf_counter()
         self._rederive(batch, published, ctx, before)
+        self.rederive_s += time.perf_counter() - t0
 
     def _rederive(self, batch: Batch, published: PublishedBatch, ctx: BatchContext | None, before: MarginState) -> None:
         """The risk model rebuilt, prices against their evidence, haircuts, and IM/MM re-derived."""
