@@ -93,6 +93,15 @@ def evidence_for(marks: Mapping[str, int], ts_ms: int) -> dict[str, Any]:
 def settle_hand_built(history: History, how: HandBuilt) -> tuple[int, Any]:
     """Settle the batch; returns its sequence and the published file with its line appended."""
     d = history.devnet
+    batch, line = build_hand_built(history, how)
+    signers = [RiskSigner.from_devnet_key(k, d.spec.chain_id) for k in d.spec.signer_keys[: d.spec.threshold]]
+    d.vault.settle(vault_sender(d.vault.w3, d.spec.operator_key), batch, sign_batch(batch, d.vault.domain, signers))
+    return batch.sequence, history.tampered(f"hand-{batch.sequence}-{id(how)}", lambda lines: lines.append(line))
+
+
+def build_hand_built(history: History, how: HandBuilt) -> tuple[Batch, dict[str, Any]]:
+    """The next batch (not settled) and its published line."""
+    d = history.devnet
     vault = d.vault
     as_of = int(vault.w3.eth.get_block("latest")["timestamp"])
     with d.db.connect() as conn:
@@ -124,8 +133,6 @@ def settle_hand_built(history: History, how: HandBuilt) -> tuple[int, Any]:
         marks=tuple(cmarks),
         context_hash=ctx.hash(),
     )
-    signers = [RiskSigner.from_devnet_key(k, d.spec.chain_id) for k in d.spec.signer_keys[: d.spec.threshold]]
-    vault.settle(vault_sender(vault.w3, d.spec.operator_key), batch, sign_batch(batch, vault.domain, signers))
     evidence = evidence_for(ob.marks_used, as_of * 1000)
     evidence = how.evidence(evidence) if how.evidence else evidence
     line: dict[str, Any] = {
@@ -138,7 +145,7 @@ def settle_hand_built(history: History, how: HandBuilt) -> tuple[int, Any]:
     if how.line:
         how.line(line)
     how.built.update(honest=honest, after=after, batch=batch)
-    return batch.sequence, history.tampered(f"hand-{batch.sequence}-{id(how)}", lambda lines: lines.append(line))
+    return batch, line
 
 
 def posted_marks(history: History) -> dict[int, tuple[int, int]]:
