@@ -8,8 +8,9 @@ risk factor, horizon, haircut floor). The verifier rebuilds the scenario set and
 from its own copy of `data/market`, with the risk package's default margin and scenario configuration,
 and accepts the record only if the content hash of what it rebuilt is the published `data_hash`: the hash
 covers the history and the settings' text (configuration, tier table, universe, collateral), so equal
-hashes mean equal models. A record calibrated on ledger days (`ledger_days` > 0) cannot be rebuilt from
-published data yet (the daily closes are not published): `model`.
+hashes mean equal models. A model recalibrated on the ledger's daily index closes publishes them in its
+inputs (`ledger`); the verifier splices them after the seed as the engine does. Those closes are taken as
+published (they are not yet re-derived from the candles of published observations).
 
 `MarginRederivation.requirements` is the engine's adapter from integer state to the risk arrays
 (offchain/settlement/margin.py, `RiskEngineMargin.requirements`) rewritten here, so that the auditor does
@@ -44,7 +45,7 @@ from offchain.risk import (
     compute_margin,
     filter_history,
 )
-from offchain.risk.calibration import content_hash, cut
+from offchain.risk.calibration import content_hash, cut, splice
 from offchain.risk.errors import RiskError
 from offchain.risk.instruments import MAJORS, margin_period
 from offchain.risk.marketdata import PriceHistory, load_candles, merge
@@ -73,10 +74,26 @@ class CollateralSpec:
 
 
 @dataclass(frozen=True)
+class LedgerCloses:
+    """The ledger's daily index closes the engine recalibrated on, after the seed (None: no close)."""
+
+    dates: tuple[str, ...]
+    symbols: tuple[str, ...]
+    close: tuple[tuple[float | None, ...], ...]
+
+    def history(self) -> PriceHistory:
+        close = np.array([[np.nan if v is None else v for v in row] for row in self.close], dtype=np.float64)
+        close = close.reshape(len(self.dates), len(self.symbols))
+        dates = np.array(self.dates, dtype="datetime64[D]")
+        return PriceHistory(dates, self.symbols, close, np.full_like(close, np.nan))
+
+
+@dataclass(frozen=True)
 class ModelInputs:
     seed_end: str  # YYYY-MM-DD: the shipped history's last day
     instruments: tuple[tuple[str, str, str], ...]  # (name, kind, underlying), sorted by name
     collateral: tuple[CollateralSpec, ...]
+    ledger: LedgerCloses | None = None
 
     @classmethod
     def parse(cls, text: str) -> ModelInputs:
@@ -94,7 +111,17 @@ class ModelInputs:
                 )
                 for c in body["collateral"]
             )
-            return cls(str(body["seed_end"]), instruments, collateral)
+            raw = body.get("ledger")
+            ledger = (
+                None
+                if raw is None
+                else LedgerCloses(
+                    tuple(str(x) for x in raw["dates"]),
+                    tuple(str(x) for x in raw["symbols"]),
+                    tuple(tuple(None if v is None else float(v) for v in row) for row in raw["close"]),
+                )
+            )
+            return cls(str(body["seed_end"]), instruments, collateral, ledger)
         except (ValueError, KeyError, TypeError) as exc:
             raise ModelInputError(f"malformed model inputs: {exc}") from exc
 
@@ -147,9 +174,10 @@ def rebuild(inputs_text: str, data_dir: Path = DATA_DIR) -> RebuiltModel:
             histories.append(load_candles(data_dir / "binance-usdm-perp-hourly.csv.gz", suffix="-PERP"))
         merged = merge(*histories)
         keep = sorted(set(factors) | set(spot_symbols))
-        history: PriceHistory = cut(
+        seed: PriceHistory = cut(
             merged.select([s for s in merged.symbols if s in keep]), np.datetime64(inputs.seed_end, "D")
         )
+        history = splice(seed, None if inputs.ledger is None else inputs.ledger.history())
         filtered = filter_history(history, {k: v for k, v in PROXIES.items() if k in history.symbols}, scfg)
         scenarios = build_scenarios(filtered, len(history.dates) - 1, factors, scfg)
         model = build_model(scenarios, universe, config)

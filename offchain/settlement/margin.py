@@ -97,7 +97,8 @@ class Calibration:
     data_end_ms: int
     ledger_days: int = 0
     notes: tuple[str, ...] = ()
-    # Canonical JSON of what the model was built from (seed end, risk universe, collateral): published with
+    # Canonical JSON of what the model was built from (seed end, risk universe, collateral, the ledger's daily
+    # closes after the seed): published with
     # every batch so that a verifier rebuilds the model and checks `data_hash` (offchain/audit/model.py).
     inputs: str = ""
 
@@ -337,6 +338,14 @@ class Recalibrator:
                     [i.name, i.kind, i.underlying] for i in sorted(self.instruments.values(), key=lambda i: i.name)
                 ],
                 "collateral": [asdict(c) for c in self.collateral],
+                # the ledger's daily index closes after the seed (NaN as null): the verifier splices them too
+                "ledger": None
+                if ledger is None
+                else {
+                    "dates": [str(x) for x in ledger.dates],
+                    "symbols": list(ledger.symbols),
+                    "close": [[None if math.isnan(v) else float(v) for v in row] for row in ledger.close.tolist()],
+                },
             },
             sort_keys=True,
             separators=(",", ":"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -16,6 +17,7 @@ from offchain.audit.model import MarginRederivation, ModelInputError, Rederived,
 from offchain.devnet.bootstrap import DEFAULT_COLLATERAL, DEFAULT_INSTRUMENTS
 from offchain.marketdata.index import IndexRule, compute_index
 from offchain.marketdata.observations import Observation
+from offchain.risk.marketdata import PriceHistory
 from offchain.settlement.margin import CollateralSpec, RiskEngineMargin, build_risk_margin
 from offchain.settlement.state import InstrumentSpec
 
@@ -135,3 +137,25 @@ def test_evidence_that_hides_an_agreeing_source_is_refused() -> None:
     lied = {**evidence, "index": "150000"}
     with pytest.raises(EvidenceError, match="states index 150000"):
         index_of(lied, rule)
+
+
+def test_a_model_recalibrated_on_ledger_days_is_rebuilt_from_its_published_closes() -> None:
+    """After the seed come the ledger's daily index closes (one missing close, published as null): the
+    inputs carry them and the verifier splices them as the engine does."""
+    recal = engine().recalibrator
+    assert recal is not None
+    seed = recal.seed
+    factors = sorted(recal.symbols)
+    last = {s: float(seed.close[-1, seed.symbols.index(s)]) for s in factors}
+    days = np.array(["2022-11-02", "2022-11-03", "2022-11-04"], dtype="datetime64[D]")
+    close = np.array([[last[s] * (1 + 0.01 * k) for s in factors] for k in range(1, 4)])
+    close[1, 0] = np.nan
+    ledger = PriceHistory(days, tuple(factors), close, np.full_like(close, np.nan))
+    _, _, calibration = recal.calibrate(ledger, 0)
+    rebuilt = rebuild(calibration.inputs)
+    assert rebuilt.inputs.ledger is not None and len(rebuilt.inputs.ledger.dates) == 3
+    assert rebuilt.data_hash == calibration.data_hash
+    assert calibration.record()["ledger_days"] == "3"
+    body = json.loads(calibration.inputs)
+    body["ledger"]["close"][0][1] *= 0.5  # one close halved: another model
+    assert rebuild(json.dumps(body)).data_hash != calibration.data_hash

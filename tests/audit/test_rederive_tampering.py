@@ -177,7 +177,7 @@ def test_model_claims_ledger_days(history: History) -> None:
     def edit(line: dict[str, Any]) -> None:
         line["model"] = {**line["model"], "ledger_days": "3"}
 
-    _expect(history, HandBuilt(line=edit), "model", "3 ledger days")
+    _expect(history, HandBuilt(line=edit), "model", "calibrated on 3 ledger days, its inputs publish the closes of 0")
 
 
 def test_published_model_record_of_a_real_batch_altered(history: History) -> None:

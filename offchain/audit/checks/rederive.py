@@ -103,14 +103,6 @@ class MarginVerifier:
             if published.context is None and not batch.requirements and not batch.marks:
                 return None
             raise Discrepancy(seq, "model", "the batch publishes no risk-model record to re-derive its margin from")
-        ledger_days = record.get("ledger_days", "0")
-        if ledger_days not in ("", "0"):
-            raise Discrepancy(
-                seq,
-                "model",
-                f"model {record.get('version')} is calibrated on {ledger_days} ledger days whose daily closes are "
-                "not published: it cannot be rebuilt",
-            )
         text = record_inputs(record)
         if text is None:
             raise Discrepancy(seq, "model", f"model record {record.get('version')} publishes no inputs")
@@ -118,6 +110,14 @@ class MarginVerifier:
             rebuilt = rebuild(text)
         except ModelInputError as exc:
             raise Discrepancy(seq, "model", str(exc)) from exc
+        days = 0 if rebuilt.inputs.ledger is None else len(rebuilt.inputs.ledger.dates)
+        if record.get("ledger_days", "0") != str(days):
+            raise Discrepancy(
+                seq,
+                "model",
+                f"model {record.get('version')} says it is calibrated on {record.get('ledger_days')} ledger days, "
+                f"its inputs publish the closes of {days}",
+            )
         if rebuilt.data_hash != record.get("data_hash"):
             raise Discrepancy(
                 seq,
