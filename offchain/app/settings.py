@@ -209,6 +209,7 @@ class EngineSettings(_FileSettings):
     # risk signers (at least the vault's threshold), or none when `cosigners` sign (offchain/cosign)
     signers: list[KeySource] = Field(default_factory=list)
     cosigners: list[str] = Field(default_factory=list)  # co-signer URLs: the engine then holds no risk key
+    cosign_timeout_s: float = Field(default=30.0, gt=0)  # per co-signer request (a first one rebuilds its model)
     interval_s: float = Field(default=2.0, gt=0)
     max_fills: int = Field(default=5_000, ge=1)
     heartbeat_s: int = Field(default=60, ge=1)

@@ -92,7 +92,7 @@ def build_engine(
         from offchain.cosign.client import RemoteCosigners
 
         threshold = int(vault.contract.functions.threshold().call())
-        cosigners = RemoteCosigners(settings.cosigners, threshold, db, vault.domain)
+        cosigners = RemoteCosigners(settings.cosigners, threshold, db, vault.domain, settings.cosign_timeout_s)
     return SettlementEngine(
         db,
         vault,

@@ -95,7 +95,7 @@ class RemoteCosigners:
     threshold: int
     db: Engine
     domain: Domain
-    timeout_s: float = 10.0
+    timeout_s: float = 30.0
 
     def collect(self, payload: BatchPayload) -> list[SignerSignature]:
         with self.db.connect() as conn:

@@ -10,6 +10,7 @@ every batch it has verified since (kept in memory as the proposals arrive). A ba
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from offchain.audit.checks.calls import CallChecker
 from offchain.audit.checks.commitments import FillChecker
 from offchain.audit.checks.rederive import MarginVerifier
 from offchain.audit.events.source import VaultHistory
+from offchain.audit.model import ModelInputError, rebuild, record_inputs
 from offchain.audit.published import PublishedBatch, PublishedFile
 from offchain.audit.runner import _Operators, _Replay
 from offchain.chain.artifacts import load_artifact
@@ -68,6 +70,7 @@ class ProposalVerifier:
             check_header(published.header, state)
             for line in published.batches():
                 self.store.lines[line.sequence] = line
+            self._warm_up()
         contract = w3.eth.contract(address=self.vault, abi=load_artifact("Vault").abi)  # type: ignore[call-overload]
         self.state = _Replay(
             lines=self.store,
@@ -81,6 +84,14 @@ class ProposalVerifier:
         self.events = VaultHistory(w3, self.vault)
         self.next_block = 0
         self.lock = threading.Lock()  # one proposal at a time: the state is the chain's, in order
+
+    def _warm_up(self) -> None:
+        """Rebuild the model of the last published batch now, not at the first proposal (seconds of work)."""
+        last = max((line for line in self.store.lines.values() if line.model), key=lambda x: x.sequence, default=None)
+        text = None if last is None or last.model is None else record_inputs(last.model)
+        if text is not None:
+            with contextlib.suppress(ModelInputError):  # the batch's own check names it (`model`)
+                rebuild(text)
 
     @property
     def last_sequence(self) -> int:

@@ -106,7 +106,8 @@ def cosigners(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cosigners]:
 def _engine(c: Cosigners) -> SettlementEngine:
     d = c.devnet
     base = engine_settings(d.spec, d.db_url)
-    settings = base.model_copy(update={"signers": [], "cosigners": c.urls})
+    # generous timeout: on a loaded test machine a co-signer's first proposal (its model rebuilt) takes long
+    settings = base.model_copy(update={"signers": [], "cosigners": c.urls, "cosign_timeout_s": 180.0})
     return build_engine(
         settings,
         d.spec.chain_id,
@@ -127,7 +128,7 @@ def test_three_cosigners_sign_the_devnets_batches(cosigners: Cosigners) -> None:
     assert stats.batches == 4 and d.vault.last_sequence() == first + 4
     tip = d.vault.last_sequence()
     for url in cosigners.urls:  # each co-signer replays what landed when it is next asked; ask it now
-        httpx.get(f"{url}/v1/status", timeout=5).raise_for_status()
+        httpx.get(f"{url}/v1/status", timeout=60).raise_for_status()
     published = cosigners.tmp / "fills.jsonl"
     publish(d.db, published)
     report = run_audit(d.anvil.url, d.spec.vault, published)
@@ -147,7 +148,7 @@ def test_tampered_batch_is_refused_by_name(cosigners: Cosigners) -> None:
 
     batch, line = build_hand_built(history, HandBuilt(requirements=halve))
     for url in cosigners.urls:
-        r = httpx.post(f"{url}/v1/sign", json={"batch": batch_json(batch), "line": line}, timeout=30)
+        r = httpx.post(f"{url}/v1/sign", json={"batch": batch_json(batch), "line": line}, timeout=180)
         assert r.status_code == 409, r.text
         assert r.json()["check"] == "im-rederive", r.text
         assert f"account {mm}" in r.json()["detail"]
@@ -155,13 +156,13 @@ def test_tampered_batch_is_refused_by_name(cosigners: Cosigners) -> None:
     honest_batch, honest_line = build_hand_built(history, HandBuilt())
     signers = set()
     for url in cosigners.urls:
-        r = httpx.post(f"{url}/v1/sign", json={"batch": batch_json(honest_batch), "line": honest_line}, timeout=30)
+        r = httpx.post(f"{url}/v1/sign", json={"batch": batch_json(honest_batch), "line": honest_line}, timeout=180)
         assert r.status_code == 200, r.text
         signers.add(r.json()["signer"])
     assert signers == set(cosigners.addresses)
     payload = BatchPayload(batch, [], [], {}, {}, [], {}, {}, {}, context=line["context"], model=line["model"])
     payload.price_evidence = line["price_evidence"]
-    client = RemoteCosigners(cosigners.urls, d.spec.threshold, d.db, d.vault.domain)
+    client = RemoteCosigners(cosigners.urls, d.spec.threshold, d.db, d.vault.domain, timeout_s=180.0)
     with pytest.raises(CosignRefusedError) as caught:
         client.collect(payload)
     assert set(caught.value.refusals) == set(cosigners.urls)
