@@ -33,8 +33,7 @@ DAY_BATCHES = 43_200
 
 def reference_ms() -> float:
     """A fixed CPU-bound workload (best of 20), measured in the same run: how fast this machine is right now
-    (the figures above divided by it compare across loads; about 1.5 ms on an idle core of the project's
-    2-core containers)."""
+    (the figures divided by it compare across loads)."""
     best = float("inf")
     for _ in range(20):
         t0 = time.perf_counter()

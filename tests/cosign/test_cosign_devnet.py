@@ -4,11 +4,7 @@ co-signer, naming the check; the history they signed passes `crossclear audit`."
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,10 +14,10 @@ import pytest
 
 from offchain.app.wiring import build_engine
 from offchain.audit import run_audit
-from offchain.chain.anvil import free_port
 from offchain.chain.signers import RiskSigner
 from offchain.cli.publish_command import publish
 from offchain.cosign.client import CosignRefusedError, RemoteCosigners
+from offchain.cosign.processes import running_cosigners
 from offchain.cosign.wire import batch_json
 from offchain.devnet.bootstrap import instrument_specs
 from offchain.devnet.runtime import engine_settings
@@ -47,41 +43,6 @@ class Cosigners:
     tmp: Path
 
 
-def _start(d: Devnet, key: str, history: Path, tmp: Path, k: int) -> tuple[subprocess.Popen[str], str]:
-    port = free_port()
-    config = tmp / f"cosign-{k}.json"
-    config.write_text(
-        json.dumps(
-            {
-                "rpc_url": d.anvil.url,
-                "vault": d.spec.vault,
-                "registry": d.spec.registry,
-                "key": {"plain_key": key},
-                "port": port,
-                "history": str(history),
-            }
-        )
-    )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    log = (tmp / f"cosign-{k}.log").open("w")
-    proc = subprocess.Popen([*CLI, "cosign", "--config", str(config)], stdout=log, stderr=log, text=True, env=env)
-    return proc, f"http://127.0.0.1:{port}"
-
-
-def _wait_up(procs: list[subprocess.Popen[str]], urls: list[str], tmp: Path) -> None:
-    deadline = time.monotonic() + 120
-    for k, (proc, url) in enumerate(zip(procs, urls, strict=True)):
-        while True:
-            assert proc.poll() is None, (tmp / f"cosign-{k}.log").read_text()
-            try:
-                if httpx.get(f"{url}/v1/status", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, (tmp / f"cosign-{k}.log").read_text()
-            time.sleep(0.2)
-
-
 @pytest.fixture(scope="module")
 def cosigners(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cosigners]:
     tmp = tmp_path_factory.mktemp("cosign")
@@ -89,17 +50,11 @@ def cosigners(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cosigners]:
     d = next(devnets)
     history = tmp / "history.jsonl"
     publish(d.db, history)  # the batches settled at bring-up: each co-signer's copy of the published history
-    started = [_start(d, key, history, tmp, k) for k, key in enumerate(d.spec.signer_keys)]
-    procs, urls = [p for p, _ in started], [u for _, u in started]
     try:
-        _wait_up(procs, urls, tmp)
-        addresses = [RiskSigner.from_devnet_key(k, d.spec.chain_id).address for k in d.spec.signer_keys]
-        yield Cosigners(d, urls, addresses, tmp)
+        with running_cosigners(d.anvil.url, d.spec.vault, d.spec.registry, d.spec.signer_keys, history, tmp) as procs:
+            addresses = [RiskSigner.from_devnet_key(k, d.spec.chain_id).address for k in d.spec.signer_keys]
+            yield Cosigners(d, [c.url for c in procs], addresses, tmp)
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait(timeout=30)
         next(devnets, None)
 
 
