@@ -189,3 +189,12 @@ def test_published_model_record_of_a_real_batch_altered(history: History) -> Non
         ls[i]["model"]["data_hash"] = "00" * 32
 
     history.expect(history.tampered("model-hash", edit), "model", int(lines[i]["sequence"]), "the batch's record")
+
+
+def test_stablecoin_collateral_off_par(history: History) -> None:
+    """The T-bill fund share (no risk factor: a stablecoin to the model) posted at 2x par."""
+
+    def double(marks: list[Mark]) -> list[Mark]:
+        return [m.model_copy(update={"price": m.price * 2}) for m in marks if m.asset == 3]
+
+    _expect(history, HandBuilt(marks=double), "collateral-price", "asset 3", "not 1000000")
