@@ -24,7 +24,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -153,10 +153,23 @@ class RebuiltModel:
 
     def base_haircut_bps(self) -> dict[int, int]:
         """Each asset's haircut for a small holding, rounded up to a basis point (what the vault is posted)."""
+        return dict(self._base_bps)
+
+    @cached_property
+    def _base_bps(self) -> dict[int, int]:
+        base = self.haircut_model.base.tolist()
         return {
             c.asset: min(math.ceil(float(h) * 10_000), 10_000)
-            for c, h in zip(self.inputs.collateral, self.haircut_model.base, strict=True)
+            for c, h in zip(self.inputs.collateral, base, strict=True)
         }
+
+    @cached_property
+    def columns(self) -> dict[str, int]:
+        return {name: k for k, name in enumerate(self.model.universe.names)}
+
+    @cached_property
+    def tier_index(self) -> dict[str, int]:
+        return {t.name: k for k, t in enumerate(self.config.tiers)}
 
 
 @lru_cache(maxsize=8)
@@ -216,8 +229,7 @@ class MarginRederivation:
         r = self.rebuilt
         model, scale = r.model, 10**self.settlement_decimals
         names = model.universe.names
-        columns = {name: k for k, name in enumerate(names)}
-        tier_index = {t.name: k for k, t in enumerate(r.config.tiers)}
+        columns, tier_index = r.columns, r.tier_index
         m, n_i, coll = len(members), len(names), r.inputs.collateral
         row = {account: k for k, (account, _) in enumerate(members)}
         q = np.zeros((m, n_i))

@@ -26,6 +26,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from eth_utils import to_checksum_address
+
 from offchain.audit.errors import Discrepancy
 from offchain.audit.events.replay import AssetMark, VaultReplay
 from offchain.audit.model import MarginRederivation, ModelInputError, RebuiltModel, Rederived, rebuild, record_inputs
@@ -93,6 +95,7 @@ class MarginVerifier:
         self.registry = registry
         self.settlement_decimals = settlement_decimals
         self._checked_inputs: set[str] = set()
+        self._checksummed: dict[str, str] = {}
         self.model: RebuiltModel | None = None  # the last batch's (price checks read its collateral list)
 
     def model_of(self, batch: Batch, published: PublishedBatch, vault: VaultReplay) -> RebuiltModel | None:
@@ -154,6 +157,16 @@ class MarginVerifier:
         if SETTLEMENT_ASSET in collateral and collateral[SETTLEMENT_ASSET].factor is not None:
             raise Discrepancy(seq, "model-inputs", "the settlement asset is modelled with a risk factor")
 
+    def _tier_at(self, address: str, ts_s: int) -> str | None:
+        """`RegistryState.tier_at` without checksumming the address at every batch (a keccak each)."""
+        key = self._checksummed.get(address)
+        if key is None:
+            key = self._checksummed[address] = str(to_checksum_address(address))
+        for since, tier in reversed(self.registry.tiers.get(key, ())):
+            if since <= ts_s:
+                return tier
+        return None
+
     def check_haircuts(self, seq: int, rebuilt: RebuiltModel, vault: VaultReplay) -> None:
         base = rebuilt.base_haircut_bps()
         for asset, mark in sorted(vault.marks.items()):
@@ -178,7 +191,7 @@ class MarginVerifier:
         seq, as_of = batch.sequence, batch.as_of
         members = []
         for account, address in sorted(vault.accounts.items()):
-            tier = self.registry.tier_at(address, as_of)
+            tier = self._tier_at(address, as_of)
             if tier is None:
                 raise Discrepancy(seq, "im-rederive", f"member {account} ({address}) has no tier in the registry")
             members.append((account, tier))
