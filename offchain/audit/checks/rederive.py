@@ -189,12 +189,17 @@ class MarginVerifier:
         """Re-derived requirements of every member at the batch: positions after it, collateral prices in
         force after it (`vault`), holdings (low, high) before its transfers."""
         seq, as_of = batch.sequence, batch.as_of
-        members = []
+        # A member with no tier in the registry (the operator's house account, a member admitted before its
+        # tier was registered) is bounded by the tier table: the lightest tier for the lower bound, the
+        # heaviest for the upper.
+        tiers = rebuilt.config.tiers
+        lightest = min(tiers, key=lambda t: t.im_multiplier).name
+        heaviest = max(tiers, key=lambda t: t.im_multiplier).name
+        members_low, members_high = [], []
         for account, address in sorted(vault.accounts.items()):
             tier = self._tier_at(address, as_of)
-            if tier is None:
-                raise Discrepancy(seq, "im-rederive", f"member {account} ({address}) has no tier in the registry")
-            members.append((account, tier))
+            members_low.append((account, tier or lightest))
+            members_high.append((account, tier or heaviest))
         held = {k: q for (k, q) in positions.items() if q}
         decimals: dict[str, int] = {}
         for _, name in held:
@@ -206,8 +211,9 @@ class MarginVerifier:
         low_h, high_h = holdings
         calc = MarginRederivation(rebuilt, self.settlement_decimals)
         try:
-            low = calc.requirements(members, held, decimals, marks, low_h, cprices)
-            high = low if low_h == high_h else calc.requirements(members, held, decimals, marks, high_h, cprices)
+            low = calc.requirements(members_low, held, decimals, marks, low_h, cprices)
+            same = low_h == high_h and members_low == members_high
+            high = low if same else calc.requirements(members_high, held, decimals, marks, high_h, cprices)
         except (ModelInputError, KeyError) as exc:
             raise Discrepancy(seq, "im-rederive", f"cannot re-derive margin: {exc}") from exc
         version = str((batch.sequence, rebuilt.data_hash[:12]))
