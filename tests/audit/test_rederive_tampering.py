@@ -135,13 +135,12 @@ def test_mark_fifty_percent_off_with_no_fills(history: History) -> None:
         market = {n: m.price for n, m in load_settled_marks(conn).items()}
     how = HandBuilt(move_marks_bps=5_000)
     how.evidence = lambda ev: {n: evidence_at(market[n], 0) for n in ev}
-    how.requirements = lambda rows: rows
     _expect(history, how, "mark-evidence", "the index of its published observations is")
 
 
-def test_evidence_that_drops_a_disagreeing_source_it_should_keep(history: History) -> None:
-    """The stated index is the median of the 'used' sources, but a third fresh source agreeing with the
-    market was left out of 'used' to move the median."""
+def test_evidence_that_rejects_agreeing_sources(history: History) -> None:
+    """Three fresh sources within 50 bps of each other, two of them published as 'rejected' outliers (so the
+    stated index is the one source left)."""
 
     def skewed(ev: dict[str, Any]) -> dict[str, Any]:
         out = {}
