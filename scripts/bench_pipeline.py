@@ -8,6 +8,7 @@
    the batch that settles it (p50, p90) and the seconds;
  - netting ratio: in the same run, fills settled per on-chain transfer (fills from three venues among
    the members, netted per member and asset).
+`--cosigners`: three `crossclear cosign` processes verify and sign every batch (the engine holds no risk key).
 `--json` prints one JSON object (keys `ingest_fills_per_s`, `latency_blocks_p50`, `netting_ratio`, ...).
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import subprocess
@@ -22,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +35,10 @@ from sqlalchemy import select  # noqa: E402
 from offchain.chain.anvil import Anvil  # noqa: E402
 from offchain.chain.deploy import mint  # noqa: E402
 from offchain.chain.vault import vault_sender  # noqa: E402
+from offchain.cli.publish_command import publish  # noqa: E402
 from offchain.core.fills import fills_domain  # noqa: E402
+from offchain.cosign.client import RemoteCosigners  # noqa: E402
+from offchain.cosign.processes import running_cosigners  # noqa: E402
 from offchain.devnet.bootstrap import bring_up  # noqa: E402
 from offchain.devnet.chaos import random_signed_fill  # noqa: E402
 from offchain.devnet.runtime import connect, ingestor, settlement_engine  # noqa: E402
@@ -59,9 +65,11 @@ def ingest_rate(url: str | None) -> float:
     return float(json.loads(out.strip().splitlines()[-1])["bulk_fills_per_s"])
 
 
-def latency_run(seconds: float, members: int, rate_per_s: float, seed: int) -> dict[str, float]:
+def latency_run(
+    seconds: float, members: int, rate_per_s: float, seed: int, cosigners: bool = False
+) -> dict[str, float]:
     rng = random.Random(seed)
-    with tempfile.TemporaryDirectory() as tmp, Anvil(block_time=1) as anvil:
+    with tempfile.TemporaryDirectory() as tmp, Anvil(block_time=1) as anvil, ExitStack() as stack:
         db = open_ledger(f"sqlite:///{tmp}/ledger.db")
         names = [(f"member-{i}", *KINDS[i % len(KINDS)]) for i in range(members)]
         spec = bring_up(anvil.web3(), anvil.url, db, names, "2022-11-01")
@@ -75,6 +83,15 @@ def latency_run(seconds: float, members: int, rate_per_s: float, seed: int) -> d
 
         publish_underlyings(db, prices, "bench")
         engine = settlement_engine(spec, db)
+        if cosigners:  # three `crossclear cosign` processes sign instead of the engine's keys
+            history = Path(tmp) / "history.jsonl"
+            publish(db, history)
+            procs = stack.enter_context(
+                running_cosigners(anvil.url, spec.vault, spec.registry, spec.signer_keys, history, Path(tmp))
+            )
+            domain = engine.vault.domain
+            engine.cosigners = RemoteCosigners([c.url for c in procs], spec.threshold, db, domain, timeout_s=120)
+            engine.signers = []
         stop = threading.Event()
         runner = threading.Thread(target=engine.run, args=(0.1, stop.is_set), daemon=True)
         runner.start()
@@ -144,8 +161,12 @@ def main() -> int:
     parser.add_argument("--members", type=int, default=20)
     parser.add_argument("--rate", type=float, default=100.0, help="fills per second sent during the latency run")
     parser.add_argument("--postgres", action="store_true", help="also measure ingest on a PostgreSQL (pgserver)")
+    parser.add_argument(
+        "--cosigners", action="store_true", help="three co-signer processes verify and sign every batch (no engine key)"
+    )
+    parser.add_argument("--skip-ingest", action="store_true", help="only the latency run")
     args = parser.parse_args()
-    figures: dict[str, float] = {"ingest_fills_per_s": round(ingest_rate(None))}
+    figures: dict[str, float] = {} if args.skip_ingest else {"ingest_fills_per_s": round(ingest_rate(None))}
     if args.postgres:
         import pgserver
 
@@ -155,16 +176,23 @@ def main() -> int:
                 figures["ingest_fills_per_s_postgresql"] = round(ingest_rate(server.get_uri()))
             finally:
                 server.cleanup()
-    figures.update(latency_run(args.seconds, args.members, args.rate, seed=3))
+    figures.update(latency_run(args.seconds, args.members, args.rate, seed=3, cosigners=args.cosigners))
+    figures["cosigners"] = 3.0 if args.cosigners else 0.0
+    figures["load_average_1m"] = round(os.getloadavg()[0], 2)
     if args.json:
         print(json.dumps(figures))
         return 0
-    print(f"ingest (SQLite, bulk, signature checks + fsynced commits): {figures['ingest_fills_per_s']:,.0f} fills/s")
+    if "ingest_fills_per_s" in figures:
+        print(
+            f"ingest (SQLite, bulk, signature checks + fsynced commits): {figures['ingest_fills_per_s']:,.0f} fills/s"
+        )
     if "ingest_fills_per_s_postgresql" in figures:
         print(f"ingest (PostgreSQL): {figures['ingest_fills_per_s_postgresql']:,.0f} fills/s")
     print(
         f"latency, acknowledgement to inclusion, 1-second blocks: p50 {figures['latency_blocks_p50']:.0f} blocks, "
         f"p90 {figures['latency_blocks_p90']:.0f} blocks ({figures['fills']:.0f} fills)"
+        + (", three co-signers verifying and signing every batch" if args.cosigners else "")
+        + f"; load average {figures['load_average_1m']}"
     )
     print(
         f"netting: {figures['fills_per_batch']} fills per batch, {figures['netting_ratio']} fills per on-chain transfer"

@@ -208,7 +208,10 @@ class EngineSettings(_FileSettings):
     rpc_timeout_s: float = Field(default=30.0, gt=0)
     deployment: Path | None = None  # the description `crossclear deploy` wrote
     submitter: KeySource  # pays gas for settle(); cannot change a batch
-    signers: list[KeySource] = Field(min_length=1)  # risk signers (at least the vault's threshold)
+    # risk signers (at least the vault's threshold), or none when `cosigners` sign (offchain/cosign)
+    signers: list[KeySource] = Field(default_factory=list)
+    cosigners: list[str] = Field(default_factory=list)  # co-signer URLs: the engine then holds no risk key
+    cosign_timeout_s: float = Field(default=30.0, gt=0)  # per co-signer request (a first one rebuilds its model)
     interval_s: float = Field(default=2.0, gt=0)
     max_fills: int = Field(default=5_000, ge=1)
     heartbeat_s: int = Field(default=60, ge=1)
@@ -217,3 +220,9 @@ class EngineSettings(_FileSettings):
     collateral: list[CollateralDef] = Field(min_length=1)
     clock: ClockSettings = ClockSettings()
     leader: LeaderSettings = LeaderSettings()
+
+    @model_validator(mode="after")
+    def _one_way_to_sign(self) -> EngineSettings:
+        if bool(self.signers) == bool(self.cosigners):
+            raise ValueError("give risk `signers` (keys the engine holds) or `cosigners` (URLs), not both or neither")
+        return self

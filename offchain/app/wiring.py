@@ -87,6 +87,12 @@ def build_engine(
         defaults=DefaultManager(defaults or DefaultsConfig()),
     )
     rule = ClockRule(max_lead_s=settings.clock.max_lead_s, max_lag_s=settings.clock.max_lag_s)
+    cosigners = None
+    if settings.cosigners:  # the engine proposes; the co-signers verify and sign (offchain/cosign)
+        from offchain.cosign.client import RemoteCosigners
+
+        threshold = int(vault.contract.functions.threshold().call())
+        cosigners = RemoteCosigners(settings.cosigners, threshold, db, vault.domain, settings.cosign_timeout_s)
     return SettlementEngine(
         db,
         vault,
@@ -97,6 +103,7 @@ def build_engine(
         clock_rule=rule,
         node=node_name(),
         observer=observer,
+        cosigners=cosigners,
     )
 
 

@@ -8,6 +8,8 @@ JSON lines. The first line is the header; then one line per confirmed batch, in 
     {"sequence": n, "context": <canonical context JSON string, exactly as hashed> | null,
      "fills": [{"venue", "venue_fill_id", "symbol", "instrument", "buyer", "seller", "qty", "price",
                 "ts", "signature"}...],
+     "model": {"version", "data_hash", "last_day", "data_end_ms", "ledger_days", "inputs"},
+     "price_evidence": {symbol: {"index", "halt", "used", "rejected", "stale"[, "guard"]}},
      "defaults": {"declared": [{"default", "account", "positions": {instrument: qty}, "pool_value",
                                 "pool_shares", "penalty_bps"}...],
                   "waterfalls": [{"default", "defaulter", "draws": [{"layer", "account", "asset",
@@ -17,6 +19,10 @@ JSON lines. The first line is the header; then one line per confirmed batch, in 
 positions the close-out auctions, the pool stored for the assessment caps) and its waterfall plans (the
 draws it planned for each COVER and its ASSESS rows, layers 1-5, and the off-chain layer 6); the close-out
 fills themselves are ordinary fills of the auction venue.
+
+`model` and `price_evidence` (optional; written when the engine recorded them): the risk model's record
+(`inputs` is the canonical JSON the verifier rebuilds the model from, offchain/audit/model.py) and, per
+mark and collateral underlying, the observations the index was taken over (offchain/marketdata/index.py).
 
 Fills are in ingest order (the order the engine settled them in). `qty` and `price` are decimal
 strings (uint128), `ts` an integer (milliseconds), `signature` the venue's 65-byte signature in 0x-hex.
@@ -113,6 +119,10 @@ class PublishedBatch:
     context: str | None
     fills: tuple[PublishedFill, ...]
     defaults: PublishedDefaults | None = None
+    # the engine's risk-model record (version, data_hash, inputs...) and price evidence (symbol -> index
+    # evidence); neither is committed on-chain: the verifier rebuilds and re-derives from them
+    model: dict[str, str] | None = None
+    price_evidence: dict[str, Any] | None = None
 
 
 # ---------------------------------------------------------------- writing
@@ -191,6 +201,10 @@ def batch_json(b: PublishedBatch) -> dict[str, Any]:
     out: dict[str, Any] = {"sequence": b.sequence, "context": b.context, "fills": [fill_json(f) for f in b.fills]}
     if b.defaults is not None and (b.defaults.declared or b.defaults.waterfalls):
         out["defaults"] = defaults_json(b.defaults)
+    if b.model:
+        out["model"] = b.model
+    if b.price_evidence:
+        out["price_evidence"] = b.price_evidence
     return out
 
 
@@ -313,11 +327,18 @@ def parse_batch(obj: dict[str, Any]) -> PublishedBatch:
     if context is not None and not isinstance(context, str):
         raise ValueError("context must be the canonical JSON string or null")
     defaults = obj.get("defaults")
+    model, evidence = obj.get("model"), obj.get("price_evidence")
+    if model is not None and not (isinstance(model, dict) and all(isinstance(v, str) for v in model.values())):
+        raise ValueError("model must be an object of strings")
+    if evidence is not None and not isinstance(evidence, dict):
+        raise ValueError("price_evidence must be an object")
     return PublishedBatch(
         sequence=_int(obj["sequence"], "sequence"),
         context=context,
         fills=tuple(parse_fill(f) for f in obj["fills"]),
         defaults=parse_defaults(defaults) if defaults is not None else None,
+        model=model,
+        price_evidence=evidence,
     )
 
 

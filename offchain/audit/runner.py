@@ -9,17 +9,21 @@ digest, risk signatures (authorisation.py); published line, contextHash, fillsRo
 context terms and funding against the registry (anchors.py); each fill's uniqueness, venue, symbol,
 members, ingest window, venue key valid at its time, tick, against the registry (commitments.py);
 close-outs by the auction venue (calls.py); previous marks, funding, recomputed transfers, or what a batch
-without a context may carry (obligations.py); the vault's own bookkeeping of the batch (events/replay.py);
-margin calls and the timing of declarations (calls.py), then the default rows, waterfall and advances
-(defaults.py); margin requirements (requirements.py). After the last event: nothing published is missing
-from the chain, the chain tip is the last batch checked, and balances, debts and solvency at the audited
-block (solvency.py).
+without a context may carry (obligations.py); the risk model rebuilt from the published record, marks and
+collateral prices against the published price evidence (prices.py); haircuts against the model and every
+member's IM/MM re-derived (rederive.py, compared once the rows are posted); the vault's own bookkeeping of
+the batch (events/replay.py); margin calls and the timing of declarations (calls.py), then the default rows,
+waterfall and advances (defaults.py); margin requirements (requirements.py, then rederive.py). After the
+last event: nothing published is missing from the chain, the chain tip is the last batch checked, and
+balances, debts and solvency at the audited block (solvency.py).
 """
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +37,8 @@ from offchain.audit.checks.calls import CallChecker, check_close_outs
 from offchain.audit.checks.commitments import FillChecker, check_commitments
 from offchain.audit.checks.defaults import check_default_actions
 from offchain.audit.checks.obligations import PositionBook, parse_context
+from offchain.audit.checks.prices import check_collateral, check_marks
+from offchain.audit.checks.rederive import HoldingWindow, MarginState, MarginVerifier, last_marks
 from offchain.audit.checks.requirements import check_requirements
 from offchain.audit.checks.solvency import AssetSolvency, check_final_state
 from offchain.audit.errors import AuditError, Discrepancy
@@ -62,8 +68,11 @@ from offchain.audit.events.types import (
 from offchain.audit.published import PublishedBatch, PublishedFile
 from offchain.chain.artifacts import load_artifact
 from offchain.chain.registry import RegistryNotFoundError, RegistryState, discover_registry
+from offchain.core.batch import Batch
+from offchain.core.context import BatchContext
 from offchain.core.eip712 import vault_domain
 from offchain.core.fills import fills_domain
+from offchain.marketdata.index import IndexRule
 
 
 @dataclass(frozen=True)
@@ -126,6 +135,7 @@ class Auditor:
             anchors=AnchorChecker(registry),
             calls=CallChecker(registry.params.min_cure_s),
             operators=_Operators(contract),
+            margin=MarginVerifier(registry),
         )
         timings = {"registry": time.perf_counter() - t0, "read": 0.0, "check": 0.0}
         for event in _timed(VaultHistory(w3, self.vault).events_between(self.from_block, block), timings):
@@ -148,6 +158,7 @@ class Auditor:
             )
         solvency = check_final_state(w3, contract, state.replay, block)
         timings["final"] = time.perf_counter() - t0
+        timings["rederive"] = state.rederive_s
         return AuditReport(
             vault=self.vault,
             chain_id=chain_id,
@@ -173,7 +184,11 @@ class _Replay:
     anchors: AnchorChecker
     calls: CallChecker
     operators: _Operators
+    margin: MarginVerifier
     replay: VaultReplay = field(default_factory=VaultReplay)
+    window: HoldingWindow = field(default_factory=HoldingWindow)  # non-cash balances moved since the last batch
+    index_rule: IndexRule = field(default_factory=IndexRule)
+    rederive_s: float = 0.0  # time in the model rebuild, price and IM/MM re-derivation checks (part of "check")
     book: PositionBook = field(default_factory=PositionBook)
     observed: list[LiquidityAdvanced | AdvanceRepaid] = field(default_factory=list)
     # contribution, margin-call, default and waterfall events of the current transaction not yet matched
@@ -253,12 +268,17 @@ class _Replay:
             case SignersUpdated():
                 self.chain.signers_updated(event)
             case Deposited():
-                replay.deposited(event)
+                with self._moving(event.account, event.asset):
+                    replay.deposited(event)
                 self._advances_match(f"deposit in block {event.at.block}", None)
             case WithdrawalRequested():
-                replay.withdrawal_requested(event)
+                with self._moving(event.account, event.asset):
+                    replay.withdrawal_requested(event)
             case WithdrawalCancelled():
-                replay.withdrawal_cancelled(event)
+                pending = replay.pending.get(event.id)
+                key = (pending.account, pending.asset) if pending is not None else (0, 0)
+                with self._moving(*key):
+                    replay.withdrawal_cancelled(event)
                 self._advances_match(f"withdrawal {event.id} cancelled", None)
             case WithdrawalExecuted():
                 replay.withdrawal_executed(event, self.wind_down)
@@ -270,6 +290,13 @@ class _Replay:
             case BatchSettled():
                 self._batch(event)
 
+    @contextmanager
+    def _moving(self, account: int, asset: int) -> Iterator[None]:
+        """Record in the holding window how the event inside the block moves (account, asset)."""
+        before = self.replay.balances.get((account, asset), 0)
+        yield
+        self.window.moved((account, asset), before, self.replay.balances.get((account, asset), 0))
+
     def _batch(self, event: BatchSettled) -> None:
         seq = event.sequence
         if event.call is None:
@@ -278,6 +305,25 @@ class _Replay:
         published = next(self.lines, None)
         if published is None:
             raise Discrepancy(seq, "published", "settled on-chain but missing from the fills file")
+        self._settle(batch, published, event.at.block, proposal=False)
+
+    def propose(self, batch: Batch, published: PublishedBatch, block: int) -> None:
+        """Check a proposed batch, not yet on-chain, as the next batch after the chain state replayed so far
+        (what a co-signer runs before it signs): every check but the signatures, with the vault's events
+        taken to be the ones the rules give. Mutates the state: call it on a `fork()`."""
+        self.chain.check_proposal(batch)
+        if published.sequence != batch.sequence:
+            raise Discrepancy(batch.sequence, "published", f"the published line is batch {published.sequence}")
+        self._settle(batch, published, block, proposal=True)
+
+    def fork(self) -> _Replay:
+        """A copy of the state to check a proposal on; the chain client, registry and rebuilt models are shared
+        (read-only), everything the checks change is copied."""
+        shared = (self.chain.w3, self.operators, self.lines, self.anchors.registry, self.fills.registry, self.margin)
+        return copy.deepcopy(self, {id(x): x for x in shared})
+
+    def _settle(self, batch: Batch, published: PublishedBatch, block: int, proposal: bool) -> None:
+        seq = batch.sequence
         check_commitments(batch, published)
         members = self.replay.members
         ctx = parse_context(seq, published)
@@ -287,15 +333,17 @@ class _Replay:
         if ctx is not None:
             check_close_outs(batch, published, ctx, self.book.positions, members, self.replay, self.anchors.registry)
         operators = (
-            self.operators.among(
-                {t.account for t in batch.transfers if t.amount < 0}, self.replay.accounts, event.at.block
-            )
+            self.operators.among({t.account for t in batch.transfers if t.amount < 0}, self.replay.accounts, block)
             if ctx is None
             else frozenset()
         )
         changed = self.book.settle(batch, published, members, ctx, operators)
         if ctx is not None:
             self.fills.marked(ctx.marks, batch.as_of)
+        # what the model is re-run on (checked last, once every rule above has had its say): the marks in
+        # force and the holdings before this batch's rows and transfers
+        before = MarginState(dict(self.replay.marks), self.window.bounds(self.replay.balances))
+        self.window.reset()
         self.replay.post_marks(batch.marks)
         self.replay.post_requirements(batch.requirements)
         try:
@@ -308,18 +356,33 @@ class _Replay:
         except ReplayError as exc:
             raise Discrepancy(seq, "replay", f"its default rows cannot apply: {exc}") from exc
         emitted = self.replay.take_default_events()
-        check_default_actions(
-            batch,
-            published,
-            self.replay,
-            self.book.positions,
-            emitted,
-            VaultReplay.observed_defaults(self.observed_defaults),
-        )
+        # a proposal has no events yet: the vault will emit what the rules give
+        observed = list(emitted) if proposal else VaultReplay.observed_defaults(self.observed_defaults)
+        check_default_actions(batch, published, self.replay, self.book.positions, emitted, observed)
         self.observed_defaults.clear()
         self.calls.after_rows(batch)
-        self._advances_match("its transfers and contributions", seq)
+        if proposal:
+            self.replay.take_emitted()
+        else:
+            self._advances_match("its transfers and contributions", seq)
         check_requirements(seq, changed | {r.account for r in batch.requirements}, self.book.holders(), self.replay)
+        t0 = time.perf_counter()
+        self._rederive(batch, published, ctx, before)
+        self.rederive_s += time.perf_counter() - t0
+
+    def _rederive(self, batch: Batch, published: PublishedBatch, ctx: BatchContext | None, before: MarginState) -> None:
+        """The risk model rebuilt, prices against their evidence, haircuts, and IM/MM re-derived."""
+        rebuilt = self.margin.model_of(batch, published, self.replay)
+        if rebuilt is None:
+            return
+        evidence = published.price_evidence or {}
+        if ctx is not None:
+            check_marks(batch, evidence, ctx, self.index_rule)
+        check_collateral(batch, evidence, rebuilt, before.marks, self.index_rule)
+        self.margin.check_haircuts(batch.sequence, rebuilt, self.replay)
+        marks = last_marks(self.book.last_marks, ctx)
+        expected = self.margin.rederive(batch, rebuilt, self.book.positions, marks, self.replay, before.holdings)
+        MarginVerifier.compare(expected, self.replay)
 
 
 @dataclass

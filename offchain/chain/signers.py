@@ -17,10 +17,15 @@ from pydantic import SecretStr
 from offchain.app.keys import DEVNET_CHAIN_ID, KeyLoadError, KeySource, decrypt_keystore, load_account
 from offchain.core.batch import Batch
 from offchain.core.eip712 import Domain
+from offchain.errors import CrossclearError
 
-__all__ = ["DEVNET_CHAIN_ID", "RiskSigner", "SignerKeyError", "SignerSignature", "sign_batch"]
+__all__ = ["DEVNET_CHAIN_ID", "RiskSigner", "SignaturesRefusedError", "SignerKeyError", "SignerSignature", "sign_batch"]
 
 SignerKeyError = KeyLoadError  # a signer key could not be loaded, or is not allowed on this chain
+
+
+class SignaturesRefusedError(CrossclearError):
+    """Fewer risk signers than the threshold signed a batch (co-signers refused it or were unreachable)."""
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from offchain.cli import (
     audit_command,
+    cosign_command,
     deploy_command,
     devnet_command,
     engine_command,
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve_command.add_parser(sub)
     publish_command.add_parser(sub)
     audit_command.add_parser(sub)
+    cosign_command.add_parser(sub)
     feed_command.add_parser(sub)
     return parser
 
@@ -91,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return publish_command.run(args)
         if args.command == "audit":
             return audit_command.run(args)
+        if args.command == "cosign":
+            return cosign_command.run(args)
         if args.command == "feed":
             return feed_command.run(args)
     except CrossclearError as exc:  # anything crossclear refused on purpose: a message, not a traceback

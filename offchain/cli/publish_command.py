@@ -4,7 +4,9 @@ One header line (venues with their signer keys and symbol maps, instruments: a c
 registry, which the auditor checks it against), then one line per
 confirmed batch in sequence order with its canonical context string (exactly the bytes its contextHash
 commits to), its fills in ingest order (the order its fillsRoot and its transfers were built from) and,
-for a batch with default actions, the engine's context of its DECLAREs and its waterfall plans.
+for a batch with default actions, the engine's context of its DECLAREs and its waterfall plans, and the
+risk-model record and price evidence the engine stored with the batch (what the verifier re-derives
+requirements and prices from).
 """
 
 from __future__ import annotations
@@ -90,6 +92,8 @@ def read_batches(conn: Connection) -> Iterator[pub.PublishedBatch]:
                 for f in b.fills
             ),
             defaults=defaults.get(b.sequence),
+            model=b.model,
+            price_evidence=b.price_evidence,
         )
 
 

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Literal, TypeVar
+from typing import Literal, Protocol, TypeVar
 
 from hexbytes import HexBytes
 from sqlalchemy import Engine
@@ -41,7 +41,7 @@ from offchain.chain.errors import (
     Underpriced,
     translate_rpc_error,
 )
-from offchain.chain.signers import RiskSigner, sign_batch
+from offchain.chain.signers import RiskSigner, SignaturesRefusedError, SignerSignature, sign_batch
 from offchain.chain.transactions import TxSender
 from offchain.chain.vault import VaultClient
 from offchain.core.batch import ASSESS, COVER
@@ -70,7 +70,7 @@ class DivergenceError(CrossclearError):
 
 @dataclass(frozen=True)
 class StepResult:
-    action: Literal["idle", "settled", "abandoned", "recovered", "halted"]
+    action: Literal["idle", "settled", "abandoned", "recovered", "halted", "refused"]
     sequence: int | None = None
     gas_used: int | None = None
     fills: int = 0
@@ -78,6 +78,13 @@ class StepResult:
 
 
 Observer = Callable[[str, int], None]  # (stage, sequence): "signing", "sent", "included"
+
+
+class SignatureSource(Protocol):
+    """Risk signatures gathered outside the engine (co-signers, offchain/cosign): the engine holds no risk key.
+    `collect` raises SignaturesRefusedError when fewer than the threshold sign."""
+
+    def collect(self, payload: BatchPayload) -> list[SignerSignature]: ...
 
 
 def _retrying(fn: Callable[[], T], what: str, attempts: int = 8, first_delay: float = 0.25) -> T:
@@ -111,11 +118,13 @@ class SettlementEngine:
         clock_rule: ClockRule | None = None,
         node: str = "engine",
         observer: Observer | None = None,
+        cosigners: SignatureSource | None = None,
     ) -> None:
         self.db = db
         self.vault = vault
         self.submitter = submitter
         self.signers = list(signers)
+        self.cosigners = cosigners  # when set, the batch is signed by them, never by `signers`
         self.builder = builder
         self.clock: Clock = clock or WallClock()
         self.clock_rule = clock_rule or ClockRule()
@@ -235,7 +244,16 @@ class SettlementEngine:
                     extra={"sequence": seq, "tx": "0x" + known_tx.hex()},
                 )
         self._stage("signing", seq)
-        signatures = sign_batch(payload.batch, self.vault.domain, self.signers)
+        if self.cosigners is None:
+            signatures = sign_batch(payload.batch, self.vault.domain, self.signers)
+        else:
+            try:
+                signatures = self.cosigners.collect(payload)
+            except SignaturesRefusedError as exc:  # stays stored, unsent; proposed again next step
+                log.warning("co-signers refused the batch", extra={"sequence": seq, "detail": str(exc)})
+                with self.db.begin() as conn:
+                    record_alert(conn, self.clock.now_ms(), "cosign_refused", str(seq), str(exc))
+                return StepResult("refused", seq)
         call = self.vault.settle_call(payload.batch, signatures)
         fee_bump = 1.0
         for _attempt in range(NONCE_ATTEMPTS):

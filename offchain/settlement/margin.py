@@ -16,9 +16,10 @@ on-chain check is never looser than the model.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -115,6 +116,10 @@ class Calibration:
     data_end_ms: int
     ledger_days: int = 0
     notes: tuple[str, ...] = ()
+    # Canonical JSON of what the model was built from (seed end, risk universe, collateral, the ledger's daily
+    # closes after the seed): published with
+    # every batch so that a verifier rebuilds the model and checks `data_hash` (offchain/audit/model.py).
+    inputs: str = ""
 
     def record(self) -> dict[str, str]:
         return {
@@ -123,6 +128,7 @@ class Calibration:
             "last_day": self.last_day,
             "data_end_ms": str(self.data_end_ms),
             "ledger_days": str(self.ledger_days),
+            "inputs": self.inputs,
         }
 
 
@@ -372,7 +378,26 @@ class Recalibrator:
         n_ledger = 0 if ledger is None else len(ledger.dates)
         last = str(history.dates[-1]) if n_ledger else f"seed:{history.dates[-1]}"
         version = f"{MODEL_ID}.{MODEL_REVISION}:{last}:{digest[:12]}"
-        return model, haircut_model, Calibration(version, digest, last, data_end_ms, n_ledger, notes)
+        inputs = json.dumps(
+            {
+                "seed_end": str(self.seed.dates[-1]),
+                "instruments": [
+                    [i.name, i.kind, i.underlying] for i in sorted(self.instruments.values(), key=lambda i: i.name)
+                ],
+                "collateral": [asdict(c) for c in self.collateral],
+                # the ledger's daily index closes after the seed (NaN as null): the verifier splices them too
+                "ledger": None
+                if ledger is None
+                else {
+                    "dates": [str(x) for x in ledger.dates],
+                    "symbols": list(ledger.symbols),
+                    "close": [[None if math.isnan(v) else float(v) for v in row] for row in ledger.close.tolist()],
+                },
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+        return model, haircut_model, Calibration(version, digest, last, data_end_ms, n_ledger, notes, inputs)
 
     def place_seed(self, conn: Connection, now_ms: int, current: Calibration | None) -> Calibration:
         """The calibration with the seed's instant resolved (a seed placed at the first observation)."""

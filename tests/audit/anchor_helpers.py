@@ -21,6 +21,7 @@ from offchain.core.merkle import root_of
 from offchain.core.obligations import FundingDue, PendingFill, compute_obligations
 from offchain.settlement.state import load_instruments, load_positions, load_settled_marks
 from tests.audit.conftest import History
+from tests.audit.rederive_helpers import evidence_for, honest_requirements, model_record
 
 
 @dataclass
@@ -51,6 +52,7 @@ def settle_tampered(history: History, t: Tamper) -> dict[str, Any]:
     latest = int(vault.w3.eth.get_block("latest")["timestamp"])
     as_of = t.as_of if t.as_of is not None else latest
     ctx: BatchContext | None = None
+    requirements = tuple(t.requirements)
     if t.context:
         with d.db.connect() as conn:
             instruments, positions, settled = load_instruments(conn), load_positions(conn), load_settled_marks(conn)
@@ -85,6 +87,9 @@ def settle_tampered(history: History, t: Tamper) -> dict[str, Any]:
         funding = [FundingDue(*f) for f in t.funding]
         ob = compute_obligations(specs, positions, settled, marks, pending, funding)
         transfers = tuple(net_transfers(ob.flows))
+        if not t.requirements:  # the engine model's rows at the new positions and marks (honest, for the verifier)
+            honest = honest_requirements(history, ob.new_positions(positions), marks)
+            requirements = tuple(Requirement(account=a, im=im, mm=mm) for a, (im, mm) in sorted(honest.items()))
         involved = set(ob.marks_used) | {p.instrument for p in t.fills} | {f[0] for f in t.funding}
         ctx = BatchContext(
             marks=dict(ob.marks_used),
@@ -101,14 +106,18 @@ def settle_tampered(history: History, t: Tamper) -> dict[str, Any]:
         valid_until=max(as_of, latest) + DEFAULT_BATCH_TTL_S,  # a back-dated batch still lands (the engine's rule)
         fills_root=root_of([p.fill.leaf() for p in t.fills]),
         transfers=transfers,
-        requirements=tuple(t.requirements),
+        requirements=requirements,
         margin_calls=tuple(t.margin_calls),
         context_hash=ctx.hash() if ctx is not None else b"\x00" * 32,
     )
     signers = [RiskSigner.from_devnet_key(k, d.spec.chain_id) for k in d.spec.signer_keys[: d.spec.threshold]]
     vault.settle(vault_sender(vault.w3, d.spec.operator_key), batch, sign_batch(batch, vault.domain, signers))
-    return {
+    line: dict[str, Any] = {
         "sequence": batch.sequence,
         "context": ctx.canonical().decode() if ctx is not None else None,
         "fills": [fill_json(p) for p in t.fills],
     }
+    if ctx is not None:  # what the engine publishes with a batch: its model record and price evidence
+        line["model"] = model_record(history)
+        line["price_evidence"] = evidence_for(ctx.marks, as_of * 1000)
+    return line

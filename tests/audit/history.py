@@ -21,6 +21,7 @@ from offchain.ingest.service import AckStatus, Ingestor
 from offchain.ledger import schema as t
 from offchain.settlement.builder import BuilderConfig
 from offchain.settlement.clock import ChainClock
+from offchain.settlement.engine import SettlementEngine
 from offchain.settlement.prices import record_funding
 from tests.settlement.conftest import BTC_QTY, USDC, Devnet
 
@@ -40,8 +41,11 @@ class HistoryStats:
     seconds: float = 0.0
 
 
-def build_history(d: Devnet, rounds: int, fills_per_round: int = 6, seed: int = 7) -> HistoryStats:
-    """`rounds` batches with fills from all three venues and moving marks, plus the side events above."""
+def build_history(
+    d: Devnet, rounds: int, fills_per_round: int = 6, seed: int = 7, engine: SettlementEngine | None = None
+) -> HistoryStats:
+    """`rounds` batches with fills from all three venues and moving marks, plus the side events above.
+    `engine`: the one to settle with (default: the devnet's, holding the risk-signer keys)."""
     started = time.perf_counter()
     rng = random.Random(seed)
     stats = HistoryStats()
@@ -52,7 +56,7 @@ def build_history(d: Devnet, rounds: int, fills_per_round: int = 6, seed: int = 
     # The history warps the chain (funding intervals, withdrawal delays): its time is the chain's, for ingest
     # (fill timestamps within the batch's ingest window) and for the engine alike.
     ing = Ingestor(d.db, fills_domain(d.spec.chain_id, d.spec.vault), clock=d.now_ms)
-    engine = settlement_engine(d.spec, d.db, BuilderConfig(heartbeat_s=0), clock=ChainClock(d.vault.w3))
+    engine = engine or settlement_engine(d.spec, d.db, BuilderConfig(heartbeat_s=0), clock=ChainClock(d.vault.w3))
     wid = d.vault.request_withdrawal(_sender(d, FUND), 0, 1_000 * USDC, d.member(FUND).address)
     d.vault.cancel_withdrawal(_sender(d, FUND), wid)
     traders = [MM, FUND, RETAIL]

@@ -22,6 +22,7 @@ from offchain.settlement.state import load_instruments, load_positions, load_set
 from tests.audit.conftest import History
 from tests.audit.history import MM
 from tests.audit.published_helpers import fill_of, middle_batch_with_fills, resign
+from tests.audit.rederive_helpers import evidence_for, honest_requirements, model_record
 
 Lines = list[dict[str, Any]]
 
@@ -130,6 +131,9 @@ def _settle_hand_built(
         terms={n: InstrumentTerms(instruments[n].qty_decimals, instruments[n].clearing_fee_bps) for n in ob.marks_used},
     )
     vault = d.vault
+    if not requirements:  # the engine model's rows at the moved marks (the verifier re-derives them)
+        honest = honest_requirements(history, positions, {**{n: m.price for n, m in settled.items()}, **new_marks})
+        requirements = tuple(Requirement(account=a, im=im, mm=mm) for a, (im, mm) in sorted(honest.items()))
     batch = Batch(
         sequence=vault.last_sequence() + 1,
         prev_hash=vault.last_batch_hash(),
@@ -144,7 +148,14 @@ def _settle_hand_built(
 
 
 def _published_with(history: History, name: str, seq: int, ctx: BatchContext) -> Any:
-    line = {"sequence": seq, "context": ctx.canonical().decode(), "fills": []}
+    ts_ms = int(history.devnet.vault.w3.eth.get_block("latest")["timestamp"]) * 1000
+    line = {
+        "sequence": seq,
+        "context": ctx.canonical().decode(),
+        "fills": [],
+        "model": model_record(history),
+        "price_evidence": evidence_for(ctx.marks, ts_ms),
+    }
     return history.tampered(name, lambda lines: lines.append(line))
 
 

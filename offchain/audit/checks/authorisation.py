@@ -85,6 +85,25 @@ class ChainState:
         self.last_sequence, self.last_digest, self.last_as_of = seq, digest, call.as_of
         return batch
 
+    def check_proposal(self, batch: Batch) -> None:
+        """The order checks of `check_batch` for a batch not yet settled (it has no signatures yet); does not
+        advance the tip (a proposal is checked on a copy of the state)."""
+        seq = batch.sequence
+        if seq != self.last_sequence + 1:
+            raise Discrepancy(seq, "sequence", f"expected sequence {self.last_sequence + 1}, got {seq}")
+        if batch.prev_hash != self.last_digest:
+            raise Discrepancy(
+                seq,
+                "hash-chain",
+                f"prevHash 0x{batch.prev_hash.hex()} is not the previous digest 0x{self.last_digest.hex()}",
+            )
+        if batch.as_of < self.last_as_of:
+            raise Discrepancy(seq, "as-of", f"asOf {batch.as_of} is before the previous batch's {self.last_as_of}")
+        bad = zero_sum_violations(batch.transfers)
+        if bad:
+            asset, total = sorted(bad.items())[0]
+            raise Discrepancy(seq, "zero-sum", f"transfers of asset {asset} sum to {total}, not zero")
+
     def _check_signatures(self, seq: int, digest: bytes, call: SettleCall, block: int) -> None:
         if not self.signers:
             raise Discrepancy(seq, "signatures", "settled before any signer set was registered")

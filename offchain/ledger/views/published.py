@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import groupby
+from typing import Any
 
 from sqlalchemy import Connection, select
 
@@ -72,6 +73,8 @@ class ConfirmedBatchFills:
     sequence: int
     context: str | None  # the canonical context string its contextHash commits to
     fills: tuple[SettledFill, ...]  # in ingest order (the order of its fillsRoot and transfers)
+    model: dict[str, Any] | None = None  # the risk model's record (inputs, hash) the batch was margined with
+    price_evidence: dict[str, Any] | None = None  # the observations behind its marks and collateral prices
 
 
 def registry_listing(conn: Connection) -> tuple[list[VenueListing], list[InstrumentListing]]:
@@ -164,7 +167,9 @@ def confirmed_batches_with_fills(conn: Connection) -> Iterator[ConfirmedBatchFil
         yield ConfirmedBatchFills(
             int(sequence),
             payload.get("context") or None,
-            tuple(
+            model=dict(payload.get("model") or {}) or None,
+            price_evidence=dict(payload.get("price_evidence") or {}) or None,
+            fills=tuple(
                 SettledFill(
                     r.venue,
                     r.venue_fill_id,

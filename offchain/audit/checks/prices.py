@@ -1,0 +1,133 @@
+"""Marks and collateral prices re-derived from the published price evidence (`mark-evidence`,
+`collateral-evidence`, `collateral-price`).
+
+The index rule (offchain/marketdata/index.py, the default governed `IndexRule`): the median of the fresh
+sources after outlier rejection, with a quorum of a strict majority of the known sources. For each symbol
+the batch publishes the observations the engine used, those it rejected as outliers and the known stale
+ones. The verifier takes the fresh ones (used + rejected), recomputes the median, the sources that agree
+within `outlier_bps`, the quorum and the index, and requires:
+ - every mark the context settles at is the index of its published evidence (`mark-evidence`);
+ - every collateral price a batch posts for a non-cash asset is the index of its risk factor's evidence,
+   or, when the engine's guard halted that price, the price already in force (`collateral-evidence`);
+ - the settlement asset, and any asset the model gives no risk factor (a stablecoin), is posted at par:
+   one whole token is one settlement unit (`collateral-price`).
+What is not checked here: that an observation really came from its source (unsigned sources are
+trusted; see docs/auditors.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from offchain.audit.errors import Discrepancy
+from offchain.audit.events.replay import AssetMark
+from offchain.audit.model import RebuiltModel
+from offchain.core.batch import SETTLEMENT_ASSET, Batch
+from offchain.core.context import BatchContext
+from offchain.marketdata.index import IndexRule, median
+
+
+class EvidenceError(ValueError):
+    pass
+
+
+def _observations(ev: Mapping[str, Any], key: str) -> list[tuple[str, int, int]]:
+    rows = ev.get(key, [])
+    if not isinstance(rows, list):
+        raise EvidenceError(f"{key} is not a list")
+    try:
+        return [(str(o["source"]), int(o["price"]), int(o["ts_ms"])) for o in rows]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise EvidenceError(f"malformed observation in {key}: {exc}") from exc
+
+
+def index_of(ev: Mapping[str, Any], rule: IndexRule) -> int:
+    """The index the evidence gives by the rule (EvidenceError when it gives none or is inconsistent)."""
+    used, rejected, stale = (_observations(ev, k) for k in ("used", "rejected", "stale"))
+    known = used + rejected + stale
+    if len({s for s, _, _ in known}) != len(known):
+        raise EvidenceError("more than one observation per source")
+    fresh = used + rejected
+    if not fresh:
+        raise EvidenceError("no fresh observation")
+    if any(p <= 0 for _, p, _ in fresh):
+        raise EvidenceError("a non-positive price")
+    mid = median([p for _, p, _ in fresh])
+    agree = sorted(o for o in fresh if abs(o[1] - mid) * 10_000 <= rule.outlier_bps * mid)
+    if agree != sorted(used):
+        raise EvidenceError(
+            f"the sources within {rule.outlier_bps} bps of the median {mid} are {[s for s, _, _ in agree]}, "
+            f"the evidence used {[s for s, _, _ in used]}"
+        )
+    quorum = max(rule.min_sources, len(known) // 2 + 1)
+    if len(agree) < quorum:
+        raise EvidenceError(f"{len(agree)} agreeing sources, quorum {quorum} of {len(known)} known")
+    index = median([p for _, p, _ in agree])
+    if ev.get("index") is not None and str(ev.get("index")) != str(index):
+        raise EvidenceError(f"the evidence states index {ev.get('index')}, its observations give {index}")
+    return index
+
+
+def check_marks(batch: Batch, evidence: Mapping[str, Any], ctx: BatchContext, rule: IndexRule) -> None:
+    seq = batch.sequence
+    for name, mark in sorted(ctx.marks.items()):
+        ev = evidence.get(name)
+        if not isinstance(ev, dict):
+            raise Discrepancy(seq, "mark-evidence", f"{name} is settled at {mark} with no published price evidence")
+        try:
+            index = index_of(ev, rule)
+        except EvidenceError as exc:
+            raise Discrepancy(seq, "mark-evidence", f"{name} settled at {mark}: {exc}") from exc
+        if index != mark:
+            raise Discrepancy(
+                seq, "mark-evidence", f"{name} is settled at {mark}, the index of its published observations is {index}"
+            )
+
+
+def check_collateral(
+    batch: Batch,
+    evidence: Mapping[str, Any],
+    rebuilt: RebuiltModel,
+    before: Mapping[int, AssetMark],
+    rule: IndexRule,
+    settlement_decimals: int = 6,
+) -> None:
+    """Collateral rows of the batch; `before`: the marks in force before it (a halted price keeps its own)."""
+    seq, par = batch.sequence, 10**settlement_decimals
+    factors = {c.asset: c.factor for c in rebuilt.inputs.collateral}
+    for m in batch.marks:
+        old = before.get(m.asset)
+        factor = factors.get(m.asset)
+        if m.asset == SETTLEMENT_ASSET or (m.asset in factors and factor is None):
+            if m.price != par:
+                raise Discrepancy(
+                    seq,
+                    "collateral-price",
+                    f"asset {m.asset} moves with no risk factor but is posted at {m.price}, not {par}",
+                )
+            continue
+        ev = evidence.get(factor) if factor is not None else None
+        if not isinstance(ev, dict):
+            raise Discrepancy(
+                seq, "collateral-evidence", f"asset {m.asset} is posted at {m.price} with no evidence for {factor}"
+            )
+        if ev.get("guard") is not None:
+            if old is None or m.price != old.price:
+                raise Discrepancy(
+                    seq,
+                    "collateral-evidence",
+                    f"asset {m.asset}: {factor}'s price is halted ({ev.get('guard')}), yet it is posted at {m.price}, "
+                    f"not the {None if old is None else old.price} in force",
+                )
+            continue
+        try:
+            index = index_of(ev, rule)
+        except EvidenceError as exc:
+            raise Discrepancy(seq, "collateral-evidence", f"asset {m.asset} ({factor}): {exc}") from exc
+        if index != m.price:
+            raise Discrepancy(
+                seq,
+                "collateral-evidence",
+                f"asset {m.asset} is posted at {m.price}, the index of {factor}'s published observations is {index}",
+            )

@@ -1,0 +1,50 @@
+"""`crossclear cosign --config FILE`: run one co-signer (offchain/cosign): verify each proposed batch with
+the auditor's checks against its own view of the chain, and sign it only if every check passes."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("cosign", help="run a co-signer: verify proposed batches, sign those that pass")
+    p.add_argument("--config", type=Path, required=True, help="co-signer settings file (TOML or JSON)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from offchain.app.deploy import connect
+    from offchain.app.keys import load_account
+    from offchain.audit.errors import AuditError, Discrepancy
+    from offchain.chain.signers import RiskSigner
+    from offchain.core.logs import configure_json_logging
+    from offchain.cosign.service import build_app
+    from offchain.cosign.settings import CosignSettings
+    from offchain.cosign.verifier import ProposalVerifier
+    from offchain.errors import ConfigError
+
+    configure_json_logging(logging.INFO)
+    try:
+        settings = CosignSettings.load(args.config)
+        w3 = connect(settings.rpc_url, settings.rpc_timeout_s)
+        signer = RiskSigner(load_account(settings.key, int(w3.eth.chain_id)))
+        verifier = ProposalVerifier(w3, settings.vault, settings.registry, settings.history, settings.registry_ttl_s)
+        verifier.sync()  # the history so far, audited before the first signature
+    except (ConfigError, ValueError, OSError, AuditError) as exc:
+        print(f"crossclear cosign: {exc}", file=sys.stderr)
+        return 2
+    except Discrepancy as d:
+        print(f"crossclear cosign: the settled history fails the audit, refusing to sign: {d}", file=sys.stderr)
+        return 1
+    print(
+        f"co-signer {signer.address} for vault {verifier.vault}: history verified to batch "
+        f"{verifier.last_sequence}; listening on {settings.host}:{settings.port}",
+        file=sys.stderr,
+        flush=True,
+    )
+    uvicorn.run(build_app(verifier, signer), host=settings.host, port=settings.port, log_level="warning")
+    return 0

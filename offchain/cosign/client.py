@@ -1,0 +1,148 @@
+"""The engine's side: gather co-signers' signatures over a proposed batch until the vault's threshold.
+
+Every co-signer is asked at once (HTTP, in parallel); a signature counts only if it recovers to the signer
+it names over the batch's digest. Fewer than `threshold` signatures is `CosignRefusedError`, naming each
+co-signer's refusal (the check that failed) or error: the batch is not sent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from sqlalchemy import Connection, Engine, select
+
+from offchain.audit import published as pub
+from offchain.chain.signers import SignaturesRefusedError, SignerSignature
+from offchain.cli.publish_command import read_defaults
+from offchain.core.eip712 import Domain
+from offchain.core.fills import Fill, InvalidSignature, recover_signer
+from offchain.cosign.wire import batch_json
+from offchain.settlement.payload import BatchPayload
+
+log = logging.getLogger("crossclear.cosign")
+
+
+class CosignRefusedError(SignaturesRefusedError):
+    """Fewer co-signers than the threshold signed; `refusals`: co-signer URL -> why (check name or error)."""
+
+    def __init__(self, sequence: int, refusals: dict[str, str]) -> None:
+        self.sequence = sequence
+        self.refusals = refusals
+        said = "; ".join(f"{u}: {r}" for u, r in sorted(refusals.items()))
+        super().__init__(f"batch {sequence}: not enough co-signatures ({said})")
+
+
+def proposal_line(conn: Connection, payload: BatchPayload) -> dict[str, Any]:
+    """The batch's published line (what `crossclear publish` will write once it is confirmed)."""
+    from offchain.ledger import schema as t
+
+    f = t.fills.c
+    rows = {
+        int(r.id): r
+        for r in conn.execute(
+            select(
+                f.id,
+                f.venue,
+                f.venue_fill_id,
+                f.symbol,
+                f.instrument,
+                f.buyer_address,
+                f.seller_address,
+                f.qty,
+                f.price,
+                f.ts_ms,
+                f.signature,
+            ).where(f.id.in_(payload.fill_ids))
+        )
+    }
+    fills = tuple(
+        pub.PublishedFill(
+            Fill(
+                venue=r.venue,
+                venue_fill_id=r.venue_fill_id,
+                symbol=r.symbol,
+                buyer=r.buyer_address,
+                seller=r.seller_address,
+                qty=int(r.qty),
+                price=int(r.price),
+                ts=int(r.ts_ms),
+            ),
+            r.instrument,
+            bytes(r.signature),
+        )
+        for r in (rows[i] for i in payload.fill_ids)
+    )
+    seq = payload.batch.sequence
+    line = pub.PublishedBatch(
+        sequence=seq,
+        context=payload.context or None,
+        fills=fills,
+        defaults=read_defaults(conn).get(seq),
+        model=dict(payload.model) or None,
+        price_evidence=dict(payload.price_evidence) or None,
+    )
+    return pub.batch_json(line)
+
+
+@dataclass
+class RemoteCosigners:
+    urls: Sequence[str]
+    threshold: int
+    db: Engine
+    domain: Domain
+    timeout_s: float = 30.0
+
+    def collect(self, payload: BatchPayload) -> list[SignerSignature]:
+        with self.db.connect() as conn:
+            body = {"batch": batch_json(payload.batch), "line": proposal_line(conn, payload)}
+        digest = payload.batch.digest(self.domain)
+        seq = payload.batch.sequence
+        signatures: dict[str, SignerSignature] = {}
+        refusals: dict[str, str] = {}
+        pool = ThreadPoolExecutor(max_workers=max(1, len(self.urls)), thread_name_prefix="cosign")
+        try:
+            pending: dict[Future[SignerSignature | str], str] = {
+                pool.submit(self._ask, url, body, digest): url for url in self.urls
+            }
+            while pending and len(signatures) < self.threshold:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    url = pending.pop(fut)
+                    result = fut.result()
+                    if isinstance(result, SignerSignature):
+                        signatures[result.signer] = result
+                    else:
+                        refusals[url] = result
+                        log.warning("co-signer %s did not sign batch %s: %s", url, seq, result)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+        if len(signatures) < self.threshold:
+            raise CosignRefusedError(seq, refusals)
+        return sorted(signatures.values(), key=lambda s: int(s.signer, 16))
+
+    def _ask(self, url: str, body: dict[str, Any], digest: bytes) -> SignerSignature | str:
+        """The co-signer's signature, or why there is none."""
+        try:
+            r = httpx.post(f"{url.rstrip('/')}/v1/sign", json=body, timeout=self.timeout_s)
+        except httpx.HTTPError as exc:
+            return f"unreachable: {exc}"
+        try:
+            answer = r.json()
+        except ValueError:
+            return f"HTTP {r.status_code}: not JSON"
+        if r.status_code == 409:
+            return f"refused [{answer.get('check')}] {answer.get('detail')}"
+        if r.status_code != 200:
+            return f"HTTP {r.status_code}: {answer.get('error')} {answer.get('detail')}"
+        try:
+            signer, signature = str(answer["signer"]), bytes.fromhex(str(answer["signature"]).removeprefix("0x"))
+            if recover_signer(digest, signature) != signer:
+                return f"signature does not recover to {signer}"
+        except (KeyError, ValueError, InvalidSignature) as exc:
+            return f"bad signature: {exc}"
+        return SignerSignature(signer, signature)
