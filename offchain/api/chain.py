@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import requests
 from eth_utils import to_checksum_address
@@ -45,6 +45,16 @@ class WithdrawalView:
     tx_hash: str | None
 
 
+# The vault's events of a withdrawal after its request, indexed by id only: the status each one sets.
+WITHDRAWAL_LIFECYCLE = {
+    "WithdrawalApproved": "approved",
+    "WithdrawalExecuted": "executed",
+    "WithdrawalCancelled": "cancelled",
+    "WithdrawalVetoed": "vetoed",
+    "WithdrawalRecalled": "recalled",
+}
+
+
 class ChainGateway(Protocol):
     def has_code(self, address: str) -> bool: ...
     def is_valid_signature(self, address: str, digest: bytes, signature: bytes) -> bool: ...
@@ -56,6 +66,8 @@ class ChainGateway(Protocol):
     def withdrawal(self, withdrawal_id: int) -> WithdrawalInfo: ...
     def withdrawal_view(self, withdrawal_id: int) -> WithdrawalView: ...
     def relay_withdrawal(self, req: WithdrawalRequest, signature: bytes) -> WithdrawalView: ...
+    def block_number(self) -> int: ...
+    def withdrawal_events(self, account: int, after_block: int) -> tuple[list[dict[str, Any]], int]: ...
 
 
 class Web3Chain:
@@ -140,6 +152,45 @@ class Web3Chain:
         tx = "0x" + bytes(logs[0]["transactionHash"]).hex() if logs else None
         return _view(info, tx)
 
+    def block_number(self) -> int:
+        try:
+            return int(self.vault.w3.eth.block_number)
+        except TRANSPORT_ERRORS as exc:
+            raise chain_unavailable(str(exc)) from exc
+
+    def withdrawal_events(self, account: int, after_block: int) -> tuple[list[dict[str, Any]], int]:
+        """The account's withdrawal events (requested, then approved / executed / cancelled / vetoed /
+        recalled) in blocks after `after_block` up to the tip, in chain order, and the tip. Read from the
+        vault's own events: the ledger does not index withdrawals, the chain is their record."""
+        try:
+            tip = int(self.vault.w3.eth.block_number)
+            if tip <= after_block:
+                return [], after_block
+            events = self.vault.contract.events
+            found: list[tuple[int, int, dict[str, Any]]] = []
+            requested = events.WithdrawalRequested().get_logs(
+                from_block=after_block + 1, to_block=tip, argument_filters={"account": account}
+            )
+            for log in requested:
+                a = log["args"]
+                event = _withdrawal_event(log, "requested")
+                event.update(
+                    asset=int(a["asset"]), amount=str(int(a["amount"])), to=str(a["to"]), ready_at=int(a["readyAt"])
+                )
+                found.append((int(log["blockNumber"]), int(log["logIndex"]), event))
+            owner: dict[int, int] = {}
+            for name, status in WITHDRAWAL_LIFECYCLE.items():
+                for log in getattr(events, name)().get_logs(from_block=after_block + 1, to_block=tip):
+                    wid = int(log["args"]["id"])
+                    if wid not in owner:  # only the id is indexed: the vault says whose it is
+                        owner[wid] = self.vault.withdrawal(wid).account
+                    if owner[wid] == account:
+                        found.append((int(log["blockNumber"]), int(log["logIndex"]), _withdrawal_event(log, status)))
+        except TRANSPORT_ERRORS as exc:
+            raise chain_unavailable(str(exc)) from exc
+        found.sort(key=lambda f: (f[0], f[1]))
+        return [e for _, _, e in found], tip
+
     def relay_withdrawal(self, req: WithdrawalRequest, signature: bytes) -> WithdrawalView:
         if self.relayer is None:
             raise chain_unavailable("this API process has no relayer key")
@@ -153,6 +204,16 @@ class Web3Chain:
             raise ApiError(409, "vault_refused", str(exc)) from exc
         except TRANSPORT_ERRORS as exc:
             raise chain_unavailable(str(exc)) from exc
+
+
+def _withdrawal_event(log: Any, status: str) -> dict[str, Any]:
+    return {
+        "type": "withdrawal",
+        "id": int(log["args"]["id"]),
+        "status": status,
+        "block": int(log["blockNumber"]),
+        "tx_hash": "0x" + bytes(log["transactionHash"]).hex(),
+    }
 
 
 def _view(info: WithdrawalInfo, tx_hash: str | None) -> WithdrawalView:
@@ -271,6 +332,12 @@ class GuardedChain:
 
     def withdrawal(self, withdrawal_id: int) -> WithdrawalInfo:
         return self._call(lambda: self.inner.withdrawal(withdrawal_id))
+
+    def block_number(self) -> int:
+        return self._call(self.inner.block_number)
+
+    def withdrawal_events(self, account: int, after_block: int) -> tuple[list[dict[str, Any]], int]:
+        return self._call(lambda: self.inner.withdrawal_events(account, after_block))
 
     def withdrawal_view(self, withdrawal_id: int) -> WithdrawalView:
         return self._call(lambda: self.inner.withdrawal_view(withdrawal_id))

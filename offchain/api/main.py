@@ -79,7 +79,7 @@ def create_app(
         auctions=None if auction_house is None else auction_house(engine, ingestor),
     )
 
-    webhooks = WebhookDispatcher(engine, settings.webhook_interval_ms / 1000)
+    webhooks = WebhookDispatcher(engine, settings.webhook_interval_ms / 1000, feed=chain)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -7,28 +7,39 @@ ledger is the only state. Event kinds:
 
 * member: `fill` (a fill of the member stored), `margin_call` (issue, raise, cure or default of a call:
   amount, cure deadline, equity, IM, MM), `positions` (the member's netted positions after each
-  confirmed batch), `default` (a default declared);
+  confirmed batch), `default` (a default declared), `withdrawal` (a withdrawal of the member requested,
+  approved, executed, cancelled, vetoed or recalled: read from the vault's events when the API has a
+  chain; the cursor's `block` is the last block read);
 * venue: `ack` (a fill of the venue stored, with its ledger id), `settlement` (a confirmed batch that
   settles fills of the venue: sequence, tx hash, fillsRoot, how many of the venue's fills).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import secrets
 import threading
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import orjson
 
+from offchain.api.errors import ApiError
 from offchain.ledger import webhooks_store
 from offchain.ledger.handles import Connection, Engine
 from offchain.ledger.views import batches, defaults, fills, margin, positions
 
 Event = dict[str, Any]
+
+
+class WithdrawalFeed(Protocol):
+    """Where withdrawal events come from (the API's chain gateway: offchain/api/chain.py)."""
+
+    def block_number(self) -> int: ...
+    def withdrawal_events(self, account: int, after_block: int) -> tuple[list[Event], int]: ...
 
 
 @dataclass
@@ -37,23 +48,34 @@ class Cursor:
     margin_call: int = 0
     default: int = 0
     batch: int = 0
+    block: int = 0  # the last chain block whose withdrawal events were delivered
 
     @classmethod
-    def now(cls, conn: Connection) -> Cursor:
-        """The cursor of "from now on": the latest id of every source."""
+    def now(cls, conn: Connection, feed: WithdrawalFeed | None = None) -> Cursor:
+        """The cursor of "from now on": the latest id of every source (and the chain's tip, with a feed;
+        with the chain down, 0: the first poll that reaches it delivers the account's whole history)."""
+        block = 0
+        if feed is not None:
+            with contextlib.suppress(ApiError):
+                block = feed.block_number()
         return cls(
             fill=fills.last_fill_id(conn),
             margin_call=margin.last_margin_call_id(conn),
             default=defaults.last_default_id(conn),
             batch=batches.last_confirmed_sequence(conn),
+            block=block,
         )
 
     def as_json(self) -> dict[str, int]:
         return asdict(self)
 
 
-def member_events(conn: Connection, account: int, cursor: Cursor, limit: int = 500) -> tuple[list[Event], Cursor]:
-    """The member's events after `cursor`, oldest first per kind, and the cursor after them."""
+def member_events(
+    conn: Connection, account: int, cursor: Cursor, limit: int = 500, feed: WithdrawalFeed | None = None
+) -> tuple[list[Event], Cursor]:
+    """The member's events after `cursor`, oldest first per kind, and the cursor after them. With a
+    `feed`, also its withdrawals' events (none this round while the chain is unavailable: the cursor's
+    block stays, so they come with a later poll)."""
     out: list[Event] = []
     for r in fills.member_fills_since(conn, account, cursor.fill, limit):
         out.append(
@@ -111,6 +133,12 @@ def member_events(conn: Connection, account: int, cursor: Cursor, limit: int = 5
             }
         )
         cursor.batch = last.sequence
+    if feed is not None:
+        try:
+            withdrawals, cursor.block = feed.withdrawal_events(account, cursor.block)
+            out.extend(withdrawals)
+        except ApiError:
+            pass
     return out, cursor
 
 
@@ -153,8 +181,11 @@ class WebhookDispatcher:
     after its stored cursor are POSTed as one JSON body `{"account", "events": [...]}`, signed with the
     webhook's secret; the cursor moves only after a 2xx (at-least-once: a receiver dedups by event id)."""
 
-    def __init__(self, engine: Engine, interval_s: float = 0.5, timeout_s: float = 2.0) -> None:
+    def __init__(
+        self, engine: Engine, interval_s: float = 0.5, timeout_s: float = 2.0, feed: WithdrawalFeed | None = None
+    ) -> None:
         self.engine = engine
+        self.feed = feed
         self.interval_s = interval_s
         self._timeout_s = timeout_s
         self._client = httpx.Client(timeout=timeout_s)
@@ -181,7 +212,7 @@ class WebhookDispatcher:
         delivered = 0
         for hook in hooks:
             with self.engine.connect() as conn:
-                events, after = member_events(conn, hook.account, Cursor(**hook.cursor))
+                events, after = member_events(conn, hook.account, Cursor(**hook.cursor), feed=self.feed)
             if not events:
                 continue
             body = orjson.dumps({"account": hook.account, "events": events})

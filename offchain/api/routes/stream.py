@@ -65,7 +65,8 @@ def add_webhook(
         if owner != verified.signer:
             raise forbidden("only the member itself may register its webhooks")
         spend_nonce(conn, verified, now)
-        hook_id = webhooks_store.register(conn, account, body.payload.url, secret, Cursor.now(conn).as_json(), now)
+        start = Cursor.now(conn, svc.chain).as_json()
+        hook_id = webhooks_store.register(conn, account, body.payload.url, secret, start, now)
         if hook_id is None:
             raise ApiError(409, "webhook_exists", "this URL is registered for the account already")
     return WebhookOut(id=hook_id, account=account, url=body.payload.url, secret=secret)
@@ -104,7 +105,7 @@ async def stream(
             target = account if account is not None else member_account_of(conn, s.address)
             if target is None or not may_read_member(conn, svc, s.address, target):
                 return ("forbidden", None, Cursor())
-            return ("member", target, Cursor.now(conn))
+            return ("member", target, Cursor.now(conn, svc.chain))
 
     granted = await anyio.to_thread.run_sync(authorise)
     if granted is None:
@@ -123,7 +124,9 @@ async def stream(
         with svc.engine.connect() as conn:
             if is_revoked(conn, s):
                 return None
-            return venue_events(conn, subject, c) if kind == "venue" else member_events(conn, subject, c)
+            if kind == "venue":
+                return venue_events(conn, subject, c)
+            return member_events(conn, subject, c, feed=svc.chain)
 
     interval = svc.settings.stream_poll_ms / 1000
     try:
