@@ -132,7 +132,7 @@ def test_each_instrument_rule_of_the_header_against_the_current_terms() -> None:
         ("perp", "BTC", 5, 20),
         ("perp", "BTC", 3, 10),
     ):
-        ins = PublishedInstrument("BTC-PERP", *got)  # type: ignore[arg-type]
+        ins = PublishedInstrument("BTC-PERP", *got)
         assert header_refused(header(instruments={"BTC-PERP": ins})) == (
             f"the header gives BTC-PERP (kind, underlying, qty_decimals, fee_bps) = {got}, the registry {want} "
             f"(registry {ADDRESS})"

@@ -175,8 +175,8 @@ def test_after_the_rows_a_cure_or_a_declare_closes_the_call() -> None:
 
 # Close-outs: an auction venue and a trading venue; A is in default, B and C are not.
 VENUE_KEY = Account.from_key(keccak(text="close-out venue"))
-ADDR = {a: to_checksum_address("0x" + f"{a:02x}" * 20) for a in (A, B, C)}
-MEMBERS = {ADDR[a]: a for a in (A, B, C)}
+ADDR: dict[int, str] = {a: to_checksum_address("0x" + f"{a:02x}" * 20) for a in (A, B, C)}
+MEMBERS: dict[str, int] = {ADDR[a]: a for a in (A, B, C)}
 REGISTRY = RegistryState(
     address="0x" + "33" * 20,
     block=1,
