@@ -47,6 +47,11 @@ def test_haircut_equity_floors_each_asset_and_subtracts_the_debt() -> None:
     assert haircut_equity(replay, C) == 0
     replay.debt[C] = 9
     assert haircut_equity(replay, C) == -9
+    # One base unit counts: 1 unit of a 0-decimal token marked at 10 is worth 10.
+    one = VaultReplay()
+    one.marks[0] = AssetMark(10, 0, 0)
+    one.balances[(A, 0)] = 1
+    assert haircut_equity(one, A) == 10
 
 
 def replay_with(account: int, equity: int, debt: int, im: int, mm: int) -> VaultReplay:
@@ -90,6 +95,12 @@ def test_a_new_call_needs_equity_below_mm_or_a_debt() -> None:
         3,
         "margin-call",
         "account 4 is called for 10 though it is not in breach (equity 50, debt 0, IM 80, MM 50)",
+    )
+    # An account the replay has never seen in debt has none: not in breach at equity = MM.
+    r = replay_with(A, 50, 0, 80, 50)
+    del r.debt[A]
+    assert refused(CallChecker(60), calls_batch(3, 100, call(A, 160)), r)[2] == (
+        "account 4 is called for 10 though it is not in breach (equity 50, debt 0, IM 80, MM 50)"
     )
     # No requirement posted: IM = MM = 0, so only a negative equity or a debt is a breach.
     r = replay_with(A, 0, 0, 0, 0)
@@ -268,6 +279,14 @@ def test_a_close_out_reduces_the_defaulters_position_to_zero_at_most() -> None:
         == "fill house/2 moves defaulter 4's BTC-PERP position -2 by 3: a close-out only reduces it"
     )
     assert short == {(A, "BTC-PERP"): -5}
+    # Positions of one unit close with one unit, each way.
+    close_out((fill(A, B, 1, 10_000),), {(A, "BTC-PERP"): -1}, in_default(A))
+    close_out((fill(B, A, 1, 10_000),), {(A, "BTC-PERP"): 1}, in_default(A))
+    # The seller's side moves down: a long 5 sold 3 then 3 crosses zero at the second.
+    assert (
+        close_out_refused((fill(B, A, 3, 10_000, fid="1"), fill(C, A, 3, 10_000, fid="2")), long, in_default(A))
+        == "fill house/2 moves defaulter 4's BTC-PERP position 2 by -3: a close-out only reduces it"
+    )
     # 3 then 2 closes a short 5 exactly.
     close_out((fill(A, B, 3, 10_000, fid="1"), fill(A, B, 2, 10_000, fid="2")), short, in_default(A))
 
