@@ -52,9 +52,14 @@ def setup(w3: Web3) -> Iterator[Setup]:
     mint(deployer, d.tokens["USDC"], member.address, DEPOSIT)
     d.vault.deposit(member, member.address, 0, DEPOSIT)
     withdrawal = d.vault.request_withdrawal(member, 0, WITHDRAWN, member.address)
+    # A second member, admitted only: every per-member view is read for each member in its own place.
+    second = vault_sender(w3, MEMBER_KEYS[1]).address
+    second_account = d.vault.admit_member(deployer, second)
     replay = VaultReplay()
     replay.accounts[account] = member.address
     replay.members[member.address] = account
+    replay.accounts[second_account] = second
+    replay.members[second] = second_account
     replay.marks[0] = AssetMark(1_000_000, 0, 6)
     replay.marks[1] = AssetMark(0, 0, 18)
     replay.balances[(account, 0)] = DEPOSIT - WITHDRAWN
@@ -80,7 +85,7 @@ def changed(s: Setup) -> VaultReplay:
 
 def test_the_matching_replay_passes_and_each_asset_is_reported(setup: Setup) -> None:
     usdc, weth = setup.d.tokens["USDC"], setup.d.tokens["WETH"]
-    assert setup.account == 4
+    assert setup.account == 4 and setup.replay.accounts[5] != setup.member
     assert check(setup, setup.replay) == [
         AssetSolvency(0, usdc, DEPOSIT - WITHDRAWN, WITHDRAWN, DEPOSIT, DEPOSIT),
         AssetSolvency(1, weth, 0, 0, 0, 0),
@@ -90,11 +95,14 @@ def test_the_matching_replay_passes_and_each_asset_is_reported(setup: Setup) -> 
 
 def test_the_account_and_asset_counts(setup: Setup) -> None:
     r = changed(setup)
-    r.accounts[5] = "0x" + "55" * 20
-    assert refused(setup, r) == (None, "accounts", "the vault has 4 accounts, the events admit 5")
+    r.accounts[6] = "0x" + "66" * 20
+    assert refused(setup, r) == (None, "accounts", "the vault has 5 accounts, the events admit 6")
     r = changed(setup)
-    del r.accounts[4]
-    assert refused(setup, r)[2] == "the vault has 4 accounts, the events admit 3"
+    del r.accounts[5]
+    assert refused(setup, r)[2] == "the vault has 5 accounts, the events admit 4"
+    r = changed(setup)
+    del r.accounts[4], r.accounts[5]
+    assert refused(setup, r)[2] == "the vault has 5 accounts, the events admit 3"
     r = changed(setup)
     r.marks[2] = AssetMark(1, 0, 0)
     assert refused(setup, r) == (None, "assets", "the vault lists 2 assets, the events 3")
@@ -104,7 +112,7 @@ def test_the_account_and_asset_counts(setup: Setup) -> None:
 
 
 def test_every_balance_of_every_account_and_asset_and_every_debt(setup: Setup) -> None:
-    for account, asset in ((1, 0), (1, 1), (2, 0), (3, 1), (4, 0), (4, 1)):
+    for account, asset in ((1, 0), (1, 1), (2, 0), (3, 1), (4, 0), (4, 1), (5, 0), (5, 1)):
         r = changed(setup)
         r.balances[(account, asset)] = r.balances.get((account, asset), 0) + 1
         want = setup.replay.balances.get((account, asset), 0)
@@ -113,9 +121,10 @@ def test_every_balance_of_every_account_and_asset_and_every_debt(setup: Setup) -
             "balance",
             f"account {account} asset {asset}: replayed balance {want + 1}, balanceOf {want}",
         )
-    r = changed(setup)
-    r.debt[4] = 7
-    assert refused(setup, r) == (None, "debt", "account 4: replayed debt 7, debtOf 0")
+    for account in (4, 5):
+        r = changed(setup)
+        r.debt[account] = 7
+        assert refused(setup, r) == (None, "debt", f"account {account}: replayed debt 7, debtOf 0")
 
 
 def test_the_default_fund_views(setup: Setup) -> None:
@@ -146,13 +155,20 @@ def test_the_default_fund_views(setup: Setup) -> None:
     r = changed(setup)
     r.fund.defaulted.add(4)
     assert refused(setup, r)[2] == "account 4: replayed in default False (ever True), inDefault False (defaulted False)"
+    for account in (4, 5):
+        r = changed(setup)
+        r.margin_calls[account] = (5, 100)
+        assert refused(setup, r) == (
+            None,
+            "margin-call",
+            f"account {account}: replayed margin call (amount, deadline) (5, 100), marginCallOf [0, 0]",
+        )
     r = changed(setup)
-    r.margin_calls[4] = (5, 100)
-    assert refused(setup, r) == (
-        None,
-        "margin-call",
-        "account 4: replayed margin call (amount, deadline) (5, 100), marginCallOf [0, 0]",
-    )
+    r.fund.defaults[5] = DefaultRecord(0, 0, 0, 0, True)
+    assert refused(setup, r)[2] == "account 5: replayed in default True (ever False), inDefault False (defaulted False)"
+    r = changed(setup)
+    r.fund.defaulted.add(5)
+    assert refused(setup, r)[2] == "account 5: replayed in default False (ever True), inDefault False (defaulted False)"
 
 
 def test_what_is_owed_is_the_balances_and_pending_withdrawals(setup: Setup) -> None:
