@@ -323,3 +323,10 @@ def test_the_32_byte_fields_refuse_31_and_33_bytes() -> None:
         assert getattr(full_batch(**{name: b"\x07" * 32}), name) == b"\x07" * 32
     plain = Batch(sequence=1, prev_hash=Z32, as_of=0)
     assert (plain.fills_root, plain.context_hash) == (Z32, Z32)
+
+
+def test_decoding_words_without_the_later_fields_takes_their_defaults() -> None:
+    b = full_batch(context_hash=Z32, contributions=(), margin_calls=(), default_actions=())
+    t, r, m = b.words()
+    plain = decode_batch_words(b.sequence, b.prev_hash, b.as_of, b.fills_root, t, r, m, b.approved_withdrawals)
+    assert plain == b and plain.context_hash == Z32 and plain.valid_until == b.as_of + 3600
