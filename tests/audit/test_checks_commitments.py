@@ -146,3 +146,135 @@ def test_a_seller_outside_the_members_is_refused_too() -> None:
     with pytest.raises(Discrepancy) as exc:
         FillChecker(REGISTRY, DOMAIN).check(5, AS_OF, PublishedBatch(5, None, (signed(fill("1")),)), members)
     assert exc.value.detail == f"fill dex/1: seller {SELLER} is not an admitted member"
+
+
+# The per-fill rules that depend on time, the key windows and the tick, each at its boundary. A second registry:
+# the venue rotated its key at 5 s (OLD valid in [3 s, 5 s), NEW from 5 s), its symbol was mapped at 10 s, the
+# instrument's tick is 5 from 0 s, and a fill may be 200 ms ahead of the batch's asOf or 500 ms older than the
+# asOf of the last batch that marked its instrument.
+OLD_KEY = Account.from_key(keccak(text="old venue key"))
+NEW_KEY = Account.from_key(keccak(text="new venue key"))
+TIMED = RegistryState(
+    address="0x" + "33" * 20,
+    block=1,
+    venues={
+        "dex": RegisteredVenue(
+            "dex",
+            "dex",
+            NEW_KEY.address,
+            0,
+            (KeyWindow(OLD_KEY.address, 3, 5), KeyWindow(NEW_KEY.address, 5, KEY_OPEN)),
+            {"BTCUSD": SymbolMapping("BTC-PERP", 10)},
+        )
+    },
+    instruments={"BTC-PERP": RegisteredInstrument("BTC-PERP", "perp", "BTC", ((0, Terms(3, 10, 500, 3600, 1, 5)),))},
+    tiers={},
+    params=Params(fill_max_age_ms=500, fill_max_ahead_ms=200, min_cure_s=0),
+)
+
+
+def timed_fill(fid: str, ts: int, price: int = 10) -> Fill:
+    return Fill(venue="dex", venue_fill_id=fid, symbol="BTCUSD", buyer=BUYER, seller=SELLER, qty=3, price=price, ts=ts)
+
+
+def check_timed(checker: FillChecker, as_of: int, *fills: PublishedFill) -> None:
+    checker.check(7, as_of, PublishedBatch(7, None, fills), MEMBERS)
+
+
+def refused_timed(checker: FillChecker, as_of: int, p: PublishedFill) -> tuple[int | None, str, str]:
+    return found(checker.check, 7, as_of, PublishedBatch(7, None, (p,)), MEMBERS)
+
+
+def test_a_symbol_is_usable_from_the_asof_it_was_mapped_at() -> None:
+    check_timed(FillChecker(TIMED, DOMAIN), 10, signed(timed_fill("1", 10_000), key=NEW_KEY))
+    assert refused_timed(FillChecker(TIMED, DOMAIN), 9, signed(timed_fill("1", 9_000), key=NEW_KEY)) == (
+        7,
+        "fill-symbol",
+        "fill dex/1: symbol 'BTCUSD' was mapped at 10, after asOf 9",
+    )
+
+
+def test_a_fill_may_be_exactly_the_maximum_ahead_of_the_asof_and_no_more() -> None:
+    checker = FillChecker(TIMED, DOMAIN)
+    check_timed(checker, 12, signed(timed_fill("1", 12_200), key=NEW_KEY))
+    assert checker.checked == 1
+    assert refused_timed(checker, 12, signed(timed_fill("2", 12_201), key=NEW_KEY)) == (
+        7,
+        "fill-window",
+        "fill dex/2: ts 12201 is more than 200 ms after the batch's asOf 12",
+    )
+    assert checker.checked == 1
+
+
+def test_a_fill_may_be_exactly_the_maximum_age_before_the_last_marking_batch_and_no_older() -> None:
+    checker = FillChecker(TIMED, DOMAIN)
+    check_timed(checker, 20, signed(timed_fill("1", 11_000), key=NEW_KEY))  # never marked: no age bound
+    checker.marked(["ETH-PERP"], 30)
+    check_timed(checker, 40, signed(timed_fill("2", 11_000), key=NEW_KEY))  # another instrument's marking
+    checker.marked(["ETH-PERP", "BTC-PERP"], 20)
+    assert checker.last_marked == {"ETH-PERP": 20, "BTC-PERP": 20}
+    check_timed(checker, 40, signed(timed_fill("3", 19_500), key=NEW_KEY))
+    assert refused_timed(checker, 40, signed(timed_fill("4", 19_499), key=NEW_KEY)) == (
+        7,
+        "fill-window",
+        "fill dex/4: ts 19499 is more than 500 ms before 20, the asOf of the last batch that settled BTC-PERP",
+    )
+    assert checker.checked == 3
+
+
+def test_the_key_is_the_one_valid_at_the_fills_second() -> None:
+    checker = FillChecker(TIMED, DOMAIN)
+    # 4.999 s is in the old key's window, 5.000 s in the new one's; the same second twice reads one cached key.
+    check_timed(
+        checker,
+        10,
+        signed(timed_fill("1", 4_999), key=OLD_KEY),
+        signed(timed_fill("2", 4_000), key=OLD_KEY),
+        signed(timed_fill("3", 4_500), key=OLD_KEY),
+        signed(timed_fill("4", 5_000), key=NEW_KEY),
+    )
+    assert checker.checked == 4
+    assert checker._keys == {
+        ("dex", 4): bytes.fromhex(OLD_KEY.address[2:]),
+        ("dex", 5): bytes.fromhex(NEW_KEY.address[2:]),
+    }
+    assert refused_timed(checker, 10, signed(timed_fill("5", 5_000), key=OLD_KEY))[2] == (
+        f"fill dex/5: signed by {OLD_KEY.address}; venue dex's registered key at ts 5000 is {NEW_KEY.address}"
+    )
+    assert refused_timed(checker, 10, signed(timed_fill("6", 4_999), key=NEW_KEY))[2] == (
+        f"fill dex/6: signed by {NEW_KEY.address}; venue dex's registered key at ts 4999 is {OLD_KEY.address}"
+    )
+    # Before the first window (2.999 s) the venue had no key: every signature is refused.
+    assert refused_timed(checker, 10, signed(timed_fill("7", 2_999), key=OLD_KEY)) == (
+        7,
+        "fill-signature",
+        f"fill dex/7: signed by {OLD_KEY.address}; venue dex's registered key at ts 2999 is no key",
+    )
+    assert checker._keys[("dex", 2)] is None
+
+
+def test_a_price_off_the_tick_is_refused_and_one_on_it_passes() -> None:
+    checker = FillChecker(TIMED, DOMAIN)
+    check_timed(
+        checker,
+        10,
+        signed(timed_fill("1", 9_000, price=5), key=NEW_KEY),
+        signed(timed_fill("2", 9_000, price=15), key=NEW_KEY),
+    )
+    assert checker.checked == 2
+    for fid, price in (("3", 16), ("4", 1), ("5", 14)):
+        assert refused_timed(checker, 10, signed(timed_fill(fid, 9_000, price=price), key=NEW_KEY)) == (
+            7,
+            "fill-tick",
+            f"fill dex/{fid}: price {price} is not a multiple of the tick 5",
+        )
+    assert checker.checked == 2
+
+
+def test_no_tick_check_before_the_instruments_first_terms() -> None:
+    later = RegisteredInstrument("BTC-PERP", "perp", "BTC", ((11, Terms(3, 10, 500, 3600, 1, 5)),))
+    registry = RegistryState(TIMED.address, 1, TIMED.venues, {"BTC-PERP": later}, {}, TIMED.params)
+    checker = FillChecker(registry, DOMAIN)
+    check_timed(checker, 10, signed(timed_fill("1", 9_000, price=7), key=NEW_KEY))
+    assert checker.checked == 1
+    assert refused_timed(checker, 11, signed(timed_fill("2", 9_000, price=7), key=NEW_KEY))[1] == "fill-tick"

@@ -14,6 +14,7 @@ from offchain.core.batch import (
     CLOSE,
     COVER,
     DECLARE,
+    DEFAULT_BATCH_TTL_S,
     DEFAULT_FUND_ACCOUNT,
     FEE_ACCOUNT,
     FIRST_MEMBER_ACCOUNT,
@@ -34,6 +35,7 @@ from offchain.core.batch import (
     Mark,
     Requirement,
     Transfer,
+    WithdrawalApproval,
     decode_batch_words,
     zero_sum_violations,
 )
@@ -77,6 +79,10 @@ BOUNDS = [
     (DefaultAction, "account", FIRST_MEMBER_ACCOUNT, UINT32_MAX, {"action": 1, "amount": 0}),
     (DefaultAction, "action", DECLARE, ASSESS, {"account": 4, "amount": 0}),
     (DefaultAction, "amount", 0, UINT128_MAX, {"account": 4, "action": 1}),
+    (WithdrawalApproval, "id", 1, UINT64_MAX, {"account": 4, "asset": 0, "amount": 1}),
+    (WithdrawalApproval, "account", FIRST_MEMBER_ACCOUNT, UINT32_MAX, {"id": 1, "asset": 0, "amount": 1}),
+    (WithdrawalApproval, "asset", 0, UINT16_MAX, {"id": 1, "account": 4, "amount": 1}),
+    (WithdrawalApproval, "amount", 1, UINT128_MAX, {"id": 1, "account": 4, "asset": 0}),
 ]
 
 
@@ -235,3 +241,92 @@ def test_batch_fields_are_validated() -> None:
         full_batch(transfers=(Transfer(account=5, asset=0, amount=1),))
     with pytest.raises(ValidationError):
         full_batch(extra=1)
+
+
+def test_an_approval_word_bit_for_bit_and_its_reserved_bits() -> None:
+    a = WithdrawalApproval(id=0x0102, account=0x03040506, asset=0x0708, amount=9)
+    assert a.pack() == int("0000000000000102" + "03040506" + "0708" + "0000" + "00" * 15 + "09", 16)
+    assert WithdrawalApproval.unpack(a.pack()) == a
+    base = (1 << 192) | (4 << 160) | 1
+    for bit in (128, 143):
+        with pytest.raises(ValueError, match="approval word has non-zero reserved bits"):
+            WithdrawalApproval.unpack(base | (1 << bit))
+    assert WithdrawalApproval.unpack(base | (1 << 144)).asset == 1
+    assert WithdrawalApproval.unpack(base | (1 << 159)).asset == 2**15
+    assert WithdrawalApproval.unpack(base | (1 << 127)).amount == 2**127 + 1
+    assert WithdrawalApproval.unpack(base | (1 << 160)).account == 5
+    assert WithdrawalApproval.unpack(base | (1 << 191)).account == 2**31 + 4
+    assert WithdrawalApproval.unpack(base | (1 << 193)).id == 3
+    top = WithdrawalApproval(id=UINT64_MAX, account=UINT32_MAX, asset=UINT16_MAX, amount=UINT128_MAX)
+    assert WithdrawalApproval.unpack(top.pack()) == top
+    assert top.pack() == (2**256 - 1) ^ (UINT16_MAX << 128)
+
+
+def test_rows_and_batches_are_frozen() -> None:
+    rows: list[Any] = [
+        Transfer(account=1, asset=0, amount=0),
+        Requirement(account=1, im=0, mm=0),
+        Mark(asset=0, haircut_bps=0, price=0),
+        Contribution(account=4, amount=0),
+        MarginCall(account=4, deadline=0, amount=0),
+        DefaultAction(account=4, action=DECLARE, amount=0),
+        WithdrawalApproval(id=1, account=4, asset=0, amount=1),
+        full_batch(),
+    ]
+    for r in rows:
+        name = next(iter(type(r).model_fields))
+        with pytest.raises(ValidationError, match="frozen"):
+            setattr(r, name, 1)
+        assert hash(r) == hash(r.model_copy())
+
+
+def test_valid_until_defaults_to_the_ttl_after_as_of_capped_at_uint64() -> None:
+    assert DEFAULT_BATCH_TTL_S == 3600
+    assert full_batch(as_of=0).valid_until == 3600
+    assert full_batch(as_of=1_700_000_000).valid_until == 1_700_003_600
+    assert full_batch(as_of=UINT64_MAX - 3600).valid_until == UINT64_MAX
+    assert full_batch(as_of=UINT64_MAX - 3599).valid_until == UINT64_MAX
+    assert full_batch(as_of=UINT64_MAX).valid_until == UINT64_MAX
+    assert full_batch(valid_until=-1).valid_until == 1_700_003_600  # -1 means "derive it"
+    for given in (0, 1, 1_700_000_000, UINT64_MAX):
+        assert full_batch(valid_until=given).valid_until == given
+    for bad in (-2, UINT64_MAX + 1):
+        with pytest.raises(ValidationError):
+            full_batch(valid_until=bad)
+    # An asOf given as text is still parsed, but no default is derived from it: refused, not guessed.
+    with pytest.raises(ValidationError, match="valid_until is missing and cannot be derived from as_of"):
+        full_batch(as_of="5")
+    assert full_batch(as_of="5", valid_until=7).as_of == 5
+    assert Batch.model_validate(full_batch().model_dump()).valid_until == 1_700_003_600
+
+
+def test_valid_until_is_signed_and_decoded() -> None:
+    domain = Domain("crossclear", "1", 31337, "0x" + "11" * 20)
+    b = full_batch(valid_until=1_700_000_100)
+    assert b.digest(domain) != full_batch(valid_until=1_700_000_101).digest(domain)
+    assert b.digest(domain) != full_batch().digest(domain)
+    t, r, m = b.words()
+    c, mc, d = b.default_words()
+    words = (b.sequence, b.prev_hash, b.as_of, b.fills_root, t, r, m, b.approved_withdrawals, b.context_hash, c, mc, d)
+    assert decode_batch_words(*words, valid_until=1_700_000_100) == b
+    assert decode_batch_words(*words).valid_until == 1_700_003_600
+    assert b.as_call_args() == (*words[:7], [4, 9], b.context_hash, c, mc, d, 1_700_000_100)
+    message = b.typed_data(domain)["message"]
+    assert isinstance(message, dict) and message["validUntil"] == 1_700_000_100
+
+
+def test_the_32_byte_fields_refuse_31_and_33_bytes() -> None:
+    for name in ("prev_hash", "fills_root", "context_hash"):
+        for bad in (b"\x00" * 31, b"\x00" * 33):
+            with pytest.raises(ValidationError, match=r"at (least|most) 32 bytes"):
+                full_batch(**{name: bad})
+        assert getattr(full_batch(**{name: b"\x07" * 32}), name) == b"\x07" * 32
+    plain = Batch(sequence=1, prev_hash=Z32, as_of=0)
+    assert (plain.fills_root, plain.context_hash) == (Z32, Z32)
+
+
+def test_decoding_words_without_the_later_fields_takes_their_defaults() -> None:
+    b = full_batch(context_hash=Z32, contributions=(), margin_calls=(), default_actions=())
+    t, r, m = b.words()
+    plain = decode_batch_words(b.sequence, b.prev_hash, b.as_of, b.fills_root, t, r, m, b.approved_withdrawals)
+    assert plain == b and plain.context_hash == Z32 and plain.valid_until == b.as_of + 3600

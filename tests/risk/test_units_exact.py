@@ -1,5 +1,6 @@
 """Conversion to base units at its boundaries: decimals 0 and 18, the 2**53 limit, empty and infinite input,
-and the exact-product correction in both directions."""
+and the exact-product correction in both directions; the per-row form at its own boundaries (2**53, where it
+leaves the float path, and 2**63, where it flags a row)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 from offchain.risk.errors import ConfigError, UnitsOverflowError
-from offchain.risk.units import _two_product, to_units_down, to_units_up
+from offchain.risk.units import _two_product, to_units_down, to_units_up, units_per_row
 
 
 def test_decimals_from_zero_to_eighteen_only() -> None:
@@ -82,3 +83,54 @@ def test_conservative_rounding_where_the_float_product_is_an_integer() -> None:
     for ai, u, dn in zip(a.tolist(), up, down, strict=True):
         exact = Fraction(ai) * 10**18
         assert u == math.ceil(exact) and dn == math.floor(exact)
+
+
+def rows(amounts: list[float], decimals: int) -> tuple[list[int], list[int], list[bool]]:
+    up, ok_up = units_per_row(np.array(amounts), decimals, up=True)
+    down, ok_down = units_per_row(np.array(amounts), decimals, up=False)
+    assert ok_up.tolist() == ok_down.tolist()
+    return up.tolist(), down.tolist(), ok_up.tolist()
+
+
+def test_per_row_decimals_from_zero_to_eighteen_only() -> None:
+    for bad in (-1, 19):
+        for up in (True, False):
+            with pytest.raises(ConfigError, match="decimals"):
+                units_per_row(np.array([1.0]), bad, up=up)
+    assert rows([1.5, -1.5], 0) == ([2, -1], [1, -2], [True, True])
+    # 10**18 × 2**-60 = 0.000867…: one unit up, none down.
+    assert rows([2.0**-60, -(2.0**-60)], 18) == ([1, 0], [0, -1], [True, True])
+
+
+def test_per_row_corrects_a_float_product_that_rounds_onto_an_integer_in_both_directions() -> None:
+    # 0.3 × 10 is 3.0 in floating point but 0.3 is below 3/10; 0.1 × 10**6 is 100000.0 but 0.1 is above 1/10.
+    assert rows([0.3, -0.3, 0.5], 1) == ([3, -2, 5], [2, -3, 5], [True, True, True])
+    assert rows([0.1, -0.1], 6) == ([100001, -100000], [100000, -100001], [True, True])
+
+
+def test_per_row_at_exactly_two_to_the_53_takes_the_exact_path() -> None:
+    # 900719925474099.2 × 10 is exactly 2**53 + 1/2; the float product is 2**53 itself, where a float cannot
+    # hold 2**53 + 1: only the rational path gives the ceiling.
+    a = 900719925474099.2
+    assert Fraction(a) * 10 == Fraction(2**53) + Fraction(1, 2)
+    assert rows([a, -a], 1) == ([2**53 + 1, -(2**53)], [2**53, -(2**53 + 1)], [True, True])
+
+
+def test_per_row_rounds_a_fractional_amount_beyond_two_to_the_53_conservatively() -> None:
+    # (2e10 + 2**-10) × 10**6 = 20000000000000976.5625: beyond 2**53, and not a whole number of units.
+    a = 2.0e10 + 2.0**-10
+    assert Fraction(a) * 10**6 == Fraction(20_000_000_000_000_976) + Fraction(9, 16)
+    assert rows([a, -a], 6) == (
+        [20_000_000_000_000_977, -20_000_000_000_000_976],
+        [20_000_000_000_000_976, -20_000_000_000_000_977],
+        [True, True],
+    )
+
+
+def test_per_row_keeps_everything_below_two_to_the_63_and_flags_the_rest() -> None:
+    big = 5.0e18  # between 2**62 and 2**63
+    top = float(2**63)
+    below = float(2**63 - 1024)  # the largest float below 2**63
+    up, down, ok = rows([big, -big, below, top, -top, 1.0e19, np.nan, -np.inf], 0)
+    assert ok == [True, True, True, False, False, False, False, False]
+    assert up == down == [5 * 10**18, -5 * 10**18, 2**63 - 1024, 0, 0, 0, 0, 0]
