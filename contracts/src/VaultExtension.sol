@@ -239,6 +239,32 @@ contract VaultExtension is VaultBase, IVaultExtension {
     }
 
     /// @inheritdoc IVaultExtension
+    /// @dev Not retroactive: a decrease already waiting keeps the `until` it was given.
+    function setLooseningDelay(uint64 delay) external onlyRole(GOVERNOR_ROLE) {
+        if (delay > MAX_DELAY) revert InvalidDelay(delay);
+        _looseningDelay = delay;
+        emit LooseningDelayUpdated(delay);
+    }
+
+    /// @inheritdoc IVaultExtension
+    function setMarkBand(uint16 bandBps) external onlyRole(GOVERNOR_ROLE) {
+        _markBandBps = bandBps;
+        emit MarkBandUpdated(bandBps);
+    }
+
+    /// @inheritdoc IVaultExtension
+    function loosening() external view returns (uint64 delay, uint16 markBandBps) {
+        return (_looseningDelay, _markBandBps);
+    }
+
+    /// @inheritdoc IVaultExtension
+    function postedRequirementOf(uint32 account) external view returns (uint112 im, uint112 mm) {
+        uint256 packed = _requirements[account];
+        // forge-lint: disable-next-line(unsafe-typecast)
+        (im, mm) = (uint112(packed >> 112), uint112(packed)); // packed < 2**224
+    }
+
+    /// @inheritdoc IVaultExtension
     function outflowOf(uint16 asset) external view returns (uint112 budget, uint112 used, uint32 period) {
         Outflow memory o = _outflow[asset];
         return (o.budget, o.used, o.period);
@@ -278,14 +304,14 @@ contract VaultExtension is VaultBase, IVaultExtension {
 
     /// @inheritdoc IVaultExtension
     function requirementOf(uint32 account) external view returns (uint112 im, uint112 mm) {
-        uint256 packed = _requirements[account];
+        (uint256 i, uint256 m) = _requirementInForce(account);
         // forge-lint: disable-next-line(unsafe-typecast)
-        (im, mm) = (uint112(packed >> 112), uint112(packed)); // packed < 2**224
+        (im, mm) = (uint112(i), uint112(m)); // each < 2**112
     }
 
     /// @inheritdoc IVaultExtension
     function markOf(uint16 asset) external view returns (uint128 price, uint16 haircutBps) {
-        Margin.Mark memory m = _mark(asset);
+        Margin.Mark memory m = Margin.effective(_mark(asset));
         return (m.price, m.haircutBps);
     }
 
