@@ -225,11 +225,13 @@ contract Vault is VaultBase, IVaultMain {
     }
 
     /// @dev The waterfall's capacities are those at the start of the batch: a batch with a COVER may not also
-    /// carry a row that moves one before the COVER runs. Refused (CapacityMovedBesideCover): a mark row raising
-    /// a price or lowering the haircut in force (layer 1's valuation), a transfer row debiting operator capital
-    /// (layer 3) or a non-settlement asset of an account the batch COVERs (layer 1's collateral). Contributions
-    /// cannot leave while a default is open (ContributionLocked), so layer 2 and the pool need no rule here;
-    /// requirement rows move no capacity. Checked before any row applies, against the batch's starting state.
+    /// carry a row that moves one before the COVER runs. Refused (CapacityMovedBesideCover): a mark row changing
+    /// the price or haircut of an asset a COVERed account holds (layer 1's valuation: lowered, it hands the
+    /// pool a loss the seized collateral does not show; raised, it counts the collateral above its worth), a
+    /// transfer row debiting operator capital (layer 3) or a non-settlement asset of a COVERed account
+    /// (layer 1's collateral). Contributions cannot leave while a default is open (ContributionLocked), so
+    /// layer 2 and the pool need no rule here; requirement rows move no capacity. Checked before any row
+    /// applies, against the batch's starting state; a mark change goes in a batch of its own first.
     function _refuseCapacityMovesBesideCover(Batch.Data calldata batch) private view {
         bytes32[] calldata actions = batch.defaultActions;
         uint256 covers;
@@ -242,8 +244,10 @@ contract Vault is VaultBase, IVaultMain {
         for (uint256 i; i < marks.length; ++i) {
             (uint16 asset, uint16 haircutBps, uint128 price) = Batch.unpackMark(marks[i]);
             if (asset >= MAX_ASSETS) continue; // _applyMarks rejects it
-            Margin.Mark memory m = Margin.effective(_marks[asset]);
-            if (price > m.price || haircutBps < m.haircutBps) revert CapacityMovedBesideCover(marks[i]);
+            Margin.Mark storage m = _marks[asset];
+            if ((price != m.price || haircutBps != m.haircutBps) && _coveredHolds(actions, asset)) {
+                revert CapacityMovedBesideCover(marks[i]);
+            }
         }
         bytes32[] calldata rows = batch.transfers;
         for (uint256 i; i < rows.length; ++i) {
@@ -256,6 +260,17 @@ contract Vault is VaultBase, IVaultMain {
                 if (action == Batch.COVER && defaulter == account) revert CapacityMovedBesideCover(rows[i]);
             }
         }
+    }
+
+    /// @dev Whether an account some COVER row names holds any of `asset`, or has pending withdrawals (a DECLARE
+    /// in the same batch brings them back to its balance before the COVER).
+    function _coveredHolds(bytes32[] calldata actions, uint16 asset) private view returns (bool) {
+        for (uint256 j; j < actions.length; ++j) {
+            (uint32 defaulter, uint8 action,) = Batch.unpackDefaultAction(actions[j]);
+            if (action != Batch.COVER) continue;
+            if (Ledger.balanceOf(_ledger, defaulter, asset) != 0 || _pendingIds[defaulter].length != 0) return true;
+        }
+        return false;
     }
 
     /// @dev Mark row: asset [255..240] | haircut bps [239..224] | zero [223..128] | price [127..0].
@@ -289,22 +304,27 @@ contract Vault is VaultBase, IVaultMain {
         }
     }
 
-    /// @dev A mark row moving `asset` from `last` to `price` under a band: the period's anchor is the last
-    /// non-zero price before its first mark row (so a price posted at 0 and then re-priced is held to the band
-    /// around the last real price; the first price of an asset has no anchor and is free). A rise above
-    /// anchor × (1 + band) is refused; a fall never is.
+    /// @dev A mark row moving `asset` from `last` to `price` under a band. The period's anchor is the last
+    /// non-zero price before its first mark row; an asset's first price is free and is the anchor for the rest
+    /// of its period, so an anchor, once set, is never 0 (a price posted at 0 and re-priced later is held to
+    /// the band around the last real price). A rise above anchor × (1 + band) is refused; a fall never is.
     function _checkMarkBand(uint16 asset, uint128 last, uint128 price) private {
         MarkAnchor memory a = _markAnchors[asset];
         // forge-lint: disable-next-line(unsafe-typecast)
         uint32 period = uint32(block.timestamp / OUTFLOW_PERIOD); // lasts 11 million years
-        if (a.period != period) {
+        bool moved = a.period != period;
+        if (moved) {
             a.period = period;
             if (last != 0) a.price = last;
-            _markAnchors[asset] = a;
         }
-        if (price <= last || a.price == 0) return;
-        uint256 max = uint256(a.price) * (Margin.BPS + _markBandBps) / Margin.BPS; // floor: against the rise
-        if (price > max) revert MarkOutsideBand(asset, price, max);
+        if (a.price == 0) {
+            // the asset's first price: free
+            (a.price, moved) = (price, true);
+        } else if (price > last) {
+            uint256 max = uint256(a.price) * (Margin.BPS + _markBandBps) / Margin.BPS; // floor: against the rise
+            if (price > max) revert MarkOutsideBand(asset, price, max);
+        }
+        if (moved) _markAnchors[asset] = a;
     }
 
     /// @dev Requirement row: account [255..224] | im [223..112] | mm [111..0]; members only, mm <= im.
