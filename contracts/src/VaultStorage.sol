@@ -84,6 +84,13 @@ abstract contract VaultStorage {
     /// @dev asset => the reference of the mark band: the last non-zero price at the start of the period.
     MarkAnchor[MAX_ASSETS] internal _markAnchors;
 
+    /// @dev After the wind-down the default fund's estate (every balance of account 2: its cash, collateral the
+    /// waterfall or a debt seizure put there, later recoveries) goes to the pool's shares pro rata. Per asset:
+    /// what the estate has paid out (debt netting included); per (account << 16 | asset): what a member has
+    /// claimed.
+    uint256[MAX_ASSETS] internal _estateOut;
+    mapping(uint256 key => uint256) internal _estateClaimed;
+
     struct MarkAnchor {
         uint128 price;
         uint32 period;

@@ -85,6 +85,12 @@ interface IVault {
     event LiquidityAdvanced(uint32 indexed account, uint128 amount);
     /// @notice A member's cash credit (or deposit) repaid `amount` of its advance to the default fund.
     event AdvanceRepaid(uint32 indexed account, uint128 amount);
+    /// @notice After wind-down: `account` claimed `amount` of `asset` of the default fund's estate (its pro-rata
+    /// part by pool shares); `nettedForDebt` of it stayed in the estate against the member's debt.
+    event EstateClaimed(uint32 indexed account, uint16 indexed asset, uint256 amount, uint256 nettedForDebt);
+    /// @notice After wind-down: anyone seized `seized` of `account`'s `asset` into the default fund's estate for
+    /// its debt (at the last mark, rounded up).
+    event DebtCollateralSeized(uint32 indexed account, uint16 indexed asset, uint256 seized);
     event WindDownTriggered(uint64 lastSequence, uint64 lastSettledAt);
     event WindDownWithdrawal(uint32 indexed account, uint16 indexed asset, address to, uint256 amount, uint256 seizedForDebt);
     /// @notice A member's default-fund contribution changed by `amount` (settlement-asset base units; < 0 is a
@@ -203,6 +209,8 @@ interface IVault {
     /// @notice A new pause before `until` (PAUSE_COOLDOWN after the last one ended): a pause cannot be renewed
     /// back to back, so it never holds the escape hatch shut for long.
     error PauseCoolingDown(uint64 until);
+    /// @notice `windDownWithdrawSystem` of the default fund's estate while `shares` pool shares still claim it.
+    error ClaimantsRemain(uint256 shares);
     error WoundDown();
     error NotWoundDown();
 }

@@ -58,13 +58,24 @@ interface IVaultExtension is IVault {
     function triggerWindDown() external;
 
     /// @notice After wind-down, withdraw the caller's whole balance of `asset`, less its recorded debt
-    /// (collateral that covers an outstanding advance, at the last marks, goes to the default fund).
+    /// (collateral that covers an outstanding advance, at the last marks, goes to the default fund's estate),
+    /// plus its pro-rata part (by pool shares) of the default fund's estate in `asset` (`estateClaimOf`).
+    /// May be called again: later recoveries (debt seizures, repayments) raise the estate.
     /// @param asset The asset number.
     /// @param to Recipient of the tokens.
     function windDownWithdraw(uint16 asset, address to) external;
 
-    /// @notice After wind-down, pay out a system account (fee account, default fund, operator capital)
-    /// to `to` (governance role).
+    /// @notice After wind-down, anyone: seize what covers `account`'s debt of its `asset` balance into the
+    /// default fund's estate (DebtCollateralSeized), as its own withdrawal would.
+    function seizeCollateralForDebt(uint32 account, uint16 asset) external;
+
+    /// @notice After wind-down: what `account` may still claim of the default fund's estate in `asset`
+    /// (floor(received × its shares / pool shares) less what it claimed; `windDownWithdraw` pays it).
+    function estateClaimOf(uint32 account, uint16 asset) external view returns (uint256);
+
+    /// @notice After wind-down, pay out a system account to `to` (governance role): the fee account and
+    /// operator capital whole; the default fund's balances only once no pool share exists
+    /// (`ClaimantsRemain(shares)`): they are the estate its shares claim.
     function windDownWithdrawSystem(uint32 account, uint16 asset, address to) external;
 
     // ------------------------------------------------------------------ governance and guardian
