@@ -576,22 +576,20 @@ contract VaultHandler {
     }
 
     /// @notice After wind-down a member takes its whole balance of an asset, less collateral seized for
-    /// its debt (which goes to the default fund); before it, the call must revert.
+    /// its debt (which goes to the default fund's estate), plus its pro-rata part of that estate (netting its
+    /// debt first); before it, the call must revert. Every claimant is paid its whole due: none is left after.
     function windDownWithdraw(uint256 m, uint256 a) external {
         (address member, uint32 acct) = _member(m);
         uint16 asset = uint16(a % assetCount);
         address to = _recipient(m);
         Snap memory s0 = _snap();
         uint256 toBefore = tokens[asset].balanceOf(to);
-        // the settlement asset also pays the member's contribution (netting its debt first)
-        uint256[2] memory pre; // [contribution, pool value] before
-        pre[0] = asset == 0 ? vault.contributionOf(acct) : 0;
-        (pre[1],) = vault.defaultFundPool();
+        uint256 due0 = vault.woundDown() ? vault.estateClaimOf(acct, asset) : 0;
         vm.recordLogs();
         vm.prank(member);
         try vault.windDownWithdraw(asset, to) {
             count["windDownWithdraw"]++;
-            if (pre[0] != 0) count["windDownWithdraw.contribution"]++;
+            if (due0 != 0) count["windDownWithdraw.estate"]++;
             (uint256 adv, uint256 rep) = _debtEvents();
             _check(adv == 0, "wind-down withdrawal advanced liquidity");
             ghostRepaid += rep;
@@ -601,16 +599,16 @@ contract VaultHandler {
             uint256 paid = toAfter >= toBefore ? toAfter - toBefore : 0;
             int256 fundDelta = int256(s1.bal[FUND][asset]) - int256(s0.bal[FUND][asset]);
             _check(s1.bal[acct][asset] == 0, "wind-down withdrawal left a balance");
-            // paid + what went to the fund (less the contribution it paid) == the balance
+            // paid + what the estate gained (seized, netted, less the part it paid) == the balance
             _check(int256(paid) + fundDelta == int256(s0.bal[acct][asset]), "paid + seized != balance");
+            _check(fundDelta >= -int256(due0), "wind-down: the estate paid more than the member's due");
+            _check(vault.estateClaimOf(acct, asset) == 0, "wind-down: a claimant left unpaid");
             _check(s1.owed[asset] + paid == s0.owed[asset], "wind-down: totalOwed != -paid");
             _check(s1.debt[acct] <= s0.debt[acct], "wind-down increased debt");
             uint256 covered = s0.debt[acct] >= s1.debt[acct] ? s0.debt[acct] - s1.debt[acct] : 0;
-            if (pre[0] == 0) {
-                _check(fundDelta >= 0, "wind-down: the fund paid without a contribution");
+            if (due0 == 0) {
+                _check(fundDelta >= 0, "wind-down: the fund paid without a claim");
                 if (fundDelta == 0) _check(covered == 0, "debt covered without seizure");
-            } else {
-                _checkContributionPayout(acct, pre[0], pre[1], s0, paid, covered);
             }
             if (covered > rep) ghostSeizedCover += covered - rep;
             int256[][] memory expect = _zeroDeltas();
@@ -623,26 +621,6 @@ contract VaultHandler {
             bytes4 sel = bytes4(err);
             _check(sel == IVault.NotWoundDown.selector && !vault.woundDown(), "windDownWithdraw: unexpected revert");
         }
-    }
-
-    /// @dev A wind-down withdrawal of the settlement asset also paid the member's contribution: out of the
-    /// pool, netting its debt first, the rest from the fund's cash (as far as it goes).
-    function _checkContributionPayout(
-        uint32 acct,
-        uint256 contrib0,
-        uint256 pool0,
-        Snap memory s0,
-        uint256 paid,
-        uint256 covered
-    ) internal {
-        (uint256 pool1,) = vault.defaultFundPool();
-        _check(pool1 + contrib0 == pool0 && vault.contributionOf(acct) == 0, "wind-down: contribution not paid out of the pool");
-        uint256 seizedCash = s0.debt[acct] < s0.bal[acct][0] ? s0.debt[acct] : s0.bal[acct][0];
-        _check(covered >= seizedCash && paid + seizedCash >= s0.bal[acct][0], "wind-down: cash not paid");
-        if (covered < seizedCash || paid + seizedCash < s0.bal[acct][0]) return;
-        uint256 netted = covered - seizedCash;
-        uint256 contribPaid = paid + seizedCash - s0.bal[acct][0];
-        _check(contribPaid + netted <= contrib0, "wind-down: paid more than the contribution");
     }
 
     /// @notice After wind-down the governor pays out a system account.
@@ -660,12 +638,9 @@ contract VaultHandler {
             count["windDownSystem"]++;
             Snap memory s1 = _snap();
             uint256 paid = tokens[asset].balanceOf(governor) - toBefore;
-            uint256 kept;
-            if (acct == FUND && asset == 0) {
-                (uint256 pool,) = vault.defaultFundPool(); // the contributions' claim stays
-                kept = s0.bal[acct][asset] < pool ? s0.bal[acct][asset] : pool;
-            }
-            _check(paid + kept == s0.bal[acct][asset], "system payout != balance (less the pool's claim)");
+            (, uint256 shares) = vault.defaultFundPool();
+            _check(acct != FUND || shares == 0, "system payout of the estate while shares claim it");
+            _check(paid == s0.bal[acct][asset], "system payout != balance");
             _check(s1.owed[asset] + paid == s0.owed[asset], "system payout: totalOwed != -paid");
             int256[][] memory expect = _zeroDeltas();
             expect[acct][asset] = -int256(paid);
@@ -674,9 +649,9 @@ contract VaultHandler {
             count["windDownSystem.reverted"]++;
             _checkUnchanged(s0, "windDownWithdrawSystem revert");
             bytes4 sel = bytes4(err);
+            (, uint256 shares) = vault.defaultFundPool();
             _check(
-                s0.bal[acct][asset] == 0
-                    && (sel == IVault.ZeroAmount.selector || sel == IVault.InsufficientBalance.selector),
+                sel == IVault.ClaimantsRemain.selector && acct == FUND && shares != 0,
                 "windDownWithdrawSystem: unexpected revert"
             );
         }
