@@ -602,7 +602,9 @@ contract VaultHandler {
             // paid + what the estate gained (seized, netted, less the part it paid) == the balance
             _check(int256(paid) + fundDelta == int256(s0.bal[acct][asset]), "paid + seized != balance");
             _check(fundDelta >= -int256(due0), "wind-down: the estate paid more than the member's due");
-            _check(vault.estateClaimOf(acct, asset) == 0, "wind-down: a claimant left unpaid");
+            // a member without debt is paid its whole due at once (a debtor's due nets its debt and re-enters the
+            // estate, of which it then owns its part again: it claims again)
+            if (s0.debt[acct] == 0) _check(vault.estateClaimOf(acct, asset) == 0, "wind-down: a claimant left unpaid");
             _check(s1.owed[asset] + paid == s0.owed[asset], "wind-down: totalOwed != -paid");
             _check(s1.debt[acct] <= s0.debt[acct], "wind-down increased debt");
             uint256 covered = s0.debt[acct] >= s1.debt[acct] ? s0.debt[acct] - s1.debt[acct] : 0;

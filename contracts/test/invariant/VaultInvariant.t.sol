@@ -98,7 +98,22 @@ contract VaultInvariantTest is VaultFixture {
         _debt();
         _pool();
         _backing();
+        _estate();
         _handlerChecks();
+    }
+
+    /// @dev After wind-down, every claimant of the default fund's estate can be paid: per asset, Σ of what the
+    /// members may still claim (estateClaimOf) <= what the estate holds; nothing of it is burnt (the solvency
+    /// check keeps the tokens >= totalOwed, and governance cannot take it while shares exist).
+    function _estate() internal view {
+        if (!vault.woundDown()) return;
+        for (uint16 a; a < vault.assetCount(); ++a) {
+            uint256 due;
+            for (uint32 acct = FIRST_MEMBER_ACCOUNT; acct <= vault.accountCount(); ++acct) {
+                due += vault.estateClaimOf(acct, a);
+            }
+            assertLe(due, vault.balanceOf(2, a), "the estate owes its claimants more than it holds");
+        }
     }
 
     /// @dev The pool's value == Σ members' contribution values, within rounding: each contributionOf is a
