@@ -408,6 +408,93 @@ contract VaultHandler {
         }
     }
 
+    /// @notice The adversary (issue 11): a compromised quorum signs an arbitrary mix — the engine's rows plus
+    /// every member's cash to one colluder, its IM to 0 and approvals of every pending withdrawal — with the
+    /// transfer rows in any order; between signing and inclusion a front-runner deposits, cancels or executes
+    /// (`front`). Checked: a batch that would have landed still lands (a third party cannot make it revert);
+    /// value is neither created nor burnt (totalOwed of every asset unchanged by the settle); approvals never
+    /// release more before the delay than the period's budget.
+    function settleAdversarial(uint256 seed, uint256 front) external {
+        (Batch.Data memory b, int256[][] memory t) = _validBatch(seed);
+        uint256 r = uint256(keccak256(abi.encode(seed, "adversary")));
+        uint32 colluder = _memberAccount(r);
+        for (uint32 acct = FIRST_MEMBER; acct < FIRST_MEMBER + members.length; ++acct) {
+            uint256 bal = vault.balanceOf(acct, 0);
+            if (acct == colluder || bal == 0 || bal > uint256(uint128(type(int128).max))) continue;
+            b.transfers = _append(b.transfers, Batch.packTransfer(acct, 0, -int128(int256(bal))));
+            b.transfers = _append(b.transfers, Batch.packTransfer(colluder, 0, int128(int256(bal))));
+        }
+        for (uint256 i = b.transfers.length; i > 1; --i) {
+            uint256 j = uint256(keccak256(abi.encode(r, i))) % i;
+            (b.transfers[i - 1], b.transfers[j]) = (b.transfers[j], b.transfers[i - 1]);
+        }
+        b.requirements = _append(b.requirements, Batch.packRequirement(colluder, 0, 0));
+        for (uint256 k; k < pending.length && k < 8; ++k) {
+            Pending memory p = pending[k];
+            b.approvedWithdrawals = _appendU(b.approvedWithdrawals, Batch.packApproval(uint64(p.id), p.account, p.asset, p.amount));
+        }
+        IVault.SignerSignature[] memory sigs = _sign(b, vault.threshold());
+        // would it land as signed?
+        uint256 snap = vm.snapshotState();
+        bool landsAsSigned;
+        try vault.settle{gas: SETTLE_GAS}(b, sigs) {
+            landsAsSigned = true;
+        } catch {}
+        vm.revertToState(snap);
+        // the front-runner, between signing and inclusion
+        front %= 4;
+        if (front == 1) this.deposit(r >> 8, r >> 16, 1 + (r >> 24) % 1_000_000);
+        else if (front == 2 && pending.length != 0) this.cancelWithdrawal(r >> 8, false);
+        else if (front == 3 && pending.length != 0) this.executeWithdrawal(r >> 8, 0); // no warp: the batch stays valid
+        _settleAdversarial(b, sigs, t, landsAsSigned);
+    }
+
+    function _settleAdversarial(
+        Batch.Data memory b,
+        IVault.SignerSignature[] memory sigs,
+        int256[][] memory t,
+        bool landsAsSigned
+    ) internal {
+        Snap memory s0 = _snap();
+        bool[] memory waiting = new bool[](b.approvedWithdrawals.length);
+        for (uint256 k; k < waiting.length; ++k) {
+            (uint64 id,,,) = Batch.unpackApproval(b.approvedWithdrawals[k]);
+            IVault.Withdrawal memory w = vault.withdrawal(id);
+            waiting[k] = w.status == 1 && w.readyAt + (vault.pauseClock() - w.pauseClock) > block.timestamp;
+        }
+        bytes32 digest = vault.batchDigest(b);
+        vm.recordLogs();
+        try vault.settle{gas: SETTLE_GAS}(b, sigs) {
+            count["settle.adversarial"]++;
+            (uint256 adv, uint256 rep) = _debtEvents();
+            ghostAdvanced += adv;
+            ghostRepaid += rep;
+            Snap memory s1 = _snap();
+            for (uint16 a; a < assetCount; ++a) {
+                _check(s1.owed[a] == s0.owed[a], "adversarial batch created or burnt value");
+            }
+            (ghostSequence, ghostLastHash, ghostLastAsOf) = (s1.seq, digest, b.asOf);
+            ghostFundEquity += t[FUND][0]; // the added rows move members' cash only
+            for (uint256 k; k < b.approvedWithdrawals.length; ++k) {
+                if (!waiting[k]) continue;
+                (uint64 id,, uint16 asset, uint128 amount) = Batch.unpackApproval(b.approvedWithdrawals[k]);
+                IVault.Withdrawal memory w = vault.withdrawal(id);
+                (uint112 budget,, uint32 period) = vault.outflowOf(asset);
+                if (w.readyAt + (vault.pauseClock() - w.pauseClock) <= block.timestamp) {
+                    ghostInstant[asset][period] += amount;
+                    count["adversarial.instant"]++;
+                }
+                _check(ghostInstant[asset][period] <= budget, "adversary released more than the period's budget");
+            }
+        } catch (bytes memory err) {
+            count["settle.adversarial.reverted"]++;
+            _checkUnchanged(s0, "adversarial settle revert");
+            bytes4 sel = bytes4(err);
+            bool excused = (sel == ENFORCED_PAUSE && _paused()) || (sel == IVault.WoundDown.selector && vault.woundDown());
+            if (landsAsSigned && !excused) _violation("a front-runner made a signed batch revert", sel);
+        }
+    }
+
     /// @notice Settle a batch with exactly one defect; it must revert with the matching error and change
     /// nothing.
     function settleInvalid(uint256 seed, uint256 kind) external {

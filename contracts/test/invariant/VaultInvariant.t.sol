@@ -227,6 +227,11 @@ contract VaultInvariantTest is VaultFixture {
         for (uint256 k; k < 40; ++k) {
             handler.defaultStep(k * 7919);
         }
+        for (uint256 k; k < 8; ++k) {
+            handler.requestWithdrawal(k, k, 5e6, k % 2 == 0);
+            handler.settleAdversarial(4242 + k, k);
+        }
+        assertGt(handler.count("settle.adversarial"), 0, "no adversarial batch landed");
         handler.warpAndWindDown(128);
         handler.windDownWithdraw(0, 1);
         handler.windDownWithdrawSystem(1, 0);
