@@ -103,6 +103,7 @@ contract VaultHandler {
     int256 public ghostFundEquity;
     uint256 public ghostReturnsWhileOpen; // contribution returns accepted while openDefaults > 0
     uint32 public ghostDefaulter; // the handler's one open default (0: none)
+    bool public ghostBackingWaived; // the adversary advanced to a defaulter beyond the pool's backing
     mapping(uint32 => uint256) internal ghostCap; // 2 × contribution at the DECLARE
     /// @dev asset => period => Σ amounts batch approvals made instantly ready in it
     mapping(uint16 => mapping(uint32 => uint256)) internal ghostInstant;
@@ -429,6 +430,7 @@ contract VaultHandler {
             (b.transfers[i - 1], b.transfers[j]) = (b.transfers[j], b.transfers[i - 1]);
         }
         b.requirements = _append(b.requirements, Batch.packRequirement(colluder, 0, 0));
+        b.approvedWithdrawals = new uint256[](0); // each pending withdrawal once (the engine's rows name some)
         for (uint256 k; k < pending.length && k < 8; ++k) {
             Pending memory p = pending[k];
             b.approvedWithdrawals = _appendU(b.approvedWithdrawals, Batch.packApproval(uint64(p.id), p.account, p.asset, p.amount));
@@ -475,6 +477,11 @@ contract VaultHandler {
             }
             (ghostSequence, ghostLastHash, ghostLastAsOf) = (s1.seq, digest, b.asOf);
             ghostFundEquity += t[FUND][0]; // the added rows move members' cash only
+            // the quorum may advance to a member in default (shuffled rows debit before they credit): the
+            // vault does not refuse that (docs/contracts.md, the pool's backing), so the honest engine's
+            // discipline (backing >= the pool's value) no longer holds from here on
+            (int256 notInDefault,) = fundSlack();
+            if (notInDefault < 0) ghostBackingWaived = true;
             for (uint256 k; k < b.approvedWithdrawals.length; ++k) {
                 if (!waiting[k]) continue;
                 (uint64 id,, uint16 asset, uint128 amount) = Batch.unpackApproval(b.approvedWithdrawals[k]);
