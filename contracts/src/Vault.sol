@@ -159,6 +159,7 @@ contract Vault is VaultBase, IVaultMain {
         _requireNotWoundDown();
         bytes32 digest = _checkHeader(batch);
         Signatures.verify(digest, signatures, _isSigner, _threshold);
+        if (batch.defaultActions.length != 0) _refuseCapacityMovesBesideCover(batch);
         _applyMarks(batch.marks);
         _applyRequirements(batch.requirements);
         bool fundPaid = _applyTransfers(batch.transfers);
@@ -223,7 +224,60 @@ contract Vault is VaultBase, IVaultMain {
         return _hashTypedDataV4(Batch.structHash(batch));
     }
 
+    /// @dev The waterfall's capacities are those at the start of the batch: a batch with a COVER may not also
+    /// carry a row that moves one before the COVER runs. Refused (CapacityMovedBesideCover): a mark row changing
+    /// the price or haircut of an asset a COVERed account holds (layer 1's valuation: lowered, it hands the
+    /// pool a loss the seized collateral does not show; raised, it counts the collateral above its worth), a
+    /// transfer row debiting operator capital (layer 3) or a non-settlement asset of a COVERed account
+    /// (layer 1's collateral). Contributions cannot leave while a default is open (ContributionLocked), so
+    /// layer 2 and the pool need no rule here; requirement rows move no capacity. Checked before any row
+    /// applies, against the batch's starting state; a mark change goes in a batch of its own first.
+    function _refuseCapacityMovesBesideCover(Batch.Data calldata batch) private view {
+        bytes32[] calldata actions = batch.defaultActions;
+        uint256 covers;
+        for (uint256 i; i < actions.length; ++i) {
+            (, uint8 action,) = Batch.unpackDefaultAction(actions[i]);
+            if (action == Batch.COVER) ++covers;
+        }
+        if (covers == 0) return;
+        bytes32[] calldata marks = batch.marks;
+        for (uint256 i; i < marks.length; ++i) {
+            (uint16 asset, uint16 haircutBps, uint128 price) = Batch.unpackMark(marks[i]);
+            if (asset >= MAX_ASSETS) continue; // _applyMarks rejects it
+            Margin.Mark storage m = _marks[asset];
+            if ((price != m.price || haircutBps != m.haircutBps) && _coveredHolds(actions, asset)) {
+                revert CapacityMovedBesideCover(marks[i]);
+            }
+        }
+        bytes32[] calldata rows = batch.transfers;
+        for (uint256 i; i < rows.length; ++i) {
+            (uint32 account, uint16 asset, int128 amount) = Batch.unpackTransfer(rows[i]);
+            if (amount >= 0) continue;
+            if (account == Ledger.OPERATOR_CAPITAL) revert CapacityMovedBesideCover(rows[i]);
+            if (asset == Ledger.SETTLEMENT_ASSET) continue;
+            for (uint256 j; j < actions.length; ++j) {
+                (uint32 defaulter, uint8 action,) = Batch.unpackDefaultAction(actions[j]);
+                if (action == Batch.COVER && defaulter == account) revert CapacityMovedBesideCover(rows[i]);
+            }
+        }
+    }
+
+    /// @dev Whether an account some COVER row names holds any of `asset`, or has pending withdrawals (a DECLARE
+    /// in the same batch brings them back to its balance before the COVER).
+    function _coveredHolds(bytes32[] calldata actions, uint16 asset) private view returns (bool) {
+        for (uint256 j; j < actions.length; ++j) {
+            (uint32 defaulter, uint8 action,) = Batch.unpackDefaultAction(actions[j]);
+            if (action != Batch.COVER) continue;
+            if (Ledger.balanceOf(_ledger, defaulter, asset) != 0 || _pendingIds[defaulter].length != 0) return true;
+        }
+        return false;
+    }
+
     /// @dev Mark row: asset [255..240] | haircut bps [239..224] | zero [223..128] | price [127..0].
+    /// Loosening is bounded (the trust model): a price may rise at most the governed band above the asset's
+    /// last non-zero price at the start of the period (MarkOutsideBand), and a haircut decrease counts only
+    /// after the loosening delay (the haircut in force keeps applying until then). Falls in price and rises
+    /// in haircut apply at once: refusing a tightening would overvalue collateral in a crash.
     function _applyMarks(bytes32[] calldata marks) private {
         uint256 assets = _assetCount;
         for (uint256 i; i < marks.length; ++i) {
@@ -231,13 +285,51 @@ contract Vault is VaultBase, IVaultMain {
             if (uint256(marks[i]) & MARK_RESERVED != 0) revert MalformedRow(marks[i]);
             if (asset >= assets) revert UnknownAsset(asset);
             if (haircutBps > Margin.BPS) revert InvalidHaircut(asset, haircutBps);
-            Margin.Mark storage m = _marks[asset];
+            Margin.Mark memory m = _marks[asset];
             if (asset == Ledger.SETTLEMENT_ASSET && price != 10 ** m.decimals) revert SettlementMarkFixed(price);
+            if (_markBandBps != 0) _checkMarkBand(asset, m.price, price);
+            if (haircutBps < m.haircutBps) {
+                uint64 delay = _looseningDelay;
+                if (delay != 0) {
+                    // the haircut in force now (the floor of an earlier decrease, if still waiting) holds for
+                    // `delay` more
+                    uint16 inForce = Margin.effective(m).haircutBps;
+                    uint64 until = _now() + delay;
+                    (m.haircutFloor, m.floorUntil) = (inForce, until);
+                    emit HaircutDecreaseQueued(asset, inForce, until);
+                }
+            }
             (m.price, m.haircutBps) = (price, haircutBps);
+            _marks[asset] = m;
         }
     }
 
+    /// @dev A mark row moving `asset` from `last` to `price` under a band. The period's anchor is the last
+    /// non-zero price before its first mark row; an asset's first price is free and is the anchor for the rest
+    /// of its period, so an anchor, once set, is never 0 (a price posted at 0 and re-priced later is held to
+    /// the band around the last real price). A rise above anchor × (1 + band) is refused; a fall never is.
+    function _checkMarkBand(uint16 asset, uint128 last, uint128 price) private {
+        MarkAnchor memory a = _markAnchors[asset];
+        // forge-lint: disable-next-line(unsafe-typecast)
+        uint32 period = uint32(block.timestamp / OUTFLOW_PERIOD); // lasts 11 million years
+        bool moved = a.period != period;
+        if (moved) {
+            a.period = period;
+            if (last != 0) a.price = last;
+        }
+        if (a.price == 0) {
+            // the asset's first price: free
+            (a.price, moved) = (price, true);
+        } else if (price > last) {
+            uint256 max = uint256(a.price) * (Margin.BPS + _markBandBps) / Margin.BPS; // floor: against the rise
+            if (price > max) revert MarkOutsideBand(asset, price, max);
+        }
+        if (moved) _markAnchors[asset] = a;
+    }
+
     /// @dev Requirement row: account [255..224] | im [223..112] | mm [111..0]; members only, mm <= im.
+    /// Increases apply at once; a decrease (of IM or of MM) counts only after the loosening delay: until then
+    /// margin checks keep the higher of the posted requirement and the one in force when it was posted.
     function _applyRequirements(bytes32[] calldata requirements) private {
         uint256 accounts = _accountCount;
         for (uint256 i; i < requirements.length; ++i) {
@@ -245,8 +337,20 @@ contract Vault is VaultBase, IVaultMain {
             if (account < Ledger.FIRST_MEMBER || account > accounts || mm > im) {
                 revert InvalidRequirement(account, im, mm);
             }
+            uint256 posted = _requirements[account];
+            if (im < posted >> 112 || mm < posted & MASK112) _queueRequirementDecrease(account);
             _requirements[account] = (uint256(im) << 112) | mm;
         }
+    }
+
+    function _queueRequirementDecrease(uint32 account) private {
+        uint64 delay = _looseningDelay;
+        if (delay == 0) return;
+        (uint256 im, uint256 mm) = _requirementInForce(account);
+        uint64 until = _now() + delay;
+        _requirementFloors[account] = (uint256(until) << 224) | (im << 112) | mm;
+        // forge-lint: disable-next-line(unsafe-typecast)
+        emit RequirementDecreaseQueued(account, uint112(im), uint112(mm), until); // each < 2**112
     }
 
     /// @dev Transfer row: account [255..224] | asset [223..208] | zero [207..128] | amount int128 [127..0].
@@ -439,7 +543,7 @@ contract Vault is VaultBase, IVaultMain {
         if (decimals > MAX_DECIMALS) revert UnsupportedDecimals(decimals);
         _listed[address(token)] = true;
         _tokens[asset] = token;
-        _marks[asset] = Margin.Mark({price: 0, haircutBps: 0, decimals: decimals});
+        _marks[asset] = Margin.Mark({price: 0, haircutBps: 0, decimals: decimals, haircutFloor: 0, floorUntil: 0});
         _assetCount = asset + 1;
         emit AssetListed(asset, address(token), decimals);
     }

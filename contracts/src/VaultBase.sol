@@ -40,6 +40,8 @@ abstract contract VaultBase is
     /// the asset's governed budget per period of this length.
     uint64 public constant OUTFLOW_PERIOD = 1 days;
 
+    uint256 internal constant MASK112 = (1 << 112) - 1;
+
     uint8 internal constant PENDING = 1;
     uint8 internal constant EXECUTED = 2;
     uint8 internal constant CANCELLED = 3;
@@ -133,9 +135,25 @@ abstract contract VaultBase is
         uint256 assets = _assetCount;
         for (uint256 a; a < assets; ++a) {
             uint256 balance = Ledger.balanceOf(_ledger, account, a);
-            if (balance != 0) value += Margin.haircutValue(balance, _marks[a]);
+            if (balance != 0) value += Margin.haircutValue(balance, Margin.effective(_marks[a]));
         }
-        return Margin.freeCollateral(value, Ledger.debtOf(_ledger, account), _requirements[account] >> 112);
+        (uint256 im,) = _requirementInForce(account);
+        return Margin.freeCollateral(value, Ledger.debtOf(_ledger, account), im);
+    }
+
+    /// @dev The (IM, MM) margin checks use: the posted one, or while its last decrease waits the loosening delay
+    /// the higher of it and the one in force before (per component).
+    function _requirementInForce(uint32 account) internal view returns (uint256 im, uint256 mm) {
+        uint256 posted = _requirements[account];
+        (im, mm) = (posted >> 112, posted & MASK112);
+        uint256 floor = _requirementFloors[account];
+        // forge-lint: disable-next-line(block-timestamp) // second-level skew is harmless for day-scale delays
+        if (block.timestamp < floor >> 224) {
+            uint256 fim = (floor >> 112) & MASK112;
+            uint256 fmm = floor & MASK112;
+            if (fim > im) im = fim;
+            if (fmm > mm) mm = fmm;
+        }
     }
 
     // ------------------------------------------------------------------ modules

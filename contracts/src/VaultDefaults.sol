@@ -97,30 +97,37 @@ contract VaultDefaults is VaultStorage {
         }
     }
 
-    /// @notice After wind-down: release the default fund's cash beyond what the members' contributions claim
-    /// (the governor pays it out with `windDownWithdrawSystem`); the claimed part stays for `windDownWithdraw`.
-    /// @return payout The released cash, taken off the fund's balance and off what the vault owes.
-    function releaseFundCash() external onlyDelegated returns (uint256 payout) {
-        uint256 cash = _ledger[Ledger.DEFAULT_FUND_CASH];
-        uint256 reserved = Math.min(cash, _fund.value);
-        payout = cash - reserved;
-        _ledger[Ledger.DEFAULT_FUND_CASH] = reserved;
-        _totalOwed[Ledger.SETTLEMENT_ASSET] -= payout;
-    }
-
-    /// @dev After wind-down: take the member's whole contribution value out of the pool; it nets the debt left,
-    /// then is paid from the default fund's cash as far as that goes. Returns the payout.
-    function payContribution(uint32 account) external onlyDelegated returns (uint256 payout) {
-        uint256 value = DefaultFund.valueOf(_fund, account);
-        if (value == 0) return 0;
-        DefaultFund.remove(_fund, account, value);
-        emit IVault.ContributionChanged(account, -int256(value), 0);
-        uint256 netted = Math.min(_ledger.debtOf(account), value);
-        _ledger.reduceDebt(account, netted);
-        uint256 cash = _ledger[Ledger.DEFAULT_FUND_CASH];
-        payout = Math.min(value - netted, cash);
-        _ledger[Ledger.DEFAULT_FUND_CASH] = cash - payout;
-        _totalOwed[Ledger.SETTLEMENT_ASSET] -= payout;
+    /// @notice After wind-down: pay `account` its pro-rata part of the default fund's estate in `asset` (every
+    /// balance of account 2 of that asset, later recoveries included; `estateClaimOf`). Its debt takes its part
+    /// first (cash one for one, collateral at its last mark), which stays in the estate as a recovery for all.
+    /// Entitlements round down, so the estate never owes more than it holds; the rounding (less than one base
+    /// unit per claimant) stays in it.
+    /// @param account The member.
+    /// @param asset The asset claimed.
+    /// @return payout What leaves the vault to the member.
+    function claimEstate(uint32 account, uint16 asset) external onlyDelegated returns (uint256 payout) {
+        uint256 balance = _ledger.balanceOf(Ledger.DEFAULT_FUND, asset);
+        uint256 ck = Ledger.key(account, asset);
+        uint256 claimed = _estateClaimed[ck];
+        uint256 due = DefaultFund.estateDue(_fund, account, balance + _estateOut[asset], claimed);
+        if (due == 0) return 0;
+        _estateOut[asset] += due;
+        _estateClaimed[ck] = claimed + due;
+        uint256 kept;
+        uint256 debt = _ledger.debtOf(account);
+        if (debt != 0) {
+            uint256 covered;
+            if (asset == Ledger.SETTLEMENT_ASSET) {
+                kept = covered = Math.min(debt, due);
+            } else {
+                (kept, covered) = Margin.seizure(debt, due, _marks[asset]);
+            }
+            _ledger.reduceDebt(account, covered);
+        }
+        payout = due - kept;
+        _ledger[Ledger.key(Ledger.DEFAULT_FUND, asset)] -= payout; // account 2 holds no debt: the low half
+        _totalOwed[asset] -= payout;
+        emit IVault.EstateClaimed(account, asset, due, kept);
     }
 
     /// @dev Contribution row: account [255..224] | zero [223..128] | amount int128 [127..0], members only,

@@ -77,14 +77,14 @@ contract VaultExtension is VaultBase, IVaultExtension {
             if (readyAt > block.timestamp) revert WithdrawalNotReady(id, readyAt);
             if (DefaultFund.isOpen(_fund, account)) revert MemberInDefault(account);
             _requireMargin(account);
+            _totalOwed[asset] -= payout;
         } else {
-            uint256 seized = _seizeForDebt(account, asset, amount);
-            payout -= seized;
+            uint256 seized;
+            (payout, seized) = _releaseWoundDown(account, asset, amount);
             if (seized != 0) emit WindDownWithdrawal(account, asset, to, payout, seized);
         }
         w.status = EXECUTED;
         _dropPending(account, id);
-        _totalOwed[asset] -= payout;
         emit WithdrawalExecuted(id);
         if (payout != 0) _tokens[asset].safeTransfer(to, payout);
     }
@@ -156,27 +156,40 @@ contract VaultExtension is VaultBase, IVaultExtension {
     }
 
     /// @inheritdoc IVaultExtension
-    /// @dev A member with debt withdrawing a collateral asset first gives up ceil(debt * 10**decimals / price)
-    /// of it (at most its balance; all of it at a zero price) to the default fund, and its debt falls by the
-    /// floor value of what was seized. Settlement-asset balances repay debt one for one. For the settlement
-    /// asset the member's default-fund contribution value is paid too: it first nets any debt left, the
-    /// rest comes out of the default fund's cash (as far as that cash goes).
+    /// @dev The member's own balance of `asset`, less what its debt takes of it (seized into the default fund's
+    /// estate), plus its pro-rata part of that estate in `asset` (VaultDefaults.claimEstate; its debt left nets
+    /// against that first). Callable again: later recoveries raise the estate.
     function windDownWithdraw(uint16 asset, address to) external nonReentrant {
         _requireWoundDown();
         uint32 account = _requireMember(msg.sender);
         _token(asset);
         if (to == address(0)) revert ZeroAddress();
 
-        uint256 seized = _seizeForDebt(account, asset, _ledger.balanceOf(account, asset));
-        uint256 payout = _drain(account, asset, seized);
-        if (asset == Ledger.SETTLEMENT_ASSET && DefaultFund.valueOf(_fund, account) != 0) {
-            payout += abi.decode(_delegate(_defaults, abi.encodeCall(VaultDefaults.payContribution, (account))), (uint256));
+        uint256 k = Ledger.key(account, asset);
+        uint256 word = _ledger[k];
+        _ledger[k] = word & ~Ledger.MASK128; // the balance leaves (the debt half stays)
+        (uint256 payout, uint256 seized) = _releaseWoundDown(account, asset, word & Ledger.MASK128);
+        if (DefaultFund.sharesOf(_fund, account) != 0) {
+            payout += abi.decode(_delegate(_defaults, abi.encodeCall(VaultDefaults.claimEstate, (account, asset))), (uint256));
         }
         emit WindDownWithdrawal(account, asset, to, payout, seized);
         if (payout != 0) _tokens[asset].safeTransfer(to, payout);
     }
 
     /// @inheritdoc IVaultExtension
+    /// @dev Permissionless, so a debtor that never withdraws cannot keep its collateral out of the estate.
+    function seizeCollateralForDebt(uint32 account, uint16 asset) external nonReentrant {
+        _requireWoundDown();
+        _token(asset);
+        uint256 seized = _seizeForDebt(account, asset, _ledger.balanceOf(account, asset));
+        if (seized == 0) return;
+        _ledger[Ledger.key(account, asset)] -= seized; // <= its balance (the low half)
+        emit DebtCollateralSeized(account, asset, seized);
+    }
+
+    /// @inheritdoc IVaultExtension
+    /// @dev The fee account and operator capital are the operator's: paid whole. The default fund's balances
+    /// are its estate, which belongs to the pool's shares: refused while any share exists (ClaimantsRemain).
     function windDownWithdrawSystem(uint32 account, uint16 asset, address to)
         external
         onlyRole(GOVERNOR_ROLE)
@@ -186,15 +199,20 @@ contract VaultExtension is VaultBase, IVaultExtension {
         if (account == 0 || account >= Ledger.FIRST_MEMBER) revert UnknownAccount(account);
         _token(asset);
         if (to == address(0)) revert ZeroAddress();
-        uint256 payout;
-        if (account == Ledger.DEFAULT_FUND && asset == Ledger.SETTLEMENT_ASSET) {
-            // the members' contributions stay for them (windDownWithdraw pays them); the excess goes
-            payout = abi.decode(_delegate(_defaults, abi.encodeCall(VaultDefaults.releaseFundCash, ())), (uint256));
-        } else {
-            payout = _drain(account, asset, 0);
-        }
+        if (account == Ledger.DEFAULT_FUND && _fund.shares != 0) revert ClaimantsRemain(_fund.shares);
+        uint256 k = Ledger.key(account, asset);
+        uint256 payout = _ledger[k] & Ledger.MASK128;
+        _ledger[k] = 0; // a system account: no debt half
+        _totalOwed[asset] -= payout;
         emit WindDownWithdrawal(account, asset, to, payout, 0);
         if (payout != 0) _tokens[asset].safeTransfer(to, payout);
+    }
+
+    /// @inheritdoc IVaultExtension
+    function estateClaimOf(uint32 account, uint16 asset) external view returns (uint256) {
+        _token(asset);
+        uint256 received = _ledger.balanceOf(Ledger.DEFAULT_FUND, asset) + _estateOut[asset];
+        return DefaultFund.estateDue(_fund, account, received, _estateClaimed[Ledger.key(account, asset)]);
     }
 
     // ------------------------------------------------------------------ governance
@@ -239,6 +257,32 @@ contract VaultExtension is VaultBase, IVaultExtension {
     }
 
     /// @inheritdoc IVaultExtension
+    /// @dev Not retroactive: a decrease already waiting keeps the `until` it was given.
+    function setLooseningDelay(uint64 delay) external onlyRole(GOVERNOR_ROLE) {
+        if (delay > MAX_DELAY) revert InvalidDelay(delay);
+        _looseningDelay = delay;
+        emit LooseningDelayUpdated(delay);
+    }
+
+    /// @inheritdoc IVaultExtension
+    function setMarkBand(uint16 bandBps) external onlyRole(GOVERNOR_ROLE) {
+        _markBandBps = bandBps;
+        emit MarkBandUpdated(bandBps);
+    }
+
+    /// @inheritdoc IVaultExtension
+    function loosening() external view returns (uint64 delay, uint16 markBandBps) {
+        return (_looseningDelay, _markBandBps);
+    }
+
+    /// @inheritdoc IVaultExtension
+    function postedRequirementOf(uint32 account) external view returns (uint112 im, uint112 mm) {
+        uint256 packed = _requirements[account];
+        // forge-lint: disable-next-line(unsafe-typecast)
+        (im, mm) = (uint112(packed >> 112), uint112(packed)); // packed < 2**224
+    }
+
+    /// @inheritdoc IVaultExtension
     function outflowOf(uint16 asset) external view returns (uint112 budget, uint112 used, uint32 period) {
         Outflow memory o = _outflow[asset];
         return (o.budget, o.used, o.period);
@@ -278,14 +322,14 @@ contract VaultExtension is VaultBase, IVaultExtension {
 
     /// @inheritdoc IVaultExtension
     function requirementOf(uint32 account) external view returns (uint112 im, uint112 mm) {
-        uint256 packed = _requirements[account];
+        (uint256 i, uint256 m) = _requirementInForce(account);
         // forge-lint: disable-next-line(unsafe-typecast)
-        (im, mm) = (uint112(packed >> 112), uint112(packed)); // packed < 2**224
+        (im, mm) = (uint112(i), uint112(m)); // each < 2**112
     }
 
     /// @inheritdoc IVaultExtension
     function markOf(uint16 asset) external view returns (uint128 price, uint16 haircutBps) {
-        Margin.Mark memory m = _mark(asset);
+        Margin.Mark memory m = Margin.effective(_mark(asset));
         return (m.price, m.haircutBps);
     }
 
@@ -452,13 +496,15 @@ contract VaultExtension is VaultBase, IVaultExtension {
         emit WithdrawalRequested(id, account, asset, amount, to, readyAt);
     }
 
-    /// @dev Zero a balance (keeping any debt half), of which `kept` already went elsewhere; returns the
-    /// payout and takes it off what the vault owes.
-    function _drain(uint256 account, uint16 asset, uint256 kept) private returns (uint256 payout) {
-        uint256 k = Ledger.key(account, asset);
-        uint256 word = _ledger[k];
-        payout = (word & Ledger.MASK128) - kept;
-        _ledger[k] = word & ~Ledger.MASK128;
+    /// @dev After wind-down, the one path by which a member's value leaves (a pending withdrawal's execution,
+    /// its balance in `windDownWithdraw`): of `amount` of `asset`, its debt takes its part into the default
+    /// fund's estate first; the rest is the payout, off what the vault owes.
+    function _releaseWoundDown(uint32 account, uint16 asset, uint256 amount)
+        private
+        returns (uint256 payout, uint256 seized)
+    {
+        seized = _seizeForDebt(account, asset, amount);
+        payout = amount - seized;
         _totalOwed[asset] -= payout;
     }
 

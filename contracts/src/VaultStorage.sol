@@ -73,6 +73,29 @@ abstract contract VaultStorage {
     mapping(uint32 account => uint256) internal _exitRequests;
     mapping(uint16 asset => NextBudget) internal _nextOutflowBudget;
 
+    /// @dev Loosening rules (see VaultBase.LOOSENING, docs/contracts.md "Trust model"): how long a decrease of
+    /// a member's IM/MM or of a haircut waits before margin checks use it (0: at once), and how far above the
+    /// start-of-period mark a collateral's price may be posted within one period (bps; 0: no band).
+    uint64 internal _looseningDelay;
+    uint16 internal _markBandBps;
+    /// @dev account => until << 224 | im << 112 | mm: the requirement in force before the last decrease, which
+    /// margin checks keep using (the higher of it and the posted one) until `until`.
+    mapping(uint32 account => uint256 packed) internal _requirementFloors;
+    /// @dev asset => the reference of the mark band: the last non-zero price at the start of the period.
+    MarkAnchor[MAX_ASSETS] internal _markAnchors;
+
+    /// @dev After the wind-down the default fund's estate (every balance of account 2: its cash, collateral the
+    /// waterfall or a debt seizure put there, later recoveries) goes to the pool's shares pro rata. Per asset:
+    /// what the estate has paid out (debt netting included); per (account << 16 | asset): what a member has
+    /// claimed.
+    uint256[MAX_ASSETS] internal _estateOut;
+    mapping(uint256 key => uint256) internal _estateClaimed;
+
+    struct MarkAnchor {
+        uint128 price;
+        uint32 period;
+    }
+
     struct Outflow {
         uint112 budget;
         uint112 used;

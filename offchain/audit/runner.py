@@ -49,6 +49,7 @@ from offchain.audit.events.types import (
     AssetListed,
     BatchSettled,
     ContributionChanged,
+    DebtCollateralSeized,
     DefaultClosed,
     DefaultDeclared,
     DefaultEvent,
@@ -287,6 +288,8 @@ class _Replay:
                 replay.wound_down = True
             case WindDownWithdrawal():
                 self.wind_down = event  # applied at the next event (see `wind_down`)
+            case DebtCollateralSeized():
+                replay.debt_collateral_seized(event)
             case BatchSettled():
                 self._batch(event)
 

@@ -68,9 +68,16 @@ def test_wind_down_payouts_replay(history: History) -> None:
         for m in d.spec.members:
             d.vault.wind_down_withdraw(vault_sender(w3, m.key), 0, m.address)
         d.vault.wind_down_withdraw(operator, 0, operator.address)  # the house account (the operator's own)
-        for account in (FEE_ACCOUNT, DEFAULT_FUND_ACCOUNT, OPERATOR_CAPITAL_ACCOUNT):
-            operator.send(d.vault.contract.functions.windDownWithdrawSystem(account, 0, operator.address))
+        fn = d.vault.contract.functions
+        # the default fund's balances are its estate, the pool shares' (paid above); governance's only without
+        system = (FEE_ACCOUNT, OPERATOR_CAPITAL_ACCOUNT) + (
+            () if fn.defaultFundPool().call()[1] else (DEFAULT_FUND_ACCOUNT,)
+        )
+        for account in system:
+            operator.send(fn.windDownWithdrawSystem(account, 0, operator.address))
         report = history.audit()
         cash = report.assets[0]
-        assert cash.owed == cash.pending == 500 * 10**6  # only the pending withdrawal is still owed
-        assert cash.balances == 0
+        dust = fn.balanceOf(DEFAULT_FUND_ACCOUNT, 0).call()  # the estate's rounding, < 1 unit per claimant
+        assert dust <= len(d.spec.members) + 1
+        assert cash.owed == cash.pending + dust and cash.pending == 500 * 10**6  # the pending withdrawal is owed
+        assert cash.balances == dust

@@ -55,6 +55,15 @@ interface IVault {
     /// @notice From period `from` (unix time / OUTFLOW_PERIOD) on, batch approvals may release at most `budget`
     /// of `asset` per period before its withdrawals' delay; beyond it an approval is skipped (RowAdjusted).
     event OutflowBudgetUpdated(uint16 indexed asset, uint112 budget, uint32 from);
+    /// @notice Decreases of IM/MM and of haircuts posted from now on wait `delay` before they count.
+    event LooseningDelayUpdated(uint64 delay);
+    /// @notice A collateral mark may rise at most `bandBps` per period above the period's start price.
+    event MarkBandUpdated(uint16 bandBps);
+    /// @notice A requirement decrease of `account` counts only from `until`; until then margin checks keep
+    /// (`im`, `mm`), the requirement in force when it was posted.
+    event RequirementDecreaseQueued(uint32 indexed account, uint112 im, uint112 mm, uint64 until);
+    /// @notice A haircut decrease of `asset` counts only from `until`; until then valuations keep `haircutBps`.
+    event HaircutDecreaseQueued(uint16 indexed asset, uint16 haircutBps, uint64 until);
     event Deposited(uint32 indexed account, uint16 indexed asset, address indexed from, uint256 amount);
     event WithdrawalRequested(
         uint256 indexed id, uint32 indexed account, uint16 indexed asset, uint128 amount, address to, uint64 readyAt
@@ -76,6 +85,12 @@ interface IVault {
     event LiquidityAdvanced(uint32 indexed account, uint128 amount);
     /// @notice A member's cash credit (or deposit) repaid `amount` of its advance to the default fund.
     event AdvanceRepaid(uint32 indexed account, uint128 amount);
+    /// @notice After wind-down: `account` claimed `amount` of `asset` of the default fund's estate (its pro-rata
+    /// part by pool shares); `nettedForDebt` of it stayed in the estate against the member's debt.
+    event EstateClaimed(uint32 indexed account, uint16 indexed asset, uint256 amount, uint256 nettedForDebt);
+    /// @notice After wind-down: anyone seized `seized` of `account`'s `asset` into the default fund's estate for
+    /// its debt (at the last mark, rounded up).
+    event DebtCollateralSeized(uint32 indexed account, uint16 indexed asset, uint256 seized);
     event WindDownTriggered(uint64 lastSequence, uint64 lastSettledAt);
     event WindDownWithdrawal(uint32 indexed account, uint16 indexed asset, address to, uint256 amount, uint256 seizedForDebt);
     /// @notice A member's default-fund contribution changed by `amount` (settlement-asset base units; < 0 is a
@@ -136,6 +151,13 @@ interface IVault {
     error ApprovalMismatch(uint256 id);
     /// @notice A mark row re-pricing the settlement asset (its price is fixed at one whole unit).
     error SettlementMarkFixed(uint128 price);
+    /// @notice A mark row raising a collateral's price above `max`: the start-of-period price plus the governed
+    /// band (`setMarkBand`).
+    error MarkOutsideBand(uint16 asset, uint128 price, uint256 max);
+    /// @notice A batch carrying a COVER also carries a row that would move a waterfall capacity first: a mark
+    /// raising a price or lowering a haircut (layer 1), a transfer debiting a defaulter's collateral (layer 1)
+    /// or operator capital (layer 3). `row` is that row.
+    error CapacityMovedBesideCover(bytes32 row);
     error NonZeroSum(uint16 asset, int256 sum);
     error MalformedRow(bytes32 row);
     error InvalidRequirement(uint32 account, uint112 im, uint112 mm);
@@ -187,6 +209,8 @@ interface IVault {
     /// @notice A new pause before `until` (PAUSE_COOLDOWN after the last one ended): a pause cannot be renewed
     /// back to back, so it never holds the escape hatch shut for long.
     error PauseCoolingDown(uint64 until);
+    /// @notice `windDownWithdrawSystem` of the default fund's estate while `shares` pool shares still claim it.
+    error ClaimantsRemain(uint256 shares);
     error WoundDown();
     error NotWoundDown();
 }

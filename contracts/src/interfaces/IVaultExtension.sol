@@ -58,13 +58,24 @@ interface IVaultExtension is IVault {
     function triggerWindDown() external;
 
     /// @notice After wind-down, withdraw the caller's whole balance of `asset`, less its recorded debt
-    /// (collateral that covers an outstanding advance, at the last marks, goes to the default fund).
+    /// (collateral that covers an outstanding advance, at the last marks, goes to the default fund's estate),
+    /// plus its pro-rata part (by pool shares) of the default fund's estate in `asset` (`estateClaimOf`).
+    /// May be called again: later recoveries (debt seizures, repayments) raise the estate.
     /// @param asset The asset number.
     /// @param to Recipient of the tokens.
     function windDownWithdraw(uint16 asset, address to) external;
 
-    /// @notice After wind-down, pay out a system account (fee account, default fund, operator capital)
-    /// to `to` (governance role).
+    /// @notice After wind-down, anyone: seize what covers `account`'s debt of its `asset` balance into the
+    /// default fund's estate (DebtCollateralSeized), as its own withdrawal would.
+    function seizeCollateralForDebt(uint32 account, uint16 asset) external;
+
+    /// @notice After wind-down: what `account` may still claim of the default fund's estate in `asset`
+    /// (floor(received × its shares / pool shares) less what it claimed; `windDownWithdraw` pays it).
+    function estateClaimOf(uint32 account, uint16 asset) external view returns (uint256);
+
+    /// @notice After wind-down, pay out a system account to `to` (governance role): the fee account and
+    /// operator capital whole; the default fund's balances only once no pool share exists
+    /// (`ClaimantsRemain(shares)`): they are the estate its shares claim.
     function windDownWithdrawSystem(uint32 account, uint16 asset, address to) external;
 
     // ------------------------------------------------------------------ governance and guardian
@@ -113,6 +124,17 @@ interface IVaultExtension is IVault {
     function totalDebt() external view returns (uint256);
     /// @notice Set `asset`'s outflow budget (governance role), in force from the next OUTFLOW_PERIOD: what batch
     /// approvals may release per period before its withdrawals' full delay.
+    /// @notice Governance: how long a decrease of a member's IM/MM or of a haircut waits before margin checks
+    /// and the waterfall use it (at most 365 days; 0: at once). Not retroactive.
+    function setLooseningDelay(uint64 delay) external;
+    /// @notice Governance: within one OUTFLOW_PERIOD a collateral's mark may rise at most `bandBps` above the
+    /// last non-zero price at the period's start (MarkOutsideBand beyond); 0: no band. Falls are never refused.
+    function setMarkBand(uint16 bandBps) external;
+    /// @notice The loosening delay and the mark band in force.
+    function loosening() external view returns (uint64 delay, uint16 markBandBps);
+    /// @notice The requirement the last batch posted (`requirementOf` is the one in force: the higher of it and
+    /// the one before its last decrease, while that decrease waits the loosening delay).
+    function postedRequirementOf(uint32 account) external view returns (uint112 im, uint112 mm);
     function setOutflowBudget(uint16 asset, uint112 budget) external;
     /// @notice `asset`'s outflow budget as last applied, what approvals used of it and in which period.
     function outflowOf(uint16 asset) external view returns (uint112 budget, uint112 used, uint32 period);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.30;
 
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {IVault} from "../interfaces/IVault.sol";
 
 /// @title DefaultFund
@@ -68,6 +69,25 @@ library DefaultFund {
         uint256 total = s.shares;
         if (k.epoch != s.epoch || total == 0) return 0;
         return uint256(k.shares) * s.value / total;
+    }
+
+    /// @notice `account`'s pool shares of the current epoch (0 for shares of a past, worthless epoch).
+    function sharesOf(State storage s, uint32 account) internal view returns (uint256) {
+        Stake memory k = s.stakes[account];
+        return k.epoch == s.epoch ? k.shares : 0;
+    }
+
+    /// @notice What `account` may still claim of an estate that has received `received` in all: its pro-rata
+    /// part floor(received × shares / total shares), less `claimed` (what it already took).
+    function estateDue(State storage s, uint32 account, uint256 received, uint256 claimed)
+        internal
+        view
+        returns (uint256)
+    {
+        uint256 total = s.shares;
+        if (total == 0) return 0;
+        uint256 entitled = Math.mulDiv(received, sharesOf(s, account), total);
+        return entitled > claimed ? entitled - claimed : 0;
     }
 
     /// @notice What `member` may still be assessed for `defaulter`'s default (0 when not open).

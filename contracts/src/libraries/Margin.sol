@@ -11,13 +11,25 @@ library Margin {
     /// @notice An asset's last posted mark and its fixed decimals, packed in one storage slot.
     /// @dev `price` is the value, in settlement-asset base units, of one whole token (10**decimals base
     /// units); zero means "counts for nothing" (the state of a freshly listed asset).
+    /// `haircutFloor` is the haircut in force before the last decrease: valuations use the higher of it and
+    /// `haircutBps` until `floorUntil` (a decrease of a haircut waits the vault's loosening delay).
     struct Mark {
         uint128 price;
         uint16 haircutBps;
         uint8 decimals;
+        uint16 haircutFloor;
+        uint64 floorUntil;
     }
 
     uint256 internal constant BPS = 10_000;
+
+    /// @notice The mark valuations use now: the posted haircut, or the one before its last decrease while that
+    /// decrease waits (the higher of the two).
+    function effective(Mark memory m) internal view returns (Mark memory) {
+        // forge-lint: disable-next-line(block-timestamp) // second-level skew is harmless for day-scale delays
+        if (block.timestamp < m.floorUntil && m.haircutFloor > m.haircutBps) m.haircutBps = m.haircutFloor;
+        return m;
+    }
 
     /// @notice floor(balance * price * (10000 - haircutBps) / (10**decimals * 10000)).
     /// @dev balance and price are both < 2**128, so their product fits in 256 bits; mulDiv keeps the full

@@ -42,7 +42,7 @@ library Waterfall {
             uint256 k = Ledger.key(defaulter, a);
             uint256 balance = ledger[k]; // collateral words carry no debt half
             if (balance == 0) continue;
-            (uint256 seized, uint256 value) = Margin.haircutSeizure(remaining, balance, marks[a]);
+            (uint256 seized, uint256 value) = Margin.haircutSeizure(remaining, balance, Margin.effective(marks[a]));
             if (value == 0) continue;
             ledger[k] = balance - seized;
             ledger.add(Ledger.DEFAULT_FUND, a, seized);

@@ -103,6 +103,7 @@ contract VaultHandler {
     int256 public ghostFundEquity;
     uint256 public ghostReturnsWhileOpen; // contribution returns accepted while openDefaults > 0
     uint32 public ghostDefaulter; // the handler's one open default (0: none)
+    bool public ghostBackingWaived; // the adversary advanced to a defaulter beyond the pool's backing
     mapping(uint32 => uint256) internal ghostCap; // 2 × contribution at the DECLARE
     /// @dev asset => period => Σ amounts batch approvals made instantly ready in it
     mapping(uint16 => mapping(uint32 => uint256)) internal ghostInstant;
@@ -408,6 +409,99 @@ contract VaultHandler {
         }
     }
 
+    /// @notice The adversary (issue 11): a compromised quorum signs an arbitrary mix — the engine's rows plus
+    /// every member's cash to one colluder, its IM to 0 and approvals of every pending withdrawal — with the
+    /// transfer rows in any order; between signing and inclusion a front-runner deposits, cancels or executes
+    /// (`front`). Checked: a batch that would have landed still lands (a third party cannot make it revert);
+    /// value is neither created nor burnt (totalOwed of every asset unchanged by the settle); approvals never
+    /// release more before the delay than the period's budget.
+    function settleAdversarial(uint256 seed, uint256 front) external {
+        (Batch.Data memory b, int256[][] memory t) = _validBatch(seed);
+        uint256 r = uint256(keccak256(abi.encode(seed, "adversary")));
+        uint32 colluder = _memberAccount(r);
+        for (uint32 acct = FIRST_MEMBER; acct < FIRST_MEMBER + members.length; ++acct) {
+            uint256 bal = vault.balanceOf(acct, 0);
+            if (acct == colluder || bal == 0 || bal > uint256(uint128(type(int128).max))) continue;
+            b.transfers = _append(b.transfers, Batch.packTransfer(acct, 0, -int128(int256(bal))));
+            b.transfers = _append(b.transfers, Batch.packTransfer(colluder, 0, int128(int256(bal))));
+        }
+        for (uint256 i = b.transfers.length; i > 1; --i) {
+            uint256 j = uint256(keccak256(abi.encode(r, i))) % i;
+            (b.transfers[i - 1], b.transfers[j]) = (b.transfers[j], b.transfers[i - 1]);
+        }
+        b.requirements = _append(b.requirements, Batch.packRequirement(colluder, 0, 0));
+        b.approvedWithdrawals = new uint256[](0); // each pending withdrawal once (the engine's rows name some)
+        for (uint256 k; k < pending.length && k < 8; ++k) {
+            Pending memory p = pending[k];
+            b.approvedWithdrawals = _appendU(b.approvedWithdrawals, Batch.packApproval(uint64(p.id), p.account, p.asset, p.amount));
+        }
+        IVault.SignerSignature[] memory sigs = _sign(b, vault.threshold());
+        // would it land as signed?
+        uint256 snap = vm.snapshotState();
+        bool landsAsSigned;
+        try vault.settle{gas: SETTLE_GAS}(b, sigs) {
+            landsAsSigned = true;
+        } catch {}
+        vm.revertToState(snap);
+        // the front-runner, between signing and inclusion
+        front %= 4;
+        if (front == 1) this.deposit(r >> 8, r >> 16, 1 + (r >> 24) % 1_000_000);
+        else if (front == 2 && pending.length != 0) this.cancelWithdrawal(r >> 8, false);
+        else if (front == 3 && pending.length != 0) this.executeWithdrawal(r >> 8, 0); // no warp: the batch stays valid
+        _settleAdversarial(b, sigs, t, landsAsSigned);
+    }
+
+    function _settleAdversarial(
+        Batch.Data memory b,
+        IVault.SignerSignature[] memory sigs,
+        int256[][] memory t,
+        bool landsAsSigned
+    ) internal {
+        Snap memory s0 = _snap();
+        bool[] memory waiting = new bool[](b.approvedWithdrawals.length);
+        for (uint256 k; k < waiting.length; ++k) {
+            (uint64 id,,,) = Batch.unpackApproval(b.approvedWithdrawals[k]);
+            IVault.Withdrawal memory w = vault.withdrawal(id);
+            waiting[k] = w.status == 1 && w.readyAt + (vault.pauseClock() - w.pauseClock) > block.timestamp;
+        }
+        bytes32 digest = vault.batchDigest(b);
+        vm.recordLogs();
+        try vault.settle{gas: SETTLE_GAS}(b, sigs) {
+            count["settle.adversarial"]++;
+            (uint256 adv, uint256 rep) = _debtEvents();
+            ghostAdvanced += adv;
+            ghostRepaid += rep;
+            Snap memory s1 = _snap();
+            for (uint16 a; a < assetCount; ++a) {
+                _check(s1.owed[a] == s0.owed[a], "adversarial batch created or burnt value");
+            }
+            (ghostSequence, ghostLastHash, ghostLastAsOf) = (s1.seq, digest, b.asOf);
+            ghostFundEquity += t[FUND][0]; // the added rows move members' cash only
+            // the quorum may advance to a member in default (shuffled rows debit before they credit): the
+            // vault does not refuse that (docs/contracts.md, the pool's backing), so the honest engine's
+            // discipline (backing >= the pool's value) no longer holds from here on
+            (int256 notInDefault,) = fundSlack();
+            if (notInDefault < 0) ghostBackingWaived = true;
+            for (uint256 k; k < b.approvedWithdrawals.length; ++k) {
+                if (!waiting[k]) continue;
+                (uint64 id,, uint16 asset, uint128 amount) = Batch.unpackApproval(b.approvedWithdrawals[k]);
+                IVault.Withdrawal memory w = vault.withdrawal(id);
+                (uint112 budget,, uint32 period) = vault.outflowOf(asset);
+                if (w.readyAt + (vault.pauseClock() - w.pauseClock) <= block.timestamp) {
+                    ghostInstant[asset][period] += amount;
+                    count["adversarial.instant"]++;
+                }
+                _check(ghostInstant[asset][period] <= budget, "adversary released more than the period's budget");
+            }
+        } catch (bytes memory err) {
+            count["settle.adversarial.reverted"]++;
+            _checkUnchanged(s0, "adversarial settle revert");
+            bytes4 sel = bytes4(err);
+            bool excused = (sel == ENFORCED_PAUSE && _paused()) || (sel == IVault.WoundDown.selector && vault.woundDown());
+            if (landsAsSigned && !excused) _violation("a front-runner made a signed batch revert", sel);
+        }
+    }
+
     /// @notice Settle a batch with exactly one defect; it must revert with the matching error and change
     /// nothing.
     function settleInvalid(uint256 seed, uint256 kind) external {
@@ -576,22 +670,20 @@ contract VaultHandler {
     }
 
     /// @notice After wind-down a member takes its whole balance of an asset, less collateral seized for
-    /// its debt (which goes to the default fund); before it, the call must revert.
+    /// its debt (which goes to the default fund's estate), plus its pro-rata part of that estate (netting its
+    /// debt first); before it, the call must revert. Every claimant is paid its whole due: none is left after.
     function windDownWithdraw(uint256 m, uint256 a) external {
         (address member, uint32 acct) = _member(m);
         uint16 asset = uint16(a % assetCount);
         address to = _recipient(m);
         Snap memory s0 = _snap();
         uint256 toBefore = tokens[asset].balanceOf(to);
-        // the settlement asset also pays the member's contribution (netting its debt first)
-        uint256[2] memory pre; // [contribution, pool value] before
-        pre[0] = asset == 0 ? vault.contributionOf(acct) : 0;
-        (pre[1],) = vault.defaultFundPool();
+        uint256 due0 = vault.woundDown() ? vault.estateClaimOf(acct, asset) : 0;
         vm.recordLogs();
         vm.prank(member);
         try vault.windDownWithdraw(asset, to) {
             count["windDownWithdraw"]++;
-            if (pre[0] != 0) count["windDownWithdraw.contribution"]++;
+            if (due0 != 0) count["windDownWithdraw.estate"]++;
             (uint256 adv, uint256 rep) = _debtEvents();
             _check(adv == 0, "wind-down withdrawal advanced liquidity");
             ghostRepaid += rep;
@@ -601,16 +693,18 @@ contract VaultHandler {
             uint256 paid = toAfter >= toBefore ? toAfter - toBefore : 0;
             int256 fundDelta = int256(s1.bal[FUND][asset]) - int256(s0.bal[FUND][asset]);
             _check(s1.bal[acct][asset] == 0, "wind-down withdrawal left a balance");
-            // paid + what went to the fund (less the contribution it paid) == the balance
+            // paid + what the estate gained (seized, netted, less the part it paid) == the balance
             _check(int256(paid) + fundDelta == int256(s0.bal[acct][asset]), "paid + seized != balance");
+            _check(fundDelta >= -int256(due0), "wind-down: the estate paid more than the member's due");
+            // a member without debt is paid its whole due at once (a debtor's due nets its debt and re-enters the
+            // estate, of which it then owns its part again: it claims again)
+            if (s0.debt[acct] == 0) _check(vault.estateClaimOf(acct, asset) == 0, "wind-down: a claimant left unpaid");
             _check(s1.owed[asset] + paid == s0.owed[asset], "wind-down: totalOwed != -paid");
             _check(s1.debt[acct] <= s0.debt[acct], "wind-down increased debt");
             uint256 covered = s0.debt[acct] >= s1.debt[acct] ? s0.debt[acct] - s1.debt[acct] : 0;
-            if (pre[0] == 0) {
-                _check(fundDelta >= 0, "wind-down: the fund paid without a contribution");
+            if (due0 == 0) {
+                _check(fundDelta >= 0, "wind-down: the fund paid without a claim");
                 if (fundDelta == 0) _check(covered == 0, "debt covered without seizure");
-            } else {
-                _checkContributionPayout(acct, pre[0], pre[1], s0, paid, covered);
             }
             if (covered > rep) ghostSeizedCover += covered - rep;
             int256[][] memory expect = _zeroDeltas();
@@ -623,26 +717,6 @@ contract VaultHandler {
             bytes4 sel = bytes4(err);
             _check(sel == IVault.NotWoundDown.selector && !vault.woundDown(), "windDownWithdraw: unexpected revert");
         }
-    }
-
-    /// @dev A wind-down withdrawal of the settlement asset also paid the member's contribution: out of the
-    /// pool, netting its debt first, the rest from the fund's cash (as far as it goes).
-    function _checkContributionPayout(
-        uint32 acct,
-        uint256 contrib0,
-        uint256 pool0,
-        Snap memory s0,
-        uint256 paid,
-        uint256 covered
-    ) internal {
-        (uint256 pool1,) = vault.defaultFundPool();
-        _check(pool1 + contrib0 == pool0 && vault.contributionOf(acct) == 0, "wind-down: contribution not paid out of the pool");
-        uint256 seizedCash = s0.debt[acct] < s0.bal[acct][0] ? s0.debt[acct] : s0.bal[acct][0];
-        _check(covered >= seizedCash && paid + seizedCash >= s0.bal[acct][0], "wind-down: cash not paid");
-        if (covered < seizedCash || paid + seizedCash < s0.bal[acct][0]) return;
-        uint256 netted = covered - seizedCash;
-        uint256 contribPaid = paid + seizedCash - s0.bal[acct][0];
-        _check(contribPaid + netted <= contrib0, "wind-down: paid more than the contribution");
     }
 
     /// @notice After wind-down the governor pays out a system account.
@@ -660,12 +734,9 @@ contract VaultHandler {
             count["windDownSystem"]++;
             Snap memory s1 = _snap();
             uint256 paid = tokens[asset].balanceOf(governor) - toBefore;
-            uint256 kept;
-            if (acct == FUND && asset == 0) {
-                (uint256 pool,) = vault.defaultFundPool(); // the contributions' claim stays
-                kept = s0.bal[acct][asset] < pool ? s0.bal[acct][asset] : pool;
-            }
-            _check(paid + kept == s0.bal[acct][asset], "system payout != balance (less the pool's claim)");
+            (, uint256 shares) = vault.defaultFundPool();
+            _check(acct != FUND || shares == 0, "system payout of the estate while shares claim it");
+            _check(paid == s0.bal[acct][asset], "system payout != balance");
             _check(s1.owed[asset] + paid == s0.owed[asset], "system payout: totalOwed != -paid");
             int256[][] memory expect = _zeroDeltas();
             expect[acct][asset] = -int256(paid);
@@ -674,9 +745,9 @@ contract VaultHandler {
             count["windDownSystem.reverted"]++;
             _checkUnchanged(s0, "windDownWithdrawSystem revert");
             bytes4 sel = bytes4(err);
+            (, uint256 shares) = vault.defaultFundPool();
             _check(
-                s0.bal[acct][asset] == 0
-                    && (sel == IVault.ZeroAmount.selector || sel == IVault.InsufficientBalance.selector),
+                sel == IVault.ClaimantsRemain.selector && acct == FUND && shares != 0,
                 "windDownWithdrawSystem: unexpected revert"
             );
         }

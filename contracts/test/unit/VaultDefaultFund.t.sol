@@ -142,22 +142,23 @@ contract VaultDefaultFundTest is VaultFixture {
         assertEq(shares, 500e6, "new epoch shares");
     }
 
-    /// Wind-down: windDownWithdraw(0) pays cash + contribution; the governor's payout of the fund's cash
-    /// leaves what contributions claim.
-    function test_windDownPaysContributions() public {
+    /// Wind-down: the default fund's whole estate (its own cash too) goes to the pool's shares: bob, the only
+    /// contributor, gets his cash and all of it; governance cannot take the fund's cash while he has a claim.
+    function test_windDownPaysTheWholeEstateToShares() public {
         _fundDefaultFund(1_000e6);
         _deposit(bob, USD, 1_000e6);
         _contribute(_one(_c(BOB, 600e6)));
         vm.warp(block.timestamp + ESCAPE_PERIOD);
         vault.triggerWindDown();
+        vm.expectRevert(abi.encodeWithSelector(IVault.ClaimantsRemain.selector, uint256(600e6)));
         vm.prank(governor);
         vault.windDownWithdrawSystem(FUND, USD, governor);
-        assertEq(usd.balanceOf(governor), 1_000e6, "only the fund's own cash");
-        assertEq(vault.balanceOf(FUND, USD), 600e6, "contributions stay");
+        assertEq(vault.estateClaimOf(BOB, USD), 1_600e6, "the estate: the fund's cash and bob's contribution");
         vm.prank(bob);
         vault.windDownWithdraw(USD, bob);
-        assertEq(usd.balanceOf(bob), 1_000e6, "cash 400 + contribution 600");
-        assertEq(vault.contributionOf(BOB), 0, "contribution paid");
+        assertEq(usd.balanceOf(bob), 2_000e6, "cash 400 + the estate 1,600");
+        assertEq(vault.estateClaimOf(BOB, USD), 0, "claimed");
+        assertEq(vault.balanceOf(FUND, USD), 0, "nothing left behind");
         assertEq(vault.totalOwed(USD), 0, "nothing owed");
         _assertSolvent();
     }

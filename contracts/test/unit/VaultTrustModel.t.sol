@@ -76,6 +76,73 @@ contract VaultTrustModelTest is VaultFixture {
         assertEq(usd.balanceOf(address(vault)), total - 2 * BUDGET, "and so are its tokens");
     }
 
+    /// @dev The bound on margin manipulation (docs/contracts.md, "Trust model"): with the loosening delay L at
+    /// least D, within the guardian's window D a compromised quorum can free, by requirement, haircut and mark
+    /// rows alone, at most Σ_a v_a × ((1 + b)^(ceil(D/P) + 1) − 1) of a member's collateral, v_a being the
+    /// haircut value of its holding of asset a when the window opens and b the mark band. Here dave holds 100
+    /// weth (160,000 at 2000 with a 20 % haircut) and 50,000 usd, all of it held as IM (210,000); the quorum
+    /// sets its IM to 0, the haircut to 0 and the price to 10×: the IM and haircut cuts wait L, the 10× is
+    /// refused, and the band's two steps (2000 → 2200 → 2420, one per period the window touches) free exactly
+    /// 160,000 × (1.1² − 1) = 33,600, and no more. Released before D it still meets the outflow budget.
+    function test_compromisedQuorumFreesAtMostTheBandByMarginManipulation() public {
+        uint64 looseningDelay = 2 days; // >= D
+        uint16 band = 1_000;
+        vm.startPrank(governor);
+        vault.setLooseningDelay(looseningDelay);
+        vault.setMarkBand(band);
+        vm.stopPrank();
+        _deposit(dave, WETH, 100 * WETH_UNIT);
+        _deposit(dave, USD, 50_000 * USD_UNIT);
+        Batch.Data memory b = _nextBatch();
+        b.marks = _one(_mk(WETH, 2000, 2000 * USD_UNIT));
+        b.requirements = _one(_req(DAVE, 210_000e6, 150_000e6));
+        _settle(b);
+        assertEq(vault.freeCollateral(DAVE), 0, "all of dave's collateral is held");
+
+        uint256 periodEnd = (block.timestamp / vault.OUTFLOW_PERIOD() + 1) * vault.OUTFLOW_PERIOD();
+        vm.warp(periodEnd - 1); // the window opens at the last second of a period: it touches two
+        uint256 opened = block.timestamp;
+        b = _nextBatch();
+        b.requirements = _one(_req(DAVE, 0, 0));
+        b.marks = _one(_mk(WETH, 0, 20_000 * USD_UNIT));
+        IVault.SignerSignature[] memory sigs = _sign(b, _quorum());
+        vm.expectRevert(
+            abi.encodeWithSelector(IVault.MarkOutsideBand.selector, WETH, uint128(20_000 * USD_UNIT), 2200 * USD_UNIT)
+        );
+        vault.settle(b, sigs);
+        b.marks = _one(_mk(WETH, 0, 2200 * USD_UNIT));
+        _settle(b);
+        vm.warp(periodEnd);
+        b = _nextBatch();
+        b.marks = _one(_mk(WETH, 0, 2420 * USD_UNIT));
+        _settle(b);
+        assertLt(block.timestamp, opened + vault.withdrawalDelay(), "inside the guardian's window");
+
+        uint256 bound = 160_000e6 * 21 / 100; // v × ((1 + b)^2 − 1)
+        assertEq(vault.freeCollateral(DAVE), int256(bound), "freed: exactly the bound");
+        vm.prank(dave);
+        vm.expectRevert(abi.encodeWithSelector(IVault.InsufficientMargin.selector, DAVE, int256(-1)));
+        vault.requestWithdrawal(USD, uint128(bound + 1), dave);
+        vm.prank(dave);
+        uint256 id = vault.requestWithdrawal(USD, uint128(bound), dave);
+        // beyond this period's outflow budget, the approval is skipped: the withdrawal keeps its delay D, in which
+        // the guardian vetoes it
+        uint256 paid = _approveAllAndExecute(_oneId(id));
+        assertEq(paid, 0, "nothing leaves before D");
+        vm.prank(guardian);
+        vault.vetoWithdrawal(id);
+        assertEq(usd.balanceOf(dave), 0, "dave took nothing");
+        // only after L (past the guardian's window) do the IM and haircut cuts count
+        vm.warp(opened + looseningDelay);
+        (uint112 im,) = vault.requirementOf(DAVE);
+        assertEq(uint256(im), 0, "the IM cut counts after L");
+    }
+
+    function _oneId(uint256 id) internal pure returns (uint256[] memory ids) {
+        ids = new uint256[](1);
+        ids[0] = id;
+    }
+
     /// @dev Approve every listed withdrawal in one batch and execute the ones that became ready.
     function _approveAllAndExecute(uint256[] memory ids) internal returns (uint256 paid) {
         Batch.Data memory b = _nextBatch();

@@ -24,10 +24,12 @@ fund's liquidity advance). Rules:
    completed exactly), CLOSE (debt zero). A defaulted member cannot request withdrawals;
  - wind-down: a member's `windDownWithdraw` first gives up to the default fund enough of the asset to
    cover its debt (cash one for one, collateral at the last posted mark, rounded up), the debt falls by
-   the (rounded-down) value seized, the rest of the balance is paid out; for the settlement asset its
-   whole contribution value is paid too (netting any debt left first, then from the default fund's cash
-   as far as it goes). A withdrawal executed after wind-down gives up to the debt likewise. System
-   accounts are paid out whole, except that the default fund's cash keeps what the pool still claims.
+   the (rounded-down) value seized, the rest of the balance is paid out; then its pro-rata part (by pool
+   shares) of the default fund's estate in that asset: floor((the fund's balance + what the estate paid
+   out so far) × its shares / all shares) less what it claimed before, its debt left netting first (that
+   part stays in the estate). A withdrawal executed after wind-down gives up to the debt likewise, and so
+   does anyone's `seizeCollateralForDebt` (`DebtCollateralSeized`). System accounts are paid out whole (the
+   vault refuses the default fund's while pool shares exist).
 
 The replay records the events it would emit (advances and repayments; contribution, margin-call, default
 and waterfall events) so that the runner can compare them with the ones the vault did emit in the same
@@ -44,6 +46,7 @@ from offchain.audit.events.types import (
     AdvanceRepaid,
     AssetListed,
     ContributionChanged,
+    DebtCollateralSeized,
     DefaultClosed,
     DefaultDeclared,
     DefaultEvent,
@@ -145,6 +148,9 @@ class VaultReplay:
     # default-row events emitted since the last `take_default_events()`
     default_events: list[DefaultRecordTuple] = field(default_factory=list)
     covers: list[CoverRecord] = field(default_factory=list)  # the COVERs of the last batch's default rows
+    # after wind-down: per asset what the default fund's estate paid out; per (account, asset) what was claimed
+    estate_out: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    estate_claimed: dict[tuple[int, int], int] = field(default_factory=lambda: defaultdict(int))
 
     # ------------------------------------------------------------ primitives (Ledger.sol)
 
@@ -273,31 +279,55 @@ class VaultReplay:
             payout = balance - seized
             self.balances[(e.account, e.asset)] = 0
             self.total_owed[e.asset] -= payout
-            if e.asset == SETTLEMENT_ASSET and self.fund.value_of(e.account):
-                payout += self._pay_contribution(e.account)
-            return payout, seized
+            return payout + self._claim_estate(e.account, e.asset), seized
         if e.account not in (FEE_ACCOUNT, DEFAULT_FUND_ACCOUNT, OPERATOR_CAPITAL_ACCOUNT):
             raise ReplayError(f"wind-down payout to unknown account {e.account}")
-        kept = min(balance, self.fund.value) if (e.account, e.asset) == (DEFAULT_FUND_ACCOUNT, SETTLEMENT_ASSET) else 0
-        payout = balance - kept  # the default fund's cash keeps what the members' contributions claim
-        self.balances[(e.account, e.asset)] = kept
-        self.total_owed[e.asset] -= payout
-        return payout, 0
+        if e.account == DEFAULT_FUND_ACCOUNT and self.fund.shares:
+            raise ReplayError("the default fund's estate paid to governance while pool shares claim it")
+        self.balances[(e.account, e.asset)] = 0
+        self.total_owed[e.asset] -= balance
+        return balance, 0
 
-    def _pay_contribution(self, account: int) -> int:
-        value = self.fund.value_of(account)
-        self.fund.remove(account, value)
-        self.default_events.append(("contribution", account, -value, 0))
-        netted = min(self.debt.get(account, 0), value)
-        if netted:
-            self.debt[account] -= netted
-        cash = self.balances.get((DEFAULT_FUND_ACCOUNT, SETTLEMENT_ASSET), 0)
-        payout = min(value - netted, cash)
-        self.balances[(DEFAULT_FUND_ACCOUNT, SETTLEMENT_ASSET)] = cash - payout
-        self.total_owed[SETTLEMENT_ASSET] -= payout
+    def debt_collateral_seized(self, e: DebtCollateralSeized) -> None:
+        """Anyone's seizure of a debtor's collateral into the estate after wind-down."""
+        if not self.wound_down:
+            raise ReplayError(f"collateral of account {e.account} seized before the wind-down")
+        seized = self._seize_for_debt(e.account, e.asset, self.balances.get((e.account, e.asset), 0))
+        if seized != e.seized:
+            raise ReplayError(f"seizure of account {e.account}'s asset {e.asset}: vault {e.seized}, replay {seized}")
+        self.balances[(e.account, e.asset)] -= seized
+
+    def _claim_estate(self, account: int, asset: int) -> int:
+        """VaultDefaults.claimEstate: the member's pro-rata part of the default fund's estate in `asset`."""
+        k = self.fund.stakes.get(account)
+        shares = k.shares if k is not None and k.epoch == self.fund.epoch else 0
+        if not shares or not self.fund.shares:
+            return 0
+        balance = self.balances.get((DEFAULT_FUND_ACCOUNT, asset), 0)
+        entitled = (balance + self.estate_out[asset]) * shares // self.fund.shares
+        due = max(entitled - self.estate_claimed[(account, asset)], 0)
+        if not due:
+            return 0
+        self.estate_out[asset] += due
+        self.estate_claimed[(account, asset)] += due
+        debt = self.debt.get(account, 0)
+        kept = covered = 0
+        if debt:
+            if asset == SETTLEMENT_ASSET:
+                kept = covered = min(debt, due)
+            else:
+                mark = self.marks[asset]
+                if mark.price == 0:
+                    kept, covered = due, 0
+                else:
+                    unit = 10**mark.decimals
+                    kept = min(_ceil_div(debt * unit, mark.price), due)
+                    covered = min(kept * mark.price // unit, debt)
+            self.debt[account] -= covered
+        payout = due - kept
+        self.balances[(DEFAULT_FUND_ACCOUNT, asset)] = balance - payout
+        self.total_owed[asset] -= payout
         return payout
-
-    # ------------------------------------------------------------ default rows (VaultDefaults.sol)
 
     def _member(self, account: int, what: str) -> None:
         if account < FIRST_MEMBER_ACCOUNT or account not in self.accounts:

@@ -22,6 +22,7 @@ from offchain.audit.events.types import (
     AssetListed,
     BatchSettled,
     ContributionChanged,
+    DebtCollateralSeized,
     DefaultClosed,
     DefaultDeclared,
     Deposited,
@@ -116,6 +117,8 @@ def _typed(name: str, at: Where, a: dict[str, Any]) -> VaultEvent | None:
             return BatchSettled(
                 at, int(a["sequence"]), bytes(a["digest"]), bytes(a["fillsRoot"]), int(a["asOf"]), int(a["transfers"])
             )
+        case "DebtCollateralSeized":
+            return DebtCollateralSeized(at, int(a["account"]), int(a["asset"]), int(a["seized"]))
         case "ContributionChanged":
             return ContributionChanged(at, int(a["account"]), int(a["amount"]), int(a["value"]))
         case "MarginCalled":

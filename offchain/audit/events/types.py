@@ -101,6 +101,16 @@ class WindDownWithdrawal:
 
 
 @dataclass(frozen=True)
+class DebtCollateralSeized:
+    """After wind-down, anyone seized `seized` of `account`'s `asset` into the default fund's estate for its debt."""
+
+    at: Where
+    account: int
+    asset: int
+    seized: int
+
+
+@dataclass(frozen=True)
 class ContributionChanged:
     """A member's default-fund contribution changed by `amount` (< 0: returned, written off, paid out);
     `value` is its contribution value afterwards."""
@@ -192,6 +202,7 @@ VaultEvent = (
     | AdvanceRepaid
     | WindDownTriggered
     | WindDownWithdrawal
+    | DebtCollateralSeized
     | BatchSettled
     | ContributionChanged
     | MarginCalled
