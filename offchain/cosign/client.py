@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from sqlalchemy import Connection, Engine, select
 
 from offchain.audit import published as pub
 from offchain.chain.signers import SignaturesRefusedError, SignerSignature
@@ -22,6 +21,8 @@ from offchain.cli.publish_command import read_defaults
 from offchain.core.eip712 import Domain
 from offchain.core.fills import Fill, InvalidSignature, recover_signer
 from offchain.cosign.wire import batch_json
+from offchain.ledger.handles import Connection, Engine
+from offchain.ledger.views import published as published_view
 from offchain.settlement.payload import BatchPayload
 
 log = logging.getLogger("crossclear.cosign")
@@ -39,27 +40,6 @@ class CosignRefusedError(SignaturesRefusedError):
 
 def proposal_line(conn: Connection, payload: BatchPayload) -> dict[str, Any]:
     """The batch's published line (what `crossclear publish` will write once it is confirmed)."""
-    from offchain.ledger import schema as t
-
-    f = t.fills.c
-    rows = {
-        int(r.id): r
-        for r in conn.execute(
-            select(
-                f.id,
-                f.venue,
-                f.venue_fill_id,
-                f.symbol,
-                f.instrument,
-                f.buyer_address,
-                f.seller_address,
-                f.qty,
-                f.price,
-                f.ts_ms,
-                f.signature,
-            ).where(f.id.in_(payload.fill_ids))
-        )
-    }
     fills = tuple(
         pub.PublishedFill(
             Fill(
@@ -68,14 +48,14 @@ def proposal_line(conn: Connection, payload: BatchPayload) -> dict[str, Any]:
                 symbol=r.symbol,
                 buyer=r.buyer_address,
                 seller=r.seller_address,
-                qty=int(r.qty),
-                price=int(r.price),
-                ts=int(r.ts_ms),
+                qty=r.qty,
+                price=r.price,
+                ts=r.ts_ms,
             ),
             r.instrument,
-            bytes(r.signature),
+            r.signature,
         )
-        for r in (rows[i] for i in payload.fill_ids)
+        for r in published_view.fills_by_id(conn, payload.fill_ids)
     )
     seq = payload.batch.sequence
     line = pub.PublishedBatch(

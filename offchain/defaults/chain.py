@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Connection
 from web3.logs import DISCARD
 
 from offchain.chain.chainview import VaultChainView
@@ -19,6 +18,7 @@ from offchain.core.batch import OPERATOR_CAPITAL_ACCOUNT, SETTLEMENT_ASSET
 from offchain.core.waterfall import Draw, Layer
 from offchain.defaults.pool import PoolBook, PoolError
 from offchain.ledger.defaults import store_chain_draws
+from offchain.ledger.handles import Connection
 
 
 class VaultFundView(VaultChainView):

@@ -34,7 +34,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from eth_account import Account
-from sqlalchemy import Connection, Engine
 
 from offchain.core.bid import Bid
 from offchain.core.eip712 import Domain
@@ -56,6 +55,7 @@ from offchain.ingest.service import AckStatus, Ingestor, wall_clock_ms
 from offchain.ledger import auctions as store
 from offchain.ledger.alerts import record_alert
 from offchain.ledger.auctions import TrancheRow
+from offchain.ledger.handles import Connection, Engine
 from offchain.ledger.instruments import load_instruments
 from offchain.ledger.prices import guarded_mark
 from offchain.marketdata.index import IndexRule

@@ -24,8 +24,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from sqlalchemy import Connection
-
 from offchain.core.accounting import pow10
 from offchain.core.batch import (
     ASSESS,
@@ -61,6 +59,7 @@ from offchain.ledger.defaults import (
     DrawRecord,
     OpenDefault,
 )
+from offchain.ledger.handles import Connection
 
 
 @runtime_checkable

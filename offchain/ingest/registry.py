@@ -27,7 +27,7 @@ from offchain.ingest.errors import (
 from offchain.ledger import registry_store as store
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection
+    from offchain.ledger.handles import Connection
 
 VENUE_KINDS: Final = frozenset({"dex", "cex", "otc", "auction"})  # auction: see validation.CLOSE_OUT_KINDS
 INSTRUMENT_KINDS: Final = frozenset({"perp", "future", "spot"})

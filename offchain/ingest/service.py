@@ -40,7 +40,7 @@ from offchain.ledger import fills_store as store
 from offchain.ledger.fills_store import FillKey, RejectionRow, StoredFill
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection, Engine
+    from offchain.ledger.handles import Connection, Engine
 
 Clock = Callable[[], int]
 

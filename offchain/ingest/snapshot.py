@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from offchain.ledger.registry_store import RegistryRows, read_registry
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection
+    from offchain.ledger.handles import Connection
 
 
 @dataclass(frozen=True, slots=True)

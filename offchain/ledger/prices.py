@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine, func, insert, select
 
 from offchain.core.obligations import FundingDue, InstrumentSpec, SettledMark
 from offchain.ledger import schema as t
@@ -102,3 +102,9 @@ def funding_due(conn: Connection, now_ms: int) -> list[FundingDue]:
         .order_by(fr.c.ts_ms)
     )
     return [FundingDue(i, ts, r) for i, ts, r in rows]
+
+
+def first_mark_ms(conn: Connection) -> int | None:
+    """When the ledger's first mark was recorded (None: no mark yet): where its own price history starts."""
+    first = conn.execute(select(func.min(t.marks.c.ts_ms))).scalar_one_or_none()
+    return None if first is None else int(first)

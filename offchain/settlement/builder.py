@@ -13,8 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from sqlalchemy import Connection
-
 from offchain.core.accounting import net_transfers
 from offchain.core.batch import DEFAULT_BATCH_TTL_S, UINT112_MAX, Batch, Mark, Requirement, Transfer
 from offchain.core.context import BatchContext, InstrumentTerms
@@ -26,6 +24,7 @@ from offchain.defaults.manager import BatchState, DefaultManager, DefaultRows, F
 from offchain.ledger.alerts import record_alert
 from offchain.ledger.batch_inputs import SettlementSnapshot, read_snapshot
 from offchain.ledger.batches import BatchPayload, MarginDetail, claim_inputs, posted_collateral_marks, store_built
+from offchain.ledger.handles import Connection
 from offchain.ledger.prices import LedgerPrices
 from offchain.marketdata.index import IndexRule
 from offchain.settlement.margin import CollateralSpec, MemberMargin, RiskEngineMargin, StaleCalibrationError

@@ -27,7 +27,6 @@ from functools import partial
 from typing import Literal, Protocol, TypeVar
 
 from hexbytes import HexBytes
-from sqlalchemy import Engine
 
 from offchain.chain.chainview import VaultChainView
 from offchain.chain.errors import (
@@ -53,6 +52,7 @@ from offchain.ledger.alerts import record_alert
 from offchain.ledger.batches import BatchPayload, StoredBatch, apply_confirmed
 from offchain.ledger.defaults import store_chain_draws
 from offchain.ledger.engine_status import HALTED, RUNNING, EngineStatus, write_status
+from offchain.ledger.handles import Engine
 from offchain.settlement.builder import BatchBuilder, ChainTip
 from offchain.settlement.clock import Clock, ClockRule, WallClock
 

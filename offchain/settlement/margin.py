@@ -24,12 +24,12 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import Connection, func, select
 
 from offchain.core.batch import Mark
-from offchain.ledger import schema as t
+from offchain.ledger.handles import Connection
 from offchain.ledger.market import close_candles
 from offchain.ledger.market import load_candles as load_ledger_candles
+from offchain.ledger.prices import first_mark_ms
 from offchain.marketdata.candles import DAY_MS, index_closes
 from offchain.marketdata.index import IndexRule
 from offchain.risk import (
@@ -357,7 +357,7 @@ class Recalibrator:
         if self.policy.seed_end_ms is not None:
             return self.policy.seed_end_ms
         if self._first_observation is None and conn is not None:  # read once: the ledger's first price
-            first = conn.execute(select(func.min(t.marks.c.ts_ms))).scalar_one_or_none()
+            first = first_mark_ms(conn)
             self._first_observation = None if first is None else int(first)
         return now_ms if self._first_observation is None else min(self._first_observation, now_ms)
 

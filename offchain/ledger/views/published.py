@@ -5,7 +5,7 @@ auditor's file format (`audit.published`), so the ledger does not depend on the 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
@@ -185,3 +185,41 @@ def confirmed_batches_with_fills(conn: Connection) -> Iterator[ConfirmedBatchFil
                 for r in rows
             ),
         )
+
+
+def fills_by_id(conn: Connection, ids: Sequence[int]) -> list[SettledFill]:
+    """The fills `ids` (a proposed batch's, not yet settled) in that order, as they will be published."""
+    f = t.fills.c
+    rows = {
+        int(r.id): r
+        for r in conn.execute(
+            select(
+                f.id,
+                f.venue,
+                f.venue_fill_id,
+                f.symbol,
+                f.instrument,
+                f.buyer_address,
+                f.seller_address,
+                f.qty,
+                f.price,
+                f.ts_ms,
+                f.signature,
+            ).where(f.id.in_(list(ids)))
+        )
+    }
+    return [
+        SettledFill(
+            r.venue,
+            r.venue_fill_id,
+            r.symbol,
+            r.instrument,
+            r.buyer_address,
+            r.seller_address,
+            int(r.qty),
+            int(r.price),
+            int(r.ts_ms),
+            bytes(r.signature),
+        )
+        for r in (rows[i] for i in ids)
+    ]
