@@ -39,22 +39,6 @@ CYCLE_EXCEPTIONS = {
     " it belongs in a publication module both import",
 }
 
-QUERY_BUILDERS = {
-    "select",
-    "insert",
-    "update",
-    "delete",
-    "text",
-    "func",
-    "and_",
-    "or_",
-    "exists",
-    "literal",
-    "case",
-    "Table",
-    "table",
-    "column",
-}
 EXECUTING_METHODS = {"executemany", "exec_driver_sql", "scalar", "scalars"}  # SQL whatever the receiver
 CONNECTION_NAMES = frozenset({"conn", "connection", "cur", "cursor", "session", "db", "engine"})
 CONNECTION_CALLS = frozenset({"connect", "begin", "execution_options", "begin_nested"})
