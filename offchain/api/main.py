@@ -21,6 +21,7 @@ from offchain.api.signing import api_domain
 from offchain.core.fills import fills_domain
 from offchain.defaults.house import AuctionHouse
 from offchain.ingest.coalesce import Coalescer
+from offchain.ingest.limits import PositionLimit
 from offchain.ingest.recovery import default_workers
 from offchain.ingest.service import Ingestor
 from offchain.ledger.db import open_ledger
@@ -49,10 +50,12 @@ def create_app(
     chain: ChainGateway | None = None,
     clock: Callable[[], int] = wall_ms,
     auction_house: Callable[[Engine, Ingestor], AuctionHouse] | None = None,
+    position_limit: PositionLimit | None = None,
 ) -> FastAPI:
     """Build the app. `engine` defaults to `open_ledger(settings.db_url)`; `chain` (withdrawals,
     EIP-1271, default fund from chain) is optional; so is `auction_house`, which builds the auction house
-    (`/v1/auctions`) over the app's ledger and ingestor."""
+    (`/v1/auctions`) over the app's ledger and ingestor, and `position_limit`, the risk engine's check
+    that ingest applies to every fill (`RiskEngineMargin.position_limit`: `POSITION_LIMIT` refusals)."""
     settings = settings.model_copy(update={"operator_address": to_checksum_address(settings.operator_address)})
     restore_recursion_limit()  # py_ecc raised it at import; a deep body must not overflow the C stack
     engine = engine or open_ledger(settings.db_url)
@@ -61,7 +64,7 @@ def create_app(
         chain = GuardedChain(chain, breaker, settings.chain_max_concurrent, settings.chain_queue_s)
     fdomain = fills_domain(settings.chain_id, settings.vault)
     workers = default_workers() if settings.ingest_workers is None else settings.ingest_workers
-    ingestor = Ingestor(engine, fdomain, clock=clock, recovery_workers=workers)
+    ingestor = Ingestor(engine, fdomain, clock=clock, recovery_workers=workers, position_limit=position_limit)
     coalescer = Coalescer(ingestor, max_batch=settings.max_bulk)
     svc = Services(
         settings=settings,

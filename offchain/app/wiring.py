@@ -28,7 +28,7 @@ from offchain.ledger.leader import LeaderLock, leader_lock
 from offchain.settlement.builder import BatchBuilder, BuilderConfig
 from offchain.settlement.clock import Clock, ClockRule
 from offchain.settlement.engine import Observer, SettlementEngine, StepResult
-from offchain.settlement.margin import CollateralSpec, build_risk_margin
+from offchain.settlement.margin import CollateralSpec, RiskEngineMargin, build_risk_margin
 from offchain.settlement.state import InstrumentSpec, load_instruments
 
 if TYPE_CHECKING:
@@ -52,6 +52,19 @@ def risk_signers(settings: EngineSettings, chain_id: int) -> list[RiskSigner]:
     return [RiskSigner(load_account(s, chain_id)) for s in settings.signers]
 
 
+def risk_margin(
+    settings: EngineSettings, db: Engine, instruments: Mapping[str, InstrumentSpec] | None = None
+) -> RiskEngineMargin:
+    """The risk model the engine margins with, calibrated as of `settings.risk_asof` on the ledger's active
+    instruments (or `instruments`) and the settings' collateral. The API's ingest checks position limits on
+    the same model (its tier table and each instrument's depth)."""
+    if instruments is None:
+        with db.connect() as conn:
+            instruments = {n: i for n, i in load_instruments(conn).items() if i.active}
+    collateral = [CollateralSpec(**c.model_dump()) for c in settings.collateral]
+    return build_risk_margin(instruments, collateral, settings.risk_asof)
+
+
 def build_engine(
     settings: EngineSettings,
     chain_id: int,
@@ -71,12 +84,9 @@ def build_engine(
     check_chain(w3, chain_id)
     vault = VaultClient(w3, vault_address)
     submitter = TxSender(w3, load_account(settings.submitter, chain_id), vault_error_decoder())
-    if instruments is None:
-        with db.connect() as conn:
-            instruments = {n: i for n, i in load_instruments(conn).items() if i.active}
     collateral = [CollateralSpec(**c.model_dump()) for c in settings.collateral]
     builder = BatchBuilder(
-        build_risk_margin(instruments, collateral, settings.risk_asof),
+        risk_margin(settings, db, instruments),
         collateral,
         builder_config
         or BuilderConfig(

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
     from offchain.api.config import ApiSettings
     from offchain.defaults.house import AuctionHouse
+    from offchain.devnet.spec import DevnetSpec
+    from offchain.ingest.limits import PositionLimit
     from offchain.ingest.service import Ingestor
     from offchain.ledger.handles import Engine
 
@@ -104,6 +106,7 @@ def build_app(settings: ApiSettings, devnet: Path | None = None) -> FastAPI:
                 fund_devnet_relayer(w3, relayer.address)
         chain = Web3Chain(vault, relayer)
     house: Callable[[Engine, Ingestor], AuctionHouse] | None = None
+    limit: PositionLimit | None = None
     if devnet is not None:
         spec = DevnetSpec.load(devnet)
         if spec.auction_venue is not None and spec.house_account:
@@ -113,7 +116,22 @@ def build_app(settings: ApiSettings, devnet: Path | None = None) -> FastAPI:
 
         else:
             print("crossclear serve: this devnet has no auction venue; /v1/auctions is off", file=sys.stderr)
-    return create_app(settings, chain=chain, auction_house=house)
+        limit = devnet_position_limit(spec, settings.db_url)
+    return create_app(settings, chain=chain, auction_house=house, position_limit=limit)
+
+
+def devnet_position_limit(spec: DevnetSpec, db_url: str) -> PositionLimit:
+    """The risk engine's position-limit check, on the model the devnet's engine margins with (its tier
+    table and each instrument's depth): ingest refuses a fill beyond a member's limit (`POSITION_LIMIT`)."""
+    from offchain.app.wiring import risk_margin
+    from offchain.devnet.runtime import engine_settings
+    from offchain.ledger.db import open_ledger
+
+    db = open_ledger(db_url)
+    try:
+        return risk_margin(engine_settings(spec, db_url), db).position_limit
+    finally:
+        db.dispose()
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,6 +1,6 @@
 """The examples in docs/venues.md and docs/members.md run as written, against a devnet behind the API as
 `crossclear serve --devnet` builds it (tests/client/conftest.py), and what they did is checked against
-the ledger and the chain."""
+the ledger and the chain; and that API applies the risk engine's position limits to every fill."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from typing import Any
 
 from sqlalchemy import select
 
+from offchain.client import CrossclearClient
+from offchain.core.fills import Fill
 from offchain.ledger import schema as t
 from tests.client.conftest import LiveDevnet
 
@@ -68,3 +70,32 @@ def test_the_member_example_logs_in_reads_margin_and_withdraws(devnet_server: Li
         "pending",
     )
     assert devnet_server.withdrawal_nonce(me.address) == namespace["VAULT_NONCE"] + 1
+
+
+def test_the_api_refuses_a_fill_beyond_the_members_position_limit(devnet_server: LiveDevnet) -> None:
+    """`crossclear serve --devnet` checks every fill against the risk engine's position limits (the tier
+    table and the instrument's depth): a fill that would take a member beyond its limit is refused by name,
+    and nothing is stored for it; a fill within the limit passes."""
+    d = devnet_server.devnet
+    venue = next(v for v in d.spec.venues if v.name == "dex-perp")
+    buyer, seller = d.member("Alpha Market Making"), d.member("Macro Fund")
+    client = CrossclearClient(devnet_server.base_url)
+
+    def fill(fid: str, qty: int) -> Fill:
+        return Fill(
+            venue=venue.name,
+            venue_fill_id=fid,
+            symbol="BTC-PERP",
+            buyer=buyer.address,
+            seller=seller.address,
+            qty=qty,
+            price=60_000 * 10**6,
+            ts=d.now_ms() - 1_000,
+        )
+
+    huge = client.submit_fill(venue.key, fill("limit-huge", 10**6 * 10**8))  # a million BTC
+    assert (huge.status, huge.reason) == ("rejected", "POSITION_LIMIT"), huge
+    assert client.submit_fill(venue.key, fill("limit-small", 10**6)).status == "accepted"  # 0.01 BTC
+    with d.db.connect() as conn:
+        stored = set(conn.execute(select(t.fills.c.venue_fill_id).where(t.fills.c.venue == venue.name)).scalars())
+    assert "limit-huge" not in stored and "limit-small" in stored
