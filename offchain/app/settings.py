@@ -165,6 +165,54 @@ class ApiNodeSettings(_FileSettings):
     rpc_url: str
     deployment: Path
     relayer: KeySource | None = None  # pays gas for relayed withdrawal requests (not the engine's submitter)
+    # The engine's settings file: ingest then checks every fill against the position limits of the engine's
+    # own risk model (tier table, instrument depth) and refuses one beyond them (`POSITION_LIMIT`).
+    engine: Path | None = None
+
+
+# ---------------------------------------------------------------- feeder
+
+
+class HttpSourceDef(_Model):
+    """A venue's price endpoint: GET `url` with `{symbol}` filled in answers
+    `{"symbol", "price" (decimal text), "ts_ms"[, "signature"]}` (offchain/marketdata/sources.py)."""
+
+    name: str = Field(min_length=1)
+    url: str = Field(pattern=r"^https?://.*\{symbol\}")
+    symbols: list[str] = Field(min_length=1)
+    signer: str | None = None  # the source's key, when it signs its answers (an unsigned answer is refused)
+    decimals: int = Field(default=6, ge=0, le=36)  # settlement base units
+    timeout_s: float = Field(default=3.0, gt=0, le=60)
+
+
+class ChainlinkSourceDef(_Model):
+    """Chainlink AggregatorV3-compatible feeds (one contract per symbol) on a chain of their own."""
+
+    name: str = Field(min_length=1)
+    rpc_url: str
+    feeds: dict[str, str] = Field(min_length=1)  # symbol -> aggregator address
+    decimals: int = Field(default=6, ge=0, le=36)
+
+
+class FeedSettings(_FileSettings):
+    """`crossclear feed --config`: the price sources the feeder polls into the ledger (several per symbol:
+    the engine's index is their median, with a quorum of fresh, agreeing sources)."""
+
+    model_config = SettingsConfigDict(env_prefix="CROSSCLEAR_FEED_")
+
+    db_url: str = DEFAULT_URL
+    interval_s: float = Field(default=2.0, gt=0, le=3_600)
+    http: list[HttpSourceDef] = Field(default_factory=list)
+    chainlink: list[ChainlinkSourceDef] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _some_source(self) -> FeedSettings:
+        names = [h.name for h in self.http] + [c.name for c in self.chainlink]
+        if not names:
+            raise ValueError("give at least one [[http]] or [[chainlink]] price source")
+        if len(set(names)) != len(names):
+            raise ValueError(f"source names must be distinct, got {names}")
+        return self
 
 
 # ---------------------------------------------------------------- engine

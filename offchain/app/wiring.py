@@ -12,19 +12,27 @@ import logging
 import os
 import socket
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from web3 import Web3
 
 from offchain.app.deploy import check_chain, connect
 from offchain.app.keys import load_account
-from offchain.app.settings import ApiNodeSettings, DeploymentDescription, EngineSettings, SettingsError
+from offchain.app.settings import (
+    ApiNodeSettings,
+    DeploymentDescription,
+    EngineSettings,
+    FeedSettings,
+    HttpSourceDef,
+    SettingsError,
+)
 from offchain.chain.signers import RiskSigner
 from offchain.chain.transactions import TxSender
 from offchain.chain.vault import VaultClient, vault_error_decoder
 from offchain.defaults.manager import DefaultManager, DefaultsConfig
 from offchain.ledger.handles import Engine
 from offchain.ledger.leader import LeaderLock, leader_lock
+from offchain.marketdata.sources import PriceAdapter
 from offchain.settlement.builder import BatchBuilder, BuilderConfig
 from offchain.settlement.clock import Clock, ClockRule
 from offchain.settlement.engine import Observer, SettlementEngine, StepResult
@@ -139,6 +147,27 @@ def run_node(
     finally:
         lock.release()
     return True
+
+
+def price_sources(settings: FeedSettings) -> list[PriceAdapter]:
+    """The feeder's adapters for the settings' sources: HTTP endpoints (httpx, with the source's timeout)
+    and Chainlink aggregators (web3)."""
+    import httpx
+
+    from offchain.marketdata.sources import ChainlinkSource, HttpJsonSource
+
+    out: list[PriceAdapter] = []
+    for h in settings.http:
+
+        def fetch(symbol: str, h: HttpSourceDef = h) -> dict[str, Any]:
+            answer = httpx.get(h.url.format(symbol=symbol), timeout=h.timeout_s)
+            answer.raise_for_status()
+            return dict(answer.json())
+
+        out.append(HttpJsonSource(h.name, h.symbols, fetch, signer=h.signer, decimals=h.decimals))
+    for c in settings.chainlink:
+        out.append(ChainlinkSource(c.name, Web3(Web3.HTTPProvider(c.rpc_url)), c.feeds, decimals=c.decimals))
+    return out
 
 
 def api_settings(node: ApiNodeSettings, env: Mapping[str, str] | None = None) -> ApiSettings:

@@ -27,17 +27,29 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument(
         "--db", default=None, help="ledger URL (default: CROSSCLEAR_API_DB_URL or sqlite:///var/crossclear.db)"
     )
-    p.add_argument("--devnet", type=Path, default=None, help="devnet file: chain id, vault, RPC, operator, relayer")
+    node = p.add_mutually_exclusive_group()
+    node.add_argument(
+        "--config", type=Path, default=None, help="API node settings file (TOML): deployment, RPC, relayer keystore"
+    )
+    node.add_argument("--devnet", type=Path, default=None, help="devnet file: chain id, vault, RPC, operator, relayer")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
 
 
 def settings_from_args(args: argparse.Namespace) -> ApiSettings:
-    """ApiSettings from the environment, then the devnet file, then --db."""
+    """ApiSettings from the environment, then the node settings file (a deployment: `--config`) or the devnet
+    file, then --db."""
     from eth_account import Account
 
     from offchain.api.config import ENV_PREFIX, ApiSettings
     from offchain.devnet.spec import DevnetSpec
+
+    if getattr(args, "config", None) is not None:
+        from offchain.app.settings import ApiNodeSettings
+        from offchain.app.wiring import api_settings
+
+        node = ApiNodeSettings.load(args.config, **({"db_url": args.db} if args.db else {}))
+        return api_settings(node)
 
     overrides: dict[str, object] = {"db_url": args.db}
     if args.devnet is not None:
@@ -79,7 +91,9 @@ def fund_devnet_relayer(w3: Web3, address: str, wei: int = 100 * 10**18) -> None
         print(f"crossclear serve: could not fund the devnet relayer {address}: {exc}", file=sys.stderr)
 
 
-def build_app(settings: ApiSettings, devnet: Path | None = None) -> FastAPI:
+def build_app(
+    settings: ApiSettings, devnet: Path | None = None, position_limit: PositionLimit | None = None
+) -> FastAPI:
     """The app over `settings`; with a devnet file also the auction house its spec describes (bids at
     /v1/auctions/bids; without one those routes answer 424 `auctions_unavailable`)."""
     from web3 import HTTPProvider, Web3
@@ -106,7 +120,7 @@ def build_app(settings: ApiSettings, devnet: Path | None = None) -> FastAPI:
                 fund_devnet_relayer(w3, relayer.address)
         chain = Web3Chain(vault, relayer)
     house: Callable[[Engine, Ingestor], AuctionHouse] | None = None
-    limit: PositionLimit | None = None
+    limit = position_limit
     if devnet is not None:
         spec = DevnetSpec.load(devnet)
         if spec.auction_venue is not None and spec.house_account:
@@ -118,6 +132,22 @@ def build_app(settings: ApiSettings, devnet: Path | None = None) -> FastAPI:
             print("crossclear serve: this devnet has no auction venue; /v1/auctions is off", file=sys.stderr)
         limit = devnet_position_limit(spec, settings.db_url)
     return create_app(settings, chain=chain, auction_house=house, position_limit=limit)
+
+
+def node_position_limit(config: Path, db_url: str) -> PositionLimit | None:
+    """The position-limit check of the engine whose settings file the node settings name (None: none named)."""
+    from offchain.app.settings import ApiNodeSettings, EngineSettings
+    from offchain.app.wiring import risk_margin
+    from offchain.ledger.db import open_ledger
+
+    node = ApiNodeSettings.load(config)
+    if node.engine is None:
+        return None
+    db = open_ledger(db_url)
+    try:
+        return risk_margin(EngineSettings.load(node.engine), db).position_limit
+    finally:
+        db.dispose()
 
 
 def devnet_position_limit(spec: DevnetSpec, db_url: str) -> PositionLimit:
@@ -138,12 +168,21 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
     from pydantic import ValidationError
 
+    from offchain.errors import CrossclearError
+
     try:
         settings = settings_from_args(args)
-    except (ValueError, ValidationError) as exc:
+    except (ValueError, ValidationError, CrossclearError) as exc:
         print(f"crossclear serve: {exc}", file=sys.stderr)
         return 2
-    app = build_app(settings, args.devnet)
+    limit = None
+    if args.config is not None:
+        try:
+            limit = node_position_limit(args.config, settings.db_url)
+        except (ValueError, ValidationError, CrossclearError) as exc:
+            print(f"crossclear serve: {exc}", file=sys.stderr)
+            return 2
+    app = build_app(settings, args.devnet, limit)
     from offchain.api.bodyguard import restore_recursion_limit
 
     restore_recursion_limit()  # again, after every import serve made (create_app did it too)

@@ -1,18 +1,24 @@
 """docs/operators.md, followed as a new operator would, with nothing but the `crossclear` command: an Anvil of
 their own that stands for a remote chain (chain id 424242, so no devnet shortcut applies), keystores, `crossclear
-deploy`, `crossclear gov` (list an asset, rotate a signer through the timelock), then the engine and a hot
-standby from one settings file on PostgreSQL; the leader is killed and the standby takes over."""
+deploy`, `crossclear gov` (list an asset, rotate a signer through the timelock), then from settings files the
+price feeder (`crossclear feed --config`: three venues' HTTP price endpoints), the engine and a hot standby on
+PostgreSQL, and the API (`crossclear serve --config`); the leader is killed and the standby takes over."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from hexbytes import HexBytes
 from sqlalchemy import select
@@ -22,7 +28,6 @@ from offchain.chain.deploy import deploy_contract
 from offchain.chain.vault import VaultClient, vault_sender
 from offchain.ledger import schema as t
 from offchain.ledger.leader import open_ledger_serialised
-from offchain.settlement.prices import publish_underlyings
 from tests.pgdb import fresh_database
 
 pytestmark = pytest.mark.anvil
@@ -50,11 +55,40 @@ def keystore(path: Path, env: dict[str, str], key: str | None = None) -> str:
     return address
 
 
+class PriceEndpoints(BaseHTTPRequestHandler):
+    """Three venues' price endpoints, `/<venue>/<symbol>` -> `{"symbol", "price", "ts_ms"}` (ETH at 1,600)."""
+
+    def do_GET(self) -> None:
+        _, _venue, symbol = self.path.split("/")
+        body = json.dumps({"symbol": symbol, "price": "1600", "ts_ms": int(time.time() * 1000)}).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def wait_for(cond: object, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not cond():  # type: ignore[operator]
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.2)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 @pytest.mark.timeout(600)
@@ -134,14 +168,39 @@ def test_operator_deploys_governs_and_runs_engine_with_standby(tmp_path: Path, p
             '[[collateral]]\nasset = 0\nsymbol = "USDC"\ndecimals = 6\n'
             '[[collateral]]\nasset = 1\nsymbol = "WETH"\ndecimals = 18\nfactor = "ETH"\n'
         )
+        # The price feeder, from its settings file: three venues' endpoints for ETH (the index is their median).
+        prices = HTTPServer(("127.0.0.1", 0), PriceEndpoints)
+        threading.Thread(target=prices.serve_forever, daemon=True).start()
+        feed_toml = tmp_path / "feed.toml"
+        feed_toml.write_text(
+            f'db_url = "{ledger_url}"\ninterval_s = 0.5\n'
+            + "".join(
+                f'[[http]]\nname = "{v}"\nurl = "http://127.0.0.1:{prices.server_address[1]}/{v}/{{symbol}}"\n'
+                'symbols = ["ETH"]\n'
+                for v in ("venue-a", "venue-b", "venue-c")
+            )
+        )
+        # The API, from its node settings: the deployment, a relayer key of its own, the engine's settings
+        # (for the position limits it checks fills against).
+        relayer = keystore(keys / "relayer.json", env)
+        assert relayer not in {deployer, submitter}  # never the engine's sender (nonce races)
+        api_toml = tmp_path / "api.toml"
+        api_toml.write_text(
+            f'db_url = "{ledger_url}"\nrpc_url = "{anvil.url}"\ndeployment = "{description}"\n'
+            f'engine = "{engine_toml}"\n[relayer]\nkeystore = "{keys / "relayer.json"}"\n'
+        )
+        api_port = free_port()
         # Leader and standby start together on a fresh database (they take turns migrating it).
         nodes = [
             subprocess.Popen([*CLI, "engine", "--config", str(engine_toml)], env=env, stderr=subprocess.PIPE, text=True)
             for _ in range(2)
         ]
         db = open_ledger_serialised(ledger_url)
+        services = [
+            subprocess.Popen([*CLI, "feed", "--config", str(feed_toml)], env=env, stdout=subprocess.DEVNULL),
+            subprocess.Popen([*CLI, "serve", "--config", str(api_toml), "--port", str(api_port)], env=env),
+        ]
         try:
-            publish_underlyings(db, {"ETH": 1_600.0}, "operator-feed")  # the price feed (issue 15 owns its service)
             wait_for(lambda: vault.last_sequence() >= 2, 120, "the leader's first batches")
 
             def leader() -> int:
@@ -156,19 +215,30 @@ def test_operator_deploys_governs_and_runs_engine_with_standby(tmp_path: Path, p
             assert (
                 w3.eth.get_transaction(HexBytes(settled[-1].tx_hash))["from"] == submitter
             )  # gas from the submitter key
-            assert vault.contract.functions.markOf(1).call()[0] == 1_600 * 10**6  # WETH marked on-chain
+            # WETH marked on-chain from the feeder's three sources.
+            wait_for(lambda: vault.contract.functions.markOf(1).call()[0] == 1_600 * 10**6, 60, "WETH's mark")
+            with db.connect() as conn:
+                sources = set(conn.execute(select(t.marks.c.source).where(t.marks.c.instrument == "ETH")).scalars())
+            assert sources == {"venue-a", "venue-b", "venue-c"}
+            # The API serves this deployment: its signing domain is the vault's on this chain.
+            base = f"http://127.0.0.1:{api_port}"
+            wait_for(lambda: _answers(base + "/v1/health"), 60, "the API")
+            signing = httpx.get(base + "/v1/signing").json()
+            assert signing["domain"]["chainId"] == CHAIN_ID
+            assert signing["domain"]["verifyingContract"].lower() == deployment["vault"].lower()
             killed = next(p for p in nodes if p.pid == first)
             killed.send_signal(signal.SIGKILL)
             killed.wait()
             before = vault.last_sequence()
-            publish_underlyings(db, {"ETH": 1_600.0}, "operator-feed")
             wait_for(lambda: vault.last_sequence() >= before + 2, 60, "the standby to take over")
             survivor = next(p for p in nodes if p is not killed)
             assert survivor.poll() is None and leader() == survivor.pid
         finally:
-            for p in nodes:
+            everything: list[subprocess.Popen[Any]] = [*nodes, *services]
+            for p in everything:
                 if p.poll() is None:
                     p.send_signal(signal.SIGTERM)
                     p.wait(timeout=30)
+            prices.shutdown()
             db.dispose()
         assert survivor.returncode == 0, survivor.stderr.read() if survivor.stderr else ""
