@@ -71,6 +71,18 @@ class CollateralSpec:
     factor: str | None
     horizon_days: float = 2.0
     floor: float = 0.0
+    tiers: tuple[str, ...] | None = None  # the member tiers that may post it, sorted (None: every tier)
+    max_share: float = 1.0  # cap on its share of a member's haircut collateral value
+
+    def tier_indices(self, config: MarginConfig) -> frozenset[int] | None:
+        """The eligible tiers as indices into the model's tier table (None: every tier)."""
+        if self.tiers is None:
+            return None
+        names = [t.name for t in config.tiers]
+        unknown = sorted(set(self.tiers) - set(names))
+        if unknown:
+            raise ModelInputError(f"collateral {self.symbol}: tiers {unknown} are not in the model's tier table")
+        return frozenset(i for i, n in enumerate(names) if n in self.tiers)
 
 
 @dataclass(frozen=True)
@@ -108,6 +120,8 @@ class ModelInputs:
                     factor=None if c["factor"] is None else str(c["factor"]),
                     horizon_days=float(c["horizon_days"]),
                     floor=float(c["floor"]),
+                    tiers=None if c.get("tiers") is None else tuple(sorted({str(x) for x in c["tiers"]})),
+                    max_share=float(c.get("max_share", 1.0)),
                 )
                 for c in body["collateral"]
             )
@@ -194,7 +208,10 @@ def rebuild(inputs_text: str, data_dir: Path = DATA_DIR) -> RebuiltModel:
         filtered = filter_history(history, {k: v for k, v in PROXIES.items() if k in history.symbols}, scfg)
         scenarios = build_scenarios(filtered, len(history.dates) - 1, factors, scfg)
         model = build_model(scenarios, universe, config)
-        assets = [CollateralAsset(c.symbol, c.factor, c.horizon_days, c.floor) for c in collateral]
+        assets = [
+            CollateralAsset(c.symbol, c.factor, c.horizon_days, c.floor, c.tier_indices(config), c.max_share)
+            for c in collateral
+        ]
         haircut_model = build_haircuts(scenarios, assets, config)
     except (RiskError, ValueError, OSError) as exc:
         raise ModelInputError(f"cannot rebuild the model from its inputs: {exc}") from exc

@@ -66,20 +66,22 @@ class CollateralSpec:
     factor: str | None  # risk factor it moves with (e.g. "ETH"); None for the settlement asset
     horizon_days: float = 2.0
     floor: float = 0.0  # minimum haircut (e.g. a T-bill fund share's redemption risk)
-    tiers: frozenset[str] | None = None  # names of the member tiers that may post it (None: every tier)
+    tiers: tuple[str, ...] | None = None  # names of the member tiers that may post it (None: every tier)
     max_share: float = 1.0  # cap on its share of a member's haircut collateral value
 
     def __post_init__(self) -> None:
-        # Settings give a list of tier names; keep a frozenset so the spec stays hashable and comparable.
-        if self.tiers is not None and not isinstance(self.tiers, frozenset):
-            object.__setattr__(self, "tiers", frozenset(self.tiers))
+        # A sorted tuple whatever the settings gave (a list, a set): the spec's repr is part of the settings
+        # text the model's data hash covers, and a set's order changes from one process to the next (string
+        # hashing is randomised), so the engine and the verifier must write the same text for the same tiers.
+        if self.tiers is not None:
+            object.__setattr__(self, "tiers", tuple(sorted(set(self.tiers))))
 
     def tier_indices(self, config: MarginConfig) -> frozenset[int] | None:
         """The eligible tiers as indices into ``config.tiers`` (what the haircut model tests members by)."""
         if self.tiers is None:
             return None
         names = [t.name for t in config.tiers]
-        unknown = sorted(self.tiers - set(names))
+        unknown = sorted(set(self.tiers) - set(names))
         if unknown:
             raise ConfigError(f"collateral {self.symbol}: unknown tiers {unknown}; the tier table has {names}")
         return frozenset(i for i, n in enumerate(names) if n in self.tiers)

@@ -212,7 +212,7 @@ def test_engine_settings_govern_eligibility_and_share_cap_by_tier_name() -> None
     """`[[collateral]]` in the engine's settings: `tiers = ["tier1"]`, `max_share = 0.5` reach the margin run."""
     weth_def = CollateralDef(asset=1, symbol="WETH", decimals=18, factor="ETH", tiers=("tier1",), max_share=0.5)
     specs = [CollateralSpec(0, "USDC", 6, None), CollateralSpec(**weth_def.model_dump())]
-    assert specs[1].tiers == frozenset({"tier1"})
+    assert specs[1].tiers == ("tier1",)
     margin = build_risk_margin({}, specs, "2022-11-01")
     cprices = {0: 10**6, 1: 1_600 * 10**6}
     holdings = {(a, 0): 1_000 * 10**6 for a in (1, 2)} | {(a, 1): 10 * 10**18 for a in (1, 2)}
@@ -223,4 +223,4 @@ def test_engine_settings_govern_eligibility_and_share_cap_by_tier_name() -> None
                                                    abs=2)  # fmt: skip
     assert out[2].collateral_value == 1_000 * 10**6 and out[2].haircut_bps[1] == 10_000
     with pytest.raises(ConfigError, match="unknown tiers"):
-        build_risk_margin({}, [CollateralSpec(1, "WETH", 18, "ETH", tiers=frozenset({"gold"}))], "2022-11-01")
+        build_risk_margin({}, [CollateralSpec(1, "WETH", 18, "ETH", tiers=("gold",))], "2022-11-01")
