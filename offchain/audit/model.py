@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from offchain.errors import CrossclearError
 from offchain.risk import (
     CollateralAsset,
     HaircutModel,
@@ -56,7 +57,7 @@ DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "market"
 PROXIES = {"ETH": "BTC", "SOL": "BTC", "BTC-PERP": "BTC", "ETH-PERP": "ETH"}
 
 
-class ModelInputError(ValueError):
+class ModelInputError(CrossclearError, ValueError):
     """A published model record that cannot be rebuilt (malformed inputs, unknown data)."""
 
 

@@ -130,7 +130,10 @@ def build_app(
 
         else:
             print("crossclear serve: this devnet has no auction venue; /v1/auctions is off", file=sys.stderr)
-        limit = devnet_position_limit(spec, settings.db_url)
+        if spec.collateral:
+            limit = devnet_position_limit(spec, settings.db_url)
+        else:  # no risk engine can margin it (nor run on it): say so, as for the auction house
+            print("crossclear serve: this devnet lists no collateral; fills are not position-limited", file=sys.stderr)
     return create_app(settings, chain=chain, auction_house=house, position_limit=limit)
 
 

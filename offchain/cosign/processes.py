@@ -16,11 +16,12 @@ from pathlib import Path
 import httpx
 
 from offchain.chain.anvil import free_port
+from offchain.errors import CrossclearError
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-class CosignerStartError(RuntimeError):
+class CosignerStartError(CrossclearError, RuntimeError):
     """A co-signer process exited or did not answer before the deadline (its log is in the message)."""
 
 

@@ -25,10 +25,11 @@ from offchain.audit.events.replay import AssetMark
 from offchain.audit.model import RebuiltModel
 from offchain.core.batch import SETTLEMENT_ASSET, Batch
 from offchain.core.context import BatchContext
+from offchain.errors import CrossclearError
 from offchain.marketdata.index import IndexRule, median
 
 
-class EvidenceError(ValueError):
+class EvidenceError(CrossclearError, ValueError):
     pass
 
 
