@@ -142,6 +142,55 @@ def test_the_first_batch_may_be_at_time_zero_and_the_first_zero_sum_violation_is
     assert finding(chain(), event, replace(call, transfers=skewed))[1] == "transfers of asset 0 sum to 3, not zero"
 
 
+def proposal_finding(state: ChainState, batch: Batch) -> tuple[str, str]:
+    with pytest.raises(Discrepancy) as exc:
+        state.check_proposal(batch)
+    assert exc.value.sequence == batch.sequence
+    return exc.value.check, exc.value.detail
+
+
+def test_a_proposal_is_checked_in_order_and_does_not_move_the_tip() -> None:
+    """What a co-signer checks before it signs: the batch follows the tip exactly (sequence + 1, prevHash =
+    the tip's digest, asOf not before it) and its transfers sum to zero, with no signatures yet."""
+    state = chain()
+    b = make_batch()
+    state.check_batch(*settle(b))
+    tip = (state.last_sequence, state.last_digest, state.last_as_of)
+    good = make_batch(2, b.digest(DOMAIN), 100)  # the same asOf is not "before"
+    state.check_proposal(good)
+    state.check_proposal(make_batch(2, b.digest(DOMAIN), 101))
+    assert (state.last_sequence, state.last_digest, state.last_as_of) == tip  # a proposal never advances it
+    assert proposal_finding(state, make_batch(3, b.digest(DOMAIN))) == ("sequence", "expected sequence 2, got 3")
+    assert proposal_finding(state, make_batch(1, b.digest(DOMAIN))) == ("sequence", "expected sequence 2, got 1")
+    assert proposal_finding(state, make_batch(2, ZERO)) == (
+        "hash-chain",
+        f"prevHash 0x{ZERO.hex()} is not the previous digest 0x{b.digest(DOMAIN).hex()}",
+    )
+    assert proposal_finding(state, make_batch(2, b.digest(DOMAIN), 99)) == (
+        "as-of",
+        "asOf 99 is before the previous batch's 100",
+    )
+    skewed = good.model_copy(
+        update={
+            "transfers": (
+                *good.transfers,
+                Transfer(account=6, asset=1, amount=-2),
+                Transfer(account=6, asset=0, amount=3),
+            )
+        }
+    )
+    assert proposal_finding(state, skewed) == ("zero-sum", "transfers of asset 0 sum to 3, not zero")
+    only_asset_1 = good.model_copy(update={"transfers": (Transfer(account=6, asset=1, amount=-2),)})
+    assert proposal_finding(state, only_asset_1) == ("zero-sum", "transfers of asset 1 sum to -2, not zero")
+
+
+def test_the_first_proposal_follows_the_empty_chain() -> None:
+    state = chain()
+    state.check_proposal(make_batch(1, ZERO, 0))
+    assert proposal_finding(state, make_batch(2, ZERO, 0))[0] == "sequence"
+    assert proposal_finding(state, make_batch(3, ZERO, 0)) == ("sequence", "expected sequence 1, got 3")
+
+
 # Minimal EIP-1271 wallets for a real chain: runtime code that answers any call with the magic value
 # 0x1626ba7e (valid), or with 0xffffffff (invalid), as a 32-byte word.
 VALID_WALLET = "0x631626ba7e60e01b60005260206000f3"

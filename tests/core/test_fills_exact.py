@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from eth_abi import encode
 from eth_account import Account
+from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 from pydantic import ValidationError
 
@@ -16,6 +17,8 @@ from offchain.core.fills import (
     SECP256K1_N,
     Fill,
     InvalidSignature,
+    fill_digest,
+    fill_struct_hash,
     fills_domain,
     fills_root,
     recover_signer,
@@ -118,3 +121,12 @@ def test_fill_fields_take_their_bounds_and_refuse_one_beyond(name: str, ok: list
 def test_a_fill_is_frozen() -> None:
     with pytest.raises(ValidationError):
         FILL.qty = 2
+
+
+def test_fill_digest_of_the_plain_values_is_the_eip712_digest() -> None:
+    # What ingest's recovery workers hash (a fill as a plain tuple) against eth-account's generic EIP-712
+    # encoding: keccak(0x1901 ‖ domain separator ‖ hashStruct).
+    generic = encode_typed_data(full_message=FILL.typed_data(DOMAIN))
+    assert fill_struct_hash(FILL.leaf_values()) == generic.body == FILL.struct_hash()
+    expected = keccak(b"\x19\x01" + generic.header + generic.body)
+    assert fill_digest(DOMAIN.separator, FILL.leaf_values()) == expected == DIGEST
