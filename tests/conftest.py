@@ -19,6 +19,13 @@ SIGNER_KEYS = ANVIL_KEYS[1:4]  # a 2-of-3 risk-signer set
 MEMBER_KEYS = ANVIL_KEYS[4:9]
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Forge's suite and Slither, when collected, start now on the second core (tests/contracts/background.py)."""
+    from tests.contracts import background
+
+    background.start([item.nodeid for item in session.items])
+
+
 @pytest.fixture(scope="session")
 def anvil() -> Iterator[Anvil]:
     with Anvil() as chain:

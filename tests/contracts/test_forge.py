@@ -2,30 +2,21 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
 
 import pytest
 
-from offchain.chain.artifacts import CONTRACTS_DIR, REPO_ROOT
+from offchain.chain.artifacts import REPO_ROOT
+from tests.contracts import background
 
-FORGE = CONTRACTS_DIR / "node_modules" / ".bin" / "forge"
 MIN_INVARIANT_CALLS = 100_000
 
 
 @pytest.mark.forge
 def test_forge_suite_passes_with_enough_invariant_calls() -> None:
-    env = {**os.environ, "FOUNDRY_PROFILE": "default", "NO_COLOR": "1"}
-    result = subprocess.run(
-        [str(FORGE), "test", "--no-match-test", "^test_bench"],
-        cwd=CONTRACTS_DIR,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=900,
-    )
+    result = background.result("forge")  # started when the session was collected (tests/contracts/background.py)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-8000:]
     assert "[FAIL" not in output, output[-8000:]

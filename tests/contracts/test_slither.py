@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from offchain.chain.artifacts import CONTRACTS_DIR
+from tests.contracts import background
 
 SLITHER_VERSION = "0.11.6"
 TRIAGE = CONTRACTS_DIR / "slither.triage.json"
@@ -33,7 +34,7 @@ SLITHER_ARGS = (
 )
 
 
-def _slither() -> Path:
+def slither_executable() -> Path:
     """The slither executable: `CROSSCLEAR_SLITHER`, else a venv of its own, made on first use."""
     given = os.environ.get("CROSSCLEAR_SLITHER")
     if given:
@@ -83,21 +84,13 @@ def test_untriaged_counts_new_and_stale_findings() -> None:
 
 
 @pytest.mark.forge
-def test_slither_finds_nothing_untriaged(tmp_path: Path) -> None:
+def test_slither_finds_nothing_untriaged() -> None:
     triage = json.loads(TRIAGE.read_text())
     assert triage["slither"] == SLITHER_VERSION, "triage recorded with another Slither version"
     assert all(t["reason"].strip() for t in triage["findings"]), "every triage entry gives its reason"
-    report = tmp_path / "slither.json"
-    env = {**os.environ, "PATH": f"{CONTRACTS_DIR / 'node_modules' / '.bin'}{os.pathsep}{os.environ['PATH']}"}
-    result = subprocess.run(
-        [str(_slither()), *SLITHER_ARGS, "--json", str(report)],
-        cwd=CONTRACTS_DIR,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=900,
-    )
-    assert report.exists(), result.stdout[-4000:] + result.stderr[-4000:]
+    run = background.result("slither")  # started when the session was collected (tests/contracts/background.py)
+    report = Path(run.stdout)  # the report's path; the tool's own output is in stderr
+    assert report.exists(), run.stderr[-8000:]
     data = json.loads(report.read_text())
     assert data["success"], data.get("error")
     detectors = data["results"].get("detectors", [])

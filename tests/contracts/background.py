@@ -1,0 +1,92 @@
+"""The two long contract runs, started in the background as soon as the session has collected them.
+
+Forge's suite (its invariant campaigns alone take minutes) and Slither are single processes that do not
+touch the Python tests' state, so on the 2-core CI machine they run on one core while the rest of the suite
+runs on the other: `tests/conftest.py` calls `start` from `pytest_collection_finish` when the session holds
+their tests, and the tests wait for the result here. One worker runs them in turn (both read forge's build
+output; Slither's own `forge build` finds it fresh). Run alone (`pytest tests/contracts/test_forge.py`), a
+test starts its run itself.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import subprocess
+import tempfile
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+
+from offchain.chain.artifacts import CONTRACTS_DIR
+
+FORGE = CONTRACTS_DIR / "node_modules" / ".bin" / "forge"
+FORGE_TEST = "tests/contracts/test_forge.py::test_forge_suite_passes_with_enough_invariant_calls"
+SLITHER_TEST = "tests/contracts/test_slither.py::test_slither_finds_nothing_untriaged"
+
+Run = Callable[[], subprocess.CompletedProcess[str]]
+_runs: dict[str, Future[subprocess.CompletedProcess[str]]] = {}
+_queue: queue.Queue[tuple[Future[subprocess.CompletedProcess[str]], Run]] = queue.Queue()
+_worker: threading.Thread | None = None
+
+
+def _work() -> None:
+    while True:
+        future, run = _queue.get()
+        try:
+            future.set_result(run())
+        except BaseException as exc:  # the test that waits for it reports it
+            future.set_exception(exc)
+
+
+def _submit(name: str, run: Run) -> None:
+    """Queue `run` on the one worker: a daemon thread, so a session that stops early does not wait for it."""
+    global _worker
+    if _worker is None:
+        _worker = threading.Thread(target=_work, name="contracts", daemon=True)
+        _worker.start()
+    _runs[name] = Future()
+    _queue.put((_runs[name], run))
+
+
+def _forge() -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "FOUNDRY_PROFILE": "default", "NO_COLOR": "1"}
+    return subprocess.run(
+        [str(FORGE), "test", "--no-match-test", "^test_bench"],
+        cwd=CONTRACTS_DIR,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
+
+
+def _slither() -> subprocess.CompletedProcess[str]:
+    from tests.contracts.test_slither import SLITHER_ARGS, slither_executable
+
+    report = Path(tempfile.mkdtemp(prefix="crossclear-slither-")) / "slither.json"
+    env = {**os.environ, "PATH": f"{CONTRACTS_DIR / 'node_modules' / '.bin'}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(
+        [str(slither_executable()), *SLITHER_ARGS, "--json", str(report)],
+        cwd=CONTRACTS_DIR,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=1500,
+    )
+    return subprocess.CompletedProcess(done.args, done.returncode, str(report), done.stdout + done.stderr)
+
+
+def start(nodeids: list[str]) -> None:
+    """Start the runs whose tests are among `nodeids` (forge's first: it is the longer)."""
+    for name, test, run in (("forge", FORGE_TEST, _forge), ("slither", SLITHER_TEST, _slither)):
+        if name not in _runs and any(n == test or n.endswith(test) for n in nodeids):
+            _submit(name, run)
+
+
+def result(name: str) -> subprocess.CompletedProcess[str]:
+    """The run's result, waiting for it (and starting it first if the session did not)."""
+    if name not in _runs:
+        _submit(name, _forge if name == "forge" else _slither)
+    return _runs[name].result()
