@@ -140,19 +140,7 @@ def confirmed_batches_with_fills(conn: Connection) -> Iterator[ConfirmedBatchFil
         select(b.sequence, b.payload).where(b.status == "confirmed").order_by(b.sequence)
     )
     fills = conn.execution_options(stream_results=True, yield_per=5000).execute(
-        select(
-            f.batch_sequence,
-            f.venue,
-            f.venue_fill_id,
-            f.symbol,
-            f.instrument,
-            f.buyer_address,
-            f.seller_address,
-            f.qty,
-            f.price,
-            f.ts_ms,
-            f.signature,
-        )
+        select(f.batch_sequence, *_published_columns())
         .where(f.batch_sequence.is_not(None))
         .order_by(f.batch_sequence, f.id)
     )
@@ -169,57 +157,34 @@ def confirmed_batches_with_fills(conn: Connection) -> Iterator[ConfirmedBatchFil
             payload.get("context") or None,
             model=dict(payload.get("model") or {}) or None,
             price_evidence=dict(payload.get("price_evidence") or {}) or None,
-            fills=tuple(
-                SettledFill(
-                    r.venue,
-                    r.venue_fill_id,
-                    r.symbol,
-                    r.instrument,
-                    r.buyer_address,
-                    r.seller_address,
-                    int(r.qty),
-                    int(r.price),
-                    int(r.ts_ms),
-                    bytes(r.signature),
-                )
-                for r in rows
-            ),
+            fills=tuple(_settled_fill(r) for r in rows),
         )
 
 
 def fills_by_id(conn: Connection, ids: Sequence[int]) -> list[SettledFill]:
     """The fills `ids` (a proposed batch's, not yet settled) in that order, as they will be published."""
     f = t.fills.c
-    rows = {
-        int(r.id): r
-        for r in conn.execute(
-            select(
-                f.id,
-                f.venue,
-                f.venue_fill_id,
-                f.symbol,
-                f.instrument,
-                f.buyer_address,
-                f.seller_address,
-                f.qty,
-                f.price,
-                f.ts_ms,
-                f.signature,
-            ).where(f.id.in_(list(ids)))
-        )
-    }
-    return [
-        SettledFill(
-            r.venue,
-            r.venue_fill_id,
-            r.symbol,
-            r.instrument,
-            r.buyer_address,
-            r.seller_address,
-            int(r.qty),
-            int(r.price),
-            int(r.ts_ms),
-            bytes(r.signature),
-        )
-        for r in (rows[i] for i in ids)
-    ]
+    rows = {int(r.id): r for r in conn.execute(select(f.id, *_published_columns()).where(f.id.in_(list(ids))))}
+    return [_settled_fill(rows[i]) for i in ids]
+
+
+def _published_columns() -> tuple[Any, ...]:
+    """The fills columns a published fill is made of, in `SettledFill`'s order."""
+    f = t.fills.c
+    return (f.venue, f.venue_fill_id, f.symbol, f.instrument, f.buyer_address, f.seller_address, f.qty, f.price,
+            f.ts_ms, f.signature)  # fmt: skip
+
+
+def _settled_fill(r: Any) -> SettledFill:
+    return SettledFill(
+        r.venue,
+        r.venue_fill_id,
+        r.symbol,
+        r.instrument,
+        r.buyer_address,
+        r.seller_address,
+        int(r.qty),
+        int(r.price),
+        int(r.ts_ms),
+        bytes(r.signature),
+    )
