@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 from web3 import Web3
 
 from offchain.chain.anvil import ANVIL_KEYS, Anvil
@@ -17,6 +18,12 @@ from offchain.chain.vault import vault_sender
 DEPLOYER_KEY = ANVIL_KEYS[0]
 SIGNER_KEYS = ANVIL_KEYS[1:4]  # a 2-of-3 risk-signer set
 MEMBER_KEYS = ANVIL_KEYS[4:9]
+
+# Hypothesis's timing checks (a per-example deadline, "input generation is slow") measure the machine, not the
+# code: on a shared 2-core machine one stalled draw fails a correct test. Speed is the benchmarks' business
+# (scripts/bench_*.py); tests assert behaviour only.
+settings.register_profile("crossclear", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("crossclear")
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
