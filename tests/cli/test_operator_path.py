@@ -113,7 +113,7 @@ def test_operator_deploys_governs_and_runs_engine_with_standby(tmp_path: Path, p
             f'rpc_url = "{anvil.url}"\nchain_id = {CHAIN_ID}\nsettlement_token = "{usdc}"\n'
             f'guardian = "{deployer}"\noperator = "{deployer}"\nsigners = ["{s1}", "{s2}", "{s3}"]\nthreshold = 2\n'
             f'withdrawal_delay_s = 3600\n[deployer]\nkeystore = "{keys / "deployer.json"}"\n'
-            f'[timelock]\nmin_delay_s = 30\nproposers = ["{deployer}"]\nexecutors = ["{deployer}"]\n'
+            f'[timelock]\nmin_delay_s = 60\nproposers = ["{deployer}"]\nexecutors = ["{deployer}"]\n'
         )
         # A plain key is refused on a chain that is not the devnet, with a message and nothing deployed.
         plain = tmp_path / "plain.toml"
@@ -142,15 +142,18 @@ def test_operator_deploys_governs_and_runs_engine_with_standby(tmp_path: Path, p
             f'[proposer]\nkeystore = "{keys / "deployer.json"}"\n'
         )
         gov = ("gov", "--config", str(gov_toml))
+        # Each step that must fall inside the timelock's delay comes right after the schedule it tests, one
+        # command each: on a loaded machine one command can take several seconds of the delay.
         listing = crossclear(*gov, "schedule", "list-asset", "--token", weth, env=env)
-        rotation = crossclear(*gov, "schedule", "set-signers", "--signer", s1, "--signer", s2, "--signer", s4,
-                              "--threshold", "2", env=env)  # fmt: skip
-        listing_id, rotation_id = (out.stdout.split()[1].rstrip(":") for out in (listing, rotation))
-        listed = crossclear(*gov, "list", env=env).stdout
-        assert f"{listing_id}  ready in" in listed and "listAsset" in listed and "setSigners" in listed
+        listing_id = listing.stdout.split()[1].rstrip(":")
         early = crossclear(*gov, "execute", listing_id, env=env, ok=False)
         assert early.returncode == 2 and "waiting" in early.stderr  # the timelock's delay holds
-        wait_for(lambda: "ready in" not in crossclear(*gov, "list", env=env).stdout, 60, "the timelock's delay")
+        rotation = crossclear(*gov, "schedule", "set-signers", "--signer", s1, "--signer", s2, "--signer", s4,
+                              "--threshold", "2", env=env)  # fmt: skip
+        rotation_id = rotation.stdout.split()[1].rstrip(":")
+        listed = crossclear(*gov, "list", env=env).stdout
+        assert f"{rotation_id}  ready in" in listed and "listAsset" in listed and "setSigners" in listed
+        wait_for(lambda: "ready in" not in crossclear(*gov, "list", env=env).stdout, 150, "the timelock's delay")
         executed = crossclear(*gov, "execute", listing_id, env=env)
         assert "listed as asset 1" in executed.stdout
         crossclear(*gov, "execute", rotation_id, env=env)
