@@ -45,7 +45,7 @@ from offchain.devnet.runtime import connect, ingestor, settlement_engine  # noqa
 from offchain.ingest.service import AckStatus  # noqa: E402
 from offchain.ledger import schema as t  # noqa: E402
 from offchain.ledger.db import open_ledger  # noqa: E402
-from offchain.settlement.prices import publish_underlyings  # noqa: E402
+from offchain.ledger.prices import publish_underlyings  # noqa: E402
 
 USDC = 10**6
 KINDS = [

@@ -29,15 +29,16 @@ from offchain.app.settings import (
 from offchain.chain.signers import RiskSigner
 from offchain.chain.transactions import TxSender
 from offchain.chain.vault import VaultClient, vault_error_decoder
+from offchain.core.obligations import InstrumentSpec
 from offchain.defaults.manager import DefaultManager, DefaultsConfig
 from offchain.ledger.handles import Engine
+from offchain.ledger.instruments import load_instruments
 from offchain.ledger.leader import LeaderLock, leader_lock
 from offchain.marketdata.sources import PriceAdapter
 from offchain.settlement.builder import BatchBuilder, BuilderConfig
 from offchain.settlement.clock import Clock, ClockRule
 from offchain.settlement.engine import Observer, SettlementEngine, StepResult
 from offchain.settlement.margin import CollateralSpec, RiskEngineMargin, build_risk_margin
-from offchain.settlement.state import InstrumentSpec, load_instruments
 
 if TYPE_CHECKING:
     from offchain.api.config import ApiSettings

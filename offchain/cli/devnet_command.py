@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from offchain.devnet.bootstrap import bring_up
     from offchain.devnet.runtime import connect
     from offchain.ledger.db import open_ledger
-    from offchain.settlement.prices import publish_underlyings
+    from offchain.ledger.prices import publish_underlyings
 
     db = open_ledger(args.db)
     stop = threading.Event()

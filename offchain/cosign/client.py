@@ -21,9 +21,9 @@ from offchain.cli.publish_command import read_defaults
 from offchain.core.eip712 import Domain
 from offchain.core.fills import Fill, InvalidSignature, recover_signer
 from offchain.cosign.wire import batch_json
+from offchain.ledger.batches import BatchPayload
 from offchain.ledger.handles import Connection, Engine
 from offchain.ledger.views import published as published_view
-from offchain.settlement.payload import BatchPayload
 
 log = logging.getLogger("crossclear.cosign")
 

@@ -24,11 +24,11 @@ from offchain.demo.history import Window
 from offchain.demo.record import BatchRow, Event, MemberTick, RunRecord, Tick
 from offchain.demo.world import DECIMALS, DEMO_DEFAULTS, INSTRUMENT, QTY, USD, World
 from offchain.devnet.reconcile import reconcile
+from offchain.ledger.batches import BatchPayload
+from offchain.ledger.prices import LedgerPrices
 from offchain.ledger.views import batches, default_history
 from offchain.risk.platform import directional_imbalance
 from offchain.settlement.engine import StepResult
-from offchain.settlement.payload import BatchPayload
-from offchain.settlement.prices import LedgerPrices
 
 # Gas of Vault.settle measured by scripts/bench_gas.py (docs/performance.md): fixed per batch, per transfer.
 # The with/without-netting comparison applies this one model to both sides. A fit on the demo's own batches

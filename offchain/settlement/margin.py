@@ -26,6 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from offchain.core.batch import Mark
+from offchain.core.obligations import InstrumentSpec
 from offchain.ledger.handles import Connection
 from offchain.ledger.market import close_candles
 from offchain.ledger.market import load_candles as load_ledger_candles
@@ -53,7 +54,6 @@ from offchain.risk.instruments import MAJORS, margin_period
 from offchain.risk.limits import LimitBreach, check_position_limit
 from offchain.risk.marketdata import PriceHistory, load_candles, merge
 from offchain.risk.platform import CollateralStress
-from offchain.settlement.state import InstrumentSpec
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "market"
 
