@@ -32,15 +32,10 @@ SQL_FREE_PACKAGES = tuple(
 SQL_EXCEPTIONS: dict[str, str] = {}
 
 # (importer, imported) package edges allowed to close a cycle, and why. settlement <-> defaults is not
-# among them: defaults never imports settlement (the builder passes defaults what it needs).
-CYCLE_EXCEPTIONS = {
-    ("chain", "app"): "chain/signers.py loads keys with app/keys.py (composition root, issue 12 item 4)",
-    ("marketdata", "risk"): "marketdata/sources.py reads files with risk/marketdata.py's open_text",
-    ("cosign", "app"): "cosign/settings.py builds on app's settings base and key sources (as the engine's settings"
-    " do); they belong below both, with chain/signers.py's use of app/keys.py",
-    ("cosign", "cli"): "cosign/client.py reuses publish_command.read_defaults to write a proposal's published line;"
-    " it belongs in a publication module both import",
-}
+# among them: defaults never imports settlement (the builder passes defaults what it needs). None left: keys and
+# the settings base live in config/, price-file reading in marketdata/files.py, publication in
+# ledger/publication.py.
+CYCLE_EXCEPTIONS: dict[tuple[str, str], str] = {}
 
 EXECUTING_METHODS = {"executemany", "exec_driver_sql", "scalar", "scalars"}  # SQL whatever the receiver
 CONNECTION_NAMES = frozenset({"conn", "connection", "cur", "cursor", "session", "db", "engine"})

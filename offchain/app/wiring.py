@@ -17,18 +17,12 @@ from typing import TYPE_CHECKING, Any
 from web3 import Web3
 
 from offchain.app.deploy import check_chain, connect
-from offchain.app.keys import load_account
-from offchain.app.settings import (
-    ApiNodeSettings,
-    DeploymentDescription,
-    EngineSettings,
-    FeedSettings,
-    HttpSourceDef,
-    SettingsError,
-)
+from offchain.app.settings import ApiNodeSettings, DeploymentDescription, EngineSettings, FeedSettings, HttpSourceDef
 from offchain.chain.signers import RiskSigner
 from offchain.chain.transactions import TxSender
 from offchain.chain.vault import VaultClient, vault_error_decoder
+from offchain.config.keys import load_account
+from offchain.config.settings import SettingsError
 from offchain.core.obligations import InstrumentSpec
 from offchain.defaults.manager import DefaultManager, DefaultsConfig
 from offchain.ledger.handles import Engine
