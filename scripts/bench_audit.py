@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from offchain.audit import run_audit  # noqa: E402
-from offchain.cli.publish_command import publish  # noqa: E402
+from offchain.ledger.publication import publish  # noqa: E402
 from tests.audit.history import build_history  # noqa: E402
 from tests.settlement.conftest import make_devnet  # noqa: E402
 

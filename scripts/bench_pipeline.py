@@ -35,7 +35,6 @@ from sqlalchemy import select  # noqa: E402
 from offchain.chain.anvil import Anvil  # noqa: E402
 from offchain.chain.deploy import mint  # noqa: E402
 from offchain.chain.vault import vault_sender  # noqa: E402
-from offchain.cli.publish_command import publish  # noqa: E402
 from offchain.core.fills import fills_domain  # noqa: E402
 from offchain.cosign.client import RemoteCosigners  # noqa: E402
 from offchain.cosign.processes import running_cosigners  # noqa: E402
@@ -45,7 +44,8 @@ from offchain.devnet.runtime import connect, ingestor, settlement_engine  # noqa
 from offchain.ingest.service import AckStatus  # noqa: E402
 from offchain.ledger import schema as t  # noqa: E402
 from offchain.ledger.db import open_ledger  # noqa: E402
-from offchain.settlement.prices import publish_underlyings  # noqa: E402
+from offchain.ledger.prices import publish_underlyings  # noqa: E402
+from offchain.ledger.publication import publish  # noqa: E402
 
 USDC = 10**6
 KINDS = [

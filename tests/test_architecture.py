@@ -9,6 +9,9 @@
 (b) the offchain packages import each other as a DAG. `CYCLE_EXCEPTIONS` names the import edges still
     allowed to close a cycle, each with the reason and who removes it; an exception that no longer exists
     in the code fails too, so the list only shrinks.
+(c) no re-export shims: a module whose body is only imports (and `__all__`) is a forwarding address left
+    behind by a move; its importers import from the real module instead. Package `__init__`s that name a
+    package's public face are allowed by name in `REEXPORT_ALLOWED`, with the ledger's `handles`.
 """
 
 from __future__ import annotations
@@ -29,15 +32,10 @@ SQL_FREE_PACKAGES = tuple(
 SQL_EXCEPTIONS: dict[str, str] = {}
 
 # (importer, imported) package edges allowed to close a cycle, and why. settlement <-> defaults is not
-# among them: defaults never imports settlement (the builder passes defaults what it needs).
-CYCLE_EXCEPTIONS = {
-    ("chain", "app"): "chain/signers.py loads keys with app/keys.py (composition root, issue 12 item 4)",
-    ("marketdata", "risk"): "marketdata/sources.py reads files with risk/marketdata.py's open_text",
-    ("cosign", "app"): "cosign/settings.py builds on app's settings base and key sources (as the engine's settings"
-    " do); they belong below both, with chain/signers.py's use of app/keys.py",
-    ("cosign", "cli"): "cosign/client.py reuses publish_command.read_defaults to write a proposal's published line;"
-    " it belongs in a publication module both import",
-}
+# among them: defaults never imports settlement (the builder passes defaults what it needs). None left: keys and
+# the settings base live in config/, price-file reading in marketdata/files.py, publication in
+# ledger/publication.py.
+CYCLE_EXCEPTIONS: dict[tuple[str, str], str] = {}
 
 EXECUTING_METHODS = {"executemany", "exec_driver_sql", "scalar", "scalars"}  # SQL whatever the receiver
 CONNECTION_NAMES = frozenset({"conn", "connection", "cur", "cursor", "session", "db", "engine"})
@@ -218,3 +216,58 @@ def test_cycle_exceptions_are_still_needed() -> None:
 def test_the_cycle_check_finds_cycles() -> None:
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+# Modules whose body is only imports and `__all__`, allowed by name: package `__init__`s that give the
+# package's public face, and the ledger's handles (SQLAlchemy's types for packages that may not import it).
+REEXPORT_ALLOWED = {
+    "offchain/api/__init__.py": "the API's public face (create_app, ApiSettings)",
+    "offchain/audit/__init__.py": "the auditor's public face",
+    "offchain/client/__init__.py": "the venue client's public face",
+    "offchain/ingest/__init__.py": "the ingest service's public face",
+    "offchain/marketdata/__init__.py": "the index rule and observation type",
+    "offchain/risk/__init__.py": "the risk engine's public face",
+    "offchain/ledger/handles.py": "SQLAlchemy's Engine/Connection/IntegrityError for code that may not import"
+    " SQLAlchemy (rule (a))",
+}
+
+
+def only_reexports(source: str) -> bool:
+    """Whether `source`'s body, past its docstring, is only imports and an `__all__` (and is not empty)."""
+    body = [n for n in ast.parse(source).body if not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))]
+
+    def forwarding(node: ast.stmt) -> bool:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            return True
+        targets = (
+            node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        )
+        return bool(targets) and all(isinstance(t, ast.Name) and t.id == "__all__" for t in targets)
+
+    return bool(body) and all(forwarding(n) for n in body)
+
+
+def test_no_module_only_reexports() -> None:
+    shims = [
+        rel
+        for path in sorted(OFFCHAIN.rglob("*.py"))
+        if (rel := path.relative_to(ROOT).as_posix()) not in REEXPORT_ALLOWED and only_reexports(path.read_text())
+    ]
+    assert not shims, "modules that only re-export (import from the real module and delete them):\n" + "\n".join(shims)
+
+
+def test_reexport_allowances_are_still_needed() -> None:
+    for rel, why in REEXPORT_ALLOWED.items():
+        path = ROOT / rel
+        assert path.exists() and only_reexports(path.read_text()), f"stale allowance {rel} ({why})"
+        assert path.name == "__init__.py" or rel == "offchain/ledger/handles.py", f"{rel}: only __init__s ({why})"
+
+
+def test_the_reexport_check_finds_shims() -> None:
+    shim = '"""Moved."""\nfrom __future__ import annotations\nfrom offchain.x import y\n\n__all__ = ["y"]\n'
+    assert only_reexports(shim)
+    assert only_reexports("import offchain.x\n__all__: list[str] = []\n")
+    # Not shims: an empty package marker, a module that imports and also defines something.
+    assert not only_reexports('"""A package."""\n')
+    assert not only_reexports("from offchain.x import y\n\nZ = y + 1\n")
+    assert not only_reexports("from offchain.x import y\n\ndef f() -> int:\n    return y\n")

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from offchain.core.waterfall import AdlCandidate, rank_adl
+from offchain.ledger.batches import BatchPayload
 from offchain.ledger.handles import Connection
 from offchain.ledger.views import defaults, margin, members, positions
 from offchain.ledger.views.batches import LatestBatch
 from offchain.ledger.views.positions import Entry
-from offchain.settlement.payload import BatchPayload
 
 
 def margin_of(latest: LatestBatch | None, account: int) -> tuple[tuple[int, int], dict[str, float]]:

@@ -10,11 +10,12 @@ from __future__ import annotations
 from eth_utils import to_checksum_address
 from web3 import HTTPProvider, Web3
 
-from offchain.app.keys import DEVNET_CHAIN_ID, load_account
-from offchain.app.settings import DeploymentDescription, DeploySettings, SettingsError
+from offchain.app.settings import DeploymentDescription, DeploySettings
 from offchain.chain.deploy import deploy_contract, deploy_vault
 from offchain.chain.transactions import TxSender
 from offchain.chain.vault import VaultClient, vault_error_decoder
+from offchain.config.keys import DEVNET_CHAIN_ID, load_account
+from offchain.config.settings import SettingsError
 
 
 def connect(rpc_url: str, timeout_s: float = 30.0) -> Web3:

@@ -23,11 +23,12 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.logs import DISCARD
 
-from offchain.app.settings import DeploymentDescription, SettingsError
+from offchain.app.settings import DeploymentDescription
 from offchain.chain.artifacts import load_artifact
 from offchain.chain.errors import ErrorDecoder
 from offchain.chain.transactions import Sent, TxSender
 from offchain.chain.vault import VaultClient
+from offchain.config.settings import SettingsError
 
 ZERO32 = b"\x00" * 32
 STATES = {0: "unset", 1: "waiting", 2: "ready", 3: "done"}

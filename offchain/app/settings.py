@@ -1,6 +1,6 @@
 """Settings for every production process, read with pydantic-settings from a config file (TOML, or JSON by
 its suffix) and the environment, which wins over the file (`CROSSCLEAR_<PROCESS>_<FIELD>`, nested fields
-with `__`, e.g. `CROSSCLEAR_ENGINE_CLOCK__MAX_LEAD_S=30`). Keys are `KeySource`s (offchain/app/keys.py):
+with `__`, e.g. `CROSSCLEAR_ENGINE_CLOCK__MAX_LEAD_S=30`). Keys are `KeySource`s (offchain/config/keys.py):
 keystores whose passwords come from the environment or a file; never a password or a key in the file,
 except a plain key on the devnet chain.
 
@@ -14,61 +14,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, ClassVar, Self, cast
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from pydantic_settings import (
-    BaseSettings,
-    JsonConfigSettingsSource,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
+from pydantic_settings import SettingsConfigDict
 
-from offchain.app.keys import KeySource
-from offchain.errors import ConfigError
+from offchain.config.keys import KeySource
+from offchain.config.settings import FileSettings, SettingsError
 from offchain.ledger.db import DEFAULT_URL
-
-
-class SettingsError(ConfigError):
-    """A settings file or deployment description is missing, malformed or invalid."""
-
-
-class _FileSettings(BaseSettings):
-    """Base of the settings read from a file plus the environment (environment first)."""
-
-    model_config = SettingsConfigDict(extra="forbid", frozen=True, env_nested_delimiter="__")
-    _file: ClassVar[Path | None] = None
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        if cls._file is not None:
-            if cls._file.suffix == ".json":
-                sources.append(JsonConfigSettingsSource(settings_cls, json_file=cls._file))
-            else:
-                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=cls._file))
-        return tuple(sources)
-
-    @classmethod
-    def load(cls, path: Path | None = None, **overrides: Any) -> Self:
-        """Settings from `path` (if any) and the environment; `overrides` win over both."""
-        if path is not None and not path.is_file():
-            raise SettingsError(f"settings file {path} not found")
-        reader = type(cls.__name__, (cls,), {"_file": path, "__module__": cls.__module__})
-        try:
-            loaded = reader(**overrides)
-        except ValueError as exc:  # pydantic's ValidationError and the TOML/JSON decoders' errors
-            where = f" in {path}" if path is not None else ""
-            raise SettingsError(f"invalid {cls.__name__}{where}: {exc}") from exc
-        return cast(Self, loaded)  # an instance of a subclass of cls that only adds the file source
 
 
 class _Model(BaseModel):
@@ -86,7 +38,7 @@ class TimelockSettings(_Model):
     executors: list[str] = Field(min_length=1)  # may execute ready operations ("0x00..00": anyone)
 
 
-class DeploySettings(_FileSettings):
+class DeploySettings(FileSettings):
     model_config = SettingsConfigDict(env_prefix="CROSSCLEAR_DEPLOY_")
 
     rpc_url: str
@@ -143,7 +95,7 @@ class DeploymentDescription(_Model):
 # ---------------------------------------------------------------- governance
 
 
-class GovSettings(_FileSettings):
+class GovSettings(FileSettings):
     model_config = SettingsConfigDict(env_prefix="CROSSCLEAR_GOV_")
 
     rpc_url: str
@@ -155,7 +107,7 @@ class GovSettings(_FileSettings):
 # ---------------------------------------------------------------- API
 
 
-class ApiNodeSettings(_FileSettings):
+class ApiNodeSettings(FileSettings):
     """What an API process takes from the composition root: the deployment it serves and its relayer's key.
     Everything else (rate limits, session secret, page sizes) stays in `CROSSCLEAR_API_*` (offchain/api/config.py)."""
 
@@ -194,7 +146,7 @@ class ChainlinkSourceDef(_Model):
     decimals: int = Field(default=6, ge=0, le=36)
 
 
-class FeedSettings(_FileSettings):
+class FeedSettings(FileSettings):
     """`crossclear feed --config`: the price sources the feeder polls into the ledger (several per symbol:
     the engine's index is their median, with a quorum of fresh, agreeing sources)."""
 
@@ -248,7 +200,7 @@ class LeaderSettings(_Model):
     poll_s: float = Field(default=0.5, gt=0)
 
 
-class EngineSettings(_FileSettings):
+class EngineSettings(FileSettings):
     model_config = SettingsConfigDict(env_prefix="CROSSCLEAR_ENGINE_")
 
     db_url: str = DEFAULT_URL

@@ -17,27 +17,22 @@ from typing import TYPE_CHECKING, Any
 from web3 import Web3
 
 from offchain.app.deploy import check_chain, connect
-from offchain.app.keys import load_account
-from offchain.app.settings import (
-    ApiNodeSettings,
-    DeploymentDescription,
-    EngineSettings,
-    FeedSettings,
-    HttpSourceDef,
-    SettingsError,
-)
+from offchain.app.settings import ApiNodeSettings, DeploymentDescription, EngineSettings, FeedSettings, HttpSourceDef
 from offchain.chain.signers import RiskSigner
 from offchain.chain.transactions import TxSender
 from offchain.chain.vault import VaultClient, vault_error_decoder
+from offchain.config.keys import load_account
+from offchain.config.settings import SettingsError
+from offchain.core.obligations import InstrumentSpec
 from offchain.defaults.manager import DefaultManager, DefaultsConfig
 from offchain.ledger.handles import Engine
+from offchain.ledger.instruments import load_instruments
 from offchain.ledger.leader import LeaderLock, leader_lock
 from offchain.marketdata.sources import PriceAdapter
 from offchain.settlement.builder import BatchBuilder, BuilderConfig
 from offchain.settlement.clock import Clock, ClockRule
 from offchain.settlement.engine import Observer, SettlementEngine, StepResult
 from offchain.settlement.margin import CollateralSpec, RiskEngineMargin, build_risk_margin
-from offchain.settlement.state import InstrumentSpec, load_instruments
 
 if TYPE_CHECKING:
     from offchain.api.config import ApiSettings

@@ -12,6 +12,10 @@ hashes mean equal models. A model recalibrated on the ledger's daily index close
 inputs (`ledger`); the verifier splices them after the seed as the engine does. Those closes are taken as
 published (they are not yet re-derived from the candles of published observations).
 
+The seed (the shipped files, offchain/risk/calibration.py's `load_seed`), the look-back proxies and the
+instruments' risk universe (offchain/risk/instruments.py's `risk_universe`) come from the pure risk model,
+as the engine's do: they are functions of public data and published inputs, not the engine's decisions.
+
 `MarginRederivation.requirements` is the engine's adapter from integer state to the risk arrays
 (offchain/settlement/margin.py, `RiskEngineMargin.requirements`) rewritten here, so that the auditor does
 not import the engine; tests/audit/test_rederive.py ties the two together (same hash, same IM/MM, same
@@ -34,27 +38,19 @@ from offchain.errors import CrossclearError
 from offchain.risk import (
     CollateralAsset,
     HaircutModel,
-    Instrument,
-    Kind,
     MarginConfig,
     RiskModel,
     ScenarioConfig,
-    Universe,
     build_haircuts,
     build_model,
     build_scenarios,
     compute_margin,
     filter_history,
 )
-from offchain.risk.calibration import content_hash, cut, splice
+from offchain.risk.calibration import DATA_DIR, content_hash, load_seed, model_factors, proxies_in, splice
 from offchain.risk.errors import RiskError
-from offchain.risk.instruments import MAJORS, margin_period
-from offchain.risk.marketdata import PriceHistory, load_candles, merge
-
-DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "market"
-
-# Proxies for the look-back before a series was listed (the engine's table: offchain/settlement/margin.py).
-PROXIES = {"ETH": "BTC", "SOL": "BTC", "BTC-PERP": "BTC", "ETH-PERP": "ETH"}
+from offchain.risk.instruments import risk_universe
+from offchain.risk.marketdata import PriceHistory
 
 
 class ModelInputError(CrossclearError, ValueError):
@@ -141,23 +137,6 @@ class ModelInputs:
             raise ModelInputError(f"malformed model inputs: {exc}") from exc
 
 
-def risk_universe(instruments: Sequence[tuple[str, str, str]]) -> Universe:
-    """The risk universe of the cleared instruments (the engine's `risk_universe`)."""
-    out = []
-    for name, kind_name, underlying in sorted(instruments):
-        major = underlying in MAJORS
-        if kind_name == "perp":
-            kind, factor = Kind.PERP, f"{underlying}-PERP"
-        elif kind_name == "future":
-            kind, factor = Kind.FUTURE, f"{underlying}-PERP"
-        else:
-            kind, factor = Kind.SPOT, underlying
-        proxy = None if factor == "BTC" else "BTC"
-        horizon, half_spread = margin_period(kind, underlying), 0.0001 if major else 0.0005
-        out.append(Instrument(name, kind, factor, horizon, half_spread, proxy))
-    return Universe(tuple(out))
-
-
 @dataclass(frozen=True)
 class RebuiltModel:
     inputs: ModelInputs
@@ -194,19 +173,11 @@ def rebuild(inputs_text: str, data_dir: Path = DATA_DIR) -> RebuiltModel:
     config, scfg = MarginConfig(), ScenarioConfig()
     universe = risk_universe(inputs.instruments)
     collateral = inputs.collateral
-    factors = sorted({i.factor for i in universe.instruments} | {c.factor for c in collateral if c.factor})
-    spot_symbols = sorted({f for f in factors if not f.endswith("-PERP")} | {"BTC"})
+    factors = model_factors(universe, (c.factor for c in collateral))
     try:
-        histories = [load_candles(data_dir / "binance-spot-daily.csv.gz", symbols=spot_symbols)]
-        if any(f.endswith("-PERP") for f in factors):
-            histories.append(load_candles(data_dir / "binance-usdm-perp-hourly.csv.gz", suffix="-PERP"))
-        merged = merge(*histories)
-        keep = sorted(set(factors) | set(spot_symbols))
-        seed: PriceHistory = cut(
-            merged.select([s for s in merged.symbols if s in keep]), np.datetime64(inputs.seed_end, "D")
-        )
+        seed = load_seed(factors, inputs.seed_end, data_dir)
         history = splice(seed, None if inputs.ledger is None else inputs.ledger.history())
-        filtered = filter_history(history, {k: v for k, v in PROXIES.items() if k in history.symbols}, scfg)
+        filtered = filter_history(history, proxies_in(history), scfg)
         scenarios = build_scenarios(filtered, len(history.dates) - 1, factors, scfg)
         model = build_model(scenarios, universe, config)
         assets = [

@@ -2,7 +2,7 @@
 
 Production keys live in encrypted keystores (eth-account's scrypt JSON); plain hex keys are accepted
 only for a devnet (chain id 31337), where Anvil's well-known accounts sign. Both rules live in
-offchain/app/keys.py, which the settings' `KeySource`s go through too.
+offchain/config/keys.py, which the settings' `KeySource`s go through too.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from pydantic import SecretStr
 
-from offchain.app.keys import DEVNET_CHAIN_ID, KeyLoadError, KeySource, decrypt_keystore, load_account
+from offchain.config.keys import DEVNET_CHAIN_ID, KeyLoadError, KeySource, decrypt_keystore, load_account
 from offchain.core.batch import Batch
 from offchain.core.eip712 import Domain
 from offchain.errors import CrossclearError

@@ -18,9 +18,9 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from offchain.app.deploy import connect
-    from offchain.app.keys import load_account
     from offchain.audit.errors import AuditError, Discrepancy
     from offchain.chain.signers import RiskSigner
+    from offchain.config.keys import load_account
     from offchain.core.logs import configure_json_logging
     from offchain.cosign.service import build_app
     from offchain.cosign.settings import CosignSettings

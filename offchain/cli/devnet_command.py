@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from offchain.devnet.bootstrap import bring_up
     from offchain.devnet.runtime import connect
     from offchain.ledger.db import open_ledger
-    from offchain.settlement.prices import publish_underlyings
+    from offchain.ledger.prices import publish_underlyings
 
     db = open_ledger(args.db)
     stop = threading.Event()
@@ -87,8 +87,8 @@ def closes_at(asof: str) -> dict[str, float]:
     """BTC and ETH daily closes on `asof` from the project's market data: the devnet's static prices."""
     import numpy as np
 
+    from offchain.risk.calibration import DATA_DIR
     from offchain.risk.marketdata import load_candles
-    from offchain.settlement.margin import DATA_DIR
 
     spot = load_candles(DATA_DIR / "binance-spot-daily.csv.gz", symbols=["BTC", "ETH"])
     row = int(np.searchsorted(spot.dates, np.datetime64(asof), side="right")) - 1

@@ -46,8 +46,9 @@ def run(args: argparse.Namespace) -> int:
     sources: list[PriceAdapter]
     db_url, interval = args.db or DEFAULT_URL, args.interval or 2.0
     if args.config is not None:
-        from offchain.app.settings import FeedSettings, SettingsError
+        from offchain.app.settings import FeedSettings
         from offchain.app.wiring import price_sources
+        from offchain.config.settings import SettingsError
 
         try:
             settings = FeedSettings.load(args.config)

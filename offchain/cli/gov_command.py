@@ -61,10 +61,10 @@ def _change(gov: Governance, args: argparse.Namespace) -> Change:
 def run(args: argparse.Namespace) -> int:
     from offchain.app.deploy import check_chain, connect
     from offchain.app.governance import Governance, governance_decoder
-    from offchain.app.keys import load_account
     from offchain.app.settings import DeploymentDescription, GovSettings
     from offchain.chain.errors import ChainError, RevertedError
     from offchain.chain.transactions import TxSender
+    from offchain.config.keys import load_account
     from offchain.errors import ConfigError
 
     try:

@@ -22,7 +22,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def run(args: argparse.Namespace) -> int:
     from eth_account import Account
 
-    from offchain.app.keys import write_keystore
+    from offchain.config.keys import write_keystore
     from offchain.errors import ConfigError
 
     password = os.environ.get(args.password_env)

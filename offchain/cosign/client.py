@@ -17,13 +17,13 @@ import httpx
 
 from offchain.audit import published as pub
 from offchain.chain.signers import SignaturesRefusedError, SignerSignature
-from offchain.cli.publish_command import read_defaults
 from offchain.core.eip712 import Domain
-from offchain.core.fills import Fill, InvalidSignature, recover_signer
+from offchain.core.fills import InvalidSignature, recover_signer
 from offchain.cosign.wire import batch_json
+from offchain.ledger import publication
+from offchain.ledger.batches import BatchPayload
 from offchain.ledger.handles import Connection, Engine
 from offchain.ledger.views import published as published_view
-from offchain.settlement.payload import BatchPayload
 
 log = logging.getLogger("crossclear.cosign")
 
@@ -40,29 +40,13 @@ class CosignRefusedError(SignaturesRefusedError):
 
 def proposal_line(conn: Connection, payload: BatchPayload) -> dict[str, Any]:
     """The batch's published line (what `crossclear publish` will write once it is confirmed)."""
-    fills = tuple(
-        pub.PublishedFill(
-            Fill(
-                venue=r.venue,
-                venue_fill_id=r.venue_fill_id,
-                symbol=r.symbol,
-                buyer=r.buyer_address,
-                seller=r.seller_address,
-                qty=r.qty,
-                price=r.price,
-                ts=r.ts_ms,
-            ),
-            r.instrument,
-            r.signature,
-        )
-        for r in published_view.fills_by_id(conn, payload.fill_ids)
-    )
+    fills = tuple(publication.published_fill(r) for r in published_view.fills_by_id(conn, payload.fill_ids))
     seq = payload.batch.sequence
     line = pub.PublishedBatch(
         sequence=seq,
         context=payload.context or None,
         fills=fills,
-        defaults=read_defaults(conn).get(seq),
+        defaults=publication.read_defaults(conn).get(seq),
         model=dict(payload.model) or None,
         price_evidence=dict(payload.price_evidence) or None,
     )

@@ -9,11 +9,11 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from offchain.app.keys import KeySource
-from offchain.app.settings import _FileSettings
+from offchain.config.keys import KeySource
+from offchain.config.settings import FileSettings
 
 
-class CosignSettings(_FileSettings):
+class CosignSettings(FileSettings):
     model_config = SettingsConfigDict(env_prefix="CROSSCLEAR_COSIGN_")
 
     rpc_url: str

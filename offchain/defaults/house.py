@@ -50,11 +50,11 @@ from offchain.defaults.auction import (
     result_fills,
     tranche_qty,
 )
-from offchain.ingest.positions import live_positions
 from offchain.ingest.service import AckStatus, Ingestor, wall_clock_ms
 from offchain.ledger import auctions as store
 from offchain.ledger.alerts import record_alert
 from offchain.ledger.auctions import TrancheRow
+from offchain.ledger.fills_store import live_positions
 from offchain.ledger.handles import Connection, Engine
 from offchain.ledger.instruments import load_instruments
 from offchain.ledger.prices import guarded_mark

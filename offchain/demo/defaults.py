@@ -25,7 +25,8 @@ from offchain.core.eip712 import Domain
 from offchain.core.waterfall import Layer
 from offchain.defaults.auction import Tranche
 from offchain.ledger.handles import Engine
-from offchain.ledger.views import default_history, margin, members
+from offchain.ledger.views import defaults as defaults_view
+from offchain.ledger.views import margin, members
 
 USD = 10**6
 QTY = 10**8
@@ -41,30 +42,9 @@ LAYER_NAMES = {
 }
 
 
-@dataclass(frozen=True)
-class CallRow:
-    id: int
-    sequence: int
-    account: int
-    verdict: str  # issue, raise, cure, default
-    amount: int
-    deadline: int
-    deep: bool
-    equity: int
-    debt: int
-    im: int
-    mm: int
-
-
-def call_rows(db: Engine, after_id: int) -> list[CallRow]:
+def call_rows(db: Engine, after_id: int) -> list[margin.MarginCallRow]:
     with db.connect() as conn:
-        rows = margin.margin_calls_after(conn, after_id)
-    return [
-        CallRow(
-            r.id, r.batch_sequence, r.account, r.verdict, r.amount, r.deadline, r.deep, r.equity, r.debt, r.im, r.mm
-        )
-        for r in rows
-    ]
+        return margin.margin_calls_after(conn, after_id)
 
 
 def statuses(db: Engine) -> dict[int, str]:
@@ -76,7 +56,7 @@ def statuses(db: Engine) -> dict[int, str]:
 def live_default(db: Engine) -> tuple[int, int] | None:
     """(default id, defaulter) of a default not closed yet, if any."""
     with db.connect() as conn:
-        return default_history.open_default(conn)
+        return defaults_view.open_default(conn)
 
 
 @dataclass(frozen=True)
@@ -132,7 +112,7 @@ def summary(
     """The default(s) of the run as the ledger and the vault record them (amounts in USD / whole units).
     `symbols`: asset -> (symbol, decimals); `label(chain_seconds) -> str` names a moment of the window."""
     with db.connect() as conn:
-        history = default_history.default_history(conn)
+        history = defaults_view.default_history(conn)
     defaults, tranches, bids, draws = history.defaults, history.tranches, history.bids, history.draws
     addresses = history.accounts
     if not defaults:

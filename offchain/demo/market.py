@@ -15,7 +15,7 @@ from offchain.demo.observer import Journal
 from offchain.demo.population import MemberProfile
 from offchain.demo.world import INSTRUMENT, QTY, USD, World
 from offchain.ingest.service import AckStatus
-from offchain.settlement.prices import record_funding, record_price
+from offchain.ledger.prices import record_funding, record_price
 
 
 class Market:

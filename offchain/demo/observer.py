@@ -24,11 +24,12 @@ from offchain.demo.history import Window
 from offchain.demo.record import BatchRow, Event, MemberTick, RunRecord, Tick
 from offchain.demo.world import DECIMALS, DEMO_DEFAULTS, INSTRUMENT, QTY, USD, World
 from offchain.devnet.reconcile import reconcile
-from offchain.ledger.views import batches, default_history
+from offchain.ledger.batches import BatchPayload
+from offchain.ledger.prices import LedgerPrices
+from offchain.ledger.views import batches
+from offchain.ledger.views import defaults as defaults_view
 from offchain.risk.platform import directional_imbalance
 from offchain.settlement.engine import StepResult
-from offchain.settlement.payload import BatchPayload
-from offchain.settlement.prices import LedgerPrices
 
 # Gas of Vault.settle measured by scripts/bench_gas.py (docs/performance.md): fixed per batch, per transfer.
 # The with/without-netting comparison applies this one model to both sides. A fit on the demo's own batches
@@ -231,7 +232,7 @@ class Observer:
                 self.journal.event(
                     "default",
                     n,
-                    f"{n} did not cure by the deadline: the engine DECLAREs the default in batch {r.sequence} "
+                    f"{n} did not cure by the deadline: the engine DECLAREs the default in batch {r.batch_sequence} "
                     f"({state}); on-chain inDefault = {in_default}; its positions go to a close-out auction",
                     r.equity / USD,
                 )
@@ -269,8 +270,8 @@ class Observer:
             return
         w = self.world
         with w.db.connect() as conn:
-            rows = default_history.chain_draws(conn, default_id, sequence)
-            closed = default_history.default_record(conn, default_id)
+            rows = defaults_view.chain_draws(conn, default_id, sequence)
+            closed = defaults_view.default_record(conn, default_id)
         symbols = {a: s for s, a in w.spec.assets.items()}
         for r in rows:
             n = dm.LAYER_NAMES[Layer(r.layer)]

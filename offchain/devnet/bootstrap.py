@@ -10,7 +10,6 @@ from pydantic import SecretStr
 from web3 import Web3
 
 from offchain.app.deploy import deploy_with
-from offchain.app.keys import KeySource
 from offchain.app.settings import DeploySettings
 from offchain.chain.anvil import ANVIL_KEYS
 from offchain.chain.deploy import DEVNET_TOKENS, deploy_contract, deploy_registry, mint
@@ -19,16 +18,16 @@ from offchain.chain.registry import Terms, registry_error_decoder
 from offchain.chain.signers import RiskSigner, sign_batch
 from offchain.chain.transactions import TxSender
 from offchain.chain.vault import VaultClient, vault_sender
+from offchain.config.keys import KeySource
 from offchain.core.accounting import CashFlow
 from offchain.core.batch import DEFAULT_FUND_ACCOUNT, OPERATOR_CAPITAL_ACCOUNT, Batch, Transfer
+from offchain.core.obligations import InstrumentSpec
 from offchain.defaults.auction import AUCTION_VENUE
 from offchain.devnet.spec import CollateralDef, DevnetSpec, InstrumentDef, MemberSpec, VenueSpec
 from offchain.ingest import registry
+from offchain.ledger.batches import BatchPayload, record_batch
 from offchain.ledger.handles import Engine
-from offchain.settlement.apply import record_batch
 from offchain.settlement.margin import CollateralSpec, RiskEngineMargin, build_risk_margin
-from offchain.settlement.payload import BatchPayload
-from offchain.settlement.state import InstrumentSpec
 
 DEFAULT_INSTRUMENTS = (
     InstrumentDef(name="BTC-USD-PERP", kind="perp", underlying="BTC"),

@@ -30,8 +30,8 @@ from offchain.devnet.spec import DevnetSpec
 from offchain.ingest.service import AckStatus
 from offchain.ledger.db import open_ledger
 from offchain.ledger.handles import Engine
+from offchain.ledger.prices import publish_underlyings
 from offchain.ledger.views import batches, fills
-from offchain.settlement.prices import publish_underlyings
 
 USDC = 10**6
 MEMBERS = [

@@ -16,7 +16,8 @@ from offchain.core.batch import DEFAULT_FUND_ACCOUNT
 from offchain.core.merkle import root_of
 from offchain.core.waterfall import Layer
 from offchain.ledger.handles import Engine
-from offchain.ledger.views import batches, default_history, fills, positions
+from offchain.ledger.views import batches, fills, positions
+from offchain.ledger.views import defaults as defaults_view
 
 OPERATOR_LAYER, ASSESSMENT_LAYER = int(Layer.OPERATOR_CAPITAL), int(Layer.ASSESSMENT)
 
@@ -76,7 +77,7 @@ def reconcile(vault: VaultClient, db: Engine, acknowledged: Iterable[int] = ()) 
 def _draw_problems(vault: VaultClient, db: Engine) -> list[str]:
     """The ledger's 'chain' waterfall draws are exactly the vault's WaterfallDraw events, in order."""
     with db.connect() as conn:
-        stored = [(d.layer, d.account, d.asset, d.amount, d.value) for d in default_history.all_chain_draws(conn)]
+        stored = [(d.layer, d.account, d.asset, d.amount, d.value) for d in defaults_view.all_chain_draws(conn)]
     events = [
         (int(a["layer"]), int(a["account"]), int(a["asset"]), int(a["amount"]), int(a["value"]))
         for a in (e["args"] for e in vault.contract.events.WaterfallDraw().get_logs(from_block=0))

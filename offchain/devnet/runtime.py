@@ -8,10 +8,11 @@ from collections.abc import Callable
 from pydantic import SecretStr
 from web3 import HTTPProvider, Web3
 
-from offchain.app.keys import KeySource
 from offchain.app.settings import ClockSettings, EngineSettings
 from offchain.app.wiring import build_engine
+from offchain.chain.chainview import VaultChainView
 from offchain.chain.vault import VaultClient
+from offchain.config.keys import KeySource
 from offchain.core.bid import auctions_domain
 from offchain.core.fills import fills_domain
 from offchain.defaults.auction import AuctionParams
@@ -22,7 +23,6 @@ from offchain.devnet.spec import DevnetSpec
 from offchain.ingest.service import Ingestor, wall_clock_ms
 from offchain.ledger.handles import Engine
 from offchain.settlement.builder import BuilderConfig
-from offchain.settlement.chainview import VaultChainView
 from offchain.settlement.clock import Clock
 from offchain.settlement.engine import SettlementEngine
 

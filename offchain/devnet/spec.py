@@ -7,7 +7,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from offchain.app.settings import CollateralDef, DeploymentDescription, SettingsError
+from offchain.app.settings import CollateralDef, DeploymentDescription
+from offchain.config.settings import SettingsError
 
 __all__ = ["CollateralDef", "DevnetSpec", "InstrumentDef", "MemberSpec", "VenueSpec"]
 

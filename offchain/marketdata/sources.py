@@ -30,8 +30,8 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from numpy.typing import NDArray
 
+from offchain.marketdata.files import open_text
 from offchain.marketdata.observations import MarketInputError, Observation
-from offchain.risk.marketdata import open_text
 
 HOUR_MS = 3_600_000
 

@@ -21,8 +21,9 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from offchain.marketdata.files import open_text
 from offchain.risk.errors import MarketDataError
-from offchain.risk.marketdata import PriceHistory, open_text
+from offchain.risk.marketdata import PriceHistory
 
 FloatArray = NDArray[np.float64]
 TimeArray = NDArray[np.datetime64]
@@ -77,7 +78,7 @@ class PricePath:
 
 
 def _read(path: Path) -> list[list[str]]:
-    return list(csv.reader(open_text(path)))
+    return list(csv.reader(open_text(path, MarketDataError)))
 
 
 def load_path(path: str | Path, *, suffix: str = "") -> PricePath:

@@ -1,21 +1,33 @@
 """Calibration data: the shipped history as the seed of the look-back, the ledger's daily index closes
 after it, and the content hash that identifies exactly what a model was calibrated on.
 
-Pure (data in, arrays out). The live engine's schedule and staleness rule are in
+Pure (data in, arrays out) but for :func:`load_seed`, which reads the shipped files. The engine
+(offchain/settlement/margin.py) and the auditor (offchain/audit/model.py) both seed their model with
+:func:`load_seed` and :data:`PROXIES`: public data and the model's own parameters, not the engine's decisions,
+so sharing them keeps the auditor independent (it still rebuilds the model itself and checks its hash).
+The live engine's schedule and staleness rule are in
 :mod:`offchain.settlement.margin`; the daily index closes come from :mod:`offchain.marketdata.candles`.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from offchain.marketdata.candles import DAY_MS, IndexClose
 from offchain.risk.errors import MarketDataError
-from offchain.risk.marketdata import PriceHistory
+from offchain.risk.instruments import Universe
+from offchain.risk.marketdata import PriceHistory, load_candles, merge
+
+#: The shipped market data (data/market/README.md): the seed of every model's look-back.
+DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "market"
+
+#: Proxies for the look-back before a series was listed (a young coin's history borrows BTC's moves).
+PROXIES = {"ETH": "BTC", "SOL": "BTC", "BTC-PERP": "BTC", "ETH-PERP": "ETH"}
 
 #: The margin model's name and revision: part of every calibration's version (bump the revision when a
 #: code change alters what the model computes from the same data).
@@ -107,3 +119,26 @@ def cut(history: PriceHistory, asof: np.datetime64) -> PriceHistory:
             f"no market data for {day}: the data ends {last}; a live model recalibrates from the ledger's candles"
         )
     return history.window(end=day)
+
+
+def model_factors(universe: Universe, collateral_factors: Iterable[str | None]) -> list[str]:
+    """The risk factors a model of `universe` and collateral moving with `collateral_factors` needs, sorted."""
+    return sorted({i.factor for i in universe.instruments} | {f for f in collateral_factors if f})
+
+
+def proxies_in(history: PriceHistory) -> dict[str, str]:
+    """:data:`PROXIES` of the series `history` has."""
+    return {k: v for k, v in PROXIES.items() if k in history.symbols}
+
+
+def load_seed(factors: Sequence[str], asof: str, data_dir: Path = DATA_DIR) -> PriceHistory:
+    """The shipped history of `factors` (spot closes, with BTC as every proxy's base; the perpetuals' own
+    series when a factor is one) up to and including the day `asof` (YYYY-MM-DD); MarketDataError if the data
+    does not reach it."""
+    spot_symbols = sorted({f for f in factors if not f.endswith("-PERP")} | {"BTC"})
+    histories = [load_candles(data_dir / "binance-spot-daily.csv.gz", symbols=spot_symbols)]
+    if any(f.endswith("-PERP") for f in factors):
+        histories.append(load_candles(data_dir / "binance-usdm-perp-hourly.csv.gz", suffix="-PERP"))
+    history = merge(*histories)
+    keep = set(factors) | set(spot_symbols)
+    return cut(history.select([s for s in history.symbols if s in keep]), np.datetime64(asof, "D"))

@@ -19,7 +19,7 @@ the same exposure bought on one venue and sold on another nets to zero before an
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -197,4 +197,23 @@ def default_universe(spot: Sequence[str], perps: Sequence[str], futures: Sequenc
         h, hs = margin_period(Kind.FUTURE, base), 0.0002 if base in majors else 0.0008
         factor = f"{base}-PERP" if base in perps else base
         out.append(Instrument(f"{base}-USD-{expiry}", Kind.FUTURE, factor, h, hs, base))
+    return Universe(tuple(out))
+
+
+def risk_universe(instruments: Iterable[tuple[str, str, str]]) -> Universe:
+    """The risk universe of cleared instruments given as published (name, kind, underlying), by name: each
+    one's factor, margin period and half-spread. The engine and the auditor both build the model's universe
+    with it (a function of published inputs, like the rest of the pure risk model)."""
+    out = []
+    for name, kind_name, underlying in sorted(instruments):
+        major = underlying in MAJORS
+        if kind_name == "perp":
+            kind, factor = Kind.PERP, f"{underlying}-PERP"
+        elif kind_name == "future":
+            kind, factor = Kind.FUTURE, f"{underlying}-PERP"
+        else:
+            kind, factor = Kind.SPOT, underlying
+        proxy = None if factor == "BTC" else "BTC"
+        horizon, half_spread = margin_period(kind, underlying), 0.0001 if major else 0.0005
+        out.append(Instrument(name, kind, factor, horizon, half_spread, proxy))
     return Universe(tuple(out))

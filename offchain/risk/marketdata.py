@@ -18,8 +18,6 @@ every look-back that needs the series (:func:`offchain.risk.scenarios.build_scen
 from __future__ import annotations
 
 import csv
-import gzip
-import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from offchain.marketdata.files import open_text
 from offchain.risk.errors import ConfigError, MarketDataError
 
 FloatArray = NDArray[np.float64]
@@ -87,22 +86,6 @@ class PriceHistory:
         return PriceHistory(self.dates[mask], self.symbols, self.close[mask], self.volume[mask])
 
 
-def open_text(path: Path) -> io.TextIOBase:
-    """A price file's text, gunzipped when compressed; clear MarketDataErrors for missing/corrupt files."""
-    if not path.is_file():
-        raise MarketDataError(f"price file not found: {path}")
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise MarketDataError(f"{path}: corrupt gzip: {exc}") from exc
-    try:
-        return io.StringIO(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise MarketDataError(f"{path}: not UTF-8 text: {exc}") from exc
-
-
 def _parse_time(text: str, path: Path, line: int) -> np.datetime64:
     try:
         return np.datetime64(text.rstrip("Z"), "h")
@@ -123,7 +106,7 @@ def load_candles(path: str | Path, *, suffix: str = "", symbols: Iterable[str] |
     """
     p = Path(path)
     keep = None if symbols is None else set(symbols)
-    reader = csv.reader(open_text(p))
+    reader = csv.reader(open_text(p, MarketDataError))
     header = next(reader, None)
     if header is None:
         raise MarketDataError(f"{p}: empty file")

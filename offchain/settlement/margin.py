@@ -26,6 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from offchain.core.batch import Mark
+from offchain.core.obligations import InstrumentSpec
 from offchain.ledger.handles import Connection
 from offchain.ledger.market import close_candles
 from offchain.ledger.market import load_candles as load_ledger_candles
@@ -35,8 +36,6 @@ from offchain.marketdata.index import IndexRule
 from offchain.risk import (
     CollateralAsset,
     HaircutModel,
-    Instrument,
-    Kind,
     MarginConfig,
     RiskModel,
     ScenarioConfig,
@@ -47,15 +46,22 @@ from offchain.risk import (
     compute_margin,
     filter_history,
 )
-from offchain.risk.calibration import MODEL_ID, MODEL_REVISION, content_hash, cut, ledger_days, splice
+from offchain.risk.calibration import (
+    DATA_DIR,
+    MODEL_ID,
+    MODEL_REVISION,
+    content_hash,
+    ledger_days,
+    load_seed,
+    model_factors,
+    proxies_in,
+    splice,
+)
 from offchain.risk.errors import ConfigError, RiskError
-from offchain.risk.instruments import MAJORS, margin_period
+from offchain.risk.instruments import risk_universe
 from offchain.risk.limits import LimitBreach, check_position_limit
-from offchain.risk.marketdata import PriceHistory, load_candles, merge
+from offchain.risk.marketdata import PriceHistory
 from offchain.risk.platform import CollateralStress
-from offchain.settlement.state import InstrumentSpec
-
-DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "market"
 
 
 @dataclass(frozen=True)
@@ -296,25 +302,9 @@ class RiskEngineMargin:
         return out
 
 
-# Proxies for the look-back before a series was listed (a young coin's history borrows BTC's moves).
-PROXIES = {"ETH": "BTC", "SOL": "BTC", "BTC-PERP": "BTC", "ETH-PERP": "ETH"}
-
-
-def risk_universe(instruments: Mapping[str, InstrumentSpec]) -> Universe:
-    """The risk engine's view of the ledger's cleared instruments."""
-    out = []
-    for spec in sorted(instruments.values(), key=lambda s: s.name):
-        major = spec.underlying in MAJORS
-        if spec.kind == "perp":
-            kind, factor = Kind.PERP, f"{spec.underlying}-PERP"
-        elif spec.kind == "future":
-            kind, factor = Kind.FUTURE, f"{spec.underlying}-PERP"
-        else:
-            kind, factor = Kind.SPOT, spec.underlying
-        proxy = None if factor == "BTC" else "BTC"
-        horizon, half_spread = margin_period(kind, spec.underlying), 0.0001 if major else 0.0005
-        out.append(Instrument(spec.name, kind, factor, horizon, half_spread, proxy))
-    return Universe(tuple(out))
+def universe_of(instruments: Mapping[str, InstrumentSpec]) -> Universe:
+    """The risk engine's view of the ledger's cleared instruments (the rule the auditor rebuilds it with too)."""
+    return risk_universe((s.name, s.kind, s.underlying) for s in instruments.values())
 
 
 def ledger_symbols(instruments: Mapping[str, InstrumentSpec], factors: Sequence[str]) -> dict[str, str]:
@@ -350,7 +340,7 @@ class Recalibrator:
         self.scenario_config = scenario_config
         self.policy = policy
         self.factors = tuple(factors)
-        self.universe = risk_universe(instruments)
+        self.universe = universe_of(instruments)
         self.symbols = ledger_symbols(instruments, seed.symbols)
         self.settings = repr((config, scenario_config, self.universe, self.collateral))
         self._first_observation: int | None = None
@@ -368,7 +358,7 @@ class Recalibrator:
     ) -> tuple[RiskModel, HaircutModel, Calibration]:
         history = splice(self.seed, ledger)
         scfg = self.scenario_config
-        filtered = filter_history(history, {k: v for k, v in PROXIES.items() if k in history.symbols}, scfg)
+        filtered = filter_history(history, proxies_in(history), scfg)
         scenarios = build_scenarios(filtered, len(history.dates) - 1, self.factors, scfg)
         model = build_model(scenarios, self.universe, self.config)
         assets = [
@@ -443,16 +433,8 @@ def seed_history(
 ) -> tuple[PriceHistory, list[str]]:
     """The shipped history of every factor the book needs, up to and including ``asof`` (MarketDataError
     if the data does not reach ``asof``), and the factors themselves."""
-    universe = risk_universe(instruments)
-    factors = sorted({i.factor for i in universe.instruments} | {c.factor for c in collateral if c.factor})
-    spot_symbols = sorted({f for f in factors if not f.endswith("-PERP")} | {"BTC"})
-    spot = load_candles(data_dir / "binance-spot-daily.csv.gz", symbols=spot_symbols)
-    histories = [spot]
-    if any(f.endswith("-PERP") for f in factors):
-        histories.append(load_candles(data_dir / "binance-usdm-perp-hourly.csv.gz", suffix="-PERP"))
-    history = merge(*histories)
-    keep = sorted(set(factors) | set(spot_symbols))
-    return cut(history.select([s for s in history.symbols if s in keep]), np.datetime64(asof, "D")), factors
+    factors = model_factors(universe_of(instruments), (c.factor for c in collateral))
+    return load_seed(factors, asof, data_dir), factors
 
 
 def build_risk_margin(

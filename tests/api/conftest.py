@@ -20,9 +20,9 @@ from offchain.core.fills import Fill, fills_domain
 from offchain.core.merkle import root_of
 from offchain.ingest import registry
 from offchain.ledger import schema as t
+from offchain.ledger.batches import BatchPayload, MarginDetail
 from offchain.ledger.db import open_ledger
 from offchain.ledger.entries import apply_batch_fills
-from offchain.settlement.payload import BatchPayload, MarginDetail
 
 NOW_MS = 1_760_000_000_000
 CHAIN_ID = 31337

@@ -10,8 +10,9 @@ import pytest
 from eth_account import Account
 from pydantic import SecretStr
 
-from offchain.app.keys import DEVNET_CHAIN_ID, KeyLoadError, KeySource, load_account, write_keystore
-from offchain.app.settings import DeploySettings, EngineSettings, SettingsError
+from offchain.app.settings import DeploySettings, EngineSettings
+from offchain.config.keys import DEVNET_CHAIN_ID, KeyLoadError, KeySource, load_account, write_keystore
+from offchain.config.settings import SettingsError
 from offchain.errors import ConfigError
 
 KEY = "0x" + "11" * 32

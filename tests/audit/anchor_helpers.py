@@ -19,7 +19,9 @@ from offchain.core.context import BatchContext, InstrumentTerms
 from offchain.core.fills import Fill, fills_domain
 from offchain.core.merkle import root_of
 from offchain.core.obligations import FundingDue, PendingFill, compute_obligations
-from offchain.settlement.state import load_instruments, load_positions, load_settled_marks
+from offchain.ledger.instruments import load_instruments
+from offchain.ledger.positions import load_positions
+from offchain.ledger.prices import load_settled_marks
 from tests.audit.conftest import History
 from tests.audit.rederive_helpers import evidence_for, honest_requirements, model_record
 

@@ -16,11 +16,11 @@ from web3.types import RPCEndpoint
 
 from offchain.audit import AuditReport, Discrepancy, run_audit
 from offchain.chain.anvil import Anvil
-from offchain.cli.publish_command import publish
 from offchain.core.batch import Batch
 from offchain.devnet.bootstrap import bring_up
 from offchain.devnet.runtime import connect
 from offchain.ledger.db import open_ledger
+from offchain.ledger.publication import publish
 from tests.audit.default_history import HonestTail, build_default_history, catch_up, revert, settle_signed, snapshot
 from tests.audit.history import HistoryStats, build_history
 from tests.defaults.test_default_e2e import MEMBERS as E2E_MEMBERS

@@ -19,10 +19,10 @@ from offchain.devnet.bootstrap import DEVNET_FUNDING_INTERVAL_S as FUNDING_INTER
 from offchain.devnet.runtime import settlement_engine
 from offchain.ingest.service import AckStatus, Ingestor
 from offchain.ledger import schema as t
+from offchain.ledger.prices import record_funding
 from offchain.settlement.builder import BuilderConfig
 from offchain.settlement.clock import ChainClock
 from offchain.settlement.engine import SettlementEngine
-from offchain.settlement.prices import record_funding
 from tests.settlement.conftest import BTC_QTY, USDC, Devnet
 
 MM, FUND, RETAIL, DAO = "Alpha Market Making", "Macro Fund", "DEX retail pool", "Protocol DAO"

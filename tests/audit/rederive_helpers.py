@@ -21,8 +21,10 @@ from offchain.core.merkle import root_of
 from offchain.core.obligations import PendingFill, compute_obligations
 from offchain.devnet.bootstrap import risk_margin
 from offchain.ledger import schema as t
+from offchain.ledger.instruments import load_instruments
+from offchain.ledger.positions import load_positions
+from offchain.ledger.prices import load_settled_marks
 from offchain.settlement.margin import RiskEngineMargin
-from offchain.settlement.state import load_instruments, load_positions, load_settled_marks
 from tests.audit.conftest import History
 
 Requirements = dict[int, tuple[int, int]]

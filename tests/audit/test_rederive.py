@@ -14,12 +14,12 @@ from hypothesis import strategies as st
 from offchain.audit.checks.prices import EvidenceError, index_of
 from offchain.audit.checks.rederive import HoldingWindow, tolerance
 from offchain.audit.model import MarginRederivation, ModelInputError, Rederived, rebuild
+from offchain.core.obligations import InstrumentSpec
 from offchain.devnet.bootstrap import DEFAULT_COLLATERAL, DEFAULT_INSTRUMENTS
 from offchain.marketdata.index import IndexRule, compute_index
 from offchain.marketdata.observations import Observation
 from offchain.risk.marketdata import PriceHistory
 from offchain.settlement.margin import CollateralSpec, RiskEngineMargin, build_risk_margin
-from offchain.settlement.state import InstrumentSpec
 
 ASOF = "2022-11-01"
 QTY_DECIMALS = {"BTC-USD-PERP": 8, "ETH-USD-PERP": 8}

@@ -129,7 +129,7 @@ def test_haircut_of_zero(history: History) -> None:
 
 def test_mark_fifty_percent_off_with_no_fills(history: History) -> None:
     """Marks moved 50 % while the published observations say the market did not move."""
-    from offchain.settlement.state import load_settled_marks
+    from offchain.ledger.prices import load_settled_marks
 
     with history.devnet.db.connect() as conn:
         market = {n: m.price for n, m in load_settled_marks(conn).items()}

@@ -18,7 +18,9 @@ from offchain.core.batch import Batch, Requirement, Transfer
 from offchain.core.context import BatchContext, InstrumentTerms
 from offchain.core.fills import fills_domain
 from offchain.core.obligations import compute_obligations
-from offchain.settlement.state import load_instruments, load_positions, load_settled_marks
+from offchain.ledger.instruments import load_instruments
+from offchain.ledger.positions import load_positions
+from offchain.ledger.prices import load_settled_marks
 from tests.audit.conftest import History
 from tests.audit.history import MM
 from tests.audit.published_helpers import fill_of, middle_batch_with_fills, resign

@@ -15,16 +15,16 @@ import pytest
 from offchain.app.wiring import build_engine
 from offchain.audit import run_audit
 from offchain.chain.signers import RiskSigner
-from offchain.cli.publish_command import publish
 from offchain.cosign.client import CosignRefusedError, RemoteCosigners
 from offchain.cosign.processes import running_cosigners
 from offchain.cosign.wire import batch_json
 from offchain.devnet.bootstrap import instrument_specs
 from offchain.devnet.runtime import engine_settings
+from offchain.ledger.batches import BatchPayload
+from offchain.ledger.publication import publish
 from offchain.settlement.builder import BuilderConfig
 from offchain.settlement.clock import ChainClock
 from offchain.settlement.engine import SettlementEngine
-from offchain.settlement.payload import BatchPayload
 from tests.audit.conftest import History
 from tests.audit.history import MM, HistoryStats, build_history
 from tests.audit.rederive_helpers import HandBuilt, build_hand_built

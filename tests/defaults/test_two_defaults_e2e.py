@@ -17,7 +17,6 @@ from sqlalchemy import select
 
 from offchain.audit import run_audit
 from offchain.chain.anvil import Anvil
-from offchain.cli.publish_command import publish
 from offchain.core.batch import ASSESS, COVER, DECLARE
 from offchain.defaults.chain import VaultFundView
 from offchain.devnet.bootstrap import bring_up
@@ -26,6 +25,7 @@ from offchain.devnet.runtime import connect, ingestor
 from offchain.ingest.service import AckStatus
 from offchain.ledger import schema as t
 from offchain.ledger.db import open_ledger
+from offchain.ledger.publication import publish
 from tests.defaults.test_default_e2e import DROP2, FUND, INTERVAL, MEMBERS, MM, RETAIL, THIN, World, deposit_weth, world
 from tests.settlement.conftest import BTC_QTY, Devnet
 

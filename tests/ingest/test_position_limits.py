@@ -10,12 +10,12 @@ import pytest
 from eth_account import Account
 from sqlalchemy import insert
 
+from offchain.core.obligations import InstrumentSpec
 from offchain.devnet.bootstrap import DEFAULT_COLLATERAL, DEFAULT_INSTRUMENTS
 from offchain.ingest import AckStatus, Ingestor, Reason, registry
 from offchain.ledger.schema import positions
 from offchain.risk.limits import POSITION_LIMIT
 from offchain.settlement.margin import CollateralSpec, RiskEngineMargin, build_risk_margin
-from offchain.settlement.state import InstrumentSpec
 from tests.ingest.conftest import DOMAIN, NOW, World, sign
 
 NEWBIE = Account.from_key("0x" + "a7" * 32).address  # tier3: limit 1 x depth

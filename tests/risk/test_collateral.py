@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from offchain.app.settings import CollateralDef
+from offchain.core.obligations import InstrumentSpec
 from offchain.defaults.fund import cover2_targets
 from offchain.devnet.bootstrap import DEFAULT_COLLATERAL, DEFAULT_INSTRUMENTS
 from offchain.risk.config import MarginConfig
@@ -21,7 +22,6 @@ from offchain.risk.margin import build_model, compute_margin, portfolio_core
 from offchain.risk.platform import CollateralStress, reverse_stress, stress_losses
 from offchain.risk.scenarios import ScenarioSet
 from offchain.settlement.margin import CollateralSpec, build_risk_margin
-from offchain.settlement.state import InstrumentSpec
 
 CFG = MarginConfig()
 RNG = np.random.default_rng(3)

@@ -6,12 +6,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from offchain.core.obligations import InstrumentSpec
 from offchain.devnet.bootstrap import DEFAULT_COLLATERAL, DEFAULT_INSTRUMENTS
 from offchain.risk.errors import ConfigError
 from offchain.risk.limits import POSITION_LIMIT, check_position_limit
 from offchain.risk.tiers import DEFAULT_TIERS
 from offchain.settlement.margin import CollateralSpec, build_risk_margin
-from offchain.settlement.state import InstrumentSpec
 
 TIER3 = DEFAULT_TIERS[2]  # 1 x depth
 

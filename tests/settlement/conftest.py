@@ -17,7 +17,7 @@ from offchain.devnet.bootstrap import bring_up
 from offchain.devnet.runtime import connect
 from offchain.devnet.spec import DevnetSpec, MemberSpec
 from offchain.ledger.db import open_ledger
-from offchain.settlement.prices import record_price
+from offchain.ledger.prices import record_price
 
 USDC = 10**6
 BTC_QTY = 10**8

@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine
 
+from offchain.core.obligations import InstrumentSpec
 from offchain.devnet.bootstrap import DEFAULT_COLLATERAL, DEFAULT_INSTRUMENTS
 from offchain.ledger.db import open_ledger
 from offchain.ledger.price_feed_store import LedgerPriceSink
+from offchain.ledger.prices import record_price
 from offchain.marketdata.candles import DAY_MS, HOUR_MS
 from offchain.marketdata.feeder import Feeder
 from offchain.marketdata.replay import parse_instant, replay_sources
@@ -24,8 +26,6 @@ from offchain.settlement.margin import (
     StaleCalibrationError,
     build_risk_margin,
 )
-from offchain.settlement.prices import record_price
-from offchain.settlement.state import InstrumentSpec
 
 INSTRUMENTS = {i.name: InstrumentSpec(active=True, **i.model_dump()) for i in DEFAULT_INSTRUMENTS}
 COLLATERAL = [CollateralSpec(**c.model_dump()) for c in DEFAULT_COLLATERAL]

@@ -21,9 +21,9 @@ from offchain.api.main import create_app
 from offchain.devnet.runtime import ingestor, settlement_engine
 from offchain.ingest.service import AckStatus
 from offchain.ledger import schema as t
+from offchain.ledger.prices import record_price
 from offchain.settlement.builder import BuilderConfig
 from offchain.settlement.clock import ClockRule, WallClock
-from offchain.settlement.prices import record_price
 from tests.settlement.conftest import BTC_QTY, USDC, Devnet
 from tests.settlement.test_engine import FUND, MM
 

@@ -11,9 +11,9 @@ from offchain.chain.vault import vault_sender
 from offchain.devnet.runtime import ingestor, settlement_engine
 from offchain.ingest.service import AckStatus
 from offchain.ledger import schema as t
+from offchain.ledger.prices import record_price
 from offchain.settlement.builder import BuilderConfig
 from offchain.settlement.engine import SettlementEngine
-from offchain.settlement.prices import record_price
 from tests.settlement.conftest import BTC_QTY, USDC, Devnet
 
 MM, FUND = "Alpha Market Making", "Macro Fund"

@@ -11,8 +11,8 @@ from offchain.chain.signers import RiskSigner, sign_batch
 from offchain.chain.vault import vault_sender
 from offchain.devnet.runtime import ingestor, settlement_engine
 from offchain.ledger import schema as t
+from offchain.ledger.batches import BatchPayload
 from offchain.settlement.engine import DivergenceError, _retrying
-from offchain.settlement.payload import BatchPayload
 from tests.settlement.conftest import BTC_QTY, Devnet
 from tests.settlement.test_engine import FUND, MM, setup_book
 

@@ -9,13 +9,14 @@ magic value at the batch's block. At least `threshold` must count.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from web3 import Web3
 
 from offchain.audit.errors import Discrepancy
 from offchain.audit.events.types import BatchSettled, SettleCall, SignersUpdated
-from offchain.core.batch import Batch, decode_batch_words, zero_sum_violations
+from offchain.core.batch import Batch, Transfer, decode_batch_words, zero_sum_violations
 from offchain.core.eip712 import Domain
 from offchain.core.fills import InvalidSignature, recover_signer
 
@@ -59,20 +60,7 @@ class ChainState:
         seq = event.sequence
         if call.sequence != seq:
             raise Discrepancy(seq, "calldata", f"BatchSettled is sequence {seq}, the settle call {call.sequence}")
-        if seq != self.last_sequence + 1:
-            raise Discrepancy(seq, "sequence", f"expected sequence {self.last_sequence + 1}, got {seq}")
-        if call.prev_hash != self.last_digest:
-            raise Discrepancy(
-                seq,
-                "hash-chain",
-                f"prevHash 0x{call.prev_hash.hex()} is not the previous digest 0x{self.last_digest.hex()}",
-            )
-        if call.as_of < self.last_as_of:
-            raise Discrepancy(seq, "as-of", f"asOf {call.as_of} is before the previous batch's {self.last_as_of}")
-        bad = zero_sum_violations(call.transfers)
-        if bad:
-            asset, total = sorted(bad.items())[0]
-            raise Discrepancy(seq, "zero-sum", f"transfers of asset {asset} sum to {total}, not zero")
+        self._check_order(seq, call.prev_hash, call.as_of, call.transfers)
         if call.fills_root != event.fills_root:
             raise Discrepancy(seq, "calldata", "fillsRoot in the event differs from the settle call's")
         batch = batch_of(call)
@@ -88,18 +76,22 @@ class ChainState:
     def check_proposal(self, batch: Batch) -> None:
         """The order checks of `check_batch` for a batch not yet settled (it has no signatures yet); does not
         advance the tip (a proposal is checked on a copy of the state)."""
-        seq = batch.sequence
+        self._check_order(batch.sequence, batch.prev_hash, batch.as_of, batch.transfers)
+
+    def _check_order(self, seq: int, prev_hash: bytes, as_of: int, transfers: Iterable[Transfer]) -> None:
+        """What a settled batch and a proposal must both be: the next sequence, chained to the previous
+        digest, no earlier than the previous asOf, with transfers that sum to zero per asset."""
         if seq != self.last_sequence + 1:
             raise Discrepancy(seq, "sequence", f"expected sequence {self.last_sequence + 1}, got {seq}")
-        if batch.prev_hash != self.last_digest:
+        if prev_hash != self.last_digest:
             raise Discrepancy(
                 seq,
                 "hash-chain",
-                f"prevHash 0x{batch.prev_hash.hex()} is not the previous digest 0x{self.last_digest.hex()}",
+                f"prevHash 0x{prev_hash.hex()} is not the previous digest 0x{self.last_digest.hex()}",
             )
-        if batch.as_of < self.last_as_of:
-            raise Discrepancy(seq, "as-of", f"asOf {batch.as_of} is before the previous batch's {self.last_as_of}")
-        bad = zero_sum_violations(batch.transfers)
+        if as_of < self.last_as_of:
+            raise Discrepancy(seq, "as-of", f"asOf {as_of} is before the previous batch's {self.last_as_of}")
+        bad = zero_sum_violations(transfers)
         if bad:
             asset, total = sorted(bad.items())[0]
             raise Discrepancy(seq, "zero-sum", f"transfers of asset {asset} sum to {total}, not zero")

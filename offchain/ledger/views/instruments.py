@@ -11,7 +11,7 @@ from offchain.ledger import schema as t
 
 def instrument_rows(conn: Connection) -> dict[str, InstrumentSpec]:
     """Every listed instrument, active or not, by name (what the engine loads with
-    `settlement.state.load_instruments`, read here for the API so it needs no settlement import)."""
+    `ledger.instruments.load_instruments`, read here for the API so it needs no settlement import)."""
     return {
         r.name: InstrumentSpec(
             r.name,
