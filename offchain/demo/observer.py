@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import numpy as np
 
 from offchain.core.waterfall import Layer
@@ -320,7 +321,27 @@ class Observer:
         symbols = {a: (sym, DECIMALS[sym]) for sym, a in w.spec.assets.items()}
         self.record.defaults = dm.summary(w.db, w.vault, w.names, symbols, self.hhmm)
         self.display.step("default management", str(self.record.defaults["detail"]))
+        self.display.step("co-signed", self.cosigned())
         self.record.audit = run_auditor(url, w.spec.vault, w.db_url, out_dir, self.display.step)
+
+    def cosigned(self) -> str:
+        """Who signed the demo's batches: the co-signer processes (each says which signer it is and how far it
+        has replayed the chain), never the engine, which has no risk key."""
+        w = self.world
+        if w.engine.signers or w.engine.cosigners is None:
+            return "the engine signed its own batches (no co-signers)"
+        said = []
+        for url in w.spec.cosigners:
+            try:
+                status = httpx.get(f"{url}/v1/status", timeout=60).json()
+                said.append(f"{str(status['signer'])[:10]}… through batch {status['last_sequence']}")
+            except (httpx.HTTPError, ValueError, KeyError) as exc:
+                said.append(f"{url} did not answer ({exc})")
+        return (
+            f"all {len(self.record.batches)} batches of the run signed by at least {w.spec.threshold} of the "
+            f"{len(w.spec.cosigners)} co-signer processes after their own checks; the engine holds no risk key; "
+            + "; ".join(said)
+        )
 
 
 def run_auditor(rpc: str, vault: str, db_url: str, out: Path, say: Callable[[str, str], None]) -> dict[str, object]:

@@ -75,7 +75,7 @@ def test_an_observation_altered_after_signing_is_refused(field: str) -> None:
     """The operator edits a signed observation (its signature kept): the signature no longer recovers to the
     signer it names. Checked even for a source the verifier has no key for."""
     a, b, feed = honest()
-    row = feed.evidence()
+    row: dict[str, Any] = dict(feed.evidence())
     row[field] = {"price": str(PRICE + 10**6), "ts_ms": feed.ts_ms + 1, "source": "venue-c"}[field]
     ev = evidence(a, b)
     ev["used"].append(row)

@@ -49,10 +49,14 @@ def test_demo_runs_end_to_end(demo_run: tuple[subprocess.CompletedProcess[str], 
         "is a Safe",
         "members admitted",
         "collateral deposited",
+        "3 co-signers up",
         "ledger reconciled with the chain",
         "solvency",
     ):
         assert step in proc.stdout
+    # the batches are signed by the three co-signer processes, not by the engine (which holds no risk key)
+    assert re.search(r"co-signed .*all \d+ batches of the run signed by at least 2 of the 3 co-signer", proc.stdout)
+    assert "the engine holds no risk key" in proc.stdout
     record = RunRecord.load(out / "run.json")
     assert len(record.ticks) == 10
     assert len(record.batches) >= 10 + 4 and sum(b.fills for b in record.batches) > 20
