@@ -146,6 +146,8 @@ class RemoteCosigners:
 
     @staticmethod
     def _signature(r: httpx.Response, answer: dict[str, Any], digest: bytes) -> SignerSignature | str:
+        if r.status_code == 409 and answer.get("error") == "stale":
+            return f"stale proposal: {answer.get('detail')}"
         if r.status_code == 409:
             return f"refused [{answer.get('check')}] {answer.get('detail')}"
         if r.status_code != 200:

@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from offchain.audit.errors import AuditError, Discrepancy
 from offchain.audit.published import parse_batch
 from offchain.chain.signers import RiskSigner
-from offchain.cosign.verifier import BehindError, ProposalVerifier
+from offchain.cosign.verifier import BehindError, ProposalVerifier, StaleProposalError
 from offchain.cosign.wire import batch_from_json
 
 log = logging.getLogger("crossclear.cosign")
@@ -56,6 +56,9 @@ def build_app(verifier: ProposalVerifier, signer: RiskSigner) -> FastAPI:
             return JSONResponse(
                 {"refused": True, "sequence": d.sequence, "check": d.check, "detail": d.detail}, status_code=409
             )
+        except StaleProposalError as exc:  # not an alert: the batch landed with the others' signatures
+            log.info("batch %s: %s", batch.sequence, exc)
+            return JSONResponse({"error": "stale", "detail": str(exc)}, status_code=409)
         except BehindError as exc:
             log.warning("batch %s: behind the chain, lacking the lines of %s", batch.sequence, exc.missing)
             return JSONResponse({"error": "behind", "missing": exc.missing, "detail": str(exc)[:500]}, status_code=503)

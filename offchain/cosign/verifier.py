@@ -67,6 +67,11 @@ class BehindError(AuditError):
         super().__init__(f"behind: no published line for settled batches {missing}")
 
 
+class StaleProposalError(AuditError):
+    """A proposal for a sequence that has landed already (the engine went on with the others' signatures
+    while this co-signer was busy): nothing to sign, nothing wrong."""
+
+
 class ProposalVerifier:
     def __init__(
         self,
@@ -167,5 +172,7 @@ class ProposalVerifier:
         line is kept, as this co-signer's copy of the published data for when the batch lands."""
         with self.lock:
             block = self.sync()
+            if batch.sequence <= self.last_sequence:
+                raise StaleProposalError(f"batch {batch.sequence} has landed already (tip {self.last_sequence})")
             self.state.fork().propose(batch, line, block)
             self.store.lines[line.sequence] = line
