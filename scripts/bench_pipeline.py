@@ -37,9 +37,9 @@ from offchain.chain.deploy import mint  # noqa: E402
 from offchain.chain.vault import vault_sender  # noqa: E402
 from offchain.core.fills import fills_domain  # noqa: E402
 from offchain.cosign.client import RemoteCosigners  # noqa: E402
-from offchain.cosign.processes import running_cosigners  # noqa: E402
 from offchain.devnet.bootstrap import bring_up  # noqa: E402
 from offchain.devnet.chaos import random_signed_fill  # noqa: E402
+from offchain.devnet.cosigners import running_cosigners  # noqa: E402
 from offchain.devnet.runtime import connect, ingestor, settlement_engine  # noqa: E402
 from offchain.ingest.service import AckStatus  # noqa: E402
 from offchain.ledger import schema as t  # noqa: E402

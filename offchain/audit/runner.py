@@ -66,6 +66,7 @@ from offchain.audit.events.types import (
     WithdrawalExecuted,
     WithdrawalRequested,
 )
+from offchain.audit.model import rebuild
 from offchain.audit.published import PublishedBatch, PublishedFile
 from offchain.chain.artifacts import load_artifact
 from offchain.chain.registry import RegistryNotFoundError, RegistryState, discover_registry
@@ -99,15 +100,18 @@ class Auditor:
         registry: str | None = None,
         from_block: int = 0,
         to_block: int | None = None,
+        source_keys: dict[str, str] | None = None,
     ) -> None:
         """`registry`: the registry's address; None finds it from the chain (`discover_registry`: the one
-        registry governed by exactly the vault's governors)."""
+        registry governed by exactly the vault's governors). `source_keys`: price source -> the address of
+        the key it signs its observations with (`price-signature`)."""
         self.w3 = w3
         self.vault = str(to_checksum_address(vault))
         self.registry = str(to_checksum_address(registry)) if registry is not None else None
         self.fills_path = fills
         self.from_block = from_block
         self.to_block = to_block
+        self.source_keys = dict(source_keys or {})
 
     def run(self) -> AuditReport:
         started = time.perf_counter()
@@ -137,6 +141,7 @@ class Auditor:
             calls=CallChecker(registry.params.min_cure_s),
             operators=_Operators(contract),
             margin=MarginVerifier(registry),
+            source_keys=self.source_keys,
         )
         timings = {"registry": time.perf_counter() - t0, "read": 0.0, "check": 0.0}
         for event in _timed(VaultHistory(w3, self.vault).events_between(self.from_block, block), timings):
@@ -160,6 +165,7 @@ class Auditor:
         solvency = check_final_state(w3, contract, state.replay, block)
         timings["final"] = time.perf_counter() - t0
         timings["rederive"] = state.rederive_s
+        timings["rebuild"] = state.rebuild_s
         return AuditReport(
             vault=self.vault,
             chain_id=chain_id,
@@ -189,7 +195,12 @@ class _Replay:
     replay: VaultReplay = field(default_factory=VaultReplay)
     window: HoldingWindow = field(default_factory=HoldingWindow)  # non-cash balances moved since the last batch
     index_rule: IndexRule = field(default_factory=IndexRule)
+    # price source -> the address of its signing key (the verifier's own, checks/prices.py `price-signature`)
+    source_keys: dict[str, str] = field(default_factory=dict)
     rederive_s: float = 0.0  # time in the model rebuild, price and IM/MM re-derivation checks (part of "check")
+    # of which rebuilding a model not built before (once per calibration: `rebuild` caches by the inputs'
+    # text, whose data hash the `model` check ties to the record); the rest is the per-batch cost
+    rebuild_s: float = 0.0
     book: PositionBook = field(default_factory=PositionBook)
     observed: list[LiquidityAdvanced | AdvanceRepaid] = field(default_factory=list)
     # contribution, margin-call, default and waterfall events of the current transaction not yet matched
@@ -323,7 +334,9 @@ class _Replay:
         """A copy of the state to check a proposal on; the chain client, registry and rebuilt models are shared
         (read-only), everything the checks change is copied."""
         shared = (self.chain.w3, self.operators, self.lines, self.anchors.registry, self.fills.registry, self.margin)
-        return copy.deepcopy(self, {id(x): x for x in shared})
+        memo: dict[int, Any] = {id(x): x for x in shared}
+        memo[id(self.fills)] = self.fills.fork()  # reads the fill ids settled so far instead of copying them
+        return copy.deepcopy(self, memo)
 
     def _settle(self, batch: Batch, published: PublishedBatch, block: int, proposal: bool) -> None:
         seq = batch.sequence
@@ -375,13 +388,16 @@ class _Replay:
 
     def _rederive(self, batch: Batch, published: PublishedBatch, ctx: BatchContext | None, before: MarginState) -> None:
         """The risk model rebuilt, prices against their evidence, haircuts, and IM/MM re-derived."""
+        misses, t0 = rebuild.cache_info().misses, time.perf_counter()
         rebuilt = self.margin.model_of(batch, published, self.replay)
+        if rebuild.cache_info().misses != misses:
+            self.rebuild_s += time.perf_counter() - t0
         if rebuilt is None:
             return
         evidence = published.price_evidence or {}
         if ctx is not None:
-            check_marks(batch, evidence, ctx, self.index_rule)
-        check_collateral(batch, evidence, rebuilt, before.marks, self.index_rule)
+            check_marks(batch, evidence, ctx, self.index_rule, self.source_keys)
+        check_collateral(batch, evidence, rebuilt, before.marks, self.index_rule, source_keys=self.source_keys)
         self.margin.check_haircuts(batch.sequence, rebuilt, self.replay)
         marks = last_marks(self.book.last_marks, ctx)
         expected = self.margin.rederive(batch, rebuilt, self.book.positions, marks, self.replay, before.holdings)
@@ -422,6 +438,7 @@ def run_audit(
     from_block: int = 0,
     to_block: int | None = None,
     registry: str | None = None,
+    source_keys: dict[str, str] | None = None,
 ) -> AuditReport:
     w3 = Web3(Web3.HTTPProvider(rpc, request_kwargs={"timeout": 120}))
-    return Auditor(w3, vault, fills, registry, from_block, to_block).run()
+    return Auditor(w3, vault, fills, registry, from_block, to_block, source_keys).run()

@@ -21,6 +21,27 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         default=None,
         help="registry address (default: found from the chain, the one registry governed by the vault's governors)",
     )
+    p.add_argument(
+        "--price-source-key",
+        action="append",
+        default=[],
+        metavar="SOURCE=ADDRESS",
+        help="a price source that signs its observations and the address of its key (repeatable): every "
+        "published observation of that source must be signed by it",
+    )
+
+
+def source_keys(pairs: list[str]) -> dict[str, str]:
+    """`SOURCE=0xADDRESS` pairs (ValueError naming the bad one)."""
+    from eth_utils import is_address
+
+    out: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, address = pair.partition("=")
+        if not sep or not name or not is_address(address):
+            raise ValueError(f"--price-source-key {pair!r}: expected SOURCE=0xADDRESS")
+        out[name] = address
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,7 +49,14 @@ def run(args: argparse.Namespace) -> int:
     from offchain.audit.report import summary
 
     try:
-        report = run_audit(args.rpc, args.vault, args.fills, args.from_block, args.block, registry=args.registry)
+        keys = source_keys(args.price_source_key)
+    except ValueError as exc:
+        print(f"crossclear audit: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        report = run_audit(
+            args.rpc, args.vault, args.fills, args.from_block, args.block, registry=args.registry, source_keys=keys
+        )
     except Discrepancy as exc:
         print(f"audit FAILED: {exc}", file=sys.stderr)
         return EXIT_DISCREPANCY

@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from offchain.core.logs import configure_json_logging
     from offchain.cosign.service import build_app
     from offchain.cosign.settings import CosignSettings
-    from offchain.cosign.verifier import ProposalVerifier
+    from offchain.cosign.verifier import BehindError, ProposalVerifier
     from offchain.errors import ConfigError
 
     configure_json_logging(logging.INFO)
@@ -32,8 +32,18 @@ def run(args: argparse.Namespace) -> int:
         settings = CosignSettings.load(args.config)
         w3 = connect(settings.rpc_url, settings.rpc_timeout_s)
         signer = RiskSigner(load_account(settings.key, int(w3.eth.chain_id)))
-        verifier = ProposalVerifier(w3, settings.vault, settings.registry, settings.history, settings.registry_ttl_s)
-        verifier.sync()  # the history so far, audited before the first signature
+        verifier = ProposalVerifier(
+            w3,
+            settings.vault,
+            settings.registry,
+            settings.history,
+            settings.registry_ttl_s,
+            source_keys=settings.price_source_keys,
+        )
+        try:
+            verifier.sync()  # the history so far, audited before the first signature
+        except BehindError as exc:  # restarted on an older copy of the published file: the engine sends the rest
+            print(f"crossclear cosign: {exc}; they come with the next proposal", file=sys.stderr, flush=True)
     except (ConfigError, ValueError, OSError, AuditError) as exc:
         print(f"crossclear cosign: {exc}", file=sys.stderr)
         return 2

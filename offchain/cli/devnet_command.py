@@ -1,8 +1,10 @@
 """`crossclear devnet`: a long-running local crossclear to point `engine`, `serve` and `audit` at.
 
 Starts Anvil, deploys the tokens and the vault, registers the venues, instruments and members, funds the
-members and the default fund, writes the devnet file (var/devnet.json) and the ledger, and keeps the
-chain up until interrupted.
+members and the default fund, starts three co-signer processes (`crossclear cosign`, one per risk-signer
+key: they verify every batch the engine proposes and sign only those that pass), writes the devnet file
+(var/devnet.json, with the co-signers' URLs: an engine opened on it holds no risk key) and the ledger, and
+keeps the chain and the co-signers up until interrupted.
 """
 
 from __future__ import annotations
@@ -12,6 +14,10 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from offchain.ledger.handles import Engine
 
 MEMBERS = (
     ("DEX retail pool", "retail_pool", "tier2", "retail"),
@@ -45,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from offchain.chain.deploy import mint
     from offchain.chain.vault import vault_sender
     from offchain.devnet.bootstrap import bring_up
+    from offchain.devnet.cosigners import CosignerStartError, devnet_cosigners
     from offchain.devnet.runtime import connect
     from offchain.ledger.db import open_ledger
     from offchain.ledger.prices import publish_underlyings
@@ -63,24 +70,31 @@ def run(args: argparse.Namespace) -> int:
                 vault.deposit(vault_sender(vault.w3, m.key), m.address, 0, args.deposit * USDC)
             snapshot = closes_at(args.risk_asof)
             publish_underlyings(db, snapshot, "devnet-static")
-            spec.save(args.out)
-            print(f"devnet up: {anvil.url}, vault {spec.vault}, {len(spec.members)} members; wrote {args.out}")
-            print(
-                "static prices (close of "
-                + args.risk_asof
-                + "): "
-                + ", ".join(f"{k} {v:,.2f}" for k, v in snapshot.items())
-            )
-            print(f"next: crossclear engine --devnet {args.out} --db {args.db}   (Ctrl-C here stops the chain)")
-            sys.stdout.flush()
-            while not stop.wait(args.feed_interval):
-                publish_underlyings(db, snapshot, "devnet-static")
-    except AnvilError as exc:
+            with devnet_cosigners(spec, args.db, args.out.parent / "cosign") as spec:
+                spec.save(args.out)
+                print(f"devnet up: {anvil.url}, vault {spec.vault}, {len(spec.members)} members; wrote {args.out}")
+                print(
+                    f"{len(spec.cosigners)} co-signer processes sign its batches ({spec.threshold} of "
+                    f"{len(spec.cosigners)}): " + ", ".join(spec.cosigners) + f"; logs in {args.out.parent / 'cosign'}"
+                )
+                _serve(args, db, snapshot, stop)
+    except (AnvilError, CosignerStartError) as exc:
         print(f"crossclear devnet: {exc}", file=sys.stderr)
         return 2
     finally:
         db.dispose()
     return 0
+
+
+def _serve(args: argparse.Namespace, db: Engine, snapshot: dict[str, float], stop: threading.Event) -> None:
+    """Keep the chain and the co-signers up, republishing the static prices, until interrupted."""
+    from offchain.ledger.prices import publish_underlyings
+
+    print("static prices (close of " + args.risk_asof + "): " + ", ".join(f"{k} {v:,.2f}" for k, v in snapshot.items()))
+    print(f"next: crossclear engine --devnet {args.out} --db {args.db}   (Ctrl-C here stops the chain)")
+    sys.stdout.flush()
+    while not stop.wait(args.feed_interval):
+        publish_underlyings(db, snapshot, "devnet-static")
 
 
 def closes_at(asof: str) -> dict[str, float]:

@@ -1,7 +1,10 @@
 """The engine's side: gather co-signers' signatures over a proposed batch until the vault's threshold.
 
 Every co-signer is asked at once (HTTP, in parallel); a signature counts only if it recovers to the signer
-it names over the batch's digest. Fewer than `threshold` signatures is `CosignRefusedError`, naming each
+it names over the batch's digest. A co-signer that answers `behind` (it was down while batches landed) is
+asked once more with the published lines of the batches it lacks, read from the ledger as `crossclear
+publish` writes them; it replays them against the chain before it checks the proposal. Fewer than
+`threshold` signatures is `CosignRefusedError`, naming each
 co-signer's refusal (the check that failed) or error: the batch is not sent.
 """
 
@@ -53,6 +56,12 @@ def proposal_line(conn: Connection, payload: BatchPayload) -> dict[str, Any]:
     return pub.batch_json(line)
 
 
+def settled_lines(conn: Connection, sequences: Sequence[int]) -> list[dict[str, Any]]:
+    """The published lines of these confirmed batches (those the ledger has)."""
+    wanted = set(sequences)
+    return [pub.batch_json(b) for b in publication.read_batches(conn) if b.sequence in wanted]
+
+
 @dataclass
 class RemoteCosigners:
     urls: Sequence[str]
@@ -91,6 +100,22 @@ class RemoteCosigners:
 
     def _ask(self, url: str, body: dict[str, Any], digest: bytes) -> SignerSignature | str:
         """The co-signer's signature, or why there is none."""
+        answer = self._post(url, body)
+        if isinstance(answer, str):
+            return answer
+        r, reply = answer
+        if r.status_code == 503 and reply.get("error") == "behind":
+            missing = [int(x) for x in reply.get("missing", [])]
+            with self.db.connect() as conn:
+                settled = settled_lines(conn, missing)
+            log.info("co-signer %s is behind: sending the lines of batches %s", url, missing)
+            answer = self._post(url, {**body, "settled": settled})
+            if isinstance(answer, str):
+                return answer
+            r, reply = answer
+        return self._signature(r, reply, digest)
+
+    def _post(self, url: str, body: dict[str, Any]) -> tuple[httpx.Response, dict[str, Any]] | str:
         try:
             r = httpx.post(f"{url.rstrip('/')}/v1/sign", json=body, timeout=self.timeout_s)
         except httpx.HTTPError as exc:
@@ -99,6 +124,14 @@ class RemoteCosigners:
             answer = r.json()
         except ValueError:
             return f"HTTP {r.status_code}: not JSON"
+        if not isinstance(answer, dict):
+            return f"HTTP {r.status_code}: not a JSON object"
+        return r, answer
+
+    @staticmethod
+    def _signature(r: httpx.Response, answer: dict[str, Any], digest: bytes) -> SignerSignature | str:
+        if r.status_code == 409 and answer.get("error") == "stale":
+            return f"stale proposal: {answer.get('detail')}"
         if r.status_code == 409:
             return f"refused [{answer.get('check')}] {answer.get('detail')}"
         if r.status_code != 200:

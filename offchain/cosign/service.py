@@ -2,6 +2,9 @@
 is its EIP-712 signature over the batch (200) or a refusal naming the failed check (409, logged as an
 alert). `GET /v1/status`: its signer address and the last batch it replayed.
 
+A co-signer without the published line of a batch that landed (it was down) answers 503 `behind` with the
+sequences it lacks; the engine asks again with those lines in `settled` (offchain/cosign/verifier.py).
+
 Input that is not a batch (bad JSON, bad words, a malformed line) is a 400 with the reason; nothing is kept.
 """
 
@@ -16,7 +19,7 @@ from fastapi.responses import JSONResponse
 from offchain.audit.errors import AuditError, Discrepancy
 from offchain.audit.published import parse_batch
 from offchain.chain.signers import RiskSigner
-from offchain.cosign.verifier import ProposalVerifier
+from offchain.cosign.verifier import BehindError, ProposalVerifier, StaleProposalError
 from offchain.cosign.wire import batch_from_json
 
 log = logging.getLogger("crossclear.cosign")
@@ -35,9 +38,12 @@ def build_app(verifier: ProposalVerifier, signer: RiskSigner) -> FastAPI:
             body = await request.json()
             batch = batch_from_json(body["batch"])
             line = parse_batch(body["line"])
-        except (ValueError, KeyError, TypeError) as exc:
+            settled = [parse_batch(x) for x in body.get("settled", [])]
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             return JSONResponse({"error": "bad_proposal", "detail": str(exc)[:500]}, status_code=400)
         try:
+            if settled:
+                verifier.add_settled(settled)
             verifier.check(batch, line)
         except Discrepancy as d:
             log.warning(
@@ -50,6 +56,12 @@ def build_app(verifier: ProposalVerifier, signer: RiskSigner) -> FastAPI:
             return JSONResponse(
                 {"refused": True, "sequence": d.sequence, "check": d.check, "detail": d.detail}, status_code=409
             )
+        except StaleProposalError as exc:  # not an alert: the batch landed with the others' signatures
+            log.info("batch %s: %s", batch.sequence, exc)
+            return JSONResponse({"error": "stale", "detail": str(exc)}, status_code=409)
+        except BehindError as exc:
+            log.warning("batch %s: behind the chain, lacking the lines of %s", batch.sequence, exc.missing)
+            return JSONResponse({"error": "behind", "missing": exc.missing, "detail": str(exc)[:500]}, status_code=503)
         except AuditError as exc:
             return JSONResponse({"error": "cannot_verify", "detail": str(exc)[:500]}, status_code=503)
         sig = signer.sign_digest(batch.digest(verifier.domain))

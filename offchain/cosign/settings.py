@@ -25,3 +25,5 @@ class CosignSettings(FileSettings):
     port: int = Field(default=8610, ge=0, le=65_535)
     history: Path | None = None  # the published fills file of the batches settled before it started
     registry_ttl_s: float = Field(default=30.0, gt=0)  # re-read the registry at most this often
+    # price source -> the address it signs observations with: each of its observations must be signed by it
+    price_source_keys: dict[str, str] = Field(default_factory=dict)

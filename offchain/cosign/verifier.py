@@ -3,9 +3,15 @@ checked on a fork of it as the next batch (offchain/audit/runner.py, `_Replay.pr
 
 Its own data: the chain through its own RPC endpoint, the registry read there, the published history it was
 started with (`history`: the fills file, for the batches settled before it ran), and the published line of
-every batch it has verified since (kept in memory as the proposals arrive). A batch settled that it never saw
-(signed by the others while it was down) leaves it without that batch's line: it refuses everything after
-(`published`) until restarted with a fresh copy of the published file.
+every batch it has verified since (kept in memory as the proposals arrive).
+
+A batch settled that it never saw (signed by the others while it was down, or settled before it restarted
+on an older copy of the published file) leaves it without that batch's line: it replays nothing of what
+landed (`BehindError`, naming the sequences it lacks) until it is given those lines (`add_settled`; the
+engine sends them with its next proposal when told so). Such a line is not taken on trust: it is replayed
+against the batch on-chain with every check of the audit (its contextHash and fillsRoot commit to it), as
+the line of any settled batch. A settled batch that fails a check stops the co-signer for good (`failed`):
+it refuses every proposal after, naming that finding.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from eth_utils import to_checksum_address
+from eth_utils import is_address, to_checksum_address
 from web3 import Web3
 
 from offchain.audit.checks.anchors import AnchorChecker, check_header
@@ -25,7 +31,9 @@ from offchain.audit.checks.authorisation import ChainState
 from offchain.audit.checks.calls import CallChecker
 from offchain.audit.checks.commitments import FillChecker
 from offchain.audit.checks.rederive import MarginVerifier
+from offchain.audit.errors import AuditError, Discrepancy
 from offchain.audit.events.source import VaultHistory
+from offchain.audit.events.types import BatchSettled
 from offchain.audit.model import ModelInputError, rebuild, record_inputs
 from offchain.audit.published import PublishedBatch, PublishedFile
 from offchain.audit.runner import _Operators, _Replay
@@ -51,10 +59,32 @@ class _StoredLines(Iterator[PublishedBatch]):
         return line
 
 
+class BehindError(AuditError):
+    """Batches settled on-chain that this co-signer has no published line for: it cannot replay them."""
+
+    def __init__(self, missing: list[int]) -> None:
+        self.missing = missing
+        super().__init__(f"behind: no published line for settled batches {missing}")
+
+
+class StaleProposalError(AuditError):
+    """A proposal for a sequence that has landed already (the engine went on with the others' signatures
+    while this co-signer was busy): nothing to sign, nothing wrong."""
+
+
 class ProposalVerifier:
     def __init__(
-        self, w3: Web3, vault: str, registry: str | None = None, history: Path | None = None, registry_ttl_s: float = 30
+        self,
+        w3: Web3,
+        vault: str,
+        registry: str | None = None,
+        history: Path | None = None,
+        registry_ttl_s: float = 30,
+        source_keys: dict[str, str] | None = None,
     ) -> None:
+        bad = sorted(name for name, address in (source_keys or {}).items() if not is_address(address))
+        if bad:
+            raise ValueError(f"price source keys that are not addresses: {bad}")
         self.w3 = w3
         self.vault = str(to_checksum_address(vault))
         self.chain_id = int(w3.eth.chain_id)
@@ -80,9 +110,11 @@ class ProposalVerifier:
             calls=CallChecker(state.params.min_cure_s),
             operators=_Operators(contract),
             margin=MarginVerifier(state),
+            source_keys=dict(source_keys or {}),
         )
         self.events = VaultHistory(w3, self.vault)
         self.next_block = 0
+        self.failed: Discrepancy | None = None  # a settled batch that failed a check: nothing is signed after it
         self.lock = threading.Lock()  # one proposal at a time: the state is the chain's, in order
 
     def _warm_up(self) -> None:
@@ -98,20 +130,39 @@ class ProposalVerifier:
         return self.state.chain.last_sequence
 
     def sync(self) -> int:
-        """Replay what landed since the last call (Discrepancy if a settled batch is wrong); returns the block."""
+        """Replay what landed since the last call; returns the block. BehindError (nothing replayed) when a
+        settled batch has no line here; Discrepancy, for good, when a settled batch is wrong."""
+        if self.failed is not None:
+            raise self.failed
         block = int(self.w3.eth.block_number)
+        events = list(self.events.events_between(self.next_block, block))
+        missing = [e.sequence for e in events if isinstance(e, BatchSettled) and e.sequence not in self.store.lines]
+        if missing:
+            raise BehindError(missing)
         if time.monotonic() - self._registry_read > self.registry_ttl_s:
             self._refresh_registry(block)
-        for event in self.events.events_between(self.next_block, block):
-            self.state.apply(event)
-        self.state.end_of_transaction()
+        try:
+            for event in events:
+                self.state.apply(event)
+            self.state.end_of_transaction()
+        except Discrepancy as d:
+            self.failed = d  # the replay stopped part-way: its state is not the chain's any more
+            raise
         self.next_block = block + 1
         return block
+
+    def add_settled(self, lines: list[PublishedBatch]) -> None:
+        """Published lines of settled batches this co-signer lacks (a line it holds, verified when it was
+        proposed, is kept); each is checked like any other when its batch is replayed."""
+        with self.lock:
+            for line in lines:
+                if line.sequence >= self.store.next_sequence:
+                    self.store.lines.setdefault(line.sequence, line)
 
     def _refresh_registry(self, block: int) -> None:
         """Governed registry changes (timelocked) since the last read: one snapshot shared by every check."""
         state = RegistryState.read(self.w3, self.registry_address, block)
-        self.state.fills.registry = state
+        self.state.fills.registry_changed(state)
         self.state.anchors.registry = state
         self.state.margin.registry = state
         self._registry_read = time.monotonic()
@@ -121,5 +172,7 @@ class ProposalVerifier:
         line is kept, as this co-signer's copy of the published data for when the batch lands."""
         with self.lock:
             block = self.sync()
+            if batch.sequence <= self.last_sequence:
+                raise StaleProposalError(f"batch {batch.sequence} has landed already (tip {self.last_sequence})")
             self.state.fork().propose(batch, line, block)
             self.store.lines[line.sequence] = line

@@ -12,8 +12,11 @@ from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import numpy as np
 
+from offchain.chain.signers import SignaturesRefusedError
+from offchain.core.batch import OPERATOR_CAPITAL_ACCOUNT, SETTLEMENT_ASSET, Batch, Transfer
 from offchain.core.waterfall import Layer
 from offchain.defaults.calls import AssetMark, MemberState, equity
 from offchain.defaults.house import StepReport
@@ -321,7 +324,58 @@ class Observer:
         symbols = {a: (sym, DECIMALS[sym]) for sym, a in w.spec.assets.items()}
         self.record.defaults = dm.summary(w.db, w.vault, w.names, symbols, self.hhmm)
         self.display.step("default management", str(self.record.defaults["detail"]))
+        self.display.step("tampered batch refused", self.propose_tampered())
+        self.display.step("co-signed", self.cosigned())
         self.record.audit = run_auditor(url, w.spec.vault, w.db_url, out_dir, self.display.step)
+
+    def propose_tampered(self) -> str:
+        """The operator, holding no risk key, proposes to the co-signers a next batch with no context that moves
+        $100,000 of a member's cash to its own operator-capital account: the co-signers must refuse it (it never
+        reaches the chain, so the rest of the run and the audit are unchanged)."""
+        w = self.world
+        if w.engine.cosigners is None:
+            return "no co-signers to propose to"
+        victim = next(m for m in w.members.values() if m.profile.kind == "foundation")
+        amount = 100_000 * USD
+        batch = Batch(
+            sequence=w.vault.last_sequence() + 1,
+            prev_hash=w.vault.last_batch_hash(),
+            as_of=w.chain_time(),
+            transfers=(
+                Transfer(account=victim.account, asset=SETTLEMENT_ASSET, amount=-amount),
+                Transfer(account=OPERATOR_CAPITAL_ACCOUNT, asset=SETTLEMENT_ASSET, amount=amount),
+            ),
+        )
+        payload = BatchPayload(batch, [], [], {}, {}, [], {}, {}, {})
+        try:
+            w.engine.cosigners.collect(payload)
+        except SignaturesRefusedError as exc:
+            self.record.tamper_refused = str(exc)
+            return (
+                f"the operator proposed batch {batch.sequence} moving $100,000 of {victim.name}'s cash to operator "
+                f"capital with no context; not signed: {exc}"
+            )
+        self.record.tamper_refused = ""
+        return f"SIGNED: the co-signers signed a batch taking {victim.name}'s cash (it was not sent)"
+
+    def cosigned(self) -> str:
+        """Who signed the demo's batches: the co-signer processes (each says which signer it is and how far it
+        has replayed the chain), never the engine, which has no risk key."""
+        w = self.world
+        if w.engine.signers or w.engine.cosigners is None:
+            return "the engine signed its own batches (no co-signers)"
+        said = []
+        for url in w.spec.cosigners:
+            try:
+                status = httpx.get(f"{url}/v1/status", timeout=60).json()
+                said.append(f"{str(status['signer'])[:10]}… through batch {status['last_sequence']}")
+            except (httpx.HTTPError, ValueError, KeyError) as exc:
+                said.append(f"{url} did not answer ({exc})")
+        return (
+            f"all {len(self.record.batches)} batches of the run signed by at least {w.spec.threshold} of the "
+            f"{len(w.spec.cosigners)} co-signer processes after their own checks; the engine holds no risk key; "
+            + "; ".join(said)
+        )
 
 
 def run_auditor(rpc: str, vault: str, db_url: str, out: Path, say: Callable[[str, str], None]) -> dict[str, object]:

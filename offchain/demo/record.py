@@ -76,6 +76,8 @@ class RunRecord:
     audit: dict[str, Any] = field(default_factory=dict)  # status: passed | failed | pending; detail; output
     defaults: dict[str, Any] = field(default_factory=dict)  # status, detail, waterfall layers when available
     seconds: dict[str, float] = field(default_factory=dict)  # phase -> wall seconds
+    # the co-signers' answer to the operator's tampered proposal ("" when they signed it, or none was made)
+    tamper_refused: str = ""
     vault: str = ""
     chain_id: int = 0
 

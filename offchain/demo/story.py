@@ -1,7 +1,9 @@
 """The demo's story: a real Anvil chain, the real engine, a real price path, members of every kind.
 
 1. Start Anvil; deploy the tokens and the vault (2-of-3 risk signers); register three venues; admit the
-   members (bootstrap), the DAO as a real Safe multisig; deposit mixed collateral.
+   members (bootstrap), the DAO as a real Safe multisig; deposit mixed collateral; start three co-signer
+   processes (`crossclear cosign`, one per risk-signer key), which verify and sign every batch the engine
+   proposes (the engine holds no risk key).
 2. Replay the window hour by hour. The chain's clock moves one hour per tick (Anvil `evm_increaseTime`), so
    the vault's withdrawal delay, the cure periods and the funding intervals run on history's clock while the
    demo runs in minutes. Each tick: publish the hour's real marks (and funding fixings), let the members'
@@ -25,6 +27,7 @@ auction inside the hour), `observer.py` (what is recorded and checked). This mod
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +41,8 @@ from offchain.demo.observer import Journal, Observer
 from offchain.demo.population import load_population
 from offchain.demo.record import RunRecord
 from offchain.demo.world import HOUR, World, build_world
+from offchain.devnet.cosigners import devnet_cosigners
+from offchain.devnet.spec import DevnetSpec
 from offchain.ledger.db import open_ledger
 
 DEFAULT_SPEED = 2400.0  # seconds of history per second of demo: one hour every 1.5 s
@@ -70,12 +75,16 @@ class Story:
         for p in (ledger, out / "ledger.db-wal", out / "ledger.db-shm"):
             p.unlink(missing_ok=True)
         started = time.monotonic()
-        with Anvil(port=self.opts.port, log_path=out / "anvil.log") as chain:
+        with Anvil(port=self.opts.port, log_path=out / "anvil.log") as chain, ExitStack() as cosigners:
             w3 = chain.web3()
             db_url = f"sqlite:///{ledger}"
             db = open_ledger(db_url)
             self.display.step("Anvil running", f"{chain.url}, chain id {w3.eth.chain_id}")
-            world = build_world(w3, chain.url, db, db_url, self.population, self.window, self.display)
+
+            def cosign(spec: DevnetSpec) -> DevnetSpec:
+                return cosigners.enter_context(devnet_cosigners(spec, db_url, out / "cosign"))
+
+            world = build_world(w3, chain.url, db, db_url, self.population, self.window, self.display, cosign)
             self._describe(world)
             self.record.seconds["setup"] = time.monotonic() - started
             t0 = time.monotonic()

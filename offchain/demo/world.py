@@ -4,7 +4,7 @@ real Safe multisig and everyone's collateral."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -105,9 +105,13 @@ def build_world(
     population: Sequence[MemberProfile],
     window: Window,
     display: Display,
+    cosign: Callable[[DevnetSpec], DevnetSpec],
 ) -> World:
-    """Deploy and register everything (the DAO as a real Safe), deposit every member's collateral, and build
-    the engine on the chain's clock: the demo's world time is history's, which the chain's clock carries."""
+    """Deploy and register everything (the DAO as a real Safe), deposit every member's collateral, start the
+    co-signers (`cosign`: the spec with the URLs of the co-signer processes it started, which live as long
+    as the caller's context), and build the engine on the chain's clock: the demo's world time is history's,
+    which the chain's clock carries. The engine holds no risk key: every batch it proposes is verified and
+    signed by the co-signers."""
     risk_asof = str(window.hours[0].astype("datetime64[D]") - np.timedelta64(1, "D"))
     eoa = [m for m in population if not m.safe]
     spec = bring_up(
@@ -130,6 +134,13 @@ def build_world(
     members = {p.name: members[p.name] for p in population}  # the population's order (the report's)
     display.step(f"{len(members)} members admitted", ", ".join(sorted({m.profile.kind for m in members.values()})))
     _deposit_all(spec, vault, operator, members, display)
+    spec = cosign(spec)
+    display.step(
+        f"{len(spec.cosigners)} co-signers up",
+        f"separate `crossclear cosign` processes, each holding one of the {len(spec.signer_keys)} risk-signer keys, "
+        f"its own RPC connection and its own copy of the published history; each re-runs the auditor's checks "
+        f"on every proposed batch before it signs ({spec.threshold} signatures needed); the engine holds no risk key",
+    )
     clock = ChainClock(w3)
     ingestor = Ingestor(db, fills_domain(spec.chain_id, spec.vault), clock=clock.now_ms)
     return World(

@@ -33,15 +33,22 @@ def connect(spec: DevnetSpec) -> VaultClient:
 
 
 def engine_settings(spec: DevnetSpec, db_url: str = "sqlite:///var/crossclear.db") -> EngineSettings:
-    """The engine settings a devnet implies: its RPC, the operator as submitter and the first `threshold`
-    signer keys, as plain keys (allowed on the devnet chain only), and no bound on the chain's lead (devnet
-    tests warp the chain forward; the engine's clock stays the wall clock)."""
+    """The engine settings a devnet implies: its RPC, the operator as submitter, its co-signers' URLs (the
+    engine then holds no risk key) or, on a devnet running none, the first `threshold` signer keys, as plain
+    keys (allowed on the devnet chain only), and no bound on the chain's lead (devnet tests warp the chain
+    forward; the engine's clock stays the wall clock)."""
+    signing: dict[str, object] = (
+        # a co-signer's first proposal rebuilds its risk model: generous on a loaded machine
+        {"cosigners": list(spec.cosigners), "cosign_timeout_s": 180.0}
+        if spec.cosigners
+        else {"signers": [KeySource(plain_key=SecretStr(k)) for k in spec.signer_keys[: spec.threshold]]}
+    )
     return EngineSettings.model_validate(
         {
             "db_url": db_url,
             "rpc_url": spec.rpc_url,
             "submitter": KeySource(plain_key=SecretStr(spec.operator_key)),
-            "signers": [KeySource(plain_key=SecretStr(k)) for k in spec.signer_keys[: spec.threshold]],
+            **signing,
             "risk_asof": spec.risk_asof,
             "collateral": spec.collateral,
             "clock": ClockSettings(max_lead_s=None),

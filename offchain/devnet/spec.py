@@ -73,6 +73,10 @@ class DevnetSpec(_Model):
     # The on-chain registry (contracts/src/Registry.sol) holding venues' keys, symbol maps, instrument
     # terms and members' tiers; "" for a devnet brought up before it existed.
     registry: str = ""
+    # The URLs of the co-signer processes (offchain/devnet/cosigners.py) that verify and sign the devnet's
+    # batches, one per key of `signer_keys`; empty: none run, and an engine opened on this spec signs with
+    # the first `threshold` keys itself (the tests that exercise the engine alone).
+    cosigners: list[str] = []
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

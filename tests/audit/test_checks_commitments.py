@@ -110,6 +110,53 @@ def test_fills_pass_once_and_are_counted() -> None:
     )
 
 
+def test_a_fork_reads_the_fills_settled_and_keeps_its_own() -> None:
+    """A co-signer checks a proposal on a fork: it refuses a fill settled before the fork (or in a fork of the
+    fork), and what it settles itself never reaches the checker it was forked from."""
+    base = FillChecker(REGISTRY, DOMAIN)
+    base.check(1, AS_OF, PublishedBatch(1, None, (signed(fill("1")),)), MEMBERS)
+    fork = base.fork()
+    assert (fork.registry, fork.domain, fork.checked, fork.seen, fork.before) == (REGISTRY, DOMAIN, 1, set(), base)
+    assert found(fork.check, 2, AS_OF, PublishedBatch(2, None, (signed(fill("1")),)), MEMBERS)[1] == "fill-duplicate"
+    fork.check(2, AS_OF, PublishedBatch(2, None, (signed(fill("2")),)), MEMBERS)
+    assert fork.seen == {("dex", "2")} and fork.checked == 2
+    assert base.seen == {("dex", "1")} and base.checked == 1 and not base.settled(("dex", "2"))
+    deeper = fork.fork()
+    assert deeper.settled(("dex", "1")) and deeper.settled(("dex", "2")) and not deeper.settled(("dex", "3"))
+    fork.marked(["BTC-PERP"], 5)
+    assert base.last_marked == {} and base.fork().last_marked == {}  # its marks are its own too
+    # the venue-key cache is shared (a pure function of the shared registry snapshot)
+    assert fork._keys is base._keys and base._keys
+
+
+def test_a_new_registry_snapshot_drops_the_key_cache() -> None:
+    checker = FillChecker(REGISTRY, DOMAIN)
+    checker.check(1, AS_OF, PublishedBatch(1, None, (signed(fill("1")),)), MEMBERS)
+    assert checker._keys
+    # the venue's key replaced by another from time 0: a fill signed by the old key is no longer the venue's
+    rotated = RegistryState(
+        address=REGISTRY.address,
+        block=2,
+        venues={
+            "dex": RegisteredVenue(
+                "dex",
+                "dex",
+                OTHER_KEY.address,
+                0,
+                (KeyWindow(OTHER_KEY.address, 0, KEY_OPEN),),
+                {"BTCUSD": SymbolMapping("BTC-PERP", 0)},
+            )
+        },
+        instruments=REGISTRY.instruments,
+        tiers={},
+        params=REGISTRY.params,
+    )
+    checker.registry_changed(rotated)
+    assert checker.registry is rotated and checker._keys == {}
+    assert found(checker.check, 2, AS_OF, PublishedBatch(2, None, (signed(fill("2")),)), MEMBERS)[1] == "fill-signature"
+    checker.check(3, AS_OF, PublishedBatch(3, None, (signed(fill("3"), key=OTHER_KEY),)), MEMBERS)
+
+
 def test_each_fill_rule_in_turn() -> None:
     def one(p: PublishedFill) -> tuple[int | None, str, str]:
         return found(FillChecker(REGISTRY, DOMAIN).check, 5, AS_OF, PublishedBatch(5, None, (p,)), MEMBERS)

@@ -1,14 +1,17 @@
-"""The README's path beyond the demo: `crossclear devnet` writes a devnet file, `crossclear engine` settles
-against it, `crossclear publish` + `crossclear audit` verify it — all as separate processes."""
+"""The README's path beyond the demo: `crossclear devnet` writes a devnet file and starts three co-signers,
+`crossclear engine` settles against it (holding no risk key: the co-signers sign), `crossclear publish` +
+`crossclear audit` verify it — all as separate processes."""
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from offchain.chain.anvil import free_port
@@ -34,6 +37,7 @@ def test_devnet_engine_publish_audit(tmp_path: Path) -> None:
             time.sleep(0.2)
         spec = json.loads(devnet_file.read_text())
         assert len(spec["members"]) == 7
+        assert len(spec["cosigners"]) == 3  # the engine opened on this file gathers their signatures
         engine = subprocess.run(
             [*CLI, "engine", "--devnet", str(devnet_file), "--db", db, "--interval", "0.1", "--max-steps", "2"],
             capture_output=True,
@@ -41,6 +45,8 @@ def test_devnet_engine_publish_audit(tmp_path: Path) -> None:
             timeout=120,
         )
         assert engine.returncode == 0, engine.stderr
+        signers = {httpx.get(f"{u}/v1/status", timeout=60).json()["signer"] for u in spec["cosigners"]}
+        assert len(signers) == 3
         fills = tmp_path / "fills.jsonl"
         pub = subprocess.run([*CLI, "publish", "--db", db, "--out", str(fills)], capture_output=True, text=True)
         assert pub.returncode == 0, pub.stderr
@@ -52,6 +58,8 @@ def test_devnet_engine_publish_audit(tmp_path: Path) -> None:
         )
         assert audit.returncode == 0, audit.stdout + audit.stderr
         assert "audit passed" in audit.stdout
+        settled = re.search(r"batches (\d+)", audit.stdout)
+        assert settled is not None and int(settled.group(1)) >= 2  # the bring-up's and the engine's co-signed one
     finally:
         devnet.terminate()
         devnet.wait(timeout=30)

@@ -1,6 +1,7 @@
 """Three co-signer processes (`crossclear cosign --config`, one per registered risk-signer key) sign a real
 devnet's batches, proposed by an engine that holds no risk-signer key; a tampered batch is refused by every
-co-signer, naming the check; the history they signed passes `crossclear audit`."""
+co-signer, naming the check; the history they signed passes `crossclear audit`; a co-signer stopped while
+batches land with the other two catches up from the chain when restarted and signs the next one."""
 
 from __future__ import annotations
 
@@ -15,20 +16,24 @@ import pytest
 from offchain.app.wiring import build_engine
 from offchain.audit import run_audit
 from offchain.chain.signers import RiskSigner
+from offchain.core.fills import fills_domain
 from offchain.cosign.client import CosignRefusedError, RemoteCosigners
-from offchain.cosign.processes import running_cosigners
 from offchain.cosign.wire import batch_json
 from offchain.devnet.bootstrap import instrument_specs
+from offchain.devnet.cosigners import CosignerProcess, running_cosigners, start_cosigner, stop, wait_up
 from offchain.devnet.runtime import engine_settings
+from offchain.ingest.service import AckStatus, Ingestor
 from offchain.ledger.batches import BatchPayload
+from offchain.ledger.prices import load_settled_marks
 from offchain.ledger.publication import publish
 from offchain.settlement.builder import BuilderConfig
 from offchain.settlement.clock import ChainClock
 from offchain.settlement.engine import SettlementEngine
 from tests.audit.conftest import History
-from tests.audit.history import MM, HistoryStats, build_history
+from tests.audit.history import FUND, MM, HistoryStats, build_history
+from tests.audit.history import _fill as chain_clock_fill  # stamped with the chain's (warped) clock
 from tests.audit.rederive_helpers import HandBuilt, build_hand_built
-from tests.settlement.conftest import Devnet, make_devnet
+from tests.settlement.conftest import BTC_QTY, Devnet, make_devnet
 
 pytestmark = pytest.mark.anvil
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,6 +46,8 @@ class Cosigners:
     urls: list[str]
     addresses: list[str]
     tmp: Path
+    procs: list[CosignerProcess]
+    history: Path
 
 
 @pytest.fixture(scope="module")
@@ -53,16 +60,16 @@ def cosigners(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cosigners]:
     try:
         with running_cosigners(d.anvil.url, d.spec.vault, d.spec.registry, d.spec.signer_keys, history, tmp) as procs:
             addresses = [RiskSigner.from_devnet_key(k, d.spec.chain_id).address for k in d.spec.signer_keys]
-            yield Cosigners(d, [c.url for c in procs], addresses, tmp)
+            yield Cosigners(d, [c.url for c in procs], addresses, tmp, procs, history)
     finally:
         next(devnets, None)
 
 
-def _engine(c: Cosigners) -> SettlementEngine:
+def _engine(c: Cosigners, urls: list[str] | None = None) -> SettlementEngine:
     d = c.devnet
     base = engine_settings(d.spec, d.db_url)
     # generous timeout: on a loaded test machine a co-signer's first proposal (its model rebuilt) takes long
-    settings = base.model_copy(update={"signers": [], "cosigners": c.urls, "cosign_timeout_s": 180.0})
+    settings = base.model_copy(update={"signers": [], "cosigners": urls or c.urls, "cosign_timeout_s": 180.0})
     return build_engine(
         settings,
         d.spec.chain_id,
@@ -135,3 +142,49 @@ def test_engine_settings_take_signers_or_cosigners_not_both(cosigners: Cosigners
         type(base).model_validate({**base.model_dump(), "cosigners": cosigners.urls})
     with pytest.raises(ValueError, match="not both or neither"):
         type(base).model_validate({**base.model_dump(), "signers": []})
+
+
+def _one_batch(d: Devnet, engine: SettlementEngine, k: int) -> None:
+    """One fill between two members at the last settled BTC mark, settled by `engine`."""
+    with d.db.connect() as conn:
+        marks = load_settled_marks(conn)
+    btc = marks["BTC-USD-PERP"].price / 10**6
+    d.prices(btc=btc, eth=marks["ETH-USD-PERP"].price / 10**6)
+    ing = Ingestor(d.db, fills_domain(d.spec.chain_id, d.spec.vault), clock=d.now_ms)
+    acks = ing.submit_many(
+        [chain_clock_fill(d, "cex", f"restart-{k}", "BTCUSDT", MM, FUND, BTC_QTY // 100, round(btc))]
+    )
+    assert all(a.status == AckStatus.ACCEPTED for a in acks), acks
+    result = engine.step()
+    assert result.action == "settled", result
+
+
+def test_a_cosigner_that_was_down_catches_up_and_signs_the_next(cosigners: Cosigners) -> None:
+    """Co-signer 3 is stopped; two batches land with the signatures of the other two (2 of 3); restarted on
+    the copy of the published history it first had, it lacks the lines of what landed meanwhile, is sent
+    them with the next proposal (replaying them against the chain), and signs it: the engine is given only
+    it and one other co-signer, so the batch lands only if it signed."""
+    d = cosigners.devnet
+    down = cosigners.procs[2]
+    stop(down)
+    engine = _engine(cosigners)
+    tip = d.vault.last_sequence()
+    for k in range(2):
+        _one_batch(d, engine, k)
+    assert d.vault.last_sequence() == tip + 2
+    again = start_cosigner(
+        d.anvil.url, d.spec.vault, d.spec.registry, d.spec.signer_keys[2], cosigners.history, cosigners.tmp, 3
+    )
+    try:
+        wait_up([again])
+        behind = httpx.get(f"{again.url}/v1/status", timeout=60).json()
+        assert behind["last_sequence"] < tip + 2  # the old copy ends before what landed while it was down
+        pair = _engine(cosigners, [cosigners.urls[0], again.url])
+        _one_batch(d, pair, 2)
+        assert d.vault.last_sequence() == tip + 3
+        status = httpx.get(f"{again.url}/v1/status", timeout=60).json()
+        assert status["signer"] == cosigners.addresses[2]
+        assert status["last_sequence"] == tip + 2  # it replayed the batches it missed before it signed
+        assert "behind" in again.log.read_text()
+    finally:
+        stop(again)

@@ -49,12 +49,19 @@ def test_demo_runs_end_to_end(demo_run: tuple[subprocess.CompletedProcess[str], 
         "is a Safe",
         "members admitted",
         "collateral deposited",
+        "3 co-signers up",
         "ledger reconciled with the chain",
         "solvency",
     ):
         assert step in proc.stdout
+    # the batches are signed by the three co-signer processes, not by the engine (which holds no risk key)
+    assert re.search(r"co-signed .*all \d+ batches of the run signed by at least 2 of the 3 co-signer", proc.stdout)
+    assert "the engine holds no risk key" in proc.stdout
+    # the operator's tampered proposal (a member's cash to operator capital, no context) is refused by name
+    assert "tampered batch refused" in proc.stdout
     record = RunRecord.load(out / "run.json")
     assert len(record.ticks) == 10
+    assert record.tamper_refused.count("refused [") >= 2, record.tamper_refused  # at least two of three, by check
     assert len(record.batches) >= 10 + 4 and sum(b.fills for b in record.batches) > 20
     assert all(b.gas > 0 for b in record.batches)
     assert not record.reconcile_problems

@@ -61,10 +61,28 @@ class FillChecker:
 
     registry: RegistryState
     domain: Domain  # the fills domain: chain id and vault
-    seen: set[tuple[str, str]] = field(default_factory=set)
+    seen: set[tuple[str, str]] = field(default_factory=set)  # (venue, fill id) settled (in a fork: since it)
     checked: int = 0
     last_marked: dict[str, int] = field(default_factory=dict)  # instrument -> asOf of the last batch marking it
     _keys: dict[tuple[str, int], bytes | None] = field(default_factory=dict)
+    # in a fork (a co-signer checking a proposal): the checker it was forked from, read and never written, so
+    # that a fork costs the proposal's fills, not a copy of every fill id ever settled
+    before: FillChecker | None = None
+
+    def settled(self, key: tuple[str, str]) -> bool:
+        return key in self.seen or (self.before is not None and self.before.settled(key))
+
+    def fork(self) -> FillChecker:
+        """A checker for one proposal: the fills settled so far read through this one, the key cache shared
+        (a pure function of the registry snapshot, which is shared too)."""
+        return FillChecker(
+            self.registry, self.domain, set(), self.checked, dict(self.last_marked), self._keys, before=self
+        )
+
+    def registry_changed(self, registry: RegistryState) -> None:
+        """A new registry snapshot: the key cache was the old one's."""
+        self.registry = registry
+        self._keys = {}
 
     def _key_at(self, venue: str, ts_s: int) -> bytes | None:
         """The venue's key valid at `ts_s` as 20 raw bytes (recovery returns those: no checksum per fill)."""
@@ -86,7 +104,7 @@ class FillChecker:
             f = p.fill
             ref = f"fill {f.venue}/{f.venue_fill_id}"
             key = (f.venue, f.venue_fill_id)
-            if key in self.seen:
+            if self.settled(key):
                 raise Discrepancy(seq, "fill-duplicate", f"{ref} was already settled in an earlier batch")
             self.seen.add(key)
             venue = self.registry.venues.get(f.venue)

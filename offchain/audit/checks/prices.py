@@ -11,14 +11,20 @@ within `outlier_bps`, the quorum and the index, and requires:
    or, when the engine's guard halted that price, the price already in force (`collateral-evidence`);
  - the settlement asset, and any asset the model gives no risk factor (a stablecoin), is posted at par:
    one whole token is one settlement unit (`collateral-price`).
-What is not checked here: that an observation really came from its source (unsigned sources are
-trusted; see docs/auditors.md).
+Who said it (`price-signature`), before the index: an observation that carries a signature must carry the
+signer it names, and the signature (EIP-191 over `Observation.digest_text`) must recover to it; an
+observation of a source the verifier knows signs (`source_keys`: source name -> the address of its key, the
+verifier's own trust anchors, never the published line's) must be signed, by that key. What is still
+trusted: that an observation of a source the verifier has no key for came from it (docs/auditors.md).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+
+from eth_account import Account
+from eth_account.messages import encode_defunct
 
 from offchain.audit.errors import Discrepancy
 from offchain.audit.events.replay import AssetMark
@@ -33,6 +39,10 @@ class EvidenceError(CrossclearError, ValueError):
     pass
 
 
+class SignatureError(EvidenceError):
+    """An observation's signature is missing, malformed or not its source's (`price-signature`)."""
+
+
 def _observations(ev: Mapping[str, Any], key: str) -> list[tuple[str, int, int]]:
     rows = ev.get(key, [])
     if not isinstance(rows, list):
@@ -43,8 +53,48 @@ def _observations(ev: Mapping[str, Any], key: str) -> list[tuple[str, int, int]]
         raise EvidenceError(f"malformed observation in {key}: {exc}") from exc
 
 
-def index_of(ev: Mapping[str, Any], rule: IndexRule) -> int:
-    """The index the evidence gives by the rule (EvidenceError when it gives none or is inconsistent)."""
+def signer_of(symbol: str, o: Mapping[str, Any]) -> str | None:
+    """The address an observation's signature recovers to (lower case), None when it carries none;
+    SignatureError when the signature is malformed or does not recover to the signer it names."""
+    sig, named = o.get("signature"), o.get("signer")
+    if sig is None and named is None:
+        return None
+    if not isinstance(sig, str) or not isinstance(named, str):
+        raise SignatureError(f"{o.get('source')}: a signature and its signer go together (got {sig!r}, {named!r})")
+    text = f"crossclear-price:{o.get('source')}:{symbol}:{o.get('price')}:{o.get('ts_ms')}"  # digest_text
+    try:
+        who = str(Account.recover_message(encode_defunct(text=text), signature=bytes.fromhex(sig.removeprefix("0x"))))
+    except (ValueError, TypeError) as exc:
+        raise SignatureError(f"{o.get('source')}: malformed signature ({exc})") from None
+    if who.lower() != named.lower():
+        raise SignatureError(f"{o.get('source')}: the signature recovers to {who}, the observation names {named}")
+    return who.lower()
+
+
+def check_sources(symbol: str, ev: Mapping[str, Any], source_keys: Mapping[str, str]) -> None:
+    """Every signed observation is signed by the signer it names; every observation of a source in
+    `source_keys` is signed by that key (SignatureError otherwise)."""
+    for kind in ("used", "rejected", "stale"):
+        rows = ev.get(kind, [])
+        for o in rows if isinstance(rows, list) else ():
+            if not isinstance(o, Mapping):
+                continue  # malformed: `index_of` names it
+            who = signer_of(symbol, o)
+            key = source_keys.get(str(o.get("source")))
+            if key is not None and who != key.lower():
+                raise SignatureError(
+                    f"{o.get('source')} at ts {o.get('ts_ms')} ({kind}): "
+                    + ("unsigned" if who is None else f"signed by {who}")
+                    + f", the source's key is {key}"
+                )
+
+
+def index_of(
+    ev: Mapping[str, Any], rule: IndexRule, symbol: str = "", source_keys: Mapping[str, str] | None = None
+) -> int:
+    """The index the evidence of `symbol` gives by the rule (EvidenceError when it gives none or is
+    inconsistent; SignatureError, before anything else, when an observation is not its source's)."""
+    check_sources(symbol, ev, source_keys or {})
     used, rejected, stale = (_observations(ev, k) for k in ("used", "rejected", "stale"))
     known = used + rejected + stale
     if len({s for s, _, _ in known}) != len(known):
@@ -70,14 +120,22 @@ def index_of(ev: Mapping[str, Any], rule: IndexRule) -> int:
     return index
 
 
-def check_marks(batch: Batch, evidence: Mapping[str, Any], ctx: BatchContext, rule: IndexRule) -> None:
+def check_marks(
+    batch: Batch,
+    evidence: Mapping[str, Any],
+    ctx: BatchContext,
+    rule: IndexRule,
+    source_keys: Mapping[str, str] | None = None,
+) -> None:
     seq = batch.sequence
     for name, mark in sorted(ctx.marks.items()):
         ev = evidence.get(name)
         if not isinstance(ev, dict):
             raise Discrepancy(seq, "mark-evidence", f"{name} is settled at {mark} with no published price evidence")
         try:
-            index = index_of(ev, rule)
+            index = index_of(ev, rule, name, source_keys)
+        except SignatureError as exc:
+            raise Discrepancy(seq, "price-signature", f"{name} settled at {mark}: {exc}") from exc
         except EvidenceError as exc:
             raise Discrepancy(seq, "mark-evidence", f"{name} settled at {mark}: {exc}") from exc
         if index != mark:
@@ -93,6 +151,7 @@ def check_collateral(
     before: Mapping[int, AssetMark],
     rule: IndexRule,
     settlement_decimals: int = 6,
+    source_keys: Mapping[str, str] | None = None,
 ) -> None:
     """Collateral rows of the batch; `before`: the marks in force before it (a halted price keeps its own)."""
     seq, par = batch.sequence, 10**settlement_decimals
@@ -123,7 +182,9 @@ def check_collateral(
                 )
             continue
         try:
-            index = index_of(ev, rule)
+            index = index_of(ev, rule, str(factor), source_keys)
+        except SignatureError as exc:
+            raise Discrepancy(seq, "price-signature", f"asset {m.asset} ({factor}): {exc}") from exc
         except EvidenceError as exc:
             raise Discrepancy(seq, "collateral-evidence", f"asset {m.asset} ({factor}): {exc}") from exc
         if index != m.price:

@@ -1,5 +1,11 @@
 """Co-signer processes for a devnet: one `crossclear cosign` per registered risk-signer key, each with its own
-settings file (used by the devnet test and scripts/bench_pipeline.py). Plain keys: devnet only."""
+settings file, its own copy of the published history and its own log (`crossclear devnet`, the demo, the
+co-signer tests and scripts/bench_pipeline.py). Plain keys: devnet only.
+
+They are OS processes started through the CLI, so the devnet's engine process never loads a risk key: it
+gets their URLs (`DevnetSpec.cosigners`) and gathers their signatures (offchain/cosign/client.py). The
+published history each starts from is written by `crossclear publish`, as an outside co-signer would fetch
+the operator's published file."""
 
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ from pathlib import Path
 import httpx
 
 from offchain.chain.anvil import free_port
+from offchain.devnet.spec import DevnetSpec
 from offchain.errors import CrossclearError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,6 +39,28 @@ class CosignerProcess:
     log: Path
 
 
+def cli() -> list[str]:
+    return [sys.executable, "-m", "offchain.cli.main"]
+
+
+def cli_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def publish_history(db_url: str, out: Path) -> Path:
+    """The published fills file of the ledger's confirmed batches, by `crossclear publish`."""
+    done = subprocess.run(
+        [*cli(), "publish", "--db", db_url, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        timeout=300,
+    )
+    if done.returncode != 0:
+        raise CosignerStartError(f"crossclear publish failed: {(done.stderr or done.stdout)[-2000:]}")
+    return out
+
+
 def start_cosigner(
     rpc_url: str, vault: str, registry: str | None, key: str, history: Path, folder: Path, k: int
 ) -> CosignerProcess:
@@ -42,14 +71,13 @@ def start_cosigner(
         body["registry"] = registry
     config.write_text(json.dumps(body))
     log = folder / f"cosign-{k}.log"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "offchain.cli.main", "cosign", "--config", str(config)],
+            [*cli(), "cosign", "--config", str(config)],
             stdout=out,
             stderr=subprocess.STDOUT,
             text=True,
-            env=env,
+            env=cli_env(),
         )
     return CosignerProcess(proc, f"http://127.0.0.1:{port}", log)
 
@@ -81,9 +109,24 @@ def running_cosigners(
         yield started
     finally:
         for c in started:
-            c.process.terminate()
-        for c in started:
-            try:
-                c.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                c.process.kill()
+            stop(c)
+
+
+def stop(c: CosignerProcess) -> None:
+    c.process.terminate()
+    try:
+        c.process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        c.process.kill()
+        c.process.wait(timeout=30)
+
+
+@contextmanager
+def devnet_cosigners(spec: DevnetSpec, db_url: str, folder: Path) -> Iterator[DevnetSpec]:
+    """The devnet's three co-signers, one per risk-signer key, started on the history settled so far (the
+    bring-up's batches); yields the spec with their URLs, so that its engine (`engine_settings`) holds no
+    risk key and gathers their signatures instead."""
+    folder.mkdir(parents=True, exist_ok=True)
+    history = publish_history(db_url, folder / "cosign-history.jsonl")
+    with running_cosigners(spec.rpc_url, spec.vault, spec.registry or None, spec.signer_keys, history, folder) as procs:
+        yield spec.model_copy(update={"cosigners": [c.url for c in procs]})
