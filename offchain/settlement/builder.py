@@ -25,7 +25,9 @@ from offchain.ledger.alerts import record_alert
 from offchain.ledger.batch_inputs import SettlementSnapshot, read_snapshot
 from offchain.ledger.batches import BatchPayload, MarginDetail, claim_inputs, posted_collateral_marks, store_built
 from offchain.ledger.handles import Connection
+from offchain.ledger.margin_history import margin_before
 from offchain.ledger.prices import LedgerPrices
+from offchain.marketdata.candles import DAY_MS
 from offchain.marketdata.index import IndexRule
 from offchain.settlement.margin import CollateralSpec, MemberMargin, RiskEngineMargin, StaleCalibrationError
 from offchain.settlement.marks import GuardLimits, Halt, MarkDecision, MarkGuard
@@ -240,8 +242,12 @@ class BatchBuilder:
         accounts = [a for a, _ in snapshot.members]
         holdings = chain.holdings(accounts, [c.asset for c in self.collateral])
         marks_for_margin = {**{n: m.price for n, m in snapshot.settled_marks.items()}, **marks.new_marks}
+        # The rise cap's reference: each member's IM and stressed floor at the start of the day (ledger clock).
+        reference = None
+        if self.margin.config.max_daily_rise is not None:
+            reference = margin_before(conn, now_ms - now_ms % DAY_MS)
         computed = self.margin.requirements(
-            snapshot.members, settled.positions_after, marks_for_margin, holdings, cprices
+            snapshot.members, settled.positions_after, marks_for_margin, holdings, cprices, reference
         )
         posted = snapshot.posted_requirements
         members = self._unrepresentable(conn, computed, posted, now_ms)
@@ -388,7 +394,13 @@ class BatchBuilder:
             collateral_marks={m.asset: (m.price, m.haircut_bps) for m in margin.all_collateral_marks},
             margin_detail={
                 a: MarginDetail(
-                    mg.es_core, mg.concentration_addon, mg.liquidity_addon, mg.collateral_value, dict(mg.haircut_bps)
+                    mg.es_core,
+                    mg.concentration_addon,
+                    mg.liquidity_addon,
+                    mg.collateral_value,
+                    dict(mg.haircut_bps),
+                    mg.model_im,
+                    mg.stress_floor,
                 )
                 for a, mg in margin.members.items()
             },
