@@ -8,6 +8,11 @@ recalibrates. A model whose data ends more than ``max_age_ms`` before now refuse
 (:class:`StaleCalibrationError`; the builder alerts and builds no batch): never a silent clamp to old data.
 Every batch records the model version and the content hash of its calibration data.
 
+The IM rise cap (``MarginConfig.max_daily_rise``, docs/risk.md "The rise cap in the live margin run"): the
+posted IM rises at most 25 % a day over the member's IM at the start of the day (scaled by the growth of its
+book's stressed floor), never below that floor; the builder passes the day-start reference it reads from the
+ledger (offchain/ledger/margin_history.py).
+
 The vault checks withdrawals with one haircut per asset, so it gets each asset's base haircut (that
 of a small holding), rounded up to a basis point. The extra haircut a member's large holding earns
 (the concentration term of the haircut model) is added to that member's posted IM instead, so the
