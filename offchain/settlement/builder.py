@@ -134,7 +134,7 @@ class BatchBuilder:
         prices = LedgerPrices(conn, self.config.index_rule)
         marks = self.guard_marks(conn, snapshot, prices, time.now_ms)
         settled = self.obligations(snapshot, marks)
-        margin = self.margin_after(conn, chain, snapshot, prices, marks, settled, time.now_ms)
+        margin = self.margin_after(conn, chain, snapshot, prices, marks, settled, time.now_ms, time.as_of)
         if margin is None:
             return None
         rows = self.default_rows(conn, chain, tip, time.as_of, snapshot, settled, margin)
@@ -234,18 +234,25 @@ class BatchBuilder:
         marks: GuardedMarks,
         settled: SettledObligations,
         now_ms: int,
+        as_of: int | None = None,
     ) -> MarginState | None:
-        """Every member's IM/MM on the positions after the batch; None when a collateral price is missing."""
+        """Every member's IM/MM on the positions after the batch; None when a collateral price is missing.
+
+        ``as_of``: the batch's asOf (chain seconds); the rise cap's day is the UTC day of it (of ``now_ms``
+        without it), on the clock the stored batches' asOf are on."""
         cprices = self.collateral_prices(conn, prices, now_ms, snapshot.posted_marks)
         if cprices is None:
             return None
         accounts = [a for a, _ in snapshot.members]
         holdings = chain.holdings(accounts, [c.asset for c in self.collateral])
         marks_for_margin = {**{n: m.price for n, m in snapshot.settled_marks.items()}, **marks.new_marks}
-        # The rise cap's reference: each member's IM and stressed floor at the start of the day (ledger clock).
+        # The rise cap's reference: each member's IM and stressed floor at the start of the batch's day. The
+        # last batch before midnight may still be unconfirmed at the first batch after it; the reference is
+        # then the batch before that one, until it confirms.
         reference = None
         if self.margin.config.max_daily_rise is not None:
-            reference = margin_before(conn, now_ms - now_ms % DAY_MS)
+            day_ms = now_ms if as_of is None else as_of * 1000
+            reference = margin_before(conn, day_ms - day_ms % DAY_MS)
         computed = self.margin.requirements(
             snapshot.members, settled.positions_after, marks_for_margin, holdings, cprices, reference
         )

@@ -5,23 +5,35 @@ reference read back from the ledger's batches. Real models on the shipped data a
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from offchain.core.batch import Batch
 from offchain.core.eip712 import Domain
 from offchain.devnet.bootstrap import DEFAULT_COLLATERAL, DEFAULT_INSTRUMENTS
+from offchain.devnet.runtime import ingestor, settlement_engine
+from offchain.ingest.service import AckStatus
+from offchain.ledger import schema as t
 from offchain.ledger.batches import BatchPayload, MarginDetail, record_batch
 from offchain.ledger.db import open_ledger
 from offchain.ledger.margin_history import margin_before
+from offchain.ledger.price_feed_store import LedgerPriceSink
 from offchain.marketdata.candles import DAY_MS
+from offchain.marketdata.feeder import Feeder
+from offchain.marketdata.replay import parse_instant, replay_sources
 from offchain.risk.config import MarginConfig
+from offchain.settlement.builder import BuilderConfig
+from offchain.settlement.clock import ChainClock
 from offchain.settlement.margin import CollateralSpec, MemberMargin, RiskEngineMargin, build_risk_margin
 from offchain.settlement.state import InstrumentSpec
+from tests.settlement.conftest import BTC_QTY, Devnet, make_devnet
+
+MM, FUND = "Alpha Market Making", "Macro Fund"
 
 MEMBER = (1, "tier1")
 BTC = "BTC-USD-PERP"
@@ -146,3 +158,50 @@ def test_the_reference_is_the_last_confirmed_batch_before_the_day(db: Engine) ->
         # The day's reference: batch 2 (the last before midnight); member 2's floor was not recorded there.
         assert margin_before(conn, day) == {1: (120, 95)}
         assert margin_before(conn, day - 3_600_000) == {1: (100, 90), 2: (50, 45)}
+
+
+@pytest.fixture
+def covid_devnet(tmp_path: Path) -> Iterator[Devnet]:
+    """A devnet whose model is seeded up to 6 March 2020 (SQLite: the cap's ledger read is the same SQL)."""
+    yield from make_devnet(f"sqlite:///{tmp_path}/covid.db", risk_asof="2020-03-06")
+
+
+def test_the_engine_phases_in_the_covid_jump_from_the_ledger_reference(covid_devnet: Devnet) -> None:
+    # Through the builder: three replayed sources from 7 March 2020, the chain clock 4 h a batch, the model
+    # recalibrated daily from the ledger; after 12 March the model's IM of the perp book nearly doubles against
+    # the day-start IM of the batches the engine stored, and the engine posts 25 % above that reference (above
+    # the stressed floor), then catches up by 25 % the next day.
+    d = covid_devnet
+    d.deposit(MM, 2_000_000)
+    d.deposit(FUND, 2_000_000)
+    feeder = Feeder(LedgerPriceSink(d.db), replay_sources(parse_instant("2020-03-07"), d.now_ms()))
+    feeder.step(d.now_ms())
+    ack = ingestor(d.spec, d.db).submit(*d.fill("dex-perp", "c-1", "BTC-PERP", FUND, MM, BTC_QTY, 8_900))
+    assert ack.status == AckStatus.ACCEPTED, ack
+    engine = settlement_engine(d.spec, d.db, BuilderConfig(heartbeat_s=0), clock=ChainClock(d.vault.w3))
+    engine.step()
+    for _ in range(8 * 24 // 4):
+        d.vault.w3.provider.make_request("evm_increaseTime", [4 * 3600])  # type: ignore[arg-type]
+        d.vault.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        feeder.step(d.now_ms())
+        engine.step()
+    with d.db.connect() as conn:
+        rows = conn.execute(select(t.batches.c.as_of_ms, t.batches.c.payload).order_by(t.batches.c.sequence)).all()
+        fund = next(a for a, name in conn.execute(select(t.members.c.account, t.members.c.name)) if name == FUND)
+    capped = []
+    for as_of_ms, p in rows:
+        detail = p["margin_detail"].get(str(fund))
+        if not detail:
+            continue
+        im = int(p["requirements"][str(fund)][0])
+        assert detail["stress_floor"] <= im <= detail["model_im"]
+        if im < detail["model_im"]:
+            capped.append((as_of_ms, im, int(detail["model_im"]), int(detail["stress_floor"])))
+    assert capped, "the COVID jump was not phased in"
+    as_of_ms, im, model, floor = capped[0]
+    assert model > 1.5 * im and im > floor  # a large part of the jump held back; the cap binds, not the floor
+    later = [c for c in capped if c[0] - c[0] % DAY_MS > as_of_ms - as_of_ms % DAY_MS]
+    assert later and later[0][1] > im  # the next day's posted IM catches up
+    with d.db.connect() as conn:
+        reference = margin_before(conn, as_of_ms - as_of_ms % DAY_MS)[fund]
+    assert im == max(floor, min(model, math.ceil(reference[0] * max(1.0, floor / reference[1]) * 1.25)))
