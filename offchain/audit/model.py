@@ -51,6 +51,8 @@ from offchain.risk.calibration import DATA_DIR, content_hash, load_seed, model_f
 from offchain.risk.errors import RiskError
 from offchain.risk.instruments import risk_universe
 from offchain.risk.marketdata import PriceHistory
+from offchain.risk.risecap import stress_floor
+from offchain.risk.units import units_per_row
 
 
 class ModelInputError(CrossclearError, ValueError):
@@ -196,6 +198,9 @@ class Rederived:
     im: int
     mm: int
     haircut_bps: dict[int, int]  # asset -> the model's haircut for this member's holding
+    # With the rise cap (config.max_daily_rise): the lowest IM/MM the engine may post (the stressed floor).
+    floor_im: int | None = None
+    floor_mm: int | None = None
 
 
 @dataclass(frozen=True)
@@ -246,6 +251,9 @@ class MarginRederivation:
         tiers = np.array([tier_index[tier] for _, tier in members], dtype=np.int64)
         result = compute_margin(q, prices, held, cprices, tiers, model, r.haircut_model, r.config)
         extra = (held * cprices * np.maximum(result.haircuts - r.haircut_model.base, 0.0)).sum(axis=1)
+        addons = result.concentration_addon + result.liquidity_addon
+        floor = stress_floor(result.es_core, result.es_stress, addons, r.config.tiers, tiers)
+        floor_units, floor_ok = units_per_row(floor, r.config.decimals, up=True)
         out: dict[int, Rederived | str] = {}
         for account, j in row.items():
             error = result.unit_error(j)
@@ -253,10 +261,21 @@ class MarginRederivation:
                 out[account] = f"account {account}: {error or 'haircut overflow'}"
                 continue
             extra_units = math.ceil(float(extra[j]) * scale)
+            im = int(result.im_units[j]) + extra_units
+            floor_im = floor_mm = None
+            if r.config.max_daily_rise is not None and floor_ok[j]:
+                # the engine's arithmetic at the floor (offchain/settlement/margin.py, RiskEngineMargin._capped)
+                floor_im = min(int(floor_units[j]), int(result.im_units[j])) + extra_units
+                floor_mm = min(
+                    int(result.mm_units[j]) + extra_units,
+                    math.ceil(r.config.mm_fraction * (floor_im - extra_units)) + extra_units,
+                )
             out[account] = Rederived(
-                im=int(result.im_units[j]) + extra_units,
+                im=im,
                 mm=int(result.mm_units[j]) + extra_units,
                 haircut_bps={c.asset: math.ceil(float(result.haircuts[j, k]) * 10_000) for k, c in enumerate(coll)},
+                floor_im=floor_im,
+                floor_mm=floor_mm,
             )
         return out
 

@@ -33,14 +33,22 @@ class MarginDetail:
     liquidity_addon: float
     collateral_value: int  # haircut value, base units (stored as a JSON number, as before)
     haircut_bps: dict[int, int] = field(default_factory=dict)  # asset -> the model's haircut for this holding
+    # The rise cap's record (offchain/risk/risecap.py), base units: the model's IM before the cap and the stressed
+    # floor under it. None in payloads from before the cap; the floor is the next day's reference.
+    model_im: int | None = None
+    stress_floor: int | None = None
 
     def to_json(self) -> dict[str, float]:
+        extra = {
+            k: float(v) for k, v in (("model_im", self.model_im), ("stress_floor", self.stress_floor)) if v is not None
+        }
         return {
             "es_core": self.es_core,
             "concentration_addon": self.concentration_addon,
             "liquidity_addon": self.liquidity_addon,
             "collateral_value": float(self.collateral_value),
             **{f"haircut_bps.{asset}": float(bps) for asset, bps in self.haircut_bps.items()},
+            **extra,
         }
 
     @classmethod
@@ -52,6 +60,8 @@ class MarginDetail:
             liquidity_addon=float(data["liquidity_addon"]),
             collateral_value=int(data["collateral_value"]),
             haircut_bps={int(k[len(prefix) :]): int(v) for k, v in data.items() if k.startswith(prefix)},
+            model_im=None if "model_im" not in data else int(data["model_im"]),
+            stress_floor=None if "stress_floor" not in data else int(data["stress_floor"]),
         )
 
 

@@ -30,6 +30,9 @@ class MarginConfig:
         impact_coeff: square-root impact coefficient Y of the liquidity add-on.
         decimals: decimals of the settlement asset's base unit (USDC: 6).
         tiers: member tiers, indexed by the member tier array.
+        max_daily_rise: the live IM rise cap c (docs/risk.md, "Rise cap"): a member's posted IM rises at most
+            by this fraction a day over its stressed floor, the rest phased in (``None``: no cap). Applied by
+            the settlement engine (offchain/settlement/margin.py), not by :func:`compute_margin`.
     """
 
     measure: Measure = Measure.ES
@@ -41,6 +44,7 @@ class MarginConfig:
     impact_coeff: float = 1.0
     decimals: int = 6
     tiers: tuple[Tier, ...] = DEFAULT_TIERS
+    max_daily_rise: float | None = 0.25
 
     def __post_init__(self) -> None:
         if not 0.5 < self.alpha < 1:
@@ -55,3 +59,5 @@ class MarginConfig:
             raise ConfigError("impact_coeff must be >= 0")
         if not self.tiers:
             raise ConfigError("need at least one tier")
+        if self.max_daily_rise is not None and not self.max_daily_rise > 0:
+            raise ConfigError(f"max_daily_rise must be > 0 (None: no rise cap), got {self.max_daily_rise}")

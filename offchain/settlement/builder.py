@@ -25,7 +25,9 @@ from offchain.ledger.alerts import record_alert
 from offchain.ledger.batch_inputs import SettlementSnapshot, read_snapshot
 from offchain.ledger.batches import BatchPayload, MarginDetail, claim_inputs, posted_collateral_marks, store_built
 from offchain.ledger.handles import Connection
+from offchain.ledger.margin_history import margin_before
 from offchain.ledger.prices import LedgerPrices
+from offchain.marketdata.candles import DAY_MS
 from offchain.marketdata.index import IndexRule
 from offchain.settlement.margin import CollateralSpec, MemberMargin, RiskEngineMargin, StaleCalibrationError
 from offchain.settlement.marks import GuardLimits, Halt, MarkDecision, MarkGuard
@@ -132,7 +134,7 @@ class BatchBuilder:
         prices = LedgerPrices(conn, self.config.index_rule)
         marks = self.guard_marks(conn, snapshot, prices, time.now_ms)
         settled = self.obligations(snapshot, marks)
-        margin = self.margin_after(conn, chain, snapshot, prices, marks, settled, time.now_ms)
+        margin = self.margin_after(conn, chain, snapshot, prices, marks, settled, time.now_ms, time.as_of)
         if margin is None:
             return None
         rows = self.default_rows(conn, chain, tip, time.as_of, snapshot, settled, margin)
@@ -232,16 +234,27 @@ class BatchBuilder:
         marks: GuardedMarks,
         settled: SettledObligations,
         now_ms: int,
+        as_of: int | None = None,
     ) -> MarginState | None:
-        """Every member's IM/MM on the positions after the batch; None when a collateral price is missing."""
+        """Every member's IM/MM on the positions after the batch; None when a collateral price is missing.
+
+        ``as_of``: the batch's asOf (chain seconds); the rise cap's day is the UTC day of it (of ``now_ms``
+        without it), on the clock the stored batches' asOf are on."""
         cprices = self.collateral_prices(conn, prices, now_ms, snapshot.posted_marks)
         if cprices is None:
             return None
         accounts = [a for a, _ in snapshot.members]
         holdings = chain.holdings(accounts, [c.asset for c in self.collateral])
         marks_for_margin = {**{n: m.price for n, m in snapshot.settled_marks.items()}, **marks.new_marks}
+        # The rise cap's reference: each member's IM and stressed floor at the start of the batch's day. The
+        # last batch before midnight may still be unconfirmed at the first batch after it; the reference is
+        # then the batch before that one, until it confirms.
+        reference = None
+        if self.margin.config.max_daily_rise is not None:
+            day_ms = now_ms if as_of is None else as_of * 1000
+            reference = margin_before(conn, day_ms - day_ms % DAY_MS)
         computed = self.margin.requirements(
-            snapshot.members, settled.positions_after, marks_for_margin, holdings, cprices
+            snapshot.members, settled.positions_after, marks_for_margin, holdings, cprices, reference
         )
         posted = snapshot.posted_requirements
         members = self._unrepresentable(conn, computed, posted, now_ms)
@@ -388,7 +401,13 @@ class BatchBuilder:
             collateral_marks={m.asset: (m.price, m.haircut_bps) for m in margin.all_collateral_marks},
             margin_detail={
                 a: MarginDetail(
-                    mg.es_core, mg.concentration_addon, mg.liquidity_addon, mg.collateral_value, dict(mg.haircut_bps)
+                    mg.es_core,
+                    mg.concentration_addon,
+                    mg.liquidity_addon,
+                    mg.collateral_value,
+                    dict(mg.haircut_bps),
+                    mg.model_im,
+                    mg.stress_floor,
                 )
                 for a, mg in margin.members.items()
             },

@@ -8,6 +8,11 @@ recalibrates. A model whose data ends more than ``max_age_ms`` before now refuse
 (:class:`StaleCalibrationError`; the builder alerts and builds no batch): never a silent clamp to old data.
 Every batch records the model version and the content hash of its calibration data.
 
+The IM rise cap (``MarginConfig.max_daily_rise``, docs/risk.md "The rise cap in the live margin run"): the
+posted IM rises at most 25 % a day over the member's IM at the start of the day (scaled by the growth of its
+book's stressed floor), never below that floor; the builder passes the day-start reference it reads from the
+ledger (offchain/ledger/margin_history.py).
+
 The vault checks withdrawals with one haircut per asset, so it gets each asset's base haircut (that
 of a small holding), rounded up to a basis point. The extra haircut a member's large holding earns
 (the concentration term of the haircut model) is added to that member's posted IM instead, so the
@@ -62,6 +67,8 @@ from offchain.risk.instruments import risk_universe
 from offchain.risk.limits import LimitBreach, check_position_limit
 from offchain.risk.marketdata import PriceHistory
 from offchain.risk.platform import CollateralStress
+from offchain.risk.risecap import capped_requirements, stress_floor
+from offchain.risk.units import units_per_row
 
 
 @dataclass(frozen=True)
@@ -103,6 +110,8 @@ class MemberMargin:
     liquidity_addon: float
     haircut_bps: dict[int, int] = field(default_factory=dict)  # asset -> the model's haircut for this holding
     error: str | None = None  # set when this member's amounts have no base units (its numbers are unusable)
+    model_im: int | None = None  # the model's IM before the rise cap (None: not computed, as `im`)
+    stress_floor: int | None = None  # the IM with the core at its stressed-period measure: the cap never goes below
 
 
 class StaleCalibrationError(RiskError):
@@ -258,8 +267,14 @@ class RiskEngineMargin:
         marks: Mapping[str, int],
         holdings: Mapping[tuple[int, int], int],
         collateral_prices: Mapping[int, int],
+        reference: Mapping[int, tuple[int, int]] | None = None,
     ) -> dict[int, MemberMargin]:
-        """IM/MM (base units) of every member `(account, tier)` at the given marks and holdings."""
+        """IM/MM (base units) of every member `(account, tier)` at the given marks and holdings.
+
+        With a rise cap (``config.max_daily_rise``) and ``reference`` (account -> (IM posted, stressed floor) at the
+        start of the day, :func:`offchain.ledger.margin_history.margin_before`), the posted IM is
+        :func:`offchain.risk.risecap.capped_requirements` of the model's: a rise beyond the cap is phased in,
+        never below the stressed floor; MM follows as ``mm_fraction`` of it."""
         m, n_i = len(members), len(self.model.universe)
         row = {account: k for k, (account, _) in enumerate(members)}
         q = np.zeros((m, n_i))
@@ -279,6 +294,9 @@ class RiskEngineMargin:
         result = compute_margin(q, prices, held, cprices, tiers, self.model, self.haircut_model, self.config)
         # Concentration part of the collateral haircut, charged through IM (see module docstring).
         extra = (held * cprices * np.maximum(result.haircuts - self.haircut_model.base, 0.0)).sum(axis=1)
+        addons = result.concentration_addon + result.liquidity_addon
+        floor = stress_floor(result.es_core, result.es_stress, addons, self.config.tiers, tiers)
+        floor_units, floor_ok = units_per_row(floor, self.config.decimals, up=True)
         out: dict[int, MemberMargin] = {}
         for account, r in row.items():
             error = result.unit_error(r)
@@ -288,9 +306,14 @@ class RiskEngineMargin:
                 )
                 continue
             extra_units = math.ceil(float(extra[r]) * self.scale)
+            model_im = int(result.im_units[r]) + extra_units
+            floor_im = min(int(floor_units[r]), int(result.im_units[r])) + extra_units if floor_ok[r] else model_im
+            im, mm = self._capped(
+                model_im, int(result.mm_units[r]) + extra_units, floor_im, extra_units, account, reference
+            )
             out[account] = MemberMargin(
-                im=int(result.im_units[r]) + extra_units,
-                mm=int(result.mm_units[r]) + extra_units,
+                im=im,
+                mm=mm,
                 collateral_value=int(result.collateral_units[r]),
                 es_core=float(result.es_core[r]),
                 concentration_addon=float(result.concentration_addon[r]),
@@ -298,8 +321,36 @@ class RiskEngineMargin:
                 haircut_bps={
                     c.asset: math.ceil(float(result.haircuts[r, k]) * 10_000) for k, c in enumerate(self.collateral)
                 },
+                model_im=model_im,
+                stress_floor=floor_im,
             )
         return out
+
+    def _capped(
+        self,
+        model_im: int,
+        model_mm: int,
+        floor: int,
+        extra: int,
+        account: int,
+        reference: Mapping[int, tuple[int, int]] | None,
+    ) -> tuple[int, int]:
+        """(IM, MM) posted for one member under the rise cap (the model's when there is no cap or reference)."""
+        cap = self.config.max_daily_rise
+        ref = None if reference is None or cap is None else reference.get(account)
+        if ref is None or cap is None:
+            return model_im, model_mm
+        posted = capped_requirements(
+            np.array([float(model_im)]),
+            np.array([float(floor)]),
+            np.array([float(ref[0])]),
+            np.array([float(ref[1])]),
+            cap,
+        )[0]
+        if posted >= model_im:
+            return model_im, model_mm
+        im = max(floor, math.ceil(posted))  # base units, rounded up: never below the floor
+        return im, min(model_mm, math.ceil(self.config.mm_fraction * (im - extra)) + extra)
 
 
 def universe_of(instruments: Mapping[str, InstrumentSpec]) -> Universe:

@@ -79,10 +79,10 @@ class Devnet:
         return fill, sig
 
 
-def make_devnet(url: str, default_fund_usdc: int = 2_000_000) -> Iterator[Devnet]:
+def make_devnet(url: str, default_fund_usdc: int = 2_000_000, risk_asof: str = "2022-11-01") -> Iterator[Devnet]:
     with Anvil() as anvil:
         db = open_ledger(url)
-        spec = bring_up(anvil.web3(), anvil.url, db, MEMBERS, "2022-11-01", default_fund_usdc=default_fund_usdc)
+        spec = bring_up(anvil.web3(), anvil.url, db, MEMBERS, risk_asof, default_fund_usdc=default_fund_usdc)
         yield Devnet(anvil, spec, db, url, connect(spec))
         db.dispose()
 

@@ -54,6 +54,12 @@ def test_a_simulated_week_margins_on_a_model_recalibrated_from_the_ledger(devnet
     assert len({m["data_hash"] for m in models}) == len(versions)
     assert all(len(p["price_evidence"]["BTC-USD-PERP"]["used"]) >= 2 for p in payloads[-5:] if p["marks_used"])
     assert not [a for a in alerts if a[0] == "calibration_stale"]
+    # The rise cap runs in the live path (docs/risk.md, "Rise cap"): every posted IM lies between the stressed
+    # floor and the model's IM, both recorded. (This book's stressed measure stays above its FHS ES all week,
+    # so the floor is the model's IM; tests/settlement/test_rise_cap.py has books the cap binds on.)
+    for p in payloads:
+        for account, detail in p["margin_detail"].items():
+            assert detail["stress_floor"] <= int(p["requirements"][account][0]) <= detail["model_im"]
 
 
 def test_a_stale_calibration_refuses_to_margin_with_an_alert(devnet: Devnet) -> None:

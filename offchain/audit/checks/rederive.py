@@ -12,7 +12,10 @@ For every batch that carries a context, posts requirements or posts collateral m
    the collateral prices in force and the member's holdings, and compares the requirement in force after
    the batch: IM below the model's (`im-rederive`), MM below the model's (`mm-rederive`), or IM above
    `IM_OVERSTATE_FACTOR` times the model's (`im-overstated`: a requirement that freezes a member's
-   withdrawals for no risk).
+   withdrawals for no risk). Under the rise cap (the model's `max_daily_rise`, docs/risk.md) the engine may
+   phase a rise in, so the lower bound is the member's stressed floor (the IM with its core at the
+   stressed-period measure; equal to the model's IM whenever that measure is the larger). The cap's exact
+   value (from the day-start reference) is not re-derived.
 
 The engine reads holdings when it builds a batch, some time between the previous batch and this one; a
 deposit or withdrawal request in between moves the concentration part of a haircut. So the model is run at
@@ -228,13 +231,17 @@ class MarginVerifier:
             if isinstance(low, str) or isinstance(high, str):
                 continue  # no base units for this member: the engine keeps its last requirement (and alerts)
             im, mm = vault.requirements.get(account, (0, 0))
-            if im < low.im - tolerance(low.im):
+            # Under the rise cap the engine may post less than the model, down to the stressed floor.
+            least_im = low.im if low.floor_im is None else low.floor_im
+            least_mm = low.mm if low.floor_mm is None else low.floor_mm
+            capped = "" if low.floor_im is None else f" (stressed floor {least_im} under the rise cap)"
+            if im < least_im - tolerance(least_im):
                 raise Discrepancy(
-                    seq, "im-rederive", f"account {account}: IM {im} in force, the model re-derives {low.im}"
+                    seq, "im-rederive", f"account {account}: IM {im} in force, the model re-derives {low.im}{capped}"
                 )
-            if mm < low.mm - tolerance(low.mm):
+            if mm < least_mm - tolerance(least_mm):
                 raise Discrepancy(
-                    seq, "mm-rederive", f"account {account}: MM {mm} in force, the model re-derives {low.mm}"
+                    seq, "mm-rederive", f"account {account}: MM {mm} in force, the model re-derives {low.mm}{capped}"
                 )
             bound = IM_OVERSTATE_FACTOR * high.im + tolerance(high.im)
             if im > bound:
