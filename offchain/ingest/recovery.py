@@ -20,6 +20,10 @@ from concurrent.futures import ProcessPoolExecutor
 from offchain.core.fills import FillValues, InvalidSignature, fill_digest, fill_leaf, recover_signer_bytes
 
 PARALLEL_MIN = 256  # below this the round trip to the workers costs more than it saves
+# Pieces per worker a bulk is cut into by `start_pieces`: the ingesting thread stores piece k while the workers
+# still recover later ones, so all but about one piece per worker of the database work overlaps the recovery.
+PIECES_PER_WORKER = 4
+PIECE_MIN = 64  # smaller pieces cost more in per-statement and per-task overhead than their overlap saves
 
 Recovered = bytes | str  # the 20-byte signer, or why the signature did not recover
 Checked = tuple[Recovered, bytes]  # and the fill's Merkle leaf
@@ -101,6 +105,20 @@ class SignerRecovery:
             return out
 
         return results
+
+    def start_pieces(
+        self, domain_separator: bytes, items: Sequence[tuple[FillValues, bytes]]
+    ) -> list[tuple[int, Callable[[], list[Checked]]]]:
+        """`start`, with the bulk cut into pieces that complete in order: (the piece's first index, the function
+        that waits for its results). In the calling thread, or for a bulk too small for the workers, one piece."""
+        if not self.parallel(len(items)):
+            return [(0, self.start(domain_separator, items))]
+        pool = self._started()
+        size = max(PIECE_MIN, -(-len(items) // (self.workers * PIECES_PER_WORKER)))
+        return [
+            (i, pool.submit(check_all, domain_separator, list(items[i : i + size])).result)
+            for i in range(0, len(items), size)
+        ]
 
     def _started(self) -> ProcessPoolExecutor:
         with self._lock:
