@@ -22,6 +22,7 @@ from offchain.core.fills import FillValues, InvalidSignature, fill_digest, fill_
 PARALLEL_MIN = 256  # below this the round trip to the workers costs more than it saves
 # Pieces per worker a bulk is cut into by `start_pieces`: the ingesting thread stores piece k while the workers
 # still recover later ones, so all but about one piece per worker of the database work overlaps the recovery.
+# Each piece costs its own statements (a handful of round trips on PostgreSQL, where the ingestor asks for fewer).
 PIECES_PER_WORKER = 4
 PIECE_MIN = 64  # smaller pieces cost more in per-statement and per-task overhead than their overlap saves
 
@@ -107,14 +108,17 @@ class SignerRecovery:
         return results
 
     def start_pieces(
-        self, domain_separator: bytes, items: Sequence[tuple[FillValues, bytes]]
+        self,
+        domain_separator: bytes,
+        items: Sequence[tuple[FillValues, bytes]],
+        pieces_per_worker: int = PIECES_PER_WORKER,
     ) -> list[tuple[int, Callable[[], list[Checked]]]]:
         """`start`, with the bulk cut into pieces that complete in order: (the piece's first index, the function
         that waits for its results). In the calling thread, or for a bulk too small for the workers, one piece."""
         if not self.parallel(len(items)):
             return [(0, self.start(domain_separator, items))]
         pool = self._started()
-        size = max(PIECE_MIN, -(-len(items) // (self.workers * PIECES_PER_WORKER)))
+        size = max(PIECE_MIN, -(-len(items) // (self.workers * pieces_per_worker)))
         return [
             (i, pool.submit(check_all, domain_separator, list(items[i : i + size])).result)
             for i in range(0, len(items), size)

@@ -23,7 +23,7 @@ from offchain.core.eip712 import Domain
 from offchain.core.fills import Fill
 from offchain.ingest import limits
 from offchain.ingest.limits import LivePositions, PositionLimit
-from offchain.ingest.recovery import Checked, SignerRecovery
+from offchain.ingest.recovery import PIECES_PER_WORKER, Checked, SignerRecovery
 from offchain.ingest.snapshot import RegistrySnapshot
 from offchain.ingest.validation import (
     Accepted,
@@ -126,6 +126,9 @@ class Ingestor:
         self._snapshot: RegistrySnapshot | None = None
         self._count_lock = threading.Lock()
         self._recovery = SignerRecovery(recovery_workers)
+        # A piece's statements cost PostgreSQL round trips (staging, COPY, insert, read) that SQLite, in process,
+        # does not pay: there the bulk is cut finer, and more of its database work overlaps the recovery.
+        self._pieces_per_worker = PIECES_PER_WORKER if engine.dialect.name == "sqlite" else 1
         self._unauthenticated: dict[str, int] = {}
         self._position_limit = position_limit
         self._limit_lock = threading.Lock()
@@ -212,7 +215,7 @@ class Ingestor:
             pieces = [(0, authenticated)]
         elif self._recovery.parallel(len(items)):
             started = self._recovery.start_pieces(
-                self._separator, [(fill.leaf_values(), signature) for fill, signature in items]
+                self._separator, [(fill.leaf_values(), signature) for fill, signature in items], self._pieces_per_worker
             )
             # While the workers hash and recover, judge every fill's terms (pure, and cheaper than the
             # recovery it overlaps); only the verdicts of authentic fills not stored yet are used.
