@@ -6,7 +6,8 @@ hashing and recovery (`check_all`: EIP-712 digest, libsecp256k1 recovery through
 fill's Merkle leaf, which ingest stores), so the ingesting thread is left with the checks against the
 registry and the database. A fill crosses the process boundary as its eight signed fields and signature
 (~200 bytes) and comes back as its signer and leaf (~60 bytes). Smaller bulks, and an ingestor without
-workers, do the same in the calling thread.
+workers, do the same in the calling thread. `start_pieces` cuts a bulk finer, into pieces that complete in
+order, so the ingestor can store the first pieces while the workers still recover the later ones.
 """
 
 from __future__ import annotations
