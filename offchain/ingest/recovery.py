@@ -6,7 +6,8 @@ hashing and recovery (`check_all`: EIP-712 digest, libsecp256k1 recovery through
 fill's Merkle leaf, which ingest stores), so the ingesting thread is left with the checks against the
 registry and the database. A fill crosses the process boundary as its eight signed fields and signature
 (~200 bytes) and comes back as its signer and leaf (~60 bytes). Smaller bulks, and an ingestor without
-workers, do the same in the calling thread.
+workers, do the same in the calling thread. `start_pieces` cuts a bulk finer, into pieces that complete in
+order, so the ingestor can store the first pieces while the workers still recover the later ones.
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ from concurrent.futures import ProcessPoolExecutor
 from offchain.core.fills import FillValues, InvalidSignature, fill_digest, fill_leaf, recover_signer_bytes
 
 PARALLEL_MIN = 256  # below this the round trip to the workers costs more than it saves
+# Pieces per worker a bulk is cut into by `start_pieces`: the ingesting thread stores piece k while the workers
+# still recover later ones, so all but about one piece per worker of the database work overlaps the recovery.
+# Each piece costs its own statements (a handful of round trips on PostgreSQL, where the ingestor asks for fewer).
+PIECES_PER_WORKER = 4
+PIECE_MIN = 64  # smaller pieces cost more in per-statement and per-task overhead than their overlap saves
 
 Recovered = bytes | str  # the 20-byte signer, or why the signature did not recover
 Checked = tuple[Recovered, bytes]  # and the fill's Merkle leaf
@@ -101,6 +107,23 @@ class SignerRecovery:
             return out
 
         return results
+
+    def start_pieces(
+        self,
+        domain_separator: bytes,
+        items: Sequence[tuple[FillValues, bytes]],
+        pieces_per_worker: int = PIECES_PER_WORKER,
+    ) -> list[tuple[int, Callable[[], list[Checked]]]]:
+        """`start`, with the bulk cut into pieces that complete in order: (the piece's first index, the function
+        that waits for its results). In the calling thread, or for a bulk too small for the workers, one piece."""
+        if not self.parallel(len(items)):
+            return [(0, self.start(domain_separator, items))]
+        pool = self._started()
+        size = max(PIECE_MIN, -(-len(items) // (self.workers * pieces_per_worker)))
+        return [
+            (i, pool.submit(check_all, domain_separator, list(items[i : i + size])).result)
+            for i in range(0, len(items), size)
+        ]
 
     def _started(self) -> ProcessPoolExecutor:
         with self._lock:

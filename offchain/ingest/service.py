@@ -23,7 +23,7 @@ from offchain.core.eip712 import Domain
 from offchain.core.fills import Fill
 from offchain.ingest import limits
 from offchain.ingest.limits import LivePositions, PositionLimit
-from offchain.ingest.recovery import Checked, SignerRecovery
+from offchain.ingest.recovery import PIECES_PER_WORKER, Checked, SignerRecovery
 from offchain.ingest.snapshot import RegistrySnapshot
 from offchain.ingest.validation import (
     Accepted,
@@ -126,6 +126,9 @@ class Ingestor:
         self._snapshot: RegistrySnapshot | None = None
         self._count_lock = threading.Lock()
         self._recovery = SignerRecovery(recovery_workers)
+        # A piece's statements cost PostgreSQL round trips (staging, COPY, insert, read) that SQLite, in process,
+        # does not pay: there the bulk is cut finer, and more of its database work overlaps the recovery.
+        self._pieces_per_worker = PIECES_PER_WORKER if engine.dialect.name == "sqlite" else 1
         self._unauthenticated: dict[str, int] = {}
         self._position_limit = position_limit
         self._limit_lock = threading.Lock()
@@ -196,97 +199,144 @@ class Ingestor:
 
         Fills that do not authenticate are refused with their reason but leave nothing in the ledger:
         anyone can send them, so they are only counted (`unauthenticated_counts`). Refusals of authentic
-        fills are recorded in `rejections` (the venue's own rate limit bounds them)."""
+        fills are recorded in `rejections` (the venue's own rate limit bounds them).
+
+        Through the recovery workers the bulk is stored piece by piece as the workers finish them, all in the
+        same transaction: the database work of one piece overlaps the recovery of the next. A later piece
+        reads the earlier pieces' rows as stored (a transaction sees its own writes), so a key repeated
+        across pieces is judged a duplicate or a CONFLICT exactly as one repeated within a piece."""
         now_ms = self._clock()
         snap = self.snapshot(now_ms)
         terms: list[Accepted | Rejection] | None = None
+        pieces: Iterable[tuple[int, Sequence[Rejection | None]]]
         if authenticated is not None:
-            checked: Sequence[Rejection | None] = authenticated
+            if len(authenticated) != len(items):
+                raise ValueError("authenticated must have one entry per item")
+            pieces = [(0, authenticated)]
         elif self._recovery.parallel(len(items)):
+            started = self._recovery.start_pieces(
+                self._separator, [(fill.leaf_values(), signature) for fill, signature in items], self._pieces_per_worker
+            )
             # While the workers hash and recover, judge every fill's terms (pure, and cheaper than the
             # recovery it overlaps); only the verdicts of authentic fills not stored yet are used.
-            results = self._start_checks(items)
             terms = [check_terms(fill, snap, now_ms, self._window) for fill, _ in items]
-            checked = self._authenticated(items, snap, results())
+            bounds = [start for start, _ in started[1:]] + [len(items)]
+            pieces = (
+                (start, self._authenticated(items[start:stop], snap, wait()))
+                for (start, wait), stop in zip(started, bounds, strict=True)
+            )
         else:
-            checked = self.authenticate_many(items)
-        if len(checked) != len(items):
-            raise ValueError("authenticated must have one entry per item")
+            pieces = [(0, self.authenticate_many(items))]
+
         acks: list[Ack | None] = [None] * len(items)
         refused: list[tuple[int, Rejection]] = []
-        authentic: list[tuple[int, bytes]] = []  # (index, leaf)
+        limit = self._position_limit
+        with contextlib.ExitStack() as stack:
+            conn: Connection | None = None
+            live: LivePositions | None = None  # live positions of the bulk's members, read once if needed
+            for start, checked in pieces:
+                authentic = self._sort_authentic(acks, start, checked)
+                if not authentic:
+                    continue
+                if conn is None:  # the first authentic fill opens the bulk's transaction
+                    if limit is not None:
+                        stack.enter_context(self._limit_lock)
+                    conn = stack.enter_context(self._engine.begin())
+                    if limit is not None:
+                        store.serialize_limit_checks(conn)  # other processes' limit-checked bulks wait for this one
+                    if terms is not None and (
+                        limit is not None or any(isinstance(t, Accepted) and t.closes_out is not None for t in terms)
+                    ):
+                        # Read before any piece is inserted: a later read would count the bulk's own fills.
+                        live = self._live(conn, snap, [fill for fill, _ in items], limit is not None)
+                live = self._store_piece(conn, items, authentic, terms, snap, now_ms, live, acks, refused)
+            if conn is not None:
+                for i, rejection in refused:
+                    acks[i] = Ack.rejected(rejection)
+                rows = [
+                    RejectionRow(items[i][0].venue, items[i][0].venue_fill_id, why.reason.value, why.detail, now_ms)
+                    for i, why in refused
+                ]
+                store.record_rejections(conn, rows)
+        # Committed: only now may the venue learn the outcome.
+        assert all(a is not None for a in acks)
+        return [a for a in acks if a is not None]
+
+    def _sort_authentic(
+        self, acks: list[Ack | None], start: int, checked: Sequence[Rejection | None]
+    ) -> list[tuple[int, bytes | None]]:
+        """Ack the piece's fills that did not authenticate (counted, never stored); the (index, leaf if hashed
+        already) of the others."""
+        authentic: list[tuple[int, bytes | None]] = []
         anonymous: dict[str, int] = {}
         leaves = checked.leaves if isinstance(checked, Authenticated) else None
-        for i, rejection in enumerate(checked):
+        for k, rejection in enumerate(checked):
             if rejection is None:
-                authentic.append((i, items[i][0].leaf() if leaves is None else leaves[i]))
+                authentic.append((start + k, None if leaves is None else leaves[k]))
             else:
-                acks[i] = Ack.rejected(rejection)
+                acks[start + k] = Ack.rejected(rejection)
                 anonymous[rejection.reason.value] = anonymous.get(rejection.reason.value, 0) + 1
         if anonymous:
             with self._count_lock:
                 for reason, n in anonymous.items():
                     self._unauthenticated[reason] = self._unauthenticated.get(reason, 0) + n
-        if not authentic:
-            return [a for a in acks if a is not None]
+        return authentic
 
+    def _store_piece(
+        self,
+        conn: Connection,
+        items: Sequence[tuple[Fill, bytes]],
+        piece: Sequence[tuple[int, bytes | None]],
+        terms: Sequence[Accepted | Rejection] | None,
+        snap: RegistrySnapshot,
+        now_ms: int,
+        live: LivePositions | None,
+        acks: list[Ack | None],
+        refused: list[tuple[int, Rejection]],
+    ) -> LivePositions | None:
+        """Judge and insert the authentic fills of one piece (index, leaf) inside the bulk's transaction; their
+        acks go into `acks`, refusals into `refused`. Returns the live positions (read here if first needed)."""
         limit = self._position_limit
-        with self._limit_lock if limit is not None else contextlib.nullcontext(), self._engine.begin() as conn:
-            if limit is not None:
-                store.serialize_limit_checks(conn)  # other processes' limit-checked bulks wait for this one
-            stored = store.read_stored(conn, {(items[i][0].venue, items[i][0].venue_fill_id) for i, _ in authentic})
-            claims: dict[FillKey, _Claim] = {}
-            live: LivePositions | None = None  # live positions of the bulk's members, read once if needed
-            for i, leaf in authentic:
-                fill, signature = items[i]
-                key = (fill.venue, fill.venue_fill_id)
-                if key in stored:
-                    self._settle_against(acks, refused, i, leaf, stored[key])
-                elif key in claims:
-                    claims[key].followers.append((i, leaf))
-                else:
-                    verdict = check_terms(fill, snap, now_ms, self._window) if terms is None else terms[i]
-                    if isinstance(verdict, Accepted) and (verdict.closes_out is not None or limit is not None):
-                        if live is None:
-                            live = self._live(conn, snap, [items[j][0] for j, _ in authentic], limit is not None)
-                        if verdict.closes_out is not None:
-                            verdict = _close_out(verdict, fill, live)
-                        if isinstance(verdict, Accepted) and limit is not None:
-                            verdict = limits.within_limits(limit, verdict, fill, snap, live) or verdict
-                        if isinstance(verdict, Accepted):
-                            limits.apply(verdict, fill, live)
+        authentic = [(i, items[i][0].leaf() if leaf is None else leaf) for i, leaf in piece]
+        stored = store.read_stored(conn, {(items[i][0].venue, items[i][0].venue_fill_id) for i, _ in authentic})
+        claims: dict[FillKey, _Claim] = {}
+        for i, leaf in authentic:
+            fill, signature = items[i]
+            key = (fill.venue, fill.venue_fill_id)
+            if key in stored:
+                self._settle_against(acks, refused, i, leaf, stored[key])
+            elif key in claims:
+                claims[key].followers.append((i, leaf))
+            else:
+                verdict = check_terms(fill, snap, now_ms, self._window) if terms is None else terms[i]
+                if isinstance(verdict, Accepted) and (verdict.closes_out is not None or limit is not None):
+                    if live is None:
+                        # Only one piece reaches here without `live` read beforehand: nothing is inserted yet.
+                        live = self._live(conn, snap, [items[j][0] for j, _ in authentic], limit is not None)
+                    if verdict.closes_out is not None:
+                        verdict = _close_out(verdict, fill, live)
+                    if isinstance(verdict, Accepted) and limit is not None:
+                        verdict = limits.within_limits(limit, verdict, fill, snap, live) or verdict
                     if isinstance(verdict, Accepted):
-                        claims[key] = _Claim(i, leaf, _fill_row(fill, signature, leaf, verdict, now_ms), [])
-                    else:
-                        refused.append((i, verdict))
+                        limits.apply(verdict, fill, live)
+                if isinstance(verdict, Accepted):
+                    claims[key] = _Claim(i, leaf, _fill_row(fill, signature, leaf, verdict, now_ms), [])
+                else:
+                    refused.append((i, verdict))
 
-            inserted = store.insert_new_fills(conn, [c.row for c in claims.values()])
-            lost = {key for key in claims if key not in inserted}
-            winners = store.read_stored(conn, lost) if lost else {}
-            for key, claim in claims.items():
-                if key in inserted:
-                    final = StoredFill(inserted[key], claim.leaf)
-                    acks[claim.index] = Ack(AckStatus.ACCEPTED, final.id, None, "")
-                else:  # a concurrent submitter stored this key between our read and our insert
-                    final = winners[key]
-                    self._settle_against(acks, refused, claim.index, claim.leaf, final)
-                for j, leaf in claim.followers:
-                    self._settle_against(acks, refused, j, leaf, final)
-
-            for i, rejection in refused:
-                acks[i] = Ack.rejected(rejection)
-            store.record_rejections(
-                conn,
-                [
-                    RejectionRow(
-                        items[i][0].venue, items[i][0].venue_fill_id, rejection.reason.value, rejection.detail, now_ms
-                    )
-                    for i, rejection in refused
-                ],
-            )
-        # Committed: only now may the venue learn the outcome.
-        assert all(a is not None for a in acks)
-        return [a for a in acks if a is not None]
+        inserted = store.insert_new_fills(conn, [c.row for c in claims.values()])
+        lost = {key for key in claims if key not in inserted}
+        winners = store.read_stored(conn, lost) if lost else {}
+        for key, claim in claims.items():
+            if key in inserted:
+                final = StoredFill(inserted[key], claim.leaf)
+                acks[claim.index] = Ack(AckStatus.ACCEPTED, final.id, None, "")
+            else:  # a concurrent submitter stored this key between our read and our insert
+                final = winners[key]
+                self._settle_against(acks, refused, claim.index, claim.leaf, final)
+            for j, leaf in claim.followers:
+                self._settle_against(acks, refused, j, leaf, final)
+        return live
 
     @staticmethod
     def _live(conn: Connection, snap: RegistrySnapshot, bulk: Sequence[Fill], with_limits: bool) -> LivePositions:

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import Table, func, select
 
-from offchain.api.bodyguard import json_depth
+from offchain.api.bodyguard import deeper_than, json_depth
 from offchain.api.signing import sign_request
 from offchain.ledger import schema as t
 from tests.api.conftest import (
@@ -80,6 +80,15 @@ def test_depth_scan_ignores_brackets_in_strings() -> None:
     assert json_depth(b'["a\\\\", [[]], "[["]') == 3  # an escaped backslash ends its string
     assert json_depth(b"42") == 0
     assert json_depth(b"[" * 70_000) == 70_000
+
+
+def test_the_bracket_count_shortcut_decides_as_the_depth_scan() -> None:
+    bodies = [b'{"a": [1, {"b": "[[[[{{{{"}]}', b'["\\"[[[[", [[]]]', b"[" * 70_000, b"[[[]]]", b"[[][][]]", b"{}"]
+    bodies.append(b"7")
+    for body in bodies:
+        for limit in range(5):
+            assert deeper_than(body, limit) is (json_depth(body) > limit), (body[:20], limit)
+    assert deeper_than(b"[" * 65, 64) and not deeper_than(b"[" * 64, 64)
 
 
 def test_deep_and_huge_bodies_are_refused_before_parsing(api: Api) -> None:

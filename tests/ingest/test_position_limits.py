@@ -13,6 +13,7 @@ from sqlalchemy import insert
 from offchain.core.obligations import InstrumentSpec
 from offchain.devnet.bootstrap import DEFAULT_COLLATERAL, DEFAULT_INSTRUMENTS
 from offchain.ingest import AckStatus, Ingestor, Reason, registry
+from offchain.ingest.recovery import PARALLEL_MIN
 from offchain.ledger.schema import positions
 from offchain.risk.limits import POSITION_LIMIT
 from offchain.settlement.margin import CollateralSpec, RiskEngineMargin, build_risk_margin
@@ -105,3 +106,39 @@ def test_a_tier_without_limits_is_refused_not_cleared_unbounded(limited: tuple[W
     ack = ingestor.submit(fill, sign(fill))
     assert ack.reason is Reason.POSITION_LIMIT and "'gold'" in ack.detail
     assert world.stored() == {}
+
+
+def test_through_the_recovery_workers_the_bulk_is_limited_as_one_sequence(
+    limited: tuple[World, Ingestor, int], margin: RiskEngineMargin
+) -> None:
+    """A bulk big enough for the workers is stored piece by piece: the live positions of every member the bulk
+    names are read once, before the first piece goes in, and moved by each accepted fill, so the limit falls
+    where one fill-by-fill walk puts it. (Read per piece, NEWBIE, named only in later pieces, would be missed
+    by the first piece's read; read later, the earlier pieces' own fills would count twice.)"""
+    world, _, limit = limited
+    big = Account.from_key("0x" + "d1" * 32).address
+    with world.engine.begin() as conn:
+        registry.admit_member(conn, 14, big, "m14", "market_maker", "tier1", "mm", created_ms=NOW)
+        registry.grant(conn, 14, "BTC-USD-PERP")
+    pending = world.fill(venue_fill_id="pending", buyer=NEWBIE, seller=HOUSE, qty=limit // 2)
+    with_workers = Ingestor(
+        world.engine, DOMAIN, clock=world.clock, position_limit=margin.position_limit, recovery_workers=2
+    )
+    step = limit // PARALLEL_MIN + 1  # about PARALLEL_MIN / 2 steps reach the limit
+    first = [world.fill(venue_fill_id=f"h{i}", buyer=HOUSE, seller=big, qty=1) for i in range(PARALLEL_MIN)]
+    then = [world.fill(venue_fill_id=f"n{i}", buyer=NEWBIE, seller=HOUSE, qty=step) for i in range(PARALLEL_MIN)]
+    try:
+        assert with_workers.submit(pending, sign(pending)).status is AckStatus.ACCEPTED
+        acks = with_workers.submit_many([(f, sign(f)) for f in first + then])
+    finally:
+        with_workers.close()
+    expected: list[Reason | None] = []
+    position = limit // 2
+    for _ in then:
+        breach = margin.position_limit("tier3", "BTC-USD-PERP", position, position + step)
+        expected.append(None if breach is None else Reason.POSITION_LIMIT)
+        position += step if breach is None else 0
+    assert [a.reason for a in acks] == [None] * len(first) + expected
+    accepted = expected.count(None)
+    assert 0 < accepted < len(then)
+    assert len(world.stored()) == 1 + len(first) + accepted
