@@ -273,3 +273,68 @@ def test_a_published_plan_missing_a_layer_names_it() -> None:
 def test_the_first_account_out_of_line_is_the_one_named() -> None:
     _, detail = finding(c=cover(assessed=[(9, 1), (10, 3), (11, 2)]))
     assert "account 9 was assessed 1 but had no contribution at the DECLARE" in detail
+
+
+# A smaller default: a debt of 36 leaves 1 to assess after layers 2-4, all of it to survivor 10 (the larger
+# remainder of 12:8), so a survivor's share, a layer's total and a plan's difference can each be one unit.
+STATE_36 = replace(STATE, loss=36)
+DRAWN_36 = [(2, 7, 0, 5, 5), (3, 3, 0, 10, 10), (4, 2, 0, 20, 20), (5, 10, 0, 1, 1)]
+
+
+def cover_36(assessed: list[tuple[int, int]] | None = None) -> CoverRecord:
+    return CoverRecord(
+        defaulter=DEFAULTER,
+        amount=36,
+        debt=36,
+        state=STATE_36,
+        plan=plan_waterfall(STATE_36),
+        drawn=list(DRAWN_36),
+        assessed=[(10, 1)] if assessed is None else assessed,
+    )
+
+
+def run_36(**kw: object) -> None:
+    shown = kw.pop("published", PublishedDefaults(waterfalls=(plan_of(DRAWN_36),)))
+    run(c=cover_36(**kw), emitted=events(DRAWN_36), published=shown)  # type: ignore[arg-type]
+
+
+def finding_36(**kw: object) -> tuple[str, str]:
+    with pytest.raises(Discrepancy) as exc:
+        run_36(**kw)
+    return exc.value.check, exc.value.detail
+
+
+def test_a_share_of_one_unit_left_unassessed_is_the_one_named() -> None:
+    assert [(d.account, d.amount) for d in plan_waterfall(STATE_36).assessments] == [(10, 1)]
+    run_36()
+    check, detail = finding_36(assessed=[(11, 1)])
+    assert check == "assessments"
+    assert "account 10 was assessed 0, its pro-rata share is 1 (contribution at DECLARE 12 of 20)" in detail
+
+
+def test_an_earlier_layer_holding_one_unit_and_not_drawn_is_named() -> None:
+    state = replace(STATE, contribution=1)
+    drawn = [(2, 7, 0, 1, 1), (3, 3, 0, 10, 10), (4, 2, 0, 20, 20), (5, 10, 0, 5, 5), (5, 11, 0, 4, 4)]
+    c = CoverRecord(DEFAULTER, 40, 40, state, plan_waterfall(state), drawn, [(10, 5), (11, 4)])
+    skipped = [(3, 3, 0, 10, 10), (4, 2, 0, 20, 20)]
+    assert finding(c=c, emitted=events(drawn), observed=events(skipped))[1].endswith(
+        "(layer 3 drawn while layer 2 still held 1)"
+    )
+
+
+def test_a_plan_one_unit_off_in_a_layer_names_that_layer() -> None:
+    without_l5 = [r for r in DRAWN_36 if r[0] != 5]
+    assert finding_36(published=PublishedDefaults(waterfalls=(plan_of(without_l5),))) == (
+        "waterfall-plan",
+        "the published plan for the default of account 7 splits L2 5, L3 10, L4 20 (3 draws), the vault drew "
+        "L2 5, L3 10, L4 20, L5 1 (4 draws); first difference: layer 5, published 0, drawn 1",
+    )
+    extra_l1 = [(1, 7, 2, 3, 1), *DRAWN_36]
+    assert finding_36(published=PublishedDefaults(waterfalls=(plan_of(extra_l1),)))[1].endswith(
+        "; first difference: layer 1, published 1, drawn 0"
+    )
+    # A published row worth nothing in a layer the vault did not draw: the totals agree, the draws do not.
+    worthless_l1 = [(1, 7, 2, 3, 0), *DRAWN_36]
+    assert finding_36(published=PublishedDefaults(waterfalls=(plan_of(worthless_l1),)))[1].endswith(
+        "(5 draws), the vault drew L2 5, L3 10, L4 20, L5 1 (4 draws); same layer totals, different draws"
+    )

@@ -88,7 +88,6 @@ class Expected:
     """A batch's re-derived requirements, checked once the batch's rows are posted."""
 
     sequence: int
-    version: str
     low: dict[int, Rederived | str]
     high: dict[int, Rederived | str]
 
@@ -219,8 +218,7 @@ class MarginVerifier:
             high = low if same else calc.requirements(members_high, held, decimals, marks, high_h, cprices)
         except (ModelInputError, KeyError) as exc:
             raise Discrepancy(seq, "im-rederive", f"cannot re-derive margin: {exc}") from exc
-        version = str((batch.sequence, rebuilt.data_hash[:12]))
-        return Expected(seq, version, low, high)
+        return Expected(seq, low, high)
 
     @staticmethod
     def compare(expected: Expected, vault: VaultReplay) -> None:
