@@ -21,7 +21,7 @@ from offchain.app.settings import ApiNodeSettings, DeploymentDescription, Engine
 from offchain.chain.signers import RiskSigner
 from offchain.chain.transactions import TxSender
 from offchain.chain.vault import VaultClient, vault_error_decoder
-from offchain.config.keys import load_account
+from offchain.config.keys import KeySource, load_account
 from offchain.config.settings import SettingsError
 from offchain.core.obligations import InstrumentSpec
 from offchain.defaults.manager import DefaultManager, DefaultsConfig
@@ -180,4 +180,9 @@ def api_settings(node: ApiNodeSettings, env: Mapping[str, str] | None = None) ->
     }
     if node.relayer is not None:
         overrides["relayer_key"] = "0x" + bytes(load_account(node.relayer, deployment.chain_id).key).hex()
-    return ApiSettings.from_env(env, overrides=overrides)
+    settings = ApiSettings.from_env(env, overrides=overrides)
+    if node.relayer is None and settings.relayer_key is not None:
+        # A relayer key from `CROSSCLEAR_API_RELAYER_KEY` is a plain key: the one rule for those (devnet only)
+        # applies to it as to every other key, or the environment would be a way around the keystore.
+        load_account(KeySource(plain_key=settings.relayer_key), deployment.chain_id)
+    return settings

@@ -88,6 +88,7 @@ class PostgresLeaderLock:
             ).scalar_one()
             self._conn.commit()
         except SQLAlchemyError as exc:  # the lock's session failed: with it went the lock
+            self._drop()  # nothing left to unlock: a later release() must not fail on the dead session
             raise LeadershipLost(f"the leader lock's session failed: {exc}") from exc
         if not held:
             raise LeadershipLost("the leader lock is no longer held")
@@ -97,8 +98,19 @@ class PostgresLeaderLock:
             try:
                 self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
                 self._conn.commit()
+            except SQLAlchemyError:
+                # The session died under us (the server ended it, the network dropped): a session-level lock
+                # ends with its session, so there is nothing to unlock, and release() runs in `finally`
+                # blocks where raising here would replace the error that stopped the engine.
+                pass
             finally:
-                self._conn.close()
+                self._drop()
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.invalidate()  # a dead connection goes, not back to the pool
+            finally:
                 self._conn = None
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from offchain.ledger.db import make_engine
 from offchain.ledger.leader import (
@@ -83,4 +83,28 @@ def test_engines_started_together_migrate_a_fresh_ledger_once(postgres_url: str)
     assert errors == []
     db = make_engine(url)
     assert "engine_status" in inspect(db).get_table_names()
+    db.dispose()
+
+
+def test_a_lock_whose_session_the_server_ended_is_lost_and_releases_quietly(postgres_url: str) -> None:
+    """A database failover, an idle-session timeout or `pg_terminate_backend` ends the lock's session from the
+    server side: `check()` says LeadershipLost, and the `finally: release()` after it must not raise on the
+    dead session (it did, with PendingRollbackError, which replaced LeadershipLost: `crossclear engine` then
+    died with a traceback and exit 1 instead of one line and exit 4). Found by the issue 12 review."""
+    db = make_engine(fresh_database(postgres_url))
+    lock = PostgresLeaderLock(db, VAULT, 0.01)
+    assert lock.acquire(_tries(1))
+    assert lock._conn is not None
+    backend = lock._conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    lock._conn.commit()
+    with db.connect() as admin:
+        assert admin.execute(text("SELECT pg_terminate_backend(:p)"), {"p": backend}).scalar_one()
+    with pytest.raises(LeadershipLost, match="session failed"):
+        lock.check()
+    lock.release()  # nothing to unlock: the lock went with its session
+    with pytest.raises(LeadershipLost, match="never taken"):
+        lock.check()  # and the lock knows it no longer leads
+    successor = PostgresLeaderLock(db, VAULT, 0.01)
+    assert successor.acquire(_tries(1))  # the lock is free for a standby
+    successor.release()
     db.dispose()
