@@ -43,10 +43,14 @@ def deploy_vault(
     threshold: int,
     withdrawal_delay: int,
     escape_period: int,
+    loosening_delay: int,
+    mark_band_bps: int,
 ) -> VaultContracts:
     """The one way a vault is deployed (devnet and `crossclear deploy` alike): the extension module first (its
     constructor deploys VaultDefaults; the three contracts' creation code together exceeds EIP-3860's initcode
-    limit), then the vault, which takes the extension's address."""
+    limit), then the vault, which takes the extension's address. The loosening rules (`loosening_delay`,
+    `mark_band_bps`) go to the constructor, so they bind from the first block whoever governs (a timelock
+    could only set them after its own delay)."""
     extension = deploy_contract(deployer, "VaultExtension")
     vault = deploy_contract(
         deployer,
@@ -59,6 +63,8 @@ def deploy_vault(
         threshold,
         withdrawal_delay,
         escape_period,
+        loosening_delay,
+        mark_band_bps,
         extension,
     )
     ext = deployer.w3.eth.contract(address=to_checksum_address(extension), abi=load_artifact("VaultExtension").abi)
@@ -82,12 +88,23 @@ DEVNET_TOKENS = (
 )
 
 
+# The loosening rules a new vault starts with (docs/contracts.md "Loosening", docs/operators.md): a decrease of a
+# member's IM/MM or of a haircut counts only after a day, at least the withdrawal delay, which the trust model's
+# bound on margin manipulation needs (L >= D), and a day is when the outflow budgets renew; a collateral's price
+# may rise at most 25 % above its start-of-day mark per day, beyond the largest daily rise of the listed
+# collateral seen so far, so honest marks are never refused.
+DEFAULT_LOOSENING_DELAY_S = 24 * 3600
+DEFAULT_MARK_BAND_BPS = 2_500
+
+
 @dataclass(frozen=True)
 class VaultParams:
     signers: Sequence[str]
     threshold: int
     withdrawal_delay: int = 3600
     escape_period: int = 7 * 24 * 3600
+    loosening_delay: int = DEFAULT_LOOSENING_DELAY_S
+    mark_band_bps: int = DEFAULT_MARK_BAND_BPS
 
 
 @dataclass
@@ -120,6 +137,8 @@ def deploy_devnet(
         params.threshold,
         params.withdrawal_delay,
         params.escape_period,
+        params.loosening_delay,
+        params.mark_band_bps,
     ).vault
     vault = VaultClient(w3, vault_address)
     assets = {settlement: 0}
