@@ -26,7 +26,7 @@ from pydantic_settings import (
 )
 
 from offchain.app.keys import KeySource
-from offchain.chain.deploy import DEFAULT_LOOSENING_DELAY_S, DEFAULT_MARK_BAND_BPS
+from offchain.chain.loosening import DEFAULT_LOOSENING_DELAY_S, DEFAULT_MARK_BAND_BPS
 from offchain.errors import ConfigError
 from offchain.ledger.db import DEFAULT_URL
 

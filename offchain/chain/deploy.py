@@ -9,6 +9,7 @@ from eth_utils import to_checksum_address
 from web3 import Web3
 
 from offchain.chain.artifacts import load_artifact
+from offchain.chain.loosening import DEFAULT_LOOSENING_DELAY_S, DEFAULT_MARK_BAND_BPS
 from offchain.chain.registry import Params as RegistryParams
 from offchain.chain.registry import RegistryClient
 from offchain.chain.transactions import TxSender
@@ -86,15 +87,6 @@ DEVNET_TOKENS = (
     TokenSpec("WBTC", "Wrapped Bitcoin (devnet)", 8),
     TokenSpec("TBILL", "Tokenized T-bill fund share (devnet)", 6),
 )
-
-
-# The loosening rules a new vault starts with (docs/contracts.md "Loosening", docs/operators.md): a decrease of a
-# member's IM/MM or of a haircut counts only after a day, at least the withdrawal delay, which the trust model's
-# bound on margin manipulation needs (L >= D), and a day is when the outflow budgets renew; a collateral's price
-# may rise at most 25 % above its start-of-day mark per day, beyond the largest daily rise of the listed
-# collateral seen so far, so honest marks are never refused.
-DEFAULT_LOOSENING_DELAY_S = 24 * 3600
-DEFAULT_MARK_BAND_BPS = 2_500
 
 
 @dataclass(frozen=True)

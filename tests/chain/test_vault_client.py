@@ -8,8 +8,9 @@ from web3 import Web3
 from web3.types import RPCEndpoint
 
 from offchain.chain.anvil import ANVIL_KEYS
-from offchain.chain.deploy import DEFAULT_LOOSENING_DELAY_S, DEFAULT_MARK_BAND_BPS, Deployment, VaultParams, mint
+from offchain.chain.deploy import Deployment, VaultParams, mint
 from offchain.chain.errors import RevertedError
+from offchain.chain.loosening import DEFAULT_LOOSENING_DELAY_S, DEFAULT_MARK_BAND_BPS
 from offchain.chain.signers import RiskSigner, sign_batch
 from offchain.chain.vault import vault_sender
 from offchain.core.batch import DEFAULT_FUND_ACCOUNT, Batch, Mark, Requirement, Transfer
