@@ -27,7 +27,7 @@ settings.load_profile("crossclear")
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Forge's suite and Slither, when collected, start now on the second core (tests/contracts/background.py)."""
+    """Forge's suite, Slither and Halmos, when collected, start now on the second core (contracts/background.py)."""
     from tests.contracts import background
 
     background.start([item.nodeid for item in session.items])

@@ -55,6 +55,8 @@ contract Vault is VaultBase, IVaultMain {
     /// @param threshold_ How many of them must sign a batch.
     /// @param withdrawalDelay_ Delay between a withdrawal request and its execution.
     /// @param escapePeriod_ How long without a batch opens the escape hatch.
+    /// @param looseningDelay_ How long a decrease of a requirement or a haircut waits (`setLooseningDelay`).
+    /// @param markBandBps_ How far a collateral's price may rise per period (`setMarkBand`; 0: no band).
     /// @param extension The VaultExtension module (deployed first; it deploys VaultDefaults): its code must be
     /// the audited one, which anyone can check against the published artefact before depositing.
     constructor(
@@ -66,6 +68,8 @@ contract Vault is VaultBase, IVaultMain {
         uint8 threshold_,
         uint64 withdrawalDelay_,
         uint64 escapePeriod_,
+        uint64 looseningDelay_,
+        uint16 markBandBps_,
         VaultExtension extension
     ) {
         if (
@@ -80,6 +84,12 @@ contract Vault is VaultBase, IVaultMain {
         _setSigners(signers_, threshold_);
         _setWithdrawalDelay(withdrawalDelay_);
         _setEscapePeriod(escapePeriod_);
+        // The loosening rules are on from the first block: a deployment never starts with a quorum able to free
+        // collateral at once (governance may change them later, never retroactively).
+        if (looseningDelay_ > MAX_DELAY) revert InvalidDelay(looseningDelay_);
+        (_looseningDelay, _markBandBps) = (looseningDelay_, markBandBps_);
+        emit LooseningDelayUpdated(looseningDelay_);
+        emit MarkBandUpdated(markBandBps_);
 
         uint8 decimals = _listAsset(settlementToken);
         // forge-lint: disable-next-line(unsafe-typecast)
@@ -278,7 +288,7 @@ contract Vault is VaultBase, IVaultMain {
     /// last non-zero price at the start of the period (MarkOutsideBand), and a haircut decrease counts only
     /// after the loosening delay (the haircut in force keeps applying until then). Falls in price and rises
     /// in haircut apply at once: refusing a tightening would overvalue collateral in a crash.
-    function _applyMarks(bytes32[] calldata marks) private {
+    function _applyMarks(bytes32[] calldata marks) internal {
         uint256 assets = _assetCount;
         for (uint256 i; i < marks.length; ++i) {
             (uint16 asset, uint16 haircutBps, uint128 price) = Batch.unpackMark(marks[i]);
@@ -330,7 +340,7 @@ contract Vault is VaultBase, IVaultMain {
     /// @dev Requirement row: account [255..224] | im [223..112] | mm [111..0]; members only, mm <= im.
     /// Increases apply at once; a decrease (of IM or of MM) counts only after the loosening delay: until then
     /// margin checks keep the higher of the posted requirement and the one in force when it was posted.
-    function _applyRequirements(bytes32[] calldata requirements) private {
+    function _applyRequirements(bytes32[] calldata requirements) internal {
         uint256 accounts = _accountCount;
         for (uint256 i; i < requirements.length; ++i) {
             (uint32 account, uint112 im, uint112 mm) = Batch.unpackRequirement(requirements[i]);
@@ -506,7 +516,7 @@ contract Vault is VaultBase, IVaultMain {
     }
 
     /// @dev Take `amount` of `asset` from this period's outflow budget, if it is there.
-    function _spendOutflow(uint16 asset, uint128 amount) private returns (bool) {
+    function _spendOutflow(uint16 asset, uint128 amount) internal returns (bool) {
         Outflow memory o = _outflow[asset];
         // forge-lint: disable-next-line(unsafe-typecast)
         uint32 period = uint32(block.timestamp / OUTFLOW_PERIOD); // lasts 11 million years

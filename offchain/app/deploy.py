@@ -64,6 +64,8 @@ def deploy_with(w3: Web3, deployer: TxSender, settings: DeploySettings) -> Deplo
         settings.threshold,
         settings.withdrawal_delay_s,
         settings.escape_period_s,
+        settings.loosening_delay_s,
+        settings.mark_band_bps,
     )
     vault = VaultClient(w3, contracts.vault)
     block = int(w3.eth.block_number)
@@ -84,6 +86,8 @@ def deploy_with(w3: Web3, deployer: TxSender, settings: DeploySettings) -> Deplo
         threshold=settings.threshold,
         withdrawal_delay_s=settings.withdrawal_delay_s,
         escape_period_s=settings.escape_period_s,
+        loosening_delay_s=settings.loosening_delay_s,
+        mark_band_bps=settings.mark_band_bps,
         deployer=deployer.address,
         block=block,
     )

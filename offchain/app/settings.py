@@ -18,6 +18,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from offchain.chain.loosening import DEFAULT_LOOSENING_DELAY_S, DEFAULT_MARK_BAND_BPS
 from offchain.config.keys import KeySource
 from offchain.config.settings import FileSettings, SettingsError
 from offchain.ledger.db import DEFAULT_URL
@@ -51,6 +52,10 @@ class DeploySettings(FileSettings):
     threshold: int = Field(ge=1)
     withdrawal_delay_s: int = Field(default=3600, ge=0)
     escape_period_s: int = Field(default=7 * 24 * 3600, ge=1)
+    # The loosening rules (docs/contracts.md "Loosening"), set by the vault's constructor: how long a decrease of
+    # a requirement or a haircut waits, and how far a collateral's price may rise per day (bps; 0 turns it off).
+    loosening_delay_s: int = Field(default=DEFAULT_LOOSENING_DELAY_S, ge=0, le=365 * 24 * 3600)
+    mark_band_bps: int = Field(default=DEFAULT_MARK_BAND_BPS, ge=0, lt=2**16)
     # Without a timelock the deployer governs directly: allowed on the devnet chain only.
     timelock: TimelockSettings | None = None
 
@@ -77,6 +82,8 @@ class DeploymentDescription(_Model):
     threshold: int
     withdrawal_delay_s: int
     escape_period_s: int
+    loosening_delay_s: int | None = None  # None: a description written before the vault took them
+    mark_band_bps: int | None = None
     deployer: str
     block: int  # the vault's deployment block: where event scans start
 

@@ -9,6 +9,7 @@ from eth_utils import to_checksum_address
 from web3 import Web3
 
 from offchain.chain.artifacts import load_artifact
+from offchain.chain.loosening import DEFAULT_LOOSENING_DELAY_S, DEFAULT_MARK_BAND_BPS
 from offchain.chain.registry import Params as RegistryParams
 from offchain.chain.registry import RegistryClient
 from offchain.chain.transactions import TxSender
@@ -43,10 +44,14 @@ def deploy_vault(
     threshold: int,
     withdrawal_delay: int,
     escape_period: int,
+    loosening_delay: int,
+    mark_band_bps: int,
 ) -> VaultContracts:
     """The one way a vault is deployed (devnet and `crossclear deploy` alike): the extension module first (its
     constructor deploys VaultDefaults; the three contracts' creation code together exceeds EIP-3860's initcode
-    limit), then the vault, which takes the extension's address."""
+    limit), then the vault, which takes the extension's address. The loosening rules (`loosening_delay`,
+    `mark_band_bps`) go to the constructor, so they bind from the first block whoever governs (a timelock
+    could only set them after its own delay)."""
     extension = deploy_contract(deployer, "VaultExtension")
     vault = deploy_contract(
         deployer,
@@ -59,6 +64,8 @@ def deploy_vault(
         threshold,
         withdrawal_delay,
         escape_period,
+        loosening_delay,
+        mark_band_bps,
         extension,
     )
     ext = deployer.w3.eth.contract(address=to_checksum_address(extension), abi=load_artifact("VaultExtension").abi)
@@ -88,6 +95,8 @@ class VaultParams:
     threshold: int
     withdrawal_delay: int = 3600
     escape_period: int = 7 * 24 * 3600
+    loosening_delay: int = DEFAULT_LOOSENING_DELAY_S
+    mark_band_bps: int = DEFAULT_MARK_BAND_BPS
 
 
 @dataclass
@@ -120,6 +129,8 @@ def deploy_devnet(
         params.threshold,
         params.withdrawal_delay,
         params.escape_period,
+        params.loosening_delay,
+        params.mark_band_bps,
     ).vault
     vault = VaultClient(w3, vault_address)
     assets = {settlement: 0}

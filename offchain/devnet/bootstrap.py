@@ -103,6 +103,11 @@ def bring_up(
             "operator": operator.address,
             "signers": [s.address for s in signers],
             "threshold": 2,
+            # The one departure from the production defaults: the demo replays days of market history within
+            # minutes of block time, so a per-day mark band would refuse its marks and a day's loosening delay
+            # would hold every margin release past the run. The rules' own tests set them (VaultLoosening.t.sol).
+            "loosening_delay_s": 0,
+            "mark_band_bps": 0,
         }
     )
     deployment = deploy_with(w3, operator, plan)

@@ -8,8 +8,9 @@ from web3 import Web3
 from web3.types import RPCEndpoint
 
 from offchain.chain.anvil import ANVIL_KEYS
-from offchain.chain.deploy import Deployment, mint
+from offchain.chain.deploy import Deployment, VaultParams, mint
 from offchain.chain.errors import RevertedError
+from offchain.chain.loosening import DEFAULT_LOOSENING_DELAY_S, DEFAULT_MARK_BAND_BPS
 from offchain.chain.signers import RiskSigner, sign_batch
 from offchain.chain.vault import vault_sender
 from offchain.core.batch import DEFAULT_FUND_ACCOUNT, Batch, Mark, Requirement, Transfer
@@ -206,3 +207,10 @@ def test_devnet_key_refused_off_devnet() -> None:
 
     with pytest.raises(SignerKeyError, match="devnet only"):
         RiskSigner.from_devnet_key(DEPLOYER_KEY, 1)
+
+
+def test_deployed_vault_has_the_default_loosening_rules(deployment: Deployment) -> None:
+    # deploy_devnet goes through deploy_vault, as `crossclear deploy` does: the constructor sets both rules
+    delay, band = deployment.vault.contract.functions.loosening().call()
+    assert (delay, band) == (DEFAULT_LOOSENING_DELAY_S, DEFAULT_MARK_BAND_BPS)
+    assert delay >= VaultParams(signers=[], threshold=1).withdrawal_delay  # the trust model's L >= D

@@ -135,6 +135,9 @@ def test_operator_deploys_governs_and_runs_engine_with_standby(tmp_path: Path, p
         governor_role = vault.contract.functions.GOVERNOR_ROLE().call()
         assert vault.contract.functions.hasRole(governor_role, deployment["timelock"]).call()
         assert not vault.contract.functions.hasRole(governor_role, deployer).call()
+        # the loosening rules bind from the constructor, though the timelock governs (defaults: 1 day, 25 %)
+        assert vault.contract.functions.loosening().call() == [86_400, 2_500]
+        assert (deployment["loosening_delay_s"], deployment["mark_band_bps"]) == (86_400, 2_500)
 
         gov_toml = tmp_path / "gov.toml"
         gov_toml.write_text(

@@ -1,11 +1,12 @@
-"""The two long contract runs, started in the background as soon as the session has collected them.
+"""The long contract runs (forge's suite, Slither, Halmos), started in the background as soon as the session has
+collected them.
 
-Forge's suite (its invariant campaigns alone take minutes) and Slither are single processes that do not
+Forge's suite (its invariant campaigns alone take minutes), Slither and Halmos are single processes that do not
 touch the Python tests' state, so on the 2-core CI machine they run on one core while the rest of the suite
 runs on the other: `tests/conftest.py` calls `start` from `pytest_collection_finish` when the session holds
-their tests, and the tests wait for the result here. One worker runs them in turn (both read forge's build
-output; Slither's own `forge build` finds it fresh). Run alone (`pytest tests/contracts/test_forge.py`), a
-test starts its run itself.
+their tests, and the tests wait for the result here. One worker runs them in turn (forge and Slither read
+forge's build output, Slither's own `forge build` finds it fresh; Halmos builds into out-halmos/). Run alone
+(`pytest tests/contracts/test_forge.py`), a test starts its run itself.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from offchain.chain.artifacts import CONTRACTS_DIR
 FORGE = CONTRACTS_DIR / "node_modules" / ".bin" / "forge"
 FORGE_TEST = "tests/contracts/test_forge.py::test_forge_suite_passes_with_enough_invariant_calls"
 SLITHER_TEST = "tests/contracts/test_slither.py::test_slither_finds_nothing_untriaged"
+HALMOS_TEST = "tests/contracts/test_halmos.py::test_halmos_proves_every_rule"
 
 Run = Callable[[], subprocess.CompletedProcess[str]]
 _runs: dict[str, Future[subprocess.CompletedProcess[str]]] = {}
@@ -78,9 +80,31 @@ def _slither() -> subprocess.CompletedProcess[str]:
     return subprocess.CompletedProcess(done.args, done.returncode, str(report), done.stdout + done.stderr)
 
 
+def _halmos() -> subprocess.CompletedProcess[str]:
+    from tests.contracts.test_halmos import HALMOS_ARGS, HALMOS_ENV, halmos_executable
+
+    path = f"{CONTRACTS_DIR / 'node_modules' / '.bin'}{os.pathsep}{os.environ['PATH']}"
+    env = {**os.environ, **HALMOS_ENV, "PATH": path, "NO_COLOR": "1"}
+    return subprocess.run(
+        [str(halmos_executable()), *HALMOS_ARGS],
+        cwd=CONTRACTS_DIR,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
+
+
+RUNS: dict[str, tuple[str, Run]] = {
+    "forge": (FORGE_TEST, _forge),
+    "slither": (SLITHER_TEST, _slither),
+    "halmos": (HALMOS_TEST, _halmos),
+}
+
+
 def start(nodeids: list[str]) -> None:
     """Start the runs whose tests are among `nodeids` (forge's first: it is the longer)."""
-    for name, test, run in (("forge", FORGE_TEST, _forge), ("slither", SLITHER_TEST, _slither)):
+    for name, (test, run) in RUNS.items():
         if name not in _runs and any(n == test or n.endswith(test) for n in nodeids):
             _submit(name, run)
 
@@ -88,5 +112,5 @@ def start(nodeids: list[str]) -> None:
 def result(name: str) -> subprocess.CompletedProcess[str]:
     """The run's result, waiting for it (and starting it first if the session did not)."""
     if name not in _runs:
-        _submit(name, _forge if name == "forge" else _slither)
+        _submit(name, RUNS[name][1])
     return _runs[name].result()

@@ -35,7 +35,7 @@ contract WithdrawalMarginFuzzTest is VaultFixture {
         v = ICrossclearVault(
             address(
                 new Vault(
-                    IERC20(address(tok[0])), governor, guardian, operator, signerAddrs, 2, WITHDRAWAL_DELAY, ESCAPE_PERIOD, new VaultExtension()
+                    IERC20(address(tok[0])), governor, guardian, operator, signerAddrs, 2, WITHDRAWAL_DELAY, ESCAPE_PERIOD, 0, 0, new VaultExtension()
                 )
             )
         );

@@ -10,6 +10,7 @@ import {Vault} from "../../src/Vault.sol";
 import {VaultExtension} from "../../src/VaultExtension.sol";
 import {IVault} from "../../src/interfaces/IVault.sol";
 import {Batch} from "../../src/libraries/Batch.sol";
+import {ICrossclearVault} from "../../src/interfaces/ICrossclearVault.sol";
 
 /// @notice Construction, roles, members and assets, signer set, delays, pause.
 contract VaultGovernanceTest is VaultFixture {
@@ -47,20 +48,31 @@ contract VaultGovernanceTest is VaultFixture {
         assertEq(vault.domainSeparator(), expected, "domain");
     }
 
+    function test_constructor_setsTheLooseningRules() public {
+        ICrossclearVault v = ICrossclearVault(
+            address(new Vault(usd, governor, guardian, operator, signerAddrs, 2, 1, 1, 1 days, 2500, new VaultExtension()))
+        );
+        (uint64 delay, uint16 band) = v.loosening();
+        assertEq(delay, 1 days, "loosening delay");
+        assertEq(band, 2500, "mark band");
+    }
+
     function test_constructor_rejectsBadArguments() public {
         VaultExtension ext = new VaultExtension();
         address[] memory none = new address[](0);
         vm.expectRevert(IVault.ZeroAddress.selector);
-        new Vault(usd, address(0), guardian, operator, signerAddrs, 2, 1, 1, ext);
+        new Vault(usd, address(0), guardian, operator, signerAddrs, 2, 1, 1, 0, 0, ext);
         vm.expectRevert(IVault.ZeroAddress.selector);
-        new Vault(IERC20(address(0)), governor, guardian, operator, signerAddrs, 2, 1, 1, ext);
+        new Vault(IERC20(address(0)), governor, guardian, operator, signerAddrs, 2, 1, 1, 0, 0, ext);
         vm.expectRevert(abi.encodeWithSelector(IVault.InvalidThreshold.selector, uint256(1), uint256(0)));
-        new Vault(usd, governor, guardian, operator, none, 1, 1, 1, ext);
+        new Vault(usd, governor, guardian, operator, none, 1, 1, 1, 0, 0, ext);
         vm.expectRevert(abi.encodeWithSelector(IVault.InvalidDelay.selector, uint64(0)));
-        new Vault(usd, governor, guardian, operator, signerAddrs, 2, 1, 0, ext);
+        new Vault(usd, governor, guardian, operator, signerAddrs, 2, 1, 0, 0, 0, ext);
+        vm.expectRevert(abi.encodeWithSelector(IVault.InvalidDelay.selector, uint64(366 days)));
+        new Vault(usd, governor, guardian, operator, signerAddrs, 2, 1, 1, 366 days, 0, ext);
         MockERC20 odd = new MockERC20("Odd", "ODD", 37);
         vm.expectRevert(abi.encodeWithSelector(IVault.UnsupportedDecimals.selector, uint8(37)));
-        new Vault(odd, governor, guardian, operator, signerAddrs, 2, 1, 1, ext);
+        new Vault(odd, governor, guardian, operator, signerAddrs, 2, 1, 1, 0, 0, ext);
     }
 
     // ---------------------------------------------------------------- members

@@ -97,7 +97,7 @@ abstract contract VaultFixture is Test {
         return ICrossclearVault(
             address(
                 new Vault(
-                    settlement, governor, guardian, operator, signers_, threshold_, WITHDRAWAL_DELAY, ESCAPE_PERIOD, new VaultExtension()
+                    settlement, governor, guardian, operator, signers_, threshold_, WITHDRAWAL_DELAY, ESCAPE_PERIOD, 0, 0, new VaultExtension()
                 )
             )
         );
