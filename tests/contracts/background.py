@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import queue
 import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Callable
@@ -26,6 +27,22 @@ FORGE = CONTRACTS_DIR / "node_modules" / ".bin" / "forge"
 FORGE_TEST = "tests/contracts/test_forge.py::test_forge_suite_passes_with_enough_invariant_calls"
 SLITHER_TEST = "tests/contracts/test_slither.py::test_slither_finds_nothing_untriaged"
 HALMOS_TEST = "tests/contracts/test_halmos.py::test_halmos_proves_every_rule"
+
+
+def cached_tool(command: str, package: str, version: str, override_env: str) -> Path:
+    """A Python analysis tool's executable (Slither, Halmos): `$override_env` when set, else a venv of its
+    own under the user's cache (`crossclear/<command>-<version>`), made on first use. A venv of its own
+    because the tools' pins (halmos's `rich<14.1`) would fight the project's; one per version."""
+    given = os.environ.get(override_env)
+    if given:
+        return Path(given)
+    venv = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "crossclear" / f"{command}-{version}"
+    exe = venv / "bin" / command
+    if not exe.exists():
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True, timeout=300)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", f"{package}=={version}"], check=True, timeout=1200)
+    return exe
+
 
 Run = Callable[[], subprocess.CompletedProcess[str]]
 _runs: dict[str, Future[subprocess.CompletedProcess[str]]] = {}

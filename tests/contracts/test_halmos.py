@@ -10,10 +10,7 @@ executable instead.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -34,17 +31,7 @@ HALMOS_ENV = {"FOUNDRY_TEST": "test/halmos", "FOUNDRY_OUT": "out-halmos", "FOUND
 
 def halmos_executable() -> Path:
     """The halmos executable: `CROSSCLEAR_HALMOS`, else a venv of its own, made on first use."""
-    given = os.environ.get("CROSSCLEAR_HALMOS")
-    if given:
-        return Path(given)
-    venv = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "crossclear" / f"halmos-{HALMOS_VERSION}"
-    exe = venv / "bin" / "halmos"
-    if not exe.exists():
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True, timeout=300)
-        subprocess.run(
-            [str(venv / "bin" / "pip"), "install", "-q", f"halmos=={HALMOS_VERSION}"], check=True, timeout=1200
-        )
-    return exe
+    return background.cached_tool("halmos", "halmos", HALMOS_VERSION, "CROSSCLEAR_HALMOS")
 
 
 def verdicts(output: str) -> dict[str, str]:

@@ -9,9 +9,6 @@ so later runs reuse it); `CROSSCLEAR_SLITHER` may name a slither executable inst
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -36,19 +33,7 @@ SLITHER_ARGS = (
 
 def slither_executable() -> Path:
     """The slither executable: `CROSSCLEAR_SLITHER`, else a venv of its own, made on first use."""
-    given = os.environ.get("CROSSCLEAR_SLITHER")
-    if given:
-        return Path(given)
-    venv = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "crossclear" / f"slither-{SLITHER_VERSION}"
-    exe = venv / "bin" / "slither"
-    if not exe.exists():
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True, timeout=300)
-        subprocess.run(
-            [str(venv / "bin" / "pip"), "install", "-q", f"slither-analyzer=={SLITHER_VERSION}"],
-            check=True,
-            timeout=1200,
-        )
-    return exe
+    return background.cached_tool("slither", "slither-analyzer", SLITHER_VERSION, "CROSSCLEAR_SLITHER")
 
 
 def finding_key(result: dict[str, Any]) -> tuple[str, str, str]:
