@@ -283,19 +283,28 @@ class GuardedChain:
         self._slots = threading.BoundedSemaphore(max_concurrent)
         self._queue_s = queue_s
 
+    def _open_error(self, wait: float) -> ApiError:
+        return ApiError(
+            424,
+            "chain_unavailable",
+            f"the RPC failed {self.breaker.failures} times in a row; retry in {wait:.0f} s",
+            {"Retry-After": str(max(1, round(wait)))},
+        )
+
     def _call(self, fn: Callable[[], T]) -> T:
         wait = self.breaker.allow()
         if wait is not None:
-            raise ApiError(
-                424,
-                "chain_unavailable",
-                f"the RPC failed {self.breaker.failures} times in a row; retry in {wait:.0f} s",
-                {"Retry-After": str(max(1, round(wait)))},
-            )
+            raise self._open_error(wait)
         if not self._slots.acquire(timeout=self._queue_s):
             raise ApiError(
                 424, "chain_unavailable", "every chain connection is busy; retry shortly", {"Retry-After": "1"}
             )
+        if self.breaker.state == "open":
+            # Asked again with the slot held: a caller that queued while the breaker was still closed
+            # must not take the slot that the failure opening the breaker has just freed. (Only "open":
+            # a half-open trial was granted by the first check and goes ahead.)
+            self._slots.release()
+            raise self._open_error(self.breaker.open_s)
         try:
             result = fn()
         except ApiError as exc:
