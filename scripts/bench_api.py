@@ -29,7 +29,6 @@ from typing import Any
 import httpx
 from coincurve import PrivateKey
 from eth_account import Account
-from sqlalchemy import insert
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -37,8 +36,9 @@ sys.path.insert(0, str(ROOT))
 from offchain.api.signing import api_domain, sign_request  # noqa: E402
 from offchain.core.fills import Fill, fills_domain  # noqa: E402
 from offchain.ingest import registry  # noqa: E402
-from offchain.ledger import schema as t  # noqa: E402
 from offchain.ledger.db import open_ledger  # noqa: E402
+from offchain.ledger.market import record_observation  # noqa: E402
+from offchain.marketdata.observations import Observation  # noqa: E402
 
 CHAIN_ID, VAULT = 31337, "0x" + "ab" * 20
 VENUE = Account.from_key("0x" + "11" * 32)
@@ -64,7 +64,7 @@ def populate(url: str) -> None:
         for i, m in enumerate(MEMBERS):
             registry.admit_member(conn, 10 + i, m.address, f"m{i}", "market_maker", "tier1", "professional")
             registry.grant(conn, 10 + i, "BTC-USD-PERP")
-        conn.execute(insert(t.marks).values(instrument="BTC-USD-PERP", price=MARK, ts_ms=now, source="bench"))
+        record_observation(conn, Observation("BTC-USD-PERP", "bench", MARK, now))
     engine.dispose()
 
 

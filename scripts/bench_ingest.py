@@ -33,14 +33,15 @@ sys.path.insert(0, str(ROOT))
 
 from coincurve import PrivateKey  # noqa: E402
 from eth_account import Account  # noqa: E402
-from sqlalchemy import Engine, insert  # noqa: E402
 
 from offchain.core.eip712 import typed_digest  # noqa: E402
 from offchain.core.fills import Fill, fills_domain, recover_signer_bytes  # noqa: E402
 from offchain.ingest import AckStatus, Ingestor, registry  # noqa: E402
 from offchain.ingest.recovery import default_workers  # noqa: E402
 from offchain.ledger.db import open_ledger  # noqa: E402
-from offchain.ledger.schema import marks  # noqa: E402
+from offchain.ledger.handles import Engine  # noqa: E402
+from offchain.ledger.market import record_observation  # noqa: E402
+from offchain.marketdata.observations import Observation  # noqa: E402
 
 DOMAIN = fills_domain(31337, "0x" + "ab" * 20)
 VENUE_KEY = bytes.fromhex("11" * 32)
@@ -58,7 +59,7 @@ def populate(engine: Engine, n_members: int, now_ms: int) -> list[str]:
         for i, address in enumerate(addresses, start=1):
             registry.admit_member(conn, i, address, f"m{i}", "market_maker", "A", "mm")
             registry.grant(conn, i, "BTC-USD-PERP")
-        conn.execute(insert(marks).values(instrument="BTC-USD-PERP", price=MARK, ts_ms=now_ms, source="bench"))
+        record_observation(conn, Observation("BTC-USD-PERP", "bench", MARK, now_ms))
     return addresses
 
 

@@ -30,8 +30,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import select  # noqa: E402
-
 from offchain.chain.anvil import Anvil  # noqa: E402
 from offchain.chain.deploy import mint  # noqa: E402
 from offchain.chain.vault import vault_sender  # noqa: E402
@@ -42,10 +40,11 @@ from offchain.devnet.chaos import random_signed_fill  # noqa: E402
 from offchain.devnet.cosigners import running_cosigners  # noqa: E402
 from offchain.devnet.runtime import connect, ingestor, settlement_engine  # noqa: E402
 from offchain.ingest.service import AckStatus  # noqa: E402
-from offchain.ledger import schema as t  # noqa: E402
 from offchain.ledger.db import open_ledger  # noqa: E402
 from offchain.ledger.prices import publish_underlyings  # noqa: E402
 from offchain.ledger.publication import publish  # noqa: E402
+from offchain.ledger.views import batches as batch_views  # noqa: E402
+from offchain.ledger.views import fills as fill_views  # noqa: E402
 
 USDC = 10**6
 KINDS = [
@@ -117,28 +116,21 @@ def latency_run(
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             with db.connect() as conn:
-                if (
-                    conn.execute(select(t.fills.c.id).where(t.fills.c.batch_sequence.is_(None)).limit(1)).first()
-                    is None
-                ):
+                if not fill_views.has_pending(conn):
                     break
             time.sleep(0.2)
         stop.set()
         runner.join(timeout=30)
         with db.connect() as conn:
-            fills = conn.execute(select(t.fills.c.id, t.fills.c.batch_sequence)).all()
+            fills = [(f.id, f.batch_sequence) for f in fill_views.fill_settlements(conn)]
             batches = {
-                seq: (block, confirmed, payload)
-                for seq, block, confirmed, payload in conn.execute(
-                    select(
-                        t.batches.c.sequence, t.batches.c.block_number, t.batches.c.confirmed_ms, t.batches.c.payload
-                    )
-                )
+                b.sequence: (b.block_number, b.confirmed_ms, b.payload) for b in batch_views.batches_from(conn, 0)
             }
         blocks: list[int] = []
         for fid, seq in fills:
-            if fid in acked and seq is not None:
-                blocks.append(batches[seq][0] - acked[fid][0])
+            landed = None if seq is None else batches[seq][0]  # the block of the batch that settled it
+            if fid in acked and landed is not None:
+                blocks.append(landed - acked[fid][0])
         with_fills = [p for _b, _c, p in batches.values() if p["fill_ids"]]
         n_fills = sum(len(p["fill_ids"]) for p in with_fills)
         n_transfers = sum(len(p["batch"]["transfers"]) for p in with_fills)

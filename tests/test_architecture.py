@@ -114,6 +114,18 @@ def test_no_sql_outside_the_ledger(package: str) -> None:
     assert not offences, "SQL outside offchain/ledger/:\n" + "\n".join(offences)
 
 
+def test_no_sql_in_top_level_modules_or_scripts() -> None:
+    """The rule holds beyond the packages: `offchain/*.py` and the scripts (benchmarks seed and read the
+    ledger through its functions too, so a schema change cannot leave them reading a stale shape)."""
+    paths = sorted([*OFFCHAIN.glob("*.py"), *(ROOT / "scripts").glob("*.py")])
+    assert any(p.parent.name == "scripts" for p in paths)
+    offences: list[str] = []
+    for path in paths:
+        rel = path.relative_to(ROOT).as_posix()
+        offences.extend(f"{rel}:{f}" for f in sql_in(path.read_text(), _module_of(path)))
+    assert not offences, "SQL outside offchain/ledger/:\n" + "\n".join(offences)
+
+
 def test_the_sql_check_finds_sql() -> None:
     """The check is not vacuous: it finds each kind of SQL, and finds it in the ledger's own stores."""
     sample = (
