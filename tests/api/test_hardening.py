@@ -419,7 +419,12 @@ def test_a_call_queued_before_the_breaker_opened_does_not_reach_the_rpc() -> Non
     first.start()
     while not reached:
         threading.Event().wait(0.005)
-    queued = threading.Thread(target=run, args=("queued", lambda: reached.append("queued") or 1), name="queued")
+
+    def queued_call() -> int:
+        reached.append("queued")
+        return 1
+
+    queued = threading.Thread(target=run, args=("queued", queued_call), name="queued")
     queued.start()
     assert passed.wait(10)  # the breaker was closed when it asked; it now waits for the one slot
     release_first.set()  # the first call fails: the breaker opens and the slot is freed
