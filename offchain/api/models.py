@@ -546,13 +546,20 @@ class InstrumentOut(BaseModel):
 class PriceOut(BaseModel):
     name: str = Field(description="a cleared instrument (its mark) or a collateral underlying (its index price)")
     kind: Literal["mark", "index"]
-    price: str = Field(description="settlement base units per whole unit")
-    ts_ms: int = Field(description="when the price was observed")
-    source: str = Field(description="who published it (the engine's price feed: e.g. a venue's perp mark)")
+    price: str | None = Field(
+        description="settlement base units per whole unit: the index of the fresh sources (the engine's rule: "
+        "median after outlier rejection, quorum); null when the index halted (see halt)"
+    )
+    ts_ms: int | None = Field(description="the oldest observation the index used (null when halted)")
+    source: str = Field(description="the sources the index was taken over, comma-separated (empty when halted)")
     price_band_bps: int | None = Field(description="marks: fills further than this from the mark are refused")
-    band_low: str | None = Field(description="marks: the lowest fill price ingest accepts now")
+    band_low: str | None = Field(description="marks: the lowest fill price ingest accepts now (null: no mark)")
     band_high: str | None
-    stale: bool | None = Field(description="marks: older than the instrument's mark_stale_ms (fills get NO_MARK)")
+    stale: bool | None = Field(description="marks: true when there is no fresh index now (fills get NO_MARK)")
+    halt: Literal["missing", "stale", "quorum", "disagree"] | None = Field(
+        default=None, description="why there is no price now (null: priced)"
+    )
+    detail: str | None = Field(default=None, description="the index's reason, sources and ages, when halted")
 
 
 class Health(BaseModel):

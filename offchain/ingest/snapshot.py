@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
@@ -11,6 +11,7 @@ from offchain.ledger.registry_store import RegistryRows, read_registry
 
 if TYPE_CHECKING:
     from offchain.ledger.handles import Connection
+    from offchain.marketdata.index import IndexRule
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +46,10 @@ class Mark:
 
 @dataclass(frozen=True, slots=True)
 class RegistrySnapshot:
-    """Venues, symbol map, instruments, members (by checksummed address) and the latest mark per
-    instrument, as of `loaded_ms`."""
+    """Venues, symbol map, instruments, members (by checksummed address) and the mark per instrument as of
+    `loaded_ms`: its index under the engine's one latest-price rule (offchain/ledger/prices.py; median of the
+    fresh sources, outliers rejected, quorum, bounded by the instrument's `mark_stale_ms`). `no_mark` says
+    why a symbol has none (its index halted): a fill on it is refused with NO_MARK and that reason."""
 
     venues: Mapping[str, VenueInfo]
     symbols: Mapping[tuple[str, str], str]  # (venue, venue symbol) -> cleared instrument
@@ -54,10 +57,11 @@ class RegistrySnapshot:
     members: Mapping[str, MemberInfo]
     marks: Mapping[str, Mark]
     loaded_ms: int
+    no_mark: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))  # symbol -> why
 
     @classmethod
-    def load(cls, conn: Connection, loaded_ms: int) -> RegistrySnapshot:
-        return cls.from_rows(read_registry(conn), loaded_ms)
+    def load(cls, conn: Connection, loaded_ms: int, rule: IndexRule | None = None) -> RegistrySnapshot:
+        return cls.from_rows(read_registry(conn, loaded_ms, rule), loaded_ms)
 
     @classmethod
     def from_rows(cls, rows: RegistryRows, loaded_ms: int) -> RegistrySnapshot:
@@ -79,6 +83,13 @@ class RegistrySnapshot:
                     for m in rows.members
                 }
             ),
-            marks=MappingProxyType({m.instrument: Mark(m.price, m.ts_ms) for m in rows.latest_marks}),
+            marks=MappingProxyType(
+                {
+                    name: Mark(idx.price, idx.ts_ms)
+                    for name, idx in rows.indices.items()
+                    if idx.price is not None and idx.ts_ms is not None
+                }
+            ),
             loaded_ms=loaded_ms,
+            no_mark=MappingProxyType({name: idx.detail for name, idx in rows.indices.items() if idx.price is None}),
         )

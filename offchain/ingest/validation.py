@@ -185,7 +185,8 @@ def check_terms(fill: Fill, snapshot: RegistrySnapshot, now_ms: int, window: Tim
 
     mark = snapshot.marks.get(instrument_name)
     if mark is None:
-        return Rejection(Reason.NO_MARK, f"{instrument_name} has no mark to check the price against")
+        why = snapshot.no_mark.get(instrument_name, "no source has reported it")
+        return Rejection(Reason.NO_MARK, f"{instrument_name} has no mark to check the price against ({why})")
     if now_ms - mark.ts_ms > instrument.mark_stale_ms:
         return Rejection(Reason.NO_MARK, f"{instrument_name}'s mark from {mark.ts_ms} is stale at {now_ms}")
     # |price - mark| > band_bps / 10000 * mark, in integers.

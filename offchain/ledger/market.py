@@ -31,23 +31,42 @@ def record_observation(conn: Connection, obs: Observation) -> None:
 
 def latest_per_source(conn: Connection, symbol: str, since_ms: int, upto_ms: int) -> list[Observation]:
     """Each source's latest observation of ``symbol`` with ``since_ms <= ts_ms <= upto_ms`` (ties: last recorded)."""
+    return _latest_per_source(conn, since_ms, upto_ms, symbol).get(symbol, [])
+
+
+def latest_per_source_all(conn: Connection, since_ms: int, upto_ms: int) -> dict[str, list[Observation]]:
+    """`latest_per_source` of every symbol at once, in one query (symbol -> its sources' latest observations):
+    what a reader of every price now (ingest's registry snapshot, `GET /v1/marks`) indexes."""
+    return _latest_per_source(conn, since_ms, upto_ms, None)
+
+
+def _latest_per_source(
+    conn: Connection, since_ms: int, upto_ms: int, symbol: str | None
+) -> dict[str, list[Observation]]:
     m = t.marks
+    window = [m.c.ts_ms >= since_ms, m.c.ts_ms <= upto_ms]
+    if symbol is not None:
+        window.append(m.c.instrument == symbol)
     latest = (
-        select(m.c.source, func.max(m.c.ts_ms).label("ts_ms"))
-        .where(m.c.instrument == symbol, m.c.ts_ms >= since_ms, m.c.ts_ms <= upto_ms)
-        .group_by(m.c.source)
+        select(m.c.instrument, m.c.source, func.max(m.c.ts_ms).label("ts_ms"))
+        .where(*window)
+        .group_by(m.c.instrument, m.c.source)
         .subquery()
     )
     rows = conn.execute(
-        select(m.c.source, m.c.price, m.c.ts_ms, m.c.signature, m.c.signer)
-        .join(latest, (m.c.source == latest.c.source) & (m.c.ts_ms == latest.c.ts_ms))
-        .where(m.c.instrument == symbol)
+        select(m.c.instrument, m.c.source, m.c.price, m.c.ts_ms, m.c.signature, m.c.signer)
+        .join(
+            latest,
+            (m.c.instrument == latest.c.instrument) & (m.c.source == latest.c.source) & (m.c.ts_ms == latest.c.ts_ms),
+        )
+        .where(*window)
         .order_by(m.c.id)
     ).all()
-    out: dict[str, Observation] = {}
-    for source, price, ts, sig, signer in rows:  # a later-recorded row at the same instant wins
-        out[source] = Observation(symbol, source, int(price), int(ts), None if sig is None else bytes(sig), signer)
-    return [out[s] for s in sorted(out)]
+    out: dict[str, dict[str, Observation]] = {}
+    for name, source, price, ts, sig, signer in rows:  # a later-recorded row at the same instant wins
+        obs = Observation(name, source, int(price), int(ts), None if sig is None else bytes(sig), signer)
+        out.setdefault(name, {})[source] = obs
+    return {name: [by[s] for s in sorted(by)] for name, by in sorted(out.items())}
 
 
 def observations_between(conn: Connection, since_ms: int, before_ms: int) -> list[Observation]:

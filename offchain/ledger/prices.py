@@ -5,7 +5,9 @@ the one latest-price rule over them, the marks each confirmed batch settled at, 
 observation (offchain/marketdata/index.py: median of the fresh sources after outlier rejection, with a
 quorum), under one `IndexRule` and a staleness bound. The settlement engine's marks and collateral prices
 (`LedgerPrices`, then the engine's band guard, offchain/settlement/marks.py), the auction band
-(`guarded_mark`) and the API read prices through it; nothing reads "the newest row" on its own.
+(`guarded_mark`), ingest's fill price band (its registry snapshot) and `GET /v1/marks` (`latest_indices`: the
+same rule over every symbol in one query) read prices through it; nothing reads "the newest row" on its own.
+An instrument's index is bounded by its own `mark_stale_ms`, every other symbol's by the rule's `stale_ms`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from sqlalchemy import Connection, Engine, func, insert, select
 
 from offchain.core.obligations import FundingDue, InstrumentSpec, SettledMark
 from offchain.ledger import schema as t
-from offchain.ledger.market import latest_per_source, record_observation
+from offchain.ledger.market import latest_per_source, latest_per_source_all, record_observation
 from offchain.marketdata.index import IndexResult, IndexRule, compute_index
 from offchain.marketdata.observations import Observation
 
@@ -30,6 +32,20 @@ def latest_index(
     rule = rule or IndexRule()
     latest = latest_per_source(conn, symbol, now_ms - rule.source_window_ms, now_ms)
     return compute_index(symbol, latest, now_ms, rule, stale_ms)
+
+
+def latest_indices(
+    conn: Connection, now_ms: int, stale_ms: Mapping[str, int], rule: IndexRule | None = None
+) -> dict[str, IndexResult]:
+    """`latest_index` of every symbol with an observation in the rule's source window and of every symbol
+    `stale_ms` names (a cleared instrument nobody reported is there too, halted `missing`), read in one query;
+    `stale_ms`: the staleness bound per symbol (cleared instruments' `mark_stale_ms`; others: the rule's)."""
+    rule = rule or IndexRule()
+    latest = latest_per_source_all(conn, now_ms - rule.source_window_ms, now_ms)
+    return {
+        s: compute_index(s, latest.get(s, []), now_ms, rule, stale_ms.get(s))
+        for s in sorted(set(latest) | set(stale_ms))
+    }
 
 
 class LedgerPrices:

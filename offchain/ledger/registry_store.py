@@ -12,10 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Table, func, select, update
+from sqlalchemy import Connection, Table, select, update
 
 from offchain.ledger.atomic import insert_new
-from offchain.ledger.schema import instruments, marks, members, permissions, venue_symbols, venues
+from offchain.ledger.prices import latest_indices
+from offchain.ledger.schema import instruments, members, permissions, venue_symbols, venues
+from offchain.marketdata.index import IndexResult, IndexRule
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,13 +46,6 @@ class MemberRow:
 
 
 @dataclass(frozen=True, slots=True)
-class MarkRow:
-    instrument: str
-    price: int
-    ts_ms: int
-
-
-@dataclass(frozen=True, slots=True)
 class RegistryRows:
     """Everything ingest checks a fill against, read in one transaction."""
 
@@ -59,35 +54,31 @@ class RegistryRows:
     instruments: tuple[InstrumentRow, ...]
     members: tuple[MemberRow, ...]
     permissions: tuple[tuple[int, str], ...]  # (member account, instrument)
-    latest_marks: tuple[MarkRow, ...]  # the latest mark per instrument (ties: the later-recorded one)
+    # The index per symbol now (offchain/ledger/prices.py's one latest-price rule, an instrument's bounded by its
+    # mark_stale_ms): the price band's centre, or why there is none (a halted result).
+    indices: Mapping[str, IndexResult]
 
 
-def read_registry(conn: Connection) -> RegistryRows:
+def read_registry(conn: Connection, now_ms: int, rule: IndexRule | None = None) -> RegistryRows:
+    """The registry and every symbol's index at `now_ms` under `rule` (default: the engine's default rule)."""
     v, s, i, m, p = venues.c, venue_symbols.c, instruments.c, members.c, permissions.c
-    latest = select(marks.c.instrument, func.max(marks.c.ts_ms).label("ts_ms")).group_by(marks.c.instrument).subquery()
-    by_instrument: dict[str, MarkRow] = {}
-    for r in conn.execute(
-        select(marks.c.instrument, marks.c.price, marks.c.ts_ms)
-        .join(latest, (marks.c.instrument == latest.c.instrument) & (marks.c.ts_ms == latest.c.ts_ms))
-        .order_by(marks.c.id)
-    ):
-        by_instrument[r.instrument] = MarkRow(r.instrument, r.price, r.ts_ms)  # same latest ts: last recorded wins
+    instrument_rows = tuple(
+        InstrumentRow(r.name, r.qty_decimals, r.price_band_bps, r.mark_stale_ms, bool(r.active))
+        for r in conn.execute(select(i.name, i.qty_decimals, i.price_band_bps, i.mark_stale_ms, i.active))
+    )
     return RegistryRows(
         venues=tuple(
             VenueRow(r.name, r.signer, bool(r.approved), r.kind)
             for r in conn.execute(select(v.name, v.signer, v.approved, v.kind))
         ),
         symbols=tuple((r.venue, r.symbol, r.instrument) for r in conn.execute(select(s.venue, s.symbol, s.instrument))),
-        instruments=tuple(
-            InstrumentRow(r.name, r.qty_decimals, r.price_band_bps, r.mark_stale_ms, bool(r.active))
-            for r in conn.execute(select(i.name, i.qty_decimals, i.price_band_bps, i.mark_stale_ms, i.active))
-        ),
+        instruments=instrument_rows,
         members=tuple(
             MemberRow(r.account, r.address, r.status, r.tier)
             for r in conn.execute(select(m.account, m.address, m.status, m.tier))
         ),
         permissions=tuple((r.member, r.instrument) for r in conn.execute(select(p.member, p.instrument))),
-        latest_marks=tuple(by_instrument.values()),
+        indices=latest_indices(conn, now_ms, {r.name: r.mark_stale_ms for r in instrument_rows}, rule),
     )
 
 

@@ -73,7 +73,12 @@ def test_current_marks_and_index_prices_with_the_band(api: Api) -> None:
     width = BTC_MARK * 500 // 10_000
     assert (btc["kind"], btc["price"], btc["price_band_bps"], btc["stale"]) == ("mark", str(BTC_MARK), 500, False)
     assert (btc["band_low"], btc["band_high"], btc["source"]) == (str(BTC_MARK - width), str(BTC_MARK + width), "t")
-    assert marks["ETH-USD-PERP"]["stale"] is True  # 90 s old, the instrument allows 60 s
+    # 90 s old, the instrument allows 60 s: the index halts, so there is no price and no band, and it says why.
+    eth_perp = marks["ETH-USD-PERP"]
+    assert (eth_perp["stale"], eth_perp["price"], eth_perp["ts_ms"], eth_perp["halt"]) == (True, None, None, "stale")
+    assert (eth_perp["band_low"], eth_perp["band_high"], eth_perp["source"]) == (None, None, "")
+    assert "feed" in eth_perp["detail"]
+    assert btc["halt"] is None and btc["detail"] is None
     assert marks["ETH"] == {
         "name": "ETH",
         "kind": "index",
@@ -84,6 +89,8 @@ def test_current_marks_and_index_prices_with_the_band(api: Api) -> None:
         "band_low": None,
         "band_high": None,
         "stale": None,
+        "halt": None,
+        "detail": None,
     }
     # A fill on the band edge is accepted, one unit beyond it refused: the route tells the truth.
     edge = fill_json(api.fill(1, price=int(btc["band_high"])))

@@ -15,11 +15,13 @@ from sqlalchemy import Engine, insert
 from offchain.core.accounting import CashFlow
 from offchain.core.obligations import FundingDue
 from offchain.ingest import registry
+from offchain.ingest.snapshot import RegistrySnapshot
 from offchain.ledger import schema as t
 from offchain.ledger.batches import BatchPayload, MarginDetail
 from offchain.ledger.db import open_ledger
 from offchain.ledger.instruments import load_instruments
-from offchain.ledger.prices import guarded_mark, latest_index, record_price
+from offchain.ledger.prices import guarded_mark, latest_index, latest_indices, record_price
+from offchain.marketdata.index import IndexHalt
 from tests.core.test_batch_encoding import batches
 
 NOW = 1_760_000_000_000
@@ -121,3 +123,50 @@ def test_a_stored_payload_reads_back_equal(payload: BatchPayload) -> None:
         shown = data["margin_detail"][str(account)]
         assert shown["collateral_value"] == float(detail.collateral_value)
         assert {k for k in shown if k.startswith("haircut_bps.")} == {f"haircut_bps.{a}" for a in detail.haircut_bps}
+
+
+def _three_sources_one_lying(tmp_path: Path) -> Engine:
+    """Three sources of ETH, the last-recorded one printing twice the others (an outlier the index rejects)."""
+    db = open_ledger(f"sqlite:///{tmp_path / 'liar.db'}")
+    with db.begin() as conn:
+        record_price(conn, "ETH", 1_600_000_000, NOW - 2_000, "venue-a")
+        record_price(conn, "ETH", 1_600_000_000, NOW - 1_500, "venue-b")
+        record_price(conn, "ETH", 3_000_000_000, NOW - 1_000, "venue-c")
+    return db
+
+
+def test_every_reader_of_the_latest_price_uses_the_engines_index(tmp_path: Path) -> None:
+    """Ingest's fill band (its registry snapshot) and `GET /v1/marks` (`latest_indices`) read the same index
+    as the engine: one source recorded last cannot move them (it moved both when they read the newest row)."""
+    db = _three_sources_one_lying(tmp_path)
+    with db.connect() as conn:
+        index = latest_index(conn, "ETH", NOW)
+        snapshot = RegistrySnapshot.load(conn, NOW)
+        shown = latest_indices(conn, NOW, {})
+    db.dispose()
+    assert index.price == 1_600_000_000 and [o.source for o in index.rejected] == ["venue-c"]
+    assert (snapshot.marks["ETH"].price, snapshot.marks["ETH"].ts_ms) == (index.price, index.ts_ms)
+    assert shown["ETH"] == index
+
+
+def test_a_halted_index_gives_no_mark_and_says_why(tmp_path: Path) -> None:
+    """Two of three sources silent beyond the bound: no quorum, so no band centre for ingest (NO_MARK)."""
+    db = _three_sources_one_lying(tmp_path)
+    later = NOW + 119_000  # venue-a and venue-b are older than the default 120 s bound, venue-c is not
+    with db.connect() as conn:
+        snapshot = RegistrySnapshot.load(conn, later)
+        shown = latest_indices(conn, later, {})["ETH"]
+        bounded = latest_indices(conn, NOW, {"ETH": 1_200})["ETH"]  # a per-symbol bound: only venue-c fresh
+    db.dispose()
+    assert "ETH" not in snapshot.marks and "quorum" in snapshot.no_mark["ETH"]
+    assert (shown.price, shown.halt) == (None, IndexHalt.QUORUM)
+    assert (bounded.price, bounded.halt) == (None, IndexHalt.QUORUM)
+
+
+def test_an_instrument_nobody_reported_is_shown_halted_missing(tmp_path: Path) -> None:
+    db = _three_sources_one_lying(tmp_path)
+    with db.connect() as conn:
+        shown = latest_indices(conn, NOW, {"BTC-USD-PERP": STALE_MS})
+    db.dispose()
+    assert sorted(shown) == ["BTC-USD-PERP", "ETH"]
+    assert (shown["BTC-USD-PERP"].price, shown["BTC-USD-PERP"].halt) == (None, IndexHalt.MISSING)

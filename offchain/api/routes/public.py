@@ -216,42 +216,36 @@ def waterfall(svc: ServicesDep, page: PageDep) -> WaterfallOut:
     summary="Current marks (with the price band fills are checked against) and index prices, with their sources",
 )
 def current_marks(svc: ServicesDep) -> list[PriceOut]:
-    """The latest price per name as ingest sees it (a new price reaches ingest within a second). A fill
-    is accepted when `band_low <= price <= band_high` and the mark is not `stale`."""
-    with svc.engine.connect() as conn:
-        latest = prices.latest_observed_prices(conn)
-        terms = instruments.instrument_rows(conn)
+    """The price per name now under the engine's one latest-price rule (its index: median of the fresh
+    sources, outliers rejected, quorum; an instrument's bounded by its `mark_stale_ms`), as ingest bands fills
+    against it (a new price reaches ingest within a second). A fill is accepted when
+    `band_low <= price <= band_high` and the mark is not `stale`; a name whose index halted has no price and
+    says why in `halt`."""
     now = svc.clock()
+    with svc.engine.connect() as conn:
+        terms = instruments.instrument_rows(conn)
+        latest = prices.latest_indices(conn, now, {n: term.mark_stale_ms for n, term in terms.items()})
     out = []
-    for p in latest:
-        term = terms.get(p.name)
-        if term is None:
-            out.append(
-                PriceOut(
-                    name=p.name,
-                    kind="index",
-                    price=str(p.price),
-                    ts_ms=p.ts_ms,
-                    source=p.source,
-                    price_band_bps=None,
-                    band_low=None,
-                    band_high=None,
-                    stale=None,
-                )
-            )
-            continue
-        width = p.price * term.price_band_bps // 10_000  # |price - mark| * 10_000 <= band * mark
+    for name, idx in latest.items():
+        term = terms.get(name)
+        low = high = None
+        if term is not None and idx.price is not None:
+            width = idx.price * term.price_band_bps // 10_000  # |price - mark| * 10_000 <= band * mark
+            low, high = str(max(idx.price - width, 1)), str(idx.price + width)
         out.append(
             PriceOut(
-                name=p.name,
-                kind="mark",
-                price=str(p.price),
-                ts_ms=p.ts_ms,
-                source=p.source,
-                price_band_bps=term.price_band_bps,
-                band_low=str(max(p.price - width, 1)),
-                band_high=str(p.price + width),
-                stale=now - p.ts_ms > term.mark_stale_ms,
+                name=name,
+                kind="index" if term is None else "mark",
+                price=None if idx.price is None else str(idx.price),
+                ts_ms=idx.ts_ms,
+                source=",".join(o.source for o in idx.used),
+                price_band_bps=None if term is None else term.price_band_bps,
+                band_low=low,
+                band_high=high,
+                # The index is already bounded by the instrument's mark_stale_ms: stale means "none now".
+                stale=None if term is None else idx.price is None,
+                halt=None if idx.halt is None else idx.halt.value,
+                detail=idx.detail if idx.halt is not None else None,
             )
         )
     return out

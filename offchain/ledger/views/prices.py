@@ -1,36 +1,21 @@
-"""Prices the API publishes: the latest observation per name in `marks` and the marks settled by the
-last confirmed batch (`settled_marks`)."""
+"""Prices the API publishes: each name's index now (the one latest-price rule over the `marks` table) and
+the marks settled by the last confirmed batch (`settled_marks`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 
+from offchain.ledger import prices as ledger_prices
 from offchain.ledger import schema as t
+from offchain.marketdata.index import IndexResult
 
 
-@dataclass(frozen=True)
-class LatestPrice:
-    name: str
-    price: int
-    ts_ms: int
-    source: str
-
-
-def latest_observed_prices(conn: Connection) -> list[LatestPrice]:
-    """The latest observation per name in `marks` (cleared instruments' marks and underlyings' index
-    prices), ties on ts broken by the later-recorded row, sorted by name: what ingest's price band
-    checks against. No staleness bound: the caller judges age (the API shows it as `stale`)."""
-    m = t.marks.c
-    newest = select(m.instrument, func.max(m.ts_ms).label("ts")).group_by(m.instrument).subquery()
-    rows = conn.execute(
-        select(m.instrument, m.price, m.ts_ms, m.source)
-        .join(newest, (m.instrument == newest.c.instrument) & (m.ts_ms == newest.c.ts))
-        .order_by(m.id)
-    ).all()
-    out = {r.instrument: LatestPrice(r.instrument, int(r.price), int(r.ts_ms), r.source) for r in rows}
-    return [out[k] for k in sorted(out)]
+def latest_indices(conn: Connection, now_ms: int, stale_ms: Mapping[str, int]) -> dict[str, IndexResult]:
+    """Every name's price now under the one latest-price rule (offchain/ledger/prices.py `latest_indices`,
+    the engine's default index rule): what ingest's price band is centred on."""
+    return ledger_prices.latest_indices(conn, now_ms, stale_ms)
 
 
 def settled_mark_prices(conn: Connection) -> dict[str, int]:
