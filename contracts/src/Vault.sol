@@ -348,16 +348,34 @@ contract Vault is VaultBase, IVaultMain {
                 revert InvalidRequirement(account, im, mm);
             }
             uint256 posted = _requirements[account];
-            if (im < posted >> 112 || mm < posted & MASK112) _queueRequirementDecrease(account);
+            uint256 postedIm = posted >> 112;
+            if (im != 0 && postedIm == 0) _restartServedExit(account); // judged on the state before the row
+            if (im < postedIm || mm < posted & MASK112) _queueRequirementDecrease(account, im == 0);
             _requirements[account] = (uint256(im) << 112) | mm;
         }
     }
 
-    function _queueRequirementDecrease(uint32 account) private {
+    /// @dev A rise of the IM of a member whose exit request was served (IM 0 in force for at least a withdrawal
+    /// delay: what it asked to withdraw then has become executable) restarts the exit's clock: the forced exit
+    /// protects a member the signers hold in, and a request served long ago must not let a later batch (a
+    /// compromised quorum moving value to it and posting IM 1) open the wind-down in the same block, before
+    /// anyone can react. A member the signers never served (IM in force above 0, or 0 for less than the delay)
+    /// keeps its clock: rows cycling its IM between 0 and more cannot hold it in.
+    function _restartServedExit(uint32 account) private {
+        if (_exitRequests[account] == 0) return;
+        (uint256 inForce,) = _requirementInForce(account);
+        if (inForce != 0 || uint256(_imZeroAt[account]) + _withdrawalDelay > _now()) return;
+        _exitRequests[account] = (uint256(_now()) << 64) | _pauseClock();
+        emit ExitRequested(account); // its clock starts again now
+    }
+
+    /// @dev `imToZero`: the row posts IM 0; if the IM in force was above 0, record when the 0 takes force.
+    function _queueRequirementDecrease(uint32 account, bool imToZero) private {
         uint64 delay = _looseningDelay;
-        if (delay == 0) return;
         (uint256 im, uint256 mm) = _requirementInForce(account);
         uint64 until = _now() + delay;
+        if (imToZero && im != 0) _imZeroAt[account] = until;
+        if (delay == 0) return;
         _requirementFloors[account] = (uint256(until) << 224) | (im << 112) | mm;
         // forge-lint: disable-next-line(unsafe-typecast)
         emit RequirementDecreaseQueued(account, uint112(im), uint112(mm), until); // each < 2**112

@@ -130,12 +130,17 @@ contract VaultExtension is VaultBase, IVaultExtension {
     /// @inheritdoc IVaultExtension
     /// @dev The forced exit, like a rollup's forced inclusion: batches that keep landing (empty ones too)
     /// cannot hold a member in. Serving the exit is the signers' own action (closing the member out and
-    /// posting IM 0), so a member cannot grief the wind-down open: it can only wait.
+    /// posting IM 0, in force once the loosening delay has passed), so a member cannot grief the wind-down
+    /// open: it can only wait; and once served for a withdrawal delay, a rise of its IM restarts the clock
+    /// (Vault._restartServedExit), so an old request cannot open the wind-down in the block of a later batch.
     function forceWindDown(uint32 account) external {
         _requireNotWoundDown();
         uint256 request = _exitRequests[account];
         if (request == 0) revert NoExitRequest(account);
-        if (_requirements[account] >> 112 == 0) revert ExitServed(account);
+        // Served by the IM in force, not the one posted: a posted 0 that a loosening floor keeps above 0 has
+        // not freed the member.
+        (uint256 im,) = _requirementInForce(account);
+        if (im == 0) revert ExitServed(account);
         // forge-lint: disable-next-line(unsafe-typecast)
         uint64 opensAt = uint64(request >> 64) + _escapePeriod + (_pauseClock() - uint64(request));
         // forge-lint: disable-next-line(block-timestamp) // second-level skew is harmless for day-scale delays

@@ -91,6 +91,11 @@ abstract contract VaultStorage {
     uint256[MAX_ASSETS] internal _estateOut;
     mapping(uint256 key => uint256) internal _estateClaimed;
 
+    /// @dev account => when its IM of 0 took (or takes) force: the time of the row that brought the IM in force
+    /// to 0, plus the loosening delay then (0: it never had an IM). An exit request counts as served once the
+    /// member has had IM 0 in force for a withdrawal delay; a later rise of its IM restarts the exit's clock.
+    mapping(uint32 account => uint64) internal _imZeroAt;
+
     struct MarkAnchor {
         uint128 price;
         uint32 period;

@@ -75,8 +75,10 @@ interface IVault {
     event WithdrawalRecalled(uint256 indexed id);
     /// @notice The guardian sent a pending withdrawal back to the balance (a WithdrawalCancelled follows).
     event WithdrawalVetoed(uint256 indexed id);
-    /// @notice A member asked to leave: unless a batch brings its initial margin to 0 (its positions closed
-    /// out) within the escape period of unpaused time, anyone can open the wind-down (`forceWindDown`).
+    /// @notice A member asked to leave: unless a batch brings its initial margin in force to 0 (its positions
+    /// closed out) within the escape period of unpaused time, anyone can open the wind-down (`forceWindDown`).
+    /// Emitted again when the clock restarts: a rise of the IM of a member served (IM 0 in force) for at least
+    /// the withdrawal delay.
     event ExitRequested(uint32 indexed account);
     event ExitRequestCancelled(uint32 indexed account);
     /// @notice One event per batch: the rows are in the transaction's calldata, which an auditor decodes.
@@ -204,7 +206,8 @@ interface IVault {
     error NoExitRequest(uint32 account);
     /// @notice `forceWindDown` before the member's exit request has waited `opensAt`.
     error ExitNotOverdue(uint32 account, uint64 opensAt);
-    /// @notice `forceWindDown` for a member whose exit was served: its initial margin is 0, so it can withdraw.
+    /// @notice `forceWindDown` for a member whose exit was served: its initial margin in force is 0, so it can
+    /// withdraw.
     error ExitServed(uint32 account);
     /// @notice A new pause before `until` (PAUSE_COOLDOWN after the last one ended): a pause cannot be renewed
     /// back to back, so it never holds the escape hatch shut for long.
