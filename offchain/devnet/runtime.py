@@ -79,8 +79,10 @@ def settlement_engine(
     )
 
 
-def ingestor(spec: DevnetSpec, db: Engine) -> Ingestor:
-    return Ingestor(db, fills_domain(spec.chain_id, spec.vault))
+def ingestor(spec: DevnetSpec, db: Engine, clock: Callable[[], int] = wall_clock_ms) -> Ingestor:
+    """Ingest for the spec's vault. `clock`: its now in ms (the wall clock; a world that warps the chain passes
+    the chain's, so fills and observations stamped in chain time are neither stale nor in its future)."""
+    return Ingestor(db, fills_domain(spec.chain_id, spec.vault), clock=clock)
 
 
 def auction_house(

@@ -163,7 +163,9 @@ def world(d: Devnet) -> World:
     engine = settlement_engine(d.spec, d.db, defaults=CONFIG, clock=ChainClock(d.vault.w3))
     manager = RecordingManager(CONFIG)
     engine.builder.defaults = manager
-    house = auction_house(d.spec, d.db, CONFIG.auction, ingestor(d.spec, d.db))
+    # Ingest and the auction's fills run on the chain's clock too: observations are stamped in chain time, and
+    # the index ignores one from its reader's future (a wall-clock ingest behind a warped chain sees stale marks).
+    house = auction_house(d.spec, d.db, CONFIG.auction, ingestor(d.spec, d.db, d.now_ms), fill_clock_ms=d.now_ms)
     return World(d, engine, manager, house)
 
 
@@ -181,7 +183,7 @@ def open_book(w: World, thin_usdc: int, thin_btc: int) -> None:
         d.deposit(name, usd)
     deposit_weth(d, THIN, 0.5)
     d.prices(btc=20_000)
-    acks = ingestor(d.spec, d.db).submit_many(
+    acks = ingestor(d.spec, d.db, d.now_ms).submit_many(
         [
             d.fill("dex-perp", "d-1", "BTC-PERP", THIN, MM, thin_btc * BTC_QTY, 20_000),
             d.fill("cex", "c-1", "BTCUSDT", RETAIL, FUND, BTC_QTY, 20_000),
