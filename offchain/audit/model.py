@@ -51,7 +51,9 @@ from offchain.risk.calibration import DATA_DIR, content_hash, load_seed, model_f
 from offchain.risk.errors import RiskError
 from offchain.risk.instruments import risk_universe
 from offchain.risk.marketdata import PriceHistory
+from offchain.risk.platform import CollateralStress, cover2, stress_losses
 from offchain.risk.risecap import stress_floor
+from offchain.risk.tiers import df_multipliers
 from offchain.risk.units import units_per_row
 
 
@@ -278,6 +280,52 @@ class MarginRederivation:
                 floor_mm=floor_mm,
             )
         return out
+
+    def cover2_targets(
+        self,
+        members: Sequence[tuple[int, str]],
+        positions: Mapping[tuple[int, str], int],
+        qty_decimals: Mapping[str, int],
+        marks: Mapping[str, int],
+        im: Mapping[int, int],
+        holdings: Mapping[tuple[int, int], int],
+        collateral_prices: Mapping[int, int],
+    ) -> dict[int, int]:
+        """Each member's Cover-2 default-fund target in base units (rounded up), the engine's sizing
+        (offchain/defaults/fund.py, `cover2_targets`) on the rebuilt model: every member's loss in each stressed
+        scenario (historical and hypothetical) with its collateral's fall beyond the haircut, its excess over
+        its IM; the fund is the largest sum of the two largest excesses, split pro rata to each member's
+        worst excess x its tier's default-fund multiplier."""
+        if len(members) < 2:
+            return {a: 0 for a, _ in members}
+        r = self.rebuilt
+        model, scale, coll = r.model, 10**self.settlement_decimals, r.inputs.collateral
+        columns, tier_index = r.columns, r.tier_index
+        row = {account: k for k, (account, _) in enumerate(members)}
+        q = np.zeros((len(members), len(model.universe)))
+        for (account, instrument), qty in positions.items():
+            if account in row and qty:
+                if instrument not in columns:
+                    raise ModelInputError(f"instrument {instrument} is not in the model's universe")
+                q[row[account], columns[instrument]] += qty / 10 ** qty_decimals[instrument]
+        prices = np.ones(len(model.universe))
+        for instrument, col in columns.items():
+            if instrument in marks:
+                prices[col] = marks[instrument] / scale
+        unknown = sorted({tier for _, tier in members if tier not in tier_index})
+        if unknown:
+            raise ModelInputError(f"tiers {unknown} are not in the model's tier table")
+        tiers = np.array([tier_index[tier] for _, tier in members], dtype=np.int64)
+        held = np.zeros((len(members), len(coll)))
+        for k, c in enumerate(coll):
+            for account, j in row.items():
+                held[j, k] = holdings.get((account, c.asset), 0) / 10**c.decimals
+        cprices = np.array([collateral_prices[c.asset] / scale for c in coll], dtype=np.float64)
+        stress = CollateralStress.of(held, cprices, r.haircut_model, tiers)
+        losses = stress_losses(q, prices, model, stress).by_scenario
+        im_f = np.array([im.get(a, 0) / scale for a, _ in members])
+        fund = cover2(losses, im_f, df_multipliers(r.config.tiers, tiers), r.config.decimals)
+        return {a: int(fund.contribution_units[k]) for a, k in row.items()}
 
 
 def record_inputs(record: Mapping[str, Any]) -> str | None:

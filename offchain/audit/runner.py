@@ -32,9 +32,11 @@ from eth_utils import to_checksum_address
 from web3 import Web3
 
 from offchain.audit.checks.anchors import AnchorChecker, check_header
+from offchain.audit.checks.approvals import check_approvals
 from offchain.audit.checks.authorisation import ChainState
 from offchain.audit.checks.calls import CallChecker, check_close_outs
 from offchain.audit.checks.commitments import FillChecker, check_commitments
+from offchain.audit.checks.contributions import FundBefore, check_contributions, check_frozen
 from offchain.audit.checks.defaults import check_default_actions
 from offchain.audit.checks.obligations import PositionBook, parse_context
 from offchain.audit.checks.prices import check_collateral, check_marks
@@ -70,7 +72,7 @@ from offchain.audit.model import rebuild
 from offchain.audit.published import PublishedBatch, PublishedFile
 from offchain.chain.artifacts import load_artifact
 from offchain.chain.registry import RegistryNotFoundError, RegistryState, discover_registry
-from offchain.core.batch import Batch
+from offchain.core.batch import SETTLEMENT_ASSET, Batch
 from offchain.core.context import BatchContext
 from offchain.core.eip712 import vault_domain
 from offchain.core.fills import fills_domain
@@ -359,6 +361,8 @@ class _Replay:
         # what the model is re-run on (checked last, once every rule above has had its say): the marks in
         # force and the holdings before this batch's rows and transfers
         before = MarginState(dict(self.replay.marks), self.window.bounds(self.replay.balances))
+        cash_low = dict(self.window.cash_low)
+        cash_before = {a: self.replay.balances.get((a, SETTLEMENT_ASSET), 0) for a in self.replay.accounts}
         self.window.reset()
         self.replay.post_marks(batch.marks)
         self.replay.post_requirements(batch.requirements)
@@ -367,6 +371,8 @@ class _Replay:
         except ReplayError as exc:
             raise Discrepancy(seq, "replay", f"its transfers cannot apply: {exc}") from exc
         self.calls.check_calls(batch, self.replay)
+        fund = FundBefore.of(self.replay, cash_low, cash_before)
+        check_frozen(batch, fund)
         try:
             self.replay.apply_default_rows(batch.contributions, batch.margin_calls, batch.default_actions)
         except ReplayError as exc:
@@ -383,11 +389,15 @@ class _Replay:
             self._advances_match("its transfers and contributions", seq)
         check_requirements(seq, changed | {r.account for r in batch.requirements}, self.book.holders(), self.replay)
         t0 = time.perf_counter()
-        self._rederive(batch, published, ctx, before)
+        self._rederive(batch, published, ctx, before, fund)
         self.rederive_s += time.perf_counter() - t0
 
-    def _rederive(self, batch: Batch, published: PublishedBatch, ctx: BatchContext | None, before: MarginState) -> None:
-        """The risk model rebuilt, prices against their evidence, haircuts, and IM/MM re-derived."""
+    def _rederive(
+        self, batch: Batch, published: PublishedBatch, ctx: BatchContext | None, before: MarginState, fund: FundBefore
+    ) -> None:
+        """The risk model rebuilt, prices against their evidence, haircuts, IM/MM re-derived, then the
+        contribution rows against the re-derived Cover-2 targets and the withdrawal approvals against the
+        re-derived IM."""
         misses, t0 = rebuild.cache_info().misses, time.perf_counter()
         rebuilt = self.margin.model_of(batch, published, self.replay)
         if rebuild.cache_info().misses != misses:
@@ -402,6 +412,12 @@ class _Replay:
         marks = last_marks(self.book.last_marks, ctx)
         expected = self.margin.rederive(batch, rebuilt, self.book.positions, marks, self.replay, before.holdings)
         MarginVerifier.compare(expected, self.replay)
+        if batch.contributions:
+            targets = self.margin.contribution_targets(
+                batch, rebuilt, self.book.positions, marks, self.replay, before.holdings
+            )
+            check_contributions(batch, fund, targets)
+        check_approvals(batch, self.replay, expected)
 
 
 @dataclass

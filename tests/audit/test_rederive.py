@@ -159,3 +159,24 @@ def test_a_model_recalibrated_on_ledger_days_is_rebuilt_from_its_published_close
     body = json.loads(calibration.inputs)
     body["ledger"]["close"][0][1] *= 0.5  # one close halved: another model
     assert rebuild(json.dumps(body)).data_hash != calibration.data_hash
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    tiers=st.lists(st.sampled_from(TIERS), min_size=1, max_size=6),
+    data=st.data(),
+    btc=st.integers(5_000 * 10**6, 90_000 * 10**6),
+)
+def test_same_cover2_targets_as_the_engine(tiers: list[str], data: st.DataObject, btc: int) -> None:
+    """The verifier's Cover-2 sizing (`contribution`) is the engine's (offchain/defaults/fund.py) on the same
+    book: positions, marks, IM, holdings (their fall beyond the haircut counts) and collateral prices."""
+    from offchain.defaults.fund import cover2_targets
+
+    roster = [(10 + k, tier) for k, tier in enumerate(tiers)]
+    positions = {(a, name): data.draw(qty) for a, _ in roster for name in QTY_DECIMALS if data.draw(st.booleans())}
+    holdings = {(a, asset): data.draw(st.integers(0, 10**22)) for a, _ in roster for asset in (0, 1, 2, 3)}
+    im = {a: data.draw(st.integers(0, 10**12)) for a, _ in roster}
+    marks = {"BTC-USD-PERP": btc, "ETH-USD-PERP": 1_500 * 10**6}
+    cprices = {0: 10**6, 1: 1_500 * 10**6, 2: btc, 3: 10**6}
+    mine = verifier().cover2_targets(roster, positions, QTY_DECIMALS, marks, im, holdings, cprices)
+    assert mine == cover2_targets(engine(), roster, positions, marks, im, holdings, cprices)

@@ -52,9 +52,13 @@ class HoldingWindow:
 
     low: dict[tuple[int, int], int] = field(default_factory=dict)
     high: dict[tuple[int, int], int] = field(default_factory=dict)
+    # account -> the lowest settlement cash it held (accounts whose cash moved): the least cash the engine can
+    # have read for a contribution top-up (checks/contributions.py); cash has no concentration haircut
+    cash_low: dict[int, int] = field(default_factory=dict)
 
     def moved(self, key: tuple[int, int], before: int, after: int) -> None:
         if key[1] == SETTLEMENT_ASSET:
+            self.cash_low[key[0]] = min(self.cash_low.get(key[0], before), after)
             return
         self.low[key] = min(self.low.get(key, before), after)
         self.high[key] = max(self.high.get(key, before), after)
@@ -72,6 +76,7 @@ class HoldingWindow:
     def reset(self) -> None:
         self.low.clear()
         self.high.clear()
+        self.cash_low.clear()
 
 
 @dataclass(frozen=True)
@@ -179,17 +184,16 @@ class MarginVerifier:
                     f"asset {asset}: haircut {mark.haircut_bps} bps in force, the model's is {base.get(asset)} bps",
                 )
 
-    def rederive(
+    def _book(
         self,
         batch: Batch,
         rebuilt: RebuiltModel,
         positions: Mapping[tuple[int, str], int],
-        marks: Mapping[str, int],
         vault: VaultReplay,
-        holdings: tuple[dict[tuple[int, int], int], dict[tuple[int, int], int]],
-    ) -> Expected:
-        """Re-derived requirements of every member at the batch: positions after it, collateral prices in
-        force after it (`vault`), holdings (low, high) before its transfers."""
+        check: str,
+    ) -> tuple[list[tuple[int, str]], list[tuple[int, str]], dict[tuple[int, str], int], dict[str, int]]:
+        """The members with their registry tiers at asOf (lightest, heaviest for one with none), the open
+        positions and the quantity decimals of their instruments at asOf."""
         seq, as_of = batch.sequence, batch.as_of
         # A member with no tier in the registry (the operator's house account, a member admitted before its
         # tier was registered) is bounded by the tier table: the lightest tier for the lower bound, the
@@ -207,8 +211,47 @@ class MarginVerifier:
         for _, name in held:
             terms = self.registry.terms_at(name, as_of)
             if terms is None:
-                raise Discrepancy(seq, "im-rederive", f"instrument {name} has no registered terms at asOf {as_of}")
+                raise Discrepancy(seq, check, f"instrument {name} has no registered terms at asOf {as_of}")
             decimals[name] = terms.qty_decimals
+        return members_low, members_high, held, decimals
+
+    def contribution_targets(
+        self,
+        batch: Batch,
+        rebuilt: RebuiltModel,
+        positions: Mapping[tuple[int, str], int],
+        marks: Mapping[str, int],
+        vault: VaultReplay,
+        holdings: tuple[dict[tuple[int, int], int], dict[tuple[int, int], int]],
+    ) -> dict[int, tuple[int, int]]:
+        """Each member's Cover-2 target as a range (`contribution`): sized at the lightest tier and the lowest
+        holdings, and at the heaviest tier and the highest holdings, with the IM in force after the batch."""
+        members_low, members_high, held, decimals = self._book(batch, rebuilt, positions, vault, "contribution")
+        cprices = {a: m.price for a, m in vault.marks.items()}
+        im = {a: r[0] for a, r in vault.requirements.items()}
+        calc = MarginRederivation(rebuilt, self.settlement_decimals)
+        low_h, high_h = holdings
+        try:
+            low = calc.cover2_targets(members_low, held, decimals, marks, im, low_h, cprices)
+            same = low_h == high_h and members_low == members_high
+            high = low if same else calc.cover2_targets(members_high, held, decimals, marks, im, high_h, cprices)
+        except (ModelInputError, KeyError) as exc:
+            raise Discrepancy(batch.sequence, "contribution", f"cannot size the default fund: {exc}") from exc
+        return {a: (min(low[a], high[a]), max(low[a], high[a])) for a in low}
+
+    def rederive(
+        self,
+        batch: Batch,
+        rebuilt: RebuiltModel,
+        positions: Mapping[tuple[int, str], int],
+        marks: Mapping[str, int],
+        vault: VaultReplay,
+        holdings: tuple[dict[tuple[int, int], int], dict[tuple[int, int], int]],
+    ) -> Expected:
+        """Re-derived requirements of every member at the batch: positions after it, collateral prices in
+        force after it (`vault`), holdings (low, high) before its transfers."""
+        seq = batch.sequence
+        members_low, members_high, held, decimals = self._book(batch, rebuilt, positions, vault, "im-rederive")
         cprices = {a: m.price for a, m in vault.marks.items()}
         low_h, high_h = holdings
         calc = MarginRederivation(rebuilt, self.settlement_decimals)
