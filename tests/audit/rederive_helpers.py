@@ -47,6 +47,7 @@ class HandBuilt:
     marks: Callable[[list[Mark]], list[Mark]] | None = None  # collateral rows posted (the honest: none)
     evidence: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # edits the published evidence
     line: Callable[[dict[str, Any]], None] | None = None  # edits the published line last
+    approvals: tuple[int, ...] = ()  # withdrawal approval words the batch carries
     built: dict[str, Any] = field(default_factory=dict)
 
 
@@ -133,6 +134,7 @@ def build_hand_built(history: History, how: HandBuilt) -> tuple[Batch, dict[str,
         transfers=tuple(net_transfers(ob.flows)),
         requirements=tuple(Requirement(account=a, im=im, mm=mm) for a, (im, mm) in sorted(rows.items())),
         marks=tuple(cmarks),
+        approved_withdrawals=how.approvals,
         context_hash=ctx.hash(),
     )
     evidence = evidence_for(ob.marks_used, as_of * 1000)

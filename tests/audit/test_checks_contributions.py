@@ -1,0 +1,164 @@
+"""The contribution and approval rules (offchain/audit/checks/contributions.py, approvals.py) at their
+boundaries, on hand-made states: a top-up exactly to the target or exactly the member's cash, a return exactly
+down to the target, an approval that leaves equity exactly at the re-derived IM."""
+
+from __future__ import annotations
+
+import pytest
+
+from offchain.audit.checks.approvals import check_approvals
+from offchain.audit.checks.contributions import FundBefore, check_contributions, check_frozen
+from offchain.audit.checks.rederive import Expected
+from offchain.audit.errors import Discrepancy
+from offchain.audit.events.fund import DefaultRecord
+from offchain.audit.events.replay import AssetMark, Pending, VaultReplay
+from offchain.audit.model import Rederived
+from offchain.core.batch import COVER, DECLARE, Batch, Contribution, DefaultAction, WithdrawalApproval
+
+A, B = 4, 5
+ZERO32 = b"\x00" * 32
+
+
+def batch(*rows: tuple[int, int], actions: tuple[DefaultAction, ...] = (), approvals: tuple[int, ...] = ()) -> Batch:
+    return Batch(
+        sequence=9,
+        prev_hash=ZERO32,
+        as_of=1,
+        contributions=tuple(Contribution(account=a, amount=v) for a, v in rows),
+        default_actions=actions,
+        approved_withdrawals=approvals,
+    )
+
+
+def before(
+    values: dict[int, int], cash: dict[int, int], floor: dict[int, int] | None = None, open_: int = 0
+) -> FundBefore:
+    return FundBefore(values, cash, floor if floor is not None else dict(cash), open_)
+
+
+TARGETS = {A: (1_000_000_000, 1_000_000_000), B: (500_000_000, 500_000_000)}
+TOL = 1 + 1_000_000_000 // 1_000_000  # tolerance of A's target
+
+
+def expect(b: Batch, f: FundBefore, *words: str) -> None:
+    with pytest.raises(Discrepancy) as caught:
+        check_contributions(b, f, TARGETS)
+    assert (caught.value.check, caught.value.sequence) == ("contribution", 9), str(caught.value)
+    for w in words:
+        assert w in str(caught.value), str(caught.value)
+
+
+def test_top_ups_to_the_target_or_to_the_cash_pass() -> None:
+    f = before({A: 0, B: 100_000_000}, {A: 10**12, B: 10**12})
+    check_contributions(batch((A, 1_000_000_000), (B, 400_000_000)), f, TARGETS)
+    # within the tolerance either way
+    check_contributions(batch((A, 1_000_000_000 + TOL), (B, 400_000_000)), f, TARGETS)
+    check_contributions(batch((A, 1_000_000_000 - TOL), (B, 400_000_000)), f, TARGETS)
+    # cash-limited: the whole cash the engine can have read
+    poor = before({A: 0, B: 100_000_000}, {A: 7, B: 10**12}, {A: 7, B: 10**12})
+    check_contributions(batch((A, 7), (B, 400_000_000)), poor, TARGETS)
+    check_contributions(batch((B, 400_000_000)), before({A: 0, B: 100_000_000}, {A: 0, B: 10**12}), TARGETS)
+
+
+def test_a_top_up_beyond_the_target_is_refused() -> None:
+    f = before({A: 0, B: 100_000_000}, {A: 10**12, B: 10**12})
+    expect(batch((A, 1_000_000_000 + TOL + 1), (B, 400_000_000)), f, "account 4 is topped up by", "target 1000000000")
+
+
+def test_a_short_top_up_with_cash_is_refused() -> None:
+    f = before({A: 0, B: 100_000_000}, {A: 10**12, B: 10**12})
+    expect(batch((A, 1_000_000_000 - TOL - 1), (B, 400_000_000)), f, "account 4", "though it held")
+    expect(batch((A, 1_000_000_000)), f, "account 5 is topped up by 0")
+    # the cash the engine can have read bounds what it owed: less than the cash now
+    poor = before({A: 0, B: 100_000_000}, {A: 10**12, B: 10**12}, {A: 300_000_000, B: 10**12})
+    check_contributions(batch((A, 300_000_000 - TOL), (B, 400_000_000)), poor, TARGETS)
+    with pytest.raises(Discrepancy, match="though it held 300000000"):
+        check_contributions(batch((A, 300_000_000 - TOL - 1), (B, 400_000_000)), poor, TARGETS)
+
+
+def test_a_return_below_the_target_is_refused() -> None:
+    f = before({A: 2_000_000_000, B: 500_000_000}, {A: 0, B: 0})
+    check_contributions(batch((A, -1_000_000_000)), f, TARGETS)
+    expect(batch((A, -1_000_000_000 - TOL - 1)), f, "account 4 is returned", "down to")
+
+
+def test_a_batch_without_contribution_rows_is_not_judged() -> None:
+    check_contributions(batch(), before({A: 0}, {A: 10**12}), TARGETS)
+
+
+def test_contributions_are_frozen_during_a_default() -> None:
+    f = before({A: 0}, {A: 10**12})
+    check_frozen(batch((A, 5)), f)
+    check_frozen(batch(actions=(DefaultAction(account=B, action=DECLARE, amount=0),)), f)
+    check_frozen(batch((A, 5), actions=(DefaultAction(account=B, action=COVER, amount=1),)), f)
+    with pytest.raises(Discrepancy, match="1 default\\(s\\) open") as caught:
+        check_frozen(batch((A, 5)), before({A: 0}, {A: 10**12}, open_=1))
+    assert caught.value.check == "contribution"
+    with pytest.raises(Discrepancy, match="it DECLAREs \\[5\\]"):
+        check_frozen(batch((A, 5), actions=(DefaultAction(account=B, action=DECLARE, amount=0),)), f)
+
+
+def test_fund_before_takes_the_lowest_cash_the_engine_can_have_read() -> None:
+    r = VaultReplay()
+    r.accounts = {A: "0xa", B: "0xb"}
+    r.balances[(A, 0)] = 900  # after the batch's transfers
+    r.balances[(B, 0)] = 50
+    f = FundBefore.of(r, cash_low={A: 100}, cash_before={A: 1_000, B: 40})
+    # A held 1,000 before the transfers (-100 of them), down to 100 earlier: the engine read at least 100 - 100
+    assert f.cash == {A: 900, B: 50}
+    assert f.cash_floor == {A: 0, B: 50}
+    assert f.values == {A: 0, B: 0} and f.open_defaults == 0
+
+
+# ---------------------------------------------------------------- approvals
+
+
+def approval_state(equity: int) -> VaultReplay:
+    r = VaultReplay()
+    r.marks[0] = AssetMark(1, 0, 0)
+    r.accounts = {A: "0xa"}
+    r.balances[(A, 0)] = equity
+    r.pending[3] = Pending(A, 0, 77)
+    return r
+
+
+def approve(wid: int = 3, account: int = A, amount: int = 77) -> Batch:
+    return batch(approvals=(WithdrawalApproval(id=wid, account=account, asset=0, amount=amount).pack(),))
+
+
+IM = 1_000_000_000
+TOL_IM = 1 + IM // 1_000_000
+
+
+def expected(im: int = IM, floor: int | None = None) -> Expected:
+    r = Rederived(im=im, mm=im // 2, haircut_bps={}, floor_im=floor)
+    return Expected(9, {A: r}, {A: r})
+
+
+def test_an_approval_leaving_equity_at_the_re_derived_im_passes() -> None:
+    check_approvals(approve(), approval_state(IM - TOL_IM), expected())
+    # under the rise cap, the stressed floor is the least IM
+    check_approvals(approve(), approval_state(IM // 2), expected(floor=IM // 2))
+    # an approval of a withdrawal no longer pending is skipped by the vault
+    check_approvals(approve(wid=4), approval_state(0), expected())
+
+
+def test_an_approval_beyond_free_collateral_is_refused() -> None:
+    with pytest.raises(Discrepancy) as caught:
+        check_approvals(approve(), approval_state(IM - TOL_IM - 1), expected())
+    d = caught.value
+    assert (d.check, d.sequence) == ("withdrawal-approval", 9)
+    assert "withdrawal 3 of 77 of asset 0 by account 4" in str(d) and f"re-derived IM {IM}" in str(d)
+    with pytest.raises(Discrepancy, match="below the re-derived IM 500000000"):
+        check_approvals(approve(), approval_state(IM // 4), expected(floor=IM // 2))
+
+
+def test_no_approval_in_default_or_without_a_re_derived_im() -> None:
+    r = approval_state(10 * IM)
+    r.fund.defaults[A] = DefaultRecord(1, 1, 0, 0, True)
+    with pytest.raises(Discrepancy, match="in default"):
+        check_approvals(approve(), r, expected())
+    with pytest.raises(Discrepancy, match="cannot be re-derived: account 4: overflow"):
+        check_approvals(approve(), approval_state(10 * IM), Expected(9, {A: "account 4: overflow"}, {}))
+    with pytest.raises(Discrepancy, match="not a member"):
+        check_approvals(approve(), approval_state(10 * IM), Expected(9, {}, {}))
