@@ -39,7 +39,7 @@ from offchain.audit.checks.commitments import FillChecker, check_commitments
 from offchain.audit.checks.contributions import FundBefore, check_contributions, check_frozen
 from offchain.audit.checks.defaults import check_default_actions
 from offchain.audit.checks.obligations import PositionBook, parse_context
-from offchain.audit.checks.prices import check_collateral, check_marks
+from offchain.audit.checks.prices import SourceKeys, check_collateral, check_marks
 from offchain.audit.checks.rederive import HoldingWindow, MarginState, MarginVerifier, last_marks
 from offchain.audit.checks.requirements import check_requirements
 from offchain.audit.checks.solvency import AssetSolvency, check_final_state
@@ -405,9 +405,11 @@ class _Replay:
         if rebuilt is None:
             return
         evidence = published.price_evidence or {}
+        # price sources registered on-chain sign with the registry's key; others with the one given, if any
+        keys = SourceKeys(self.source_keys, self.anchors.registry)
         if ctx is not None:
-            check_marks(batch, evidence, ctx, self.index_rule, self.source_keys)
-        check_collateral(batch, evidence, rebuilt, before.marks, self.index_rule, source_keys=self.source_keys)
+            check_marks(batch, evidence, ctx, self.index_rule, keys)
+        check_collateral(batch, evidence, rebuilt, before.marks, self.index_rule, source_keys=keys)
         self.margin.check_haircuts(batch.sequence, rebuilt, self.replay)
         marks = last_marks(self.book.last_marks, ctx)
         expected = self.margin.rederive(batch, rebuilt, self.book.positions, marks, self.replay, before.holdings)

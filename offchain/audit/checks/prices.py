@@ -12,15 +12,22 @@ within `outlier_bps`, the quorum and the index, and requires:
  - the settlement asset, and any asset the model gives no risk factor (a stablecoin), is posted at par:
    one whole token is one settlement unit (`collateral-price`).
 Who said it (`price-signature`), before the index: an observation that carries a signature must carry the
-signer it names, and the signature (EIP-191 over `Observation.digest_text`) must recover to it; an
-observation of a source the verifier knows signs (`source_keys`: source name -> the address of its key, the
-verifier's own trust anchors, never the published line's) must be signed, by that key. What is still
-trusted: that an observation of a source the verifier has no key for came from it (docs/auditors.md).
+signer it names, and the signature (EIP-191 over `Observation.digest_text`) must recover to it. The key a
+source must sign with comes from the trust anchors, never from the published line (`SourceKeys`):
+ - a source **registered on-chain**: the registry has no list of price sources of its own, so a price source
+   is registered as a venue of its own name (any kind, e.g. `price-source`; with no symbol mapped it can
+   settle no fill), changed only by governance and, for its key, with its own EIP-712 consent: each of its
+   observations must be signed by the registry's key of that name **valid at the observation's time**
+   (`keyAt`), and an observation dated outside every key window is refused;
+ - otherwise a source the verifier was given a key for (`source_keys`: source name -> address, its own
+   configuration) must be signed by that key.
+What is still trusted: that an observation of a source with neither came from it (docs/auditors.md).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from eth_account import Account
@@ -29,6 +36,7 @@ from eth_account.messages import encode_defunct
 from offchain.audit.errors import Discrepancy
 from offchain.audit.events.replay import AssetMark
 from offchain.audit.model import RebuiltModel
+from offchain.chain.registry import RegistryState
 from offchain.core.batch import SETTLEMENT_ASSET, Batch
 from offchain.core.context import BatchContext
 from offchain.errors import CrossclearError
@@ -71,30 +79,63 @@ def signer_of(symbol: str, o: Mapping[str, Any]) -> str | None:
     return who.lower()
 
 
-def check_sources(symbol: str, ev: Mapping[str, Any], source_keys: Mapping[str, str]) -> None:
-    """Every signed observation is signed by the signer it names; every observation of a source in
-    `source_keys` is signed by that key (SignatureError otherwise)."""
+@dataclass(frozen=True)
+class SourceKeys:
+    """The key each price source must sign with: the registry's, for a source registered there under its
+    name (a venue entry), at the observation's time; else the one the verifier was given; else none."""
+
+    given: Mapping[str, str] = field(default_factory=dict)
+    registry: RegistryState | None = None
+
+    def required(self, source: str, ts_ms: int) -> tuple[str | None, str]:
+        """(the address that must have signed, where that comes from); (None, "") when nothing binds the
+        source. SignatureError for a registered source with no key valid at `ts_ms`."""
+        venue = None if self.registry is None else self.registry.venues.get(source)
+        if venue is not None:
+            key = venue.key_at(ts_ms // 1000)
+            if key is None:
+                raise SignatureError(
+                    f"{source} at ts {ts_ms}: a registered source with no key valid then "
+                    f"(its windows: {[(w.key, w.valid_from, w.valid_until) for w in venue.keys]})"
+                )
+            return key, "the registry's key of the source then"
+        key = self.given.get(source)
+        return (key, "the source's key") if key is not None else (None, "")
+
+
+def source_keys_of(keys: Mapping[str, str] | SourceKeys | None) -> SourceKeys:
+    return keys if isinstance(keys, SourceKeys) else SourceKeys(dict(keys or {}))
+
+
+def check_sources(symbol: str, ev: Mapping[str, Any], source_keys: Mapping[str, str] | SourceKeys) -> None:
+    """Every signed observation is signed by the signer it names; every observation of a source bound to a
+    key (registered on-chain, or given to the verifier) is signed by that key (SignatureError otherwise)."""
+    keys = source_keys_of(source_keys)
     for kind in ("used", "rejected", "stale"):
         rows = ev.get(kind, [])
         for o in rows if isinstance(rows, list) else ():
             if not isinstance(o, Mapping):
                 continue  # malformed: `index_of` names it
             who = signer_of(symbol, o)
-            key = source_keys.get(str(o.get("source")))
+            try:
+                ts_ms = int(o.get("ts_ms"))  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                continue  # malformed: `index_of` names it
+            key, whose = keys.required(str(o.get("source")), ts_ms)
             if key is not None and who != key.lower():
                 raise SignatureError(
-                    f"{o.get('source')} at ts {o.get('ts_ms')} ({kind}): "
+                    f"{o.get('source')} at ts {ts_ms} ({kind}): "
                     + ("unsigned" if who is None else f"signed by {who}")
-                    + f", the source's key is {key}"
+                    + f", {whose} is {key}"
                 )
 
 
 def index_of(
-    ev: Mapping[str, Any], rule: IndexRule, symbol: str = "", source_keys: Mapping[str, str] | None = None
+    ev: Mapping[str, Any], rule: IndexRule, symbol: str = "", source_keys: Mapping[str, str] | SourceKeys | None = None
 ) -> int:
     """The index the evidence of `symbol` gives by the rule (EvidenceError when it gives none or is
     inconsistent; SignatureError, before anything else, when an observation is not its source's)."""
-    check_sources(symbol, ev, source_keys or {})
+    check_sources(symbol, ev, source_keys_of(source_keys))
     used, rejected, stale = (_observations(ev, k) for k in ("used", "rejected", "stale"))
     known = used + rejected + stale
     if len({s for s, _, _ in known}) != len(known):
@@ -125,7 +166,7 @@ def check_marks(
     evidence: Mapping[str, Any],
     ctx: BatchContext,
     rule: IndexRule,
-    source_keys: Mapping[str, str] | None = None,
+    source_keys: Mapping[str, str] | SourceKeys | None = None,
 ) -> None:
     seq = batch.sequence
     for name, mark in sorted(ctx.marks.items()):
@@ -151,7 +192,7 @@ def check_collateral(
     before: Mapping[int, AssetMark],
     rule: IndexRule,
     settlement_decimals: int = 6,
-    source_keys: Mapping[str, str] | None = None,
+    source_keys: Mapping[str, str] | SourceKeys | None = None,
 ) -> None:
     """Collateral rows of the batch; `before`: the marks in force before it (a halted price keeps its own)."""
     seq, par = batch.sequence, 10**settlement_decimals
