@@ -39,10 +39,11 @@ def run(args: argparse.Namespace) -> int:
             settings.history,
             settings.registry_ttl_s,
             source_keys=settings.price_source_keys,
+            published_sources=settings.published,
         )
         try:
             verifier.sync()  # the history so far, audited before the first signature
-        except BehindError as exc:  # restarted on an older copy of the published file: the engine sends the rest
+        except BehindError as exc:  # none of its sources has every line yet: the engine sends the rest
             print(f"crossclear cosign: {exc}; they come with the next proposal", file=sys.stderr, flush=True)
     except (ConfigError, ValueError, OSError, AuditError) as exc:
         print(f"crossclear cosign: {exc}", file=sys.stderr)

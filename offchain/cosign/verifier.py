@@ -5,24 +5,32 @@ Its own data: the chain through its own RPC endpoint, the registry read there, t
 started with (`history`: the fills file, for the batches settled before it ran), and the published line of
 every batch it has verified since (kept in memory as the proposals arrive).
 
-A batch settled that it never saw (signed by the others while it was down, or settled before it restarted
-on an older copy of the published file) leaves it without that batch's line: it replays nothing of what
-landed (`BehindError`, naming the sequences it lacks) until it is given those lines (`add_settled`; the
-engine sends them with its next proposal when told so). Such a line is not taken on trust: it is replayed
-against the batch on-chain with every check of the audit (its contextHash and fillsRoot commit to it), as
-the line of any settled batch. A settled batch that fails a check stops the co-signer for good (`failed`):
-it refuses every proposal after, naming that finding.
+A batch settled that it never saw (signed by the others while it was down or not asked, or settled before
+it restarted on an older copy of the published file) leaves it without that batch's line. Asked to sign
+batch n+k having verified up to n, it **catches up by itself** first: it reads the landed batches
+n+1..n+k-1 from the chain (their `settle` calldata, as every batch) and their published lines from its own
+sources (`published`: its history file read again, then each published fills file or URL it is configured
+with, e.g. a mirror of what `crossclear publish` writes), and replays them with every check. Only what none
+of its sources has yet leaves it behind (`BehindError`, naming the sequences it lacks): it replays nothing
+until it is given those lines (`add_settled`; the engine sends them from its ledger with its next proposal
+when told so). No line is taken on trust, wherever it comes from: it is replayed against the batch on-chain
+with every check of the audit (its contextHash and fillsRoot commit to it), as the line of any settled
+batch. A settled batch that fails a check stops the co-signer for good (`failed`): it refuses every proposal
+after, naming that finding.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 from eth_utils import is_address, to_checksum_address
 from web3 import Web3
 
@@ -35,13 +43,15 @@ from offchain.audit.errors import AuditError, Discrepancy
 from offchain.audit.events.source import VaultHistory
 from offchain.audit.events.types import BatchSettled
 from offchain.audit.model import ModelInputError, rebuild, record_inputs
-from offchain.audit.published import PublishedBatch, PublishedFile
+from offchain.audit.published import PublishedBatch, PublishedFile, parse_batch
 from offchain.audit.runner import _Operators, _Replay
 from offchain.chain.artifacts import load_artifact
 from offchain.chain.registry import RegistryState, discover_registry
 from offchain.core.batch import Batch
 from offchain.core.eip712 import Domain, vault_domain
 from offchain.core.fills import fills_domain
+
+log = logging.getLogger("crossclear.cosign")
 
 
 @dataclass
@@ -81,7 +91,11 @@ class ProposalVerifier:
         history: Path | None = None,
         registry_ttl_s: float = 30,
         source_keys: dict[str, str] | None = None,
+        published_sources: Sequence[str] = (),
+        fetch_timeout_s: float = 10.0,
     ) -> None:
+        """`published_sources`: where it reads the lines of settled batches it lacks (paths of published fills files,
+        or http(s) URLs serving one), after its `history` file read again."""
         bad = sorted(name for name, address in (source_keys or {}).items() if not is_address(address))
         if bad:
             raise ValueError(f"price source keys that are not addresses: {bad}")
@@ -95,6 +109,8 @@ class ProposalVerifier:
         self._registry_read = time.monotonic()
         state = RegistryState.read(w3, self.registry_address, block)
         self.store = _StoredLines()
+        self.sources: list[str] = ([] if history is None else [str(history)]) + list(published_sources)
+        self.fetch_timeout_s = fetch_timeout_s
         if history is not None:
             published = PublishedFile.open(history)
             check_header(published.header, state)
@@ -136,7 +152,10 @@ class ProposalVerifier:
             raise self.failed
         block = int(self.w3.eth.block_number)
         events = list(self.events.events_between(self.next_block, block))
-        missing = [e.sequence for e in events if isinstance(e, BatchSettled) and e.sequence not in self.store.lines]
+        missing = self._missing(events)
+        if missing:
+            self._catch_up(missing)
+            missing = self._missing(events)
         if missing:
             raise BehindError(missing)
         if time.monotonic() - self._registry_read > self.registry_ttl_s:
@@ -150,6 +169,27 @@ class ProposalVerifier:
             raise
         self.next_block = block + 1
         return block
+
+    def _missing(self, events: Sequence[object]) -> list[int]:
+        return [e.sequence for e in events if isinstance(e, BatchSettled) and e.sequence not in self.store.lines]
+
+    def _catch_up(self, missing: list[int]) -> None:
+        """The published lines of the settled batches it lacks, from its own sources, in order, until it has
+        them all; a source that cannot be read is logged and skipped (the next one is tried)."""
+        wanted = {s for s in missing if s >= self.store.next_sequence}
+        for source in self.sources:
+            if not wanted:
+                return
+            try:
+                found = published_lines(source, wanted, self.fetch_timeout_s)
+            except (OSError, ValueError, httpx.HTTPError) as exc:
+                log.warning("catching up: cannot read %s: %s", source, exc)
+                continue
+            for line in found:
+                self.store.lines.setdefault(line.sequence, line)
+                wanted.discard(line.sequence)
+            if found:
+                log.info("catching up: read the lines of batches %s from %s", sorted(x.sequence for x in found), source)
 
     def add_settled(self, lines: list[PublishedBatch]) -> None:
         """Published lines of settled batches this co-signer lacks (a line it holds, verified when it was
@@ -176,3 +216,27 @@ class ProposalVerifier:
                 raise StaleProposalError(f"batch {batch.sequence} has landed already (tip {self.last_sequence})")
             self.state.fork().propose(batch, line, block)
             self.store.lines[line.sequence] = line
+
+
+def published_lines(source: str, wanted: set[int], timeout_s: float = 10.0) -> list[PublishedBatch]:
+    """The batch lines of a published fills file (a path, or an http(s) URL serving one) whose sequence is
+    in `wanted` (only those are parsed). ValueError for a line that does not parse."""
+    if source.startswith(("http://", "https://")):
+        r = httpx.get(source, timeout=timeout_s)
+        r.raise_for_status()
+        text = r.text
+    else:
+        text = Path(source).read_text()
+    out: list[PublishedBatch] = []
+    for n, raw in enumerate(text.splitlines()[1:], start=2):  # line 1 is the header: a cache, not needed here
+        if not raw.strip():
+            continue
+        obj = json.loads(raw)
+        if not isinstance(obj, dict):
+            raise ValueError(f"{source}:{n}: not a batch line")
+        if obj.get("sequence") in wanted:
+            try:
+                out.append(parse_batch(obj))
+            except (KeyError, TypeError) as exc:
+                raise ValueError(f"{source}:{n}: bad batch line: {exc}") from exc
+    return out

@@ -62,11 +62,27 @@ def publish_history(db_url: str, out: Path) -> Path:
 
 
 def start_cosigner(
-    rpc_url: str, vault: str, registry: str | None, key: str, history: Path, folder: Path, k: int
+    rpc_url: str,
+    vault: str,
+    registry: str | None,
+    key: str,
+    history: Path,
+    folder: Path,
+    k: int,
+    published: Sequence[str] = (),
 ) -> CosignerProcess:
+    """`published`: the co-signer's sources of the published lines of batches it missed (settings
+    `published`: files or URLs), read to catch up by itself."""
     port = free_port()
     config = folder / f"cosign-{k}.json"
-    body = {"rpc_url": rpc_url, "vault": vault, "key": {"plain_key": key}, "port": port, "history": str(history)}
+    body: dict[str, object] = {
+        "rpc_url": rpc_url,
+        "vault": vault,
+        "key": {"plain_key": key},
+        "port": port,
+        "history": str(history),
+        "published": list(published),
+    }
     if registry is not None:
         body["registry"] = registry
     config.write_text(json.dumps(body))

@@ -188,3 +188,47 @@ def test_a_cosigner_that_was_down_catches_up_and_signs_the_next(cosigners: Cosig
         assert "behind" in again.log.read_text()
     finally:
         stop(again)
+
+
+def test_a_cosigner_that_missed_batches_catches_up_by_itself(cosigners: Cosigners) -> None:
+    """Co-signer 3 runs (on the old copy of the history, with a published source: a file the operator's
+    `crossclear publish` rewrites after each batch) but is not asked while two batches land with the other
+    two. Asked for the next, it reads the two it missed from the chain and their lines from its source,
+    replays them with every check and signs: no `behind` answer, nothing resent by the engine (the engine is
+    given only it and one other co-signer, so the batch lands only if it signed)."""
+    d = cosigners.devnet
+    mirror = cosigners.tmp / "mirror.jsonl"
+    publish(d.db, mirror)
+    old = cosigners.procs[2]
+    if old.process.poll() is None:
+        stop(old)
+    again = start_cosigner(
+        d.anvil.url,
+        d.spec.vault,
+        d.spec.registry,
+        d.spec.signer_keys[2],
+        cosigners.history,
+        cosigners.tmp,
+        4,
+        published=[str(mirror)],
+    )
+    try:
+        wait_up([again])
+        tip = d.vault.last_sequence()
+        started = httpx.get(f"{again.url}/v1/status", timeout=60).json()
+        assert started["last_sequence"] == tip  # it caught up at start from the mirror by itself
+        others = _engine(cosigners, cosigners.urls[:2])
+        for k in range(2):
+            _one_batch(d, others, 10 + k)
+            publish(d.db, mirror)  # the operator's publisher, after each batch
+        assert d.vault.last_sequence() == tip + 2
+        pair = _engine(cosigners, [cosigners.urls[0], again.url])
+        _one_batch(d, pair, 12)
+        assert d.vault.last_sequence() == tip + 3
+        status = httpx.get(f"{again.url}/v1/status", timeout=60).json()
+        assert status["last_sequence"] == tip + 2  # it replayed the batches it missed before it signed
+        log = again.log.read_text()
+        assert f"read the lines of batches [{tip + 1}, {tip + 2}]" in log, log[-3000:]
+        assert "behind" not in log, log[-3000:]
+    finally:
+        stop(again)
