@@ -1,7 +1,9 @@
 """Three co-signer processes (`crossclear cosign --config`, one per registered risk-signer key) sign a real
 devnet's batches, proposed by an engine that holds no risk-signer key; a tampered batch is refused by every
 co-signer, naming the check; the history they signed passes `crossclear audit`; a co-signer stopped while
-batches land with the other two catches up from the chain when restarted and signs the next one."""
+batches land with the other two catches up from the chain when restarted and signs the next one; one that
+was not asked for two batches reads them from the chain and their lines from its own published source,
+and signs the next with nothing resent."""
 
 from __future__ import annotations
 
