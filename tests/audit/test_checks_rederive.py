@@ -377,3 +377,74 @@ def test_margin_is_computed_at_each_instruments_last_settled_mark() -> None:
     ctx = BatchContext(marks={"B": 7, "C": 8}, previous_marks={"B": 6}, funding=(), terms={})
     assert last_marks(book, ctx) == {"A": 5, "B": 7, "C": 8}
     assert last_marks(book, None) == {"A": 5, "B": 6}
+
+
+# ---------------------------------------------------------------- Cover-2 targets (`contribution`)
+
+IM_IN_FORCE = {1: 1_000 * 10**6, 2: 2_000 * 10**6, 3: 500 * 10**6}
+
+
+def by_cover2(members: list[tuple[int, str]], holdings: dict[tuple[int, int], int] = HOLDINGS) -> dict[int, int]:
+    held = {k: q for k, q in POSITIONS.items() if q}
+    return MarginRederivation(model(), 6).cover2_targets(
+        members, held, {BTC: 8, ETH: 8}, MARKS, IM_IN_FORCE, holdings, PRICES
+    )
+
+
+def targets(high_h: dict[tuple[int, int], int] = HOLDINGS, reg: RegistryState = REGISTRY) -> dict[int, tuple[int, int]]:
+    v = vault(requirements={a: (im, im // 2) for a, im in IM_IN_FORCE.items()})
+    return MarginVerifier(reg).contribution_targets(batch(), model(), POSITIONS, MARKS, v, (HOLDINGS, high_h))
+
+
+def test_cover2_targets_are_sized_at_each_members_tier_with_the_im_in_force() -> None:
+    got = targets()
+    # account 3 has no tier: sized at the lightest (tier1) and the heaviest (tier3), the range of the two
+    low, high = (
+        by_cover2([(1, "tier3"), (2, "tier2"), (3, "tier1")]),
+        by_cover2([(1, "tier3"), (2, "tier2"), (3, "tier3")]),
+    )
+    assert got == {a: (min(low[a], high[a]), max(low[a], high[a])) for a in low}
+    assert got[3][0] < got[3][1] and all(lo > 0 for lo, _ in got.values())
+    # the IM in force is the one sized against: with none, every member's excess (and its target) is larger
+    none = MarginVerifier(REGISTRY).contribution_targets(
+        batch(), model(), POSITIONS, MARKS, vault(), (HOLDINGS, HOLDINGS)
+    )
+    assert sum(hi for _, hi in none.values()) > sum(hi for _, hi in got.values())
+
+
+def test_cover2_targets_span_the_holding_window() -> None:
+    reg = registry(tiers={1: ((0, "tier3"),), 2: ((0, "tier2"),), 3: ((0, "tier2"),)})
+    members = [(1, "tier3"), (2, "tier2"), (3, "tier2")]
+    assert targets(reg=reg) == {a: (t, t) for a, t in by_cover2(members).items()}
+    # account 2 held far more WETH since the last batch: its collateral's fall in the stressed scenarios
+    high_h = {**HOLDINGS, (2, 1): 10**5 * 10**18}
+    got, low, high = targets(high_h, reg), by_cover2(members), by_cover2(members, high_h)
+    assert got == {a: (min(low[a], high[a]), max(low[a], high[a])) for a in low}
+    assert low != high
+
+
+def test_cover2_targets_that_cannot_be_sized_are_a_discrepancy() -> None:
+    with pytest.raises(Discrepancy) as exc:
+        MarginVerifier(REGISTRY).contribution_targets(
+            batch(), model(), {**POSITIONS, (3, "SOL-PERP"): 1}, MARKS, vault(), (HOLDINGS, HOLDINGS)
+        )
+    assert (exc.value.sequence, exc.value.check) == (7, "contribution")
+    assert exc.value.detail == "instrument SOL-PERP has no registered terms at asOf 25"
+    no_tbill = {a: m for a, m in vault().marks.items() if a != 3}
+    with pytest.raises(Discrepancy, match="cannot size the default fund: 3") as exc:
+        MarginVerifier(REGISTRY).contribution_targets(
+            batch(), model(), POSITIONS, MARKS, vault(marks=no_tbill), (HOLDINGS, HOLDINGS)
+        )
+    assert exc.value.check == "contribution"
+
+
+def test_the_holding_window_keeps_each_accounts_lowest_cash() -> None:
+    w = HoldingWindow()
+    w.moved((5, 0), 100, 30)  # a withdrawal request
+    w.moved((5, 0), 30, 500)  # a deposit
+    w.moved((6, 0), 40, 90)
+    w.moved((5, 1), 7, 1)  # not cash
+    assert w.cash_low == {5: 30, 6: 40}
+    assert w.bounds({(5, 0): 500, (5, 1): 1}) == ({(5, 0): 500, (5, 1): 1}, {(5, 0): 500, (5, 1): 7})
+    w.reset()
+    assert w.cash_low == {}
