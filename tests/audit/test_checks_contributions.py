@@ -162,3 +162,58 @@ def test_no_approval_in_default_or_without_a_re_derived_im() -> None:
         check_approvals(approve(), approval_state(10 * IM), Expected(9, {A: "account 4: overflow"}, {}))
     with pytest.raises(Discrepancy, match="not a member"):
         check_approvals(approve(), approval_state(10 * IM), Expected(9, {}, {}))
+
+
+def refusal(b: Batch, f: FundBefore, targets: dict[int, tuple[int, int]] | None = None) -> str:
+    with pytest.raises(Discrepancy) as caught:
+        check_contributions(b, f, TARGETS if targets is None else targets)
+    assert (caught.value.check, caught.value.sequence) == ("contribution", 9)
+    return caught.value.detail
+
+
+def test_the_refusal_states_the_contribution_and_the_target() -> None:
+    f = before({A: 0, B: 100_000_000}, {A: 10**12, B: 10**12})
+    over = 1_000_000_000 + TOL + 1
+    assert refusal(batch((A, over), (B, 400_000_000)), f) == (
+        f"account 4 is topped up by {over} to {over}: contribution 0, Cover-2 target 1000000000"
+    )
+    wide = {A: (900_000_000, 1_000_000_000), B: TARGETS[B]}
+    assert refusal(batch((A, over), (B, 400_000_000)), f, wide).endswith("Cover-2 target 900000000..1000000000")
+    # a member without a contribution yet, nor a row: contribution 0, topped up by 0
+    assert refusal(batch((B, 500_000_000)), before({}, {A: 10**12, B: 10**12})) == (
+        "account 4 is topped up by 0 to 0 though it held 1000000000000 of cash: "
+        "contribution 0, Cover-2 target 1000000000"
+    )
+
+
+def test_a_row_for_an_account_with_no_target_is_judged_against_zero() -> None:
+    f = before({A: 0}, {A: 10**12})
+    assert refusal(batch((A, 2)), f, {}) == "account 4 is topped up by 2 to 2: contribution 0, Cover-2 target 0"
+    check_contributions(batch((A, 1)), f, {})  # within the tolerance of 1
+
+
+def test_one_unit_beyond_the_target_and_one_unit_returned_below_it_are_refused() -> None:
+    top = before({A: 1_000_000_000 + TOL, B: 500_000_000}, {A: 10**12, B: 10**12})
+    assert "topped up by 1 " in refusal(batch((A, 1)), top)
+    low = before({A: 1_000_000_000 - TOL, B: 500_000_000}, {A: 0, B: 0})
+    assert "returned 1, down to" in refusal(batch((A, -1)), low)
+
+
+def test_an_excess_kept_or_returned_exactly_to_the_edge_passes() -> None:
+    # an excess below the engine's return threshold is kept: no row for it
+    kept = before({A: 1_050_000_000, B: 0}, {A: 10**12, B: 10**12})
+    check_contributions(batch((B, 500_000_000)), kept, TARGETS)
+    # a return down to exactly the target less the tolerance
+    edge = before({A: 2_000_000_000, B: 500_000_000}, {A: 0, B: 0})
+    check_contributions(batch((A, -1_000_000_000 - TOL)), edge, TARGETS)
+
+
+def test_fund_before_reads_missing_balances_as_zero() -> None:
+    r = VaultReplay()
+    r.accounts = {A: "0xa", B: "0xb"}
+    r.balances[(B, 0)] = 70
+    f = FundBefore.of(r, cash_low={B: 0}, cash_before={A: 5})
+    # A: no balance now (0), held 5 before the transfers and never less; B: no cash before recorded (0), its
+    # lowest 0: nothing taken off what it holds now
+    assert f.cash == {A: 0, B: 70}
+    assert f.cash_floor == {A: 0, B: 70}
