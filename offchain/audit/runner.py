@@ -10,10 +10,13 @@ context terms and funding against the registry (anchors.py); each fill's uniquen
 members, ingest window, venue key valid at its time, tick, against the registry (commitments.py);
 close-outs by the auction venue (calls.py); previous marks, funding, recomputed transfers, or what a batch
 without a context may carry (obligations.py); the risk model rebuilt from the published record, marks and
-collateral prices against the published price evidence (prices.py); haircuts against the model and every
+collateral prices against the published price evidence, each observation by its source's key (registered
+on-chain, or given) (prices.py); haircuts against the model and every
 member's IM/MM re-derived (rederive.py, compared once the rows are posted); the vault's own bookkeeping of
-the batch (events/replay.py); margin calls and the timing of declarations (calls.py), then the default rows,
-waterfall and advances (defaults.py); margin requirements (requirements.py, then rederive.py). After the
+the batch (events/replay.py); margin calls and the timing of declarations (calls.py), no contribution during
+a default (contributions.py), then the default rows, waterfall and advances (defaults.py); margin
+requirements (requirements.py, then rederive.py); contribution rows against the re-derived Cover-2 targets
+(contributions.py) and withdrawal approvals against the re-derived IM (approvals.py). After the
 last event: nothing published is missing from the chain, the chain tip is the last batch checked, and
 balances, debts and solvency at the audited block (solvency.py).
 """

@@ -448,3 +448,10 @@ def test_the_holding_window_keeps_each_accounts_lowest_cash() -> None:
     assert w.bounds({(5, 0): 500, (5, 1): 1}) == ({(5, 0): 500, (5, 1): 1}, {(5, 0): 500, (5, 1): 7})
     w.reset()
     assert w.cash_low == {}
+
+
+def test_the_lowest_cash_is_kept_across_moves_that_rise_and_fall_again() -> None:
+    w = HoldingWindow()
+    for before, after in ((100, 30), (30, 80), (80, 50)):
+        w.moved((5, 0), before, after)
+    assert w.cash_low == {5: 30}
