@@ -40,6 +40,7 @@ from offchain.chain.errors import (
     Underpriced,
     translate_rpc_error,
 )
+from offchain.chain.exits import ExitWatcher
 from offchain.chain.signers import RiskSigner, SignaturesRefusedError, SignerSignature, sign_batch
 from offchain.chain.transactions import TxSender
 from offchain.chain.vault import VaultClient
@@ -53,6 +54,7 @@ from offchain.ledger.batches import BatchPayload, StoredBatch, apply_confirmed
 from offchain.ledger.defaults import store_chain_draws
 from offchain.ledger.engine_status import HALTED, RUNNING, EngineStatus, write_status
 from offchain.ledger.handles import Engine
+from offchain.ledger.registry_store import sync_exiting
 from offchain.settlement.builder import BatchBuilder, ChainTip
 from offchain.settlement.clock import Clock, ClockRule, WallClock
 
@@ -134,6 +136,8 @@ class SettlementEngine:
         # Default management reads the vault's default fund too (offchain/defaults/chain.py).
         view = VaultChainView if builder.defaults is None else VaultFundView
         self.chain = view(vault, self.clock)
+        # Members with an open exit request on the vault are `exiting` (reduce-only at ingest): offchain/chain/exits.py.
+        self.exits = ExitWatcher(vault)
 
     def _stage(self, stage: str, sequence: int) -> None:
         if self.observer is not None:
@@ -225,7 +229,10 @@ class SettlementEngine:
         if recovered is not None:
             return recovered
         tip = _retrying(self.tip, "read chain tip")
+        open_exits = _retrying(self.exits.poll, "read exit requests")
         with self.db.begin() as conn:
+            for account, status in sync_exiting(conn, open_exits):
+                log.info("member exit status", extra={"account": account, "status": status})
             payload = self.builder.build(conn, self.chain, self.vault.domain, tip)
         if payload is None:
             return StepResult("idle")

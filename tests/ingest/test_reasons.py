@@ -87,8 +87,8 @@ CASES: dict[str, tuple[Reason, Case]] = {
 
 def test_every_reason_has_a_case() -> None:
     # CONFLICT: test_service.py; the close-out venue's reasons: test_closeout.py; POSITION_LIMIT:
-    # test_position_limits.py (it needs the risk engine's calibrated model)
-    others = {Reason.CONFLICT, Reason.NOT_CLOSE_OUT, Reason.NOT_REDUCING, Reason.POSITION_LIMIT}
+    # test_position_limits.py (it needs the risk engine's calibrated model); EXITING: test_exiting.py
+    others = {Reason.CONFLICT, Reason.NOT_CLOSE_OUT, Reason.NOT_REDUCING, Reason.POSITION_LIMIT, Reason.EXITING}
     covered = {reason for reason, _ in CASES.values()} | others
     assert covered == set(Reason)
 
