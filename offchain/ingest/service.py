@@ -246,7 +246,8 @@ class Ingestor:
                     if limit is not None:
                         store.serialize_limit_checks(conn)  # other processes' limit-checked bulks wait for this one
                     if terms is not None and (
-                        limit is not None or any(isinstance(t, Accepted) and t.closes_out is not None for t in terms)
+                        limit is not None
+                        or any(isinstance(t, Accepted) and (t.closes_out is not None or t.exiting) for t in terms)
                     ):
                         # Read before any piece is inserted: a later read would count the bulk's own fills.
                         live = self._live(conn, snap, [fill for fill, _ in items], limit is not None)

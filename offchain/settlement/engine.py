@@ -136,7 +136,8 @@ class SettlementEngine:
         # Default management reads the vault's default fund too (offchain/defaults/chain.py).
         view = VaultChainView if builder.defaults is None else VaultFundView
         self.chain = view(vault, self.clock)
-        # Members with an open exit request on the vault are `exiting` (reduce-only at ingest): offchain/chain/exits.py.
+        # Members with an open exit request on the vault are `exiting` (reduce-only at ingest), and served once
+        # flat (IM 0, withdrawals approved): offchain/chain/exits.py.
         self.exits = ExitWatcher(vault)
 
     def _stage(self, stage: str, sequence: int) -> None:
@@ -229,11 +230,12 @@ class SettlementEngine:
         if recovered is not None:
             return recovered
         tip = _retrying(self.tip, "read chain tip")
-        open_exits = _retrying(self.exits.poll, "read exit requests")
+        exits = _retrying(self.exits.state, "read exit requests")
         with self.db.begin() as conn:
-            for account, status in sync_exiting(conn, open_exits):
+            payload = self.builder.build(conn, self.chain, self.vault.domain, tip, exits)
+            # After the build: a margin call's cure writes `active` back, which must not lift reduce-only.
+            for account, status in sync_exiting(conn, exits.open):
                 log.info("member exit status", extra={"account": account, "status": status})
-            payload = self.builder.build(conn, self.chain, self.vault.domain, tip)
         if payload is None:
             return StepResult("idle")
         return self._submit(payload, None)
