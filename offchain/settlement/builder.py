@@ -17,6 +17,7 @@ from offchain.chain.exits import ExitState
 from offchain.core.accounting import net_transfers
 from offchain.core.batch import (
     DEFAULT_BATCH_TTL_S,
+    SETTLEMENT_ASSET,
     UINT112_MAX,
     Batch,
     Mark,
@@ -322,19 +323,19 @@ class BatchBuilder:
         """Approval words releasing at once the pending withdrawals of the members whose exit this batch serves,
         within margin: the member's free collateral after the batch (the vault's formula, at this batch's
         collateral marks, its debt and IM 0) is not negative. Its pending amounts have left its balance
-        already, so that one check covers them all. Within each asset's outflow budget left this period (an
-        approval beyond it would be skipped on-chain and proposed again in every batch); a member named by
-        this batch's default rows waits for the next batch. The vault re-checks margin at execution."""
+        already, so that one check covers them all; its cash after the batch counts the batch's transfers and
+        default-fund contribution rows (> 0 takes cash, < 0 returns it). Within each asset's outflow budget
+        left this period (an approval beyond it would be skipped on-chain and proposed again in every batch).
+        A member this batch calls for margin or names in a default action waits. The vault re-checks margin
+        at execution."""
         if not margin.served or not exits.withdrawals:
             return ()
-        named = (
-            {c.account for c in rows.contributions}
-            | {c.account for c in rows.margin_calls}
-            | {a.account for a in rows.default_actions}
-        )
+        named = {c.account for c in rows.margin_calls if c.amount} | {a.account for a in rows.default_actions}
         after = dict(margin.holdings)
         for tr in settled.transfers:
             after[(tr.account, tr.asset)] = after.get((tr.account, tr.asset), 0) + tr.amount
+        for c in rows.contributions:
+            after[(c.account, SETTLEMENT_ASSET)] = after.get((c.account, SETTLEMENT_ASSET), 0) - c.amount
         decimals = {c.asset: c.decimals for c in self.collateral}
         left = dict(exits.outflow_left)
         out: list[int] = []
