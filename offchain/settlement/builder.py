@@ -157,9 +157,7 @@ class BatchBuilder:
         approvals = self.exit_approvals(exits, settled, margin, rows)
         if self.quiet(settled, margin, rows, approvals) and time.as_of - tip.settled_at < self.config.heartbeat_s:
             return None
-        payload = self.assemble(
-            snapshot, marks, settled, margin, rows, tip, time.as_of, chain.block_time(), approvals
-        )
+        payload = self.assemble(snapshot, marks, settled, margin, rows, tip, time.as_of, chain.block_time(), approvals)
         self.store(conn, payload, domain, time.now_ms)
         return payload
 

@@ -6,20 +6,29 @@ lifts reduce-only."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import select
 
+from offchain.audit import run_audit
+from offchain.chain.deploy import mint
 from offchain.chain.errors import RevertedError
 from offchain.chain.vault import vault_sender
 from offchain.devnet.runtime import ingestor, settlement_engine
 from offchain.ingest.service import AckStatus, Ingestor
 from offchain.ingest.validation import Reason
 from offchain.ledger import schema as t
+from offchain.ledger.publication import publish
 from offchain.settlement.clock import ChainClock
 from tests.settlement.conftest import BTC_QTY, USDC, Devnet
 
 MM, FUND = "Alpha Market Making", "Macro Fund"
 BUDGET = 60_000 * USDC  # what approvals may release of USDC per outflow period
+WETH = 10**18
+# So much WETH that the haircut model's concentration term charges it through IM even with no position
+# (offchain/settlement/margin.py): a flat member's IM is then not 0 by the model alone.
+CONCENTRATED_WETH = 10**6 * WETH
 
 
 def advance(d: Devnet, seconds: int) -> None:
@@ -39,24 +48,26 @@ def submit(d: Devnet, ing: Ingestor, fid: str, buyer: str, seller: str, qty: int
     return ack.status, ack.reason
 
 
-def test_an_exiting_member_is_reduce_only_then_served_once_flat(devnet: Devnet) -> None:
+def test_an_exiting_member_is_reduce_only_then_served_once_flat(devnet: Devnet, tmp_path: Path) -> None:
     d = devnet
     d.deposit(MM, 500_000)
     d.deposit(FUND, 200_000)
     operator = vault_sender(d.vault.w3, d.spec.operator_key)
+    fund = vault_sender(d.vault.w3, d.member(FUND).key)
+    mint(operator, d.spec.tokens["WETH"], d.member(FUND).address, CONCENTRATED_WETH)
+    d.vault.deposit(fund, d.member(FUND).address, 1, CONCENTRATED_WETH)
     d.vault.set_outflow_budget(operator, 0, BUDGET)  # in force from the next period
     advance(d, d.vault.outflow_period())
     d.prices(btc=20_000)
     # The chain was warped a period ahead: engine and ingest run on its clock (as the demo does).
     engine = settlement_engine(d.spec, d.db, clock=ChainClock(d.vault.w3))
     ing = ingestor(d.spec, d.db, clock=d.now_ms)
-    fund = vault_sender(d.vault.w3, d.member(FUND).key)
     account = d.member(FUND).account
 
     assert submit(d, ing, "o-1", FUND, MM, BTC_QTY) == (AckStatus.ACCEPTED, None)
     assert engine.step().action == "settled"
     im, _ = d.vault.contract.functions.requirementOf(account).call()
-    assert im > 0  # long 1 BTC
+    assert im > 0  # long 1 BTC, and its WETH's concentration
 
     # The fund asks to leave: the engine's next step marks it exiting (no batch is needed for that).
     d.vault.request_exit(fund)
@@ -73,14 +84,18 @@ def test_an_exiting_member_is_reduce_only_then_served_once_flat(devnet: Devnet) 
     assert d.vault.contract.functions.requirementOf(account).call()[0] == im
     assert d.vault.withdrawal(wid).ready_at > d.now_ms() // 1000  # not approved
 
-    # It sells the BTC back: the batch that settles the sale leaves it flat, posts IM 0 / MM 0 and approves
-    # its withdrawal (within margin: nothing is required of a flat member without debt).
+    # It sells the BTC back: the batch that settles the sale leaves it flat, posts IM 0 / MM 0 (the model
+    # alone would still charge its WETH's concentration) and approves its withdrawal (within margin: nothing
+    # is required of a flat member without debt).
     assert submit(d, ing, "o-4", MM, FUND, BTC_QTY) == (AckStatus.ACCEPTED, None)
     result = engine.step()
     assert result.action == "settled" and result.fills == 1
     (settled,) = [b for b in d.vault.settled_batches() if b.batch.sequence == result.sequence]
     assert settled.batch.approved_withdrawals == (d.vault.approval(wid),)
     assert d.vault.contract.functions.requirementOf(account).call() == [0, 0]
+    with d.db.connect() as conn:
+        payload = conn.execute(select(t.batches.c.payload).where(t.batches.c.sequence == result.sequence)).scalar_one()
+    assert payload["margin_detail"][str(account)]["model_im"] > 0
     assert d.vault.withdrawal(wid).ready_at <= d.now_ms() // 1000
     with pytest.raises(RevertedError) as info:  # IM 0 in force: the exit is served
         d.vault.force_wind_down(operator, account)
@@ -101,3 +116,8 @@ def test_an_exiting_member_is_reduce_only_then_served_once_flat(devnet: Devnet) 
     engine.step()
     assert status(d, FUND) == "active"
     assert submit(d, ing, "o-6", FUND, MM, BTC_QTY // 10) == (AckStatus.ACCEPTED, None)
+
+    # The auditor re-derives every batch and accepts the served requirement (the vault's ExitRequested events).
+    published = tmp_path / "fills.jsonl"
+    publish(d.db, published)
+    run_audit(d.anvil.url, d.spec.vault, published)
