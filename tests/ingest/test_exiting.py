@@ -7,13 +7,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import event, insert
 
 from offchain.ingest import AckStatus, Reason, registry
 from offchain.ledger.defaults import member_status
 from offchain.ledger.registry_store import sync_exiting
 from offchain.ledger.schema import positions
-from tests.ingest.conftest import ALICE, BOB, World, sign
+from tests.ingest.conftest import ALICE, BOB, DAVE, World, sign
 
 BTC = 10**8
 
@@ -59,3 +59,40 @@ def test_sync_exiting_follows_the_vaults_open_requests(world: World) -> None:
         assert sync_exiting(conn, frozenset({1, 4})) == []
         assert sync_exiting(conn, frozenset()) == [(1, "active")]  # alice cancelled her request
         assert member_status(conn, [1]) == {1: "active"}
+
+
+def _statements(world: World, fills: list[tuple[str, str, str, int]]) -> tuple[int, list[AckStatus]]:
+    """SQL statements one bulk runs, and its acks."""
+    count = 0
+
+    def counted(*_args: object) -> None:
+        nonlocal count
+        count += 1
+
+    items = []
+    for fid, buyer, seller, qty in fills:
+        fill = world.fill(venue_fill_id=fid, buyer=buyer, seller=seller, qty=qty)
+        items.append((fill, sign(fill)))
+    world.ingestor.refresh()  # the registry snapshot (and its statuses) read before counting
+    event.listen(world.engine, "before_cursor_execute", counted)
+    try:
+        acks = world.ingestor.submit_many(items)
+    finally:
+        event.remove(world.engine, "before_cursor_execute", counted)
+    return count, [a.status for a in acks]
+
+
+def test_the_exiting_check_reads_no_database_per_fill(exiting: World) -> None:
+    """Statuses come from the cached registry snapshot, and an exiting member's live positions are read once
+    per bulk: a bulk of 20 reducing fills runs as many statements as a bulk of 2, and the same bulk between
+    active members two fewer (`live_positions`: settled positions, then fills no batch has applied)."""
+    small, acks = _statements(exiting, [(f"s{i}", BOB, ALICE, BTC // 40) for i in range(2)])
+    assert acks == [AckStatus.ACCEPTED] * 2
+    large, acks = _statements(exiting, [(f"l{i}", BOB, ALICE, BTC // 40) for i in range(20)])
+    assert acks == [AckStatus.ACCEPTED] * 20
+    assert large == small
+    with exiting.engine.begin() as conn:
+        registry.set_member_status(conn, 4, "active")  # dave trades with bob: two active members
+    active, acks = _statements(exiting, [(f"a{i}", BOB, DAVE, 1) for i in range(20)])
+    assert acks == [AckStatus.ACCEPTED] * 20
+    assert large == active + 2
