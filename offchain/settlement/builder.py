@@ -300,14 +300,16 @@ class BatchBuilder:
         """The members with an open exit request whose exit this batch serves: IM 0 / MM 0 (docs/contracts.md
         "Forced exit": the exit is served once IM 0 is in force). A member qualifies once it is flat after the
         batch (no position in any instrument), with no acknowledged fill left for a later batch (all pending
-        fills fit in this one), margin with base units, and not defaulted (default management closes a
-        defaulter out). Flat, it carries no risk: what the model still asks of it is the concentration part
-        of its collateral's haircut (charged through IM, offchain/settlement/margin.py), which covers nothing
-        once it has no obligations. Its withdrawals are approved by `exit_approvals`."""
+        fills fit in this one, none of its deferred), margin with base units, and not defaulted (default
+        management closes a defaulter out). Flat, it carries no risk: what the model still asks of it is the
+        concentration part of its collateral's haircut (charged through IM, offchain/settlement/margin.py),
+        which covers nothing once it has no obligations. Its withdrawals are approved by `exit_approvals`."""
         candidates = exits.open & members.keys()
         if not candidates or len(snapshot.fills) >= self.config.max_fills:
             return frozenset()
         holding = {a for (a, _), q in settled.positions_after.items() if q and a in candidates}
+        # A fill this batch defers (its instrument's mark halted) is still to come: not flat yet.
+        holding |= {a for f in settled.obligations.deferred_fills for a in (f.buyer, f.seller)}
         status = member_status(conn, sorted(candidates))
         return frozenset(
             a
