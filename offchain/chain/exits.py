@@ -10,9 +10,10 @@ that keeps adding exposure.
 The engine serves the exit of a member that is flat (offchain/settlement/builder.py, `serve_exits`): it posts
 IM 0 / MM 0 for it and approves its pending withdrawals within its margin and the assets' outflow budgets.
 
-`ExitWatcher.poll` reads, in one `eth_getLogs` from the block after its last poll (the first poll scans
-from block 0), the events that open and close exit requests and withdrawals; `ExitState` is what it hands the
-engine. `offchain.ledger.registry_store.sync_exiting` moves `active` members with an open request to
+`ExitWatcher.poll` reads, with `eth_getLogs` from the block after its last poll (the first poll scans the
+history from block 0, `chunk_blocks` at a time), the events that open and close exit requests and
+withdrawals, and the outflow budgets governance schedules; `ExitWatcher.state` is what it hands the engine
+each step. `offchain.ledger.registry_store.sync_exiting` moves `active` members with an open request to
 `exiting` and `exiting` ones without one back to `active` (close_only and defaulted stay: they are stricter;
 a cure back to `active` is corrected in the same batch's transaction, offchain/settlement/engine.py).
 """
@@ -67,9 +68,11 @@ class ExitState:
 class ExitWatcher:
     """The open exit requests and the unapproved pending withdrawals on one vault, kept by polling its events."""
 
-    def __init__(self, vault: VaultClient) -> None:
+    def __init__(self, vault: VaultClient, chunk_blocks: int = 50_000) -> None:
         self.vault = vault
+        self.chunk_blocks = chunk_blocks  # per eth_getLogs (the first poll reads the whole history)
         self._next_block = 0
+        self._outflow_period: int | None = None  # a constant of the vault
         self._open: set[int] = set()
         self._pending: dict[int, PendingWithdrawal] = {}
         self._next_budget: dict[int, tuple[int, int]] = {}  # asset -> (budget, from period), the last scheduled
@@ -79,17 +82,18 @@ class ExitWatcher:
     def poll(self) -> frozenset[int]:
         """Apply the events up to the latest block; the accounts with an open exit request."""
         latest = int(self.vault.w3.eth.block_number)
-        if latest >= self._next_block:
+        while self._next_block <= latest:
+            end = min(self._next_block + self.chunk_blocks - 1, latest)
             logs = self.vault.w3.eth.get_logs(
                 {
                     "address": self.vault.contract.address,
                     "fromBlock": self._next_block,
-                    "toBlock": latest,
+                    "toBlock": end,
                     "topics": [["0x" + bytes(t).hex() for t in self._topics]],
                 }
             )
             self._apply(logs)
-            self._next_block = latest + 1
+            self._next_block = end + 1
         return frozenset(self._open)
 
     def _apply(self, logs: Iterable[Any]) -> None:
@@ -122,7 +126,9 @@ class ExitWatcher:
         # One ready already needs no approval (its owner executes it; the vault checks margin then).
         withdrawals = tuple(w for w in pending if w.account in open_exits and w.ready_at > now)
         f = self.vault.contract.functions
-        period = now // self.vault.outflow_period()
+        if self._outflow_period is None:
+            self._outflow_period = self.vault.outflow_period()
+        period = now // self._outflow_period
         left: dict[int, int] = {}
         for asset in sorted({w.asset for w in withdrawals}):
             budget, used, at = (int(x) for x in f.outflowOf(asset).call())

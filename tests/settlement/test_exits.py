@@ -14,6 +14,7 @@ from sqlalchemy import select
 from offchain.audit import run_audit
 from offchain.chain.deploy import mint
 from offchain.chain.errors import RevertedError
+from offchain.chain.exits import ExitWatcher
 from offchain.chain.vault import vault_sender
 from offchain.devnet.runtime import ingestor, settlement_engine
 from offchain.ingest.service import AckStatus, Ingestor
@@ -78,6 +79,10 @@ def test_an_exiting_member_is_reduce_only_then_served_once_flat(devnet: Devnet, 
     # While it still holds the position its exit is not served: the IM stays.
     wid = d.vault.request_withdrawal(fund, 0, 50_000 * USDC, d.member(FUND).address)
     assert d.vault.withdrawal(wid).ready_at > d.now_ms() // 1000
+    # What the engine reads each step, the history scanned a few blocks per eth_getLogs as on a long chain.
+    seen = ExitWatcher(d.vault, chunk_blocks=3).state()
+    assert seen.open == {account} and [w.id for w in seen.withdrawals] == [wid]
+    assert seen.outflow_left == {0: BUDGET} and seen.debts == {account: 0}
     d.prices(btc=20_000)
     result = engine.step()
     assert result.action in ("idle", "settled")
