@@ -136,6 +136,7 @@ class BatchBuilder:
         self._collateral_alerted: dict[str, str] = {}
         self.collateral_decisions: dict[str, MarkDecision] = {}  # the last batch's, for its evidence
         self._calibration_alerted = False
+        self._exit_alerted: set[int] = set()  # open exit requests already alerted as not served yet
 
     def build(
         self, conn: Connection, chain: ChainView, domain: Domain, tip: ChainTip, exits: ExitState | None = None
@@ -277,7 +278,7 @@ class BatchBuilder:
         )
         posted = snapshot.posted_requirements
         members = self._unrepresentable(conn, computed, posted, now_ms)
-        served = self.serve_exits(conn, snapshot, settled, members, exits or ExitState())
+        served = self.serve_exits(conn, snapshot, settled, members, exits or ExitState(), now_ms)
         for account in served:
             members[account] = replace(members[account], im=0, mm=0)
         requirements = tuple(
@@ -296,6 +297,7 @@ class BatchBuilder:
         settled: SettledObligations,
         members: dict[int, MemberMargin],
         exits: ExitState,
+        now_ms: int = 0,
     ) -> frozenset[int]:
         """The members with an open exit request whose exit this batch serves: IM 0 / MM 0 (docs/contracts.md
         "Forced exit": the exit is served once IM 0 is in force). A member qualifies once it is flat after the
@@ -303,19 +305,43 @@ class BatchBuilder:
         fills fit in this one, none of its deferred), margin with base units, and not defaulted (default
         management closes a defaulter out). Flat, it carries no risk: what the model still asks of it is the
         concentration part of its collateral's haircut (charged through IM, offchain/settlement/margin.py),
-        which covers nothing once it has no obligations. Its withdrawals are approved by `exit_approvals`."""
+        which covers nothing once it has no obligations. Its withdrawals are approved by `exit_approvals`.
+
+        A member with an open request that this batch does not serve raises one `exit_unserved` alert per
+        request: the engine does not close its positions out itself, and if its IM in force is still above 0
+        an escape period after the request, anyone can wind the vault down (`forceWindDown`)."""
         candidates = exits.open & members.keys()
-        if not candidates or len(snapshot.fills) >= self.config.max_fills:
+        self._exit_alerted &= candidates
+        if not candidates:
             return frozenset()
         holding = {a for (a, _), q in settled.positions_after.items() if q and a in candidates}
         # A fill this batch defers (its instrument's mark halted) is still to come: not flat yet.
         holding |= {a for f in settled.obligations.deferred_fills for a in (f.buyer, f.seller)}
         status = member_status(conn, sorted(candidates))
-        return frozenset(
+        served = frozenset(
             a
             for a in candidates
             if a not in holding and members[a].error is None and status.get(a) not in (None, "defaulted")
         )
+        if len(snapshot.fills) >= self.config.max_fills:
+            served = frozenset()  # fills beyond this batch may name anyone: nobody is known to be flat
+        for a in sorted(candidates - served - self._exit_alerted):
+            if status.get(a) in (None, "defaulted"):
+                why = "is defaulted (default management closes it out)"
+            elif members[a].error is not None:
+                why = "has no representable margin"
+            else:
+                why = "holds positions or has fills to settle"
+            record_alert(
+                conn,
+                now_ms,
+                "exit_unserved",
+                str(a),
+                f"account {a} asked to exit and {why}: its exit is served (IM 0) once it is flat; with its IM in "
+                "force above 0 an escape period after the request, anyone can wind the vault down",
+            )
+            self._exit_alerted.add(a)
+        return served
 
     def exit_approvals(
         self, exits: ExitState, settled: SettledObligations, margin: MarginState, rows: DefaultRows

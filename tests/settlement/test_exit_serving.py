@@ -9,13 +9,14 @@ from dataclasses import replace
 from typing import Any, cast
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from offchain.chain.exits import ExitState, PendingWithdrawal
 from offchain.core.batch import DECLARE, Contribution, DefaultAction, MarginCall, Mark, Transfer, WithdrawalApproval
 from offchain.core.obligations import Obligations, PendingFill
 from offchain.defaults.manager import DefaultRows
 from offchain.ingest import registry
+from offchain.ledger import schema as t
 from offchain.ledger.batch_inputs import SettlementSnapshot
 from offchain.ledger.db import open_ledger
 from offchain.settlement.builder import (
@@ -83,6 +84,25 @@ def test_a_flat_exiting_member_is_served_and_no_other(ledger: Engine) -> None:
         assert builder().serve_exits(conn, snapshot(), after, members, exits) == frozenset({11})
         # Pending fills beyond the batch's limit may name anyone: nobody is served until they are settled.
         assert builder(max_fills=3).serve_exits(conn, snapshot(fills=3), after, members, exits) == frozenset()
+
+
+def test_an_exit_not_served_raises_one_alert_per_request(ledger: Engine) -> None:
+    b = builder()
+    members = {a: margin() for a in range(11, 17)}
+    holding = settled(positions={(12, BTC): 10})
+    for step in range(3):
+        with ledger.begin() as conn:
+            b.serve_exits(conn, snapshot(), holding, members, ExitState(open=frozenset({11, 12, 13})), step)
+    with ledger.connect() as conn:
+        rows = conn.execute(select(t.alerts.c.kind, t.alerts.c.subject, t.alerts.c.detail)).all()
+    assert [(k, s) for k, s, _ in rows] == [("exit_unserved", "12"), ("exit_unserved", "13")]
+    assert "holds positions" in rows[0][2] and "defaulted" in rows[1][2]
+    # Cancelled, then asked again: a new request, a new alert.
+    with ledger.begin() as conn:
+        b.serve_exits(conn, snapshot(), holding, members, ExitState(open=frozenset({13})), 3)
+        b.serve_exits(conn, snapshot(), holding, members, ExitState(open=frozenset({12, 13})), 4)
+    with ledger.connect() as conn:
+        assert conn.execute(select(t.alerts.c.subject).where(t.alerts.c.ts_ms == 4)).scalars().all() == ["12"]
 
 
 def state(served: frozenset[int], holdings: dict[tuple[int, int], int]) -> MarginState:

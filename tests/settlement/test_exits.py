@@ -88,6 +88,9 @@ def test_an_exiting_member_is_reduce_only_then_served_once_flat(devnet: Devnet, 
     assert result.action in ("idle", "settled")
     assert d.vault.contract.functions.requirementOf(account).call()[0] == im
     assert d.vault.withdrawal(wid).ready_at > d.now_ms() // 1000  # not approved
+    with d.db.connect() as conn:  # the operator is told, once
+        alerts = conn.execute(select(t.alerts.c.kind, t.alerts.c.subject)).all()
+    assert alerts.count(("exit_unserved", str(account))) == 1
 
     # It sells the BTC back: the batch that settles the sale leaves it flat, posts IM 0 / MM 0 (the model
     # alone would still charge its WETH's concentration) and approves its withdrawal (within margin: nothing
