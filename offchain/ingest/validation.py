@@ -176,9 +176,10 @@ def check_terms(fill: Fill, snapshot: RegistrySnapshot, now_ms: int, window: Tim
             )
         closes_out = defaulted[0].account
     for side, member in (("buyer", buyer), ("seller", seller)):
-        # A close_only member may in principle still reduce its position; ingest does not know
-        # positions, so it refuses every fill of a member that is not active, except the defaulted side of a
-        # close-out venue's fill (whose reduction the service checks against the live position).
+        # A close_only member may in principle still reduce its position; ingest does not check its
+        # positions, so it refuses every fill of a close_only or defaulted member, except the defaulted side of a
+        # close-out venue's fill (whose reduction the service checks against the live position). An exiting
+        # member's fills pass here and the service checks them against its live positions (EXITING).
         if member.status not in ("active", "exiting") and member.account != closes_out:
             return Rejection(Reason.MEMBER_NOT_ACTIVE, f"{side} account {member.account} is {member.status}")
     # A member that asked the vault for its exit may only reduce its positions (the service checks them live):
