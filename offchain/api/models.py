@@ -292,6 +292,18 @@ class FillStatusOut(BaseModel):
 # ---------------------------------------------------------------- members
 
 
+# A member's status in the ledger (offchain/ingest/registry.py MEMBER_STATUSES): what ingest accepts of its fills.
+MemberStatusValue = Literal["active", "exiting", "close_only", "defaulted"]
+MemberStatus = Annotated[
+    MemberStatusValue,
+    Field(
+        description="active; exiting: an open exit request on the vault (requestExit), only fills that reduce its "
+        "positions are accepted, and once flat its IM/MM go to 0 and its withdrawals are approved; close_only: "
+        "under a margin call; defaulted"
+    ),
+]
+
+
 class MemberOut(BaseModel):
     account: int
     address: str
@@ -299,7 +311,7 @@ class MemberOut(BaseModel):
     kind: str
     tier: str
     group: str
-    status: str
+    status: MemberStatus
     parent: int | None
     instruments: list[str]
 
@@ -384,7 +396,7 @@ class MarginOut(BaseModel):
     collateral_value_posted: str | None = Field(
         description="sum of `haircut_value`: the account's collateral as the vault values it now"
     )
-    status: str
+    status: MemberStatus
 
 
 class MarginCallOut(BaseModel):

@@ -59,6 +59,8 @@ from offchain.audit.events.types import (
     DefaultDeclared,
     DefaultEvent,
     Deposited,
+    ExitRequestCancelled,
+    ExitRequested,
     LiquidityAdvanced,
     MarginCalled,
     MemberAdmitted,
@@ -300,6 +302,10 @@ class _Replay:
             case WithdrawalExecuted():
                 replay.withdrawal_executed(event, self.wind_down)
                 self.wind_down = None
+            case ExitRequested():
+                replay.exits.add(event.account)
+            case ExitRequestCancelled():
+                replay.exits.discard(event.account)
             case WindDownTriggered():
                 replay.wound_down = True
             case WindDownWithdrawal():

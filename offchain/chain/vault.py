@@ -136,6 +136,17 @@ class VaultClient:
     def settle(self, submitter: TxSender, batch: Batch, signatures: Sequence[SignerSignature]) -> Sent:
         return submitter.send(self.settle_call(batch, signatures))
 
+    def request_exit(self, member: TxSender) -> Sent:
+        """Ask the risk signers to serve the member's exit (docs/contracts.md "Forced exit"): until it cancels,
+        the engine accepts only fills that reduce its positions, and serves it once it is flat."""
+        return member.send(self.contract.functions.requestExit())
+
+    def cancel_exit(self, member: TxSender) -> Sent:
+        return member.send(self.contract.functions.cancelExit())
+
+    def force_wind_down(self, caller: TxSender, account: int) -> Sent:
+        return caller.send(self.contract.functions.forceWindDown(account))
+
     def trigger_wind_down(self, caller: TxSender) -> Sent:
         return caller.send(self.contract.functions.triggerWindDown())
 

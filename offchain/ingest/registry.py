@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 VENUE_KINDS: Final = frozenset({"dex", "cex", "otc", "auction"})  # auction: see validation.CLOSE_OUT_KINDS
 INSTRUMENT_KINDS: Final = frozenset({"perp", "future", "spot"})
-MEMBER_STATUSES: Final = frozenset({"active", "close_only", "defaulted"})
+MEMBER_STATUSES: Final = frozenset({"active", "exiting", "close_only", "defaulted"})
 MAX_QTY_DECIMALS: Final = 38
 
 
@@ -201,7 +201,8 @@ def admit_member(
 
 
 def set_member_status(conn: Connection, account: int, status: str) -> None:
-    """active, close_only (under a margin call) or defaulted. Ingest accepts fills only for 'active'."""
+    """active, exiting (an open exit request on the vault: reduce-only), close_only (under a margin call) or
+    defaulted. Ingest accepts fills only for 'active', and reducing ones for 'exiting'."""
     if status not in MEMBER_STATUSES:
         raise InvalidRegistryValueError(f"member status must be one of {sorted(MEMBER_STATUSES)}, got {status!r}")
     _require_member(conn, account)

@@ -34,6 +34,7 @@ from offchain.ingest.validation import (
     against_stored,
     authenticate_recovered,
     check_terms,
+    exit_reduces,
     reduces,
 )
 from offchain.ledger import fills_store as store
@@ -245,7 +246,8 @@ class Ingestor:
                     if limit is not None:
                         store.serialize_limit_checks(conn)  # other processes' limit-checked bulks wait for this one
                     if terms is not None and (
-                        limit is not None or any(isinstance(t, Accepted) and t.closes_out is not None for t in terms)
+                        limit is not None
+                        or any(isinstance(t, Accepted) and (t.closes_out is not None or t.exiting) for t in terms)
                     ):
                         # Read before any piece is inserted: a later read would count the bulk's own fills.
                         live = self._live(conn, snap, [fill for fill, _ in items], limit is not None)
@@ -309,12 +311,16 @@ class Ingestor:
                 claims[key].followers.append((i, leaf))
             else:
                 verdict = check_terms(fill, snap, now_ms, self._window) if terms is None else terms[i]
-                if isinstance(verdict, Accepted) and (verdict.closes_out is not None or limit is not None):
+                if isinstance(verdict, Accepted) and (
+                    verdict.closes_out is not None or verdict.exiting or limit is not None
+                ):
                     if live is None:
                         # Only one piece reaches here without `live` read beforehand: nothing is inserted yet.
                         live = self._live(conn, snap, [items[j][0] for j, _ in authentic], limit is not None)
                     if verdict.closes_out is not None:
                         verdict = _close_out(verdict, fill, live)
+                    if isinstance(verdict, Accepted) and verdict.exiting:
+                        verdict = _exit_only(verdict, fill, live)
                     if isinstance(verdict, Accepted) and limit is not None:
                         verdict = limits.within_limits(limit, verdict, fill, snap, live) or verdict
                     if isinstance(verdict, Accepted):
@@ -340,9 +346,9 @@ class Ingestor:
 
     @staticmethod
     def _live(conn: Connection, snap: RegistrySnapshot, bulk: Sequence[Fill], with_limits: bool) -> LivePositions:
-        """Live positions, in the bulk's instruments, of every defaulted member (close-out checks) and, when
-        limits are checked, of every member the bulk names."""
-        accounts = {m.account for m in snap.members.values() if m.status == "defaulted"}
+        """Live positions, in the bulk's instruments, of every defaulted or exiting member (reduce-only
+        checks) and, when limits are checked, of every member the bulk names."""
+        accounts = {m.account for m in snap.members.values() if m.status in ("defaulted", "exiting")}
         if with_limits:
             for fill in bulk:
                 for address in (fill.buyer, fill.seller):
@@ -371,6 +377,16 @@ def _close_out(accepted: Accepted, fill: Fill, live: dict[tuple[int, str], int])
     buys = accepted.buyer == accepted.closes_out
     refused = reduces(live.get(key, 0), buys, fill.qty)
     return accepted if refused is None else refused
+
+
+def _exit_only(accepted: Accepted, fill: Fill, live: dict[tuple[int, str], int]) -> Accepted | Rejection:
+    """A fill of a member with an open exit request only reduces its live position (each exiting side)."""
+    for account in accepted.exiting:
+        buys = accepted.buyer == account
+        refused = exit_reduces(account, live.get((account, accepted.instrument), 0), buys, fill.qty)
+        if refused is not None:
+            return refused
+    return accepted
 
 
 def _fill_row(fill: Fill, signature: bytes, leaf: bytes, accepted: Accepted, now_ms: int) -> dict[str, Any]:

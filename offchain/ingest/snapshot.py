@@ -33,7 +33,7 @@ class InstrumentInfo:
 @dataclass(frozen=True, slots=True)
 class MemberInfo:
     account: int
-    status: str  # active, close_only, defaulted
+    status: str  # active, exiting (reduce-only), close_only, defaulted
     permitted: frozenset[str]  # cleared instruments the member may trade
     tier: str = ""  # risk tier (tier1..tier3): scales its position limits
 

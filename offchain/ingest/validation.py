@@ -53,6 +53,7 @@ class Reason(StrEnum):
     NOT_CLOSE_OUT = "NOT_CLOSE_OUT"  # a close-out venue's fill without exactly one defaulted side
     NOT_REDUCING = "NOT_REDUCING"  # a close-out fill that would grow or flip the defaulter's position
     POSITION_LIMIT = "POSITION_LIMIT"  # a fill that takes a member beyond its tier's position limit
+    EXITING = "EXITING"  # a fill that would grow or flip the position of a member with an open exit request
 
 
 # Stage 1's reasons: a fill refused for one of them proves nothing about who sent it.
@@ -77,6 +78,7 @@ class Accepted:
     buyer: int
     seller: int
     closes_out: int | None = None
+    exiting: tuple[int, ...] = ()  # sides with an open exit request on the vault: reduce-only
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,11 +176,15 @@ def check_terms(fill: Fill, snapshot: RegistrySnapshot, now_ms: int, window: Tim
             )
         closes_out = defaulted[0].account
     for side, member in (("buyer", buyer), ("seller", seller)):
-        # A close_only member may in principle still reduce its position; ingest does not know
-        # positions, so it refuses every fill of a member that is not active, except the defaulted side of a
-        # close-out venue's fill (whose reduction the service checks against the live position).
-        if member.status != "active" and member.account != closes_out:
+        # A close_only member may in principle still reduce its position; ingest does not check its
+        # positions, so it refuses every fill of a close_only or defaulted member, except the defaulted side of a
+        # close-out venue's fill (whose reduction the service checks against the live position). An exiting
+        # member's fills pass here and the service checks them against its live positions (EXITING).
+        if member.status not in ("active", "exiting") and member.account != closes_out:
             return Rejection(Reason.MEMBER_NOT_ACTIVE, f"{side} account {member.account} is {member.status}")
+    # A member that asked the vault for its exit may only reduce its positions (the service checks them live):
+    # new exposure would raise the IM the signers must bring to 0 to serve the exit (issue 11, finding 2).
+    exiting = tuple(m.account for m in (buyer, seller) if m.status == "exiting")
     for side, member in (("buyer", buyer), ("seller", seller)):
         if instrument_name not in member.permitted:
             return Rejection(Reason.NOT_PERMITTED, f"{side} account {member.account} may not trade {instrument_name}")
@@ -195,18 +201,40 @@ def check_terms(fill: Fill, snapshot: RegistrySnapshot, now_ms: int, window: Tim
             Reason.PRICE_OUT_OF_BAND,
             f"price {fill.price} is more than {instrument.price_band_bps} bps from the mark {mark.price}",
         )
-    return Accepted(instrument=instrument_name, buyer=buyer.account, seller=seller.account, closes_out=closes_out)
+    return Accepted(
+        instrument=instrument_name,
+        buyer=buyer.account,
+        seller=seller.account,
+        closes_out=closes_out,
+        exiting=exiting,
+    )
 
 
 def reduces(position: int, defaulter_buys: bool, qty: int) -> Rejection | None:
     """None when a close-out fill of `qty` only reduces the defaulter's live `position` (never past zero)."""
-    after = position + qty if defaulter_buys else position - qty
-    if position == 0 or abs(after) > abs(position) or (after != 0 and (after > 0) != (position > 0)):
-        side = "buys" if defaulter_buys else "sells"
-        return Rejection(
-            Reason.NOT_REDUCING, f"the defaulter {side} {qty} against a position of {position}: it would not reduce it"
-        )
-    return None
+    if _reducing(position, defaulter_buys, qty):
+        return None
+    side = "buys" if defaulter_buys else "sells"
+    return Rejection(
+        Reason.NOT_REDUCING, f"the defaulter {side} {qty} against a position of {position}: it would not reduce it"
+    )
+
+
+def exit_reduces(account: int, position: int, buys: bool, qty: int) -> Rejection | None:
+    """None when a fill of `qty` only reduces the live `position` of `account`, a member with an open exit
+    request (never past zero); else EXITING."""
+    if _reducing(position, buys, qty):
+        return None
+    side = "buys" if buys else "sells"
+    return Rejection(
+        Reason.EXITING,
+        f"account {account} asked to exit: it {side} {qty} against a position of {position}, which would not reduce it",
+    )
+
+
+def _reducing(position: int, buys: bool, qty: int) -> bool:
+    after = position + qty if buys else position - qty
+    return not (position == 0 or abs(after) > abs(position) or (after != 0 and (after > 0) != (position > 0)))
 
 
 def validate(

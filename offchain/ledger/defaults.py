@@ -45,7 +45,7 @@ class DefaultsSnapshot:
     """What a batch's default management reads from the ledger, in the batch's transaction."""
 
     calls: dict[int, CallRow]  # member -> its latest margin-call row
-    status: dict[int, str]  # member -> active, close_only or defaulted
+    status: dict[int, str]  # member -> active, exiting, close_only or defaulted
     open_defaults: tuple[OpenDefault, ...]  # declared, not closed, by id
     closed_since_sizing: bool  # a default closed at or after the batch of the last contribution sizing
     instruments: dict[str, InstrumentSpec]

@@ -147,5 +147,19 @@ def set_member_status(conn: Connection, account: int, status: str) -> None:
     conn.execute(update(members).where(members.c.account == account).values(status=status))
 
 
+def sync_exiting(conn: Connection, open_exits: frozenset[int]) -> list[tuple[int, str]]:
+    """Member statuses in step with the vault's open exit requests (offchain/chain/exits.py): `active` members
+    with one become `exiting`, `exiting` ones without one `active` again (close_only and defaulted stay).
+    Returns the (account, new status) changes made."""
+    changes: list[tuple[int, str]] = []
+    rows = conn.execute(select(members.c.account, members.c.status).where(members.c.status.in_(["active", "exiting"])))
+    for account, status in rows.all():
+        want = "exiting" if account in open_exits else "active"
+        if status != want:
+            conn.execute(update(members).where(members.c.account == account).values(status=want))
+            changes.append((int(account), want))
+    return changes
+
+
 def insert_permission(conn: Connection, member: int, instrument: str) -> bool:
     return insert_new(conn, permissions, {"member": member, "instrument": instrument})

@@ -52,7 +52,7 @@ members = Table(
     Column("kind", String(32), nullable=False),  # dao, market_maker, hedge_fund, foundation, ...
     Column("tier", String(16), nullable=False),
     Column("group_name", String(32), nullable=False),  # for the platform's directional view
-    Column("status", String(16), nullable=False),  # active, close_only (margin call), defaulted
+    Column("status", String(16), nullable=False),  # active, exiting, close_only (margin call), defaulted
     Column("created_ms", Millis, nullable=False),
 )
 

@@ -10,11 +10,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
+from offchain.chain.exits import ExitState
 from offchain.core.accounting import net_transfers
-from offchain.core.batch import DEFAULT_BATCH_TTL_S, UINT112_MAX, Batch, Mark, Requirement, Transfer
+from offchain.core.batch import (
+    DEFAULT_BATCH_TTL_S,
+    SETTLEMENT_ASSET,
+    UINT112_MAX,
+    Batch,
+    Mark,
+    Requirement,
+    Transfer,
+    WithdrawalApproval,
+)
 from offchain.core.context import BatchContext, InstrumentTerms
 from offchain.core.eip712 import Domain
 from offchain.core.merkle import root_of
@@ -24,6 +34,7 @@ from offchain.defaults.manager import BatchState, DefaultManager, DefaultRows, F
 from offchain.ledger.alerts import record_alert
 from offchain.ledger.batch_inputs import SettlementSnapshot, read_snapshot
 from offchain.ledger.batches import BatchPayload, MarginDetail, claim_inputs, posted_collateral_marks, store_built
+from offchain.ledger.defaults import member_status
 from offchain.ledger.handles import Connection
 from offchain.ledger.margin_history import margin_before
 from offchain.ledger.prices import LedgerPrices
@@ -104,6 +115,7 @@ class MarginState:
     requirements: tuple[Requirement, ...]  # the rows whose IM/MM differ from the posted ones
     collateral_marks: tuple[Mark, ...]  # the rows whose price/haircut differ from the posted ones
     all_collateral_marks: tuple[Mark, ...]  # every asset's mark after the batch
+    served: frozenset[int] = frozenset()  # members with an open exit request whose exit this batch serves
 
 
 class BatchBuilder:
@@ -124,9 +136,14 @@ class BatchBuilder:
         self._collateral_alerted: dict[str, str] = {}
         self.collateral_decisions: dict[str, MarkDecision] = {}  # the last batch's, for its evidence
         self._calibration_alerted = False
+        self._exit_alerted: set[int] = set()  # open exit requests already alerted as not served yet
 
-    def build(self, conn: Connection, chain: ChainView, domain: Domain, tip: ChainTip) -> BatchPayload | None:
-        """Build and store the next batch, or return None when there is nothing to settle yet."""
+    def build(
+        self, conn: Connection, chain: ChainView, domain: Domain, tip: ChainTip, exits: ExitState | None = None
+    ) -> BatchPayload | None:
+        """Build and store the next batch, or return None when there is nothing to settle yet. `exits`: the
+        vault's open exit requests and their members' pending withdrawals (offchain/chain/exits.py), served."""
+        exits = exits or ExitState()
         time = BatchTime(as_of=chain.chain_time(), now_ms=chain.now_ms())
         if not self.refresh_model(conn, time.now_ms):
             return None
@@ -134,13 +151,14 @@ class BatchBuilder:
         prices = LedgerPrices(conn, self.config.index_rule)
         marks = self.guard_marks(conn, snapshot, prices, time.now_ms)
         settled = self.obligations(snapshot, marks)
-        margin = self.margin_after(conn, chain, snapshot, prices, marks, settled, time.now_ms, time.as_of)
+        margin = self.margin_after(conn, chain, snapshot, prices, marks, settled, time.now_ms, time.as_of, exits)
         if margin is None:
             return None
         rows = self.default_rows(conn, chain, tip, time.as_of, snapshot, settled, margin)
-        if self.quiet(settled, margin, rows) and time.as_of - tip.settled_at < self.config.heartbeat_s:
+        approvals = self.exit_approvals(exits, settled, margin, rows)
+        if self.quiet(settled, margin, rows, approvals) and time.as_of - tip.settled_at < self.config.heartbeat_s:
             return None
-        payload = self.assemble(snapshot, marks, settled, margin, rows, tip, time.as_of, chain.block_time())
+        payload = self.assemble(snapshot, marks, settled, margin, rows, tip, time.as_of, chain.block_time(), approvals)
         self.store(conn, payload, domain, time.now_ms)
         return payload
 
@@ -235,11 +253,13 @@ class BatchBuilder:
         settled: SettledObligations,
         now_ms: int,
         as_of: int | None = None,
+        exits: ExitState | None = None,
     ) -> MarginState | None:
         """Every member's IM/MM on the positions after the batch; None when a collateral price is missing.
 
         ``as_of``: the batch's asOf (chain seconds); the rise cap's day is the UTC day of it (of ``now_ms``
-        without it), on the clock the stored batches' asOf are on."""
+        without it), on the clock the stored batches' asOf are on. ``exits``: the open exit requests; the exit
+        of a member this batch leaves flat is served (`serve_exits`)."""
         cprices = self.collateral_prices(conn, prices, now_ms, snapshot.posted_marks)
         if cprices is None:
             return None
@@ -258,6 +278,9 @@ class BatchBuilder:
         )
         posted = snapshot.posted_requirements
         members = self._unrepresentable(conn, computed, posted, now_ms)
+        served = self.serve_exits(conn, snapshot, settled, members, exits or ExitState(), now_ms)
+        for account in served:
+            members[account] = replace(members[account], im=0, mm=0)
         requirements = tuple(
             Requirement(account=a, im=mg.im, mm=mg.mm)
             for a, mg in sorted(members.items())
@@ -265,7 +288,93 @@ class BatchBuilder:
         )
         all_marks = tuple(self.margin.collateral_marks(cprices))
         changed = tuple(collateral_marks_changed(all_marks, snapshot.posted_marks))
-        return MarginState(cprices, holdings, marks_for_margin, members, requirements, changed, all_marks)
+        return MarginState(cprices, holdings, marks_for_margin, members, requirements, changed, all_marks, served)
+
+    def serve_exits(
+        self,
+        conn: Connection,
+        snapshot: SettlementSnapshot,
+        settled: SettledObligations,
+        members: dict[int, MemberMargin],
+        exits: ExitState,
+        now_ms: int = 0,
+    ) -> frozenset[int]:
+        """The members with an open exit request whose exit this batch serves: IM 0 / MM 0 (docs/contracts.md
+        "Forced exit": the exit is served once IM 0 is in force). A member qualifies once it is flat after the
+        batch (no position in any instrument), with no acknowledged fill left for a later batch (all pending
+        fills fit in this one, none of its deferred), margin with base units, and not defaulted (default
+        management closes a defaulter out). Flat, it carries no risk: what the model still asks of it is the
+        concentration part of its collateral's haircut (charged through IM, offchain/settlement/margin.py),
+        which covers nothing once it has no obligations. Its withdrawals are approved by `exit_approvals`.
+
+        A member with an open request that this batch does not serve raises one `exit_unserved` alert per
+        request: the engine does not close its positions out itself, and if its IM in force is still above 0
+        an escape period after the request, anyone can wind the vault down (`forceWindDown`)."""
+        candidates = exits.open & members.keys()
+        self._exit_alerted &= candidates
+        if not candidates:
+            return frozenset()
+        holding = {a for (a, _), q in settled.positions_after.items() if q and a in candidates}
+        # A fill this batch defers (its instrument's mark halted) is still to come: not flat yet.
+        holding |= {a for f in settled.obligations.deferred_fills for a in (f.buyer, f.seller)}
+        status = member_status(conn, sorted(candidates))
+        served = frozenset(
+            a
+            for a in candidates
+            if a not in holding and members[a].error is None and status.get(a) not in (None, "defaulted")
+        )
+        if len(snapshot.fills) >= self.config.max_fills:
+            served = frozenset()  # fills beyond this batch may name anyone: nobody is known to be flat
+        for a in sorted(candidates - served - self._exit_alerted):
+            if status.get(a) in (None, "defaulted"):
+                why = "is defaulted (default management closes it out)"
+            elif members[a].error is not None:
+                why = "has no representable margin"
+            else:
+                why = "holds positions or has fills to settle"
+            record_alert(
+                conn,
+                now_ms,
+                "exit_unserved",
+                str(a),
+                f"account {a} asked to exit and {why}: its exit is served (IM 0) once it is flat; with its IM in "
+                "force above 0 an escape period after the request, anyone can wind the vault down",
+            )
+            self._exit_alerted.add(a)
+        return served
+
+    def exit_approvals(
+        self, exits: ExitState, settled: SettledObligations, margin: MarginState, rows: DefaultRows
+    ) -> tuple[int, ...]:
+        """Approval words releasing at once the pending withdrawals of the members whose exit this batch serves,
+        within margin: the member's free collateral after the batch (the vault's formula, at this batch's
+        collateral marks, its debt and IM 0) is not negative. Its pending amounts have left its balance
+        already, so that one check covers them all; its cash after the batch counts the batch's transfers and
+        default-fund contribution rows (> 0 takes cash, < 0 returns it). Within each asset's outflow budget
+        left this period (an approval beyond it would be skipped on-chain and proposed again in every batch).
+        A member this batch calls for margin or names in a default action waits. The vault re-checks margin
+        at execution."""
+        if not margin.served or not exits.withdrawals:
+            return ()
+        named = {c.account for c in rows.margin_calls if c.amount} | {a.account for a in rows.default_actions}
+        after = dict(margin.holdings)
+        for tr in settled.transfers:
+            after[(tr.account, tr.asset)] = after.get((tr.account, tr.asset), 0) + tr.amount
+        for c in rows.contributions:
+            after[(c.account, SETTLEMENT_ASSET)] = after.get((c.account, SETTLEMENT_ASSET), 0) - c.amount
+        decimals = {c.asset: c.decimals for c in self.collateral}
+        left = dict(exits.outflow_left)
+        out: list[int] = []
+        for w in exits.withdrawals:
+            if w.account not in margin.served or w.account in named:
+                continue
+            if free_collateral(w.account, after, margin.all_collateral_marks, decimals, exits.debts) < 0:
+                continue
+            if left.get(w.asset, 0) < w.amount:
+                continue
+            left[w.asset] -= w.amount
+            out.append(WithdrawalApproval(id=w.id, account=w.account, asset=w.asset, amount=w.amount).pack())
+        return tuple(out)
 
     def _unrepresentable(
         self, conn: Connection, margin: dict[int, MemberMargin], posted: dict[int, tuple[int, int]], now_ms: int
@@ -334,11 +443,13 @@ class BatchBuilder:
         return self.defaults.rows(conn, state, chain)
 
     @staticmethod
-    def quiet(settled: SettledObligations, margin: MarginState, rows: DefaultRows) -> bool:
-        """Nothing to settle: no fills, transfers, requirement or mark changes, funding or default rows
-        (such a batch is built only as the heartbeat)."""
+    def quiet(
+        settled: SettledObligations, margin: MarginState, rows: DefaultRows, approvals: Sequence[int] = ()
+    ) -> bool:
+        """Nothing to settle: no fills, transfers, requirement or mark changes, funding, default rows or
+        withdrawal approvals (such a batch is built only as the heartbeat)."""
         ob = settled.obligations
-        busy = ob.settled_fills or settled.transfers or margin.requirements or margin.collateral_marks
+        busy = ob.settled_fills or settled.transfers or margin.requirements or margin.collateral_marks or approvals
         return not (busy or ob.funding_applied or rows.contributions or rows.margin_calls or rows.default_actions)
 
     # ---------------------------------------------------------------- 5. assemble
@@ -353,6 +464,7 @@ class BatchBuilder:
         tip: ChainTip,
         as_of: int,
         block_time: int,
+        approvals: Sequence[int] = (),
     ) -> BatchPayload:
         """The batch (what the vault checks and the signers sign) and its stored payload."""
         ob, instruments = settled.obligations, snapshot.instruments
@@ -380,6 +492,7 @@ class BatchBuilder:
             transfers=settled.transfers,
             requirements=margin.requirements,
             marks=margin.collateral_marks,
+            approved_withdrawals=tuple(approvals),
             context_hash=context.hash(),
             contributions=rows.contributions,
             margin_calls=rows.margin_calls,
@@ -435,6 +548,23 @@ class BatchBuilder:
         """Store the batch as built, with its claim on its fills and funding intervals."""
         store_built(conn, payload, domain, now_ms)
         claim_inputs(conn, payload.batch.sequence, payload.fill_ids, payload.funding)
+
+
+def free_collateral(
+    account: int,
+    balances: dict[tuple[int, int], int],
+    marks: Sequence[Mark],
+    decimals: dict[int, int],
+    debts: dict[int, int],
+    im: int = 0,
+) -> int:
+    """The vault's free collateral of `account` (docs/contracts.md "Rules"): Σ floor(balance · price ·
+    (10000 − haircut) / (10^decimals · 10000)) − debt − IM, rounded against the member."""
+    value: int = sum(
+        balances.get((account, m.asset), 0) * m.price * (10_000 - m.haircut_bps) // (10 ** decimals[m.asset] * 10_000)
+        for m in marks
+    )
+    return value - debts.get(account, 0) - im
 
 
 def collateral_marks_changed(marks: Sequence[Mark], posted: dict[int, tuple[int, int]]) -> list[Mark]:

@@ -40,6 +40,7 @@ from offchain.chain.errors import (
     Underpriced,
     translate_rpc_error,
 )
+from offchain.chain.exits import ExitWatcher
 from offchain.chain.signers import RiskSigner, SignaturesRefusedError, SignerSignature, sign_batch
 from offchain.chain.transactions import TxSender
 from offchain.chain.vault import VaultClient
@@ -53,6 +54,7 @@ from offchain.ledger.batches import BatchPayload, StoredBatch, apply_confirmed
 from offchain.ledger.defaults import store_chain_draws
 from offchain.ledger.engine_status import HALTED, RUNNING, EngineStatus, write_status
 from offchain.ledger.handles import Engine
+from offchain.ledger.registry_store import sync_exiting
 from offchain.settlement.builder import BatchBuilder, ChainTip
 from offchain.settlement.clock import Clock, ClockRule, WallClock
 
@@ -134,6 +136,9 @@ class SettlementEngine:
         # Default management reads the vault's default fund too (offchain/defaults/chain.py).
         view = VaultChainView if builder.defaults is None else VaultFundView
         self.chain = view(vault, self.clock)
+        # Members with an open exit request on the vault are `exiting` (reduce-only at ingest), and served once
+        # flat (IM 0, withdrawals approved): offchain/chain/exits.py.
+        self.exits = ExitWatcher(vault)
 
     def _stage(self, stage: str, sequence: int) -> None:
         if self.observer is not None:
@@ -225,8 +230,12 @@ class SettlementEngine:
         if recovered is not None:
             return recovered
         tip = _retrying(self.tip, "read chain tip")
+        exits = _retrying(self.exits.state, "read exit requests")
         with self.db.begin() as conn:
-            payload = self.builder.build(conn, self.chain, self.vault.domain, tip)
+            payload = self.builder.build(conn, self.chain, self.vault.domain, tip, exits)
+            # After the build: a margin call's cure writes `active` back, which must not lift reduce-only.
+            for account, status in sync_exiting(conn, exits.open):
+                log.info("member exit status", extra={"account": account, "status": status})
         if payload is None:
             return StepResult("idle")
         return self._submit(payload, None)

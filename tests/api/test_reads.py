@@ -135,3 +135,19 @@ def test_public_views(api: Api) -> None:
     assert api.client.get("/v1/nope").json()["error"] == "not_found"
     r = api.client.get(f"/v1/members/{ALICE_ACCOUNT}/withdrawals", headers=api.login(ALICE))
     assert r.status_code == 424 and r.json()["error"] == "chain_unavailable"
+
+
+def test_member_views_show_the_exiting_status(api: Api) -> None:
+    """A member with an open exit request on the vault is `exiting` (the settlement engine syncs it,
+    offchain/chain/exits.py): its membership and margin views say so, and the schema lists every status."""
+    from offchain.ingest import registry
+
+    with api.engine.begin() as conn:
+        registry.set_member_status(conn, ALICE_ACCOUNT, "exiting")
+    alice = api.login(ALICE)
+    assert api.client.get(f"/v1/members/{ALICE_ACCOUNT}", headers=alice).json()["status"] == "exiting"
+    assert api.client.get("/v1/members/me", headers=alice).json()["status"] == "exiting"
+    assert api.client.get(f"/v1/members/{ALICE_ACCOUNT}/margin", headers=alice).json()["status"] == "exiting"
+    schemas = api.client.get("/v1/openapi.json").json()["components"]["schemas"]
+    for model in ("MemberOut", "MarginOut"):
+        assert set(schemas[model]["properties"]["status"]["enum"]) == registry.MEMBER_STATUSES, model

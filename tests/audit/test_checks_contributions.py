@@ -217,3 +217,23 @@ def test_fund_before_reads_missing_balances_as_zero() -> None:
     # lowest 0: nothing taken off what it holds now
     assert f.cash == {A: 0, B: 70}
     assert f.cash_floor == {A: 0, B: 70}
+
+
+def test_a_served_exit_is_approved_what_leaves_equity_at_zero() -> None:
+    """A flat member with an open exit request and IM 0 / MM 0 in force (the exit served, as `im-rederive`
+    accepts it): its withdrawal needs equity >= 0, not the model's IM of its collateral's concentration."""
+    r = approval_state(0)
+    flat = Expected(9, {A: Rederived(im=IM, mm=IM // 2, haircut_bps={})}, {}, frozenset({A}))
+    check_approvals(approve(), r, flat)
+    r.debt[A] = 1  # equity -1: below what the vault asks at execution
+    with pytest.raises(Discrepancy, match="leaves equity -1"):
+        check_approvals(approve(), r, flat)
+    # not served: a requirement posted (or no open request) holds it to the re-derived IM
+    posted = approval_state(0)
+    posted.requirements[A] = (5, 1)
+    with pytest.raises(Discrepancy, match=f"below the re-derived IM {IM}"):
+        check_approvals(approve(), posted, flat)
+    with pytest.raises(Discrepancy, match=f"below the re-derived IM {IM}"):
+        check_approvals(approve(), approval_state(0), expected())
+    # served even with no re-derivation in base units
+    check_approvals(approve(), approval_state(0), Expected(9, {A: "account 4: overflow"}, {}, frozenset({A})))

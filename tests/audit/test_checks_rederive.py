@@ -455,3 +455,23 @@ def test_the_lowest_cash_is_kept_across_moves_that_rise_and_fall_again() -> None
     for before, after in ((100, 30), (30, 80), (80, 50)):
         w.moved((5, 0), before, after)
     assert w.cash_low == {5: 30}
+
+
+def test_a_served_exit_may_have_no_requirement_once_the_member_is_flat() -> None:
+    """The engine serves an open exit request of a flat member with IM 0 / MM 0 (offchain/chain/exits.py),
+    although the model still charges the concentration of its collateral's haircut: the re-derivation
+    accepts that, and only that (a member still holding a position, or without a request, is held to the
+    model)."""
+    positions = {**POSITIONS, (3, BTC): 0}  # account 3 closed its BTC
+    held = {**HOLDINGS, (3, 2): 10**6 * 10**8}  # and holds a concentrated WBTC position: its IM is not 0
+    v = vault()
+    v.exits = {2, 3}
+    expected = MarginVerifier(REGISTRY).rederive(batch(), model(), positions, MARKS, v, (held, held))
+    assert expected.flat_exits == frozenset({3})  # account 2 still holds its ETH short
+    low = expected.low[3]
+    assert isinstance(low, Rederived) and low.im > 0
+    served = Expected(7, {3: low}, {3: expected.high[3]}, expected.flat_exits)
+    MarginVerifier.compare(served, vault(requirements={3: (0, 0)}))
+    assert compare_refused(served, {3: (1, 0)})[0] == "im-rederive"  # not the served requirement
+    unserved = Expected(7, served.low, served.high)  # no open request: the model's IM stands
+    assert compare_refused(unserved, {3: (0, 0)})[0] == "im-rederive"

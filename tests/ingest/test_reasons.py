@@ -4,14 +4,16 @@ is only counted: anyone can send one)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from offchain.core.batch import INT128_MAX
 from offchain.core.fills import Fill
-from offchain.ingest import AckStatus, Reason, validate
+from offchain.ingest import AckStatus, Reason, registry, validate
 from offchain.ingest.snapshot import InstrumentInfo, Mark, MemberInfo, RegistrySnapshot, VenueInfo
 from offchain.ingest.validation import AUTHENTICATION_REASONS, Accepted, Duplicate, Rejection
 from tests.ingest.conftest import (
@@ -62,6 +64,14 @@ def _zero(field: str) -> Case:
     return make
 
 
+def _exiting_grows(world: World) -> tuple[Fill, bytes]:
+    # Alice asked the vault to let her leave (the settlement engine marks her `exiting`); flat, she buys.
+    with world.engine.begin() as conn:
+        registry.set_member_status(conn, 1, "exiting")
+    fill = world.fill()
+    return fill, sign(fill)
+
+
 CASES: dict[str, tuple[Reason, Case]] = {
     "bad_signature": (Reason.BAD_SIGNATURE, _bad_signature),
     "unknown_venue": (Reason.UNKNOWN_VENUE, _signed(venue="nowhere")),
@@ -78,6 +88,7 @@ CASES: dict[str, tuple[Reason, Case]] = {
     "unknown_buyer": (Reason.UNKNOWN_MEMBER, _signed(buyer=STRANGER)),
     "unknown_seller": (Reason.UNKNOWN_MEMBER, _signed(seller=STRANGER)),
     "close_only_member": (Reason.MEMBER_NOT_ACTIVE, _signed(seller=DAVE)),
+    "exiting_member_grows": (Reason.EXITING, _exiting_grows),
     "not_permitted": (Reason.NOT_PERMITTED, _signed(buyer=CAROL)),
     "no_mark": (Reason.NO_MARK, _signed(symbol="ETH-PERP")),
     "price_above_band": (Reason.PRICE_OUT_OF_BAND, _signed(price=BTC_MARK * 10_500 // 10_000 + 1)),
@@ -87,10 +98,17 @@ CASES: dict[str, tuple[Reason, Case]] = {
 
 def test_every_reason_has_a_case() -> None:
     # CONFLICT: test_service.py; the close-out venue's reasons: test_closeout.py; POSITION_LIMIT:
-    # test_position_limits.py (it needs the risk engine's calibrated model)
+    # test_position_limits.py (it needs the risk engine's calibrated model); EXITING's reductions: test_exiting.py
     others = {Reason.CONFLICT, Reason.NOT_CLOSE_OUT, Reason.NOT_REDUCING, Reason.POSITION_LIMIT}
     covered = {reason for reason, _ in CASES.values()} | others
     assert covered == set(Reason)
+
+
+def test_every_reason_is_in_the_venues_table() -> None:
+    """docs/venues.md's table of reasons names every code ingest answers, and no other."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "venues.md").read_text()
+    documented = set(re.findall(r"^\| `([A-Z_]+)` \|", text, flags=re.M))
+    assert documented == {r.value for r in Reason}
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

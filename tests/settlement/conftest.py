@@ -58,8 +58,17 @@ class Devnet:
             self.price(symbol, usd)
 
     def fill(
-        self, venue: str, fid: str, symbol: str, buyer: str, seller: str, qty: int, usd: float
+        self,
+        venue: str,
+        fid: str,
+        symbol: str,
+        buyer: str,
+        seller: str,
+        qty: int,
+        usd: float,
+        ts_ms: int | None = None,
     ) -> tuple[Fill, bytes]:
+        """A venue-signed fill, stamped `ts_ms` (the wall clock's now without it)."""
         from eth_account import Account
 
         v = next(x for x in self.spec.venues if x.name == venue)
@@ -71,7 +80,7 @@ class Devnet:
             seller=self.member(seller).address,
             qty=qty,
             price=round(usd * USDC),
-            ts=int(time.time() * 1000),
+            ts=int(time.time() * 1000) if ts_ms is None else ts_ms,
         )
         sig = bytes(
             Account.unsafe_sign_hash(fill.digest(fills_domain(self.spec.chain_id, self.spec.vault)), v.key).signature

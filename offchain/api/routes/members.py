@@ -4,7 +4,7 @@ the operator's) session; member A cannot read member B."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Path, Request
 
@@ -30,6 +30,7 @@ from offchain.api.models import (
     MarginCallsOut,
     MarginOut,
     MemberOut,
+    MemberStatusValue,
     NettedPosition,
     Paged,
     PositionsOut,
@@ -77,7 +78,7 @@ def _member_out(conn: Connection, row: MemberRow) -> MemberOut:
         kind=row.kind,
         tier=row.tier,
         group=row.group_name,
-        status=row.status,
+        status=cast("MemberStatusValue", row.status),  # validated by the model
         parent=members.approved_parent(conn, row.account),
         instruments=members.permitted_instruments(conn, row.account),
     )
@@ -199,7 +200,7 @@ def margin(account: AccountPath, s: SessionDep, svc: ServicesDep) -> MarginOut:
         collateral_marks=cmarks,
         collateral=breakdown,
         collateral_value_posted=None if breakdown is None else str(sum(int(a.haircut_value or 0) for a in breakdown)),
-        status=row.status,
+        status=cast("MemberStatusValue", row.status),  # validated by the model
     )
 
 

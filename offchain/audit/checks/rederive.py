@@ -12,7 +12,10 @@ For every batch that carries a context, posts requirements or posts collateral m
    the collateral prices in force and the member's holdings, and compares the requirement in force after
    the batch: IM below the model's (`im-rederive`), MM below the model's (`mm-rederive`), or IM above
    `IM_OVERSTATE_FACTOR` times the model's (`im-overstated`: a requirement that freezes a member's
-   withdrawals for no risk). Under the rise cap (the model's `max_daily_rise`, docs/risk.md) the engine may
+   withdrawals for no risk). A member with an open exit request and no position after the batch may have
+   IM 0 / MM 0 in force: the engine serves its exit (offchain/chain/exits.py; what the model asks of a flat
+   member is only the concentration part of its collateral's haircut, which covers nothing without
+   obligations). Under the rise cap (the model's `max_daily_rise`, docs/risk.md) the engine may
    phase a rise in, so the lower bound is the member's stressed floor (the IM with its core at the
    stressed-period measure; equal to the model's IM whenever that measure is the larger). The cap's exact
    value (from the day-start reference) is not re-derived.
@@ -95,6 +98,7 @@ class Expected:
     sequence: int
     low: dict[int, Rederived | str]
     high: dict[int, Rederived | str]
+    flat_exits: frozenset[int] = frozenset()  # members with an open exit request and no position after the batch
 
 
 class MarginVerifier:
@@ -261,7 +265,8 @@ class MarginVerifier:
             high = low if same else calc.requirements(members_high, held, decimals, marks, high_h, cprices)
         except (ModelInputError, KeyError) as exc:
             raise Discrepancy(seq, "im-rederive", f"cannot re-derive margin: {exc}") from exc
-        return Expected(seq, low, high)
+        holders = {a for a, _ in held}
+        return Expected(seq, low, high, frozenset(a for a in vault.exits if a not in holders))
 
     @staticmethod
     def compare(expected: Expected, vault: VaultReplay) -> None:
@@ -272,6 +277,8 @@ class MarginVerifier:
             if isinstance(low, str) or isinstance(high, str):
                 continue  # no base units for this member: the engine keeps its last requirement (and alerts)
             im, mm = vault.requirements.get(account, (0, 0))
+            if (im, mm) == (0, 0) and account in expected.flat_exits:
+                continue  # an exit served: a flat member owes nothing its collateral's concentration must cover
             # Under the rise cap the engine may post less than the model, down to the stressed floor.
             least_im = low.im if low.floor_im is None else low.floor_im
             least_mm = low.mm if low.floor_mm is None else low.floor_mm

@@ -140,6 +140,7 @@ class VaultReplay:
     accounts: dict[int, str] = field(default_factory=dict)  # account -> address
     marks: dict[int, AssetMark] = field(default_factory=dict)  # asset -> last posted mark
     requirements: dict[int, tuple[int, int]] = field(default_factory=dict)  # account -> (im, mm)
+    exits: set[int] = field(default_factory=set)  # accounts with an open exit request (requestExit)
     wound_down: bool = False
     fund: FundState = field(default_factory=FundState)
     margin_calls: dict[int, tuple[int, int]] = field(default_factory=dict)  # account -> (amount, deadline)

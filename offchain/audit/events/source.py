@@ -26,6 +26,8 @@ from offchain.audit.events.types import (
     DefaultClosed,
     DefaultDeclared,
     Deposited,
+    ExitRequestCancelled,
+    ExitRequested,
     LiquidityAdvanced,
     MarginCalled,
     MemberAdmitted,
@@ -103,6 +105,10 @@ def _typed(name: str, at: Where, a: dict[str, Any]) -> VaultEvent | None:
             return WithdrawalExecuted(at, int(a["id"]))
         case "WithdrawalCancelled":
             return WithdrawalCancelled(at, int(a["id"]))
+        case "ExitRequested":
+            return ExitRequested(at, int(a["account"]))
+        case "ExitRequestCancelled":
+            return ExitRequestCancelled(at, int(a["account"]))
         case "LiquidityAdvanced":
             return LiquidityAdvanced(at, int(a["account"]), int(a["amount"]))
         case "AdvanceRepaid":

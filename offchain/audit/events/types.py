@@ -85,6 +85,21 @@ class AdvanceRepaid:
 
 
 @dataclass(frozen=True)
+class ExitRequested:
+    """A member asked to leave (emitted again when its clock restarts): the engine serves it once it is flat
+    by posting IM 0 / MM 0 (offchain/chain/exits.py), which the re-derivation accepts (`im-rederive`)."""
+
+    at: Where
+    account: int
+
+
+@dataclass(frozen=True)
+class ExitRequestCancelled:
+    at: Where
+    account: int
+
+
+@dataclass(frozen=True)
 class WindDownTriggered:
     at: Where
     last_sequence: int
@@ -198,6 +213,8 @@ VaultEvent = (
     | WithdrawalRequested
     | WithdrawalExecuted
     | WithdrawalCancelled
+    | ExitRequested
+    | ExitRequestCancelled
     | LiquidityAdvanced
     | AdvanceRepaid
     | WindDownTriggered

@@ -187,6 +187,6 @@ def stored_venue(conn: Connection, name: str) -> VenueRow:
 
 
 def member_statuses(conn: Connection) -> dict[int, str]:
-    """account -> the ledger's member status (active, close_only, defaulted)."""
+    """account -> the ledger's member status (active, exiting, close_only, defaulted)."""
     m = t.members.c
     return {int(a): str(s) for a, s in conn.execute(select(m.account, m.status))}
