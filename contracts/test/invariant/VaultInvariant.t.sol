@@ -234,6 +234,13 @@ contract VaultInvariantTest is VaultFixture {
             handler.settleAdversarial(4242 + k, k);
         }
         assertGt(handler.count("settle.adversarial"), 0, "no adversarial batch landed");
+        handler.requestExit(0);
+        handler.requestWithdrawal(0, 0, 5e6, false);
+        handler.vetoWithdrawal(handler.pendingCount() - 1);
+        handler.forceWindDown(0, 1); // not overdue yet
+        assertEq(handler.count("requestExit"), 1, "requestExit");
+        assertEq(handler.count("veto"), 1, "veto");
+        assertEq(handler.count("forceWindDown.reverted"), 1, "forceWindDown");
         handler.warpAndWindDown(128);
         handler.windDownWithdraw(0, 1);
         handler.windDownWithdrawSystem(1, 0);
