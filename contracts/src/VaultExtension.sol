@@ -146,7 +146,8 @@ contract VaultExtension is VaultBase, IVaultExtension {
     /// open: it can only wait; and once served for a withdrawal delay, a rise of its IM restarts the clock
     /// (Vault._restartServedExit), so an old request cannot open the wind-down in the block of a later batch.
     /// Runs in VaultDefaults (this contract's code size).
-    function forceWindDown(uint32) external {
+    function forceWindDown(uint32 account) external {
+        account; // named for the ABI; the module decodes it from msg.data
         _delegate(_defaults, msg.data);
     }
 
@@ -186,20 +187,27 @@ contract VaultExtension is VaultBase, IVaultExtension {
     /// @inheritdoc IVaultExtension
     /// @dev Permissionless, so a debtor that never withdraws cannot keep its collateral out of the estate.
     /// Runs in VaultDefaults (this contract's code size).
-    function seizeCollateralForDebt(uint32, uint16) external nonReentrant {
+    function seizeCollateralForDebt(uint32 account, uint16 asset) external nonReentrant {
+        (account, asset); // named for the ABI; the module decodes them from msg.data
         _delegate(_defaults, msg.data);
     }
 
     /// @inheritdoc IVaultExtension
     /// @dev Permissionless, so a debtor that never withdraws cannot keep its part of the estate from the other
     /// shares (nor, shares never being burnt, hold governance's sweep at ClaimantsRemain). Runs in VaultDefaults.
-    function netEstateForDebt(uint32, uint16) external nonReentrant {
+    function netEstateForDebt(uint32 account, uint16 asset) external nonReentrant {
+        (account, asset); // named for the ABI; the module decodes them from msg.data
         _delegate(_defaults, msg.data);
     }
 
     /// @inheritdoc IVaultExtension
     /// @dev The role check here; the payout runs in VaultDefaults (this contract's code size).
-    function windDownWithdrawSystem(uint32, uint16, address) external onlyRole(GOVERNOR_ROLE) nonReentrant {
+    function windDownWithdrawSystem(uint32 account, uint16 asset, address to)
+        external
+        onlyRole(GOVERNOR_ROLE)
+        nonReentrant
+    {
+        (account, asset, to); // named for the ABI; the module decodes them from msg.data
         _delegate(_defaults, msg.data);
     }
 
