@@ -26,6 +26,7 @@ from offchain.audit.events.types import (
     DefaultClosed,
     DefaultDeclared,
     Deposited,
+    EstateClaimed,
     LiquidityAdvanced,
     MarginCalled,
     MemberAdmitted,
@@ -119,6 +120,8 @@ def _typed(name: str, at: Where, a: dict[str, Any]) -> VaultEvent | None:
             )
         case "DebtCollateralSeized":
             return DebtCollateralSeized(at, int(a["account"]), int(a["asset"]), int(a["seized"]))
+        case "EstateClaimed":
+            return EstateClaimed(at, int(a["account"]), int(a["asset"]), int(a["amount"]), int(a["nettedForDebt"]))
         case "ContributionChanged":
             return ContributionChanged(at, int(a["account"]), int(a["amount"]), int(a["value"]))
         case "MarginCalled":
