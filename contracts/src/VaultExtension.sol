@@ -103,7 +103,7 @@ contract VaultExtension is VaultBase, IVaultExtension {
     /// stays the member's), and the wind-down pays pending amounts whatever the guardian does. A veto of a
     /// member asking to exit counts as unserving its exit for good (issue 11, third review, finding 6): served
     /// for a withdrawal delay before, its clock restarts at the first veto (ExitRequested again); later vetoes
-    /// and IM rises change nothing, so vetoes cannot hold it in longer than one escape period.
+    /// and IM rises change nothing, so vetoes cannot hold it in longer than one escape period and the grace.
     function vetoWithdrawal(uint256 id) external onlyRole(GUARDIAN_ROLE) nonReentrant {
         _requireNotWoundDown();
         Withdrawal storage w = _pendingWithdrawal(id);
