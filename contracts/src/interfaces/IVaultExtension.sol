@@ -46,7 +46,8 @@ interface IVaultExtension is IVault {
     // ------------------------------------------------------------------ escape hatch
 
     /// @notice Ask to leave (a member): the signers must close its positions out and post IM 0 within the
-    /// escape period (unpaused time), else anyone may open the wind-down with `forceWindDown`.
+    /// escape period (unpaused time), else anyone may arm the wind-down with `forceWindDown` and open it
+    /// WIND_DOWN_GRACE later. A guardian veto of its withdrawal makes the exit unserved for good.
     function requestExit() external;
     /// @notice Withdraw the caller's exit request.
     function cancelExit() external;
