@@ -104,8 +104,8 @@ contract VaultDefaults is VaultStorage {
 
     /// @notice After wind-down, anyone (IVaultExtension.netEstateForDebt): net `account`'s part of the default
     /// fund's estate in `asset` against its debt, as its own `windDownWithdraw` would. What exceeds the debt
-    /// moves to its balance (its `windDownWithdraw` pays it), so the estate never waits on a debtor that never
-    /// claims and governance's sweep is reached once the shares' parts are all out.
+    /// moves to its balance (its `windDownWithdraw` pays it). The netted part stays in the estate, where the
+    /// other shares claim their part of it: a debtor that never claims no longer locks its part from them.
     /// @param account The debtor.
     /// @param asset The asset of the estate netted.
     function netEstateForDebt(uint32 account, uint16 asset) external onlyDelegated {
@@ -157,7 +157,8 @@ contract VaultDefaults is VaultStorage {
     /// @notice After wind-down, pay out a system account (IVaultExtension.windDownWithdrawSystem; the extension
     /// checks the governor role, the payout runs here for its code size). The fee account is the operator's:
     /// paid whole. Operator capital too, but it is waterfall layer 3: held while a default is open
-    /// (DefaultsOpen), so it still covers that default (issue 11, third review, finding 4). The default fund's
+    /// (DefaultsOpen), so it is not paid to the operator ahead of the default it stands behind (issue 11, third
+    /// review, finding 4; no batch lands after the wind-down, so it then stays in the vault). The default fund's
     /// balances are its estate, which belongs to the pool's shares: refused while any share exists
     /// (ClaimantsRemain).
     /// @param account The system account (1..FIRST_MEMBER - 1).

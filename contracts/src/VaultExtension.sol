@@ -194,7 +194,7 @@ contract VaultExtension is VaultBase, IVaultExtension {
 
     /// @inheritdoc IVaultExtension
     /// @dev Permissionless, so a debtor that never withdraws cannot keep its part of the estate from the other
-    /// shares (nor, shares never being burnt, hold governance's sweep at ClaimantsRemain). Runs in VaultDefaults.
+    /// shares. Runs in VaultDefaults.
     function netEstateForDebt(uint32 account, uint16 asset) external nonReentrant {
         (account, asset); // named for the ABI; the module decodes them from msg.data
         _delegate(_defaults, msg.data);
