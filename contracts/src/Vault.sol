@@ -361,10 +361,10 @@ contract Vault is VaultBase, IVaultMain {
     /// compromised quorum moving value to it and posting IM 1) open the wind-down in the same block, before
     /// anyone can react. A member the signers never served (IM in force above 0, or 0 for less than the delay)
     /// keeps its clock: rows cycling its IM between 0 and more cannot hold it in.
+    /// A vetoed exit (EXIT_VETOED, VaultExtension.vetoWithdrawal) stays unserved whatever its IM: no restart.
     function _restartServedExit(uint32 account) private {
-        if (_exitRequests[account] == 0) return;
-        (uint256 inForce,) = _requirementInForce(account);
-        if (inForce != 0 || uint256(_imZeroAt[account]) + _withdrawalDelay > _now()) return;
+        uint256 r = _exitRequests[account];
+        if (r == 0 || r & EXIT_VETOED != 0 || !_servedForDelay(account)) return;
         _exitRequests[account] = (uint256(_now()) << 64) | _pauseClock();
         emit ExitRequested(account); // its clock starts again now
     }

@@ -40,8 +40,6 @@ abstract contract VaultBase is
     /// the asset's governed budget per period of this length.
     uint64 public constant OUTFLOW_PERIOD = 1 days;
 
-    uint256 internal constant MASK112 = (1 << 112) - 1;
-
     uint8 internal constant PENDING = 1;
     uint8 internal constant EXECUTED = 2;
     uint8 internal constant CANCELLED = 3;
@@ -83,23 +81,12 @@ abstract contract VaultBase is
     }
 
     // ------------------------------------------------------------------ the pause clock
+    // (_pauseClock, _requirementInForce and _now sit in VaultStorage, so the VaultDefaults module shares them.)
 
     /// @notice Whether the guardian's pause is in force: from `pause()` until `unpause()` or MAX_PAUSE later.
     function paused() public view override returns (bool) {
         // forge-lint: disable-next-line(block-timestamp) // second-level skew is harmless for day-scale pauses
         return block.timestamp < _pausedUntil;
-    }
-
-    /// @dev Total seconds paused up to now. Delays (withdrawals, the escape period) are measured on the
-    /// wall clock less this, so paused time never counts toward them.
-    function _pauseClock() internal view returns (uint64 clock) {
-        clock = _pausedTotal;
-        uint64 since = _pausedSince;
-        if (since != 0) {
-            uint64 until = _pausedUntil;
-            uint64 nowTs = _now();
-            clock += (nowTs < until ? nowTs : until) - since;
-        }
     }
 
     // ------------------------------------------------------------------ withdrawals and margin
@@ -141,21 +128,6 @@ abstract contract VaultBase is
         return Margin.freeCollateral(value, Ledger.debtOf(_ledger, account), im);
     }
 
-    /// @dev The (IM, MM) margin checks use: the posted one, or while its last decrease waits the loosening delay
-    /// the higher of it and the one in force before (per component).
-    function _requirementInForce(uint32 account) internal view returns (uint256 im, uint256 mm) {
-        uint256 posted = _requirements[account];
-        (im, mm) = (posted >> 112, posted & MASK112);
-        uint256 floor = _requirementFloors[account];
-        // forge-lint: disable-next-line(block-timestamp) // second-level skew is harmless for day-scale delays
-        if (block.timestamp < floor >> 224) {
-            uint256 fim = (floor >> 112) & MASK112;
-            uint256 fmm = floor & MASK112;
-            if (fim > im) im = fim;
-            if (fmm > mm) mm = fmm;
-        }
-    }
-
     // ------------------------------------------------------------------ modules
 
     /// @dev Run `data` in the module at `module` on this contract's storage; bubble up its revert.
@@ -187,10 +159,5 @@ abstract contract VaultBase is
 
     function _requireWoundDown() internal view {
         if (!_woundDown) revert NotWoundDown();
-    }
-
-    function _now() internal view returns (uint64) {
-        // forge-lint: disable-next-line(unsafe-typecast)
-        return uint64(block.timestamp); // 64-bit seconds last for 584 billion years
     }
 }

@@ -2,6 +2,9 @@
 pragma solidity ^0.8.30;
 
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {IVault} from "./interfaces/IVault.sol";
 import {VaultStorage} from "./VaultStorage.sol";
 import {Batch} from "./libraries/Batch.sol";
@@ -17,6 +20,7 @@ import {Waterfall} from "./libraries/Waterfall.sol";
 /// @dev A module rather than more vault code: the vault would otherwise exceed the EIP-170 size limit.
 contract VaultDefaults is VaultStorage {
     using Ledger for mapping(uint256 => uint256);
+    using SafeERC20 for IERC20;
 
     /// @dev Reserved bits of a contribution row [223..128], a margin-call row [159..128], a default-action row [215..128].
     uint256 internal constant CONTRIBUTION_RESERVED = 0x00000000ffffffffffffffffffffffff00000000000000000000000000000000;
@@ -83,6 +87,104 @@ contract VaultDefaults is VaultStorage {
     /// @param amount The quantity leaving.
     /// @return seized The quantity given up to the default fund.
     function seizeForDebt(uint32 account, uint16 asset, uint256 amount) external onlyDelegated returns (uint256 seized) {
+        return _seizeForDebt(account, asset, amount);
+    }
+
+    /// @notice After wind-down, anyone (IVaultExtension.seizeCollateralForDebt, run here for the extension's
+    /// code size): what covers `account`'s debt of its `asset` balance goes to the default fund's estate.
+    /// @param account The debtor.
+    /// @param asset The asset seized.
+    function seizeCollateralForDebt(uint32 account, uint16 asset) external onlyDelegated {
+        _requireWoundDownAsset(asset);
+        uint256 seized = _seizeForDebt(account, asset, _ledger.balanceOf(account, asset));
+        if (seized == 0) return;
+        _ledger[Ledger.key(account, asset)] -= seized; // <= its balance (the low half)
+        emit IVault.DebtCollateralSeized(account, asset, seized);
+    }
+
+    /// @notice After wind-down, anyone (IVaultExtension.netEstateForDebt): net `account`'s part of the default
+    /// fund's estate in `asset` against its debt, as its own `windDownWithdraw` would. What exceeds the debt
+    /// moves to its balance (its `windDownWithdraw` pays it). The netted part stays in the estate, where the
+    /// other shares claim their part of it: a debtor that never claims no longer locks its part from them.
+    /// @param account The debtor.
+    /// @param asset The asset of the estate netted.
+    function netEstateForDebt(uint32 account, uint16 asset) external onlyDelegated {
+        _requireWoundDownAsset(asset);
+        if (_ledger.debtOf(account) == 0 || DefaultFund.sharesOf(_fund, account) == 0) return;
+        uint256 rest = _claimEstate(account, asset); // taken off what the vault owes: owed again, as a balance
+        if (rest != 0) {
+            _ledger.add(account, asset, rest); // the debt is covered whole when something is left
+            _totalOwed[asset] += rest;
+        }
+    }
+
+    /// @notice The forced exit (IVaultExtension.forceWindDown), run here for the extension's code size. The
+    /// clock runs from when the exit became unserved (the request, restarted by Vault._restartServedExit or by
+    /// the first veto of a served member); the first overdue call arms it (`WindDownArmed`), a call one
+    /// WIND_DOWN_GRACE of unpaused time later opens the wind-down if the exit is still unserved. Refused while
+    /// paused: the guardian can hold it while batches already signed (a loss, a COVER/ASSESS) land.
+    /// @param account The exiting member.
+    function forceWindDown(uint32 account) external onlyDelegated {
+        if (_woundDown) revert IVault.WoundDown();
+        // forge-lint: disable-next-line(block-timestamp) // second-level skew is harmless for day-scale pauses
+        if (block.timestamp < _pausedUntil) revert Pausable.EnforcedPause();
+        uint256 r = _exitRequests[account];
+        if (r == 0) revert IVault.NoExitRequest(account);
+        // Served by the IM in force, not the one posted: a posted 0 that a loosening floor keeps above 0 has not
+        // freed the member. A vetoed withdrawal is unserved whatever the IM: the veto cannot hold it in.
+        (uint256 im,) = _requirementInForce(account);
+        if (im == 0 && r & EXIT_VETOED == 0) revert IVault.ExitServed(account);
+        uint64 clock = _pauseClock();
+        // forge-lint: disable-next-line(unsafe-typecast)
+        uint64 opensAt = uint64(r >> 64) + _escapePeriod + (clock - uint64(r));
+        // forge-lint: disable-next-line(block-timestamp) // second-level skew is harmless for day-scale delays
+        if (block.timestamp < opensAt) revert IVault.ExitNotOverdue(account, opensAt);
+        uint64 nowTs = _now();
+        // forge-lint: disable-next-line(unsafe-typecast)
+        uint64 armedAt = uint64((r & ~EXIT_VETOED) >> 192); // 63 bits
+        if (armedAt == 0) {
+            _exitRequests[account] = r | (uint256(nowTs) << 192) | (uint256(clock) << 128);
+            emit IVault.WindDownArmed(account, nowTs + WIND_DOWN_GRACE);
+            return;
+        }
+        // forge-lint: disable-next-line(unsafe-typecast)
+        uint64 windsAt = armedAt + WIND_DOWN_GRACE + (clock - uint64(r >> 128));
+        if (nowTs < windsAt) revert IVault.ExitNotOverdue(account, windsAt);
+        _woundDown = true;
+        emit IVault.WindDownTriggered(_lastSequence, _lastSettledAt);
+    }
+
+    /// @notice After wind-down, pay out a system account (IVaultExtension.windDownWithdrawSystem; the extension
+    /// checks the governor role, the payout runs here for its code size). The fee account is the operator's:
+    /// paid whole. Operator capital too, but it is waterfall layer 3: held while a default is open
+    /// (DefaultsOpen), so it is not paid to the operator ahead of the default it stands behind (issue 11, third
+    /// review, finding 4; no batch lands after the wind-down, so it then stays in the vault). The default fund's
+    /// balances are its estate, which belongs to the pool's shares: refused while any share exists
+    /// (ClaimantsRemain).
+    /// @param account The system account (1..FIRST_MEMBER - 1).
+    /// @param asset The asset paid out.
+    /// @param to Recipient of the tokens.
+    function windDownWithdrawSystem(uint32 account, uint16 asset, address to) external onlyDelegated {
+        if (!_woundDown) revert IVault.NotWoundDown();
+        if (account == 0 || account >= Ledger.FIRST_MEMBER) revert IVault.UnknownAccount(account);
+        if (asset >= _assetCount) revert IVault.UnknownAsset(asset);
+        if (to == address(0)) revert IVault.ZeroAddress();
+        if (account == Ledger.DEFAULT_FUND && _fund.shares != 0) revert IVault.ClaimantsRemain(_fund.shares);
+        if (account == Ledger.OPERATOR_CAPITAL && _fund.open != 0) revert IVault.DefaultsOpen(_fund.open);
+        uint256 k = Ledger.key(account, asset);
+        uint256 payout = _ledger[k] & Ledger.MASK128;
+        _ledger[k] = 0; // a system account: no debt half
+        _totalOwed[asset] -= payout;
+        emit IVault.WindDownWithdrawal(account, asset, to, payout, 0);
+        if (payout != 0) _tokens[asset].safeTransfer(to, payout);
+    }
+
+    function _requireWoundDownAsset(uint16 asset) private view {
+        if (!_woundDown) revert IVault.NotWoundDown();
+        if (asset >= _assetCount) revert IVault.UnknownAsset(asset);
+    }
+
+    function _seizeForDebt(uint32 account, uint16 asset, uint256 amount) private returns (uint256 seized) {
         uint256 debt = _ledger.debtOf(account);
         if (debt == 0) return 0;
         uint256 covered;
@@ -106,6 +208,10 @@ contract VaultDefaults is VaultStorage {
     /// @param asset The asset claimed.
     /// @return payout What leaves the vault to the member.
     function claimEstate(uint32 account, uint16 asset) external onlyDelegated returns (uint256 payout) {
+        return _claimEstate(account, asset);
+    }
+
+    function _claimEstate(uint32 account, uint16 asset) private returns (uint256 payout) {
         uint256 balance = _ledger.balanceOf(Ledger.DEFAULT_FUND, asset);
         uint256 ck = Ledger.key(account, asset);
         uint256 claimed = _estateClaimed[ck];

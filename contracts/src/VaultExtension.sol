@@ -100,10 +100,22 @@ contract VaultExtension is VaultBase, IVaultExtension {
     /// @dev The check on the risk signers that holds within the delay: value a compromised quorum moved to a
     /// colluder waits the full delay (approvals beyond the outflow budget are skipped), and the guardian, a
     /// party other than the signers, can send it back to the balance. Nothing is lost by a veto (the amount
-    /// stays the member's), and the wind-down pays pending amounts whatever the guardian does.
+    /// stays the member's), and the wind-down pays pending amounts whatever the guardian does. A veto of a
+    /// member asking to exit counts as unserving its exit for good (issue 11, third review, finding 6): served
+    /// for a withdrawal delay before, its clock restarts at the first veto (ExitRequested again); later vetoes
+    /// and IM rises change nothing, so vetoes cannot hold it in longer than one escape period and the grace.
     function vetoWithdrawal(uint256 id) external onlyRole(GUARDIAN_ROLE) nonReentrant {
         _requireNotWoundDown();
         Withdrawal storage w = _pendingWithdrawal(id);
+        uint32 account = w.account;
+        uint256 r = _exitRequests[account];
+        if (r != 0 && r & EXIT_VETOED == 0) {
+            if (_servedForDelay(account)) {
+                r = (uint256(_now()) << 64) | _pauseClock();
+                emit ExitRequested(account); // its clock starts now
+            }
+            _exitRequests[account] = r | EXIT_VETOED;
+        }
         emit WithdrawalVetoed(id);
         _cancel(w, id);
     }
@@ -133,20 +145,10 @@ contract VaultExtension is VaultBase, IVaultExtension {
     /// posting IM 0, in force once the loosening delay has passed), so a member cannot grief the wind-down
     /// open: it can only wait; and once served for a withdrawal delay, a rise of its IM restarts the clock
     /// (Vault._restartServedExit), so an old request cannot open the wind-down in the block of a later batch.
+    /// Runs in VaultDefaults (this contract's code size).
     function forceWindDown(uint32 account) external {
-        _requireNotWoundDown();
-        uint256 request = _exitRequests[account];
-        if (request == 0) revert NoExitRequest(account);
-        // Served by the IM in force, not the one posted: a posted 0 that a loosening floor keeps above 0 has
-        // not freed the member.
-        (uint256 im,) = _requirementInForce(account);
-        if (im == 0) revert ExitServed(account);
-        // forge-lint: disable-next-line(unsafe-typecast)
-        uint64 opensAt = uint64(request >> 64) + _escapePeriod + (_pauseClock() - uint64(request));
-        // forge-lint: disable-next-line(block-timestamp) // second-level skew is harmless for day-scale delays
-        if (block.timestamp < opensAt) revert ExitNotOverdue(account, opensAt);
-        _woundDown = true;
-        emit WindDownTriggered(_lastSequence, _lastSettledAt);
+        account; // named for the ABI; the module decodes it from msg.data
+        _delegate(_defaults, msg.data);
     }
 
     /// @inheritdoc IVaultExtension
@@ -166,6 +168,7 @@ contract VaultExtension is VaultBase, IVaultExtension {
     /// against that first). Callable again: later recoveries raise the estate.
     function windDownWithdraw(uint16 asset, address to) external nonReentrant {
         _requireWoundDown();
+        _requireNotPaused(); // the guardian can hold payouts while it checks how the wind-down opened
         uint32 account = _requireMember(msg.sender);
         _token(asset);
         if (to == address(0)) revert ZeroAddress();
@@ -183,34 +186,29 @@ contract VaultExtension is VaultBase, IVaultExtension {
 
     /// @inheritdoc IVaultExtension
     /// @dev Permissionless, so a debtor that never withdraws cannot keep its collateral out of the estate.
+    /// Runs in VaultDefaults (this contract's code size).
     function seizeCollateralForDebt(uint32 account, uint16 asset) external nonReentrant {
-        _requireWoundDown();
-        _token(asset);
-        uint256 seized = _seizeForDebt(account, asset, _ledger.balanceOf(account, asset));
-        if (seized == 0) return;
-        _ledger[Ledger.key(account, asset)] -= seized; // <= its balance (the low half)
-        emit DebtCollateralSeized(account, asset, seized);
+        (account, asset); // named for the ABI; the module decodes them from msg.data
+        _delegate(_defaults, msg.data);
     }
 
     /// @inheritdoc IVaultExtension
-    /// @dev The fee account and operator capital are the operator's: paid whole. The default fund's balances
-    /// are its estate, which belongs to the pool's shares: refused while any share exists (ClaimantsRemain).
+    /// @dev Permissionless, so a debtor that never withdraws cannot keep its part of the estate from the other
+    /// shares. Runs in VaultDefaults.
+    function netEstateForDebt(uint32 account, uint16 asset) external nonReentrant {
+        (account, asset); // named for the ABI; the module decodes them from msg.data
+        _delegate(_defaults, msg.data);
+    }
+
+    /// @inheritdoc IVaultExtension
+    /// @dev The role check here; the payout runs in VaultDefaults (this contract's code size).
     function windDownWithdrawSystem(uint32 account, uint16 asset, address to)
         external
         onlyRole(GOVERNOR_ROLE)
         nonReentrant
     {
-        _requireWoundDown();
-        if (account == 0 || account >= Ledger.FIRST_MEMBER) revert UnknownAccount(account);
-        _token(asset);
-        if (to == address(0)) revert ZeroAddress();
-        if (account == Ledger.DEFAULT_FUND && _fund.shares != 0) revert ClaimantsRemain(_fund.shares);
-        uint256 k = Ledger.key(account, asset);
-        uint256 payout = _ledger[k] & Ledger.MASK128;
-        _ledger[k] = 0; // a system account: no debt half
-        _totalOwed[asset] -= payout;
-        emit WindDownWithdrawal(account, asset, to, payout, 0);
-        if (payout != 0) _tokens[asset].safeTransfer(to, payout);
+        (account, asset, to); // named for the ABI; the module decodes them from msg.data
+        _delegate(_defaults, msg.data);
     }
 
     /// @inheritdoc IVaultExtension

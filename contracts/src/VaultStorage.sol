@@ -13,6 +13,13 @@ abstract contract VaultStorage {
     uint16 internal constant MAX_ASSETS = 32;
     uint256 internal constant MAX_PENDING_WITHDRAWALS = 8;
     uint8 internal constant RECALLED = 4; // a withdrawal status: brought back to the balance by a DECLARE
+    uint256 internal constant MASK112 = (1 << 112) - 1;
+    /// @dev An exit request word (see `_exitRequests`): bit 255 vetoed, [254..192] armed at (time),
+    /// [191..128] the pause clock then, [127..64] unserved since (time), [63..0] the pause clock then.
+    uint256 internal constant EXIT_VETOED = 1 << 255;
+    /// @dev How long (unpaused) an armed forced exit waits before the wind-down opens: batches already signed
+    /// (a member's loss, a COVER/ASSESS) land first, and the signers may still serve the exit.
+    uint64 internal constant WIND_DOWN_GRACE = 1 days;
 
     /// @dev (account << 16 | asset) => debt << 128 | balance. See Ledger.
     mapping(uint256 key => uint256 word) internal _ledger;
@@ -69,7 +76,9 @@ abstract contract VaultStorage {
     /// @dev asset => its outflow budget for instant releases: budget | used this period | period (see
     /// VaultBase.OUTFLOW_PERIOD), and a budget governance set, in force from period `from`.
     mapping(uint16 asset => Outflow) internal _outflow;
-    /// @dev account => its forced-exit request: time << 64 | the pause clock then (0: none).
+    /// @dev account => its forced-exit request (0: none): since when it is unserved and the pause clock then,
+    /// when a `forceWindDown` armed it and the pause clock then, whether a withdrawal of it was vetoed
+    /// (EXIT_VETOED; layout above).
     mapping(uint32 account => uint256) internal _exitRequests;
     mapping(uint16 asset => NextBudget) internal _nextOutflowBudget;
 
@@ -95,6 +104,46 @@ abstract contract VaultStorage {
     /// to 0, plus the loosening delay then (0: it never had an IM). An exit request counts as served once the
     /// member has had IM 0 in force for a withdrawal delay; a later rise of its IM restarts the exit's clock.
     mapping(uint32 account => uint64) internal _imZeroAt;
+
+    /// @dev Total seconds paused up to now. Delays (withdrawals, the escape period) are measured on the
+    /// wall clock less this, so paused time never counts toward them.
+    function _pauseClock() internal view returns (uint64 clock) {
+        clock = _pausedTotal;
+        uint64 since = _pausedSince;
+        if (since != 0) {
+            uint64 until = _pausedUntil;
+            uint64 nowTs = _now();
+            clock += (nowTs < until ? nowTs : until) - since;
+        }
+    }
+
+    /// @dev The (IM, MM) margin checks use: the posted one, or while its last decrease waits the loosening delay
+    /// the higher of it and the one in force before (per component).
+    function _requirementInForce(uint32 account) internal view returns (uint256 im, uint256 mm) {
+        uint256 posted = _requirements[account];
+        (im, mm) = (posted >> 112, posted & MASK112);
+        uint256 floor = _requirementFloors[account];
+        // forge-lint: disable-next-line(block-timestamp) // second-level skew is harmless for day-scale delays
+        if (block.timestamp < floor >> 224) {
+            uint256 fim = (floor >> 112) & MASK112;
+            uint256 fmm = floor & MASK112;
+            if (fim > im) im = fim;
+            if (fmm > mm) mm = fmm;
+        }
+    }
+
+    /// @dev Whether `account`'s exit request counts as served: IM 0 in force for at least a withdrawal delay
+    /// (what it asked to withdraw when the 0 took force has become executable; a member that never had an IM
+    /// counts as served since its admission).
+    function _servedForDelay(uint32 account) internal view returns (bool) {
+        (uint256 inForce,) = _requirementInForce(account);
+        return inForce == 0 && uint256(_imZeroAt[account]) + _withdrawalDelay <= _now();
+    }
+
+    function _now() internal view returns (uint64) {
+        // forge-lint: disable-next-line(unsafe-typecast)
+        return uint64(block.timestamp); // 64-bit seconds last for 584 billion years
+    }
 
     struct MarkAnchor {
         uint128 price;

@@ -59,6 +59,7 @@ from offchain.audit.events.types import (
     DefaultDeclared,
     DefaultEvent,
     Deposited,
+    EstateClaimed,
     ExitRequestCancelled,
     ExitRequested,
     LiquidityAdvanced,
@@ -215,6 +216,9 @@ class _Replay:
     # a WindDownWithdrawal waiting for the next event: `executeWithdrawal` after wind-down emits one (for
     # what the debt seized) just before its WithdrawalExecuted
     wind_down: WindDownWithdrawal | None = None
+    # an EstateClaimed waiting for the next event: inside `windDownWithdraw` its WindDownWithdrawal follows (the
+    # payout's replay claims the estate itself); alone, it is anyone's `netEstateForDebt`
+    estate_claim: EstateClaimed | None = None
     tx: bytes = b""
 
     def apply(self, event: VaultEvent) -> None:
@@ -224,12 +228,22 @@ class _Replay:
         try:
             if self.wind_down is not None and not isinstance(event, WithdrawalExecuted):
                 self._wind_down_payout(self.wind_down)
+            claim = self.estate_claim
+            if claim is not None and not (
+                isinstance(event, WindDownWithdrawal) and (event.account, event.asset) == (claim.account, claim.asset)
+            ):
+                self._estate_netted(claim)
             self._apply(event)
         except ReplayError as exc:
             seq = event.sequence if isinstance(event, BatchSettled) else None
             raise Discrepancy(seq, "replay", f"{type(event).__name__} in block {event.at.block}: {exc}") from exc
 
     def end_of_transaction(self) -> None:
+        if self.estate_claim is not None:
+            try:
+                self._estate_netted(self.estate_claim)
+            except ReplayError as exc:
+                raise Discrepancy(None, "replay", f"EstateClaimed in transaction 0x{self.tx.hex()}: {exc}") from exc
         if self.wind_down is not None:
             try:
                 self._wind_down_payout(self.wind_down)
@@ -251,6 +265,18 @@ class _Replay:
                 seq,
                 "default-events",
                 f"{where}: the rules give the default-fund events {mine}, the vault emitted {theirs}",
+            )
+
+    def _estate_netted(self, event: EstateClaimed) -> None:
+        self.estate_claim = None
+        with self._moving(event.account, event.asset):
+            due, netted = self.replay.estate_netted(event)
+        if (due, netted) != (event.amount, event.netted):
+            raise Discrepancy(
+                None,
+                "wind-down",
+                f"estate of account {event.account} asset {event.asset} netted: the rules give {due} netting "
+                f"{netted}, the vault claimed {event.amount} netting {event.netted}",
             )
 
     def _wind_down_payout(self, event: WindDownWithdrawal) -> None:
@@ -309,7 +335,10 @@ class _Replay:
             case WindDownTriggered():
                 replay.wound_down = True
             case WindDownWithdrawal():
+                self.estate_claim = None  # its own claim: the payout's replay makes it
                 self.wind_down = event  # applied at the next event (see `wind_down`)
+            case EstateClaimed():
+                self.estate_claim = event  # applied at the next event (see `estate_claim`)
             case DebtCollateralSeized():
                 replay.debt_collateral_seized(event)
             case BatchSettled():

@@ -14,6 +14,7 @@ from offchain.audit.events.types import (
     WithdrawalExecuted,
     WithdrawalRequested,
 )
+from offchain.chain.errors import RevertedError
 from offchain.chain.vault import vault_sender
 from offchain.cli.main import main
 from offchain.core.batch import DEFAULT_FUND_ACCOUNT, FEE_ACCOUNT, OPERATOR_CAPITAL_ACCOUNT
@@ -70,14 +71,20 @@ def test_wind_down_payouts_replay(history: History) -> None:
         d.vault.wind_down_withdraw(operator, 0, operator.address)  # the house account (the operator's own)
         fn = d.vault.contract.functions
         # the default fund's balances are its estate, the pool shares' (paid above); governance's only without
-        system = (FEE_ACCOUNT, OPERATOR_CAPITAL_ACCOUNT) + (
-            () if fn.defaultFundPool().call()[1] else (DEFAULT_FUND_ACCOUNT,)
-        )
+        # shares. Operator capital is waterfall layer 3: held while a default is open (issue 11, finding 4).
+        open_defaults = fn.openDefaults().call()
+        system = (FEE_ACCOUNT,) + (() if open_defaults else (OPERATOR_CAPITAL_ACCOUNT,))
+        system += () if fn.defaultFundPool().call()[1] else (DEFAULT_FUND_ACCOUNT,)
         for account in system:
             operator.send(fn.windDownWithdrawSystem(account, 0, operator.address))
+        if open_defaults:
+            with pytest.raises(RevertedError, match="DefaultsOpen"):
+                operator.send(fn.windDownWithdrawSystem(OPERATOR_CAPITAL_ACCOUNT, 0, operator.address))
         report = history.audit()
         cash = report.assets[0]
         dust = fn.balanceOf(DEFAULT_FUND_ACCOUNT, 0).call()  # the estate's rounding, < 1 unit per claimant
         assert dust <= len(d.spec.members) + 1
-        assert cash.owed == cash.pending + dust and cash.pending == 500 * 10**6  # the pending withdrawal is owed
-        assert cash.balances == dust
+        held = fn.balanceOf(OPERATOR_CAPITAL_ACCOUNT, 0).call()  # layer 3, still there while a default is open
+        assert (held > 0) == bool(open_defaults)
+        assert cash.owed == cash.pending + dust + held and cash.pending == 500 * 10**6  # the pending one is owed
+        assert cash.balances == dust + held

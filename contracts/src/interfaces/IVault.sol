@@ -78,8 +78,12 @@ interface IVault {
     /// @notice A member asked to leave: unless a batch brings its initial margin in force to 0 (its positions
     /// closed out) within the escape period of unpaused time, anyone can open the wind-down (`forceWindDown`).
     /// Emitted again when the clock restarts: a rise of the IM of a member served (IM 0 in force) for at least
-    /// the withdrawal delay.
+    /// the withdrawal delay, or the guardian's first veto of a withdrawal of such a member (a vetoed exit counts
+    /// as unserved from then on).
     event ExitRequested(uint32 indexed account);
+    /// @notice The first `forceWindDown` of an overdue exit: the wind-down opens at `windsDownAt` (WIND_DOWN_GRACE
+    /// of unpaused time later) if the exit is still unserved then, so batches already signed land first.
+    event WindDownArmed(uint32 indexed account, uint64 windsDownAt);
     event ExitRequestCancelled(uint32 indexed account);
     /// @notice One event per batch: the rows are in the transaction's calldata, which an auditor decodes.
     event BatchSettled(uint64 indexed sequence, bytes32 indexed digest, bytes32 fillsRoot, uint64 asOf, uint256 transfers);
@@ -204,16 +208,19 @@ interface IVault {
     error EscapeHatchNotOpen(uint64 opensAt);
     /// @notice `forceWindDown` for a member with no exit request.
     error NoExitRequest(uint32 account);
-    /// @notice `forceWindDown` before the member's exit request has waited `opensAt`.
+    /// @notice `forceWindDown` before the member's exit request has waited `opensAt` (the escape period since it
+    /// became unserved, or once armed the grace since the arming).
     error ExitNotOverdue(uint32 account, uint64 opensAt);
-    /// @notice `forceWindDown` for a member whose exit was served: its initial margin in force is 0, so it can
-    /// withdraw.
+    /// @notice `forceWindDown` for a member whose exit was served: its initial margin in force is 0 and no
+    /// withdrawal of it was vetoed, so it can withdraw.
     error ExitServed(uint32 account);
     /// @notice A new pause before `until` (PAUSE_COOLDOWN after the last one ended): a pause cannot be renewed
     /// back to back, so it never holds the escape hatch shut for long.
     error PauseCoolingDown(uint64 until);
     /// @notice `windDownWithdrawSystem` of the default fund's estate while `shares` pool shares still claim it.
     error ClaimantsRemain(uint256 shares);
+    /// @notice `windDownWithdrawSystem` of operator capital (waterfall layer 3) while `open` defaults are open.
+    error DefaultsOpen(uint256 open);
     error WoundDown();
     error NotWoundDown();
 }

@@ -46,12 +46,15 @@ interface IVaultExtension is IVault {
     // ------------------------------------------------------------------ escape hatch
 
     /// @notice Ask to leave (a member): the signers must close its positions out and post IM 0 within the
-    /// escape period (unpaused time), else anyone may open the wind-down with `forceWindDown`.
+    /// escape period (unpaused time), else anyone may arm the wind-down with `forceWindDown` and open it
+    /// WIND_DOWN_GRACE later. A guardian veto of its withdrawal makes the exit unserved for good.
     function requestExit() external;
     /// @notice Withdraw the caller's exit request.
     function cancelExit() external;
-    /// @notice Open the wind-down because `account`'s exit request went unserved (its IM is still above 0)
-    /// for the escape period of unpaused time; anyone may call.
+    /// @notice Open the wind-down because `account`'s exit request went unserved (its IM in force above 0, or a
+    /// withdrawal of it vetoed) for the escape period of unpaused time since it became unserved; anyone may
+    /// call. The first overdue call arms it (`WindDownArmed`); a call WIND_DOWN_GRACE (1 day) of unpaused time
+    /// later opens the wind-down if the exit is still unserved. Refused while paused (`EnforcedPause`).
     function forceWindDown(uint32 account) external;
 
     /// @notice Start the wind-down once no batch has landed for `escapePeriod`; anyone may call.
@@ -69,13 +72,19 @@ interface IVaultExtension is IVault {
     /// default fund's estate (DebtCollateralSeized), as its own withdrawal would.
     function seizeCollateralForDebt(uint32 account, uint16 asset) external;
 
+    /// @notice After wind-down, anyone: net `account`'s part of the default fund's estate in `asset` against its
+    /// debt (`EstateClaimed`), as its own `windDownWithdraw` would; what exceeds the debt becomes its balance.
+    /// Does nothing for a member without debt or pool shares.
+    function netEstateForDebt(uint32 account, uint16 asset) external;
+
     /// @notice After wind-down: what `account` may still claim of the default fund's estate in `asset`
     /// (floor(received × its shares / pool shares) less what it claimed; `windDownWithdraw` pays it).
     function estateClaimOf(uint32 account, uint16 asset) external view returns (uint256);
 
     /// @notice After wind-down, pay out a system account to `to` (governance role): the fee account and
     /// operator capital whole; the default fund's balances only once no pool share exists
-    /// (`ClaimantsRemain(shares)`): they are the estate its shares claim.
+    /// (`ClaimantsRemain(shares)`): they are the estate its shares claim; operator capital (waterfall layer 3)
+    /// only once no default is open (`DefaultsOpen(open)`).
     function windDownWithdrawSystem(uint32 account, uint16 asset, address to) external;
 
     // ------------------------------------------------------------------ governance and guardian

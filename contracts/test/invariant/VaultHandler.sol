@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.30;
 
+import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IVault} from "../../src/interfaces/IVault.sol";
 import {Batch} from "../../src/libraries/Batch.sol";
@@ -110,6 +111,9 @@ contract VaultHandler {
     mapping(uint16 => mapping(uint32 => uint256)) internal ghostInstant;
     mapping(uint32 => uint256) internal ghostAssessed; // for the open default
     string public violation;
+    mapping(uint32 => uint256) internal ghostExitAt; // first requestExit
+    mapping(uint32 => uint256) internal ghostArmedAt; // last forceWindDown that armed
+    mapping(uint32 => bool) internal ghostVetoed;
     Pending[] internal pending;
     uint256[] internal finished; // executed or cancelled withdrawal ids (a sample, for approval attempts)
 
@@ -642,6 +646,84 @@ contract VaultHandler {
         }
     }
 
+    /// @notice A member asks to exit (issue 11 review 3: the forced-exit path is in the campaign).
+    function requestExit(uint256 m) external {
+        (address member, uint32 acct) = _member(m);
+        vm.prank(member);
+        try vault.requestExit() {
+            count["requestExit"]++;
+            if (ghostExitAt[acct] == 0) ghostExitAt[acct] = block.timestamp;
+        } catch (bytes memory err) {
+            count["requestExit.reverted"]++;
+            _check(bytes4(err) == IVault.WoundDown.selector && vault.woundDown(), "requestExit: unexpected revert");
+        }
+    }
+
+    /// @notice Anyone forces a member's exit (sometimes after letting time pass). The bound checked: the
+    /// wind-down never opens while paused, before E after the request, nor before WIND_DOWN_GRACE after a call
+    /// armed it; a served exit (IM in force 0, no veto) never arms.
+    function forceWindDown(uint256 m, uint256 warpSeed) external {
+        (, uint32 acct) = _member(m);
+        if (warpSeed % 8 == 0) vm.warp(block.timestamp + (warpSeed % 2 days));
+        bool wasPaused = _paused();
+        (uint112 im,) = vault.requirementOf(acct);
+        try vault.forceWindDown(acct) {
+            _check(!wasPaused, "forceWindDown while paused");
+            _check(ghostExitAt[acct] != 0, "forceWindDown without a request");
+            _check(block.timestamp >= ghostExitAt[acct] + vault.escapePeriod(), "forced exit before E");
+            _check(im != 0 || ghostVetoed[acct], "forced exit of a served request");
+            if (vault.woundDown()) {
+                count["forceWindDown"]++;
+                _check(ghostArmedAt[acct] != 0 && block.timestamp >= ghostArmedAt[acct] + 1 days, "wind-down before the grace");
+            } else {
+                count["forceWindDown.armed"]++;
+                ghostArmedAt[acct] = block.timestamp;
+            }
+        } catch (bytes memory err) {
+            count["forceWindDown.reverted"]++;
+            bytes4 sel = bytes4(err);
+            _check(
+                sel == IVault.NoExitRequest.selector || sel == IVault.ExitServed.selector
+                    || sel == IVault.ExitNotOverdue.selector || sel == IVault.WoundDown.selector
+                    || sel == Pausable.EnforcedPause.selector,
+                "forceWindDown: unexpected revert"
+            );
+        }
+    }
+
+    /// @notice The guardian vetoes a pending withdrawal back to its owner's balance (as a cancel: settlement
+    /// cash repays an advance first). A veto of a member asking to exit makes that exit unserved for good.
+    function vetoWithdrawal(uint256 i) external {
+        if (pending.length == 0) {
+            count["veto.skipped"]++;
+            return;
+        }
+        uint256 idx = i % pending.length;
+        Pending memory p = pending[idx];
+        Snap memory s0 = _snap();
+        vm.recordLogs();
+        vm.prank(guardian);
+        try vault.vetoWithdrawal(p.id) {
+            count["veto"]++;
+            (uint256 adv, uint256 rep) = _debtEvents();
+            ghostRepaid += rep;
+            _check(adv == 0, "veto advanced liquidity");
+            _check(!vault.woundDown(), "veto after the wind-down");
+            Snap memory s1 = _snap();
+            _check(s1.owed[p.asset] == s0.owed[p.asset], "veto changed totalOwed");
+            _check(vault.withdrawal(p.id).status == 3, "veto: status != cancelled");
+            int256[][] memory expect = _zeroDeltas();
+            expect[p.account][p.asset] = int256(uint256(p.amount));
+            _checkDeltas(s0, s1, expect, "veto");
+            if (ghostExitAt[p.account] != 0) ghostVetoed[p.account] = true;
+            _removePending(idx);
+        } catch (bytes memory err) {
+            count["veto.reverted"]++;
+            _checkUnchanged(s0, "veto revert");
+            _check(bytes4(err) == IVault.WoundDown.selector && vault.woundDown(), "veto: unexpected revert");
+        }
+    }
+
     /// @notice Let time pass; now and then past the escape period, then anyone triggers wind-down.
     function warpAndWindDown(uint256 seed) external {
         if (vault.woundDown()) {
@@ -719,7 +801,11 @@ contract VaultHandler {
             count["windDownWithdraw.reverted"]++;
             _checkUnchanged(s0, "windDownWithdraw revert");
             bytes4 sel = bytes4(err);
-            _check(sel == IVault.NotWoundDown.selector && !vault.woundDown(), "windDownWithdraw: unexpected revert");
+            _check(
+                (sel == IVault.NotWoundDown.selector && !vault.woundDown())
+                    || (sel == Pausable.EnforcedPause.selector && _paused()),
+                "windDownWithdraw: unexpected revert"
+            );
         }
     }
 
@@ -751,7 +837,8 @@ contract VaultHandler {
             bytes4 sel = bytes4(err);
             (, uint256 shares) = vault.defaultFundPool();
             _check(
-                sel == IVault.ClaimantsRemain.selector && acct == FUND && shares != 0,
+                (sel == IVault.ClaimantsRemain.selector && acct == FUND && shares != 0)
+                    || (sel == IVault.DefaultsOpen.selector && acct == OPCAP && vault.openDefaults() != 0),
                 "windDownWithdrawSystem: unexpected revert"
             );
         }

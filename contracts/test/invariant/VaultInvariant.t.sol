@@ -234,9 +234,36 @@ contract VaultInvariantTest is VaultFixture {
             handler.settleAdversarial(4242 + k, k);
         }
         assertGt(handler.count("settle.adversarial"), 0, "no adversarial batch landed");
+        handler.requestExit(0);
+        handler.vetoWithdrawal(0);
+        handler.forceWindDown(0, 1);
+        assertEq(handler.count("requestExit"), 1, "requestExit");
         handler.warpAndWindDown(128);
         handler.windDownWithdraw(0, 1);
         handler.windDownWithdrawSystem(1, 0);
+        invariant_vault();
+    }
+
+    /// @dev The forced-exit actions end to end: a flat member's exit, served, becomes unserved by the guardian's
+    /// veto of its withdrawal; E later a forceWindDown arms, one WIND_DOWN_GRACE after opens the wind-down.
+    function test_handlerSmokeForcedExit() public {
+        handler.deposit(3, 0, 1000e6);
+        handler.requestExit(3);
+        handler.forceWindDown(3, 1); // served (IM 0): ExitServed
+        handler.requestWithdrawal(3, 0, 5e6, false);
+        assertEq(handler.pendingCount(), 1, "one pending");
+        handler.vetoWithdrawal(0);
+        assertEq(handler.count("veto"), 1, "vetoed");
+        handler.forceWindDown(3, 1); // unserved since the veto: not overdue
+        vm.warp(block.timestamp + vault.escapePeriod());
+        handler.forceWindDown(3, 1);
+        assertEq(handler.count("forceWindDown.armed"), 1, "armed");
+        vm.warp(block.timestamp + 1 days);
+        handler.forceWindDown(3, 1);
+        assertEq(handler.count("forceWindDown"), 1, "forced wind-down");
+        assertEq(handler.count("forceWindDown.reverted"), 2, "ExitServed, then ExitNotOverdue");
+        handler.windDownWithdraw(3, 0);
+        assertEq(handler.count("windDownWithdraw"), 1, "paid out");
         invariant_vault();
     }
 }

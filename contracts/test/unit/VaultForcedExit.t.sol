@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.30;
 
+import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {VaultFixture} from "../utils/VaultFixture.sol";
+import {DefaultsFixture} from "../utils/DefaultsFixture.sol";
 import {IVault} from "../../src/interfaces/IVault.sol";
 import {Batch} from "../../src/libraries/Batch.sol";
 import {VaultDefaults} from "../../src/VaultDefaults.sol";
@@ -10,11 +12,14 @@ import {VaultDefaults} from "../../src/VaultDefaults.sol";
 /// request became unserved, and "served" is judged by the IM in force. A request served for a withdrawal delay
 /// restarts its clock when the member's IM rises again, so it cannot open the wind-down in the block of the
 /// batch that raised it; a request the signers never served keeps its clock whatever rows cycle its IM.
+/// Findings 3 and 6: an overdue exit is armed first and opens the wind-down only WIND_DOWN_GRACE later, a pause
+/// stops it, and a guardian's veto counts as unserved.
 contract VaultForcedExitTest is VaultFixture {
     uint256 internal constant BUDGET = 10_000 * USD_UNIT;
     uint256 internal constant TOTAL = 600_000 * USD_UNIT;
     uint256 internal constant IM = 50_000 * USD_UNIT;
     uint64 internal constant L = 2 days; // loosening delay
+    uint64 internal constant GRACE = 1 days; // VaultStorage.WIND_DOWN_GRACE
 
     event ExitRequested(uint32 indexed account);
 
@@ -78,8 +83,7 @@ contract VaultForcedExitTest is VaultFixture {
         );
         vault.forceWindDown(DAVE);
         vm.warp(block.timestamp + ESCAPE_PERIOD); // unserved for E since the rise: now it opens
-        vault.forceWindDown(DAVE);
-        assertTrue(vault.woundDown(), "wound down");
+        _forceOpen(DAVE);
     }
 
     /// Finding 5: served on paper (posted IM 0) but held in force by a loosening floor that rows (1, 0), (0, 0)
@@ -102,7 +106,7 @@ contract VaultForcedExitTest is VaultFixture {
             b.requirements = _two(_req(ALICE, 1, 0), _req(ALICE, 0, 0)); // the renewal: no restart either
             _settle(b);
         }
-        vault.forceWindDown(ALICE);
+        _forceOpen(ALICE);
         assertTrue(vault.woundDown(), "the held member forced its exit");
     }
 
@@ -116,8 +120,7 @@ contract VaultForcedExitTest is VaultFixture {
         Batch.Data memory b = _nextBatch();
         b.requirements = _two(_req(ALICE, 1e30, 0), _req(ALICE, 0, 0));
         _settle(b);
-        vault.forceWindDown(ALICE);
-        assertTrue(vault.woundDown(), "wound down");
+        _forceOpen(ALICE);
     }
 
     /// Served for less than a withdrawal delay (IM 0 in force, then raised again before what the member asked
@@ -138,8 +141,7 @@ contract VaultForcedExitTest is VaultFixture {
         b.requirements = _one(_req(ALICE, IM, IM / 2));
         _settle(b);
         vm.warp(requested + ESCAPE_PERIOD);
-        vault.forceWindDown(ALICE);
-        assertTrue(vault.woundDown(), "the raise did not restart the clock");
+        _forceOpen(ALICE); // the raise did not restart the clock
     }
 
     /// Served for a whole withdrawal delay, then raised: the clock restarts at the raise.
@@ -171,8 +173,7 @@ contract VaultForcedExitTest is VaultFixture {
             b.requirements = _one(_req(ALICE, IM + i, IM / 2));
             _settle(b);
         }
-        vault.forceWindDown(ALICE);
-        assertTrue(vault.woundDown(), "wound down");
+        _forceOpen(ALICE);
     }
 
     /// The default rows' module cannot be reached through the vault's fallback (the extension has no such
@@ -187,6 +188,212 @@ contract VaultForcedExitTest is VaultFixture {
         VaultDefaults(defaults).seizeForDebt(ALICE, USD, 1);
     }
 
+    /// Finding 3 (the review's memberEscapesItsLossByWindingDown): a loser whose exit is overdue cannot wind the
+    /// vault down ahead of the batch booking its loss. A pause stops forceWindDown, the first call only arms
+    /// it, and the signed batch lands within the grace; the member leaves with its post-loss cash.
+    function test_overdueExit_lossBatchLandsBeforeTheWindDown() public {
+        _deposit(dave, USD, 100_000 * USD_UNIT);
+        Batch.Data memory b = _nextBatch();
+        b.requirements = _one(_req(DAVE, 20_000 * USD_UNIT, 10_000 * USD_UNIT)); // dave trades
+        _settle(b);
+        vm.prank(dave);
+        vault.requestExit();
+        for (uint256 i; i < 8; ++i) {
+            vm.warp(block.timestamp + 1 days);
+            _settle(_nextBatch());
+        }
+        b = _nextBatch();
+        b.transfers = _two(_t(DAVE, USD, -50_000e6), _t(BOB, USD, 50_000e6));
+        IVault.SignerSignature[] memory sigs = _sign(b, _quorum());
+        vm.prank(guardian);
+        vault.pause(); // a guardian that sees it coming holds it
+        vm.expectRevert(Pausable.EnforcedPause.selector);
+        vault.forceWindDown(DAVE);
+        vm.prank(governor);
+        vault.unpause();
+
+        vm.expectEmit();
+        emit IVault.WindDownArmed(DAVE, uint64(block.timestamp + GRACE));
+        vm.prank(dave);
+        vault.forceWindDown(DAVE);
+        assertFalse(vault.woundDown(), "armed, not wound down");
+        vm.prank(dave);
+        vm.expectRevert(IVault.NotWoundDown.selector);
+        vault.windDownWithdraw(USD, dave);
+        vault.settle(b, sigs); // the loss lands
+        vm.expectRevert(abi.encodeWithSelector(IVault.ExitNotOverdue.selector, DAVE, uint64(block.timestamp + GRACE)));
+        vault.forceWindDown(DAVE);
+        vm.warp(block.timestamp + GRACE);
+        vault.forceWindDown(DAVE);
+        assertTrue(vault.woundDown(), "wound down after the grace");
+        vm.prank(dave);
+        vault.windDownWithdraw(USD, dave);
+        assertEq(usd.balanceOf(dave), 50_000 * USD_UNIT, "dave leaves with his post-loss cash");
+        assertEq(vault.balanceOf(BOB, USD), 250_000 * USD_UNIT, "bob's gain booked");
+    }
+
+    /// Finding 3: the grace counts unpaused time only; a pause in it moves the opening by its length.
+    function test_graceCountsUnpausedTimeOnly() public {
+        _holdAlice();
+        vm.prank(alice);
+        vault.requestExit();
+        vm.warp(block.timestamp + ESCAPE_PERIOD);
+        vault.forceWindDown(ALICE); // arms
+        uint256 armed = block.timestamp;
+        vm.warp(armed + 1 hours);
+        vm.prank(guardian);
+        vault.pause();
+        vm.warp(armed + 4 hours);
+        vm.prank(governor);
+        vault.unpause(); // 3 hours paused
+        vm.warp(armed + GRACE);
+        vm.expectRevert(abi.encodeWithSelector(IVault.ExitNotOverdue.selector, ALICE, uint64(armed + GRACE + 3 hours)));
+        vault.forceWindDown(ALICE);
+        vm.warp(armed + GRACE + 3 hours);
+        vault.forceWindDown(ALICE);
+        assertTrue(vault.woundDown(), "wound down");
+    }
+
+    /// An armed exit the signers serve within the grace does not open the wind-down.
+    function test_armedExitServedInTheGrace_doesNotOpen() public {
+        _holdAlice();
+        vm.prank(alice);
+        vault.requestExit();
+        vm.warp(block.timestamp + ESCAPE_PERIOD);
+        vault.forceWindDown(ALICE); // arms
+        vm.prank(governor);
+        vault.setLooseningDelay(0);
+        Batch.Data memory b = _nextBatch();
+        b.requirements = _one(_req(ALICE, 0, 0)); // served, in force at once
+        _settle(b);
+        vm.warp(block.timestamp + GRACE);
+        vm.expectRevert(abi.encodeWithSelector(IVault.ExitServed.selector, ALICE));
+        vault.forceWindDown(ALICE);
+        assertFalse(vault.woundDown(), "served: no wind-down");
+    }
+
+    /// Finding 3: a pause also holds wind-down payouts.
+    function test_windDownWithdraw_refusedWhilePaused() public {
+        vm.warp(vault.escapeHatchOpensAt());
+        vault.triggerWindDown();
+        vm.prank(guardian);
+        vault.pause();
+        vm.prank(alice);
+        vm.expectRevert(Pausable.EnforcedPause.selector);
+        vault.windDownWithdraw(USD, alice);
+    }
+
+    /// A fresh exit request, IM raised at once, cannot open the wind-down before E of unpaused time.
+    function test_freshExitRequest_waitsE() public {
+        vm.prank(dave);
+        vault.requestExit();
+        Batch.Data memory b = _nextBatch();
+        b.requirements = _one(_req(DAVE, 1, 0));
+        _settle(b);
+        vm.expectRevert(
+            abi.encodeWithSelector(IVault.ExitNotOverdue.selector, DAVE, uint64(block.timestamp + ESCAPE_PERIOD))
+        );
+        vault.forceWindDown(DAVE);
+    }
+
+    /// Finding 6 (the review's guardianVetoesEveryWithdrawalForever): the guardian's vetoes cannot keep an
+    /// exiting member in. Alice (flat: served) asks to exit; her first vetoed withdrawal makes the exit
+    /// unserved and restarts its clock (ExitRequested); later vetoes change nothing, and E + the grace later
+    /// anyone opens the wind-down, which pays her out.
+    function test_guardianVetoesCountAsUnserved() public {
+        vm.prank(alice);
+        vault.requestExit();
+        vm.expectRevert(abi.encodeWithSelector(IVault.ExitServed.selector, ALICE));
+        vault.forceWindDown(ALICE);
+        vm.warp(block.timestamp + 3 days);
+        uint256 firstVeto;
+        for (uint256 i; i < 20; ++i) {
+            vm.prank(alice);
+            uint256 id = vault.requestWithdrawal(USD, uint128(300_000 * USD_UNIT), alice);
+            vm.warp(block.timestamp + WITHDRAWAL_DELAY - 1);
+            if (i == 0) {
+                firstVeto = block.timestamp;
+                vm.expectEmit(true, false, false, false);
+                emit ExitRequested(ALICE); // the clock starts at the first veto
+            }
+            vm.prank(guardian);
+            vault.vetoWithdrawal(id);
+            _settle(_nextBatch()); // the signers keep settling
+            vm.warp(block.timestamp + 1);
+            if (block.timestamp >= firstVeto + ESCAPE_PERIOD) break;
+        }
+        vm.warp(firstVeto + ESCAPE_PERIOD - 1);
+        vm.expectRevert(
+            abi.encodeWithSelector(IVault.ExitNotOverdue.selector, ALICE, uint64(firstVeto + ESCAPE_PERIOD))
+        );
+        vault.forceWindDown(ALICE); // unserved (vetoed) although IM 0: not ExitServed, and later vetoes kept the clock
+        vm.warp(firstVeto + ESCAPE_PERIOD);
+        _forceOpen(ALICE);
+        vm.prank(alice);
+        vault.windDownWithdraw(USD, alice);
+        assertEq(usd.balanceOf(alice), 300_000 * USD_UNIT, "alice got out");
+    }
+
+    /// Finding 6: a vetoed exit stays unserved whatever the signers post: an IM rise does not restart its clock
+    /// and a posted 0 does not serve it.
+    function test_vetoedExit_signersCannotRestartOrServeIt() public {
+        vm.prank(alice);
+        vault.requestExit();
+        vm.prank(alice);
+        uint256 id = vault.requestWithdrawal(USD, uint128(1_000 * USD_UNIT), alice);
+        vm.prank(guardian);
+        vault.vetoWithdrawal(id);
+        uint256 vetoed = block.timestamp;
+        vm.warp(vetoed + WITHDRAWAL_DELAY + 1 days);
+        Batch.Data memory b = _nextBatch();
+        b.requirements = _one(_req(ALICE, IM, IM / 2)); // would restart a served exit's clock
+        vm.recordLogs();
+        _settle(b);
+        assertEq(vm.getRecordedLogs().length, 1, "BatchSettled only: no restart");
+        b = _nextBatch();
+        b.requirements = _one(_req(ALICE, 0, 0)); // served on paper and in force (no loosening delay)
+        _settle(b);
+        vm.warp(vetoed + ESCAPE_PERIOD);
+        _forceOpen(ALICE);
+    }
+
+    /// A veto of a member without an exit request changes no exit; one of a member whose exit was never served
+    /// (IM in force above 0) keeps its clock running from the request.
+    function test_vetoOfAnUnservedExit_keepsItsClock() public {
+        vm.prank(bob);
+        uint256 id = vault.requestWithdrawal(USD, uint128(1_000 * USD_UNIT), bob);
+        vm.prank(guardian);
+        vault.vetoWithdrawal(id);
+        vm.expectRevert(abi.encodeWithSelector(IVault.NoExitRequest.selector, BOB));
+        vault.forceWindDown(BOB);
+
+        _holdAlice();
+        vm.prank(alice);
+        vault.requestExit();
+        uint256 requested = block.timestamp;
+        vm.warp(requested + 3 days);
+        vm.prank(alice);
+        id = vault.requestWithdrawal(USD, uint128(1_000 * USD_UNIT), alice);
+        vm.prank(guardian);
+        vault.vetoWithdrawal(id);
+        vm.warp(requested + ESCAPE_PERIOD);
+        _forceOpen(ALICE);
+    }
+
+    /// forceWindDown's first overdue call arms (WindDownArmed), a second before the grace reverts, one after it
+    /// opens the wind-down.
+    function _forceOpen(uint32 account) private {
+        vm.expectEmit();
+        emit IVault.WindDownArmed(account, uint64(block.timestamp + GRACE));
+        vault.forceWindDown(account);
+        assertFalse(vault.woundDown(), "armed only");
+        vm.expectRevert(abi.encodeWithSelector(IVault.ExitNotOverdue.selector, account, uint64(block.timestamp + GRACE)));
+        vault.forceWindDown(account);
+        vm.warp(block.timestamp + GRACE);
+        vault.forceWindDown(account);
+        assertTrue(vault.woundDown(), "wound down");
+    }
+
     /// Alice with an IM in force and a loosening delay of L, as a member with open positions.
     function _holdAlice() private {
         vm.prank(governor);
@@ -194,5 +401,145 @@ contract VaultForcedExitTest is VaultFixture {
         Batch.Data memory b = _nextBatch();
         b.requirements = _one(_req(ALICE, IM, IM / 2));
         _settle(b);
+    }
+}
+
+/// @notice Finding 4 (the review's survivorWindsDownBeforeTheCoverAndSkipsItsAssessment): the waterfall in a
+/// forced wind-down. A survivor's overdue exit only arms within a default, so the signed COVER + ASSESS batch
+/// lands first; and operator capital (layer 3) is not paid out while a default is open.
+contract VaultForcedExitDefaultsTest is DefaultsFixture {
+    function test_survivorCannotSkipItsAssessmentByWindingDown() public {
+        vm.prank(bob);
+        vault.requestExit();
+        _setUpDefault();
+        Batch.Data memory b = _nextBatch();
+        b.requirements = _one(_req(BOB, 1_000 * USD_UNIT, 500 * USD_UNIT)); // bob trades: the engine posts IM
+        _settle(b);
+        for (uint256 i; i < 8; ++i) {
+            vm.warp(block.timestamp + 1 days);
+            _settle(_nextBatch());
+        }
+        _declareAlice();
+        b = _nextBatch();
+        b.defaultActions = _three(
+            _a(ALICE, Batch.COVER, 40_000e6), _a(BOB, Batch.ASSESS, 4_200e6), _a(CAROL, Batch.ASSESS, 2_800e6)
+        );
+        IVault.SignerSignature[] memory sigs = _sign(b, _quorum());
+        vm.prank(bob);
+        vault.forceWindDown(BOB); // bob front-runs the cover: it only arms
+        assertFalse(vault.woundDown(), "armed only");
+        uint256 bobBefore = vault.balanceOf(BOB, USD);
+        vault.settle(b, sigs);
+        assertEq(vault.balanceOf(BOB, USD), bobBefore - 4_200e6, "bob assessed");
+        assertEq(vault.operatorCapital(), 0, "layer 3 paid its 5,000 into the cover");
+        _settleActions(_one(_a(ALICE, Batch.CLOSE, 0))); // covered: the engine closes the default
+        vm.warp(block.timestamp + 1 days);
+        vault.forceWindDown(BOB);
+        assertTrue(vault.woundDown(), "wound down after the cover");
+        vm.prank(governor);
+        vault.windDownWithdrawSystem(OPCAP, USD, governor); // no default open any more
+    }
+
+    function test_operatorCapitalHeldWhileADefaultIsOpen() public {
+        _setUpDefault();
+        _declareAlice();
+        vm.warp(vault.escapeHatchOpensAt());
+        vault.triggerWindDown();
+        vm.prank(governor);
+        vm.expectRevert(abi.encodeWithSelector(IVault.DefaultsOpen.selector, uint256(1)));
+        vault.windDownWithdrawSystem(OPCAP, USD, governor);
+        vm.prank(governor);
+        vault.windDownWithdrawSystem(1, USD, governor); // the fee account is not a layer: paid
+    }
+}
+
+/// @notice Finding 8 (the review's debtorWithSharesThatNeverClaimsLocksItsPart): anyone nets a debtor's part of
+/// the default fund's estate against its debt, so a debtor that never claims does not lock it from the other
+/// shares. DefaultsFixture's example: shares alice 10,000, bob 6,000, carol 4,000 of 20,000; the fund's cash
+/// 30,000; alice owes 40,000 (more than her whole part) and holds 5 weth at 2000.
+contract VaultEstateNettingTest is DefaultsFixture {
+    function setUp() public override {
+        super.setUp();
+        _setUpDefault();
+        vm.warp(vault.escapeHatchOpensAt());
+        vault.triggerWindDown();
+    }
+
+    function test_anyoneNetsADebtorsEstatePart() public {
+        vault.seizeCollateralForDebt(ALICE, WETH); // anyone: 5 weth (10,000) into the estate
+        assertEq(vault.debtOf(ALICE), 30_000e6, "debt after the seizure");
+        vm.expectEmit();
+        emit IVault.EstateClaimed(ALICE, USD, 15_000e6, 15_000e6);
+        vm.prank(address(0xBEEF)); // anyone
+        vault.netEstateForDebt(ALICE, USD);
+        assertEq(vault.debtOf(ALICE), 15_000e6, "her part went to her debt");
+        assertEq(vault.balanceOf(ALICE, USD), 0, "nothing left over for her");
+        uint256 gotUsd;
+        uint256 gotWeth;
+        address[2] memory who = [bob, carol];
+        for (uint256 round; round < 3; ++round) {
+            vault.netEstateForDebt(ALICE, USD);
+            vault.netEstateForDebt(ALICE, WETH);
+            for (uint256 i; i < 2; ++i) {
+                uint256 u = usd.balanceOf(who[i]);
+                uint256 w = weth.balanceOf(who[i]);
+                vm.startPrank(who[i]);
+                vault.windDownWithdraw(USD, who[i]);
+                vault.windDownWithdraw(WETH, who[i]);
+                vm.stopPrank();
+                gotUsd += usd.balanceOf(who[i]) - u;
+                gotWeth += weth.balanceOf(who[i]) - w;
+            }
+        }
+        // without netting: 14,000 + 16,000 of their cash and only half of the estate's 30,000 (and 2.5 weth)
+        assertGt(gotUsd, 14_000e6 + 16_000e6 + 15_000e6, "more than the half the never-claiming debtor left them");
+        assertGt(gotWeth, 2.5e18, "and more than half of the seized weth");
+        assertLt(vault.balanceOf(FUND, USD), 15_000e6, "alice's part no longer locked in the fund");
+        assertEq(usd.balanceOf(address(vault)), vault.totalOwed(USD), "the vault holds what it owes");
+    }
+
+    /// Nothing to net: no debt, or no pool share; before the wind-down, NotWoundDown; an unknown asset, UnknownAsset.
+    function test_netEstateForDebt_noOpsAndErrors() public {
+        uint256 fund = vault.balanceOf(FUND, USD);
+        vault.netEstateForDebt(BOB, USD); // bob has shares but no debt
+        vault.netEstateForDebt(DAVE, USD); // dave has neither
+        assertEq(vault.balanceOf(FUND, USD), fund, "nothing moved");
+        vm.expectRevert(abi.encodeWithSelector(IVault.UnknownAsset.selector, uint16(9)));
+        vault.netEstateForDebt(ALICE, 9);
+    }
+}
+
+/// @notice netEstateForDebt: what exceeds the debt becomes the debtor's balance, paid by its own windDownWithdraw.
+contract VaultEstateNettingRestTest is DefaultsFixture {
+    function setUp() public override {
+        super.setUp();
+        _setUpDefault();
+        _deposit(alice, USD, 35_000 * USD_UNIT); // repays 35,000 of her 40,000 debt
+        vm.warp(vault.escapeHatchOpensAt());
+        vault.triggerWindDown();
+    }
+
+    function test_netEstateForDebt_restBecomesItsBalance() public {
+        assertEq(vault.debtOf(ALICE), 5_000e6, "5,000 left");
+        uint256 owed = vault.totalOwed(USD);
+        vm.expectEmit();
+        // half of the fund's cash (30,000 + the 35,000 her deposit repaid); 5,000 of it to her debt
+        emit IVault.EstateClaimed(ALICE, USD, 32_500e6, 5_000e6);
+        vault.netEstateForDebt(ALICE, USD);
+        assertEq(vault.debtOf(ALICE), 0, "covered");
+        assertEq(vault.balanceOf(ALICE, USD), 27_500e6, "the rest is hers");
+        assertEq(vault.totalOwed(USD), owed, "still owed: now as her balance");
+        uint256 more = vault.estateClaimOf(ALICE, USD); // the 5,000 kept raised the estate for every share
+        vm.prank(alice);
+        vault.windDownWithdraw(USD, alice);
+        assertEq(usd.balanceOf(alice), 27_500e6 + more, "paid by her own withdrawal");
+    }
+}
+
+/// @notice netEstateForDebt before the wind-down.
+contract VaultEstateNettingBeforeWindDownTest is DefaultsFixture {
+    function test_refusedBeforeTheWindDown() public {
+        vm.expectRevert(IVault.NotWoundDown.selector);
+        vault.netEstateForDebt(ALICE, 0);
     }
 }

@@ -248,7 +248,13 @@ contract VaultTrustModelTest is VaultFixture {
         vault.forceWindDown(ALICE);
         vm.warp(opensAt);
         _settle(_nextBatch());
-        vault.forceWindDown(ALICE); // anyone
+        vm.expectEmit();
+        emit IVault.WindDownArmed(ALICE, opensAt + 1 days);
+        vault.forceWindDown(ALICE); // anyone: armed, the wind-down opens WIND_DOWN_GRACE later
+        assertFalse(vault.woundDown(), "armed only");
+        vm.warp(opensAt + 1 days);
+        _settle(_nextBatch()); // batches landing in the grace change nothing while the exit stays unserved
+        vault.forceWindDown(ALICE);
         assertTrue(vault.woundDown(), "wound down");
         vm.prank(alice);
         vault.windDownWithdraw(USD, alice);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.30;
 
+import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
 import {VaultFixture} from "../utils/VaultFixture.sol";
 import {IVault} from "../../src/interfaces/IVault.sol";
@@ -52,7 +53,8 @@ contract VaultWindDownTest is VaultFixture {
     }
 
     /// @dev Attack (issue 11): pause time counted toward the escape period. Now the hatch opens only after
-    /// escapePeriod of unpaused time, and a pause never blocks the wind-down itself.
+    /// escapePeriod of unpaused time. A pause holds wind-down payouts until it ends (issue 11, third review,
+    /// finding 3: the guardian can check how the wind-down opened), never for longer than MAX_PAUSE.
     function test_trigger_pauseTimeDoesNotCount() public {
         vm.prank(guardian);
         vault.pause();
@@ -68,8 +70,12 @@ contract VaultWindDownTest is VaultFixture {
         vm.prank(guardian);
         vault.pause();
         vm.prank(alice);
+        vm.expectRevert(Pausable.EnforcedPause.selector);
         vault.windDownWithdraw(USD, alice);
-        assertEq(usd.balanceOf(alice), 100e6, "paid while paused");
+        vm.warp(block.timestamp + vault.MAX_PAUSE()); // the pause lapses by itself
+        vm.prank(alice);
+        vault.windDownWithdraw(USD, alice);
+        assertEq(usd.balanceOf(alice), 100e6, "paid once the pause lapsed");
     }
 
     /// @dev Attack (issue 11): setEscapePeriod applied retroactively (a shorter period opened the hatch at

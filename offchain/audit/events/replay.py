@@ -28,8 +28,10 @@ fund's liquidity advance). Rules:
    shares) of the default fund's estate in that asset: floor((the fund's balance + what the estate paid
    out so far) × its shares / all shares) less what it claimed before, its debt left netting first (that
    part stays in the estate). A withdrawal executed after wind-down gives up to the debt likewise, and so
-   does anyone's `seizeCollateralForDebt` (`DebtCollateralSeized`). System accounts are paid out whole (the
-   vault refuses the default fund's while pool shares exist).
+   does anyone's `seizeCollateralForDebt` (`DebtCollateralSeized`). Anyone's `netEstateForDebt` makes a
+   debtor's claim of the estate as its own withdrawal would, its debt netting first; what exceeds the debt
+   becomes its balance (an `EstateClaimed` with no payout). System accounts are paid out whole (the vault
+   refuses the default fund's while pool shares exist, operator capital while a default is open).
 
 The replay records the events it would emit (advances and repayments; contribution, margin-call, default
 and waterfall events) so that the runner can compare them with the ones the vault did emit in the same
@@ -51,6 +53,7 @@ from offchain.audit.events.types import (
     DefaultDeclared,
     DefaultEvent,
     Deposited,
+    EstateClaimed,
     LiquidityAdvanced,
     MarginCalled,
     MemberAdmitted,
@@ -285,6 +288,8 @@ class VaultReplay:
             raise ReplayError(f"wind-down payout to unknown account {e.account}")
         if e.account == DEFAULT_FUND_ACCOUNT and self.fund.shares:
             raise ReplayError("the default fund's estate paid to governance while pool shares claim it")
+        if e.account == OPERATOR_CAPITAL_ACCOUNT and self.fund.open:
+            raise ReplayError("operator capital (layer 3) paid out while a default is open")
         self.balances[(e.account, e.asset)] = 0
         self.total_owed[e.asset] -= balance
         return balance, 0
@@ -297,6 +302,20 @@ class VaultReplay:
         if seized != e.seized:
             raise ReplayError(f"seizure of account {e.account}'s asset {e.asset}: vault {e.seized}, replay {seized}")
         self.balances[(e.account, e.asset)] -= seized
+
+    def estate_netted(self, e: EstateClaimed) -> tuple[int, int]:
+        """Anyone's `netEstateForDebt` after wind-down: the debtor's claim of the estate, its debt netting first;
+        what exceeds the debt becomes its balance (still owed). Returns (due, netted) as the replay computes them."""
+        if not self.wound_down:
+            raise ReplayError(f"estate of account {e.account} netted before the wind-down")
+        if not self.debt.get(e.account, 0):
+            raise ReplayError(f"estate of account {e.account} netted without a debt")
+        claimed = self.estate_claimed[(e.account, e.asset)]
+        payout = self._claim_estate(e.account, e.asset)
+        due = self.estate_claimed[(e.account, e.asset)] - claimed
+        self.balances[(e.account, e.asset)] = self.balances.get((e.account, e.asset), 0) + payout
+        self.total_owed[e.asset] += payout
+        return due, due - payout
 
     def _claim_estate(self, account: int, asset: int) -> int:
         """VaultDefaults.claimEstate: the member's pro-rata part of the default fund's estate in `asset`."""

@@ -26,6 +26,7 @@ from offchain.audit.events.types import (
     DefaultClosed,
     DefaultDeclared,
     Deposited,
+    EstateClaimed,
     ExitRequestCancelled,
     ExitRequested,
     LiquidityAdvanced,
@@ -125,6 +126,8 @@ def _typed(name: str, at: Where, a: dict[str, Any]) -> VaultEvent | None:
             )
         case "DebtCollateralSeized":
             return DebtCollateralSeized(at, int(a["account"]), int(a["asset"]), int(a["seized"]))
+        case "EstateClaimed":
+            return EstateClaimed(at, int(a["account"]), int(a["asset"]), int(a["amount"]), int(a["nettedForDebt"]))
         case "ContributionChanged":
             return ContributionChanged(at, int(a["account"]), int(a["amount"]), int(a["value"]))
         case "MarginCalled":

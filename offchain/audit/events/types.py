@@ -126,6 +126,19 @@ class DebtCollateralSeized:
 
 
 @dataclass(frozen=True)
+class EstateClaimed:
+    """After wind-down, `account` claimed `amount` of `asset` of the default fund's estate, `netted` of it kept
+    against its debt: inside its own `windDownWithdraw` (a `WindDownWithdrawal` follows in the transaction) or
+    by anyone's `netEstateForDebt` (alone: what exceeds the debt becomes the member's balance)."""
+
+    at: Where
+    account: int
+    asset: int
+    amount: int
+    netted: int
+
+
+@dataclass(frozen=True)
 class ContributionChanged:
     """A member's default-fund contribution changed by `amount` (< 0: returned, written off, paid out);
     `value` is its contribution value afterwards."""
@@ -220,6 +233,7 @@ VaultEvent = (
     | WindDownTriggered
     | WindDownWithdrawal
     | DebtCollateralSeized
+    | EstateClaimed
     | BatchSettled
     | ContributionChanged
     | MarginCalled

@@ -5,10 +5,11 @@ import {VaultFixture} from "../utils/VaultFixture.sol";
 import {IVault} from "../../src/interfaces/IVault.sol";
 import {Batch} from "../../src/libraries/Batch.sol";
 
-/// @notice Review of issue 11 (rev11): the bound B × (⌈D/P⌉ + 1) counts only the paths that need a withdrawal.
-/// The wind-down pays balances out with no delay, budget or veto, so what a compromised quorum moved to a
-/// colluder leaves at the wind-down unless governance replaces the signers and lands a reversing batch first.
-contract Rev11HatchTest is VaultFixture {
+/// @notice Issue 11 review 3, finding 10 (docs/contracts.md, Trust model, "What the bound assumes"): the bound
+/// B × (⌈D/P⌉ + 1) counts only the paths that need a withdrawal. The wind-down pays balances out with no delay,
+/// budget or veto, so what a compromised quorum moved to a colluder leaves at the wind-down unless governance
+/// replaces the signers (within E + MAX_PAUSE) and lands a reversing batch first. Both sides are pinned here.
+contract VaultHatchAssumptionTest is VaultFixture {
     uint256 internal constant TOTAL = 600_000 * USD_UNIT;
     uint256 internal constant BUDGET = 10_000 * USD_UNIT;
 
@@ -30,10 +31,10 @@ contract Rev11HatchTest is VaultFixture {
         _settle(b);
     }
 
-    /// Doc gap (not a code bug): with nobody reacting, the colluder takes 100 % at lastSettledAt + E, not the
-    /// bound. The trust model's "before anyone can react" therefore needs governance's signer rotation (its
-    /// timelock delay) to fit within E + MAX_PAUSE; docs/contracts.md states only the guardian's window D.
-    function test_GAP_hatchPaysTheColluderEverythingAfterE() public {
+    /// The documented assumption: with nobody reacting, the colluder takes 100 % at lastSettledAt + E, not the
+    /// bound, so the trust model's "before anyone can react" needs governance's signer rotation (its timelock
+    /// delay) to fit within E + MAX_PAUSE.
+    function test_noReaction_hatchPaysTheColluderEverythingAfterE() public {
         _drainToDave();
         vm.warp(block.timestamp + ESCAPE_PERIOD);
         vault.triggerWindDown();
