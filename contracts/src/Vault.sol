@@ -495,7 +495,11 @@ contract Vault is VaultBase, IVaultMain {
             _ledger.credit(account, asset, uint256(int256(amount))); // non-negative
         } else {
             // forge-lint: disable-next-line(unsafe-typecast)
-            _ledger.debit(account, asset, uint256(-int256(amount)), true); // -amount <= 2**127
+            uint256 debit = uint256(-int256(amount)); // -amount <= 2**127
+            if (debit > (_ledger[k] & MASK128) && _pendingIds[account].length != 0) {
+                _recallFor(account, asset, k, debit);
+            }
+            _ledger.debit(account, asset, debit, true);
         }
         // Σ debt change (advances less repayments), in the word after the sums: each term < 2**128
         // forge-lint: disable-next-line(unsafe-typecast)
@@ -505,6 +509,28 @@ contract Vault is VaultBase, IVaultMain {
                 let p := add(sums, mul(MAX_ASSETS, 0x20))
                 mstore(p, add(mload(p), change))
             }
+        }
+    }
+
+    /// @dev A debit beyond the balance first brings back `account`'s pending withdrawals of `asset` (whole
+    /// requests, WithdrawalRecalled each) until the balance covers it, so a request made (or relayed) between
+    /// the signing and the inclusion of the batch booking a loss cannot make that batch revert. Only then
+    /// does the debit draw an advance or revert InsufficientBalance as before.
+    function _recallFor(uint32 account, uint16 asset, uint256 k, uint256 debit) private {
+        uint256[] storage ids = _pendingIds[account];
+        uint256 i = ids.length;
+        while (i != 0 && debit > (_ledger[k] & MASK128)) {
+            --i;
+            uint256 id = ids[i];
+            Withdrawal storage w = _withdrawals[id];
+            if (w.asset != asset) continue;
+            w.status = RECALLED;
+            uint128 amount = w.amount;
+            ids[i] = ids[ids.length - 1];
+            ids.pop();
+            if (asset == Ledger.SETTLEMENT_ASSET) _ledger.credit(account, asset, amount);
+            else _ledger.add(account, asset, amount);
+            emit WithdrawalRecalled(id);
         }
     }
 
