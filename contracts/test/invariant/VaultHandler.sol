@@ -469,6 +469,7 @@ contract VaultHandler {
         vm.recordLogs();
         try vault.settle{gas: SETTLE_GAS}(b, sigs) {
             count["settle.adversarial"]++;
+            _takeRecalled(); // requests a debit beyond the balance brought back leave the ghost's list
             (uint256 adv, uint256 rep) = _debtEvents();
             ghostAdvanced += adv;
             ghostRepaid += rep;
@@ -599,6 +600,7 @@ contract VaultHandler {
         try vault.settle{gas: SETTLE_GAS}(b, sigs) {
             _violation(string.concat("invalid batch accepted, kind ", vm.toString(kind)), bytes4(0));
             ghostSequence = vault.lastSequence();
+            _takeRecalled(); // requests a debit beyond the balance brought back leave the ghost's list
             ghostLastHash = vault.lastBatchHash();
             ghostLastAsOf = vault.lastAsOf();
         } catch (bytes memory err) {
@@ -863,20 +865,25 @@ contract VaultHandler {
         b.defaultActions = _one(Batch.packDefaultAction(x, Batch.DECLARE, 0));
         b.marginCalls = _one(Batch.packMarginCall(x, 0, 0)); // the call is cleared with the DECLARE
         uint256 open0 = vault.openDefaults();
+        // its pending withdrawals come back to its balance (cash repaying its debt first), nothing else moves;
+        // taken before the settle, whose _takeRecalled drops recalled requests from the ghost's list
+        int256[][] memory expect = _zeroDeltas();
+        uint256[] memory ids = new uint256[](pending.length);
+        uint256 n;
+        for (uint256 i = pending.length; i > 0; --i) {
+            Pending memory p = pending[i - 1];
+            if (p.account != x) continue;
+            expect[x][p.asset] += int256(uint256(p.amount));
+            ids[n++] = p.id;
+        }
         Snap memory s0 = _snap();
         (bool ok, bytes memory err,) = _settleRows(b, s0);
         if (!ok) return _violation("valid DECLARE rejected", bytes4(err));
         count["declare"]++;
         _check(vault.inDefault(x) && vault.defaulted(x), "DECLARE: not in default");
         _check(vault.openDefaults() == open0 + 1, "DECLARE: openDefaults");
-        // its pending withdrawals come back to its balance (cash repaying its debt first), nothing else moves
-        int256[][] memory expect = _zeroDeltas();
-        for (uint256 i = pending.length; i > 0; --i) {
-            Pending memory p = pending[i - 1];
-            if (p.account != x) continue;
-            _check(vault.withdrawal(p.id).status == 4, "DECLARE: a pending withdrawal not recalled");
-            expect[x][p.asset] += int256(uint256(p.amount));
-            _removePending(i - 1);
+        for (uint256 i; i < n; ++i) {
+            _check(vault.withdrawal(ids[i]).status == 4, "DECLARE: a pending withdrawal not recalled");
             count["declare.recalled"]++;
         }
         _checkDeltas(s0, _snap(), expect, "DECLARE");
@@ -1199,6 +1206,7 @@ contract VaultHandler {
             ghostAdvanced += adv;
             ghostRepaid += rep;
             ghostSequence = b.sequence;
+            _takeRecalled(); // requests a debit beyond the balance brought back leave the ghost's list
             ghostLastHash = digest;
             ghostLastAsOf = b.asOf;
             for (uint256 i; i < b.transfers.length; ++i) {
