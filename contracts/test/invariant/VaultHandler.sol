@@ -45,6 +45,9 @@ contract VaultHandler {
     /// @dev Settlement runs under a realistic gas cap, so a rejection that burns gas shows as a wrong error.
     uint256 internal constant SETTLE_GAS = 15_000_000;
     uint256 internal lastSeized; // set by _windDownEvents
+    bytes32 internal constant ROW_ADJUSTED = keccak256("RowAdjusted(uint8,uint256,bytes32,uint256)");
+    /// @dev Set by _debtEvents: bit k for an approval row k (< 256) the settle skipped with RowAdjusted.
+    uint256 internal lastApprovalSkips;
     bytes4 internal constant ENFORCED_PAUSE = bytes4(keccak256("EnforcedPause()"));
 
     struct Config {
@@ -394,8 +397,14 @@ contract VaultHandler {
                 if (w.readyAt + (vault.pauseClock() - w.pauseClock) <= block.timestamp) {
                     ghostInstant[asset][period] += amount;
                     count["approve.instant"]++;
+                } else if (w.status == 4) {
+                    // a debit beyond its owner's balance in this same batch recalled it (transfers run before
+                    // approvals, issue 11 finding 7): no longer pending, so its approval is skipped
+                    _check((lastApprovalSkips >> k) & 1 == 1, "approval of a recalled request not skipped");
+                    count["approve.recalled"]++;
                 } else {
                     _check(uint256(used) + amount > budget, "approval skipped within the outflow budget");
+                    _check((lastApprovalSkips >> k) & 1 == 1, "approval over the budget not skipped");
                     count["approve.overBudget"]++;
                 }
                 // the bound: what approvals released early in one period never exceeds its budget
@@ -1622,11 +1631,18 @@ contract VaultHandler {
 
     function _debtEvents() internal returns (uint256 advanced, uint256 repaid) {
         Vm.Log[] memory logs = vm.getRecordedLogs();
+        lastApprovalSkips = 0;
         for (uint256 i; i < logs.length; ++i) {
             if (logs[i].emitter != address(vault) || logs[i].topics.length == 0) continue;
             bytes32 t0 = logs[i].topics[0];
-            if (t0 == LIQUIDITY_ADVANCED) advanced += abi.decode(logs[i].data, (uint128));
-            else if (t0 == ADVANCE_REPAID) repaid += abi.decode(logs[i].data, (uint128));
+            if (t0 == LIQUIDITY_ADVANCED) {
+                advanced += abi.decode(logs[i].data, (uint128));
+            } else if (t0 == ADVANCE_REPAID) {
+                repaid += abi.decode(logs[i].data, (uint128));
+            } else if (t0 == ROW_ADJUSTED && uint256(logs[i].topics[1]) == Batch.ROWS_APPROVALS) {
+                (uint256 index,,) = abi.decode(logs[i].data, (uint256, bytes32, uint256));
+                if (index < 256) lastApprovalSkips |= 1 << index;
+            }
         }
     }
 

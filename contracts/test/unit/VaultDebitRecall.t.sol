@@ -71,4 +71,41 @@ contract VaultDebitRecallTest is VaultFixture {
         );
         vault.settle(b, sigs);
     }
+
+    /// Only as many requests as the debit needs come back, newest first; other assets' requests stay pending.
+    function test_recallsOnlyWhatTheDebitNeeds() public {
+        vm.startPrank(alice);
+        uint256 older = vault.requestWithdrawal(USD, uint128(30_000 * USD_UNIT), alice);
+        uint256 weth = vault.requestWithdrawal(WETH, uint128(1 * WETH_UNIT), alice);
+        uint256 newer = vault.requestWithdrawal(USD, uint128(20_000 * USD_UNIT), alice);
+        vm.stopPrank();
+        Batch.Data memory b = _nextBatch(); // a 60,000 loss against 50,000 free cash
+        b.transfers = _two(_t(ALICE, USD, -60_000e6), _t(BOB, USD, 60_000e6));
+        vm.expectEmit();
+        emit IVault.WithdrawalRecalled(newer);
+        _settle(b);
+        assertEq(uint256(vault.withdrawal(newer).status), 4, "newer recalled");
+        assertEq(uint256(vault.withdrawal(older).status), 1, "older still pending");
+        assertEq(uint256(vault.withdrawal(weth).status), 1, "weth still pending");
+        assertEq(vault.balanceOf(ALICE, USD), 10_000 * USD_UNIT, "alice usd");
+        assertEq(vault.debtOf(ALICE), 0, "no advance");
+    }
+
+    /// An approval, in the same batch, of a request the batch's debit recalled is skipped (RowAdjusted), not
+    /// an error: transfers run before approvals, and the request is no longer pending.
+    function test_approvalOfARequestTheBatchRecalls_skipped() public {
+        vm.prank(alice);
+        uint256 id = vault.requestWithdrawal(USD, uint128(90_000 * USD_UNIT), alice);
+        Batch.Data memory b = _nextBatch();
+        b.transfers = _two(_t(ALICE, USD, -95_000e6), _t(BOB, USD, 95_000e6));
+        b.approvedWithdrawals = _approval(id);
+        vm.expectEmit();
+        emit IVault.WithdrawalRecalled(id);
+        vm.expectEmit();
+        emit IVault.RowAdjusted(Batch.ROWS_APPROVALS, 0, bytes32(b.approvedWithdrawals[0]), 0);
+        _settle(b);
+        assertEq(uint256(vault.withdrawal(id).status), 4, "recalled");
+        vm.expectRevert(abi.encodeWithSelector(IVault.WithdrawalNotPending.selector, id));
+        vault.executeWithdrawal(id);
+    }
 }
