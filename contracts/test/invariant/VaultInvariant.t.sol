@@ -35,7 +35,7 @@ contract VaultInvariantTest is VaultFixture {
         super.setUp();
         wbtc = new MockERC20("Wrapped Bitcoin", "WBTC", 8);
         vm.prank(governor);
-        vault.listAsset(IERC20(address(wbtc)));
+        vault.listAsset(IERC20(address(wbtc)), uint128(60_000 * USD_UNIT), 1500); // as the first batch marks it
 
         // Starting book: every member holds cash and collateral, the default fund and operator capital
         // are funded, both collateral assets are marked, and members have margin requirements.

@@ -108,4 +108,20 @@ contract VaultDebitRecallTest is VaultFixture {
         vm.expectRevert(abi.encodeWithSelector(IVault.WithdrawalNotPending.selector, id));
         vault.executeWithdrawal(id);
     }
+
+    /// Refused (the review's PoC): a third party's deposit or the owner's cancel does not break a signed batch.
+    function test_depositAndCancelBetweenSigningAndInclusion_batchLands() public {
+        vm.prank(alice);
+        uint256 id = vault.requestWithdrawal(USD, uint128(1_000 * USD_UNIT), alice);
+        Batch.Data memory b = _nextBatch();
+        b.transfers = _two(_t(ALICE, USD, -50_000e6), _t(BOB, USD, 50_000e6));
+        b.approvedWithdrawals = _approval(id);
+        IVault.SignerSignature[] memory sigs = _sign(b, _quorum());
+        _deposit(carol, USD, 1);
+        vm.prank(alice);
+        vault.cancelWithdrawal(id);
+        vm.expectEmit();
+        emit IVault.RowAdjusted(Batch.ROWS_APPROVALS, 0, bytes32(b.approvedWithdrawals[0]), 0);
+        vault.settle(b, sigs);
+    }
 }
