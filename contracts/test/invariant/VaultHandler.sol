@@ -566,9 +566,10 @@ contract VaultHandler {
             b.transfers = _append(b.transfers, Batch.packTransfer(_memberAccount(r), asset, int128(int256(have))));
             want = IVault.InsufficientBalance.selector;
         } else if (kind == 14) {
-            // a member's cash debit beyond its cash and the whole default fund
+            // a member's cash debit beyond its cash, its pending cash withdrawals (which the debit recalls
+            // first) and the whole default fund
             uint32 acct = _memberAccount(r);
-            uint256 big = vault.balanceOf(acct, 0) + vault.balanceOf(FUND, 0) + _totalCash() + 1;
+            uint256 big = vault.balanceOf(acct, 0) + _pendingOf(acct, 0) + vault.balanceOf(FUND, 0) + _totalCash() + 1;
             b.transfers = _append(b.transfers, Batch.packTransfer(acct, 0, -int128(int256(big))));
             b.transfers = _append(b.transfers, Batch.packTransfer(FEE, 0, int128(int256(big))));
             want = IVault.DefaultFundExhausted.selector;
@@ -1705,6 +1706,13 @@ contract VaultHandler {
         (uint112 im,) = vault.requirementOf(acct);
         int256 gross = fc + int256(uint256(im)) + int256(vault.debtOf(acct));
         v = gross > 0 ? uint256(gross) : 0;
+    }
+
+    /// @dev What `acct` has pending in withdrawals of `asset` (the ghost's list).
+    function _pendingOf(uint32 acct, uint16 asset) internal view returns (uint256 s) {
+        for (uint256 i; i < pending.length; ++i) {
+            if (pending[i].account == acct && pending[i].asset == asset) s += pending[i].amount;
+        }
     }
 
     function _totalCash() internal view returns (uint256 s) {
