@@ -156,8 +156,8 @@ interface IVault {
     error ApprovalMismatch(uint256 id);
     /// @notice A mark row re-pricing the settlement asset (its price is fixed at one whole unit).
     error SettlementMarkFixed(uint128 price);
-    /// @notice A mark row raising a collateral's price above `max`: the period's anchor (its start-of-period
-    /// price, from the first the listing's) plus the governed band (`setMarkBand`).
+    /// @notice A mark row raising a collateral's price above `max`: the period's anchor (the price at the
+    /// period's start; in the listing's period, the listing price) plus the governed band (`setMarkBand`).
     error MarkOutsideBand(uint16 asset, uint128 price, uint256 max);
     /// @notice A batch carrying a COVER also carries a row that would move a waterfall capacity first: a mark
     /// raising a price or lowering a haircut (layer 1), a transfer debiting a defaulter's collateral (layer 1)

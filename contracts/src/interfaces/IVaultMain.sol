@@ -18,7 +18,7 @@ interface IVaultMain is IVault {
 
     /// @notice List an ERC-20 as collateral with its first mark (governance role, behind the timelock). The
     /// mark band anchors on that price, so the quorum's marks can never set an asset's first price (issue 11,
-    /// finding 9): no deposit is ever valued at a price the band did not bound.
+    /// finding 9): no holding is ever valued at a quorum's price that the band did not bound.
     /// @param token The token; its decimals() are read and honoured.
     /// @param price The first mark: settlement-asset base units per whole token, > 0 (ListingUnpriced).
     /// @param haircutBps The first haircut, at most 10,000 (InvalidHaircut).
