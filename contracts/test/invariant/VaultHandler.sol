@@ -425,8 +425,9 @@ contract VaultHandler {
     /// @notice The adversary (issue 11): a compromised quorum signs an arbitrary mix — the engine's rows plus
     /// every member's cash to one colluder, its IM to 0 and approvals of every pending withdrawal — with the
     /// transfer rows in any order; between signing and inclusion a front-runner deposits, cancels or executes
-    /// (`front`). Checked: a batch that would have landed still lands (a third party cannot make it revert);
-    /// value is neither created nor burnt (totalOwed of every asset unchanged by the settle); approvals never
+    /// (`front`). Checked: a batch that would have landed still lands (a third party cannot make it revert,
+    /// but for executing a ready withdrawal the signed batch's debit recalled: it left the vault); value
+    /// is neither created nor burnt (totalOwed of every asset unchanged by the settle); approvals never
     /// release more before the delay than the period's budget.
     function settleAdversarial(uint256 seed, uint256 front) external {
         (Batch.Data memory b, int256[][] memory t) = _validBatch(seed);
