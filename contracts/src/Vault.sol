@@ -91,9 +91,7 @@ contract Vault is VaultBase, IVaultMain {
         emit LooseningDelayUpdated(looseningDelay_);
         emit MarkBandUpdated(markBandBps_);
 
-        uint8 decimals = _listAsset(settlementToken);
-        // forge-lint: disable-next-line(unsafe-typecast)
-        _marks[0].price = uint128(10 ** decimals); // decimals <= 36, and 10**38 < 2**128
+        _listAsset(settlementToken, 0, 0); // marked at one whole unit
         _accountCount = Ledger.OPERATOR_CAPITAL; // system accounts 1..3 exist from the start
         _lastSettledAt = _now();
         _extension = address(extension);
@@ -126,9 +124,15 @@ contract Vault is VaultBase, IVaultMain {
     }
 
     /// @inheritdoc IVaultMain
-    function listAsset(IERC20 token) external onlyRole(GOVERNOR_ROLE) returns (uint16 asset) {
+    function listAsset(IERC20 token, uint128 price, uint16 haircutBps)
+        external
+        onlyRole(GOVERNOR_ROLE)
+        returns (uint16 asset)
+    {
         asset = _assetCount;
-        _listAsset(token);
+        if (price == 0) revert ListingUnpriced();
+        if (haircutBps > Margin.BPS) revert InvalidHaircut(asset, haircutBps);
+        _listAsset(token, price, haircutBps);
     }
 
     // ------------------------------------------------------------------ deposits
@@ -314,10 +318,11 @@ contract Vault is VaultBase, IVaultMain {
         }
     }
 
-    /// @dev A mark row moving `asset` from `last` to `price` under a band. The period's anchor is the last
-    /// non-zero price before its first mark row; an asset's first price is free and is the anchor for the rest
-    /// of its period, so an anchor, once set, is never 0 (a price posted at 0 and re-priced later is held to
-    /// the band around the last real price). A rise above anchor × (1 + band) is refused; a fall never is.
+    /// @dev A mark row moving `asset` from `last` to `price` under a band. The period's anchor is the price
+    /// before its first mark row, or the earlier anchor if that price is 0; the first anchor is governance's
+    /// listing price (never 0), so an anchor is never 0 and the quorum never sets a price unbounded (issue 11,
+    /// finding 9; a price posted at 0 and re-priced later is held to the band around the last real price).
+    /// A rise above anchor × (1 + band) is refused; a fall never is.
     function _checkMarkBand(uint16 asset, uint128 last, uint128 price) private {
         MarkAnchor memory a = _markAnchors[asset];
         // forge-lint: disable-next-line(unsafe-typecast)
@@ -327,10 +332,7 @@ contract Vault is VaultBase, IVaultMain {
             a.period = period;
             if (last != 0) a.price = last;
         }
-        if (a.price == 0) {
-            // the asset's first price: free
-            (a.price, moved) = (price, true);
-        } else if (price > last) {
+        if (price > last) {
             uint256 max = uint256(a.price) * (Margin.BPS + _markBandBps) / Margin.BPS; // floor: against the rise
             if (price > max) revert MarkOutsideBand(asset, price, max);
         }
@@ -495,7 +497,11 @@ contract Vault is VaultBase, IVaultMain {
             _ledger.credit(account, asset, uint256(int256(amount))); // non-negative
         } else {
             // forge-lint: disable-next-line(unsafe-typecast)
-            _ledger.debit(account, asset, uint256(-int256(amount)), true); // -amount <= 2**127
+            uint256 debit = uint256(-int256(amount)); // -amount <= 2**127
+            if (debit > (_ledger[k] & MASK128) && _pendingIds[account].length != 0) {
+                _recallFor(account, asset, k, debit);
+            }
+            _ledger.debit(account, asset, debit, true);
         }
         // Σ debt change (advances less repayments), in the word after the sums: each term < 2**128
         // forge-lint: disable-next-line(unsafe-typecast)
@@ -505,6 +511,28 @@ contract Vault is VaultBase, IVaultMain {
                 let p := add(sums, mul(MAX_ASSETS, 0x20))
                 mstore(p, add(mload(p), change))
             }
+        }
+    }
+
+    /// @dev A debit beyond the balance first brings back `account`'s pending withdrawals of `asset` (whole
+    /// requests, WithdrawalRecalled each) until the balance covers it, so a request made (or relayed) between
+    /// the signing and the inclusion of the batch booking a loss cannot make that batch revert. Only then
+    /// does the debit draw an advance or revert InsufficientBalance as before.
+    function _recallFor(uint32 account, uint16 asset, uint256 k, uint256 debit) private {
+        uint256[] storage ids = _pendingIds[account];
+        uint256 i = ids.length;
+        while (i != 0 && debit > (_ledger[k] & MASK128)) {
+            --i;
+            uint256 id = ids[i];
+            Withdrawal storage w = _withdrawals[id];
+            if (w.asset != asset) continue;
+            w.status = RECALLED;
+            uint128 amount = w.amount;
+            ids[i] = ids[ids.length - 1];
+            ids.pop();
+            if (asset == Ledger.SETTLEMENT_ASSET) _ledger.credit(account, asset, amount);
+            else _ledger.add(account, asset, amount);
+            emit WithdrawalRecalled(id);
         }
     }
 
@@ -562,17 +590,24 @@ contract Vault is VaultBase, IVaultMain {
 
     // ------------------------------------------------------------------ configuration helpers
 
-    function _listAsset(IERC20 token) private returns (uint8 decimals) {
+    /// @dev List `token` with its first mark, which also anchors the mark band for the listing's period (the
+    /// settlement asset, listed first: one whole unit, haircut 0).
+    function _listAsset(IERC20 token, uint128 price, uint16 haircutBps) private {
         if (address(token) == address(0)) revert ZeroAddress();
         if (_listed[address(token)]) revert AssetAlreadyListed(address(token));
         uint16 asset = _assetCount;
         if (asset >= MAX_ASSETS) revert TooManyAssets();
-        decimals = IERC20Metadata(address(token)).decimals();
+        uint8 decimals = IERC20Metadata(address(token)).decimals();
         if (decimals > MAX_DECIMALS) revert UnsupportedDecimals(decimals);
+        // forge-lint: disable-next-line(unsafe-typecast)
+        if (asset == Ledger.SETTLEMENT_ASSET) price = uint128(10 ** decimals); // decimals <= 36: 10**36 < 2**128
         _listed[address(token)] = true;
         _tokens[asset] = token;
-        _marks[asset] = Margin.Mark({price: 0, haircutBps: 0, decimals: decimals, haircutFloor: 0, floorUntil: 0});
+        _marks[asset] =
+            Margin.Mark({price: price, haircutBps: haircutBps, decimals: decimals, haircutFloor: 0, floorUntil: 0});
+        // forge-lint: disable-next-line(unsafe-typecast)
+        _markAnchors[asset] = MarkAnchor(price, uint32(block.timestamp / OUTFLOW_PERIOD)); // 11 million years
         _assetCount = asset + 1;
-        emit AssetListed(asset, address(token), decimals);
+        emit AssetListed(asset, address(token), decimals, price, haircutBps);
     }
 }

@@ -86,8 +86,17 @@ class Governance:
         data = self.vault.contract.encode_abi(fn, args=list(args))
         return Change(self.vault.address, HexBytes(data), description)
 
-    def list_asset(self, token: str) -> Change:
-        return self._vault_call("listAsset", [to_checksum_address(token)], f"list asset {token}")
+    def list_asset(self, token: str, price: int, haircut_bps: int) -> Change:
+        """List `token` with its first mark: `price` in settlement-asset base units per whole token, > 0."""
+        if price <= 0:
+            raise GovernanceError("an asset is listed with its first mark: the price must be > 0")
+        if not 0 <= haircut_bps <= 10_000:
+            raise GovernanceError(f"haircut {haircut_bps} bps must be between 0 and 10000")
+        return self._vault_call(
+            "listAsset",
+            [to_checksum_address(token), price, haircut_bps],
+            f"list asset {token} at {price} (settlement base units per token), haircut {haircut_bps} bps",
+        )
 
     def set_signers(self, signers: Sequence[str], threshold: int) -> Change:
         if not 1 <= threshold <= len(signers):

@@ -78,14 +78,26 @@ class TokenSpec:
     symbol: str
     name: str
     decimals: int
+    # The first mark governance lists a collateral with (the vault refuses a listing without one): whole
+    # settlement units per whole token, and a haircut. The mark band anchors on that price for the listing's
+    # period, so the engine's first mark may be at most the band above it (any fall is free). Haircut 0: the
+    # engine's first batch raises it to the model's at once (a lower haircut than the listing's would wait
+    # the loosening delay). Ignored for the settlement asset (one whole unit, haircut 0).
+    list_price: int = 1
+    list_haircut_bps: int = 0
+
+    def list_mark(self, settlement_decimals: int) -> tuple[int, int]:
+        """(price in settlement base units per whole token, haircut bps) for `VaultClient.list_asset`."""
+        return self.list_price * 10**settlement_decimals, self.list_haircut_bps
 
 
-# The demo's collateral: a USD stablecoin (the settlement asset) first, then listed collateral.
+# The demo's collateral: a USD stablecoin (the settlement asset) first, then listed collateral, at round
+# devnet prices (the T-bill share at par, as the engine prices it).
 DEVNET_TOKENS = (
     TokenSpec("USDC", "USD Coin (devnet)", 6),
-    TokenSpec("WETH", "Wrapped Ether (devnet)", 18),
-    TokenSpec("WBTC", "Wrapped Bitcoin (devnet)", 8),
-    TokenSpec("TBILL", "Tokenized T-bill fund share (devnet)", 6),
+    TokenSpec("WETH", "Wrapped Ether (devnet)", 18, list_price=3_000),
+    TokenSpec("WBTC", "Wrapped Bitcoin (devnet)", 8, list_price=60_000),
+    TokenSpec("TBILL", "Tokenized T-bill fund share (devnet)", 6, list_price=1),
 )
 
 
@@ -115,8 +127,8 @@ def deploy_devnet(
     guardian: str | None = None,
     operator: str | None = None,
 ) -> Deployment:
-    """Deploy devnet tokens and the vault; list every token. The deployer is governor (a devnet
-    shortcut: on a real chain the governor is a TimelockController, see docs/operators.md)."""
+    """Deploy devnet tokens and the vault; list every token at its `TokenSpec` first mark. The deployer is
+    governor (a devnet shortcut: on a real chain the governor is a TimelockController, see docs/operators.md)."""
     addresses = {t.symbol: deploy_contract(deployer, "DevToken", t.name, t.symbol, t.decimals) for t in tokens}
     settlement = tokens[0].symbol
     vault_address = deploy_vault(
@@ -135,7 +147,7 @@ def deploy_devnet(
     vault = VaultClient(w3, vault_address)
     assets = {settlement: 0}
     for t in tokens[1:]:
-        assets[t.symbol] = vault.list_asset(deployer, addresses[t.symbol])
+        assets[t.symbol] = vault.list_asset(deployer, addresses[t.symbol], *t.list_mark(tokens[0].decimals))
     return Deployment(vault, addresses, assets, {t.symbol: t for t in tokens})
 
 

@@ -94,8 +94,10 @@ class VaultClient:
         (event,) = self.contract.events.MemberAdmitted().process_receipt(sent.receipt, errors=DISCARD)
         return int(event["args"]["account"])
 
-    def list_asset(self, governor: TxSender, token: str) -> int:
-        sent = governor.send(self.contract.functions.listAsset(to_checksum_address(token)))
+    def list_asset(self, governor: TxSender, token: str, price: int, haircut_bps: int) -> int:
+        """List `token` with its first mark (governance role): `price` in settlement-asset base units per whole
+        token (> 0), `haircut_bps` <= 10,000. The mark band anchors on it (docs/contracts.md "Accounts, assets")."""
+        sent = governor.send(self.contract.functions.listAsset(to_checksum_address(token), price, haircut_bps))
         (event,) = self.contract.events.AssetListed().process_receipt(sent.receipt, errors=DISCARD)
         return int(event["args"]["asset"])
 

@@ -1,6 +1,6 @@
 """`crossclear gov`: schedule, list, execute and cancel timelocked changes of a deployment.
 
-crossclear gov --config gov.toml schedule list-asset --token 0x…
+crossclear gov --config gov.toml schedule list-asset --token 0x… --price 3000000000 --haircut-bps 1500
 crossclear gov --config gov.toml schedule set-signers --signer 0x… --signer 0x… --threshold 2
 crossclear gov --config gov.toml schedule set-withdrawal-delay 3600   (set-escape-period, set-timelock-delay)
 crossclear gov --config gov.toml schedule call --target 0x… --function 'setEntry(bytes32,address)' --arg … --arg …
@@ -27,7 +27,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     sched = actions.add_parser("schedule", help="schedule a change (it executes after the timelock's delay)")
     sched.add_argument("--delay", type=int, default=None, help="seconds (default: the timelock's minimum)")
     changes = sched.add_subparsers(dest="change", required=True)
-    changes.add_parser("list-asset", help="list a collateral token").add_argument("--token", required=True)
+    listing = changes.add_parser("list-asset", help="list a collateral token with its first mark")
+    listing.add_argument("--token", required=True)
+    listing.add_argument(
+        "--price", type=int, required=True, help="first mark: settlement-asset base units per whole token (> 0)"
+    )
+    listing.add_argument("--haircut-bps", type=int, required=True, help="first haircut, 0-10000 bps")
     signers = changes.add_parser("set-signers", help="replace the risk-signer set and threshold")
     signers.add_argument("--signer", action="append", required=True, help="a signer address (repeat)")
     signers.add_argument("--threshold", type=int, required=True)
@@ -46,7 +51,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def _change(gov: Governance, args: argparse.Namespace) -> Change:
     if args.change == "list-asset":
-        return gov.list_asset(args.token)
+        return gov.list_asset(args.token, args.price, args.haircut_bps)
     if args.change == "set-signers":
         return gov.set_signers(args.signer, args.threshold)
     if args.change == "set-withdrawal-delay":

@@ -114,7 +114,8 @@ def bring_up(
     vault = VaultClient(w3, deployment.vault)
     assets = {DEVNET_TOKENS[0].symbol: 0}
     for token in DEVNET_TOKENS[1:]:
-        assets[token.symbol] = vault.list_asset(operator, tokens[token.symbol])
+        mark = token.list_mark(DEVNET_TOKENS[0].decimals)  # any first price: the demo runs without a band
+        assets[token.symbol] = vault.list_asset(operator, tokens[token.symbol], *mark)
 
     member_specs: list[MemberSpec] = []
     for name, kind, tier, group in members:

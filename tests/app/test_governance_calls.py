@@ -28,9 +28,13 @@ def governance() -> Governance:
 def test_vault_changes_decode_back_to_their_calls() -> None:
     gov = governance()
     token = Web3.to_checksum_address("0x" + "12" * 20)
-    change = gov.list_asset(token)
+    change = gov.list_asset(token, 3_000 * 10**6, 1_500)
     assert change.target == gov.vault.address and change.value == 0
-    assert gov.describe(change.target, change.data) == f"listAsset(token={token})"
+    assert gov.describe(change.target, change.data) == f"listAsset(token={token}, price=3000000000, haircutBps=1500)"
+    with pytest.raises(GovernanceError, match="first mark"):
+        gov.list_asset(token, 0, 0)  # the vault refuses a listing without a price (ListingUnpriced)
+    with pytest.raises(GovernanceError, match="haircut 10001"):
+        gov.list_asset(token, 1, 10_001)
     b, a = Web3.to_checksum_address("0x" + "0b" * 20), Web3.to_checksum_address("0x" + "0a" * 20)
     rotation = gov.set_signers([b, a], 2)
     fn, params = gov.vault.contract.decode_function_input(rotation.data)

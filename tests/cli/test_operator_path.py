@@ -147,7 +147,9 @@ def test_operator_deploys_governs_and_runs_engine_with_standby(tmp_path: Path, p
         gov = ("gov", "--config", str(gov_toml))
         # Each step that must fall inside the timelock's delay comes right after the schedule it tests, one
         # command each: on a loaded machine one command can take several seconds of the delay.
-        listing = crossclear(*gov, "schedule", "list-asset", "--token", weth, env=env)
+        # Listed at the feeder's 1,600 (the band anchors on it), haircut 0: the engine's first batch raises it.
+        listing = crossclear(*gov, "schedule", "list-asset", "--token", weth, "--price", str(1_600 * 10**6),
+                             "--haircut-bps", "0", env=env)  # fmt: skip
         listing_id = listing.stdout.split()[1].rstrip(":")
         early = crossclear(*gov, "execute", listing_id, env=env, ok=False)
         assert early.returncode == 2 and "waiting" in early.stderr  # the timelock's delay holds

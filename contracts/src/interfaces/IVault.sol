@@ -46,7 +46,8 @@ interface IVault {
     // ------------------------------------------------------------------ events
 
     event MemberAdmitted(address indexed member, uint32 indexed account);
-    event AssetListed(uint16 indexed asset, address indexed token, uint8 decimals);
+    /// @notice `price` and `haircutBps` are its first mark (the settlement asset's: one whole unit, 0).
+    event AssetListed(uint16 indexed asset, address indexed token, uint8 decimals, uint128 price, uint16 haircutBps);
     event SignersUpdated(address[] signers, uint8 threshold);
     event WithdrawalDelayUpdated(uint64 delay);
     /// @notice The escape period is `period` from the next batch on (never retroactive: the window since the
@@ -130,6 +131,8 @@ interface IVault {
     error UnknownAsset(uint16 asset);
     error AssetAlreadyListed(address token);
     error TooManyAssets();
+    /// @notice `listAsset` with price 0: an asset is listed with its first mark (issue 11, finding 9).
+    error ListingUnpriced();
     error ZeroAmount();
     error AmountTooLarge(uint256 amount);
     /// @notice The vault's token balance rose by `received`, not `expected` (fee-on-transfer, rebasing).
@@ -157,8 +160,8 @@ interface IVault {
     error ApprovalMismatch(uint256 id);
     /// @notice A mark row re-pricing the settlement asset (its price is fixed at one whole unit).
     error SettlementMarkFixed(uint128 price);
-    /// @notice A mark row raising a collateral's price above `max`: the start-of-period price plus the governed
-    /// band (`setMarkBand`).
+    /// @notice A mark row raising a collateral's price above `max`: the period's anchor (the price at the
+    /// period's start; in the listing's period, the listing price) plus the governed band (`setMarkBand`).
     error MarkOutsideBand(uint16 asset, uint128 price, uint256 max);
     /// @notice A batch carrying a COVER also carries a row that would move a waterfall capacity first: a mark
     /// raising a price or lowering a haircut (layer 1), a transfer debiting a defaulter's collateral (layer 1)

@@ -137,7 +137,8 @@ interface IVaultExtension is IVault {
     /// and the waterfall use it (at most 365 days; 0: at once). Not retroactive.
     function setLooseningDelay(uint64 delay) external;
     /// @notice Governance: within one OUTFLOW_PERIOD a collateral's mark may rise at most `bandBps` above the
-    /// last non-zero price at the period's start (MarkOutsideBand beyond); 0: no band. Falls are never refused.
+    /// period's anchor (its price at the period's start, the earlier anchor if that was 0; from listing, the
+    /// listing's price) (MarkOutsideBand beyond); 0: no band. Falls are never refused.
     function setMarkBand(uint16 bandBps) external;
     /// @notice The loosening delay and the mark band in force.
     function loosening() external view returns (uint64 delay, uint16 markBandBps);

@@ -16,10 +16,14 @@ interface IVaultMain is IVault {
     /// @return account The member's account number, used in batches.
     function admitMember(address member) external returns (uint32 account);
 
-    /// @notice List an ERC-20 as collateral (governance role, behind the timelock).
+    /// @notice List an ERC-20 as collateral with its first mark (governance role, behind the timelock). The
+    /// mark band anchors on that price, so the quorum's marks can never set an asset's first price (issue 11,
+    /// finding 9): no holding is ever valued at a quorum's price that the band did not bound.
     /// @param token The token; its decimals() are read and honoured.
+    /// @param price The first mark: settlement-asset base units per whole token, > 0 (ListingUnpriced).
+    /// @param haircutBps The first haircut, at most 10,000 (InvalidHaircut).
     /// @return asset The asset number, used in batches.
-    function listAsset(IERC20 token) external returns (uint16 asset);
+    function listAsset(IERC20 token, uint128 price, uint16 haircutBps) external returns (uint16 asset);
 
     // ------------------------------------------------------------------ deposits and withdrawals
 

@@ -41,8 +41,8 @@ contract WithdrawalMarginFuzzTest is VaultFixture {
         );
         vault = v; // the fixture's batch helpers sign for `vault`
         vm.startPrank(governor);
-        v.listAsset(IERC20(address(tok[1])));
-        v.listAsset(IERC20(address(tok[2])));
+        v.listAsset(IERC20(address(tok[1])), 1, 0); // the batch below posts the case's marks (no band, no delay)
+        v.listAsset(IERC20(address(tok[2])), 1, 0);
         vm.stopPrank();
         vm.startPrank(operator);
         v.admitMember(alice);

@@ -127,9 +127,9 @@ contract GovernanceTest is VaultFixture {
         MockERC20 wbtc = new MockERC20("Wrapped Bitcoin", "WBTC", 8);
         _unauthorized(attacker);
         vm.prank(attacker);
-        vault.listAsset(IERC20(address(wbtc)));
+        vault.listAsset(IERC20(address(wbtc)), uint128(60_000e6), 1500);
         uint16 before = vault.assetCount();
-        _governed(abi.encodeCall(IVaultMain.listAsset, (IERC20(address(wbtc)))));
+        _governed(abi.encodeCall(IVaultMain.listAsset, (IERC20(address(wbtc)), uint128(60_000e6), uint16(1500))));
         assertEq(uint256(vault.assetCount()), uint256(before) + 1, "listed");
         assertEq(address(vault.assetToken(before)), address(wbtc), "token");
         _deposit(alice, before, 1e8);

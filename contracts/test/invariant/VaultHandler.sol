@@ -46,6 +46,12 @@ contract VaultHandler {
     /// @dev Settlement runs under a realistic gas cap, so a rejection that burns gas shows as a wrong error.
     uint256 internal constant SETTLE_GAS = 15_000_000;
     uint256 internal lastSeized; // set by _windDownEvents
+    bytes32 internal constant ROW_ADJUSTED = keccak256("RowAdjusted(uint8,uint256,bytes32,uint256)");
+    /// @dev Set by _debtEvents: bit k for an approval row k (< 256) the settle skipped with RowAdjusted.
+    uint256 internal lastApprovalSkips;
+    bytes32 internal constant WITHDRAWAL_RECALLED = keccak256("WithdrawalRecalled(uint256)");
+    /// @dev settleAdversarial: the withdrawals the signed batch, landing as signed, recalled (finding 7).
+    uint256[] internal signedRecalls;
     bytes4 internal constant ENFORCED_PAUSE = bytes4(keccak256("EnforcedPause()"));
 
     struct Config {
@@ -387,7 +393,7 @@ contract VaultHandler {
             ghostLastHash = digest;
             ghostLastAsOf = b.asOf;
             ghostFundEquity += t[FUND][0];
-            _checkSettlementDeltas(s0, s1, t, adv, rep);
+            _checkSettlementDeltas(s0, s1, t, _takeRecalled(), adv, rep);
             _checkPosted(b);
             for (uint256 k; k < b.approvedWithdrawals.length; ++k) {
                 (uint64 id,, uint16 asset, uint128 amount) = Batch.unpackApproval(b.approvedWithdrawals[k]);
@@ -398,8 +404,14 @@ contract VaultHandler {
                 if (w.readyAt + (vault.pauseClock() - w.pauseClock) <= block.timestamp) {
                     ghostInstant[asset][period] += amount;
                     count["approve.instant"]++;
+                } else if (w.status == 4) {
+                    // a debit beyond its owner's balance in this same batch recalled it (transfers run before
+                    // approvals, issue 11 finding 7): no longer pending, so its approval is skipped
+                    _check((lastApprovalSkips >> k) & 1 == 1, "approval of a recalled request not skipped");
+                    count["approve.recalled"]++;
                 } else {
                     _check(uint256(used) + amount > budget, "approval skipped within the outflow budget");
+                    _check((lastApprovalSkips >> k) & 1 == 1, "approval over the budget not skipped");
                     count["approve.overBudget"]++;
                 }
                 // the bound: what approvals released early in one period never exceeds its budget
@@ -417,8 +429,9 @@ contract VaultHandler {
     /// @notice The adversary (issue 11): a compromised quorum signs an arbitrary mix — the engine's rows plus
     /// every member's cash to one colluder, its IM to 0 and approvals of every pending withdrawal — with the
     /// transfer rows in any order; between signing and inclusion a front-runner deposits, cancels or executes
-    /// (`front`). Checked: a batch that would have landed still lands (a third party cannot make it revert);
-    /// value is neither created nor burnt (totalOwed of every asset unchanged by the settle); approvals never
+    /// (`front`). Checked: a batch that would have landed still lands (a third party cannot make it revert,
+    /// but for executing a ready withdrawal the signed batch's debit recalled: it left the vault); value
+    /// is neither created nor burnt (totalOwed of every asset unchanged by the settle); approvals never
     /// release more before the delay than the period's budget.
     function settleAdversarial(uint256 seed, uint256 front) external {
         (Batch.Data memory b, int256[][] memory t) = _validBatch(seed);
@@ -444,9 +457,17 @@ contract VaultHandler {
         // would it land as signed?
         uint256 snap = vm.snapshotState();
         bool landsAsSigned;
+        delete signedRecalls;
+        vm.recordLogs();
         try vault.settle{gas: SETTLE_GAS}(b, sigs) {
             landsAsSigned = true;
         } catch {}
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        for (uint256 i; i < logs.length; ++i) {
+            if (logs[i].emitter == address(vault) && logs[i].topics.length > 1 && logs[i].topics[0] == WITHDRAWAL_RECALLED) {
+                signedRecalls.push(uint256(logs[i].topics[1]));
+            }
+        }
         vm.revertToState(snap);
         // the front-runner, between signing and inclusion
         front %= 4;
@@ -473,6 +494,7 @@ contract VaultHandler {
         vm.recordLogs();
         try vault.settle{gas: SETTLE_GAS}(b, sigs) {
             count["settle.adversarial"]++;
+            _takeRecalled(); // requests a debit beyond the balance brought back leave the ghost's list
             (uint256 adv, uint256 rep) = _debtEvents();
             ghostAdvanced += adv;
             ghostRepaid += rep;
@@ -503,6 +525,18 @@ contract VaultHandler {
             _checkUnchanged(s0, "adversarial settle revert");
             bytes4 sel = bytes4(err);
             bool excused = (sel == ENFORCED_PAUSE && _paused()) || (sel == IVault.WoundDown.selector && vault.woundDown());
+            // A ready withdrawal executed in between had been what the signed batch's debit recalled (finding
+            // 7): it left the vault, so the debit is short again, as it was before recalls existed. Excused
+            // only for the shortfall's own errors.
+            if (sel == IVault.DefaultFundExhausted.selector || sel == IVault.InsufficientBalance.selector) {
+                for (uint256 i; i < signedRecalls.length; ++i) {
+                    if (vault.withdrawal(signedRecalls[i]).status == 2) {
+                        excused = true;
+                        count["adversarial.recallExecutedAway"]++;
+                        break;
+                    }
+                }
+            }
             if (landsAsSigned && !excused) _violation("a front-runner made a signed batch revert", sel);
         }
     }
@@ -560,9 +594,10 @@ contract VaultHandler {
             b.transfers = _append(b.transfers, Batch.packTransfer(_memberAccount(r), asset, int128(int256(have))));
             want = IVault.InsufficientBalance.selector;
         } else if (kind == 14) {
-            // a member's cash debit beyond its cash and the whole default fund
+            // a member's cash debit beyond its cash, its pending cash withdrawals (which the debit recalls
+            // first) and the whole default fund
             uint32 acct = _memberAccount(r);
-            uint256 big = vault.balanceOf(acct, 0) + vault.balanceOf(FUND, 0) + _totalCash() + 1;
+            uint256 big = vault.balanceOf(acct, 0) + _pendingOf(acct, 0) + vault.balanceOf(FUND, 0) + _totalCash() + 1;
             b.transfers = _append(b.transfers, Batch.packTransfer(acct, 0, -int128(int256(big))));
             b.transfers = _append(b.transfers, Batch.packTransfer(FEE, 0, int128(int256(big))));
             want = IVault.DefaultFundExhausted.selector;
@@ -603,6 +638,7 @@ contract VaultHandler {
         try vault.settle{gas: SETTLE_GAS}(b, sigs) {
             _violation(string.concat("invalid batch accepted, kind ", vm.toString(kind)), bytes4(0));
             ghostSequence = vault.lastSequence();
+            _takeRecalled(); // requests a debit beyond the balance brought back leave the ghost's list
             ghostLastHash = vault.lastBatchHash();
             ghostLastAsOf = vault.lastAsOf();
         } catch (bytes memory err) {
@@ -950,20 +986,25 @@ contract VaultHandler {
         b.defaultActions = _one(Batch.packDefaultAction(x, Batch.DECLARE, 0));
         b.marginCalls = _one(Batch.packMarginCall(x, 0, 0)); // the call is cleared with the DECLARE
         uint256 open0 = vault.openDefaults();
+        // its pending withdrawals come back to its balance (cash repaying its debt first), nothing else moves;
+        // taken before the settle, whose _takeRecalled drops recalled requests from the ghost's list
+        int256[][] memory expect = _zeroDeltas();
+        uint256[] memory ids = new uint256[](pending.length);
+        uint256 n;
+        for (uint256 i = pending.length; i > 0; --i) {
+            Pending memory p = pending[i - 1];
+            if (p.account != x) continue;
+            expect[x][p.asset] += int256(uint256(p.amount));
+            ids[n++] = p.id;
+        }
         Snap memory s0 = _snap();
         (bool ok, bytes memory err,) = _settleRows(b, s0);
         if (!ok) return _violation("valid DECLARE rejected", bytes4(err));
         count["declare"]++;
         _check(vault.inDefault(x) && vault.defaulted(x), "DECLARE: not in default");
         _check(vault.openDefaults() == open0 + 1, "DECLARE: openDefaults");
-        // its pending withdrawals come back to its balance (cash repaying its debt first), nothing else moves
-        int256[][] memory expect = _zeroDeltas();
-        for (uint256 i = pending.length; i > 0; --i) {
-            Pending memory p = pending[i - 1];
-            if (p.account != x) continue;
-            _check(vault.withdrawal(p.id).status == 4, "DECLARE: a pending withdrawal not recalled");
-            expect[x][p.asset] += int256(uint256(p.amount));
-            _removePending(i - 1);
+        for (uint256 i; i < n; ++i) {
+            _check(vault.withdrawal(ids[i]).status == 4, "DECLARE: a pending withdrawal not recalled");
             count["declare.recalled"]++;
         }
         _checkDeltas(s0, _snap(), expect, "DECLARE");
@@ -1286,6 +1327,7 @@ contract VaultHandler {
             ghostAdvanced += adv;
             ghostRepaid += rep;
             ghostSequence = b.sequence;
+            _takeRecalled(); // requests a debit beyond the balance brought back leave the ghost's list
             ghostLastHash = digest;
             ghostLastAsOf = b.asOf;
             for (uint256 i; i < b.transfers.length; ++i) {
@@ -1535,9 +1577,27 @@ contract VaultHandler {
 
     // ================================================================== checks
 
-    function _checkSettlementDeltas(Snap memory s0, Snap memory s1, int256[][] memory t, uint256 adv, uint256 rep)
-        internal
-    {
+    /// @dev After a settle: the pending withdrawals a debit beyond the balance brought back (status RECALLED),
+    /// per account and asset; they leave the ghost's pending list.
+    function _takeRecalled() internal returns (int256[][] memory r) {
+        r = _zeroDeltas();
+        for (uint256 i = pending.length; i > 0; --i) {
+            Pending memory p = pending[i - 1];
+            if (vault.withdrawal(p.id).status != 4) continue;
+            r[p.account][p.asset] += int256(uint256(p.amount));
+            _removePending(i - 1);
+            count["settle.recalled"]++;
+        }
+    }
+
+    function _checkSettlementDeltas(
+        Snap memory s0,
+        Snap memory s1,
+        int256[][] memory t,
+        int256[][] memory r,
+        uint256 adv,
+        uint256 rep
+    ) internal {
         int256 debtDelta;
         for (uint32 acct = 1; acct <= accountCount; ++acct) {
             debtDelta += int256(s1.debt[acct]) - int256(s0.debt[acct]);
@@ -1547,12 +1607,15 @@ contract VaultHandler {
         for (uint16 a; a < assetCount; ++a) {
             int256 sumT;
             int256 sumD;
+            int256 sumR;
             for (uint32 acct = 1; acct <= accountCount; ++acct) {
                 sumT += t[acct][a];
                 sumD += int256(s1.bal[acct][a]) - int256(s0.bal[acct][a]);
+                sumR += r[acct][a];
             }
             _check(sumT == 0, "generator produced a non-zero-sum batch");
-            _check(sumD == 0, "applied batch was not zero-sum");
+            // zero-sum but for recalled requests, which come back to their owner's balance (still owed)
+            _check(sumD == sumR, "applied batch was not zero-sum");
             _check(s1.owed[a] == s0.owed[a], "settle changed totalOwed");
             _check(s1.held[a] == s0.held[a], "settle moved tokens");
         }
@@ -1560,7 +1623,7 @@ contract VaultHandler {
         int256[][] memory expect = _zeroDeltas();
         for (uint32 acct = 1; acct <= accountCount; ++acct) {
             for (uint16 a; a < assetCount; ++a) {
-                expect[acct][a] = t[acct][a];
+                expect[acct][a] = t[acct][a] + r[acct][a];
             }
         }
         _checkDeltas(s0, s1, expect, "settle");
@@ -1680,11 +1743,18 @@ contract VaultHandler {
 
     function _debtEvents() internal returns (uint256 advanced, uint256 repaid) {
         Vm.Log[] memory logs = vm.getRecordedLogs();
+        lastApprovalSkips = 0;
         for (uint256 i; i < logs.length; ++i) {
             if (logs[i].emitter != address(vault) || logs[i].topics.length == 0) continue;
             bytes32 t0 = logs[i].topics[0];
-            if (t0 == LIQUIDITY_ADVANCED) advanced += abi.decode(logs[i].data, (uint128));
-            else if (t0 == ADVANCE_REPAID) repaid += abi.decode(logs[i].data, (uint128));
+            if (t0 == LIQUIDITY_ADVANCED) {
+                advanced += abi.decode(logs[i].data, (uint128));
+            } else if (t0 == ADVANCE_REPAID) {
+                repaid += abi.decode(logs[i].data, (uint128));
+            } else if (t0 == ROW_ADJUSTED && uint256(logs[i].topics[1]) == Batch.ROWS_APPROVALS) {
+                (uint256 index,,) = abi.decode(logs[i].data, (uint256, bytes32, uint256));
+                if (index < 256) lastApprovalSkips |= 1 << index;
+            }
         }
     }
 
@@ -1747,6 +1817,13 @@ contract VaultHandler {
         (uint112 im,) = vault.requirementOf(acct);
         int256 gross = fc + int256(uint256(im)) + int256(vault.debtOf(acct));
         v = gross > 0 ? uint256(gross) : 0;
+    }
+
+    /// @dev What `acct` has pending in withdrawals of `asset` (the ghost's list).
+    function _pendingOf(uint32 acct, uint16 asset) internal view returns (uint256 s) {
+        for (uint256 i; i < pending.length; ++i) {
+            if (pending[i].account == acct && pending[i].asset == asset) s += pending[i].amount;
+        }
     }
 
     function _totalCash() internal view returns (uint256 s) {

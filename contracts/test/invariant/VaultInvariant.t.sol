@@ -35,7 +35,7 @@ contract VaultInvariantTest is VaultFixture {
         super.setUp();
         wbtc = new MockERC20("Wrapped Bitcoin", "WBTC", 8);
         vm.prank(governor);
-        vault.listAsset(IERC20(address(wbtc)));
+        vault.listAsset(IERC20(address(wbtc)), uint128(60_000 * USD_UNIT), 1500); // as the first batch marks it
 
         // Starting book: every member holds cash and collateral, the default fund and operator capital
         // are funded, both collateral assets are marked, and members have margin requirements.
@@ -264,6 +264,28 @@ contract VaultInvariantTest is VaultFixture {
         assertEq(handler.count("forceWindDown.reverted"), 2, "ExitServed, then ExitNotOverdue");
         handler.windDownWithdraw(3, 0);
         assertEq(handler.count("windDownWithdraw"), 1, "paid out");
+    }
+
+    /// @dev A campaign's shrunk failure (CI profile, run 68): kind 14 of settleInvalid (a cash debit beyond the
+    /// member's cash and the whole fund) left out the member's pending cash withdrawals, which the debit now
+    /// recalls first (issue 11, finding 7), so the "invalid" batch landed.
+    function test_handlerInvalidCashDebitCountsRecalledWithdrawals() public {
+        handler.defaultStep(2051);
+        handler.defaultStep(256);
+        handler.defaultStep(670893289385759);
+        handler.settleAdversarial(5196713915603, 258993981446);
+        handler.settleValid(21207405437459743023569298014748203802110742701809477961438639528939874810223);
+        handler.settleAdversarial(
+            143902537873745821912669974451313302003018668485342867,
+            3691864922553046294898760962517098937372327049631703914160382055963166
+        );
+        handler.settleValid(1103084657925);
+        handler.settleValid(20208);
+        handler.defaultStep(316569);
+        handler.requestWithdrawal(21107, 1411065423579, 321821336492, true);
+        handler.settleAdversarial(449091922096, 1037006729100);
+        handler.requestWithdrawal(603063151154, 660, 561185880298, true);
+        handler.settleInvalid(35769536739614955028654773145802032923414958967368859149584446878, type(uint256).max - 1);
         invariant_vault();
     }
 }

@@ -89,16 +89,20 @@ contract VaultAdvanceTest is VaultFixture {
         _assertSolvent();
     }
 
-    function test_repay_byCancelledWithdrawal() public {
+    /// A loss beyond the cash first brings the pending request back (issue 11, finding 7): no advance.
+    function test_loss_recallsPendingBeforeAdvance() public {
         vm.prank(alice);
         uint256 id = vault.requestWithdrawal(USD, 100e6, alice);
-        _loseCash(ALICE, 60e6); // cash is pending: all 60 advanced
-        assertEq(vault.debtOf(ALICE), 60e6, "debt");
-        vm.prank(alice);
-        vault.cancelWithdrawal(id);
-        assertEq(vault.debtOf(ALICE), 0, "repaid from the returned cash");
+        vm.expectEmit();
+        emit IVault.WithdrawalRecalled(id);
+        _loseCash(ALICE, 60e6); // cash is pending: the request comes back, then pays the 60
+        assertEq(vault.debtOf(ALICE), 0, "no advance");
         assertEq(vault.balanceOf(ALICE, USD), 40e6, "cash");
         assertEq(vault.balanceOf(FUND, USD), 500e6, "fund");
+        assertEq(uint256(vault.withdrawal(id).status), 4, "recalled");
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(IVault.WithdrawalNotPending.selector, id));
+        vault.cancelWithdrawal(id);
     }
 
     function test_debt_blocksCollateralWithdrawal() public {

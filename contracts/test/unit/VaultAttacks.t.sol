@@ -217,7 +217,7 @@ contract VaultAttacksTest is VaultFixture {
     function test_feeOnTransfer_tokenRefused() public {
         FeeOnTransferToken fot = new FeeOnTransferToken(100); // 1%
         vm.prank(governor);
-        uint16 asset = vault.listAsset(IERC20(address(fot)));
+        uint16 asset = vault.listAsset(IERC20(address(fot)), 1, 0);
         fot.mint(alice, 100e18);
         vm.startPrank(alice);
         fot.approve(address(vault), 100e18);
@@ -229,7 +229,7 @@ contract VaultAttacksTest is VaultFixture {
     function test_rebasing_tokenRefusedWhenItDeliversLess() public {
         RebasingToken reb = new RebasingToken();
         vm.prank(governor);
-        uint16 asset = vault.listAsset(IERC20(address(reb)));
+        uint16 asset = vault.listAsset(IERC20(address(reb)), 1, 0);
         reb.mint(alice, 100e18);
         reb.rebase(3e18); // balances triple; a transfer of 100 now moves 33.33.. shares = 99.99.. tokens
         vm.startPrank(alice);
@@ -244,7 +244,7 @@ contract VaultAttacksTest is VaultFixture {
     function test_reentrant_tokenCannotReenterDeposit() public {
         ReentrantToken re = new ReentrantToken();
         vm.prank(governor);
-        uint16 asset = vault.listAsset(IERC20(address(re)));
+        uint16 asset = vault.listAsset(IERC20(address(re)), 1, 0);
         re.mint(alice, 10e18);
         vm.prank(alice);
         re.approve(address(vault), 10e18);
@@ -257,7 +257,7 @@ contract VaultAttacksTest is VaultFixture {
     function test_reentrant_tokenCannotDoubleExecuteAWithdrawal() public {
         ReentrantToken re = new ReentrantToken();
         vm.prank(governor);
-        uint16 asset = vault.listAsset(IERC20(address(re)));
+        uint16 asset = vault.listAsset(IERC20(address(re)), 1, 0);
         re.mint(alice, 10e18);
         vm.startPrank(alice);
         re.approve(address(vault), 10e18);

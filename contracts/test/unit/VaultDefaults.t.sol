@@ -331,21 +331,21 @@ contract VaultDefaultsTest is DefaultsFixture {
         assertEq(vault.debtOf(ALICE), 0, "covered");
     }
 
-    function test_declareRecallsCashAgainstTheDebt() public {
+    function test_lossRecallsPendingCashBeforeTheAdvance() public {
         _fundDefaultFund(1_000e6);
         _deposit(alice, USD, 500e6);
         vm.prank(alice);
         uint256 id = vault.requestWithdrawal(USD, 500e6, alice);
-        Batch.Data memory b = _nextBatch(); // a 700 loss, all advanced: alice's cash is pending
+        Batch.Data memory b = _nextBatch(); // a 700 loss: the pending 500 comes back, 200 is advanced
         b.transfers = _two(_t(ALICE, USD, -700e6), _t(BOB, USD, 700e6));
-        _settle(b);
-        assertEq(vault.debtOf(ALICE), 700e6, "advanced");
         vm.expectEmit();
-        emit IVault.AdvanceRepaid(ALICE, 500e6);
-        _settleActions(_one(_a(ALICE, Batch.DECLARE, 0)));
-        assertEq(vault.debtOf(ALICE), 200e6, "the recalled cash repaid 500");
-        assertEq(vault.totalDebt(), 200e6, "running total");
+        emit IVault.WithdrawalRecalled(id);
+        _settle(b);
+        assertEq(vault.debtOf(ALICE), 200e6, "advanced");
         assertEq(uint256(vault.withdrawal(id).status), 4, "recalled");
+        _settleActions(_one(_a(ALICE, Batch.DECLARE, 0))); // nothing left pending to recall
+        assertEq(vault.debtOf(ALICE), 200e6, "debt");
+        assertEq(vault.totalDebt(), 200e6, "running total");
     }
 
     function test_tooManyPendingWithdrawals() public {

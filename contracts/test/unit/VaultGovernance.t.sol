@@ -101,41 +101,48 @@ contract VaultGovernanceTest is VaultFixture {
 
     // ---------------------------------------------------------------- assets
 
-    function test_list_readsDecimalsAndStartsUnpriced() public {
+    function test_list_readsDecimalsAndTakesItsFirstMark() public {
         MockERC20 wbtc = new MockERC20("WBTC", "WBTC", 8);
         vm.expectEmit();
-        emit IVault.AssetListed(2, address(wbtc), 8);
+        emit IVault.AssetListed(2, address(wbtc), 8, uint128(60_000 * USD_UNIT), 1500);
         vm.prank(governor);
-        uint16 asset = vault.listAsset(IERC20(address(wbtc)));
+        uint16 asset = vault.listAsset(IERC20(address(wbtc)), uint128(60_000 * USD_UNIT), 1500);
         assertEq(uint256(asset), 2, "asset number");
-        (uint128 price,) = vault.markOf(asset);
-        assertEq(uint256(price), 0, "unpriced");
+        (uint128 price, uint16 haircut) = vault.markOf(asset);
+        assertEq(uint256(price), 60_000 * USD_UNIT, "governance's first price");
+        assertEq(uint256(haircut), 1500, "governance's first haircut");
     }
 
     function test_list_errors() public {
         bytes32 role = vault.GOVERNOR_ROLE();
         vm.expectRevert(abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, operator, role));
         vm.prank(operator);
-        vault.listAsset(IERC20(address(0xAAA)));
+        vault.listAsset(IERC20(address(0xAAA)), 1, 0);
         vm.startPrank(governor);
         vm.expectRevert(abi.encodeWithSelector(IVault.AssetAlreadyListed.selector, address(weth)));
-        vault.listAsset(IERC20(address(weth)));
+        vault.listAsset(IERC20(address(weth)), 1, 0);
         vm.expectRevert(IVault.ZeroAddress.selector);
-        vault.listAsset(IERC20(address(0)));
+        vault.listAsset(IERC20(address(0)), 1, 0);
         MockERC20 odd = new MockERC20("Odd", "ODD", 40);
         vm.expectRevert(abi.encodeWithSelector(IVault.UnsupportedDecimals.selector, uint8(40)));
-        vault.listAsset(IERC20(address(odd)));
+        vault.listAsset(IERC20(address(odd)), 1, 0);
+        // an asset is listed with its first mark (issue 11, finding 9)
+        MockERC20 wbtc = new MockERC20("WBTC", "WBTC", 8);
+        vm.expectRevert(IVault.ListingUnpriced.selector);
+        vault.listAsset(IERC20(address(wbtc)), 0, 0);
+        vm.expectRevert(abi.encodeWithSelector(IVault.InvalidHaircut.selector, uint16(2), uint16(10_001)));
+        vault.listAsset(IERC20(address(wbtc)), 1, 10_001);
         vm.stopPrank();
     }
 
     function test_list_atMost32Assets() public {
         vm.startPrank(governor);
         for (uint256 i = 2; i < 32; ++i) {
-            vault.listAsset(IERC20(address(new MockERC20("T", "T", 18))));
+            vault.listAsset(IERC20(address(new MockERC20("T", "T", 18))), 1, 0);
         }
         MockERC20 extra = new MockERC20("T", "T", 18);
         vm.expectRevert(IVault.TooManyAssets.selector);
-        vault.listAsset(IERC20(address(extra)));
+        vault.listAsset(IERC20(address(extra)), 1, 0);
         vm.stopPrank();
         assertEq(uint256(vault.assetCount()), 32, "count");
     }

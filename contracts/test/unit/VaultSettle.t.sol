@@ -127,10 +127,11 @@ contract VaultSettleTest is VaultFixture {
         assertEq(uint256(price), USD_UNIT, "settlement asset at par (its price is fixed)");
     }
 
-    function test_marks_newAssetStartsUnpriced() public view {
+    /// A listed asset starts at governance's listing mark (issue 11, finding 9), never unpriced.
+    function test_marks_newAssetStartsAtItsListingMark() public view {
         (uint128 price, uint16 haircut) = vault.markOf(WETH);
-        assertEq(uint256(price), 0, "price");
-        assertEq(uint256(haircut), 0, "haircut");
+        assertEq(uint256(price), WETH_LIST_PRICE, "price");
+        assertEq(uint256(haircut), WETH_LIST_HAIRCUT, "haircut");
         (price,) = vault.markOf(USD);
         assertEq(uint256(price), 1e6, "usd at one");
     }

@@ -114,8 +114,12 @@ contract VaultWithdrawalsTest is VaultFixture {
     }
 
     function test_margin_countsHaircutCollateral() public {
-        _deposit(alice, WETH, 1e18);
-        assertEq(vault.freeCollateral(ALICE), int256(1000e6), "unpriced asset counts for nothing");
+        _deposit(alice, WETH, 1e18); // listed at 2000 usd, 20% haircut
+        assertEq(vault.freeCollateral(ALICE), int256(1000e6 + 1600e6), "valued at the listing mark");
+        Batch.Data memory b = _nextBatch();
+        b.marks = _one(_mk(WETH, 5000, 1000 * USD_UNIT));
+        _settle(b);
+        assertEq(vault.freeCollateral(ALICE), int256(1000e6 + 500e6), "valued at the last mark");
         _markWeth(); // 2000 usd, 20% haircut
         assertEq(vault.freeCollateral(ALICE), int256(1000e6 + 1600e6), "haircut value");
         _setIm(ALICE, 2000e6);

@@ -42,6 +42,9 @@ abstract contract VaultFixture is Test {
 
     uint256 internal constant USD_UNIT = 1e6;
     uint256 internal constant WETH_UNIT = 1e18;
+    /// @dev Governance lists weth with its first mark (issue 11, finding 9), the one `_markWeth` posts again.
+    uint128 internal constant WETH_LIST_PRICE = uint128(2000 * USD_UNIT);
+    uint16 internal constant WETH_LIST_HAIRCUT = 2000;
 
     ICrossclearVault internal vault;
     MockERC20 internal usd;
@@ -83,7 +86,7 @@ abstract contract VaultFixture is Test {
 
         vault = _deployVault(IERC20(address(usd)), signerAddrs, 2);
         vm.prank(governor);
-        vault.listAsset(IERC20(address(weth)));
+        vault.listAsset(IERC20(address(weth)), WETH_LIST_PRICE, WETH_LIST_HAIRCUT);
 
         vm.startPrank(operator);
         vault.admitMember(alice);

@@ -198,9 +198,8 @@ class VaultReplay:
         self.accounts[e.account] = e.member
 
     def listed(self, e: AssetListed) -> None:
-        # The constructor marks the settlement asset at one whole token; a new asset counts for nothing.
-        price = 10**e.decimals if e.asset == SETTLEMENT_ASSET else 0
-        self.marks[e.asset] = AssetMark(price, 0, e.decimals)
+        # Listed with its first mark (the settlement asset at one whole token, haircut 0).
+        self.marks[e.asset] = AssetMark(e.price, e.haircut_bps, e.decimals)
 
     def deposited(self, e: Deposited) -> None:
         self.credit(e.account, e.asset, e.amount)

@@ -93,7 +93,14 @@ def _typed(name: str, at: Where, a: dict[str, Any]) -> VaultEvent | None:
         case "MemberAdmitted":
             return MemberAdmitted(at, str(to_checksum_address(a["member"])), int(a["account"]))
         case "AssetListed":
-            return AssetListed(at, int(a["asset"]), str(to_checksum_address(a["token"])), int(a["decimals"]))
+            return AssetListed(
+                at,
+                int(a["asset"]),
+                str(to_checksum_address(a["token"])),
+                int(a["decimals"]),
+                int(a["price"]),
+                int(a["haircutBps"]),
+            )
         case "SignersUpdated":
             return SignersUpdated(at, tuple(str(to_checksum_address(s)) for s in a["signers"]), int(a["threshold"]))
         case "Deposited":

@@ -29,6 +29,8 @@ class AssetListed:
     asset: int
     token: str
     decimals: int
+    price: int  # its first mark (the settlement asset's: one whole unit)
+    haircut_bps: int
 
 
 @dataclass(frozen=True)
