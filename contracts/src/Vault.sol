@@ -391,7 +391,7 @@ contract Vault is VaultBase, IVaultMain {
     /// Returns whether the rows paid out of the default fund's cash on net: Σ of its own rows < 0, which is
     /// its cash change plus the change of the members' debt (advances and repayments move cash and debt
     /// together, and only rows `_applyTransfer` handles change a debt; the word after the sums adds them up).
-    function _applyTransfers(bytes32[] calldata rows) private returns (bool fundPaid) {
+    function _applyTransfers(bytes32[] calldata rows) internal returns (bool fundPaid) {
         uint256 accounts = _accountCount;
         uint256 assets = _assetCount;
         uint256 cash = _ledger[Ledger.DEFAULT_FUND_CASH];
@@ -479,7 +479,7 @@ contract Vault is VaultBase, IVaultMain {
 
     /// @dev One row the fast loop left: validate it, then credit (repaying an advance first) or debit
     /// (drawing an advance for a member's settlement cash, else InsufficientBalance).
-    function _applyTransfer(bytes32 row, uint256 accounts, uint256 assets, uint256 sums) private {
+    function _applyTransfer(bytes32 row, uint256 accounts, uint256 assets, uint256 sums) internal {
         (uint32 account, uint16 asset, int128 amount) = Batch.unpackTransfer(row);
         if (account == 0 || account > accounts || asset >= assets || uint256(row) & TRANSFER_RESERVED != 0) {
             revert MalformedRow(row);

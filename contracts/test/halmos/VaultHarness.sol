@@ -4,6 +4,7 @@ pragma solidity ^0.8.30;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {Vault} from "../../src/Vault.sol";
 import {VaultExtension} from "../../src/VaultExtension.sol";
+import {Ledger} from "../../src/libraries/Ledger.sol";
 import {Margin} from "../../src/libraries/Margin.sol";
 import {MockERC20} from "../utils/MockERC20.sol";
 
@@ -48,6 +49,32 @@ contract VaultHarness is Vault {
         return _spendOutflow(asset, amount);
     }
 
+    /// @dev The settlement path as `settle` runs it: the assembly fast loop, `_applyTransfer` for the rows it
+    /// leaves, then the zero-sum check.
+    function applyTransfers(bytes32[] calldata rows) external returns (bool fundPaid) {
+        return _applyTransfers(rows);
+    }
+
+    /// @dev The reference path: every row through the plain-Solidity `_applyTransfer` (which validates, repays
+    /// and advances), then the same zero-sum check and default-fund test, written out without the fast loop.
+    function applyTransfersReference(bytes32[] calldata rows) external returns (bool fundPaid) {
+        uint256 cash = _ledger[Ledger.DEFAULT_FUND_CASH];
+        int256[] memory acc = new int256[](uint256(MAX_ASSETS) + 1); // per-asset sums, then Σ debt change
+        uint256 sums;
+        assembly ("memory-safe") {
+            sums := add(acc, 0x20)
+        }
+        for (uint256 i; i < rows.length; ++i) {
+            _applyTransfer(rows[i], _accountCount, _assetCount, sums);
+        }
+        for (uint256 a; a < _assetCount; ++a) {
+            // forge-lint: disable-next-line(unsafe-typecast)
+            if (acc[a] != 0) revert NonZeroSum(uint16(a), acc[a]);
+        }
+        // forge-lint: disable-next-line(unsafe-typecast)
+        fundPaid = int256(_ledger[Ledger.DEFAULT_FUND_CASH]) + acc[MAX_ASSETS] < int256(cash);
+    }
+
     // ---------------------------------------------------------------- reads
 
     function requirementInForce(uint32 account) external view returns (uint256 im, uint256 mm) {
@@ -58,6 +85,10 @@ contract VaultHarness is Vault {
         return Margin.effective(_marks[asset]).haircutBps;
     }
 
+    function ledgerWord(uint256 key) external view returns (uint256) {
+        return _ledger[key];
+    }
+
     function outflow(uint16 asset) external view returns (Outflow memory) {
         return _outflow[asset];
     }
@@ -66,6 +97,10 @@ contract VaultHarness is Vault {
 
     function setCounts(uint32 accounts, uint16 assets) external {
         (_accountCount, _assetCount) = (accounts, assets);
+    }
+
+    function setLedger(uint256 key, uint256 word) external {
+        _ledger[key] = word;
     }
 
     function setLoosening(uint64 delay, uint16 bandBps) external {
