@@ -72,6 +72,7 @@ from offchain.audit.events.types import (
     WindDownWithdrawal,
     WithdrawalCancelled,
     WithdrawalExecuted,
+    WithdrawalRecalled,
     WithdrawalRequested,
 )
 from offchain.audit.model import rebuild
@@ -211,6 +212,8 @@ class _Replay:
     rebuild_s: float = 0.0
     book: PositionBook = field(default_factory=PositionBook)
     observed: list[LiquidityAdvanced | AdvanceRepaid] = field(default_factory=list)
+    # the WithdrawalRecalled ids of the settle transaction being read, in order (emitted before its BatchSettled)
+    recalled: list[int] = field(default_factory=list)
     # contribution, margin-call, default and waterfall events of the current transaction not yet matched
     observed_defaults: list[DefaultEvent] = field(default_factory=list)
     # a WindDownWithdrawal waiting for the next event: `executeWithdrawal` after wind-down emits one (for
@@ -304,6 +307,8 @@ class _Replay:
         match event:
             case LiquidityAdvanced() | AdvanceRepaid():
                 self.observed.append(event)
+            case WithdrawalRecalled():
+                self.recalled.append(event.id)
             case ContributionChanged() | MarginCalled() | DefaultDeclared() | DefaultClosed() | WaterfallDraw():
                 self.observed_defaults.append(event)
             case MemberAdmitted():
@@ -404,8 +409,9 @@ class _Replay:
         self.window.reset()
         self.replay.post_marks(batch.marks)
         self.replay.post_requirements(batch.requirements)
+        recalled, self.recalled = self.recalled, []
         try:
-            self.replay.apply_transfers(batch.transfers)
+            self.replay.apply_transfers(batch.transfers, recalled)
         except ReplayError as exc:
             raise Discrepancy(seq, "replay", f"its transfers cannot apply: {exc}") from exc
         self.calls.check_calls(batch, self.replay)

@@ -40,7 +40,8 @@ transaction. `covers` keeps, per COVER of the last batch, what the waterfall che
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import defaultdict, deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from offchain.audit.events.fund import FundError, FundState
@@ -248,12 +249,27 @@ class VaultReplay:
         for r in rows:
             self.requirements[r.account] = (r.im, r.mm)
 
-    def apply_transfers(self, transfers: tuple[Transfer, ...]) -> None:
+    def apply_transfers(self, transfers: tuple[Transfer, ...], recalled: Sequence[int] = ()) -> None:
+        """The batch's transfer rows in order. `recalled`: the ids of the vault's WithdrawalRecalled events
+        in the batch's transaction, in order: a debit beyond the member's balance first brings back its
+        pending withdrawals of that asset (Vault._recallFor) until the balance covers it, and the replay
+        takes them in the same places, so its balances, debts and advance events follow the vault's. An id
+        no debit needed, or of another account or asset, is a ReplayError."""
+        queue = deque(recalled)
         for t in transfers:
             if t.amount >= 0:
                 self.credit(t.account, t.asset, t.amount)
-            else:
-                self.debit(t.account, t.asset, -t.amount, advance=True)
+                continue
+            debit = -t.amount
+            while queue and debit > self.balances.get((t.account, t.asset), 0):
+                p = self.pending.get(queue[0])
+                if p is None or (p.account, p.asset) != (t.account, t.asset):
+                    break
+                self._take_pending(queue.popleft())
+                self.credit(p.account, p.asset, p.amount)
+            self.debit(t.account, t.asset, debit, advance=True)
+        if queue:
+            raise ReplayError(f"the vault recalled withdrawals {list(queue)} that no debit of the batch needed")
 
     def _seize_for_debt(self, account: int, asset: int, amount: int) -> int:
         """After wind-down: of `amount` of `asset` leaving a member, what its debt takes (VaultDefaults)."""

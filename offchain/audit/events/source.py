@@ -41,6 +41,7 @@ from offchain.audit.events.types import (
     WindDownWithdrawal,
     WithdrawalCancelled,
     WithdrawalExecuted,
+    WithdrawalRecalled,
     WithdrawalRequested,
 )
 from offchain.chain.artifacts import load_artifact
@@ -113,6 +114,8 @@ def _typed(name: str, at: Where, a: dict[str, Any]) -> VaultEvent | None:
             return WithdrawalExecuted(at, int(a["id"]))
         case "WithdrawalCancelled":
             return WithdrawalCancelled(at, int(a["id"]))
+        case "WithdrawalRecalled":
+            return WithdrawalRecalled(at, int(a["id"]))
         case "ExitRequested":
             return ExitRequested(at, int(a["account"]))
         case "ExitRequestCancelled":

@@ -73,6 +73,14 @@ class WithdrawalCancelled:
 
 
 @dataclass(frozen=True)
+class WithdrawalRecalled:
+    """Inside `settle`: a debit beyond the member's balance brought this pending withdrawal back first."""
+
+    at: Where
+    id: int
+
+
+@dataclass(frozen=True)
 class LiquidityAdvanced:
     at: Where
     account: int
@@ -228,6 +236,7 @@ VaultEvent = (
     | WithdrawalRequested
     | WithdrawalExecuted
     | WithdrawalCancelled
+    | WithdrawalRecalled
     | ExitRequested
     | ExitRequestCancelled
     | LiquidityAdvanced
