@@ -8,7 +8,9 @@ keep trading, and wind the vault down after the escape period: honest signers ca
 that keeps adding exposure.
 
 The engine serves the exit of a member that is flat (offchain/settlement/builder.py, `serve_exits`): it posts
-IM 0 / MM 0 for it and approves its pending withdrawals within its margin and the assets' outflow budgets.
+IM 0 / MM 0 for it and approves its pending withdrawals within its margin and the assets' outflow budgets. One
+that still holds positions `exit_closeout_after_s` after its request (counted from the block of its latest
+`ExitRequested`, `ExitState.requested_at`) is closed out by auction (offchain/defaults/closeout.py), then served.
 
 `ExitWatcher.poll` reads, with `eth_getLogs` from the block after its last poll (the first poll scans the
 history from block 0, `chunk_blocks` at a time), the events that open and close exit requests and
