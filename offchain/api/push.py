@@ -32,7 +32,6 @@ import orjson
 from offchain.api.errors import ApiError
 from offchain.ledger import webhooks_store
 from offchain.ledger.handles import Connection, Engine
-from offchain.ledger.schema import EXIT_CLOSEOUT_KIND
 from offchain.ledger.views import batches, defaults, fills, margin, positions
 
 Event = dict[str, Any]
@@ -115,7 +114,7 @@ def member_events(
     for dr in defaults.defaults_since(conn, account, cursor.default):
         out.append(
             {
-                "type": "exit_closeout" if dr.kind == EXIT_CLOSEOUT_KIND else "default",
+                "type": "exit_closeout" if dr.kind == defaults.EXIT_CLOSEOUT_KIND else "default",
                 "id": dr.id,
                 "status": dr.status,
                 "declared_sequence": dr.declared_sequence,

@@ -60,13 +60,12 @@ from offchain.defaults.auction import (
 from offchain.ingest.service import AckStatus, Ingestor, wall_clock_ms
 from offchain.ledger import auctions as store
 from offchain.ledger.alerts import record_alert
-from offchain.ledger.auctions import TrancheRow
+from offchain.ledger.auctions import DEFAULT_KIND, EXIT_CLOSEOUT_KIND, TrancheRow
 from offchain.ledger.defaults import member_status
 from offchain.ledger.fills_store import live_positions
 from offchain.ledger.handles import Connection, Engine
 from offchain.ledger.instruments import load_instruments
 from offchain.ledger.prices import guarded_mark
-from offchain.ledger.schema import DEFAULT_KIND, EXIT_CLOSEOUT_KIND
 from offchain.marketdata.index import IndexRule
 
 log = logging.getLogger("crossclear.auction")

@@ -12,7 +12,8 @@ from sqlalchemy import Connection, Row, and_, func, insert, select, update
 
 from offchain.core.bid import Bid
 from offchain.ledger import schema as t
-from offchain.ledger.schema import DEFAULT_KIND, EXIT_CLOSEOUT_KIND
+from offchain.ledger.schema import DEFAULT_KIND as DEFAULT_KIND  # re-exported: a LiveDefault's kinds
+from offchain.ledger.schema import EXIT_CLOSEOUT_KIND as EXIT_CLOSEOUT_KIND
 
 OPEN, CLEARED = "open", "cleared"
 WITHDRAWN = "withdrawn"  # a bid's outcome when its tranche was withdrawn (its close-out ended before it cleared)

@@ -10,7 +10,10 @@ from typing import Any, Literal, cast, get_args
 from sqlalchemy import Connection, and_, func, or_, select
 
 from offchain.ledger import schema as t
-from offchain.ledger.schema import DEFAULT_KIND
+
+# What a DefaultRecord's kind may be, re-exported for readers outside the ledger.
+from offchain.ledger.schema import DEFAULT_KIND as DEFAULT_KIND
+from offchain.ledger.schema import EXIT_CLOSEOUT_KIND as EXIT_CLOSEOUT_KIND
 
 
 @dataclass(frozen=True)
