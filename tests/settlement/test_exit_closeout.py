@@ -18,6 +18,7 @@ from offchain.chain.errors import RevertedError
 from offchain.chain.vault import vault_sender
 from offchain.core.bid import Bid, auctions_domain
 from offchain.defaults.auction import AUCTION_VENUE, AuctionParams
+from offchain.defaults.closeout import CloseoutTimingError, auction_time_s
 from offchain.devnet.runtime import auction_house, ingestor, settlement_engine
 from offchain.ingest.service import AckStatus
 from offchain.ledger import schema as t
@@ -49,8 +50,13 @@ def test_an_exiting_member_keeping_its_position_is_closed_out_by_auction_and_ser
     d.vault.set_outflow_budget(operator, 0, BUDGET)
     advance(d, d.vault.outflow_period())
     d.prices(btc=MARK)
+    # A delay leaving the auction no time before the vault's E (7 days; loosening delay 0 here) is refused.
+    too_late = 7 * 24 * 3600 - auction_time_s(AuctionParams())
+    with pytest.raises(CloseoutTimingError, match="exit_closeout_after_s"):
+        settlement_engine(d.spec, d.db, exit_closeout_after_s=too_late)
     engine = settlement_engine(d.spec, d.db, clock=ChainClock(d.vault.w3), exit_closeout_after_s=DELAY)
     assert engine.closeout_delay() == DELAY
+    assert settlement_engine(d.spec, d.db).closeout_delay() == 7 * 24 * 3600 // 4  # unset: E / 4
     ing = ingestor(d.spec, d.db, clock=d.now_ms)
     house = auction_house(d.spec, d.db, PARAMS, ing, fill_clock_ms=d.now_ms)
     account = d.member(FUND).account
