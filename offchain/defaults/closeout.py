@@ -18,8 +18,8 @@ The request counts from the block of its latest `ExitRequested` (the vault emits
 clock, docs/contracts.md "Forced exit"). The delay must leave the auction its time before E: a close-out of
 `ceil(10000 / tranche_bps)` tranches takes that many `interval_s` (one more for the last fills to settle), and
 the IM 0 it ends with is in force only a loosening delay `L` after it is posted. `closeout_delay` refuses a delay
-`>= E - L - auction time`; the default is E / 4 (42 hours of the production E of 7 days, leaving 4.8 days
-of re-offers after L = 1 day; docs/defaults.md).
+`>= E - L - auction time`; the default is E / 4 (42 hours of the production E of 7 days, leaving about 4.2 days
+of re-offers before E once L = 1 day is set aside; docs/defaults.md).
 
 A member may cancel its request (`cancelExit`) at any time, on-chain. Before the close-out starts, it simply
 becomes `active` again. During the close-out, the cancel ends it at the engine's next step (`cancelled`): an
