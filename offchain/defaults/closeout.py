@@ -68,6 +68,18 @@ def closeout_delay(escape_period_s: int, loosening_delay_s: int, params: Auction
     return delay
 
 
+def delay_in_force(
+    escape_period_s: int, loosening_delay_s: int, params: AuctionParams, configured: int | None
+) -> tuple[int, str | None]:
+    """What the engine uses at a step: `closeout_delay`, or 0 with the reason when none fits any more (governance
+    shortened E under the delay after the engine started): closing out at once beats letting a member wind the
+    vault down."""
+    try:
+        return closeout_delay(escape_period_s, loosening_delay_s, params, configured), None
+    except CloseoutTimingError as exc:
+        return 0, str(exc)
+
+
 @dataclass(frozen=True)
 class CloseoutChange:
     closeout: int  # its id (the auction number)

@@ -48,7 +48,7 @@ from offchain.core.batch import ASSESS, COVER
 from offchain.core.waterfall import Draw
 from offchain.defaults.auction import AuctionParams
 from offchain.defaults.chain import VaultFundView, waterfall_events
-from offchain.defaults.closeout import CloseoutTimingError, closeout_delay, sync_closeouts
+from offchain.defaults.closeout import closeout_delay, delay_in_force, sync_closeouts
 from offchain.errors import CrossclearError
 from offchain.ledger import batches
 from offchain.ledger.alerts import record_alert
@@ -248,26 +248,24 @@ class SettlementEngine:
             return StepResult("idle")
         return self._submit(payload, None)
 
+    def _auction_params(self) -> AuctionParams:
+        return AuctionParams() if self.builder.defaults is None else self.builder.defaults.config.auction
+
     def closeout_delay(self) -> int:
         """The exit close-out delay against the vault's E and loosening delay now (CloseoutTimingError if none
         fits)."""
-        params = AuctionParams() if self.builder.defaults is None else self.builder.defaults.config.auction
-        return closeout_delay(
-            self.vault.escape_period(), self.vault.loosening_delay(), params, self.exit_closeout_after_s
-        )
+        e, loosening = self.vault.escape_period(), self.vault.loosening_delay()
+        return closeout_delay(e, loosening, self._auction_params(), self.exit_closeout_after_s)
 
     def _sync_closeouts(self, conn: Connection, exits: ExitState, tip: ChainTip) -> None:
         """Start and end exit close-outs for the open requests (the auction house runs them)."""
         delay = 0
         if exits.open:
-            try:
-                delay = self.closeout_delay()
-                self._closeout_misconfigured = False
-            except CloseoutTimingError as exc:
-                # E shortened under the configured delay: close out at once rather than let a member wind down.
-                if not self._closeout_misconfigured:
-                    record_alert(conn, self.clock.now_ms(), "exit_closeout_misconfigured", self.node, str(exc))
-                self._closeout_misconfigured = True
+            e, loosening = self.vault.escape_period(), self.vault.loosening_delay()
+            delay, error = delay_in_force(e, loosening, self._auction_params(), self.exit_closeout_after_s)
+            if error is not None and not self._closeout_misconfigured:  # one alert per episode
+                record_alert(conn, self.clock.now_ms(), "exit_closeout_misconfigured", self.node, error)
+            self._closeout_misconfigured = error is not None
         for c in sync_closeouts(
             conn, exits.open, exits.requested_at, delay, exits.chain_time, tip.sequence, self.clock.now_ms()
         ):

@@ -23,6 +23,7 @@ from offchain.defaults.closeout import (
     CloseoutTimingError,
     auction_time_s,
     closeout_delay,
+    delay_in_force,
     sync_closeouts,
 )
 from offchain.defaults.house import AuctionHouse
@@ -183,6 +184,10 @@ def test_the_default_delay_is_a_quarter_of_the_escape_period_and_must_leave_the_
             closeout_delay(7 * DAY, DAY, params, bad)
     with pytest.raises(CloseoutTimingError):  # an escape period too short for even the default
         closeout_delay(4 * auction_time_s(params) // 3, 0, params, None)
+    # At a step, after governance shortened E under the delay: close out at once, and say why.
+    assert delay_in_force(7 * DAY, DAY, params, 42 * 3600) == (42 * 3600, None)
+    delay, error = delay_in_force(2 * DAY, DAY, params, 42 * 3600)
+    assert delay == 0 and error is not None and "below escapePeriod 172800" in error
 
 
 # ---------------------------------------------------------------- starting and ending
