@@ -223,6 +223,9 @@ class _Replay:
     # payout's replay claims the estate itself); alone, it is anyone's `netEstateForDebt`
     estate_claim: EstateClaimed | None = None
     tx: bytes = b""
+    # exit requests cancelled since the last batch: an exit close-out's fill ingested while one was open may
+    # settle in the batch after the cancel (`auction-fill`, checks/calls.py)
+    exits_cancelled: set[int] = field(default_factory=set)
 
     def apply(self, event: VaultEvent) -> None:
         if event.at.tx_hash != self.tx:
@@ -337,6 +340,7 @@ class _Replay:
                 replay.exits.add(event.account)
             case ExitRequestCancelled():
                 replay.exits.discard(event.account)
+                self.exits_cancelled.add(event.account)
             case WindDownTriggered():
                 replay.wound_down = True
             case WindDownWithdrawal():
@@ -392,7 +396,11 @@ class _Replay:
             self.anchors.check(batch, ctx)
         self.fills.check(seq, batch.as_of, published, members)
         if ctx is not None:
-            check_close_outs(batch, published, ctx, self.book.positions, members, self.replay, self.anchors.registry)
+            exiting = frozenset(self.replay.exits | self.exits_cancelled)
+            check_close_outs(
+                batch, published, ctx, self.book.positions, members, self.replay, self.anchors.registry, exiting
+            )
+        self.exits_cancelled = set()
         operators = (
             self.operators.among({t.account for t in batch.transfers if t.amount < 0}, self.replay.accounts, block)
             if ctx is None

@@ -186,6 +186,7 @@ def apply_writes(conn: Connection, w: DefaultWrites) -> None:
         conn.execute(
             insert(d).values(
                 account=x.account,
+                kind=t.DEFAULT_KIND,
                 status=DECLARED,
                 declared_sequence=x.declared_sequence,
                 declared_at=x.declared_at,
@@ -210,7 +211,8 @@ def store_chain_draws(conn: Connection, sequence: int, events: Sequence[tuple[in
     """Store (defaulter, draw) WaterfallDraw events of confirmed batch `sequence` (source 'chain') against
     the defaults they served (the latest default of each defaulter)."""
     d = t.defaults
-    ids: Mapping[int, int] = {account: i for i, account in conn.execute(select(d.c.id, d.c.account).order_by(d.c.id))}
+    defaults_only = select(d.c.id, d.c.account).where(d.c.kind == t.DEFAULT_KIND)  # not exit close-outs
+    ids: Mapping[int, int] = {account: i for i, account in conn.execute(defaults_only.order_by(d.c.id))}
     missing = {defaulter for defaulter, _ in events if defaulter not in ids}
     if missing:
         raise LookupError(f"batch {sequence} drew on the waterfall for {sorted(missing)}, unknown to the ledger")
