@@ -237,7 +237,8 @@ contract VaultDefaults is VaultStorage {
     }
 
     /// @dev Contribution row: account [255..224] | zero [223..128] | amount int128 [127..0], members only,
-    /// amount != 0. A positive amount moves the member's cash (no advance) into its contribution; a negative
+    /// amount != 0. A positive amount moves the member's cash (no advance; beyond its cash, its pending cash
+    /// withdrawals are recalled first, `_recallFor`) into its contribution; a negative
     /// one returns contribution value to its cash, never while a default is open.
     function _applyContributions(bytes32[] calldata rows) private {
         uint256 accounts = _accountCount;
@@ -251,6 +252,9 @@ contract VaultDefaults is VaultStorage {
             if (amount > 0) {
                 // forge-lint: disable-next-line(unsafe-typecast)
                 uint256 a = uint256(int256(amount)); // positive
+                // A request made between signing and inclusion cannot dodge the contribution: its pending
+                // withdrawals of cash come back first, as for a transfer debit (finding 7's rule).
+                _recallFor(account, Ledger.SETTLEMENT_ASSET, Ledger.key(account, Ledger.SETTLEMENT_ASSET), a);
                 _ledger.debit(account, Ledger.SETTLEMENT_ASSET, a, false);
                 _ledger.add(Ledger.DEFAULT_FUND, Ledger.SETTLEMENT_ASSET, a);
                 value = DefaultFund.contribute(_fund, account, a);
@@ -290,7 +294,8 @@ contract VaultDefaults is VaultStorage {
     ///    `Uncovered(remaining)`;
     ///  - CLOSE (amount 0, debt 0): closes the default;
     ///  - ASSESS (amount > 0): layer 5 for the last COVER, min(amount, what it left uncovered) (RowAdjusted
-    ///    when less), only once the pool (layer 4) is empty.
+    ///    when less), only once the pool (layer 4) is empty; beyond the member's cash its pending cash
+    ///    withdrawals are recalled first (`_recallFor`), the rest becomes its debt.
     function _applyDefaultActions(bytes32[] calldata rows) private {
         uint256 accounts = _accountCount;
         uint256 remaining; // of the last COVER, still to be assessed
@@ -334,6 +339,9 @@ contract VaultDefaults is VaultStorage {
                     amount = uint128(remaining); // < amount
                 }
                 if (_fund.value != 0) revert IVault.LayerNotExhausted(Waterfall.L4_POOL);
+                // Its pending withdrawals of cash come back first, as for a transfer debit (finding 7's rule);
+                // only what they and its cash do not cover becomes its debt.
+                _recallFor(account, Ledger.SETTLEMENT_ASSET, Ledger.key(account, Ledger.SETTLEMENT_ASSET), amount);
                 Waterfall.assess(_ledger, _fund, defaulter, account, amount);
                 remaining -= amount;
             } else {
