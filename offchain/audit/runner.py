@@ -212,7 +212,8 @@ class _Replay:
     rebuild_s: float = 0.0
     book: PositionBook = field(default_factory=PositionBook)
     observed: list[LiquidityAdvanced | AdvanceRepaid] = field(default_factory=list)
-    # the WithdrawalRecalled ids of the settle transaction being read, in order (emitted before its BatchSettled)
+    # the WithdrawalRecalled ids of the settle transaction being read, in order (emitted before its BatchSettled:
+    # by its transfer rows, contribution rows, DECLAREs and ASSESS rows, in that order)
     recalled: list[int] = field(default_factory=list)
     # contribution, margin-call, default and waterfall events of the current transaction not yet matched
     observed_defaults: list[DefaultEvent] = field(default_factory=list)
@@ -411,7 +412,8 @@ class _Replay:
         self.replay.post_requirements(batch.requirements)
         recalled, self.recalled = self.recalled, []
         try:
-            self.replay.apply_transfers(batch.transfers, recalled)
+            # a proposal has no events yet: the vault will recall what the rules recall
+            self.replay.apply_transfers(batch.transfers, None if proposal else recalled)
         except ReplayError as exc:
             raise Discrepancy(seq, "replay", f"its transfers cannot apply: {exc}") from exc
         self.calls.check_calls(batch, self.replay)
