@@ -96,6 +96,10 @@ contract VaultDefaults is VaultStorage {
     /// @param asset The asset seized.
     function seizeCollateralForDebt(uint32 account, uint16 asset) external onlyDelegated {
         _requireWoundDownAsset(asset);
+        _seizeBalanceForDebt(account, asset);
+    }
+
+    function _seizeBalanceForDebt(uint32 account, uint16 asset) private {
         uint256 seized = _seizeForDebt(account, asset, _ledger.balanceOf(account, asset));
         if (seized == 0) return;
         _ledger[Ledger.key(account, asset)] -= seized; // <= its balance (the low half)
@@ -110,12 +114,53 @@ contract VaultDefaults is VaultStorage {
     /// @param asset The asset of the estate netted.
     function netEstateForDebt(uint32 account, uint16 asset) external onlyDelegated {
         _requireWoundDownAsset(asset);
+        _netEstate(account, asset);
+    }
+
+    function _netEstate(uint32 account, uint16 asset) private {
         if (_ledger.debtOf(account) == 0 || DefaultFund.sharesOf(_fund, account) == 0) return;
         uint256 rest = _claimEstate(account, asset); // taken off what the vault owes: owed again, as a balance
         if (rest != 0) {
             _ledger.add(account, asset, rest); // the debt is covered whole when something is left
             _totalOwed[asset] += rest;
         }
+    }
+
+    /// @notice After wind-down, anyone (IVaultExtension.closeDefaultAfterWindDown): close `account`'s open
+    /// default by the waterfall's own order, since no batch (no COVER, no CLOSE) lands any more and an open
+    /// default would keep operator capital (layer 3) in the vault for good (DefaultsOpen). What the defaulter
+    /// still owes is covered by, in order: (1) its own balances, every asset in asset order, exactly as
+    /// `seizeCollateralForDebt` (cash one for one, collateral at its last mark, rounded up; DebtCollateralSeized);
+    /// (2) its contribution, which at the wind-down is its part of the estate: netted per asset exactly as
+    /// `netEstateForDebt` (EstateClaimed); (3) operator capital's cash, up to the debt left, into the default
+    /// fund's cash, i.e. the estate (WaterfallDraw layer 3). What is still owed then stays the defaulter's debt:
+    /// a loss of the estate (the pool's shares, layer 4), which every later recovery of it (a seizure, a netting
+    /// of its estate part) still reduces. The default closes (DefaultClosed), and operator capital's rest is
+    /// payable by `windDownWithdrawSystem`. Layer 5 (assessments) needs batches: none after the wind-down.
+    /// @param account The member in default.
+    function closeDefaultAfterWindDown(uint32 account) external onlyDelegated {
+        if (!_woundDown) revert IVault.NotWoundDown();
+        if (!DefaultFund.isOpen(_fund, account)) revert IVault.NotInDefault(account);
+        uint256 assets = _assetCount;
+        for (uint256 a; a < assets; ++a) {
+            // forge-lint: disable-next-line(unsafe-typecast)
+            _seizeBalanceForDebt(account, uint16(a)); // a < MAX_ASSETS
+        }
+        for (uint256 a; a < assets; ++a) {
+            // forge-lint: disable-next-line(unsafe-typecast)
+            _netEstate(account, uint16(a)); // a < MAX_ASSETS
+        }
+        uint256 paid = Math.min(_ledger.debtOf(account), _ledger.balanceOf(Ledger.OPERATOR_CAPITAL, Ledger.SETTLEMENT_ASSET));
+        if (paid != 0) {
+            _ledger.debit(Ledger.OPERATOR_CAPITAL, Ledger.SETTLEMENT_ASSET, paid, false);
+            _ledger.add(Ledger.DEFAULT_FUND, Ledger.SETTLEMENT_ASSET, paid);
+            _ledger.reduceDebt(account, paid);
+            emit IVault.WaterfallDraw(
+                account, Waterfall.L3_OPERATOR, Ledger.OPERATOR_CAPITAL, Ledger.SETTLEMENT_ASSET, paid, paid
+            );
+        }
+        DefaultFund.close(_fund, account);
+        emit IVault.DefaultClosed(account);
     }
 
     /// @notice The forced exit (IVaultExtension.forceWindDown), run here for the extension's code size. The
