@@ -259,6 +259,7 @@ class _Replay:
             self._advances_match(f"transaction 0x{self.tx.hex()}", None)
         if self.observed_defaults:
             self._default_events_match(f"transaction 0x{self.tx.hex()}", None)
+        self.replay.netted = set()
 
     def _default_events_match(self, where: str, seq: int | None) -> None:
         mine = self.replay.take_default_events()
@@ -310,6 +311,11 @@ class _Replay:
                 self.observed.append(event)
             case WithdrawalRecalled():
                 self.recalled.append(event.id)
+            case DefaultClosed() if replay.wound_down:
+                # no batch after the wind-down: anyone's closeDefaultAfterWindDown (its seizures and nettings
+                # were applied from their own events; the layer-3 draw and the close are the rules' to give)
+                self.observed_defaults.append(event)
+                replay.close_default_after_wind_down(event.account)
             case ContributionChanged() | MarginCalled() | DefaultDeclared() | DefaultClosed() | WaterfallDraw():
                 self.observed_defaults.append(event)
             case MemberAdmitted():

@@ -34,7 +34,10 @@ fund's liquidity advance). Rules:
    does anyone's `seizeCollateralForDebt` (`DebtCollateralSeized`). Anyone's `netEstateForDebt` makes a
    debtor's claim of the estate as its own withdrawal would, its debt netting first; what exceeds the debt
    becomes its balance (an `EstateClaimed` with no payout). System accounts are paid out whole (the vault
-   refuses the default fund's while pool shares exist, operator capital while a default is open).
+   refuses the default fund's while pool shares exist, operator capital while a default is open). Anyone's
+   `closeDefaultAfterWindDown` closes a default left open: the defaulter's balances and its part of the estate
+   first (as the seizure and the netting above), then operator capital's cash up to the debt left (layer 3);
+   what is still owed stays its debt.
 
 The replay records the events it would emit (advances and repayments; contribution, margin-call, default
 and waterfall events) so that the runner can compare them with the ones the vault did emit in the same
@@ -167,6 +170,9 @@ class VaultReplay:
     # settle transaction, compared with them (None for a proposal: nothing on-chain yet)
     recalls: list[int] = field(default_factory=list)
     observed_recalls: list[int] | None = None
+    # (account, asset) of the estate nettings of the current transaction (a close after the wind-down checks
+    # that it netted every asset's part before drawing operator capital); the runner clears it per transaction
+    netted: set[tuple[int, int]] = field(default_factory=set)
 
     # ------------------------------------------------------------ primitives (Ledger.sol)
 
@@ -375,16 +381,62 @@ class VaultReplay:
         if not self.debt.get(e.account, 0):
             raise ReplayError(f"estate of account {e.account} netted without a debt")
         claimed = self.estate_claimed[(e.account, e.asset)]
+        self.netted.add((e.account, e.asset))
         payout = self._claim_estate(e.account, e.asset)
         due = self.estate_claimed[(e.account, e.asset)] - claimed
         self.balances[(e.account, e.asset)] = self.balances.get((e.account, e.asset), 0) + payout
         self.total_owed[e.asset] += payout
         return due, due - payout
 
+    def close_default_after_wind_down(self, account: int) -> None:
+        """Anyone's `closeDefaultAfterWindDown` (VaultDefaults), at its DefaultClosed: the defaulter's balances
+        (DebtCollateralSeized) and its part of the estate (EstateClaimed, each asset once) were applied from
+        their events before it; what is still owed then, operator capital's cash pays into the default fund up
+        to the debt (a layer-3 WaterfallDraw); the rest stays its debt (the estate's loss); the default closes.
+        A layer-3 draw while the defaulter's own resources were left undrawn is a ReplayError."""
+        if not self.wound_down:
+            raise ReplayError(f"default of account {account} closed outside a batch before the wind-down")
+        if not self.fund.is_open(account):
+            raise ReplayError(f"default of account {account} closed at the wind-down but not open")
+        debt = self.debt.get(account, 0)
+        if debt:
+            for asset in sorted(self.marks):
+                if self.balances.get((account, asset), 0):
+                    raise ReplayError(
+                        f"account {account}'s default closed owing {debt} with its asset {asset} left unseized"
+                    )
+                if self._estate_due(account, asset) and (account, asset) not in self.netted:
+                    raise ReplayError(
+                        f"account {account}'s default closed owing {debt} without netting its part of asset {asset}"
+                    )
+        paid = min(debt, self.balances.get((OPERATOR_CAPITAL_ACCOUNT, SETTLEMENT_ASSET), 0))
+        if paid:
+            self.debit(OPERATOR_CAPITAL_ACCOUNT, SETTLEMENT_ASSET, paid, advance=False)
+            self.balances[(DEFAULT_FUND_ACCOUNT, SETTLEMENT_ASSET)] += paid
+            self.debt[account] = debt - paid
+            self.default_events.append(
+                ("draw", account, int(Layer.OPERATOR_CAPITAL), OPERATOR_CAPITAL_ACCOUNT, SETTLEMENT_ASSET, paid, paid)
+            )
+        self.fund.close(account)
+        self.default_events.append(("closed", account))
+        self.netted = set()
+
+    def _estate_due(self, account: int, asset: int) -> int:
+        """What `account` may claim of the estate in `asset` now (VaultExtension.estateClaimOf)."""
+        shares = self._estate_share(account)
+        if not shares or not self.fund.shares:
+            return 0
+        balance = self.balances.get((DEFAULT_FUND_ACCOUNT, asset), 0)
+        entitled = (balance + self.estate_out[asset]) * shares // self.fund.shares
+        return max(entitled - self.estate_claimed[(account, asset)], 0)
+
+    def _estate_share(self, account: int) -> int:
+        k = self.fund.stakes.get(account)
+        return k.shares if k is not None and k.epoch == self.fund.epoch else 0
+
     def _claim_estate(self, account: int, asset: int) -> int:
         """VaultDefaults.claimEstate: the member's pro-rata part of the default fund's estate in `asset`."""
-        k = self.fund.stakes.get(account)
-        shares = k.shares if k is not None and k.epoch == self.fund.epoch else 0
+        shares = self._estate_share(account)
         if not shares or not self.fund.shares:
             return 0
         balance = self.balances.get((DEFAULT_FUND_ACCOUNT, asset), 0)
