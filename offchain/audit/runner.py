@@ -98,6 +98,7 @@ class AuditReport:
     assets: tuple[AssetSolvency, ...]
     seconds: float
     timings: dict[str, float]
+    recalls: int = 0  # withdrawals the vault recalled inside settle (WithdrawalRecalled), each matched by the replay
 
 
 class Auditor:
@@ -186,6 +187,7 @@ class Auditor:
             assets=tuple(solvency),
             seconds=time.perf_counter() - started,
             timings=timings,
+            recalls=state.recalls_seen,
         )
 
 
@@ -215,6 +217,7 @@ class _Replay:
     # the WithdrawalRecalled ids of the settle transaction being read, in order (emitted before its BatchSettled:
     # by its transfer rows, contribution rows, DECLAREs and ASSESS rows, in that order)
     recalled: list[int] = field(default_factory=list)
+    recalls_seen: int = 0  # of them, in the batches replayed so far
     # contribution, margin-call, default and waterfall events of the current transaction not yet matched
     observed_defaults: list[DefaultEvent] = field(default_factory=list)
     # a WindDownWithdrawal waiting for the next event: `executeWithdrawal` after wind-down emits one (for
@@ -429,6 +432,8 @@ class _Replay:
             self.replay.apply_default_rows(batch.contributions, batch.margin_calls, batch.default_actions)
         except ReplayError as exc:
             raise Discrepancy(seq, "replay", f"its default rows cannot apply: {exc}") from exc
+        if not proposal:
+            self.recalls_seen += len(recalled)
         emitted = self.replay.take_default_events()
         # a proposal has no events yet: the vault will emit what the rules give
         observed = list(emitted) if proposal else VaultReplay.observed_defaults(self.observed_defaults)
