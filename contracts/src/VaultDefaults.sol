@@ -96,6 +96,10 @@ contract VaultDefaults is VaultStorage {
     /// @param asset The asset seized.
     function seizeCollateralForDebt(uint32 account, uint16 asset) external onlyDelegated {
         _requireWoundDownAsset(asset);
+        _seizeBalanceForDebt(account, asset);
+    }
+
+    function _seizeBalanceForDebt(uint32 account, uint16 asset) private {
         uint256 seized = _seizeForDebt(account, asset, _ledger.balanceOf(account, asset));
         if (seized == 0) return;
         _ledger[Ledger.key(account, asset)] -= seized; // <= its balance (the low half)
@@ -110,12 +114,53 @@ contract VaultDefaults is VaultStorage {
     /// @param asset The asset of the estate netted.
     function netEstateForDebt(uint32 account, uint16 asset) external onlyDelegated {
         _requireWoundDownAsset(asset);
+        _netEstate(account, asset);
+    }
+
+    function _netEstate(uint32 account, uint16 asset) private {
         if (_ledger.debtOf(account) == 0 || DefaultFund.sharesOf(_fund, account) == 0) return;
         uint256 rest = _claimEstate(account, asset); // taken off what the vault owes: owed again, as a balance
         if (rest != 0) {
             _ledger.add(account, asset, rest); // the debt is covered whole when something is left
             _totalOwed[asset] += rest;
         }
+    }
+
+    /// @notice After wind-down, anyone (IVaultExtension.closeDefaultAfterWindDown): close `account`'s open
+    /// default by the waterfall's own order, since no batch (no COVER, no CLOSE) lands any more and an open
+    /// default would keep operator capital (layer 3) in the vault for good (DefaultsOpen). What the defaulter
+    /// still owes is covered by, in order: (1) its own balances, every asset in asset order, exactly as
+    /// `seizeCollateralForDebt` (cash one for one, collateral at its last mark, rounded up; DebtCollateralSeized);
+    /// (2) its contribution, which at the wind-down is its part of the estate: netted per asset exactly as
+    /// `netEstateForDebt` (EstateClaimed); (3) operator capital's cash, up to the debt left, into the default
+    /// fund's cash, i.e. the estate (WaterfallDraw layer 3). What is still owed then stays the defaulter's debt:
+    /// a loss of the estate (the pool's shares, layer 4), which every later recovery of it (a seizure, a netting
+    /// of its estate part) still reduces. The default closes (DefaultClosed), and operator capital's rest is
+    /// payable by `windDownWithdrawSystem`. Layer 5 (assessments) needs batches: none after the wind-down.
+    /// @param account The member in default.
+    function closeDefaultAfterWindDown(uint32 account) external onlyDelegated {
+        if (!_woundDown) revert IVault.NotWoundDown();
+        if (!DefaultFund.isOpen(_fund, account)) revert IVault.NotInDefault(account);
+        uint256 assets = _assetCount;
+        for (uint256 a; a < assets; ++a) {
+            // forge-lint: disable-next-line(unsafe-typecast)
+            _seizeBalanceForDebt(account, uint16(a)); // a < MAX_ASSETS
+        }
+        for (uint256 a; a < assets; ++a) {
+            // forge-lint: disable-next-line(unsafe-typecast)
+            _netEstate(account, uint16(a)); // a < MAX_ASSETS
+        }
+        uint256 paid = Math.min(_ledger.debtOf(account), _ledger.balanceOf(Ledger.OPERATOR_CAPITAL, Ledger.SETTLEMENT_ASSET));
+        if (paid != 0) {
+            _ledger.debit(Ledger.OPERATOR_CAPITAL, Ledger.SETTLEMENT_ASSET, paid, false);
+            _ledger.add(Ledger.DEFAULT_FUND, Ledger.SETTLEMENT_ASSET, paid);
+            _ledger.reduceDebt(account, paid);
+            emit IVault.WaterfallDraw(
+                account, Waterfall.L3_OPERATOR, Ledger.OPERATOR_CAPITAL, Ledger.SETTLEMENT_ASSET, paid, paid
+            );
+        }
+        DefaultFund.close(_fund, account);
+        emit IVault.DefaultClosed(account);
     }
 
     /// @notice The forced exit (IVaultExtension.forceWindDown), run here for the extension's code size. The
@@ -237,7 +282,8 @@ contract VaultDefaults is VaultStorage {
     }
 
     /// @dev Contribution row: account [255..224] | zero [223..128] | amount int128 [127..0], members only,
-    /// amount != 0. A positive amount moves the member's cash (no advance) into its contribution; a negative
+    /// amount != 0. A positive amount moves the member's cash (no advance; beyond its cash, its pending cash
+    /// withdrawals are recalled first, `_recallFor`) into its contribution; a negative
     /// one returns contribution value to its cash, never while a default is open.
     function _applyContributions(bytes32[] calldata rows) private {
         uint256 accounts = _accountCount;
@@ -251,6 +297,9 @@ contract VaultDefaults is VaultStorage {
             if (amount > 0) {
                 // forge-lint: disable-next-line(unsafe-typecast)
                 uint256 a = uint256(int256(amount)); // positive
+                // A request made between signing and inclusion cannot dodge the contribution: its pending
+                // withdrawals of cash come back first, as for a transfer debit (finding 7's rule).
+                _recallFor(account, Ledger.SETTLEMENT_ASSET, Ledger.key(account, Ledger.SETTLEMENT_ASSET), a);
                 _ledger.debit(account, Ledger.SETTLEMENT_ASSET, a, false);
                 _ledger.add(Ledger.DEFAULT_FUND, Ledger.SETTLEMENT_ASSET, a);
                 value = DefaultFund.contribute(_fund, account, a);
@@ -290,7 +339,8 @@ contract VaultDefaults is VaultStorage {
     ///    `Uncovered(remaining)`;
     ///  - CLOSE (amount 0, debt 0): closes the default;
     ///  - ASSESS (amount > 0): layer 5 for the last COVER, min(amount, what it left uncovered) (RowAdjusted
-    ///    when less), only once the pool (layer 4) is empty.
+    ///    when less), only once the pool (layer 4) is empty; beyond the member's cash its pending cash
+    ///    withdrawals are recalled first (`_recallFor`), the rest becomes its debt.
     function _applyDefaultActions(bytes32[] calldata rows) private {
         uint256 accounts = _accountCount;
         uint256 remaining; // of the last COVER, still to be assessed
@@ -334,6 +384,9 @@ contract VaultDefaults is VaultStorage {
                     amount = uint128(remaining); // < amount
                 }
                 if (_fund.value != 0) revert IVault.LayerNotExhausted(Waterfall.L4_POOL);
+                // Its pending withdrawals of cash come back first, as for a transfer debit (finding 7's rule);
+                // only what they and its cash do not cover becomes its debt.
+                _recallFor(account, Ledger.SETTLEMENT_ASSET, Ledger.key(account, Ledger.SETTLEMENT_ASSET), amount);
                 Waterfall.assess(_ledger, _fund, defaulter, account, amount);
                 remaining -= amount;
             } else {

@@ -201,6 +201,14 @@ contract VaultExtension is VaultBase, IVaultExtension {
     }
 
     /// @inheritdoc IVaultExtension
+    /// @dev Permissionless, so a default left open at the wind-down cannot keep operator capital in the vault.
+    /// Runs in VaultDefaults.
+    function closeDefaultAfterWindDown(uint32 account) external nonReentrant {
+        account; // named for the ABI; the module decodes it from msg.data
+        _delegate(_defaults, msg.data);
+    }
+
+    /// @inheritdoc IVaultExtension
     /// @dev The role check here; the payout runs in VaultDefaults (this contract's code size).
     function windDownWithdrawSystem(uint32 account, uint16 asset, address to)
         external

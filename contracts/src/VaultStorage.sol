@@ -3,6 +3,7 @@ pragma solidity ^0.8.30;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IVault} from "./interfaces/IVault.sol";
+import {Ledger} from "./libraries/Ledger.sol";
 import {Margin} from "./libraries/Margin.sol";
 import {DefaultFund} from "./libraries/DefaultFund.sol";
 
@@ -10,9 +11,11 @@ import {DefaultFund} from "./libraries/DefaultFund.sol";
 /// @notice The vault's whole storage, declared once. It is the vault's first base contract, so it sits at the
 /// same slots in Vault and in the VaultDefaults module that the vault runs by delegatecall.
 abstract contract VaultStorage {
+    using Ledger for mapping(uint256 => uint256);
+
     uint16 internal constant MAX_ASSETS = 32;
     uint256 internal constant MAX_PENDING_WITHDRAWALS = 8;
-    uint8 internal constant RECALLED = 4; // a withdrawal status: brought back to the balance by a DECLARE
+    uint8 internal constant RECALLED = 4; // a withdrawal status: brought back to the balance (a DECLARE, a debit)
     uint256 internal constant MASK112 = (1 << 112) - 1;
     /// @dev An exit request word (see `_exitRequests`): bit 255 vetoed, [254..192] armed at (time),
     /// [191..128] the pause clock then, [127..64] unserved since (time), [63..0] the pause clock then.
@@ -104,6 +107,32 @@ abstract contract VaultStorage {
     /// to 0, plus the loosening delay then (0: it never had an IM). An exit request counts as served once the
     /// member has had IM 0 in force for a withdrawal delay; a later rise of its IM restarts the exit's clock.
     mapping(uint32 account => uint64) internal _imZeroAt;
+
+    /// @dev A debit of `debit` beyond the balance at key `k` = (`account`, `asset`) first brings back the
+    /// account's pending withdrawals of `asset` (whole requests, newest first in `_pendingIds`,
+    /// WithdrawalRecalled each; settlement cash so returned repays its debt first) until the balance covers
+    /// it, so a request made (or relayed) between the signing and the inclusion of a batch cannot make that
+    /// batch's debit revert or turn into an advance (issue 11, finding 7). Only then does the caller's debit
+    /// draw an advance or revert InsufficientBalance as before. One function for every row that debits a
+    /// member: transfer rows (Vault), contribution and ASSESS rows (VaultDefaults). An approval of a request
+    /// so recalled, later in the batch, is skipped (RowAdjusted): it is no longer pending.
+    function _recallFor(uint32 account, uint16 asset, uint256 k, uint256 debit) internal {
+        uint256[] storage ids = _pendingIds[account];
+        uint256 i = ids.length;
+        while (i != 0 && debit > (_ledger[k] & Ledger.MASK128)) {
+            --i;
+            uint256 id = ids[i];
+            IVault.Withdrawal storage w = _withdrawals[id];
+            if (w.asset != asset) continue;
+            w.status = RECALLED;
+            uint128 amount = w.amount;
+            ids[i] = ids[ids.length - 1];
+            ids.pop();
+            if (asset == Ledger.SETTLEMENT_ASSET) _ledger.credit(account, asset, amount);
+            else _ledger.add(account, asset, amount);
+            emit IVault.WithdrawalRecalled(id);
+        }
+    }
 
     /// @dev Total seconds paused up to now. Delays (withdrawals, the escape period) are measured on the
     /// wall clock less this, so paused time never counts toward them.

@@ -98,6 +98,7 @@ class AuditReport:
     assets: tuple[AssetSolvency, ...]
     seconds: float
     timings: dict[str, float]
+    recalls: int = 0  # withdrawals the vault recalled inside settle (WithdrawalRecalled), each matched by the replay
 
 
 class Auditor:
@@ -186,6 +187,7 @@ class Auditor:
             assets=tuple(solvency),
             seconds=time.perf_counter() - started,
             timings=timings,
+            recalls=state.recalls_seen,
         )
 
 
@@ -212,8 +214,10 @@ class _Replay:
     rebuild_s: float = 0.0
     book: PositionBook = field(default_factory=PositionBook)
     observed: list[LiquidityAdvanced | AdvanceRepaid] = field(default_factory=list)
-    # the WithdrawalRecalled ids of the settle transaction being read, in order (emitted before its BatchSettled)
+    # the WithdrawalRecalled ids of the settle transaction being read, in order (emitted before its BatchSettled:
+    # by its transfer rows, contribution rows, DECLAREs and ASSESS rows, in that order)
     recalled: list[int] = field(default_factory=list)
+    recalls_seen: int = 0  # of them, in the batches replayed so far
     # contribution, margin-call, default and waterfall events of the current transaction not yet matched
     observed_defaults: list[DefaultEvent] = field(default_factory=list)
     # a WindDownWithdrawal waiting for the next event: `executeWithdrawal` after wind-down emits one (for
@@ -261,6 +265,7 @@ class _Replay:
             self._advances_match(f"transaction 0x{self.tx.hex()}", None)
         if self.observed_defaults:
             self._default_events_match(f"transaction 0x{self.tx.hex()}", None)
+        self.replay.netted = set()
 
     def _default_events_match(self, where: str, seq: int | None) -> None:
         mine = self.replay.take_default_events()
@@ -312,6 +317,11 @@ class _Replay:
                 self.observed.append(event)
             case WithdrawalRecalled():
                 self.recalled.append(event.id)
+            case DefaultClosed() if replay.wound_down:
+                # no batch after the wind-down: anyone's closeDefaultAfterWindDown (its seizures and nettings
+                # were applied from their own events; the layer-3 draw and the close are the rules' to give)
+                self.observed_defaults.append(event)
+                replay.close_default_after_wind_down(event.account)
             case ContributionChanged() | MarginCalled() | DefaultDeclared() | DefaultClosed() | WaterfallDraw():
                 self.observed_defaults.append(event)
             case MemberAdmitted():
@@ -419,7 +429,8 @@ class _Replay:
         self.replay.post_requirements(batch.requirements)
         recalled, self.recalled = self.recalled, []
         try:
-            self.replay.apply_transfers(batch.transfers, recalled)
+            # a proposal has no events yet: the vault will recall what the rules recall
+            self.replay.apply_transfers(batch.transfers, None if proposal else recalled)
         except ReplayError as exc:
             raise Discrepancy(seq, "replay", f"its transfers cannot apply: {exc}") from exc
         self.calls.check_calls(batch, self.replay)
@@ -429,6 +440,8 @@ class _Replay:
             self.replay.apply_default_rows(batch.contributions, batch.margin_calls, batch.default_actions)
         except ReplayError as exc:
             raise Discrepancy(seq, "replay", f"its default rows cannot apply: {exc}") from exc
+        if not proposal:
+            self.recalls_seen += len(recalled)
         emitted = self.replay.take_default_events()
         # a proposal has no events yet: the vault will emit what the rules give
         observed = list(emitted) if proposal else VaultReplay.observed_defaults(self.observed_defaults)

@@ -77,6 +77,13 @@ interface IVaultExtension is IVault {
     /// Does nothing for a member without debt or pool shares.
     function netEstateForDebt(uint32 account, uint16 asset) external;
 
+    /// @notice After wind-down, anyone: close `account`'s open default by the waterfall's order (no batch lands
+    /// any more): its own balances and its part of the estate cover its debt first (as `seizeCollateralForDebt`
+    /// and `netEstateForDebt`), then operator capital's cash pays the default fund up to the debt left
+    /// (`WaterfallDraw` layer 3); what is still owed stays its debt, a loss of the estate; `DefaultClosed`.
+    /// `NotWoundDown()` before the wind-down, `NotInDefault(account)` unless its default is open.
+    function closeDefaultAfterWindDown(uint32 account) external;
+
     /// @notice After wind-down: what `account` may still claim of the default fund's estate in `asset`
     /// (floor(received × its shares / pool shares) less what it claimed; `windDownWithdraw` pays it).
     function estateClaimOf(uint32 account, uint16 asset) external view returns (uint256);

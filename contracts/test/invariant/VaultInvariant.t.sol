@@ -266,6 +266,39 @@ contract VaultInvariantTest is VaultFixture {
         assertEq(handler.count("windDownWithdraw"), 1, "paid out");
     }
 
+    /// @dev closeDefaultAfterWindDown through the handler: refused before the wind-down and for a member not
+    /// in default; after it, the handler's open default closes by the waterfall's order and operator capital
+    /// (no longer DefaultsOpen) is paid out.
+    function test_handlerSmokeCloseDefaultAfterWindDown() public {
+        for (uint256 k; k < 200 && handler.ghostDefaulter() == 0; ++k) {
+            handler.defaultStep(k * 7919);
+        }
+        uint32 x = handler.ghostDefaulter();
+        assertTrue(x != 0, "a default opened");
+        uint256 m = x - FIRST_MEMBER_ACCOUNT;
+        handler.closeDefaultAfterWindDown(m); // NotWoundDown
+        handler.warpAndWindDown(128);
+        handler.closeDefaultAfterWindDown(m + 1); // NotInDefault (another member)
+        handler.closeDefaultAfterWindDown(m);
+        assertEq(handler.count("closeAfterWindDown"), 1, "closed");
+        assertEq(handler.count("closeAfterWindDown.reverted"), 2, "NotWoundDown, NotInDefault");
+        assertEq(vault.openDefaults(), 0, "none open");
+        handler.windDownWithdrawSystem(2, 0); // operator capital (account 3)
+        assertEq(handler.count("windDownSystem"), 1, "operator capital paid");
+        invariant_vault();
+    }
+
+    /// @dev A contribution beyond the member's cash recalls its pending cash withdrawals (finding 7's rule).
+    function test_handlerSmokeContributionRecall() public {
+        handler.deposit(0, 0, 10_000e6);
+        handler.requestWithdrawal(0, 0, 9_000e6, false);
+        for (uint256 k; k < 64 && handler.count("contribute.recalled") == 0; ++k) {
+            handler.contribute(0, 8 * (1_000e6 + k * 977e6), false);
+        }
+        assertGt(handler.count("contribute.recalled"), 0, "a contribution recalled a pending withdrawal");
+        invariant_vault();
+    }
+
     /// @dev A campaign's shrunk failure (CI profile, run 68): kind 14 of settleInvalid (a cash debit beyond the
     /// member's cash and the whole fund) left out the member's pending cash withdrawals, which the debit now
     /// recalls first (issue 11, finding 7), so the "invalid" batch landed.
