@@ -11,7 +11,8 @@ The engine serves the exit of a member that is flat (offchain/settlement/builder
 IM 0 / MM 0 for it and approves its pending withdrawals within its margin and the assets' outflow budgets.
 
 `ExitWatcher.poll` reads, with `eth_getLogs` from the block after its last poll (the first poll scans the
-history from block 0, `chunk_blocks` at a time), the events that open and close exit requests and
+history from block 0, `chunk_blocks` at a time), the events that open and close exit requests (a cancel, or
+`ExitLapsed`: an armed exit not used within WIND_DOWN_WINDOW after its grace, which the vault clears) and
 withdrawals, and the outflow budgets governance schedules; `ExitWatcher.state` is what it hands the engine
 each step. `offchain.ledger.registry_store.sync_exiting` moves `active` members with an open request to
 `exiting` and `exiting` ones without one back to `active` (close_only and defaulted stay: they are stricter;
@@ -32,6 +33,7 @@ from offchain.chain.vault import VaultClient
 _EVENTS = (
     "ExitRequested",
     "ExitRequestCancelled",
+    "ExitLapsed",
     "WithdrawalRequested",
     "WithdrawalApproved",
     "WithdrawalExecuted",
@@ -105,7 +107,7 @@ class ExitWatcher:
             args = getattr(self.vault.contract.events, name)().process_log(raw)["args"]
             if name == "ExitRequested":  # emitted again when the clock restarts: the request stays open
                 self._open.add(int(args["account"]))
-            elif name == "ExitRequestCancelled":
+            elif name in ("ExitRequestCancelled", "ExitLapsed"):  # a lapse clears the request like a cancel
                 self._open.discard(int(args["account"]))
             elif name == "OutflowBudgetUpdated":
                 self._next_budget[int(args["asset"])] = (int(args["budget"]), int(args["from"]))
