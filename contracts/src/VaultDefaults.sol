@@ -164,10 +164,12 @@ contract VaultDefaults is VaultStorage {
     }
 
     /// @notice The forced exit (IVaultExtension.forceWindDown), run here for the extension's code size. The
-    /// clock runs from when the exit became unserved (the request, restarted by Vault._restartServedExit or by
-    /// the first veto of a served member); the first overdue call arms it (`WindDownArmed`), a call one
-    /// WIND_DOWN_GRACE of unpaused time later opens the wind-down if the exit is still unserved. Refused while
-    /// paused: the guardian can hold it while batches already signed (a loss, a COVER/ASSESS) land.
+    /// clock runs from when the exit became unserved (the request, restarted by Vault._restartServedExit, by
+    /// the first veto of a served member or once by a DECLARE); the first overdue call arms it
+    /// (`WindDownArmed`), a call one WIND_DOWN_GRACE of unpaused time later opens the wind-down if the exit is
+    /// still unserved, and a call later than WIND_DOWN_WINDOW (unpaused) after that clears the request
+    /// (`ExitLapsed`) instead. Refused while paused: the guardian can hold it while batches already signed (a
+    /// loss, a COVER/ASSESS) land.
     /// @param account The exiting member.
     function forceWindDown(uint32 account) external onlyDelegated {
         if (_woundDown) revert IVault.WoundDown();
@@ -176,9 +178,13 @@ contract VaultDefaults is VaultStorage {
         uint256 r = _exitRequests[account];
         if (r == 0) revert IVault.NoExitRequest(account);
         // Served by the IM in force, not the one posted: a posted 0 that a loosening floor keeps above 0 has not
-        // freed the member. A vetoed withdrawal is unserved whatever the IM: the veto cannot hold it in.
+        // freed the member. A vetoed withdrawal is unserved whatever the IM: the veto cannot hold it in. So is an
+        // open default (issue 11, fourth review, finding 4): the member can neither request nor execute a
+        // withdrawal, so a DECLARE never CLOSEd would otherwise hold it in for ever.
         (uint256 im,) = _requirementInForce(account);
-        if (im == 0 && r & EXIT_VETOED == 0) revert IVault.ExitServed(account);
+        if (im == 0 && r & EXIT_VETOED == 0 && !DefaultFund.isOpen(_fund, account)) {
+            revert IVault.ExitServed(account);
+        }
         uint64 clock = _pauseClock();
         // forge-lint: disable-next-line(unsafe-typecast)
         uint64 opensAt = uint64(r >> 64) + _escapePeriod + (clock - uint64(r));
@@ -186,7 +192,7 @@ contract VaultDefaults is VaultStorage {
         if (block.timestamp < opensAt) revert IVault.ExitNotOverdue(account, opensAt);
         uint64 nowTs = _now();
         // forge-lint: disable-next-line(unsafe-typecast)
-        uint64 armedAt = uint64((r & ~EXIT_VETOED) >> 192); // 63 bits
+        uint64 armedAt = uint64((r & EXIT_ARMED) >> 192); // 62 bits
         if (armedAt == 0) {
             _exitRequests[account] = r | (uint256(nowTs) << 192) | (uint256(clock) << 128);
             emit IVault.WindDownArmed(account, nowTs + WIND_DOWN_GRACE);
@@ -195,6 +201,14 @@ contract VaultDefaults is VaultStorage {
         // forge-lint: disable-next-line(unsafe-typecast)
         uint64 windsAt = armedAt + WIND_DOWN_GRACE + (clock - uint64(r >> 128));
         if (nowTs < windsAt) revert IVault.ExitNotOverdue(account, windsAt);
+        // Not a standing option (finding 2): an armed exit left unused for WIND_DOWN_WINDOW of unpaused time
+        // after it became due lapses, so a quorum compromised later cannot pair its batch with an old arming.
+        // Returns, not reverts, so the clearing sticks; the member asks again and waits the whole period.
+        if (nowTs >= windsAt + WIND_DOWN_WINDOW) {
+            delete _exitRequests[account];
+            emit IVault.ExitLapsed(account);
+            return;
+        }
         _woundDown = true;
         emit IVault.WindDownTriggered(_lastSequence, _lastSettledAt);
     }
@@ -353,6 +367,7 @@ contract VaultDefaults is VaultStorage {
                 if (amount != 0) revert IVault.MalformedRow(row);
                 DefaultFund.declare(_fund, account);
                 emit IVault.DefaultDeclared(account);
+                _restartExitAtDeclare(account);
                 _recallPending(account);
             } else if (action == Batch.COVER) {
                 if (amount == 0) revert IVault.MalformedRow(row);
@@ -374,6 +389,7 @@ contract VaultDefaults is VaultStorage {
                 if (debt != 0) revert IVault.DebtOutstanding(account, debt);
                 DefaultFund.close(_fund, account);
                 emit IVault.DefaultClosed(account);
+                _servedFromClose(account);
             } else if (action == Batch.ASSESS) {
                 if (amount == 0) revert IVault.MalformedRow(row);
                 // Layers 1-4 covered more than planned (collateral deposited for the defaulter since signing):
@@ -394,6 +410,27 @@ contract VaultDefaults is VaultStorage {
             }
         }
         if (remaining != 0) revert IVault.Uncovered(remaining);
+    }
+
+    /// @dev A DECLARE makes an exit unserved (forceWindDown) and restarts the clock of an open, unarmed exit
+    /// request to the DECLARE's time (`ExitRequested` again), once per request (EXIT_DECLARED): a real
+    /// defaulter that asked to leave cannot open the wind-down before the engine has had an escape period to
+    /// close it out, and a compromised quorum cycling DECLARE/CLOSE holds an exit at most 2·E + the grace
+    /// (a raise restarts it only after a withdrawal delay served out of default: VaultStorage._servedForDelay).
+    /// An armed exit keeps its arming: restarting it would add a grace to that bound, and the grace already
+    /// lets a signed COVER/ASSESS land first. A veto flag stays.
+    function _restartExitAtDeclare(uint32 account) private {
+        uint256 r = _exitRequests[account];
+        if (r == 0 || r & (EXIT_DECLARED | EXIT_ARMED) != 0) return;
+        _exitRequests[account] = (r & EXIT_VETOED) | EXIT_DECLARED | (uint256(_now()) << 64) | _pauseClock();
+        emit IVault.ExitRequested(account); // its clock starts again now
+    }
+
+    /// @dev A CLOSE starts the member's served time afresh (VaultStorage._servedForDelay): in default it could
+    /// withdraw nothing, whatever its IM.
+    function _servedFromClose(uint32 account) private {
+        uint64 nowTs = _now();
+        if (_imZeroAt[account] < nowTs) _imZeroAt[account] = nowTs;
     }
 
     /// @dev A DECLARE brings the defaulter's pending withdrawals back to its balance, into the waterfall

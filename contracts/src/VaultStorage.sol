@@ -17,12 +17,21 @@ abstract contract VaultStorage {
     uint256 internal constant MAX_PENDING_WITHDRAWALS = 8;
     uint8 internal constant RECALLED = 4; // a withdrawal status: brought back to the balance (a DECLARE, a debit)
     uint256 internal constant MASK112 = (1 << 112) - 1;
-    /// @dev An exit request word (see `_exitRequests`): bit 255 vetoed, [254..192] armed at (time),
-    /// [191..128] the pause clock then, [127..64] unserved since (time), [63..0] the pause clock then.
+    /// @dev An exit request word (see `_exitRequests`): bit 255 vetoed, bit 254 restarted by a DECLARE,
+    /// [253..192] armed at (time), [191..128] the pause clock then, [127..64] unserved since (time), [63..0] the
+    /// pause clock then.
     uint256 internal constant EXIT_VETOED = 1 << 255;
+    /// @dev A DECLARE restarted this request's clock: the next ones do not (VaultDefaults._restartExitAtDeclare).
+    uint256 internal constant EXIT_DECLARED = 1 << 254;
+    /// @dev The armed-at field of an exit request word ([253..192]).
+    uint256 internal constant EXIT_ARMED = ((1 << 62) - 1) << 192;
     /// @dev How long (unpaused) an armed forced exit waits before the wind-down opens: batches already signed
     /// (a member's loss, a COVER/ASSESS) land first, and the signers may still serve the exit.
     uint64 internal constant WIND_DOWN_GRACE = 1 days;
+    /// @dev How long (unpaused) after the grace an armed exit may open the wind-down; a later `forceWindDown`
+    /// clears the request instead (`ExitLapsed`), so an armed exit is never a standing option (issue 11, fourth
+    /// review, finding 2).
+    uint64 internal constant WIND_DOWN_WINDOW = 1 days;
 
     /// @dev (account << 16 | asset) => debt << 128 | balance. See Ledger.
     mapping(uint256 key => uint256 word) internal _ledger;
@@ -104,8 +113,9 @@ abstract contract VaultStorage {
     mapping(uint256 key => uint256) internal _estateClaimed;
 
     /// @dev account => when its IM of 0 took (or takes) force: the time of the row that brought the IM in force
-    /// to 0, plus the loosening delay then (0: it never had an IM). An exit request counts as served once the
-    /// member has had IM 0 in force for a withdrawal delay; a later rise of its IM restarts the exit's clock.
+    /// to 0, plus the loosening delay then (0: it never had an IM), or the CLOSE of its last default if later
+    /// (in default it could withdraw nothing). An exit request counts as served once the member has had IM 0
+    /// in force, out of default, for a withdrawal delay; a later rise of its IM restarts the exit's clock.
     mapping(uint32 account => uint64) internal _imZeroAt;
 
     /// @dev A debit of `debit` beyond the balance at key `k` = (`account`, `asset`) first brings back the
@@ -161,12 +171,15 @@ abstract contract VaultStorage {
         }
     }
 
-    /// @dev Whether `account`'s exit request counts as served: IM 0 in force for at least a withdrawal delay
-    /// (what it asked to withdraw when the 0 took force has become executable; a member that never had an IM
-    /// counts as served since its admission).
+    /// @dev Whether `account`'s exit request counts as served: IM 0 in force and no open default for at least a
+    /// withdrawal delay (what it asked to withdraw when the 0 took force, or at its default's CLOSE, has become
+    /// executable; a member that never had an IM counts as served since its admission). Otherwise a quorum
+    /// could CLOSE a default and raise the IM in the next batch to restart the exit's clock (and the once-only
+    /// DECLARE restart with it) while the member never had a withdrawal delay out of default.
     function _servedForDelay(uint32 account) internal view returns (bool) {
         (uint256 inForce,) = _requirementInForce(account);
-        return inForce == 0 && uint256(_imZeroAt[account]) + _withdrawalDelay <= _now();
+        return inForce == 0 && uint256(_imZeroAt[account]) + _withdrawalDelay <= _now()
+            && !DefaultFund.isOpen(_fund, account);
     }
 
     function _now() internal view returns (uint64) {

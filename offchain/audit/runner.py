@@ -60,6 +60,7 @@ from offchain.audit.events.types import (
     DefaultEvent,
     Deposited,
     EstateClaimed,
+    ExitLapsed,
     ExitRequestCancelled,
     ExitRequested,
     LiquidityAdvanced,
@@ -348,7 +349,7 @@ class _Replay:
                 self.wind_down = None
             case ExitRequested():
                 replay.exits.add(event.account)
-            case ExitRequestCancelled():
+            case ExitRequestCancelled() | ExitLapsed():
                 replay.exits.discard(event.account)
                 self.exits_cancelled.add(event.account)
             case WindDownTriggered():

@@ -13,7 +13,8 @@ that still holds positions `exit_closeout_after_s` after its request (counted fr
 `ExitRequested`, `ExitState.requested_at`) is closed out by auction (offchain/defaults/closeout.py), then served.
 
 `ExitWatcher.poll` reads, with `eth_getLogs` from the block after its last poll (the first poll scans the
-history from block 0, `chunk_blocks` at a time), the events that open and close exit requests and
+history from block 0, `chunk_blocks` at a time), the events that open and close exit requests (a cancel, or
+`ExitLapsed`: an armed exit not used within WIND_DOWN_WINDOW after its grace, which the vault clears) and
 withdrawals, and the outflow budgets governance schedules; `ExitWatcher.state` is what it hands the engine
 each step. `offchain.ledger.registry_store.sync_exiting` moves `active` members with an open request to
 `exiting` and `exiting` ones without one back to `active` (close_only and defaulted stay: they are stricter;
@@ -34,6 +35,7 @@ from offchain.chain.vault import VaultClient
 _EVENTS = (
     "ExitRequested",
     "ExitRequestCancelled",
+    "ExitLapsed",
     "WithdrawalRequested",
     "WithdrawalApproved",
     "WithdrawalExecuted",
@@ -113,7 +115,7 @@ class ExitWatcher:
                 account = int(args["account"])
                 self._open.add(account)
                 self._requested_at[account] = self._block_time(int(raw["blockNumber"]))
-            elif name == "ExitRequestCancelled":
+            elif name in ("ExitRequestCancelled", "ExitLapsed"):  # a lapse clears the request like a cancel
                 self._open.discard(int(args["account"]))
                 self._requested_at.pop(int(args["account"]), None)
             elif name == "OutflowBudgetUpdated":

@@ -700,20 +700,27 @@ contract VaultHandler {
 
     /// @notice Anyone forces a member's exit (sometimes after letting time pass). The bound checked: the
     /// wind-down never opens while paused, before E after the request, nor before WIND_DOWN_GRACE after a call
-    /// armed it; a served exit (IM in force 0, no veto) never arms.
+    /// armed it; a served exit (IM in force 0, no veto, no open default) never arms; an armed exit lapses
+    /// (ExitLapsed, the request cleared) only WIND_DOWN_GRACE + WIND_DOWN_WINDOW or more after the arming.
     function forceWindDown(uint256 m, uint256 warpSeed) external {
         (, uint32 acct) = _member(m);
         if (warpSeed % 8 == 0) vm.warp(block.timestamp + (warpSeed % 2 days));
         bool wasPaused = _paused();
         (uint112 im,) = vault.requirementOf(acct);
+        bool inDefault = vault.inDefault(acct);
+        vm.recordLogs();
         try vault.forceWindDown(acct) {
             _check(!wasPaused, "forceWindDown while paused");
             _check(ghostExitAt[acct] != 0, "forceWindDown without a request");
             _check(block.timestamp >= ghostExitAt[acct] + vault.escapePeriod(), "forced exit before E");
-            _check(im != 0 || ghostVetoed[acct], "forced exit of a served request");
+            _check(im != 0 || ghostVetoed[acct] || inDefault, "forced exit of a served request");
             if (vault.woundDown()) {
                 count["forceWindDown"]++;
                 _check(ghostArmedAt[acct] != 0 && block.timestamp >= ghostArmedAt[acct] + 1 days, "wind-down before the grace");
+            } else if (_lapsed()) {
+                count["forceWindDown.lapsed"]++;
+                _check(ghostArmedAt[acct] != 0 && block.timestamp >= ghostArmedAt[acct] + 2 days, "lapsed before the window");
+                (ghostExitAt[acct], ghostArmedAt[acct], ghostVetoed[acct]) = (0, 0, false); // asks again from scratch
             } else {
                 count["forceWindDown.armed"]++;
                 ghostArmedAt[acct] = block.timestamp;
@@ -727,7 +734,17 @@ contract VaultHandler {
                     || sel == Pausable.EnforcedPause.selector,
                 "forceWindDown: unexpected revert"
             );
+            _check(sel != IVault.ExitServed.selector || (im == 0 && !inDefault), "ExitServed with an IM or in default");
         }
+    }
+
+    /// @dev Whether the recorded logs hold an ExitLapsed.
+    function _lapsed() private returns (bool) {
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        for (uint256 i; i < logs.length; ++i) {
+            if (logs[i].topics[0] == IVault.ExitLapsed.selector) return true;
+        }
+        return false;
     }
 
     /// @notice The guardian vetoes a pending withdrawal back to its owner's balance (as a cancel: settlement

@@ -299,6 +299,26 @@ contract VaultInvariantTest is VaultFixture {
         invariant_vault();
     }
 
+    /// @dev An armed exit left unused past WIND_DOWN_GRACE + WIND_DOWN_WINDOW lapses (ExitLapsed): the handler's
+    /// model clears the request, and the member's new one waits E again.
+    function test_handlerSmokeForcedExitLapses() public {
+        handler.deposit(3, 0, 1000e6);
+        handler.requestExit(3);
+        handler.requestWithdrawal(3, 0, 5e6, false);
+        handler.vetoWithdrawal(0); // unserved from now
+        vm.warp(block.timestamp + vault.escapePeriod());
+        handler.forceWindDown(3, 1);
+        assertEq(handler.count("forceWindDown.armed"), 1, "armed");
+        vm.warp(block.timestamp + 2 days);
+        handler.forceWindDown(3, 1);
+        assertEq(handler.count("forceWindDown.lapsed"), 1, "lapsed");
+        assertFalse(vault.woundDown(), "not wound down");
+        handler.requestExit(3);
+        handler.forceWindDown(3, 1); // a fresh request (IM 0, no veto): served
+        assertEq(handler.count("forceWindDown.reverted"), 1, "ExitServed");
+        invariant_vault();
+    }
+
     /// @dev A campaign's shrunk failure (CI profile, run 68): kind 14 of settleInvalid (a cash debit beyond the
     /// member's cash and the whole fund) left out the member's pending cash withdrawals, which the debit now
     /// recalls first (issue 11, finding 7), so the "invalid" batch landed.
