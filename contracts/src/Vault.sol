@@ -162,9 +162,9 @@ contract Vault is VaultBase, IVaultMain {
     // ------------------------------------------------------------------ settlement
 
     /// @inheritdoc IVaultMain
-    /// @dev The recipe: check the header (sequence, hash chain, time), check the risk signers, post marks and
-    /// requirements, apply the zero-sum transfers, contributions, margin calls and default actions, release
-    /// co-signed withdrawals, record the batch.
+    /// @dev The recipe: check the header (sequence, hash chain, time), check the risk signers, post the
+    /// requirements, apply the zero-sum transfers, contributions, margin calls and default actions, post the
+    /// marks, release co-signed withdrawals, record the batch.
     function settle(Batch.Data calldata batch, SignerSignature[] calldata signatures)
         external
         whenNotPaused
@@ -174,7 +174,6 @@ contract Vault is VaultBase, IVaultMain {
         bytes32 digest = _checkHeader(batch);
         Signatures.verify(digest, signatures, _isSigner, _threshold);
         if (batch.defaultActions.length != 0) _refuseCapacityMovesBesideCover(batch);
-        _applyMarks(batch.marks);
         _applyRequirements(batch.requirements);
         bool fundPaid = _applyTransfers(batch.transfers);
         if (
@@ -188,6 +187,9 @@ contract Vault is VaultBase, IVaultMain {
                 )
             );
         }
+        // After the default rows: a COVER values layer 1 at the marks in force when the batch began, so no mark
+        // row (nor a deposit a third party makes between signing and inclusion) moves that capacity.
+        _applyMarks(batch.marks);
         _approveWithdrawals(batch.approvedWithdrawals);
         _recordBatch(batch, digest);
     }
@@ -238,31 +240,28 @@ contract Vault is VaultBase, IVaultMain {
         return _hashTypedDataV4(Batch.structHash(batch));
     }
 
-    /// @dev The waterfall's capacities are those at the start of the batch: a batch with a COVER may not also
-    /// carry a row that moves one before the COVER runs. Refused (CapacityMovedBesideCover): a mark row changing
-    /// the price or haircut of an asset a COVERed account holds (layer 1's valuation: lowered, it hands the
-    /// pool a loss the seized collateral does not show; raised, it counts the collateral above its worth), a
-    /// transfer row debiting operator capital (layer 3) or a non-settlement asset of a COVERed account
-    /// (layer 1's collateral). Contributions cannot leave while a default is open (ContributionLocked), so
-    /// layer 2 and the pool need no rule here; requirement rows move no capacity. Checked before any row
-    /// applies, against the batch's starting state; a mark change goes in a batch of its own first.
-    function _refuseCapacityMovesBesideCover(Batch.Data calldata batch) private view {
+    /// @dev The waterfall's capacities are those at the start of the batch. Layer 1 is valued at the marks in
+    /// force when the batch began (the batch's mark rows apply after its default rows), so no mark row needs
+    /// a rule here, and nothing a third party does between signing and inclusion (a deposit for the
+    /// defaulter, a withdrawal request that a DECLARE recalls) can make the batch revert: it only adds to
+    /// layer 1. Refused (CapacityMovedBesideCover), judged on the batch's rows alone: beside a DECLARE or a
+    /// COVER, any contribution row (a return would take a stake out of layers 2 and 4 before the loss, and
+    /// out of the assessment cap stored at the DECLARE; a top-up would have new money pay an old loss);
+    /// beside a COVER, a transfer row debiting operator capital (layer 3) or a non-settlement asset of a
+    /// COVERed account (layer 1's collateral). Requirement rows move no capacity.
+    function _refuseCapacityMovesBesideCover(Batch.Data calldata batch) private pure {
         bytes32[] calldata actions = batch.defaultActions;
         uint256 covers;
+        uint256 declares;
         for (uint256 i; i < actions.length; ++i) {
             (, uint8 action,) = Batch.unpackDefaultAction(actions[i]);
             if (action == Batch.COVER) ++covers;
+            else if (action == Batch.DECLARE) ++declares;
+        }
+        if (covers + declares != 0 && batch.contributions.length != 0) {
+            revert CapacityMovedBesideCover(batch.contributions[0]);
         }
         if (covers == 0) return;
-        bytes32[] calldata marks = batch.marks;
-        for (uint256 i; i < marks.length; ++i) {
-            (uint16 asset, uint16 haircutBps, uint128 price) = Batch.unpackMark(marks[i]);
-            if (asset >= MAX_ASSETS) continue; // _applyMarks rejects it
-            Margin.Mark storage m = _marks[asset];
-            if ((price != m.price || haircutBps != m.haircutBps) && _coveredHolds(actions, asset)) {
-                revert CapacityMovedBesideCover(marks[i]);
-            }
-        }
         bytes32[] calldata rows = batch.transfers;
         for (uint256 i; i < rows.length; ++i) {
             (uint32 account, uint16 asset, int128 amount) = Batch.unpackTransfer(rows[i]);
@@ -274,17 +273,6 @@ contract Vault is VaultBase, IVaultMain {
                 if (action == Batch.COVER && defaulter == account) revert CapacityMovedBesideCover(rows[i]);
             }
         }
-    }
-
-    /// @dev Whether an account some COVER row names holds any of `asset`, or has pending withdrawals (a DECLARE
-    /// in the same batch brings them back to its balance before the COVER).
-    function _coveredHolds(bytes32[] calldata actions, uint16 asset) private view returns (bool) {
-        for (uint256 j; j < actions.length; ++j) {
-            (uint32 defaulter, uint8 action,) = Batch.unpackDefaultAction(actions[j]);
-            if (action != Batch.COVER) continue;
-            if (Ledger.balanceOf(_ledger, defaulter, asset) != 0 || _pendingIds[defaulter].length != 0) return true;
-        }
-        return false;
     }
 
     /// @dev Mark row: asset [255..240] | haircut bps [239..224] | zero [223..128] | price [127..0].

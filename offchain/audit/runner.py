@@ -438,7 +438,9 @@ class _Replay:
         fund = FundBefore.of(self.replay, cash_low, cash_before)
         check_frozen(batch, fund)
         try:
-            self.replay.apply_default_rows(batch.contributions, batch.margin_calls, batch.default_actions)
+            self.replay.apply_default_rows(
+                batch.contributions, batch.margin_calls, batch.default_actions, layer1_marks=before.marks
+            )
         except ReplayError as exc:
             raise Discrepancy(seq, "replay", f"its default rows cannot apply: {exc}") from exc
         if not proposal:

@@ -106,6 +106,9 @@ class BatchState:
     marks: Mapping[str, int]  # instrument marks after the batch
     liquidity_addon: Mapping[int, int] = field(default_factory=dict)  # account -> base units
     contribution_targets: Mapping[int, int] | None = None  # Cover-2 targets, when the builder sized them
+    # asset -> mark in force on-chain when the batch begins: what a COVER values layer 1 at (the vault applies
+    # the batch's mark rows after its default rows); None: the same as `collateral`
+    collateral_in_force: Mapping[int, AssetMark] | None = None
 
 
 @dataclass(frozen=True)
@@ -358,7 +361,9 @@ class DefaultManager:
     ) -> WaterfallInput:
         """What the vault's waterfall reads at this COVER. Survivors: members not in an open default (one
         declared in this batch included), weighed by their exact pool shares at the defaulter's DECLARE, their
-        cash capped by what the vault's assessment cap still allows for this default."""
+        cash capped by what the vault's assessment cap still allows for this default. Layer 1 is valued at the
+        marks in force when the batch begins, as the vault does (Vault.settle posts the marks last)."""
+        in_force = s.collateral if s.collateral_in_force is None else s.collateral_in_force
         survivors = tuple(
             Survivor(a, book.shares_at_declare(defaulter, a), min(max(cash[a], 0), book.cap_left(defaulter, a)))
             for a, _ in s.members
@@ -371,7 +376,7 @@ class DefaultManager:
             collateral=tuple(
                 CollateralHolding(asset, bal, m.price, m.haircut_bps, m.decimals)
                 for asset, bal in sorted(p.balances.items())
-                if (m := s.collateral.get(asset)) is not None
+                if (m := in_force.get(asset)) is not None
             ),
             contribution=book.value_of(defaulter),
             operator_capital=capital,

@@ -419,6 +419,12 @@ class BatchBuilder:
         collateral = {
             m.asset: AssetMark(m.price, m.haircut_bps, decimals[m.asset]) for m in margin.all_collateral_marks
         }
+        # a COVER values layer 1 at the marks the vault holds before this batch's mark rows apply
+        # (an asset with no posted mark yet is valued at this batch's)
+        in_force = dict(collateral)
+        for asset, (price, haircut) in snapshot.posted_marks.items():
+            if asset in in_force:
+                in_force[asset] = AssetMark(price, haircut, decimals[asset])
         state = BatchState(
             sequence=sequence,
             as_of=max(as_of, tip.as_of),
@@ -427,6 +433,7 @@ class BatchBuilder:
             transfers=settled.transfers,
             requirements={a: (mg.im, mg.mm) for a, mg in margin.members.items()},
             collateral=collateral,
+            collateral_in_force=in_force,
             positions=positions,
             marks=margin.marks,
             liquidity_addon={a: math.ceil(mg.liquidity_addon * scale) for a, mg in margin.members.items()},

@@ -134,6 +134,35 @@ def test_call_no_cure_declare_then_cover_and_close(db: Engine) -> None:
         assert rows.waterfalls and all(p.adl_count == 0 and p.external == 0 for p in rows.waterfalls.values())
 
 
+def test_a_cover_values_layer_1_at_the_marks_in_force_not_the_batchs_new_ones(db: Engine) -> None:
+    """The vault posts a batch's mark rows after its default rows (Vault.settle), so a COVER values the
+    defaulter's collateral at the marks in force when the batch began: the engine plans it the same way, or
+    the vault's layer 1 and the planned ASSESS rows would disagree (fourth review, finding 1)."""
+    fund = FakeFund()
+    mgr = DefaultManager(DefaultsConfig(calls=POLICY))
+    rich = {MM: 10**6 * USDC, FUND: 10**6 * USDC}
+    with db.begin() as conn:  # the call, its deep breach, the DECLARE: as in the test above
+        mgr.rows(conn, state(10, 1_000, {THIN: 500 * USDC, **rich}, pos=10**8), fund)
+        vm = [Transfer(account=THIN, asset=0, amount=-700 * USDC), Transfer(account=MM, asset=0, amount=700 * USDC)]
+        mgr.rows(conn, state(11, 1_010, {THIN: 500 * USDC, **rich}, pos=10**8, transfers=vm), fund)
+        fund.debt[THIN] = 200 * USDC
+        assert [
+            a.action for a in mgr.rows(conn, state(12, 1_070, {THIN: 0, **rich}, pos=10**8), fund).default_actions
+        ] == [DECLARE]
+    fund.declared.append(THIN)
+    fund.debt[THIN] = 1_700 * USDC
+    crashed = {**MARKS, 1: AssetMark(1_000 * USDC, 1_000, 18)}  # this batch halves WETH
+    s = state(13, 1_400, {THIN: 0, **rich}, pos=0)
+    with db.begin() as conn:
+        rows = mgr.rows(conn, BatchState(**{**s.__dict__, "collateral": crashed, "collateral_in_force": MARKS}), fund)
+        layers = conn.execute(select(t.waterfall_draws.c.layer, t.waterfall_draws.c.value)).all()
+    assert (1, 180 * USDC) in [tuple(x) for x in layers], "0.1 WETH at the 2,000 in force, not the new 1,000"
+    assert [(a.account, a.action, a.amount) for a in rows.default_actions][1:3] == [
+        (MM, ASSESS, 72 * USDC),
+        (FUND, ASSESS, 48 * USDC),
+    ]
+
+
 def test_cure_clears_the_call_and_the_log_replays(db: Engine) -> None:
     fund = FakeFund()
     mgr = DefaultManager(DefaultsConfig(calls=POLICY))

@@ -1,15 +1,21 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.30;
 
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {DefaultsFixture} from "../utils/DefaultsFixture.sol";
+import {MockERC20} from "../utils/MockERC20.sol";
 import {IVault} from "../../src/interfaces/IVault.sol";
 import {Batch} from "../../src/libraries/Batch.sol";
 
 /// @notice The waterfall's capacities are those at the start of the batch (issue 11, "rules that hold whatever
 /// else a batch carries"): marks, transfers and requirement rows in the same batch as a COVER cannot shift the
 /// loss from layers 1-3 (the defaulter's collateral, its contribution, operator capital) to the survivors.
-/// Rows that would move a capacity are refused beside a COVER (CapacityMovedBesideCover); the others leave the
-/// draws exactly as in the worked example of VaultDefaults.t.sol (L1 8,000, L2 10,000, L3 5,000, L4 10,000).
+/// Layer 1 is valued at the marks in force when the batch began (mark rows apply after the default rows);
+/// transfer and contribution rows that would move a capacity are refused beside a COVER (and contributions
+/// beside a DECLARE), judged on the batch's rows alone (CapacityMovedBesideCover); the others leave the draws
+/// exactly as in the worked example of VaultDefaults.t.sol (L1 8,000, L2 10,000, L3 5,000, L4 10,000). What a
+/// third party does between signing and inclusion (a deposit, a withdrawal request) cannot make it revert
+/// (issue 11, fourth review, findings 1 and 3).
 contract VaultCoverCapacityTest is DefaultsFixture {
     function _coverBatch() internal view returns (Batch.Data memory b) {
         b = _nextBatch();
@@ -30,15 +36,82 @@ contract VaultCoverCapacityTest is DefaultsFixture {
         _declareAlice();
     }
 
-    /// @dev Attack: the same batch haircuts the defaulter's collateral to nothing, so layer 1 covers nothing
-    /// and the pool (the survivors) pays its 8,000. Also a price cut, and a rise (collateral counted above its
-    /// worth, the pool left short of what the draws claim).
-    function test_markChangeOfTheDefaultersCollateralBesideCover_refused() public {
+    /// @dev Attack: the same batch haircuts the defaulter's collateral to nothing, so layer 1 would cover nothing
+    /// and the pool (the survivors) pay its 8,000. Also a price cut, and a rise (collateral counted above its
+    /// worth). Each lands, layer 1 draws at the mark in force when the batch began, and the new mark applies
+    /// after the default rows (it is in force for the next batch).
+    function test_markChangeOfTheDefaultersCollateralBesideCover_valuedAtTheStartingMark() public {
         bytes32[3] memory rows =
             [_mk(WETH, 10_000, 2000 * USD_UNIT), _mk(WETH, 2000, 1 * USD_UNIT), _mk(WETH, 2000, 2100 * USD_UNIT)];
         for (uint256 i; i < rows.length; ++i) {
+            uint256 snap = vm.snapshotState();
             Batch.Data memory b = _coverBatch();
             b.marks = _one(rows[i]);
+            vm.recordLogs();
+            _settle(b);
+            uint256[5][] memory d = _draws();
+            _eqDraw(d[0], [uint256(1), ALICE, WETH, 5 * WETH_UNIT, 8_000e6], "L1 at the mark in force before");
+            _eqDraw(d[3], [uint256(4), FUND, USD, 10_000e6, 10_000e6], "L4 pool unchanged");
+            (, uint16 haircut, uint128 price) = Batch.unpackMark(rows[i]);
+            (uint128 p, uint16 h) = vault.markOf(WETH);
+            assertEq(p, price, "the batch's mark is in force afterwards");
+            assertEq(h, haircut, "and its haircut");
+            vm.revertToState(snap);
+        }
+    }
+
+    /// @dev Fourth review, finding 1: a 1-satoshi deposit of another asset for the defaulter between signing
+    /// and inclusion, beside a changed mark of that asset, used to revert the signed COVER
+    /// (CapacityMovedBesideCover). Now it lands: the dust only adds to layer 1 (seized at the starting mark)
+    /// and the last ASSESS is lowered by what it covers (RowAdjusted).
+    function test_dustDepositForTheDefaulter_coverStillLands() public {
+        MockERC20 wbtc = new MockERC20("Wrapped BTC", "WBTC", 8);
+        vm.prank(governor);
+        vault.listAsset(IERC20(address(wbtc)), uint128(60_000 * USD_UNIT), 3000);
+        uint16 wbtcAsset = 2;
+        Batch.Data memory b = _coverBatch();
+        b.marks = _one(_mk(wbtcAsset, 3000, 59_000 * USD_UNIT));
+        IVault.SignerSignature[] memory sigs = _sign(b, _quorum());
+        address griefer = address(0xBAD);
+        wbtc.mint(griefer, 1);
+        vm.startPrank(griefer);
+        wbtc.approve(address(vault), 1);
+        vault.deposit(alice, wbtcAsset, 1);
+        vm.stopPrank();
+        vm.recordLogs();
+        vault.settle(b, sigs);
+        assertEq(vault.debtOf(ALICE), 0, "covered");
+        assertEq(vault.balanceOf(ALICE, wbtcAsset), 0, "the dust is seized into layer 1");
+        assertEq(vault.balanceOf(FUND, wbtcAsset), 1, "by the default fund");
+    }
+
+    /// @dev Fourth review, finding 1 (second form): the defaulter-to-be requests a 1-wei withdrawal before
+    /// the batch carrying its DECLARE lands; the DECLARE recalls it and the COVER beside a changed mark lands.
+    function test_defaulterWithdrawalRequestBeforeDeclare_batchStillLands() public {
+        Batch.Data memory b = _nextBatch();
+        b.marks = _one(_mk(WETH, 2000, 1999 * USD_UNIT));
+        b.transfers = _two(_t(CAROL, USD, -20_000e6), _t(DAVE, USD, 20_000e6));
+        b.defaultActions = _two(_a(CAROL, Batch.DECLARE, 0), _a(CAROL, Batch.COVER, 1));
+        IVault.SignerSignature[] memory sigs = _sign(b, _quorum());
+        vm.prank(carol);
+        vault.requestWithdrawal(USD, 1, carol);
+        vault.settle(b, sigs);
+        assertTrue(vault.inDefault(CAROL), "declared");
+    }
+
+    /// @dev Fourth review, finding 3: a contribution return in the batch that DECLAREs and COVERs would take
+    /// a survivor's stake out of the pool ahead of the loss (and out of its assessment cap stored at the
+    /// DECLARE); a top-up would have new money pay an old loss. Any contribution row beside a DECLARE or a
+    /// COVER is refused, whatever its sign.
+    function test_contributionRowBesideDeclareOrCover_refused() public {
+        bytes32[2] memory rows = [_c(BOB, -6_000e6), _c(BOB, 1_000e6)];
+        for (uint256 i; i < rows.length; ++i) {
+            Batch.Data memory b = _coverBatch(); // alice is declared (setUp): a COVER
+            b.contributions = _one(rows[i]);
+            _expectRefused(b, rows[i]);
+            b = _nextBatch(); // a DECLARE alone
+            b.defaultActions = _one(_a(CAROL, Batch.DECLARE, 0));
+            b.contributions = _one(rows[i]);
             _expectRefused(b, rows[i]);
         }
     }

@@ -47,7 +47,7 @@ transaction. `covers` keeps, per COVER of the last batch, what the waterfall che
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from offchain.audit.events.fund import FundError, FundState
@@ -159,6 +159,8 @@ class VaultReplay:
     # default-row events emitted since the last `take_default_events()`
     default_events: list[DefaultRecordTuple] = field(default_factory=list)
     covers: list[CoverRecord] = field(default_factory=list)  # the COVERs of the last batch's default rows
+    # the marks the COVERs of the batch being applied value layer 1 at (apply_default_rows)
+    _layer1_marks: Mapping[int, AssetMark] = field(default_factory=dict)
     # after wind-down: per asset what the default fund's estate paid out; per (account, asset) what was claimed
     estate_out: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     estate_claimed: dict[tuple[int, int], int] = field(default_factory=lambda: defaultdict(int))
@@ -474,9 +476,13 @@ class VaultReplay:
         contributions: tuple[Contribution, ...],
         margin_calls: tuple[MarginCall, ...],
         actions: tuple[DefaultAction, ...],
+        layer1_marks: Mapping[int, AssetMark] | None = None,
     ) -> None:
-        """A batch's contribution, margin-call and default-action rows, after its transfers."""
+        """A batch's contribution, margin-call and default-action rows, after its transfers. A COVER values
+        layer 1 at `layer1_marks`: the marks in force when the batch began (Vault.settle posts the batch's
+        mark rows after its default rows); None: the replay's marks as they stand."""
         self.covers = []
+        self._layer1_marks = self.marks if layer1_marks is None else layer1_marks
         try:
             for c in contributions:
                 self._contribution(c)
@@ -592,7 +598,7 @@ class VaultReplay:
             loss=loss,
             collateral=tuple(
                 CollateralHolding(asset, self.balances.get((defaulter, asset), 0), m.price, m.haircut_bps, m.decimals)
-                for asset, m in sorted(self.marks.items())
+                for asset, m in sorted(self._layer1_marks.items())
                 if asset != SETTLEMENT_ASSET
             ),
             contribution=fund.value_of(defaulter),
