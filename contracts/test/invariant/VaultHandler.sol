@@ -460,18 +460,24 @@ contract VaultHandler {
         // would it land as signed?
         uint256 snap = vm.snapshotState();
         bool landsAsSigned;
-        delete signedRecalls;
         vm.recordLogs();
         try vault.settle{gas: SETTLE_GAS}(b, sigs) {
             landsAsSigned = true;
         } catch {}
         Vm.Log[] memory logs = vm.getRecordedLogs();
+        // kept in memory: revertToState also reverts this handler's storage (a push here would be undone)
+        uint256[] memory recalls = new uint256[](logs.length);
+        uint256 n;
         for (uint256 i; i < logs.length; ++i) {
             if (logs[i].emitter == address(vault) && logs[i].topics.length > 1 && logs[i].topics[0] == WITHDRAWAL_RECALLED) {
-                signedRecalls.push(uint256(logs[i].topics[1]));
+                recalls[n++] = uint256(logs[i].topics[1]);
             }
         }
         vm.revertToState(snap);
+        delete signedRecalls;
+        for (uint256 i; i < n; ++i) {
+            signedRecalls.push(recalls[i]);
+        }
         // the front-runner, between signing and inclusion
         front %= 4;
         if (front == 1) this.deposit(r >> 8, r >> 16, 1 + (r >> 24) % 1_000_000);
