@@ -220,7 +220,7 @@ class DefaultManager:
     def rows(self, conn: Connection, s: BatchState, fund: FundView) -> DefaultRows:
         """The batch's default rows, with their ledger writes made in `conn` (the batch's transaction)."""
         outcome = self.decide(store.read_snapshot(conn, [a for a, _ in s.members]), s, fund)
-        store.apply_writes(conn, outcome.writes)
+        store.apply_writes(conn, outcome.writes, s.sequence)
         return outcome.rows
 
     def decide(self, snapshot: DefaultsSnapshot, s: BatchState, fund: FundView) -> DefaultOutcome:
