@@ -502,28 +502,6 @@ contract Vault is VaultBase, IVaultMain {
         }
     }
 
-    /// @dev A debit beyond the balance first brings back `account`'s pending withdrawals of `asset` (whole
-    /// requests, WithdrawalRecalled each) until the balance covers it, so a request made (or relayed) between
-    /// the signing and the inclusion of the batch booking a loss cannot make that batch revert. Only then
-    /// does the debit draw an advance or revert InsufficientBalance as before.
-    function _recallFor(uint32 account, uint16 asset, uint256 k, uint256 debit) private {
-        uint256[] storage ids = _pendingIds[account];
-        uint256 i = ids.length;
-        while (i != 0 && debit > (_ledger[k] & MASK128)) {
-            --i;
-            uint256 id = ids[i];
-            Withdrawal storage w = _withdrawals[id];
-            if (w.asset != asset) continue;
-            w.status = RECALLED;
-            uint128 amount = w.amount;
-            ids[i] = ids[ids.length - 1];
-            ids.pop();
-            if (asset == Ledger.SETTLEMENT_ASSET) _ledger.credit(account, asset, amount);
-            else _ledger.add(account, asset, amount);
-            emit WithdrawalRecalled(id);
-        }
-    }
-
     /// @dev Approval row: id [255..192] | account [191..160] | asset [159..144] | zero [143..128] | amount.
     /// It must name an existing withdrawal with exactly that account, asset and amount (ApprovalMismatch),
     /// which becomes executable now (the margin check still runs at execution). A withdrawal that is no

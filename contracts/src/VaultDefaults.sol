@@ -96,6 +96,10 @@ contract VaultDefaults is VaultStorage {
     /// @param asset The asset seized.
     function seizeCollateralForDebt(uint32 account, uint16 asset) external onlyDelegated {
         _requireWoundDownAsset(asset);
+        _seizeBalanceForDebt(account, asset);
+    }
+
+    function _seizeBalanceForDebt(uint32 account, uint16 asset) private {
         uint256 seized = _seizeForDebt(account, asset, _ledger.balanceOf(account, asset));
         if (seized == 0) return;
         _ledger[Ledger.key(account, asset)] -= seized; // <= its balance (the low half)
@@ -110,6 +114,10 @@ contract VaultDefaults is VaultStorage {
     /// @param asset The asset of the estate netted.
     function netEstateForDebt(uint32 account, uint16 asset) external onlyDelegated {
         _requireWoundDownAsset(asset);
+        _netEstate(account, asset);
+    }
+
+    function _netEstate(uint32 account, uint16 asset) private {
         if (_ledger.debtOf(account) == 0 || DefaultFund.sharesOf(_fund, account) == 0) return;
         uint256 rest = _claimEstate(account, asset); // taken off what the vault owes: owed again, as a balance
         if (rest != 0) {
@@ -118,11 +126,50 @@ contract VaultDefaults is VaultStorage {
         }
     }
 
+    /// @notice After wind-down, anyone (IVaultExtension.closeDefaultAfterWindDown): close `account`'s open
+    /// default by the waterfall's own order, since no batch (no COVER, no CLOSE) lands any more and an open
+    /// default would keep operator capital (layer 3) in the vault for good (DefaultsOpen). What the defaulter
+    /// still owes is covered by, in order: (1) its own balances, every asset in asset order, exactly as
+    /// `seizeCollateralForDebt` (cash one for one, collateral at its last mark, rounded up; DebtCollateralSeized);
+    /// (2) its contribution, which at the wind-down is its part of the estate: netted per asset exactly as
+    /// `netEstateForDebt` (EstateClaimed); (3) operator capital's cash, up to the debt left, into the default
+    /// fund's cash, i.e. the estate (WaterfallDraw layer 3). What is still owed then stays the defaulter's debt:
+    /// a loss of the estate (the pool's shares, layer 4), which every later recovery of it (a seizure, a netting
+    /// of its estate part) still reduces. The default closes (DefaultClosed), and operator capital's rest is
+    /// payable by `windDownWithdrawSystem`. Layer 5 (assessments) needs batches: none after the wind-down.
+    /// @param account The member in default.
+    function closeDefaultAfterWindDown(uint32 account) external onlyDelegated {
+        if (!_woundDown) revert IVault.NotWoundDown();
+        if (!DefaultFund.isOpen(_fund, account)) revert IVault.NotInDefault(account);
+        uint256 assets = _assetCount;
+        for (uint256 a; a < assets; ++a) {
+            // forge-lint: disable-next-line(unsafe-typecast)
+            _seizeBalanceForDebt(account, uint16(a)); // a < MAX_ASSETS
+        }
+        for (uint256 a; a < assets; ++a) {
+            // forge-lint: disable-next-line(unsafe-typecast)
+            _netEstate(account, uint16(a)); // a < MAX_ASSETS
+        }
+        uint256 paid = Math.min(_ledger.debtOf(account), _ledger.balanceOf(Ledger.OPERATOR_CAPITAL, Ledger.SETTLEMENT_ASSET));
+        if (paid != 0) {
+            _ledger.debit(Ledger.OPERATOR_CAPITAL, Ledger.SETTLEMENT_ASSET, paid, false);
+            _ledger.add(Ledger.DEFAULT_FUND, Ledger.SETTLEMENT_ASSET, paid);
+            _ledger.reduceDebt(account, paid);
+            emit IVault.WaterfallDraw(
+                account, Waterfall.L3_OPERATOR, Ledger.OPERATOR_CAPITAL, Ledger.SETTLEMENT_ASSET, paid, paid
+            );
+        }
+        DefaultFund.close(_fund, account);
+        emit IVault.DefaultClosed(account);
+    }
+
     /// @notice The forced exit (IVaultExtension.forceWindDown), run here for the extension's code size. The
-    /// clock runs from when the exit became unserved (the request, restarted by Vault._restartServedExit or by
-    /// the first veto of a served member); the first overdue call arms it (`WindDownArmed`), a call one
-    /// WIND_DOWN_GRACE of unpaused time later opens the wind-down if the exit is still unserved. Refused while
-    /// paused: the guardian can hold it while batches already signed (a loss, a COVER/ASSESS) land.
+    /// clock runs from when the exit became unserved (the request, restarted by Vault._restartServedExit, by
+    /// the first veto of a served member or once by a DECLARE); the first overdue call arms it
+    /// (`WindDownArmed`), a call one WIND_DOWN_GRACE of unpaused time later opens the wind-down if the exit is
+    /// still unserved, and a call later than WIND_DOWN_WINDOW (unpaused) after that clears the request
+    /// (`ExitLapsed`) instead. Refused while paused: the guardian can hold it while batches already signed (a
+    /// loss, a COVER/ASSESS) land.
     /// @param account The exiting member.
     function forceWindDown(uint32 account) external onlyDelegated {
         if (_woundDown) revert IVault.WoundDown();
@@ -131,9 +178,13 @@ contract VaultDefaults is VaultStorage {
         uint256 r = _exitRequests[account];
         if (r == 0) revert IVault.NoExitRequest(account);
         // Served by the IM in force, not the one posted: a posted 0 that a loosening floor keeps above 0 has not
-        // freed the member. A vetoed withdrawal is unserved whatever the IM: the veto cannot hold it in.
+        // freed the member. A vetoed withdrawal is unserved whatever the IM: the veto cannot hold it in. So is an
+        // open default (issue 11, fourth review, finding 4): the member can neither request nor execute a
+        // withdrawal, so a DECLARE never CLOSEd would otherwise hold it in for ever.
         (uint256 im,) = _requirementInForce(account);
-        if (im == 0 && r & EXIT_VETOED == 0) revert IVault.ExitServed(account);
+        if (im == 0 && r & EXIT_VETOED == 0 && !DefaultFund.isOpen(_fund, account)) {
+            revert IVault.ExitServed(account);
+        }
         uint64 clock = _pauseClock();
         // forge-lint: disable-next-line(unsafe-typecast)
         uint64 opensAt = uint64(r >> 64) + _escapePeriod + (clock - uint64(r));
@@ -141,7 +192,7 @@ contract VaultDefaults is VaultStorage {
         if (block.timestamp < opensAt) revert IVault.ExitNotOverdue(account, opensAt);
         uint64 nowTs = _now();
         // forge-lint: disable-next-line(unsafe-typecast)
-        uint64 armedAt = uint64((r & ~EXIT_VETOED) >> 192); // 63 bits
+        uint64 armedAt = uint64((r & EXIT_ARMED) >> 192); // 62 bits
         if (armedAt == 0) {
             _exitRequests[account] = r | (uint256(nowTs) << 192) | (uint256(clock) << 128);
             emit IVault.WindDownArmed(account, nowTs + WIND_DOWN_GRACE);
@@ -150,6 +201,14 @@ contract VaultDefaults is VaultStorage {
         // forge-lint: disable-next-line(unsafe-typecast)
         uint64 windsAt = armedAt + WIND_DOWN_GRACE + (clock - uint64(r >> 128));
         if (nowTs < windsAt) revert IVault.ExitNotOverdue(account, windsAt);
+        // Not a standing option (finding 2): an armed exit left unused for WIND_DOWN_WINDOW of unpaused time
+        // after it became due lapses, so a quorum compromised later cannot pair its batch with an old arming.
+        // Returns, not reverts, so the clearing sticks; the member asks again and waits the whole period.
+        if (nowTs >= windsAt + WIND_DOWN_WINDOW) {
+            delete _exitRequests[account];
+            emit IVault.ExitLapsed(account);
+            return;
+        }
         _woundDown = true;
         emit IVault.WindDownTriggered(_lastSequence, _lastSettledAt);
     }
@@ -237,7 +296,8 @@ contract VaultDefaults is VaultStorage {
     }
 
     /// @dev Contribution row: account [255..224] | zero [223..128] | amount int128 [127..0], members only,
-    /// amount != 0. A positive amount moves the member's cash (no advance) into its contribution; a negative
+    /// amount != 0. A positive amount moves the member's cash (no advance; beyond its cash, its pending cash
+    /// withdrawals are recalled first, `_recallFor`) into its contribution; a negative
     /// one returns contribution value to its cash, never while a default is open.
     function _applyContributions(bytes32[] calldata rows) private {
         uint256 accounts = _accountCount;
@@ -251,6 +311,9 @@ contract VaultDefaults is VaultStorage {
             if (amount > 0) {
                 // forge-lint: disable-next-line(unsafe-typecast)
                 uint256 a = uint256(int256(amount)); // positive
+                // A request made between signing and inclusion cannot dodge the contribution: its pending
+                // withdrawals of cash come back first, as for a transfer debit (finding 7's rule).
+                _recallFor(account, Ledger.SETTLEMENT_ASSET, Ledger.key(account, Ledger.SETTLEMENT_ASSET), a);
                 _ledger.debit(account, Ledger.SETTLEMENT_ASSET, a, false);
                 _ledger.add(Ledger.DEFAULT_FUND, Ledger.SETTLEMENT_ASSET, a);
                 value = DefaultFund.contribute(_fund, account, a);
@@ -290,7 +353,8 @@ contract VaultDefaults is VaultStorage {
     ///    `Uncovered(remaining)`;
     ///  - CLOSE (amount 0, debt 0): closes the default;
     ///  - ASSESS (amount > 0): layer 5 for the last COVER, min(amount, what it left uncovered) (RowAdjusted
-    ///    when less), only once the pool (layer 4) is empty.
+    ///    when less), only once the pool (layer 4) is empty; beyond the member's cash its pending cash
+    ///    withdrawals are recalled first (`_recallFor`), the rest becomes its debt.
     function _applyDefaultActions(bytes32[] calldata rows) private {
         uint256 accounts = _accountCount;
         uint256 remaining; // of the last COVER, still to be assessed
@@ -303,6 +367,7 @@ contract VaultDefaults is VaultStorage {
                 if (amount != 0) revert IVault.MalformedRow(row);
                 DefaultFund.declare(_fund, account);
                 emit IVault.DefaultDeclared(account);
+                _restartExitAtDeclare(account);
                 _recallPending(account);
             } else if (action == Batch.COVER) {
                 if (amount == 0) revert IVault.MalformedRow(row);
@@ -324,6 +389,7 @@ contract VaultDefaults is VaultStorage {
                 if (debt != 0) revert IVault.DebtOutstanding(account, debt);
                 DefaultFund.close(_fund, account);
                 emit IVault.DefaultClosed(account);
+                _servedFromClose(account);
             } else if (action == Batch.ASSESS) {
                 if (amount == 0) revert IVault.MalformedRow(row);
                 // Layers 1-4 covered more than planned (collateral deposited for the defaulter since signing):
@@ -334,6 +400,9 @@ contract VaultDefaults is VaultStorage {
                     amount = uint128(remaining); // < amount
                 }
                 if (_fund.value != 0) revert IVault.LayerNotExhausted(Waterfall.L4_POOL);
+                // Its pending withdrawals of cash come back first, as for a transfer debit (finding 7's rule);
+                // only what they and its cash do not cover becomes its debt.
+                _recallFor(account, Ledger.SETTLEMENT_ASSET, Ledger.key(account, Ledger.SETTLEMENT_ASSET), amount);
                 Waterfall.assess(_ledger, _fund, defaulter, account, amount);
                 remaining -= amount;
             } else {
@@ -341,6 +410,27 @@ contract VaultDefaults is VaultStorage {
             }
         }
         if (remaining != 0) revert IVault.Uncovered(remaining);
+    }
+
+    /// @dev A DECLARE makes an exit unserved (forceWindDown) and restarts the clock of an open, unarmed exit
+    /// request to the DECLARE's time (`ExitRequested` again), once per request (EXIT_DECLARED): a real
+    /// defaulter that asked to leave cannot open the wind-down before the engine has had an escape period to
+    /// close it out, and a compromised quorum cycling DECLARE/CLOSE holds an exit at most 2·E + the grace
+    /// (a raise restarts it only after a withdrawal delay served out of default: VaultStorage._servedForDelay).
+    /// An armed exit keeps its arming: restarting it would add a grace to that bound, and the grace already
+    /// lets a signed COVER/ASSESS land first. A veto flag stays.
+    function _restartExitAtDeclare(uint32 account) private {
+        uint256 r = _exitRequests[account];
+        if (r == 0 || r & (EXIT_DECLARED | EXIT_ARMED) != 0) return;
+        _exitRequests[account] = (r & EXIT_VETOED) | EXIT_DECLARED | (uint256(_now()) << 64) | _pauseClock();
+        emit IVault.ExitRequested(account); // its clock starts again now
+    }
+
+    /// @dev A CLOSE starts the member's served time afresh (VaultStorage._servedForDelay): in default it could
+    /// withdraw nothing, whatever its IM.
+    function _servedFromClose(uint32 account) private {
+        uint64 nowTs = _now();
+        if (_imZeroAt[account] < nowTs) _imZeroAt[account] = nowTs;
     }
 
     /// @dev A DECLARE brings the defaulter's pending withdrawals back to its balance, into the waterfall

@@ -144,8 +144,9 @@ contract VaultExtension is VaultBase, IVaultExtension {
     /// cannot hold a member in. Serving the exit is the signers' own action (closing the member out and
     /// posting IM 0, in force once the loosening delay has passed), so a member cannot grief the wind-down
     /// open: it can only wait; and once served for a withdrawal delay, a rise of its IM restarts the clock
-    /// (Vault._restartServedExit), so an old request cannot open the wind-down in the block of a later batch.
-    /// Runs in VaultDefaults (this contract's code size).
+    /// (Vault._restartServedExit), so an old request cannot open the wind-down in the block of a later batch;
+    /// an armed exit not used within WIND_DOWN_WINDOW after its grace lapses (`ExitLapsed`), so it is no
+    /// standing option either. Runs in VaultDefaults (this contract's code size).
     function forceWindDown(uint32 account) external {
         account; // named for the ABI; the module decodes it from msg.data
         _delegate(_defaults, msg.data);
@@ -197,6 +198,14 @@ contract VaultExtension is VaultBase, IVaultExtension {
     /// shares. Runs in VaultDefaults.
     function netEstateForDebt(uint32 account, uint16 asset) external nonReentrant {
         (account, asset); // named for the ABI; the module decodes them from msg.data
+        _delegate(_defaults, msg.data);
+    }
+
+    /// @inheritdoc IVaultExtension
+    /// @dev Permissionless, so a default left open at the wind-down cannot keep operator capital in the vault.
+    /// Runs in VaultDefaults.
+    function closeDefaultAfterWindDown(uint32 account) external nonReentrant {
+        account; // named for the ABI; the module decodes it from msg.data
         _delegate(_defaults, msg.data);
     }
 

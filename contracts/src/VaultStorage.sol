@@ -3,6 +3,7 @@ pragma solidity ^0.8.30;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IVault} from "./interfaces/IVault.sol";
+import {Ledger} from "./libraries/Ledger.sol";
 import {Margin} from "./libraries/Margin.sol";
 import {DefaultFund} from "./libraries/DefaultFund.sol";
 
@@ -10,16 +11,27 @@ import {DefaultFund} from "./libraries/DefaultFund.sol";
 /// @notice The vault's whole storage, declared once. It is the vault's first base contract, so it sits at the
 /// same slots in Vault and in the VaultDefaults module that the vault runs by delegatecall.
 abstract contract VaultStorage {
+    using Ledger for mapping(uint256 => uint256);
+
     uint16 internal constant MAX_ASSETS = 32;
     uint256 internal constant MAX_PENDING_WITHDRAWALS = 8;
-    uint8 internal constant RECALLED = 4; // a withdrawal status: brought back to the balance by a DECLARE
+    uint8 internal constant RECALLED = 4; // a withdrawal status: brought back to the balance (a DECLARE, a debit)
     uint256 internal constant MASK112 = (1 << 112) - 1;
-    /// @dev An exit request word (see `_exitRequests`): bit 255 vetoed, [254..192] armed at (time),
-    /// [191..128] the pause clock then, [127..64] unserved since (time), [63..0] the pause clock then.
+    /// @dev An exit request word (see `_exitRequests`): bit 255 vetoed, bit 254 restarted by a DECLARE,
+    /// [253..192] armed at (time), [191..128] the pause clock then, [127..64] unserved since (time), [63..0] the
+    /// pause clock then.
     uint256 internal constant EXIT_VETOED = 1 << 255;
+    /// @dev A DECLARE restarted this request's clock: the next ones do not (VaultDefaults._restartExitAtDeclare).
+    uint256 internal constant EXIT_DECLARED = 1 << 254;
+    /// @dev The armed-at field of an exit request word ([253..192]).
+    uint256 internal constant EXIT_ARMED = ((1 << 62) - 1) << 192;
     /// @dev How long (unpaused) an armed forced exit waits before the wind-down opens: batches already signed
     /// (a member's loss, a COVER/ASSESS) land first, and the signers may still serve the exit.
     uint64 internal constant WIND_DOWN_GRACE = 1 days;
+    /// @dev How long (unpaused) after the grace an armed exit may open the wind-down; a later `forceWindDown`
+    /// clears the request instead (`ExitLapsed`), so an armed exit is never a standing option (issue 11, fourth
+    /// review, finding 2).
+    uint64 internal constant WIND_DOWN_WINDOW = 1 days;
 
     /// @dev (account << 16 | asset) => debt << 128 | balance. See Ledger.
     mapping(uint256 key => uint256 word) internal _ledger;
@@ -101,9 +113,36 @@ abstract contract VaultStorage {
     mapping(uint256 key => uint256) internal _estateClaimed;
 
     /// @dev account => when its IM of 0 took (or takes) force: the time of the row that brought the IM in force
-    /// to 0, plus the loosening delay then (0: it never had an IM). An exit request counts as served once the
-    /// member has had IM 0 in force for a withdrawal delay; a later rise of its IM restarts the exit's clock.
+    /// to 0, plus the loosening delay then (0: it never had an IM), or the CLOSE of its last default if later
+    /// (in default it could withdraw nothing). An exit request counts as served once the member has had IM 0
+    /// in force, out of default, for a withdrawal delay; a later rise of its IM restarts the exit's clock.
     mapping(uint32 account => uint64) internal _imZeroAt;
+
+    /// @dev A debit of `debit` beyond the balance at key `k` = (`account`, `asset`) first brings back the
+    /// account's pending withdrawals of `asset` (whole requests, newest first in `_pendingIds`,
+    /// WithdrawalRecalled each; settlement cash so returned repays its debt first) until the balance covers
+    /// it, so a request made (or relayed) between the signing and the inclusion of a batch cannot make that
+    /// batch's debit revert or turn into an advance (issue 11, finding 7). Only then does the caller's debit
+    /// draw an advance or revert InsufficientBalance as before. One function for every row that debits a
+    /// member: transfer rows (Vault), contribution and ASSESS rows (VaultDefaults). An approval of a request
+    /// so recalled, later in the batch, is skipped (RowAdjusted): it is no longer pending.
+    function _recallFor(uint32 account, uint16 asset, uint256 k, uint256 debit) internal {
+        uint256[] storage ids = _pendingIds[account];
+        uint256 i = ids.length;
+        while (i != 0 && debit > (_ledger[k] & Ledger.MASK128)) {
+            --i;
+            uint256 id = ids[i];
+            IVault.Withdrawal storage w = _withdrawals[id];
+            if (w.asset != asset) continue;
+            w.status = RECALLED;
+            uint128 amount = w.amount;
+            ids[i] = ids[ids.length - 1];
+            ids.pop();
+            if (asset == Ledger.SETTLEMENT_ASSET) _ledger.credit(account, asset, amount);
+            else _ledger.add(account, asset, amount);
+            emit IVault.WithdrawalRecalled(id);
+        }
+    }
 
     /// @dev Total seconds paused up to now. Delays (withdrawals, the escape period) are measured on the
     /// wall clock less this, so paused time never counts toward them.
@@ -132,12 +171,15 @@ abstract contract VaultStorage {
         }
     }
 
-    /// @dev Whether `account`'s exit request counts as served: IM 0 in force for at least a withdrawal delay
-    /// (what it asked to withdraw when the 0 took force has become executable; a member that never had an IM
-    /// counts as served since its admission).
+    /// @dev Whether `account`'s exit request counts as served: IM 0 in force and no open default for at least a
+    /// withdrawal delay (what it asked to withdraw when the 0 took force, or at its default's CLOSE, has become
+    /// executable; a member that never had an IM counts as served since its admission). Otherwise a quorum
+    /// could CLOSE a default and raise the IM in the next batch to restart the exit's clock (and the once-only
+    /// DECLARE restart with it) while the member never had a withdrawal delay out of default.
     function _servedForDelay(uint32 account) internal view returns (bool) {
         (uint256 inForce,) = _requirementInForce(account);
-        return inForce == 0 && uint256(_imZeroAt[account]) + _withdrawalDelay <= _now();
+        return inForce == 0 && uint256(_imZeroAt[account]) + _withdrawalDelay <= _now()
+            && !DefaultFund.isOpen(_fund, account);
     }
 
     function _now() internal view returns (uint64) {

@@ -7,7 +7,9 @@ ledger is the only state. Event kinds:
 
 * member: `fill` (a fill of the member stored), `margin_call` (issue, raise, cure or default of a call:
   amount, cure deadline, equity, IM, MM), `positions` (the member's netted positions after each
-  confirmed batch), `default` (a default declared), `withdrawal` (a withdrawal of the member requested,
+  confirmed batch), `default` (a default declared), `exit_closeout` (the engine started closing out the
+  member's book by auction, its exit request having been open for the close-out delay while it kept positions:
+  offchain/defaults/closeout.py; the same cursor as defaults), `withdrawal` (a withdrawal of the member requested,
   approved, executed, cancelled, vetoed or recalled: read from the vault's events when the API has a
   chain; the cursor's `block` is the last block read);
 * venue: `ack` (a fill of the venue stored, with its ledger id), `settlement` (a confirmed batch that
@@ -112,7 +114,7 @@ def member_events(
     for dr in defaults.defaults_since(conn, account, cursor.default):
         out.append(
             {
-                "type": "default",
+                "type": "exit_closeout" if dr.kind == defaults.EXIT_CLOSEOUT_KIND else "default",
                 "id": dr.id,
                 "status": dr.status,
                 "declared_sequence": dr.declared_sequence,

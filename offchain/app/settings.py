@@ -222,6 +222,10 @@ class EngineSettings(FileSettings):
     interval_s: float = Field(default=2.0, gt=0)
     max_fills: int = Field(default=5_000, ge=1)
     heartbeat_s: int = Field(default=60, ge=1)
+    # An exiting member still holding positions this long after its exit request is closed out by auction
+    # (offchain/defaults/closeout.py, docs/defaults.md §2a); None: the vault's escapePeriod / 4. Must stay below
+    # escapePeriod - loosening delay - the auction's time (checked at start and at every step).
+    exit_closeout_after_s: int | None = Field(default=None, ge=0)
     settlement_decimals: int = Field(default=6, ge=0, le=36)
     risk_asof: str  # the date whose history calibrates the risk model (YYYY-MM-DD)
     collateral: list[CollateralDef] = Field(min_length=1)

@@ -24,6 +24,7 @@ from offchain.chain.vault import VaultClient, vault_error_decoder
 from offchain.config.keys import KeySource, load_account
 from offchain.config.settings import SettingsError
 from offchain.core.obligations import InstrumentSpec
+from offchain.defaults.closeout import closeout_delay
 from offchain.defaults.manager import DefaultManager, DefaultsConfig
 from offchain.ledger.handles import Engine
 from offchain.ledger.instruments import load_instruments
@@ -88,6 +89,11 @@ def build_engine(
     vault = VaultClient(w3, vault_address)
     submitter = TxSender(w3, load_account(settings.submitter, chain_id), vault_error_decoder())
     collateral = [CollateralSpec(**c.model_dump()) for c in settings.collateral]
+    engine_defaults = defaults or DefaultsConfig()
+    # Refuse a close-out delay that leaves the auction no time before the vault's escape period ends.
+    closeout_delay(
+        vault.escape_period(), vault.loosening_delay(), engine_defaults.auction, settings.exit_closeout_after_s
+    )
     builder = BatchBuilder(
         risk_margin(settings, db, instruments),
         collateral,
@@ -97,7 +103,7 @@ def build_engine(
             heartbeat_s=settings.heartbeat_s,
             settlement_decimals=settings.settlement_decimals,
         ),
-        defaults=DefaultManager(defaults or DefaultsConfig()),
+        defaults=DefaultManager(engine_defaults),
     )
     rule = ClockRule(max_lead_s=settings.clock.max_lead_s, max_lag_s=settings.clock.max_lag_s)
     cosigners = None
@@ -117,6 +123,7 @@ def build_engine(
         node=node_name(),
         observer=observer,
         cosigners=cosigners,
+        exit_closeout_after_s=settings.exit_closeout_after_s,
     )
 
 

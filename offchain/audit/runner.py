@@ -60,6 +60,7 @@ from offchain.audit.events.types import (
     DefaultEvent,
     Deposited,
     EstateClaimed,
+    ExitLapsed,
     ExitRequestCancelled,
     ExitRequested,
     LiquidityAdvanced,
@@ -98,6 +99,7 @@ class AuditReport:
     assets: tuple[AssetSolvency, ...]
     seconds: float
     timings: dict[str, float]
+    recalls: int = 0  # withdrawals the vault recalled inside settle (WithdrawalRecalled), each matched by the replay
 
 
 class Auditor:
@@ -186,6 +188,7 @@ class Auditor:
             assets=tuple(solvency),
             seconds=time.perf_counter() - started,
             timings=timings,
+            recalls=state.recalls_seen,
         )
 
 
@@ -212,8 +215,10 @@ class _Replay:
     rebuild_s: float = 0.0
     book: PositionBook = field(default_factory=PositionBook)
     observed: list[LiquidityAdvanced | AdvanceRepaid] = field(default_factory=list)
-    # the WithdrawalRecalled ids of the settle transaction being read, in order (emitted before its BatchSettled)
+    # the WithdrawalRecalled ids of the settle transaction being read, in order (emitted before its BatchSettled:
+    # by its transfer rows, contribution rows, DECLAREs and ASSESS rows, in that order)
     recalled: list[int] = field(default_factory=list)
+    recalls_seen: int = 0  # of them, in the batches replayed so far
     # contribution, margin-call, default and waterfall events of the current transaction not yet matched
     observed_defaults: list[DefaultEvent] = field(default_factory=list)
     # a WindDownWithdrawal waiting for the next event: `executeWithdrawal` after wind-down emits one (for
@@ -223,6 +228,9 @@ class _Replay:
     # payout's replay claims the estate itself); alone, it is anyone's `netEstateForDebt`
     estate_claim: EstateClaimed | None = None
     tx: bytes = b""
+    # exit requests cancelled since the last batch: an exit close-out's fill ingested while one was open may
+    # settle in the batch after the cancel (`auction-fill`, checks/calls.py)
+    exits_cancelled: set[int] = field(default_factory=set)
 
     def apply(self, event: VaultEvent) -> None:
         if event.at.tx_hash != self.tx:
@@ -258,6 +266,7 @@ class _Replay:
             self._advances_match(f"transaction 0x{self.tx.hex()}", None)
         if self.observed_defaults:
             self._default_events_match(f"transaction 0x{self.tx.hex()}", None)
+        self.replay.netted = set()
 
     def _default_events_match(self, where: str, seq: int | None) -> None:
         mine = self.replay.take_default_events()
@@ -309,6 +318,11 @@ class _Replay:
                 self.observed.append(event)
             case WithdrawalRecalled():
                 self.recalled.append(event.id)
+            case DefaultClosed() if replay.wound_down:
+                # no batch after the wind-down: anyone's closeDefaultAfterWindDown (its seizures and nettings
+                # were applied from their own events; the layer-3 draw and the close are the rules' to give)
+                self.observed_defaults.append(event)
+                replay.close_default_after_wind_down(event.account)
             case ContributionChanged() | MarginCalled() | DefaultDeclared() | DefaultClosed() | WaterfallDraw():
                 self.observed_defaults.append(event)
             case MemberAdmitted():
@@ -335,8 +349,9 @@ class _Replay:
                 self.wind_down = None
             case ExitRequested():
                 replay.exits.add(event.account)
-            case ExitRequestCancelled():
+            case ExitRequestCancelled() | ExitLapsed():
                 replay.exits.discard(event.account)
+                self.exits_cancelled.add(event.account)
             case WindDownTriggered():
                 replay.wound_down = True
             case WindDownWithdrawal():
@@ -392,7 +407,11 @@ class _Replay:
             self.anchors.check(batch, ctx)
         self.fills.check(seq, batch.as_of, published, members)
         if ctx is not None:
-            check_close_outs(batch, published, ctx, self.book.positions, members, self.replay, self.anchors.registry)
+            exiting = frozenset(self.replay.exits | self.exits_cancelled)
+            check_close_outs(
+                batch, published, ctx, self.book.positions, members, self.replay, self.anchors.registry, exiting
+            )
+        self.exits_cancelled = set()
         operators = (
             self.operators.among({t.account for t in batch.transfers if t.amount < 0}, self.replay.accounts, block)
             if ctx is None
@@ -411,7 +430,8 @@ class _Replay:
         self.replay.post_requirements(batch.requirements)
         recalled, self.recalled = self.recalled, []
         try:
-            self.replay.apply_transfers(batch.transfers, recalled)
+            # a proposal has no events yet: the vault will recall what the rules recall
+            self.replay.apply_transfers(batch.transfers, None if proposal else recalled)
         except ReplayError as exc:
             raise Discrepancy(seq, "replay", f"its transfers cannot apply: {exc}") from exc
         self.calls.check_calls(batch, self.replay)
@@ -423,6 +443,8 @@ class _Replay:
             )
         except ReplayError as exc:
             raise Discrepancy(seq, "replay", f"its default rows cannot apply: {exc}") from exc
+        if not proposal:
+            self.recalls_seen += len(recalled)
         emitted = self.replay.take_default_events()
         # a proposal has no events yet: the vault will emit what the rules give
         observed = list(emitted) if proposal else VaultReplay.observed_defaults(self.observed_defaults)

@@ -8,10 +8,13 @@ keep trading, and wind the vault down after the escape period: honest signers ca
 that keeps adding exposure.
 
 The engine serves the exit of a member that is flat (offchain/settlement/builder.py, `serve_exits`): it posts
-IM 0 / MM 0 for it and approves its pending withdrawals within its margin and the assets' outflow budgets.
+IM 0 / MM 0 for it and approves its pending withdrawals within its margin and the assets' outflow budgets. One
+that still holds positions `exit_closeout_after_s` after its request (counted from the block of its latest
+`ExitRequested`, `ExitState.requested_at`) is closed out by auction (offchain/defaults/closeout.py), then served.
 
 `ExitWatcher.poll` reads, with `eth_getLogs` from the block after its last poll (the first poll scans the
-history from block 0, `chunk_blocks` at a time), the events that open and close exit requests and
+history from block 0, `chunk_blocks` at a time), the events that open and close exit requests (a cancel, or
+`ExitLapsed`: an armed exit not used within WIND_DOWN_WINDOW after its grace, which the vault clears) and
 withdrawals, and the outflow budgets governance schedules; `ExitWatcher.state` is what it hands the engine
 each step. `offchain.ledger.registry_store.sync_exiting` moves `active` members with an open request to
 `exiting` and `exiting` ones without one back to `active` (close_only and defaulted stay: they are stricter;
@@ -32,6 +35,7 @@ from offchain.chain.vault import VaultClient
 _EVENTS = (
     "ExitRequested",
     "ExitRequestCancelled",
+    "ExitLapsed",
     "WithdrawalRequested",
     "WithdrawalApproved",
     "WithdrawalExecuted",
@@ -63,6 +67,9 @@ class ExitState:
     debts: dict[int, int] = field(default_factory=dict)
     outflow_left: dict[int, int] = field(default_factory=dict)  # asset -> budget left this period
     chain_time: int = 0
+    # account -> chain time of the block of its latest ExitRequested (emitted again when the vault restarts the
+    # clock): what the engine's close-out delay counts from (offchain/defaults/closeout.py)
+    requested_at: dict[int, int] = field(default_factory=dict)
 
 
 class ExitWatcher:
@@ -74,6 +81,7 @@ class ExitWatcher:
         self._next_block = 0
         self._outflow_period: int | None = None  # a constant of the vault
         self._open: set[int] = set()
+        self._requested_at: dict[int, int] = {}  # account -> block time of its latest ExitRequested
         self._pending: dict[int, PendingWithdrawal] = {}
         self._next_budget: dict[int, tuple[int, int]] = {}  # asset -> (budget, from period), the last scheduled
         ev = vault.contract.events
@@ -104,9 +112,12 @@ class ExitWatcher:
                 continue
             args = getattr(self.vault.contract.events, name)().process_log(raw)["args"]
             if name == "ExitRequested":  # emitted again when the clock restarts: the request stays open
-                self._open.add(int(args["account"]))
-            elif name == "ExitRequestCancelled":
+                account = int(args["account"])
+                self._open.add(account)
+                self._requested_at[account] = self._block_time(int(raw["blockNumber"]))
+            elif name in ("ExitRequestCancelled", "ExitLapsed"):  # a lapse clears the request like a cancel
                 self._open.discard(int(args["account"]))
+                self._requested_at.pop(int(args["account"]), None)
             elif name == "OutflowBudgetUpdated":
                 self._next_budget[int(args["asset"])] = (int(args["budget"]), int(args["from"]))
             elif name == "WithdrawalRequested":
@@ -116,6 +127,9 @@ class ExitWatcher:
                 )
             else:  # approved (ready at once: nothing left to approve), executed, cancelled or recalled
                 self._pending.pop(int(args["id"]), None)
+
+    def _block_time(self, number: int) -> int:
+        return int(self.vault.w3.eth.get_block(number)["timestamp"])
 
     def state(self) -> ExitState:
         """Poll, then read what serving the open requests needs from the vault (debts, outflow budgets)."""
@@ -139,4 +153,5 @@ class ExitWatcher:
                 budget = scheduled[0]
             left[asset] = max(0, budget - (used if at == period else 0))
         debts = {a: self.vault.debt(a) for a in sorted({w.account for w in withdrawals})}
-        return ExitState(open_exits, withdrawals, debts, left, now)
+        requested = {a: self._requested_at[a] for a in sorted(open_exits)}
+        return ExitState(open_exits, withdrawals, debts, left, now, requested)

@@ -109,6 +109,17 @@ class VaultClient:
     def outflow_period(self) -> int:
         return int(self.contract.functions.OUTFLOW_PERIOD().call())
 
+    def escape_period(self) -> int:
+        """The escape period E in force for the next batch: the scheduled one if governance set one (the shorter
+        of the two, for a deadline that must hold under either)."""
+        f = self.contract.functions
+        current, scheduled = int(f.escapePeriod().call()), int(f.nextEscapePeriod().call())
+        return min(current, scheduled) if scheduled else current
+
+    def loosening_delay(self) -> int:
+        """How long a decrease of a requirement waits before it is in force (docs/contracts.md "Loosening")."""
+        return int(self.contract.functions.loosening().call()[0])
+
     def deposit(self, payer: TxSender, member: str, asset: int, amount: int) -> Sent:
         """Approve (if needed) and deposit `amount` base units of `asset` for `member`."""
         token = self.token(asset)

@@ -1,7 +1,9 @@
-"""The auction house: the service that runs close-out auctions of defaulted members (the pure rules are in
-offchain/defaults/auction.py; docs/defaults.md §2).
+"""The auction house: the service that runs close-out auctions of defaulted members, and of exiting members
+that kept their positions past the close-out delay (exit close-outs, offchain/defaults/closeout.py; the pure
+rules are in offchain/defaults/auction.py; docs/defaults.md §2 and §2a).
 
-`step()` (call it every few seconds, or `run()`), for every default whose DECLARE batch is confirmed:
+`step()` (call it every few seconds, or `run()`), for every default whose DECLARE batch is confirmed, and every
+running exit close-out of a member that is `exiting` (one under a margin call waits: it is `close_only`):
  1. **clears** each open tranche whose deadline (`opened_at + interval_s`) has passed: the stored bids are
     judged at that moment (`clear_tranche`) against the instrument's guarded mark, their outcomes and the
     tranche's result are stored in one transaction;
@@ -13,6 +15,11 @@ offchain/defaults/auction.py; docs/defaults.md §2).
     unsettled fills), once none is open and `interval_s` has passed since the last one opened: `tranche_bps`
     of the position at DECLARE, at most what is left. Tranches are numbered per default across instruments
     (so fill ids `a{default}-t{tranche}-{n}` are unique).
+
+An exit close-out differs in one rule: what its tranche is not bid is not closed against the house (the
+member is not in default); the tranche clears with the bids only and the rest is offered again in the next
+tranche, `interval_s` later. A tranche that offers something and gets no bid raises `exit_closeout_stalled`
+(once per run of unbid tranches).
 
 Members bid with `submit_bid(bid, signature)` (EIP-712 `Bid`, domain `auctions_domain`): a bid that is
 not the bidder's, or names no open tranche, is refused and not stored; any other is stored, with its
@@ -31,7 +38,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from eth_account import Account
 
@@ -53,7 +60,8 @@ from offchain.defaults.auction import (
 from offchain.ingest.service import AckStatus, Ingestor, wall_clock_ms
 from offchain.ledger import auctions as store
 from offchain.ledger.alerts import record_alert
-from offchain.ledger.auctions import TrancheRow
+from offchain.ledger.auctions import DEFAULT_KIND, EXIT_CLOSEOUT_KIND, TrancheRow
+from offchain.ledger.defaults import member_status
 from offchain.ledger.fills_store import live_positions
 from offchain.ledger.handles import Connection, Engine
 from offchain.ledger.instruments import load_instruments
@@ -159,11 +167,16 @@ class AuctionHouse:
         report = StepReport([], [], [])
         with self.db.connect() as conn:
             defaults = store.live_defaults(conn)
-        for live in defaults:
+            closeouts = store.live_closeouts(conn)
+            # An exit close-out runs while its member is `exiting`: one under a margin call (close_only) may not
+            # trade on any venue, so its close-out waits (the engine ends it if it defaults).
+            status = member_status(conn, [c.account for c in closeouts])
+        books = defaults + [c for c in closeouts if status.get(c.account) == "exiting"]
+        for live in books:
             with self.db.connect() as conn:
                 due = store.due_tranches(conn, live.id, self.params.interval_s, now)
             for row in due:
-                result = self._clear(live.id, live.account, row.tranche, now)
+                result = self._clear(live.id, live.account, row.tranche, now, live.kind)
                 if result is not None:
                     report.cleared.append(result)
             report.delivered.extend(self._deliver_all(live.id, live.account))
@@ -178,7 +191,9 @@ class AuctionHouse:
 
     # ---------------------------------------------------------------- clearing
 
-    def _clear(self, default_id: int, account: int, index: int, now: int) -> TrancheResult | None:
+    def _clear(
+        self, default_id: int, account: int, index: int, now: int, kind: str = DEFAULT_KIND
+    ) -> TrancheResult | None:
         with self.db.begin() as conn:
             row = store.tranche(conn, default_id, index)
             if row is None or row.status != store.OPEN:
@@ -199,6 +214,18 @@ class AuctionHouse:
                 result = clear_tranche(tranche, signed, self.domain, now, eligible, self.params, penalty)
             else:  # flat already (nothing to close on this side): every bid loses
                 result = TrancheResult(tranche, (), (), 0, mark)
+            if kind == EXIT_CLOSEOUT_KIND:  # not a defaulter: nothing goes to the house, the rest is offered again
+                result = replace(result, residual_qty=0, residual_price=mark)
+                if qty > 0 and result.bid_qty == 0 and not store.stalled_before(conn, default_id, index):
+                    record_alert(
+                        conn,
+                        self.fill_clock_ms(),
+                        "exit_closeout_stalled",
+                        str(account),
+                        f"exit close-out {default_id} of account {account}: tranche {index} ({qty} {row.instrument} "
+                        f"at mark {mark}) got no acceptable bid; offered again every {self.params.interval_s} s "
+                        "while the member keeps the position, its margin and its losses",
+                    )
             won = {a.bid_index: a for a in result.awards}
             refused = dict(result.refused)
             for i, b in enumerate(bids):

@@ -62,11 +62,14 @@ def settlement_engine(
     config: BuilderConfig | None = None,
     defaults: DefaultsConfig | None = None,
     clock: Clock | None = None,
+    exit_closeout_after_s: int | None = None,
 ) -> SettlementEngine:
     """The engine with default management on (margin calls, defaults, waterfall, contributions), built by
     the production wiring (offchain/app/wiring.py) from the settings the devnet implies. `clock`: the
     wall clock unless a simulation moves the chain's time and passes `ChainClock` (the demo)."""
     settings = engine_settings(spec, db.url.render_as_string(hide_password=False))
+    if exit_closeout_after_s is not None:  # the close-out delay (offchain/defaults/closeout.py); else E / 4
+        settings = settings.model_copy(update={"exit_closeout_after_s": exit_closeout_after_s})
     return build_engine(
         settings,
         spec.chain_id,

@@ -12,10 +12,11 @@ Checks run in three stages, and the order is part of the contract:
 3. **terms** — symbol, instrument, timestamp window, quantity, members, permissions, price band.
 
 A venue of a close-out kind (`auction`: the clearing house's own `crossclear-auction` venue) is the only
-way a defaulted member trades: each of its fills must have exactly one defaulted side and an active
-counterparty (`NOT_CLOSE_OUT` otherwise), and must only reduce the defaulter's position (`NOT_REDUCING`,
-`reduces` below; the service checks it against the live position inside its transaction). Every other venue
-refuses every fill of a member that is not active.
+way a defaulted member trades: each of its fills must have exactly one side closed out, defaulted or exiting (an
+exit close-out, offchain/defaults/closeout.py), and an active counterparty (`NOT_CLOSE_OUT` otherwise), and
+must only reduce the closed-out side's position (`NOT_REDUCING` for a defaulter, `reduces` below; `EXITING` for
+an exiting member; the service checks it against the live position inside its transaction). Every other venue
+refuses every fill of a member that is neither active nor exiting.
 
 Nothing here touches the database or the clock: the caller passes the snapshot and `now_ms`.
 """
@@ -50,7 +51,7 @@ class Reason(StrEnum):
     NOT_PERMITTED = "NOT_PERMITTED"
     NO_MARK = "NO_MARK"
     PRICE_OUT_OF_BAND = "PRICE_OUT_OF_BAND"
-    NOT_CLOSE_OUT = "NOT_CLOSE_OUT"  # a close-out venue's fill without exactly one defaulted side
+    NOT_CLOSE_OUT = "NOT_CLOSE_OUT"  # a close-out venue's fill without exactly one defaulted or exiting side
     NOT_REDUCING = "NOT_REDUCING"  # a close-out fill that would grow or flip the defaulter's position
     POSITION_LIMIT = "POSITION_LIMIT"  # a fill that takes a member beyond its tier's position limit
     EXITING = "EXITING"  # a fill that would grow or flip the position of a member with an open exit request
@@ -168,13 +169,15 @@ def check_terms(fill: Fill, snapshot: RegistrySnapshot, now_ms: int, window: Tim
     assert buyer is not None and seller is not None
     closes_out: int | None = None
     if snapshot.venues[fill.venue].kind in CLOSE_OUT_KINDS:
-        defaulted = [m for m in (buyer, seller) if m.status == "defaulted"]
-        if len(defaulted) != 1:
+        # A defaulter's close-out, or an exiting member's (its reduction is checked as EXITING below).
+        closed = [m for m in (buyer, seller) if m.status in ("defaulted", "exiting")]
+        if len(closed) != 1:
             return Rejection(
                 Reason.NOT_CLOSE_OUT,
-                f"a {fill.venue} fill closes out exactly one defaulted member; {len(defaulted)} side(s) defaulted",
+                f"a {fill.venue} fill closes out exactly one defaulted or exiting member; {len(closed)} side(s) are",
             )
-        closes_out = defaulted[0].account
+        if closed[0].status == "defaulted":
+            closes_out = closed[0].account
     for side, member in (("buyer", buyer), ("seller", seller)):
         # A close_only member may in principle still reduce its position; ingest does not check its
         # positions, so it refuses every fill of a close_only or defaulted member, except the defaulted side of a

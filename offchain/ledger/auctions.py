@@ -1,5 +1,6 @@
-"""Close-out auctions in the ledger: tranches of a defaulter's positions, the signed bids they receive and
-their outcomes (offchain/defaults/house.py runs them; the rules are offchain/defaults/auction.py's)."""
+"""Close-out auctions in the ledger: tranches of a defaulter's positions (or of an exiting member's, under an
+exit close-out: a `defaults` row of kind `exit_closeout`, offchain/defaults/closeout.py), the signed bids they
+receive and their outcomes (offchain/defaults/house.py runs them; the rules are offchain/defaults/auction.py's)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, insert, select, update
+from sqlalchemy import Connection, Row, and_, func, insert, select, update
 
 from offchain.core.bid import Bid
 from offchain.ledger import schema as t
+from offchain.ledger.schema import DEFAULT_KIND as DEFAULT_KIND  # re-exported: a LiveDefault's kinds
+from offchain.ledger.schema import EXIT_CLOSEOUT_KIND as EXIT_CLOSEOUT_KIND
 
 OPEN, CLEARED = "open", "cleared"
+WITHDRAWN = "withdrawn"  # a bid's outcome when its tranche was withdrawn (its close-out ended before it cleared)
+# An exit close-out's statuses: auctioning, then flat (done), cancelled (the request was) or defaulted (the default
+# path took the member over).
+CLOSING, FLAT, CANCELLED, DEFAULTED = "closing", "flat", "cancelled", "defaulted"
 
 
 @dataclass(frozen=True)
@@ -48,9 +55,12 @@ class WonBid:
 
 @dataclass(frozen=True)
 class LiveDefault:
+    """A book being auctioned: a declared default's, or an exit close-out's (`kind`)."""
+
     id: int
     account: int
-    at_declare: dict[str, int]  # instrument -> signed qty at DECLARE
+    at_declare: dict[str, int]  # instrument -> signed qty at DECLARE (a close-out: at its start)
+    kind: str = DEFAULT_KIND
 
 
 def _tranche(r: Row[Any]) -> TrancheRow:
@@ -82,6 +92,76 @@ def live_defaults(conn: Connection) -> list[LiveDefault]:
         .order_by(d.c.id)
     ).all()
     return [LiveDefault(int(r.id), int(r.account), {i: int(q) for i, q in r.positions.items()}) for r in rows]
+
+
+def live_closeouts(conn: Connection) -> list[LiveDefault]:
+    """Exit close-outs still auctioning, by id."""
+    d = t.defaults
+    rows = conn.execute(
+        select(d.c.id, d.c.account, d.c.positions)
+        .where(d.c.kind == EXIT_CLOSEOUT_KIND, d.c.status == CLOSING)
+        .order_by(d.c.id)
+    ).all()
+    return [
+        LiveDefault(int(r.id), int(r.account), {i: int(q) for i, q in r.positions.items()}, EXIT_CLOSEOUT_KIND)
+        for r in rows
+    ]
+
+
+def start_closeout(conn: Connection, account: int, positions: dict[str, int], sequence: int, at: int) -> int:
+    """Record an exit close-out of `account`'s book (`positions`: signed qty per instrument at its start) after
+    batch `sequence`, at chain second `at`; returns its id (the auction number bidders sign)."""
+    return int(
+        conn.execute(
+            insert(t.defaults)
+            .values(
+                account=account,
+                kind=EXIT_CLOSEOUT_KIND,
+                status=CLOSING,
+                declared_sequence=sequence,
+                declared_at=at,
+                positions={i: str(q) for i, q in sorted(positions.items())},
+                penalty_bps=0,  # nothing goes to the house: what is not bid is offered again
+                pool_value=0,
+                pool_shares=0,
+                covered=0,
+            )
+            .returning(t.defaults.c.id)
+        ).scalar_one()
+    )
+
+
+def end_closeout(conn: Connection, closeout_id: int, status: str, sequence: int) -> None:
+    """An exit close-out ends (FLAT, CANCELLED or DEFAULTED) after batch `sequence`; its open tranches are
+    withdrawn: they clear with nothing on offer, their pending bids lose (WITHDRAWN)."""
+    d, at, ab = t.defaults, t.auction_tranches, t.auction_bids
+    conn.execute(update(d).where(d.c.id == closeout_id).values(status=status, closed_sequence=sequence))
+    conn.execute(
+        update(ab).where(ab.c.default_id == closeout_id, ab.c.outcome.is_(None)).values(outcome=WITHDRAWN, filled_qty=0)
+    )
+    conn.execute(
+        update(at)
+        .where(at.c.default_id == closeout_id, at.c.status == OPEN)
+        .values(status=CLEARED, qty=0, bid_qty=0, residual_qty=0, residual_price=at.c.mark)
+    )
+
+
+def kind_of(conn: Connection, default_id: int) -> str:
+    return str(conn.execute(select(t.defaults.c.kind).where(t.defaults.c.id == default_id)).scalar_one())
+
+
+def stalled_before(conn: Connection, default_id: int, index: int) -> bool:
+    """Whether the last tranche cleared before `index` (of any instrument) offered something and got no bid."""
+    at = t.auction_tranches
+    last = conn.execute(
+        select(func.max(at.c.tranche)).where(
+            at.c.default_id == default_id, at.c.tranche < index, at.c.status == CLEARED, at.c.qty > 0
+        )
+    ).scalar_one_or_none()
+    if last is None:
+        return False
+    row = tranche(conn, default_id, int(last))
+    return row is not None and (row.bid_qty or 0) == 0
 
 
 def defaulter(conn: Connection, default_id: int) -> int:

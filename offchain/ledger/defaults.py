@@ -238,6 +238,7 @@ def apply_writes(conn: Connection, w: DefaultWrites, sequence: int) -> None:
         conn.execute(
             insert(d).values(
                 account=x.account,
+                kind=t.DEFAULT_KIND,
                 status=DECLARED,
                 declared_sequence=x.declared_sequence,
                 declared_at=x.declared_at,
@@ -269,8 +270,10 @@ def undo_writes(conn: Connection, sequence: int) -> None:
     conn.execute(delete(t.df_contributions).where(t.df_contributions.c.batch_sequence == sequence))
     wd = t.waterfall_draws
     conn.execute(delete(wd).where(wd.c.batch_sequence == sequence, wd.c.source == "plan"))
-    conn.execute(update(d).where(d.c.closed_sequence == sequence).values(status=DECLARED, closed_sequence=None))
-    conn.execute(delete(d).where(d.c.declared_sequence == sequence))
+    # defaults only: an exit close-out's row (offchain/defaults/closeout.py) is the auction house's, not a batch's
+    mine = d.c.kind == t.DEFAULT_KIND
+    conn.execute(update(d).where(mine, d.c.closed_sequence == sequence).values(status=DECLARED, closed_sequence=None))
+    conn.execute(delete(d).where(mine, d.c.declared_sequence == sequence))
     conn.execute(delete(t.margin_calls).where(t.margin_calls.c.batch_sequence == sequence))
     for default_id, covered in row.covered.items():
         conn.execute(update(d).where(d.c.id == int(default_id)).values(covered=int(covered)))
@@ -288,7 +291,8 @@ def store_chain_draws(conn: Connection, sequence: int, events: Sequence[tuple[in
     """Store (defaulter, draw) WaterfallDraw events of confirmed batch `sequence` (source 'chain') against
     the defaults they served (the latest default of each defaulter)."""
     d = t.defaults
-    ids: Mapping[int, int] = {account: i for i, account in conn.execute(select(d.c.id, d.c.account).order_by(d.c.id))}
+    defaults_only = select(d.c.id, d.c.account).where(d.c.kind == t.DEFAULT_KIND)  # not exit close-outs
+    ids: Mapping[int, int] = {account: i for i, account in conn.execute(defaults_only.order_by(d.c.id))}
     missing = {defaulter for defaulter, _ in events if defaulter not in ids}
     if missing:
         raise LookupError(f"batch {sequence} drew on the waterfall for {sorted(missing)}, unknown to the ledger")

@@ -367,13 +367,20 @@ margin_calls = Table(
     Index("ix_margin_calls_account", "account", "id"),
 )
 
-# One row per default, from DECLARE to CLOSE.
+DEFAULT_KIND, EXIT_CLOSEOUT_KIND = "default", "exit_closeout"  # defaults.kind
+
+# One row per default, from DECLARE to CLOSE; and, of kind `exit_closeout`, one per close-out of an exiting
+# member's book (offchain/defaults/closeout.py): its tranches and bids use the auction tables below, under its id.
+# A close-out has no DECLARE batch (`declared_sequence`: the last confirmed batch when it started), no pool and
+# no penalty (what is not bid is offered again, never closed against the house).
 defaults = Table(
     "defaults",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("account", Integer, ForeignKey("members.account"), nullable=False),
-    Column("status", String(16), nullable=False),  # declared (closing out), closed
+    # default: declared (closing out), closed; exit_closeout: closing (auctioning), flat, cancelled, defaulted
+    Column("status", String(16), nullable=False),
+    Column("kind", String(16), nullable=False, server_default="default"),  # default, exit_closeout
     Column("declared_sequence", Integer, nullable=False),
     Column("declared_at", SqlBigInteger, nullable=False),  # chain seconds
     Column("positions", JSON, nullable=False),  # instrument -> signed qty at DECLARE (decimal strings)

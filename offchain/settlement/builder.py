@@ -308,8 +308,9 @@ class BatchBuilder:
         which covers nothing once it has no obligations. Its withdrawals are approved by `exit_approvals`.
 
         A member with an open request that this batch does not serve raises one `exit_unserved` alert per
-        request: the engine does not close its positions out itself, and if its IM in force is still above 0
-        an escape period after the request, anyone can wind the vault down (`forceWindDown`)."""
+        request: if it still holds positions `exit_closeout_after_s` after the request, the engine closes them
+        out by auction (offchain/defaults/closeout.py); if its IM in force is still above 0 an escape period
+        after the request, anyone can wind the vault down (`forceWindDown`)."""
         candidates = exits.open & members.keys()
         self._exit_alerted &= candidates
         if not candidates:
@@ -337,8 +338,9 @@ class BatchBuilder:
                 now_ms,
                 "exit_unserved",
                 str(a),
-                f"account {a} asked to exit and {why}: its exit is served (IM 0) once it is flat; with its IM in "
-                "force above 0 an escape period after the request, anyone can wind the vault down",
+                f"account {a} asked to exit and {why}: its exit is served (IM 0) once it is flat (the engine closes "
+                "its positions out by auction after the close-out delay); with its IM in force above 0 an escape "
+                "period after the request, anyone can wind the vault down",
             )
             self._exit_alerted.add(a)
         return served

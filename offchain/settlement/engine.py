@@ -40,20 +40,22 @@ from offchain.chain.errors import (
     Underpriced,
     translate_rpc_error,
 )
-from offchain.chain.exits import ExitWatcher
+from offchain.chain.exits import ExitState, ExitWatcher
 from offchain.chain.signers import RiskSigner, SignaturesRefusedError, SignerSignature, sign_batch
 from offchain.chain.transactions import TxSender
 from offchain.chain.vault import VaultClient
 from offchain.core.batch import ASSESS, COVER
 from offchain.core.waterfall import Draw
+from offchain.defaults.auction import AuctionParams
 from offchain.defaults.chain import VaultFundView, waterfall_events
+from offchain.defaults.closeout import closeout_delay, delay_in_force, sync_closeouts
 from offchain.errors import CrossclearError
 from offchain.ledger import batches
 from offchain.ledger.alerts import record_alert
 from offchain.ledger.batches import BatchPayload, StoredBatch, apply_confirmed
 from offchain.ledger.defaults import store_chain_draws
 from offchain.ledger.engine_status import HALTED, RUNNING, EngineStatus, write_status
-from offchain.ledger.handles import Engine
+from offchain.ledger.handles import Connection, Engine
 from offchain.ledger.registry_store import sync_exiting
 from offchain.settlement.builder import BatchBuilder, ChainTip
 from offchain.settlement.clock import Clock, ClockRule, WallClock
@@ -121,6 +123,7 @@ class SettlementEngine:
         node: str = "engine",
         observer: Observer | None = None,
         cosigners: SignatureSource | None = None,
+        exit_closeout_after_s: int | None = None,
     ) -> None:
         self.db = db
         self.vault = vault
@@ -139,6 +142,10 @@ class SettlementEngine:
         # Members with an open exit request on the vault are `exiting` (reduce-only at ingest), and served once
         # flat (IM 0, withdrawals approved): offchain/chain/exits.py.
         self.exits = ExitWatcher(vault)
+        # An exiting member that still holds positions this long after its request is closed out by auction
+        # (offchain/defaults/closeout.py); None: E / 4. Checked against the vault's E at every step that needs it.
+        self.exit_closeout_after_s = exit_closeout_after_s
+        self._closeout_misconfigured = False
 
     def _stage(self, stage: str, sequence: int) -> None:
         if self.observer is not None:
@@ -236,9 +243,33 @@ class SettlementEngine:
             # After the build: a margin call's cure writes `active` back, which must not lift reduce-only.
             for account, status in sync_exiting(conn, exits.open):
                 log.info("member exit status", extra={"account": account, "status": status})
+            self._sync_closeouts(conn, exits, tip)
         if payload is None:
             return StepResult("idle")
         return self._submit(payload, None)
+
+    def _auction_params(self) -> AuctionParams:
+        return AuctionParams() if self.builder.defaults is None else self.builder.defaults.config.auction
+
+    def closeout_delay(self) -> int:
+        """The exit close-out delay against the vault's E and loosening delay now (CloseoutTimingError if none
+        fits)."""
+        e, loosening = self.vault.escape_period(), self.vault.loosening_delay()
+        return closeout_delay(e, loosening, self._auction_params(), self.exit_closeout_after_s)
+
+    def _sync_closeouts(self, conn: Connection, exits: ExitState, tip: ChainTip) -> None:
+        """Start and end exit close-outs for the open requests (the auction house runs them)."""
+        delay = 0
+        if exits.open:
+            e, loosening = self.vault.escape_period(), self.vault.loosening_delay()
+            delay, error = delay_in_force(e, loosening, self._auction_params(), self.exit_closeout_after_s)
+            if error is not None and not self._closeout_misconfigured:  # one alert per episode
+                record_alert(conn, self.clock.now_ms(), "exit_closeout_misconfigured", self.node, error)
+            self._closeout_misconfigured = error is not None
+        for c in sync_closeouts(
+            conn, exits.open, exits.requested_at, delay, exits.chain_time, tip.sequence, self.clock.now_ms()
+        ):
+            log.info("exit close-out", extra={"closeout": c.closeout, "account": c.account, "status": c.status})
 
     def _submit(self, payload: BatchPayload, known_tx: bytes | None) -> StepResult:
         seq = payload.batch.sequence

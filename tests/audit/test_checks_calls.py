@@ -248,14 +248,33 @@ def test_an_auction_fill_has_exactly_one_defaulter() -> None:
     pos = {(A, "BTC-PERP"): -5, (B, "BTC-PERP"): 5}
     close_out((fill(A, B, 5, 10_000),), pos, in_default(A))
     assert close_out_refused((fill(B, C, 5, 10_000),), pos, in_default(A)) == (
-        "fill house/1 on the auction venue is between accounts 5 and 6, neither in default: a close-out has exactly "
-        "one defaulter"
+        "fill house/1 on the auction venue is between accounts 5 and 6, neither in default or exiting: a close-out "
+        "has exactly one member closed out"
     )
     assert close_out_refused((fill(A, B, 5, 10_000),), pos, in_default(A, B)).startswith(
         "fill house/1 on the auction venue is between accounts 4 and 5, both in default"
     )
     # A closed default is no longer in default.
     assert "neither" in close_out_refused((fill(A, B, 5, 10_000),), pos, in_default(closed=(A,)))
+
+
+def test_an_auction_fill_may_close_out_one_exiting_member_instead() -> None:
+    """The engine's exit close-out (offchain/defaults/closeout.py): with neither side in default, the side with
+    an exit request open, or cancelled since the last batch (`exiting`), is the one closed out."""
+    pos = {(B, "BTC-PERP"): 5, (C, "BTC-PERP"): -5}
+
+    def exit_close_out(fills: tuple[PublishedFill, ...], exiting: frozenset[int]) -> None:
+        ctx = BatchContext({"BTC-PERP": 10_000}, {}, (), {})
+        b = Batch(sequence=7, prev_hash=ZERO32, as_of=20)
+        check_close_outs(b, PublishedBatch(7, None, fills), ctx, pos, MEMBERS, VaultReplay(), REGISTRY, exiting)
+
+    exit_close_out((fill(A, B, 5, 10_000), fill(C, A, 5, 10_000, fid="2")), frozenset({B, C}))
+    with pytest.raises(Discrepancy, match="both in default or exiting"):
+        exit_close_out((fill(C, B, 5, 10_000),), frozenset({B, C}))
+    with pytest.raises(Discrepancy, match="a close-out only reduces it"):
+        exit_close_out((fill(B, A, 1, 10_000),), frozenset({B}))  # the exiting long buys more
+    with pytest.raises(Discrepancy, match="neither in default or exiting"):
+        exit_close_out((fill(A, B, 5, 10_000),), frozenset())
 
 
 def test_a_close_out_reduces_the_defaulters_position_to_zero_at_most() -> None:

@@ -17,14 +17,25 @@ from web3.types import RPCEndpoint
 from offchain.audit.events.source import VaultHistory
 from offchain.audit.events.types import (
     ContributionChanged,
+    DebtCollateralSeized,
     DefaultClosed,
     DefaultDeclared,
+    EstateClaimed,
     MarginCalled,
     WaterfallDraw,
     WindDownWithdrawal,
 )
+from offchain.chain.errors import RevertedError
 from offchain.chain.vault import vault_sender
-from offchain.core.batch import ASSESS, COVER, DECLARE, DEFAULT_FUND_ACCOUNT, Batch, DefaultAction
+from offchain.core.batch import (
+    ASSESS,
+    COVER,
+    DECLARE,
+    DEFAULT_FUND_ACCOUNT,
+    OPERATOR_CAPITAL_ACCOUNT,
+    Batch,
+    DefaultAction,
+)
 from tests.audit.conftest import DefaultHistory
 from tests.audit.default_history import settle_signed
 from tests.defaults.test_default_e2e import RETAIL
@@ -235,3 +246,44 @@ def test_wind_down_after_a_default(default_history: DefaultHistory) -> None:
         assert report.assets[0].owed == dust and report.assets[0].balances == dust
         events = list(VaultHistory(w3, d.spec.vault).events_between(0, w3.eth.block_number))
         assert any(isinstance(e, WindDownWithdrawal) for e in events)
+
+
+def test_a_default_open_at_the_wind_down_is_closed_and_audited(default_history: DefaultHistory) -> None:
+    """Issue 11: a default still open at the wind-down (here: the chain just before the COVER, the defaulter's
+    book auctioned) used to keep operator capital in the vault for good. Anyone's `closeDefaultAfterWindDown`
+    draws the defaulter's own resources, then operator capital up to the debt left, and closes it; operator
+    capital's rest is paid, and the audit of the chain so far replays the close."""
+    h = default_history
+    d = h.devnet
+    w3 = d.vault.w3
+    fn = d.vault.contract.functions
+    with h.at_cover():
+        tip = int(fn.lastSequence().call())
+        accounts = [int(fn.accountOf(m.address).call()) for m in d.spec.members]
+        (defaulter,) = [a for a in accounts if fn.inDefault(a).call()]
+        owed = int(fn.debtOf(defaulter).call())
+        w3.provider.make_request(RPCEndpoint("evm_increaseTime"), [8 * 24 * 3600])
+        w3.provider.make_request(RPCEndpoint("evm_mine"), [])
+        operator = vault_sender(w3, d.spec.operator_key)
+        d.vault.trigger_wind_down(operator)
+        with pytest.raises(RevertedError) as info:
+            operator.send(fn.windDownWithdrawSystem(OPERATOR_CAPITAL_ACCOUNT, 0, operator.address))
+        assert info.value.error == "DefaultsOpen"
+        anyone = vault_sender(w3, d.spec.members[0].key)
+        block = w3.eth.block_number
+        anyone.send(fn.closeDefaultAfterWindDown(defaulter))
+        assert not fn.inDefault(defaulter).call() and fn.openDefaults().call() == 0
+        assert int(fn.debtOf(defaulter).call()) < owed
+        operator.send(fn.windDownWithdrawSystem(OPERATOR_CAPITAL_ACCOUNT, 0, operator.address))
+
+        def settled_so_far(lines: Lines) -> None:
+            lines[:] = [x for x in lines if "sequence" not in x or int(x["sequence"]) <= tip]
+
+        report = h.audit(h.tampered("open-at-wind-down", settled_so_far))
+        assert report.batches == tip
+        closed = list(VaultHistory(w3, d.spec.vault).events_between(block + 1, w3.eth.block_number))
+        # its collateral (L1), then its part of the estate (L2), which here covers the rest: operator capital
+        # (L3, drawn by the unit tests) is paid whole
+        kinds = [type(e) for e in closed if getattr(e, "account", None) == defaulter]
+        assert kinds == [DebtCollateralSeized, EstateClaimed, DefaultClosed]
+        assert int(fn.debtOf(defaulter).call()) == 0

@@ -133,6 +133,44 @@ def test_an_exiting_member_is_reduce_only_then_served_once_flat(devnet: Devnet, 
     run_audit(d.anvil.url, d.spec.vault, published)
 
 
+def test_a_lapsed_exit_is_followed_like_a_cancel(devnet: Devnet, tmp_path: Path) -> None:
+    """Issue 11, fourth review, finding 2: an armed exit that nobody uses within WIND_DOWN_WINDOW after its grace
+    lapses: the next `forceWindDown` clears the request (`ExitLapsed`) instead of winding down. The engine's
+    watcher drops it as it does a cancel (the member is `active` again), and the auditor reads the event."""
+    d = devnet
+    d.deposit(MM, 500_000)
+    d.deposit(FUND, 200_000)
+    d.prices(btc=20_000)
+    engine = settlement_engine(d.spec, d.db, clock=ChainClock(d.vault.w3))
+    ing = ingestor(d.spec, d.db, clock=d.now_ms)
+    operator = vault_sender(d.vault.w3, d.spec.operator_key)
+    fund = vault_sender(d.vault.w3, d.member(FUND).key)
+    account = d.member(FUND).account
+    assert submit(d, ing, "l-1", FUND, MM, BTC_QTY) == (AckStatus.ACCEPTED, None)
+    assert engine.step().action == "settled"  # the fund holds a position: IM above 0
+
+    d.vault.request_exit(fund)
+    engine.step()
+    assert status(d, FUND) == "exiting"
+    advance(d, int(d.vault.contract.functions.escapePeriod().call()))
+    d.vault.force_wind_down(operator, account)  # overdue: armed (WindDownArmed)
+    advance(d, 2 * 86_400)  # the grace, then the whole window, unused
+    sent = d.vault.force_wind_down(operator, account)  # does not revert: the clearing sticks
+    lapsed = d.vault.contract.events.ExitLapsed().process_receipt(sent.receipt)
+    assert [int(e["args"]["account"]) for e in lapsed] == [account]
+    assert not d.vault.contract.functions.woundDown().call()
+    assert ExitWatcher(d.vault, chunk_blocks=3).state().open == frozenset()
+    engine.step()
+    assert status(d, FUND) == "active"
+    with pytest.raises(RevertedError) as info:  # the request is gone
+        d.vault.force_wind_down(operator, account)
+    assert info.value.error == "NoExitRequest"
+
+    published = tmp_path / "fills.jsonl"
+    publish(d.db, published)
+    run_audit(d.anvil.url, d.spec.vault, published)
+
+
 def test_a_served_exit_returns_the_members_default_fund_contribution(devnet: Devnet, tmp_path: Path) -> None:
     """Issue 11, fourth review, finding 5 (engine side): the batch that serves an exit (IM 0) also returns the
     member's whole default-fund contribution (its target is 0 once served, sizing due or not), so nothing of

@@ -80,11 +80,15 @@ interface IVault {
     /// closed out) within the escape period of unpaused time, anyone can open the wind-down (`forceWindDown`).
     /// Emitted again when the clock restarts: a rise of the IM of a member served (IM 0 in force) for at least
     /// the withdrawal delay, or the guardian's first veto of a withdrawal of such a member (a vetoed exit counts
-    /// as unserved from then on).
+    /// as unserved from then on), or the first DECLARE of the member since the request, unless already armed.
     event ExitRequested(uint32 indexed account);
     /// @notice The first `forceWindDown` of an overdue exit: the wind-down opens at `windsDownAt` (WIND_DOWN_GRACE
     /// of unpaused time later) if the exit is still unserved then, so batches already signed land first.
     event WindDownArmed(uint32 indexed account, uint64 windsDownAt);
+    /// @notice A `forceWindDown` later than WIND_DOWN_WINDOW (1 day of unpaused time) after `windsDownAt`: the
+    /// armed exit was not used in time and its request is cleared (the member asks again and waits the whole
+    /// escape period), so an armed exit is never a standing option to open the wind-down.
+    event ExitLapsed(uint32 indexed account);
     event ExitRequestCancelled(uint32 indexed account);
     /// @notice One event per batch: the rows are in the transaction's calldata, which an auditor decodes.
     event BatchSettled(uint64 indexed sequence, bytes32 indexed digest, bytes32 fillsRoot, uint64 asOf, uint256 transfers);
@@ -214,8 +218,8 @@ interface IVault {
     /// @notice `forceWindDown` before the member's exit request has waited `opensAt` (the escape period since it
     /// became unserved, or once armed the grace since the arming).
     error ExitNotOverdue(uint32 account, uint64 opensAt);
-    /// @notice `forceWindDown` for a member whose exit was served: its initial margin in force is 0 and no
-    /// withdrawal of it was vetoed, so it can withdraw.
+    /// @notice `forceWindDown` for a member whose exit was served: its initial margin in force is 0, no
+    /// withdrawal of it was vetoed and it is not in an open default, so it can withdraw.
     error ExitServed(uint32 account);
     /// @notice A new pause before `until` (PAUSE_COOLDOWN after the last one ended): a pause cannot be renewed
     /// back to back, so it never holds the escape hatch shut for long.

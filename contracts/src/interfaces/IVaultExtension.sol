@@ -47,14 +47,17 @@ interface IVaultExtension is IVault {
 
     /// @notice Ask to leave (a member): the signers must close its positions out and post IM 0 within the
     /// escape period (unpaused time), else anyone may arm the wind-down with `forceWindDown` and open it
-    /// WIND_DOWN_GRACE later. A guardian veto of its withdrawal makes the exit unserved for good.
+    /// WIND_DOWN_GRACE later (and must, within WIND_DOWN_WINDOW after that, else the request lapses). A
+    /// guardian veto of its withdrawal makes the exit unserved for good; an open default makes it unserved.
     function requestExit() external;
     /// @notice Withdraw the caller's exit request.
     function cancelExit() external;
-    /// @notice Open the wind-down because `account`'s exit request went unserved (its IM in force above 0, or a
-    /// withdrawal of it vetoed) for the escape period of unpaused time since it became unserved; anyone may
-    /// call. The first overdue call arms it (`WindDownArmed`); a call WIND_DOWN_GRACE (1 day) of unpaused time
-    /// later opens the wind-down if the exit is still unserved. Refused while paused (`EnforcedPause`).
+    /// @notice Open the wind-down because `account`'s exit request went unserved (its IM in force above 0, a
+    /// withdrawal of it vetoed, or it in an open default) for the escape period of unpaused time since it
+    /// became unserved; anyone may call. The first overdue call arms it (`WindDownArmed`); a call
+    /// WIND_DOWN_GRACE (1 day) of unpaused time later opens the wind-down if the exit is still unserved; a call
+    /// WIND_DOWN_WINDOW (1 day, unpaused) or more after that clears the request instead (`ExitLapsed`).
+    /// Refused while paused (`EnforcedPause`).
     function forceWindDown(uint32 account) external;
 
     /// @notice Start the wind-down once no batch has landed for `escapePeriod`; anyone may call.
@@ -76,6 +79,13 @@ interface IVaultExtension is IVault {
     /// debt (`EstateClaimed`), as its own `windDownWithdraw` would; what exceeds the debt becomes its balance.
     /// Does nothing for a member without debt or pool shares.
     function netEstateForDebt(uint32 account, uint16 asset) external;
+
+    /// @notice After wind-down, anyone: close `account`'s open default by the waterfall's order (no batch lands
+    /// any more): its own balances and its part of the estate cover its debt first (as `seizeCollateralForDebt`
+    /// and `netEstateForDebt`), then operator capital's cash pays the default fund up to the debt left
+    /// (`WaterfallDraw` layer 3); what is still owed stays its debt, a loss of the estate; `DefaultClosed`.
+    /// `NotWoundDown()` before the wind-down, `NotInDefault(account)` unless its default is open.
+    function closeDefaultAfterWindDown(uint32 account) external;
 
     /// @notice After wind-down: what `account` may still claim of the default fund's estate in `asset`
     /// (floor(received × its shares / pool shares) less what it claimed; `windDownWithdraw` pays it).

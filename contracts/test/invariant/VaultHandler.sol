@@ -46,6 +46,9 @@ contract VaultHandler {
     /// @dev Settlement runs under a realistic gas cap, so a rejection that burns gas shows as a wrong error.
     uint256 internal constant SETTLE_GAS = 15_000_000;
     uint256 internal lastSeized; // set by _windDownEvents
+    /// @dev What the last `_settleRows` batch recalled, (account << 16 | asset) => amount (finding 7's rule for
+    /// contribution and ASSESS rows: a debit beyond the member's cash brings its pending cash back first).
+    mapping(uint256 => int256) internal lastRecalled;
     bytes32 internal constant ROW_ADJUSTED = keccak256("RowAdjusted(uint8,uint256,bytes32,uint256)");
     /// @dev Set by _debtEvents: bit k for an approval row k (< 256) the settle skipped with RowAdjusted.
     uint256 internal lastApprovalSkips;
@@ -697,20 +700,27 @@ contract VaultHandler {
 
     /// @notice Anyone forces a member's exit (sometimes after letting time pass). The bound checked: the
     /// wind-down never opens while paused, before E after the request, nor before WIND_DOWN_GRACE after a call
-    /// armed it; a served exit (IM in force 0, no veto) never arms.
+    /// armed it; a served exit (IM in force 0, no veto, no open default) never arms; an armed exit lapses
+    /// (ExitLapsed, the request cleared) only WIND_DOWN_GRACE + WIND_DOWN_WINDOW or more after the arming.
     function forceWindDown(uint256 m, uint256 warpSeed) external {
         (, uint32 acct) = _member(m);
         if (warpSeed % 8 == 0) vm.warp(block.timestamp + (warpSeed % 2 days));
         bool wasPaused = _paused();
         (uint112 im,) = vault.requirementOf(acct);
+        bool inDefault = vault.inDefault(acct);
+        vm.recordLogs();
         try vault.forceWindDown(acct) {
             _check(!wasPaused, "forceWindDown while paused");
             _check(ghostExitAt[acct] != 0, "forceWindDown without a request");
             _check(block.timestamp >= ghostExitAt[acct] + vault.escapePeriod(), "forced exit before E");
-            _check(im != 0 || ghostVetoed[acct], "forced exit of a served request");
+            _check(im != 0 || ghostVetoed[acct] || inDefault, "forced exit of a served request");
             if (vault.woundDown()) {
                 count["forceWindDown"]++;
                 _check(ghostArmedAt[acct] != 0 && block.timestamp >= ghostArmedAt[acct] + 1 days, "wind-down before the grace");
+            } else if (_lapsed()) {
+                count["forceWindDown.lapsed"]++;
+                _check(ghostArmedAt[acct] != 0 && block.timestamp >= ghostArmedAt[acct] + 2 days, "lapsed before the window");
+                (ghostExitAt[acct], ghostArmedAt[acct], ghostVetoed[acct]) = (0, 0, false); // asks again from scratch
             } else {
                 count["forceWindDown.armed"]++;
                 ghostArmedAt[acct] = block.timestamp;
@@ -724,7 +734,17 @@ contract VaultHandler {
                     || sel == Pausable.EnforcedPause.selector,
                 "forceWindDown: unexpected revert"
             );
+            _check(sel != IVault.ExitServed.selector || (im == 0 && !inDefault), "ExitServed with an IM or in default");
         }
+    }
+
+    /// @dev Whether the recorded logs hold an ExitLapsed.
+    function _lapsed() private returns (bool) {
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        for (uint256 i; i < logs.length; ++i) {
+            if (logs[i].topics[0] == IVault.ExitLapsed.selector) return true;
+        }
+        return false;
     }
 
     /// @notice The guardian vetoes a pending withdrawal back to its owner's balance (as a cancel: settlement
@@ -880,6 +900,53 @@ contract VaultHandler {
         }
     }
 
+    /// @notice After wind-down anyone closes a default still open (closeDefaultAfterWindDown): the defaulter's
+    /// balances and estate part first, then operator capital up to the debt left; the rest stays its debt.
+    /// Before it, or for a member not in default, the call must revert.
+    function closeDefaultAfterWindDown(uint256 m) external {
+        (, uint32 acct) = _member(m);
+        Snap memory s0 = _snap();
+        uint256 open0 = vault.openDefaults();
+        bool wasOpen = vault.inDefault(acct);
+        vm.recordLogs();
+        vm.prank(address(0xC105E));
+        try vault.closeDefaultAfterWindDown(acct) {
+            count["closeAfterWindDown"]++;
+            vm.getRecordedLogs();
+            Snap memory s1 = _snap();
+            _check(vault.woundDown() && wasOpen, "closed a default that was not open, or before the wind-down");
+            _check(!vault.inDefault(acct) && vault.openDefaults() == open0 - 1, "close: the default is still open");
+            _check(s1.debt[acct] <= s0.debt[acct], "close: debt rose");
+            uint256 drawn = s0.bal[OPCAP][0] - s1.bal[OPCAP][0];
+            uint256 reduced = s0.debt[acct] - s1.debt[acct];
+            _check(drawn <= reduced, "close: operator capital paid more than the debt it covered");
+            if (drawn != 0 || s1.debt[acct] != 0) {
+                // operator capital (L3) only once the defaulter's own balances are drawn (L1)
+                for (uint16 a; a < assetCount; ++a) {
+                    if (s1.bal[acct][a] != 0) _check(false, "close: operator capital drawn before the defaulter's balances");
+                }
+            }
+            if (s1.debt[acct] != 0) _check(s1.bal[OPCAP][0] == 0, "close: debt left while operator capital had cash");
+            for (uint16 a; a < assetCount; ++a) {
+                _check(s1.owed[a] == s0.owed[a], "close: totalOwed changed");
+            }
+            ghostWaterfallCover += drawn; // its layer-3 WaterfallDraw
+            ghostSeizedCover += reduced - drawn; // its seizures and nettings
+            _check(vault.defaulted(acct), "close: the defaulted flag lost");
+            if (acct == ghostDefaulter) ghostDefaulter = 0;
+        } catch (bytes memory err) {
+            vm.getRecordedLogs();
+            count["closeAfterWindDown.reverted"]++;
+            _checkUnchanged(s0, "closeDefaultAfterWindDown revert");
+            bytes4 sel = bytes4(err);
+            _check(
+                (sel == IVault.NotWoundDown.selector && !vault.woundDown())
+                    || (sel == IVault.NotInDefault.selector && vault.woundDown() && !wasOpen),
+                "closeDefaultAfterWindDown: unexpected revert"
+            );
+        }
+    }
+
     // ================================================================== default management
 
     /// @notice A contribution row (in from the member's cash, or out to it), alone in a batch. Expected
@@ -900,11 +967,13 @@ contract VaultHandler {
             else if (a > value0) want = IVault.OverDraw.selector;
             else if (a > vault.balanceOf(FUND, 0)) want = IVault.InsufficientBalance.selector;
         } else {
-            uint256 cash = vault.balanceOf(acct, 0);
-            if (cash == 0 && amount % 4 != 0) return;
-            uint256 a = _bound(amount, 1, cash / 4 + 1 + (amount % 8 == 0 ? cash : 0));
+            // sometimes beyond its cash: its pending cash withdrawals are recalled first (finding 7's rule)
+            uint256 a = vault.balanceOf(acct, 0); // its cash, then the amount
+            uint256 reach = a + _pendingCash(acct);
+            if (reach == 0 && amount % 4 != 0) return;
+            a = _bound(amount, 1, a / 4 + 1 + (amount % 8 == 0 ? reach : 0));
             signed = int256(a);
-            if (a > cash) want = IVault.InsufficientBalance.selector;
+            if (a > reach) want = IVault.InsufficientBalance.selector;
         }
         Batch.Data memory b = _emptyBatch(amount);
         b.contributions = new bytes32[](1);
@@ -919,18 +988,33 @@ contract VaultHandler {
             return;
         }
         count[out ? bytes32("contribute.out") : bytes32("contribute.in")]++;
+        _checkContributionRecall(acct, signed, s0.bal[acct][0]);
         _check(want == bytes4(0), "contribution accepted that must revert");
         if (out && open0 != 0) ghostReturnsWhileOpen++;
         Snap memory s1 = _snap();
         (uint256 pool1,) = vault.defaultFundPool();
         _check(int256(pool1) == int256(pool0) + signed, "contribution: pool value != +amount");
-        uint256 value1 = vault.contributionOf(acct);
-        if (out) _check(value1 + uint256(-signed) <= value0, "return: contribution fell by less than the amount");
-        else _check(value1 <= value0 + uint256(signed), "contribution rose by more than the amount");
-        int256[][] memory expect = _zeroDeltas();
-        expect[acct][0] = -signed;
+        {
+            uint256 value1 = vault.contributionOf(acct);
+            if (out) _check(value1 + uint256(-signed) <= value0, "return: contribution fell by less than the amount");
+            else _check(value1 <= value0 + uint256(signed), "contribution rose by more than the amount");
+        }
+        _checkDeltas(s0, s1, _contributionDeltas(acct, signed), "contribution");
+    }
+
+    /// @dev A contribution's balance moves: the member's cash (plus what it recalled) to the fund's, or back.
+    function _contributionDeltas(uint32 acct, int256 signed) internal view returns (int256[][] memory expect) {
+        expect = _zeroDeltas();
+        expect[acct][0] = -signed + lastRecalled[uint256(acct) << 16];
         expect[FUND][0] = signed;
-        _checkDeltas(s0, s1, expect, "contribution");
+    }
+
+    /// @dev A contribution recalls pending cash only when it asks for more than the member's cash.
+    function _checkContributionRecall(uint32 acct, int256 signed, uint256 cash0) internal {
+        int256 recalled = lastRecalled[uint256(acct) << 16];
+        if (recalled == 0) return;
+        count["contribute.recalled"]++;
+        _check(signed > 0 && uint256(signed) > cash0, "contribution recalled what its cash covered");
     }
 
     /// @notice A margin-call row (amount 0 clears), alone or with a malformed twin that must revert.
@@ -1115,7 +1199,9 @@ contract VaultHandler {
         for (uint32 a = FIRST_MEMBER; a <= accountCount; ++a) {
             if (a == x) continue;
             uint256 cap = ghostCap[a] > ghostAssessed[a] ? ghostCap[a] - ghostAssessed[a] : 0;
-            uint256 cash = vault.balanceOf(a, 0);
+            // its cash, and (without debt, so a recall repays nothing) its pending cash, which an ASSESS beyond
+            // its cash recalls first (finding 7's rule)
+            uint256 cash = vault.balanceOf(a, 0) + (vault.debtOf(a) == 0 ? _pendingCash(a) : 0);
             room[a] = cap < cash ? cap : cash;
             l5 += room[a];
         }
@@ -1172,6 +1258,13 @@ contract VaultHandler {
         _check(byLayer[2] <= c.l2 && byLayer[3] <= c.l3, "layer drawn above its funds");
         (uint256 pool1,) = vault.defaultFundPool();
         _check(pool1 == c.pool - byLayer[2] - byLayer[4], "pool value != before - L2 - L4");
+        for (uint32 a = FIRST_MEMBER; a <= accountCount; ++a) {
+            int256 r = lastRecalled[uint256(a) << 16];
+            if (r == 0) continue;
+            count["cover.assess.recalled"]++;
+            _check(a != x, "the defaulter's withdrawals recalled by a COVER");
+            expect[a][0] += r; // its pending cash came back, then the ASSESS took from it
+        }
         _checkDeltasRaw(s0, s1, expect, "COVER");
     }
 
@@ -1327,7 +1420,13 @@ contract VaultHandler {
             ghostAdvanced += adv;
             ghostRepaid += rep;
             ghostSequence = b.sequence;
-            _takeRecalled(); // requests a debit beyond the balance brought back leave the ghost's list
+            // requests a debit beyond the balance brought back leave the ghost's list
+            int256[][] memory recalled = _takeRecalled();
+            for (uint32 acct = 1; acct <= accountCount; ++acct) {
+                for (uint16 a; a < assetCount; ++a) {
+                    lastRecalled[(uint256(acct) << 16) | a] = recalled[acct][a];
+                }
+            }
             ghostLastHash = digest;
             ghostLastAsOf = b.asOf;
             for (uint256 i; i < b.transfers.length; ++i) {
@@ -1790,6 +1889,13 @@ contract VaultHandler {
         d = new uint256[][](accountCount + 1);
         for (uint256 i; i <= accountCount; ++i) {
             d[i] = new uint256[](assetCount);
+        }
+    }
+
+    /// @dev Σ of the ghost's pending cash withdrawals of `acct`.
+    function _pendingCash(uint32 acct) internal view returns (uint256 sum) {
+        for (uint256 i; i < pending.length; ++i) {
+            if (pending[i].account == acct && pending[i].asset == 0) sum += pending[i].amount;
         }
     }
 

@@ -266,6 +266,59 @@ contract VaultInvariantTest is VaultFixture {
         assertEq(handler.count("windDownWithdraw"), 1, "paid out");
     }
 
+    /// @dev closeDefaultAfterWindDown through the handler: refused before the wind-down and for a member not
+    /// in default; after it, the handler's open default closes by the waterfall's order and operator capital
+    /// (no longer DefaultsOpen) is paid out.
+    function test_handlerSmokeCloseDefaultAfterWindDown() public {
+        for (uint256 k; k < 200 && handler.ghostDefaulter() == 0; ++k) {
+            handler.defaultStep(k * 7919);
+        }
+        uint32 x = handler.ghostDefaulter();
+        assertTrue(x != 0, "a default opened");
+        uint256 m = x - FIRST_MEMBER_ACCOUNT;
+        handler.closeDefaultAfterWindDown(m); // NotWoundDown
+        handler.warpAndWindDown(128);
+        handler.closeDefaultAfterWindDown(m + 1); // NotInDefault (another member)
+        handler.closeDefaultAfterWindDown(m);
+        assertEq(handler.count("closeAfterWindDown"), 1, "closed");
+        assertEq(handler.count("closeAfterWindDown.reverted"), 2, "NotWoundDown, NotInDefault");
+        assertEq(vault.openDefaults(), 0, "none open");
+        handler.windDownWithdrawSystem(2, 0); // operator capital (account 3)
+        assertEq(handler.count("windDownSystem"), 1, "operator capital paid");
+        invariant_vault();
+    }
+
+    /// @dev A contribution beyond the member's cash recalls its pending cash withdrawals (finding 7's rule).
+    function test_handlerSmokeContributionRecall() public {
+        handler.deposit(0, 0, 10_000e6);
+        handler.requestWithdrawal(0, 0, 9_000e6, false);
+        for (uint256 k; k < 64 && handler.count("contribute.recalled") == 0; ++k) {
+            handler.contribute(0, 8 * (1_000e6 + k * 977e6), false);
+        }
+        assertGt(handler.count("contribute.recalled"), 0, "a contribution recalled a pending withdrawal");
+        invariant_vault();
+    }
+
+    /// @dev An armed exit left unused past WIND_DOWN_GRACE + WIND_DOWN_WINDOW lapses (ExitLapsed): the handler's
+    /// model clears the request, and the member's new one waits E again.
+    function test_handlerSmokeForcedExitLapses() public {
+        handler.deposit(3, 0, 1000e6);
+        handler.requestExit(3);
+        handler.requestWithdrawal(3, 0, 5e6, false);
+        handler.vetoWithdrawal(0); // unserved from now
+        vm.warp(block.timestamp + vault.escapePeriod());
+        handler.forceWindDown(3, 1);
+        assertEq(handler.count("forceWindDown.armed"), 1, "armed");
+        vm.warp(block.timestamp + 2 days);
+        handler.forceWindDown(3, 1);
+        assertEq(handler.count("forceWindDown.lapsed"), 1, "lapsed");
+        assertFalse(vault.woundDown(), "not wound down");
+        handler.requestExit(3);
+        handler.forceWindDown(3, 1); // a fresh request (IM 0, no veto): served
+        assertEq(handler.count("forceWindDown.reverted"), 1, "ExitServed");
+        invariant_vault();
+    }
+
     /// @dev A campaign's shrunk failure (CI profile, run 68): kind 14 of settleInvalid (a cash debit beyond the
     /// member's cash and the whole fund) left out the member's pending cash withdrawals, which the debit now
     /// recalls first (issue 11, finding 7), so the "invalid" batch landed.

@@ -164,27 +164,23 @@ contract VaultDefaultsTest is DefaultsFixture {
     }
 
     /// @dev Attack (issue 11): a survivor dodged its assessment by moving its cash into a pending withdrawal
-    /// (an ASSESS debited cash only, and reverted the batch). The part its cash does not cover becomes its
-    /// debt, which its pending withdrawal cannot leave past.
+    /// (an ASSESS debited cash only, and reverted the batch). Now the request is recalled first (finding 7's
+    /// rule, VaultContributionRecall.t.sol); with nothing pending, what its cash does not cover becomes its
+    /// debt, which a later pending withdrawal cannot leave past.
     function test_assessReachesPendingFunds() public {
         _setUpDefault();
         _declareAlice();
         Batch.Data memory b = _nextBatch();
+        // bob pays his 14,000 of cash away in the same batch: the assessment is all debt
+        b.transfers = _two(_t(BOB, USD, -14_000e6), _t(DAVE, USD, 14_000e6));
         b.defaultActions =
             _three(_a(ALICE, Batch.COVER, 40_000e6), _a(BOB, Batch.ASSESS, 4_200e6), _a(CAROL, Batch.ASSESS, 2_800e6));
-        IVault.SignerSignature[] memory sigs = _sign(b, _quorum());
-        vm.prank(bob); // between signing and inclusion: bob moves all his cash (14,000) to a withdrawal
-        uint256 id = vault.requestWithdrawal(USD, 14_000e6, bob);
         vm.expectEmit();
         emit IVault.LiquidityAdvanced(BOB, 4_200e6);
-        vault.settle(b, sigs);
+        _settle(b);
         assertEq(vault.debtOf(ALICE), 0, "covered");
         assertEq(vault.debtOf(BOB), 4_200e6, "bob owes his assessment");
-        vm.warp(block.timestamp + WITHDRAWAL_DELAY);
-        vm.expectRevert(abi.encodeWithSelector(IVault.InsufficientMargin.selector, BOB, -int256(4_200e6)));
-        vault.executeWithdrawal(id);
-        vm.prank(bob);
-        vault.cancelWithdrawal(id); // the pending cash repays it first
+        _deposit(bob, USD, 14_000e6); // repays the debt first
         assertEq(vault.debtOf(BOB), 0, "repaid");
         assertEq(vault.balanceOf(BOB, USD), 14_000e6 - 4_200e6, "the rest is his");
     }

@@ -2,6 +2,7 @@
 pragma solidity ^0.8.30;
 
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
+import {Vm} from "../utils/Vm.sol";
 import {VaultFixture} from "../utils/VaultFixture.sol";
 import {DefaultsFixture} from "../utils/DefaultsFixture.sol";
 import {IVault} from "../../src/interfaces/IVault.sol";
@@ -541,5 +542,315 @@ contract VaultEstateNettingBeforeWindDownTest is DefaultsFixture {
     function test_refusedBeforeTheWindDown() public {
         vm.expectRevert(IVault.NotWoundDown.selector);
         vault.netEstateForDebt(ALICE, 0);
+    }
+}
+
+/// @notice Issue 11, fourth review, finding 2 (R4_2_ArmedExitIsAStandingOption): an armed exit must be used
+/// within WIND_DOWN_WINDOW (1 day of unpaused time) after it became due; a later forceWindDown clears the request
+/// (ExitLapsed) instead of winding down, so a quorum compromised long after the arming cannot pair its batch with
+/// it. The lapsed member asks again and waits the whole escape period.
+contract VaultExitLapseTest is VaultFixture {
+    uint256 internal constant BUDGET = 10_000 * USD_UNIT;
+    uint256 internal constant VICTIMS = 600_000 * USD_UNIT;
+    uint64 internal constant GRACE = 1 days; // VaultStorage.WIND_DOWN_GRACE
+    uint64 internal constant WINDOW = 1 days; // VaultStorage.WIND_DOWN_WINDOW
+
+    event ExitRequested(uint32 indexed account);
+
+    function setUp() public override {
+        super.setUp();
+        _allowOutflow(USD, BUDGET);
+        _deposit(alice, USD, 300_000 * USD_UNIT);
+        _deposit(bob, USD, 200_000 * USD_UNIT);
+        _deposit(carol, USD, 100_000 * USD_UNIT);
+        _deposit(dave, USD, 10_000 * USD_UNIT);
+        Batch.Data memory b = _nextBatch();
+        b.requirements = _one(_req(DAVE, 2_000 * USD_UNIT, 1_000 * USD_UNIT)); // dave holds positions
+        _settle(b);
+    }
+
+    /// The PoC, replayed: dave's exit armed on day 8, a month of honest batches, then the compromised quorum's
+    /// batch moving every member's cash to dave. The forceWindDown in its block lapses the old arming instead
+    /// of winding down; dave's new request waits E, and what he asks to withdraw waits the delay, in which the
+    /// guardian vetoes it: nothing leaves.
+    function test_armedExitLapses_aLaterCompromiseCannotUseIt() public {
+        vm.prank(dave);
+        vault.requestExit();
+        for (uint256 i; i < 8; ++i) {
+            vm.warp(block.timestamp + 1 days);
+            _settle(_nextBatch());
+        }
+        vault.forceWindDown(DAVE); // armed
+        for (uint256 i; i < 30; ++i) {
+            vm.warp(block.timestamp + 1 days);
+            _settle(_nextBatch());
+        }
+        Batch.Data memory b = _nextBatch();
+        b.transfers = new bytes32[](4);
+        b.transfers[0] = _t(ALICE, USD, -300_000e6);
+        b.transfers[1] = _t(BOB, USD, -200_000e6);
+        b.transfers[2] = _t(CAROL, USD, -100_000e6);
+        b.transfers[3] = _t(DAVE, USD, int256(VICTIMS));
+        b.requirements = _one(_req(DAVE, 1, 0));
+        _settle(b);
+        vm.expectEmit();
+        emit IVault.ExitLapsed(DAVE);
+        vault.forceWindDown(DAVE); // returns: the clearing sticks
+        assertFalse(vault.woundDown(), "the stale arming did not open the wind-down");
+        vm.expectRevert(abi.encodeWithSelector(IVault.NoExitRequest.selector, DAVE));
+        vault.forceWindDown(DAVE);
+
+        vm.startPrank(dave);
+        vm.expectEmit();
+        emit ExitRequested(DAVE);
+        vault.requestExit(); // asks again: the whole escape period
+        uint256 id = vault.requestWithdrawal(USD, uint128(VICTIMS), dave);
+        vm.stopPrank();
+        vm.expectRevert(
+            abi.encodeWithSelector(IVault.ExitNotOverdue.selector, DAVE, uint64(block.timestamp + ESCAPE_PERIOD))
+        );
+        vault.forceWindDown(DAVE);
+        vm.prank(guardian);
+        vault.vetoWithdrawal(id); // within the delay
+        assertEq(usd.balanceOf(dave), 0, "nothing left the vault");
+        assertEq(vault.totalOwed(USD), VICTIMS + 10_000 * USD_UNIT, "all still owed");
+    }
+
+    /// The window's edges: one second before windsAt + WINDOW the wind-down opens; at windsAt + WINDOW the call
+    /// lapses the request, and the member's new request waits E again before it can arm.
+    function test_windowEdges_andALapsedMemberWaitsEAgain() public {
+        uint256 windsAt = _arm();
+        uint256 s = vm.snapshotState();
+        vm.warp(windsAt + WINDOW - 1);
+        vault.forceWindDown(DAVE);
+        assertTrue(vault.woundDown(), "inside the window: wound down");
+        vm.revertToState(s);
+
+        vm.warp(windsAt + WINDOW);
+        vm.expectEmit();
+        emit IVault.ExitLapsed(DAVE);
+        vault.forceWindDown(DAVE);
+        assertFalse(vault.woundDown(), "lapsed");
+        vm.prank(dave);
+        vault.requestExit();
+        uint256 again = block.timestamp;
+        vm.warp(again + ESCAPE_PERIOD - 1);
+        vm.expectRevert(abi.encodeWithSelector(IVault.ExitNotOverdue.selector, DAVE, uint64(again + ESCAPE_PERIOD)));
+        vault.forceWindDown(DAVE);
+        vm.warp(again + ESCAPE_PERIOD);
+        vm.expectEmit();
+        emit IVault.WindDownArmed(DAVE, uint64(block.timestamp + GRACE));
+        vault.forceWindDown(DAVE);
+        vm.warp(block.timestamp + GRACE);
+        vault.forceWindDown(DAVE);
+        assertTrue(vault.woundDown(), "the new request opened it");
+    }
+
+    /// The window counts unpaused time: a pause in it (which also holds forceWindDown) moves its end by its length.
+    function test_pauseExtendsTheWindow() public {
+        uint256 windsAt = _arm();
+        vm.warp(windsAt + 6 hours);
+        vm.prank(guardian);
+        vault.pause();
+        vm.expectRevert(Pausable.EnforcedPause.selector);
+        vault.forceWindDown(DAVE);
+        vm.warp(windsAt + 9 hours);
+        vm.prank(governor);
+        vault.unpause(); // 3 hours paused
+        uint256 s = vm.snapshotState();
+        vm.warp(windsAt + WINDOW + 3 hours - 1);
+        vault.forceWindDown(DAVE);
+        assertTrue(vault.woundDown(), "still inside the window");
+        vm.revertToState(s);
+        vm.warp(windsAt + WINDOW + 3 hours);
+        vm.expectEmit();
+        emit IVault.ExitLapsed(DAVE);
+        vault.forceWindDown(DAVE);
+        assertFalse(vault.woundDown(), "lapsed once the unpaused window was over");
+    }
+
+    /// A served exit neither winds down nor lapses: ExitServed, and the request stays.
+    function test_servedArmedExitPastTheWindow_isServedNotLapsed() public {
+        uint256 windsAt = _arm();
+        Batch.Data memory b = _nextBatch();
+        b.requirements = _one(_req(DAVE, 0, 0)); // L = 0: in force at once
+        _settle(b);
+        vm.warp(windsAt + WINDOW + 1 days);
+        vm.expectRevert(abi.encodeWithSelector(IVault.ExitServed.selector, DAVE));
+        vault.forceWindDown(DAVE);
+        vm.prank(dave);
+        vault.cancelExit(); // still there to cancel
+    }
+
+    /// dave asks to exit with IM in force; E later it is armed. Returns when the wind-down becomes due.
+    function _arm() private returns (uint256 windsAt) {
+        vm.prank(dave);
+        vault.requestExit();
+        vm.warp(block.timestamp + ESCAPE_PERIOD);
+        windsAt = block.timestamp + GRACE;
+        vm.expectEmit();
+        emit IVault.WindDownArmed(DAVE, uint64(windsAt));
+        vault.forceWindDown(DAVE);
+    }
+}
+
+/// @notice Issue 11, fourth review, finding 4 (R4_4_FakeDeclareHoldsAnExitForever): an open default does not
+/// serve an exit (the member can neither request nor execute a withdrawal), so a DECLARE never CLOSEd no longer
+/// holds an exiting member in. A DECLARE restarts an unarmed exit's clock once per request (a real defaulter
+/// cannot open the wind-down before the engine had E to close it out), so a quorum cycling DECLARE / CLOSE holds
+/// an exit at most 2·E + WIND_DOWN_GRACE.
+contract VaultExitDefaultTest is DefaultsFixture {
+    uint256 internal constant ALICE_CASH = 100_000 * USD_UNIT;
+    uint64 internal constant GRACE = 1 days;
+
+    event ExitRequested(uint32 indexed account);
+
+    function setUp() public override {
+        super.setUp();
+        _deposit(alice, USD, ALICE_CASH);
+        Batch.Data memory b = _nextBatch();
+        b.requirements = _one(_req(ALICE, 10_000 * USD_UNIT, 5_000 * USD_UNIT)); // alice trades
+        _settle(b);
+    }
+
+    /// The PoC, replayed: IM 0 posted and a DECLARE of a member owing nothing. The exit is not ExitServed; its
+    /// clock restarted at the DECLARE; E + the grace later the wind-down opens and pays alice her whole balance.
+    function test_openDefaultIsUnserved_theFakeDeclareNoLongerHoldsTheExit() public {
+        vm.prank(alice);
+        vault.requestExit();
+        vm.prank(alice);
+        uint256 id = vault.requestWithdrawal(USD, uint128(50_000 * USD_UNIT), alice);
+        Batch.Data memory b = _nextBatch();
+        b.requirements = _one(_req(ALICE, 0, 0));
+        b.defaultActions = _one(_a(ALICE, Batch.DECLARE, 0));
+        vm.expectEmit(true, false, false, false);
+        emit ExitRequested(ALICE); // the DECLARE restarts the clock
+        _settle(b);
+        uint256 declared = block.timestamp;
+        assertEq(vault.withdrawal(id).status, 4, "recalled");
+        vm.expectRevert(abi.encodeWithSelector(IVault.ExitNotOverdue.selector, ALICE, uint64(declared + ESCAPE_PERIOD)));
+        vault.forceWindDown(ALICE); // not ExitServed: IM 0 but in default
+        for (uint256 i; i < 7; ++i) {
+            vm.warp(block.timestamp + 1 days);
+            _settle(_nextBatch()); // empty batches keep landing
+        }
+        vm.expectEmit();
+        emit IVault.WindDownArmed(ALICE, uint64(block.timestamp + GRACE));
+        vault.forceWindDown(ALICE);
+        vm.warp(block.timestamp + GRACE);
+        vault.forceWindDown(ALICE);
+        assertTrue(vault.woundDown(), "the open default opened the hatch");
+        vm.prank(alice);
+        vault.windDownWithdraw(USD, alice);
+        assertEq(usd.balanceOf(alice), ALICE_CASH, "all of it paid out");
+    }
+
+    /// The restart is once per request: a second DECLARE after a CLOSE emits no ExitRequested and keeps the
+    /// clock from the first DECLARE.
+    function test_declareRestartsTheClockOncePerRequest() public {
+        vm.prank(alice);
+        vault.requestExit();
+        vm.warp(block.timestamp + 3 days);
+        _settleActions(_one(_a(ALICE, Batch.DECLARE, 0)));
+        uint256 declared = block.timestamp;
+        vm.warp(block.timestamp + 1 days);
+        _settleActions(_one(_a(ALICE, Batch.CLOSE, 0)));
+        vm.warp(block.timestamp + 1 days);
+        vm.recordLogs();
+        _settleActions(_one(_a(ALICE, Batch.DECLARE, 0)));
+        assertEq(vm.getRecordedLogs().length, 2, "DefaultDeclared and BatchSettled only: no restart");
+        vm.warp(declared + ESCAPE_PERIOD - 1);
+        vm.expectRevert(abi.encodeWithSelector(IVault.ExitNotOverdue.selector, ALICE, uint64(declared + ESCAPE_PERIOD)));
+        vault.forceWindDown(ALICE);
+        vm.warp(declared + ESCAPE_PERIOD);
+        vault.forceWindDown(ALICE); // arms
+        vm.warp(block.timestamp + GRACE);
+        vault.forceWindDown(ALICE);
+        assertTrue(vault.woundDown(), "E + grace after the first DECLARE");
+    }
+
+    /// The bound: a quorum "serving" alice (IM 0) and cycling DECLARE / CLOSE, with a raise of her IM right
+    /// after each CLOSE (which restarts a served exit's clock only after a withdrawal delay out of default),
+    /// holds her exit at most 2·E + the grace from the request: its first DECLARE lands just before E.
+    function test_declareCloseCyclesHoldAtMostTwoEPlusGrace() public {
+        vm.prank(alice);
+        vault.requestExit();
+        uint256 requested = block.timestamp;
+        Batch.Data memory b = _nextBatch();
+        b.requirements = _one(_req(ALICE, 0, 0)); // "served" (L = 0: in force at once)
+        _settle(b);
+        vm.warp(requested + ESCAPE_PERIOD - 1);
+        _settleActions(_one(_a(ALICE, Batch.DECLARE, 0))); // restarts the clock, once
+        uint256 declared = block.timestamp;
+        while (block.timestamp + 1 days < declared + ESCAPE_PERIOD) {
+            vm.warp(block.timestamp + 1 days);
+            _settleActions(_one(_a(ALICE, Batch.CLOSE, 0)));
+            vm.warp(block.timestamp + 1 hours); // less than a withdrawal delay served out of default
+            b = _nextBatch();
+            b.requirements = _two(_req(ALICE, 1, 0), _req(ALICE, 0, 0)); // would restart a served exit
+            b.defaultActions = _one(_a(ALICE, Batch.DECLARE, 0));
+            vm.recordLogs();
+            _settle(b);
+            Vm.Log[] memory logs = vm.getRecordedLogs();
+            for (uint256 i; i < logs.length; ++i) {
+                assertTrue(logs[i].topics[0] != ExitRequested.selector, "no restart in the cycle");
+            }
+        }
+        vm.warp(declared + ESCAPE_PERIOD);
+        vault.forceWindDown(ALICE); // arms
+        vm.warp(block.timestamp + GRACE);
+        vault.forceWindDown(ALICE);
+        assertTrue(vault.woundDown(), "opened");
+        assertLe(block.timestamp - requested, 2 * ESCAPE_PERIOD + GRACE, "held at most 2E + grace");
+    }
+
+    /// A CLOSE starts the served time afresh: a raise a withdrawal delay after it restarts the clock (the member
+    /// was out of default with IM 0 for D), one a second earlier does not.
+    function test_raiseRestartsOnlyAfterADelayServedOutOfDefault() public {
+        Batch.Data memory b = _nextBatch();
+        b.requirements = _one(_req(ALICE, 0, 0));
+        b.defaultActions = _one(_a(ALICE, Batch.DECLARE, 0));
+        _settle(b);
+        vm.prank(alice);
+        vault.requestExit(); // in default: no DECLARE since the request, so a later DECLARE may restart it
+        vm.warp(block.timestamp + 3 days);
+        _settleActions(_one(_a(ALICE, Batch.CLOSE, 0)));
+        uint256 closed = block.timestamp;
+        uint256 s = vm.snapshotState();
+        vm.warp(closed + WITHDRAWAL_DELAY - 1);
+        b = _nextBatch();
+        b.requirements = _one(_req(ALICE, 1, 0));
+        vm.recordLogs();
+        _settle(b);
+        assertEq(vm.getRecordedLogs().length, 1, "BatchSettled only: no restart");
+        vm.revertToState(s);
+        vm.warp(closed + WITHDRAWAL_DELAY);
+        b = _nextBatch();
+        b.requirements = _one(_req(ALICE, 1, 0));
+        vm.expectEmit(true, false, false, false);
+        emit ExitRequested(ALICE); // served for D out of default: the clock restarts
+        _settle(b);
+    }
+
+    /// An armed exit keeps its arming through a DECLARE (no restart, which would add a grace to the bound): the
+    /// wind-down opens at the time WindDownArmed gave, the default open (unserved though IM 0).
+    function test_declareDoesNotRestartAnArmedExit() public {
+        vm.prank(alice);
+        vault.requestExit();
+        vm.warp(block.timestamp + ESCAPE_PERIOD);
+        vault.forceWindDown(ALICE); // arms
+        uint256 windsAt = block.timestamp + GRACE;
+        Batch.Data memory b = _nextBatch();
+        b.requirements = _one(_req(ALICE, 0, 0));
+        b.defaultActions = _one(_a(ALICE, Batch.DECLARE, 0));
+        vm.recordLogs();
+        _settle(b);
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        for (uint256 i; i < logs.length; ++i) {
+            assertTrue(logs[i].topics[0] != ExitRequested.selector, "no restart of an armed exit");
+        }
+        vm.warp(windsAt);
+        vault.forceWindDown(ALICE);
+        assertTrue(vault.woundDown(), "opened at the armed time");
     }
 }

@@ -8,7 +8,9 @@
  - `declare` (timing; the on-chain call itself is checked in checks/defaults.py): a DECLARE only on a call
    opened in an earlier batch (a member called and declared in the same batch never had a cure period).
  - `auction-fill` (per fill, in order, on the auditor's positions before the batch): a fill of an
-   auction-kind venue has exactly one side in default (declared in an earlier batch), reduces that side's
+   auction-kind venue has exactly one side closed out: in default (declared in an earlier batch), or, with
+   neither side in default, with an exit request open (or cancelled since the previous batch: a fill ingested
+   while it was open), the engine's exit close-out (offchain/defaults/closeout.py); it reduces that side's
    position without crossing zero, and is priced within the instrument's registered band of the batch's
    mark or its previous mark; a member in default trades on no other venue.
 
@@ -107,7 +109,9 @@ def check_close_outs(
     members: Mapping[str, int],
     replay: VaultReplay,
     registry: RegistryState,
+    exiting: frozenset[int] = frozenset(),
 ) -> None:
+    """`exiting`: the accounts an exit close-out may close out (request open, or cancelled since the last batch)."""
     seq = batch.sequence
     pos = dict(positions)
     for p in published.fills:
@@ -117,14 +121,16 @@ def check_close_outs(
         venue = registry.venues[f.venue]
         defaulted = [a for a in (buyer, seller) if replay.fund.is_open(a)]
         if venue.kind == AUCTION_KIND:
-            if len(defaulted) != 1:
+            closed = defaulted or [a for a in (buyer, seller) if a in exiting]
+            if len(closed) != 1:
                 raise Discrepancy(
                     seq,
                     "auction-fill",
                     f"{ref} on the auction venue is between accounts {buyer} and {seller}, "
-                    f"{'both' if defaulted else 'neither'} in default: a close-out has exactly one defaulter",
+                    f"{'both' if len(closed) == 2 else 'neither'} in default or exiting: a close-out has exactly "
+                    "one member closed out",
                 )
-            d = defaulted[0]
+            d = closed[0]
             held = pos.get((d, p.instrument), 0)
             change = f.qty if d == buyer else -f.qty
             if held == 0 or (held > 0) == (change > 0) or abs(change) > abs(held):

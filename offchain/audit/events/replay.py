@@ -7,8 +7,11 @@ fund's liquidity advance). Rules:
  - a withdrawal request debits the balance (never an advance) and the amount stays owed, pending, until
    executed (then it leaves the vault) or cancelled (credited back);
  - batch transfers apply in row order: a credit as above; a debit the balance covers is taken from it; a
-   member's settlement-asset debit beyond its balance takes the balance to zero and the rest from the
-   default fund's cash, recorded as the member's debt (a `LiquidityAdvanced`); anything else reverts;
+   debit beyond a member's balance first recalls its pending withdrawals of that asset, from the end of its
+   pending list (the vault's `_pendingIds` order), until the balance covers it (`WithdrawalRecalled`; cash
+   so returned repays its debt first); then a member's settlement-asset debit beyond its balance takes the
+   balance to zero and the rest from the default fund's cash, recorded as the member's debt (a
+   `LiquidityAdvanced`); anything else reverts. Contribution (> 0) and ASSESS rows recall the same way;
  - after the transfers, a batch's default rows (VaultDefaults.sol), in this order:
    contributions (> 0: the member's cash, never advanced, into the default fund's cash and pool shares;
    < 0: pool value back to its cash, repaying an advance first, never while a default is open), margin
@@ -31,7 +34,10 @@ fund's liquidity advance). Rules:
    does anyone's `seizeCollateralForDebt` (`DebtCollateralSeized`). Anyone's `netEstateForDebt` makes a
    debtor's claim of the estate as its own withdrawal would, its debt netting first; what exceeds the debt
    becomes its balance (an `EstateClaimed` with no payout). System accounts are paid out whole (the vault
-   refuses the default fund's while pool shares exist, operator capital while a default is open).
+   refuses the default fund's while pool shares exist, operator capital while a default is open). Anyone's
+   `closeDefaultAfterWindDown` closes a default left open: the defaulter's balances and its part of the estate
+   first (as the seizure and the netting above), then operator capital's cash up to the debt left (layer 3);
+   what is still owed stays its debt.
 
 The replay records the events it would emit (advances and repayments; contribution, margin-call, default
 and waterfall events) so that the runner can compare them with the ones the vault did emit in the same
@@ -40,7 +46,7 @@ transaction. `covers` keeps, per COVER of the last batch, what the waterfall che
 
 from __future__ import annotations
 
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -158,6 +164,17 @@ class VaultReplay:
     # after wind-down: per asset what the default fund's estate paid out; per (account, asset) what was claimed
     estate_out: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     estate_claimed: dict[tuple[int, int], int] = field(default_factory=lambda: defaultdict(int))
+    # account -> its pending withdrawal ids in the vault's order (`_pendingIds`: pushed at the request, removed
+    # by swapping the last into the gap), which decides which requests a debit recalls (newest first)
+    pending_ids: dict[int, list[int]] = field(default_factory=dict)
+    # the withdrawals the rules recalled in the current batch, in the vault's event order (transfer rows,
+    # contributions, DECLAREs, ASSESS rows); `observed_recalls`: the vault's WithdrawalRecalled ids of the
+    # settle transaction, compared with them (None for a proposal: nothing on-chain yet)
+    recalls: list[int] = field(default_factory=list)
+    observed_recalls: list[int] | None = None
+    # (account, asset) of the estate nettings of the current transaction (a close after the wind-down checks
+    # that it netted every asset's part before drawing operator capital); the runner clears it per transaction
+    netted: set[tuple[int, int]] = field(default_factory=set)
 
     # ------------------------------------------------------------ primitives (Ledger.sol)
 
@@ -213,6 +230,7 @@ class VaultReplay:
             raise ReplayError(f"account {e.account} is in default and cannot request a withdrawal")
         self.debit(e.account, e.asset, e.amount, advance=False)
         self.pending[e.id] = Pending(e.account, e.asset, e.amount)
+        self.pending_ids.setdefault(e.account, []).append(e.id)
 
     def withdrawal_cancelled(self, e: WithdrawalCancelled) -> None:
         p = self._take_pending(e.id)
@@ -238,7 +256,50 @@ class VaultReplay:
     def _take_pending(self, wid: int) -> Pending:
         if wid not in self.pending:
             raise ReplayError(f"withdrawal {wid} is not pending")
-        return self.pending.pop(wid)
+        p = self.pending.pop(wid)
+        ids = self.pending_ids.get(p.account, [])
+        if wid in ids:  # VaultBase._dropPending: the last id moves into the gap
+            i = ids.index(wid)
+            ids[i] = ids[-1]
+            ids.pop()
+        return p
+
+    def _ids_of(self, account: int) -> list[int]:
+        """`account`'s pending ids in the vault's order (any set without a request event, as tests do, last)."""
+        ids = [w for w in self.pending_ids.setdefault(account, []) if w in self.pending]
+        ids += sorted(w for w, p in self.pending.items() if p.account == account and w not in ids)
+        self.pending_ids[account] = ids
+        return ids
+
+    def _recall_for(self, account: int, asset: int, debit: int) -> None:
+        """Vault._recallFor (VaultStorage): a debit beyond the balance first brings back the account's pending
+        withdrawals of `asset`, from the end of its pending list, until the balance covers it; settlement
+        cash so returned repays its debt first. Shared by transfer, contribution and ASSESS rows."""
+        if debit <= self.balances.get((account, asset), 0) or account < FIRST_MEMBER_ACCOUNT:
+            return
+        ids = self._ids_of(account)
+        i = len(ids)
+        while i and debit > self.balances.get((account, asset), 0):
+            i -= 1
+            wid = ids[i]
+            if self.pending[wid].asset != asset:
+                continue
+            p = self._take_pending(wid)  # swaps the last id (already passed) into index i, as the vault does
+            self.credit(account, asset, p.amount)
+            self.recalls.append(wid)
+
+    def _match_recalls(self, final: bool) -> None:
+        """The vault's WithdrawalRecalled ids against the rules' so far (all of them when `final`)."""
+        observed = self.observed_recalls
+        if observed is None:
+            return
+        mine = self.recalls
+        if observed[: len(mine)] != mine:
+            raise ReplayError(f"the rules recall withdrawals {mine}, the vault recalled {observed}")
+        if final and len(observed) > len(mine):
+            raise ReplayError(
+                f"the vault recalled withdrawals {observed[len(mine) :]} that no debit of the batch needed"
+            )
 
     def post_marks(self, marks: tuple[Mark, ...]) -> None:
         for m in marks:
@@ -251,27 +312,21 @@ class VaultReplay:
         for r in rows:
             self.requirements[r.account] = (r.im, r.mm)
 
-    def apply_transfers(self, transfers: tuple[Transfer, ...], recalled: Sequence[int] = ()) -> None:
-        """The batch's transfer rows in order. `recalled`: the ids of the vault's WithdrawalRecalled events
-        in the batch's transaction, in order: a debit beyond the member's balance first brings back its
-        pending withdrawals of that asset (Vault._recallFor) until the balance covers it, and the replay
-        takes them in the same places, so its balances, debts and advance events follow the vault's. An id
-        no debit needed, or of another account or asset, is a ReplayError."""
-        queue = deque(recalled)
+    def apply_transfers(self, transfers: tuple[Transfer, ...], recalled: Sequence[int] | None = None) -> None:
+        """The batch's transfer rows in order (the first rows of a batch to touch balances). A debit beyond
+        the member's balance first recalls its pending withdrawals of that asset (`_recall_for`, the vault's
+        rule). `recalled`: the ids of the vault's WithdrawalRecalled events in the batch's transaction, in
+        order, which must be the rules' (a recall the rules do not make, or one they make that the vault did
+        not, is a ReplayError; `apply_default_rows` checks that none is left over); None for a proposal."""
+        self.recalls = []
+        self.observed_recalls = None if recalled is None else list(recalled)
         for t in transfers:
             if t.amount >= 0:
                 self.credit(t.account, t.asset, t.amount)
                 continue
-            debit = -t.amount
-            while queue and debit > self.balances.get((t.account, t.asset), 0):
-                p = self.pending.get(queue[0])
-                if p is None or (p.account, p.asset) != (t.account, t.asset):
-                    break
-                self._take_pending(queue.popleft())
-                self.credit(p.account, p.asset, p.amount)
-            self.debit(t.account, t.asset, debit, advance=True)
-        if queue:
-            raise ReplayError(f"the vault recalled withdrawals {list(queue)} that no debit of the batch needed")
+            self._recall_for(t.account, t.asset, -t.amount)
+            self.debit(t.account, t.asset, -t.amount, advance=True)
+        self._match_recalls(final=False)
 
     def _seize_for_debt(self, account: int, asset: int, amount: int) -> int:
         """After wind-down: of `amount` of `asset` leaving a member, what its debt takes (VaultDefaults)."""
@@ -328,16 +383,62 @@ class VaultReplay:
         if not self.debt.get(e.account, 0):
             raise ReplayError(f"estate of account {e.account} netted without a debt")
         claimed = self.estate_claimed[(e.account, e.asset)]
+        self.netted.add((e.account, e.asset))
         payout = self._claim_estate(e.account, e.asset)
         due = self.estate_claimed[(e.account, e.asset)] - claimed
         self.balances[(e.account, e.asset)] = self.balances.get((e.account, e.asset), 0) + payout
         self.total_owed[e.asset] += payout
         return due, due - payout
 
+    def close_default_after_wind_down(self, account: int) -> None:
+        """Anyone's `closeDefaultAfterWindDown` (VaultDefaults), at its DefaultClosed: the defaulter's balances
+        (DebtCollateralSeized) and its part of the estate (EstateClaimed, each asset once) were applied from
+        their events before it; what is still owed then, operator capital's cash pays into the default fund up
+        to the debt (a layer-3 WaterfallDraw); the rest stays its debt (the estate's loss); the default closes.
+        A layer-3 draw while the defaulter's own resources were left undrawn is a ReplayError."""
+        if not self.wound_down:
+            raise ReplayError(f"default of account {account} closed outside a batch before the wind-down")
+        if not self.fund.is_open(account):
+            raise ReplayError(f"default of account {account} closed at the wind-down but not open")
+        debt = self.debt.get(account, 0)
+        if debt:
+            for asset in sorted(self.marks):
+                if self.balances.get((account, asset), 0):
+                    raise ReplayError(
+                        f"account {account}'s default closed owing {debt} with its asset {asset} left unseized"
+                    )
+                if self._estate_due(account, asset) and (account, asset) not in self.netted:
+                    raise ReplayError(
+                        f"account {account}'s default closed owing {debt} without netting its part of asset {asset}"
+                    )
+        paid = min(debt, self.balances.get((OPERATOR_CAPITAL_ACCOUNT, SETTLEMENT_ASSET), 0))
+        if paid:
+            self.debit(OPERATOR_CAPITAL_ACCOUNT, SETTLEMENT_ASSET, paid, advance=False)
+            self.balances[(DEFAULT_FUND_ACCOUNT, SETTLEMENT_ASSET)] += paid
+            self.debt[account] = debt - paid
+            self.default_events.append(
+                ("draw", account, int(Layer.OPERATOR_CAPITAL), OPERATOR_CAPITAL_ACCOUNT, SETTLEMENT_ASSET, paid, paid)
+            )
+        self.fund.close(account)
+        self.default_events.append(("closed", account))
+        self.netted = set()
+
+    def _estate_due(self, account: int, asset: int) -> int:
+        """What `account` may claim of the estate in `asset` now (VaultExtension.estateClaimOf)."""
+        shares = self._estate_share(account)
+        if not shares or not self.fund.shares:
+            return 0
+        balance = self.balances.get((DEFAULT_FUND_ACCOUNT, asset), 0)
+        entitled = (balance + self.estate_out[asset]) * shares // self.fund.shares
+        return max(entitled - self.estate_claimed[(account, asset)], 0)
+
+    def _estate_share(self, account: int) -> int:
+        k = self.fund.stakes.get(account)
+        return k.shares if k is not None and k.epoch == self.fund.epoch else 0
+
     def _claim_estate(self, account: int, asset: int) -> int:
         """VaultDefaults.claimEstate: the member's pro-rata part of the default fund's estate in `asset`."""
-        k = self.fund.stakes.get(account)
-        shares = k.shares if k is not None and k.epoch == self.fund.epoch else 0
+        shares = self._estate_share(account)
         if not shares or not self.fund.shares:
             return 0
         balance = self.balances.get((DEFAULT_FUND_ACCOUNT, asset), 0)
@@ -392,12 +493,15 @@ class VaultReplay:
             self._default_actions(actions)
         except FundError as exc:
             raise ReplayError(str(exc)) from exc
+        self._match_recalls(final=True)
+        self.observed_recalls = None
 
     def _contribution(self, c: Contribution) -> None:
         self._member(c.account, "contribution")
         if c.amount == 0:
             raise ReplayError(f"contribution row of 0 for account {c.account}")
         if c.amount > 0:
+            self._recall_for(c.account, SETTLEMENT_ASSET, c.amount)  # a request since signing comes back first
             self.debit(c.account, SETTLEMENT_ASSET, c.amount, advance=False)
             self.balances[(DEFAULT_FUND_ACCOUNT, SETTLEMENT_ASSET)] += c.amount
             value = self.fund.contribute(c.account, c.amount)
@@ -465,8 +569,9 @@ class VaultReplay:
         """A DECLARE brings the defaulter's pending withdrawals back to its balance (into the waterfall):
         collateral as is, the settlement cash credited once in total (repaying its debt first)."""
         cash = 0
-        for wid in [w for w, p in self.pending.items() if p.account == account]:
+        for wid in list(self._ids_of(account)):  # in the vault's order, one WithdrawalRecalled each
             p = self._take_pending(wid)
+            self.recalls.append(wid)
             if p.asset == SETTLEMENT_ASSET:
                 cash += p.amount
             else:
@@ -532,7 +637,9 @@ class VaultReplay:
         if member == defaulter or self.fund.is_open(member):
             raise ReplayError(f"ASSESS of account {member}, which is in default")
         self.fund.assess(defaulter, member, amount)
-        # its cash first; the rest becomes its own debt (the fund carries the claim, a LiquidityAdvanced)
+        # its cash first, its pending cash withdrawals recalled beyond it; the rest becomes its own debt (the
+        # fund carries the claim, a LiquidityAdvanced)
+        self._recall_for(member, SETTLEMENT_ASSET, amount)
         paid = min(self.balances.get((member, SETTLEMENT_ASSET), 0), amount)
         self.debit(member, SETTLEMENT_ASSET, paid, advance=False)
         self.balances[(DEFAULT_FUND_ACCOUNT, SETTLEMENT_ASSET)] += paid

@@ -27,6 +27,7 @@ from offchain.audit.events.types import (
     DefaultDeclared,
     Deposited,
     EstateClaimed,
+    ExitLapsed,
     ExitRequestCancelled,
     ExitRequested,
     LiquidityAdvanced,
@@ -120,6 +121,8 @@ def _typed(name: str, at: Where, a: dict[str, Any]) -> VaultEvent | None:
             return ExitRequested(at, int(a["account"]))
         case "ExitRequestCancelled":
             return ExitRequestCancelled(at, int(a["account"]))
+        case "ExitLapsed":
+            return ExitLapsed(at, int(a["account"]))
         case "LiquidityAdvanced":
             return LiquidityAdvanced(at, int(a["account"]), int(a["amount"]))
         case "AdvanceRepaid":

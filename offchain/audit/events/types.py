@@ -110,6 +110,15 @@ class ExitRequestCancelled:
 
 
 @dataclass(frozen=True)
+class ExitLapsed:
+    """A `forceWindDown` came more than WIND_DOWN_WINDOW after an armed exit became due: the vault cleared the
+    request (as a cancel; the member must ask again and wait the whole escape period)."""
+
+    at: Where
+    account: int
+
+
+@dataclass(frozen=True)
 class WindDownTriggered:
     at: Where
     last_sequence: int
@@ -239,6 +248,7 @@ VaultEvent = (
     | WithdrawalRecalled
     | ExitRequested
     | ExitRequestCancelled
+    | ExitLapsed
     | LiquidityAdvanced
     | AdvanceRepaid
     | WindDownTriggered

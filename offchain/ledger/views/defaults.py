@@ -11,6 +11,10 @@ from sqlalchemy import Connection, and_, func, or_, select
 
 from offchain.ledger import schema as t
 
+# What a DefaultRecord's kind may be, re-exported for readers outside the ledger.
+from offchain.ledger.schema import DEFAULT_KIND as DEFAULT_KIND
+from offchain.ledger.schema import EXIT_CLOSEOUT_KIND as EXIT_CLOSEOUT_KIND
+
 
 @dataclass(frozen=True)
 class DefaultRecord:
@@ -25,6 +29,9 @@ class DefaultRecord:
     pool_shares: int
     covered: int  # loss covered by the waterfall (COVER amounts)
     closed_sequence: int | None
+    # default; or exit_closeout: the close-out of an exiting member's book (offchain/defaults/closeout.py), whose
+    # status is closing, flat, cancelled or defaulted, declared_sequence the last batch confirmed at its start
+    kind: str = "default"
 
 
 @dataclass(frozen=True)
@@ -139,6 +146,7 @@ def _default(r: Any) -> DefaultRecord:
         int(r.pool_shares),
         int(r.covered),
         _opt(r.closed_sequence),
+        str(r.kind),
     )
 
 
@@ -192,12 +200,15 @@ def _tranche(r: Any) -> TrancheRow:
 
 
 def latest_default_of(conn: Connection, account: int) -> DefaultRecord | None:
+    """The member's latest default (an exit close-out is not one)."""
     d = t.defaults.c
-    row = conn.execute(select(t.defaults).where(d.account == account).order_by(d.id.desc()).limit(1)).first()
+    q = select(t.defaults).where(d.account == account, d.kind == DEFAULT_KIND)
+    row = conn.execute(q.order_by(d.id.desc()).limit(1)).first()
     return None if row is None else _default(row)
 
 
 def defaults_since(conn: Connection, account: int, after_id: int) -> list[DefaultRecord]:
+    """The member's defaults and exit close-outs after id `after_id` (one id sequence: the push cursor's)."""
     d = t.defaults.c
     return [
         _default(r)
@@ -293,7 +304,7 @@ def tranche_state(conn: Connection, default_id: int, tranche: int) -> TrancheSta
 
 def default_history(conn: Connection) -> DefaultHistory:
     d, at, ab, wd = t.defaults, t.auction_tranches, t.auction_bids, t.waterfall_draws
-    defaults = [_default(r) for r in conn.execute(select(d).order_by(d.c.id))]
+    defaults = [_default(r) for r in conn.execute(select(d).where(d.c.kind == DEFAULT_KIND).order_by(d.c.id))]
     tranches = [_tranche(r) for r in conn.execute(_tranches().order_by(at.c.default_id, at.c.tranche))]
     bids = [
         BidRecord(
@@ -334,7 +345,9 @@ def chain_draws(conn: Connection, default_id: int, sequence: int) -> list[Waterf
 def open_default(conn: Connection) -> tuple[int, int] | None:
     """(default id, defaulter) of the oldest default not closed yet, if any."""
     d = t.defaults.c
-    row = conn.execute(select(d.id, d.account).where(d.status == "declared").order_by(d.id)).first()
+    row = conn.execute(
+        select(d.id, d.account).where(d.status == "declared", d.kind == DEFAULT_KIND).order_by(d.id)
+    ).first()
     return (int(row.id), int(row.account)) if row else None
 
 

@@ -98,7 +98,7 @@ def registry_listing(conn: Connection) -> tuple[list[VenueListing], list[Instrum
 
 
 def declared_defaults(conn: Connection) -> list[DeclaredDefault]:
-    """Every default as DECLAREd, by id."""
+    """Every default as DECLAREd, by id (an exit close-out declares nothing on-chain)."""
     d = t.defaults.c
     q = select(d.id, d.account, d.declared_sequence, d.positions, d.pool_value, d.pool_shares, d.penalty_bps)
     return [
@@ -111,7 +111,7 @@ def declared_defaults(conn: Connection) -> list[DeclaredDefault]:
             int(r.pool_shares),
             int(r.penalty_bps),
         )
-        for r in conn.execute(q.order_by(d.id))
+        for r in conn.execute(q.where(d.kind == t.DEFAULT_KIND).order_by(d.id))
     ]
 
 

@@ -1,8 +1,8 @@
 """default_undo: what a stored batch's default management overwrote, so a batch dropped unsent takes its
 default writes with it
 
-Revision ID: 0008_default_undo
-Revises: 0007_api_hardening
+Revision ID: 0009_default_undo
+Revises: 0008_exit_closeouts
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008_default_undo"
-down_revision = "0007_api_hardening"
+revision = "0009_default_undo"
+down_revision = "0008_exit_closeouts"
 branch_labels = None
 depends_on = None
 
