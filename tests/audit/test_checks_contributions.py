@@ -256,3 +256,5 @@ def test_a_served_exit_returned_in_part_is_refused() -> None:
     f = before({A: 2_000_000_000}, {A: 0})
     with pytest.raises(Discrepancy, match="whole contribution 2000000000 is returned"):
         check_contributions(batch((A, -1_999_999_999)), f, TARGETS, frozenset({A}))
+    # A leaving member the fund does not know has nothing to get back: a row of 0 is its whole contribution.
+    check_contributions(batch((A, 0)), before({}, {}), TARGETS, frozenset({A}))

@@ -79,15 +79,8 @@ def check_frozen(batch: Batch, before: FundBefore) -> None:
         )
 
 
-def check_contributions(
-    batch: Batch, before: FundBefore, targets: Targets, leaving: frozenset[int] = frozenset()
-) -> None:
-    """A batch's contribution rows against the members' re-derived Cover-2 targets; `leaving`: the members whose
-    exit the batch serves (their whole contribution returned, not judged against a target)."""
-    if not batch.contributions:
-        return
-    seq = batch.sequence
-    rows = {c.account: c.amount for c in batch.contributions}
+def _check_leaving(seq: int, rows: Mapping[int, int], before: FundBefore, leaving: frozenset[int]) -> None:
+    """A member whose exit the batch serves gets all of its contribution back, or no row."""
     for account in sorted(leaving & rows.keys()):
         have = before.values.get(account, 0)
         if rows[account] != -have:
@@ -97,6 +90,18 @@ def check_contributions(
                 f"account {account}'s exit is served: its whole contribution {have} is returned, not a row of "
                 f"{rows[account]}",
             )
+
+
+def check_contributions(
+    batch: Batch, before: FundBefore, targets: Targets, leaving: frozenset[int] = frozenset()
+) -> None:
+    """A batch's contribution rows against the members' re-derived Cover-2 targets; `leaving`: the members whose
+    exit the batch serves (their whole contribution returned, not judged against a target)."""
+    if not batch.contributions:
+        return
+    seq = batch.sequence
+    rows = {c.account: c.amount for c in batch.contributions}
+    _check_leaving(seq, rows, before, leaving)
     if not rows.keys() - leaving:
         return  # only served exits' returns: the batch did not recompute
     for account in sorted((set(targets) | set(rows)) - leaving):
