@@ -486,7 +486,9 @@ class _Replay:
             targets = self.margin.contribution_targets(
                 batch, rebuilt, self.book.positions, marks, self.replay, before.holdings
             )
-            check_contributions(batch, fund, targets)
+            # the members whose exit this batch serves: an open request, IM 0 in force after the batch
+            leaving = frozenset(a for a in self.replay.exits if self.replay.requirements.get(a, (0, 0))[0] == 0)
+            check_contributions(batch, fund, targets, leaving)
         check_approvals(batch, self.replay, expected)
 
 

@@ -109,6 +109,9 @@ class BatchState:
     # asset -> mark in force on-chain when the batch begins: what a COVER values layer 1 at (the vault applies
     # the batch's mark rows after its default rows); None: the same as `collateral`
     collateral_in_force: Mapping[int, AssetMark] | None = None
+    # members whose exit request this batch serves (IM 0; offchain/settlement/builder.py `serve_exits`): their
+    # default-fund contribution is returned as soon as contributions are not frozen
+    exits_served: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -220,7 +223,7 @@ class DefaultManager:
     def rows(self, conn: Connection, s: BatchState, fund: FundView) -> DefaultRows:
         """The batch's default rows, with their ledger writes made in `conn` (the batch's transaction)."""
         outcome = self.decide(store.read_snapshot(conn, [a for a, _ in s.members]), s, fund)
-        store.apply_writes(conn, outcome.writes)
+        store.apply_writes(conn, outcome.writes, s.sequence)
         return outcome.rows
 
     def decide(self, snapshot: DefaultsSnapshot, s: BatchState, fund: FundView) -> DefaultOutcome:
@@ -414,22 +417,40 @@ class DefaultManager:
         closed_since_sizing: bool,
         writes: _Writes,
     ) -> list[Contribution]:
-        if s.contribution_targets is None:
+        """The batch's contribution rows: Cover-2 sizing when it is due, and the whole contribution of every member
+        whose exit this batch serves (target 0), in any batch where contributions are not frozen. The vault
+        counts a served exit with a contribution left as unserved (forceWindDown), and nothing but a
+        contribution row can return it, so it does not wait for the next sizing. Frozen (a default open, or
+        one declared in this batch): no row at all, the vault would refuse it (ContributionLocked beside an
+        open default, CapacityMovedBesideCover beside a DECLARE or COVER)."""
+        if frozen:
             return []
-        if not due(s.sequence, self.config.fund, int(frozen), closed_since_sizing):
+        sized = s.contribution_targets is not None and due(s.sequence, self.config.fund, 0, closed_since_sizing)
+        if not sized and not s.exits_served:
             return []
         members = [a for a, _ in s.members]
         current = fund.contributions(members)
-        cash = {a: projected[a].cash for a in members}
-        rows = contribution_rows(s.contribution_targets, current, cash, self.config.fund)
+        leaving = {a: 0 for a in sorted(s.exits_served) if a in current}
+        if sized:
+            targets = {**(s.contribution_targets or {}), **leaving}
+            cash = {a: projected[a].cash for a in members}
+            rows = contribution_rows(targets, current, cash, self.config.fund)
+            recorded = members
+        else:
+            targets, rows, recorded = leaving, {}, [a for a in leaving if current.get(a, 0)]
+        # A served exit takes back all of its contribution, whatever the return threshold.
+        rows.update({a: -current[a] for a in leaving if current.get(a, 0) > 0})
+        # Records of a return-only batch name the leaving members alone: `closed_since_sizing` reads the
+        # latest record as the last sizing, which is then no earlier than it would be (a replenishment due
+        # makes this batch a sizing one).
         writes.contributions.extend(
             ContributionRecord(
                 batch_sequence=s.sequence,
                 account=a,
-                target=s.contribution_targets.get(a, 0),
+                target=targets.get(a, 0),
                 current=current.get(a, 0),
                 amount=rows.get(a, 0),
             )
-            for a in members
+            for a in recorded
         )
         return [Contribution(account=a, amount=v) for a, v in sorted(rows.items())]

@@ -18,6 +18,7 @@ from offchain.core.batch import Batch, decode_batch_words
 from offchain.core.eip712 import Domain
 from offchain.core.obligations import FundingDue
 from offchain.ledger import schema as t
+from offchain.ledger.defaults import forget_undo, undo_writes
 from offchain.ledger.entries import apply_batch_fills
 from offchain.ledger.positions import apply_position_changes
 
@@ -205,7 +206,10 @@ def sent_tx(conn: Connection, sequence: int) -> bytes | None:
 
 
 def drop_unsent(conn: Connection, sequence: int) -> None:
-    """Delete a batch that was never sent and release its fills and funding intervals for the next one."""
+    """Delete a batch that was never sent, release its fills and funding intervals for the next one, and take
+    back its default-management writes (margin calls, statuses, DECLARE, COVER, CLOSE, contributions): the
+    rebuilt batch must propose them again (offchain/ledger/defaults.py)."""
+    undo_writes(conn, sequence)
     conn.execute(update(t.fills).where(t.fills.c.batch_sequence == sequence).values(batch_sequence=None))
     conn.execute(
         update(t.funding_rates).where(t.funding_rates.c.batch_sequence == sequence).values(batch_sequence=None)
@@ -281,6 +285,7 @@ def apply_confirmed(
         .where(t.batches.c.sequence == seq)
         .values(status=CONFIRMED, tx_hash=tx_hash, block_number=block_number, gas_used=gas_used, confirmed_ms=now_ms)
     )
+    forget_undo(conn, seq)  # its default writes are final
     apply_position_changes(conn, payload.position_changes)
     apply_batch_fills(conn, payload.fill_ids, seq)
     for instrument, price in payload.marks_used.items():

@@ -4,6 +4,19 @@ defaults, the waterfall's draws (planned, and the vault's own events) and defaul
 The default manager (offchain/defaults/manager.py) reads a `DefaultsSnapshot` and returns `DefaultWrites`,
 which `apply_writes` stores in the batch's transaction; the engine resubmits a stored batch until it lands,
 so the writes become true with it.
+
+A stored batch the vault refuses before it was ever sent is dropped (offchain/ledger/batches.py
+`drop_unsent`), and its default writes must go with it: otherwise the ledger believes a margin call issued,
+a member defaulted or a default covered and closed that never happened on-chain, and the rebuilt batch (the
+same sequence) proposes none of it again. The writes are therefore made undoable by the batch's sequence
+rather than deferred to its confirmation, so that the next build, and every reader between build and
+confirmation, sees the state the batch in flight leads to (the engine has at most one batch in flight):
+every inserted row carries the batch's sequence (`margin_calls`, `waterfall_draws` of source 'plan',
+`df_contributions`, a DECLARE's `defaults` row by `declared_sequence`, a CLOSE by `closed_sequence`), and what
+the writes overwrite (member statuses, a default's `covered`) is kept in `default_undo` under the sequence.
+All of it is written in the build's transaction and undone by `undo_writes` in the drop's, so a crash leaves
+either the batch with its writes and their undo, or neither; a confirmed batch's undo row is deleted
+(`forget_undo`).
 """
 
 from __future__ import annotations
@@ -11,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from offchain.core.obligations import InstrumentSpec
 from offchain.core.waterfall import Draw
@@ -175,8 +188,47 @@ def _draw_rows(draws: Sequence[DrawRecord]) -> list[dict[str, object]]:
     ]
 
 
-def apply_writes(conn: Connection, w: DefaultWrites) -> None:
-    """Store one batch's default-management writes (ids follow each table's row order)."""
+def _keyed_by(w: DefaultWrites, sequence: int) -> None:
+    """Every row the writes insert or close names the batch: `undo_writes` finds them by it."""
+    seqs = (
+        {c.batch_sequence for c in w.calls}
+        | {x.declared_sequence for x in w.declares}
+        | {r.batch_sequence for r in w.draws}
+        | {s for _, s in w.closes}
+        | {c.batch_sequence for c in w.contributions}
+    )
+    if seqs - {sequence}:
+        raise ValueError(f"default writes of batch {sequence} name batches {sorted(seqs - {sequence})}")
+
+
+def _record_undo(conn: Connection, w: DefaultWrites, sequence: int) -> None:
+    """Keep what the writes overwrite, as it was before the batch (a second build of the same sequence
+    before a drop keeps the first one's values: they are the state before the batch)."""
+    u = t.default_undo
+    row = conn.execute(select(u.c.statuses, u.c.covered).where(u.c.batch_sequence == sequence)).first()
+    statuses: dict[str, str] = dict(row.statuses) if row else {}
+    covered: dict[str, str] = dict(row.covered) if row else {}
+    m, d = t.members, t.defaults
+    for account, _ in w.statuses:
+        if str(account) not in statuses:
+            was = conn.execute(select(m.c.status).where(m.c.account == account)).scalar_one()
+            statuses[str(account)] = was
+    for default_id, _ in w.covered:
+        if str(default_id) not in covered:
+            was_covered = conn.execute(select(d.c.covered).where(d.c.id == default_id)).scalar_one_or_none()
+            if was_covered is not None:  # None: declared in this very batch, deleted with it
+                covered[str(default_id)] = str(was_covered)
+    if row is None:
+        conn.execute(insert(u).values(batch_sequence=sequence, statuses=statuses, covered=covered))
+    else:
+        conn.execute(update(u).where(u.c.batch_sequence == sequence).values(statuses=statuses, covered=covered))
+
+
+def apply_writes(conn: Connection, w: DefaultWrites, sequence: int) -> None:
+    """Store batch `sequence`'s default-management writes (ids follow each table's row order), undoable by
+    `undo_writes` while the batch is unsent."""
+    _keyed_by(w, sequence)
+    _record_undo(conn, w, sequence)
     for c in w.calls:
         conn.execute(insert(t.margin_calls).values(**asdict(c)))
     for account, status in w.statuses:
@@ -205,6 +257,34 @@ def apply_writes(conn: Connection, w: DefaultWrites) -> None:
         conn.execute(update(d).where(d.c.id == default_id).values(status=CLOSED, closed_sequence=sequence))
     if w.contributions:
         conn.execute(insert(t.df_contributions), [asdict(c) for c in w.contributions])
+
+
+def undo_writes(conn: Connection, sequence: int) -> None:
+    """Take back batch `sequence`'s default-management writes (the batch is dropped unsent): its rows are
+    deleted, its CLOSEs reopened, and member statuses and `covered` put back as they were before it. Only
+    while its `default_undo` row exists (every `apply_writes` stores one), so never for a confirmed batch."""
+    u, d, m = t.default_undo, t.defaults, t.members
+    row = conn.execute(select(u.c.statuses, u.c.covered).where(u.c.batch_sequence == sequence)).first()
+    if row is None:  # no default writes stored for it, or the batch is confirmed: they are final
+        return
+    conn.execute(delete(t.df_contributions).where(t.df_contributions.c.batch_sequence == sequence))
+    wd = t.waterfall_draws
+    conn.execute(delete(wd).where(wd.c.batch_sequence == sequence, wd.c.source == "plan"))
+    # defaults only: an exit close-out's row (offchain/defaults/closeout.py) is the auction house's, not a batch's
+    mine = d.c.kind == t.DEFAULT_KIND
+    conn.execute(update(d).where(mine, d.c.closed_sequence == sequence).values(status=DECLARED, closed_sequence=None))
+    conn.execute(delete(d).where(mine, d.c.declared_sequence == sequence))
+    conn.execute(delete(t.margin_calls).where(t.margin_calls.c.batch_sequence == sequence))
+    for default_id, covered in row.covered.items():
+        conn.execute(update(d).where(d.c.id == int(default_id)).values(covered=int(covered)))
+    for account, status in row.statuses.items():
+        conn.execute(update(m).where(m.c.account == int(account)).values(status=status))
+    forget_undo(conn, sequence)
+
+
+def forget_undo(conn: Connection, sequence: int) -> None:
+    """Batch `sequence` landed: its default writes are final."""
+    conn.execute(delete(t.default_undo).where(t.default_undo.c.batch_sequence == sequence))
 
 
 def store_chain_draws(conn: Connection, sequence: int, events: Sequence[tuple[int, Draw]]) -> None:

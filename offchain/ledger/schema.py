@@ -456,3 +456,14 @@ df_contributions = Table(
     Column("amount", BigInt, nullable=False),  # the contribution row (> 0 in, < 0 returned)
     Index("ix_df_contributions_sequence", "batch_sequence"),
 )
+
+# What a stored, unconfirmed batch's default management overwrote (the batch's other default writes are rows
+# keyed by its sequence): a batch dropped unsent takes its default writes with it (offchain/ledger/defaults.py
+# `undo_writes`); a confirmed batch's row is deleted.
+default_undo = Table(
+    "default_undo",
+    metadata,
+    Column("batch_sequence", Integer, primary_key=True, autoincrement=False),
+    Column("statuses", JSON, nullable=False),  # account (decimal string) -> member status before the batch
+    Column("covered", JSON, nullable=False),  # default id (decimal string) -> covered before (decimal string)
+)

@@ -434,6 +434,7 @@ class BatchBuilder:
             requirements={a: (mg.im, mg.mm) for a, mg in margin.members.items()},
             collateral=collateral,
             collateral_in_force=in_force,
+            exits_served=margin.served,
             positions=positions,
             marks=margin.marks,
             liquidity_addon={a: math.ceil(mg.liquidity_addon * scale) for a, mg in margin.members.items()},

@@ -237,3 +237,24 @@ def test_a_served_exit_is_approved_what_leaves_equity_at_zero() -> None:
         check_approvals(approve(), approval_state(0), expected())
     # served even with no re-derivation in base units
     check_approvals(approve(), approval_state(0), Expected(9, {A: "account 4: overflow"}, {}, frozenset({A})))
+
+
+def test_a_served_exits_whole_return_passes_in_a_batch_that_did_not_recompute() -> None:
+    """Issue 11, fourth review, finding 5: the engine returns a served exit's whole contribution (IM 0 after
+    the batch, an open request) in any unfrozen batch. Such a batch did not recompute: B, short of its target
+    with the cash to top up, is not judged; the leaving member is not judged against its target either."""
+    f = before({A: 2_000_000_000, B: 100_000_000}, {A: 0, B: 10**12})
+    check_contributions(batch((A, -2_000_000_000)), f, TARGETS, frozenset({A}))
+    with pytest.raises(Discrepancy, match="topped up"):  # not leaving: judged as a recompute
+        check_contributions(batch((A, -1_000_000_000)), f, TARGETS)
+    # Beside a recompute the others are judged as before.
+    with pytest.raises(Discrepancy, match="topped up"):
+        check_contributions(batch((A, -2_000_000_000), (B, 1)), f, TARGETS, frozenset({A}))
+
+
+def test_a_served_exit_returned_in_part_is_refused() -> None:
+    f = before({A: 2_000_000_000}, {A: 0})
+    with pytest.raises(Discrepancy, match="whole contribution 2000000000 is returned"):
+        check_contributions(batch((A, -1_999_999_999)), f, TARGETS, frozenset({A}))
+    # A leaving member the fund does not know has nothing to get back: a row of 0 is its whole contribution.
+    check_contributions(batch((A, 0)), before({}, {}), TARGETS, frozenset({A}))

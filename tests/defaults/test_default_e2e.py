@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from eth_account import Account
 from sqlalchemy import Connection, select
 from web3.types import RPCEndpoint
 
+from offchain.audit import run_audit
 from offchain.chain.anvil import Anvil
 from offchain.chain.deploy import mint
 from offchain.chain.vault import vault_sender
@@ -37,6 +39,7 @@ from offchain.ingest.service import AckStatus
 from offchain.ledger import schema as t
 from offchain.ledger.db import open_ledger
 from offchain.ledger.prices import load_settled_marks
+from offchain.ledger.publication import publish
 from offchain.settlement.clock import ChainClock
 from offchain.settlement.engine import SettlementEngine
 from tests.settlement.conftest import BTC_QTY, USDC, Devnet
@@ -79,6 +82,8 @@ class World:
     manager: RecordingManager
     house: AuctionHouse
     acks: list[int] = field(default_factory=list)
+    eth: float = 1_500.0  # the WETH (collateral) price the next prices post
+    eth_step: float = 0.0  # how far it moves before each settled batch (finding 8's e2e moves it)
 
     @property
     def f(self) -> Any:
@@ -93,8 +98,9 @@ class World:
         w3.provider.make_request(RPCEndpoint("evm_mine"), [])
 
     def settle(self, btc: float) -> None:
-        """Fresh marks at chain time, then one engine step that settles a batch."""
-        self.d.prices(btc=btc)
+        """Fresh marks at chain time (ETH moved by `eth_step`), then one engine step that settles a batch."""
+        self.eth += self.eth_step
+        self.d.prices(btc=btc, eth=self.eth)
         result = self.engine.step()
         assert result.action == "settled", result
 
@@ -223,7 +229,7 @@ def run_default(w: World, drop_to: float, bids: Mapping[int, Sequence[tuple[str,
         for name, price, qty in bids.get(k, []):
             w.bid(name, k, price, qty)
         w.warp(INTERVAL)
-        d.prices(btc=drop_to)
+        d.prices(btc=drop_to, eth=w.eth)
         report = w.house.step()
         assert [r.tranche.index for r in report.cleared] == [k]
         assert [(x.tranche.index, x.accepted) for x in report.delivered] == [(k, x.fills) for x in report.delivered]
@@ -331,3 +337,43 @@ def test_a_loss_beyond_operator_capital_draws_the_survivors_fund_and_assessments
         assert amount <= 2 * lost[a]
         assert abs(amount * sum(lost.values()) - sum(assessed.values()) * lost[a]) <= sum(lost.values())
     assert pool_shares > 0 and pool_value > 0
+
+
+@pytest.mark.timeout(300)
+def test_the_defaulters_collateral_price_moves_through_the_default(capitalised: Devnet, tmp_path: Path) -> None:
+    """Issue 11, fourth review, finding 8: THIN's WETH price moves in every batch, between the DECLARE and the
+    COVER and in the COVER's batch itself. The vault values layer 1 at the marks in force when the batch
+    begins (it posts the batch's marks after its default rows) and the engine plans it at those marks
+    (`BatchState.collateral_in_force`), so the COVER batch the engine proposes lands: the default is covered
+    and closed there, the vault's draws equal the plan, and the auditor accepts the history."""
+    w = world(capitalised)
+    w.eth_step = -3.0  # 0.2 % a batch: within the collateral guard's jump band, a new mark every batch
+    open_book(w, thin_usdc=8_000, thin_btc=2)
+    bids = {0: [(MM, 14_900, BTC_QTY // 5)], 1: [(FUND, 14_980, BTC_QTY)], 3: [(MM, 14_990, BTC_QTY // 2)]}
+    run_default(w, 15_000, bids)
+    weth = w.d.spec.assets["WETH"]
+    settled = [b.batch for b in w.d.vault.settled_batches()]
+
+    def weth_mark(upto: int) -> tuple[int, int]:
+        """WETH's (price, haircut) in force after batch index `upto` (the last mark row at or before it)."""
+        return next((m.price, m.haircut_bps) for b in reversed(settled[: upto + 1]) for m in b.marks if m.asset == weth)
+
+    declare = next(i for i, b in enumerate(settled) if any(a.action == DECLARE for a in b.default_actions))
+    cover = next(i for i, b in enumerate(settled) if any(a.action == COVER for a in b.default_actions))
+    assert any(a.action == CLOSE for a in settled[cover].default_actions)  # covered and closed in one batch
+    assert weth_mark(cover - 1)[0] != weth_mark(declare)[0]  # moved between the DECLARE and the COVER
+    assert any(m.asset == weth for m in settled[cover].marks)  # and moved again in the COVER's batch
+    assert weth_mark(cover)[0] != weth_mark(cover - 1)[0]
+    plan = check_waterfall(w)
+    (l1,) = [x for x in plan.draws if x.layer == Layer.COLLATERAL and x.asset == weth]
+
+    def value(mark: tuple[int, int]) -> int:  # the vault's layer-1 value of the seized WETH (floor)
+        return l1.amount * mark[0] * (10_000 - mark[1]) // (10**18 * 10_000)
+
+    # Layer 1 at the mark in force when the COVER's batch began, not at the batch's own.
+    assert l1.value == value(weth_mark(cover - 1)) != value(weth_mark(cover))
+    with w.d.db.begin() as conn:
+        assert conn.execute(select(t.alerts.c.kind).where(t.alerts.c.kind == "batch_refused")).first() is None
+    published = tmp_path / "fills.jsonl"
+    publish(w.d.db, published)
+    run_audit(w.d.anvil.url, w.d.spec.vault, published)

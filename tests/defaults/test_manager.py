@@ -393,7 +393,7 @@ def test_the_decision_is_pure_and_its_writes_are_what_the_ledger_stores(db: Engi
             before = _ledger_rows(conn)
             outcome = mgr.decide(store.read_snapshot(conn, accounts), s, copy.deepcopy(fund))
             assert _ledger_rows(conn) == before  # nothing written by the decision itself
-            store.apply_writes(conn, outcome.writes)
+            store.apply_writes(conn, outcome.writes, s.sequence)
         with reference.begin() as ref:
             assert mgr.rows(ref, s, copy.deepcopy(fund)) == outcome.rows
         with db.connect() as conn, reference.connect() as ref:

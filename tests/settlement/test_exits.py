@@ -16,6 +16,8 @@ from offchain.chain.deploy import mint
 from offchain.chain.errors import RevertedError
 from offchain.chain.exits import ExitWatcher
 from offchain.chain.vault import vault_sender
+from offchain.defaults.fund import FundPolicy
+from offchain.defaults.manager import DefaultsConfig
 from offchain.devnet.runtime import ingestor, settlement_engine
 from offchain.ingest.service import AckStatus, Ingestor
 from offchain.ingest.validation import Reason
@@ -163,6 +165,53 @@ def test_a_lapsed_exit_is_followed_like_a_cancel(devnet: Devnet, tmp_path: Path)
     with pytest.raises(RevertedError) as info:  # the request is gone
         d.vault.force_wind_down(operator, account)
     assert info.value.error == "NoExitRequest"
+
+    published = tmp_path / "fills.jsonl"
+    publish(d.db, published)
+    run_audit(d.anvil.url, d.spec.vault, published)
+
+
+def test_a_served_exit_returns_the_members_default_fund_contribution(devnet: Devnet, tmp_path: Path) -> None:
+    """Issue 11, fourth review, finding 5 (engine side): the batch that serves an exit (IM 0) also returns the
+    member's whole default-fund contribution (its target is 0 once served, sizing due or not), so nothing of
+    the member stays held in the pool (the vault counts a served exit with a contribution left as unserved)."""
+    d = devnet
+    d.deposit(MM, 500_000)
+    d.deposit(FUND, 200_000)
+    d.prices(btc=20_000)
+    # Default management on, contributions sized from the first batch (as tests/defaults/test_default_e2e.py).
+    config = DefaultsConfig(fund=FundPolicy(every=1))
+    engine = settlement_engine(d.spec, d.db, defaults=config, clock=ChainClock(d.vault.w3))
+    ing = ingestor(d.spec, d.db, clock=d.now_ms)
+    f, account = d.vault.contract.functions, d.member(FUND).account
+    assert submit(d, ing, "c-1", FUND, MM, BTC_QTY) == (AckStatus.ACCEPTED, None)
+    assert engine.step().action == "settled"
+    stake = int(f.contributionOf(account).call())
+    assert stake > 0  # its Cover-2 share of the fund, paid from its cash
+    cash = int(f.balanceOf(account, 0).call())
+
+    # From here no batch is a sizing one (a recompute would give a flat member target 0 anyway): the return
+    # must come from the served exit itself.
+    assert engine.builder.defaults is not None
+    engine.builder.defaults.config = DefaultsConfig(fund=FundPolicy(every=10**9))
+    fund = vault_sender(d.vault.w3, d.member(FUND).key)
+    d.vault.request_exit(fund)
+    assert engine.step().action == "idle"  # marked exiting; still long: not served, the stake stays
+    assert int(f.contributionOf(account).call()) == stake
+    assert submit(d, ing, "c-2", MM, FUND, BTC_QTY) == (AckStatus.ACCEPTED, None)
+    d.prices(btc=20_000)
+    result = engine.step()
+    assert result.action == "settled"
+    (settled,) = [b for b in d.vault.settled_batches() if b.batch.sequence == result.sequence]
+    assert f.requirementOf(account).call() == [0, 0]  # served ...
+    assert [(c.account, c.amount) for c in settled.batch.contributions if c.account == account] == [(account, -stake)]
+    assert int(f.contributionOf(account).call()) == 0  # ... and its stake is back in its cash
+    moved = sum(tr.amount for tr in settled.batch.transfers if (tr.account, tr.asset) == (account, 0))  # fees, VM
+    assert int(f.balanceOf(account, 0).call()) == cash + moved + stake
+    with pytest.raises(RevertedError) as info:
+        d.vault.force_wind_down(vault_sender(d.vault.w3, d.spec.operator_key), account)
+    assert info.value.error == "ExitServed"
+    assert engine.step().action == "idle"  # nothing more to return
 
     published = tmp_path / "fills.jsonl"
     publish(d.db, published)

@@ -97,6 +97,7 @@ def test_refused_batch_is_abandoned_and_its_fills_released(ledger_url: str) -> N
         engine = settlement_engine(d.spec, d.db)
         assert engine.step().fills == 1
         d.prices(btc=19_000)  # it owes 1,000 with 10 of cash: the 1-dollar default fund can't advance it
+        before = _default_state(d)
         result = engine.step()
         assert result.action == "abandoned"
         with d.db.connect() as conn:
@@ -106,6 +107,21 @@ def test_refused_batch_is_abandoned_and_its_fills_released(ledger_url: str) -> N
         assert unconfirmed == []
         assert result.sequence is not None  # an abandoned step names the batch it gave up
         assert d.vault.last_sequence() == result.sequence - 1
+        # Its default-management writes went with it (issue 11, fourth review, finding 12): margin-call rows,
+        # member statuses and defaults as before it, nothing left to undo.
+        assert _default_state(d) == before
+        with d.db.connect() as conn:
+            assert conn.execute(select(t.default_undo)).all() == []
+
+
+def _default_state(d: Devnet) -> tuple[object, ...]:
+    with d.db.connect() as conn:
+        return (
+            conn.execute(select(t.margin_calls).order_by(t.margin_calls.c.id)).all(),
+            conn.execute(select(t.members.c.account, t.members.c.status).order_by(t.members.c.account)).all(),
+            conn.execute(select(t.defaults)).all(),
+            conn.execute(select(t.df_contributions).order_by(t.df_contributions.c.id)).all(),
+        )
 
 
 def test_rpc_outage_is_retried_with_backoff() -> None:

@@ -18,6 +18,11 @@ The target is taken as a range: a member with no tier in the registry (the opera
 sized at the lightest and the heaviest tier, and the holdings at their lowest and highest since the previous
 batch (the engine reads them while it builds), each bound with the model tolerance (`tolerance`).
 
+A member whose exit the batch serves (an open exit request, IM 0 in force after the batch) gets its whole
+contribution back, in any batch where contributions are not frozen, sizing or not (docs/defaults.md section
+4: the vault counts a served exit with a contribution left as unserved): its row must return all of it, and
+it is not judged against a target. A batch whose only contribution rows are such returns did not recompute.
+
 What is not checked: the schedule (which batches recompute: `FundPolicy.every` is the engine's setting, not
 a governed one; a batch without contribution rows is not required to have recomputed), and the return
 threshold (an excess below 10% of the target is kept by the engine: any excess returned down to the target
@@ -74,13 +79,32 @@ def check_frozen(batch: Batch, before: FundBefore) -> None:
         )
 
 
-def check_contributions(batch: Batch, before: FundBefore, targets: Targets) -> None:
-    """A batch's contribution rows against the members' re-derived Cover-2 targets."""
+def _check_leaving(seq: int, rows: Mapping[int, int], before: FundBefore, leaving: frozenset[int]) -> None:
+    """A member whose exit the batch serves gets all of its contribution back, or no row."""
+    for account in sorted(leaving & rows.keys()):
+        have = before.values.get(account, 0)
+        if rows[account] != -have:
+            raise Discrepancy(
+                seq,
+                "contribution",
+                f"account {account}'s exit is served: its whole contribution {have} is returned, not a row of "
+                f"{rows[account]}",
+            )
+
+
+def check_contributions(
+    batch: Batch, before: FundBefore, targets: Targets, leaving: frozenset[int] = frozenset()
+) -> None:
+    """A batch's contribution rows against the members' re-derived Cover-2 targets; `leaving`: the members whose
+    exit the batch serves (their whole contribution returned, not judged against a target)."""
     if not batch.contributions:
         return
     seq = batch.sequence
     rows = {c.account: c.amount for c in batch.contributions}
-    for account in sorted(set(targets) | set(rows)):
+    _check_leaving(seq, rows, before, leaving)
+    if not rows.keys() - leaving:
+        return  # only served exits' returns: the batch did not recompute
+    for account in sorted((set(targets) | set(rows)) - leaving):
         lo, hi = targets.get(account, (0, 0))
         have, r = before.values.get(account, 0), rows.get(account, 0)
         after = have + r
