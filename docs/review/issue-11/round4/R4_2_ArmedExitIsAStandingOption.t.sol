@@ -70,4 +70,29 @@ contract Rev11R4ArmedExitIsAStandingOption is VaultFixture {
         assertGt(taken - 10_000 * USD_UNIT, bound * 29, "stolen: 30x the stated bound");
         assertEq(vault.totalOwed(USD), 0, "the vault is empty");
     }
+
+    /// Variant: no standing arming needed. Dave's exit (IM > 0, as the honest engine leaves a member with
+    /// positions) is E old when the bad batch lands; it is armed right after and opens WIND_DOWN_GRACE (1 day)
+    /// later. docs/contracts.md ("What the bound assumes") gives governance `E + MAX_PAUSE` from the compromise;
+    /// here it has `WIND_DOWN_GRACE + MAX_PAUSE` = 8 days from the bad batch (the pause can hold it 7 of them).
+    function test_harm_badBatchAtTheEndOfAnExitsPeriodLeavesOnlyTheGrace() public {
+        vm.prank(dave);
+        vault.requestExit();
+        vm.warp(block.timestamp + ESCAPE_PERIOD);
+        Batch.Data memory b = _nextBatch();
+        b.transfers = new bytes32[](4);
+        b.transfers[0] = _t(ALICE, USD, -300_000e6);
+        b.transfers[1] = _t(BOB, USD, -200_000e6);
+        b.transfers[2] = _t(CAROL, USD, -100_000e6);
+        b.transfers[3] = _t(DAVE, USD, int256(VICTIMS));
+        _settle(b);
+        uint256 badBatchAt = block.timestamp;
+        vault.forceWindDown(DAVE); // armed in the same block
+        vm.warp(block.timestamp + 1 days); // the grace; nobody reacts in a day
+        vault.forceWindDown(DAVE);
+        vm.prank(dave);
+        vault.windDownWithdraw(USD, dave);
+        assertEq(usd.balanceOf(dave), VICTIMS + 10_000 * USD_UNIT, "everything left");
+        assertEq(block.timestamp - badBatchAt, 1 days, "one day after the bad batch, not E");
+    }
 }
