@@ -44,4 +44,20 @@ contract Rev11R4ContributionLeavesInTheDeclaresBatch is DefaultsFixture {
         assertEq(vault.contributionOf(CAROL), 0, "carol's whole 4,000 paid the loss (1,600 pro rata)");
         assertEq(vault.debtOf(ALICE), 13_000e6, "27,000 covered");
     }
+
+    /// The other direction, in a COVER batch of an open default: a positive contribution row is not locked and
+    /// runs before the COVER, so a member's cash (the quorum can contribute any member's cash) joins the pool
+    /// and pays a loss that predates it. Control (worked example, VaultCoverCapacity): L4 10,000 and 7,000
+    /// assessed, all on bob and carol. With dave's 10,000 contributed in the same batch: L4 draws 17,000 of a
+    /// 20,000 pool, dave loses 8,500 of the 10,000 he put in, bob and carol 8,500 together instead of 17,000.
+    function test_harm_contributionAddedInTheCoversBatchPaysAnOlderLoss() public {
+        _declareAlice();
+        Batch.Data memory b = _nextBatch();
+        b.contributions = _one(_c(DAVE, 10_000e6));
+        b.defaultActions = _one(_a(ALICE, Batch.COVER, 40_000e6));
+        _settle(b);
+        assertEq(vault.debtOf(ALICE), 0, "covered without any ASSESS");
+        assertEq(vault.contributionOf(DAVE), 1_500e6, "dave: 10,000 in, 1,500 left");
+        assertEq(vault.contributionOf(BOB) + vault.contributionOf(CAROL), 1_500e6, "bob + carol: 10,000 -> 1,500");
+    }
 }
