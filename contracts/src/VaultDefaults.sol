@@ -133,10 +133,12 @@ contract VaultDefaults is VaultStorage {
         // Served by the IM in force, not the one posted: a posted 0 that a loosening floor keeps above 0 has not
         // freed the member. A vetoed withdrawal is unserved whatever the IM: the veto cannot hold it in.
         (uint256 im,) = _requirementInForce(account);
-        if (im == 0 && r & EXIT_VETOED == 0) revert IVault.ExitServed(account);
+        if (im == 0 && r & EXIT_VETOED == 0 && (DefaultFund.valueOf(_fund, account) == 0 || _fund.open != 0)) {
+            revert IVault.ExitServed(account); // a contribution is held unless a default locks it (round 4, 5)
+        }
         uint64 clock = _pauseClock();
         // forge-lint: disable-next-line(unsafe-typecast)
-        uint64 opensAt = uint64(r >> 64) + _escapePeriod + (clock - uint64(r));
+        uint64 opensAt = uint64(r >> 64) + _exitTerms[account].period + (clock - uint64(r)); // period at start
         // forge-lint: disable-next-line(block-timestamp) // second-level skew is harmless for day-scale delays
         if (block.timestamp < opensAt) revert IVault.ExitNotOverdue(account, opensAt);
         uint64 nowTs = _now();

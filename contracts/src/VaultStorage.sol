@@ -104,6 +104,11 @@ abstract contract VaultStorage {
     /// to 0, plus the loosening delay then (0: it never had an IM). An exit request counts as served once the
     /// member has had IM 0 in force for a withdrawal delay; a later rise of its IM restarts the exit's clock.
     mapping(uint32 account => uint64) internal _imZeroAt;
+    /// @dev account => the terms of its forced exit, beside `_exitRequests` (issue 11, fourth review, findings
+    /// 6 and 9): the escape period in force when the request was made or its clock last restarted (the exit is
+    /// timed by it, so a later setEscapePeriod never re-times a waiting exit), and whether a withdrawal of it
+    /// was ever vetoed (only the first veto may restart a served exit's clock).
+    mapping(uint32 account => ExitTerms) internal _exitTerms;
 
     /// @dev Total seconds paused up to now. Delays (withdrawals, the escape period) are measured on the
     /// wall clock less this, so paused time never counts toward them.
@@ -143,6 +148,17 @@ abstract contract VaultStorage {
     function _now() internal view returns (uint64) {
         // forge-lint: disable-next-line(unsafe-typecast)
         return uint64(block.timestamp); // 64-bit seconds last for 584 billion years
+    }
+
+    struct ExitTerms {
+        uint64 period;
+        bool vetoSeen;
+    }
+
+    /// @dev Start (or restart) `account`'s exit clock now, at the escape period in force now.
+    function _startExitClock(uint32 account) internal {
+        _exitRequests[account] = (uint256(_now()) << 64) | _pauseClock();
+        _exitTerms[account].period = _escapePeriod;
     }
 
     struct MarkAnchor {
