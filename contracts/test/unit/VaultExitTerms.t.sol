@@ -300,3 +300,40 @@ contract DefaultFundDustFuzzTest is Test {
         assertLe(got + h.valueOf(4) + h.valueOf(5), value, "claims never exceed the pool");
     }
 }
+
+/// @notice Issue 11, fourth review, finding 11: the pool's backing rule covers the default fund's cash only
+/// (docs/contracts.md, Rules, "Defaults"): a cash payout below the pool's value is refused, while collateral
+/// the waterfall seized into the fund is neither counted as backing nor checked when a row moves it (the
+/// engine sells it during an open default, when the cash backing is short by design).
+contract VaultFundBackingScopeTest is DefaultsFixture {
+    function setUp() public override {
+        super.setUp();
+        _setUpDefault(); // fund cash 30,000, pool 20,000, alice owes 40,000
+        Batch.Data memory b = _nextBatch();
+        b.transfers = _two(_t(FUND, USD, -30_000e6), _t(FEE, USD, 30_000e6));
+        _settle(b);
+        _settleActions(_two(_a(ALICE, Batch.DECLARE, 0), _a(ALICE, Batch.COVER, 8_000e6))); // 5 weth seized
+    }
+
+    function test_cashPayoutRefused_seizedCollateralMovesUnchecked() public {
+        _deposit(dave, USD, 1e6);
+        Batch.Data memory b = _nextBatch();
+        b.transfers = _two(_t(DAVE, USD, -1e6), _t(FUND, USD, 1e6));
+        _settle(b);
+        b = _nextBatch();
+        b.transfers = _two(_t(FUND, USD, -1e6), _t(DAVE, USD, 1e6));
+        IVault.SignerSignature[] memory sigs = _sign(b, _quorum());
+        vm.expectRevert(abi.encodeWithSelector(IVault.PoolUnderfunded.selector, 0, 0, 20_000e6));
+        vault.settle(b, sigs);
+        // a sale of the seized weth for cash (here at 1,600 a weth) lands although the cash stays short
+        _deposit(dave, USD, 8_000e6);
+        b = _nextBatch();
+        b.transfers = new bytes32[](4);
+        b.transfers[0] = _t(FUND, WETH, -int256(5 * WETH_UNIT));
+        b.transfers[1] = _t(DAVE, WETH, int256(5 * WETH_UNIT));
+        b.transfers[2] = _t(DAVE, USD, -8_000e6);
+        b.transfers[3] = _t(FUND, USD, 8_000e6);
+        _settle(b);
+        assertEq(vault.balanceOf(FUND, USD), 8_001e6, "sold for cash");
+    }
+}
