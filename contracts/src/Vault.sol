@@ -355,7 +355,7 @@ contract Vault is VaultBase, IVaultMain {
     function _restartServedExit(uint32 account) private {
         uint256 r = _exitRequests[account];
         if (r == 0 || r & EXIT_VETOED != 0 || !_servedForDelay(account)) return;
-        _exitRequests[account] = (uint256(_now()) << 64) | _pauseClock();
+        _startExitClock(account);
         emit ExitRequested(account); // its clock starts again now
     }
 

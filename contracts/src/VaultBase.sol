@@ -31,6 +31,10 @@ abstract contract VaultBase is
     bytes32 public constant OPERATOR_ROLE = keccak256("OPERATOR_ROLE");
 
     uint64 internal constant MAX_DELAY = 365 days;
+    /// @dev The floor of the withdrawal delay D (issue 11, fourth review, finding 7): the outflow bound
+    /// B × (⌈D/P⌉ + 1) assumes the guardian vetoes a colluder's request within D, so D must be a time an
+    /// on-call guardian can act in. One hour: the app's default, the page-to-veto time a 24/7 rota can keep.
+    uint64 internal constant MIN_WITHDRAWAL_DELAY = 1 hours;
     /// @notice A guardian pause lapses by itself after MAX_PAUSE, and the next can start only PAUSE_COOLDOWN
     /// after the last ended: at most half of any long stretch is paused, so the escape hatch (whose clock
     /// stops during pauses) opens within 2 × escapePeriod + MAX_PAUSE of the last batch, whatever happens.
@@ -66,6 +70,7 @@ abstract contract VaultBase is
 
     function _setWithdrawalDelay(uint64 delay) internal {
         if (delay > MAX_DELAY) revert InvalidDelay(delay);
+        if (delay < MIN_WITHDRAWAL_DELAY) revert WithdrawalDelayTooShort(delay, MIN_WITHDRAWAL_DELAY);
         _withdrawalDelay = delay;
         emit WithdrawalDelayUpdated(delay);
     }

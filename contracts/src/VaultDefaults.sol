@@ -163,6 +163,22 @@ contract VaultDefaults is VaultStorage {
         emit IVault.DefaultClosed(account);
     }
 
+    /// @notice A guardian veto of an exiting member's withdrawal (VaultExtension.vetoWithdrawal, run here for the
+    /// extension's code size): the exit is unserved until a withdrawal of the member executes; served for a
+    /// withdrawal delay before, its clock restarts at the first veto only (ExitRequested again).
+    /// @param account The exiting member (an open request, not vetoed yet: checked by the caller).
+    function markExitVetoed(uint32 account) external onlyDelegated {
+        uint256 r = _exitRequests[account];
+        ExitTerms storage t = _exitTerms[account];
+        if (!t.vetoSeen && _servedForDelay(account)) {
+            _startExitClock(account);
+            r = _exitRequests[account];
+            emit IVault.ExitRequested(account); // its clock starts now
+        }
+        t.vetoSeen = true;
+        _exitRequests[account] = r | EXIT_VETOED;
+    }
+
     /// @notice The forced exit (IVaultExtension.forceWindDown), run here for the extension's code size. The
     /// clock runs from when the exit became unserved (the request, restarted by Vault._restartServedExit, by
     /// the first veto of a served member or once by a DECLARE); the first overdue call arms it
@@ -182,12 +198,17 @@ contract VaultDefaults is VaultStorage {
         // open default (issue 11, fourth review, finding 4): the member can neither request nor execute a
         // withdrawal, so a DECLARE never CLOSEd would otherwise hold it in for ever.
         (uint256 im,) = _requirementInForce(account);
-        if (im == 0 && r & EXIT_VETOED == 0 && !DefaultFund.isOpen(_fund, account)) {
+        // served: IM 0 in force, no veto since the last execution, not in an open default (round 4, finding 4),
+        // and no contribution held unless a default locks it (round 4, finding 5)
+        if (
+            im == 0 && r & EXIT_VETOED == 0 && !DefaultFund.isOpen(_fund, account)
+                && (DefaultFund.valueOf(_fund, account) == 0 || _fund.open != 0)
+        ) {
             revert IVault.ExitServed(account);
         }
         uint64 clock = _pauseClock();
         // forge-lint: disable-next-line(unsafe-typecast)
-        uint64 opensAt = uint64(r >> 64) + _escapePeriod + (clock - uint64(r));
+        uint64 opensAt = uint64(r >> 64) + _exitTerms[account].period + (clock - uint64(r)); // period at start
         // forge-lint: disable-next-line(block-timestamp) // second-level skew is harmless for day-scale delays
         if (block.timestamp < opensAt) revert IVault.ExitNotOverdue(account, opensAt);
         uint64 nowTs = _now();

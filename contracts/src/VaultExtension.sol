@@ -78,6 +78,13 @@ contract VaultExtension is VaultBase, IVaultExtension {
             if (DefaultFund.isOpen(_fund, account)) revert MemberInDefault(account);
             _requireMargin(account);
             _totalOwed[asset] -= payout;
+            // A withdrawal executed after a veto: the member is let out, so the veto no longer unserves its exit
+            // (the clock keeps the veto's start; a later veto sets the flag again without restarting it).
+            uint256 r = _exitRequests[account];
+            if (r & EXIT_VETOED != 0) {
+                _exitRequests[account] = r & ~EXIT_VETOED;
+                emit ExitVetoCleared(account);
+            }
         } else {
             uint256 seized;
             (payout, seized) = _releaseWoundDown(account, asset, amount);
@@ -109,13 +116,7 @@ contract VaultExtension is VaultBase, IVaultExtension {
         Withdrawal storage w = _pendingWithdrawal(id);
         uint32 account = w.account;
         uint256 r = _exitRequests[account];
-        if (r != 0 && r & EXIT_VETOED == 0) {
-            if (_servedForDelay(account)) {
-                r = (uint256(_now()) << 64) | _pauseClock();
-                emit ExitRequested(account); // its clock starts now
-            }
-            _exitRequests[account] = r | EXIT_VETOED;
-        }
+        if (r != 0 && r & EXIT_VETOED == 0) _delegate(_defaults, abi.encodeCall(VaultDefaults.markExitVetoed, (account)));
         emit WithdrawalVetoed(id);
         _cancel(w, id);
     }
@@ -127,7 +128,7 @@ contract VaultExtension is VaultBase, IVaultExtension {
         _requireNotWoundDown();
         uint32 account = _requireMember(msg.sender);
         if (_exitRequests[account] != 0) return; // the first request's clock keeps running
-        _exitRequests[account] = (uint256(_now()) << 64) | _pauseClock();
+        _startExitClock(account);
         emit ExitRequested(account);
     }
 
@@ -136,6 +137,7 @@ contract VaultExtension is VaultBase, IVaultExtension {
         uint32 account = _requireMember(msg.sender);
         if (_exitRequests[account] == 0) revert NoExitRequest(account);
         delete _exitRequests[account];
+        delete _exitTerms[account];
         emit ExitRequestCancelled(account);
     }
 

@@ -117,6 +117,11 @@ abstract contract VaultStorage {
     /// (in default it could withdraw nothing). An exit request counts as served once the member has had IM 0
     /// in force, out of default, for a withdrawal delay; a later rise of its IM restarts the exit's clock.
     mapping(uint32 account => uint64) internal _imZeroAt;
+    /// @dev account => the terms of its forced exit, beside `_exitRequests` (issue 11, fourth review, findings
+    /// 6 and 9): the escape period in force when the request was made or its clock last restarted (the exit is
+    /// timed by it, so a later setEscapePeriod never re-times a waiting exit), and whether a withdrawal of it
+    /// was ever vetoed (only the first veto may restart a served exit's clock).
+    mapping(uint32 account => ExitTerms) internal _exitTerms;
 
     /// @dev A debit of `debit` beyond the balance at key `k` = (`account`, `asset`) first brings back the
     /// account's pending withdrawals of `asset` (whole requests, newest first in `_pendingIds`,
@@ -185,6 +190,17 @@ abstract contract VaultStorage {
     function _now() internal view returns (uint64) {
         // forge-lint: disable-next-line(unsafe-typecast)
         return uint64(block.timestamp); // 64-bit seconds last for 584 billion years
+    }
+
+    struct ExitTerms {
+        uint64 period;
+        bool vetoSeen;
+    }
+
+    /// @dev Start (or restart) `account`'s exit clock now, at the escape period in force now.
+    function _startExitClock(uint32 account) internal {
+        _exitRequests[account] = (uint256(_now()) << 64) | _pauseClock();
+        _exitTerms[account].period = _escapePeriod;
     }
 
     struct MarkAnchor {

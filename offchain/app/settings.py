@@ -23,6 +23,9 @@ from offchain.config.keys import KeySource
 from offchain.config.settings import FileSettings, SettingsError
 from offchain.ledger.db import DEFAULT_URL
 
+# The vault's floor of the withdrawal delay (VaultBase.MIN_WITHDRAWAL_DELAY, issue 11 fourth review finding 7).
+MIN_WITHDRAWAL_DELAY_S = 3600
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -50,7 +53,9 @@ class DeploySettings(FileSettings):
     operator: str
     signers: list[str] = Field(min_length=1)
     threshold: int = Field(ge=1)
-    withdrawal_delay_s: int = Field(default=3600, ge=0)
+    # The vault refuses a delay below MIN_WITHDRAWAL_DELAY (1 hour, contracts/src/VaultBase.sol): the outflow
+    # bound assumes the guardian can veto within it.
+    withdrawal_delay_s: int = Field(default=3600, ge=MIN_WITHDRAWAL_DELAY_S)
     escape_period_s: int = Field(default=7 * 24 * 3600, ge=1)
     # The loosening rules (docs/contracts.md "Loosening"), set by the vault's constructor: how long a decrease of
     # a requirement or a haircut waits, and how far a collateral's price may rise per day (bps; 0 turns it off).

@@ -12,8 +12,9 @@ against `defaultFundPool`/`contributionOf`. The auditor keeps its own, independe
 (`offchain/audit/events/fund.py`).
 
 Contributions mint shares at the pool's price; a removal burns ceil(amount × shares / value) (all of them
-for the whole value); a layer-4 draw lowers the value only; a pool drawn to zero with shares left starts a
-new epoch at the next contribution (old shares count for nothing). A stake is snapshotted on its first
+for the whole value); a layer-4 draw lowers the value only; a pool drawn to zero (or to dust: below 1 unit per
+10^6 shares) with shares left starts a new epoch at the next contribution (old shares count for nothing; the
+dust stays in the pool for the new epoch). A stake is snapshotted on its first
 change after a DECLARE, so the stake at any DECLARE can be read back. Every method raises `PoolError`
 where the vault reverts.
 """
@@ -24,6 +25,10 @@ from dataclasses import dataclass, field, replace
 
 from offchain.core.waterfall import ASSESSMENT_CAP_MULTIPLE, Pool
 from offchain.errors import CrossclearError
+
+# DefaultFund.MAX_SHARES_PER_UNIT: below 1 unit of value per this many shares the pool counts as drawn to dust
+# and the next contribution starts a new epoch (issue 11, fourth review, finding 10).
+MAX_SHARES_PER_UNIT = 10**6
 
 
 class PoolError(CrossclearError):
@@ -119,7 +124,8 @@ class PoolBook:
         return k
 
     def contribute(self, account: int, amount: int) -> int:
-        if self.value == 0 and self.shares != 0:  # drawn to zero: old shares are worthless
+        # drawn to zero or to dust (DefaultFund.MAX_SHARES_PER_UNIT): old shares are worthless, the dust stays
+        if self.shares != 0 and self.value * MAX_SHARES_PER_UNIT < self.shares:
             self.epoch += 1
             self.shares = 0
         k = self._touch(account)

@@ -146,3 +146,19 @@ def test_api_settings_come_from_the_deployment_description(tmp_path: Path, monke
     )
     with pytest.raises(KeyLoadError, match="devnet only"):  # chain 8453: keystores only
         api_settings(ApiNodeSettings.load(tmp_path / "plain.toml"))
+
+
+def test_withdrawal_delay_below_the_vaults_floor_is_refused(tmp_path: Path) -> None:
+    """Issue 11, fourth review, finding 7: the vault refuses D < 1 hour (WithdrawalDelayTooShort), so the
+    deployment settings do too, before anything is sent."""
+    deploy = tmp_path / "deploy.toml"
+    base = (
+        'rpc_url = "http://x"\nchain_id = 1\nsettlement_token = "0x' + "11" * 20 + '"\nguardian = "0x' + "22" * 20
+        + '"\noperator = "0x' + "33" * 20 + '"\nsigners = ["0x' + "44" * 20 + '"]\nthreshold = 1\n'
+    )  # fmt: skip
+    keys = '[deployer]\nkeystore = "d.json"\n'
+    deploy.write_text(base + "withdrawal_delay_s = 0\n" + keys)
+    with pytest.raises(SettingsError, match="withdrawal_delay_s"):
+        DeploySettings.load(deploy)
+    deploy.write_text(base + "withdrawal_delay_s = 3600\n" + keys)
+    assert DeploySettings.load(deploy).withdrawal_delay_s == 3600

@@ -82,6 +82,9 @@ interface IVault {
     /// the withdrawal delay, or the guardian's first veto of a withdrawal of such a member (a vetoed exit counts
     /// as unserved from then on), or the first DECLARE of the member since the request, unless already armed.
     event ExitRequested(uint32 indexed account);
+    /// @notice A withdrawal of `account` executed after a veto of one: the veto no longer counts its exit
+    /// unserved (its clock keeps running from the veto's start; a later veto flags it again, no restart).
+    event ExitVetoCleared(uint32 indexed account);
     /// @notice The first `forceWindDown` of an overdue exit: the wind-down opens at `windsDownAt` (WIND_DOWN_GRACE
     /// of unpaused time later) if the exit is still unserved then, so batches already signed land first.
     event WindDownArmed(uint32 indexed account, uint64 windsDownAt);
@@ -212,6 +215,8 @@ interface IVault {
     /// @notice The token's decimals() exceed 36, which the valuation arithmetic does not support (added).
     error UnsupportedDecimals(uint8 decimals);
     error InvalidDelay(uint64 delay);
+    /// @notice A withdrawal delay below the floor the outflow bound needs (VaultBase.MIN_WITHDRAWAL_DELAY).
+    error WithdrawalDelayTooShort(uint64 delay, uint64 floor);
     error EscapeHatchNotOpen(uint64 opensAt);
     /// @notice `forceWindDown` for a member with no exit request.
     error NoExitRequest(uint32 account);

@@ -12,8 +12,9 @@ import {IVault} from "../interfaces/IVault.sol";
 /// shares (floor), so drawing the survivors' layer (waterfall layer 4) is one subtraction from the pool
 /// value: every contribution falls pro rata, in O(1).
 ///
-/// A pool drawn to zero value while shares remain is worthless; the next contribution starts a new epoch
-/// (old shares count for nothing). A member's shares are reset lazily, when it is next touched.
+/// A pool drawn to zero value, or to dust (below 1 unit per MAX_SHARES_PER_UNIT shares), while shares remain
+/// is worthless; the next contribution starts a new epoch (old shares count for nothing; the dust is not
+/// burnt: it stays in the pool and goes to the new epoch's contributors). A member's shares are reset lazily, when it is next touched.
 ///
 /// Assessments (layer 5) are capped at ASSESSMENT_CAP_MULTIPLE × the member's contribution value as it stood
 /// at the DECLARE: the pool's value and shares are stored at each DECLARE, and a member's stake is
@@ -110,13 +111,21 @@ library DefaultFund {
 
     // ------------------------------------------------------------------ contributions
 
+    /// @dev Shares per unit of value below which the pool counts as drawn to dust (`contribute` then starts a
+    /// new epoch). Shares start at 1 per unit, so this is a fall of the price to below 10^-6 of its start;
+    /// minting at the floor gives at most 10^6 shares per unit, which fits 2^128 for any pool below
+    /// 3.4 × 10^32 base units.
+    uint256 private constant MAX_SHARES_PER_UNIT = 1e6;
+
     /// @notice Add `amount` of value to `account`'s contribution: it gets shares at the pool's price.
     /// @return value Its contribution value afterwards.
     function contribute(State storage s, uint32 account, uint256 amount) internal returns (uint256 value) {
         uint256 poolValue = s.value;
         uint256 poolShares = s.shares;
-        if (poolValue == 0 && poolShares != 0) {
-            // the pool was drawn to zero: old shares are worthless, start a new epoch
+        if (poolShares != 0 && poolValue * MAX_SHARES_PER_UNIT < poolShares) { // value < 2^128: no overflow
+            // The pool was drawn to zero or to dust (below 1 base unit per 10^6 shares): the old shares are
+            // (about) worthless, start a new epoch, or minting at that price overflows 2^128 (round 4, finding 10).
+            // Nothing is burnt: the dust value stays in the pool and goes to the new epoch's contributors.
             ++s.epoch;
             poolShares = 0;
         }

@@ -294,8 +294,11 @@ contract VaultHandler {
         }
         Snap memory s0 = _snap();
         uint256 toBefore = tokens[p.asset].balanceOf(p.to);
+        bool woundBefore = vault.woundDown();
         try vault.executeWithdrawal(p.id) {
             count["execute"]++;
+            // executed after a veto: the veto no longer unserves the exit (fourth review, finding 9)
+            if (!woundBefore) ghostVetoed[w.account] = false;
             Snap memory s1 = _snap();
             _check(block.timestamp >= w.readyAt || vault.woundDown(), "executed before readyAt");
             _check(!_paused() || vault.woundDown(), "executed while paused");
@@ -706,20 +709,23 @@ contract VaultHandler {
 
     /// @notice Anyone forces a member's exit (sometimes after letting time pass). The bound checked: the
     /// wind-down never opens while paused, before E after the request, nor before WIND_DOWN_GRACE after a call
-    /// armed it; a served exit (IM in force 0, no veto, no open default) never arms; an armed exit lapses
-    /// (ExitLapsed, the request cleared) only WIND_DOWN_GRACE + WIND_DOWN_WINDOW or more after the arming.
+    /// armed it; a served exit (IM in force 0, no veto since the last execution, no open default, no contribution
+    /// held while no default is open) never arms; an armed exit lapses (ExitLapsed, the request cleared) only
+    /// WIND_DOWN_GRACE + WIND_DOWN_WINDOW or more after the arming.
     function forceWindDown(uint256 m, uint256 warpSeed) external {
         (, uint32 acct) = _member(m);
         if (warpSeed % 8 == 0) vm.warp(block.timestamp + (warpSeed % 2 days));
         bool wasPaused = _paused();
         (uint112 im,) = vault.requirementOf(acct);
         bool inDefault = vault.inDefault(acct);
+        // a contribution held while no default is open is unserved (fourth review, finding 5)
+        bool stakeHeld = vault.contributionOf(acct) != 0 && vault.openDefaults() == 0;
         vm.recordLogs();
         try vault.forceWindDown(acct) {
             _check(!wasPaused, "forceWindDown while paused");
             _check(ghostExitAt[acct] != 0, "forceWindDown without a request");
             _check(block.timestamp >= ghostExitAt[acct] + vault.escapePeriod(), "forced exit before E");
-            _check(im != 0 || ghostVetoed[acct] || inDefault, "forced exit of a served request");
+            _check(im != 0 || ghostVetoed[acct] || inDefault || stakeHeld, "forced exit of a served request");
             if (vault.woundDown()) {
                 count["forceWindDown"]++;
                 _check(ghostArmedAt[acct] != 0 && block.timestamp >= ghostArmedAt[acct] + 1 days, "wind-down before the grace");

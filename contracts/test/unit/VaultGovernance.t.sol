@@ -50,7 +50,7 @@ contract VaultGovernanceTest is VaultFixture {
 
     function test_constructor_setsTheLooseningRules() public {
         ICrossclearVault v = ICrossclearVault(
-            address(new Vault(usd, governor, guardian, operator, signerAddrs, 2, 1, 1, 1 days, 2500, new VaultExtension()))
+            address(new Vault(usd, governor, guardian, operator, signerAddrs, 2, 1 hours, 1, 1 days, 2500, new VaultExtension()))
         );
         (uint64 delay, uint16 band) = v.loosening();
         assertEq(delay, 1 days, "loosening delay");
@@ -61,18 +61,21 @@ contract VaultGovernanceTest is VaultFixture {
         VaultExtension ext = new VaultExtension();
         address[] memory none = new address[](0);
         vm.expectRevert(IVault.ZeroAddress.selector);
-        new Vault(usd, address(0), guardian, operator, signerAddrs, 2, 1, 1, 0, 0, ext);
+        new Vault(usd, address(0), guardian, operator, signerAddrs, 2, 1 hours, 1, 0, 0, ext);
         vm.expectRevert(IVault.ZeroAddress.selector);
-        new Vault(IERC20(address(0)), governor, guardian, operator, signerAddrs, 2, 1, 1, 0, 0, ext);
+        new Vault(IERC20(address(0)), governor, guardian, operator, signerAddrs, 2, 1 hours, 1, 0, 0, ext);
         vm.expectRevert(abi.encodeWithSelector(IVault.InvalidThreshold.selector, uint256(1), uint256(0)));
-        new Vault(usd, governor, guardian, operator, none, 1, 1, 1, 0, 0, ext);
+        new Vault(usd, governor, guardian, operator, none, 1, 1 hours, 1, 0, 0, ext);
         vm.expectRevert(abi.encodeWithSelector(IVault.InvalidDelay.selector, uint64(0)));
-        new Vault(usd, governor, guardian, operator, signerAddrs, 2, 1, 0, 0, 0, ext);
+        new Vault(usd, governor, guardian, operator, signerAddrs, 2, 1 hours, 0, 0, 0, ext);
+        // finding 7 of the fourth review: D below the floor the outflow bound assumes
+        vm.expectRevert(abi.encodeWithSelector(IVault.WithdrawalDelayTooShort.selector, uint64(0), uint64(1 hours)));
+        new Vault(usd, governor, guardian, operator, signerAddrs, 2, 0, 1, 0, 0, ext);
         vm.expectRevert(abi.encodeWithSelector(IVault.InvalidDelay.selector, uint64(366 days)));
-        new Vault(usd, governor, guardian, operator, signerAddrs, 2, 1, 1, 366 days, 0, ext);
+        new Vault(usd, governor, guardian, operator, signerAddrs, 2, 1 hours, 1, 366 days, 0, ext);
         MockERC20 odd = new MockERC20("Odd", "ODD", 37);
         vm.expectRevert(abi.encodeWithSelector(IVault.UnsupportedDecimals.selector, uint8(37)));
-        new Vault(odd, governor, guardian, operator, signerAddrs, 2, 1, 1, 0, 0, ext);
+        new Vault(odd, governor, guardian, operator, signerAddrs, 2, 1 hours, 1, 0, 0, ext);
     }
 
     // ---------------------------------------------------------------- members
@@ -199,8 +202,14 @@ contract VaultGovernanceTest is VaultFixture {
     function test_delays_setAndBounded() public {
         vm.startPrank(governor);
         vm.expectEmit();
-        emit IVault.WithdrawalDelayUpdated(0);
+        emit IVault.WithdrawalDelayUpdated(1 hours);
+        vault.setWithdrawalDelay(1 hours); // the floor itself is accepted
+        vm.expectRevert(abi.encodeWithSelector(IVault.WithdrawalDelayTooShort.selector, uint64(0), uint64(1 hours)));
         vault.setWithdrawalDelay(0);
+        vm.expectRevert(
+            abi.encodeWithSelector(IVault.WithdrawalDelayTooShort.selector, uint64(1 hours - 1), uint64(1 hours))
+        );
+        vault.setWithdrawalDelay(1 hours - 1);
         vm.expectEmit();
         emit IVault.EscapePeriodUpdated(30 days);
         vault.setEscapePeriod(30 days);
@@ -211,7 +220,7 @@ contract VaultGovernanceTest is VaultFixture {
         vm.expectRevert(abi.encodeWithSelector(IVault.InvalidDelay.selector, uint64(366 days)));
         vault.setEscapePeriod(366 days);
         vm.stopPrank();
-        assertEq(uint256(vault.withdrawalDelay()), 0, "delay");
+        assertEq(uint256(vault.withdrawalDelay()), 1 hours, "delay");
         assertEq(uint256(vault.nextEscapePeriod()), 30 days, "escape period scheduled");
         _settle(_nextBatch());
         assertEq(uint256(vault.escapePeriod()), 30 days, "escape period in force from the next batch");

@@ -4,7 +4,8 @@ and the waterfall") for the auditor's replay.
 Members' contributions are shares of one pool: a contribution's value is floor(shares × pool value / pool
 shares); a contribution mints shares at the pool's price, a removal burns ceil(amount × shares / value)
 (all of them for the whole value), a layer-4 draw lowers the pool's value only. A pool drawn to zero value
-with shares left is worthless: the next contribution starts a new epoch, and old shares count for nothing
+(or to dust: below 1 unit per 10^6 shares) with shares left is worthless: the next contribution starts a new
+epoch, its dust stays in the pool for the new epoch, and old shares count for nothing
 (reset lazily, when a stake is next touched). Each DECLARE stores the pool (value, shares, epoch) and
 gets a number; a stake is snapshotted on its first change after a DECLARE, so the assessment cap of a
 member for a default (ASSESSMENT_CAP_MULTIPLE × its contribution value at that DECLARE) reads the stake as
@@ -19,6 +20,9 @@ from offchain.core.waterfall import ASSESSMENT_CAP_MULTIPLE
 from offchain.errors import CrossclearError
 
 UINT128_MAX = 2**128 - 1
+# DefaultFund.MAX_SHARES_PER_UNIT: a pool whose price fell below 1 unit per this many shares counts as drawn
+# to dust, and the next contribution starts a new epoch (issue 11, fourth review, finding 10).
+MAX_SHARES_PER_UNIT = 10**6
 
 
 class FundError(CrossclearError):
@@ -102,7 +106,8 @@ class FundState:
 
     def contribute(self, account: int, amount: int) -> int:
         pool_value, pool_shares = self.value, self.shares
-        if pool_value == 0 and pool_shares != 0:
+        # drawn to zero or to dust (below 1 unit per MAX_SHARES_PER_UNIT shares): a new epoch, as the vault does
+        if pool_shares != 0 and pool_value * MAX_SHARES_PER_UNIT < pool_shares:
             self.epoch += 1
             pool_shares = 0
         k = self._touch(account)
