@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 from offchain.core.batch import BPS
 from offchain.defaults.auction import AuctionParams
+from offchain.errors import ConfigError
 from offchain.ledger import auctions as store
 from offchain.ledger.alerts import record_alert
 from offchain.ledger.defaults import member_status
@@ -44,7 +45,7 @@ from offchain.ledger.handles import Connection
 DEFAULT_FRACTION = 4  # the default delay: E / 4
 
 
-class CloseoutTimingError(ValueError):
+class CloseoutTimingError(ConfigError, ValueError):
     """A close-out delay that leaves the auction no time before the escape period ends."""
 
 
