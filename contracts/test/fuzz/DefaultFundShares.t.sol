@@ -24,9 +24,13 @@ contract DefaultFundSharesFuzzTest is Test {
         b = bound(b, 0, MAX - a);
         c = bound(c, 0, MAX - a - b);
         value = a + b + c == 0 ? 0 : bound(value, 0, MAX);
+        // forge-lint: disable-next-line(unsafe-typecast)
         (s.value, s.shares) = (uint128(value), uint128(a + b + c));
+        // forge-lint: disable-next-line(unsafe-typecast)
         s.stakes[A].shares = uint128(a);
+        // forge-lint: disable-next-line(unsafe-typecast)
         s.stakes[B].shares = uint128(b);
+        // forge-lint: disable-next-line(unsafe-typecast)
         s.stakes[C].shares = uint128(c);
         return value;
     }
@@ -55,9 +59,7 @@ contract DefaultFundSharesFuzzTest is Test {
         assertLe(_sum(), s.value, "values above the pool");
     }
 
-    function testFuzz_removeBurnsEnoughShares(uint256 value, uint256 a, uint256 b, uint256 c, uint256 amount)
-        public
-    {
+    function testFuzz_removeBurnsEnoughShares(uint256 value, uint256 a, uint256 b, uint256 c, uint256 amount) public {
         value = _load(value, a, b, c);
         uint256 poolShares = s.shares;
         amount = bound(amount, 0, s.valueOf(A));
