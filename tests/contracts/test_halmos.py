@@ -21,8 +21,10 @@ HALMOS_VERSION = "0.3.3"
 # Every proof, by name: a proof that silently stops being found fails here, not by going missing.
 PROOFS = (
     "check_approvalsStayWithinTheOutflowBudget",
+    "check_contributeKeepsThePoolsBooks",
     "check_fastTransferPathMatchesTheReference",
     "check_haircutDecreaseWaitsTheDelay",
+    "check_removeTakesExactlyTheAmount",
     "check_requirementDecreaseWaitsTheDelay",
 )
 # No per-query timeout on assertions: the transfer proof's hardest queries take minutes under load, and a
