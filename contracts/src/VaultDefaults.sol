@@ -443,7 +443,8 @@ contract VaultDefaults is VaultStorage {
     function _restartExitAtDeclare(uint32 account) private {
         uint256 r = _exitRequests[account];
         if (r == 0 || r & (EXIT_DECLARED | EXIT_ARMED) != 0) return;
-        _exitRequests[account] = (r & EXIT_VETOED) | EXIT_DECLARED | (uint256(_now()) << 64) | _pauseClock();
+        _startExitClock(account); // at the escape period in force now, like any restart
+        _exitRequests[account] |= (r & EXIT_VETOED) | EXIT_DECLARED;
         emit IVault.ExitRequested(account); // its clock starts again now
     }
 

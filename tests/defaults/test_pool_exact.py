@@ -144,3 +144,24 @@ def test_touch_snapshots_once_per_declare() -> None:
     b.contribute(5, 10)
     b.contribute(5, 10)
     assert b.snapshots[5] == Stake(10, 0, 0) and b.stakes[5].touched == 1 and b.shares_of(5) == 30
+
+
+def test_a_pool_drawn_to_dust_starts_a_new_epoch_exactly_below_one_unit_per_million_shares() -> None:
+    """DefaultFund.MAX_SHARES_PER_UNIT (fourth review, finding 10): at exactly 10^6 shares per unit of value the
+    pool keeps its epoch; one share more, or a single share left on no value, and the next contribution starts
+    a new one, the old dust staying in the pool."""
+    at = PoolBook()
+    at.contribute(1, 10**6)
+    at.draw(10**6 - 1)  # value 1, shares 10^6
+    at.contribute(2, 5)
+    assert (at.epoch, at.shares_of(1), at.value) == (0, 10**6, 6)
+    below = PoolBook()
+    below.contribute(1, 10**6 + 1)
+    below.draw(10**6)  # value 1, shares 10^6 + 1
+    assert below.contribute(2, 5) == 6  # the new epoch's only shares: the 5 paid and the old unit of dust
+    assert (below.epoch, below.shares_of(1), below.shares_of(2), below.shares) == (1, 0, 5, 5)
+    one = PoolBook()
+    one.contribute(1, 1)
+    one.draw(1)  # value 0, one share
+    assert one.contribute(2, 7) == 7
+    assert (one.epoch, one.shares) == (1, 7)
