@@ -14,7 +14,8 @@ from offchain.core.batch import CLOSE, COVER, DECLARE
 from offchain.defaults.fund import FundPolicy
 from offchain.defaults.manager import BatchState, DefaultManager, DefaultsConfig
 from offchain.ledger import schema as t
-from tests.defaults.test_abandoned_batch import FUND, MM, POLICY, RICH, THIN, USDC, FakeFund, _declared, db, state
+from tests.defaults.manager_setup import FUND, MM, POLICY, THIN, USDC, FakeFund, db, state
+from tests.defaults.test_abandoned_batch import RICH, _declared
 
 __all__ = ["db"]  # the ledger fixture
 
